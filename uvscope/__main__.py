@@ -1,0 +1,3 @@
+from uvscope.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Scan planning, background and dark frames, focus, and the scan engine."""

@@ -1,0 +1,1 @@
+"""The per-tile analysis pipeline, counting, differential and stitching."""

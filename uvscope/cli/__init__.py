@@ -1,0 +1,57 @@
+"""The ``uvscope`` command: a thin layer over the engine, the analysis and the tools.
+
+Each command group lives in its own module under ``uvscope.cli`` and is imported only when
+used, so ``uvscope --help`` stays fast and a missing optional dependency (Qt, pco) only
+affects the command that needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from uvscope import __version__
+from uvscope.errors import UvscopeError
+
+# command name -> (module, attribute, short help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "scan": ("uvscope.cli.scan", "scan", "Scan a slide region (simulated rig by default)."),
+    "batch": ("uvscope.cli.scan", "batch", "Run a list of scans one after another."),
+    "simulate": ("uvscope.cli.simulate", "simulate", "Export simulated tiles with ground truth."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[cmd_name]
+        cmd = getattr(importlib.import_module(module), attr)
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except UvscopeError as err:
+            click.secho(f"error: {err}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="uvscope")
+def main() -> None:
+    """Control and analysis for label-free deep-UV hematology microscopes.
+
+    Without --rig, every command uses the built-in simulated rig.
+    """

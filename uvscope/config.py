@@ -1,0 +1,337 @@
+"""Rig and scan configuration: typed, frozen models loaded from TOML with clear errors.
+
+Every model forbids unknown keys, so a misspelt field in a config file is an error that names
+the field instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from uvscope.errors import ConfigError
+
+WAVELENGTHS_NM: tuple[int, ...] = (260, 280, 300)
+
+
+class Model(BaseModel):
+    """Base of all config models: frozen, strict about unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def replace(self, **changes: Any) -> Model:
+        """A copy with ``changes`` applied and validated again."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+
+# --------------------------------------------------------------------------- rig
+
+
+class Backend(str, Enum):
+    SIM = "sim"
+    SERIAL = "serial"
+    PCO = "pco"
+    MICROMANAGER = "micromanager"
+
+
+class CameraConfig(Model):
+    backend: Literal["sim", "pco", "micromanager"] = "sim"
+    width_px: int = Field(1392, gt=0, description="Sensor width in pixels")
+    height_px: int = Field(1040, gt=0, description="Sensor height in pixels")
+    bit_depth: int = Field(14, ge=8, le=16, description="ADC bit depth")
+    pixel_size_um: float = Field(
+        0.16, gt=0, description="Pixel size on the sample (camera pixel / magnification)"
+    )
+    exposure_min_ms: float = Field(0.1, gt=0)
+    exposure_max_ms: float = Field(10_000.0, gt=0)
+    readout_ms: float = Field(
+        95.0, ge=0, description="Sensor readout after each exposure (pco.ultraviolet ~10 fps)"
+    )
+    flip_x: bool = Field(False, description="Mirror images left-right so +x on screen is +x stage")
+    flip_y: bool = Field(False, description="Mirror images top-bottom so +y on screen is +y stage")
+    # backend-specific
+    interface: str = Field("USB 2.0", description="pco: camera interface")
+    serial_number: int | None = Field(None, description="pco: camera serial number (optional)")
+
+    @model_validator(mode="after")
+    def _exposure_range(self) -> CameraConfig:
+        if self.exposure_min_ms >= self.exposure_max_ms:
+            raise ValueError("exposure_min_ms must be below exposure_max_ms")
+        return self
+
+
+class FilterWheelConfig(Model):
+    backend: Literal["sim", "serial", "micromanager"] = "sim"
+    slots: dict[str, int] = Field(
+        default_factory=lambda: {"260": 1, "280": 2, "300": 3},
+        description="Wavelength in nm (as a string key) -> 1-based wheel position",
+    )
+    dark_slot: int | None = Field(
+        6, ge=1, description="A blocked position used for dark frames; none to skip darks"
+    )
+    position_count: int = Field(6, description="6 (FW102C) or 12 (FW212C)")
+    move_ms_per_slot: float = Field(
+        500.0, ge=0, description="Timing model: time to advance one slot (high speed)"
+    )
+    port: str | None = Field(None, description="serial: port, e.g. /dev/ttyUSB0")
+    baudrate: int = Field(115200)
+    timeout_s: float = Field(10.0, gt=0, description="serial: longest wait for a move")
+
+    @model_validator(mode="after")
+    def _slots(self) -> FilterWheelConfig:
+        if self.position_count not in (6, 12):
+            raise ValueError("position_count must be 6 (FW102C) or 12 (FW212C)")
+        used: set[int] = set()
+        for key, pos in self.slots.items():
+            if not key.isdigit() or int(key) not in WAVELENGTHS_NM:
+                raise ValueError(f"slots: unknown wavelength {key!r}; use one of {WAVELENGTHS_NM}")
+            if not 1 <= pos <= self.position_count:
+                raise ValueError(f"slots: position {pos} for {key} nm is outside 1..{self.position_count}")
+            if pos in used:
+                raise ValueError(f"slots: position {pos} is used twice")
+            used.add(pos)
+        if self.dark_slot is not None:
+            if self.dark_slot in used:
+                raise ValueError("dark_slot must not hold a filter")
+            if self.dark_slot > self.position_count:
+                raise ValueError(f"dark_slot {self.dark_slot} is outside 1..{self.position_count}")
+        return self
+
+    def slot_for(self, wavelength_nm: int) -> int:
+        try:
+            return self.slots[str(wavelength_nm)]
+        except KeyError:
+            raise ConfigError(
+                f"filter_wheel.slots has no filter for {wavelength_nm} nm; "
+                f"configured: {sorted(self.slots)}"
+            ) from None
+
+
+class StageConfig(Model):
+    backend: Literal["sim", "serial", "micromanager"] = "sim"
+    x_limits_mm: tuple[float, float] = Field((0.0, 110.0), description="Soft limits of X")
+    y_limits_mm: tuple[float, float] = Field((0.0, 75.0), description="Soft limits of Y")
+    velocity_mm_s: float = Field(50.0, gt=0, le=250.0)
+    acceleration_mm_s2: float = Field(500.0, gt=0, le=2000.0)
+    settle_ms: float = Field(30.0, ge=0, description="Wait after a move before exposing")
+    counts_per_mm: float = Field(20_000.0, gt=0, description="MLS203 on BBD10x/20x")
+    port: str | None = Field(None, description="serial: APT controller port")
+    x_bay: int = Field(0x21, description="serial: APT destination of X")
+    y_bay: int = Field(0x22, description="serial: APT destination of Y")
+
+    @model_validator(mode="after")
+    def _limits(self) -> StageConfig:
+        for name in ("x_limits_mm", "y_limits_mm"):
+            lo, hi = getattr(self, name)
+            if lo >= hi:
+                raise ValueError(f"{name}: lower limit {lo} must be below upper limit {hi}")
+        return self
+
+
+class FocusConfig(Model):
+    backend: Literal["sim", "serial", "micromanager"] = "sim"
+    limits_um: tuple[float, float] = Field(
+        (0.0, 10_000.0),
+        description="Soft limits of the focus axis; the upper limit keeps the objective off the slide",
+    )
+    velocity_um_s: float = Field(1000.0, gt=0)
+    acceleration_um_s2: float = Field(10_000.0, gt=0)
+    settle_ms: float = Field(20.0, ge=0)
+    counts_per_um: float = Field(20.0, gt=0)
+    port: str | None = Field(None, description="serial: APT port (same as stage if a third bay)")
+    bay: int = Field(0x23, description="serial: APT destination of the focus channel")
+
+    @model_validator(mode="after")
+    def _limits(self) -> FocusConfig:
+        lo, hi = self.limits_um
+        if lo >= hi:
+            raise ValueError(f"limits_um: lower limit {lo} must be below upper limit {hi}")
+        return self
+
+
+class SimConfig(Model):
+    """The simulated world behind the ``sim`` backends."""
+
+    seed: int = Field(0, description="Seed of the virtual slide")
+    donor: str = Field("healthy", description="Donor profile name (see uvscope.sim.donors)")
+    slide_origin_mm: tuple[float, float] = Field(
+        (30.0, 20.0), description="Stage position of the smear's lower-left corner"
+    )
+    slide_size_mm: tuple[float, float] = Field((25.0, 25.0), description="Smear size")
+    focus_z_um: float = Field(5000.0, description="Slide surface height at the smear centre")
+    tilt_um_per_mm: tuple[float, float] = Field((1.5, -0.8), description="Slide tilt in x and y")
+    curvature_um_per_mm2: float = Field(0.02, description="Bow of the slide surface")
+    blank_regions: int = Field(3, ge=0, description="Cell-free patches on the smear")
+    real_time: bool = Field(False, description="Run devices in real time instead of a virtual clock")
+
+
+class RigConfig(Model):
+    name: str = "simulated deep-UV rig"
+    camera: CameraConfig = CameraConfig()
+    filter_wheel: FilterWheelConfig = FilterWheelConfig()
+    stage: StageConfig = StageConfig()
+    focus: FocusConfig = FocusConfig()
+    sim: SimConfig = SimConfig()
+    micromanager: dict[str, Any] = Field(
+        default_factory=dict, description="micromanager backend settings (see drivers.micromanager)"
+    )
+
+
+# --------------------------------------------------------------------------- scan
+
+
+class RegionConfig(Model):
+    """The area to scan: two corners, or a centre with a size or a tile count."""
+
+    corners_mm: tuple[tuple[float, float], tuple[float, float]] | None = None
+    center_mm: tuple[float, float] | None = None
+    size_mm: tuple[float, float] | None = None
+    rows: int | None = Field(None, gt=0)
+    columns: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RegionConfig:
+        forms = [
+            self.corners_mm is not None,
+            self.center_mm is not None and self.size_mm is not None,
+            self.center_mm is not None and self.rows is not None and self.columns is not None,
+        ]
+        if sum(forms) != 1:
+            raise ValueError(
+                "give exactly one of: corners_mm; center_mm + size_mm; center_mm + rows + columns"
+            )
+        if self.corners_mm is not None and (self.rows or self.columns or self.size_mm):
+            raise ValueError("corners_mm cannot be combined with size_mm, rows or columns")
+        if (self.rows is None) != (self.columns is None):
+            raise ValueError("rows and columns go together")
+        if self.size_mm is not None and (self.size_mm[0] <= 0 or self.size_mm[1] <= 0):
+            raise ValueError("size_mm must be positive")
+        if self.size_mm is not None and self.rows is not None:
+            raise ValueError("give size_mm or rows + columns, not both")
+        return self
+
+
+class WavelengthConfig(Model):
+    nm: int = Field(description="260, 280 or 300")
+    exposure_ms: float = Field(50.0, gt=0, description="Exposure at this wavelength")
+
+    @model_validator(mode="after")
+    def _nm(self) -> WavelengthConfig:
+        if self.nm not in WAVELENGTHS_NM:
+            raise ValueError(f"nm must be one of {WAVELENGTHS_NM}, got {self.nm}")
+        return self
+
+
+class BackgroundConfig(Model):
+    position_mm: tuple[float, float] | None = Field(
+        None, description="A blank region of the slide; default: the simulated slide's blank patch"
+    )
+    frames: int = Field(8, ge=1, le=256, description="Background frames averaged per wavelength")
+    dark_frames: int = Field(8, ge=0, le=256, description="Dark frames averaged; 0 for none")
+
+
+class FocusPlanConfig(Model):
+    z_um: float | None = Field(None, description="Fixed focus; default: the current focus position")
+
+
+class AnalysisConfig(Model):
+    enabled: bool = Field(False, description="Analyse tiles as they are acquired")
+    stop_after_wbc: int | None = Field(
+        None, gt=0, description="End the scan once this many healthy WBCs are counted"
+    )
+
+
+class ScanConfig(Model):
+    name: str = "scan"
+    region: RegionConfig = RegionConfig(center_mm=(42.5, 32.5), rows=3, columns=4)
+    overlap_percent: float = Field(15.0, ge=0, lt=50, description="Tile overlap")
+    order: Literal["serpentine", "raster"] = "serpentine"
+    wavelengths: tuple[WavelengthConfig, ...] = (WavelengthConfig(nm=260, exposure_ms=50.0),)
+    background: BackgroundConfig = BackgroundConfig()
+    focus: FocusPlanConfig = FocusPlanConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
+    output_dir: Path | None = Field(None, description="Scan folder; --out overrides it")
+    save_raw: bool = Field(True, description="Keep raw frames beside the normalised tiles")
+
+    @model_validator(mode="after")
+    def _wavelengths(self) -> ScanConfig:
+        if not self.wavelengths:
+            raise ValueError("wavelengths: give at least one")
+        nms = [w.nm for w in self.wavelengths]
+        if len(set(nms)) != len(nms):
+            raise ValueError(f"wavelengths: {nms} lists a wavelength twice")
+        return self
+
+
+class BatchEntry(Model):
+    config: Path = Field(description="A scan TOML, relative to the batch file")
+    out: Path | None = None
+    rig: Path | None = None
+
+
+class BatchConfig(Model):
+    scans: tuple[BatchEntry, ...]
+    rig: Path | None = Field(None, description="Default rig for every scan")
+
+
+# --------------------------------------------------------------------------- loading
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _format_validation(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling)"
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_model(cls: type[M], data: dict[str, Any], source: str = "config") -> M:
+    """Validate ``data`` as ``cls``; raise ConfigError naming every bad field."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation(err, source)) from None
+
+
+def load_toml(cls: type[M], path: str | Path) -> M:
+    """Load and validate a TOML file as ``cls``."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{p}: not valid TOML: {err}") from None
+    return parse_model(cls, data, str(p))
+
+
+def dump_toml(model: BaseModel) -> str:
+    """TOML text that ``load_toml`` reads back to an equal model."""
+    return tomli_w.dumps(model.model_dump(mode="json", exclude_none=True))
+
+
+def load_rig(path: str | Path | None) -> RigConfig:
+    """The rig at ``path``, or the embedded simulated rig when ``path`` is None."""
+    if path is None:
+        text = resources.files("uvscope.examples").joinpath("rig-sim.toml").read_text("utf-8")
+        return parse_model(RigConfig, tomllib.loads(text), "embedded rig-sim.toml")
+    return load_toml(RigConfig, path)
+
+
+def load_scan(path: str | Path | None) -> ScanConfig:
+    """The scan at ``path``, or the embedded default scan when ``path`` is None."""
+    if path is None:
+        text = resources.files("uvscope.examples").joinpath("scan-default.toml").read_text("utf-8")
+        return parse_model(ScanConfig, tomllib.loads(text), "embedded scan-default.toml")
+    return load_toml(ScanConfig, path)

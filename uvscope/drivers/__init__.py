@@ -1,0 +1,1 @@
+"""Device interfaces and the real drivers behind them."""

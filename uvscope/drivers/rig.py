@@ -1,0 +1,78 @@
+"""A Rig bundles the devices one scan needs; ``build_rig`` makes one from a RigConfig."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from uvscope.clock import Clock, RealClock
+from uvscope.config import RigConfig
+from uvscope.drivers.base import Camera, Device, FilterWheel, FocusAxis, XYStage
+from uvscope.errors import ConfigError
+
+
+@dataclass
+class Rig:
+    config: RigConfig
+    camera: Camera
+    filter_wheel: FilterWheel
+    stage: XYStage
+    focus: FocusAxis
+    clock: Clock = field(default_factory=RealClock)
+    #: the simulated world when any device is simulated (ground truth, blank region)
+    world: Any = None
+
+    @property
+    def devices(self) -> dict[str, Device]:
+        return {
+            "camera": self.camera,
+            "filter_wheel": self.filter_wheel,
+            "stage": self.stage,
+            "focus": self.focus,
+        }
+
+    def connect(self) -> None:
+        opened: list[Device] = []
+        try:
+            for dev in self.devices.values():
+                dev.connect()
+                opened.append(dev)
+        except Exception:
+            for dev in reversed(opened):
+                dev.close()
+            raise
+
+    def close(self) -> None:
+        errors: list[BaseException] = []
+        for dev in self.devices.values():
+            try:
+                dev.close()
+            except Exception as err:  # close every device, then report
+                errors.append(err)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Rig:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_rig(config: RigConfig) -> Rig:
+    """Devices for ``config``; sim backends share one simulated world and clock."""
+    backends = {
+        config.camera.backend,
+        config.filter_wheel.backend,
+        config.stage.backend,
+        config.focus.backend,
+    }
+    if backends == {"sim"}:
+        from uvscope.sim.devices import build_sim_rig
+
+        return build_sim_rig(config)
+    raise ConfigError(
+        f"rig {config.name!r}: backends {sorted(backends)} are not supported by this build; "
+        "use backend = \"sim\" for every device"
+    )

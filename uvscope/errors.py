@@ -1,0 +1,59 @@
+"""The exception hierarchy shared by every room.
+
+Errors carry messages that tell the user what to do; the CLI and GUI turn them into
+user-facing text at the edge and nowhere else.
+"""
+
+from __future__ import annotations
+
+
+class UvscopeError(Exception):
+    """Base of every error uvscope raises on purpose."""
+
+
+class ConfigError(UvscopeError):
+    """A rig or scan configuration is invalid; the message names the field."""
+
+
+class DeviceError(UvscopeError):
+    """A device refused a command, answered garbage or reported a fault."""
+
+
+class DeviceTimeout(DeviceError):
+    """A device did not answer (or did not finish a move) in time."""
+
+
+class DeviceDisconnected(DeviceError):
+    """The connection to a device was lost and could not be reopened."""
+
+
+class DeviceNotFound(DeviceError):
+    """A device, or the library needed to reach it, is missing."""
+
+
+class MotionError(DeviceError):
+    """An axis reported a motion error (stall, following error) or hit a limit switch."""
+
+
+class LimitError(UvscopeError):
+    """A requested position lies outside the configured soft limits; nothing was moved."""
+
+
+class ScanError(UvscopeError):
+    """A scan could not start or continue."""
+
+
+class ScanAborted(ScanError):
+    """The scan was aborted by the user; every file written so far is intact."""
+
+
+class StorageError(UvscopeError):
+    """A scan folder or file is missing, damaged, full or from an incompatible version."""
+
+
+class ModelError(UvscopeError):
+    """A model's weights are missing, corrupt, or do not fit the expected input."""
+
+
+class AnalysisError(UvscopeError):
+    """The analysis of a tile failed."""

@@ -1,0 +1,1 @@
+"""OME-TIFF writers and readers, scan manifest, cell table and reports."""

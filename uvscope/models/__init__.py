@@ -1,0 +1,1 @@
+"""Networks, training, metrics and the weights registry."""
