@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "scan": ("uvscope.cli.scan", "scan", "Scan a slide region (simulated rig by default)."),
     "batch": ("uvscope.cli.scan", "batch", "Run a list of scans one after another."),
     "simulate": ("uvscope.cli.simulate", "simulate", "Export simulated tiles with ground truth."),
+    "train": ("uvscope.cli.train", "train", "Train a segmentation, staining or classifier model."),
+    "evaluate": ("uvscope.cli.train", "evaluate", "Measure a trained model on held-out data."),
 }
 
 
