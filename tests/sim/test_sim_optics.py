@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from tests.sim.conftest import find_cell
 from uvscope.sim.world import SimWorld
 
 
@@ -14,7 +13,7 @@ def _od_at(world: SimWorld, x: float, y: float, nm: int, mask: np.ndarray) -> fl
     return float(np.median(-np.log10(t[mask])))
 
 
-def test_nucleus_absorbance_falls_with_wavelength_and_rbcs_stay_visible(world):
+def test_nucleus_absorbance_falls_with_wavelength_and_rbcs_stay_visible(world, find_cell):
     c = find_cell(world, "lymphocyte")
     x, y = c.centroid_mm
     gt = world.ground_truth(x, y)
@@ -34,7 +33,7 @@ def _sharpness(img: np.ndarray) -> float:
     return float(np.mean(ndimage.sobel(img, 0) ** 2 + ndimage.sobel(img, 1) ** 2))
 
 
-def test_blur_grows_with_defocus_both_ways(world):
+def test_blur_grows_with_defocus_both_ways(world, find_cell):
     c = find_cell(world, "neutrophil")
     x, y = c.centroid_mm
     z0 = world.best_focus_um(x, y, 260)
@@ -48,7 +47,7 @@ def test_blur_grows_with_defocus_both_ways(world):
     assert _sharpness(world.transmission(x, y, z0 + 3.0, 260)) < 0.25 * s0
 
 
-def test_best_focus_shifts_with_wavelength(world):
+def test_best_focus_shifts_with_wavelength(world, find_cell):
     c = find_cell(world, "lymphocyte")
     x, y = c.centroid_mm
     for nm in (280, 300):
@@ -88,7 +87,7 @@ def test_normalisation_flattens_a_blank_field(world, rng):
         assert smooth.max() - smooth.min() < 0.02
 
 
-def test_normalised_cells_darker_than_background(world, rng):
+def test_normalised_cells_darker_than_background(world, rng, find_cell):
     c = find_cell(world, "lymphocyte")
     x, y = c.centroid_mm
     bx, by = world.blank_position_mm()

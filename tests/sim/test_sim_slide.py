@@ -7,14 +7,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tests.sim.conftest import find_cell
 from uvscope.config import CameraConfig, SimConfig
 from uvscope.errors import ConfigError
 from uvscope.sim.donors import WBC_KINDS, donor_names, get_donor, random_donor
 from uvscope.sim.world import SimWorld
 
 
-def test_same_field_twice_gives_identical_ground_truth(world):
+def test_same_field_twice_gives_identical_ground_truth(world, find_cell):
     c = find_cell(world, "neutrophil")
     a = world.ground_truth(*c.centroid_mm)
     fresh = SimWorld(world.sim, world.camera)  # a new world, nothing cached
@@ -28,7 +27,7 @@ def test_same_field_twice_gives_identical_ground_truth(world):
     assert a.cell_labels.dtype == np.int32 and a.stained_rgb.shape == (192, 256, 3)
 
 
-def test_overlapping_views_agree_on_cells(world):
+def test_overlapping_views_agree_on_cells(world, find_cell):
     c = find_cell(world, "lymphocyte")
     x, y = c.centroid_mm
     ps = world.pixel_size_um * 1e-3
@@ -46,7 +45,7 @@ def test_overlapping_views_agree_on_cells(world):
         assert ra[i] == rb[i]
 
 
-def test_cell_record_matches_its_mask(world):
+def test_cell_record_matches_its_mask(world, find_cell):
     c = find_cell(world, "monocyte")
     gt = world.ground_truth(*c.centroid_mm)
     rows, cols = np.nonzero(gt.cell_labels == c.id)
@@ -59,7 +58,7 @@ def test_cell_record_matches_its_mask(world):
     assert nuc.any() and not (nuc & (gt.cell_labels != c.id)).any()
 
 
-def test_render_moves_with_the_stage(world, rng):
+def test_render_moves_with_the_stage(world, rng, find_cell):
     c = find_cell(world, "lymphocyte")
     x, y = c.centroid_mm
     z = world.best_focus_um(x, y, 260)

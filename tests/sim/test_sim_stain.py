@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.sim.conftest import find_cell
 from uvscope.sim.optics import OpticsParams
 from uvscope.sim.stain import pseudocolor, render_stain, unmix
 
@@ -20,7 +19,7 @@ def test_unmixing_recovers_masses():
     assert np.allclose(hb, m[:, 2], atol=5e-3)
 
 
-def test_stained_nuclei_are_blue_purple_and_rbcs_pink(world):
+def test_stained_nuclei_are_blue_purple_and_rbcs_pink(world, find_cell):
     c = find_cell(world, "lymphocyte")
     gt = world.ground_truth(*c.centroid_mm)
     rgb = gt.stained_rgb.astype(float)
@@ -32,7 +31,7 @@ def test_stained_nuclei_are_blue_purple_and_rbcs_pink(world):
     assert bg.min() > 225
 
 
-def test_pseudocolor_of_true_ods_matches_the_ground_truth_renderer(world):
+def test_pseudocolor_of_true_ods_matches_the_ground_truth_renderer(world, find_cell):
     c = find_cell(world, "neutrophil")
     x, y = c.centroid_mm
     ods = []
