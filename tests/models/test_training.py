@@ -27,7 +27,7 @@ def test_segmentation_training_lowers_loss_and_resumes(tmp_path):
 
 def test_stain_training_runs_and_is_loadable_shape():
     tiles = [disk_tile(i) for i in range(3)]
-    cfg = StainConfig(base_width=4, depth=2, disc_width=4, patch_size=64)
+    cfg = StainConfig(base_width=4, depth=2, disc_width=4, patch_size=48)
     gen, hist = train_stainer(tiles[:2], tiles[2:], cfg, 2, None, "cpu", 0, patches_per_epoch=8, batch_size=4, log=lambda s: None)
     assert len(hist.epochs) == 2 and all(np.isfinite(e["g_loss"]) for e in hist.epochs)
     assert gen(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)

@@ -50,7 +50,7 @@ class ClassifyConfig:
     width: int = 16
     crop_size: int = 64
     pixel_size_um: float = 0.32
-    small_input: bool = True
+    small_input: bool = False
     dropout: float = 0.2
     dead_hidden: tuple[int, ...] = (128, 64, 32, 8)
     class_hidden: tuple[int, ...] = (256, 128, 64, 32)
