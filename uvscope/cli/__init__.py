@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "simulate": ("uvscope.cli.simulate", "simulate", "Export simulated tiles with ground truth."),
     "train": ("uvscope.cli.train", "train", "Train a segmentation, staining or classifier model."),
     "evaluate": ("uvscope.cli.train", "evaluate", "Measure a trained model on held-out data."),
+    "pseudocolor": ("uvscope.cli.pseudocolor", "pseudocolor", "Pseudocolour a 260/280/300 nm scan."),
 }
 
 
