@@ -24,7 +24,14 @@ from uvscope.models.userdata import load_crop_folder
 _ROOT = Path(__file__).resolve().parents[1]
 # ../shared beside the repository (main checkout) or beside the worktrees folder
 DATA = next(
-    (p for p in (_ROOT / ".." / "shared" / "data" / "bccd-wbc-crops", _ROOT / ".." / ".." / "shared" / "data" / "bccd-wbc-crops") if p.is_dir()),
+    (
+        p
+        for p in (
+            _ROOT / ".." / "shared" / "data" / "bccd-wbc-crops",
+            _ROOT / ".." / ".." / "shared" / "data" / "bccd-wbc-crops",
+        )
+        if p.is_dir()
+    ),
     _ROOT / ".." / "shared" / "data" / "bccd-wbc-crops",
 )
 
@@ -51,20 +58,41 @@ def main() -> None:
         # validation for model choice comes from the training folds, never the test fold
         inner_tr, inner_va = stratified_kfold(data.label[tr], 5, seed=f)[0]
         net, hist, _ = train_classifier(
-            data.subset(tr[inner_tr]), data.subset(tr[inner_va]), cfg, args.epochs, seed=f, log=lambda s: None
+            data.subset(tr[inner_tr]),
+            data.subset(tr[inner_va]),
+            cfg,
+            args.epochs,
+            seed=f,
+            log=lambda s: None,
         )
         _, pc = predict_arrays(net, data.x[te], torch.device("cpu"))
         y_true.append(data.label[te])
         y_pred.append(pc.argmax(1))
         acc = float((y_pred[-1] == y_true[-1]).mean())
-        print(f"fold {f + 1}/{args.folds}: accuracy {acc:.4f} (best epoch {hist.best_epoch + 1}, {time.time() - t0:.0f} s)", flush=True)
+        print(
+            f"fold {f + 1}/{args.folds}: accuracy {acc:.4f} "
+            f"(best epoch {hist.best_epoch + 1}, {time.time() - t0:.0f} s)",
+            flush=True,
+        )
     rep = classification_report(np.concatenate(y_true), np.concatenate(y_pred), CLASS_NAMES)
-    print(f"\nBCCD {args.folds}-fold CV, {args.backbone} width {args.width}, {args.epochs} epochs, "
-          f"{time.time() - t0:.0f} s\n")
+    print(
+        f"\nBCCD {args.folds}-fold CV, {args.backbone} width {args.width}, {args.epochs} epochs, "
+        f"{time.time() - t0:.0f} s\n"
+    )
     print(rep.markdown())
     if args.json:
-        args.json.write_text(json.dumps({"backbone": args.backbone, "width": args.width, "epochs": args.epochs,
-                                         "seconds": time.time() - t0, **rep.to_dict()}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "backbone": args.backbone,
+                    "width": args.width,
+                    "epochs": args.epochs,
+                    "seconds": time.time() - t0,
+                    **rep.to_dict(),
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -22,10 +22,20 @@ from uvscope.models.preprocess import bin2x2, contrast_stretch
 from uvscope.models.registry import WEIGHTS_DIR, read_card
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER = {"cell Dice": "0.9899", "nucleus Dice": "0.9718", "dead vs healthy accuracy": "98.76 %",
-         "five-part accuracy": "94.02 %", "staining MS-SSIM": "0.9125"}
-TARGET = {"cell Dice": ">= 0.98", "nucleus Dice": ">= 0.96", "dead vs healthy accuracy": ">= 98 %",
-          "five-part accuracy": ">= 95 %", "staining MS-SSIM": ">= 0.92"}
+PAPER = {
+    "cell Dice": "0.9899",
+    "nucleus Dice": "0.9718",
+    "dead vs healthy accuracy": "98.76 %",
+    "five-part accuracy": "94.02 %",
+    "staining MS-SSIM": "0.9125",
+}
+TARGET = {
+    "cell Dice": ">= 0.98",
+    "nucleus Dice": ">= 0.96",
+    "dead vs healthy accuracy": ">= 98 %",
+    "five-part accuracy": ">= 95 %",
+    "staining MS-SSIM": ">= 0.92",
+}
 
 
 def time_tile(threads: int, repeats: int = 2) -> dict[str, float]:
@@ -68,7 +78,9 @@ def _fmt(v: float | None, pct: bool = False) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, required=True, help="dataset from uvscope.models.simgen")
-    ap.add_argument("--bccd-json", type=Path, default=None, help="output of bench_bccd_cv.py --json")
+    ap.add_argument(
+        "--bccd-json", type=Path, default=None, help="output of bench_bccd_cv.py --json"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "evaluation.md")
     args = ap.parse_args()
@@ -109,42 +121,84 @@ def main() -> None:
     ]
     for k in PAPER:
         lines.append(f"| {k} | {PAPER[k]} | {TARGET[k]} | {ours[k]} |")
-    lines += ["", "Same metrics on every test patch including empty ones: cell Dice "
-              f"{_fmt(seg.get('cell_dice_all_patches'))}, nucleus Dice {_fmt(seg.get('nucleus_dice_all_patches'))}, "
-              f"MS-SSIM {_fmt(st.get('msssim_all_patches'))} (R {_fmt(st.get('msssim_r'))}, G {_fmt(st.get('msssim_g'))}, "
-              f"B {_fmt(st.get('msssim_b'))}).", ""]
+    lines += [
+        "",
+        "Same metrics on every test patch including empty ones: cell Dice "
+        f"{_fmt(seg.get('cell_dice_all_patches'))}, nucleus Dice {_fmt(seg.get('nucleus_dice_all_patches'))}, "
+        f"MS-SSIM {_fmt(st.get('msssim_all_patches'))} (R {_fmt(st.get('msssim_r'))}, G {_fmt(st.get('msssim_g'))}, "
+        f"B {_fmt(st.get('msssim_b'))}).",
+        "",
+    ]
     if "five_part" in cls:
         from uvscope.models.metrics import ClassReport
 
         fp = cls["five_part"]
-        rep = ClassReport(tuple(fp["class_order"]), np.array(fp["confusion"]), fp["accuracy"],
-                          *(np.array([fp["per_class"][n][m] for n in fp["class_order"]]) for m in ("precision", "recall", "specificity", "f1", "support")),
-                          macro=fp["macro"])
-        lines += ["## Five-part classification on held-out simulated donors", "", rep.markdown(), ""]
-    lines += ["## Training", "", "| model | parameters | file size | training time | machine | command |", "|---|---|---|---|---|---|"]
+        rep = ClassReport(
+            tuple(fp["class_order"]),
+            np.array(fp["confusion"]),
+            fp["accuracy"],
+            *(
+                np.array([fp["per_class"][n][m] for n in fp["class_order"]])
+                for m in ("precision", "recall", "specificity", "f1", "support")
+            ),
+            macro=fp["macro"],
+        )
+        lines += [
+            "## Five-part classification on held-out simulated donors",
+            "",
+            rep.markdown(),
+            "",
+        ]
+    lines += [
+        "## Training",
+        "",
+        "| model | parameters | file size | training time | machine | command |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind in ("segment", "classify", "stain"):
         p = WEIGHTS_DIR / f"{kind}.safetensors"
         if p.exists():
             c = read_card(p)
-            lines.append(f"| {kind} | {c['n_parameters']:,} | {c['file_size_bytes'] / 1e6:.2f} MB | "
-                         f"{c['training_seconds'] / 60:.1f} min | {c['machine']} | `{c['command']}` |")
-    lines += ["", f"## Inference time per 1392 x 1040 tile (CPU, {args.threads} threads, shared machine)", "",
-              "The tile is 2x2-binned to 696 x 520 (0.32 um/px) and processed whole (fully convolutional).", "",
-              "| step | seconds |", "|---|---|"]
+            lines.append(
+                f"| {kind} | {c['n_parameters']:,} | {c['file_size_bytes'] / 1e6:.2f} MB | "
+                f"{c['training_seconds'] / 60:.1f} min | {c['machine']} | `{c['command']}` |"
+            )
+    lines += [
+        "",
+        f"## Inference time per 1392 x 1040 tile (CPU, {args.threads} threads, shared machine)",
+        "",
+        "The tile is 2x2-binned to 696 x 520 (0.32 um/px) and processed whole (fully convolutional).",
+        "",
+        "| step | seconds |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v:.3f} |" for k, v in timing.items()]
     lines += ["", "No GPU was available to this run, so no GPU timing is reported.", ""]
     if args.bccd_json and args.bccd_json.exists():
         from uvscope.models.metrics import ClassReport
 
         b = json.loads(args.bccd_json.read_text())
-        rep = ClassReport(tuple(b["class_order"]), np.array(b["confusion"]), b["accuracy"],
-                          *(np.array([b["per_class"][n][m] for n in b["class_order"]]) for m in ("precision", "recall", "specificity", "f1", "support")),
-                          macro=b["macro"])
-        lines += ["## Real data check: BCCD stained crops, stratified 5-fold CV", "",
-                  "351 real Giemsa/Wright-stained RGB crops (BCCD dataset, MIT licence, crops by apple2373/BCCD);",
-                  "this checks the train-on-your-own-folder path, **not** the deep-UV task. "
-                  f"Backbone {b['backbone']} width {b['width']}, trained from scratch, {b['epochs']} epochs per fold, "
-                  f"{b['seconds'] / 60:.1f} min in all; pooled over the 5 test folds:", "", rep.markdown(), ""]
+        rep = ClassReport(
+            tuple(b["class_order"]),
+            np.array(b["confusion"]),
+            b["accuracy"],
+            *(
+                np.array([b["per_class"][n][m] for n in b["class_order"]])
+                for m in ("precision", "recall", "specificity", "f1", "support")
+            ),
+            macro=b["macro"],
+        )
+        lines += [
+            "## Real data check: BCCD stained crops, stratified 5-fold CV",
+            "",
+            "351 real Giemsa/Wright-stained RGB crops (BCCD dataset, MIT licence, crops by apple2373/BCCD);",
+            "this checks the train-on-your-own-folder path, **not** the deep-UV task. "
+            f"Backbone {b['backbone']} width {b['width']}, trained from scratch, {b['epochs']} epochs per fold, "
+            f"{b['seconds'] / 60:.1f} min in all; pooled over the 5 test folds:",
+            "",
+            rep.markdown(),
+            "",
+        ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

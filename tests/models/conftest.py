@@ -27,5 +27,7 @@ def disk_tile(seed: int, size: int = 64) -> TileArrays:
     gray[cell] -= 0.4
     gray[nuc] -= 0.3
     gray = np.clip(gray, 0, 1).astype(np.float32)
-    rgb = np.stack([gray, 0.6 * gray + 0.3 * nuc, 0.9 - 0.3 * cell], -1).clip(0, 1).astype(np.float32)
+    rgb = (
+        np.stack([gray, 0.6 * gray + 0.3 * nuc, 0.9 - 0.3 * cell], -1).clip(0, 1).astype(np.float32)
+    )
     return TileArrays(gray, cell, nuc, rgb, np.array(centers, float), donor=f"d{seed}")

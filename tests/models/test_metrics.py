@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from uvscope.models.metrics import classification_report, dice, mean_dice, msssim_rgb, stratified_kfold
+from uvscope.models.metrics import (
+    classification_report,
+    dice,
+    mean_dice,
+    msssim_rgb,
+    stratified_kfold,
+)
 
 
 def test_dice_hand_cases():
@@ -34,7 +40,9 @@ def test_msssim_identical_noisy_and_small_patches():
     assert mean == pytest.approx(1.0, abs=1e-5) and len(per) == 3
     noisy = np.clip(img + 0.2 * rng.standard_normal(img.shape), 0, 1).astype(np.float32)
     assert msssim_rgb(noisy, img)[0] < 0.95
-    assert msssim_rgb(img.transpose(0, 3, 1, 2), img.transpose(0, 3, 1, 2))[0] == pytest.approx(1.0, abs=1e-5)
+    assert msssim_rgb(img.transpose(0, 3, 1, 2), img.transpose(0, 3, 1, 2))[0] == pytest.approx(
+        1.0, abs=1e-5
+    )
     with pytest.raises(ValueError, match="32 px"):
         msssim_rgb(img[:, :24, :24], img[:, :24, :24])
 

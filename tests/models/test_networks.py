@@ -3,12 +3,22 @@ import torch
 
 from uvscope.models.arch import ClassifyConfig
 from uvscope.models.classifiers import ResNet18Features, TwoStageClassifier
-from uvscope.models.stain import StainDiscriminator, StainGenerator, lab_norm_to_rgb, postprocess, rgb_to_lab_norm
+from uvscope.models.stain import (
+    StainDiscriminator,
+    StainGenerator,
+    lab_norm_to_rgb,
+    postprocess,
+    rgb_to_lab_norm,
+)
 from uvscope.models.unet import SegmentationNet
 
 
 def _grads_flow(model: torch.nn.Module) -> bool:
-    return all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+    return all(
+        p.grad is not None and torch.isfinite(p.grad).all()
+        for p in model.parameters()
+        if p.requires_grad
+    )
 
 
 def test_segmentation_net_shapes_and_gradients():

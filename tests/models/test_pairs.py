@@ -13,7 +13,9 @@ def test_register_to_recovers_subpixel_shift():
     moved = ndimage.shift(ref, (1.3, -2.6), order=3, mode="nearest")
     out, shift = register_to(ref, moved)
     assert shift == pytest.approx((-1.3, 2.6), abs=0.1)
-    assert np.abs(out - ref)[10:-10, 10:-10].mean() < 0.2 * np.abs(moved - ref)[10:-10, 10:-10].mean()
+    assert (
+        np.abs(out - ref)[10:-10, 10:-10].mean() < 0.2 * np.abs(moved - ref)[10:-10, 10:-10].mean()
+    )
 
 
 def test_pseudocolor_of_simulated_field_resembles_ground_truth():

@@ -21,8 +21,14 @@ def _save(tmp_path, cfg=TINY, kind="segment"):
 
 def test_roundtrip_and_card_contents(tmp_path):
     net, card, path = _save(tmp_path)
-    assert card["sha256"] == sha256_file(path) and card["pixel_size_um"] == 0.32 and card["input_size"] == 32
-    loaded, cfg, card2 = load_model(path, "segment", expected_input_size=32, expected_pixel_size_um=0.32)
+    assert (
+        card["sha256"] == sha256_file(path)
+        and card["pixel_size_um"] == 0.32
+        and card["input_size"] == 32
+    )
+    loaded, cfg, card2 = load_model(
+        path, "segment", expected_input_size=32, expected_pixel_size_um=0.32
+    )
     assert cfg == TINY
     for k, v in net.state_dict().items():
         assert torch.equal(v, loaded.state_dict()[k])

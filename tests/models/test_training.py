@@ -18,17 +18,51 @@ from .conftest import disk_tile
 def test_segmentation_training_lowers_loss_and_resumes(tmp_path):
     tiles = [disk_tile(i) for i in range(3)]
     cfg = SegConfig(base_width=4, depth=2, patch_size=32)
-    _, hist = train_segmenter(tiles[:2], tiles[2:], cfg, 4, tmp_path, "cpu", 0, lr=1e-2, patches_per_epoch=32, log=lambda s: None)
+    _, hist = train_segmenter(
+        tiles[:2],
+        tiles[2:],
+        cfg,
+        4,
+        tmp_path,
+        "cpu",
+        0,
+        lr=1e-2,
+        patches_per_epoch=32,
+        log=lambda s: None,
+    )
     losses = [e["train_loss"] for e in hist.epochs]
     assert losses[-1] < 0.92 * losses[0]
-    _, hist2 = train_segmenter(tiles[:2], tiles[2:], cfg, 5, tmp_path, "cpu", 0, lr=1e-2, patches_per_epoch=32, resume=True, log=lambda s: None)
+    _, hist2 = train_segmenter(
+        tiles[:2],
+        tiles[2:],
+        cfg,
+        5,
+        tmp_path,
+        "cpu",
+        0,
+        lr=1e-2,
+        patches_per_epoch=32,
+        resume=True,
+        log=lambda s: None,
+    )
     assert [e["epoch"] for e in hist2.epochs] == [0, 1, 2, 3, 4]
 
 
 def test_stain_training_runs_and_is_loadable_shape():
     tiles = [disk_tile(i) for i in range(3)]
     cfg = StainConfig(base_width=4, depth=2, disc_width=4, patch_size=48)
-    gen, hist = train_stainer(tiles[:2], tiles[2:], cfg, 2, None, "cpu", 0, patches_per_epoch=8, batch_size=4, log=lambda s: None)
+    gen, hist = train_stainer(
+        tiles[:2],
+        tiles[2:],
+        cfg,
+        2,
+        None,
+        "cpu",
+        0,
+        patches_per_epoch=8,
+        batch_size=4,
+        log=lambda s: None,
+    )
     assert len(hist.epochs) == 2 and all(np.isfinite(e["g_loss"]) for e in hist.epochs)
     assert gen(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
 
@@ -43,7 +77,19 @@ def test_classifier_training_lowers_loss_and_balances():
     x[dead == 1, 0] += 0.8
     data = CropArrays(x, label, dead)
     cfg = ClassifyConfig(width=4, crop_size=16, dropout=0.0)
-    _, hist, extra = train_classifier(data, data, cfg, 6, None, "cpu", 0, lr=1e-2, batch_size=16, samples_per_epoch=64, log=lambda s: None)
+    _, hist, extra = train_classifier(
+        data,
+        data,
+        cfg,
+        6,
+        None,
+        "cpu",
+        0,
+        lr=1e-2,
+        batch_size=16,
+        samples_per_epoch=64,
+        log=lambda s: None,
+    )
     losses = [e["train_loss"] for e in hist.epochs]
     assert losses[-1] < 0.8 * losses[0]
     assert "checkpoint" in extra
@@ -64,7 +110,10 @@ def test_dead_checkpoint_hands_back_cells_inside_healthy_ranges():
     ck = DeadCheckpoint.fit(np.repeat(feats[:1], 5, 0), pct=0)
     out = ck.apply(np.array([0.9, 0.9]), feats)
     assert out.tolist() == [0.0, pytest.approx(0.9)]
-    assert dataclasses.replace(ck, enabled=False).apply(np.array([0.9, 0.9]), feats).tolist() == [pytest.approx(0.9)] * 2
+    assert (
+        dataclasses.replace(ck, enabled=False).apply(np.array([0.9, 0.9]), feats).tolist()
+        == [pytest.approx(0.9)] * 2
+    )
 
 
 def test_checkpoint_roundtrip_restores_optimizer(tmp_path):

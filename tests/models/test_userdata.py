@@ -10,8 +10,19 @@ from uvscope.errors import ModelError
 from uvscope.models.userdata import class_index, load_crop_folder
 
 BCCD = next(
-    (p for p in (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bccd-wbc-crops",
-                 Path(__file__).resolve().parents[2] / ".." / ".." / "shared" / "data" / "bccd-wbc-crops") if p.is_dir()),
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "bccd-wbc-crops",
+            Path(__file__).resolve().parents[2]
+            / ".."
+            / ".."
+            / "shared"
+            / "data"
+            / "bccd-wbc-crops",
+        )
+        if p.is_dir()
+    ),
     None,
 )
 
@@ -27,7 +38,11 @@ def _folder(root: Path, counts: dict[str, int]) -> Path:
 
 
 def test_class_folder_names():
-    assert class_index("Neutrophil") == 0 and class_index("monocytes") == 4 and class_index("Dead") == -1
+    assert (
+        class_index("Neutrophil") == 0
+        and class_index("monocytes") == 4
+        and class_index("Dead") == -1
+    )
     assert class_index("platelet") is None
 
 
@@ -47,17 +62,55 @@ def test_unknown_class_folder_is_a_clear_error(tmp_path):
 def test_cli_train_and_evaluate_on_own_crop_folder(tmp_path):
     root = _folder(tmp_path / "crops", {"neutrophil": 6, "lymphocyte": 6, "dead": 5})
     runner = CliRunner()
-    res = runner.invoke(main, ["train", "classify", "--data", str(root), "--out", str(tmp_path / "w"), "--epochs", "1", "--device", "cpu"])
+    res = runner.invoke(
+        main,
+        [
+            "train",
+            "classify",
+            "--data",
+            str(root),
+            "--out",
+            str(tmp_path / "w"),
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "w" / "classify.safetensors").exists() and (tmp_path / "w" / "classify.json").exists()
-    res = runner.invoke(main, ["evaluate", "classify", "--data", str(root), "--weights", str(tmp_path / "w" / "classify.safetensors")])
+    assert (tmp_path / "w" / "classify.safetensors").exists() and (
+        tmp_path / "w" / "classify.json"
+    ).exists()
+    res = runner.invoke(
+        main,
+        [
+            "evaluate",
+            "classify",
+            "--data",
+            str(root),
+            "--weights",
+            str(tmp_path / "w" / "classify.safetensors"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "five_part_accuracy" in res.output and "neutrophil" in res.output
-    res = runner.invoke(main, ["evaluate", "classify", "--data", str(root), "--weights", str(tmp_path / "nope.safetensors")])
+    res = runner.invoke(
+        main,
+        [
+            "evaluate",
+            "classify",
+            "--data",
+            str(root),
+            "--weights",
+            str(tmp_path / "nope.safetensors"),
+        ],
+    )
     assert res.exit_code == 2 and "uvscope train" in res.output
 
 
-@pytest.mark.skipif(BCCD is None, reason="../shared/data/bccd-wbc-crops is absent (only on the development machine)")
+@pytest.mark.skipif(
+    BCCD is None, reason="../shared/data/bccd-wbc-crops is absent (only on the development machine)"
+)
 def test_bccd_crops_load():
     assert BCCD is not None
     cs = load_crop_folder(BCCD, 32)

@@ -1,4 +1,4 @@
-"""`uvscope pseudocolor DIR`: Giemsa-like tiles, mosaic and staining pairs from a 3-wavelength scan."""
+"""`uvscope pseudocolor DIR`: Giemsa-like tiles, mosaic and staining pairs from a 3-nm scan."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import click
 
 @click.command("pseudocolor")
 @click.argument("scan_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default SCAN_DIR/pseudocolor).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default SCAN_DIR/pseudocolor).",
+)
 @click.option("--no-pairs", is_flag=True, help="Do not write the staining training pairs.")
 def pseudocolor(scan_dir: Path, out: Path | None, no_pairs: bool) -> None:
     """Register 280/300 nm to 260 nm, pseudocolour every tile and blend a mosaic."""

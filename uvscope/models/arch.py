@@ -56,7 +56,11 @@ class ClassifyConfig:
     class_hidden: tuple[int, ...] = (256, 128, 64, 32)
 
 
-CONFIG_TYPES: dict[str, type] = {"segment": SegConfig, "stain": StainConfig, "classify": ClassifyConfig}
+CONFIG_TYPES: dict[str, type] = {
+    "segment": SegConfig,
+    "stain": StainConfig,
+    "classify": ClassifyConfig,
+}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "segment": {

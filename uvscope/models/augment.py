@@ -1,4 +1,4 @@
-"""Flips and 90-degree rotations (the paper's augmentation), applied identically to paired arrays."""
+"""Flips and 90-degree rotations (the paper's augmentation), the same for paired arrays."""
 
 from __future__ import annotations
 

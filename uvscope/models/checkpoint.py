@@ -18,7 +18,10 @@ from uvscope.errors import ModelError
 
 
 def save_checkpoint(
-    path: Path, modules: dict[str, nn.Module], optimizers: list[torch.optim.Optimizer], state: dict[str, Any]
+    path: Path,
+    modules: dict[str, nn.Module],
+    optimizers: list[torch.optim.Optimizer],
+    state: dict[str, Any],
 ) -> None:
     """Write <path>.safetensors + <path>.json atomically enough (tmp then rename)."""
     tensors: dict[str, torch.Tensor] = {}
@@ -40,7 +43,9 @@ def save_checkpoint(
     tmp = path.with_suffix(".tmp.safetensors")
     save_file(tensors, str(tmp))
     tmp.replace(path.with_suffix(".safetensors"))
-    path.with_suffix(".json").write_text(json.dumps({"state": state, "optimizers": opt_meta}, default=str))
+    path.with_suffix(".json").write_text(
+        json.dumps({"state": state, "optimizers": opt_meta}, default=str)
+    )
 
 
 def load_checkpoint(
@@ -58,7 +63,9 @@ def load_checkpoint(
         try:
             m.load_state_dict(sd)
         except RuntimeError as err:
-            raise ModelError(f"checkpoint {st_path} does not fit this model ({err}); start without --resume") from err
+            raise ModelError(
+                f"checkpoint {st_path} does not fit this model ({err}); start without --resume"
+            ) from err
     for i, opt in enumerate(optimizers):
         om = meta["optimizers"][i]
         state: dict[int, dict[str, Any]] = {}

@@ -45,7 +45,9 @@ class ResNet18Features(nn.Module):
         super().__init__()
         if small_input:
             self.stem = nn.Sequential(
-                nn.Conv2d(in_ch, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+                nn.Conv2d(in_ch, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
             )
         else:
             self.stem = nn.Sequential(
@@ -74,12 +76,19 @@ class WNetFeatures(nn.Module):
     Widths 16/32/64 at width=16; no batch norm; Xavier-uniform initialisation as in the paper.
     """
 
-    def __init__(self, width: int = 16, crop_size: int = 128, in_ch: int = 3, dropout: float = 0.6) -> None:
+    def __init__(
+        self, width: int = 16, crop_size: int = 128, in_ch: int = 3, dropout: float = 0.6
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         cin = in_ch
         for w in (width, 2 * width, 4 * width):
-            layers += [nn.Conv2d(cin, w, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Dropout(dropout)]
+            layers += [
+                nn.Conv2d(cin, w, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+                nn.Dropout(dropout),
+            ]
             cin = w
         self.conv = nn.Sequential(*layers)
         flat = cin * (crop_size // 8) ** 2
@@ -106,7 +115,11 @@ class WBCsNet2Features(nn.Module):
         super().__init__()
 
         def cbr(cin: int, cout: int, k: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, k, padding=k // 2, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            )
 
         self.entry = cbr(in_ch, width, 5)
         self.res = nn.Sequential(cbr(width, width, 5), cbr(width, width, 5), cbr(width, width, 5))

@@ -54,13 +54,20 @@ class DeadCheckpoint:
         """p_dead with cells called dead but inside every healthy range set to 0."""
         if not self.enabled:
             return p_dead
-        inside = np.all((features >= np.array(self.low)) & (features <= np.array(self.high)), axis=1)
+        inside = np.all(
+            (features >= np.array(self.low)) & (features <= np.array(self.high)), axis=1
+        )
         out = p_dead.copy()
         out[(p_dead >= 0.5) & inside] = 0.0
         return out
 
     def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "features": list(FEATURES), "low": list(self.low), "high": list(self.high)}
+        return {
+            **asdict(self),
+            "features": list(FEATURES),
+            "low": list(self.low),
+            "high": list(self.high),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> DeadCheckpoint:

@@ -39,7 +39,12 @@ class History:
         return self.seconds_before_resume + time.time() - self.started
 
     def to_dict(self) -> dict[str, object]:
-        return {"epochs": self.epochs, "best_epoch": self.best_epoch, "best_score": self.best_score, "seconds": self.elapsed()}
+        return {
+            "epochs": self.epochs,
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+            "seconds": self.elapsed(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> History:

@@ -10,7 +10,6 @@ import torch
 from pytorch_msssim import ms_ssim
 
 
-
 def dice(pred: np.ndarray, target: np.ndarray) -> float:
     """Dice 2|A&B| / (|A|+|B|) of two binary masks; two empty masks score 1.0."""
     p = np.asarray(pred, dtype=bool)
@@ -48,20 +47,24 @@ def msssim_rgb(pred: np.ndarray, target: np.ndarray) -> tuple[float, tuple[float
     p = torch.as_tensor(np.asarray(pred, dtype=np.float32))
     t = torch.as_tensor(np.asarray(target, dtype=np.float32))
     if p.shape != t.shape or p.ndim != 4:
-        raise ValueError(f"msssim_rgb needs equal (N,H,W,3) or (N,3,H,W) shapes, got {p.shape}, {t.shape}")
+        raise ValueError(
+            f"msssim_rgb needs equal (N,H,W,3) or (N,3,H,W) shapes, got {p.shape}, {t.shape}"
+        )
     if p.shape[-1] == 3 and p.shape[1] != 3:
         p, t = p.permute(0, 3, 1, 2), t.permute(0, 3, 1, 2)
     win = _msssim_win(min(p.shape[-2:]))
     per = []
     for c in range(3):
-        v = ms_ssim(p[:, c : c + 1], t[:, c : c + 1], data_range=1.0, size_average=False, win_size=win)
+        v = ms_ssim(
+            p[:, c : c + 1], t[:, c : c + 1], data_range=1.0, size_average=False, win_size=win
+        )
         per.append(float(v.mean()))
     return float(np.mean(per)), (per[0], per[1], per[2])
 
 
 @dataclass
 class ClassReport:
-    """Per-class and macro metrics plus the confusion matrix (rows = truth, columns = prediction)."""
+    """Per-class and macro metrics plus the confusion matrix (rows truth, columns prediction)."""
 
     names: tuple[str, ...]
     confusion: np.ndarray
@@ -93,7 +96,10 @@ class ClassReport:
 
     def markdown(self) -> str:
         """A per-class table, macro row and confusion matrix as Markdown."""
-        lines = ["| class | n | precision | recall | specificity | F1 |", "|---|---|---|---|---|---|"]
+        lines = [
+            "| class | n | precision | recall | specificity | F1 |",
+            "|---|---|---|---|---|---|",
+        ]
         for i, n in enumerate(self.names):
             lines.append(
                 f"| {n} | {self.support[i]} | {self.precision[i]:.3f} | {self.recall[i]:.3f} | "
@@ -104,7 +110,11 @@ class ClassReport:
             f"| **macro** | {int(self.support.sum())} | {m['precision']:.3f} | {m['recall']:.3f} | "
             f"{m['specificity']:.3f} | {m['f1']:.3f} |"
         )
-        lines += ["", f"Accuracy {self.accuracy:.4f}. Confusion matrix (rows truth, columns prediction):", ""]
+        lines += [
+            "",
+            f"Accuracy {self.accuracy:.4f}. Confusion matrix (rows truth, columns prediction):",
+            "",
+        ]
         lines.append("| | " + " | ".join(self.names) + " |")
         lines.append("|---" * (len(self.names) + 1) + "|")
         for i, n in enumerate(self.names):
@@ -116,7 +126,9 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b > 0)
 
 
-def classification_report(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, names: Sequence[str]) -> ClassReport:
+def classification_report(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, names: Sequence[str]
+) -> ClassReport:
     """Accuracy, per-class precision / recall (sensitivity) / specificity / F1, macro averages.
 
     A class with no predictions (or no members) gets 0 for the undefined ratio; macro averages
@@ -147,7 +159,9 @@ def classification_report(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[i
     return ClassReport(tuple(names), cm, acc, precision, recall, specificity, f1, cm.sum(1), macro)
 
 
-def stratified_kfold(labels: Sequence[int] | np.ndarray, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def stratified_kfold(
+    labels: Sequence[int] | np.ndarray, k: int = 5, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """k (train_idx, test_idx) splits with each class spread as evenly as possible over folds.
 
     A class with fewer members than k simply is absent from some test folds (and is said so by

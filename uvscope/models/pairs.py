@@ -26,20 +26,27 @@ from uvscope.sim.stain import od_from_normalised, pseudocolor
 WAVELENGTHS = (260, 280, 300)
 
 
-def register_to(reference: np.ndarray, moving: np.ndarray, upsample: int = 20) -> tuple[np.ndarray, tuple[float, float]]:
+def register_to(
+    reference: np.ndarray, moving: np.ndarray, upsample: int = 20
+) -> tuple[np.ndarray, tuple[float, float]]:
     """``moving`` shifted onto ``reference`` (sub-pixel); returns (image, (dy, dx) applied)."""
     ref = np.nan_to_num(reference.astype(np.float32), nan=1.0)
     mov = np.nan_to_num(moving.astype(np.float32), nan=1.0)
     # mean removal + Hann window keep the tile borders from dominating the correlation
     win = np.outer(np.hanning(ref.shape[0]), np.hanning(ref.shape[1])).astype(np.float32)
     shift, _, _ = phase_cross_correlation(
-        (ref - ref.mean()) * win, (mov - mov.mean()) * win, upsample_factor=upsample, normalization=None
+        (ref - ref.mean()) * win,
+        (mov - mov.mean()) * win,
+        upsample_factor=upsample,
+        normalization=None,
     )
     out = ndimage.shift(mov, shift, order=1, mode="nearest")
     return out.astype(np.float32), (float(shift[0]), float(shift[1]))
 
 
-def pseudocolor_tile(t260: np.ndarray, t280: np.ndarray, t300: np.ndarray) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
+def pseudocolor_tile(
+    t260: np.ndarray, t280: np.ndarray, t300: np.ndarray
+) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
     """Giemsa-like uint8 RGB from three normalised transmission tiles, plus the shifts used."""
     r280, s280 = register_to(t260, t280)
     r300, s300 = register_to(t260, t300)
@@ -47,7 +54,9 @@ def pseudocolor_tile(t260: np.ndarray, t280: np.ndarray, t300: np.ndarray) -> tu
     return rgb, {"280": s280, "300": s300}
 
 
-def pseudocolor_scan(scan_dir: str | Path, out_dir: str | Path | None = None, pairs: bool = True) -> Path:
+def pseudocolor_scan(
+    scan_dir: str | Path, out_dir: str | Path | None = None, pairs: bool = True
+) -> Path:
     """Pseudocolour every tile of a 3-wavelength scan; write tiles, a mosaic and training pairs.
 
     Output (default DIR/pseudocolor): tile_<i>.tif (RGB), mosaic.ome.tif, shifts.csv and, with
@@ -92,9 +101,17 @@ def pseudocolor_scan(scan_dir: str | Path, out_dir: str | Path | None = None, pa
         def tiles():  # type: ignore[no-untyped-def]
             for idx in sorted(usable):
                 rec = usable[idx]
-                yield tifffile.imread(out / f"tile_{idx:05d}.tif").astype(np.float32) / 255.0, rec.x_mm, rec.y_mm
+                yield (
+                    tifffile.imread(out / f"tile_{idx:05d}.tif").astype(np.float32) / 255.0,
+                    rec.x_mm,
+                    rec.y_mm,
+                )
 
         mosaic = blend_tiles(tiles(), bounds, px, f_ds, channels=3)  # type: ignore[arg-type]
-        meta = ImageMeta(px * f_ds, None, None, None, None, None, "pseudocolour mosaic (260/280/300 nm)")
-        write_pyramid_ome_tiff(out / "mosaic.ome.tif", (np.clip(mosaic, 0, 1) * 255).astype(np.uint8), meta)
+        meta = ImageMeta(
+            px * f_ds, None, None, None, None, None, "pseudocolour mosaic (260/280/300 nm)"
+        )
+        write_pyramid_ome_tiff(
+            out / "mosaic.ome.tif", (np.clip(mosaic, 0, 1) * 255).astype(np.uint8), meta
+        )
     return out

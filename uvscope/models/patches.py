@@ -28,7 +28,9 @@ class TileArrays:
     donor: str = ""
 
 
-def _corner(tile: TileArrays, size: int, rng: np.random.Generator, cell_fraction: float) -> tuple[int, int]:
+def _corner(
+    tile: TileArrays, size: int, rng: np.random.Generator, cell_fraction: float
+) -> tuple[int, int]:
     h, w = tile.gray.shape
     if len(tile.centers) and rng.random() < cell_fraction:
         r, c = tile.centers[rng.integers(len(tile.centers))]
@@ -40,7 +42,12 @@ def _corner(tile: TileArrays, size: int, rng: np.random.Generator, cell_fraction
 
 
 def sample_patches(
-    tiles: list[TileArrays], n: int, size: int, rng: np.random.Generator, cell_fraction: float = 0.8, with_rgb: bool = False
+    tiles: list[TileArrays],
+    n: int,
+    size: int,
+    rng: np.random.Generator,
+    cell_fraction: float = 0.8,
+    with_rgb: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """n random patches: x (n,1,S,S) gray and y (n,2,S,S) masks or (n,3,S,S) RGB."""
     xs = np.empty((n, 1, size, size), np.float32)
@@ -59,7 +66,9 @@ def sample_patches(
     return xs, ys
 
 
-def grid_patches(tiles: list[TileArrays], size: int, with_rgb: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def grid_patches(
+    tiles: list[TileArrays], size: int, with_rgb: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Non-overlapping patches covering every tile (the fixed validation/test set)."""
     xs, ys = [], []
     for t in tiles:

@@ -22,7 +22,14 @@ from uvscope.models.metrics import msssim_rgb, stratified_kfold
 from uvscope.models.patches import TileArrays, grid_patches
 from uvscope.models.predict import load_classifier, load_segmenter, load_stainer, resolve_device
 from uvscope.models.registry import machine_description, save_model
-from uvscope.models.simdata import Dataset, concat_crops, load_split, open_dataset, split_donors, tile_crops
+from uvscope.models.simdata import (
+    Dataset,
+    concat_crops,
+    load_split,
+    open_dataset,
+    split_donors,
+    tile_crops,
+)
 from uvscope.models.train_classify import CropArrays, evaluate_arrays, train_classifier
 from uvscope.models.train_segment import dice_scores, train_segmenter
 from uvscope.models.train_stain import train_stainer
@@ -34,7 +41,9 @@ def is_crop_folder(path: Path) -> bool:
     return not (path / "dataset.json").exists() and not any(path.glob("*/*/norm_260.tif"))
 
 
-def _with_cells(x: np.ndarray, y: np.ndarray, min_fraction: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+def _with_cells(
+    x: np.ndarray, y: np.ndarray, min_fraction: float = 0.01
+) -> tuple[np.ndarray, np.ndarray]:
     keep = y[:, 0].reshape(len(y), -1).mean(1) >= min_fraction
     return x[keep], y[keep]
 
@@ -49,7 +58,10 @@ def seg_metrics(pred_prob: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def _crop_arrays(ds: Dataset, donors: list[str], cfg: ClassifyConfig) -> CropArrays:
-    return concat_crops([tile_crops(t, cfg.crop_size) for t in load_split(ds, donors, cfg.pixel_size_um)], cfg.crop_size)
+    return concat_crops(
+        [tile_crops(t, cfg.crop_size) for t in load_split(ds, donors, cfg.pixel_size_um)],
+        cfg.crop_size,
+    )
 
 
 def _tiles(ds: Dataset, donors: list[str], px: float, rgb: bool = False) -> list[TileArrays]:
@@ -78,48 +90,91 @@ def run_training(
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     work = out / f"{kind}_work"
-    card: dict[str, Any] = {"seed": seed, "command": "uvscope " + " ".join(sys.argv[1:]), "machine": machine_description(), "device": str(resolve_device(device))}
+    card: dict[str, Any] = {
+        "seed": seed,
+        "command": "uvscope " + " ".join(sys.argv[1:]),
+        "machine": machine_description(),
+        "device": str(resolve_device(device)),
+    }
     if kind == "classify" and is_crop_folder(data):
         crops = load_crop_folder(data, cfg.crop_size)
         arr = CropArrays(crops.x, crops.label, crops.dead)
         tr, va = stratified_kfold(np.where(arr.dead > 0, 5, arr.label), k=5, seed=seed)[0]
-        card["data"] = {"path": str(data), "kind": "crop folder", "n_train": int(len(tr)), "n_val": int(len(va)), "split": "stratified 80/20"}
-        net, hist, extra = train_classifier(arr.subset(tr), arr.subset(va), cfg, epochs, work, device, seed, resume=resume, log=log)
+        card["data"] = {
+            "path": str(data),
+            "kind": "crop folder",
+            "n_train": int(len(tr)),
+            "n_val": int(len(va)),
+            "split": "stratified 80/20",
+        }
+        net, hist, extra = train_classifier(
+            arr.subset(tr), arr.subset(va), cfg, epochs, work, device, seed, resume=resume, log=log
+        )
         card.update(extra)
-        card["metrics"] = {"val": _cls_summary(evaluate_arrays(*_predict_cls(net, arr.subset(va).x), arr.subset(va)))}
+        card["metrics"] = {
+            "val": _cls_summary(
+                evaluate_arrays(*_predict_cls(net, arr.subset(va).x), arr.subset(va))
+            )
+        }
     else:
         ds = open_dataset(data)
         split = split_donors(ds)
-        card["data"] = {"path": str(data), "pixel_size_um": ds.pixel_size_um, "split_by_donor": split, "n_tiles": len(ds.tiles)}
+        card["data"] = {
+            "path": str(data),
+            "pixel_size_um": ds.pixel_size_um,
+            "split_by_donor": split,
+            "n_tiles": len(ds.tiles),
+        }
         if kind == "segment":
             assert isinstance(cfg, SegConfig)
             tr, va, te = (_tiles(ds, split[s], cfg.pixel_size_um) for s in ("train", "val", "test"))
             kw = {"patches_per_epoch": steps_per_epoch * 8} if steps_per_epoch else {}
-            net, hist = train_segmenter(tr, va, cfg, epochs, work, device, seed, resume=resume, log=log, **kw)
+            net, hist = train_segmenter(
+                tr, va, cfg, epochs, work, device, seed, resume=resume, log=log, **kw
+            )
             xt, yt = grid_patches(te, cfg.patch_size)
             from uvscope.models.train_segment import segment_arrays
 
-            card["metrics"] = {"test_heldout_donors": seg_metrics(segment_arrays(net, xt, torch.device("cpu")), yt)}
+            card["metrics"] = {
+                "test_heldout_donors": seg_metrics(segment_arrays(net, xt, torch.device("cpu")), yt)
+            }
         elif kind == "stain":
             assert isinstance(cfg, StainConfig)
-            tr, va, te = (_tiles(ds, split[s], cfg.pixel_size_um, rgb=True) for s in ("train", "val", "test"))
+            tr, va, te = (
+                _tiles(ds, split[s], cfg.pixel_size_um, rgb=True) for s in ("train", "val", "test")
+            )
             kw = {"patches_per_epoch": steps_per_epoch * 8} if steps_per_epoch else {}
-            net, hist = train_stainer(tr, va, cfg, epochs, work, device, seed, resume=resume, log=log, **kw)
+            net, hist = train_stainer(
+                tr, va, cfg, epochs, work, device, seed, resume=resume, log=log, **kw
+            )
             card["metrics"] = {"test_heldout_donors": stain_metrics(net, te, cfg)}
         elif kind == "classify":
             assert isinstance(cfg, ClassifyConfig)
             tr_c, va_c, te_c = (_crop_arrays(ds, split[s], cfg) for s in ("train", "val", "test"))
-            card["data"]["n_cells"] = {"train": len(tr_c.x), "val": len(va_c.x), "test": len(te_c.x)}
-            net, hist, extra = train_classifier(tr_c, va_c, cfg, epochs, work, device, seed, resume=resume, log=log)
+            card["data"]["n_cells"] = {
+                "train": len(tr_c.x),
+                "val": len(va_c.x),
+                "test": len(te_c.x),
+            }
+            net, hist, extra = train_classifier(
+                tr_c, va_c, cfg, epochs, work, device, seed, resume=resume, log=log
+            )
             card.update(extra)
-            card["metrics"] = {"test_heldout_donors": _cls_summary(evaluate_arrays(*_predict_cls(net, te_c.x), te_c))}
+            card["metrics"] = {
+                "test_heldout_donors": _cls_summary(
+                    evaluate_arrays(*_predict_cls(net, te_c.x), te_c)
+                )
+            }
         else:
             raise ModelError(f"unknown model kind {kind!r}; use segment, stain or classify")
     card["training_seconds"] = round(time.time() - t0, 1)
     card["history"] = hist.to_dict()
     card["epochs"] = epochs
     full = save_model(net, kind, cfg, out / f"{kind}.safetensors", card)
-    log(f"wrote {out / f'{kind}.safetensors'} ({full['file_size_bytes'] / 1e6:.2f} MB) in {card['training_seconds']:.0f} s")
+    log(
+        f"wrote {out / f'{kind}.safetensors'} ({full['file_size_bytes'] / 1e6:.2f} MB) "
+        f"in {card['training_seconds']:.0f} s"
+    )
     log(json.dumps(full["metrics"], indent=1))
     return full
 
@@ -131,14 +186,19 @@ def _predict_cls(net: torch.nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _cls_summary(m: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"five_part_accuracy": m["five_part_accuracy"], "five_part": m["five_part_report"].to_dict()}
+    out: dict[str, Any] = {
+        "five_part_accuracy": m["five_part_accuracy"],
+        "five_part": m["five_part_report"].to_dict(),
+    }
     if "dead_accuracy" in m:
         out["dead_accuracy"] = m["dead_accuracy"]
         out["dead"] = m["dead_report"].to_dict()
     return out
 
 
-def stain_metrics(gen: torch.nn.Module, tiles: list[TileArrays], cfg: StainConfig) -> dict[str, float]:
+def stain_metrics(
+    gen: torch.nn.Module, tiles: list[TileArrays], cfg: StainConfig
+) -> dict[str, float]:
     from uvscope.models.train_stain import stain_arrays
 
     x, y = grid_patches(tiles, cfg.patch_size, with_rgb=True)
@@ -153,7 +213,9 @@ def stain_metrics(gen: torch.nn.Module, tiles: list[TileArrays], cfg: StainConfi
     return out
 
 
-def run_evaluation(kind: str, data: Path, weights: str, device: str = "auto", split: str = "test") -> dict[str, Any]:
+def run_evaluation(
+    kind: str, data: Path, weights: str, device: str = "auto", split: str = "test"
+) -> dict[str, Any]:
     """Metrics of a weights file on one donor split (default: the held-out test donors)."""
     if kind == "classify" and is_crop_folder(data):
         clf = load_classifier(weights, device)

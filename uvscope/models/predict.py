@@ -38,7 +38,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 class _Predictor:
     """Shared plumbing: device placement, autocast, chunked batches, padding."""
 
-    def __init__(self, net: nn.Module, cfg: Any, card: dict[str, Any], device: str | torch.device, batch_size: int) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        cfg: Any,
+        card: dict[str, Any],
+        device: str | torch.device,
+        batch_size: int,
+    ) -> None:
         self.device = resolve_device(device)
         self.cfg = cfg
         self.card = card
@@ -55,7 +62,9 @@ class _Predictor:
 
     def _chunks(self, x: np.ndarray) -> Iterator[torch.Tensor]:
         for i in range(0, len(x), self.batch_size):
-            t = torch.from_numpy(np.ascontiguousarray(x[i : i + self.batch_size], dtype=np.float32)).to(self.device)
+            t = torch.from_numpy(
+                np.ascontiguousarray(x[i : i + self.batch_size], dtype=np.float32)
+            ).to(self.device)
             if self.device.type == "cuda" and t.ndim == 4:
                 t = t.contiguous(memory_format=torch.channels_last)
             yield t
@@ -64,7 +73,9 @@ class _Predictor:
 def _check_batch(batch: np.ndarray, what: str) -> np.ndarray:
     arr = np.asarray(batch, dtype=np.float32)
     if arr.ndim == 2:
-        raise ModelError(f"{what}.predict expects a batch (N, H, W); wrap a single image as img[None]")
+        raise ModelError(
+            f"{what}.predict expects a batch (N, H, W); wrap a single image as img[None]"
+        )
     if arr.ndim != 3:
         raise ModelError(f"{what}.predict expects (N, H, W), got shape {arr.shape}")
     return arr
@@ -84,7 +95,14 @@ class Segmenter(_Predictor):
 
     cfg: SegConfig
 
-    def __init__(self, net: nn.Module, cfg: SegConfig, card: dict[str, Any], device: str | torch.device = "auto", batch_size: int = 4) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        cfg: SegConfig,
+        card: dict[str, Any],
+        device: str | torch.device = "auto",
+        batch_size: int = 4,
+    ) -> None:
         super().__init__(net, cfg, card, device, batch_size)
         self.pixel_size_um: float = cfg.pixel_size_um
         self.patch_size: int = cfg.patch_size
@@ -113,7 +131,14 @@ class Stainer(_Predictor):
 
     cfg: StainConfig
 
-    def __init__(self, net: nn.Module, cfg: StainConfig, card: dict[str, Any], device: str | torch.device = "auto", batch_size: int = 4) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        cfg: StainConfig,
+        card: dict[str, Any],
+        device: str | torch.device = "auto",
+        batch_size: int = 4,
+    ) -> None:
         super().__init__(net, cfg, card, device, batch_size)
         self.pixel_size_um: float = cfg.pixel_size_um
         self.patch_size: int = cfg.patch_size
@@ -157,7 +182,9 @@ class CellClassifier(_Predictor):
         arr = np.asarray(crops, dtype=np.float32)
         s = self.crop_size
         if arr.ndim != 4 or arr.shape[1:] != (3, s, s):
-            raise ModelError(f"CellClassifier expects composite crops (N, 3, {s}, {s}), got {arr.shape}")
+            raise ModelError(
+                f"CellClassifier expects composite crops (N, 3, {s}, {s}), got {arr.shape}"
+            )
         if len(arr) == 0:
             return np.zeros(0, np.float32), np.zeros((0, 5), np.float32)
         dead, cls = [], []

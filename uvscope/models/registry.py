@@ -20,7 +20,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from uvscope.errors import ModelError
-from uvscope.models.arch import ClassifyConfig, SegConfig, StainConfig, config_from_dict, config_to_dict
+from uvscope.models.arch import (
+    ClassifyConfig,
+    SegConfig,
+    StainConfig,
+    config_from_dict,
+    config_to_dict,
+)
 from uvscope.models.classifiers import TwoStageClassifier
 from uvscope.models.stain import StainGenerator
 from uvscope.models.unet import SegmentationNet
@@ -63,7 +69,8 @@ def resolve(path_or_name: str | Path, kind: str) -> Path:
         p = p / f"{kind}.safetensors"
     if not p.exists():
         raise ModelError(
-            f"no {kind} weights at {p}; train them with `uvscope train {kind} --data DIR --out DIR` "
+            f"no {kind} weights at {p}; train them with "
+            f"`uvscope train {kind} --data DIR --out DIR` "
             f"or pass the path of a .safetensors file"
         )
     return p
@@ -102,7 +109,9 @@ def save_model(
 def read_card(weights: Path) -> dict[str, Any]:
     cp = card_path(weights)
     if not cp.exists():
-        raise ModelError(f"{weights} has no model card {cp.name}; a weights file without its card is refused")
+        raise ModelError(
+            f"{weights} has no model card {cp.name}; a weights file without its card is refused"
+        )
     try:
         card = json.loads(cp.read_text())
     except json.JSONDecodeError as err:
@@ -133,10 +142,18 @@ def load_model(
     cfg = config_from_dict(kind, card.get("architecture", {}))
     size = cfg.crop_size if isinstance(cfg, ClassifyConfig) else cfg.patch_size
     if card.get("input_size") != size or card.get("pixel_size_um") != cfg.pixel_size_um:
-        raise ModelError(f"model card {card_path(path)} disagrees with its own architecture on input or pixel size")
+        raise ModelError(
+            f"model card {card_path(path)} disagrees with its own architecture on input "
+            "or pixel size"
+        )
     if expected_input_size is not None and size != expected_input_size:
-        raise ModelError(f"{path} expects {size}-px inputs, but {expected_input_size} px were requested")
-    if expected_pixel_size_um is not None and abs(cfg.pixel_size_um - expected_pixel_size_um) > 1e-6:
+        raise ModelError(
+            f"{path} expects {size}-px inputs, but {expected_input_size} px were requested"
+        )
+    if (
+        expected_pixel_size_um is not None
+        and abs(cfg.pixel_size_um - expected_pixel_size_um) > 1e-6
+    ):
         raise ModelError(
             f"{path} was trained at {cfg.pixel_size_um} um/px but the images are "
             f"{expected_pixel_size_um} um/px; resample the images or use matching weights"

@@ -64,7 +64,9 @@ def open_dataset(root: str | Path) -> Dataset:
     mf = root / "dataset.json"
     if mf.exists():
         meta = json.loads(mf.read_text())
-    tiles = [TileFiles(p.parent.parent.name, p.parent) for p in sorted(root.glob("*/*/norm_260.tif"))]
+    tiles = [
+        TileFiles(p.parent.parent.name, p.parent) for p in sorted(root.glob("*/*/norm_260.tif"))
+    ]
     if not tiles:
         raise ModelError(
             f"no tiles found under {root}/<donor>/<tile>/norm_260.tif; create a dataset with "
@@ -74,24 +76,40 @@ def open_dataset(root: str | Path) -> Dataset:
     return Dataset(root, float(px) if px else DEFAULT_PIXEL_SIZE_UM, tiles, meta)
 
 
-def split_donors(ds: Dataset, val_fraction: float = 0.15, test_fraction: float = 0.2) -> dict[str, list[str]]:
+def split_donors(
+    ds: Dataset, val_fraction: float = 0.15, test_fraction: float = 0.2
+) -> dict[str, list[str]]:
     """Donor split: dataset.json's "split" if it names one, else a fixed one over sorted names."""
     given = ds.meta.get("split") if isinstance(ds.meta.get("split"), dict) else None
     if given and all(k in given for k in ("train", "val", "test")):
         return {k: list(given[k]) for k in ("train", "val", "test")}
     donors = ds.donors
     if len(donors) < 3:
-        raise ModelError(f"{ds.root} has {len(donors)} donors; a donor split needs at least 3 (train, val, test)")
+        raise ModelError(
+            f"{ds.root} has {len(donors)} donors; a donor split needs at least 3 (train, val, test)"
+        )
     n_test = max(1, math.ceil(test_fraction * len(donors)))
     n_val = max(1, math.ceil(val_fraction * len(donors)))
     rng = np.random.default_rng(12345)
     order = [donors[i] for i in rng.permutation(len(donors))]
-    return {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+    return {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
 
 
 def _resample(img: np.ndarray, factor: int, labels: bool = False) -> np.ndarray:
     for _ in range(int(round(math.log2(factor)))):
-        img = img[::2, ::2] if labels else (np.moveaxis(bin2x2(np.moveaxis(img, -1, 0)), 0, -1) if img.ndim == 3 else bin2x2(img))
+        img = (
+            img[::2, ::2]
+            if labels
+            else (
+                np.moveaxis(bin2x2(np.moveaxis(img, -1, 0)), 0, -1)
+                if img.ndim == 3
+                else bin2x2(img)
+            )
+        )
     return img
 
 
@@ -123,7 +141,9 @@ def load_tile(tf: TileFiles, data_px: float, model_px: float, with_rgb: bool = F
     rgb = None
     if with_rgb:
         raw = tifffile.imread(tf.path / "stained_rgb.tif")
-        rgb = raw.astype(np.float32) / (255.0 if raw.dtype == np.uint8 else (65535.0 if raw.dtype == np.uint16 else 1.0))
+        rgb = raw.astype(np.float32) / (
+            255.0 if raw.dtype == np.uint8 else (65535.0 if raw.dtype == np.uint16 else 1.0)
+        )
         if rgb.shape[0] == 3 and rgb.shape[-1] != 3:
             rgb = np.moveaxis(rgb, 0, -1)
         rgb = _resample(rgb, k)
@@ -163,18 +183,32 @@ def tile_crops(lt: LoadedTile, crop_size: int) -> CropArrays:
         labels.append(CLASS_NAMES.index(kind) if kind in CLASS_NAMES and not is_dead else -1)
         dead.append(int(is_dead))
     if not xs:
-        return CropArrays(np.zeros((0, 3, crop_size, crop_size), np.float32), np.zeros(0, int), np.zeros(0, int))
+        return CropArrays(
+            np.zeros((0, 3, crop_size, crop_size), np.float32), np.zeros(0, int), np.zeros(0, int)
+        )
     return CropArrays(np.stack(xs), np.array(labels), np.array(dead))
 
 
 def concat_crops(parts: list[CropArrays], crop_size: int) -> CropArrays:
     parts = [p for p in parts if len(p.x)]
     if not parts:
-        return CropArrays(np.zeros((0, 3, crop_size, crop_size), np.float32), np.zeros(0, int), np.zeros(0, int))
-    return CropArrays(np.concatenate([p.x for p in parts]), np.concatenate([p.label for p in parts]), np.concatenate([p.dead for p in parts]))
+        return CropArrays(
+            np.zeros((0, 3, crop_size, crop_size), np.float32), np.zeros(0, int), np.zeros(0, int)
+        )
+    return CropArrays(
+        np.concatenate([p.x for p in parts]),
+        np.concatenate([p.label for p in parts]),
+        np.concatenate([p.dead for p in parts]),
+    )
 
 
-def load_split(ds: Dataset, donors: list[str], model_px: float, with_rgb: bool = False, max_tiles: int | None = None) -> list[LoadedTile]:
+def load_split(
+    ds: Dataset,
+    donors: list[str],
+    model_px: float,
+    with_rgb: bool = False,
+    max_tiles: int | None = None,
+) -> list[LoadedTile]:
     tiles = [t for t in ds.tiles if t.donor in set(donors)]
     if max_tiles is not None:
         tiles = tiles[:max_tiles]

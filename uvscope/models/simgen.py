@@ -23,9 +23,18 @@ from uvscope.config import CameraConfig, SimConfig
 from uvscope.sim.world import SimWorld
 
 SPLIT = {
-    "train": ["healthy", "lymphocytosis", "neutropenia", "random-1", "random-2", "random-3", "random-4", "random-5"],
-    "val": ["random-51"],
-    "test": ["random-101", "random-102"],
+    "train": [
+        "healthy",
+        "lymphocytosis",
+        "neutropenia",
+        "random-1",
+        "random-2",
+        "random-3",
+        "random-4",
+        "random-5",
+    ],
+    "val": ["random-51", "random-52"],
+    "test": ["random-101", "random-102", "random-103", "random-104"],
 }
 
 
@@ -38,8 +47,12 @@ def _seed(donor: str) -> int:
     return zlib.crc32(donor.encode()) % 1000
 
 
-def export_donor(out: Path, donor: str, size_px: int, per_kind: int, n_random: int, rng: np.random.Generator) -> int:
-    world = SimWorld(SimConfig(seed=_seed(donor), donor=donor), CameraConfig(width_px=size_px, height_px=size_px))
+def export_donor(
+    out: Path, donor: str, size_px: int, per_kind: int, n_random: int, rng: np.random.Generator
+) -> int:
+    world = SimWorld(
+        SimConfig(seed=_seed(donor), donor=donor), CameraConfig(width_px=size_px, height_px=size_px)
+    )
     cx, cy = world.smear_centre_mm()
     cells = world.cells_in_region(cx - 4, cy - 4, cx + 4, cy + 4)
     groups: dict[str, list] = {}
@@ -53,7 +66,9 @@ def export_donor(out: Path, donor: str, size_px: int, per_kind: int, n_random: i
     exp = world.suggest_exposure_ms(260)
     bx, by = world.blank_position_mm()
     bz = world.best_focus_um(bx, by)
-    bg = np.mean([world.render(bx, by, bz, 260, exp, rng).astype(np.float32) for _ in range(2)], axis=0)
+    bg = np.mean(
+        [world.render(bx, by, bz, 260, exp, rng).astype(np.float32) for _ in range(2)], axis=0
+    )
     dark = world.render(bx, by, bz, None, exp, rng).astype(np.float32)
     span = size_px * world.pixel_size_um * 1e-3 / 4
     for i, (x, y) in enumerate(targets):
@@ -72,7 +87,9 @@ def export_donor(out: Path, donor: str, size_px: int, per_kind: int, n_random: i
             wr = csv.writer(f)
             wr.writerow(["id", "kind", "dead", "x_mm", "y_mm", "diameter_um"])
             for c in gt.cells:
-                wr.writerow([c.id, c.kind, int(c.dead), c.centroid_mm[0], c.centroid_mm[1], c.diameter_um])
+                wr.writerow(
+                    [c.id, c.kind, int(c.dead), c.centroid_mm[0], c.centroid_mm[1], c.diameter_um]
+                )
     return len(targets)
 
 
@@ -80,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--size", type=int, default=384, help="field size in camera pixels (0.16 um)")
-    ap.add_argument("--tiles-per-kind", type=int, default=6)
+    ap.add_argument("--tiles-per-kind", type=int, default=15)
     ap.add_argument("--random-tiles", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -88,9 +105,18 @@ def main() -> None:
     counts = {}
     for split, donors in SPLIT.items():
         for donor in donors:
-            counts[donor] = export_donor(args.out, donor, args.size, args.tiles_per_kind, args.random_tiles, rng)
+            counts[donor] = export_donor(
+                args.out, donor, args.size, args.tiles_per_kind, args.random_tiles, rng
+            )
             print(f"{split:5s} {donor:14s} {counts[donor]} tiles", flush=True)
-    meta = {"pixel_size_um": 0.16, "wavelength_nm": 260, "split": SPLIT, "tiles": counts, "generator": "uvscope.models.simgen", "args": {k: str(v) for k, v in vars(args).items()}}
+    meta = {
+        "pixel_size_um": 0.16,
+        "wavelength_nm": 260,
+        "split": SPLIT,
+        "tiles": counts,
+        "generator": "uvscope.models.simgen",
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     (args.out / "dataset.json").write_text(json.dumps(meta, indent=1))
 
 

@@ -67,7 +67,9 @@ def lab_norm_to_rgb(l01: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return kc.lab_to_rgb(lab, clip=True)
 
 
-def postprocess(rgb: torch.Tensor, rgb_offset: float = 0.02, value_offset: float = 0.07) -> torch.Tensor:
+def postprocess(
+    rgb: torch.Tensor, rgb_offset: float = 0.02, value_offset: float = 0.07
+) -> torch.Tensor:
     """The paper's white balance: +0.02 on each RGB channel, then +0.07 on HSV value (4.4.3)."""
     x = (rgb + rgb_offset).clamp(0, 1)
     hsv = kc.rgb_to_hsv(x)

@@ -36,7 +36,9 @@ class CropArrays:
         return CropArrays(self.x[idx], self.label[idx], self.dead[idx])
 
 
-def balanced_indices(label: np.ndarray, dead: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def balanced_indices(
+    label: np.ndarray, dead: np.ndarray, n: int, rng: np.random.Generator
+) -> np.ndarray:
     """n indices drawn so every group (each class, and dead cells) is equally likely."""
     group = np.where(dead > 0, len(CLASS_NAMES), label)
     groups, counts = np.unique(group, return_counts=True)
@@ -45,7 +47,9 @@ def balanced_indices(label: np.ndarray, dead: np.ndarray, n: int, rng: np.random
 
 
 @torch.no_grad()
-def predict_arrays(net: TwoStageClassifier, x: np.ndarray, device: torch.device, bs: int = 128) -> tuple[np.ndarray, np.ndarray]:
+def predict_arrays(
+    net: TwoStageClassifier, x: np.ndarray, device: torch.device, bs: int = 128
+) -> tuple[np.ndarray, np.ndarray]:
     net.eval()
     pd, pc = [], []
     for i in range(0, len(x), bs):
@@ -60,7 +64,9 @@ def evaluate_arrays(p_dead: np.ndarray, p_class: np.ndarray, data: CropArrays) -
     out: dict[str, Any] = {}
     if data.dead.any():
         out["dead_accuracy"] = float(((p_dead >= 0.5).astype(int) == data.dead).mean())
-        out["dead_report"] = classification_report(data.dead, (p_dead >= 0.5).astype(int), ("healthy", "dead"))
+        out["dead_report"] = classification_report(
+            data.dead, (p_dead >= 0.5).astype(int), ("healthy", "dead")
+        )
     healthy = (data.dead == 0) & (data.label >= 0)
     rep = classification_report(data.label[healthy], p_class[healthy].argmax(1), CLASS_NAMES)
     out["five_part_accuracy"] = rep.accuracy
@@ -112,7 +118,9 @@ def train_classifier(
         log(f"resumed at epoch {start}")
     n_per = samples_per_epoch or max(len(train.x), 256)
     has_dead = bool(train.dead.any())
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(epochs * (n_per // batch_size), 1))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=max(epochs * (n_per // batch_size), 1)
+    )
     for _ in range(start * (n_per // batch_size)):
         sched.step()
     xt = torch.from_numpy(train.x)
@@ -138,7 +146,12 @@ def train_classifier(
         pd, pc = predict_arrays(net, val.x, dev)
         m = evaluate_arrays(pd, pc, val)
         score = _score(m)
-        rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_five_part_accuracy": m["five_part_accuracy"], "val_score": score}
+        rec = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "val_five_part_accuracy": m["five_part_accuracy"],
+            "val_score": score,
+        }
         if "dead_accuracy" in m:
             rec["val_dead_accuracy"] = m["dead_accuracy"]
         hist.epochs.append(rec)
@@ -151,7 +164,8 @@ def train_classifier(
                 save_checkpoint(out_dir / "best", {"net": tmp}, [], {"epoch": epoch})
         log(
             f"epoch {epoch + 1}/{epochs} loss {rec['train_loss']:.4f} val five-part "
-            f"{m['five_part_accuracy']:.4f}" + (f" dead {m['dead_accuracy']:.4f}" if "dead_accuracy" in m else "")
+            f"{m['five_part_accuracy']:.4f}"
+            + (f" dead {m['dead_accuracy']:.4f}" if "dead_accuracy" in m else "")
             + f" ({hist.elapsed():.0f} s)"
         )
         if ck is not None:

@@ -18,12 +18,16 @@ from uvscope.models.unet import SegmentationNet
 
 
 @torch.no_grad()
-def segment_arrays(net: SegmentationNet, x: np.ndarray, device: torch.device, bs: int = 8) -> np.ndarray:
+def segment_arrays(
+    net: SegmentationNet, x: np.ndarray, device: torch.device, bs: int = 8
+) -> np.ndarray:
     """Probabilities (N,2,H,W) for patches (N,1,H,W)."""
     net.eval()
     out = []
     for i in range(0, len(x), bs):
-        out.append(torch.sigmoid(net(torch.from_numpy(x[i : i + bs]).to(device)).float()).cpu().numpy())
+        out.append(
+            torch.sigmoid(net(torch.from_numpy(x[i : i + bs]).to(device)).float()).cpu().numpy()
+        )
     return np.concatenate(out)
 
 
@@ -86,7 +90,11 @@ def train_segmenter(
         m = dice_scores(segment_arrays(net, xv, dev), yv)
         score = 0.5 * (m["cell_dice"] + m["nucleus_dice"])
         sched.step(score)
-        rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), **{f"val_{k}": v for k, v in m.items()}}
+        rec = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            **{f"val_{k}": v for k, v in m.items()},
+        }
         hist.epochs.append(rec)
         if score > hist.best_score:
             hist.best_score, hist.best_epoch = score, epoch

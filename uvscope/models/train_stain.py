@@ -25,7 +25,9 @@ from uvscope.models.stain import (
 
 
 @torch.no_grad()
-def stain_arrays(gen: StainGenerator, x: np.ndarray, device: torch.device, bs: int = 8, post: bool = True) -> np.ndarray:
+def stain_arrays(
+    gen: StainGenerator, x: np.ndarray, device: torch.device, bs: int = 8, post: bool = True
+) -> np.ndarray:
     """RGB (N,3,H,W) for gray patches (N,1,H,W)."""
     gen.eval()
     out = []
@@ -85,18 +87,27 @@ def train_stainer(
             l01 = both[b : b + batch_size, :1].to(dev)
             real_ab = rgb_to_lab_norm(both[b : b + batch_size, 1:].to(dev))[:, 1:]
             fake_ab = gen(l01)
-            d_loss = discriminator_loss(disc(torch.cat([l01, real_ab], 1)), disc(torch.cat([l01, fake_ab.detach()], 1)))
+            d_loss = discriminator_loss(
+                disc(torch.cat([l01, real_ab], 1)), disc(torch.cat([l01, fake_ab.detach()], 1))
+            )
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
-            g_loss = generator_loss(disc(torch.cat([l01, fake_ab], 1)), fake_ab, real_ab, l1_weight, tv_weight)
+            g_loss = generator_loss(
+                disc(torch.cat([l01, fake_ab], 1)), fake_ab, real_ab, l1_weight, tv_weight
+            )
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
             gl.append(float(g_loss.detach()))
             dl.append(float(d_loss.detach()))
         score, per = msssim_rgb(stain_arrays(gen, xv, dev), yv)
-        rec = {"epoch": epoch, "g_loss": float(np.mean(gl)), "d_loss": float(np.mean(dl)), "val_msssim": score}
+        rec = {
+            "epoch": epoch,
+            "g_loss": float(np.mean(gl)),
+            "d_loss": float(np.mean(dl)),
+            "val_msssim": score,
+        }
         hist.epochs.append(rec)
         if score > hist.best_score:
             hist.best_score, hist.best_epoch = score, epoch
@@ -110,7 +121,12 @@ def train_stainer(
             f"{score:.4f} (R {per[0]:.3f} G {per[1]:.3f} B {per[2]:.3f}) ({hist.elapsed():.0f} s)"
         )
         if ck is not None:
-            save_checkpoint(ck, {"gen": gen, "disc": disc}, [opt_g, opt_d], {"epoch": epoch, "history": hist.to_dict()})
+            save_checkpoint(
+                ck,
+                {"gen": gen, "disc": disc},
+                [opt_g, opt_d],
+                {"epoch": epoch, "history": hist.to_dict()},
+            )
     out = StainGenerator(cfg.base_width, cfg.depth, cfg.extra_conv)
     out.load_state_dict(best)
     return out.eval(), hist

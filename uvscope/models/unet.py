@@ -17,7 +17,9 @@ def _act(kind: str) -> nn.Module:
 
 
 def _conv3(cin: int, cout: int, act: str) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), _act(act))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), _act(act)
+    )
 
 
 class UNet(nn.Module):
@@ -53,7 +55,9 @@ class UNet(nn.Module):
         for i in reversed(range(depth)):
             self.ups.append(
                 nn.Sequential(
-                    nn.ConvTranspose2d(widths[i + 1], widths[i], 4, stride=2, padding=1, bias=False),
+                    nn.ConvTranspose2d(
+                        widths[i + 1], widths[i], 4, stride=2, padding=1, bias=False
+                    ),
                     nn.BatchNorm2d(widths[i]),
                     nn.ReLU(inplace=True),
                 )

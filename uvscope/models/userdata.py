@@ -60,7 +60,10 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    chans = [np.asarray(Image.fromarray(img[..., c]).resize((size, size), Image.BILINEAR)) for c in range(img.shape[-1])]
+    chans = [
+        np.asarray(Image.fromarray(img[..., c]).resize((size, size), Image.BILINEAR))
+        for c in range(img.shape[-1])
+    ]
     return np.stack(chans).astype(np.float32)
 
 
@@ -108,9 +111,17 @@ def load_mask_folder(root: str | Path) -> list[MaskedImage]:
         cf, nf = cell_dir / f.name, nuc_dir / f.name
         if not cf.exists() or not nf.exists():
             raise ModelError(f"{f.name} has no matching mask in {cell_dir} and {nuc_dir}")
-        gray = _read_image(f).mean(axis=-1) if f.suffix.lower() not in {".tif", ".tiff"} else tifffile.imread(f).astype(np.float32)
-        cells = np.asarray(tifffile.imread(cf) if cf.suffix.lower() in {".tif", ".tiff"} else Image.open(cf))
-        nucs = np.asarray(tifffile.imread(nf) if nf.suffix.lower() in {".tif", ".tiff"} else Image.open(nf))
+        gray = (
+            _read_image(f).mean(axis=-1)
+            if f.suffix.lower() not in {".tif", ".tiff"}
+            else tifffile.imread(f).astype(np.float32)
+        )
+        cells = np.asarray(
+            tifffile.imread(cf) if cf.suffix.lower() in {".tif", ".tiff"} else Image.open(cf)
+        )
+        nucs = np.asarray(
+            tifffile.imread(nf) if nf.suffix.lower() in {".tif", ".tiff"} else Image.open(nf)
+        )
         if not (gray.shape == cells.shape[:2] == nucs.shape[:2]):
             raise ModelError(f"{f.name}: image and masks differ in shape")
         out.append(MaskedImage(f.stem, gray, cells.astype(np.int32), nucs.astype(np.int32)))
