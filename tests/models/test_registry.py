@@ -78,3 +78,12 @@ def test_classifier_rejects_wrong_crop_size(tmp_path):
     np.testing.assert_allclose(p_class.sum(1), 1, atol=1e-5)
     with pytest.raises(ModelError, match="32, 32"):
         clf.predict(np.random.rand(2, 3, 64, 64).astype(np.float32))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cpu_and_cuda_agree(tmp_path):
+    _, _, path = _save(tmp_path)
+    x = np.random.default_rng(0).random((2, 64, 64)).astype(np.float32)
+    c_cpu, n_cpu = load_segmenter(path, device="cpu").predict(x)
+    c_gpu, n_gpu = load_segmenter(path, device="cuda").predict(x)  # bf16 autocast
+    assert np.abs(c_cpu - c_gpu).max() < 0.05 and np.abs(n_cpu - n_gpu).max() < 0.05

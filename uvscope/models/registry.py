@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,8 @@ def resolve(path_or_name: str | Path, kind: str) -> Path:
 
 def machine_description() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {gpu}"
+    cpus = os.cpu_count()
+    return f"{platform.machine()}, {cpus} CPU cores, torch {torch.get_num_threads()} threads, {gpu}"
 
 
 def save_model(
