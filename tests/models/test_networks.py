@@ -34,12 +34,22 @@ def test_segmentation_net_shapes_and_gradients():
 def test_stain_generator_and_discriminator():
     gen, disc = StainGenerator(4, 3), StainDiscriminator(4, 4)
     l01 = torch.rand(2, 1, 32, 32)
-    ab = gen(l01)
-    assert ab.shape == (2, 2, 32, 32) and ab.abs().max() <= 1
-    logits = disc(torch.cat([l01, ab], 1))
+    lab = gen(l01)
+    assert lab.shape == (2, 3, 32, 32) and lab[:, 1:].abs().max() <= 1
+    assert torch.equal(lab[:, :1], l01)  # the paper: L is the input image
+    logits = disc(lab)
     assert logits.shape == (2,)
     logits.sum().backward()
     assert _grads_flow(disc) and _grads_flow(gen)
+
+
+def test_stain_generator_predicting_lightness():
+    gen = StainGenerator(4, 2, predict_l=True)
+    l01 = torch.rand(1, 1, 16, 16)
+    lab = gen(l01)
+    assert lab.shape == (1, 3, 16, 16) and not torch.equal(lab[:, :1], l01)
+    assert 0 <= lab[:, 0].min() and lab[:, 0].max() <= 1
+    assert StainDiscriminator(4, 3, in_ch=4)(torch.cat([l01, lab], 1)).shape == (1,)
 
 
 def test_lab_roundtrip_and_postprocess_brightens():

@@ -64,7 +64,21 @@ def test_stain_training_runs_and_is_loadable_shape():
         log=lambda s: None,
     )
     assert len(hist.epochs) == 2 and all(np.isfinite(e["g_loss"]) for e in hist.epochs)
-    assert gen(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+    assert gen(torch.rand(1, 1, 32, 32)).shape == (1, 3, 32, 32)
+    cfg_l = dataclasses.replace(cfg, predict_l=True)
+    gen_l, _ = train_stainer(
+        tiles[:1],
+        tiles[2:],
+        cfg_l,
+        1,
+        None,
+        "cpu",
+        0,
+        patches_per_epoch=4,
+        batch_size=4,
+        log=lambda s: None,
+    )
+    assert gen_l.predict_l
 
 
 def test_classifier_training_lowers_loss_and_balances():

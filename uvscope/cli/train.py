@@ -43,6 +43,14 @@ KINDS = click.Choice(["segment", "stain", "classify"])
     default=None,
     help="Classifier feature extractor (classify only).",
 )
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Override an architecture field of the preset, e.g. --set base_width=16 "
+    "--set predict_l=true (repeatable).",
+)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
 def train(
     kind: str,
@@ -54,6 +62,7 @@ def train(
     device: str,
     seed: int,
     backbone: str | None,
+    overrides: tuple[str, ...],
     resume: bool,
 ) -> None:
     """Train a segment, stain or classify model; the best epoch on validation is kept."""
@@ -71,7 +80,21 @@ def train(
         backbone,
         log=lambda s: click.echo(s),
         steps_per_epoch=steps,
+        overrides=_parse_overrides(overrides),
     )
+
+
+def _parse_overrides(items: tuple[str, ...]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not FIELD=VALUE", param_hint="--set")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
 
 
 @click.command("evaluate")

@@ -40,6 +40,11 @@ class StainConfig:
     patch_size: int = 128
     pixel_size_um: float = 0.32
     extra_conv: bool = True
+    #: False = the paper (L is the input image); True = the generator also predicts L
+    predict_l: bool = False
+    #: the paper's white balance after Lab -> RGB (section 4.4.3)
+    rgb_offset: float = 0.02
+    value_offset: float = 0.07
 
 
 @dataclass(frozen=True)

@@ -80,9 +80,21 @@ def run_training(
     backbone: str | None = None,
     log: Log = print,
     steps_per_epoch: int | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train one model kind; writes out/<kind>.safetensors + out/<kind>.json, returns the card."""
+    """Train one model kind; writes out/<kind>.safetensors + out/<kind>.json, returns the card.
+
+    ``overrides`` replaces fields of the size preset (e.g. {"base_width": 16, "predict_l": True}).
+    """
     cfg: Any = preset(kind, size)
+    if overrides:
+        names = {f.name for f in dataclasses.fields(cfg)}
+        bad = sorted(set(overrides) - names)
+        if bad:
+            raise ModelError(
+                f"unknown {kind} architecture fields {bad}; choose from {sorted(names)}"
+            )
+        cfg = dataclasses.replace(cfg, **overrides)
     if backbone is not None:
         if kind != "classify":
             raise ModelError("--backbone applies to classify only")
@@ -202,7 +214,8 @@ def stain_metrics(
     from uvscope.models.train_stain import stain_arrays
 
     x, y = grid_patches(tiles, cfg.patch_size, with_rgb=True)
-    pred = stain_arrays(gen, x, next(gen.parameters()).device)  # type: ignore[arg-type]
+    dev = next(gen.parameters()).device
+    pred = stain_arrays(gen, x, dev, 8, True, cfg.rgb_offset, cfg.value_offset)  # type: ignore[arg-type]
     mean, per = msssim_rgb(pred, y)
     _, ym = grid_patches(tiles, cfg.patch_size)
     keep = ym[:, 0].reshape(len(ym), -1).mean(1) >= 0.01

@@ -151,8 +151,9 @@ class Stainer(_Predictor):
         for t in self._chunks(arr[:, None]):
             t, h, w = _pad_to(t, 2**self.cfg.depth)
             with self._autocast():
-                ab = self.net(t)
-            rgb = postprocess(lab_norm_to_rgb(t.float(), ab.float()))[..., :h, :w]
+                lab = self.net(t).float()
+            rgb = lab_norm_to_rgb(lab[:, :1], lab[:, 1:])
+            rgb = postprocess(rgb, self.cfg.rgb_offset, self.cfg.value_offset)[..., :h, :w]
             out.append(rgb.permute(0, 2, 3, 1).cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 

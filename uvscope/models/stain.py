@@ -19,14 +19,25 @@ AB_SCALE = 110.0
 
 
 class StainGenerator(nn.Module):
-    """U-Net (LeakyReLU 0.2 down, ReLU up): L (N,1,H,W) 0..1 -> normalised a,b (N,2,H,W)."""
+    """U-Net (LeakyReLU 0.2 down, ReLU up): L (N,1,H,W) 0..1 -> normalised Lab (N,3,H,W).
 
-    def __init__(self, base_width: int, depth: int, extra_conv: bool = True) -> None:
+    As in the paper, channel 0 is the input itself and the network predicts a, b (tanh). With
+    ``predict_l`` it also predicts L (sigmoid), for targets whose lightness differs from the
+    260 nm image.
+    """
+
+    def __init__(
+        self, base_width: int, depth: int, extra_conv: bool = True, predict_l: bool = False
+    ) -> None:
         super().__init__()
-        self.unet = UNet(1, 2, base_width, depth, "lrelu", extra_conv)
+        self.predict_l = predict_l
+        self.unet = UNet(1, 3 if predict_l else 2, base_width, depth, "lrelu", extra_conv)
 
     def forward(self, l01: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.unet(l01))
+        y = self.unet(l01)
+        if self.predict_l:
+            return torch.cat([torch.sigmoid(y[:, :1]), torch.tanh(y[:, 1:])], dim=1)
+        return torch.cat([l01, torch.tanh(y)], dim=1)
 
 
 class StainDiscriminator(nn.Module):
@@ -36,10 +47,10 @@ class StainDiscriminator(nn.Module):
     (``binary_cross_entropy_with_logits``), which is the same function computed stably.
     """
 
-    def __init__(self, width: int, n_layers: int = 4) -> None:
+    def __init__(self, width: int, n_layers: int = 4, in_ch: int = 3) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        cin = 3
+        cin = in_ch
         for i in range(n_layers):
             cout = width * 2 ** min(i, 3)
             layers.append(nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=i == 0))

@@ -26,15 +26,24 @@ from uvscope.models.stain import (
 
 @torch.no_grad()
 def stain_arrays(
-    gen: StainGenerator, x: np.ndarray, device: torch.device, bs: int = 8, post: bool = True
+    gen: StainGenerator,
+    x: np.ndarray,
+    device: torch.device,
+    bs: int = 8,
+    post: bool = True,
+    rgb_offset: float = 0.02,
+    value_offset: float = 0.07,
 ) -> np.ndarray:
     """RGB (N,3,H,W) for gray patches (N,1,H,W)."""
     gen.eval()
     out = []
     for i in range(0, len(x), bs):
         t = torch.from_numpy(x[i : i + bs]).to(device)
-        rgb = lab_norm_to_rgb(t, gen(t).float())
-        out.append((postprocess(rgb) if post else rgb).cpu().numpy())
+        lab = gen(t).float()
+        rgb = lab_norm_to_rgb(lab[:, :1], lab[:, 1:])
+        if post:
+            rgb = postprocess(rgb, rgb_offset, value_offset)
+        out.append(rgb.cpu().numpy())
     return np.concatenate(out)
 
 
@@ -56,8 +65,8 @@ def train_stainer(
 ) -> tuple[StainGenerator, History]:
     """Adam (lr 3e-4, beta1 0.5) for both networks; best generator by validation MS-SSIM."""
     dev = setup(seed, device)
-    gen = StainGenerator(cfg.base_width, cfg.depth, cfg.extra_conv).to(dev)
-    disc = StainDiscriminator(cfg.disc_width, cfg.disc_layers).to(dev)
+    gen = StainGenerator(cfg.base_width, cfg.depth, cfg.extra_conv, cfg.predict_l).to(dev)
+    disc = StainDiscriminator(cfg.disc_width, cfg.disc_layers, 4 if cfg.predict_l else 3).to(dev)
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
     rng = np.random.default_rng(seed)
@@ -73,7 +82,7 @@ def train_stainer(
         start = int(st["epoch"]) + 1
         rng = np.random.default_rng(seed + start)
         assert out_dir is not None
-        tmp = StainGenerator(cfg.base_width, cfg.depth, cfg.extra_conv)
+        tmp = StainGenerator(cfg.base_width, cfg.depth, cfg.extra_conv, cfg.predict_l)
         load_checkpoint(out_dir / "best", {"net": tmp}, [])
         best = tmp.state_dict()
         log(f"resumed after epoch {start}")
@@ -85,23 +94,28 @@ def train_stainer(
         gl, dl = [], []
         for b in range(0, patches_per_epoch - batch_size + 1, batch_size):
             l01 = both[b : b + batch_size, :1].to(dev)
-            real_ab = rgb_to_lab_norm(both[b : b + batch_size, 1:].to(dev))[:, 1:]
-            fake_ab = gen(l01)
-            d_loss = discriminator_loss(
-                disc(torch.cat([l01, real_ab], 1)), disc(torch.cat([l01, fake_ab.detach()], 1))
-            )
+            real_lab = rgb_to_lab_norm(both[b : b + batch_size, 1:].to(dev))
+            fake_lab = gen(l01)
+            # the discriminator always sees the 260 nm input beside the colour it judges
+            if cfg.predict_l:
+                real_in, fake_in = torch.cat([l01, real_lab], 1), torch.cat([l01, fake_lab], 1)
+                pred, target = fake_lab, real_lab
+            else:
+                real_in, fake_in = torch.cat([l01, real_lab[:, 1:]], 1), fake_lab
+                pred, target = fake_lab[:, 1:], real_lab[:, 1:]
+            d_loss = discriminator_loss(disc(real_in), disc(fake_in.detach()))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
-            g_loss = generator_loss(
-                disc(torch.cat([l01, fake_ab], 1)), fake_ab, real_ab, l1_weight, tv_weight
-            )
+            g_loss = generator_loss(disc(fake_in), pred, target, l1_weight, tv_weight)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
             gl.append(float(g_loss.detach()))
             dl.append(float(d_loss.detach()))
-        score, per = msssim_rgb(stain_arrays(gen, xv, dev), yv)
+        score, per = msssim_rgb(
+            stain_arrays(gen, xv, dev, 8, True, cfg.rgb_offset, cfg.value_offset), yv
+        )
         rec = {
             "epoch": epoch,
             "g_loss": float(np.mean(gl)),
@@ -113,7 +127,7 @@ def train_stainer(
             hist.best_score, hist.best_epoch = score, epoch
             best = {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
             if out_dir is not None:
-                tmp = StainGenerator(cfg.base_width, cfg.depth, cfg.extra_conv)
+                tmp = StainGenerator(cfg.base_width, cfg.depth, cfg.extra_conv, cfg.predict_l)
                 tmp.load_state_dict(best)
                 save_checkpoint(out_dir / "best", {"net": tmp}, [], {"epoch": epoch})
         log(
@@ -127,6 +141,6 @@ def train_stainer(
                 [opt_g, opt_d],
                 {"epoch": epoch, "history": hist.to_dict()},
             )
-    out = StainGenerator(cfg.base_width, cfg.depth, cfg.extra_conv)
+    out = StainGenerator(cfg.base_width, cfg.depth, cfg.extra_conv, cfg.predict_l)
     out.load_state_dict(best)
     return out.eval(), hist
