@@ -100,10 +100,13 @@ def main() -> None:
     ap.add_argument("--tiles-per-kind", type=int, default=15)
     ap.add_argument("--random-tiles", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val", default=",".join(SPLIT["val"]), help="comma-separated val donors")
+    ap.add_argument("--test", default=",".join(SPLIT["test"]), help="comma-separated test donors")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
+    split_map = {"train": SPLIT["train"], "val": args.val.split(","), "test": args.test.split(",")}
     counts = {}
-    for split, donors in SPLIT.items():
+    for split, donors in split_map.items():
         for donor in donors:
             counts[donor] = export_donor(
                 args.out, donor, args.size, args.tiles_per_kind, args.random_tiles, rng
@@ -112,7 +115,7 @@ def main() -> None:
     meta = {
         "pixel_size_um": 0.16,
         "wavelength_nm": 260,
-        "split": SPLIT,
+        "split": split_map,
         "tiles": counts,
         "generator": "uvscope.models.simgen",
         "args": {k: str(v) for k, v in vars(args).items()},
