@@ -56,7 +56,7 @@ def train_segmenter(
     dev = setup(seed, device)
     net = SegmentationNet(cfg.base_width, cfg.depth, cfg.extra_conv).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.2, patience=2)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.2, patience=4)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     hist = History()
