@@ -179,7 +179,9 @@ def run_training(
             }
         else:
             raise ModelError(f"unknown model kind {kind!r}; use segment, stain or classify")
-    card["training_seconds"] = round(time.time() - t0, 1)
+    # training time over all (resumed) runs, plus this run's wall time including data loading
+    card["training_seconds"] = round(max(hist.elapsed(), time.time() - t0), 1)
+    card["wall_seconds_this_run"] = round(time.time() - t0, 1)
     card["history"] = hist.to_dict()
     card["epochs"] = epochs
     full = save_model(net, kind, cfg, out / f"{kind}.safetensors", card)
