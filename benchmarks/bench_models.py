@@ -224,6 +224,20 @@ def main() -> None:
             )
     lines += [
         "",
+        "Data paths in the commands: `/tmp/mt/sim2` is the default `python -m uvscope.models.simgen` "
+        "export, `/tmp/mt/sim` the one with `--tiles-per-kind 6 --val random-51 "
+        "--test random-101,random-102` (same training donors).",
+    ]
+    ck = WEIGHTS_DIR / "classify.safetensors"
+    if ck.exists() and read_card(ck).get("checkpoint"):
+        c = read_card(ck)["checkpoint"]
+        lines += [
+            "",
+            f"Dead-cell checkpoint: fitted, enabled = {c['enabled']} (validation dead/healthy accuracy "
+            f"{c['val_dead_accuracy_without']:.4f} without, {c['val_dead_accuracy_with']:.4f} with it).",
+        ]
+    lines += [
+        "",
         f"## Inference time per 1392 x 1040 tile (CPU, {args.threads} threads, shared machine)",
         "",
         "The tile is 2x2-binned to 696 x 520 (0.32 um/px) and processed whole (fully convolutional).",
