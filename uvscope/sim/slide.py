@@ -24,6 +24,7 @@ from uvscope.sim.shapes import Patch
 from uvscope.sim.wbc import WBC, make_wbc
 
 IDS_PER_CHUNK = 256
+LN10 = math.log(10.0)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class SlideLayout:
     #: RBCs may touch a WBC: minimum centre distance as a fraction of the radius sum
     rbc_wbc_spacing: float = 0.82
     #: byte budget of the raster tile cache
-    tile_cache_mb: float = 160.0
+    tile_cache_mb: float = 192.0
     chunk_cache: int = 600
 
 
@@ -60,11 +61,18 @@ class Tile:
     nuc: np.ndarray
     rbc: np.ndarray
     wbc_ids: set[int]
+    #: transmission per wavelength, computed on first use
+    trans: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.na, self.prot, self.hb, self.scat, self.cell,
-                                      self.nuc, self.rbc))
+        arrays = (self.na, self.prot, self.hb, self.scat, self.cell, self.nuc, self.rbc,
+                  *self.trans.values())
+        return sum(a.nbytes for a in arrays)
+
+    def get(self, name: str | int) -> np.ndarray:
+        """A map by name, or the transmission at a wavelength given as an int."""
+        return self.trans[name] if isinstance(name, int) else getattr(self, name)
 
 
 MAPS = ("na", "prot", "hb", "scat")
@@ -261,11 +269,14 @@ class VirtualSlide:
         t = self._raster(ps, ti, tj)
         self._tiles[key] = t
         self._tile_bytes += t.nbytes
+        return t
+
+    def _trim(self) -> None:
+        """Drop least recently used tiles beyond the byte budget (never the newest 16)."""
         budget = self.layout.tile_cache_mb * 2**20
-        while self._tile_bytes > budget and len(self._tiles) > 1:
+        while self._tile_bytes > budget and len(self._tiles) > 16:
             _, old = self._tiles.popitem(last=False)
             self._tile_bytes -= old.nbytes
-        return t
 
     def _raster(self, ps: float, ti: int, tj: int) -> Tile:
         n = self.layout.tile_px
@@ -305,22 +316,38 @@ class VirtualSlide:
                 nuc[dst][p.nuc[src]] = p.label
         return Tile(arrays["na"], arrays["prot"], arrays["hb"], arrays["scat"], cell, nuc, rbc, ids)
 
+    def _with_transmission(self, t: Tile, wavelength_nm: int) -> None:
+        if wavelength_nm in t.trans:
+            return
+        kn, kp, kh = self.optics.od_weights(wavelength_nm)
+        ks = self.optics.scatter_scale(wavelength_nm)
+        od = t.na * np.float32(-kn * LN10)
+        od += t.prot * np.float32(-kp * LN10)
+        od += t.hb * np.float32(-kh * LN10)
+        od += t.scat * np.float32(-ks * LN10)
+        t.trans[wavelength_nm] = np.exp(od, out=od)
+        self._tile_bytes += od.nbytes
+
     def window(self, ps: float, r0: int, c0: int, h: int, w: int,
-               names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Arrays ``names`` of the global pixel window rows r0..r0+h, cols c0..c0+w."""
+               names: tuple[str | int, ...]) -> dict[str | int, np.ndarray]:
+        """Arrays ``names`` of the global pixel window rows r0..r0+h, cols c0..c0+w; an int
+        name is the (unblurred) transmission at that wavelength."""
         n = self.layout.tile_px
-        out: dict[str, np.ndarray] = {}
+        out: dict[str | int, np.ndarray] = {}
         tiles_r = range(r0 // n, (r0 + h - 1) // n + 1)
         tiles_c = range(c0 // n, (c0 + w - 1) // n + 1)
-        for k in names:
-            proto = self.tile(ps, tiles_r[0], tiles_c[0])
-            out[k] = np.empty((h, w), getattr(proto, k).dtype)
         for ti in tiles_r:
             for tj in tiles_c:
                 t = self.tile(ps, ti, tj)
                 a0, a1 = max(r0, ti * n), min(r0 + h, (ti + 1) * n)
                 b0, b1 = max(c0, tj * n), min(c0 + w, (tj + 1) * n)
                 for k in names:
-                    out[k][a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] = getattr(t, k)[
+                    if isinstance(k, int):
+                        self._with_transmission(t, k)
+                    src = t.get(k)
+                    if k not in out:
+                        out[k] = np.empty((h, w), src.dtype)
+                    out[k][a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] = src[
                         a0 - ti * n : a1 - ti * n, b0 - tj * n : b1 - tj * n]
+        self._trim()
         return out

@@ -9,7 +9,6 @@ stage y, the position is the image centre.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +21,6 @@ from uvscope.sim.sensor import Sensor
 from uvscope.sim.slide import SlideLayout, VirtualSlide
 from uvscope.sim.stain import StainParams, render_stain
 from uvscope.sim.wbc import WBC
-
-LN10 = math.log(10.0)
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,6 @@ class SimWorld:
                                   blank_min_mm=(max(0.4, 1.6 * fov[0]), max(0.3, 1.6 * fov[1])))
         self.sensor = Sensor(self.optics.sensor, (self.height_px, self.width_px), camera.bit_depth)
         self._illum: dict[int, np.ndarray] = {}
-        self._trans: OrderedDict[tuple, tuple[int, np.ndarray]] = OrderedDict()
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -140,27 +136,9 @@ class SimWorld:
         return fill * self.optics.sensor.full_well_e / peak
 
     def _transmission_padded(self, r0: int, c0: int, pad: int, wavelength_nm: int) -> np.ndarray:
-        key = (r0, c0, wavelength_nm)
-        hit = self._trans.get(key)
-        if hit is not None and hit[0] >= pad:
-            self._trans.move_to_end(key)
-            p0, arr = hit
-            d = p0 - pad
-            return arr[d : arr.shape[0] - d, d : arr.shape[1] - d]
         h, w = self.height_px + 2 * pad, self.width_px + 2 * pad
-        m = self.slide.window(self.pixel_size_um, r0 - pad, c0 - pad, h, w,
-                              ("na", "prot", "hb", "scat"))
-        kn, kp, kh = self.optics.od_weights(wavelength_nm)
-        od = m["na"] * np.float32(kn * LN10)
-        od += m["prot"] * np.float32(kp * LN10)
-        od += m["hb"] * np.float32(kh * LN10)
-        od += m["scat"] * np.float32(self.optics.scatter_scale(wavelength_nm) * LN10)
-        np.negative(od, out=od)
-        trans = np.exp(od, out=od)
-        self._trans[key] = (pad, trans)
-        while len(self._trans) > 6:
-            self._trans.popitem(last=False)
-        return trans
+        m = self.slide.window(self.pixel_size_um, r0 - pad, c0 - pad, h, w, (wavelength_nm,))
+        return m[wavelength_nm]
 
     def transmission(self, x_mm: float, y_mm: float, z_um: float, wavelength_nm: int) -> np.ndarray:
         """Noise-free transmitted fraction of the field through the objective (blurred)."""
