@@ -131,3 +131,14 @@ def test_rbc_density_is_realistic(world):
     rbcs = [r for r in world.cells_in_region(cx, cy, cx + 0.223, cy + 0.166, include_rbc=True)
             if r.kind == "rbc"]
     assert 150 < len(rbcs) < 450
+
+
+def test_some_wbcs_touch_each_other():
+    donor = dataclasses.replace(get_donor("healthy"), wbc_per_mm2=40.0, wbc_touching_prob=0.2)
+    w = SimWorld(SimConfig(seed=5), CameraConfig(width_px=64, height_px=64), donor=donor)
+    cells = w.cells_in_region(35.0, 25.0, 37.0, 27.0)
+    xy = np.array([c.centroid_mm for c in cells]) * 1e3
+    r = np.array([c.diameter_um / 2 for c in cells])
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    touching = (d < 1.02 * (r[:, None] + r[None, :])) & ~np.eye(len(cells), dtype=bool)
+    assert 0.05 * len(cells) < touching.any(axis=1).sum() < 0.6 * len(cells)

@@ -9,6 +9,7 @@ kept in a byte-bounded LRU cache.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ class SlideLayout:
     rbc_wbc_spacing: float = 0.82
     #: byte budget of the raster tile cache
     tile_cache_mb: float = 192.0
+    #: relative variation of RBC coverage across the smear (thick and thin areas)
+    coverage_variation: float = 0.25
     chunk_cache: int = 600
 
 
@@ -118,6 +121,17 @@ class VirtualSlide:
                     break
         return rects
 
+    def _thickness(self, x: float, y: float) -> float:
+        """Relative RBC coverage: a smear is thicker in places (smooth, seeded)."""
+        a = self.layout.coverage_variation
+        if a <= 0:
+            return 1.0
+        rng = np.random.default_rng([self.sim.seed, 0x7417])
+        f = rng.uniform(0.2, 0.6, (3, 2)) * 2 * np.pi / 1e3  # cycles per mm
+        ph = rng.uniform(0, 2 * np.pi, 3)
+        v = sum(math.sin(f[i, 0] * x + f[i, 1] * y + ph[i]) for i in range(3)) / 3
+        return 1.0 + a * v
+
     def _in_smear_and_not_blank(self, x: float, y: float, r: float) -> bool:
         ox, oy = self.origin_um
         if not (ox <= x < ox + self.size_um[0] and oy <= y < oy + self.size_um[1]):
@@ -150,25 +164,47 @@ class VirtualSlide:
             return hit
         rng = np.random.default_rng([self.sim.seed, ix, iy, 1])
         x0, y0, c = self._chunk_box(ix, iy)
-        lam = self.donor.wbc_per_mm2 * (c * 1e-3) ** 2
-        n = min(int(rng.poisson(lam)), IDS_PER_CHUNK - 1)
+        # touching partners are added below, so seed fewer to keep wbc_per_mm2 overall
+        lam = self.donor.wbc_per_mm2 * (c * 1e-3) ** 2 / (1.0 + self.donor.wbc_touching_prob)
+        n = min(int(rng.poisson(lam)), IDS_PER_CHUNK // 2 - 1)
         out: list[WBC] = []
         base = (iy * self.nx + ix) * IDS_PER_CHUNK + 1
-        for k in range(n):
+        k = 0
+        for _ in range(n):
             x, y = x0 + rng.uniform(0, c), y0 + rng.uniform(0, c)
-            kind = WBC_KINDS[int(rng.choice(len(WBC_KINDS), p=self._kind_p))]
-            dead = None
-            if rng.uniform() < self.donor.dead_fraction:
-                kx = rng.uniform() < self.donor.karyorrhexis_fraction
-                dead = "karyorrhexis" if kx else "pyknotic"
-            cell_rng = np.random.default_rng([self.sim.seed, ix, iy, 1, k])
-            if not self._in_smear_and_not_blank(x, y, 12.0):
+            w = self._new_wbc(rng, ix, iy, base, k, x, y)
+            k += 1
+            if w is None:
                 continue
-            out.append(make_wbc(cell_rng, base + k, kind, dead, x, y, self.donor))
+            out.append(w)
+            if rng.uniform() < self.donor.wbc_touching_prob and k < IDS_PER_CHUNK - 1:
+                # a second WBC touching (or slightly overlapping) the first
+                t = rng.uniform(0, 2 * np.pi)
+                p = self._new_wbc(rng, ix, iy, base, k, x, y)
+                k += 1
+                if p is None:
+                    continue
+                dist = (w.radius + p.radius) * rng.uniform(0.82, 1.0)
+                px, py = x + dist * math.cos(t), y + dist * math.sin(t)
+                if x0 <= px < x0 + c and y0 <= py < y0 + c and \
+                        self._in_smear_and_not_blank(px, py, 12.0):
+                    out.append(dataclasses.replace(p, cx=px, cy=py))
         self._wbc_cache[key] = out
         if len(self._wbc_cache) > 8 * self.layout.chunk_cache:
             self._wbc_cache.popitem(last=False)
         return out
+
+    def _new_wbc(self, rng: np.random.Generator, ix: int, iy: int, base: int, k: int,
+                 x: float, y: float) -> WBC | None:
+        kind = WBC_KINDS[int(rng.choice(len(WBC_KINDS), p=self._kind_p))]
+        dead = None
+        if rng.uniform() < self.donor.dead_fraction:
+            kx = rng.uniform() < self.donor.karyorrhexis_fraction
+            dead = "karyorrhexis" if kx else "pyknotic"
+        if not self._in_smear_and_not_blank(x, y, 12.0):
+            return None
+        cell_rng = np.random.default_rng([self.sim.seed, ix, iy, 1, k])
+        return make_wbc(cell_rng, base + k, kind, dead, x, y, self.donor)
 
     def chunk(self, ix: int, iy: int) -> Chunk:
         """All objects whose centre lies in chunk (ix, iy)."""
@@ -192,7 +228,8 @@ class VirtualSlide:
                 if 0 <= jx < self.nx and 0 <= jy < self.ny for w in self.wbcs(jx, jy)]
         wxy = np.array([(w.cx, w.cy, w.radius) for w in near], np.float64).reshape(-1, 3)
         mean_area = math.pi * (d.rbc_diameter_um / 2) ** 2
-        n_rbc = int(rng.poisson(d.rbc_coverage * c * c / mean_area))
+        cover = d.rbc_coverage * self._thickness(x0 + c / 2, y0 + c / 2)
+        n_rbc = int(rng.poisson(cover * c * c / mean_area))
         acc = np.zeros((0, 3))
         rbcs: list[RBC] = []
         attempts = 0
