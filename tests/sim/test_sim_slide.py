@@ -156,4 +156,4 @@ def test_tile_cache_stays_within_its_budget(rng):
         w.render(x, cy, w.best_focus_um(x, cy), 260, 10.0, rng)
         assert w.slide._tile_bytes <= 4 * 2**20 + 16 * tile_bytes
         assert len(w.slide._chunk_cache) <= 50
-    assert len(w.slide._tiles) < 40 * 4  # old tiles were dropped
+    assert len(w.slide._tiles) <= 16  # old tiles were dropped (80 were drawn)
