@@ -226,41 +226,10 @@ class VirtualSlide:
         wbcs = self.wbcs(ix, iy)
         near = [w for jx in (ix - 1, ix, ix + 1) for jy in (iy - 1, iy, iy + 1)
                 if 0 <= jx < self.nx and 0 <= jy < self.ny for w in self.wbcs(jx, jy)]
-        wxy = np.array([(w.cx, w.cy, w.radius) for w in near], np.float64).reshape(-1, 3)
         mean_area = math.pi * (d.rbc_diameter_um / 2) ** 2
         cover = d.rbc_coverage * self._thickness(x0 + c / 2, y0 + c / 2)
         n_rbc = int(rng.poisson(cover * c * c / mean_area))
-        acc = np.zeros((0, 3))
-        rbcs: list[RBC] = []
-        attempts = 0
-        while len(rbcs) < n_rbc and attempts < 6 * n_rbc + 20:
-            attempts += 1
-            x, y = x0 + rng.uniform(0, c), y0 + rng.uniform(0, c)
-            diam = max(rng.normal(d.rbc_diameter_um, d.rbc_diameter_sd_um), 5.0)
-            r = diam / 2
-            if len(wxy):
-                dist = np.hypot(wxy[:, 0] - x, wxy[:, 1] - y)
-                if np.any(dist < self.layout.rbc_wbc_spacing * (wxy[:, 2] + r)):
-                    continue
-            if len(acc):
-                dist = np.hypot(acc[:, 0] - x, acc[:, 1] - y)
-                if np.any(dist < 0.95 * (acc[:, 2] + r)) and rng.uniform() > d.rbc_overlap_prob:
-                    continue
-                if np.any(dist < 0.45 * (acc[:, 2] + r)):
-                    continue
-            if not self._in_smear_and_not_blank(x, y, r + 1.0):
-                continue
-            acc = np.vstack([acc, (x, y, r)])
-            hb = max(rng.normal(d.rbc_hb_pg, d.rbc_hb_sd_pg), 10.0)
-            if rng.uniform() < d.sickle_fraction:
-                length = rng.uniform(5.5, 8.0)
-                rbcs.append(RBC(x, y, length, rng.uniform(1.1, 1.7), rng.uniform(0, np.pi),
-                                hb * rng.uniform(0.7, 1.0), 1.0, True,
-                                float(rng.uniform(0.04, 0.12) * rng.choice([-1, 1]))))
-            else:
-                ecc = rng.uniform(0.9, 1.0)
-                rbcs.append(RBC(x, y, r, r * ecc, rng.uniform(0, np.pi), hb,
-                                float(rng.uniform(0.6, 1.6))))
+        rbcs = self._place_rbcs(rng, x0, y0, c, n_rbc, near)
         others: list[Platelet | Debris] = []
         n_plt = int(rng.poisson(d.platelets_per_rbc * n_rbc))
         for _ in range(n_plt):
@@ -276,6 +245,51 @@ class VirtualSlide:
                 if self._in_smear_and_not_blank(x, y, 6.0):
                     others.append(make_debris(rng, x, y, dust))
         return Chunk(wbcs, rbcs, others)
+
+    def _place_rbcs(self, rng: np.random.Generator, x0: float, y0: float, c: float, n: int,
+                    wbcs: list[WBC]) -> list[RBC]:
+        """Dart throwing: RBCs mostly apart, some overlapping, none on top of a WBC."""
+        d = self.donor
+        m = 6 * n + 20
+        # every random attribute drawn up front, so the loop below is plain Python arithmetic
+        xs = (x0 + rng.uniform(0, c, m)).tolist()
+        ys = (y0 + rng.uniform(0, c, m)).tolist()
+        rs = (np.maximum(rng.normal(d.rbc_diameter_um, d.rbc_diameter_sd_um, m), 5.0) / 2).tolist()
+        allow = (rng.uniform(0, 1, m) < d.rbc_overlap_prob).tolist()
+        sickle = (rng.uniform(0, 1, m) < d.sickle_fraction).tolist()
+        hb = np.maximum(rng.normal(d.rbc_hb_pg, d.rbc_hb_sd_pg, m), 10.0)
+        u = rng.uniform(0, 1, (m, 4))
+        spacing = self.layout.rbc_wbc_spacing
+        wl = [(w.cx, w.cy, w.radius) for w in wbcs]
+        cell = 10.0
+        grid: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
+        out: list[RBC] = []
+        for i in range(m):
+            if len(out) >= n:
+                break
+            x, y, r = xs[i], ys[i], rs[i]
+            if any(math.hypot(wx - x, wy - y) < spacing * (wr + r) for wx, wy, wr in wl):
+                continue
+            gx, gy = int(x // cell), int(y // cell)
+            near = [q for ax in (gx - 1, gx, gx + 1) for ay in (gy - 1, gy, gy + 1)
+                    for q in grid.get((ax, ay), ())]
+            dists = [(math.hypot(qx - x, qy - y), qr + r) for qx, qy, qr in near]
+            if any(dd < 0.45 * rr for dd, rr in dists):
+                continue
+            if not allow[i] and any(dd < 0.95 * rr for dd, rr in dists):
+                continue
+            if not self._in_smear_and_not_blank(x, y, r + 1.0):
+                continue
+            grid.setdefault((gx, gy), []).append((x, y, r))
+            a = float(u[i, 0] * np.pi)
+            if sickle[i]:
+                out.append(RBC(x, y, 5.5 + 2.5 * u[i, 1], 1.1 + 0.6 * u[i, 2], a,
+                               float(hb[i]) * (0.7 + 0.3 * u[i, 3]), 1.0, True,
+                               float((0.04 + 0.08 * u[i, 3]) * (1 if u[i, 1] > 0.5 else -1))))
+            else:
+                out.append(RBC(x, y, r, r * (0.9 + 0.1 * u[i, 1]), a, float(hb[i]),
+                               float(0.6 + 1.0 * u[i, 2])))
+        return out
 
     def wbcs_in_box(self, x0: float, y0: float, x1: float, y1: float) -> list[WBC]:
         """WBCs whose centre lies in the box (stage um)."""
