@@ -285,7 +285,7 @@ class VirtualSlide:
             if sickle[i]:
                 out.append(RBC(x, y, 5.5 + 2.5 * u[i, 1], 1.1 + 0.6 * u[i, 2], a,
                                float(hb[i]) * (0.7 + 0.3 * u[i, 3]), 1.0, True,
-                               float((0.04 + 0.08 * u[i, 3]) * (1 if u[i, 1] > 0.5 else -1))))
+                               float((0.02 + 0.05 * u[i, 3]) * (1 if u[i, 1] > 0.5 else -1))))
             else:
                 out.append(RBC(x, y, r, r * (0.9 + 0.1 * u[i, 1]), a, float(hb[i]),
                                float(0.6 + 1.0 * u[i, 2])))
