@@ -82,6 +82,18 @@ class FilterWheelConfig(Model):
     port: str | None = Field(None, description="serial: port, e.g. /dev/ttyUSB0")
     baudrate: int = Field(115200)
     timeout_s: float = Field(10.0, gt=0, description="serial: longest wait for a move")
+    reply_timeout_s: float = Field(1.0, gt=0, description="serial: wait for a reply to a query")
+    retries: int = Field(
+        2, ge=0, le=10, description="serial: repeats of a timed-out or garbled exchange"
+    )
+    high_speed: bool = Field(True, description="serial: speed=1 (fast moves) instead of speed=0")
+    sensors_off_when_idle: bool = Field(
+        True,
+        description="serial: sensors=0 turns the position sensors off when idle (no stray light)",
+    )
+    trigger_output: bool = Field(
+        False, description="serial: trig=1 emits a pulse when in position (else trig=0, input mode)"
+    )
 
     @model_validator(mode="after")
     def _slots(self) -> FilterWheelConfig:
