@@ -9,6 +9,7 @@ can reopen the port once and repeat its exchange, and reports a missing port as
 from __future__ import annotations
 
 import errno
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,9 @@ import serial
 from uvscope.errors import DeviceDisconnected, DeviceNotFound
 
 SerialFactory = Callable[..., Any]
+
+#: what a vanished port raises: pyserial wraps most errors, but flush() leaks termios.error
+PORT_ERRORS = (OSError, serial.SerialException, termios.error)
 
 
 class LinkLost(DeviceDisconnected):
@@ -95,7 +99,7 @@ class SerialLink:
         if ser is not None:
             try:
                 ser.close()
-            except (OSError, serial.SerialException):
+            except PORT_ERRORS:
                 pass  # the port is already gone; nothing left to release
 
     def reopen(self) -> None:
@@ -118,7 +122,7 @@ class SerialLink:
         try:
             self._port().write(data)
             self._port().flush()
-        except (OSError, serial.SerialException) as err:
+        except PORT_ERRORS as err:
             raise LinkLost(f"write to {self.port} failed: {err}") from None
 
     def read_some(self) -> bytes:
@@ -127,11 +131,11 @@ class SerialLink:
             ser = self._port()
             data: bytes = ser.read(max(1, ser.in_waiting))
             return data
-        except (OSError, serial.SerialException) as err:
+        except PORT_ERRORS as err:
             raise LinkLost(f"read from {self.port} failed: {err}") from None
 
     def discard_input(self) -> None:
         try:
             self._port().reset_input_buffer()
-        except (OSError, serial.SerialException) as err:
+        except PORT_ERRORS as err:
             raise LinkLost(f"{self.port}: {err}") from None
