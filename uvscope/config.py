@@ -58,6 +58,10 @@ class CameraConfig(Model):
     # backend-specific
     interface: str = Field("USB 2.0", description="pco: camera interface")
     serial_number: int | None = Field(None, description="pco: camera serial number (optional)")
+    roi_px: tuple[int, int, int, int] | None = Field(
+        None, description="pco: sensor region x0, y0, x1, y1 (1-based, inclusive); none = full"
+    )
+    binning: tuple[int, int] = Field((1, 1), description="pco: binning in x and y")
 
     @model_validator(mode="after")
     def _exposure_range(self) -> CameraConfig:
