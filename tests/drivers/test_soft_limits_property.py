@@ -32,7 +32,8 @@ def test_random_moves_never_leave_the_soft_limits(stage_focus, apt_emu, steps):
         if kind == "abs":
             target, call = (a, b), lambda a=a, b=b: xy.move_to_mm(a, b)
         elif kind == "rel":
-            target, call = (x0 + a / 10, y0 + b / 10), lambda a=a, b=b: xy.move_by_mm(a / 10, b / 10)
+            dx, dy = a / 10, b / 10
+            target, call = (x0 + dx, y0 + dy), lambda dx=dx, dy=dy: xy.move_by_mm(dx, dy)
         else:
             zt = a * 60.0
             target, call = None, lambda zt=zt: z.move_to_um(zt)
