@@ -174,7 +174,7 @@ class EmuAptBBD(PtyEmulator):
         return ax.start + round(ax.profile_distance(dist, frac_t * ax.profile_time(dist)))
 
     def _answer(self, data: bytes, msgid: int, dest: int) -> None:
-        self.replies.append((self.now(), msgid, dest))
+        self.replies.append((self.now() + self.reply_delay_s, msgid, dest))
         self.reply(data, self.reply_delay_s)
 
     # ------------------------------------------------------------------ requests
