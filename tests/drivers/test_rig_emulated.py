@@ -105,3 +105,44 @@ def test_whole_scan_through_the_serial_drivers(emus, tmp_path):
     assert {"pos=1", "pos=2", "pos=6"} <= set(emus.wheel.commands)  # 260, 280 and dark
     rig.close()
     assert not rig.stage.ctrl.is_open and not rig.filter_wheel.link.is_open
+
+
+def _scan(n_rows: int = 2) -> ScanConfig:
+    return ScanConfig(
+        region=RegionConfig(center_mm=(40.0, 30.0), rows=n_rows, columns=2),
+        wavelengths=(WavelengthConfig(nm=260, exposure_ms=1.0),),
+        background={"position_mm": (35.0, 25.0), "frames": 1, "dark_frames": 1},
+    )
+
+
+def test_stall_mid_scan_is_recovered_by_reconnect_and_retry(emus, tmp_path):
+    from uvscope.acquisition.engine import ScanEngine
+
+    rig = build_hardware_rig(emulated_rig(emus), renderer=FlatWorld(64, 48, 0.5),
+                             timing_scale=SCALE)
+    engine = ScanEngine(rig, _scan(), tmp_path / "scan")
+    logs: list[str] = []
+    engine.events.log.connect(logs.append)
+    engine.events.tile_acquired.connect(
+        lambda t: emus.apt.stall(0x22) if t.index == 0 else None)
+    summary = engine.run()
+    rig.close()
+    assert summary.status == "complete" and summary.tiles_done == 4
+    assert any("motion error" in m for m in logs)  # the stall was seen, then retried
+
+
+def test_connection_lost_for_good_mid_scan_stops_cleanly(emus, tmp_path):
+    from uvscope.acquisition.engine import ScanEngine
+    from uvscope.errors import ScanError
+    from uvscope.io.scanfolder import ScanFolder
+
+    rig = build_hardware_rig(emulated_rig(emus), renderer=FlatWorld(64, 48, 0.5),
+                             timing_scale=SCALE)
+    engine = ScanEngine(rig, _scan(), tmp_path / "scan")
+    engine.events.tile_acquired.connect(
+        lambda t: emus.apt.drop(reconnect=False) if t.index == 1 else None)
+    with pytest.raises(ScanError, match="lost the connection|disconnected|cannot open"):
+        engine.run()
+    rig.close()
+    assert engine.summary is not None and engine.summary.tiles_done == 2
+    assert ScanFolder.open(tmp_path / "scan").read_manifest()["status"] == "failed"

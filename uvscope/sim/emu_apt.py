@@ -208,6 +208,8 @@ class EmuAptBBD(PtyEmulator):
         req = ap.decode_request(f)
         if f.msgid == ap.MOD_SET_CHANENABLESTATE:
             ax.enabled = req["param2"] == 1
+            if ax.enabled:
+                ax.motion_error = False  # re-enabling the channel clears a following error
         elif f.msgid == ap.MOD_REQ_CHANENABLESTATE:
             self._answer(ap.get_chanenable(ax.bay, ax.enabled), ap.MOD_GET_CHANENABLESTATE, ax.bay)
         elif f.msgid == ap.MOT_SET_VELPARAMS:
@@ -265,6 +267,7 @@ class EmuAptBBD(PtyEmulator):
                 # following error: the axis stops where it is, no MOVE_COMPLETED is sent
                 ax.position = self._position(ax, now)
                 ax.kind, ax.motion_error, ax.stall_at = "", True, None
+                ax.enabled = False  # the controller switches the motor off
             elif ax.kind and now >= ax.t0 + ax.duration:
                 kind, ax.kind = ax.kind, ""
                 ax.position = ax.target
