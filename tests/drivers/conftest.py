@@ -23,7 +23,7 @@ def fw_emu(tmp_path) -> Iterator[EmuFW102C]:
 
 
 def fw_config(port: str, **changes) -> FilterWheelConfig:
-    base = dict(port=port, move_ms_per_slot=500.0, reply_timeout_s=0.15, retries=2)
+    base = dict(port=port, move_ms_per_slot=500.0, reply_timeout_s=0.3, retries=2)
     base.update(changes)
     return FilterWheelConfig(**base)
 
@@ -57,7 +57,7 @@ def apt_soft_limits() -> dict[int, tuple[int, int]]:
 
 def stage_config(port: str, **changes) -> StageConfig:
     base = dict(port=port, x_limits_mm=X_LIMITS, y_limits_mm=Y_LIMITS, velocity_mm_s=100.0,
-                acceleration_mm_s2=1000.0, settle_ms=0.0, reply_timeout_s=0.1, retries=2,
+                acceleration_mm_s2=1000.0, settle_ms=0.0, reply_timeout_s=0.25, retries=2,
                 keepalive_s=0.2)
     base.update(changes)
     return StageConfig(backend="serial", **base)

@@ -146,3 +146,29 @@ def test_connection_lost_for_good_mid_scan_stops_cleanly(emus, tmp_path):
     rig.close()
     assert engine.summary is not None and engine.summary.tiles_done == 2
     assert ScanFolder.open(tmp_path / "scan").read_manifest()["status"] == "failed"
+
+
+def test_sim_serve_prints_ports_and_stops_on_ctrl_c(tmp_path, monkeypatch):
+    import uvscope.cli.sim_serve as serve_cli
+
+    seen: list[bool] = []
+
+    def interrupt() -> None:
+        # while serving, the printed port is a working FW102C
+        import serial
+
+        with serial.Serial(str(tmp_path / "fw102c"), 115200, timeout=1.0) as port:
+            port.write(b"*idn?\r")  # the first command after power-on draws an error
+            first = port.read_until(b"> ")
+            port.write(b"*idn?\r")
+            seen.append(b"CMD_NOT_DEFINED" in first and b"FW102C" in port.read_until(b"> "))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serve_cli, "_idle", interrupt)
+    result = CliRunner().invoke(main, ["sim", "serve", "--dir", str(tmp_path),
+                                       "--time-scale", "0.01"])
+    assert result.exit_code == 0, result.output
+    assert str(tmp_path / "fw102c") in result.output
+    assert str(tmp_path / "apt-bbd") in result.output
+    assert seen == [True]
+    assert not (tmp_path / "fw102c").exists()  # stopped and cleaned up

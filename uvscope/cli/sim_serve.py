@@ -10,6 +10,10 @@ import click
 from uvscope.config import load_rig
 
 
+def _idle() -> None:
+    time.sleep(0.5)
+
+
 @click.group()
 def sim() -> None:
     """Simulator tools."""
@@ -38,7 +42,7 @@ def serve(rig_path: Path | None, link_dir: Path, time_scale: float, homed: bool)
     click.echo("Point a rig config at these ports (see examples/rig-emulated.toml). Ctrl-C stops.")
     try:
         while True:
-            time.sleep(0.5)
+            _idle()
     except KeyboardInterrupt:
         click.echo("stopping emulators")
     finally:
