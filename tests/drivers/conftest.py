@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from uvscope.config import FilterWheelConfig
+from uvscope.config import FilterWheelConfig, FocusConfig, StageConfig
+from uvscope.drivers.thorlabs_apt import build_apt_devices
 from uvscope.drivers.thorlabs_fw import ThorlabsFilterWheel
+from uvscope.sim.emu_apt import EmuAptBBD
 from uvscope.sim.emu_fw102c import EmuFW102C
 
 #: emulated moves run this much faster than the real hardware
@@ -37,10 +39,6 @@ def wheel(fw_emu) -> Iterator[ThorlabsFilterWheel]:
 
 
 # ---------------------------------------------------------------------- APT
-
-from uvscope.config import FocusConfig, StageConfig  # noqa: E402
-from uvscope.drivers.thorlabs_apt import build_apt_devices  # noqa: E402
-from uvscope.sim.emu_apt import EmuAptBBD  # noqa: E402
 
 X_LIMITS = (5.0, 105.0)
 Y_LIMITS = (5.0, 70.0)
