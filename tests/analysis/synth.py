@@ -98,7 +98,7 @@ def make_tile(
     error_um: tuple[float, float] = (0.0, 0.0),
     nms: tuple[int, ...] = (260,),
 ) -> Tile:
-    """A tile whose true position is the planned one plus ``error_um``; it reports the planned one."""
+    """A tile imaged at the planned position plus ``error_um``; it reports the planned one."""
     true = (spec.x_mm + error_um[0] * 1e-3, spec.y_mm + error_um[1] * 1e-3)
     img = render(cells, true, shape, px_um)
     norm = {nm: img * (1.0 if nm == 260 else 0.9) for nm in nms}
@@ -160,7 +160,7 @@ class FakeStainer:
 
 
 class FakeClassifier:
-    """Class from the cell's area in the crop (B channel = cell mask * 0.5); dead from its darkness."""
+    """Class from the cell area in the crop (B = cell mask * 0.5); dead without a nucleus."""
 
     def __init__(self, crop_size: int = 48, pixel_size_um: float = 0.32) -> None:
         self.crop_size = crop_size

@@ -8,7 +8,8 @@ from uvscope.analysis.differential import DifferentialCounter, wilson_interval
 @pytest.mark.parametrize(
     ("k", "n", "lo", "hi"),
     [
-        # hand-computed: centre = (p + z^2/2n)/(1 + z^2/n), half = z sqrt(p(1-p)/n + z^2/4n^2)/(1 + z^2/n)
+        # by hand: centre = (p + z^2/2n) / (1 + z^2/n),
+        #          half = z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n)
         (60, 100, 0.50201, 0.69061),
         (0, 10, 0.0, 0.27753),
         (10, 10, 0.72247, 1.0),

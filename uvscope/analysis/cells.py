@@ -55,7 +55,7 @@ def looks_healthy(
     mean_intensity: float,
     s: CheckpointSettings,
 ) -> bool:
-    """The paper's checkpoint: a cell called dead is healthy when size, topology and darkness fit."""
+    """The paper's checkpoint: a dead call is undone when size, topology and darkness fit."""
     frac = nucleus_area_um2 / cell_area_um2 if cell_area_um2 > 0 else 0.0
     return (
         cell_area_um2 >= s.healthy_min_cell_area_um2

@@ -43,7 +43,7 @@ class CoreRegions:
         self._inner: dict[int, dict[str, bool]] = {}
 
     def owner(self, x_mm: float, y_mm: float) -> int:
-        """Index of the tile whose core holds the point (nearest planned centre; ties to the lower index)."""
+        """The tile whose core holds the point: nearest planned centre, ties to the lower index."""
         d = (self.centres[:, 0] - x_mm) ** 2 + (self.centres[:, 1] - y_mm) ** 2
         return int(self.indices[int(np.argmin(d))])
 

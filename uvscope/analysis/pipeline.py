@@ -29,7 +29,7 @@ from uvscope.geometry import pixel_to_stage_mm
 
 @dataclass
 class TileResult:
-    """What the analysis made of one tile (also what a failed tile leaves: ``failed`` and ``error``)."""
+    """What the analysis made of one tile (a failed tile has ``failed`` and ``error`` set)."""
 
     index: int
     spec: TileSpec

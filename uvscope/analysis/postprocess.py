@@ -93,7 +93,7 @@ def instances(
     pixel_size_um: float,
     s: PostprocessSettings,
 ) -> Instances:
-    """Cell instances that pass every rule, with their nuclei; ``intensity`` is the normalised tile."""
+    """Cell instances passing every rule, with their nuclei; ``intensity``: the normalised tile."""
     cell, nuc = clean_masks(cell_prob, nucleus_prob, pixel_size_um, s)
     labels = split_cells(cell, nuc, pixel_size_um, s.nucleus_merge_gap_um)
     a_px = pixel_size_um**2

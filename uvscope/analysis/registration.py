@@ -47,7 +47,7 @@ def stage_origins(
 def overlapping_pairs(
     origins: Mapping[int, np.ndarray], shape: tuple[int, int], min_fraction: float = 0.1
 ) -> list[tuple[int, int]]:
-    """Pairs of tiles sharing at least ``min_fraction`` of a tile (diagonal corners are too small)."""
+    """Pairs of tiles sharing at least ``min_fraction`` of a tile (not diagonal corners)."""
     keys = sorted(origins)
     h, w = shape
     pairs = []
@@ -116,7 +116,7 @@ def measure_pair(
 def solve_positions(
     stage: Mapping[int, np.ndarray], pairs: list[PairMeasure], max_residual_px: float
 ) -> dict[int, np.ndarray]:
-    """Least-squares origins from accepted pair offsets, dropping the worst outlier until all fit."""
+    """Least-squares origins from accepted pair offsets; the worst outlier dropped until all fit."""
     keys = sorted(stage)
     col = {k: n for n, k in enumerate(keys)}
     while True:

@@ -60,6 +60,7 @@ class AnalysisWorker:
         self.on_result = on_result
         self.keep_images = keep_images
         self.last_tile_done_at: float | None = None
+        self.listener_errors: list[str] = []
         self._queue: queue.Queue[object] = queue.Queue(maxsize=self.settings.queue_size)
         self._lock = threading.Lock()
         self._closed = False
@@ -82,6 +83,10 @@ class AnalysisWorker:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join()
+
+    def drain(self) -> None:
+        """Wait until every tile put so far has been analysed (the worker keeps running)."""
+        self._queue.join()
 
     # ------------------------------------------------------------- state
     def should_stop(self) -> bool:
@@ -120,7 +125,8 @@ class AnalysisWorker:
         while not stop:
             item = self._queue.get()
             if item is _STOP:
-                break
+                self._queue.task_done()
+                return
             batch: list[Tile] = [item]  # type: ignore[list-item]
             while len(batch) < batch_max:
                 try:
@@ -129,9 +135,14 @@ class AnalysisWorker:
                     break
                 if nxt is _STOP:
                     stop = True
+                    self._queue.task_done()
                     break
                 batch.append(nxt)  # type: ignore[arg-type]
-            self._process(batch)
+            try:
+                self._process(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
     def _process(self, batch: list[Tile]) -> None:
         self._cores_for(batch[0])
@@ -178,10 +189,13 @@ class AnalysisWorker:
             self.results[res.index] = res
             diff = self.counter.snapshot()
             self.last_tile_done_at = time.perf_counter()
-        if res.failed:
-            self.error.emit(res.index, res.error or "failed")
-        else:
-            self.tile_analysed.emit(res)
-        self.differential_changed.emit(diff)
+        try:
+            if res.failed:
+                self.error.emit(res.index, res.error or "failed")
+            else:
+                self.tile_analysed.emit(res)
+            self.differential_changed.emit(diff)
+        except Exception as err:  # noqa: BLE001 - a broken listener must not stop the analysis
+            self.listener_errors.append(f"{type(err).__name__}: {err}")
         if not self.keep_images:  # listeners have had the images; the writer has saved them
             res.labels = res.nuclei = res.stained = res.gray = None
