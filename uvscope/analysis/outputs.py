@@ -32,9 +32,12 @@ from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
 class AnalysisOutputs:
     """The ``analysis`` sub-folder of a scan folder."""
 
-    def __init__(self, scan_dir: str | Path) -> None:
+    def __init__(self, scan_dir: str | Path, fresh: bool = True) -> None:
+        """``fresh`` removes a previous analysis first, so no stale tile or mosaic survives."""
         self.scan_dir = Path(scan_dir)
         self.root = self.scan_dir / "analysis"
+        if fresh and self.root.exists():
+            shutil.rmtree(self.root)
         try:
             for sub in ("labels", "stained", ".gray"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "scan": ("uvscope.cli.scan", "scan", "Scan a slide region (simulated rig by default)."),
     "batch": ("uvscope.cli.scan", "batch", "Run a list of scans one after another."),
     "simulate": ("uvscope.cli.simulate", "simulate", "Export simulated tiles with ground truth."),
+    "analyze": ("uvscope.cli.analyze", "analyze", "Re-run the analysis on a saved scan."),
+    "report": ("uvscope.cli.report", "report", "Write the HTML report of an analysed scan."),
 }
 
 
