@@ -93,3 +93,9 @@ def test_checkpoint_rescues_healthy_looking_dead_calls() -> None:
     assert decide(0.9, p, 20, 10, 1, 0.6, s) == ("dead", True, False)  # too small
     assert decide(0.9, p, 80, 30, -2, 0.6, s) == ("dead", True, False)  # fragmented
     assert decide(0.9, p, 80, 30, 1, 0.6, CheckpointSettings(enabled=False))[1] is True
+    # auto: not applied when the classifier brings its own checkpoint
+    assert decide(0.9, p, 80, 30, 1, 0.6, s, checkpoint=False)[1] is True
+    assert (
+        decide(0.9, p, 80, 30, 1, 0.6, CheckpointSettings(enabled=True), checkpoint=False)[1]
+        is False
+    )

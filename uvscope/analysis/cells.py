@@ -73,13 +73,17 @@ def decide(
     euler_number: int,
     mean_intensity: float,
     s: CheckpointSettings,
+    checkpoint: bool = True,
 ) -> tuple[str, bool, bool]:
-    """(class, dead, rescued): dead vs healthy, the checkpoint for dead calls, then five-part."""
+    """(class, dead, rescued): dead vs healthy, the checkpoint for dead calls, then five-part.
+
+    ``checkpoint`` decides whether the checkpoint runs when ``s.enabled`` is None (auto).
+    """
     dead = p_dead >= s.dead_threshold
     rescued = False
     if (
         dead
-        and s.enabled
+        and (checkpoint if s.enabled is None else s.enabled)
         and looks_healthy(cell_area_um2, nucleus_area_um2, euler_number, mean_intensity, s)
     ):
         dead, rescued = False, True

@@ -180,6 +180,8 @@ class TilePipeline:
         }
         nuc_area = np.bincount(inst.nuclei.ravel(), minlength=inst.count + 1)[1:] * a_px
         pos = {lab: k for k, lab in enumerate(ids)}
+        # the models room's classifier may apply its own (fitted) checkpoint inside predict
+        own_checkpoint = getattr(self.models.classifier, "checkpoint", None) is None
         records: list[CellRecord] = []
         for rp in regionprops(inst.cells, intensity_image=gray):
             k = pos[rp.label]
@@ -192,6 +194,7 @@ class TilePipeline:
                 int(rp.euler_number),
                 float(rp.intensity_mean),
                 s.checkpoint,
+                own_checkpoint,
             )
             r, c = rp.centroid
             x_mm, y_mm = pixel_to_stage_mm(r, c, (tile.x_mm, tile.y_mm), shape, px)

@@ -65,7 +65,10 @@ class PostprocessSettings(Model):
 class CheckpointSettings(Model):
     """Paper 4.6.2: a cell called dead is called healthy again when it looks like a healthy WBC."""
 
-    enabled: bool = Field(True, description="Apply the dead-cell checkpoint")
+    enabled: bool | None = Field(
+        None,
+        description="Apply it; None (auto): only when the classifier has no checkpoint of its own",
+    )
     dead_threshold: float = Field(
         0.5, gt=0, lt=1, description="p_dead above this calls a cell dead"
     )
