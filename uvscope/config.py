@@ -283,6 +283,12 @@ class FocusPlanConfig(Model):
 
 class AnalysisConfig(Model):
     enabled: bool = Field(False, description="Analyse tiles as they are acquired")
+    models: str = Field("default", description="Model set from the weights registry")
+    settings: Path | None = Field(
+        None, description="Analysis settings TOML (thresholds; see `uvscope analyze --help`)"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the networks run")
+    report: bool = Field(True, description="Write the HTML report at the end")
     stop_after_wbc: int | None = Field(
         None, gt=0, description="End the scan once this many healthy WBCs are counted"
     )
