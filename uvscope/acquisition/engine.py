@@ -19,6 +19,7 @@ import numpy as np
 
 from uvscope.acquisition.background import Backgrounds, acquire_backgrounds, acquire_darks
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
+from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
 from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
@@ -74,6 +75,8 @@ class ScanEngine:
         self._running.set()
         self._thread: threading.Thread | None = None
         self._inflight: int | None = None  # tile index the stage is already moving to
+        self._z_override: dict[int, float] = {}  # tile index -> z after a re-focus
+        self.focus_ctl: FocusController | None = None
         self.summary: ScanSummary | None = None
 
     # ------------------------------------------------------------------ control
@@ -132,6 +135,7 @@ class ScanEngine:
                                    self.rig.config.stage)
             self.folder, done = self._open_folder(self.plan)
             self.backgrounds = self._backgrounds(self.folder)
+            self._prepare_focus(self.folder, self.plan)
             writer = TileWriter(self.folder, save_raw=self.scan.save_raw)
             sinks = [writer, *self.user_sinks]
             todo = [t for t in self.plan.tiles if t.index not in done]
@@ -319,6 +323,8 @@ class ScanEngine:
         return nms if position % 2 == 0 else nms[::-1]
 
     def _z_for(self, spec: TileSpec) -> float | None:
+        if spec.index in self._z_override:
+            return self._z_override[spec.index]
         if self.focus_source is not None:
             return self.focus_source.z_at(spec.x_mm, spec.y_mm)
         return spec.z_um
@@ -334,7 +340,7 @@ class ScanEngine:
         attempts = 0
         while True:
             try:
-                return self._acquire(spec, nxt, position)
+                return self._acquire_checked(spec, nxt, position)
             except DeviceError as err:
                 self._inflight = None
                 attempts += 1
@@ -359,6 +365,46 @@ class ScanEngine:
                     attempts = 0
                     continue
                 raise ScanError(f"device error at tile {spec.index}: {err}") from err
+
+    # ------------------------------------------------------------------ focus
+    def _log(self, kind: str, message: str, **extra: object) -> None:
+        if self.folder is not None:
+            self.folder.log_event(kind, message, **extra)
+        self.events.log.emit(message)
+
+    def _prepare_focus(self, folder: ScanFolder, plan: GridPlan) -> None:
+        """Focus source for the tiles (autofocus / focus map), after the backgrounds."""
+        bgs = self.backgrounds
+        assert bgs is not None
+        ctl = FocusController(self.rig, self.scan, lambda nm, raw: bgs.normalise(nm, raw),
+                              should_stop=self._abort.is_set, log=self._log)
+        saved = folder.read_manifest().get("focus") if self.resume_existing else None
+        if self.focus_source is None:
+            if ctl.prepare(plan, saved) is not None:
+                self.focus_source = ctl
+        self.focus_ctl = ctl
+        folder.update_manifest(focus=ctl.manifest_entry())
+
+    def _acquire_checked(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
+        """One tile, scored for focus; re-focused and retaken when it is too soft."""
+        tile = self._acquire(spec, nxt, position)
+        ctl = self.focus_ctl
+        if ctl is None:
+            return tile
+        refocused = ctl.refocused
+
+        def reacquire(z_um: float) -> Tile:
+            self._z_override[spec.index] = z_um
+            self._inflight = None
+            return self._acquire(spec, nxt, position)
+
+        checked = ctl.check_tile(tile, reacquire)
+        if ctl.refocused != refocused:
+            if checked is tile:
+                self._inflight = None  # the sweep moved the stage off the next tile's path
+            assert self.folder is not None
+            self.folder.update_manifest(focus=ctl.manifest_entry())
+        return checked
 
     def _reconnect(self, err: DeviceError) -> None:
         """Reopen every device once (cheap when still open); errors surface on the retry."""
