@@ -19,6 +19,7 @@ import numpy as np
 
 from uvscope.acquisition.background import Backgrounds, acquire_backgrounds, acquire_darks
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
+from uvscope.acquisition.drift import DriftDecision, DriftMonitor
 from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
 from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
@@ -77,6 +78,7 @@ class ScanEngine:
         self._inflight: int | None = None  # tile index the stage is already moving to
         self._z_override: dict[int, float] = {}  # tile index -> z after a re-focus
         self.focus_ctl: FocusController | None = None
+        self.drift: DriftMonitor | None = None
         self.summary: ScanSummary | None = None
 
     # ------------------------------------------------------------------ control
@@ -136,6 +138,8 @@ class ScanEngine:
             self.folder, done = self._open_folder(self.plan)
             self.backgrounds = self._backgrounds(self.folder)
             self._prepare_focus(self.folder, self.plan)
+            self.drift = DriftMonitor(self.scan.background, self.scan.wavelengths[0].nm,
+                                      self.rig.clock.now())
             writer = TileWriter(self.folder, save_raw=self.scan.save_raw)
             sinks = [writer, *self.user_sinks]
             todo = [t for t in self.plan.tiles if t.index not in done]
@@ -149,8 +153,12 @@ class ScanEngine:
                     raise ScanAborted("scan aborted by the user")
                 nxt = todo[i + 1] if i + 1 < len(todo) else None
                 tile = self._acquire_with_recovery(spec, nxt, len(done) + acquired_now)
+                due = self._check_drift(tile)
                 for sink in sinks:
                     sink.put(tile)
+                if due is not None:
+                    self._with_retries(lambda d=due: self._retake_background(d),
+                                       "background again")
                 acquired_now += 1
                 self.events.tile_acquired.emit(tile)
                 self._progress(len(done) + acquired_now, total, acquired_now, t0, device_t0)
@@ -306,11 +314,19 @@ class ScanEngine:
         return bgs
 
     def _load_backgrounds(self, folder: ScanFolder, exposures: dict[int, float]) -> Backgrounds | None:
-        bgs = Backgrounds(id="bg0")
+        """The newest complete background of the folder (the scan may have retaken it)."""
+        entries = folder.read_manifest().get("backgrounds") or [{"id": "bg0"}]
+        for entry in reversed(entries):
+            bg_id = str(entry.get("id", "bg0"))
+            if all(folder.background_path(nm, bg_id).exists() for nm in exposures):
+                break
+        else:
+            return None
+        pos = entry.get("position_mm")
+        bgs = Backgrounds(id=bg_id, position_mm=tuple(pos) if pos else None,
+                          z_um=entry.get("z_um"))
         for nm in exposures:
-            p = folder.background_path(nm)
-            if not p.exists():
-                return None
+            p = folder.background_path(nm, bg_id)
             bgs.background[nm] = read_ome_tiff(p)[0].astype(np.float32)
             d = folder.dark_path(nm)
             if d.exists():
@@ -374,9 +390,7 @@ class ScanEngine:
 
     def _prepare_focus(self, folder: ScanFolder, plan: GridPlan) -> None:
         """Focus source for the tiles (autofocus / focus map), after the backgrounds."""
-        bgs = self.backgrounds
-        assert bgs is not None
-        ctl = FocusController(self.rig, self.scan, lambda nm, raw: bgs.normalise(nm, raw),
+        ctl = FocusController(self.rig, self.scan, self._normalise,
                               should_stop=self._abort.is_set, log=self._log)
         saved = folder.read_manifest().get("focus") if self.resume_existing else None
         if self.focus_source is None:
@@ -384,6 +398,62 @@ class ScanEngine:
                 self.focus_source = ctl
         self.focus_ctl = ctl
         folder.update_manifest(focus=ctl.manifest_entry())
+
+    def _normalise(self, nm: int, raw: np.ndarray) -> np.ndarray:
+        assert self.backgrounds is not None
+        return self.backgrounds.normalise(nm, raw)
+
+    # ------------------------------------------------------------------ drift
+    def _check_drift(self, tile: Tile) -> DriftDecision | None:
+        """Record the tile's clear-field level; a decision when a new background is due."""
+        if self.drift is None:
+            return None
+        level, due = self.drift.update(tile.normalised, self.rig.clock.now())
+        tile.extra["clear_level"] = level
+        return due
+
+    def _retake_background(self, due: DriftDecision) -> None:
+        """A new background (same darks, position and z); later tiles carry its id."""
+        folder, old, rig = self.folder, self.backgrounds, self.rig
+        assert folder is not None and old is not None and self.drift is not None
+        entries = list(folder.read_manifest().get("backgrounds", []))
+        new_id = f"bg{len(entries)}"
+        pos = old.position_mm or self._background_position()
+        z = old.z_um if old.z_um is not None else rig.focus.position_um()
+        exposures = self._exposures()
+        self._inflight = None  # the stage leaves the tile path
+        bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z,
+                                  old.dark, bg_id=new_id)
+        px = rig.config.camera.pixel_size_um
+        for nm, img in bgs.background.items():
+            write_ome_tiff(folder.background_path(nm, new_id), img,
+                           ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
+                                     f"background {new_id} {nm} nm"))
+            self.events.background_acquired.emit(nm, img)
+        entries.append({
+            "id": new_id, "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
+            "reason": due.reason, "message": due.message, "drift_percent": due.drift_percent,
+            "stats": {str(k): v for k, v in bgs.stats().items()},
+        })
+        folder.update_manifest(backgrounds=entries)
+        self._log("background", f"background {new_id} taken: {due.message}", id=new_id,
+                  reason=due.reason)
+        self.backgrounds = bgs
+        self.drift.reset(rig.clock.now())
+
+    def _with_retries(self, fn: Callable[[], None], what: str) -> None:
+        """Run a device step outside a tile, reconnecting and retrying like tiles do."""
+        attempts = 0
+        while True:
+            try:
+                fn()
+                return
+            except DeviceError as err:
+                attempts += 1
+                self._log("device-error", f"{what}: {err}", attempt=attempts)
+                if attempts > self.tile_retries:
+                    raise
+                self._reconnect(err)
 
     def _acquire_checked(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
         """One tile, scored for focus; re-focused and retaken when it is too soft."""
