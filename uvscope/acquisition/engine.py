@@ -18,8 +18,8 @@ from typing import Protocol
 import numpy as np
 
 from uvscope.acquisition.background import Backgrounds, acquire_backgrounds, acquire_darks
-from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
 from uvscope.acquisition.drift import DriftDecision, DriftMonitor
+from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
 from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
 from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
@@ -80,6 +80,8 @@ class ScanEngine:
         self.focus_ctl: FocusController | None = None
         self.drift: DriftMonitor | None = None
         self.summary: ScanSummary | None = None
+        #: called with each path before the scan folder writes it (tests inject a full disk)
+        self.storage_hook: Callable[[Path], None] | None = None
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
@@ -136,6 +138,7 @@ class ScanEngine:
                                                      self.rig.config.camera.pixel_size_um),
                                    self.rig.config.stage)
             self.folder, done = self._open_folder(self.plan)
+            self.folder.before_write = self.storage_hook
             self.backgrounds = self._backgrounds(self.folder)
             self._prepare_focus(self.folder, self.plan)
             self.drift = DriftMonitor(self.scan.background, self.scan.wavelengths[0].nm,
@@ -155,7 +158,10 @@ class ScanEngine:
                 tile = self._acquire_with_recovery(spec, nxt, len(done) + acquired_now)
                 due = self._check_drift(tile)
                 for sink in sinks:
-                    sink.put(tile)
+                    if sink is writer:
+                        sink.put(tile)
+                    else:
+                        self._put_or_log(sink, tile)
                 if due is not None:
                     self._with_retries(lambda d=due: self._retake_background(d),
                                        "background again")
@@ -232,6 +238,15 @@ class ScanEngine:
         eta = (total - done) / rate if rate > 0 else None
         self.events.progress.emit(ScanProgress(done, total, elapsed, rate, eta,
                                                self.rig.clock.now() - dev0))
+
+    def _put_or_log(self, sink: TileSink, tile: Tile) -> None:
+        """A failing non-writer sink (analysis, display) costs its result, not the scan."""
+        try:
+            sink.put(tile)
+        except Exception as err:  # noqa: BLE001 - recorded in events.jsonl, scan goes on
+            assert self.folder is not None
+            self._log("sink-error", f"{type(sink).__name__} failed on tile {tile.index}: "
+                      f"{err!r}; the tile is saved, the scan goes on", tile=tile.index)
 
     def _close_sinks(self, sinks: list[TileSink]) -> None:
         first: BaseException | None = None
@@ -356,7 +371,12 @@ class ScanEngine:
         attempts = 0
         while True:
             try:
-                return self._acquire_checked(spec, nxt, position)
+                tile = self._acquire_checked(spec, nxt, position)
+                if attempts:
+                    assert self.folder is not None
+                    self.folder.log_event("recovered", f"tile {spec.index} taken after "
+                                          f"{attempts} device error(s)", tile=spec.index)
+                return tile
             except DeviceError as err:
                 self._inflight = None
                 attempts += 1

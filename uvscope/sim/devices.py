@@ -78,6 +78,12 @@ class SimXYStage(XYStage, _Timed):
         self.homed = False
         self.moves = 0
         self.travel_mm = 0.0
+        #: every position ever asked of this stage, refused or not (safety tests read it)
+        self.requested: list[tuple[float, float]] = []
+
+    def start_move_to_mm(self, x_mm: float, y_mm: float) -> None:
+        self.requested.append((x_mm, y_mm))
+        super().start_move_to_mm(x_mm, y_mm)
 
     def _do_info(self) -> DeviceInfo:
         return DeviceInfo("xy_stage", "simulated MLS203", "SIM-XY", "sim")
@@ -136,6 +142,12 @@ class SimFocusAxis(FocusAxis, _Timed):
         self.cfg = cfg
         self._z = start_um if start_um is not None else (cfg.limits_um[0] + cfg.limits_um[1]) / 2
         self.moves = 0
+        #: every z ever asked of this axis, refused or not (safety tests read it)
+        self.requested: list[float] = []
+
+    def start_move_to_um(self, z_um: float) -> None:
+        self.requested.append(z_um)
+        super().start_move_to_um(z_um)
 
     def _do_info(self) -> DeviceInfo:
         return DeviceInfo("focus", "simulated focus axis", "SIM-Z", "sim")
@@ -150,6 +162,7 @@ class SimFocusAxis(FocusAxis, _Timed):
             self._z = z_um
 
     def _do_wait(self) -> None:
+        self._fault("wait")
         self.clock.sleep_until(self._busy_until)
 
     def _do_get_position(self) -> float:
@@ -192,6 +205,7 @@ class SimFilterWheel(FilterWheel, _Timed):
                 self.moves += 1
 
     def _do_wait(self) -> None:
+        self._fault("wait")
         self.clock.sleep_until(self._busy_until)
 
     def _do_get_slot(self) -> int:
@@ -224,6 +238,10 @@ class SimCamera(Camera, _Timed):
     def _do_set_exposure_ms(self, exposure_ms: float) -> None:
         pass
 
+    def _do_close(self) -> None:
+        with self._lock:
+            self._pending = None  # closing drops a frame that was never read
+
     def _light_wavelength(self) -> int | None:
         slot = self.wheel.slot
         if self.wheel.dark_slot is not None and slot == self.wheel.dark_slot:
@@ -246,12 +264,12 @@ class SimCamera(Camera, _Timed):
             self._pending = (x, y, z, self._light_wavelength(), self._exposure_ms, t_start)
 
     def _do_read(self, timeout_s: float) -> Frame:
-        self._fault("read")
         with self._lock:
             if self._pending is None:
                 raise DeviceError("camera: read without a trigger")
             x, y, z, nm, exp, t0 = self._pending
             self._pending = None
+            self._fault("read")  # a frame timeout loses the frame, as on the real camera
             self.clock.sleep_until(self._readout_end)
             image = self.renderer.render(x, y, z, nm, exp, self._rng)
             image = self._orient(image)
