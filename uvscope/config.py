@@ -287,7 +287,7 @@ class FocusPlanConfig(Model):
                                 "below it the field is taken as blank"
     )
     refocus_threshold: float = Field(
-        0.6, ge=0, lt=1,
+        0.7, ge=0, lt=1,
         description="Re-focus a tile whose sharpness falls below this fraction of the map "
                     "points' median sharpness (flag it out of focus if that fails); 0: never",
     )

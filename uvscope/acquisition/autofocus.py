@@ -89,6 +89,7 @@ class AutofocusResult:
 
     @property
     def contrast(self) -> float:
+        """Best over worst score of the sweep (inf when the worst is not positive)."""
         scores = [s for _, s in self.samples]
         lo = min(scores) if scores else 0.0
         return max(scores) / lo if lo > 0 else float("inf")
@@ -102,6 +103,13 @@ def parabola_peak(zs: np.ndarray, scores: np.ndarray) -> float | None:
     if a >= 0:
         return None
     return float(-b / (2 * a))
+
+
+def has_peak(scores: np.ndarray, min_contrast: float) -> bool:
+    """Whether the best score stands out: max / min >= ``min_contrast`` for positive scores
+    (written as a prominence so metrics that dip below zero, like Vollath F4, work too)."""
+    hi, lo = float(np.max(scores)), float(np.min(scores))
+    return hi > 0 and (hi - lo) / hi >= 1.0 - 1.0 / min_contrast
 
 
 def sweep_positions(centre_um: float, range_um: float, steps: int,
@@ -171,8 +179,7 @@ class Autofocus:
         zs, clipped = sweep_positions(z0, st.range_um, st.steps, limits)
         scores = self._sweep(zs, samples)
         k = int(np.argmax(scores))
-        lo_s = float(scores.min())
-        if lo_s <= 0 or scores[k] / lo_s < st.min_contrast:
+        if not has_peak(scores, st.min_contrast):
             rig.focus.move_to_um(z0)
             return AutofocusResult(z0, float(scores[k]), False, x_mm, y_mm, samples, clipped,
                                    "no focus peak: the field has too little structure")

@@ -69,6 +69,7 @@ class FocusController:
         self.reference: float | None = None
         self.results: list[AutofocusResult] = []
         self.refocused = 0
+        self.refocus_points: list[list[float]] = []  # x, y, planned z, found z
         self.flagged = 0
 
     # ------------------------------------------------------------------ before the tiles
@@ -160,7 +161,7 @@ class FocusController:
             "mode": self.cfg.mode, "metric": self.cfg.metric, "wavelength_nm": self.wavelength_nm,
             "reference_score": self.reference, "refocus_threshold": self.cfg.refocus_threshold,
             "depth_of_field_um": DEPTH_OF_FIELD_UM, "refocused_tiles": self.refocused,
-            "out_of_focus_tiles": self.flagged,
+            "out_of_focus_tiles": self.flagged, "refocus_points": self.refocus_points,
         }
         if isinstance(self.source, FocusMap):
             entry["map"] = self.source.to_dict()
@@ -169,7 +170,7 @@ class FocusController:
         return entry
 
     def z_at(self, x_mm: float, y_mm: float) -> float:
-        """The engine's focus source: follows re-focus updates of the map."""
+        """The engine's focus source."""
         if self.source is None:
             return self.rig.focus.position_um()
         return self.source.z_at(x_mm, y_mm)
@@ -184,7 +185,8 @@ class FocusController:
     def check_tile(self, tile: Tile, reacquire: Callable[[float], Tile]) -> Tile:
         """Record the tile's sharpness; re-focus and take it again when it is too soft.
 
-        Returns the tile to keep (the retaken one after a successful re-focus).
+        Returns the tile to keep (the retaken one after a successful re-focus). A tile is
+        flagged out of focus when no sweep confirms its focus (e.g. a bare field).
         """
         score = self.score(tile)
         tile.extra["focus_score"] = score
@@ -207,10 +209,9 @@ class FocusController:
         if abs(res.z_um - tile.z_um) <= DEPTH_OF_FIELD_UM / 2:
             tile.extra.update(out_of_focus=False, focus_check="confirmed")
             return tile  # in focus, just a sparse field
-        if isinstance(self.source, FocusMap):
-            self.source.add_point(FocusPoint(tile.x_mm, tile.y_mm, res.z_um, res.score))
-        elif isinstance(self.source, FixedFocus):
-            self.source = FixedFocus(res.z_um, self.reference)
+        # the map is left as it is: a soft tile is usually a local defect (a crease, debris)
+        # that would bend a global surface and defocus the tiles around it
+        self.refocus_points.append([tile.x_mm, tile.y_mm, tile.z_um, res.z_um])
         self.log("refocus", f"tile {tile.index}: sharpness {score:.4g} below {limit:.4g}; "
                  f"re-focused from {tile.z_um:.2f} to {res.z_um:.2f} um and retaken",
                  tile=tile.index, z_from_um=tile.z_um, z_to_um=res.z_um)
