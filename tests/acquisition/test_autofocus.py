@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _focus_world import TiltedWorld, small_rig
 from scipy.ndimage import gaussian_filter
 
+from tests.acquisition._focus_world import TiltedWorld, small_rig
 from uvscope.acquisition.autofocus import (
     DEPTH_OF_FIELD_UM,
     METRICS,

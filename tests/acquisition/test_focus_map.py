@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from _focus_world import TiltedWorld, small_rig, small_scan
 
+from tests.acquisition._focus_world import TiltedWorld, small_rig, small_scan
 from uvscope.acquisition.autofocus import DEPTH_OF_FIELD_UM
 from uvscope.acquisition.engine import ScanEngine
 from uvscope.acquisition.focus_map import FocusMap, FocusPoint, choose_map_points
@@ -157,10 +157,23 @@ def test_resume_reuses_the_saved_map_without_new_sweeps(tmp_path):
     faults = FaultInjector()
     rig, world = small_rig(faults=faults)
     scan = small_scan(center=(44.0, 33.0), rows=1, columns=6, mode="map", map_points=3)
-    # moves: background, 3 map points, 2 tiles; then the stage stalls for good
-    faults.add("stage", "move", "stall", after=1 + 3 + 2, count=None)
+
+    class StallAfterTwoTiles:
+        """Once two tiles are in, the stage stalls for good."""
+
+        lossless = True
+        seen = 0
+
+        def put(self, tile):
+            self.seen += 1
+            if self.seen == 2:
+                faults.add("stage", "move", "stall", count=None)
+
+        def close(self):
+            pass
+
     with pytest.raises(ScanError):
-        ScanEngine(rig, scan, tmp_path / "s").run()
+        ScanEngine(rig, scan, tmp_path / "s", sinks=[StallAfterTwoTiles()]).run()
     assert 0 < len(_records(tmp_path / "s")) < 6
     saved = json.loads((tmp_path / "s" / "manifest.json").read_text())["focus"]["map"]
     faults.rules.clear()

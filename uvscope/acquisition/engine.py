@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -30,6 +31,8 @@ from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError, Sto
 from uvscope.io.mosaic import write_stage_mosaics
 from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
 from uvscope.io.scanfolder import ScanFolder
+
+T = TypeVar("T")
 
 
 class FocusSource(Protocol):
@@ -76,12 +79,17 @@ class ScanEngine:
         self._running.set()
         self._thread: threading.Thread | None = None
         self._inflight: int | None = None  # tile index the stage is already moving to
-        self._z_override: dict[int, float] = {}  # tile index -> z after a re-focus
-        self.focus_ctl: FocusController | None = None
-        self.drift: DriftMonitor | None = None
+        self._pending: list[tuple[_TileInProgress, int]] = []  # frames triggered, not yet read
+        self._completed: list[Tile] = []  # tiles read out, not yet handed to the sinks
         self.summary: ScanSummary | None = None
         #: called with each path before the scan folder writes it (tests inject a full disk)
         self.storage_hook: Callable[[Path], None] | None = None
+        self.focus_ctl: FocusController | None = None
+        self.drift: DriftMonitor | None = None
+        self._z_override: dict[int, float] = {}  # tile index -> z found by a re-focus
+        self._held: list[Tile] = []  # soft tiles waiting for a re-focus
+        self._released: list[Tile] = []  # re-focus checked, to deliver as they are
+        self._background_due: DriftDecision | None = None
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
@@ -139,7 +147,7 @@ class ScanEngine:
                                    self.rig.config.stage)
             self.folder, done = self._open_folder(self.plan)
             self.folder.before_write = self.storage_hook
-            self.backgrounds = self._backgrounds(self.folder)
+            self.backgrounds = self._retrying("background", lambda: self._backgrounds(self.folder))
             self._prepare_focus(self.folder, self.plan)
             self.drift = DriftMonitor(self.scan.background, self.scan.wavelengths[0].nm,
                                       self.rig.clock.now())
@@ -150,25 +158,45 @@ class ScanEngine:
             self._set_state(RunState.RUNNING)
             device_t0 = self.rig.clock.now()
             status = "complete"
+            stop_early = False
+
+            def deliver() -> None:
+                nonlocal acquired_now, stop_early
+                batch = self._released + self._completed
+                self._released, self._completed = [], []
+                for tile in batch:
+                    if self.focus_ctl is not None and self.focus_ctl.assess(tile):
+                        self._held.append(tile)  # re-focused at the next safe point
+                        continue
+                    self._check_drift(tile)
+                    for sink in sinks:
+                        if sink is writer:
+                            sink.put(tile)
+                        else:
+                            self._put_or_log(sink, tile)
+                    acquired_now += 1
+                    self.events.tile_acquired.emit(tile)
+                    self._progress(len(done) + acquired_now, total, acquired_now, t0, device_t0)
+                    stop_early = stop_early or any(
+                        getattr(s, "should_stop", lambda: False)() for s in sinks)
+
             for i, spec in enumerate(todo):
                 self._wait_if_paused()
                 if self._abort.is_set():
                     raise ScanAborted("scan aborted by the user")
                 nxt = todo[i + 1] if i + 1 < len(todo) else None
-                tile = self._acquire_with_recovery(spec, nxt, len(done) + acquired_now)
-                due = self._check_drift(tile)
-                for sink in sinks:
-                    if sink is writer:
-                        sink.put(tile)
-                    else:
-                        self._put_or_log(sink, tile)
-                if due is not None:
-                    self._with_retries(lambda d=due: self._retake_background(d),
-                                       "background again")
-                acquired_now += 1
-                self.events.tile_acquired.emit(tile)
-                self._progress(len(done) + acquired_now, total, acquired_now, t0, device_t0)
-                if any(getattr(s, "should_stop", lambda: False)() for s in sinks):
+                try:
+                    self._acquire_with_recovery(spec, nxt, flush=nxt is None)
+                finally:
+                    deliver()  # finished tiles reach the writer even when the scan stops
+                if self._held or self._background_due is not None:
+                    self._service(deliver)
+                if stop_early and nxt is not None:
+                    try:
+                        self._acquire_with_recovery(None, None, flush=True)
+                    finally:
+                        deliver()
+                    self.rig.stage.stop()
                     status, message = "stopped-early", "stop rule reached"
                     self.folder.log_event("stop-rule", "scan ended early: stop rule reached")
                     break
@@ -238,15 +266,6 @@ class ScanEngine:
         eta = (total - done) / rate if rate > 0 else None
         self.events.progress.emit(ScanProgress(done, total, elapsed, rate, eta,
                                                self.rig.clock.now() - dev0))
-
-    def _put_or_log(self, sink: TileSink, tile: Tile) -> None:
-        """A failing non-writer sink (analysis, display) costs its result, not the scan."""
-        try:
-            sink.put(tile)
-        except Exception as err:  # noqa: BLE001 - recorded in events.jsonl, scan goes on
-            assert self.folder is not None
-            self._log("sink-error", f"{type(sink).__name__} failed on tile {tile.index}: "
-                      f"{err!r}; the tile is saved, the scan goes on", tile=tile.index)
 
     def _close_sinks(self, sinks: list[TileSink]) -> None:
         first: BaseException | None = None
@@ -348,10 +367,11 @@ class ScanEngine:
                 bgs.dark[nm] = read_ome_tiff(d)[0].astype(np.float32)
         return bgs
 
-    def _order(self, position: int) -> list[int]:
-        """Wavelength order for the ``position``-th tile: alternates to save wheel moves."""
+    def _order(self) -> list[int]:
+        """Wavelength order for the next tile: start at the filter the wheel is at, if it is
+        either end of the list, so the order alternates tile to tile and saves wheel moves."""
         nms = [w.nm for w in self.scan.wavelengths]
-        return nms if position % 2 == 0 else nms[::-1]
+        return nms[::-1] if len(nms) > 1 and self.rig.filter_wheel.wavelength_nm == nms[-1] else nms
 
     def _z_for(self, spec: TileSpec) -> float | None:
         if spec.index in self._z_override:
@@ -367,22 +387,38 @@ class ScanEngine:
             self.rig.focus.start_move_to_um(z)
         self._inflight = spec.index
 
-    def _acquire_with_recovery(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
+    def _acquire_with_recovery(self, spec: TileSpec | None, nxt: TileSpec | None,
+                               flush: bool) -> None:
+        """Acquire ``spec`` (None: only read out what is pending) into ``self._completed``.
+
+        On a device error, every tile with a frame still in flight is acquired again.
+        """
+        queue: list[TileSpec] = [spec] if spec is not None else []
         attempts = 0
         while True:
             try:
-                tile = self._acquire_checked(spec, nxt, position)
-                if attempts:
-                    assert self.folder is not None
-                    self.folder.log_event("recovered", f"tile {spec.index} taken after "
-                                          f"{attempts} device error(s)", tile=spec.index)
-                return tile
+                while queue:
+                    cur = queue[0]
+                    self._acquire(cur, queue[1] if len(queue) > 1 else nxt)
+                    queue.pop(0)
+                    if attempts:
+                        assert self.folder is not None
+                        self.folder.log_event("recovered", f"tile {cur.index} taken after "
+                                              f"{attempts} device error(s)", tile=cur.index)
+                    attempts = 0  # progress: the retry budget is per failure
+                if flush:
+                    self._read_pending(keep=0)
+                return
             except DeviceError as err:
+                lost = [ctx.spec for ctx, _ in self._pending]
+                self._pending.clear()
                 self._inflight = None
+                queue = list(dict.fromkeys(lost + queue))  # in order, each once
                 attempts += 1
+                where = queue[0].index if queue else -1
                 assert self.folder is not None
-                self.folder.log_event("device-error", str(err), tile=spec.index, attempt=attempts)
-                self.events.log.emit(f"tile {spec.index}: {err}")
+                self.folder.log_event("device-error", str(err), tile=where, attempt=attempts)
+                self.events.log.emit(f"tile {where}: {err}")
                 if self._abort.is_set():
                     raise ScanAborted("scan aborted by the user") from err
                 if attempts <= self.tile_retries:
@@ -390,7 +426,7 @@ class ScanEngine:
                     continue
                 if self.on_device_error == "pause":
                     self.events.device_error.emit(
-                        f"{err}. Check the device, then Resume to retry tile {spec.index} "
+                        f"{err}. Check the device, then Resume to retry tile {where} "
                         "or Abort to stop (files so far are kept)."
                     )
                     self._running.clear()
@@ -400,9 +436,31 @@ class ScanEngine:
                         raise ScanAborted("scan aborted by the user") from err
                     attempts = 0
                     continue
-                raise ScanError(f"device error at tile {spec.index}: {err}") from err
+                raise ScanError(f"device error at tile {where}: {err}") from err
 
-    # ------------------------------------------------------------------ focus
+    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
+        """Run a preparation step, retried after reopening the devices on a device error."""
+        attempts = 0
+        while True:
+            try:
+                return fn()
+            except DeviceError as err:
+                attempts += 1
+                assert self.folder is not None
+                self.folder.log_event("device-error", f"{what}: {err}", attempt=attempts)
+                if attempts > self.tile_retries:
+                    raise
+                self._reconnect(err)
+
+    # ------------------------------------------------------------------ sinks, focus, drift
+    def _put_or_log(self, sink: TileSink, tile: Tile) -> None:
+        """A failing non-writer sink (analysis, display) costs its result, not the scan."""
+        try:
+            sink.put(tile)
+        except Exception as err:  # noqa: BLE001 - recorded in events.jsonl, scan goes on
+            self._log("sink-error", f"{type(sink).__name__} failed on tile {tile.index}: "
+                      f"{err!r}; the tile is saved, the scan goes on", tile=tile.index)
+
     def _log(self, kind: str, message: str, **extra: object) -> None:
         if self.folder is not None:
             self.folder.log_event(kind, message, **extra)
@@ -414,7 +472,7 @@ class ScanEngine:
                               should_stop=self._abort.is_set, log=self._log)
         saved = folder.read_manifest().get("focus") if self.resume_existing else None
         if self.focus_source is None:
-            if ctl.prepare(plan, saved) is not None:
+            if self._retrying("focus map", lambda: ctl.prepare(plan, saved)) is not None:
                 self.focus_source = ctl
         self.focus_ctl = ctl
         folder.update_manifest(focus=ctl.manifest_entry())
@@ -423,14 +481,42 @@ class ScanEngine:
         assert self.backgrounds is not None
         return self.backgrounds.normalise(nm, raw)
 
-    # ------------------------------------------------------------------ drift
-    def _check_drift(self, tile: Tile) -> DriftDecision | None:
-        """Record the tile's clear-field level; a decision when a new background is due."""
+    def _service(self, deliver: Callable[[], None]) -> None:
+        """At a safe point (no frame in flight) re-focus held tiles and take a due background.
+
+        Both move the stage off the tile path and use the camera, so pending frames are
+        read out first and the next tile's move starts afresh.
+        """
+        try:
+            self._acquire_with_recovery(None, None, flush=True)
+        finally:
+            deliver()
+        ctl = self.focus_ctl
+        while self._held and ctl is not None:
+            tile = self._held.pop(0)
+            z = self._retrying(f"re-focus at tile {tile.index}", lambda t=tile: ctl.refocus(t))
+            self._inflight = None
+            if z is None:
+                self._released.append(tile)  # delivered with its flags
+            else:
+                self._z_override[tile.index] = z
+                self._acquire_with_recovery(tile.spec, None, flush=True)
+            deliver()
+            assert self.folder is not None
+            self.folder.update_manifest(focus=ctl.manifest_entry())
+        if self._background_due is not None:
+            due, self._background_due = self._background_due, None
+            self._retrying("background again", lambda: self._retake_background(due))
+        self._inflight = None
+
+    def _check_drift(self, tile: Tile) -> None:
+        """Record the tile's clear-field level; note when a new background is due."""
         if self.drift is None:
-            return None
+            return
         level, due = self.drift.update(tile.normalised, self.rig.clock.now())
         tile.extra["clear_level"] = level
-        return due
+        if due is not None and self._background_due is None:
+            self._background_due = due
 
     def _retake_background(self, due: DriftDecision) -> None:
         """A new background (same darks, position and z); later tiles carry its id."""
@@ -461,41 +547,6 @@ class ScanEngine:
         self.backgrounds = bgs
         self.drift.reset(rig.clock.now())
 
-    def _with_retries(self, fn: Callable[[], None], what: str) -> None:
-        """Run a device step outside a tile, reconnecting and retrying like tiles do."""
-        attempts = 0
-        while True:
-            try:
-                fn()
-                return
-            except DeviceError as err:
-                attempts += 1
-                self._log("device-error", f"{what}: {err}", attempt=attempts)
-                if attempts > self.tile_retries:
-                    raise
-                self._reconnect(err)
-
-    def _acquire_checked(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
-        """One tile, scored for focus; re-focused and retaken when it is too soft."""
-        tile = self._acquire(spec, nxt, position)
-        ctl = self.focus_ctl
-        if ctl is None:
-            return tile
-        refocused = ctl.refocused
-
-        def reacquire(z_um: float) -> Tile:
-            self._z_override[spec.index] = z_um
-            self._inflight = None
-            return self._acquire(spec, nxt, position)
-
-        checked = ctl.check_tile(tile, reacquire)
-        if ctl.refocused != refocused:
-            if checked is tile:
-                self._inflight = None  # the sweep moved the stage off the next tile's path
-            assert self.folder is not None
-            self.folder.update_manifest(focus=ctl.manifest_entry())
-        return checked
-
     def _reconnect(self, err: DeviceError) -> None:
         """Reopen every device once (cheap when still open); errors surface on the retry."""
         for dev in self.rig.devices.values():
@@ -505,9 +556,12 @@ class ScanEngine:
             except DeviceError:
                 pass
 
-    def _acquire(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
+    def _acquire(self, spec: TileSpec, nxt: TileSpec | None) -> None:
+        """Move to ``spec`` and trigger each wavelength; frames are read one trigger later
+        when the camera can hold a frame while exposing the next (interline CCD), so
+        readout overlaps the next exposure, wheel move and stage move."""
         rig, exposures = self.rig, self._exposures()
-        order = self._order(position)
+        order = self._order()
         wheel = rig.filter_wheel
         if self._inflight != spec.index:
             self._start_move(spec)
@@ -515,27 +569,50 @@ class ScanEngine:
         rig.stage.wait()
         rig.focus.wait()
         x, y = rig.stage.position_mm()
-        z = rig.focus.position_um()
-        raws: dict[int, np.ndarray] = {}
-        t_acq = rig.clock.now()
+        ctx = _TileInProgress(spec, x, y, rig.focus.position_um(), rig.clock.now(), len(order))
         for k, nm in enumerate(order):
             wheel.wait()
             if rig.camera.exposure_ms != exposures[nm]:
                 rig.camera.set_exposure_ms(exposures[nm])
             rig.camera.trigger()
+            self._pending.append((ctx, nm))
             if k + 1 < len(order):
                 wheel.start_move_to_slot(wheel.slot_for(order[k + 1]))
             else:
                 self._inflight = None
                 if nxt is not None:
                     self._start_move(nxt)  # overlaps the readout of the last frame
-            raws[nm] = rig.camera.read().image
+            self._read_pending(keep=rig.camera.max_pending_frames - 1)
+
+    def _read_pending(self, keep: int) -> None:
+        """Read frames in trigger order until at most ``keep`` remain in flight."""
+        while len(self._pending) > keep:
+            ctx, nm = self._pending[0]
+            image = self.rig.camera.read().image
+            self._pending.pop(0)
+            ctx.raws[nm] = image
+            if len(ctx.raws) == ctx.n_wavelengths:
+                self._completed.append(self._finish(ctx))
+
+    def _finish(self, ctx: _TileInProgress) -> Tile:
         assert self.backgrounds is not None
-        norm = {nm: self.backgrounds.normalise(nm, raw) for nm, raw in raws.items()}
-        return Tile(spec=spec, x_mm=x, y_mm=y, z_um=z,
-                    pixel_size_um=rig.config.camera.pixel_size_um, raw=raws, normalised=norm,
-                    exposure_ms={nm: exposures[nm] for nm in raws}, acquired_at_s=t_acq,
-                    background_id=self.backgrounds.id)
+        exposures = self._exposures()
+        norm = {nm: self.backgrounds.normalise(nm, raw) for nm, raw in ctx.raws.items()}
+        return Tile(spec=ctx.spec, x_mm=ctx.x_mm, y_mm=ctx.y_mm, z_um=ctx.z_um,
+                    pixel_size_um=self.rig.config.camera.pixel_size_um, raw=dict(ctx.raws),
+                    normalised=norm, exposure_ms={nm: exposures[nm] for nm in ctx.raws},
+                    acquired_at_s=ctx.t_acq, background_id=self.backgrounds.id)
+
+
+@dataclass
+class _TileInProgress:
+    spec: TileSpec
+    x_mm: float
+    y_mm: float
+    z_um: float
+    t_acq: float
+    n_wavelengths: int
+    raws: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def run_scan(rig: Rig, scan: ScanConfig, out_dir: str | Path, sinks: Sequence[TileSink] = (),

@@ -70,6 +70,7 @@ class FocusController:
         self.results: list[AutofocusResult] = []
         self.refocused = 0
         self.refocus_points: list[list[float]] = []  # x, y, planned z, found z
+        self._retaken: dict[int, tuple[float, dict[str, object]]] = {}
         self.flagged = 0
 
     # ------------------------------------------------------------------ before the tiles
@@ -182,21 +183,37 @@ class FocusController:
             img = next(iter(tile.normalised.values()))
         return self.metric(img)
 
-    def check_tile(self, tile: Tile, reacquire: Callable[[float], Tile]) -> Tile:
-        """Record the tile's sharpness; re-focus and take it again when it is too soft.
+    def assess(self, tile: Tile) -> bool:
+        """Record the tile's sharpness; True when it is too soft and needs a re-focus.
 
-        Returns the tile to keep (the retaken one after a successful re-focus). A tile is
-        flagged out of focus when no sweep confirms its focus (e.g. a bare field).
+        A tile retaken after a re-focus, or one already checked by a sweep, is never held
+        again.
         """
         score = self.score(tile)
         tile.extra["focus_score"] = score
+        if tile.index in self._retaken:
+            from_z, old_extra = self._retaken.pop(tile.index)
+            tile.extra.update({k: v for k, v in old_extra.items() if k != "focus_score"})
+            tile.extra.update(refocused=True, out_of_focus=False, refocus_from_um=from_z)
+            return False
+        if "focus_check" in tile.extra:
+            return False
         thr = self.cfg.refocus_threshold
         if self.reference is None or thr <= 0:
-            return tile
-        limit = thr * self.reference
-        if score >= limit:
+            return False
+        if score >= thr * self.reference:
             tile.extra["out_of_focus"] = False
-            return tile
+            return False
+        return True
+
+    def refocus(self, tile: Tile) -> float | None:
+        """Sweep at a soft tile: the z to take it again at, or None to keep it as it is.
+
+        None comes with ``extra["focus_check"]``: "confirmed" (the tile was in focus, a sparse
+        field) or "no focus peak" (flagged ``out_of_focus``: analysis leaves it out).
+        """
+        score = float(tile.extra.get("focus_score", self.score(tile)))
+        limit = self.cfg.refocus_threshold * (self.reference or 0.0)
         res = self._focus_point(tile.x_mm, tile.y_mm, tile.z_um)
         self.refocused += 1
         if not res.found:
@@ -205,18 +222,15 @@ class FocusController:
             self.log("out-of-focus", f"tile {tile.index}: sharpness {score:.4g} below "
                      f"{limit:.4g} and no focus peak found; flagged out of focus",
                      tile=tile.index)
-            return tile
+            return None
         if abs(res.z_um - tile.z_um) <= DEPTH_OF_FIELD_UM / 2:
             tile.extra.update(out_of_focus=False, focus_check="confirmed")
-            return tile  # in focus, just a sparse field
+            return None
         # the map is left as it is: a soft tile is usually a local defect (a crease, debris)
         # that would bend a global surface and defocus the tiles around it
         self.refocus_points.append([tile.x_mm, tile.y_mm, tile.z_um, res.z_um])
+        self._retaken[tile.index] = (tile.z_um, dict(tile.extra))
         self.log("refocus", f"tile {tile.index}: sharpness {score:.4g} below {limit:.4g}; "
-                 f"re-focused from {tile.z_um:.2f} to {res.z_um:.2f} um and retaken",
+                 f"re-focused from {tile.z_um:.2f} to {res.z_um:.2f} um, taking it again",
                  tile=tile.index, z_from_um=tile.z_um, z_to_um=res.z_um)
-        new = reacquire(res.z_um)
-        new.extra.update(tile.extra)
-        new.extra.update(focus_score=self.score(new), refocused=True, out_of_focus=False,
-                         refocus_from_um=tile.z_um)
-        return new
+        return res.z_um
