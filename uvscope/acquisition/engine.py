@@ -568,6 +568,8 @@ class ScanEngine:
         wheel.start_move_to_slot(wheel.slot_for(order[0]))
         rig.stage.wait()
         rig.focus.wait()
+        if self._abort.is_set():  # the move was stopped short: no tile at the wrong place
+            raise ScanAborted("scan aborted by the user")
         x, y = rig.stage.position_mm()
         ctx = _TileInProgress(spec, x, y, rig.focus.position_um(), rig.clock.now(), len(order))
         for k, nm in enumerate(order):

@@ -62,6 +62,18 @@ class _Timed:
         if self.faults is not None:
             self.faults.check(self._name, op)
 
+    #: status poll period of a real-time wait (a real controller is polled about this often)
+    poll_s = 0.02
+
+    def _poll_until_idle(self) -> None:
+        """Wait for the end of the move, re-reading it each poll so ``stop()`` ends the wait
+        within one poll (on a virtual clock: one jump to the end)."""
+        if getattr(self.clock, "virtual", False):
+            self.clock.sleep_until(self._busy_until)
+            return
+        while self.clock.now() < self._busy_until:
+            self.clock.sleep(min(self.poll_s, self._busy_until - self.clock.now()))
+
 
 class SimXYStage(XYStage, _Timed):
     def __init__(self, cfg: StageConfig, clock: Clock, faults: FaultInjector | None = None,
@@ -107,7 +119,7 @@ class SimXYStage(XYStage, _Timed):
 
     def _do_wait(self) -> None:
         self._fault("wait")
-        self.clock.sleep_until(self._busy_until)
+        self._poll_until_idle()
 
     def _do_get_position(self) -> tuple[float, float]:
         with self._lock:
@@ -164,7 +176,7 @@ class SimFocusAxis(FocusAxis, _Timed):
 
     def _do_wait(self) -> None:
         self._fault("wait")
-        self.clock.sleep_until(self._busy_until)
+        self._poll_until_idle()
 
     def _do_get_position(self) -> float:
         return self._z
