@@ -247,10 +247,10 @@ class BackgroundConfig(Model):
     repeat_every_minutes: float | None = Field(
         None, gt=0, description="Take the background again after this many minutes; none: never"
     )
-    drift_threshold_percent: float | None = Field(
-        5.0, gt=0, le=100,
+    drift_threshold_percent: float = Field(
+        5.0, ge=0, le=100,
         description="Take the background again when the tiles' clear-field level drifts by more "
-                    "than this (illumination drift); none: no drift check",
+                    "than this (illumination drift); 0: no drift check",
     )
 
 

@@ -37,7 +37,7 @@ def test_monitor_waits_for_a_baseline_then_flags_a_sustained_drift():
 
 
 def test_monitor_schedules_by_tiles_and_by_minutes():
-    mon = DriftMonitor(BackgroundConfig(repeat_every_tiles=4, drift_threshold_percent=None), 260, 0)
+    mon = DriftMonitor(BackgroundConfig(repeat_every_tiles=4, drift_threshold_percent=0), 260, 0)
     due = [mon.update(_tile(1.0), 0.0)[1] for _ in range(4)]
     assert due[:3] == [None] * 3 and due[3].reason == "every-tiles"
     mon = DriftMonitor(BackgroundConfig(repeat_every_minutes=2.0), 260, now_s=100.0)

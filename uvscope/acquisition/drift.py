@@ -77,7 +77,7 @@ class DriftMonitor:
             self._recent.append(level)
         cfg = self.cfg
         drift = self.drift_percent()
-        if (cfg.drift_threshold_percent is not None and drift is not None
+        if (cfg.drift_threshold_percent > 0 and drift is not None
                 and len(self._recent) == self._recent.maxlen
                 and abs(drift) > cfg.drift_threshold_percent):
             return level, DriftDecision(
