@@ -65,6 +65,9 @@ def test_map_points_spread_over_the_scan():
     assert 4.0 <= centre[0] <= 5.0 and 4.0 <= centre[1] <= 5.0
     assert len(set(choose_map_points(tiles, 30))) == 30
     assert choose_map_points(tiles[:3], 5) == tiles[:3]
+    strip = [TileSpec(c, 0, c, c * 0.1, 0.0) for c in range(50)]
+    xs = sorted(p.x_mm for p in choose_map_points(strip, 7))
+    assert len(set(xs)) == 7 and xs[0] == 0.0 and xs[-1] == pytest.approx(4.9)
 
 
 def _records(out):

@@ -157,19 +157,19 @@ def choose_map_points(tiles: Sequence[TileSpec], n: int) -> list[TileSpec]:
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     fractions = [(0.5, 0.5), (0, 0), (1, 1), (1, 0), (0, 1),
                  (0.5, 0), (0.5, 1), (0, 0.5), (1, 0.5)]
-    k = 4
-    while len(fractions) < 4 * n:
-        fractions += [(i / k, j / k) for i in range(k + 1) for j in range(k + 1)]
-        k *= 2
     chosen: list[TileSpec] = []
-    for fx, fy in fractions:
-        tx, ty = x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)
-        best = min(tiles, key=lambda t: (t.x_mm - tx) ** 2 + (t.y_mm - ty) ** 2)
-        if best not in chosen:
-            chosen.append(best)
-        if len(chosen) == n:
-            break
-    return chosen
+    k = 4
+    while True:
+        for fx, fy in fractions:
+            tx, ty = x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)
+            best = min(tiles, key=lambda t: (t.x_mm - tx) ** 2 + (t.y_mm - ty) ** 2)
+            if best not in chosen:
+                chosen.append(best)
+            if len(chosen) == n:
+                return chosen
+        # a finer grid (a strip or a small grid repeats tiles): halve the spacing and go on
+        fractions = [(i / k, j / k) for i in range(k + 1) for j in range(k + 1)]
+        k *= 2
 
 
 def nearest_neighbour_order(points: Sequence[TileSpec],
