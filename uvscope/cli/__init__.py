@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "scan": ("uvscope.cli.scan", "scan", "Scan a slide region (simulated rig by default)."),
     "batch": ("uvscope.cli.scan", "batch", "Run a list of scans one after another."),
     "simulate": ("uvscope.cli.simulate", "simulate", "Export simulated tiles with ground truth."),
+    "devices": ("uvscope.cli.devices", "devices", "Check the devices of a rig (devices check)."),
+    "sim": ("uvscope.cli.sim_serve", "sim", "Serve the FW102C and APT emulators (sim serve)."),
+    "analyze": ("uvscope.cli.analyze", "analyze", "Re-run the analysis on a saved scan."),
+    "report": ("uvscope.cli.report", "report", "Write the HTML report of an analysed scan."),
 }
 
 
