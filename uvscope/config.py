@@ -328,9 +328,12 @@ class FocusPlanConfig(Model):
                                 "below it the field is taken as blank"
     )
     refocus_threshold: float = Field(
-        0.7, ge=0, lt=1,
-        description="Re-focus a tile whose sharpness falls below this fraction of the map "
-                    "points' median sharpness (flag it out of focus if that fails); 0: never",
+        0.75, ge=0, lt=1,
+        description="Check the focus of a tile whose focus ratio (fine detail over total "
+                    "structure, independent of how many cells are in the field) falls below "
+                    "this fraction of the autofocus points' median: a quick probe at z +- 1 um, "
+                    "then a sweep and a retake only if focus is elsewhere (flagged out of focus "
+                    "if that fails); blank fields are never checked; 0: never",
     )
 
     @field_validator("wavelength_nm")

@@ -25,13 +25,15 @@ class TiltedWorld:
                  centre_mm: tuple[float, float] = (42.5, 32.5), z0_um: float = 5000.0,
                  tilt_um_per_mm: tuple[float, float] = (1.5, -0.8),
                  curvature_um_per_mm2: float = 0.02, blank_mm: tuple[float, float] = (35.0, 25.0),
-                 pitch_um: float = 8.0, empty_below_x_mm: float | None = None) -> None:
+                 pitch_um: float = 8.0, empty_below_x_mm: float | None = None,
+                 sparse_below_x_mm: float | None = None) -> None:
         self.w, self.h, self.px = width, height, pixel_size_um
         self.centre, self.z0 = centre_mm, z0_um
         self.tilt, self.curv = tilt_um_per_mm, curvature_um_per_mm2
         self.blank = blank_mm
         self.pitch = pitch_um
         self.empty_below_x_mm = empty_below_x_mm
+        self.sparse_below_x_mm = sparse_below_x_mm  # left of it about 1 site in 7 has a cell
         self.power = 1.0  # illumination drift: tests change it mid-scan
         yy, xx = np.mgrid[0:height, 0:width]
         r2 = ((xx - width / 2) / width) ** 2 + ((yy - height / 2) / height) ** 2
@@ -56,6 +58,8 @@ class TiltedWorld:
         cx = (i + 0.5 + 0.25 * (_hash(i, j, 1) - 0.5)) * self.pitch
         cy = (j + 0.5 + 0.25 * (_hash(i, j, 2) - 0.5)) * self.pitch
         present = _hash(i, j, 3) > 0.35
+        if self.sparse_below_x_mm is not None:
+            present &= (uu / 1000 >= self.sparse_below_x_mm) | (_hash(i, j, 3) > 0.85)
         r = np.hypot(uu - cx, vv - cy)
         cell = present & (r < 2.6)
         near_blank = np.hypot(uu / 1000 - self.blank[0], vv / 1000 - self.blank[1]) < 0.4

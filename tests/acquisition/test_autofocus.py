@@ -13,6 +13,7 @@ from uvscope.acquisition.autofocus import (
     Autofocus,
     SweepSettings,
     parabola_peak,
+    sharpness,
     sweep_positions,
 )
 from uvscope.errors import ConfigError, ScanAborted
@@ -96,3 +97,32 @@ def test_unknown_metric_is_a_config_error():
     rig, _ = small_rig()
     with pytest.raises(ConfigError, match="focus.metric"):
         _autofocus(rig, metric="laplace")
+
+
+def _field(world, x, z_off, seed=0):
+    """A background-normalised frame of ``world`` at (x, 33) mm, ``z_off`` um from focus."""
+    z = world.surface_z_um(x, 33.0) + z_off
+    raw = world.render(x, 33.0, z, 260, 50.0, np.random.default_rng(seed)).astype(np.float32)
+    return (raw - 100) / (60 * 0.5 * 50.0 * world.field)
+
+
+def test_focus_ratio_barely_depends_on_how_many_cells_are_in_the_field():
+    """A quarter of the cells: normalised variance falls by more than half, the ratio by
+    less than a quarter (what is left is the cells' packing, not their number)."""
+    crowded = TiltedWorld(128, 96, 0.5)
+    sparse = TiltedWorld(128, 96, 0.5, sparse_below_x_mm=100.0)
+    a, b = sharpness(_field(crowded, 43.0, 0.0)), sharpness(_field(sparse, 43.0, 0.0))
+    nv = METRICS["normalised_variance"]
+    assert nv(_field(sparse, 43.0, 0.0)) < 0.5 * nv(_field(crowded, 43.0, 0.0))
+    assert b.ratio == pytest.approx(a.ratio, rel=0.25)
+    assert a.snr > 10 and b.snr > 3
+
+
+def test_focus_ratio_falls_with_defocus_and_blank_glass_has_no_structure():
+    world = TiltedWorld(128, 96, 0.5)
+    sharp = sharpness(_field(world, 43.0, 0.0)).ratio
+    half = sharpness(_field(world, 43.0, DEPTH_OF_FIELD_UM / 2)).ratio
+    one = sharpness(_field(world, 43.0, -DEPTH_OF_FIELD_UM)).ratio
+    assert one < 0.7 * sharp < half
+    blank = TiltedWorld(128, 96, 0.5, empty_below_x_mm=100.0)
+    assert sharpness(_field(blank, 43.0, 0.0)).snr < 0.5

@@ -10,6 +10,7 @@ import pytest
 from tests.acquisition._focus_world import TiltedWorld, small_rig, small_scan
 from uvscope.acquisition.autofocus import DEPTH_OF_FIELD_UM
 from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.focus_map import FocusMap, FocusPoint, choose_map_points
 from uvscope.acquisition.tiles import TileSpec
 from uvscope.errors import ConfigError
@@ -115,42 +116,112 @@ def test_autofocus_once_focuses_the_region_centre(tmp_path):
 
 
 class BumpedWorld(TiltedWorld):
-    """A slide with a 4 um step the focus map cannot know about (a crease or debris)."""
+    """A slide with a step the focus map cannot know about (a crease or debris)."""
+
+    def __init__(self, *args, step_um: float = 4.0, **kw):
+        super().__init__(*args, **kw)
+        self.step_um = step_um
 
     def surface_z_um(self, x_mm, y_mm):
-        step = 4.0 if 44.05 < x_mm < 44.2 else 0.0
+        step = self.step_um if 44.05 < x_mm < 44.2 else 0.0
         return super().surface_z_um(x_mm, y_mm) + step
+
+
+def _events(out):
+    return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+
+
+def _focus_manifest(out):
+    return json.loads((out / "manifest.json").read_text())["focus"]
+
+
+def _map_scan(tmp_path, world, columns=9, map_points=3):
+    rig, _ = small_rig(world)
+    eng = ScanEngine(rig, small_scan(center=(44.0, 33.0), rows=1, columns=columns, mode="map",
+                                     map_points=map_points), tmp_path / "s")
+    eng.run()
+    return eng, _records(tmp_path / "s"), _focus_manifest(tmp_path / "s")
 
 
 def test_a_soft_tile_is_refocused_and_retaken(tmp_path):
     world = BumpedWorld(128, 96, 0.5)
-    rig, _ = small_rig(world)
-    eng = ScanEngine(rig, small_scan(center=(44.0, 33.0), rows=1, columns=9, mode="map",
-                                     map_points=3), tmp_path / "s")
-    eng.run()
-    recs = _records(tmp_path / "s")
+    eng, recs, focus = _map_scan(tmp_path, world)
     bumped = [r for r in recs if 44.05 < r["x_mm"] < 44.2]
     assert bumped and all(r["extra"].get("refocused") for r in bumped)
     for r in recs:
         assert abs(r["z_um"] - world.surface_z_um(r["x_mm"], r["y_mm"])) < DEPTH_OF_FIELD_UM / 2
-    events = [e["kind"] for e in json.loads("[" + ",".join(
-        (tmp_path / "s" / "events.jsonl").read_text().splitlines()) + "]")]
-    assert "refocus" in events
+    assert "refocus" in [e["kind"] for e in _events(tmp_path / "s")]
+    assert focus["refocused_tiles"] == len(bumped)
 
 
-def test_tiles_without_structure_are_flagged_out_of_focus(tmp_path):
+def test_a_map_error_over_one_depth_of_field_is_still_caught(tmp_path):
+    world = BumpedWorld(128, 96, 0.5, step_um=1.5 * DEPTH_OF_FIELD_UM)
+    eng, recs, focus = _map_scan(tmp_path, world)
+    bumped = [r for r in recs if 44.05 < r["x_mm"] < 44.2]
+    assert bumped and all(r["extra"].get("refocused") for r in bumped)
+    for r in recs:
+        assert abs(r["z_um"] - world.surface_z_um(r["x_mm"], r["y_mm"])) < DEPTH_OF_FIELD_UM / 2
+    assert focus["refocused_tiles"] == len(bumped)  # swept only where it was needed
+
+
+def test_tiles_within_the_depth_of_field_are_never_swept(tmp_path):
+    world = BumpedWorld(128, 96, 0.5, step_um=0.3 * DEPTH_OF_FIELD_UM)
+    eng, recs, focus = _map_scan(tmp_path, world)
+    assert focus["refocused_tiles"] == 0
+    assert eng.focus_ctl.autofocus.frames == 3 * 21  # the map points' sweeps only
+    assert not any(r["extra"]["out_of_focus"] for r in recs)
+
+
+def test_sparse_sharp_tiles_are_not_swept_though_their_variance_is_low(tmp_path):
+    world = TiltedWorld(128, 96, 0.5, sparse_below_x_mm=44.0)  # left half: few cells
+    eng, recs, focus = _map_scan(tmp_path, world, columns=12, map_points=5)
+    sparse = [r for r in recs if r["x_mm"] + 0.032 < 44.0]
+    full = [r for r in recs if r["x_mm"] - 0.032 > 44.0]
+    assert sparse and full
+    # the content-dependent score would have sent every sparse tile to a sweep
+    median_full = np.median([r["extra"]["focus_score"] for r in full])
+    assert max(r["extra"]["focus_score"] for r in sparse) < 0.7 * median_full
+    assert focus["refocused_tiles"] == 0
+    assert not any(r["extra"]["out_of_focus"] for r in recs)
+    ratios = [r["extra"]["focus_ratio"] for r in recs]
+    assert min(ratios) > 0.75 and max(ratios) < 1.3
+
+
+def test_a_doubtful_tile_in_focus_is_cleared_by_the_probe_without_a_sweep(tmp_path,
+                                                                        monkeypatch):
+    # a reference no tile reaches: every tile is in doubt, and every one is in focus
+    monkeypatch.setattr(FocusController, "_reference_ratio", staticmethod(lambda res: 10.0))
+    eng, recs, focus = _map_scan(tmp_path, TiltedWorld(128, 96, 0.5), columns=5)
+    assert focus["probed_tiles"] == 5 and focus["refocused_tiles"] == 0
+    assert all(r["extra"]["focus_check"] == "probe" for r in recs)
+    assert all(abs(r["extra"]["probe_offset_um"]) <= DEPTH_OF_FIELD_UM / 2 for r in recs)
+    assert eng.focus_ctl.autofocus.frames == 3 * 21
+
+
+def test_a_soft_tile_too_sparse_to_sweep_on_is_flagged_without_a_sweep(tmp_path, monkeypatch):
+    import uvscope.acquisition.focus_control as fc
+
+    monkeypatch.setattr(fc, "SPARSE_SNR", 1e9)  # every field counts as sparse
+    monkeypatch.setattr(FocusController, "_reference_ratio", staticmethod(
+        lambda res: float(np.median([r.sharpness.ratio for r in res]))))
+    world = BumpedWorld(128, 96, 0.5)
+    eng, recs, focus = _map_scan(tmp_path, world)
+    bumped = [r for r in recs if 44.05 < r["x_mm"] < 44.2]
+    assert bumped and all(r["extra"]["out_of_focus"] for r in bumped)
+    assert all(r["extra"]["focus_check"] == "sparse" for r in bumped)
+    assert focus["refocused_tiles"] == 0 and focus["out_of_focus_tiles"] == len(bumped)
+    assert not any(r["extra"]["out_of_focus"] for r in recs if r not in bumped)
+
+
+def test_blank_tiles_are_never_swept_nor_counted_as_out_of_focus(tmp_path):
     world = TiltedWorld(128, 96, 0.5, empty_below_x_mm=43.95)  # left part of the strip is bare
-    rig, _ = small_rig(world)
-    eng = ScanEngine(rig, small_scan(center=(44.0, 33.0), rows=1, columns=8, mode="map",
-                                     map_points=3), tmp_path / "s")
-    eng.run()
-    recs = _records(tmp_path / "s")
+    eng, recs, focus = _map_scan(tmp_path, world, columns=8)
     bare = [r for r in recs if r["x_mm"] + 0.032 < 43.95]
     full = [r for r in recs if r["x_mm"] - 0.032 > 43.95]
-    assert bare and all(r["extra"]["out_of_focus"] for r in bare)
-    assert full and not any(r["extra"]["out_of_focus"] for r in full)
-    focus = json.loads((tmp_path / "s" / "manifest.json").read_text())["focus"]
-    assert focus["out_of_focus_tiles"] == sum(r["extra"]["out_of_focus"] for r in recs)
+    assert bare and all(r["extra"]["focus_check"] == "blank" for r in bare)
+    assert full and not any(r["extra"]["out_of_focus"] for r in recs)
+    assert focus["refocused_tiles"] == 0 and focus["probed_tiles"] == 0
+    assert focus["out_of_focus_tiles"] == 0
 
 
 def test_resume_reuses_the_saved_map_without_new_sweeps(tmp_path):

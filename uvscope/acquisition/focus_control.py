@@ -2,9 +2,12 @@
 
 The engine asks this controller for a focus source (fixed z, one autofocus, or a fitted focus
 map) after the backgrounds, and hands it every tile. Each tile gets its sharpness recorded
-(``extra["focus_score"]``); a tile much less sharp than the map points is re-focused and taken
-again, and a tile whose focus cannot be confirmed is flagged ``extra["out_of_focus"]`` so the
-analysis can leave it out of the counts.
+(``extra["focus_score"]``, the configured metric) and its focus judged by a measure that does
+not depend on how much is in the field (``extra["focus_ratio"]``: fine detail over total
+structure, relative to the map points). Blank fields are never judged. A tile whose ratio is
+low is probed at z +- ``PROBE_STEP_UM`` (two frames); only when the probe says focus is
+elsewhere is it swept, re-focused and taken again. A tile whose focus cannot be confirmed is
+flagged ``extra["out_of_focus"]`` so the analysis can leave it out of the counts.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from uvscope.acquisition.autofocus import (
     DEPTH_OF_FIELD_UM,
     Autofocus,
     AutofocusResult,
+    Sharpness,
     SweepSettings,
     focus_metric,
+    parabola_peak,
+    sharpness,
 )
 from uvscope.acquisition.focus_map import (
     FixedFocus,
@@ -32,9 +38,16 @@ from uvscope.acquisition.plan import GridPlan
 from uvscope.acquisition.tiles import Tile
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
-from uvscope.errors import ConfigError, DeviceError, ScanError
+from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError
 
 Log = Callable[..., None]
+
+#: structure over noise below which a field is blank glass: nothing to focus on or to count
+BLANK_SNR = 0.5
+#: below this a field is too sparse to trust a sweep: flagged when the probe is not convincing
+SPARSE_SNR = 2.0
+#: focus step of the quick probe either side of a doubtful tile (about 0.7 depth of field)
+PROBE_STEP_UM = 1.0
 
 
 class FocusController:
@@ -64,9 +77,14 @@ class FocusController:
                                    normalise=lambda raw: normalise(self.wavelength_nm, raw),
                                    should_stop=should_stop)
         self.log = log
+        self.should_stop = should_stop
+        self.exposure_ms = exposure
         self.point_retries = point_retries
         self.source: FocusMap | FixedFocus | None = None
         self.reference: float | None = None
+        #: median focus ratio of the autofocus points: the in-focus value tiles are judged by
+        self.reference_ratio: float | None = None
+        self.probed = 0
         self.results: list[AutofocusResult] = []
         self.refocused = 0
         self.refocus_points: list[list[float]] = []  # x, y, planned z, found z
@@ -81,6 +99,7 @@ class FocusController:
         limits = self.rig.focus.limits_um
         if saved and saved.get("mode") == mode and mode != "fixed":
             self.reference = saved.get("reference_score")
+            self.reference_ratio = saved.get("reference_ratio")
             if mode == "map":
                 self.source = FocusMap.from_dict(saved["map"], limits)
             else:
@@ -100,6 +119,7 @@ class FocusController:
                     "Set focus.z_um with mode = \"fixed\", or widen focus.sweep_range_um"
                 )
             self.reference = res.score
+            self.reference_ratio = self._reference_ratio([res])
             self.source = FixedFocus(res.z_um, res.score)
             return self.source
         return self._build_map(plan)
@@ -130,6 +150,7 @@ class FocusController:
         chosen = choose_map_points(plan.tiles, self.cfg.map_points)
         order = nearest_neighbour_order(chosen, self.rig.stage.position_mm())
         points: list[FocusPoint] = []
+        found: list[AutofocusResult] = []
         partial: FocusMap | None = None
         for spec in order:
             centre = partial.z_at(spec.x_mm, spec.y_mm) if partial is not None else None
@@ -139,6 +160,7 @@ class FocusController:
                          f"{res.message}; point left out of the map")
                 continue
             points.append(FocusPoint(spec.x_mm, spec.y_mm, res.z_um, res.score))
+            found.append(res)
             partial = FocusMap.fit(points, "plane", self.rig.focus.limits_um)
         if not points:
             raise ScanError(
@@ -152,16 +174,26 @@ class FocusController:
             self.log("focus-map", f"only {len(points)} focus points: fitted a {fmap.surface} "
                      f"instead of a {self.cfg.surface}")
         self.reference = fmap.reference_score
+        self.reference_ratio = self._reference_ratio(found)
         self.source = fmap
         self.log("focus-map", f"{fmap.surface} through {len(points)} points, residual rms "
                  f"{fmap.rms_residual_um:.3f} um (max {fmap.max_residual_um:.3f} um)")
         return fmap
 
+    @staticmethod
+    def _reference_ratio(results: list[AutofocusResult]) -> float | None:
+        """Median focus ratio at the autofocus points that had enough structure to judge."""
+        ratios = [r.sharpness.ratio for r in results
+                  if r.sharpness is not None and r.sharpness.snr >= SPARSE_SNR]
+        return float(np.median(ratios)) if ratios else None
+
     def manifest_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "mode": self.cfg.mode, "metric": self.cfg.metric, "wavelength_nm": self.wavelength_nm,
-            "reference_score": self.reference, "refocus_threshold": self.cfg.refocus_threshold,
-            "depth_of_field_um": DEPTH_OF_FIELD_UM, "refocused_tiles": self.refocused,
+            "reference_score": self.reference, "reference_ratio": self.reference_ratio,
+            "refocus_threshold": self.cfg.refocus_threshold,
+            "depth_of_field_um": DEPTH_OF_FIELD_UM, "probe_step_um": PROBE_STEP_UM,
+            "probed_tiles": self.probed, "refocused_tiles": self.refocused,
             "out_of_focus_tiles": self.flagged, "refocus_points": self.refocus_points,
         }
         if isinstance(self.source, FocusMap):
@@ -177,50 +209,113 @@ class FocusController:
         return self.source.z_at(x_mm, y_mm)
 
     # ------------------------------------------------------------------ each tile
-    def score(self, tile: Tile) -> float:
+    def _image(self, tile: Tile) -> np.ndarray:
         img = tile.normalised.get(self.wavelength_nm)
-        if img is None:
-            img = next(iter(tile.normalised.values()))
-        return self.metric(img)
+        return img if img is not None else next(iter(tile.normalised.values()))
+
+    def score(self, tile: Tile) -> float:
+        return self.metric(self._image(tile))
 
     def assess(self, tile: Tile) -> bool:
-        """Record the tile's sharpness; True when it is too soft and needs a re-focus.
+        """Record the tile's sharpness; True when its focus is in doubt (probe it).
 
-        A tile retaken after a re-focus, or one already checked by a sweep, is never held
-        again.
+        Judged by the focus ratio, which a sparse field shares with a crowded one, against
+        the autofocus points' ratio. Blank fields, tiles retaken after a re-focus and tiles
+        already checked are never held.
         """
-        score = self.score(tile)
-        tile.extra["focus_score"] = score
+        tile.extra["focus_score"] = self.score(tile)
         if tile.index in self._retaken:
             from_z, old_extra = self._retaken.pop(tile.index)
-            tile.extra.update({k: v for k, v in old_extra.items() if k != "focus_score"})
+            keep = ("focus_score", "focus_ratio", "structure_snr")
+            tile.extra.update({k: v for k, v in old_extra.items() if k not in keep})
             tile.extra.update(refocused=True, out_of_focus=False, refocus_from_um=from_z)
+            self._record_ratio(tile)
             return False
         if "focus_check" in tile.extra:
             return False
         thr = self.cfg.refocus_threshold
-        if self.reference is None or thr <= 0:
+        if self.reference_ratio is None or self.reference_ratio <= 0 or thr <= 0:
             return False
-        if score >= thr * self.reference:
+        sh = self._record_ratio(tile)
+        if sh.snr < BLANK_SNR:
+            tile.extra.update(out_of_focus=False, focus_check="blank")
+            return False
+        if sh.ratio >= thr * self.reference_ratio:
             tile.extra["out_of_focus"] = False
             return False
         return True
 
-    def refocus(self, tile: Tile) -> float | None:
-        """Sweep at a soft tile: the z to take it again at, or None to keep it as it is.
+    def _record_ratio(self, tile: Tile) -> Sharpness:
+        sh = sharpness(self._image(tile))
+        if self.reference_ratio:
+            tile.extra["focus_ratio"] = round(sh.ratio / self.reference_ratio, 4)
+        tile.extra["structure_snr"] = round(sh.snr, 3) if np.isfinite(sh.snr) else None
+        return sh
 
-        None comes with ``extra["focus_check"]``: "confirmed" (the tile was in focus, a sparse
-        field) or "no focus peak" (flagged ``out_of_focus``: analysis leaves it out).
+    def probe(self, tile: Tile) -> float | None:
+        """Sharpness at z - step and z + step against the tile's own: the offset (um) of the
+        fitted peak from the tile's z, 0.0 when the tile is the sharpest of the three, None
+        when the sharpness keeps rising past a probe (focus is further away)."""
+        rig, nm = self.rig, self.wavelength_nm
+        lo, hi = rig.focus.limits_um
+        rig.stage.move_to_mm(tile.x_mm, tile.y_mm)
+        rig.filter_wheel.move_to_wavelength(nm)
+        if rig.camera.exposure_ms != self.exposure_ms:
+            rig.camera.set_exposure_ms(self.exposure_ms)
+        samples = [(0.0, sharpness(self._image(tile)).detail)]
+        for step in (-PROBE_STEP_UM, PROBE_STEP_UM):
+            if self.should_stop():
+                raise ScanAborted("scan aborted by the user during a focus probe")
+            z = min(max(tile.z_um + step, lo), hi)
+            if z == tile.z_um:
+                continue
+            rig.focus.move_to_um(z)
+            img = self.normalise(nm, rig.camera.snap().image)
+            samples.append((z - tile.z_um, sharpness(img).detail))
+        tile.extra["probe"] = [[round(dz, 3), round(d, 6)] for dz, d in samples]
+        best = max(samples, key=lambda s: s[1])
+        if best[0] == 0.0:
+            return 0.0
+        if len(samples) < 3:
+            return None
+        dz = np.array([s[0] for s in samples])
+        vals = np.array([s[1] for s in samples])
+        peak = parabola_peak(dz, vals)
+        if peak is None or abs(peak) > PROBE_STEP_UM:
+            return None
+        return peak
+
+    def refocus(self, tile: Tile) -> float | None:
+        """Probe, then if need be sweep at a doubtful tile: the z to take it again at, or None
+        to keep it as it is.
+
+        None comes with ``extra["focus_check"]``: "probe" (the probe found the tile in focus),
+        "confirmed" (a sweep found it in focus), "sparse" or "no focus peak" (flagged
+        ``out_of_focus``: analysis leaves it out).
         """
-        score = float(tile.extra.get("focus_score", self.score(tile)))
-        limit = self.cfg.refocus_threshold * (self.reference or 0.0)
+        ratio = float(tile.extra.get("focus_ratio", 0.0))
+        limit = self.cfg.refocus_threshold
+        offset = self.probe(tile)
+        self.probed += 1
+        if offset is not None and abs(offset) <= DEPTH_OF_FIELD_UM / 2:
+            tile.extra.update(out_of_focus=False, focus_check="probe",
+                              probe_offset_um=round(offset, 3))
+            return None
+        snr = tile.extra.get("structure_snr")
+        if snr is not None and snr < SPARSE_SNR:
+            self.flagged += 1
+            tile.extra.update(out_of_focus=True, focus_check="sparse")
+            self.log("out-of-focus", f"tile {tile.index}: focus ratio {ratio:.2f} below "
+                     f"{limit:.2f}, too few cells to sweep on; flagged out of focus",
+                     tile=tile.index)
+            return None
         res = self._focus_point(tile.x_mm, tile.y_mm, tile.z_um)
         self.refocused += 1
         if not res.found:
             self.flagged += 1
             tile.extra.update(out_of_focus=True, focus_check="no focus peak")
-            self.log("out-of-focus", f"tile {tile.index}: sharpness {score:.4g} below "
-                     f"{limit:.4g} and no focus peak found; flagged out of focus",
+            self.log("out-of-focus", f"tile {tile.index}: focus ratio {ratio:.2f} below "
+                     f"{limit:.2f} and no focus peak found; flagged out of focus",
                      tile=tile.index)
             return None
         if abs(res.z_um - tile.z_um) <= DEPTH_OF_FIELD_UM / 2:
@@ -230,7 +325,7 @@ class FocusController:
         # that would bend a global surface and defocus the tiles around it
         self.refocus_points.append([tile.x_mm, tile.y_mm, tile.z_um, res.z_um])
         self._retaken[tile.index] = (tile.z_um, dict(tile.extra))
-        self.log("refocus", f"tile {tile.index}: sharpness {score:.4g} below {limit:.4g}; "
+        self.log("refocus", f"tile {tile.index}: focus ratio {ratio:.2f} below {limit:.2f}; "
                  f"re-focused from {tile.z_um:.2f} to {res.z_um:.2f} um, taking it again",
                  tile=tile.index, z_from_um=tile.z_um, z_to_um=res.z_um)
         return res.z_um
