@@ -268,6 +268,13 @@ class RegionConfig(Model):
 class WavelengthConfig(Model):
     nm: int = Field(description="260, 280 or 300")
     exposure_ms: float = Field(50.0, gt=0, description="Exposure at this wavelength")
+    focus_offset_um: float = Field(
+        0.0, ge=-50, le=50,
+        description="Best focus at this wavelength relative to the others (chromatic focal "
+                    "shift, um; +: higher z). Frames at this wavelength are taken at the tile's "
+                    "focus plus (this offset - the focus wavelength's offset). Measure with "
+                    "`uvscope focus calibrate`",
+    )
 
     @model_validator(mode="after")
     def _nm(self) -> WavelengthConfig:

@@ -90,6 +90,12 @@ class ScanEngine:
         self._held: list[Tile] = []  # soft tiles waiting for a re-focus
         self._released: list[Tile] = []  # re-focus checked, to deliver as they are
         self._background_due: DriftDecision | None = None
+        nms = [w.nm for w in scan.wavelengths]
+        focus_nm = scan.focus.wavelength_nm if scan.focus.wavelength_nm in nms else nms[0]
+        offsets = {w.nm: w.focus_offset_um for w in scan.wavelengths}
+        #: focus of each wavelength relative to the tile's focus (set at the focus wavelength)
+        self._focus_delta = {nm: off - offsets[focus_nm] for nm, off in offsets.items()}
+        self._hold_z: float | None = None  # fixed focus "where it is", when offsets need a base
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
@@ -155,6 +161,8 @@ class ScanEngine:
             sinks = [writer, *self.user_sinks]
             todo = [t for t in self.plan.tiles if t.index not in done]
             total = len(self.plan.tiles)
+            if any(self._focus_delta.values()):
+                self._hold_z = self.rig.focus.position_um()
             self._set_state(RunState.RUNNING)
             device_t0 = self.rig.clock.now()
             status = "complete"
@@ -374,18 +382,28 @@ class ScanEngine:
         return nms[::-1] if len(nms) > 1 and self.rig.filter_wheel.wavelength_nm == nms[-1] else nms
 
     def _z_for(self, spec: TileSpec) -> float | None:
+        """The tile's focus at the focus wavelength; None: leave the focus where it is."""
         if spec.index in self._z_override:
             return self._z_override[spec.index]
         if self.focus_source is not None:
             return self.focus_source.z_at(spec.x_mm, spec.y_mm)
-        return spec.z_um
+        return spec.z_um if spec.z_um is not None else self._hold_z
 
     def _start_move(self, spec: TileSpec) -> None:
+        """Stage and focus towards ``spec``; focus for the wavelength the tile starts with."""
         self.rig.stage.start_move_to_mm(spec.x_mm, spec.y_mm)
         z = self._z_for(spec)
         if z is not None:
-            self.rig.focus.start_move_to_um(z)
+            self.rig.focus.start_move_to_um(z + self._focus_delta[self._order()[0]])
         self._inflight = spec.index
+
+    def _focus_for(self, base: float | None, nm: int) -> None:
+        """Start the focus move to ``nm``'s focal plane if the axis is not there already."""
+        if base is None:
+            return
+        z = base + self._focus_delta[nm]
+        if abs(self.rig.focus.position_um() - z) > 1e-6:
+            self.rig.focus.start_move_to_um(z)
 
     def _acquire_with_recovery(self, spec: TileSpec | None, nxt: TileSpec | None,
                                flush: bool) -> None:
@@ -565,21 +583,28 @@ class ScanEngine:
         wheel = rig.filter_wheel
         if self._inflight != spec.index:
             self._start_move(spec)
+        base = self._z_for(spec)
         wheel.start_move_to_slot(wheel.slot_for(order[0]))
         rig.stage.wait()
         rig.focus.wait()
         if self._abort.is_set():  # the move was stopped short: no tile at the wrong place
             raise ScanAborted("scan aborted by the user")
         x, y = rig.stage.position_mm()
-        ctx = _TileInProgress(spec, x, y, rig.focus.position_um(), rig.clock.now(), len(order))
+        ctx: _TileInProgress | None = None
         for k, nm in enumerate(order):
+            self._focus_for(base, nm)  # chromatic focal shift: a small move beside the wheel's
             wheel.wait()
+            rig.focus.wait()
+            if ctx is None:  # the tile's z is the focus wavelength's, as measured
+                z = rig.focus.position_um() - (self._focus_delta[nm] if base is not None else 0)
+                ctx = _TileInProgress(spec, x, y, z, rig.clock.now(), len(order))
             if rig.camera.exposure_ms != exposures[nm]:
                 rig.camera.set_exposure_ms(exposures[nm])
             rig.camera.trigger()
             self._pending.append((ctx, nm))
             if k + 1 < len(order):
                 wheel.start_move_to_slot(wheel.slot_for(order[k + 1]))
+                self._focus_for(base, order[k + 1])
             else:
                 self._inflight = None
                 if nxt is not None:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sim": ("uvscope.cli.sim_serve", "sim", "Serve the FW102C and APT emulators (sim serve)."),
     "analyze": ("uvscope.cli.analyze", "analyze", "Re-run the analysis on a saved scan."),
     "report": ("uvscope.cli.report", "report", "Write the HTML report of an analysed scan."),
+    "focus": ("uvscope.cli.focus", "focus", "Focus tools: measure focal offsets (focus calibrate)."),
 }
 
 
