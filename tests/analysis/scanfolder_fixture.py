@@ -38,6 +38,7 @@ def write_scan_folder(root: Path, specs: list[TileSpec], tiles: list[Tile]) -> S
                 exposure_ms={str(k): v for k, v in t.exposure_ms.items()},
                 background_id=t.background_id,
                 acquired_at_s=t.acquired_at_s,
+                extra=dict(t.extra) or None,
             )
         )
     return folder

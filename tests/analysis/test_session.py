@@ -91,3 +91,39 @@ def test_report_renders_differential_chart_mosaic_and_gallery(
         assert c["name"] in page
     assert "fake-threshold" in page  # model provenance
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # self-contained
+
+
+def test_out_of_focus_tiles_are_in_the_mosaic_but_not_in_the_count(
+    tmp_path: Path, settings: AnalysisSettings
+) -> None:
+    sharp_root, _, _ = _scan(tmp_path / "sharp")
+    analyse_scan_folder(sharp_root, fake_models(), settings, report=False)
+    before = _read_csv(sharp_root / "analysis" / "cells.csv")
+    flagged = 1
+    assert any(int(c["tile"]) == flagged for c in before)  # the tile has cells to leave out
+
+    specs = grid_specs(2, 2, SHAPE, PX_UM, 0.3)
+    xs = [s.x_mm * 1e3 for s in specs]
+    ys = [s.y_mm * 1e3 for s in specs]
+    cells = random_slide(30, (min(xs) - 20, max(xs) + 20), (min(ys) - 15, max(ys) + 15), 5)
+    tiles = [make_tile(s, cells, SHAPE, PX_UM, nms=(260, 280)) for s in specs]
+    for t in tiles:
+        t.extra.update(out_of_focus=t.index == flagged, focus_score=0.1)
+    root = tmp_path / "scan"
+    write_scan_folder(root, specs, tiles)
+    summary = analyse_scan_folder(root, fake_models(), settings)  # extra read from tiles.jsonl
+    a = root / "analysis"
+    after = _read_csv(a / "cells.csv")
+    assert after == [c for c in before if int(c["tile"]) != flagged]
+    doc = json.loads((a / "differential.json").read_text())
+    assert doc["tiles"]["left_out_of_counting"] == [flagged]
+    assert doc["differential"]["tiles_out_of_focus"] == 1
+    assert doc["differential"]["healthy"] + doc["differential"]["dead"] == len(after)
+    assert doc["tiles"]["analysed"] == 4 and str(flagged) in doc["mosaic"]["positions_px"]
+    assert "tiles left out of counting: 1" in Path(summary["report"]).read_text()
+
+    session = AnalysisSession(tmp_path / "scan", fake_models(), settings, report=False)
+    for t in tiles:  # on the fly: the flag comes in Tile.extra
+        session.put(t)
+    session.close()
+    assert _read_csv(a / "cells.csv") == after

@@ -47,6 +47,8 @@ class Differential:
     tiles_failed: int
     confidence: float
     stop_after_wbc: int | None = None
+    #: tiles the scan flagged out of focus: analysed, their cells not counted
+    tiles_out_of_focus: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -65,6 +67,7 @@ class DifferentialCounter:
     dead: int = 0
     tiles_analysed: int = 0
     tiles_failed: int = 0
+    tiles_out_of_focus: int = 0
 
     def add(self, cell_class: str, dead: bool) -> None:
         if dead:
@@ -97,4 +100,5 @@ class DifferentialCounter:
             tiles_failed=self.tiles_failed,
             confidence=self.confidence,
             stop_after_wbc=self.stop_after_wbc,
+            tiles_out_of_focus=self.tiles_out_of_focus,
         )

@@ -170,7 +170,13 @@ class AnalysisOutputs:
         doc = {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "differential": diff.to_dict(),
-            "tiles": {"analysed": sum(not r.failed for r in results), "failed": failed},
+            "tiles": {
+                "analysed": sum(not r.failed for r in results),
+                "failed": failed,
+                "left_out_of_counting": sorted(
+                    r.index for r in results if r.out_of_focus and not r.failed
+                ),
+            },
             "removed_by_postprocessing": _sum_removed(results),
             "models": provenance,
             "settings": settings.model_dump(mode="json"),

@@ -46,10 +46,17 @@ class TileResult:
     failed: bool = False
     error: str | None = None
     seconds: float = 0.0
+    #: the scan flagged the tile out of focus: analysed for the mosaic, its cells not counted
+    out_of_focus: bool = False
 
     @property
     def counted(self) -> list[CellRecord]:
         return [c for c in self.cells if c.counted]
+
+
+def is_out_of_focus(tile: Tile) -> bool:
+    """Whether the scan's focus check flagged the tile (``extra["out_of_focus"]``)."""
+    return bool(tile.extra.get("out_of_focus", False))
 
 
 def primary_image(tile: Tile, nm: int) -> np.ndarray:
@@ -199,7 +206,9 @@ class TilePipeline:
             r, c = rp.centroid
             x_mm, y_mm = pixel_to_stage_mm(r, c, (tile.x_mm, tile.y_mm), shape, px)
             sides = touched_sides(rp.bbox, shape)
-            if self.cores is not None:
+            if is_out_of_focus(tile):
+                counted = False  # a blurred cell would be misclassified: left out of the count
+            elif self.cores is not None:
                 counted = self.cores.counts_here(tile.index, float(x_mm), float(y_mm), sides)
             else:
                 counted = s.counting.keep_outer_border_cells or not any(sides.values())
@@ -280,6 +289,7 @@ class TilePipeline:
                     stained=st,
                     gray=g,
                     removed=inst.removed,
+                    out_of_focus=is_out_of_focus(tile),
                 )
             )
         per = (time.perf_counter() - t0) / len(tiles)

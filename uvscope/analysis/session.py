@@ -57,6 +57,7 @@ def read_tiles(folder: ScanFolder, indices: Sequence[int] | None = None) -> Iter
             exposure_ms={int(k): v for k, v in rec.exposure_ms.items()},
             acquired_at_s=rec.acquired_at_s,
             background_id=rec.background_id,
+            extra=dict(rec.extra or {}),
         )
 
 

@@ -184,6 +184,7 @@ class AnalysisWorker:
                 self.counter.tiles_failed += 1
             else:
                 self.counter.tiles_analysed += 1
+                self.counter.tiles_out_of_focus += res.out_of_focus
                 for cell in res.counted:
                     self.counter.add(cell.cell_class, cell.dead)
             self.results[res.index] = res

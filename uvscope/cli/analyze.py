@@ -26,6 +26,9 @@ def print_differential(diff: dict[str, object]) -> None:
     table.add_row("healthy WBCs", str(diff["healthy"]), "", "")
     table.add_row("dead (apart)", str(diff["dead"]), "", "")
     console.print(table)
+    if diff.get("tiles_out_of_focus"):
+        console.print(f"tiles left out of counting: {diff['tiles_out_of_focus']} "
+                      "(flagged out of focus by the scan; in the mosaic, not in the count)")
 
 
 @click.command()

@@ -257,6 +257,13 @@ def write_report(scan_dir: str | Path, out: str | Path | None = None) -> Path:
             f'<p class="warn">{len(failed)} tile(s) failed analysis: '
             f"{html.escape(', '.join(sorted(failed)))} (see differential.json).</p>"
         )
+    left_out = doc.get("tiles", {}).get("left_out_of_counting", [])
+    if left_out:
+        notes.append(
+            f'<p class="warn">tiles left out of counting: {len(left_out)} (flagged out of focus '
+            f"by the scan: {html.escape(', '.join(map(str, left_out)))}); their cells are in "
+            "the mosaic but not in the differential.</p>"
+        )
     if diff.get("stop_after_wbc"):
         notes.append(f"<p>Stop rule: {diff['stop_after_wbc']} healthy WBCs.</p>")
     wavelength = int(doc.get("settings", {}).get("inference", {}).get("wavelength_nm", 260))
