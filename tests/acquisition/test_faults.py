@@ -150,6 +150,27 @@ def test_cli_resume_finishes_a_scan_stopped_by_a_fault(tmp_path):
     assert_folder_intact(out)
 
 
+def test_resume_takes_again_tiles_whose_files_are_truncated_or_unreadable(tmp_path):
+    rig, _ = small_rig()
+    out = tmp_path / "s"
+    scan = small_scan(rows=2, columns=4).replace(save_raw=True)
+    ScanEngine(rig, scan, out).run()
+    folder = ScanFolder(out)
+    tile2, raw5, tile6 = folder.tile_path(2, 260), folder.raw_path(5, 260), folder.tile_path(6, 260)
+    tile2.write_bytes(tile2.read_bytes()[:-2000])  # cut short inside the pixels
+    raw5.write_bytes(raw5.read_bytes()[:500])  # cut short in the header
+    tile6.write_bytes(b"")
+    good, bad = folder.verify_tiles()
+    assert sorted(bad) == [2, 5, 6] and sorted(good) == [0, 1, 3, 4, 7]
+    assert "truncated" in bad[2] and "raw" in bad[5]
+    summary = ScanEngine(rig, scan, out, resume=True).run()
+    assert summary.status == "complete" and summary.tiles_acquired_now == 3
+    assert summary.tiles_done == TILES
+    assert_folder_intact(out)
+    damaged = [e["tile"] for e in _events(out) if e["kind"] == "damaged-tile"]
+    assert damaged == [2, 5, 6]
+
+
 def test_damaged_files_give_clear_storage_errors(tmp_path):
     rig, _ = small_rig()
     out = tmp_path / "s"

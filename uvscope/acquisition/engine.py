@@ -310,9 +310,12 @@ class ScanEngine:
                 f"tiles but this configuration plans {len(plan.tiles)}; resume with the "
                 "scan's own configuration"
             )
-        done = folder.verified_tiles()
+        done, damaged = folder.verify_tiles()
+        for index, problem in sorted(damaged.items()):
+            folder.log_event("damaged-tile", f"tile {index} taken again: {problem}", tile=index)
         folder.update_manifest(status="running")
-        folder.log_event("resume", f"resumed with {len(done)} of {len(plan.tiles)} tiles done")
+        folder.log_event("resume", f"resumed with {len(done)} of {len(plan.tiles)} tiles done"
+                         + (f"; {len(damaged)} damaged tile(s) to take again" if damaged else ""))
         return folder, done  # type: ignore[return-value]
 
     def _exposures(self) -> dict[int, float]:

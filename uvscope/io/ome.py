@@ -6,8 +6,12 @@ leaves a truncated TIFF under the final name.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +85,46 @@ def write_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
         tmp.unlink(missing_ok=True)
         raise StorageError(f"could not write {path}: {err.strerror or err}") from err
     return path
+
+
+@contextmanager
+def _tifffile_quiet() -> Iterator[None]:
+    """tifffile logs a warning for a damaged tag; the caller reports damage itself."""
+    log = logging.getLogger("tifffile")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def tiff_damage(path: str | Path) -> str | None:
+    """Why the TIFF at ``path`` cannot be trusted, or None when it looks whole.
+
+    Cheap (about 0.1 ms): reads the header and first IFD, never the pixels, and checks that
+    the image data lies inside the file and, uncompressed, has the size the header implies.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with _tifffile_quiet(), tifffile.TiffFile(path) as tf:
+            page = tf.pages.first
+            offsets, counts = list(page.dataoffsets), list(page.databytecounts)
+            expected = math.prod(page.shape) * page.dtype.itemsize
+            uncompressed = page.compression == 1
+    except FileNotFoundError:
+        return "missing"
+    except Exception as err:  # tifffile raises many kinds for damaged files
+        return f"not a readable TIFF ({err})"
+    if not offsets:
+        return "no image data"
+    end = max(o + c for o, c in zip(offsets, counts, strict=True))
+    if end > size:
+        return f"truncated: {size} bytes, the image data runs to byte {end}"
+    if uncompressed and sum(counts) != expected:
+        return f"image data is {sum(counts)} bytes, the header says {expected}"
+    return None
 
 
 def read_ome_tiff(path: str | Path) -> tuple[np.ndarray, ImageMeta]:

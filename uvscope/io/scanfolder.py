@@ -29,7 +29,7 @@ import numpy as np
 
 from uvscope import __version__
 from uvscope.errors import StorageError
-from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
+from uvscope.io.ome import ImageMeta, read_ome_tiff, tiff_damage, write_ome_tiff
 
 FORMAT = "uvscope-scan"
 FORMAT_VERSION = 1
@@ -206,11 +206,31 @@ class ScanFolder:
         return out
 
     def verified_tiles(self) -> dict[int, TileRecord]:
-        """Finished tiles whose normalised files exist (resume redoes the others)."""
-        return {
-            i: r for i, r in self.tile_records().items()
-            if all(self.tile_path(i, nm).exists() for nm in r.wavelengths)
-        }
+        """Finished tiles whose files are whole (resume redoes the others)."""
+        return self.verify_tiles()[0]
+
+    def verify_tiles(self) -> tuple[dict[int, TileRecord], dict[int, str]]:
+        """(finished tiles whose files are whole, {index: what is wrong} for the others).
+
+        Every normalised file must be there and whole; a raw file, where there is one, must
+        be whole too. The check reads TIFF headers only (~0.1 ms a file).
+        """
+        good: dict[int, TileRecord] = {}
+        bad: dict[int, str] = {}
+        for i, rec in self.tile_records().items():
+            problem = None
+            for nm in rec.wavelengths:
+                path = self.tile_path(i, nm)
+                problem = tiff_damage(path)
+                raw = self.raw_path(i, nm)
+                if problem is None and raw.exists():
+                    path, problem = raw, tiff_damage(raw)
+                if problem is not None:
+                    bad[i] = f"{path.relative_to(self.root)}: {problem}"
+                    break
+            if problem is None:
+                good[i] = rec
+        return good, bad
 
     # ---------------------------------------------------------------- images
     def write_tile_images(self, index: int, nm: int, raw: np.ndarray | None,
