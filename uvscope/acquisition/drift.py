@@ -5,7 +5,8 @@ normalises later tiles wrongly. Every tile shows the clear-field level directly:
 between the cells transmits fully, so a high percentile of the normalised image sits near
 1.0 while the illumination holds. When its running median moves by more than the threshold
 from its level just after the last background (or a schedule falls due), the engine takes
-the background again and later tiles name the new one in their ``background_id``.
+the background again and later tiles name the new one in their ``background_id``. On a resume
+the schedule goes on from the tiles already taken with the current background.
 """
 
 from __future__ import annotations
@@ -50,11 +51,45 @@ class DriftMonitor:
 
     def reset(self, now_s: float) -> None:
         """Call after every new background."""
-        self._since_tiles = 0
+        self._taken = 0
         self._since_s = now_s
         self._first: list[float] = []
         self.baseline: float | None = None
         self._recent.clear()
+
+    def restore(self, levels: list[float], age_s: float, now_s: float) -> None:
+        """Carry the schedule over a resume: ``levels`` are the clear levels of the tiles
+        already taken with the current background, in order, ``age_s`` the scan time since
+        it was taken. Time the scan stood stopped does not count."""
+        self.reset(now_s - age_s)
+        self._taken = len(levels)
+        self._first = list(levels[: self.baseline_tiles])
+        if len(self._first) >= self.baseline_tiles:
+            self.baseline = float(np.median(self._first))
+            self._recent.extend(levels[self.baseline_tiles:])
+
+    def tile_taken(self) -> None:
+        """Count a tile exposed with the current background (the engine calls it as soon as
+        the tile's frames are triggered, before they are read out and delivered)."""
+        self._taken += 1
+
+    def schedule_due(self, now_s: float) -> DriftDecision | None:
+        """The schedule (``repeat_every_tiles`` taken, ``repeat_every_minutes`` passed),
+        checked before each tile so no extra tile slips in while the last is read out."""
+        cfg = self.cfg
+        if cfg.repeat_every_tiles is not None and self._taken >= cfg.repeat_every_tiles:
+            return DriftDecision("every-tiles", f"{self._taken} tiles since the last background",
+                                 self.drift_percent())
+        if (cfg.repeat_every_minutes is not None
+                and now_s - self._since_s >= cfg.repeat_every_minutes * 60.0):
+            return DriftDecision(
+                "every-minutes", f"{(now_s - self._since_s) / 60:.1f} min since the last "
+                "background", self.drift_percent())
+        return None
+
+    def age_s(self, now_s: float) -> float:
+        """Scan time since the last background."""
+        return now_s - self._since_s
 
     def drift_percent(self) -> float | None:
         if self.baseline is None or not self._recent or self.baseline <= 0:
@@ -63,12 +98,12 @@ class DriftMonitor:
 
     def update(self, normalised: dict[int, np.ndarray],
                now_s: float) -> tuple[float, DriftDecision | None]:
-        """Add one tile; returns its clear level and a decision when a background is due."""
+        """Add one delivered tile; returns its clear level and a decision when the drift
+        calls for a background."""
         img = normalised.get(self.wavelength_nm)
         if img is None:
             img = next(iter(normalised.values()))
         level = clear_level(img)
-        self._since_tiles += 1
         if self.baseline is None:
             self._first.append(level)
             if len(self._first) >= self.baseline_tiles:
@@ -83,12 +118,4 @@ class DriftMonitor:
             return level, DriftDecision(
                 "drift", f"clear-field level drifted {drift:+.1f}% (threshold "
                 f"{cfg.drift_threshold_percent:g}%)", drift)
-        if cfg.repeat_every_tiles is not None and self._since_tiles >= cfg.repeat_every_tiles:
-            return level, DriftDecision(
-                "every-tiles", f"{self._since_tiles} tiles since the last background", drift)
-        if (cfg.repeat_every_minutes is not None
-                and now_s - self._since_s >= cfg.repeat_every_minutes * 60.0):
-            return level, DriftDecision(
-                "every-minutes", f"{(now_s - self._since_s) / 60:.1f} min since the last "
-                "background", drift)
         return level, None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -30,7 +30,7 @@ from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError, StorageError
 from uvscope.io.mosaic import write_stage_mosaics
 from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
-from uvscope.io.scanfolder import ScanFolder
+from uvscope.io.scanfolder import ScanFolder, TileRecord
 
 T = TypeVar("T")
 
@@ -96,6 +96,7 @@ class ScanEngine:
         #: focus of each wavelength relative to the tile's focus (set at the focus wavelength)
         self._focus_delta = {nm: off - offsets[focus_nm] for nm, off in offsets.items()}
         self._hold_z: float | None = None  # fixed focus "where it is", when offsets need a base
+        self._background_reloaded = False  # resumed with the saved background (not a new one)
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
@@ -157,6 +158,8 @@ class ScanEngine:
             self._prepare_focus(self.folder, self.plan)
             self.drift = DriftMonitor(self.scan.background, self.scan.wavelengths[0].nm,
                                       self.rig.clock.now())
+            if self._background_reloaded:
+                self._restore_drift(done.values(), self.drift)  # type: ignore[arg-type]
             writer = TileWriter(self.folder, save_raw=self.scan.save_raw)
             sinks = [writer, *self.user_sinks]
             todo = [t for t in self.plan.tiles if t.index not in done]
@@ -188,6 +191,10 @@ class ScanEngine:
                     stop_early = stop_early or any(
                         getattr(s, "should_stop", lambda: False)() for s in sinks)
 
+            if todo and self.drift is not None:  # a resumed scan may find it due already
+                self._background_due = self.drift.schedule_due(self.rig.clock.now())
+                if self._background_due is not None:
+                    self._service(deliver)
             for i, spec in enumerate(todo):
                 self._wait_if_paused()
                 if self._abort.is_set():
@@ -195,6 +202,11 @@ class ScanEngine:
                 nxt = todo[i + 1] if i + 1 < len(todo) else None
                 try:
                     self._acquire_with_recovery(spec, nxt, flush=nxt is None)
+                    if self.drift is not None:
+                        self.drift.tile_taken()
+                        if self._background_due is None and nxt is not None:
+                            self._background_due = self.drift.schedule_due(
+                                self.rig.clock.now())
                 finally:
                     deliver()  # finished tiles reach the writer even when the scan stops
                 if self._held or self._background_due is not None:
@@ -337,6 +349,7 @@ class ScanEngine:
         if self.resume_existing:
             loaded = self._load_backgrounds(folder, exposures)
             if loaded is not None:
+                self._background_reloaded = True
                 return loaded
         rig = self.rig
         z = self.scan.focus.z_um if self.scan.focus.z_um is not None else rig.focus.position_um()
@@ -534,10 +547,23 @@ class ScanEngine:
         """Record the tile's clear-field level; note when a new background is due."""
         if self.drift is None:
             return
-        level, due = self.drift.update(tile.normalised, self.rig.clock.now())
+        now = self.rig.clock.now()
+        level, due = self.drift.update(tile.normalised, now)
         tile.extra["clear_level"] = level
+        tile.extra["background_age_s"] = round(self.drift.age_s(tile.acquired_at_s), 3)
         if due is not None and self._background_due is None:
             self._background_due = due
+
+    def _restore_drift(self, done: Iterable[TileRecord], drift: DriftMonitor) -> None:
+        """Tiles already taken with the current background count towards its schedule."""
+        assert self.backgrounds is not None
+        taken = sorted(
+            (float(r.extra.get("background_age_s", 0.0)), float(r.extra["clear_level"]))
+            for r in done
+            if r.background_id == self.backgrounds.id and r.extra and "clear_level" in r.extra
+        )  # in the order they were taken: the age grows tile by tile
+        drift.restore([lv for _, lv in taken], taken[-1][0] if taken else 0.0,
+                      self.rig.clock.now())
 
     def _retake_background(self, due: DriftDecision) -> None:
         """A new background (same darks, position and z); later tiles carry its id."""
