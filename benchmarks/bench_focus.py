@@ -86,10 +86,11 @@ def strip_scan(mode: str, strip_mm: float, out: Path, surface: str = "quadratic"
         focus=FocusPlanConfig(mode=mode, map_points=7, surface=surface),
         background={"frames": 2, "dark_frames": 2}, save_raw=False,
     )
-    t0 = time.monotonic()
+    t0, dev0 = time.monotonic(), rig.clock.now()
     eng = ScanEngine(rig, scan, out)
     summary = eng.run()
     wall = time.monotonic() - t0
+    setup_s = rig.clock.now() - dev0 - summary.device_time_s  # backgrounds, map points
     recs = [json.loads(line) for line in (out / "tiles.jsonl").read_text().splitlines()]
     err = np.array([abs(r["z_um"] - world.best_focus_um(r["x_mm"], r["y_mm"], 260)) for r in recs])
     score = np.array([r["extra"]["focus_score"] for r in recs])
@@ -97,7 +98,7 @@ def strip_scan(mode: str, strip_mm: float, out: Path, surface: str = "quadratic"
     fmap = manifest["focus"].get("map", {})
     label = f"{mode}+bump" if bump_um else mode
     return dict(mode=label, tiles=len(recs), err=err, score=score, wall=wall,
-                device_s=summary.device_time_s, map=fmap,
+                device_s=summary.device_time_s, setup_s=setup_s, map=fmap,
                 refocused=manifest["focus"]["refocused_tiles"],
                 probed=manifest["focus"].get("probed_tiles", 0),
                 flagged=sum(bool(r["extra"].get("out_of_focus")) for r in recs))
@@ -122,8 +123,8 @@ def main() -> None:
         line = (f"  {r['mode']:8s} {r['tiles']} tiles: |z error|/DOF mean {e.mean():.3f} "
                 f"max {e.max():.3f}; within DOF/2: {np.mean(e <= 0.5) * 100:.0f}%; "
                 f"median sharpness {np.median(r['score']) / best:.2f} of the best; "
-                f"worst {r['score'].min() / best:.2f}; device time {r['device_s']:.0f} s, "
-                f"wall {r['wall']:.1f} s")
+                f"worst {r['score'].min() / best:.2f}; device time {r['device_s']:.0f} s "
+                f"(+ {r['setup_s']:.0f} s before the tiles), wall {r['wall']:.1f} s")
         if r["map"]:
             line += (f"\n         map: {r['map']['surface']} through "
                      f"{len(r['map']['points'])} points, residual rms "
