@@ -50,13 +50,15 @@ def noise_variance(img: np.ndarray) -> float:
     """Pixel noise variance from the median absolute lag-1 difference along rows.
 
     Most pixel pairs of a smear field lie inside a cell or on glass, so the median difference
-    is noise; edges are the minority and barely move it. Every other row is enough.
+    is noise; edges are the minority and barely move it. Differences of neighbours centre on
+    zero, and every fourth row is enough (a few ms on a full frame).
     """
     a = np.asarray(img, dtype=np.float32)
-    d = a[::2, 1:] - a[::2, :-1]
+    step = 4 if a.shape[0] >= 64 else 1
+    d = a[::step, 1:] - a[::step, :-1]
     if d.size == 0:
         return 0.0
-    mad = float(np.median(np.abs(d - np.median(d))))
+    mad = float(np.median(np.abs(d)))
     sigma = mad / 0.6745
     return sigma * sigma / 2.0
 
