@@ -1,0 +1,412 @@
+"""The scan engine: background and dark, then move -> settle -> expose per tile, to sinks.
+
+One engine thread drives the devices. Device operations are overlapped where the hardware
+allows: the stage moves to the next tile (and the wheel turns to the next filter) while the
+camera reads out the last frame. The wavelength order alternates tile to tile, so the wheel
+is already at the first filter of each new tile. Tiles go to sinks: the writer and the
+analysis are lossless (the engine waits for them), a live view may drop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from uvscope.acquisition.background import Backgrounds, acquire_backgrounds, acquire_darks
+from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
+from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
+from uvscope.acquisition.writer import TileWriter
+from uvscope.config import ScanConfig
+from uvscope.drivers.rig import Rig
+from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError, StorageError
+from uvscope.io.mosaic import write_stage_mosaics
+from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
+from uvscope.io.scanfolder import ScanFolder
+
+
+class FocusSource(Protocol):
+    """Gives the focus for a tile (a fixed z, a fitted focus map, ...)."""
+
+    def z_at(self, x_mm: float, y_mm: float) -> float: ...
+
+
+class ScanEngine:
+    """Runs one scan from a ScanConfig on a Rig into a scan folder.
+
+    ``on_device_error``: "stop" ends the scan cleanly (headless; finish with --resume),
+    "pause" pauses with the error shown until ``resume()`` retries or ``abort()`` ends it (GUI).
+    """
+
+    def __init__(
+        self,
+        rig: Rig,
+        scan: ScanConfig,
+        out_dir: str | Path,
+        sinks: Sequence[TileSink] = (),
+        resume: bool = False,
+        on_device_error: str = "stop",
+        tile_retries: int = 1,
+        focus_source: FocusSource | None = None,
+    ) -> None:
+        if on_device_error not in ("stop", "pause"):
+            raise ConfigError("on_device_error must be 'stop' or 'pause'")
+        self.rig = rig
+        self.scan = scan
+        self.out_dir = Path(out_dir)
+        self.user_sinks = list(sinks)
+        self.resume_existing = resume
+        self.on_device_error = on_device_error
+        self.tile_retries = tile_retries
+        self.focus_source = focus_source
+        self.events = ScanEvents()
+        self.state = RunState.IDLE
+        self.plan: GridPlan | None = None
+        self.folder: ScanFolder | None = None
+        self.backgrounds: Backgrounds | None = None
+        self._abort = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._thread: threading.Thread | None = None
+        self._inflight: int | None = None  # tile index the stage is already moving to
+        self.summary: ScanSummary | None = None
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> None:
+        """Run the scan in a background thread; follow it through ``events``."""
+        if self._thread is not None:
+            raise ScanError("this engine has already been started")
+        self._thread = threading.Thread(target=self._run_quiet, name="uvscope-scan", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> ScanSummary | None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.summary
+
+    def pause(self) -> None:
+        if self.state == RunState.RUNNING:
+            self._running.clear()
+            self._set_state(RunState.PAUSED)
+
+    def resume(self) -> None:
+        if self.state == RunState.PAUSED:
+            self._set_state(RunState.RUNNING)
+            self._running.set()
+
+    def abort(self) -> None:
+        """Stop as soon as possible: axes are stopped now, written files stay intact."""
+        self._abort.set()
+        self._running.set()
+        for dev in (self.rig.stage, self.rig.focus):
+            try:
+                dev.stop()
+            except DeviceError:
+                pass
+
+    # ------------------------------------------------------------------ run
+    def _run_quiet(self) -> None:
+        try:
+            self.run()
+        except Exception:  # reported through events and the summary
+            pass
+
+    def run(self) -> ScanSummary:
+        """Run the scan in this thread; raises ScanError/StorageError after a clean stop."""
+        t0 = time.monotonic()
+        self._set_state(RunState.PREPARING)
+        acquired_now = 0
+        sinks: list[TileSink] = []
+        status, message, errors = "failed", "", []
+        device_t0 = self.rig.clock.now()
+        try:
+            self.rig.connect()
+            cam = self.rig.camera
+            self.plan = plan_tiles(self.scan, fov_mm(cam.width_px, cam.height_px,
+                                                     self.rig.config.camera.pixel_size_um),
+                                   self.rig.config.stage)
+            self.folder, done = self._open_folder(self.plan)
+            self.backgrounds = self._backgrounds(self.folder)
+            writer = TileWriter(self.folder, save_raw=self.scan.save_raw)
+            sinks = [writer, *self.user_sinks]
+            todo = [t for t in self.plan.tiles if t.index not in done]
+            total = len(self.plan.tiles)
+            self._set_state(RunState.RUNNING)
+            device_t0 = self.rig.clock.now()
+            status = "complete"
+            for i, spec in enumerate(todo):
+                self._wait_if_paused()
+                if self._abort.is_set():
+                    raise ScanAborted("scan aborted by the user")
+                nxt = todo[i + 1] if i + 1 < len(todo) else None
+                tile = self._acquire_with_recovery(spec, nxt, len(done) + acquired_now)
+                for sink in sinks:
+                    sink.put(tile)
+                acquired_now += 1
+                self.events.tile_acquired.emit(tile)
+                self._progress(len(done) + acquired_now, total, acquired_now, t0, device_t0)
+                if any(getattr(s, "should_stop", lambda: False)() for s in sinks):
+                    status, message = "stopped-early", "stop rule reached"
+                    self.folder.log_event("stop-rule", "scan ended early: stop rule reached")
+                    break
+            device_s = self.rig.clock.now() - device_t0
+            self._close_sinks(sinks)
+            sinks = []
+            self.folder.update_manifest(status="writing-mosaic")
+            write_stage_mosaics(self.folder)
+        except ScanAborted as err:
+            status, message = "aborted", str(err)
+        except (ScanError, StorageError, DeviceError, ConfigError) as err:
+            status, message = "failed", str(err)
+            errors.append(str(err))
+        except Exception as err:
+            status, message = "failed", f"unexpected error: {err!r}"
+            errors.append(message)
+        finally:
+            try:
+                self._close_sinks(sinks)
+            except Exception as err:  # noqa: BLE001
+                errors.append(str(err))
+                if status == "complete":
+                    status, message = "failed", str(err)
+        device_s = self.rig.clock.now() - device_t0
+        done_count = len(self.folder.verified_tiles()) if self.folder else 0
+        summary = ScanSummary(
+            status=status, out_dir=str(self.out_dir),
+            tiles_total=len(self.plan.tiles) if self.plan else 0, tiles_done=done_count,
+            tiles_acquired_now=acquired_now, wall_s=time.monotonic() - t0,
+            device_time_s=device_s, message=message, errors=errors,
+        )
+        self.summary = summary
+        if self.folder is not None:
+            try:
+                self.folder.update_manifest(status=status, summary=summary.__dict__)
+                if message and status != "complete":
+                    self.folder.log_event(status, message)
+            except StorageError as err:
+                summary.errors.append(str(err))
+        self._set_state({"complete": RunState.FINISHED, "stopped-early": RunState.FINISHED,
+                         "aborted": RunState.ABORTED}.get(status, RunState.FAILED))
+        self.events.finished.emit(summary)
+        if status == "failed":
+            raise ScanError(self._failure_text(message))
+        if status == "aborted":
+            raise ScanAborted(self._failure_text(message))
+        return summary
+
+    def _failure_text(self, message: str) -> str:
+        hint = (f"; files written so far are intact: finish with `uvscope scan --resume "
+                f"{self.out_dir}`") if self.folder is not None else ""
+        return f"{message}{hint}"
+
+    # ------------------------------------------------------------------ helpers
+    def _set_state(self, state: RunState) -> None:
+        self.state = state
+        self.events.state_changed.emit(state)
+
+    def _wait_if_paused(self) -> None:
+        while not self._running.wait(0.1):
+            if self._abort.is_set():
+                return
+
+    def _progress(self, done: int, total: int, now_count: int, t0: float, dev0: float) -> None:
+        elapsed = time.monotonic() - t0
+        rate = now_count / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else None
+        self.events.progress.emit(ScanProgress(done, total, elapsed, rate, eta,
+                                               self.rig.clock.now() - dev0))
+
+    def _close_sinks(self, sinks: list[TileSink]) -> None:
+        first: BaseException | None = None
+        for sink in sinks:
+            try:
+                sink.close()
+            except BaseException as err:  # noqa: BLE001 - close all, raise the first
+                first = first or err
+        if first is not None:
+            raise first
+
+    def _manifest_base(self, plan: GridPlan) -> dict[str, object]:
+        return {
+            "config": self.scan.model_dump(mode="json"),
+            "rig": self.rig.config.model_dump(mode="json"),
+            "plan": {
+                "rows": plan.rows, "columns": plan.columns, "tiles": len(plan.tiles),
+                "step_mm": plan.step_mm, "fov_mm": plan.fov_mm, "bounds_mm": plan.bounds_mm,
+                "pixel_size_um": self.rig.config.camera.pixel_size_um,
+                "wavelengths": [w.nm for w in self.scan.wavelengths],
+                "positions": [[t.index, t.row, t.col, t.x_mm, t.y_mm] for t in plan.tiles],
+            },
+            "journal": "tiles.jsonl",
+        }
+
+    def _open_folder(self, plan: GridPlan) -> tuple[ScanFolder, dict[int, object]]:
+        if not self.resume_existing:
+            return ScanFolder.create(self.out_dir, self._manifest_base(plan)), {}
+        folder = ScanFolder.open(self.out_dir)
+        manifest = folder.read_manifest()
+        if manifest.get("plan", {}).get("tiles") != len(plan.tiles):
+            raise ScanError(
+                f"{self.out_dir}: the saved scan has {manifest.get('plan', {}).get('tiles')} "
+                f"tiles but this configuration plans {len(plan.tiles)}; resume with the "
+                "scan's own configuration"
+            )
+        done = folder.verified_tiles()
+        folder.update_manifest(status="running")
+        folder.log_event("resume", f"resumed with {len(done)} of {len(plan.tiles)} tiles done")
+        return folder, done  # type: ignore[return-value]
+
+    def _exposures(self) -> dict[int, float]:
+        return {w.nm: w.exposure_ms for w in self.scan.wavelengths}
+
+    def _background_position(self) -> tuple[float, float]:
+        if self.scan.background.position_mm is not None:
+            return self.scan.background.position_mm
+        world = self.rig.world
+        if world is not None and hasattr(world, "blank_position_mm"):
+            return tuple(world.blank_position_mm())  # type: ignore[return-value]
+        raise ConfigError(
+            "background.position_mm is not set: give the stage position of a blank region "
+            "of the slide (no cells) for the background images"
+        )
+
+    def _backgrounds(self, folder: ScanFolder) -> Backgrounds:
+        exposures = self._exposures()
+        if self.resume_existing:
+            loaded = self._load_backgrounds(folder, exposures)
+            if loaded is not None:
+                return loaded
+        rig = self.rig
+        z = self.scan.focus.z_um if self.scan.focus.z_um is not None else rig.focus.position_um()
+        darks = acquire_darks(rig, exposures, self.scan.background.dark_frames)
+        pos = self._background_position()
+        bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z, darks)
+        px = rig.config.camera.pixel_size_um
+        for nm, img in bgs.background.items():
+            write_ome_tiff(folder.background_path(nm), img,
+                           ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z, f"background {nm} nm"))
+            self.events.background_acquired.emit(nm, img)
+        for nm, img in bgs.dark.items():
+            write_ome_tiff(folder.dark_path(nm), img,
+                           ImageMeta(px, None, exposures[nm], name=f"dark for {nm} nm"))
+        folder.update_manifest(backgrounds=[{
+            "id": bgs.id, "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
+            "dark_frames": self.scan.background.dark_frames if bgs.dark else 0,
+            "stats": {str(k): v for k, v in bgs.stats().items()},
+        }])
+        return bgs
+
+    def _load_backgrounds(self, folder: ScanFolder, exposures: dict[int, float]) -> Backgrounds | None:
+        bgs = Backgrounds(id="bg0")
+        for nm in exposures:
+            p = folder.background_path(nm)
+            if not p.exists():
+                return None
+            bgs.background[nm] = read_ome_tiff(p)[0].astype(np.float32)
+            d = folder.dark_path(nm)
+            if d.exists():
+                bgs.dark[nm] = read_ome_tiff(d)[0].astype(np.float32)
+        return bgs
+
+    def _order(self, position: int) -> list[int]:
+        """Wavelength order for the ``position``-th tile: alternates to save wheel moves."""
+        nms = [w.nm for w in self.scan.wavelengths]
+        return nms if position % 2 == 0 else nms[::-1]
+
+    def _z_for(self, spec: TileSpec) -> float | None:
+        if self.focus_source is not None:
+            return self.focus_source.z_at(spec.x_mm, spec.y_mm)
+        return spec.z_um
+
+    def _start_move(self, spec: TileSpec) -> None:
+        self.rig.stage.start_move_to_mm(spec.x_mm, spec.y_mm)
+        z = self._z_for(spec)
+        if z is not None:
+            self.rig.focus.start_move_to_um(z)
+        self._inflight = spec.index
+
+    def _acquire_with_recovery(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
+        attempts = 0
+        while True:
+            try:
+                return self._acquire(spec, nxt, position)
+            except DeviceError as err:
+                self._inflight = None
+                attempts += 1
+                assert self.folder is not None
+                self.folder.log_event("device-error", str(err), tile=spec.index, attempt=attempts)
+                self.events.log.emit(f"tile {spec.index}: {err}")
+                if self._abort.is_set():
+                    raise ScanAborted("scan aborted by the user") from err
+                if attempts <= self.tile_retries:
+                    self._reconnect(err)
+                    continue
+                if self.on_device_error == "pause":
+                    self.events.device_error.emit(
+                        f"{err}. Check the device, then Resume to retry tile {spec.index} "
+                        "or Abort to stop (files so far are kept)."
+                    )
+                    self._running.clear()
+                    self._set_state(RunState.PAUSED)
+                    self._wait_if_paused()
+                    if self._abort.is_set():
+                        raise ScanAborted("scan aborted by the user") from err
+                    attempts = 0
+                    continue
+                raise ScanError(f"device error at tile {spec.index}: {err}") from err
+
+    def _reconnect(self, err: DeviceError) -> None:
+        """Reopen every device once (cheap when still open); errors surface on the retry."""
+        for dev in self.rig.devices.values():
+            try:
+                dev.close()
+                dev.connect()
+            except DeviceError:
+                pass
+
+    def _acquire(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
+        rig, exposures = self.rig, self._exposures()
+        order = self._order(position)
+        wheel = rig.filter_wheel
+        if self._inflight != spec.index:
+            self._start_move(spec)
+        wheel.start_move_to_slot(wheel.slot_for(order[0]))
+        rig.stage.wait()
+        rig.focus.wait()
+        x, y = rig.stage.position_mm()
+        z = rig.focus.position_um()
+        raws: dict[int, np.ndarray] = {}
+        t_acq = rig.clock.now()
+        for k, nm in enumerate(order):
+            wheel.wait()
+            if rig.camera.exposure_ms != exposures[nm]:
+                rig.camera.set_exposure_ms(exposures[nm])
+            rig.camera.trigger()
+            if k + 1 < len(order):
+                wheel.start_move_to_slot(wheel.slot_for(order[k + 1]))
+            else:
+                self._inflight = None
+                if nxt is not None:
+                    self._start_move(nxt)  # overlaps the readout of the last frame
+            raws[nm] = rig.camera.read().image
+        assert self.backgrounds is not None
+        norm = {nm: self.backgrounds.normalise(nm, raw) for nm, raw in raws.items()}
+        return Tile(spec=spec, x_mm=x, y_mm=y, z_um=z,
+                    pixel_size_um=rig.config.camera.pixel_size_um, raw=raws, normalised=norm,
+                    exposure_ms={nm: exposures[nm] for nm in raws}, acquired_at_s=t_acq,
+                    background_id=self.backgrounds.id)
+
+
+def run_scan(rig: Rig, scan: ScanConfig, out_dir: str | Path, sinks: Sequence[TileSink] = (),
+             resume: bool = False,
+             on_progress: Callable[[ScanProgress], None] | None = None) -> ScanSummary:
+    """Convenience: run a scan to completion in this thread."""
+    engine = ScanEngine(rig, scan, out_dir, sinks, resume=resume)
+    if on_progress is not None:
+        engine.events.progress.connect(on_progress)
+    return engine.run()

@@ -1,0 +1,134 @@
+"""`uvscope scan` and `uvscope batch`: headless scanning with a progress display."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from uvscope.config import BatchConfig, ScanConfig, load_rig, load_scan, load_toml, parse_model
+from uvscope.errors import ScanAborted, UvscopeError
+
+console = Console(stderr=True)
+
+
+def _default_out(scan: ScanConfig) -> Path:
+    if scan.output_dir is not None:
+        return scan.output_dir
+    return Path("scans") / f"{scan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, resume: Path | None,
+            quiet: bool = False) -> int:
+    """Run one scan with a progress bar; returns the process exit code."""
+    from uvscope.acquisition.engine import ScanEngine
+    from uvscope.drivers.rig import build_rig
+
+    if resume is not None:
+        from uvscope.io.scanfolder import ScanFolder
+
+        manifest = ScanFolder.open(resume).read_manifest()
+        scan = parse_model(ScanConfig, manifest["config"], f"{resume}/manifest.json config")
+        from uvscope.config import RigConfig
+
+        rig_cfg = (load_rig(rig_path) if rig_path is not None
+                   else parse_model(RigConfig, manifest["rig"], f"{resume}/manifest.json rig"))
+        out_dir = resume
+    else:
+        scan = load_scan(scan_path)
+        rig_cfg = load_rig(rig_path)
+        out_dir = out or _default_out(scan)
+    rig = build_rig(rig_cfg)
+    engine = ScanEngine(rig, scan, out_dir, resume=resume is not None)
+    console.print(f"[bold]uvscope scan[/] on [cyan]{rig_cfg.name}[/] -> {out_dir}")
+    with Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("preparing", total=None, rate="")
+
+        def on_state(state: object) -> None:
+            progress.update(task, description=str(getattr(state, "value", state)))
+
+        def on_progress(p: object) -> None:
+            progress.update(task, completed=p.done, total=p.total,  # type: ignore[attr-defined]
+                            rate=f"{p.rate_tiles_per_s:.1f} tiles/s")  # type: ignore[attr-defined]
+
+        engine.events.state_changed.connect(on_state)
+        engine.events.progress.connect(on_progress)
+        engine.events.log.connect(lambda msg: progress.console.print(f"[yellow]{msg}[/]"))
+        try:
+            summary = engine.run()
+        except ScanAborted as err:
+            console.print(f"[yellow]aborted:[/] {err}")
+            return 130
+        finally:
+            rig.close()
+    console.print(
+        f"[green]{summary.status}[/]: {summary.tiles_done}/{summary.tiles_total} tiles in "
+        f"{summary.wall_s:.1f} s (device time {summary.device_time_s:.1f} s) -> {summary.out_dir}"
+    )
+    return 0
+
+
+@click.command()
+@click.option("--config", "scan_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Scan TOML (region, overlap, wavelengths, background, ...). "
+                   "Default: the built-in demo scan.")
+@click.option("--rig", "rig_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Rig TOML. Default: the built-in simulated rig.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Scan folder to create (default: output_dir from the config, or scans/NAME-TIME).")
+@click.option("--resume", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="Finish an interrupted scan in this folder without redoing finished tiles.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def scan(scan_path: Path | None, rig_path: Path | None, out: Path | None, resume: Path | None,
+         quiet: bool) -> None:
+    """Scan a slide region into overlapping, background-normalised OME-TIFF tiles.
+
+    Writes a scan folder: manifest.json, tiles.jsonl, background/, raw/, tiles/, mosaic/.
+    Exit status: 0 done, 2 bad input or a failed scan (files kept; see --resume), 130 aborted.
+    """
+    if resume is not None and (scan_path is not None or out is not None):
+        raise click.UsageError("--resume takes the folder's own config; drop --config/--out")
+    code = run_one(scan_path, rig_path, out, resume, quiet)
+    if code:
+        sys.exit(code)
+
+
+@click.command()
+@click.argument("batch_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def batch(batch_file: Path, quiet: bool) -> None:
+    """Run the scans listed in BATCH_FILE one after another, each in its own folder.
+
+    A failed scan does not stop the batch; the summary lists each result and the exit
+    status is non-zero if any scan failed.
+    """
+    cfg = load_toml(BatchConfig, batch_file)
+    base = batch_file.parent
+    results: list[tuple[str, str]] = []
+    for i, entry in enumerate(cfg.scans, 1):
+        scan_path = entry.config if entry.config.is_absolute() else base / entry.config
+        rig = entry.rig or cfg.rig
+        rig_path = None if rig is None else (rig if rig.is_absolute() else base / rig)
+        out = entry.out if entry.out is None or entry.out.is_absolute() else base / entry.out
+        console.rule(f"scan {i}/{len(cfg.scans)}: {scan_path}")
+        try:
+            code = run_one(scan_path, rig_path, out, None, quiet)
+            results.append((str(scan_path), "ok" if code == 0 else f"exit {code}"))
+        except UvscopeError as err:
+            console.print(f"[red]failed:[/] {err}")
+            results.append((str(scan_path), f"failed: {str(err).splitlines()[0]}"))
+    console.rule("batch summary")
+    for path, result in results:
+        console.print(f"  {'[green]' if result == 'ok' else '[red]'}{result}[/]  {path}")
+    failed = sum(r != "ok" for _, r in results)
+    console.print(f"{len(results) - failed} ok, {failed} failed")
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,161 @@
+"""Lossless OME-TIFF files with the metadata a reader needs to place and interpret an image.
+
+Writes are atomic (a temporary file renamed into place), so a scan killed mid-write never
+leaves a truncated TIFF under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from uvscope.errors import StorageError
+
+_NS = "{http://www.openmicroscopy.org/Schemas/OME/2016-06}"
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What travels with every image uvscope writes."""
+
+    pixel_size_um: float
+    wavelength_nm: int | None = None
+    exposure_ms: float | None = None
+    x_mm: float | None = None
+    y_mm: float | None = None
+    z_um: float | None = None
+    name: str | None = None
+
+
+def _ome_metadata(meta: ImageMeta, axes: str) -> dict[str, object]:
+    md: dict[str, object] = {
+        "axes": axes,
+        "PhysicalSizeX": meta.pixel_size_um,
+        "PhysicalSizeXUnit": "µm",
+        "PhysicalSizeY": meta.pixel_size_um,
+        "PhysicalSizeYUnit": "µm",
+    }
+    if meta.name:
+        md["Name"] = meta.name
+    if meta.wavelength_nm is not None:
+        md["Channel"] = {
+            "Name": [f"{meta.wavelength_nm} nm"],
+            "ExcitationWavelength": [float(meta.wavelength_nm)],
+            "ExcitationWavelengthUnit": ["nm"],
+        }
+    plane: dict[str, list[object]] = {}
+    if meta.exposure_ms is not None:
+        plane["ExposureTime"] = [meta.exposure_ms / 1000.0]
+        plane["ExposureTimeUnit"] = ["s"]
+    for key, value, unit in (("PositionX", meta.x_mm, "mm"), ("PositionY", meta.y_mm, "mm"),
+                             ("PositionZ", meta.z_um, "µm")):
+        if value is not None:
+            plane[key] = [float(value)]
+            plane[key + "Unit"] = [unit]
+    if plane:
+        md["Plane"] = plane
+    return md
+
+
+def write_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
+                   compression: str | None = None) -> Path:
+    """Write ``image`` (YX, or YXS for RGB) losslessly with OME metadata, atomically."""
+    path = Path(path)
+    axes = "YXS" if image.ndim == 3 and image.shape[-1] in (3, 4) else "YX"
+    if image.ndim != len(axes):
+        raise StorageError(f"cannot write an image of shape {image.shape} to {path}")
+    tmp = path.with_name(path.name + ".part")
+    try:
+        tifffile.imwrite(
+            tmp, image, ome=True, metadata=_ome_metadata(meta, axes),
+            photometric="rgb" if axes == "YXS" else "minisblack",
+            compression=compression,
+        )
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"could not write {path}: {err.strerror or err}") from err
+    return path
+
+
+def read_ome_tiff(path: str | Path) -> tuple[np.ndarray, ImageMeta]:
+    """Read an image written by ``write_ome_tiff`` (or any single-plane OME-TIFF)."""
+    path = Path(path)
+    try:
+        with tifffile.TiffFile(path) as tf:
+            image = tf.series[0].asarray()
+            xml = tf.ome_metadata
+    except FileNotFoundError:
+        raise StorageError(f"{path}: no such file") from None
+    except Exception as err:  # tifffile raises many kinds for damaged files
+        raise StorageError(f"{path}: not a readable TIFF (truncated or damaged?): {err}") from err
+    if not xml:
+        raise StorageError(f"{path}: no OME metadata; was it written by uvscope?")
+    return image, parse_ome_meta(xml)
+
+
+def parse_ome_meta(xml: str) -> ImageMeta:
+    root = ET.fromstring(xml)
+    pixels = root.find(f"{_NS}Image/{_NS}Pixels")
+    if pixels is None:
+        raise StorageError("OME metadata has no Pixels element")
+    image_el = root.find(f"{_NS}Image")
+    channel = pixels.find(f"{_NS}Channel")
+    plane = pixels.find(f"{_NS}Plane")
+
+    def f(el: ET.Element | None, key: str) -> float | None:
+        if el is None or el.get(key) is None:
+            return None
+        return float(el.get(key))  # type: ignore[arg-type]
+
+    wl = f(channel, "ExcitationWavelength")
+    exposure = f(plane, "ExposureTime")
+    return ImageMeta(
+        pixel_size_um=f(pixels, "PhysicalSizeX") or 1.0,
+        wavelength_nm=int(round(wl)) if wl is not None else None,
+        exposure_ms=exposure * 1000.0 if exposure is not None else None,
+        x_mm=f(plane, "PositionX"),
+        y_mm=f(plane, "PositionY"),
+        z_um=f(plane, "PositionZ"),
+        name=image_el.get("Name") if image_el is not None else None,
+    )
+
+
+def write_pyramid_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
+                           levels: int | None = None, tile: int = 256) -> Path:
+    """A tiled, pyramidal OME-TIFF (sub-IFDs, 2x steps) that Fiji, napari and QuPath open."""
+    path = Path(path)
+    axes = "YXS" if image.ndim == 3 and image.shape[-1] in (3, 4) else "YX"
+    if levels is None:
+        levels = 1
+        while min(image.shape[0], image.shape[1]) >> levels >= tile:
+            levels += 1
+    tmp = path.with_name(path.name + ".part")
+    opts = {"tile": (tile, tile), "photometric": "rgb" if axes == "YXS" else "minisblack",
+            "compression": "zlib"}
+    try:
+        with tifffile.TiffWriter(tmp, bigtiff=image.nbytes > 2**31) as tw:
+            tw.write(image, subifds=levels - 1, metadata=_ome_metadata(meta, axes), **opts)
+            level = image
+            for _ in range(levels - 1):
+                level = _downsample2(level)
+                tw.write(level, subfiletype=1, metadata=None, **opts)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"could not write {path}: {err.strerror or err}") from err
+    return path
+
+
+def _downsample2(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+    a = img[:h, :w].astype(np.float32)
+    out = (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) / 4
+    if np.issubdtype(img.dtype, np.integer):
+        return np.rint(out).astype(img.dtype)
+    return out.astype(img.dtype)
