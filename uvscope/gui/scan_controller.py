@@ -1,0 +1,135 @@
+"""Runs one ScanEngine for the window: starts it, relays its events, stops it cleanly.
+
+The engine runs in its own thread; its psygnal events reach the GUI through a QtRelay, and
+tiles (plus analysis results) go to a TileWorker for display preparation, never to the GUI
+thread directly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.events import RunState
+from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.tiles import TileSink
+from uvscope.config import ScanConfig
+from uvscope.drivers.rig import Rig
+from uvscope.errors import ScanError
+from uvscope.gui.qt_relay import QtRelay
+from uvscope.gui.tile_worker import TileWorker
+
+#: builds the analysis TileSink of a scan; it must have ``events`` with ``tile_analysed`` and
+#: ``differential_changed`` (psygnal)
+AnalysisFactory = Callable[[ScanConfig, Rig, Path], TileSink]
+
+
+def default_analysis_factory() -> AnalysisFactory | None:
+    """The analysis pipeline's worker when it is installed, else None (scan without analysis)."""
+    try:
+        from uvscope.analysis.worker import make_analysis_sink  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return make_analysis_sink  # type: ignore[no-any-return]
+
+
+class ScanController(QObject):
+    """One scan at a time; the signals below always fire on the GUI thread."""
+
+    state_changed = Signal(object)  # RunState
+    progress = Signal(object)  # ScanProgress
+    finished = Signal(object)  # ScanSummary
+    device_error = Signal(str)
+    log = Signal(str)
+    plan_ready = Signal(object)  # GridPlan
+    differential = Signal(object)  # analysis Differential
+    stopped = Signal()  # after stop_and_wait: the engine thread has ended
+
+    def __init__(self, rig: Rig, analysis_factory: AnalysisFactory | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.rig = rig
+        self.analysis_factory = analysis_factory
+        self.engine: ScanEngine | None = None
+        self.tiles: TileWorker | None = None
+        self.out_dir: Path | None = None
+        self._relays: list[QtRelay] = []
+        self._analysis: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self.engine is not None and self.engine.state in (
+            RunState.PREPARING, RunState.RUNNING, RunState.PAUSED)
+
+    def plan(self, scan: ScanConfig) -> GridPlan:
+        cam = self.rig.config.camera
+        return plan_tiles(scan, fov_mm(cam.width_px, cam.height_px, cam.pixel_size_um),
+                          self.rig.config.stage)
+
+    def start(self, scan: ScanConfig, out_dir: Path, tiles: TileWorker) -> None:
+        """Start a scan in the engine thread; raises ScanError if one is running already."""
+        if self.running:
+            raise ScanError("a scan is running; pause or abort it first")
+        plan = self.plan(scan)  # validates the region against the soft limits up front
+        sinks: list[TileSink] = []
+        self._analysis = None
+        if scan.analysis.enabled:
+            if self.analysis_factory is None:
+                raise ScanError("analysis is on but the analysis pipeline is not available in "
+                                "this installation; turn analysis off to scan without it")
+            self._analysis = self.analysis_factory(scan, self.rig, out_dir)
+            sinks.append(self._analysis)
+        self.out_dir = out_dir
+        self.tiles = tiles
+        engine = ScanEngine(self.rig, scan, out_dir, sinks=sinks, on_device_error="pause")
+        relay = QtRelay(engine.events, self)
+        relay.on("state_changed", self.state_changed.emit)
+        relay.on("progress", self.progress.emit)
+        relay.on("device_error", self.device_error.emit)
+        relay.on("log", self.log.emit)
+        relay.on("finished", self._on_finished)
+        engine.events.tile_acquired.connect(tiles.put_tile)  # engine thread -> worker queue
+        self._relays = [relay]
+        if self._analysis is not None:
+            ev = self._analysis.events
+            ev.tile_analysed.connect(tiles.put_result)
+            arelay = QtRelay(ev, self)
+            arelay.on("differential_changed", self.differential.emit)
+            self._relays.append(arelay)
+        self.engine = engine
+        self.plan_ready.emit(plan)
+        engine.start()
+
+    def _on_finished(self, summary: object) -> None:
+        self.finished.emit(summary)
+
+    def pause(self) -> None:
+        if self.engine is not None:
+            self.engine.pause()
+
+    def resume(self) -> None:
+        if self.engine is not None:
+            self.engine.resume()
+
+    def abort(self) -> None:
+        if self.engine is not None:
+            self.engine.abort()
+
+    def stop_and_wait(self) -> None:
+        """Abort, then emit ``stopped`` once the engine thread has closed every file."""
+        engine = self.engine
+        if engine is None:
+            self.stopped.emit()
+            return
+        engine.abort()
+
+        def wait() -> None:
+            engine.join()
+            self.stopped.emit()  # queued to the GUI thread by Qt
+
+        threading.Thread(target=wait, name="uvscope-stop", daemon=True).start()
