@@ -74,6 +74,7 @@ class ScanEngine:
         self._running.set()
         self._thread: threading.Thread | None = None
         self._inflight: int | None = None  # tile index the stage is already moving to
+        self._order_flip = 0  # start with the reversed order if the wheel is at the last filter
         self.summary: ScanSummary | None = None
 
     # ------------------------------------------------------------------ control
@@ -136,6 +137,8 @@ class ScanEngine:
             sinks = [writer, *self.user_sinks]
             todo = [t for t in self.plan.tiles if t.index not in done]
             total = len(self.plan.tiles)
+            nms = [w.nm for w in self.scan.wavelengths]
+            self._order_flip = int(len(nms) > 1 and self.rig.filter_wheel.wavelength_nm == nms[-1])
             self._set_state(RunState.RUNNING)
             device_t0 = self.rig.clock.now()
             status = "complete"
@@ -316,7 +319,7 @@ class ScanEngine:
     def _order(self, position: int) -> list[int]:
         """Wavelength order for the ``position``-th tile: alternates to save wheel moves."""
         nms = [w.nm for w in self.scan.wavelengths]
-        return nms if position % 2 == 0 else nms[::-1]
+        return nms if (position + self._order_flip) % 2 == 0 else nms[::-1]
 
     def _z_for(self, spec: TileSpec) -> float | None:
         if self.focus_source is not None:

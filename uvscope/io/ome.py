@@ -139,7 +139,7 @@ def write_pyramid_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
     opts = {"tile": (tile, tile), "photometric": "rgb" if axes == "YXS" else "minisblack",
             "compression": "zlib"}
     try:
-        with tifffile.TiffWriter(tmp, bigtiff=image.nbytes > 2**31) as tw:
+        with tifffile.TiffWriter(tmp, bigtiff=image.nbytes > 2**31, ome=True) as tw:
             tw.write(image, subifds=levels - 1, metadata=_ome_metadata(meta, axes), **opts)
             level = image
             for _ in range(levels - 1):

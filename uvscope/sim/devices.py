@@ -245,13 +245,16 @@ class SimCamera(Camera, _Timed):
             self._readout_end = t_end + self.cfg.readout_ms / 1000.0
             self._pending = (x, y, z, self._light_wavelength(), self._exposure_ms, t_start)
 
+    def _do_connect(self) -> None:
+        self._pending = None  # a reopened camera has no frame in flight
+
     def _do_read(self, timeout_s: float) -> Frame:
-        self._fault("read")
         with self._lock:
             if self._pending is None:
                 raise DeviceError("camera: read without a trigger")
             x, y, z, nm, exp, t0 = self._pending
             self._pending = None
+            self._fault("read")  # a lost frame: the camera is ready for the next trigger
             self.clock.sleep_until(self._readout_end)
             image = self.renderer.render(x, y, z, nm, exp, self._rng)
             image = self._orient(image)
