@@ -14,8 +14,16 @@ from uvscope.gui.tile_prep import MosaicTile, pyramid, result_images, to_gray_u8
 
 
 def _cell(i: int, cls: str, tile: int = 0) -> CellRow:
-    return CellRow(cell_id=i, tile_index=tile, cls=cls, probabilities={cls: 0.9},
-                   x_um=1000.0 + i, y_um=2000.0, bbox=(10, 10, 30, 30), label=i + 1)
+    return CellRow(
+        cell_id=i,
+        tile_index=tile,
+        cls=cls,
+        probabilities={cls: 0.9},
+        x_um=1000.0 + i,
+        y_um=2000.0,
+        bbox=(10, 10, 30, 30),
+        label=i + 1,
+    )
 
 
 def test_wilson_interval_brackets_the_estimate():
@@ -27,8 +35,9 @@ def test_wilson_interval_brackets_the_estimate():
 def test_differential_view_shows_counts_percent_and_ci(qtbot):
     view = DifferentialView()
     qtbot.addWidget(view)
-    diff = differential_from_labels(["neutrophil"] * 6 + ["lymphocyte"] * 3 + ["monocyte"]
-                                    + ["dead"] * 2)
+    diff = differential_from_labels(
+        ["neutrophil"] * 6 + ["lymphocyte"] * 3 + ["monocyte"] + ["dead"] * 2
+    )
     view.show_differential(diff)
     assert view.table.item(0, 0).text() == "6"
     assert view.table.item(0, 1).text() == "60.0"
@@ -73,8 +82,14 @@ def test_gallery_click_reports_the_cell(qtbot):
 
 def _mosaic_tile(index: int, x_mm: float, y_mm: float, shape=(104, 136)) -> MosaicTile:
     gray = to_gray_u8(np.full(shape, 0.8, np.float32))
-    return MosaicTile(index=index, x_mm=x_mm, y_mm=y_mm, width_um=shape[1] * 0.16,
-                      height_um=shape[0] * 0.16, images={"gray": pyramid(gray)})
+    return MosaicTile(
+        index=index,
+        x_mm=x_mm,
+        y_mm=y_mm,
+        width_um=shape[1] * 0.16,
+        height_um=shape[0] * 0.16,
+        images={"gray": pyramid(gray)},
+    )
 
 
 def test_mosaic_places_tiles_by_stage_position_and_switches_layers(qtbot):
@@ -124,6 +139,7 @@ def test_mosaic_zoom_in_swaps_visible_tiles_to_the_fine_level(qtbot):
 def test_outlines_take_the_class_colour():
     from uvscope.gui.style import class_color
     from uvscope.gui.tile_prep import class_outlines
+
     labels = np.zeros((20, 20), np.int32)
     labels[5:15, 5:15] = 3
     out = class_outlines(np.zeros((20, 20, 3), np.uint8), labels, [_cell(2, "eosinophil")])

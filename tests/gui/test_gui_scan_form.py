@@ -28,12 +28,16 @@ def test_toml_round_trip_is_what_the_cli_reads(form, tmp_path: Path):
         region=RegionConfig(corners_mm=((40.0, 30.0), (41.5, 31.2))),
         overlap_percent=20.0,
         order="raster",
-        wavelengths=(WavelengthConfig(nm=260, exposure_ms=40.0),
-                     WavelengthConfig(nm=300, exposure_ms=12.5)),
+        wavelengths=(
+            WavelengthConfig(nm=260, exposure_ms=40.0),
+            WavelengthConfig(nm=300, exposure_ms=12.5),
+        ),
         output_dir=tmp_path / "out",
-    ).replace(analysis={"enabled": True, "stop_after_wbc": 150},
-              background={"position_mm": (33.0, 22.0), "frames": 4, "dark_frames": 2},
-              focus={"z_um": 5010.5})
+    ).replace(
+        analysis={"enabled": True, "stop_after_wbc": 150},
+        background={"position_mm": (33.0, 22.0), "frames": 4, "dark_frames": 2},
+        focus={"z_um": 5010.5},
+    )
     form.set_config(cfg)
     path = tmp_path / "scan.toml"
     form.save(path)

@@ -11,13 +11,24 @@ from uvscope.errors import DeviceNotFound
 
 
 @click.command("gui")
-@click.option("--rig", "rig_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Rig TOML; default: the built-in simulated rig.")
-@click.option("--scan", "scan_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Scan TOML to load into the set-up form.")
-@click.option("--real-time/--virtual-time", default=None,
-              help="Simulated devices: run at real speed (default for the built-in rig) or on "
-                   "a virtual clock.")
+@click.option(
+    "--rig",
+    "rig_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Rig TOML; default: the built-in simulated rig.",
+)
+@click.option(
+    "--scan",
+    "scan_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Scan TOML to load into the set-up form.",
+)
+@click.option(
+    "--real-time/--virtual-time",
+    default=None,
+    help="Simulated devices: run at real speed (default for the built-in rig) or on "
+    "a virtual clock.",
+)
 def gui(rig_path: Path | None, scan_path: Path | None, real_time: bool | None) -> None:
     """Open the operator's window: live view, devices, scan set-up, mosaic and cells."""
     rig = load_rig(rig_path)

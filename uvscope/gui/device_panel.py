@@ -44,8 +44,9 @@ class DevicePanel(QWidget):
     exposure_requested = Signal(float)
     connection_changed = Signal(bool)
 
-    def __init__(self, rig: Rig, worker: DeviceWorker, poll_ms: int = 250,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, rig: Rig, worker: DeviceWorker, poll_ms: int = 250, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.rig = rig
         self.worker = worker
@@ -77,13 +78,17 @@ class DevicePanel(QWidget):
         g = QGridLayout(box)
         cam = rig.config.camera
         self.exposure = _dspin(cam.exposure_min_ms, cam.exposure_max_ms, 1, "ms", 50.0)
-        self.exposure.editingFinished.connect(lambda: self.exposure_requested.emit(self.exposure.value()))
+        self.exposure.editingFinished.connect(
+            lambda: self.exposure_requested.emit(self.exposure.value())
+        )
         g.addWidget(QLabel("Exposure"), 0, 0)
         g.addWidget(self.exposure, 0, 1)
         self.filter = QComboBox()
         for nm in sorted(int(k) for k in rig.config.filter_wheel.slots):
             self.filter.addItem(f"{nm} nm", nm)
-        self.filter.activated.connect(lambda i: self.wavelength_requested.emit(self.filter.itemData(i)))
+        self.filter.activated.connect(
+            lambda i: self.wavelength_requested.emit(self.filter.itemData(i))
+        )
         g.addWidget(QLabel("Filter"), 1, 0)
         g.addWidget(self.filter, 1, 1)
         self.wheel_label = QLabel("")
@@ -102,8 +107,10 @@ class DevicePanel(QWidget):
         g.addWidget(self.step, 1, 1)
         self.jog_buttons = {}
         for key, (text, dx, dy, r, c) in {
-            "up": ("↑", 0, -1, 2, 2), "left": ("←", -1, 0, 3, 1),
-            "right": ("→", 1, 0, 3, 3), "down": ("↓", 0, 1, 4, 2),
+            "up": ("↑", 0, -1, 2, 2),
+            "left": ("←", -1, 0, 3, 1),
+            "right": ("→", 1, 0, 3, 3),
+            "down": ("↓", 0, 1, 4, 2),
         }.items():
             b = QPushButton(text)
             b.setToolTip("Jog the stage (arrow keys too); up on screen is -y")
@@ -114,7 +121,9 @@ class DevicePanel(QWidget):
         self.goto_x = _dspin(*lim.x_limits_mm, 4, "mm")
         self.goto_y = _dspin(*lim.y_limits_mm, 4, "mm")
         self.goto_button = QPushButton("Go to")
-        self.goto_button.clicked.connect(lambda: self.go_to(self.goto_x.value(), self.goto_y.value()))
+        self.goto_button.clicked.connect(
+            lambda: self.go_to(self.goto_x.value(), self.goto_y.value())
+        )
         row = QHBoxLayout()
         for w in (self.goto_x, self.goto_y, self.goto_button):
             row.addWidget(w)
@@ -134,7 +143,9 @@ class DevicePanel(QWidget):
             g.addWidget(spin, r, 1)
             for c, sign in ((2, 1), (3, -1)):
                 b = QPushButton("+" if sign > 0 else "−")
-                b.clicked.connect(lambda _=False, s=spin, sign=sign: self.focus_by(sign * s.value()))
+                b.clicked.connect(
+                    lambda _=False, s=spin, sign=sign: self.focus_by(sign * s.value())
+                )
                 self.focus_buttons.append(b)
                 g.addWidget(b, r, c)
         flim = rig.config.focus.limits_um
@@ -146,8 +157,12 @@ class DevicePanel(QWidget):
         lay.addWidget(box)
         lay.addStretch(1)
 
-        for key, (dx, dy) in {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0),
-                              Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}.items():
+        for key, (dx, dy) in {
+            Qt.Key.Key_Left: (-1, 0),
+            Qt.Key.Key_Right: (1, 0),
+            Qt.Key.Key_Up: (0, -1),
+            Qt.Key.Key_Down: (0, 1),
+        }.items():
             sc = QShortcut(QKeySequence(key), self)
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             sc.activated.connect(lambda dx=dx, dy=dy: self.jog(dx, dy))
@@ -194,8 +209,9 @@ class DevicePanel(QWidget):
 
         self.state[name] = "reconnecting..."
         self._show_state()
-        self.worker.submit(f"reconnect the {name.replace('_', ' ')}", reopen,
-                           on_done=done, on_error=failed)
+        self.worker.submit(
+            f"reconnect the {name.replace('_', ' ')}", reopen, on_done=done, on_error=failed
+        )
 
     def mark_error(self, name: str, err: BaseException) -> None:
         if name in self.state:
@@ -211,16 +227,21 @@ class DevicePanel(QWidget):
 
     # ------------------------------------------------------------------ motion
     def _device_call(self, device: str, what: str, fn, *args) -> None:  # type: ignore[no-untyped-def]
-        self.worker.submit(f"{device}: {what}", fn, *args,
-                           on_done=lambda _: self.poll(force=True),
-                           on_error=lambda err: self.mark_error(device, err))
+        self.worker.submit(
+            f"{device}: {what}",
+            fn,
+            *args,
+            on_done=lambda _: self.poll(force=True),
+            on_error=lambda err: self.mark_error(device, err),
+        )
 
     def jog(self, dx_steps: int, dy_steps: int) -> None:
         if self.scanning:
             return
         step = JOG_STEPS_MM[self.step.currentText()]
-        self._device_call("stage", "jog", self.rig.stage.move_by_mm, dx_steps * step,
-                          dy_steps * step)
+        self._device_call(
+            "stage", "jog", self.rig.stage.move_by_mm, dx_steps * step, dy_steps * step
+        )
 
     def go_to(self, x_mm: float, y_mm: float) -> None:
         if not self.scanning:
@@ -243,11 +264,20 @@ class DevicePanel(QWidget):
 
         def read() -> tuple[float, float, float, int | None, int]:
             x, y = rig.stage.position_mm()
-            return x, y, rig.focus.position_um(), rig.filter_wheel.wavelength_nm, \
-                rig.filter_wheel.slot
+            return (
+                x,
+                y,
+                rig.focus.position_um(),
+                rig.filter_wheel.wavelength_nm,
+                rig.filter_wheel.slot,
+            )
 
-        self.worker.submit("read the stage position", read, on_done=self._show_position,
-                           on_error=lambda err: self.mark_error("stage", err))
+        self.worker.submit(
+            "read the stage position",
+            read,
+            on_done=self._show_position,
+            on_error=lambda err: self.mark_error("stage", err),
+        )
 
     def _show_position(self, pos: tuple[float, float, float, int | None, int]) -> None:
         x, y, z, nm, slot = pos
@@ -263,9 +293,15 @@ class DevicePanel(QWidget):
     def set_scanning(self, scanning: bool) -> None:
         """The scan engine owns the devices during a scan: controls off, polling off."""
         self.scanning = scanning
-        for w in (*self.jog_buttons.values(), self.goto_button, *self.focus_buttons,
-                  self.goto_z_button, self.exposure, self.filter,
-                  *self.reconnect_buttons.values()):
+        for w in (
+            *self.jog_buttons.values(),
+            self.goto_button,
+            *self.focus_buttons,
+            self.goto_z_button,
+            self.exposure,
+            self.filter,
+            *self.reconnect_buttons.values(),
+        ):
             w.setEnabled(not scanning)
         if scanning:
             self.poll_timer.stop()

@@ -34,9 +34,14 @@ class DeviceWorker(QObject):
     def pending(self) -> int:
         return self._pending
 
-    def submit(self, what: str, fn: Callable[..., Any], *args: Any,
-               on_done: Callable[[Any], None] | None = None,
-               on_error: Callable[[BaseException], None] | None = None) -> Future[Any] | None:
+    def submit(
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Future[Any] | None:
         """Queue ``fn(*args)``; ``on_done(result)`` / ``on_error(exc)`` run on the GUI thread."""
         if self._closed:
             return None

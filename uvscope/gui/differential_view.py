@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -13,7 +14,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from PySide6.QtCore import Qt
 
 from uvscope.gui.results import WBC_CLASSES, Differential
 from uvscope.gui.style import class_color
@@ -41,8 +41,14 @@ class DifferentialView(QWidget):
         x = np.arange(len(classes), dtype=float)
         brushes = [pg.mkBrush(class_color(c)) for c in classes]
         self.bars = pg.BarGraphItem(x=x, height=np.zeros(len(classes)), width=0.6, brushes=brushes)
-        self.errors = pg.ErrorBarItem(x=x, y=np.zeros(len(classes)), top=np.zeros(len(classes)),
-                                      bottom=np.zeros(len(classes)), beam=0.25, pen=pg.mkPen("k"))
+        self.errors = pg.ErrorBarItem(
+            x=x,
+            y=np.zeros(len(classes)),
+            top=np.zeros(len(classes)),
+            bottom=np.zeros(len(classes)),
+            beam=0.25,
+            pen=pg.mkPen("k"),
+        )
         self.plot.addItem(self.bars)
         self.plot.addItem(self.errors)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -66,8 +72,12 @@ class DifferentialView(QWidget):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)
         self.bars.setOpts(height=pct)
-        self.errors.setData(x=np.arange(len(self.classes), dtype=float), y=pct,
-                            top=np.maximum(hi - pct, 0), bottom=np.maximum(pct - lo, 0))
+        self.errors.setData(
+            x=np.arange(len(self.classes), dtype=float),
+            y=pct,
+            top=np.maximum(hi - pct, 0),
+            bottom=np.maximum(pct - lo, 0),
+        )
         text = f"{diff.total} WBCs counted, {diff.dead} dead cells excluded"
         if reviewed:
             text += f"; {reviewed} reclassified by review"

@@ -40,8 +40,12 @@ class CellGallery(QWidget):
     cell_activated = Signal(object)
     reclassified = Signal(object, str)
 
-    def __init__(self, classes: tuple[str, ...] = (*WBC_CLASSES, DEAD),
-                 thumb_px: int = 64, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        classes: tuple[str, ...] = (*WBC_CLASSES, DEAD),
+        thumb_px: int = 64,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.classes = classes
         self.tabs = QTabWidget()
@@ -131,8 +135,9 @@ class CellGallery(QWidget):
         menu = QMenu(self)
         for c in self.classes:
             if c != self._class_of[cell.cell_id]:
-                menu.addAction(f"Reclassify as {c}",
-                               lambda c=c, cid=cell.cell_id: self.reclassify(cid, c))
+                menu.addAction(
+                    f"Reclassify as {c}", lambda c=c, cid=cell.cell_id: self.reclassify(cid, c)
+                )
         menu.exec(lw.viewport().mapToGlobal(pos))  # type: ignore[arg-type]
 
     def _on_clicked(self, item: QListWidgetItem) -> None:
@@ -144,8 +149,9 @@ class CellGallery(QWidget):
 
     @staticmethod
     def _tooltip(cell: CellRow, reviewed: str | None = None) -> str:
-        probs = ", ".join(f"{k} {v:.2f}" for k, v in
-                          sorted(cell.probabilities.items(), key=lambda kv: -kv[1])[:3])
+        probs = ", ".join(
+            f"{k} {v:.2f}" for k, v in sorted(cell.probabilities.items(), key=lambda kv: -kv[1])[:3]
+        )
         text = f"cell {cell.cell_id}, tile {cell.tile_index}\npredicted {cell.cls} ({probs})"
         if reviewed and reviewed != cell.cls:
             text += f"\nreviewed: {reviewed}"

@@ -29,8 +29,12 @@ class LiveSession(QObject):
     def running(self) -> bool:
         return self.live is not None
 
-    def start(self, wavelength_nm: int | None = None, exposure_ms: float | None = None,
-              on_done: Callable[[Any], None] | None = None) -> None:
+    def start(
+        self,
+        wavelength_nm: int | None = None,
+        exposure_ms: float | None = None,
+        on_done: Callable[[Any], None] | None = None,
+    ) -> None:
         """(Re)start live view at a wavelength and exposure (the wheel moves in the worker)."""
         if wavelength_nm is not None:
             self.wavelength_nm = wavelength_nm

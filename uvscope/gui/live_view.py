@@ -13,7 +13,15 @@ from typing import Protocol
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QTimer, Signal
-from PySide6.QtWidgets import QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from uvscope.config import WAVELENGTHS_NM
 from uvscope.drivers.base import Frame
@@ -43,8 +51,9 @@ class LiveViewWidget(QWidget):
 
     wavelength_requested = Signal(int)
 
-    def __init__(self, pixel_size_um: float = 0.16, display_hz: float = 30.0,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, pixel_size_um: float = 0.16, display_hz: float = 30.0, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.pixel_size_um = pixel_size_um
         self.source: FrameSource | None = None
@@ -59,8 +68,9 @@ class LiveViewWidget(QWidget):
         self.vb.addItem(self.image)
         self.hist = pg.HistogramLUTItem(image=self.image)
         self.glw.addItem(self.hist)
-        self.scale_bar = pg.ScaleBar(size=50.0 / pixel_size_um, width=6,
-                                     brush=pg.mkBrush("w"), pen=pg.mkPen("k"))
+        self.scale_bar = pg.ScaleBar(
+            size=50.0 / pixel_size_um, width=6, brush=pg.mkBrush("w"), pen=pg.mkPen("k")
+        )
         self.scale_bar.setParentItem(self.vb)
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
         self.scale_bar.text.setText("50 µm")
@@ -99,8 +109,12 @@ class LiveViewWidget(QWidget):
         self.timer.timeout.connect(self.refresh)
 
     # ------------------------------------------------------------------ source
-    def set_source(self, source: FrameSource | None, wavelength_nm: int | None = None,
-                   exposure_ms: float | None = None) -> None:
+    def set_source(
+        self,
+        source: FrameSource | None,
+        wavelength_nm: int | None = None,
+        exposure_ms: float | None = None,
+    ) -> None:
         self.source = source
         if wavelength_nm in self.wl_buttons:
             self.wl_buttons[wavelength_nm].setChecked(True)
@@ -135,7 +149,9 @@ class LiveViewWidget(QWidget):
         self.last_shown_at = now
         self._shown_times.append(now)
         self.exposure_label.setText(f"exposure {frame.meta.exposure_ms:g} ms")
-        self.fps_label.setText(f"camera {self.source.fps:.1f} fps, display {self.display_fps:.1f} fps")
+        self.fps_label.setText(
+            f"camera {self.source.fps:.1f} fps, display {self.display_fps:.1f} fps"
+        )
         return True
 
     @property

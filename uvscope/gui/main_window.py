@@ -40,18 +40,27 @@ Ask = Callable[[str, str], bool]
 
 def _ask_dialog(parent: QWidget) -> Ask:
     def ask(title: str, text: str) -> bool:
-        answer = QMessageBox.question(parent, title, text,
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
+        answer = QMessageBox.question(
+            parent,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     return ask
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, rig: Rig, analysis_factory: AnalysisFactory | None | str = "default",
-                 ask: Ask | None = None, live_on_connect: bool = True,
-                 scan: ScanConfig | None = None) -> None:
+    def __init__(
+        self,
+        rig: Rig,
+        analysis_factory: AnalysisFactory | None | str = "default",
+        ask: Ask | None = None,
+        live_on_connect: bool = True,
+        scan: ScanConfig | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle(f"uvscope - {rig.config.name}")
         self.rig = rig
@@ -60,8 +69,10 @@ class MainWindow(QMainWindow):
         self.worker = DeviceWorker(self)
         self.live_session = LiveSession(rig, self.worker, self)
         self.controller = ScanController(
-            rig, default_analysis_factory() if analysis_factory == "default" else analysis_factory,  # type: ignore[arg-type]
-            self)
+            rig,
+            default_analysis_factory() if analysis_factory == "default" else analysis_factory,  # type: ignore[arg-type]
+            self,
+        )
         self.tile_worker: TileWorker | None = None
         self._live_was_on = False
         self._closing = False
@@ -109,13 +120,19 @@ class MainWindow(QMainWindow):
         self.worker.failed.connect(self._device_failed)
         self.panel.position_changed.connect(self._on_position)
         self.panel.connection_changed.connect(self._on_connection)
-        self.panel.wavelength_requested.connect(lambda nm: self.live_session.start(wavelength_nm=nm))
+        self.panel.wavelength_requested.connect(
+            lambda nm: self.live_session.start(wavelength_nm=nm)
+        )
         self.panel.exposure_requested.connect(self._set_exposure)
         self.live.wavelength_requested.connect(lambda nm: self.live_session.start(wavelength_nm=nm))
         self.live_session.started.connect(self.live.set_source)
         self.live_session.stopped.connect(lambda: self.live.set_source(None))
-        for key, (dx, dy) in {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0),
-                              Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}.items():
+        for key, (dx, dy) in {
+            Qt.Key.Key_Left: (-1, 0),
+            Qt.Key.Key_Right: (1, 0),
+            Qt.Key.Key_Up: (0, -1),
+            Qt.Key.Key_Down: (0, 1),
+        }.items():
             sc = QShortcut(QKeySequence(key), self.live)
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             sc.activated.connect(lambda dx=dx, dy=dy: self.panel.jog(dx, dy))
@@ -138,17 +155,21 @@ class MainWindow(QMainWindow):
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&Scan")
-        for text, slot, key in (("Open scan set-up...", self._open_scan, QKeySequence.StandardKey.Open),
-                                ("Save scan set-up...", self._save_scan, QKeySequence.StandardKey.Save),
-                                ("Start scan", self.start_scan, None)):
+        for text, slot, key in (
+            ("Open scan set-up...", self._open_scan, QKeySequence.StandardKey.Open),
+            ("Save scan set-up...", self._save_scan, QKeySequence.StandardKey.Save),
+            ("Start scan", self.start_scan, None),
+        ):
             act = QAction(text, self)
             if key is not None:
                 act.setShortcut(key)
             act.triggered.connect(slot)
             menu.addAction(act)
         live = self.menuBar().addMenu("&Live")
-        for text, slot in (("Start live view", lambda: self.live_session.start()),
-                           ("Stop live view", lambda: self.live_session.stop())):
+        for text, slot in (
+            ("Start live view", lambda: self.live_session.start()),
+            ("Stop live view", lambda: self.live_session.stop()),
+        ):
             act = QAction(text, self)
             act.triggered.connect(slot)
             live.addAction(act)
@@ -181,7 +202,9 @@ class MainWindow(QMainWindow):
                 self.banner.show_error(f"open {path}", err)
 
     def _save_scan(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save scan set-up", "scan.toml", "TOML (*.toml)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save scan set-up", "scan.toml", "TOML (*.toml)"
+        )
         if path:
             try:
                 self.form.save(Path(path))
@@ -255,25 +278,32 @@ class MainWindow(QMainWindow):
         self.controller.resume()
 
     def _abort(self) -> None:
-        if self.ask("Abort the scan?", "Stop the scan now? Every tile written so far is kept; "
-                    "you can finish later with `uvscope scan --resume`."):
+        if self.ask(
+            "Abort the scan?",
+            "Stop the scan now? Every tile written so far is kept; "
+            "you can finish later with `uvscope scan --resume`.",
+        ):
             self.controller.abort()
 
     def _on_finished(self, summary: ScanSummary) -> None:
-        text = (f"Scan {summary.status}: {summary.tiles_done} of {summary.tiles_total} tiles in "
-                f"{summary.out_dir}")
+        text = (
+            f"Scan {summary.status}: {summary.tiles_done} of {summary.tiles_total} tiles in "
+            f"{summary.out_dir}"
+        )
         self.statusBar().showMessage(text)
         if summary.status == "failed":
             self.banner.show_message(
                 f"The scan failed: {summary.message}\n\nWhat to do: the files written so far "
                 f"are intact; fix the cause, then finish with `uvscope scan --resume "
-                f"{summary.out_dir}`.")
+                f"{summary.out_dir}`."
+            )
         self._scan_over()
 
     def _scan_over(self) -> None:
         self.panel.set_scanning(False)
-        self.scan_view.set_state(self.controller.engine.state if self.controller.engine
-                                 else RunState.IDLE)
+        self.scan_view.set_state(
+            self.controller.engine.state if self.controller.engine else RunState.IDLE
+        )
         if self._live_was_on and not self._closing:
             self.live_session.start()
 
@@ -287,8 +317,11 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         if self.controller.running:
-            if not self.ask("A scan is running", "Stop the scan and close? Every tile written "
-                            "so far is kept; finish later with `uvscope scan --resume`."):
+            if not self.ask(
+                "A scan is running",
+                "Stop the scan and close? Every tile written "
+                "so far is kept; finish later with `uvscope scan --resume`.",
+            ):
                 event.ignore()
                 return
             self._closing = True

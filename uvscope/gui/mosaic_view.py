@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QTimer, Signal
-from PySide6.QtGui import QPainterPath, QPen, QColor
+from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem, QWidget
 
 from uvscope.gui.tile_prep import LEVELS, MODES, MosaicTile
@@ -23,7 +23,7 @@ MAX_FINE_TILES = 48
 
 
 class MosaicView(pg.PlotWidget):
-    """``add_tile``/``update_tile`` place images; ``set_mode`` switches gray/stained/masks/outlines."""
+    """``add_tile``/``update_tile`` place images; ``set_mode`` picks gray/stained/masks/outlines."""
 
     tile_added = Signal(int)
 
@@ -41,8 +41,9 @@ class MosaicView(pg.PlotWidget):
         self.items: dict[int, pg.ImageItem] = {}
         self._shown_level: dict[int, int] = {}
         self._plan_item: QGraphicsPathItem | None = None
-        self.marker = pg.ScatterPlotItem(size=26, symbol="s", pen=pg.mkPen("y", width=2),
-                                         brush=None)
+        self.marker = pg.ScatterPlotItem(
+            size=26, symbol="s", pen=pg.mkPen("y", width=2), brush=None
+        )
         self.marker.setZValue(10)
         self.addItem(self.marker)
         self._lod_timer = QTimer(self, singleShot=True, interval=80)
@@ -60,13 +61,15 @@ class MosaicView(pg.PlotWidget):
         self.marker.clear()
         self._auto_range = True
 
-    def set_plan(self, centres_mm: Sequence[tuple[float, float]], width_um: float,
-                 height_um: float) -> None:
+    def set_plan(
+        self, centres_mm: Sequence[tuple[float, float]], width_um: float, height_um: float
+    ) -> None:
         """Outline the planned tiles so the operator sees what is still to come."""
         path = QPainterPath()
         for x, y in centres_mm:
-            path.addRect(QRectF(x * 1e3 - width_um / 2, y * 1e3 - height_um / 2, width_um,
-                                height_um))
+            path.addRect(
+                QRectF(x * 1e3 - width_um / 2, y * 1e3 - height_um / 2, width_um, height_um)
+            )
         if self._plan_item is not None:
             self.removeItem(self._plan_item)
         item = QGraphicsPathItem(path)
@@ -79,9 +82,15 @@ class MosaicView(pg.PlotWidget):
         if centres_mm:
             xs = [c[0] * 1e3 for c in centres_mm]
             ys = [c[1] * 1e3 for c in centres_mm]
-            self.vb.setRange(QRectF(min(xs) - width_um / 2, min(ys) - height_um / 2,
-                                    max(xs) - min(xs) + width_um, max(ys) - min(ys) + height_um),
-                             padding=0.02)
+            self.vb.setRange(
+                QRectF(
+                    min(xs) - width_um / 2,
+                    min(ys) - height_um / 2,
+                    max(xs) - min(xs) + width_um,
+                    max(ys) - min(ys) + height_um,
+                ),
+                padding=0.02,
+            )
             self._auto_range = False
 
     def add_tile(self, tile: MosaicTile) -> None:
@@ -93,8 +102,14 @@ class MosaicView(pg.PlotWidget):
             self.addItem(item)
         self.tiles[tile.index] = tile
         self._show(tile.index, LEVELS[0])
-        item.setRect(QRectF(tile.x_mm * 1e3 - tile.width_um / 2, tile.y_mm * 1e3 - tile.height_um / 2,
-                            tile.width_um, tile.height_um))
+        item.setRect(
+            QRectF(
+                tile.x_mm * 1e3 - tile.width_um / 2,
+                tile.y_mm * 1e3 - tile.height_um / 2,
+                tile.width_um,
+                tile.height_um,
+            )
+        )
         if self._auto_range and len(self.tiles) == 1:
             self.vb.setRange(item.mapRectToParent(item.boundingRect()), padding=0.5)
         self._lod_timer.start()
@@ -122,8 +137,9 @@ class MosaicView(pg.PlotWidget):
 
     def center_on(self, x_um: float, y_um: float, width_um: float = 150.0) -> None:
         """Centre the view on a stage point and mark it (a cell chosen in the gallery)."""
-        self.vb.setRange(QRectF(x_um - width_um / 2, y_um - width_um / 2, width_um, width_um),
-                         padding=0)
+        self.vb.setRange(
+            QRectF(x_um - width_um / 2, y_um - width_um / 2, width_um, width_um), padding=0
+        )
         self.marker.setData([x_um], [y_um])
         self._auto_range = False
 
@@ -134,8 +150,9 @@ class MosaicView(pg.PlotWidget):
         tile = self.tiles[index]
         layer = tile.images.get(self.mode) or tile.images["gray"]
         img = layer.get(level, layer[LEVELS[0]])
-        self.items[index].setImage(img, levels=(0, 255) if img.ndim == 2 else None,
-                                   autoLevels=False)
+        self.items[index].setImage(
+            img, levels=(0, 255) if img.ndim == 2 else None, autoLevels=False
+        )
         self._shown_level[index] = level
 
     def _update_lod(self) -> None:
@@ -148,8 +165,12 @@ class MosaicView(pg.PlotWidget):
         visible = []
         for index, t in self.tiles.items():
             cx, cy = t.x_mm * 1e3, t.y_mm * 1e3
-            if (cx + t.width_um / 2 >= x0 and cx - t.width_um / 2 <= x1
-                    and cy + t.height_um / 2 >= y0 and cy - t.height_um / 2 <= y1):
+            if (
+                cx + t.width_um / 2 >= x0
+                and cx - t.width_um / 2 <= x1
+                and cy + t.height_um / 2 >= y0
+                and cy - t.height_um / 2 <= y1
+            ):
                 visible.append(index)
         want_fine: set[int] = set()
         if visible:

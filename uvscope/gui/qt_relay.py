@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 
 class QtRelay(QObject):
-    """Forward every signal of a psygnal ``SignalGroup`` as ``event(name, args)`` on the GUI thread."""
+    """Forward each signal of a psygnal SignalGroup as ``event(name, args)`` on the GUI thread."""
 
     event = Signal(str, object)
 

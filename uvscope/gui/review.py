@@ -58,16 +58,38 @@ class ReviewStore:
             tmp = path.with_suffix(path.suffix + ".tmp")
             with tmp.open("w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
-                w.writerow(["cell_id", "tile", "x_um", "y_um", "row0", "col0", "row1", "col1",
-                            "label", "reviewed"])
+                w.writerow(
+                    [
+                        "cell_id",
+                        "tile",
+                        "x_um",
+                        "y_um",
+                        "row0",
+                        "col0",
+                        "row1",
+                        "col1",
+                        "label",
+                        "reviewed",
+                    ]
+                )
                 for c in cells:
                     final = self.label_of(c)
-                    w.writerow([c.cell_id, c.tile_index, f"{c.x_um:.3f}", f"{c.y_um:.3f}",
-                                *c.bbox, final, int(c.cell_id in self._reviews)])
+                    w.writerow(
+                        [
+                            c.cell_id,
+                            c.tile_index,
+                            f"{c.x_um:.3f}",
+                            f"{c.y_um:.3f}",
+                            *c.bbox,
+                            final,
+                            int(c.cell_id in self._reviews),
+                        ]
+                    )
             tmp.replace(path)
         except OSError as err:
-            raise StorageError(f"could not write training labels to {path}: {err}; "
-                               "choose a writable folder") from err
+            raise StorageError(
+                f"could not write training labels to {path}: {err}; choose a writable folder"
+            ) from err
         return path
 
     def _write(self, path: Path) -> Path:
@@ -79,12 +101,22 @@ class ReviewStore:
                 w.writerow(_FIELDS)
                 for r in self.reviews():
                     c = r.cell
-                    w.writerow([c.cell_id, c.tile_index, f"{c.x_um:.3f}", f"{c.y_um:.3f}",
-                                c.cls, r.reviewed])
+                    w.writerow(
+                        [
+                            c.cell_id,
+                            c.tile_index,
+                            f"{c.x_um:.3f}",
+                            f"{c.y_um:.3f}",
+                            c.cls,
+                            r.reviewed,
+                        ]
+                    )
             tmp.replace(path)
         except OSError as err:
-            raise StorageError(f"could not save reviewed labels to {path}: {err}; "
-                               "check the scan folder is writable") from err
+            raise StorageError(
+                f"could not save reviewed labels to {path}: {err}; "
+                "check the scan folder is writable"
+            ) from err
         return path
 
     @staticmethod

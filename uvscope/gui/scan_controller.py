@@ -50,8 +50,12 @@ class ScanController(QObject):
     differential = Signal(object)  # analysis Differential
     stopped = Signal()  # after stop_and_wait: the engine thread has ended
 
-    def __init__(self, rig: Rig, analysis_factory: AnalysisFactory | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        rig: Rig,
+        analysis_factory: AnalysisFactory | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.rig = rig
         self.analysis_factory = analysis_factory
@@ -64,12 +68,16 @@ class ScanController(QObject):
     @property
     def running(self) -> bool:
         return self.engine is not None and self.engine.state in (
-            RunState.PREPARING, RunState.RUNNING, RunState.PAUSED)
+            RunState.PREPARING,
+            RunState.RUNNING,
+            RunState.PAUSED,
+        )
 
     def plan(self, scan: ScanConfig) -> GridPlan:
         cam = self.rig.config.camera
-        return plan_tiles(scan, fov_mm(cam.width_px, cam.height_px, cam.pixel_size_um),
-                          self.rig.config.stage)
+        return plan_tiles(
+            scan, fov_mm(cam.width_px, cam.height_px, cam.pixel_size_um), self.rig.config.stage
+        )
 
     def start(self, scan: ScanConfig, out_dir: Path, tiles: TileWorker) -> None:
         """Start a scan in the engine thread; raises ScanError if one is running already."""
@@ -80,8 +88,10 @@ class ScanController(QObject):
         self._analysis = None
         if scan.analysis.enabled:
             if self.analysis_factory is None:
-                raise ScanError("analysis is on but the analysis pipeline is not available in "
-                                "this installation; turn analysis off to scan without it")
+                raise ScanError(
+                    "analysis is on but the analysis pipeline is not available in "
+                    "this installation; turn analysis off to scan without it"
+                )
             self._analysis = self.analysis_factory(scan, self.rig, out_dir)
             sinks.append(self._analysis)
         self.out_dir = out_dir

@@ -97,8 +97,9 @@ class ScanForm(QWidget):
         grp = QButtonGroup(self)
         grp.addButton(self.by_corners)
         grp.addButton(self.by_centre)
-        self.corner = [[_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")]
-                       for _ in range(2)]
+        self.corner = [
+            [_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")] for _ in range(2)
+        ]
         self.corner_here = [QPushButton("Set corner 1 here"), QPushButton("Set corner 2 here")]
         g.addWidget(self.by_corners, 0, 0, 1, 4)
         for i in range(2):
@@ -151,8 +152,9 @@ class ScanForm(QWidget):
         self.bg_default = QCheckBox("Default blank region (simulated slide)")
         self.bg_pos = [_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")]
         self.bg_here = QPushButton("Blank here")
-        self.bg_here.clicked.connect(lambda: (self.bg_default.setChecked(False),
-                                              self._set_here(self.bg_pos)))
+        self.bg_here.clicked.connect(
+            lambda: (self.bg_default.setChecked(False), self._set_here(self.bg_pos))
+        )
         self.bg_default.toggled.connect(lambda on: [w.setEnabled(not on) for w in self.bg_pos])
         self.bg_frames, self.dark_frames = _ispin(0, 10_000), _ispin(0, 10_000)
         g.addWidget(self.bg_default, 0, 0, 1, 4)
@@ -257,8 +259,12 @@ class ScanForm(QWidget):
     def _set_here(self, spins: list[QDoubleSpinBox]) -> None:
         pos = self.position_mm()
         if pos is None:
-            self.show_errors(ConfigError("position\n  region: the stage position is not known "
-                                         "yet; connect the rig or type the position"))
+            self.show_errors(
+                ConfigError(
+                    "position\n  region: the stage position is not known "
+                    "yet; connect the rig or type the position"
+                )
+            )
             return
         spins[0].setValue(pos[0])
         spins[1].setValue(pos[1])
@@ -338,11 +344,16 @@ class ScanForm(QWidget):
         if self.by_corners.isChecked():
             region: dict[str, Any] = {"corners_mm": [[s.value() for s in c] for c in self.corner]}
         else:
-            region = {"center_mm": [s.value() for s in self.centre],
-                      "rows": self.rows.value(), "columns": self.columns.value()}
+            region = {
+                "center_mm": [s.value() for s in self.centre],
+                "rows": self.rows.value(),
+                "columns": self.columns.value(),
+            }
         self._wl_order = [nm for nm in WAVELENGTHS_NM if self.wl_on[nm].isChecked()]
-        bg: dict[str, Any] = {"frames": self.bg_frames.value(),
-                              "dark_frames": self.dark_frames.value()}
+        bg: dict[str, Any] = {
+            "frames": self.bg_frames.value(),
+            "dark_frames": self.dark_frames.value(),
+        }
         if not self.bg_default.isChecked():
             bg["position_mm"] = [s.value() for s in self.bg_pos]
         analysis: dict[str, Any] = {"enabled": self.analysis_on.isChecked()}
@@ -362,8 +373,9 @@ class ScanForm(QWidget):
             "region": region,
             "overlap_percent": self.overlap.value(),
             "order": self.order.currentText(),
-            "wavelengths": [{"nm": nm, "exposure_ms": self.wl_exposure[nm].value()}
-                            for nm in self._wl_order],
+            "wavelengths": [
+                {"nm": nm, "exposure_ms": self.wl_exposure[nm].value()} for nm in self._wl_order
+            ],
             "background": bg,
             "focus": {"z_um": self.z.value()} if self.fixed_z.isChecked() else {},
             "analysis": analysis,

@@ -68,8 +68,9 @@ class ScanView(QWidget):
         modes.addStretch(1)
         self.tile_count = QLabel("")
         modes.addWidget(self.tile_count)
-        self.mosaic.tile_added.connect(lambda _: self.tile_count.setText(
-            f"{len(self.mosaic.tiles)} tiles shown"))
+        self.mosaic.tile_added.connect(
+            lambda _: self.tile_count.setText(f"{len(self.mosaic.tiles)} tiles shown")
+        )
 
         top = QHBoxLayout()
         for w in (self.start_button, self.pause_button, self.resume_button, self.abort_button):
@@ -94,8 +95,10 @@ class ScanView(QWidget):
         self.pause_button.setEnabled(state == RunState.RUNNING)
         self.resume_button.setEnabled(state == RunState.PAUSED)
         self.abort_button.setEnabled(active)
-        text = {RunState.PREPARING: "preparing: dark and background frames",
-                RunState.PAUSED: "paused"}.get(state, state.value)
+        text = {
+            RunState.PREPARING: "preparing: dark and background frames",
+            RunState.PAUSED: "paused",
+        }.get(state, state.value)
         self.state_label.setText(f"Scan {text}")
 
     def set_total(self, total: int) -> None:

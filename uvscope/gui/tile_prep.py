@@ -86,8 +86,13 @@ def rgb_pyramid(rgb: np.ndarray, levels: tuple[int, ...] = LEVELS) -> dict[int, 
     return {f: block_mean(rgb, f).astype(np.uint8) for f in levels}
 
 
-def crop_thumb(stained: np.ndarray, gray: np.ndarray, bbox: tuple[int, int, int, int],
-               size: int = 64, margin: int = 6) -> np.ndarray:
+def crop_thumb(
+    stained: np.ndarray,
+    gray: np.ndarray,
+    bbox: tuple[int, int, int, int],
+    size: int = 64,
+    margin: int = 6,
+) -> np.ndarray:
     """Stained crop beside gray crop, each ``size`` x ``size``, centred on the cell's box."""
     r0, c0, r1, c1 = bbox
     half = max(r1 - r0, c1 - c0) // 2 + margin
@@ -102,8 +107,9 @@ def crop_thumb(stained: np.ndarray, gray: np.ndarray, bbox: tuple[int, int, int,
     return np.concatenate([s, np.repeat(g[..., None], 3, axis=2)], axis=1)
 
 
-def result_images(gray_full: np.ndarray, result: TileResult,
-                  levels: tuple[int, ...] = LEVELS) -> dict[str, dict[int, np.ndarray]]:
+def result_images(
+    gray_full: np.ndarray, result: TileResult, levels: tuple[int, ...] = LEVELS
+) -> dict[str, dict[int, np.ndarray]]:
     """The stained, masks and outlines pyramids of an analysed tile.
 
     Masks and outlines are drawn at each level from subsampled labels, so outlines stay one

@@ -33,6 +33,8 @@ class TileWorker(QObject):
         self.display_nm = display_nm
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uvscope-tiles")
         self._gray: OrderedDict[int, np.ndarray] = OrderedDict()
+        #: results that arrived before their tile (sinks see a tile before the event fires)
+        self._early: dict[int, TileResult] = {}
 
     def put_tile(self, tile: Tile) -> None:
         """Called from the engine thread: queue the tile, return at once."""
@@ -55,16 +57,27 @@ class TileWorker(QObject):
         while len(self._gray) > _GRAY_CACHE:
             self._gray.popitem(last=False)
         h, w = gray.shape
-        self.tile_ready.emit(MosaicTile(
-            index=tile.index, x_mm=tile.x_mm, y_mm=tile.y_mm,
-            width_um=w * tile.pixel_size_um, height_um=h * tile.pixel_size_um,
-            images={"gray": pyramid(gray)},
-        ))
+        self.tile_ready.emit(
+            MosaicTile(
+                index=tile.index,
+                x_mm=tile.x_mm,
+                y_mm=tile.y_mm,
+                width_um=w * tile.pixel_size_um,
+                height_um=h * tile.pixel_size_um,
+                images={"gray": pyramid(gray)},
+            )
+        )
+        early = self._early.pop(tile.index, None)
+        if early is not None:
+            self._prep_result(early)
 
     def _prep_result(self, result: TileResult) -> None:
         gray = self._gray.get(result.tile_index)
-        if gray is None:  # evicted: show the stain only
-            gray = result.stained.mean(axis=2).astype(np.uint8)
+        if gray is None:
+            if len(self._early) < _GRAY_CACHE:
+                self._early[result.tile_index] = result  # shown once the tile itself arrives
+                return
+            gray = result.stained.mean(axis=2).astype(np.uint8)  # evicted: stain only
         images = result_images(gray, result)
         thumbs = [CellThumb(c, crop_thumb(result.stained, gray, c.bbox)) for c in result.cells]
         self.result_ready.emit(result.tile_index, images, thumbs)
