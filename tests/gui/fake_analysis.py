@@ -51,7 +51,7 @@ class FakeAnalysisSink:
             y = tile.y_mm * 1e3 + (r - (h - 1) / 2) * tile.pixel_size_um
             cells.append(
                 CellRow(
-                    next(self._ids),
+                    f"t{tile.index}c{next(self._ids)}",
                     tile.index,
                     cls,
                     {cls: 0.8},

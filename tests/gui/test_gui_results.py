@@ -15,7 +15,7 @@ from uvscope.gui.tile_prep import MosaicTile, pyramid, result_images, to_gray_u8
 
 def _cell(i: int, cls: str, tile: int = 0) -> CellRow:
     return CellRow(
-        cell_id=i,
+        cell_id=str(i),
         tile_index=tile,
         cls=cls,
         probabilities={cls: 0.9},
@@ -58,12 +58,12 @@ def test_gallery_reclassify_moves_the_cell_and_is_saved(qtbot, tmp_path):
     store = ReviewStore()
     gallery.reclassified.connect(store.set)
     with qtbot.waitSignal(gallery.reclassified) as sig:
-        gallery.reclassify(2, "eosinophil")
+        gallery.reclassify("2", "eosinophil")
     assert sig.args[1] == "eosinophil"
     assert gallery.count("neutrophil") == 1 and gallery.count("eosinophil") == 1
     path = store.save(tmp_path)
     assert path == tmp_path / "analysis" / "reviewed_labels.csv"
-    assert ReviewStore.load(tmp_path) == {2: "eosinophil"}
+    assert ReviewStore.load(tmp_path) == {"2": "eosinophil"}
     out = store.export_training_labels(tmp_path / "labels.csv", cells)
     rows = out.read_text().splitlines()
     assert rows[2].split(",")[-2:] == ["eosinophil", "1"]
@@ -77,7 +77,7 @@ def test_gallery_click_reports_the_cell(qtbot):
     item = gallery.lists["lymphocyte"].item(0)
     with qtbot.waitSignal(gallery.cell_activated) as sig:
         gallery.lists["lymphocyte"].itemClicked.emit(item)
-    assert sig.args[0].cell_id == 5
+    assert sig.args[0].cell_id == "5"
 
 
 def _mosaic_tile(index: int, x_mm: float, y_mm: float, shape=(104, 136)) -> MosaicTile:

@@ -50,8 +50,8 @@ class CellGallery(QWidget):
         self.classes = classes
         self.tabs = QTabWidget()
         self.lists: dict[str, QListWidget] = {}
-        self._items: dict[int, QListWidgetItem] = {}
-        self._class_of: dict[int, str] = {}
+        self._items: dict[str, QListWidgetItem] = {}
+        self._class_of: dict[str, str] = {}
         for c in classes:
             lw = QListWidget()
             lw.setViewMode(QListWidget.ViewMode.IconMode)
@@ -100,11 +100,11 @@ class CellGallery(QWidget):
     def count(self, cls: str) -> int:
         return self.lists[cls].count()
 
-    def class_of(self, cell_id: int) -> str:
+    def class_of(self, cell_id: str) -> str:
         return self._class_of[cell_id]
 
     # ------------------------------------------------------------------ review
-    def reclassify(self, cell_id: int, new_cls: str) -> None:
+    def reclassify(self, cell_id: str, new_cls: str) -> None:
         """Move a cell to ``new_cls`` and emit ``reclassified``."""
         if new_cls not in self.lists:
             raise ValueError(f"unknown class {new_cls!r}; choose one of {self.classes}")

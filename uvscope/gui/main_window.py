@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         self.controller.log.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.controller.differential.connect(self._on_differential)
         self.controller.stopped.connect(self._on_stopped)
+        self.controller.analysis_error.connect(self._on_analysis_error)
         self.results.cell_activated.connect(self._show_cell)
         self.results.failed.connect(self.banner.show_error)
         self.statusBar().showMessage("connecting to the rig...")
@@ -272,6 +273,12 @@ class MainWindow(QMainWindow):
 
     def _on_device_error(self, text: str) -> None:
         self.banner.show_message(f"Device error, scan paused: {text}")
+
+    def _on_analysis_error(self, index: int, message: str) -> None:
+        self.banner.show_message(
+            f"The analysis of tile {index} failed: {message}\n\nWhat to do: the scan goes on "
+            "and the tile is saved; re-run the analysis later with `uvscope analyze <scan "
+            "folder>`.")
 
     def _resume(self) -> None:
         self.banner.hide()

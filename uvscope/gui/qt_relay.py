@@ -19,6 +19,7 @@ class QtRelay(QObject):
     event = Signal(str, object)
 
     def __init__(self, group: Any, parent: QObject | None = None) -> None:
+        """``group``: a psygnal SignalGroup, or a mapping of names to signal instances."""
         super().__init__(parent)
         self._group = group
         self._handlers: dict[str, list[Callable[..., None]]] = {}
@@ -38,7 +39,7 @@ class QtRelay(QObject):
     def on(self, name: str, handler: Callable[..., None]) -> None:
         """Call ``handler(*args)`` on the GUI thread whenever signal ``name`` fires."""
         if name not in self._group:
-            raise KeyError(f"{type(self._group).__name__} has no signal {name!r}")
+            raise KeyError(f"no signal {name!r} to relay; have {sorted(self._group)}")
         self._handlers.setdefault(name, []).append(handler)
 
     def _dispatch(self, name: str, args: tuple[Any, ...]) -> None:

@@ -21,7 +21,7 @@ DEAD = "dead"
 class CellRow:
     """One detected cell: where it is, what it was called and how sure the model was."""
 
-    cell_id: int
+    cell_id: str
     tile_index: int
     cls: str
     probabilities: Mapping[str, float]

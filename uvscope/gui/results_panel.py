@@ -33,7 +33,7 @@ class ResultsPanel(QWidget):
         self.differential = DifferentialView()
         self.gallery = CellGallery()
         self.review = ReviewStore()
-        self.cells: dict[int, CellRow] = {}
+        self.cells: dict[str, CellRow] = {}
         self.scan_dir: Path | None = None
         self._analysis_diff: Differential | None = None
         self.gallery.cell_activated.connect(self.cell_activated.emit)

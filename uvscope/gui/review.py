@@ -26,7 +26,7 @@ class ReviewStore:
     """Reviewed labels by cell id; ``save`` writes ``analysis/reviewed_labels.csv`` in a scan."""
 
     def __init__(self) -> None:
-        self._reviews: dict[int, Review] = {}
+        self._reviews: dict[str, Review] = {}
 
     def __len__(self) -> int:
         return len(self._reviews)
@@ -120,10 +120,10 @@ class ReviewStore:
         return path
 
     @staticmethod
-    def load(scan_dir: Path) -> dict[int, str]:
+    def load(scan_dir: Path) -> dict[str, str]:
         """cell id -> reviewed label from a scan folder (empty when never reviewed)."""
         path = Path(scan_dir) / REVIEWED_CSV
         if not path.exists():
             return {}
         with path.open(newline="", encoding="utf-8") as f:
-            return {int(row["cell_id"]): row["reviewed"] for row in csv.DictReader(f)}
+            return {row["cell_id"]: row["reviewed"] for row in csv.DictReader(f)}

@@ -21,6 +21,7 @@ from uvscope.acquisition.tiles import TileSink
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
 from uvscope.errors import ScanError
+from uvscope.gui.analysis_adapter import analysis_signals, to_differential
 from uvscope.gui.qt_relay import QtRelay
 from uvscope.gui.tile_worker import TileWorker
 
@@ -47,7 +48,8 @@ class ScanController(QObject):
     device_error = Signal(str)
     log = Signal(str)
     plan_ready = Signal(object)  # GridPlan
-    differential = Signal(object)  # analysis Differential
+    differential = Signal(object)  # gui.results.Differential
+    analysis_error = Signal(int, str)  # tile index, message
     stopped = Signal()  # after stop_and_wait: the engine thread has ended
 
     def __init__(
@@ -106,10 +108,12 @@ class ScanController(QObject):
         engine.events.tile_acquired.connect(tiles.put_tile)  # engine thread -> worker queue
         self._relays = [relay]
         if self._analysis is not None:
-            ev = self._analysis.events
-            ev.tile_analysed.connect(tiles.put_result)
-            arelay = QtRelay(ev, self)
-            arelay.on("differential_changed", self.differential.emit)
+            signals = analysis_signals(self._analysis)
+            signals["tile_analysed"].connect(tiles.put_result)  # analysis thread -> worker
+            arelay = QtRelay(signals, self)
+            arelay.on("differential_changed", lambda d: self.differential.emit(to_differential(d)))
+            if "error" in signals:
+                arelay.on("error", lambda index, msg: self.analysis_error.emit(int(index), msg))
             self._relays.append(arelay)
         self.engine = engine
         self.plan_ready.emit(plan)

@@ -13,6 +13,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from uvscope.acquisition.tiles import Tile
+from uvscope.gui.analysis_adapter import to_tile_result
 from uvscope.gui.gallery import CellThumb
 from uvscope.gui.results import TileResult
 from uvscope.gui.tile_prep import MosaicTile, crop_thumb, pyramid, result_images, to_gray_u8
@@ -40,7 +41,7 @@ class TileWorker(QObject):
         """Called from the engine thread: queue the tile, return at once."""
         self._pool.submit(self._guard, self._prep_tile, tile)
 
-    def put_result(self, result: TileResult) -> None:
+    def put_result(self, result: object) -> None:
         """Called from the analysis thread."""
         self._pool.submit(self._guard, self._prep_result, result)
 
@@ -71,7 +72,10 @@ class TileWorker(QObject):
         if early is not None:
             self._prep_result(early)
 
-    def _prep_result(self, result: TileResult) -> None:
+    def _prep_result(self, res: object) -> None:
+        result = to_tile_result(res)
+        if result is None:
+            return
         gray = self._gray.get(result.tile_index)
         if gray is None:
             if len(self._early) < _GRAY_CACHE:
