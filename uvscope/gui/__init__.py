@@ -4,3 +4,7 @@ A thin layer over the scan engine and analysis pipeline the CLI uses: worker thr
 device and analysis call, and their psygnal events reach widgets through queued Qt signals.
 Only this package and ``uvscope.cli.gui`` import Qt.
 """
+
+from uvscope.gui import _pyside_guard
+
+_pyside_guard.apply()

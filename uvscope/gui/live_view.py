@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from uvscope.config import WAVELENGTHS_NM
-from uvscope.drivers.base import Frame
+from uvscope.drivers.base import Frame, FrameMeta
 from uvscope.geometry import pixel_to_stage_mm
 
 pg.setConfigOptions(imageAxisOrder="row-major")
@@ -61,6 +61,7 @@ class LiveViewWidget(QWidget):
         self.frames_shown = 0
         self.last_index = -1
         self.last_shown_at = 0.0
+        self.last_meta: FrameMeta | None = None
         self._shown_times: deque[float] = deque(maxlen=30)
         self.glw = pg.GraphicsLayoutWidget()
         self.vb = self.glw.addViewBox(lockAspect=True, invertY=True)
@@ -144,6 +145,7 @@ class LiveViewWidget(QWidget):
         if self.auto.isChecked():
             self.hist.setLevels(*levels)
         self.last_index = frame.meta.frame_index
+        self.last_meta = frame.meta
         self.frames_shown += 1
         now = time.perf_counter()
         self.last_shown_at = now
