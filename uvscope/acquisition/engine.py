@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -28,6 +29,8 @@ from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError, Sto
 from uvscope.io.mosaic import write_stage_mosaics
 from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
 from uvscope.io.scanfolder import ScanFolder
+
+T = TypeVar("T")
 
 
 class FocusSource(Protocol):
@@ -74,7 +77,8 @@ class ScanEngine:
         self._running.set()
         self._thread: threading.Thread | None = None
         self._inflight: int | None = None  # tile index the stage is already moving to
-        self._order_flip = 0  # start with the reversed order if the wheel is at the last filter
+        self._pending: list[tuple[_TileInProgress, int]] = []  # frames triggered, not yet read
+        self._completed: list[Tile] = []  # tiles read out, not yet handed to the sinks
         self.summary: ScanSummary | None = None
 
     # ------------------------------------------------------------------ control
@@ -132,28 +136,43 @@ class ScanEngine:
                                                      self.rig.config.camera.pixel_size_um),
                                    self.rig.config.stage)
             self.folder, done = self._open_folder(self.plan)
-            self.backgrounds = self._backgrounds(self.folder)
+            self.backgrounds = self._retrying("background", lambda: self._backgrounds(self.folder))
             writer = TileWriter(self.folder, save_raw=self.scan.save_raw)
             sinks = [writer, *self.user_sinks]
             todo = [t for t in self.plan.tiles if t.index not in done]
             total = len(self.plan.tiles)
-            nms = [w.nm for w in self.scan.wavelengths]
-            self._order_flip = int(len(nms) > 1 and self.rig.filter_wheel.wavelength_nm == nms[-1])
             self._set_state(RunState.RUNNING)
             device_t0 = self.rig.clock.now()
             status = "complete"
+            stop_early = False
+
+            def deliver() -> None:
+                nonlocal acquired_now, stop_early
+                for tile in self._completed:
+                    for sink in sinks:
+                        sink.put(tile)
+                    acquired_now += 1
+                    self.events.tile_acquired.emit(tile)
+                    self._progress(len(done) + acquired_now, total, acquired_now, t0, device_t0)
+                    stop_early = stop_early or any(
+                        getattr(s, "should_stop", lambda: False)() for s in sinks)
+                self._completed.clear()
+
             for i, spec in enumerate(todo):
                 self._wait_if_paused()
                 if self._abort.is_set():
                     raise ScanAborted("scan aborted by the user")
                 nxt = todo[i + 1] if i + 1 < len(todo) else None
-                tile = self._acquire_with_recovery(spec, nxt, len(done) + acquired_now)
-                for sink in sinks:
-                    sink.put(tile)
-                acquired_now += 1
-                self.events.tile_acquired.emit(tile)
-                self._progress(len(done) + acquired_now, total, acquired_now, t0, device_t0)
-                if any(getattr(s, "should_stop", lambda: False)() for s in sinks):
+                try:
+                    self._acquire_with_recovery(spec, nxt, flush=nxt is None)
+                finally:
+                    deliver()  # finished tiles reach the writer even when the scan stops
+                if stop_early and nxt is not None:
+                    try:
+                        self._acquire_with_recovery(None, None, flush=True)
+                    finally:
+                        deliver()
+                    self.rig.stage.stop()
                     status, message = "stopped-early", "stop rule reached"
                     self.folder.log_event("stop-rule", "scan ended early: stop rule reached")
                     break
@@ -316,10 +335,11 @@ class ScanEngine:
                 bgs.dark[nm] = read_ome_tiff(d)[0].astype(np.float32)
         return bgs
 
-    def _order(self, position: int) -> list[int]:
-        """Wavelength order for the ``position``-th tile: alternates to save wheel moves."""
+    def _order(self) -> list[int]:
+        """Wavelength order for the next tile: start at the filter the wheel is at, if it is
+        either end of the list, so the order alternates tile to tile and saves wheel moves."""
         nms = [w.nm for w in self.scan.wavelengths]
-        return nms if (position + self._order_flip) % 2 == 0 else nms[::-1]
+        return nms[::-1] if len(nms) > 1 and self.rig.filter_wheel.wavelength_nm == nms[-1] else nms
 
     def _z_for(self, spec: TileSpec) -> float | None:
         if self.focus_source is not None:
@@ -333,17 +353,34 @@ class ScanEngine:
             self.rig.focus.start_move_to_um(z)
         self._inflight = spec.index
 
-    def _acquire_with_recovery(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
+    def _acquire_with_recovery(self, spec: TileSpec | None, nxt: TileSpec | None,
+                               flush: bool) -> None:
+        """Acquire ``spec`` (None: only read out what is pending) into ``self._completed``.
+
+        On a device error, every tile with a frame still in flight is acquired again.
+        """
+        queue: list[TileSpec] = [spec] if spec is not None else []
         attempts = 0
         while True:
             try:
-                return self._acquire(spec, nxt, position)
+                while queue:
+                    cur = queue[0]
+                    self._acquire(cur, queue[1] if len(queue) > 1 else nxt)
+                    queue.pop(0)
+                    attempts = 0  # progress: the retry budget is per failure
+                if flush:
+                    self._read_pending(keep=0)
+                return
             except DeviceError as err:
+                lost = [ctx.spec for ctx, _ in self._pending]
+                self._pending.clear()
                 self._inflight = None
+                queue = list(dict.fromkeys(lost + queue))  # in order, each once
                 attempts += 1
+                where = queue[0].index if queue else -1
                 assert self.folder is not None
-                self.folder.log_event("device-error", str(err), tile=spec.index, attempt=attempts)
-                self.events.log.emit(f"tile {spec.index}: {err}")
+                self.folder.log_event("device-error", str(err), tile=where, attempt=attempts)
+                self.events.log.emit(f"tile {where}: {err}")
                 if self._abort.is_set():
                     raise ScanAborted("scan aborted by the user") from err
                 if attempts <= self.tile_retries:
@@ -351,7 +388,7 @@ class ScanEngine:
                     continue
                 if self.on_device_error == "pause":
                     self.events.device_error.emit(
-                        f"{err}. Check the device, then Resume to retry tile {spec.index} "
+                        f"{err}. Check the device, then Resume to retry tile {where} "
                         "or Abort to stop (files so far are kept)."
                     )
                     self._running.clear()
@@ -361,7 +398,21 @@ class ScanEngine:
                         raise ScanAborted("scan aborted by the user") from err
                     attempts = 0
                     continue
-                raise ScanError(f"device error at tile {spec.index}: {err}") from err
+                raise ScanError(f"device error at tile {where}: {err}") from err
+
+    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
+        """Run a preparation step, retried after reopening the devices on a device error."""
+        attempts = 0
+        while True:
+            try:
+                return fn()
+            except DeviceError as err:
+                attempts += 1
+                assert self.folder is not None
+                self.folder.log_event("device-error", f"{what}: {err}", attempt=attempts)
+                if attempts > self.tile_retries:
+                    raise
+                self._reconnect(err)
 
     def _reconnect(self, err: DeviceError) -> None:
         """Reopen every device once (cheap when still open); errors surface on the retry."""
@@ -372,9 +423,12 @@ class ScanEngine:
             except DeviceError:
                 pass
 
-    def _acquire(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
+    def _acquire(self, spec: TileSpec, nxt: TileSpec | None) -> None:
+        """Move to ``spec`` and trigger each wavelength; frames are read one trigger later
+        when the camera can hold a frame while exposing the next (interline CCD), so
+        readout overlaps the next exposure, wheel move and stage move."""
         rig, exposures = self.rig, self._exposures()
-        order = self._order(position)
+        order = self._order()
         wheel = rig.filter_wheel
         if self._inflight != spec.index:
             self._start_move(spec)
@@ -382,27 +436,50 @@ class ScanEngine:
         rig.stage.wait()
         rig.focus.wait()
         x, y = rig.stage.position_mm()
-        z = rig.focus.position_um()
-        raws: dict[int, np.ndarray] = {}
-        t_acq = rig.clock.now()
+        ctx = _TileInProgress(spec, x, y, rig.focus.position_um(), rig.clock.now(), len(order))
         for k, nm in enumerate(order):
             wheel.wait()
             if rig.camera.exposure_ms != exposures[nm]:
                 rig.camera.set_exposure_ms(exposures[nm])
             rig.camera.trigger()
+            self._pending.append((ctx, nm))
             if k + 1 < len(order):
                 wheel.start_move_to_slot(wheel.slot_for(order[k + 1]))
             else:
                 self._inflight = None
                 if nxt is not None:
                     self._start_move(nxt)  # overlaps the readout of the last frame
-            raws[nm] = rig.camera.read().image
+            self._read_pending(keep=rig.camera.max_pending_frames - 1)
+
+    def _read_pending(self, keep: int) -> None:
+        """Read frames in trigger order until at most ``keep`` remain in flight."""
+        while len(self._pending) > keep:
+            ctx, nm = self._pending[0]
+            image = self.rig.camera.read().image
+            self._pending.pop(0)
+            ctx.raws[nm] = image
+            if len(ctx.raws) == ctx.n_wavelengths:
+                self._completed.append(self._finish(ctx))
+
+    def _finish(self, ctx: _TileInProgress) -> Tile:
         assert self.backgrounds is not None
-        norm = {nm: self.backgrounds.normalise(nm, raw) for nm, raw in raws.items()}
-        return Tile(spec=spec, x_mm=x, y_mm=y, z_um=z,
-                    pixel_size_um=rig.config.camera.pixel_size_um, raw=raws, normalised=norm,
-                    exposure_ms={nm: exposures[nm] for nm in raws}, acquired_at_s=t_acq,
-                    background_id=self.backgrounds.id)
+        exposures = self._exposures()
+        norm = {nm: self.backgrounds.normalise(nm, raw) for nm, raw in ctx.raws.items()}
+        return Tile(spec=ctx.spec, x_mm=ctx.x_mm, y_mm=ctx.y_mm, z_um=ctx.z_um,
+                    pixel_size_um=self.rig.config.camera.pixel_size_um, raw=dict(ctx.raws),
+                    normalised=norm, exposure_ms={nm: exposures[nm] for nm in ctx.raws},
+                    acquired_at_s=ctx.t_acq, background_id=self.backgrounds.id)
+
+
+@dataclass
+class _TileInProgress:
+    spec: TileSpec
+    x_mm: float
+    y_mm: float
+    z_um: float
+    t_acq: float
+    n_wavelengths: int
+    raws: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def run_scan(rig: Rig, scan: ScanConfig, out_dir: str | Path, sinks: Sequence[TileSink] = (),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from typing import Protocol
 
 import numpy as np
@@ -199,7 +200,13 @@ class SimFilterWheel(FilterWheel, _Timed):
 
 
 class SimCamera(Camera, _Timed):
-    """Renders the simulated slide where the rig's stage, focus and wheel are."""
+    """Renders the simulated slide where the rig's stage, focus and wheel are.
+
+    Modelled on an interline CCD: the next exposure may start while the previous frame is
+    read out (``max_pending_frames = 2``); readouts follow each other, one at a time.
+    """
+
+    max_pending_frames = 2
 
     def __init__(self, cfg: CameraConfig, clock: Clock, renderer: Renderer,
                  stage: XYStage, focus: FocusAxis, wheel: FilterWheel,
@@ -211,7 +218,8 @@ class SimCamera(Camera, _Timed):
         self.renderer = renderer
         self.stage, self.focus, self.wheel = stage, focus, wheel
         self._rng = np.random.default_rng(seed)
-        self._pending: tuple[float, float, float, int | None, float, float] | None = None
+        # (x, y, z, wavelength, exposure, start time, readout end) per frame in flight
+        self._pending: deque[tuple[float, float, float, int | None, float, float, float]] = deque()
         self._readout_end = 0.0
         self._index = 0
         self.frames = 0
@@ -233,29 +241,26 @@ class SimCamera(Camera, _Timed):
     def _do_trigger(self) -> None:
         self._fault("trigger")
         with self._lock:
-            if self._pending is not None:
-                raise DeviceError("camera: trigger before the previous frame was read")
-            # an interline CCD may expose while the previous frame is still read out,
-            # but a new readout cannot start before the last one ended
+            if len(self._pending) >= self.max_pending_frames:
+                raise DeviceError("camera: frame buffer full; read frames before triggering")
             t_start = self.clock.now()
             x, y = self.stage.position_mm()
             z = self.focus.position_um()
             self.clock.sleep(self._exposure_ms / 1000.0)
-            t_end = max(self.clock.now(), self._readout_end)
-            self._readout_end = t_end + self.cfg.readout_ms / 1000.0
-            self._pending = (x, y, z, self._light_wavelength(), self._exposure_ms, t_start)
+            self._readout_end = max(self.clock.now(), self._readout_end) + self.cfg.readout_ms / 1000.0
+            self._pending.append((x, y, z, self._light_wavelength(), self._exposure_ms, t_start,
+                                  self._readout_end))
 
     def _do_connect(self) -> None:
-        self._pending = None  # a reopened camera has no frame in flight
+        self._pending.clear()  # a reopened camera has no frame in flight
 
     def _do_read(self, timeout_s: float) -> Frame:
         with self._lock:
-            if self._pending is None:
+            if not self._pending:
                 raise DeviceError("camera: read without a trigger")
-            x, y, z, nm, exp, t0 = self._pending
-            self._pending = None
+            x, y, z, nm, exp, t0, t_ready = self._pending.popleft()
             self._fault("read")  # a lost frame: the camera is ready for the next trigger
-            self.clock.sleep_until(self._readout_end)
+            self.clock.sleep_until(t_ready)
             image = self.renderer.render(x, y, z, nm, exp, self._rng)
             image = self._orient(image)
             self._index += 1

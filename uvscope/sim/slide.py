@@ -1,0 +1,353 @@
+"""The virtual slide: cells generated lazily in chunks and rasterised in cached tiles.
+
+Generation chunks are squares of the smear (``chunk_um``) seeded from (seed, ix, iy), so a
+25 x 25 mm smear costs nothing until looked at and every view of a place sees the same cells.
+A cell belongs to the chunk holding its centre. Rasterisation is a second, pixel-size-aware
+layer: square tiles of the global pixel grid, each drawing every object that overlaps it,
+kept in a byte-bounded LRU cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from uvscope.config import SimConfig
+from uvscope.sim.cells import RBC, Debris, Platelet, make_debris, make_platelets
+from uvscope.sim.donors import WBC_KINDS, DonorProfile
+from uvscope.sim.optics import OpticsParams
+from uvscope.sim.shapes import Patch
+from uvscope.sim.wbc import WBC, make_wbc
+
+IDS_PER_CHUNK = 256
+LN10 = math.log(10.0)
+
+
+@dataclass(frozen=True)
+class SlideLayout:
+    """Geometry of the smear and of the generator's caches (estimates, adjustable)."""
+
+    chunk_um: float = 128.0
+    tile_px: int = 512
+    #: blank (cell-free) patch size; enlarged to 1.6 camera fields when the camera is bigger
+    blank_size_mm: tuple[float, float] = (0.6, 0.45)
+    #: keep blank patches this far inside the smear edge
+    blank_margin_mm: float = 1.0
+    #: RBCs may touch a WBC: minimum centre distance as a fraction of the radius sum
+    rbc_wbc_spacing: float = 0.82
+    #: byte budget of the raster tile cache
+    tile_cache_mb: float = 192.0
+    chunk_cache: int = 600
+
+
+@dataclass
+class Chunk:
+    wbcs: list[WBC]
+    rbcs: list[RBC] = field(default_factory=list)
+    others: list[Platelet | Debris] = field(default_factory=list)
+
+
+@dataclass
+class Tile:
+    na: np.ndarray
+    prot: np.ndarray
+    hb: np.ndarray
+    scat: np.ndarray
+    cell: np.ndarray
+    nuc: np.ndarray
+    rbc: np.ndarray
+    wbc_ids: set[int]
+    #: transmission per wavelength, computed on first use
+    trans: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.na, self.prot, self.hb, self.scat, self.cell, self.nuc, self.rbc,
+                  *self.trans.values())
+        return sum(a.nbytes for a in arrays)
+
+    def get(self, name: str | int) -> np.ndarray:
+        """A map by name, or the transmission at a wavelength given as an int."""
+        return self.trans[name] if isinstance(name, int) else getattr(self, name)
+
+
+MAPS = ("na", "prot", "hb", "scat")
+LABELS = ("cell", "nuc", "rbc")
+
+
+class VirtualSlide:
+    """Cells of one smear (seed + donor) and their rasterisation at a pixel size."""
+
+    def __init__(self, sim: SimConfig, donor: DonorProfile, optics: OpticsParams,
+                 layout: SlideLayout | None = None, blank_min_mm: tuple[float, float] = (0.4, 0.3)):
+        self.sim, self.donor, self.optics = sim, donor, optics
+        self.layout = layout or SlideLayout()
+        c = self.layout.chunk_um
+        self.origin_um = (sim.slide_origin_mm[0] * 1e3, sim.slide_origin_mm[1] * 1e3)
+        self.size_um = (sim.slide_size_mm[0] * 1e3, sim.slide_size_mm[1] * 1e3)
+        self.nx = int(math.ceil(self.size_um[0] / c))
+        self.ny = int(math.ceil(self.size_um[1] / c))
+        self._kind_p = donor.fractions()
+        self._wbc_cache: OrderedDict[tuple[int, int], list[WBC]] = OrderedDict()
+        self._chunk_cache: OrderedDict[tuple[int, int], Chunk] = OrderedDict()
+        self._tiles: OrderedDict[tuple[float, int, int], Tile] = OrderedDict()
+        self._tile_bytes = 0
+        bw = max(self.layout.blank_size_mm[0], blank_min_mm[0])
+        bh = max(self.layout.blank_size_mm[1], blank_min_mm[1])
+        self.blank_rects_um = self._place_blanks(sim.blank_regions, bw * 1e3, bh * 1e3)
+        self.max_object_um = 14.0
+
+    # ------------------------------------------------------------------ layout
+    def _place_blanks(self, n: int, w: float, h: float) -> list[tuple[float, float, float, float]]:
+        rng = np.random.default_rng([self.sim.seed, 0xB1A4])
+        m = self.layout.blank_margin_mm * 1e3
+        ox, oy = self.origin_um
+        sx, sy = self.size_um
+        rects: list[tuple[float, float, float, float]] = []
+        for _ in range(n):
+            for _try in range(200):
+                x0 = ox + m + rng.uniform(0, max(sx - 2 * m - w, 0))
+                y0 = oy + m + rng.uniform(0, max(sy - 2 * m - h, 0))
+                r = (x0, y0, x0 + w, y0 + h)
+                if all(r[2] < q[0] or r[0] > q[2] or r[3] < q[1] or r[1] > q[3] for q in rects):
+                    rects.append(r)
+                    break
+        return rects
+
+    def _in_smear_and_not_blank(self, x: float, y: float, r: float) -> bool:
+        ox, oy = self.origin_um
+        if not (ox <= x < ox + self.size_um[0] and oy <= y < oy + self.size_um[1]):
+            return False
+        for x0, y0, x1, y1 in self.blank_rects_um:
+            if x0 - r < x < x1 + r and y0 - r < y < y1 + r:
+                return False
+        return True
+
+    def chunk_range(self, x0: float, y0: float, x1: float, y1: float) -> tuple[range, range]:
+        c = self.layout.chunk_um
+        ox, oy = self.origin_um
+        ix0 = max(int(math.floor((x0 - ox) / c)), 0)
+        ix1 = min(int(math.floor((x1 - ox) / c)), self.nx - 1)
+        iy0 = max(int(math.floor((y0 - oy) / c)), 0)
+        iy1 = min(int(math.floor((y1 - oy) / c)), self.ny - 1)
+        return range(ix0, ix1 + 1), range(iy0, iy1 + 1)
+
+    def _chunk_box(self, ix: int, iy: int) -> tuple[float, float, float]:
+        c = self.layout.chunk_um
+        return self.origin_um[0] + ix * c, self.origin_um[1] + iy * c, c
+
+    # ------------------------------------------------------------------ generation
+    def wbcs(self, ix: int, iy: int) -> list[WBC]:
+        """The WBCs whose centre lies in chunk (ix, iy); cheap, cached."""
+        key = (ix, iy)
+        hit = self._wbc_cache.get(key)
+        if hit is not None:
+            self._wbc_cache.move_to_end(key)
+            return hit
+        rng = np.random.default_rng([self.sim.seed, ix, iy, 1])
+        x0, y0, c = self._chunk_box(ix, iy)
+        lam = self.donor.wbc_per_mm2 * (c * 1e-3) ** 2
+        n = min(int(rng.poisson(lam)), IDS_PER_CHUNK - 1)
+        out: list[WBC] = []
+        base = (iy * self.nx + ix) * IDS_PER_CHUNK + 1
+        for k in range(n):
+            x, y = x0 + rng.uniform(0, c), y0 + rng.uniform(0, c)
+            kind = WBC_KINDS[int(rng.choice(len(WBC_KINDS), p=self._kind_p))]
+            dead = None
+            if rng.uniform() < self.donor.dead_fraction:
+                kx = rng.uniform() < self.donor.karyorrhexis_fraction
+                dead = "karyorrhexis" if kx else "pyknotic"
+            cell_rng = np.random.default_rng([self.sim.seed, ix, iy, 1, k])
+            if not self._in_smear_and_not_blank(x, y, 12.0):
+                continue
+            out.append(make_wbc(cell_rng, base + k, kind, dead, x, y, self.donor))
+        self._wbc_cache[key] = out
+        if len(self._wbc_cache) > 8 * self.layout.chunk_cache:
+            self._wbc_cache.popitem(last=False)
+        return out
+
+    def chunk(self, ix: int, iy: int) -> Chunk:
+        """All objects whose centre lies in chunk (ix, iy)."""
+        key = (ix, iy)
+        hit = self._chunk_cache.get(key)
+        if hit is not None:
+            self._chunk_cache.move_to_end(key)
+            return hit
+        ch = self._generate(ix, iy)
+        self._chunk_cache[key] = ch
+        if len(self._chunk_cache) > self.layout.chunk_cache:
+            self._chunk_cache.popitem(last=False)
+        return ch
+
+    def _generate(self, ix: int, iy: int) -> Chunk:
+        d = self.donor
+        rng = np.random.default_rng([self.sim.seed, ix, iy, 2])
+        x0, y0, c = self._chunk_box(ix, iy)
+        wbcs = self.wbcs(ix, iy)
+        near = [w for jx in (ix - 1, ix, ix + 1) for jy in (iy - 1, iy, iy + 1)
+                if 0 <= jx < self.nx and 0 <= jy < self.ny for w in self.wbcs(jx, jy)]
+        wxy = np.array([(w.cx, w.cy, w.radius) for w in near], np.float64).reshape(-1, 3)
+        mean_area = math.pi * (d.rbc_diameter_um / 2) ** 2
+        n_rbc = int(rng.poisson(d.rbc_coverage * c * c / mean_area))
+        acc = np.zeros((0, 3))
+        rbcs: list[RBC] = []
+        attempts = 0
+        while len(rbcs) < n_rbc and attempts < 6 * n_rbc + 20:
+            attempts += 1
+            x, y = x0 + rng.uniform(0, c), y0 + rng.uniform(0, c)
+            diam = max(rng.normal(d.rbc_diameter_um, d.rbc_diameter_sd_um), 5.0)
+            r = diam / 2
+            if len(wxy):
+                dist = np.hypot(wxy[:, 0] - x, wxy[:, 1] - y)
+                if np.any(dist < self.layout.rbc_wbc_spacing * (wxy[:, 2] + r)):
+                    continue
+            if len(acc):
+                dist = np.hypot(acc[:, 0] - x, acc[:, 1] - y)
+                if np.any(dist < 0.95 * (acc[:, 2] + r)) and rng.uniform() > d.rbc_overlap_prob:
+                    continue
+                if np.any(dist < 0.45 * (acc[:, 2] + r)):
+                    continue
+            if not self._in_smear_and_not_blank(x, y, r + 1.0):
+                continue
+            acc = np.vstack([acc, (x, y, r)])
+            hb = max(rng.normal(d.rbc_hb_pg, d.rbc_hb_sd_pg), 10.0)
+            if rng.uniform() < d.sickle_fraction:
+                length = rng.uniform(5.5, 8.0)
+                rbcs.append(RBC(x, y, length, rng.uniform(1.1, 1.7), rng.uniform(0, np.pi),
+                                hb * rng.uniform(0.7, 1.0), 1.0, True,
+                                float(rng.uniform(0.04, 0.12) * rng.choice([-1, 1]))))
+            else:
+                ecc = rng.uniform(0.9, 1.0)
+                rbcs.append(RBC(x, y, r, r * ecc, rng.uniform(0, np.pi), hb,
+                                float(rng.uniform(0.6, 1.6))))
+        others: list[Platelet | Debris] = []
+        n_plt = int(rng.poisson(d.platelets_per_rbc * n_rbc))
+        for _ in range(n_plt):
+            x, y = x0 + rng.uniform(0, c), y0 + rng.uniform(0, c)
+            if not self._in_smear_and_not_blank(x, y, 8.0):
+                continue
+            clump = int(rng.integers(2, 6)) if rng.uniform() < d.platelet_clump_prob else 1
+            others.extend(make_platelets(rng, x, y, clump))
+        area_mm2 = (c * 1e-3) ** 2
+        for dust, rate in ((False, d.debris_per_mm2), (True, d.dust_per_mm2)):
+            for _ in range(int(rng.poisson(rate * area_mm2))):
+                x, y = x0 + rng.uniform(0, c), y0 + rng.uniform(0, c)
+                if self._in_smear_and_not_blank(x, y, 6.0):
+                    others.append(make_debris(rng, x, y, dust))
+        return Chunk(wbcs, rbcs, others)
+
+    def wbcs_in_box(self, x0: float, y0: float, x1: float, y1: float) -> list[WBC]:
+        """WBCs whose centre lies in the box (stage um)."""
+        xs, ys = self.chunk_range(x0, y0, x1, y1)
+        return [w for iy in ys for ix in xs for w in self.wbcs(ix, iy)
+                if x0 <= w.cx < x1 and y0 <= w.cy < y1]
+
+    def objects_near(self, x0: float, y0: float, x1: float, y1: float) -> list[Any]:
+        """Every object whose centre lies within ``max_object_um`` of the box."""
+        m = self.max_object_um
+        xs, ys = self.chunk_range(x0 - m, y0 - m, x1 + m, y1 + m)
+        out: list[Any] = []
+        for iy in ys:
+            for ix in xs:
+                ch = self.chunk(ix, iy)
+                out.extend(ch.others)
+                out.extend(ch.rbcs)
+                out.extend(ch.wbcs)  # drawn last: WBC labels win over RBC overlaps
+        return out
+
+    # ------------------------------------------------------------------ raster tiles
+    def tile(self, ps: float, ti: int, tj: int) -> Tile:
+        key = (ps, ti, tj)
+        hit = self._tiles.get(key)
+        if hit is not None:
+            self._tiles.move_to_end(key)
+            return hit
+        t = self._raster(ps, ti, tj)
+        self._tiles[key] = t
+        self._tile_bytes += t.nbytes
+        return t
+
+    def _trim(self) -> None:
+        """Drop least recently used tiles beyond the byte budget (never the newest 16)."""
+        budget = self.layout.tile_cache_mb * 2**20
+        while self._tile_bytes > budget and len(self._tiles) > 16:
+            _, old = self._tiles.popitem(last=False)
+            self._tile_bytes -= old.nbytes
+
+    def _raster(self, ps: float, ti: int, tj: int) -> Tile:
+        n = self.layout.tile_px
+        r0, c0 = ti * n, tj * n
+        arrays = {k: np.zeros((n, n), np.float32) for k in MAPS}
+        cell = np.zeros((n, n), np.int32)
+        nuc = np.zeros((n, n), np.int32)
+        rbc = np.zeros((n, n), bool)
+        ids: set[int] = set()
+        x0, y0 = c0 * ps, r0 * ps
+        x1, y1 = (c0 + n) * ps, (r0 + n) * ps
+        for obj in self.objects_near(x0, y0, x1, y1):
+            rad = obj.bbox_radius_um if isinstance(obj, WBC) else obj.radius_um
+            if obj.cx + rad < x0 or obj.cx - rad > x1 or obj.cy + rad < y0 or obj.cy - rad > y1:
+                continue
+            p: Patch = obj.patch(ps, self.optics)
+            pr0, pc0 = p.r0 - r0, p.c0 - c0
+            h, w = p.shape
+            a0, b0 = max(pr0, 0), max(pc0, 0)
+            a1, b1 = min(pr0 + h, n), min(pc0 + w, n)
+            if a0 >= a1 or b0 >= b1:
+                continue
+            dst = (slice(a0, a1), slice(b0, b1))
+            src = (slice(a0 - pr0, a1 - pr0), slice(b0 - pc0, b1 - pc0))
+            for k in MAPS:
+                v = getattr(p, k)
+                if v is not None:
+                    arrays[k][dst] += v[src]
+            if p.rbc is not None:
+                rbc[dst] |= p.rbc[src]
+            if p.cell is not None:
+                m = p.cell[src]
+                if m.any():
+                    cell[dst][m] = p.label
+                    ids.add(p.label)
+                assert p.nuc is not None
+                nuc[dst][p.nuc[src]] = p.label
+        return Tile(arrays["na"], arrays["prot"], arrays["hb"], arrays["scat"], cell, nuc, rbc, ids)
+
+    def _with_transmission(self, t: Tile, wavelength_nm: int) -> None:
+        if wavelength_nm in t.trans:
+            return
+        kn, kp, kh = self.optics.od_weights(wavelength_nm)
+        ks = self.optics.scatter_scale(wavelength_nm)
+        od = t.na * np.float32(-kn * LN10)
+        od += t.prot * np.float32(-kp * LN10)
+        od += t.hb * np.float32(-kh * LN10)
+        od += t.scat * np.float32(-ks * LN10)
+        t.trans[wavelength_nm] = np.exp(od, out=od)
+        self._tile_bytes += od.nbytes
+
+    def window(self, ps: float, r0: int, c0: int, h: int, w: int,
+               names: tuple[str | int, ...]) -> dict[str | int, np.ndarray]:
+        """Arrays ``names`` of the global pixel window rows r0..r0+h, cols c0..c0+w; an int
+        name is the (unblurred) transmission at that wavelength."""
+        n = self.layout.tile_px
+        out: dict[str | int, np.ndarray] = {}
+        tiles_r = range(r0 // n, (r0 + h - 1) // n + 1)
+        tiles_c = range(c0 // n, (c0 + w - 1) // n + 1)
+        for ti in tiles_r:
+            for tj in tiles_c:
+                t = self.tile(ps, ti, tj)
+                a0, a1 = max(r0, ti * n), min(r0 + h, (ti + 1) * n)
+                b0, b1 = max(c0, tj * n), min(c0 + w, (tj + 1) * n)
+                for k in names:
+                    if isinstance(k, int):
+                        self._with_transmission(t, k)
+                    src = t.get(k)
+                    if k not in out:
+                        out[k] = np.empty((h, w), src.dtype)
+                    out[k][a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] = src[
+                        a0 - ti * n : a1 - ti * n, b0 - tj * n : b1 - tj * n]
+        self._trim()
+        return out

@@ -1,0 +1,206 @@
+"""SimWorld: the slide under the simulated microscope, seen by the simulated camera.
+
+``render`` gives the raw uint16 frame a camera would read at a stage position, focus and
+wavelength; ``ground_truth`` gives the labels, cell records and Giemsa-like colour of the same
+field. Image orientation follows ``uvscope.geometry``: column grows with stage x, row with
+stage y, the position is the image centre.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from uvscope.config import CameraConfig, SimConfig
+from uvscope.errors import ConfigError
+from uvscope.sim.donors import DonorProfile, get_donor
+from uvscope.sim.optics import OpticsParams, blur_and_crop, blur_pad_px, illumination_field
+from uvscope.sim.sensor import Sensor
+from uvscope.sim.slide import SlideLayout, VirtualSlide
+from uvscope.sim.stain import StainParams, render_stain
+from uvscope.sim.wbc import WBC
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    """One cell of the ground truth. RBC records (kind "rbc"/"sickle_rbc") have id 0."""
+
+    id: int
+    kind: str
+    dead: bool
+    centroid_mm: tuple[float, float]
+    diameter_um: float
+    death: str | None = None  # "pyknotic" / "karyorrhexis"
+    large: bool = False  # large lymphocyte
+
+
+@dataclass
+class GroundTruth:
+    cell_labels: np.ndarray  # int32 (H, W), WBC instance ids, 0 = background
+    nucleus_labels: np.ndarray  # int32 (H, W), same id as the cell
+    rbc_mask: np.ndarray  # bool (H, W)
+    cells: list[CellRecord]
+    stained_rgb: np.ndarray  # uint8 (H, W, 3)
+
+
+def _record(w: WBC) -> CellRecord:
+    return CellRecord(w.id, w.kind, w.dead is not None, (w.cx * 1e-3, w.cy * 1e-3),
+                      w.diameter_um, w.dead, w.large)
+
+
+class SimWorld:
+    """A virtual smear (seed + donor), the optics and the camera of the simulated rig."""
+
+    def __init__(self, sim: SimConfig, camera: CameraConfig, optics: OpticsParams | None = None,
+                 *, donor: DonorProfile | None = None, layout: SlideLayout | None = None,
+                 stain: StainParams | None = None):
+        self.sim, self.camera = sim, camera
+        self.optics = optics or OpticsParams()
+        self.donor = donor or get_donor(sim.donor)
+        self.stain = stain or StainParams()
+        self.pixel_size_um = float(camera.pixel_size_um)
+        self.width_px, self.height_px = int(camera.width_px), int(camera.height_px)
+        ps_mm = self.pixel_size_um * 1e-3
+        fov = (self.width_px * ps_mm, self.height_px * ps_mm)
+        self.slide = VirtualSlide(sim, self.donor, self.optics, layout,
+                                  blank_min_mm=(max(0.4, 1.6 * fov[0]), max(0.3, 1.6 * fov[1])))
+        self.sensor = Sensor(self.optics.sensor, (self.height_px, self.width_px), camera.bit_depth)
+        self._illum: dict[int, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height_px, self.width_px)
+
+    def smear_centre_mm(self) -> tuple[float, float]:
+        ox, oy = self.sim.slide_origin_mm
+        return (ox + self.sim.slide_size_mm[0] / 2, oy + self.sim.slide_size_mm[1] / 2)
+
+    def surface_z_um(self, x_mm: float, y_mm: float) -> float:
+        """Best-focus z (260 nm) of the slide surface: tilted and slightly bowed."""
+        cx, cy = self.smear_centre_mm()
+        dx, dy = x_mm - cx, y_mm - cy
+        tx, ty = self.sim.tilt_um_per_mm
+        return float(self.sim.focus_z_um + tx * dx + ty * dy
+                     + self.sim.curvature_um_per_mm2 * (dx * dx + dy * dy))
+
+    def best_focus_um(self, x_mm: float, y_mm: float, wavelength_nm: int = 260) -> float:
+        """Focus position that images (x, y) sharply at ``wavelength_nm``."""
+        return self.surface_z_um(x_mm, y_mm) + self.optics.focal_shift_um[wavelength_nm]
+
+    def blank_position_mm(self) -> tuple[float, float]:
+        """Centre of a cell-free patch that holds a whole camera field."""
+        rects = self.slide.blank_rects_um
+        if rects:
+            x0, y0, x1, y1 = rects[0]
+            return ((x0 + x1) / 2e3, (y0 + y1) / 2e3)
+        # no blank patch on the smear: clean glass just beside it
+        ox, _ = self.sim.slide_origin_mm
+        return (ox - 1.0, self.smear_centre_mm()[1])
+
+    def blank_regions_mm(self) -> list[tuple[float, float, float, float]]:
+        return [(a / 1e3, b / 1e3, c / 1e3, d / 1e3) for a, b, c, d in self.slide.blank_rects_um]
+
+    def _origin(self, x_mm: float, y_mm: float, dx_um: float = 0.0, dy_um: float = 0.0
+                ) -> tuple[float, float]:
+        """Continuous global pixel (row, col) of the field's top-left pixel."""
+        ps = self.pixel_size_um
+        col = (x_mm * 1e3 + dx_um) / ps - (self.width_px - 1) / 2
+        row = (y_mm * 1e3 + dy_um) / ps - (self.height_px - 1) / 2
+        return row, col
+
+    # ------------------------------------------------------------------ imaging
+    def _check_wavelength(self, wavelength_nm: int) -> None:
+        if wavelength_nm not in self.optics.absorptivity_cm2_g:
+            raise ConfigError(
+                f"the simulator has no optics for {wavelength_nm} nm; "
+                f"use one of {sorted(self.optics.absorptivity_cm2_g)}"
+            )
+
+    def illumination(self, wavelength_nm: int) -> np.ndarray:
+        """Mean photo-electrons per ms per pixel of an empty field (PRNU excluded)."""
+        hit = self._illum.get(wavelength_nm)
+        if hit is None:
+            q = self.optics.sensor.quantum_efficiency[wavelength_nm]
+            rate = self.optics.photons_per_ms(wavelength_nm, self.pixel_size_um) * q
+            hit = illumination_field(self.optics, wavelength_nm, self.shape) * np.float32(rate)
+            self._illum[wavelength_nm] = hit
+        return hit
+
+    def suggest_exposure_ms(self, wavelength_nm: int, fill: float = 0.5) -> float:
+        """Exposure filling ``fill`` of the full well at the brightest pixel of an empty field."""
+        self._check_wavelength(wavelength_nm)
+        peak = float(self.illumination(wavelength_nm).max())
+        return fill * self.optics.sensor.full_well_e / peak
+
+    def _transmission_padded(self, r0: int, c0: int, pad: int, wavelength_nm: int) -> np.ndarray:
+        h, w = self.height_px + 2 * pad, self.width_px + 2 * pad
+        m = self.slide.window(self.pixel_size_um, r0 - pad, c0 - pad, h, w, (wavelength_nm,))
+        return m[wavelength_nm]
+
+    def transmission(self, x_mm: float, y_mm: float, z_um: float, wavelength_nm: int) -> np.ndarray:
+        """Noise-free transmitted fraction of the field through the objective (blurred)."""
+        self._check_wavelength(wavelength_nm)
+        o = self.optics
+        dz = z_um - self.surface_z_um(x_mm, y_mm) - o.focal_shift_um[wavelength_nm]
+        sigma_px = o.psf_sigma_um(wavelength_nm, dz) / self.pixel_size_um
+        sx, sy = o.lateral_shift_um[wavelength_nm]
+        # the image at this wavelength shows the object displaced by (sx, sy)
+        row, col = self._origin(x_mm, y_mm, -sx, -sy)
+        r0, c0 = math.floor(row), math.floor(col)
+        pad = blur_pad_px(sigma_px)
+        padded = self._transmission_padded(r0, c0, pad, wavelength_nm)
+        return blur_and_crop(padded, pad, self.shape, sigma_px, (row - r0, col - c0))
+
+    def render(self, x_mm: float, y_mm: float, z_um: float, wavelength_nm: int | None,
+               exposure_ms: float, rng: np.random.Generator) -> np.ndarray:
+        """The raw uint16 frame at stage (x, y), focus z; ``None`` = blocked slot (dark)."""
+        if exposure_ms <= 0:
+            raise ConfigError(f"exposure must be positive, got {exposure_ms} ms")
+        if wavelength_nm is None:
+            return self.sensor.expose(None, exposure_ms, rng)
+        trans = self.transmission(x_mm, y_mm, z_um, wavelength_nm)
+        trans *= self.illumination(wavelength_nm)
+        trans *= np.float32(exposure_ms)
+        return self.sensor.expose(trans, exposure_ms, rng)
+
+    # ------------------------------------------------------------------ ground truth
+    def _gt_window(self, x_mm: float, y_mm: float, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        row, col = self._origin(x_mm, y_mm)
+        return self.slide.window(self.pixel_size_um, round(row), round(col),
+                                 self.height_px, self.width_px, names)
+
+    def ground_truth(self, x_mm: float, y_mm: float) -> GroundTruth:
+        """Labels, cell records and Giemsa-like colour of the field centred at (x, y)."""
+        m = self._gt_window(x_mm, y_mm, ("na", "prot", "hb", "cell", "nuc", "rbc"))
+        cell = m["cell"]
+        ps = self.pixel_size_um
+        hw, hh = self.width_px * ps / 2 + 15.0, self.height_px * ps / 2 + 15.0
+        cands = self.slide.wbcs_in_box(x_mm * 1e3 - hw, y_mm * 1e3 - hh,
+                                       x_mm * 1e3 + hw, y_mm * 1e3 + hh)
+        present = set(np.unique(cell[::2, ::2]).tolist()) if cands else set()
+        cells = []
+        for w in cands:
+            if w.id not in present and not (cell == w.id).any():
+                continue
+            cells.append(_record(w))
+        rgb = render_stain(m["na"], m["prot"], m["hb"], self.stain)
+        return GroundTruth(cell, m["nuc"], m["rbc"], cells, rgb)
+
+    def cells_in_region(self, x0_mm: float, y0_mm: float, x1_mm: float, y1_mm: float,
+                        include_rbc: bool = False) -> list[CellRecord]:
+        """Every WBC (and RBC when asked) whose centroid lies in the box."""
+        xa, xb = sorted((x0_mm * 1e3, x1_mm * 1e3))
+        ya, yb = sorted((y0_mm * 1e3, y1_mm * 1e3))
+        out = [_record(w) for w in self.slide.wbcs_in_box(xa, ya, xb, yb)]
+        if include_rbc:
+            xs, ys = self.slide.chunk_range(xa, ya, xb, yb)
+            for iy in ys:
+                for ix in xs:
+                    for r in self.slide.chunk(ix, iy).rbcs:
+                        if xa <= r.cx < xb and ya <= r.cy < yb:
+                            out.append(CellRecord(0, "sickle_rbc" if r.sickle else "rbc", False,
+                                                  (r.cx * 1e-3, r.cy * 1e-3), 2 * max(r.a, r.b)))
+        return out
