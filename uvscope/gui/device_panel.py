@@ -285,10 +285,18 @@ class DevicePanel(QWidget):
         self.wheel_label.setText(f"slot {slot}" + (f" ({nm} nm)" if nm else " (no filter)"))
 
     def set_position(self, x: float, y: float, z: float) -> None:
+        if self.position is None:  # start the go-to fields where the stage is
+            self.goto_x.setValue(x)
+            self.goto_y.setValue(y)
+            self.goto_z.setValue(z)
         self.position = (x, y, z)
         self.position_label.setText(f"x {x:.4f} mm   y {y:.4f} mm")
         self.z_label.setText(f"z {z:.2f} um")
         self.position_changed.emit(x, y, z)
+
+    def show_scan_position(self, x: float, y: float) -> None:
+        """During a scan the engine owns the stage: show where the last tile was taken."""
+        self.position_label.setText(f"x {x:.4f} mm   y {y:.4f} mm (scanning)")
 
     def set_scanning(self, scanning: bool) -> None:
         """The scan engine owns the devices during a scan: controls off, polling off."""

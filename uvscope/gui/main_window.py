@@ -107,7 +107,7 @@ class MainWindow(QMainWindow):
         split.addWidget(left)
         split.addWidget(self.tabs)
         split.setStretchFactor(1, 1)
-        split.setSizes([380, 1000])
+        split.setSizes([470, 1030])
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -244,6 +244,7 @@ class MainWindow(QMainWindow):
             self.tile_worker.shutdown(wait=False)
         tw = TileWorker(cfg.wavelengths[0].nm, self)
         tw.tile_ready.connect(self.scan_view.mosaic.add_tile)
+        tw.tile_ready.connect(lambda t: self.panel.show_scan_position(t.x_mm, t.y_mm))
         tw.result_ready.connect(self._on_result)
         tw.failed.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.tile_worker = tw

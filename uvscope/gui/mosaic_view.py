@@ -50,6 +50,10 @@ class MosaicView(pg.PlotWidget):
         self._lod_timer.timeout.connect(self._update_lod)
         self.vb.sigRangeChanged.connect(lambda *_: self._lod_timer.start())
         self._auto_range = True
+        #: the area kept in view until the operator pans or zooms (re-fitted on resize)
+        self._fit: QRectF | None = None
+        self.vb.sigRangeChangedManually.connect(self._user_moved)
+        self.vb.sigResized.connect(self._refit)
 
     # ------------------------------------------------------------------ content
     def clear_tiles(self) -> None:
@@ -60,6 +64,7 @@ class MosaicView(pg.PlotWidget):
         self._shown_level.clear()
         self.marker.clear()
         self._auto_range = True
+        self._fit = None
 
     def set_plan(
         self, centres_mm: Sequence[tuple[float, float]], width_um: float, height_um: float
@@ -82,14 +87,13 @@ class MosaicView(pg.PlotWidget):
         if centres_mm:
             xs = [c[0] * 1e3 for c in centres_mm]
             ys = [c[1] * 1e3 for c in centres_mm]
-            self.vb.setRange(
+            self.fit(
                 QRectF(
                     min(xs) - width_um / 2,
                     min(ys) - height_um / 2,
                     max(xs) - min(xs) + width_um,
                     max(ys) - min(ys) + height_um,
-                ),
-                padding=0.02,
+                )
             )
             self._auto_range = False
 
@@ -111,7 +115,8 @@ class MosaicView(pg.PlotWidget):
             )
         )
         if self._auto_range and len(self.tiles) == 1:
-            self.vb.setRange(item.mapRectToParent(item.boundingRect()), padding=0.5)
+            self.fit(item.mapRectToParent(item.boundingRect()).adjusted(
+                -tile.width_um, -tile.height_um, tile.width_um, tile.height_um))
         self._lod_timer.start()
         self.tile_added.emit(tile.index)
 
@@ -135,11 +140,21 @@ class MosaicView(pg.PlotWidget):
         """The layer a tile actually shows (gray until its analysis layers arrive)."""
         return self.mode if self.mode in self.tiles[index].images else "gray"
 
+    def fit(self, rect: QRectF) -> None:
+        """Keep ``rect`` in view (also after resizes) until the operator pans or zooms."""
+        self._fit = QRectF(rect)
+        self.vb.setRange(rect, padding=0.02)
+
+    def _refit(self) -> None:
+        if self._fit is not None:
+            self.vb.setRange(self._fit, padding=0.02)
+
+    def _user_moved(self, *_: object) -> None:
+        self._fit = None
+
     def center_on(self, x_um: float, y_um: float, width_um: float = 150.0) -> None:
         """Centre the view on a stage point and mark it (a cell chosen in the gallery)."""
-        self.vb.setRange(
-            QRectF(x_um - width_um / 2, y_um - width_um / 2, width_um, width_um), padding=0
-        )
+        self.fit(QRectF(x_um - width_um / 2, y_um - width_um / 2, width_um, width_um))
         self.marker.setData([x_um], [y_um])
         self._auto_range = False
 

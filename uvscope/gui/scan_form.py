@@ -59,6 +59,7 @@ def _dspin(lo: float, hi: float, decimals: int = 3, suffix: str = "") -> QDouble
     s = QDoubleSpinBox()
     s.setRange(lo, hi)
     s.setDecimals(decimals)
+    s.setMaximumWidth(120)
     if suffix:
         s.setSuffix(f" {suffix}")
     return s
@@ -67,6 +68,7 @@ def _dspin(lo: float, hi: float, decimals: int = 3, suffix: str = "") -> QDouble
 def _ispin(lo: int, hi: int) -> QSpinBox:
     s = QSpinBox()
     s.setRange(lo, hi)
+    s.setMaximumWidth(120)
     return s
 
 
@@ -100,7 +102,9 @@ class ScanForm(QWidget):
         self.corner = [
             [_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")] for _ in range(2)
         ]
-        self.corner_here = [QPushButton("Set corner 1 here"), QPushButton("Set corner 2 here")]
+        self.corner_here = [QPushButton("Here"), QPushButton("Here")]
+        for i, b in enumerate(self.corner_here):
+            b.setToolTip(f"Set corner {i + 1} at the current stage position")
         g.addWidget(self.by_corners, 0, 0, 1, 4)
         for i in range(2):
             g.addWidget(QLabel(f"Corner {i + 1} x / y"), 1 + i, 0)
@@ -109,7 +113,8 @@ class ScanForm(QWidget):
             g.addWidget(self.corner_here[i], 1 + i, 3)
             self.corner_here[i].clicked.connect(lambda _=False, i=i: self._set_here(self.corner[i]))
         self.centre = [_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")]
-        self.centre_here = QPushButton("Centre here")
+        self.centre_here = QPushButton("Here")
+        self.centre_here.setToolTip("Centre the region at the current stage position")
         self.centre_here.clicked.connect(lambda: self._set_here(self.centre))
         self.rows, self.columns = _ispin(0, 10_000), _ispin(0, 10_000)
         g.addWidget(self.by_centre, 3, 0, 1, 4)
@@ -172,7 +177,8 @@ class ScanForm(QWidget):
         form = QFormLayout()
         self.fixed_z = QCheckBox("Fixed focus")
         self.z = _dspin(-100_000, 100_000, 2, "um")
-        self.z_here = QPushButton("Current focus")
+        self.z_here = QPushButton("Current")
+        self.z_here.setToolTip("Use the current focus position")
         self.z_here.clicked.connect(self._z_here)
         zrow = QHBoxLayout()
         for w in (self.fixed_z, self.z, self.z_here):
