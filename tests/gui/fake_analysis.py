@@ -7,6 +7,7 @@ itself is tested in tests/analysis. Each tile gets two square "cells" whose clas
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 from psygnal import Signal, SignalGroup
@@ -71,3 +72,86 @@ class FakeAnalysisSink:
 
 def differential_of(sink: FakeAnalysisSink) -> Differential:
     return differential_from_labels(sink.labels)
+
+
+# ----------------------------------------------------------------------------------------
+# The same stand-in, shaped like the pipeline's AnalysisSession -> AnalysisWorker objects:
+# signal attributes on ``worker``, CellRecord-like cells, a Differential of ClassCount rows,
+# and images dropped from the result right after ``tile_analysed`` (as the real worker does).
+
+
+@dataclass
+class _Cell:
+    cell_id: str
+    tile: int
+    label: int
+    x_um: float
+    y_um: float
+    row: float
+    col: float
+    cell_class: str
+    dead: bool
+    p_dead: float
+    p_neutrophil: float
+    counted: bool
+
+
+@dataclass
+class _Result:
+    index: int
+    cells: list
+    labels: object
+    stained: object
+    gray: object = None
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class _ClassCount:
+    name: str
+    count: int
+    percent: float
+    ci_low_percent: float
+    ci_high_percent: float
+
+
+@dataclass(frozen=True)
+class _Differential:
+    classes: tuple
+    healthy: int
+    dead: int
+
+
+class _Worker:
+    tile_analysed = Signal(object)
+    differential_changed = Signal(object)
+    error = Signal(int, str)
+
+
+class PipelineShapedSink:
+    lossless = True
+
+    def __init__(self) -> None:
+        self.worker = _Worker()
+        self.inner = FakeAnalysisSink()
+        self.inner.events.tile_analysed.connect(self._convert)
+        self.closed = False
+
+    def put(self, tile: Tile) -> None:
+        self.inner.put(tile)
+
+    def _convert(self, r: TileResult) -> None:
+        cells = [_Cell(c.cell_id, c.tile_index, c.label, c.x_um, c.y_um,
+                       (c.bbox[0] + c.bbox[2]) / 2, (c.bbox[1] + c.bbox[3]) / 2, c.cls,
+                       False, 0.01, 0.5, True) for c in r.cells]
+        # one uncounted duplicate from the overlap, which the gallery must not show
+        dup = _Cell("dup", r.tile_index, 1, 0.0, 0.0, 0, 0, "monocyte", False, 0.0, 0.0, False)
+        res = _Result(r.tile_index, [*cells, dup], r.labels, r.stained)
+        self.worker.tile_analysed.emit(res)
+        res.labels = res.stained = None  # the real worker frees them once listeners had them
+        d = differential_from_labels(self.inner.labels)
+        rows = tuple(_ClassCount(n, d.counts[n], d.percentages[n], *d.ci95[n]) for n in d.counts)
+        self.worker.differential_changed.emit(_Differential(rows, d.total, d.dead))
+
+    def close(self) -> None:
+        self.closed = True

@@ -33,7 +33,7 @@ def _scan(tmp_path, rows=2, columns=3, analysis=True) -> ScanConfig:
 def _window(qtbot, rig, tmp_path, **kw):
     sinks: list[FakeAnalysisSink] = []
 
-    def factory(scan, rig, out):
+    def factory(scan, rig, out, plan):
         sinks.append(FakeAnalysisSink())
         return sinks[-1]
 
@@ -173,3 +173,28 @@ def test_start_without_output_folder_shows_the_field_error(qtbot, flat_rig, tmp_
     win.start_scan()
     assert "output folder" in win.form.error_text("output_dir")
     assert win.banner.isVisible() and not win.controller.running
+
+
+def test_results_shaped_like_the_pipeline_reach_the_widgets(qtbot, flat_rig, tmp_path):
+    """Adapter path: signals on the session's worker, CellRecords, images freed after emit."""
+    from tests.gui.fake_analysis import PipelineShapedSink
+
+    sinks: list[PipelineShapedSink] = []
+
+    def factory(scan, rig, out, plan):
+        sinks.append(PipelineShapedSink())
+        return sinks[-1]
+
+    win = MainWindow(flat_rig, analysis_factory=factory, ask=lambda *a: True,
+                     live_on_connect=False, scan=_scan(tmp_path, rows=1, columns=3))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.panel.position is not None, timeout=5000)
+    win.start_scan()
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=20_000)
+    qtbot.waitUntil(lambda: len(win.results.cells) == 6, timeout=5000)  # duplicates left out
+    assert "dup" not in win.results.cells
+    qtbot.waitUntil(lambda: win.results.differential.current is not None
+                    and win.results.differential.current.total == 6, timeout=5000)
+    qtbot.waitUntil(lambda: all("stained" in t.images
+                                for t in win.scan_view.mosaic.tiles.values()), timeout=5000)

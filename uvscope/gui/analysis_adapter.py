@@ -6,6 +6,7 @@ Duck-typed on purpose: the GUI reads a few attributes of ``uvscope.analysis`` re
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -18,11 +19,35 @@ ANALYSIS_SIGNALS: tuple[str, ...] = ("tile_analysed", "differential_changed", "e
 
 
 def analysis_signals(sink: Any) -> dict[str, Any]:
-    """The relayable signals of an analysis sink (an ``events`` group or signal attributes)."""
+    """The relayable signals of an analysis sink: an ``events`` group, signal attributes, or
+    those of its ``worker`` (the pipeline's AnalysisSession wraps an AnalysisWorker)."""
     events = getattr(sink, "events", None)
     if events is not None:
         return {name: events[name] for name in events}
-    return {name: getattr(sink, name) for name in ANALYSIS_SIGNALS if hasattr(sink, name)}
+    source = sink if hasattr(sink, "tile_analysed") else getattr(sink, "worker", None)
+    if source is None or not hasattr(source, "tile_analysed"):
+        raise TypeError(f"{type(sink).__name__} has no tile_analysed signal to show results")
+    return {name: getattr(source, name) for name in ANALYSIS_SIGNALS if hasattr(source, name)}
+
+
+def snapshot(res: Any) -> Any:
+    """Keep a result's arrays: the worker drops them from its own object after emitting."""
+    return res if isinstance(res, TileResult) else copy.copy(res)
+
+
+def session_factory(scan: Any, rig: Any, out_dir: Any, plan: Any) -> Any:
+    """The same analysis sink the CLI's scans use (AnalysisSession), with this scan's settings."""
+    from uvscope.analysis.models import load_models
+    from uvscope.analysis.session import AnalysisSession
+    from uvscope.analysis.settings import AnalysisSettings
+
+    settings = AnalysisSettings()
+    if scan.analysis.stop_after_wbc is not None:
+        counting = settings.counting.replace(stop_after_wbc=scan.analysis.stop_after_wbc)
+        settings = settings.replace(counting=counting)
+    names = {k: getattr(scan.analysis, k) for k in ("segmenter", "stainer", "classifier")
+             if hasattr(scan.analysis, k)}
+    return AnalysisSession(out_dir, load_models(**names), settings, plan=list(plan.tiles))
 
 
 def to_tile_result(res: Any) -> TileResult | None:

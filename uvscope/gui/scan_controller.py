@@ -25,18 +25,20 @@ from uvscope.gui.analysis_adapter import analysis_signals, to_differential
 from uvscope.gui.qt_relay import QtRelay
 from uvscope.gui.tile_worker import TileWorker
 
-#: builds the analysis TileSink of a scan; it must have ``events`` with ``tile_analysed`` and
-#: ``differential_changed`` (psygnal)
-AnalysisFactory = Callable[[ScanConfig, Rig, Path], TileSink]
+#: builds the analysis TileSink of a scan from (scan, rig, out_dir, plan); its psygnal
+#: ``tile_analysed`` and ``differential_changed`` signals feed the mosaic and the results
+AnalysisFactory = Callable[[ScanConfig, Rig, Path, GridPlan], TileSink]
 
 
 def default_analysis_factory() -> AnalysisFactory | None:
-    """The analysis pipeline's worker when it is installed, else None (scan without analysis)."""
+    """The analysis pipeline's session sink when installed, else None (scan without analysis)."""
     try:
-        from uvscope.analysis.worker import make_analysis_sink  # type: ignore[import-not-found]
+        import uvscope.analysis.session  # noqa: F401
     except ImportError:
         return None
-    return make_analysis_sink  # type: ignore[no-any-return]
+    from uvscope.gui.analysis_adapter import session_factory
+
+    return session_factory
 
 
 class ScanController(QObject):
@@ -94,7 +96,7 @@ class ScanController(QObject):
                     "analysis is on but the analysis pipeline is not available in "
                     "this installation; turn analysis off to scan without it"
                 )
-            self._analysis = self.analysis_factory(scan, self.rig, out_dir)
+            self._analysis = self.analysis_factory(scan, self.rig, out_dir, plan)
             sinks.append(self._analysis)
         self.out_dir = out_dir
         self.tiles = tiles

@@ -13,7 +13,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from uvscope.acquisition.tiles import Tile
-from uvscope.gui.analysis_adapter import to_tile_result
+from uvscope.gui.analysis_adapter import snapshot, to_tile_result
 from uvscope.gui.gallery import CellThumb
 from uvscope.gui.results import TileResult
 from uvscope.gui.tile_prep import MosaicTile, crop_thumb, pyramid, result_images, to_gray_u8
@@ -42,8 +42,8 @@ class TileWorker(QObject):
         self._pool.submit(self._guard, self._prep_tile, tile)
 
     def put_result(self, result: object) -> None:
-        """Called from the analysis thread."""
-        self._pool.submit(self._guard, self._prep_result, result)
+        """Called from the analysis thread (takes the arrays before the worker drops them)."""
+        self._pool.submit(self._guard, self._prep_result, snapshot(result))
 
     def _guard(self, fn, arg) -> None:  # type: ignore[no-untyped-def]
         try:
