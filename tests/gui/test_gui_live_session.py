@@ -1,0 +1,28 @@
+"""Live view in the window against the simulated rig (needs uvscope.acquisition.live)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("uvscope.acquisition.live", reason="LiveView is not in this build yet")
+
+from uvscope.gui.main_window import MainWindow  # noqa: E402
+
+
+def test_live_view_shows_frames_and_switches_wavelength(qtbot, flat_rig):
+    win = MainWindow(flat_rig, analysis_factory=None, ask=lambda *a: True, live_on_connect=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.live.frames_shown >= 2, timeout=10_000)
+    assert win.live.image.image.shape == (96, 128)
+    win.live.wl_buttons[300].click()
+    qtbot.waitUntil(lambda: win.live_session.running and win.live_session.wavelength_nm == 300,
+                    timeout=10_000)
+    shown = win.live.frames_shown
+    qtbot.waitUntil(lambda: win.live.frames_shown > shown + 1, timeout=10_000)
+    assert flat_rig.filter_wheel.wavelength_nm == 300
+    win.panel.exposure.setValue(20.0)
+    win.panel.exposure_requested.emit(20.0)
+    qtbot.waitUntil(lambda: "20 ms" in win.live.exposure_label.text(), timeout=10_000)
+    win.close()
+    assert not win.live_session.running
