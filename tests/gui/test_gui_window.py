@@ -198,3 +198,29 @@ def test_results_shaped_like_the_pipeline_reach_the_widgets(qtbot, flat_rig, tmp
                     and win.results.differential.current.total == 6, timeout=5000)
     qtbot.waitUntil(lambda: all("stained" in t.images
                                 for t in win.scan_view.mosaic.tiles.values()), timeout=5000)
+
+
+def test_device_error_pauses_with_advice_and_resume_finishes(qtbot, small_rig_config, tmp_path):
+    from tests.conftest import FlatWorld
+    from uvscope.sim.devices import build_sim_rig
+    from uvscope.sim.faults import FaultInjector
+
+    faults = FaultInjector()
+    cam = small_rig_config.camera
+    rig = build_sim_rig(small_rig_config, faults=faults,
+                        renderer=FlatWorld(cam.width_px, cam.height_px, cam.pixel_size_um))
+    win, _ = _window(qtbot, rig, tmp_path, scan=_scan(tmp_path, rows=1, columns=4,
+                                                      analysis=False))
+    # the stage stalls on every move after the first two tile moves, until the operator acts
+    rule = faults.add("stage", "move", "stall", after=3, count=None)
+    win.start_scan()
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.PAUSED, timeout=20_000)
+    assert win.banner.isVisible()
+    text = win.banner.label.text()
+    assert "stalled" in text and "Resume" in text
+    assert win.scan_view.resume_button.isEnabled()
+    rule.count = rule.fired  # the operator cleared the stage
+    win.scan_view.resume_button.click()
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=20_000)
+    assert not win.banner.isVisible()
+    assert win.scan_view.progress_bar.value() == 4

@@ -100,6 +100,9 @@ class ScanController(QObject):
             sinks.append(self._analysis)
         self.out_dir = out_dir
         self.tiles = tiles
+        for old in self._relays:  # the previous scan's engine can now be freed
+            old.detach()
+            old.deleteLater()
         engine = ScanEngine(self.rig, scan, out_dir, sinks=sinks, on_device_error="pause")
         relay = QtRelay(engine.events, self)
         relay.on("state_changed", self.state_changed.emit)
