@@ -58,6 +58,10 @@ class CameraConfig(Model):
     # backend-specific
     interface: str = Field("USB 2.0", description="pco: camera interface")
     serial_number: int | None = Field(None, description="pco: camera serial number (optional)")
+    roi_px: tuple[int, int, int, int] | None = Field(
+        None, description="pco: sensor region x0, y0, x1, y1 (1-based, inclusive); none = full"
+    )
+    binning: tuple[int, int] = Field((1, 1), description="pco: binning in x and y")
 
     @model_validator(mode="after")
     def _exposure_range(self) -> CameraConfig:
@@ -82,6 +86,18 @@ class FilterWheelConfig(Model):
     port: str | None = Field(None, description="serial: port, e.g. /dev/ttyUSB0")
     baudrate: int = Field(115200)
     timeout_s: float = Field(10.0, gt=0, description="serial: longest wait for a move")
+    reply_timeout_s: float = Field(1.0, gt=0, description="serial: wait for a reply to a query")
+    retries: int = Field(
+        2, ge=0, le=10, description="serial: repeats of a timed-out or garbled exchange"
+    )
+    high_speed: bool = Field(True, description="serial: speed=1 (fast moves) instead of speed=0")
+    sensors_off_when_idle: bool = Field(
+        True,
+        description="serial: sensors=0 turns the position sensors off when idle (no stray light)",
+    )
+    trigger_output: bool = Field(
+        False, description="serial: trig=1 emits a pulse when in position (else trig=0, input mode)"
+    )
 
     @model_validator(mode="after")
     def _slots(self) -> FilterWheelConfig:
@@ -124,6 +140,20 @@ class StageConfig(Model):
     port: str | None = Field(None, description="serial: APT controller port")
     x_bay: int = Field(0x21, description="serial: APT destination of X")
     y_bay: int = Field(0x22, description="serial: APT destination of Y")
+    velocity_units_per_mm_s: float = Field(
+        134_217.73, gt=0, description="serial: APT velocity units per mm/s (MLS203 on a BBD)"
+    )
+    accel_units_per_mm_s2: float = Field(
+        13.744, gt=0, description="serial: APT acceleration units per mm/s^2 (MLS203 on a BBD)"
+    )
+    home_on_connect: bool = Field(
+        False, description="serial: home X and Y on connect when the controller reports unhomed"
+    )
+    reply_timeout_s: float = Field(0.5, gt=0, description="serial: wait for an APT reply")
+    retries: int = Field(2, ge=0, le=10, description="serial: repeats of a lost or garbled reply")
+    keepalive_s: float = Field(
+        0.5, gt=0, lt=1.0, description="serial: interval of MOT_ACK_DCSTATUSUPDATE (under 1 s)"
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> StageConfig:
@@ -145,7 +175,18 @@ class FocusConfig(Model):
     settle_ms: float = Field(20.0, ge=0)
     counts_per_um: float = Field(20.0, gt=0)
     port: str | None = Field(None, description="serial: APT port (same as stage if a third bay)")
-    bay: int = Field(0x23, description="serial: APT destination of the focus channel")
+    bay: int = Field(
+        0x23, description="serial: APT destination of the focus channel (0x50 for its own unit)"
+    )
+    velocity_units_per_um_s: float = Field(
+        134.21773, gt=0, description="serial: APT velocity units per um/s (20 counts/um, BBD)"
+    )
+    accel_units_per_um_s2: float = Field(
+        0.013744, gt=0, description="serial: APT acceleration units per um/s^2 (BBD)"
+    )
+    home_on_connect: bool = Field(
+        False, description="serial: home the focus axis on connect when unhomed"
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> FocusConfig:

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "batch": ("uvscope.cli.scan", "batch", "Run a list of scans one after another."),
     "gui": ("uvscope.cli.gui", "gui", "Open the operator's window (simulated rig by default)."),
     "simulate": ("uvscope.cli.simulate", "simulate", "Export simulated tiles with ground truth."),
+    "devices": ("uvscope.cli.devices", "devices", "Check the devices of a rig (devices check)."),
+    "sim": ("uvscope.cli.sim_serve", "sim", "Serve the FW102C and APT emulators (sim serve)."),
 }
 
 
