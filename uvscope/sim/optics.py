@@ -162,7 +162,7 @@ def blur_and_crop(
     and return the ``out_shape`` field that starts ``pad`` pixels in."""
     h, w = out_shape
     fr, fc = shift
-    if sigma_px <= 4.0:
+    if sigma_px <= 2.5:
         # separable; the integer part of the shift is a slice, the fraction is in the kernel
         ir, ic = round(fr), round(fc)
         kr = _shifted_gaussian(sigma_px, fr - ir)

@@ -9,6 +9,7 @@ stage y, the position is the image centre.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,8 @@ class SimWorld:
                                   blank_min_mm=(max(0.4, 1.6 * fov[0]), max(0.3, 1.6 * fov[1])))
         self.sensor = Sensor(self.optics.sensor, (self.height_px, self.width_px), camera.bit_depth)
         self._illum: dict[int, np.ndarray] = {}
+        # the camera may render on a worker thread while a GUI asks for ground truth
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -151,7 +154,8 @@ class SimWorld:
         row, col = self._origin(x_mm, y_mm, -sx, -sy)
         r0, c0 = math.floor(row), math.floor(col)
         pad = blur_pad_px(sigma_px)
-        padded = self._transmission_padded(r0, c0, pad, wavelength_nm)
+        with self._lock:
+            padded = self._transmission_padded(r0, c0, pad, wavelength_nm)
         return blur_and_crop(padded, pad, self.shape, sigma_px, (row - r0, col - c0))
 
     def render(self, x_mm: float, y_mm: float, z_um: float, wavelength_nm: int | None,
@@ -174,12 +178,13 @@ class SimWorld:
 
     def ground_truth(self, x_mm: float, y_mm: float) -> GroundTruth:
         """Labels, cell records and Giemsa-like colour of the field centred at (x, y)."""
-        m = self._gt_window(x_mm, y_mm, ("na", "prot", "hb", "cell", "nuc", "rbc"))
-        cell = m["cell"]
         ps = self.pixel_size_um
         hw, hh = self.width_px * ps / 2 + 15.0, self.height_px * ps / 2 + 15.0
-        cands = self.slide.wbcs_in_box(x_mm * 1e3 - hw, y_mm * 1e3 - hh,
-                                       x_mm * 1e3 + hw, y_mm * 1e3 + hh)
+        with self._lock:
+            m = self._gt_window(x_mm, y_mm, ("na", "prot", "hb", "cell", "nuc", "rbc"))
+            cands = self.slide.wbcs_in_box(x_mm * 1e3 - hw, y_mm * 1e3 - hh,
+                                           x_mm * 1e3 + hw, y_mm * 1e3 + hh)
+        cell = m["cell"]
         present = set(np.unique(cell[::2, ::2]).tolist()) if cands else set()
         cells = []
         for w in cands:
@@ -192,15 +197,17 @@ class SimWorld:
     def cells_in_region(self, x0_mm: float, y0_mm: float, x1_mm: float, y1_mm: float,
                         include_rbc: bool = False) -> list[CellRecord]:
         """Every WBC (and RBC when asked) whose centroid lies in the box."""
-        xa, xb = sorted((x0_mm * 1e3, x1_mm * 1e3))
-        ya, yb = sorted((y0_mm * 1e3, y1_mm * 1e3))
-        out = [_record(w) for w in self.slide.wbcs_in_box(xa, ya, xb, yb)]
-        if include_rbc:
-            xs, ys = self.slide.chunk_range(xa, ya, xb, yb)
-            for iy in ys:
-                for ix in xs:
-                    for r in self.slide.chunk(ix, iy).rbcs:
-                        if xa <= r.cx < xb and ya <= r.cy < yb:
-                            out.append(CellRecord(0, "sickle_rbc" if r.sickle else "rbc", False,
-                                                  (r.cx * 1e-3, r.cy * 1e-3), 2 * max(r.a, r.b)))
+        with self._lock:
+            xa, xb = sorted((x0_mm * 1e3, x1_mm * 1e3))
+            ya, yb = sorted((y0_mm * 1e3, y1_mm * 1e3))
+            out = [_record(w) for w in self.slide.wbcs_in_box(xa, ya, xb, yb)]
+            if include_rbc:
+                xs, ys = self.slide.chunk_range(xa, ya, xb, yb)
+                for iy in ys:
+                    for ix in xs:
+                        for r in self.slide.chunk(ix, iy).rbcs:
+                            if xa <= r.cx < xb and ya <= r.cy < yb:
+                                kind = "sickle_rbc" if r.sickle else "rbc"
+                                out.append(CellRecord(0, kind, False, (r.cx * 1e-3, r.cy * 1e-3),
+                                                      2 * max(r.a, r.b)))
         return out
