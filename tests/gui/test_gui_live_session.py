@@ -1,12 +1,8 @@
-"""Live view in the window against the simulated rig (needs uvscope.acquisition.live)."""
+"""Live view in the window against the simulated rig."""
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("uvscope.acquisition.live", reason="LiveView is not in this build yet")
-
-from uvscope.gui.main_window import MainWindow  # noqa: E402
+from uvscope.gui.main_window import MainWindow
 
 
 def test_live_view_shows_frames_and_switches_wavelength(qtbot, flat_rig):
@@ -26,3 +22,4 @@ def test_live_view_shows_frames_and_switches_wavelength(qtbot, flat_rig):
     qtbot.waitUntil(lambda: "20 ms" in win.live.exposure_label.text(), timeout=10_000)
     win.close()
     assert not win.live_session.running
+    assert win.live.source is None or not win.live.timer.isActive()

@@ -76,6 +76,7 @@ class DeviceWorker(QObject):
             self.busy_changed.emit(False)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Refuse new calls and (optionally) wait for the queued ones to finish."""
+        """Refuse new calls; with ``wait``, run the queued ones (closing devices) to the end,
+        otherwise drop those not started."""
         self._closed = True
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)

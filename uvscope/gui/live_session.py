@@ -43,7 +43,10 @@ class LiveSession(QObject):
         nm, exp = self.wavelength_nm, self.exposure_ms
 
         def restart() -> Any:
-            from uvscope.acquisition.live import LiveView
+            try:
+                from uvscope.acquisition.live import LiveView
+            except ImportError:  # builds without the engine's live view
+                from uvscope.gui.snap_loop import SnapLoop as LiveView
 
             self._stop_now()
             live = LiveView(self.rig, nm, exp)
