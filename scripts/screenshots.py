@@ -19,6 +19,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from PySide6.QtCore import QPointF  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from uvscope.acquisition.events import RunState  # noqa: E402
@@ -45,18 +46,6 @@ def grab(app: QApplication, widget: QWidget, path: Path) -> None:
     print(f"wrote {path}")
 
 
-class _StillSource:
-    """One snapped frame as a live source, for builds without ``uvscope.acquisition.live``."""
-
-    fps = 0.0
-
-    def __init__(self, frame) -> None:  # noqa: ANN001
-        self.frame = frame
-
-    def latest(self):  # noqa: ANN201
-        return self.frame
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=Path("docs/screenshots"))
@@ -66,26 +55,17 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([])
     rig = build_rig(load_rig(None))
-    try:
-        import uvscope.acquisition.live  # noqa: F401
-        has_live = True
-    except ImportError:
-        has_live = False
     scan_dir = Path(tempfile.mkdtemp(prefix="uvscope-shots-")) / "slide-001"
-    win = MainWindow(rig, live_on_connect=has_live, ask=lambda *a: True)
+    win = MainWindow(rig, live_on_connect=True, ask=lambda *a: True)
     win.resize(1500, 900)
     win.show()
     wait(app, lambda: win.panel.position is not None, 30)
 
     # live view
-    if has_live:
-        wait(app, lambda: win.live.frames_shown > 3, 30)
-    else:
-        rig.filter_wheel.move_to_wavelength(260)
-        rig.camera.set_exposure_ms(50.0)
-        win.live.set_source(_StillSource(rig.camera.snap()), 260, 50.0)
-        win.live.refresh()
+    wait(app, lambda: win.live.frames_shown > 8, 60)
     win.tabs.setCurrentIndex(0)
+    # the cursor's stage position, as if the mouse rested on the image
+    win.live._on_mouse(win.live.vb.mapViewToScene(QPointF(900, 400)))
     grab(app, win, args.out / "live-view.png")
 
     # scan set-up
@@ -102,9 +82,6 @@ def main() -> None:
 
     # scan
     win.left_tabs.setCurrentIndex(0)
-    if has_live:
-        win.live_session.stop()
-        wait(app, lambda: not win.live_session.running, 10)
     win.start_scan()
     total = args.rows * args.columns
     wait(app, lambda: len(win.scan_view.mosaic.tiles) >= total // 2, 120)
