@@ -131,9 +131,15 @@ def test_mosaic_zoom_in_swaps_visible_tiles_to_the_fine_level(qtbot):
     view.vb.autoRange()
     view._update_lod()
     assert view.fine_tiles() == []
+    before = view.items[0].mapRectToParent(view.items[0].boundingRect())
     view.center_on(40_000.0, 30_000.0, width_um=10.0)
     qtbot.waitUntil(lambda: 0 in view.fine_tiles(), timeout=2000)
     assert 5 not in view.fine_tiles()
+    # the finer image covers exactly the same stage area
+    after = view.items[0].mapRectToParent(view.items[0].boundingRect())
+    assert view.items[0].image.shape[1] == 4 * view.tiles[0].images["gray"][8].shape[1]
+    assert (after.x(), after.y(), after.width(), after.height()) == pytest.approx(
+        (before.x(), before.y(), before.width(), before.height()))
 
 
 def test_outlines_take_the_class_colour():

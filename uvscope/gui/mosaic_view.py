@@ -105,15 +105,7 @@ class MosaicView(pg.PlotWidget):
             self.items[tile.index] = item
             self.addItem(item)
         self.tiles[tile.index] = tile
-        self._show(tile.index, LEVELS[0])
-        item.setRect(
-            QRectF(
-                tile.x_mm * 1e3 - tile.width_um / 2,
-                tile.y_mm * 1e3 - tile.height_um / 2,
-                tile.width_um,
-                tile.height_um,
-            )
-        )
+        self._show(tile.index, LEVELS[0], force=True)
         if self._auto_range and len(self.tiles) == 1:
             self.fit(item.mapRectToParent(item.boundingRect()).adjusted(
                 -tile.width_um, -tile.height_um, tile.width_um, tile.height_um))
@@ -165,9 +157,16 @@ class MosaicView(pg.PlotWidget):
         tile = self.tiles[index]
         layer = tile.images.get(self.mode) or tile.images["gray"]
         img = layer.get(level, layer[LEVELS[0]])
-        self.items[index].setImage(
-            img, levels=(0, 255) if img.ndim == 2 else None, autoLevels=False
-        )
+        item = self.items[index]
+        item.setImage(img, levels=(0, 255) if img.ndim == 2 else None, autoLevels=False)
+        # the item scales pixels to the rect of the image it had: place it again for this level
+        # (a level covers whole blocks only, so it may be a few pixels short of the tile)
+        h, w = img.shape[:2]
+        full_h, full_w = tile.shape or (h * level, w * level)
+        x0 = tile.x_mm * 1e3 - tile.width_um / 2
+        y0 = tile.y_mm * 1e3 - tile.height_um / 2
+        item.setRect(QRectF(x0, y0, tile.width_um * w * level / full_w,
+                            tile.height_um * h * level / full_h))
         self._shown_level[index] = level
 
     def _update_lod(self) -> None:

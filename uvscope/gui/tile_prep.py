@@ -29,6 +29,7 @@ class MosaicTile:
     width_um: float
     height_um: float
     images: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
+    shape: tuple[int, int] | None = None  #: full-resolution (rows, columns)
 
 
 def block_mean(img: np.ndarray, f: int) -> np.ndarray:

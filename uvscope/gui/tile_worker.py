@@ -66,6 +66,7 @@ class TileWorker(QObject):
                 width_um=w * tile.pixel_size_um,
                 height_um=h * tile.pixel_size_um,
                 images={"gray": pyramid(gray)},
+                shape=(h, w),
             )
         )
         early = self._early.pop(tile.index, None)
