@@ -315,3 +315,4 @@ class DevicePanel(QWidget):
             self.poll_timer.stop()
         elif any(s == "connected" for s in self.state.values()):
             self.poll_timer.start()
+            self.poll(force=True)
