@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from uvscope.errors import ConfigError
 
@@ -275,14 +282,79 @@ class BackgroundConfig(Model):
     )
     frames: int = Field(8, ge=1, le=256, description="Background frames averaged per wavelength")
     dark_frames: int = Field(8, ge=0, le=256, description="Dark frames averaged; 0 for none")
+    repeat_every_tiles: int | None = Field(
+        None, gt=0, description="Take the background again after this many tiles; none: never"
+    )
+    repeat_every_minutes: float | None = Field(
+        None, gt=0, description="Take the background again after this many minutes; none: never"
+    )
+    drift_threshold_percent: float = Field(
+        5.0, ge=0, le=100,
+        description="Take the background again when the tiles' clear-field level drifts by more "
+                    "than this (illumination drift); 0: no drift check",
+    )
 
 
 class FocusPlanConfig(Model):
+    """How each tile gets its focus: fixed, one autofocus, or a fitted focus map."""
+
+    mode: Literal["fixed", "autofocus-once", "map"] = Field(
+        "fixed",
+        description="fixed: z_um (or the current focus) for every tile; autofocus-once: one "
+                    "autofocus at the region centre; map: autofocus at map_points points and a "
+                    "fitted surface gives z for every tile",
+    )
     z_um: float | None = Field(None, description="Fixed focus; default: the current focus position")
+    map_points: int = Field(5, ge=1, le=100, description="Autofocus points of the focus map")
+    surface: Literal["plane", "quadratic"] = Field(
+        "plane", description="Surface fitted through the map points (quadratic needs 6 points)"
+    )
+    metric: Literal["normalised_variance", "brenner", "vollath_f4"] = Field(
+        "normalised_variance", description="Focus metric scoring each image's sharpness"
+    )
+    wavelength_nm: int | None = Field(
+        None, description="Wavelength to focus at; default: the scan's first wavelength"
+    )
+    sweep_range_um: float = Field(
+        40.0, gt=0, le=2000, description="Width of the coarse autofocus sweep around the start z"
+    )
+    sweep_steps: int = Field(11, ge=3, le=201, description="Frames in the coarse sweep")
+    fine_range_um: float = Field(
+        6.0, gt=0, le=500, description="Width of the fine sweep around the coarse peak"
+    )
+    fine_steps: int = Field(9, ge=3, le=201, description="Frames in the fine sweep")
+    min_contrast: float = Field(
+        1.15, gt=1, description="Peak over lowest sweep score needed to trust a focus peak; "
+                                "below it the field is taken as blank"
+    )
+    refocus_threshold: float = Field(
+        0.7, ge=0, lt=1,
+        description="Re-focus a tile whose sharpness falls below this fraction of the map "
+                    "points' median sharpness (flag it out of focus if that fails); 0: never",
+    )
+
+    @field_validator("wavelength_nm")
+    @classmethod
+    def _nm(cls, v: int | None) -> int | None:
+        if v is not None and v not in WAVELENGTHS_NM:
+            raise ValueError(f"must be one of {WAVELENGTHS_NM}, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _focus(self) -> FocusPlanConfig:
+        if self.fine_range_um > self.sweep_range_um:
+            raise ValueError("fine_range_um must not exceed sweep_range_um")
+        return self
 
 
 class AnalysisConfig(Model):
     enabled: bool = Field(False, description="Analyse tiles as they are acquired")
+    models: str = Field("default", description="Model set from the weights registry")
+    settings: Path | None = Field(
+        None, description="Analysis settings TOML (thresholds; see `uvscope analyze --help`)"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the networks run")
+    report: bool = Field(True, description="Write the HTML report at the end")
     stop_after_wbc: int | None = Field(
         None, gt=0, description="End the scan once this many healthy WBCs are counted"
     )

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 import numpy as np
 
 from uvscope.acquisition.background import Backgrounds, acquire_backgrounds, acquire_darks
+from uvscope.acquisition.drift import DriftDecision, DriftMonitor
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
+from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
 from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
@@ -80,6 +82,14 @@ class ScanEngine:
         self._pending: list[tuple[_TileInProgress, int]] = []  # frames triggered, not yet read
         self._completed: list[Tile] = []  # tiles read out, not yet handed to the sinks
         self.summary: ScanSummary | None = None
+        #: called with each path before the scan folder writes it (tests inject a full disk)
+        self.storage_hook: Callable[[Path], None] | None = None
+        self.focus_ctl: FocusController | None = None
+        self.drift: DriftMonitor | None = None
+        self._z_override: dict[int, float] = {}  # tile index -> z found by a re-focus
+        self._held: list[Tile] = []  # soft tiles waiting for a re-focus
+        self._released: list[Tile] = []  # re-focus checked, to deliver as they are
+        self._background_due: DriftDecision | None = None
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
@@ -136,7 +146,11 @@ class ScanEngine:
                                                      self.rig.config.camera.pixel_size_um),
                                    self.rig.config.stage)
             self.folder, done = self._open_folder(self.plan)
+            self.folder.before_write = self.storage_hook
             self.backgrounds = self._retrying("background", lambda: self._backgrounds(self.folder))
+            self._prepare_focus(self.folder, self.plan)
+            self.drift = DriftMonitor(self.scan.background, self.scan.wavelengths[0].nm,
+                                      self.rig.clock.now())
             writer = TileWriter(self.folder, save_raw=self.scan.save_raw)
             sinks = [writer, *self.user_sinks]
             todo = [t for t in self.plan.tiles if t.index not in done]
@@ -148,15 +162,23 @@ class ScanEngine:
 
             def deliver() -> None:
                 nonlocal acquired_now, stop_early
-                for tile in self._completed:
+                batch = self._released + self._completed
+                self._released, self._completed = [], []
+                for tile in batch:
+                    if self.focus_ctl is not None and self.focus_ctl.assess(tile):
+                        self._held.append(tile)  # re-focused at the next safe point
+                        continue
+                    self._check_drift(tile)
                     for sink in sinks:
-                        sink.put(tile)
+                        if sink is writer:
+                            sink.put(tile)
+                        else:
+                            self._put_or_log(sink, tile)
                     acquired_now += 1
                     self.events.tile_acquired.emit(tile)
                     self._progress(len(done) + acquired_now, total, acquired_now, t0, device_t0)
                     stop_early = stop_early or any(
                         getattr(s, "should_stop", lambda: False)() for s in sinks)
-                self._completed.clear()
 
             for i, spec in enumerate(todo):
                 self._wait_if_paused()
@@ -167,6 +189,8 @@ class ScanEngine:
                     self._acquire_with_recovery(spec, nxt, flush=nxt is None)
                 finally:
                     deliver()  # finished tiles reach the writer even when the scan stops
+                if self._held or self._background_due is not None:
+                    self._service(deliver)
                 if stop_early and nxt is not None:
                     try:
                         self._acquire_with_recovery(None, None, flush=True)
@@ -324,11 +348,19 @@ class ScanEngine:
         return bgs
 
     def _load_backgrounds(self, folder: ScanFolder, exposures: dict[int, float]) -> Backgrounds | None:
-        bgs = Backgrounds(id="bg0")
+        """The newest complete background of the folder (the scan may have retaken it)."""
+        entries = folder.read_manifest().get("backgrounds") or [{"id": "bg0"}]
+        for entry in reversed(entries):
+            bg_id = str(entry.get("id", "bg0"))
+            if all(folder.background_path(nm, bg_id).exists() for nm in exposures):
+                break
+        else:
+            return None
+        pos = entry.get("position_mm")
+        bgs = Backgrounds(id=bg_id, position_mm=tuple(pos) if pos else None,
+                          z_um=entry.get("z_um"))
         for nm in exposures:
-            p = folder.background_path(nm)
-            if not p.exists():
-                return None
+            p = folder.background_path(nm, bg_id)
             bgs.background[nm] = read_ome_tiff(p)[0].astype(np.float32)
             d = folder.dark_path(nm)
             if d.exists():
@@ -342,6 +374,8 @@ class ScanEngine:
         return nms[::-1] if len(nms) > 1 and self.rig.filter_wheel.wavelength_nm == nms[-1] else nms
 
     def _z_for(self, spec: TileSpec) -> float | None:
+        if spec.index in self._z_override:
+            return self._z_override[spec.index]
         if self.focus_source is not None:
             return self.focus_source.z_at(spec.x_mm, spec.y_mm)
         return spec.z_um
@@ -367,6 +401,10 @@ class ScanEngine:
                     cur = queue[0]
                     self._acquire(cur, queue[1] if len(queue) > 1 else nxt)
                     queue.pop(0)
+                    if attempts:
+                        assert self.folder is not None
+                        self.folder.log_event("recovered", f"tile {cur.index} taken after "
+                                              f"{attempts} device error(s)", tile=cur.index)
                     attempts = 0  # progress: the retry budget is per failure
                 if flush:
                     self._read_pending(keep=0)
@@ -414,6 +452,101 @@ class ScanEngine:
                     raise
                 self._reconnect(err)
 
+    # ------------------------------------------------------------------ sinks, focus, drift
+    def _put_or_log(self, sink: TileSink, tile: Tile) -> None:
+        """A failing non-writer sink (analysis, display) costs its result, not the scan."""
+        try:
+            sink.put(tile)
+        except Exception as err:  # noqa: BLE001 - recorded in events.jsonl, scan goes on
+            self._log("sink-error", f"{type(sink).__name__} failed on tile {tile.index}: "
+                      f"{err!r}; the tile is saved, the scan goes on", tile=tile.index)
+
+    def _log(self, kind: str, message: str, **extra: object) -> None:
+        if self.folder is not None:
+            self.folder.log_event(kind, message, **extra)
+        self.events.log.emit(message)
+
+    def _prepare_focus(self, folder: ScanFolder, plan: GridPlan) -> None:
+        """Focus source for the tiles (autofocus / focus map), after the backgrounds."""
+        ctl = FocusController(self.rig, self.scan, self._normalise,
+                              should_stop=self._abort.is_set, log=self._log)
+        saved = folder.read_manifest().get("focus") if self.resume_existing else None
+        if self.focus_source is None:
+            if self._retrying("focus map", lambda: ctl.prepare(plan, saved)) is not None:
+                self.focus_source = ctl
+        self.focus_ctl = ctl
+        folder.update_manifest(focus=ctl.manifest_entry())
+
+    def _normalise(self, nm: int, raw: np.ndarray) -> np.ndarray:
+        assert self.backgrounds is not None
+        return self.backgrounds.normalise(nm, raw)
+
+    def _service(self, deliver: Callable[[], None]) -> None:
+        """At a safe point (no frame in flight) re-focus held tiles and take a due background.
+
+        Both move the stage off the tile path and use the camera, so pending frames are
+        read out first and the next tile's move starts afresh.
+        """
+        try:
+            self._acquire_with_recovery(None, None, flush=True)
+        finally:
+            deliver()
+        ctl = self.focus_ctl
+        while self._held and ctl is not None:
+            tile = self._held.pop(0)
+            z = self._retrying(f"re-focus at tile {tile.index}", lambda t=tile: ctl.refocus(t))
+            self._inflight = None
+            if z is None:
+                self._released.append(tile)  # delivered with its flags
+            else:
+                self._z_override[tile.index] = z
+                self._acquire_with_recovery(tile.spec, None, flush=True)
+            deliver()
+            assert self.folder is not None
+            self.folder.update_manifest(focus=ctl.manifest_entry())
+        if self._background_due is not None:
+            due, self._background_due = self._background_due, None
+            self._retrying("background again", lambda: self._retake_background(due))
+        self._inflight = None
+
+    def _check_drift(self, tile: Tile) -> None:
+        """Record the tile's clear-field level; note when a new background is due."""
+        if self.drift is None:
+            return
+        level, due = self.drift.update(tile.normalised, self.rig.clock.now())
+        tile.extra["clear_level"] = level
+        if due is not None and self._background_due is None:
+            self._background_due = due
+
+    def _retake_background(self, due: DriftDecision) -> None:
+        """A new background (same darks, position and z); later tiles carry its id."""
+        folder, old, rig = self.folder, self.backgrounds, self.rig
+        assert folder is not None and old is not None and self.drift is not None
+        entries = list(folder.read_manifest().get("backgrounds", []))
+        new_id = f"bg{len(entries)}"
+        pos = old.position_mm or self._background_position()
+        z = old.z_um if old.z_um is not None else rig.focus.position_um()
+        exposures = self._exposures()
+        self._inflight = None  # the stage leaves the tile path
+        bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z,
+                                  old.dark, bg_id=new_id)
+        px = rig.config.camera.pixel_size_um
+        for nm, img in bgs.background.items():
+            write_ome_tiff(folder.background_path(nm, new_id), img,
+                           ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
+                                     f"background {new_id} {nm} nm"))
+            self.events.background_acquired.emit(nm, img)
+        entries.append({
+            "id": new_id, "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
+            "reason": due.reason, "message": due.message, "drift_percent": due.drift_percent,
+            "stats": {str(k): v for k, v in bgs.stats().items()},
+        })
+        folder.update_manifest(backgrounds=entries)
+        self._log("background", f"background {new_id} taken: {due.message}", id=new_id,
+                  reason=due.reason)
+        self.backgrounds = bgs
+        self.drift.reset(rig.clock.now())
+
     def _reconnect(self, err: DeviceError) -> None:
         """Reopen every device once (cheap when still open); errors surface on the retry."""
         for dev in self.rig.devices.values():
@@ -435,6 +568,8 @@ class ScanEngine:
         wheel.start_move_to_slot(wheel.slot_for(order[0]))
         rig.stage.wait()
         rig.focus.wait()
+        if self._abort.is_set():  # the move was stopped short: no tile at the wrong place
+            raise ScanAborted("scan aborted by the user")
         x, y = rig.stage.position_mm()
         ctx = _TileInProgress(spec, x, y, rig.focus.position_um(), rig.clock.now(), len(order))
         for k, nm in enumerate(order):

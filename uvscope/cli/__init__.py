@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "simulate": ("uvscope.cli.simulate", "simulate", "Export simulated tiles with ground truth."),
     "devices": ("uvscope.cli.devices", "devices", "Check the devices of a rig (devices check)."),
     "sim": ("uvscope.cli.sim_serve", "sim", "Serve the FW102C and APT emulators (sim serve)."),
+    "analyze": ("uvscope.cli.analyze", "analyze", "Re-run the analysis on a saved scan."),
+    "report": ("uvscope.cli.report", "report", "Write the HTML report of an analysed scan."),
 }
 
 

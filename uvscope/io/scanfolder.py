@@ -20,6 +20,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,16 @@ class ScanFolder:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
+        #: called with each path before it is written; an OSError from it (a full disk in
+        #: the fault tests) is reported like a real write error
+        self.before_write: Callable[[Path], None] | None = None
+
+    def _check_write(self, path: Path) -> None:
+        if self.before_write is not None:
+            try:
+                self.before_write(path)
+            except OSError as err:
+                raise StorageError(f"could not write {path}: {err.strerror or err}") from err
 
     # ---------------------------------------------------------------- paths
     @property
@@ -163,6 +174,7 @@ class ScanFolder:
     # ---------------------------------------------------------------- journal
     def _append_line(self, path: Path, obj: dict[str, Any]) -> None:
         line = json.dumps(obj, default=str) + "\n"
+        self._check_write(path)
         with self._lock:
             try:
                 with open(path, "a", encoding="utf-8") as fh:
@@ -204,7 +216,9 @@ class ScanFolder:
     def write_tile_images(self, index: int, nm: int, raw: np.ndarray | None,
                           normalised: np.ndarray, meta: ImageMeta) -> None:
         if raw is not None:
+            self._check_write(self.raw_path(index, nm))
             write_ome_tiff(self.raw_path(index, nm), raw, meta)
+        self._check_write(self.tile_path(index, nm))
         write_ome_tiff(self.tile_path(index, nm), normalised.astype(np.float32), meta)
 
     def read_tile(self, index: int, nm: int) -> tuple[np.ndarray, ImageMeta]:

@@ -62,6 +62,18 @@ class _Timed:
         if self.faults is not None:
             self.faults.check(self._name, op)
 
+    #: status poll period of a real-time wait (a real controller is polled about this often)
+    poll_s = 0.02
+
+    def _poll_until_idle(self) -> None:
+        """Wait for the end of the move, re-reading it each poll so ``stop()`` ends the wait
+        within one poll (on a virtual clock: one jump to the end)."""
+        if getattr(self.clock, "virtual", False):
+            self.clock.sleep_until(self._busy_until)
+            return
+        while self.clock.now() < self._busy_until:
+            self.clock.sleep(min(self.poll_s, self._busy_until - self.clock.now()))
+
 
 class SimXYStage(XYStage, _Timed):
     def __init__(self, cfg: StageConfig, clock: Clock, faults: FaultInjector | None = None,
@@ -79,6 +91,12 @@ class SimXYStage(XYStage, _Timed):
         self.homed = False
         self.moves = 0
         self.travel_mm = 0.0
+        #: every position ever asked of this stage, refused or not (safety tests read it)
+        self.requested: list[tuple[float, float]] = []
+
+    def start_move_to_mm(self, x_mm: float, y_mm: float) -> None:
+        self.requested.append((x_mm, y_mm))
+        super().start_move_to_mm(x_mm, y_mm)
 
     def _do_info(self) -> DeviceInfo:
         return DeviceInfo("xy_stage", "simulated MLS203", "SIM-XY", "sim")
@@ -101,7 +119,7 @@ class SimXYStage(XYStage, _Timed):
 
     def _do_wait(self) -> None:
         self._fault("wait")
-        self.clock.sleep_until(self._busy_until)
+        self._poll_until_idle()
 
     def _do_get_position(self) -> tuple[float, float]:
         with self._lock:
@@ -137,6 +155,12 @@ class SimFocusAxis(FocusAxis, _Timed):
         self.cfg = cfg
         self._z = start_um if start_um is not None else (cfg.limits_um[0] + cfg.limits_um[1]) / 2
         self.moves = 0
+        #: every z ever asked of this axis, refused or not (safety tests read it)
+        self.requested: list[float] = []
+
+    def start_move_to_um(self, z_um: float) -> None:
+        self.requested.append(z_um)
+        super().start_move_to_um(z_um)
 
     def _do_info(self) -> DeviceInfo:
         return DeviceInfo("focus", "simulated focus axis", "SIM-Z", "sim")
@@ -151,7 +175,8 @@ class SimFocusAxis(FocusAxis, _Timed):
             self._z = z_um
 
     def _do_wait(self) -> None:
-        self.clock.sleep_until(self._busy_until)
+        self._fault("wait")
+        self._poll_until_idle()
 
     def _do_get_position(self) -> float:
         return self._z
@@ -193,6 +218,7 @@ class SimFilterWheel(FilterWheel, _Timed):
                 self.moves += 1
 
     def _do_wait(self) -> None:
+        self._fault("wait")
         self.clock.sleep_until(self._busy_until)
 
     def _do_get_slot(self) -> int:
