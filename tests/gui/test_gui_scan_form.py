@@ -47,6 +47,25 @@ def test_toml_round_trip_is_what_the_cli_reads(form, tmp_path: Path):
     assert other.config() == cfg
 
 
+def test_every_field_survives_a_load_and_save(form, tmp_path: Path):
+    """Fields the form has no hand-made widget for (focus map, background repeats, analysis
+    models) are edited generically and must not be lost or reset."""
+    cfg = ScanConfig(
+        region=RegionConfig(center_mm=(41.0, 30.0), size_mm=(0.8, 0.5)),
+        output_dir=tmp_path / "o",
+    ).replace(
+        focus={"mode": "map", "map_points": 9, "surface": "quadratic", "metric": "brenner",
+               "wavelength_nm": 280, "sweep_range_um": 30.0},
+        background={"repeat_every_tiles": 25, "drift_threshold_percent": 3.5},
+        analysis={"enabled": True, "models": "small", "device": "cpu", "report": False},
+    )
+    form.set_config(cfg)
+    assert form.config() == cfg
+    path = tmp_path / "scan.toml"
+    form.save(path)
+    assert load_toml(ScanConfig, path) == cfg
+
+
 def test_errors_show_beside_their_fields(form):
     form.overlap.setValue(60)
     form.wl_on[280].setChecked(True)

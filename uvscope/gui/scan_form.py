@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from pydantic import BaseModel
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -34,6 +35,8 @@ from PySide6.QtWidgets import (
 from uvscope.config import (
     WAVELENGTHS_NM,
     AnalysisConfig,
+    BackgroundConfig,
+    FocusPlanConfig,
     ScanConfig,
     dump_toml,
     load_toml,
@@ -41,8 +44,68 @@ from uvscope.config import (
 )
 from uvscope.errors import ConfigError, StorageError
 
-#: fields of AnalysisConfig the form lays out itself; any other field gets a generic editor
+#: fields the form lays out itself; every other field of these models gets a generic editor,
+#: so new config fields are editable (and survive a load/save) without touching the form
 _ANALYSIS_OWN = {"enabled", "stop_after_wbc"}
+_FOCUS_OWN = {"z_um"}
+_BACKGROUND_OWN = {"position_mm", "frames", "dark_frames"}
+
+
+class ExtraFields:
+    """Generic editors for the fields of a config model the form does not lay out by hand.
+
+    Literal -> combo box, bool -> check box, int/float -> spin box, anything else (optional
+    numbers, paths, names) -> a line edit where empty means "not set" (pydantic parses text).
+    """
+
+    def __init__(self, model: type[BaseModel], own: set[str], form: QFormLayout) -> None:
+        self.widgets: dict[str, QWidget] = {}
+        for name, f in model.model_fields.items():
+            if name in own:
+                continue
+            w = self._editor(f.annotation)
+            w.setToolTip(f.description or "")
+            self.widgets[name] = w
+            form.addRow(name.replace("_", " ").capitalize(), w)
+
+    @staticmethod
+    def _editor(annotation: Any) -> QWidget:
+        if get_origin(annotation) is Literal:
+            c = QComboBox()
+            c.addItems([str(a) for a in get_args(annotation)])
+            return c
+        if annotation is bool:
+            return QCheckBox()
+        if annotation is int:
+            return _ispin(-1_000_000_000, 1_000_000_000)
+        if annotation is float:
+            return _dspin(-1e9, 1e9, 4)
+        return QLineEdit()
+
+    def set(self, obj: BaseModel) -> None:
+        for name, w in self.widgets.items():
+            v = getattr(obj, name)
+            if isinstance(w, QComboBox):
+                w.setCurrentText(str(v))
+            elif isinstance(w, QCheckBox):
+                w.setChecked(bool(v))
+            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                w.setValue(v)
+            elif isinstance(w, QLineEdit):
+                w.setText("" if v is None else str(v))
+
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, w in self.widgets.items():
+            if isinstance(w, QComboBox):
+                out[name] = w.currentText()
+            elif isinstance(w, QCheckBox):
+                out[name] = w.isChecked()
+            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                out[name] = w.value()
+            elif isinstance(w, QLineEdit) and w.text().strip():
+                out[name] = w.text().strip()
+        return out
 
 
 def error_fields(message: str) -> list[tuple[str, str]]:
@@ -96,9 +159,11 @@ class ScanForm(QWidget):
         g = QGridLayout(box)
         self.by_corners = QRadioButton("Two corners")
         self.by_centre = QRadioButton("Centre and tiles")
+        self.by_size = QRadioButton("Centre and size")
         grp = QButtonGroup(self)
         grp.addButton(self.by_corners)
         grp.addButton(self.by_centre)
+        grp.addButton(self.by_size)
         self.corner = [
             [_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")] for _ in range(2)
         ]
@@ -117,7 +182,11 @@ class ScanForm(QWidget):
         self.centre_here.setToolTip("Centre the region at the current stage position")
         self.centre_here.clicked.connect(lambda: self._set_here(self.centre))
         self.rows, self.columns = _ispin(0, 10_000), _ispin(0, 10_000)
-        g.addWidget(self.by_centre, 3, 0, 1, 4)
+        row = QHBoxLayout()
+        row.addWidget(self.by_centre)
+        row.addWidget(self.by_size)
+        row.addStretch(1)
+        g.addLayout(row, 3, 0, 1, 4)
         g.addWidget(QLabel("Centre x / y"), 4, 0)
         g.addWidget(self.centre[0], 4, 1)
         g.addWidget(self.centre[1], 4, 2)
@@ -125,8 +194,13 @@ class ScanForm(QWidget):
         g.addWidget(QLabel("Rows / columns"), 5, 0)
         g.addWidget(self.rows, 5, 1)
         g.addWidget(self.columns, 5, 2)
-        g.addWidget(self._error_label("region"), 6, 0, 1, 4)
-        self.by_corners.toggled.connect(self._region_mode)
+        self.size = [_dspin(0, 1000, 3, "mm"), _dspin(0, 1000, 3, "mm")]
+        g.addWidget(QLabel("Size x / y"), 6, 0)
+        g.addWidget(self.size[0], 6, 1)
+        g.addWidget(self.size[1], 6, 2)
+        g.addWidget(self._error_label("region"), 7, 0, 1, 4)
+        for b in (self.by_corners, self.by_centre, self.by_size):
+            b.toggled.connect(self._region_mode)
         lay.addWidget(box)
 
         form = QFormLayout()
@@ -170,7 +244,10 @@ class ScanForm(QWidget):
         g.addWidget(QLabel("Frames / darks"), 2, 0)
         g.addWidget(self.bg_frames, 2, 1)
         g.addWidget(self.dark_frames, 2, 2)
-        g.addWidget(self._error_label("background"), 3, 0, 1, 4)
+        extra = QFormLayout()
+        self.background_extra = ExtraFields(BackgroundConfig, _BACKGROUND_OWN, extra)
+        g.addLayout(extra, 3, 0, 1, 4)
+        g.addWidget(self._error_label("background"), 4, 0, 1, 4)
         lay.addWidget(box)
 
         # focus, output
@@ -187,6 +264,7 @@ class ScanForm(QWidget):
         zw.setLayout(zrow)
         zrow.setContentsMargins(0, 0, 0, 0)
         form.addRow("Focus", self._with_error(zw, "focus"))
+        self.focus_extra = ExtraFields(FocusPlanConfig, _FOCUS_OWN, form)
         self.output_dir = QLineEdit()
         self.output_dir.setPlaceholderText("scan folder (required to start from the GUI)")
         browse = QPushButton("Browse...")
@@ -218,13 +296,7 @@ class ScanForm(QWidget):
         sw = QWidget()
         sw.setLayout(srow)
         form.addRow("", sw)
-        self.analysis_extra: dict[str, QWidget] = {}
-        for name, f in AnalysisConfig.model_fields.items():
-            if name not in _ANALYSIS_OWN:
-                w = self._generic_editor(f.annotation)
-                w.setToolTip(f.description or "")
-                self.analysis_extra[name] = w
-                form.addRow(name.replace("_", " ").capitalize(), w)
+        self.analysis_extra = ExtraFields(AnalysisConfig, _ANALYSIS_OWN, form)
         form.addRow(self._error_label("analysis"))
         lay.addWidget(box)
         lay.addStretch(1)
@@ -249,20 +321,6 @@ class ScanForm(QWidget):
         v.addWidget(self._error_label(key))
         return box
 
-    @staticmethod
-    def _generic_editor(annotation: Any) -> QWidget:
-        if get_origin(annotation) is Literal:
-            c = QComboBox()
-            c.addItems([str(a) for a in get_args(annotation)])
-            return c
-        if annotation is bool:
-            return QCheckBox()
-        if annotation is int:
-            return _ispin(-1_000_000, 1_000_000)
-        if annotation is float:
-            return _dspin(-1e9, 1e9, 4)
-        return QLineEdit()
-
     def _set_here(self, spins: list[QDoubleSpinBox]) -> None:
         pos = self.position_mm()
         if pos is None:
@@ -283,11 +341,15 @@ class ScanForm(QWidget):
             self.z.setValue(z)
 
     def _region_mode(self) -> None:
-        corners = self.by_corners.isChecked()
+        corners, sized = self.by_corners.isChecked(), self.by_size.isChecked()
         for w in (*self.corner[0], *self.corner[1], *self.corner_here):
             w.setEnabled(corners)
-        for w in (*self.centre, self.centre_here, self.rows, self.columns):
+        for w in (*self.centre, self.centre_here):
             w.setEnabled(not corners)
+        for w in (self.rows, self.columns):
+            w.setEnabled(not corners and not sized)
+        for w in self.size:
+            w.setEnabled(sized)
 
     def _browse(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Scan output folder", self.output_dir.text())
@@ -304,7 +366,10 @@ class ScanForm(QWidget):
                 for j in range(2):
                     self.corner[i][j].setValue(r.corners_mm[i][j])
         else:
-            self.by_centre.setChecked(True)
+            (self.by_size if r.size_mm is not None else self.by_centre).setChecked(True)
+            if r.size_mm is not None:
+                self.size[0].setValue(r.size_mm[0])
+                self.size[1].setValue(r.size_mm[1])
             assert r.center_mm is not None
             self.centre[0].setValue(r.center_mm[0])
             self.centre[1].setValue(r.center_mm[1])
@@ -334,22 +399,18 @@ class ScanForm(QWidget):
         self.analysis_on.setChecked(a.enabled)
         self.stop_on.setChecked(a.stop_after_wbc is not None)
         self.stop_n.setValue(a.stop_after_wbc or 200)
-        for name, w in self.analysis_extra.items():
-            v = getattr(a, name)
-            if isinstance(w, QComboBox):
-                w.setCurrentText(str(v))
-            elif isinstance(w, QCheckBox):
-                w.setChecked(bool(v))
-            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
-                w.setValue(v)
-            elif isinstance(w, QLineEdit):
-                w.setText("" if v is None else str(v))
+        self.analysis_extra.set(a)
+        self.focus_extra.set(cfg.focus)
+        self.background_extra.set(bg)
         self.show_errors(None)
 
     def data(self) -> dict[str, Any]:
         """The scan TOML's content as the widgets describe it (not yet validated)."""
         if self.by_corners.isChecked():
             region: dict[str, Any] = {"corners_mm": [[s.value() for s in c] for c in self.corner]}
+        elif self.by_size.isChecked():
+            region = {"center_mm": [s.value() for s in self.centre],
+                      "size_mm": [s.value() for s in self.size]}
         else:
             region = {
                 "center_mm": [s.value() for s in self.centre],
@@ -360,21 +421,14 @@ class ScanForm(QWidget):
         bg: dict[str, Any] = {
             "frames": self.bg_frames.value(),
             "dark_frames": self.dark_frames.value(),
+            **self.background_extra.data(),
         }
         if not self.bg_default.isChecked():
             bg["position_mm"] = [s.value() for s in self.bg_pos]
         analysis: dict[str, Any] = {"enabled": self.analysis_on.isChecked()}
         if self.stop_on.isChecked():
             analysis["stop_after_wbc"] = self.stop_n.value()
-        for name, w in self.analysis_extra.items():
-            if isinstance(w, QComboBox):
-                analysis[name] = w.currentText()
-            elif isinstance(w, QCheckBox):
-                analysis[name] = w.isChecked()
-            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
-                analysis[name] = w.value()
-            elif isinstance(w, QLineEdit) and w.text():
-                analysis[name] = w.text()
+        analysis.update(self.analysis_extra.data())
         data: dict[str, Any] = {
             "name": self.name.text(),
             "region": region,
@@ -384,7 +438,8 @@ class ScanForm(QWidget):
                 {"nm": nm, "exposure_ms": self.wl_exposure[nm].value()} for nm in self._wl_order
             ],
             "background": bg,
-            "focus": {"z_um": self.z.value()} if self.fixed_z.isChecked() else {},
+            "focus": ({"z_um": self.z.value()} if self.fixed_z.isChecked() else {})
+            | self.focus_extra.data(),
             "analysis": analysis,
             "save_raw": self.save_raw.isChecked(),
         }
