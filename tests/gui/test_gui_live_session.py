@@ -23,3 +23,23 @@ def test_live_view_shows_frames_and_switches_wavelength(qtbot, flat_rig):
     win.close()
     assert not win.live_session.running
     assert win.live.source is None or not win.live.timer.isActive()
+
+
+def test_a_camera_fault_stops_live_view_with_advice(qtbot, small_rig_config):
+    from tests.conftest import FlatWorld
+    from uvscope.sim.devices import build_sim_rig
+    from uvscope.sim.faults import FaultInjector
+
+    faults = FaultInjector()
+    cam = small_rig_config.camera
+    rig = build_sim_rig(small_rig_config, faults=faults,
+                        renderer=FlatWorld(cam.width_px, cam.height_px, cam.pixel_size_um))
+    win = MainWindow(rig, analysis_factory=None, ask=lambda *a: True, live_on_connect=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.live.frames_shown >= 1, timeout=10_000)
+    faults.add("camera", "trigger", "timeout", count=None)
+    qtbot.waitUntil(lambda: win.banner.isVisible(), timeout=10_000)
+    assert "live view stopped" in win.banner.label.text()
+    assert "Reconnect" in win.banner.label.text()
+    assert not win.live.timer.isActive()

@@ -36,18 +36,21 @@ def snapshot(res: Any) -> Any:
 
 
 def session_factory(scan: Any, rig: Any, out_dir: Any, plan: Any) -> Any:
-    """The same analysis sink the CLI's scans use (AnalysisSession), with this scan's settings."""
+    """The analysis sink ``uvscope scan --analysis`` uses (AnalysisSession, same settings and
+    models), given the plan so its worker and signals exist before the first tile."""
     from uvscope.analysis.models import load_models
     from uvscope.analysis.session import AnalysisSession
-    from uvscope.analysis.settings import AnalysisSettings
+    from uvscope.analysis.settings import load_settings
 
-    settings = AnalysisSettings()
-    if scan.analysis.stop_after_wbc is not None:
-        counting = settings.counting.replace(stop_after_wbc=scan.analysis.stop_after_wbc)
-        settings = settings.replace(counting=counting)
-    names = {k: getattr(scan.analysis, k) for k in ("segmenter", "stainer", "classifier")
-             if hasattr(scan.analysis, k)}
-    return AnalysisSession(out_dir, load_models(**names), settings, plan=list(plan.tiles))
+    a = scan.analysis
+    settings = load_settings(a.settings)
+    counting = settings.counting.model_dump()
+    if a.stop_after_wbc is not None:
+        counting["stop_after_wbc"] = a.stop_after_wbc
+    settings = settings.replace(
+        counting=counting, inference={**settings.inference.model_dump(), "device": a.device})
+    models = load_models(a.models, a.models, a.models, device=a.device)
+    return AnalysisSession(out_dir, models, settings, plan=list(plan.tiles), report=a.report)
 
 
 def to_tile_result(res: Any) -> TileResult | None:

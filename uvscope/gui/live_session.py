@@ -42,11 +42,17 @@ class LiveSession(QObject):
             self.exposure_ms = exposure_ms
         nm, exp = self.wavelength_nm, self.exposure_ms
 
+        live = self.live
+        if live is not None and live.running:  # retune the running view: no restart
+            live.set_wavelength(nm)
+            live.set_exposure_ms(exp)
+            self.started.emit(live, nm, exp)
+            if on_done is not None:
+                on_done(live)
+            return
+
         def restart() -> Any:
-            try:
-                from uvscope.acquisition.live import LiveView
-            except ImportError:  # builds without the engine's live view
-                from uvscope.gui.snap_loop import SnapLoop as LiveView
+            from uvscope.acquisition.live import LiveView
 
             self._stop_now()
             live = LiveView(self.rig, nm, exp)

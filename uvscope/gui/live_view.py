@@ -50,6 +50,8 @@ class LiveViewWidget(QWidget):
     """Shows frames of a FrameSource; emits ``wavelength_requested`` from the 260/280/300 switch."""
 
     wavelength_requested = Signal(int)
+    #: the live source stopped on a device error (message); shown with what to do next
+    source_failed = Signal(str)
 
     def __init__(
         self, pixel_size_um: float = 0.16, display_hz: float = 30.0, parent: QWidget | None = None
@@ -135,6 +137,11 @@ class LiveViewWidget(QWidget):
     def refresh(self) -> bool:
         """Show the newest frame if there is a new one; True when something was drawn."""
         if self.source is None:
+            return False
+        error = getattr(self.source, "error", None)
+        if error:
+            self.source_failed.emit(str(error))
+            self.set_source(None)
             return False
         frame = self.source.latest()
         if frame is None or frame.meta.frame_index == self.last_index:

@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.live.wavelength_requested.connect(lambda nm: self.live_session.start(wavelength_nm=nm))
         self.live_session.started.connect(self.live.set_source)
         self.live_session.stopped.connect(lambda: self.live.set_source(None))
+        self.live.source_failed.connect(self._live_failed)
         for key, (dx, dy) in {
             Qt.Key.Key_Left: (-1, 0),
             Qt.Key.Key_Right: (1, 0),
@@ -184,6 +185,12 @@ class MainWindow(QMainWindow):
         if ok and self.live_on_connect and not self.controller.running:
             self.live_session.start(exposure_ms=self.panel.exposure.value())
 
+    def _live_failed(self, message: str) -> None:
+        self.live_session.stop()
+        self.banner.show_message(
+            f"The live view stopped: {message}\n\nWhat to do: check the camera and the filter "
+            "wheel, press Reconnect, then start the live view again (Live menu).")
+
     def _on_position(self, x: float, y: float, z: float) -> None:
         self.live.stage_mm = (x, y)
 
@@ -233,9 +240,16 @@ class MainWindow(QMainWindow):
         self.panel.set_scanning(True)
         self.scan_view.set_state(RunState.PREPARING)
         self.tabs.setCurrentIndex(1)
-        self.live_session.stop(on_done=lambda _: self._start_engine(cfg))
+        self.live_session.stop()
+        if cfg.analysis.enabled:
+            self.statusBar().showMessage("loading the analysis models...")
+        # in the device worker, after live view has stopped: model loading never blocks the GUI
+        self.worker.submit("load the analysis models", self.controller.make_analysis, cfg,
+                           Path(str(cfg.output_dir)),
+                           on_done=lambda sink: self._start_engine(cfg, sink),
+                           on_error=lambda err: self._scan_over())
 
-    def _start_engine(self, cfg: ScanConfig) -> None:
+    def _start_engine(self, cfg: ScanConfig, analysis: Any = None) -> None:
         assert cfg.output_dir is not None
         out = Path(cfg.output_dir)
         self.scan_view.mosaic.clear_tiles()
@@ -249,7 +263,7 @@ class MainWindow(QMainWindow):
         tw.failed.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.tile_worker = tw
         try:
-            self.controller.start(cfg, out, tw)
+            self.controller.start(cfg, out, tw, analysis)
         except UvscopeError as err:
             self.banner.show_error("start the scan", err)
             self._scan_over()

@@ -83,21 +83,29 @@ class ScanController(QObject):
             scan, fov_mm(cam.width_px, cam.height_px, cam.pixel_size_um), self.rig.config.stage
         )
 
-    def start(self, scan: ScanConfig, out_dir: Path, tiles: TileWorker) -> None:
+    def make_analysis(self, scan: ScanConfig, out_dir: Path) -> TileSink | None:
+        """The scan's analysis sink (loads models: call it off the GUI thread), or None."""
+        if not scan.analysis.enabled:
+            return None
+        if self.analysis_factory is None:
+            raise ScanError(
+                "analysis is on but the analysis pipeline is not available in "
+                "this installation; turn analysis off to scan without it"
+            )
+        return self.analysis_factory(scan, self.rig, out_dir, self.plan(scan))
+
+    def start(self, scan: ScanConfig, out_dir: Path, tiles: TileWorker,
+              analysis: TileSink | None = None) -> None:
         """Start a scan in the engine thread; raises ScanError if one is running already."""
         if self.running:
             raise ScanError("a scan is running; pause or abort it first")
         plan = self.plan(scan)  # validates the region against the soft limits up front
+        if scan.analysis.enabled and analysis is None:
+            analysis = self.make_analysis(scan, out_dir)
         sinks: list[TileSink] = []
-        self._analysis = None
-        if scan.analysis.enabled:
-            if self.analysis_factory is None:
-                raise ScanError(
-                    "analysis is on but the analysis pipeline is not available in "
-                    "this installation; turn analysis off to scan without it"
-                )
-            self._analysis = self.analysis_factory(scan, self.rig, out_dir, plan)
-            sinks.append(self._analysis)
+        self._analysis = analysis
+        if analysis is not None:
+            sinks.append(analysis)
         self.out_dir = out_dir
         self.tiles = tiles
         for old in self._relays:  # the previous scan's engine can now be freed
