@@ -46,6 +46,18 @@ def grab(app: QApplication, widget: QWidget, path: Path) -> None:
     print(f"wrote {path}")
 
 
+def _models_available() -> bool:
+    """Analysis screenshots need the trained models (uvscope train); skip them otherwise."""
+    try:
+        from uvscope.analysis.models import load_models
+
+        load_models(device="cpu")
+    except Exception as err:  # noqa: BLE001 - reported, the other views are still taken
+        print(f"no analysis screenshots: {err}")
+        return False
+    return True
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=Path("docs/screenshots"))
@@ -70,7 +82,7 @@ def main() -> None:
 
     # scan set-up
     x, y, _ = win.panel.position
-    analysis = win.controller.analysis_factory is not None
+    analysis = win.controller.analysis_factory is not None and _models_available()
     scan = ScanConfig(
         name="slide-001",
         region=RegionConfig(center_mm=(x, y), rows=args.rows, columns=args.columns),

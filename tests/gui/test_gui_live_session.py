@@ -43,3 +43,23 @@ def test_a_camera_fault_stops_live_view_with_advice(qtbot, small_rig_config):
     assert "live view stopped" in win.banner.label.text()
     assert "Reconnect" in win.banner.label.text()
     assert not win.live.timer.isActive()
+
+
+def test_autofocus_from_the_panel_finds_the_slide(qtbot):
+    from uvscope.config import CameraConfig, RigConfig
+    from uvscope.sim.devices import build_sim_rig
+
+    rig = build_sim_rig(RigConfig(camera=CameraConfig(width_px=192, height_px=144)))
+    win = MainWindow(rig, analysis_factory=None, ask=lambda *a: True, live_on_connect=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.live.frames_shown >= 1 and win.panel.position is not None,
+                    timeout=20_000)
+    x, y, z = win.panel.position
+    truth = rig.world.surface_z_um(x, y)
+    win.panel.focus_to(truth + 8.0)
+    qtbot.waitUntil(lambda: abs(win.panel.position[2] - (truth + 8.0)) < 1e-6, timeout=10_000)
+    win.panel.autofocus_button.click()
+    qtbot.waitUntil(lambda: win.panel.autofocus_button.isEnabled(), timeout=60_000)
+    qtbot.waitUntil(lambda: abs(win.panel.position[2] - truth) < 1.5, timeout=10_000)
+    qtbot.waitUntil(lambda: win.live_session.running, timeout=10_000)  # live view is back

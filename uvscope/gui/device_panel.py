@@ -43,6 +43,7 @@ class DevicePanel(QWidget):
     wavelength_requested = Signal(int)
     exposure_requested = Signal(float)
     connection_changed = Signal(bool)
+    autofocus_requested = Signal()
 
     def __init__(
         self, rig: Rig, worker: DeviceWorker, poll_ms: int = 250, parent: QWidget | None = None
@@ -154,6 +155,10 @@ class DevicePanel(QWidget):
         self.goto_z_button.clicked.connect(lambda: self.focus_to(self.goto_z.value()))
         g.addWidget(self.goto_z, 3, 1)
         g.addWidget(self.goto_z_button, 3, 2, 1, 2)
+        self.autofocus_button = QPushButton("Autofocus here")
+        self.autofocus_button.setToolTip("Image-based z sweep at the current position")
+        self.autofocus_button.clicked.connect(self.autofocus_requested.emit)
+        g.addWidget(self.autofocus_button, 4, 1, 1, 3)
         lay.addWidget(box)
         lay.addStretch(1)
 
@@ -306,6 +311,7 @@ class DevicePanel(QWidget):
             self.goto_button,
             *self.focus_buttons,
             self.goto_z_button,
+            self.autofocus_button,
             self.exposure,
             self.filter,
             *self.reconnect_buttons.values(),

@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
             lambda nm: self.live_session.start(wavelength_nm=nm)
         )
         self.panel.exposure_requested.connect(self._set_exposure)
+        self.panel.autofocus_requested.connect(self.autofocus)
         self.live.wavelength_requested.connect(lambda nm: self.live_session.start(wavelength_nm=nm))
         self.live_session.started.connect(self.live.set_source)
         self.live_session.stopped.connect(lambda: self.live.set_source(None))
@@ -184,6 +185,40 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("rig connected" if ok else "rig not connected", 5000)
         if ok and self.live_on_connect and not self.controller.running:
             self.live_session.start(exposure_ms=self.panel.exposure.value())
+
+    def autofocus(self) -> None:
+        """Autofocus at the current position (live view paused: it shares the camera)."""
+        if self.controller.running or self.panel.position is None:
+            return
+        from uvscope.acquisition.autofocus import Autofocus, SweepSettings
+
+        x, y, _ = self.panel.position
+        live_on = self.live_session.running
+        nm, exp = self.live_session.wavelength_nm, self.live_session.exposure_ms
+        af = Autofocus(self.rig, SweepSettings(), nm, exp)
+        self.panel.autofocus_button.setEnabled(False)
+        self.statusBar().showMessage("autofocus...")
+        self.live_session.stop()
+
+        def done(result: Any) -> None:
+            self.panel.autofocus_button.setEnabled(True)
+            self.panel.poll(force=True)
+            text = (f"autofocus: z = {result.z_um:.2f} um" if result.found
+                    else f"autofocus found no focus: {result.message}")
+            self.statusBar().showMessage(text, 15_000)
+            if not result.found:
+                self.banner.show_message(
+                    f"Autofocus found no focus here: {result.message}.\n\nWhat to do: move to "
+                    "a field with cells, focus roughly by hand, then try again.")
+            if live_on:
+                self.live_session.start()
+
+        def failed(_: BaseException) -> None:
+            self.panel.autofocus_button.setEnabled(True)
+            if live_on:
+                self.live_session.start()
+
+        self.worker.submit("autofocus", af.run, x, y, on_done=done, on_error=failed)
 
     def _live_failed(self, message: str) -> None:
         self.live_session.stop()
