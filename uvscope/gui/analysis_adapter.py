@@ -36,21 +36,11 @@ def snapshot(res: Any) -> Any:
 
 
 def session_factory(scan: Any, rig: Any, out_dir: Any, plan: Any) -> Any:
-    """The analysis sink ``uvscope scan --analysis`` uses (AnalysisSession, same settings and
-    models), given the plan so its worker and signals exist before the first tile."""
-    from uvscope.analysis.models import load_models
-    from uvscope.analysis.session import AnalysisSession
-    from uvscope.analysis.settings import load_settings
+    """The analysis sink ``uvscope scan --analysis`` uses, given the plan so its worker and
+    signals exist before the first tile."""
+    from uvscope.analysis.session import session_for_scan
 
-    a = scan.analysis
-    settings = load_settings(a.settings)
-    counting = settings.counting.model_dump()
-    if a.stop_after_wbc is not None:
-        counting["stop_after_wbc"] = a.stop_after_wbc
-    settings = settings.replace(
-        counting=counting, inference={**settings.inference.model_dump(), "device": a.device})
-    models = load_models(a.models, a.models, a.models, device=a.device)
-    return AnalysisSession(out_dir, models, settings, plan=list(plan.tiles), report=a.report)
+    return session_for_scan(scan, out_dir, plan=list(plan.tiles))
 
 
 def to_tile_result(res: Any) -> TileResult | None:
