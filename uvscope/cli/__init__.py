@@ -19,6 +19,7 @@ from uvscope.errors import UvscopeError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "scan": ("uvscope.cli.scan", "scan", "Scan a slide region (simulated rig by default)."),
     "batch": ("uvscope.cli.scan", "batch", "Run a list of scans one after another."),
+    "gui": ("uvscope.cli.gui", "gui", "Open the operator's window (simulated rig by default)."),
     "simulate": ("uvscope.cli.simulate", "simulate", "Export simulated tiles with ground truth."),
     "devices": ("uvscope.cli.devices", "devices", "Check the devices of a rig (devices check)."),
     "sim": ("uvscope.cli.sim_serve", "sim", "Serve the FW102C and APT emulators (sim serve)."),

@@ -22,23 +22,6 @@ def _default_out(scan: ScanConfig) -> Path:
     return Path("scans") / f"{scan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _analysis_sink(scan: ScanConfig, out_dir: Path):  # -> AnalysisSession
-    """The on-the-fly analysis for ``scan`` (models loaded before anything moves)."""
-    from uvscope.analysis.models import load_models
-    from uvscope.analysis.session import AnalysisSession
-    from uvscope.analysis.settings import load_settings
-
-    a = scan.analysis
-    settings = load_settings(a.settings)
-    counting = settings.counting.model_dump()
-    if a.stop_after_wbc is not None:
-        counting["stop_after_wbc"] = a.stop_after_wbc
-    settings = settings.replace(
-        counting=counting, inference={**settings.inference.model_dump(), "device": a.device})
-    models = load_models(a.models, a.models, a.models, device=a.device)
-    return AnalysisSession(out_dir, models, settings, report=a.report)
-
-
 def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, resume: Path | None,
             quiet: bool = False, analysis: bool | None = None) -> int:
     """Run one scan with a progress bar; returns the process exit code."""
@@ -64,7 +47,9 @@ def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, res
     sinks = []
     if scan.analysis.enabled:
         console.print(f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})")
-        sinks.append(_analysis_sink(scan, out_dir))  # type: ignore[arg-type]
+        from uvscope.analysis.session import session_for_scan
+
+        sinks.append(session_for_scan(scan, out_dir))
     rig = build_rig(rig_cfg)
     engine = ScanEngine(rig, scan, out_dir, sinks=sinks, resume=resume is not None)
     console.print(f"[bold]uvscope scan[/] on [cyan]{rig_cfg.name}[/] -> {out_dir}")

@@ -7,12 +7,14 @@ picking pixels (labels must stay labels); intensity and RGB images by 2 x 2 mean
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
 from uvscope.errors import StorageError
+from uvscope.io.ome import ImageMeta, ome_metadata
 
 
 def _half(img: np.ndarray, labels: bool) -> np.ndarray:
@@ -44,21 +46,20 @@ def write_pyramid(
     labels: bool = False,
     name: str = "mosaic",
     tile: int = 256,
+    meta: ImageMeta | None = None,
 ) -> Path:
-    """Write ``img`` (Y, X) or RGB (Y, X, 3) as a tiled pyramidal OME-TIFF."""
+    """Write ``img`` (Y, X) or RGB (Y, X, 3) as a tiled pyramidal OME-TIFF.
+
+    ``meta`` adds wavelength and stage position to the OME metadata (pixel size and name
+    come from the other arguments)."""
     p = Path(path)
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
         raise StorageError(f"{p}: mosaics are (Y, X) or (Y, X, 3); got shape {img.shape}")
     rgb = img.ndim == 3
     levels = pyramid_levels(img, tile, labels)
-    meta = {
-        "axes": "YXS" if rgb else "YX",
-        "Name": name,
-        "PhysicalSizeX": pixel_size_um,
-        "PhysicalSizeXUnit": "µm",
-        "PhysicalSizeY": pixel_size_um,
-        "PhysicalSizeYUnit": "µm",
-    }
+    base = meta if meta is not None else ImageMeta(pixel_size_um)
+    ome = ome_metadata(replace(base, pixel_size_um=pixel_size_um, name=name),
+                       "YXS" if rgb else "YX")
     opts = {
         "tile": (tile, tile),
         "photometric": "rgb" if rgb else "minisblack",
@@ -71,13 +72,14 @@ def write_pyramid(
         with tifffile.TiffWriter(tmp, bigtiff=True, ome=True) as tif:
             res = 1e4 / pixel_size_um
             tif.write(
-                levels[0], subifds=len(levels) - 1, metadata=meta, resolution=(res, res), **opts
+                levels[0], subifds=len(levels) - 1, metadata=ome, resolution=(res, res), **opts
             )
             for k, lev in enumerate(levels[1:], start=1):
                 r = res / 2**k
                 tif.write(lev, subfiletype=1, resolution=(r, r), **opts)
         tmp.replace(p)
     except OSError as err:
+        tmp.unlink(missing_ok=True)
         raise StorageError(f"{p}: could not write the mosaic ({err}); check free space") from err
     return p
 

@@ -36,7 +36,7 @@ class ImageMeta:
     name: str | None = None
 
 
-def _ome_metadata(meta: ImageMeta, axes: str) -> dict[str, object]:
+def ome_metadata(meta: ImageMeta, axes: str) -> dict[str, object]:
     md: dict[str, object] = {
         "axes": axes,
         "PhysicalSizeX": meta.pixel_size_um,
@@ -76,7 +76,7 @@ def write_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
     tmp = path.with_name(path.name + ".part")
     try:
         tifffile.imwrite(
-            tmp, image, ome=True, metadata=_ome_metadata(meta, axes),
+            tmp, image, ome=True, metadata=ome_metadata(meta, axes),
             photometric="rgb" if axes == "YXS" else "minisblack",
             compression=compression,
         )
@@ -168,38 +168,3 @@ def parse_ome_meta(xml: str) -> ImageMeta:
         z_um=f(plane, "PositionZ"),
         name=image_el.get("Name") if image_el is not None else None,
     )
-
-
-def write_pyramid_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
-                           levels: int | None = None, tile: int = 256) -> Path:
-    """A tiled, pyramidal OME-TIFF (sub-IFDs, 2x steps) that Fiji, napari and QuPath open."""
-    path = Path(path)
-    axes = "YXS" if image.ndim == 3 and image.shape[-1] in (3, 4) else "YX"
-    if levels is None:
-        levels = 1
-        while min(image.shape[0], image.shape[1]) >> levels >= tile:
-            levels += 1
-    tmp = path.with_name(path.name + ".part")
-    opts = {"tile": (tile, tile), "photometric": "rgb" if axes == "YXS" else "minisblack",
-            "compression": "zlib"}
-    try:
-        with tifffile.TiffWriter(tmp, bigtiff=image.nbytes > 2**31, ome=True) as tw:
-            tw.write(image, subifds=levels - 1, metadata=_ome_metadata(meta, axes), **opts)
-            level = image
-            for _ in range(levels - 1):
-                level = _downsample2(level)
-                tw.write(level, subfiletype=1, metadata=None, **opts)
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"could not write {path}: {err.strerror or err}") from err
-    return path
-
-
-def _downsample2(img: np.ndarray) -> np.ndarray:
-    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
-    a = img[:h, :w].astype(np.float32)
-    out = (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) / 4
-    if np.issubdtype(img.dtype, np.integer):
-        return np.rint(out).astype(img.dtype)
-    return out.astype(img.dtype)
