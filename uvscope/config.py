@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from uvscope.errors import ConfigError
 
@@ -58,6 +65,10 @@ class CameraConfig(Model):
     # backend-specific
     interface: str = Field("USB 2.0", description="pco: camera interface")
     serial_number: int | None = Field(None, description="pco: camera serial number (optional)")
+    roi_px: tuple[int, int, int, int] | None = Field(
+        None, description="pco: sensor region x0, y0, x1, y1 (1-based, inclusive); none = full"
+    )
+    binning: tuple[int, int] = Field((1, 1), description="pco: binning in x and y")
 
     @model_validator(mode="after")
     def _exposure_range(self) -> CameraConfig:
@@ -82,6 +93,18 @@ class FilterWheelConfig(Model):
     port: str | None = Field(None, description="serial: port, e.g. /dev/ttyUSB0")
     baudrate: int = Field(115200)
     timeout_s: float = Field(10.0, gt=0, description="serial: longest wait for a move")
+    reply_timeout_s: float = Field(1.0, gt=0, description="serial: wait for a reply to a query")
+    retries: int = Field(
+        2, ge=0, le=10, description="serial: repeats of a timed-out or garbled exchange"
+    )
+    high_speed: bool = Field(True, description="serial: speed=1 (fast moves) instead of speed=0")
+    sensors_off_when_idle: bool = Field(
+        True,
+        description="serial: sensors=0 turns the position sensors off when idle (no stray light)",
+    )
+    trigger_output: bool = Field(
+        False, description="serial: trig=1 emits a pulse when in position (else trig=0, input mode)"
+    )
 
     @model_validator(mode="after")
     def _slots(self) -> FilterWheelConfig:
@@ -124,6 +147,20 @@ class StageConfig(Model):
     port: str | None = Field(None, description="serial: APT controller port")
     x_bay: int = Field(0x21, description="serial: APT destination of X")
     y_bay: int = Field(0x22, description="serial: APT destination of Y")
+    velocity_units_per_mm_s: float = Field(
+        134_217.73, gt=0, description="serial: APT velocity units per mm/s (MLS203 on a BBD)"
+    )
+    accel_units_per_mm_s2: float = Field(
+        13.744, gt=0, description="serial: APT acceleration units per mm/s^2 (MLS203 on a BBD)"
+    )
+    home_on_connect: bool = Field(
+        False, description="serial: home X and Y on connect when the controller reports unhomed"
+    )
+    reply_timeout_s: float = Field(0.5, gt=0, description="serial: wait for an APT reply")
+    retries: int = Field(2, ge=0, le=10, description="serial: repeats of a lost or garbled reply")
+    keepalive_s: float = Field(
+        0.5, gt=0, lt=1.0, description="serial: interval of MOT_ACK_DCSTATUSUPDATE (under 1 s)"
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> StageConfig:
@@ -145,7 +182,18 @@ class FocusConfig(Model):
     settle_ms: float = Field(20.0, ge=0)
     counts_per_um: float = Field(20.0, gt=0)
     port: str | None = Field(None, description="serial: APT port (same as stage if a third bay)")
-    bay: int = Field(0x23, description="serial: APT destination of the focus channel")
+    bay: int = Field(
+        0x23, description="serial: APT destination of the focus channel (0x50 for its own unit)"
+    )
+    velocity_units_per_um_s: float = Field(
+        134.21773, gt=0, description="serial: APT velocity units per um/s (20 counts/um, BBD)"
+    )
+    accel_units_per_um_s2: float = Field(
+        0.013744, gt=0, description="serial: APT acceleration units per um/s^2 (BBD)"
+    )
+    home_on_connect: bool = Field(
+        False, description="serial: home the focus axis on connect when unhomed"
+    )
 
     @model_validator(mode="after")
     def _limits(self) -> FocusConfig:
@@ -220,6 +268,13 @@ class RegionConfig(Model):
 class WavelengthConfig(Model):
     nm: int = Field(description="260, 280 or 300")
     exposure_ms: float = Field(50.0, gt=0, description="Exposure at this wavelength")
+    focus_offset_um: float = Field(
+        0.0, ge=-50, le=50,
+        description="Best focus at this wavelength relative to the others (chromatic focal "
+                    "shift, um; +: higher z). Frames at this wavelength are taken at the tile's "
+                    "focus plus (this offset - the focus wavelength's offset). Measure with "
+                    "`uvscope focus calibrate`",
+    )
 
     @model_validator(mode="after")
     def _nm(self) -> WavelengthConfig:
@@ -234,14 +289,82 @@ class BackgroundConfig(Model):
     )
     frames: int = Field(8, ge=1, le=256, description="Background frames averaged per wavelength")
     dark_frames: int = Field(8, ge=0, le=256, description="Dark frames averaged; 0 for none")
+    repeat_every_tiles: int | None = Field(
+        None, gt=0, description="Take the background again after this many tiles; none: never"
+    )
+    repeat_every_minutes: float | None = Field(
+        None, gt=0, description="Take the background again after this many minutes; none: never"
+    )
+    drift_threshold_percent: float = Field(
+        5.0, ge=0, le=100,
+        description="Take the background again when the tiles' clear-field level drifts by more "
+                    "than this (illumination drift); 0: no drift check",
+    )
 
 
 class FocusPlanConfig(Model):
+    """How each tile gets its focus: fixed, one autofocus, or a fitted focus map."""
+
+    mode: Literal["fixed", "autofocus-once", "map"] = Field(
+        "fixed",
+        description="fixed: z_um (or the current focus) for every tile; autofocus-once: one "
+                    "autofocus at the region centre; map: autofocus at map_points points and a "
+                    "fitted surface gives z for every tile",
+    )
     z_um: float | None = Field(None, description="Fixed focus; default: the current focus position")
+    map_points: int = Field(5, ge=1, le=100, description="Autofocus points of the focus map")
+    surface: Literal["plane", "quadratic"] = Field(
+        "plane", description="Surface fitted through the map points (quadratic needs 6 points)"
+    )
+    metric: Literal["normalised_variance", "brenner", "vollath_f4"] = Field(
+        "normalised_variance", description="Focus metric scoring each image's sharpness"
+    )
+    wavelength_nm: int | None = Field(
+        None, description="Wavelength to focus at; default: the scan's first wavelength"
+    )
+    sweep_range_um: float = Field(
+        40.0, gt=0, le=2000, description="Width of the coarse autofocus sweep around the start z"
+    )
+    sweep_steps: int = Field(11, ge=3, le=201, description="Frames in the coarse sweep")
+    fine_range_um: float = Field(
+        6.0, gt=0, le=500, description="Width of the fine sweep around the coarse peak"
+    )
+    fine_steps: int = Field(9, ge=3, le=201, description="Frames in the fine sweep")
+    min_contrast: float = Field(
+        1.15, gt=1, description="Peak over lowest sweep score needed to trust a focus peak; "
+                                "below it the field is taken as blank"
+    )
+    refocus_threshold: float = Field(
+        0.75, ge=0, lt=1,
+        description="Check the focus of a tile whose focus ratio (fine detail over total "
+                    "structure, independent of how many cells are in the field) falls below "
+                    "this fraction of the autofocus points' median: a quick probe at z +- 1 um, "
+                    "then a sweep and a retake only if focus is elsewhere (flagged out of focus "
+                    "if that fails); blank fields are never checked; 0: never",
+    )
+
+    @field_validator("wavelength_nm")
+    @classmethod
+    def _nm(cls, v: int | None) -> int | None:
+        if v is not None and v not in WAVELENGTHS_NM:
+            raise ValueError(f"must be one of {WAVELENGTHS_NM}, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _focus(self) -> FocusPlanConfig:
+        if self.fine_range_um > self.sweep_range_um:
+            raise ValueError("fine_range_um must not exceed sweep_range_um")
+        return self
 
 
 class AnalysisConfig(Model):
     enabled: bool = Field(False, description="Analyse tiles as they are acquired")
+    models: str = Field("default", description="Model set from the weights registry")
+    settings: Path | None = Field(
+        None, description="Analysis settings TOML (thresholds; see `uvscope analyze --help`)"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the networks run")
+    report: bool = Field(True, description="Write the HTML report at the end")
     stop_after_wbc: int | None = Field(
         None, gt=0, description="End the scan once this many healthy WBCs are counted"
     )

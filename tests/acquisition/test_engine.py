@@ -82,7 +82,9 @@ def test_readout_overlaps_the_next_move(flat_rig, tmp_path: Path):
     expose_read = 0.050 + cam.readout_ms / 1000
     first = stage.move_duration_s(42.5 - 1.5 * step_mm, 32.5, (35.0, 25.0)) + stage.cfg.settle_ms / 1000
     one_by_one = first + 4 * expose_read + 3 * move
-    overlapped = first + 4 * 0.050 + 3 * max(move, cam.readout_ms / 1000) + cam.readout_ms / 1000
+    # the next exposure starts while the last frame is read out (interline CCD)
+    assert move + 0.050 > cam.readout_ms / 1000  # so readouts never hold the scan back
+    overlapped = first + 4 * 0.050 + 3 * move + cam.readout_ms / 1000
     assert summary.device_time_s < one_by_one - 0.9 * 3 * min(move, cam.readout_ms / 1000)
     assert summary.device_time_s == pytest.approx(overlapped, rel=0.02)
 
@@ -166,3 +168,54 @@ def test_existing_folder_is_not_overwritten(flat_rig, tmp_path: Path):
     run_scan(flat_rig, small_scan(rows=1, columns=1), tmp_path / "s")
     with pytest.raises(ScanError, match="already holds a scan"):
         run_scan(flat_rig, small_scan(rows=1, columns=1), tmp_path / "s")
+
+
+class StopAfter:
+    """A lossless sink with a stop rule, like the analysis worker's N-WBC rule."""
+
+    lossless = True
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen = n, []
+
+    def put(self, tile):
+        self.seen.append(tile.index)
+
+    def should_stop(self) -> bool:
+        return len(self.seen) >= self.n
+
+    def close(self):
+        pass
+
+
+def test_stop_rule_ends_the_scan_early(flat_rig, tmp_path: Path):
+    sink = StopAfter(3)
+    summary = run_scan(flat_rig, small_scan(rows=3, columns=3), tmp_path / "s", sinks=[sink])
+    assert summary.status == "stopped-early"
+    # the tile in flight when the rule fired is finished and kept, nothing after it
+    assert sink.seen[:3] == [0, 1, 2] and len(sink.seen) <= 4
+    assert set(ScanFolder(tmp_path / "s").verified_tiles()) == set(sink.seen)
+
+
+def test_every_tile_once_in_order_despite_faults(small_rig_config, tmp_path: Path):
+    from tests.conftest import FlatWorld
+    from uvscope.sim.devices import build_sim_rig
+
+    faults = FaultInjector()
+    rig = build_sim_rig(small_rig_config, faults=faults, renderer=FlatWorld(128, 96, 0.5))
+    faults.add("camera", "read", "frame_timeout", after=20, count=1)  # during backgrounds
+    seen = []
+    engine = ScanEngine(rig, small_scan(rows=3, columns=3, nms=(260, 280)), tmp_path / "s")
+
+    def tile_faults(state):
+        if state == RunState.RUNNING:  # counted from the first tile on
+            for after in (3, 8):
+                faults.add("camera", "read", "frame_timeout", after=after, count=1)
+            faults.add("stage", "move", "timeout", after=5, count=1)
+
+    engine.events.state_changed.connect(tile_faults)
+    engine.events.tile_acquired.connect(lambda t: seen.append(t.index))
+    assert engine.run().status == "complete"
+    assert sorted(seen) == list(range(9)) and len(seen) == 9
+    assert set(ScanFolder(tmp_path / "s").verified_tiles()) == set(range(9))
+    assert len(faults.log) == 4

@@ -6,7 +6,8 @@ import tifffile
 
 from uvscope.errors import StorageError
 from uvscope.io.mosaic import blend_tiles
-from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff, write_pyramid_ome_tiff
+from uvscope.io.mosaic_pyramid import write_pyramid
+from uvscope.io.ome import ImageMeta, read_ome_tiff, tiff_damage, write_ome_tiff
 from uvscope.io.scanfolder import ScanFolder
 
 
@@ -39,14 +40,31 @@ def test_truncated_tiff_gives_storage_error(tmp_path: Path):
         read_ome_tiff(tmp_path / "missing.ome.tif")
 
 
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_tiff_damage_spots_truncation_without_reading_pixels(tmp_path: Path, compression):
+    img = np.random.default_rng(2).random((96, 128), dtype=np.float32)
+    p = write_ome_tiff(tmp_path / "a.ome.tif", img, ImageMeta(0.16, 260), compression)
+    assert tiff_damage(p) is None
+    data = p.read_bytes()
+    for keep in (0, 100, len(data) // 3, len(data) - 1200):
+        p.write_bytes(data[:keep])
+        assert tiff_damage(p) is not None, keep
+        with pytest.raises(StorageError):
+            read_ome_tiff(p)
+    p.write_bytes(b"II*\x00 not really a tiff")
+    assert "not a readable TIFF" in tiff_damage(p)
+    assert tiff_damage(tmp_path / "gone.ome.tif") == "missing"
+
+
 def test_pyramid_has_levels_and_pixel_size(tmp_path: Path):
     img = np.random.default_rng(0).random((1100, 700), dtype=np.float32)
-    p = write_pyramid_ome_tiff(tmp_path / "m.ome.tif", img, ImageMeta(0.64, 260))
+    p = write_pyramid(tmp_path / "m.ome.tif", img, 0.64, meta=ImageMeta(0.64, 260))
     with tifffile.TiffFile(p) as tf:
         levels = tf.series[0].levels
         assert len(levels) >= 2 and levels[1].shape == (550, 350)
         np.testing.assert_array_equal(levels[0].asarray(), img)
         assert 'PhysicalSizeX="0.64"' in tf.ome_metadata
+        assert 'ExcitationWavelength="260.0"' in tf.ome_metadata
 
 
 def test_manifest_from_another_version_is_refused(tmp_path: Path):

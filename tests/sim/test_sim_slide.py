@@ -131,3 +131,29 @@ def test_rbc_density_is_realistic(world):
     rbcs = [r for r in world.cells_in_region(cx, cy, cx + 0.223, cy + 0.166, include_rbc=True)
             if r.kind == "rbc"]
     assert 150 < len(rbcs) < 450
+
+
+def test_some_wbcs_touch_each_other():
+    donor = dataclasses.replace(get_donor("healthy"), wbc_per_mm2=40.0, wbc_touching_prob=0.2)
+    w = SimWorld(SimConfig(seed=5), CameraConfig(width_px=64, height_px=64), donor=donor)
+    cells = w.cells_in_region(35.0, 25.0, 37.0, 27.0)
+    xy = np.array([c.centroid_mm for c in cells]) * 1e3
+    r = np.array([c.diameter_um / 2 for c in cells])
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    touching = (d < 1.02 * (r[:, None] + r[None, :])) & ~np.eye(len(cells), dtype=bool)
+    assert 0.05 * len(cells) < touching.any(axis=1).sum() < 0.6 * len(cells)
+
+
+def test_tile_cache_stays_within_its_budget(rng):
+    from uvscope.sim.slide import SlideLayout
+
+    layout = SlideLayout(tile_px=128, tile_cache_mb=4.0, chunk_cache=50)
+    w = SimWorld(SimConfig(seed=9), CameraConfig(width_px=96, height_px=64), layout=layout)
+    cx, cy = w.smear_centre_mm()
+    tile_bytes = 128 * 128 * (4 * 4 + 4 + 4 + 1 + 4)  # maps, labels, one transmission
+    for i in range(40):
+        x = cx + 0.02 * i
+        w.render(x, cy, w.best_focus_um(x, cy), 260, 10.0, rng)
+        assert w.slide._tile_bytes <= 4 * 2**20 + 16 * tile_bytes
+        assert len(w.slide._chunk_cache) <= 50
+    assert len(w.slide._tiles) <= 16  # old tiles were dropped (80 were drawn)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from uvscope.acquisition.background import Backgrounds, acquire_backgrounds, acquire_darks
+from uvscope.acquisition.drift import DriftDecision, DriftMonitor
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
+from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
 from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
@@ -27,7 +30,9 @@ from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError, StorageError
 from uvscope.io.mosaic import write_stage_mosaics
 from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
-from uvscope.io.scanfolder import ScanFolder
+from uvscope.io.scanfolder import ScanFolder, TileRecord
+
+T = TypeVar("T")
 
 
 class FocusSource(Protocol):
@@ -74,8 +79,24 @@ class ScanEngine:
         self._running.set()
         self._thread: threading.Thread | None = None
         self._inflight: int | None = None  # tile index the stage is already moving to
-        self._order_flip = 0  # start with the reversed order if the wheel is at the last filter
+        self._pending: list[tuple[_TileInProgress, int]] = []  # frames triggered, not yet read
+        self._completed: list[Tile] = []  # tiles read out, not yet handed to the sinks
         self.summary: ScanSummary | None = None
+        #: called with each path before the scan folder writes it (tests inject a full disk)
+        self.storage_hook: Callable[[Path], None] | None = None
+        self.focus_ctl: FocusController | None = None
+        self.drift: DriftMonitor | None = None
+        self._z_override: dict[int, float] = {}  # tile index -> z found by a re-focus
+        self._held: list[Tile] = []  # soft tiles waiting for a re-focus
+        self._released: list[Tile] = []  # re-focus checked, to deliver as they are
+        self._background_due: DriftDecision | None = None
+        nms = [w.nm for w in scan.wavelengths]
+        focus_nm = scan.focus.wavelength_nm if scan.focus.wavelength_nm in nms else nms[0]
+        offsets = {w.nm: w.focus_offset_um for w in scan.wavelengths}
+        #: focus of each wavelength relative to the tile's focus (set at the focus wavelength)
+        self._focus_delta = {nm: off - offsets[focus_nm] for nm, off in offsets.items()}
+        self._hold_z: float | None = None  # fixed focus "where it is", when offsets need a base
+        self._background_reloaded = False  # resumed with the saved background (not a new one)
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
@@ -132,28 +153,70 @@ class ScanEngine:
                                                      self.rig.config.camera.pixel_size_um),
                                    self.rig.config.stage)
             self.folder, done = self._open_folder(self.plan)
-            self.backgrounds = self._backgrounds(self.folder)
+            self.folder.before_write = self.storage_hook
+            self.backgrounds = self._retrying("background", lambda: self._backgrounds(self.folder))
+            self._prepare_focus(self.folder, self.plan)
+            self.drift = DriftMonitor(self.scan.background, self.scan.wavelengths[0].nm,
+                                      self.rig.clock.now())
+            if self._background_reloaded:
+                self._restore_drift(done.values(), self.drift)  # type: ignore[arg-type]
             writer = TileWriter(self.folder, save_raw=self.scan.save_raw)
             sinks = [writer, *self.user_sinks]
             todo = [t for t in self.plan.tiles if t.index not in done]
             total = len(self.plan.tiles)
-            nms = [w.nm for w in self.scan.wavelengths]
-            self._order_flip = int(len(nms) > 1 and self.rig.filter_wheel.wavelength_nm == nms[-1])
+            if any(self._focus_delta.values()):
+                self._hold_z = self.rig.focus.position_um()
             self._set_state(RunState.RUNNING)
             device_t0 = self.rig.clock.now()
             status = "complete"
+            stop_early = False
+
+            def deliver() -> None:
+                nonlocal acquired_now, stop_early
+                batch = self._released + self._completed
+                self._released, self._completed = [], []
+                for tile in batch:
+                    if self.focus_ctl is not None and self.focus_ctl.assess(tile):
+                        self._held.append(tile)  # re-focused at the next safe point
+                        continue
+                    self._check_drift(tile)
+                    for sink in sinks:
+                        if sink is writer:
+                            sink.put(tile)
+                        else:
+                            self._put_or_log(sink, tile)
+                    acquired_now += 1
+                    self.events.tile_acquired.emit(tile)
+                    self._progress(len(done) + acquired_now, total, acquired_now, t0, device_t0)
+                    stop_early = stop_early or any(
+                        getattr(s, "should_stop", lambda: False)() for s in sinks)
+
+            if todo and self.drift is not None:  # a resumed scan may find it due already
+                self._background_due = self.drift.schedule_due(self.rig.clock.now())
+                if self._background_due is not None:
+                    self._service(deliver)
             for i, spec in enumerate(todo):
                 self._wait_if_paused()
                 if self._abort.is_set():
                     raise ScanAborted("scan aborted by the user")
                 nxt = todo[i + 1] if i + 1 < len(todo) else None
-                tile = self._acquire_with_recovery(spec, nxt, len(done) + acquired_now)
-                for sink in sinks:
-                    sink.put(tile)
-                acquired_now += 1
-                self.events.tile_acquired.emit(tile)
-                self._progress(len(done) + acquired_now, total, acquired_now, t0, device_t0)
-                if any(getattr(s, "should_stop", lambda: False)() for s in sinks):
+                try:
+                    self._acquire_with_recovery(spec, nxt, flush=nxt is None)
+                    if self.drift is not None:
+                        self.drift.tile_taken()
+                        if self._background_due is None and nxt is not None:
+                            self._background_due = self.drift.schedule_due(
+                                self.rig.clock.now())
+                finally:
+                    deliver()  # finished tiles reach the writer even when the scan stops
+                if self._held or self._background_due is not None:
+                    self._service(deliver)
+                if stop_early and nxt is not None:
+                    try:
+                        self._acquire_with_recovery(None, None, flush=True)
+                    finally:
+                        deliver()
+                    self.rig.stage.stop()
                     status, message = "stopped-early", "stop rule reached"
                     self.folder.log_event("stop-rule", "scan ended early: stop rule reached")
                     break
@@ -259,9 +322,12 @@ class ScanEngine:
                 f"tiles but this configuration plans {len(plan.tiles)}; resume with the "
                 "scan's own configuration"
             )
-        done = folder.verified_tiles()
+        done, damaged = folder.verify_tiles()
+        for index, problem in sorted(damaged.items()):
+            folder.log_event("damaged-tile", f"tile {index} taken again: {problem}", tile=index)
         folder.update_manifest(status="running")
-        folder.log_event("resume", f"resumed with {len(done)} of {len(plan.tiles)} tiles done")
+        folder.log_event("resume", f"resumed with {len(done)} of {len(plan.tiles)} tiles done"
+                         + (f"; {len(damaged)} damaged tile(s) to take again" if damaged else ""))
         return folder, done  # type: ignore[return-value]
 
     def _exposures(self) -> dict[int, float]:
@@ -283,6 +349,7 @@ class ScanEngine:
         if self.resume_existing:
             loaded = self._load_backgrounds(folder, exposures)
             if loaded is not None:
+                self._background_reloaded = True
                 return loaded
         rig = self.rig
         z = self.scan.focus.z_um if self.scan.focus.z_um is not None else rig.focus.position_um()
@@ -305,45 +372,87 @@ class ScanEngine:
         return bgs
 
     def _load_backgrounds(self, folder: ScanFolder, exposures: dict[int, float]) -> Backgrounds | None:
-        bgs = Backgrounds(id="bg0")
+        """The newest complete background of the folder (the scan may have retaken it)."""
+        entries = folder.read_manifest().get("backgrounds") or [{"id": "bg0"}]
+        for entry in reversed(entries):
+            bg_id = str(entry.get("id", "bg0"))
+            if all(folder.background_path(nm, bg_id).exists() for nm in exposures):
+                break
+        else:
+            return None
+        pos = entry.get("position_mm")
+        bgs = Backgrounds(id=bg_id, position_mm=tuple(pos) if pos else None,
+                          z_um=entry.get("z_um"))
         for nm in exposures:
-            p = folder.background_path(nm)
-            if not p.exists():
-                return None
+            p = folder.background_path(nm, bg_id)
             bgs.background[nm] = read_ome_tiff(p)[0].astype(np.float32)
             d = folder.dark_path(nm)
             if d.exists():
                 bgs.dark[nm] = read_ome_tiff(d)[0].astype(np.float32)
         return bgs
 
-    def _order(self, position: int) -> list[int]:
-        """Wavelength order for the ``position``-th tile: alternates to save wheel moves."""
+    def _order(self) -> list[int]:
+        """Wavelength order for the next tile: start at the filter the wheel is at, if it is
+        either end of the list, so the order alternates tile to tile and saves wheel moves."""
         nms = [w.nm for w in self.scan.wavelengths]
-        return nms if (position + self._order_flip) % 2 == 0 else nms[::-1]
+        return nms[::-1] if len(nms) > 1 and self.rig.filter_wheel.wavelength_nm == nms[-1] else nms
 
     def _z_for(self, spec: TileSpec) -> float | None:
+        """The tile's focus at the focus wavelength; None: leave the focus where it is."""
+        if spec.index in self._z_override:
+            return self._z_override[spec.index]
         if self.focus_source is not None:
             return self.focus_source.z_at(spec.x_mm, spec.y_mm)
-        return spec.z_um
+        return spec.z_um if spec.z_um is not None else self._hold_z
 
     def _start_move(self, spec: TileSpec) -> None:
+        """Stage and focus towards ``spec``; focus for the wavelength the tile starts with."""
         self.rig.stage.start_move_to_mm(spec.x_mm, spec.y_mm)
         z = self._z_for(spec)
         if z is not None:
-            self.rig.focus.start_move_to_um(z)
+            self.rig.focus.start_move_to_um(z + self._focus_delta[self._order()[0]])
         self._inflight = spec.index
 
-    def _acquire_with_recovery(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
+    def _focus_for(self, base: float | None, nm: int) -> None:
+        """Start the focus move to ``nm``'s focal plane if the axis is not there already."""
+        if base is None:
+            return
+        z = base + self._focus_delta[nm]
+        if abs(self.rig.focus.position_um() - z) > 1e-6:
+            self.rig.focus.start_move_to_um(z)
+
+    def _acquire_with_recovery(self, spec: TileSpec | None, nxt: TileSpec | None,
+                               flush: bool) -> None:
+        """Acquire ``spec`` (None: only read out what is pending) into ``self._completed``.
+
+        On a device error, every tile with a frame still in flight is acquired again.
+        """
+        queue: list[TileSpec] = [spec] if spec is not None else []
         attempts = 0
         while True:
             try:
-                return self._acquire(spec, nxt, position)
+                while queue:
+                    cur = queue[0]
+                    self._acquire(cur, queue[1] if len(queue) > 1 else nxt)
+                    queue.pop(0)
+                    if attempts:
+                        assert self.folder is not None
+                        self.folder.log_event("recovered", f"tile {cur.index} taken after "
+                                              f"{attempts} device error(s)", tile=cur.index)
+                    attempts = 0  # progress: the retry budget is per failure
+                if flush:
+                    self._read_pending(keep=0)
+                return
             except DeviceError as err:
+                lost = [ctx.spec for ctx, _ in self._pending]
+                self._pending.clear()
                 self._inflight = None
+                queue = list(dict.fromkeys(lost + queue))  # in order, each once
                 attempts += 1
+                where = queue[0].index if queue else -1
                 assert self.folder is not None
-                self.folder.log_event("device-error", str(err), tile=spec.index, attempt=attempts)
-                self.events.log.emit(f"tile {spec.index}: {err}")
+                self.folder.log_event("device-error", str(err), tile=where, attempt=attempts)
+                self.events.log.emit(f"tile {where}: {err}")
                 if self._abort.is_set():
                     raise ScanAborted("scan aborted by the user") from err
                 if attempts <= self.tile_retries:
@@ -351,7 +460,7 @@ class ScanEngine:
                     continue
                 if self.on_device_error == "pause":
                     self.events.device_error.emit(
-                        f"{err}. Check the device, then Resume to retry tile {spec.index} "
+                        f"{err}. Check the device, then Resume to retry tile {where} "
                         "or Abort to stop (files so far are kept)."
                     )
                     self._running.clear()
@@ -361,7 +470,129 @@ class ScanEngine:
                         raise ScanAborted("scan aborted by the user") from err
                     attempts = 0
                     continue
-                raise ScanError(f"device error at tile {spec.index}: {err}") from err
+                raise ScanError(f"device error at tile {where}: {err}") from err
+
+    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
+        """Run a preparation step, retried after reopening the devices on a device error."""
+        attempts = 0
+        while True:
+            try:
+                return fn()
+            except DeviceError as err:
+                attempts += 1
+                assert self.folder is not None
+                self.folder.log_event("device-error", f"{what}: {err}", attempt=attempts)
+                if attempts > self.tile_retries:
+                    raise
+                self._reconnect(err)
+
+    # ------------------------------------------------------------------ sinks, focus, drift
+    def _put_or_log(self, sink: TileSink, tile: Tile) -> None:
+        """A failing non-writer sink (analysis, display) costs its result, not the scan."""
+        try:
+            sink.put(tile)
+        except Exception as err:  # noqa: BLE001 - recorded in events.jsonl, scan goes on
+            self._log("sink-error", f"{type(sink).__name__} failed on tile {tile.index}: "
+                      f"{err!r}; the tile is saved, the scan goes on", tile=tile.index)
+
+    def _log(self, kind: str, message: str, **extra: object) -> None:
+        if self.folder is not None:
+            self.folder.log_event(kind, message, **extra)
+        self.events.log.emit(message)
+
+    def _prepare_focus(self, folder: ScanFolder, plan: GridPlan) -> None:
+        """Focus source for the tiles (autofocus / focus map), after the backgrounds."""
+        ctl = FocusController(self.rig, self.scan, self._normalise,
+                              should_stop=self._abort.is_set, log=self._log)
+        saved = folder.read_manifest().get("focus") if self.resume_existing else None
+        if self.focus_source is None:
+            if self._retrying("focus map", lambda: ctl.prepare(plan, saved)) is not None:
+                self.focus_source = ctl
+        self.focus_ctl = ctl
+        folder.update_manifest(focus=ctl.manifest_entry())
+
+    def _normalise(self, nm: int, raw: np.ndarray) -> np.ndarray:
+        assert self.backgrounds is not None
+        return self.backgrounds.normalise(nm, raw)
+
+    def _service(self, deliver: Callable[[], None]) -> None:
+        """At a safe point (no frame in flight) re-focus held tiles and take a due background.
+
+        Both move the stage off the tile path and use the camera, so pending frames are
+        read out first and the next tile's move starts afresh.
+        """
+        try:
+            self._acquire_with_recovery(None, None, flush=True)
+        finally:
+            deliver()
+        ctl = self.focus_ctl
+        while self._held and ctl is not None:
+            tile = self._held.pop(0)
+            z = self._retrying(f"re-focus at tile {tile.index}", lambda t=tile: ctl.refocus(t))
+            self._inflight = None
+            if z is None:
+                self._released.append(tile)  # delivered with its flags
+            else:
+                self._z_override[tile.index] = z
+                self._acquire_with_recovery(tile.spec, None, flush=True)
+            deliver()
+            assert self.folder is not None
+            self.folder.update_manifest(focus=ctl.manifest_entry())
+        if self._background_due is not None:
+            due, self._background_due = self._background_due, None
+            self._retrying("background again", lambda: self._retake_background(due))
+        self._inflight = None
+
+    def _check_drift(self, tile: Tile) -> None:
+        """Record the tile's clear-field level; note when a new background is due."""
+        if self.drift is None:
+            return
+        now = self.rig.clock.now()
+        level, due = self.drift.update(tile.normalised, now)
+        tile.extra["clear_level"] = level
+        tile.extra["background_age_s"] = round(self.drift.age_s(tile.acquired_at_s), 3)
+        if due is not None and self._background_due is None:
+            self._background_due = due
+
+    def _restore_drift(self, done: Iterable[TileRecord], drift: DriftMonitor) -> None:
+        """Tiles already taken with the current background count towards its schedule."""
+        assert self.backgrounds is not None
+        taken = sorted(
+            (float(r.extra.get("background_age_s", 0.0)), float(r.extra["clear_level"]))
+            for r in done
+            if r.background_id == self.backgrounds.id and r.extra and "clear_level" in r.extra
+        )  # in the order they were taken: the age grows tile by tile
+        drift.restore([lv for _, lv in taken], taken[-1][0] if taken else 0.0,
+                      self.rig.clock.now())
+
+    def _retake_background(self, due: DriftDecision) -> None:
+        """A new background (same darks, position and z); later tiles carry its id."""
+        folder, old, rig = self.folder, self.backgrounds, self.rig
+        assert folder is not None and old is not None and self.drift is not None
+        entries = list(folder.read_manifest().get("backgrounds", []))
+        new_id = f"bg{len(entries)}"
+        pos = old.position_mm or self._background_position()
+        z = old.z_um if old.z_um is not None else rig.focus.position_um()
+        exposures = self._exposures()
+        self._inflight = None  # the stage leaves the tile path
+        bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z,
+                                  old.dark, bg_id=new_id)
+        px = rig.config.camera.pixel_size_um
+        for nm, img in bgs.background.items():
+            write_ome_tiff(folder.background_path(nm, new_id), img,
+                           ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
+                                     f"background {new_id} {nm} nm"))
+            self.events.background_acquired.emit(nm, img)
+        entries.append({
+            "id": new_id, "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
+            "reason": due.reason, "message": due.message, "drift_percent": due.drift_percent,
+            "stats": {str(k): v for k, v in bgs.stats().items()},
+        })
+        folder.update_manifest(backgrounds=entries)
+        self._log("background", f"background {new_id} taken: {due.message}", id=new_id,
+                  reason=due.reason)
+        self.backgrounds = bgs
+        self.drift.reset(rig.clock.now())
 
     def _reconnect(self, err: DeviceError) -> None:
         """Reopen every device once (cheap when still open); errors surface on the retry."""
@@ -372,37 +603,72 @@ class ScanEngine:
             except DeviceError:
                 pass
 
-    def _acquire(self, spec: TileSpec, nxt: TileSpec | None, position: int) -> Tile:
+    def _acquire(self, spec: TileSpec, nxt: TileSpec | None) -> None:
+        """Move to ``spec`` and trigger each wavelength; frames are read one trigger later
+        when the camera can hold a frame while exposing the next (interline CCD), so
+        readout overlaps the next exposure, wheel move and stage move."""
         rig, exposures = self.rig, self._exposures()
-        order = self._order(position)
+        order = self._order()
         wheel = rig.filter_wheel
         if self._inflight != spec.index:
             self._start_move(spec)
+        base = self._z_for(spec)
         wheel.start_move_to_slot(wheel.slot_for(order[0]))
         rig.stage.wait()
         rig.focus.wait()
+        if self._abort.is_set():  # the move was stopped short: no tile at the wrong place
+            raise ScanAborted("scan aborted by the user")
         x, y = rig.stage.position_mm()
-        z = rig.focus.position_um()
-        raws: dict[int, np.ndarray] = {}
-        t_acq = rig.clock.now()
+        ctx: _TileInProgress | None = None
         for k, nm in enumerate(order):
+            self._focus_for(base, nm)  # chromatic focal shift: a small move beside the wheel's
             wheel.wait()
+            rig.focus.wait()
+            if ctx is None:  # the tile's z is the focus wavelength's, as measured
+                z = rig.focus.position_um() - (self._focus_delta[nm] if base is not None else 0)
+                ctx = _TileInProgress(spec, x, y, z, rig.clock.now(), len(order))
             if rig.camera.exposure_ms != exposures[nm]:
                 rig.camera.set_exposure_ms(exposures[nm])
             rig.camera.trigger()
+            self._pending.append((ctx, nm))
             if k + 1 < len(order):
                 wheel.start_move_to_slot(wheel.slot_for(order[k + 1]))
+                self._focus_for(base, order[k + 1])
             else:
                 self._inflight = None
                 if nxt is not None:
                     self._start_move(nxt)  # overlaps the readout of the last frame
-            raws[nm] = rig.camera.read().image
+            self._read_pending(keep=rig.camera.max_pending_frames - 1)
+
+    def _read_pending(self, keep: int) -> None:
+        """Read frames in trigger order until at most ``keep`` remain in flight."""
+        while len(self._pending) > keep:
+            ctx, nm = self._pending[0]
+            image = self.rig.camera.read().image
+            self._pending.pop(0)
+            ctx.raws[nm] = image
+            if len(ctx.raws) == ctx.n_wavelengths:
+                self._completed.append(self._finish(ctx))
+
+    def _finish(self, ctx: _TileInProgress) -> Tile:
         assert self.backgrounds is not None
-        norm = {nm: self.backgrounds.normalise(nm, raw) for nm, raw in raws.items()}
-        return Tile(spec=spec, x_mm=x, y_mm=y, z_um=z,
-                    pixel_size_um=rig.config.camera.pixel_size_um, raw=raws, normalised=norm,
-                    exposure_ms={nm: exposures[nm] for nm in raws}, acquired_at_s=t_acq,
-                    background_id=self.backgrounds.id)
+        exposures = self._exposures()
+        norm = {nm: self.backgrounds.normalise(nm, raw) for nm, raw in ctx.raws.items()}
+        return Tile(spec=ctx.spec, x_mm=ctx.x_mm, y_mm=ctx.y_mm, z_um=ctx.z_um,
+                    pixel_size_um=self.rig.config.camera.pixel_size_um, raw=dict(ctx.raws),
+                    normalised=norm, exposure_ms={nm: exposures[nm] for nm in ctx.raws},
+                    acquired_at_s=ctx.t_acq, background_id=self.backgrounds.id)
+
+
+@dataclass
+class _TileInProgress:
+    spec: TileSpec
+    x_mm: float
+    y_mm: float
+    z_um: float
+    t_acq: float
+    n_wavelengths: int
+    raws: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def run_scan(rig: Rig, scan: ScanConfig, out_dir: str | Path, sinks: Sequence[TileSink] = (),

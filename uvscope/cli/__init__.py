@@ -19,7 +19,13 @@ from uvscope.errors import UvscopeError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "scan": ("uvscope.cli.scan", "scan", "Scan a slide region (simulated rig by default)."),
     "batch": ("uvscope.cli.scan", "batch", "Run a list of scans one after another."),
+    "gui": ("uvscope.cli.gui", "gui", "Open the operator's window (simulated rig by default)."),
     "simulate": ("uvscope.cli.simulate", "simulate", "Export simulated tiles with ground truth."),
+    "devices": ("uvscope.cli.devices", "devices", "Check the devices of a rig (devices check)."),
+    "sim": ("uvscope.cli.sim_serve", "sim", "Serve the FW102C and APT emulators (sim serve)."),
+    "analyze": ("uvscope.cli.analyze", "analyze", "Re-run the analysis on a saved scan."),
+    "report": ("uvscope.cli.report", "report", "Write the HTML report of an analysed scan."),
+    "focus": ("uvscope.cli.focus", "focus", "Focus tools: measure focal offsets (focus calibrate)."),
     "train": ("uvscope.cli.train", "train", "Train a segmentation, staining or classifier model."),
     "evaluate": ("uvscope.cli.train", "evaluate", "Measure a trained model on held-out data."),
     "pseudocolor": ("uvscope.cli.pseudocolor", "pseudocolor", "Pseudocolour a 260/280/300 nm scan."),

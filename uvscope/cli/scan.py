@@ -23,7 +23,7 @@ def _default_out(scan: ScanConfig) -> Path:
 
 
 def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, resume: Path | None,
-            quiet: bool = False) -> int:
+            quiet: bool = False, analysis: bool | None = None) -> int:
     """Run one scan with a progress bar; returns the process exit code."""
     from uvscope.acquisition.engine import ScanEngine
     from uvscope.drivers.rig import build_rig
@@ -42,8 +42,16 @@ def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, res
         scan = load_scan(scan_path)
         rig_cfg = load_rig(rig_path)
         out_dir = out or _default_out(scan)
+    if analysis is not None:
+        scan = scan.replace(analysis={**scan.analysis.model_dump(), "enabled": analysis})
+    sinks = []
+    if scan.analysis.enabled:
+        console.print(f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})")
+        from uvscope.analysis.session import session_for_scan
+
+        sinks.append(session_for_scan(scan, out_dir))
     rig = build_rig(rig_cfg)
-    engine = ScanEngine(rig, scan, out_dir, resume=resume is not None)
+    engine = ScanEngine(rig, scan, out_dir, sinks=sinks, resume=resume is not None)
     console.print(f"[bold]uvscope scan[/] on [cyan]{rig_cfg.name}[/] -> {out_dir}")
     with Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -73,6 +81,15 @@ def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, res
         f"[green]{summary.status}[/]: {summary.tiles_done}/{summary.tiles_total} tiles in "
         f"{summary.wall_s:.1f} s (device time {summary.device_time_s:.1f} s) -> {summary.out_dir}"
     )
+    for sink in sinks:
+        result = getattr(sink, "summary", None)
+        if result:
+            from uvscope.cli.analyze import print_differential
+
+            print_differential(result["differential"])
+            console.print(f"cells: {result['cells']}; analysis in {result['root']}")
+            if result.get("report"):
+                console.print(f"report: [bold]{result['report']}[/]")
     return 0
 
 
@@ -86,17 +103,21 @@ def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, res
               help="Scan folder to create (default: output_dir from the config, or scans/NAME-TIME).")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False, exists=True),
               help="Finish an interrupted scan in this folder without redoing finished tiles.")
+@click.option("--analysis/--no-analysis", default=None,
+              help="Analyse tiles as they are acquired (default: [analysis] enabled in the "
+                   "scan file; on for the built-in demo scan).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def scan(scan_path: Path | None, rig_path: Path | None, out: Path | None, resume: Path | None,
-         quiet: bool) -> None:
+         analysis: bool | None, quiet: bool) -> None:
     """Scan a slide region into overlapping, background-normalised OME-TIFF tiles.
 
-    Writes a scan folder: manifest.json, tiles.jsonl, background/, raw/, tiles/, mosaic/.
+    Writes a scan folder: manifest.json, tiles.jsonl, background/, raw/, tiles/, mosaic/,
+    and with analysis analysis/ (cells.csv, differential.json, mosaics, report.html).
     Exit status: 0 done, 2 bad input or a failed scan (files kept; see --resume), 130 aborted.
     """
     if resume is not None and (scan_path is not None or out is not None):
         raise click.UsageError("--resume takes the folder's own config; drop --config/--out")
-    code = run_one(scan_path, rig_path, out, resume, quiet)
+    code = run_one(scan_path, rig_path, out, resume, quiet, analysis)
     if code:
         sys.exit(code)
 

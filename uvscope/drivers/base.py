@@ -85,9 +85,15 @@ def _check_finite(name: str, *values: float) -> None:
 
 
 class Camera(Device):
-    """Snaps frames at an exposure; ``trigger`` + ``read`` lets readout overlap a move."""
+    """Snaps frames at an exposure; ``trigger`` + ``read`` lets readout overlap a move.
+
+    ``max_pending_frames`` is how many triggered frames the camera holds before ``read``:
+    1 means read each frame before the next trigger; 2 (an interline CCD with a frame
+    buffer) lets the next exposure start while the last frame is read out.
+    """
 
     kind = "camera"
+    max_pending_frames: int = 1
 
     def __init__(self, width_px: int, height_px: int, bit_depth: int,
                  exposure_range_ms: tuple[float, float]) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 from uvscope.clock import Clock, RealClock
 from uvscope.config import RigConfig
 from uvscope.drivers.base import Camera, Device, FilterWheel, FocusAxis, XYStage
-from uvscope.errors import ConfigError
 
 
 @dataclass
@@ -72,7 +71,7 @@ def build_rig(config: RigConfig) -> Rig:
         from uvscope.sim.devices import build_sim_rig
 
         return build_sim_rig(config)
-    raise ConfigError(
-        f"rig {config.name!r}: backends {sorted(backends)} are not supported by this build; "
-        "use backend = \"sim\" for every device"
-    )
+    # real, emulated or mixed rigs: each device from its own backend's factory
+    from uvscope.drivers.factory import build_hardware_rig
+
+    return build_hardware_rig(config)

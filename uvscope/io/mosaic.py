@@ -13,7 +13,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from uvscope.geometry import stage_to_pixel
-from uvscope.io.ome import ImageMeta, write_pyramid_ome_tiff
+from uvscope.io.mosaic_pyramid import write_pyramid
+from uvscope.io.ome import ImageMeta
 from uvscope.io.scanfolder import ScanFolder
 
 
@@ -103,9 +104,9 @@ def write_stage_mosaics(folder: ScanFolder, max_pixels: int = 32_000_000) -> lis
                     img, _ = folder.read_tile(idx, nm)
                     yield img, rec.x_mm, rec.y_mm
         mosaic = blend_tiles(tiles(), bounds, px, f)  # type: ignore[arg-type]
-        meta = ImageMeta(px * f, nm, None, (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2,
-                         None, f"mosaic {nm} nm (stage positions, downsample {f})")
-        write_pyramid_ome_tiff(folder.mosaic_path(nm), mosaic, meta)
+        meta = ImageMeta(px * f, nm, None, (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+        write_pyramid(folder.mosaic_path(nm), mosaic, px * f, meta=meta,
+                      name=f"mosaic {nm} nm (stage positions, downsample {f})")
         written.append(str(folder.mosaic_path(nm)))
     folder.update_manifest(mosaic={"downsample": f, "files": written, "placement": "stage"})
     return written

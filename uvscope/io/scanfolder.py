@@ -20,6 +20,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import numpy as np
 
 from uvscope import __version__
 from uvscope.errors import StorageError
-from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
+from uvscope.io.ome import ImageMeta, read_ome_tiff, tiff_damage, write_ome_tiff
 
 FORMAT = "uvscope-scan"
 FORMAT_VERSION = 1
@@ -71,6 +72,16 @@ class ScanFolder:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
+        #: called with each path before it is written; an OSError from it (a full disk in
+        #: the fault tests) is reported like a real write error
+        self.before_write: Callable[[Path], None] | None = None
+
+    def _check_write(self, path: Path) -> None:
+        if self.before_write is not None:
+            try:
+                self.before_write(path)
+            except OSError as err:
+                raise StorageError(f"could not write {path}: {err.strerror or err}") from err
 
     # ---------------------------------------------------------------- paths
     @property
@@ -163,6 +174,7 @@ class ScanFolder:
     # ---------------------------------------------------------------- journal
     def _append_line(self, path: Path, obj: dict[str, Any]) -> None:
         line = json.dumps(obj, default=str) + "\n"
+        self._check_write(path)
         with self._lock:
             try:
                 with open(path, "a", encoding="utf-8") as fh:
@@ -194,17 +206,39 @@ class ScanFolder:
         return out
 
     def verified_tiles(self) -> dict[int, TileRecord]:
-        """Finished tiles whose normalised files exist (resume redoes the others)."""
-        return {
-            i: r for i, r in self.tile_records().items()
-            if all(self.tile_path(i, nm).exists() for nm in r.wavelengths)
-        }
+        """Finished tiles whose files are whole (resume redoes the others)."""
+        return self.verify_tiles()[0]
+
+    def verify_tiles(self) -> tuple[dict[int, TileRecord], dict[int, str]]:
+        """(finished tiles whose files are whole, {index: what is wrong} for the others).
+
+        Every normalised file must be there and whole; a raw file, where there is one, must
+        be whole too. The check reads TIFF headers only (~0.1 ms a file).
+        """
+        good: dict[int, TileRecord] = {}
+        bad: dict[int, str] = {}
+        for i, rec in self.tile_records().items():
+            problem = None
+            for nm in rec.wavelengths:
+                path = self.tile_path(i, nm)
+                problem = tiff_damage(path)
+                raw = self.raw_path(i, nm)
+                if problem is None and raw.exists():
+                    path, problem = raw, tiff_damage(raw)
+                if problem is not None:
+                    bad[i] = f"{path.relative_to(self.root)}: {problem}"
+                    break
+            if problem is None:
+                good[i] = rec
+        return good, bad
 
     # ---------------------------------------------------------------- images
     def write_tile_images(self, index: int, nm: int, raw: np.ndarray | None,
                           normalised: np.ndarray, meta: ImageMeta) -> None:
         if raw is not None:
+            self._check_write(self.raw_path(index, nm))
             write_ome_tiff(self.raw_path(index, nm), raw, meta)
+        self._check_write(self.tile_path(index, nm))
         write_ome_tiff(self.tile_path(index, nm), normalised.astype(np.float32), meta)
 
     def read_tile(self, index: int, nm: int) -> tuple[np.ndarray, ImageMeta]:

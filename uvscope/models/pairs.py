@@ -19,7 +19,7 @@ from skimage.registration import phase_cross_correlation
 
 from uvscope.errors import ModelError
 from uvscope.io.mosaic import blend_tiles, choose_downsample
-from uvscope.io.ome import ImageMeta, write_pyramid_ome_tiff
+from uvscope.io.mosaic_pyramid import write_pyramid
 from uvscope.io.scanfolder import ScanFolder
 from uvscope.sim.stain import od_from_normalised, pseudocolor
 
@@ -108,10 +108,8 @@ def pseudocolor_scan(
                 )
 
         mosaic = blend_tiles(tiles(), bounds, px, f_ds, channels=3)  # type: ignore[arg-type]
-        meta = ImageMeta(
-            px * f_ds, None, None, None, None, None, "pseudocolour mosaic (260/280/300 nm)"
-        )
-        write_pyramid_ome_tiff(
-            out / "mosaic.ome.tif", (np.clip(mosaic, 0, 1) * 255).astype(np.uint8), meta
+        write_pyramid(
+            out / "mosaic.ome.tif", (np.clip(mosaic, 0, 1) * 255).astype(np.uint8), px * f_ds,
+            name="pseudocolour mosaic (260/280/300 nm)",
         )
     return out

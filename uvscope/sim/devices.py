@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from typing import Protocol
 
 import numpy as np
@@ -61,6 +62,18 @@ class _Timed:
         if self.faults is not None:
             self.faults.check(self._name, op)
 
+    #: status poll period of a real-time wait (a real controller is polled about this often)
+    poll_s = 0.02
+
+    def _poll_until_idle(self) -> None:
+        """Wait for the end of the move, re-reading it each poll so ``stop()`` ends the wait
+        within one poll (on a virtual clock: one jump to the end)."""
+        if getattr(self.clock, "virtual", False):
+            self.clock.sleep_until(self._busy_until)
+            return
+        while self.clock.now() < self._busy_until:
+            self.clock.sleep(min(self.poll_s, self._busy_until - self.clock.now()))
+
 
 class SimXYStage(XYStage, _Timed):
     def __init__(self, cfg: StageConfig, clock: Clock, faults: FaultInjector | None = None,
@@ -78,6 +91,12 @@ class SimXYStage(XYStage, _Timed):
         self.homed = False
         self.moves = 0
         self.travel_mm = 0.0
+        #: every position ever asked of this stage, refused or not (safety tests read it)
+        self.requested: list[tuple[float, float]] = []
+
+    def start_move_to_mm(self, x_mm: float, y_mm: float) -> None:
+        self.requested.append((x_mm, y_mm))
+        super().start_move_to_mm(x_mm, y_mm)
 
     def _do_info(self) -> DeviceInfo:
         return DeviceInfo("xy_stage", "simulated MLS203", "SIM-XY", "sim")
@@ -100,7 +119,7 @@ class SimXYStage(XYStage, _Timed):
 
     def _do_wait(self) -> None:
         self._fault("wait")
-        self.clock.sleep_until(self._busy_until)
+        self._poll_until_idle()
 
     def _do_get_position(self) -> tuple[float, float]:
         with self._lock:
@@ -136,6 +155,12 @@ class SimFocusAxis(FocusAxis, _Timed):
         self.cfg = cfg
         self._z = start_um if start_um is not None else (cfg.limits_um[0] + cfg.limits_um[1]) / 2
         self.moves = 0
+        #: every z ever asked of this axis, refused or not (safety tests read it)
+        self.requested: list[float] = []
+
+    def start_move_to_um(self, z_um: float) -> None:
+        self.requested.append(z_um)
+        super().start_move_to_um(z_um)
 
     def _do_info(self) -> DeviceInfo:
         return DeviceInfo("focus", "simulated focus axis", "SIM-Z", "sim")
@@ -150,7 +175,8 @@ class SimFocusAxis(FocusAxis, _Timed):
             self._z = z_um
 
     def _do_wait(self) -> None:
-        self.clock.sleep_until(self._busy_until)
+        self._fault("wait")
+        self._poll_until_idle()
 
     def _do_get_position(self) -> float:
         return self._z
@@ -192,6 +218,7 @@ class SimFilterWheel(FilterWheel, _Timed):
                 self.moves += 1
 
     def _do_wait(self) -> None:
+        self._fault("wait")
         self.clock.sleep_until(self._busy_until)
 
     def _do_get_slot(self) -> int:
@@ -199,7 +226,13 @@ class SimFilterWheel(FilterWheel, _Timed):
 
 
 class SimCamera(Camera, _Timed):
-    """Renders the simulated slide where the rig's stage, focus and wheel are."""
+    """Renders the simulated slide where the rig's stage, focus and wheel are.
+
+    Modelled on an interline CCD: the next exposure may start while the previous frame is
+    read out (``max_pending_frames = 2``); readouts follow each other, one at a time.
+    """
+
+    max_pending_frames = 2
 
     def __init__(self, cfg: CameraConfig, clock: Clock, renderer: Renderer,
                  stage: XYStage, focus: FocusAxis, wheel: FilterWheel,
@@ -211,7 +244,8 @@ class SimCamera(Camera, _Timed):
         self.renderer = renderer
         self.stage, self.focus, self.wheel = stage, focus, wheel
         self._rng = np.random.default_rng(seed)
-        self._pending: tuple[float, float, float, int | None, float, float] | None = None
+        # (x, y, z, wavelength, exposure, start time, readout end) per frame in flight
+        self._pending: deque[tuple[float, float, float, int | None, float, float, float]] = deque()
         self._readout_end = 0.0
         self._index = 0
         self.frames = 0
@@ -233,29 +267,26 @@ class SimCamera(Camera, _Timed):
     def _do_trigger(self) -> None:
         self._fault("trigger")
         with self._lock:
-            if self._pending is not None:
-                raise DeviceError("camera: trigger before the previous frame was read")
-            # an interline CCD may expose while the previous frame is still read out,
-            # but a new readout cannot start before the last one ended
+            if len(self._pending) >= self.max_pending_frames:
+                raise DeviceError("camera: frame buffer full; read frames before triggering")
             t_start = self.clock.now()
             x, y = self.stage.position_mm()
             z = self.focus.position_um()
             self.clock.sleep(self._exposure_ms / 1000.0)
-            t_end = max(self.clock.now(), self._readout_end)
-            self._readout_end = t_end + self.cfg.readout_ms / 1000.0
-            self._pending = (x, y, z, self._light_wavelength(), self._exposure_ms, t_start)
+            self._readout_end = max(self.clock.now(), self._readout_end) + self.cfg.readout_ms / 1000.0
+            self._pending.append((x, y, z, self._light_wavelength(), self._exposure_ms, t_start,
+                                  self._readout_end))
 
     def _do_connect(self) -> None:
-        self._pending = None  # a reopened camera has no frame in flight
+        self._pending.clear()  # a reopened camera has no frame in flight
 
     def _do_read(self, timeout_s: float) -> Frame:
         with self._lock:
-            if self._pending is None:
+            if not self._pending:
                 raise DeviceError("camera: read without a trigger")
-            x, y, z, nm, exp, t0 = self._pending
-            self._pending = None
+            x, y, z, nm, exp, t0, t_ready = self._pending.popleft()
             self._fault("read")  # a lost frame: the camera is ready for the next trigger
-            self.clock.sleep_until(self._readout_end)
+            self.clock.sleep_until(t_ready)
             image = self.renderer.render(x, y, z, nm, exp, self._rng)
             image = self._orient(image)
             self._index += 1

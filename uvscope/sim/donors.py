@@ -54,6 +54,8 @@ class DonorProfile:
     #: among dead WBCs, the fraction that are karyorrhectic (rest pyknotic)
     karyorrhexis_fraction: float = 0.4
     large_lymphocyte_fraction: float = 0.10
+    #: probability that a WBC has a second WBC touching it
+    wbc_touching_prob: float = 0.05
     #: scales every WBC diameter
     wbc_size_scale: float = 1.0
     #: DNA per diploid nucleus (pg) and nuclear protein (pg)

@@ -6,6 +6,8 @@ Tests and the soak benchmark use it to prove that the engine recovers or stops c
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 import threading
 from collections.abc import Callable
@@ -13,7 +15,13 @@ from dataclasses import dataclass, field
 
 from uvscope.errors import DeviceDisconnected, DeviceTimeout, MotionError
 
+
+def _disk_full(where: str) -> OSError:
+    return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (injected fault)", where)
+
+
 FAULTS: dict[str, Callable[[str], Exception]] = {
+    "disk_full": _disk_full,
     "timeout": lambda where: DeviceTimeout(f"{where}: no reply (injected fault)"),
     "disconnect": lambda where: DeviceDisconnected(f"{where}: connection lost (injected fault)"),
     "stall": lambda where: MotionError(f"{where}: motion error, axis stalled (injected fault)"),
@@ -73,3 +81,16 @@ class FaultInjector:
                     rule.fired += 1
                     self.log.append((device, op, rule.fault))
                     raise FAULTS[rule.fault](f"{device}.{op}")
+
+    def storage_hook(self) -> Callable[[object], None]:
+        """For ``ScanEngine.storage_hook``: rules on device "disk", op "write" (fault
+        "disk_full") make the scan folder's next write fail with ENOSPC."""
+
+        def hook(path: object) -> None:
+            self.check("disk", "write")
+
+        return hook
+
+    @property
+    def injected(self) -> int:
+        return len(self.log)

@@ -9,6 +9,7 @@ kept in a byte-bounded LRU cache.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from uvscope.sim.shapes import Patch
 from uvscope.sim.wbc import WBC, make_wbc
 
 IDS_PER_CHUNK = 256
+LN10 = math.log(10.0)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,9 @@ class SlideLayout:
     #: RBCs may touch a WBC: minimum centre distance as a fraction of the radius sum
     rbc_wbc_spacing: float = 0.82
     #: byte budget of the raster tile cache
-    tile_cache_mb: float = 160.0
+    tile_cache_mb: float = 192.0
+    #: relative variation of RBC coverage across the smear (thick and thin areas)
+    coverage_variation: float = 0.25
     chunk_cache: int = 600
 
 
@@ -60,11 +64,18 @@ class Tile:
     nuc: np.ndarray
     rbc: np.ndarray
     wbc_ids: set[int]
+    #: transmission per wavelength, computed on first use
+    trans: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.na, self.prot, self.hb, self.scat, self.cell,
-                                      self.nuc, self.rbc))
+        arrays = (self.na, self.prot, self.hb, self.scat, self.cell, self.nuc, self.rbc,
+                  *self.trans.values())
+        return sum(a.nbytes for a in arrays)
+
+    def get(self, name: str | int) -> np.ndarray:
+        """A map by name, or the transmission at a wavelength given as an int."""
+        return self.trans[name] if isinstance(name, int) else getattr(self, name)
 
 
 MAPS = ("na", "prot", "hb", "scat")
@@ -110,6 +121,17 @@ class VirtualSlide:
                     break
         return rects
 
+    def _thickness(self, x: float, y: float) -> float:
+        """Relative RBC coverage: a smear is thicker in places (smooth, seeded)."""
+        a = self.layout.coverage_variation
+        if a <= 0:
+            return 1.0
+        rng = np.random.default_rng([self.sim.seed, 0x7417])
+        f = rng.uniform(0.2, 0.6, (3, 2)) * 2 * np.pi / 1e3  # cycles per mm
+        ph = rng.uniform(0, 2 * np.pi, 3)
+        v = sum(math.sin(f[i, 0] * x + f[i, 1] * y + ph[i]) for i in range(3)) / 3
+        return 1.0 + a * v
+
     def _in_smear_and_not_blank(self, x: float, y: float, r: float) -> bool:
         ox, oy = self.origin_um
         if not (ox <= x < ox + self.size_um[0] and oy <= y < oy + self.size_um[1]):
@@ -142,25 +164,47 @@ class VirtualSlide:
             return hit
         rng = np.random.default_rng([self.sim.seed, ix, iy, 1])
         x0, y0, c = self._chunk_box(ix, iy)
-        lam = self.donor.wbc_per_mm2 * (c * 1e-3) ** 2
-        n = min(int(rng.poisson(lam)), IDS_PER_CHUNK - 1)
+        # touching partners are added below, so seed fewer to keep wbc_per_mm2 overall
+        lam = self.donor.wbc_per_mm2 * (c * 1e-3) ** 2 / (1.0 + self.donor.wbc_touching_prob)
+        n = min(int(rng.poisson(lam)), IDS_PER_CHUNK // 2 - 1)
         out: list[WBC] = []
         base = (iy * self.nx + ix) * IDS_PER_CHUNK + 1
-        for k in range(n):
+        k = 0
+        for _ in range(n):
             x, y = x0 + rng.uniform(0, c), y0 + rng.uniform(0, c)
-            kind = WBC_KINDS[int(rng.choice(len(WBC_KINDS), p=self._kind_p))]
-            dead = None
-            if rng.uniform() < self.donor.dead_fraction:
-                kx = rng.uniform() < self.donor.karyorrhexis_fraction
-                dead = "karyorrhexis" if kx else "pyknotic"
-            cell_rng = np.random.default_rng([self.sim.seed, ix, iy, 1, k])
-            if not self._in_smear_and_not_blank(x, y, 12.0):
+            w = self._new_wbc(rng, ix, iy, base, k, x, y)
+            k += 1
+            if w is None:
                 continue
-            out.append(make_wbc(cell_rng, base + k, kind, dead, x, y, self.donor))
+            out.append(w)
+            if rng.uniform() < self.donor.wbc_touching_prob and k < IDS_PER_CHUNK - 1:
+                # a second WBC touching (or slightly overlapping) the first
+                t = rng.uniform(0, 2 * np.pi)
+                p = self._new_wbc(rng, ix, iy, base, k, x, y)
+                k += 1
+                if p is None:
+                    continue
+                dist = (w.radius + p.radius) * rng.uniform(0.82, 1.0)
+                px, py = x + dist * math.cos(t), y + dist * math.sin(t)
+                if x0 <= px < x0 + c and y0 <= py < y0 + c and \
+                        self._in_smear_and_not_blank(px, py, 12.0):
+                    out.append(dataclasses.replace(p, cx=px, cy=py))
         self._wbc_cache[key] = out
         if len(self._wbc_cache) > 8 * self.layout.chunk_cache:
             self._wbc_cache.popitem(last=False)
         return out
+
+    def _new_wbc(self, rng: np.random.Generator, ix: int, iy: int, base: int, k: int,
+                 x: float, y: float) -> WBC | None:
+        kind = WBC_KINDS[int(rng.choice(len(WBC_KINDS), p=self._kind_p))]
+        dead = None
+        if rng.uniform() < self.donor.dead_fraction:
+            kx = rng.uniform() < self.donor.karyorrhexis_fraction
+            dead = "karyorrhexis" if kx else "pyknotic"
+        if not self._in_smear_and_not_blank(x, y, 12.0):
+            return None
+        cell_rng = np.random.default_rng([self.sim.seed, ix, iy, 1, k])
+        return make_wbc(cell_rng, base + k, kind, dead, x, y, self.donor)
 
     def chunk(self, ix: int, iy: int) -> Chunk:
         """All objects whose centre lies in chunk (ix, iy)."""
@@ -182,40 +226,10 @@ class VirtualSlide:
         wbcs = self.wbcs(ix, iy)
         near = [w for jx in (ix - 1, ix, ix + 1) for jy in (iy - 1, iy, iy + 1)
                 if 0 <= jx < self.nx and 0 <= jy < self.ny for w in self.wbcs(jx, jy)]
-        wxy = np.array([(w.cx, w.cy, w.radius) for w in near], np.float64).reshape(-1, 3)
         mean_area = math.pi * (d.rbc_diameter_um / 2) ** 2
-        n_rbc = int(rng.poisson(d.rbc_coverage * c * c / mean_area))
-        acc = np.zeros((0, 3))
-        rbcs: list[RBC] = []
-        attempts = 0
-        while len(rbcs) < n_rbc and attempts < 6 * n_rbc + 20:
-            attempts += 1
-            x, y = x0 + rng.uniform(0, c), y0 + rng.uniform(0, c)
-            diam = max(rng.normal(d.rbc_diameter_um, d.rbc_diameter_sd_um), 5.0)
-            r = diam / 2
-            if len(wxy):
-                dist = np.hypot(wxy[:, 0] - x, wxy[:, 1] - y)
-                if np.any(dist < self.layout.rbc_wbc_spacing * (wxy[:, 2] + r)):
-                    continue
-            if len(acc):
-                dist = np.hypot(acc[:, 0] - x, acc[:, 1] - y)
-                if np.any(dist < 0.95 * (acc[:, 2] + r)) and rng.uniform() > d.rbc_overlap_prob:
-                    continue
-                if np.any(dist < 0.45 * (acc[:, 2] + r)):
-                    continue
-            if not self._in_smear_and_not_blank(x, y, r + 1.0):
-                continue
-            acc = np.vstack([acc, (x, y, r)])
-            hb = max(rng.normal(d.rbc_hb_pg, d.rbc_hb_sd_pg), 10.0)
-            if rng.uniform() < d.sickle_fraction:
-                length = rng.uniform(5.5, 8.0)
-                rbcs.append(RBC(x, y, length, rng.uniform(1.1, 1.7), rng.uniform(0, np.pi),
-                                hb * rng.uniform(0.7, 1.0), 1.0, True,
-                                float(rng.uniform(0.04, 0.12) * rng.choice([-1, 1]))))
-            else:
-                ecc = rng.uniform(0.9, 1.0)
-                rbcs.append(RBC(x, y, r, r * ecc, rng.uniform(0, np.pi), hb,
-                                float(rng.uniform(0.6, 1.6))))
+        cover = d.rbc_coverage * self._thickness(x0 + c / 2, y0 + c / 2)
+        n_rbc = int(rng.poisson(cover * c * c / mean_area))
+        rbcs = self._place_rbcs(rng, x0, y0, c, n_rbc, near)
         others: list[Platelet | Debris] = []
         n_plt = int(rng.poisson(d.platelets_per_rbc * n_rbc))
         for _ in range(n_plt):
@@ -231,6 +245,51 @@ class VirtualSlide:
                 if self._in_smear_and_not_blank(x, y, 6.0):
                     others.append(make_debris(rng, x, y, dust))
         return Chunk(wbcs, rbcs, others)
+
+    def _place_rbcs(self, rng: np.random.Generator, x0: float, y0: float, c: float, n: int,
+                    wbcs: list[WBC]) -> list[RBC]:
+        """Dart throwing: RBCs mostly apart, some overlapping, none on top of a WBC."""
+        d = self.donor
+        m = 6 * n + 20
+        # every random attribute drawn up front, so the loop below is plain Python arithmetic
+        xs = (x0 + rng.uniform(0, c, m)).tolist()
+        ys = (y0 + rng.uniform(0, c, m)).tolist()
+        rs = (np.maximum(rng.normal(d.rbc_diameter_um, d.rbc_diameter_sd_um, m), 5.0) / 2).tolist()
+        allow = (rng.uniform(0, 1, m) < d.rbc_overlap_prob).tolist()
+        sickle = (rng.uniform(0, 1, m) < d.sickle_fraction).tolist()
+        hb = np.maximum(rng.normal(d.rbc_hb_pg, d.rbc_hb_sd_pg, m), 10.0)
+        u = rng.uniform(0, 1, (m, 4))
+        spacing = self.layout.rbc_wbc_spacing
+        wl = [(w.cx, w.cy, w.radius) for w in wbcs]
+        cell = 10.0
+        grid: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
+        out: list[RBC] = []
+        for i in range(m):
+            if len(out) >= n:
+                break
+            x, y, r = xs[i], ys[i], rs[i]
+            if any(math.hypot(wx - x, wy - y) < spacing * (wr + r) for wx, wy, wr in wl):
+                continue
+            gx, gy = int(x // cell), int(y // cell)
+            near = [q for ax in (gx - 1, gx, gx + 1) for ay in (gy - 1, gy, gy + 1)
+                    for q in grid.get((ax, ay), ())]
+            dists = [(math.hypot(qx - x, qy - y), qr + r) for qx, qy, qr in near]
+            if any(dd < 0.45 * rr for dd, rr in dists):
+                continue
+            if not allow[i] and any(dd < 0.95 * rr for dd, rr in dists):
+                continue
+            if not self._in_smear_and_not_blank(x, y, r + 1.0):
+                continue
+            grid.setdefault((gx, gy), []).append((x, y, r))
+            a = float(u[i, 0] * np.pi)
+            if sickle[i]:
+                out.append(RBC(x, y, 5.5 + 2.5 * u[i, 1], 1.1 + 0.6 * u[i, 2], a,
+                               float(hb[i]) * (0.7 + 0.3 * u[i, 3]), 1.0, True,
+                               float((0.02 + 0.05 * u[i, 3]) * (1 if u[i, 1] > 0.5 else -1))))
+            else:
+                out.append(RBC(x, y, r, r * (0.9 + 0.1 * u[i, 1]), a, float(hb[i]),
+                               float(0.6 + 1.0 * u[i, 2])))
+        return out
 
     def wbcs_in_box(self, x0: float, y0: float, x1: float, y1: float) -> list[WBC]:
         """WBCs whose centre lies in the box (stage um)."""
@@ -261,11 +320,14 @@ class VirtualSlide:
         t = self._raster(ps, ti, tj)
         self._tiles[key] = t
         self._tile_bytes += t.nbytes
+        return t
+
+    def _trim(self) -> None:
+        """Drop least recently used tiles beyond the byte budget (never the newest 16)."""
         budget = self.layout.tile_cache_mb * 2**20
-        while self._tile_bytes > budget and len(self._tiles) > 1:
+        while self._tile_bytes > budget and len(self._tiles) > 16:
             _, old = self._tiles.popitem(last=False)
             self._tile_bytes -= old.nbytes
-        return t
 
     def _raster(self, ps: float, ti: int, tj: int) -> Tile:
         n = self.layout.tile_px
@@ -305,22 +367,38 @@ class VirtualSlide:
                 nuc[dst][p.nuc[src]] = p.label
         return Tile(arrays["na"], arrays["prot"], arrays["hb"], arrays["scat"], cell, nuc, rbc, ids)
 
+    def _with_transmission(self, t: Tile, wavelength_nm: int) -> None:
+        if wavelength_nm in t.trans:
+            return
+        kn, kp, kh = self.optics.od_weights(wavelength_nm)
+        ks = self.optics.scatter_scale(wavelength_nm)
+        od = t.na * np.float32(-kn * LN10)
+        od += t.prot * np.float32(-kp * LN10)
+        od += t.hb * np.float32(-kh * LN10)
+        od += t.scat * np.float32(-ks * LN10)
+        t.trans[wavelength_nm] = np.exp(od, out=od)
+        self._tile_bytes += od.nbytes
+
     def window(self, ps: float, r0: int, c0: int, h: int, w: int,
-               names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Arrays ``names`` of the global pixel window rows r0..r0+h, cols c0..c0+w."""
+               names: tuple[str | int, ...]) -> dict[str | int, np.ndarray]:
+        """Arrays ``names`` of the global pixel window rows r0..r0+h, cols c0..c0+w; an int
+        name is the (unblurred) transmission at that wavelength."""
         n = self.layout.tile_px
-        out: dict[str, np.ndarray] = {}
+        out: dict[str | int, np.ndarray] = {}
         tiles_r = range(r0 // n, (r0 + h - 1) // n + 1)
         tiles_c = range(c0 // n, (c0 + w - 1) // n + 1)
-        for k in names:
-            proto = self.tile(ps, tiles_r[0], tiles_c[0])
-            out[k] = np.empty((h, w), getattr(proto, k).dtype)
         for ti in tiles_r:
             for tj in tiles_c:
                 t = self.tile(ps, ti, tj)
                 a0, a1 = max(r0, ti * n), min(r0 + h, (ti + 1) * n)
                 b0, b1 = max(c0, tj * n), min(c0 + w, (tj + 1) * n)
                 for k in names:
-                    out[k][a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] = getattr(t, k)[
+                    if isinstance(k, int):
+                        self._with_transmission(t, k)
+                    src = t.get(k)
+                    if k not in out:
+                        out[k] = np.empty((h, w), src.dtype)
+                    out[k][a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] = src[
                         a0 - ti * n : a1 - ti * n, b0 - tj * n : b1 - tj * n]
+        self._trim()
         return out

@@ -9,7 +9,7 @@ stage y, the position is the image centre.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +22,6 @@ from uvscope.sim.sensor import Sensor
 from uvscope.sim.slide import SlideLayout, VirtualSlide
 from uvscope.sim.stain import StainParams, render_stain
 from uvscope.sim.wbc import WBC
-
-LN10 = math.log(10.0)
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,8 @@ class SimWorld:
                                   blank_min_mm=(max(0.4, 1.6 * fov[0]), max(0.3, 1.6 * fov[1])))
         self.sensor = Sensor(self.optics.sensor, (self.height_px, self.width_px), camera.bit_depth)
         self._illum: dict[int, np.ndarray] = {}
-        self._trans: OrderedDict[tuple, tuple[int, np.ndarray]] = OrderedDict()
+        # the camera may render on a worker thread while a GUI asks for ground truth
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -140,27 +139,9 @@ class SimWorld:
         return fill * self.optics.sensor.full_well_e / peak
 
     def _transmission_padded(self, r0: int, c0: int, pad: int, wavelength_nm: int) -> np.ndarray:
-        key = (r0, c0, wavelength_nm)
-        hit = self._trans.get(key)
-        if hit is not None and hit[0] >= pad:
-            self._trans.move_to_end(key)
-            p0, arr = hit
-            d = p0 - pad
-            return arr[d : arr.shape[0] - d, d : arr.shape[1] - d]
         h, w = self.height_px + 2 * pad, self.width_px + 2 * pad
-        m = self.slide.window(self.pixel_size_um, r0 - pad, c0 - pad, h, w,
-                              ("na", "prot", "hb", "scat"))
-        kn, kp, kh = self.optics.od_weights(wavelength_nm)
-        od = m["na"] * np.float32(kn * LN10)
-        od += m["prot"] * np.float32(kp * LN10)
-        od += m["hb"] * np.float32(kh * LN10)
-        od += m["scat"] * np.float32(self.optics.scatter_scale(wavelength_nm) * LN10)
-        np.negative(od, out=od)
-        trans = np.exp(od, out=od)
-        self._trans[key] = (pad, trans)
-        while len(self._trans) > 6:
-            self._trans.popitem(last=False)
-        return trans
+        m = self.slide.window(self.pixel_size_um, r0 - pad, c0 - pad, h, w, (wavelength_nm,))
+        return m[wavelength_nm]
 
     def transmission(self, x_mm: float, y_mm: float, z_um: float, wavelength_nm: int) -> np.ndarray:
         """Noise-free transmitted fraction of the field through the objective (blurred)."""
@@ -173,7 +154,8 @@ class SimWorld:
         row, col = self._origin(x_mm, y_mm, -sx, -sy)
         r0, c0 = math.floor(row), math.floor(col)
         pad = blur_pad_px(sigma_px)
-        padded = self._transmission_padded(r0, c0, pad, wavelength_nm)
+        with self._lock:
+            padded = self._transmission_padded(r0, c0, pad, wavelength_nm)
         return blur_and_crop(padded, pad, self.shape, sigma_px, (row - r0, col - c0))
 
     def render(self, x_mm: float, y_mm: float, z_um: float, wavelength_nm: int | None,
@@ -196,12 +178,13 @@ class SimWorld:
 
     def ground_truth(self, x_mm: float, y_mm: float) -> GroundTruth:
         """Labels, cell records and Giemsa-like colour of the field centred at (x, y)."""
-        m = self._gt_window(x_mm, y_mm, ("na", "prot", "hb", "cell", "nuc", "rbc"))
-        cell = m["cell"]
         ps = self.pixel_size_um
         hw, hh = self.width_px * ps / 2 + 15.0, self.height_px * ps / 2 + 15.0
-        cands = self.slide.wbcs_in_box(x_mm * 1e3 - hw, y_mm * 1e3 - hh,
-                                       x_mm * 1e3 + hw, y_mm * 1e3 + hh)
+        with self._lock:
+            m = self._gt_window(x_mm, y_mm, ("na", "prot", "hb", "cell", "nuc", "rbc"))
+            cands = self.slide.wbcs_in_box(x_mm * 1e3 - hw, y_mm * 1e3 - hh,
+                                           x_mm * 1e3 + hw, y_mm * 1e3 + hh)
+        cell = m["cell"]
         present = set(np.unique(cell[::2, ::2]).tolist()) if cands else set()
         cells = []
         for w in cands:
@@ -214,15 +197,17 @@ class SimWorld:
     def cells_in_region(self, x0_mm: float, y0_mm: float, x1_mm: float, y1_mm: float,
                         include_rbc: bool = False) -> list[CellRecord]:
         """Every WBC (and RBC when asked) whose centroid lies in the box."""
-        xa, xb = sorted((x0_mm * 1e3, x1_mm * 1e3))
-        ya, yb = sorted((y0_mm * 1e3, y1_mm * 1e3))
-        out = [_record(w) for w in self.slide.wbcs_in_box(xa, ya, xb, yb)]
-        if include_rbc:
-            xs, ys = self.slide.chunk_range(xa, ya, xb, yb)
-            for iy in ys:
-                for ix in xs:
-                    for r in self.slide.chunk(ix, iy).rbcs:
-                        if xa <= r.cx < xb and ya <= r.cy < yb:
-                            out.append(CellRecord(0, "sickle_rbc" if r.sickle else "rbc", False,
-                                                  (r.cx * 1e-3, r.cy * 1e-3), 2 * max(r.a, r.b)))
+        with self._lock:
+            xa, xb = sorted((x0_mm * 1e3, x1_mm * 1e3))
+            ya, yb = sorted((y0_mm * 1e3, y1_mm * 1e3))
+            out = [_record(w) for w in self.slide.wbcs_in_box(xa, ya, xb, yb)]
+            if include_rbc:
+                xs, ys = self.slide.chunk_range(xa, ya, xb, yb)
+                for iy in ys:
+                    for ix in xs:
+                        for r in self.slide.chunk(ix, iy).rbcs:
+                            if xa <= r.cx < xb and ya <= r.cy < yb:
+                                kind = "sickle_rbc" if r.sickle else "rbc"
+                                out.append(CellRecord(0, kind, False, (r.cx * 1e-3, r.cy * 1e-3),
+                                                      2 * max(r.a, r.b)))
         return out

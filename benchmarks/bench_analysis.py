@@ -1,0 +1,214 @@
+"""Analysis benchmarks: throughput at 1392 x 1040, FLOPs per tile, lag, counting accuracy.
+
+    PYTHONPATH=. python benchmarks/bench_analysis.py [--tiles 4] [--models default|random]
+        [--device auto] [--donor random-7]
+
+Prints figures; never asserts. Uses the models room's networks when uvscope.models.predict is
+importable ('default' = shipped weights; falls back to 'random', the same architecture
+untrained, which is fine for speed but not for accuracy) and the simulator's tiles when
+uvscope.sim is importable (synthetic disks otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from uvscope.acquisition.tiles import Tile, TileSpec  # noqa: E402
+from uvscope.analysis.models import ModelSet  # noqa: E402
+from uvscope.analysis.pipeline import TilePipeline  # noqa: E402
+from uvscope.analysis.settings import CLASSES, AnalysisSettings  # noqa: E402
+from uvscope.analysis.worker import AnalysisWorker  # noqa: E402
+
+SHAPE = (1040, 1392)
+PX_UM = 0.16
+
+
+def load(models: str, device: str) -> tuple[ModelSet, str]:
+    try:
+        from uvscope.analysis.models import load_models
+
+        try:
+            return load_models(models, models, models, device=device), models
+        except Exception as err:  # noqa: BLE001 - report and fall back
+            if models == "random":
+                raise
+            print(f"# models {models!r} unavailable ({err}); using 'random' (untrained)")
+            return load_models("random", "random", "random", device=device), "random"
+    except Exception as err:  # noqa: BLE001
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.analysis.synth import fake_models
+
+        print(f"# uvscope.models unavailable ({err}); using the test fakes")
+        return fake_models(), "fake"
+
+
+def sim_world(donor: str):
+    try:
+        from uvscope.config import CameraConfig, SimConfig
+        from uvscope.sim.world import SimWorld
+    except ImportError:
+        return None
+    return SimWorld(SimConfig(seed=11, donor=donor), CameraConfig())
+
+
+def make_tiles(n: int, world, overlap: float = 0.15) -> tuple[list[TileSpec], list[Tile]]:
+    cols = max(int(np.ceil(np.sqrt(n))), 1)
+    step_x = SHAPE[1] * PX_UM * 1e-3 * (1 - overlap)
+    step_y = SHAPE[0] * PX_UM * 1e-3 * (1 - overlap)
+    if world is not None:
+        cx, cy = world.smear_centre_mm()
+    else:
+        cx, cy = 10.0, 10.0
+    specs = [
+        TileSpec(k, k // cols, k % cols, cx + (k % cols) * step_x, cy + (k // cols) * step_y)
+        for k in range(n)
+    ]
+    tiles = []
+    rng = np.random.default_rng(0)
+    for s in specs:
+        if world is not None:  # the ideal normalised tile: transmission at best focus
+            z = world.best_focus_um(s.x_mm, s.y_mm, 260)
+            norm = world.transmission(s.x_mm, s.y_mm, z, 260).astype(np.float32)
+            norm += rng.normal(0, 0.01, norm.shape).astype(np.float32)
+        else:
+            from tests.analysis.synth import random_slide, render
+
+            cells = random_slide(
+                40,
+                (s.x_mm * 1e3 - 110, s.x_mm * 1e3 + 110),
+                (s.y_mm * 1e3 - 83, s.y_mm * 1e3 + 83),
+                seed=s.index,
+            )
+            norm = render(cells, (s.x_mm, s.y_mm), SHAPE, PX_UM, noise=0.01, seed=s.index)
+        tiles.append(
+            Tile(
+                spec=s,
+                x_mm=s.x_mm,
+                y_mm=s.y_mm,
+                z_um=0.0,
+                pixel_size_um=PX_UM,
+                raw={},
+                normalised={260: norm},
+                exposure_ms={260: 10.0},
+                acquired_at_s=0.0,
+            )
+        )
+    return specs, tiles
+
+
+def flops_per_tile(models: ModelSet, tile: Tile, settings: AnalysisSettings) -> float | None:
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
+    if not hasattr(models.segmenter, "net"):
+        return None
+    pipe = TilePipeline(models, settings)
+    with FlopCounterMode(display=False) as fc:
+        pipe.analyse([tile])
+    return float(fc.get_total_flops())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tiles", type=int, default=4)
+    ap.add_argument("--models", default="default")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--donor", default="random-7", help="held-out donor for counting accuracy")
+    ap.add_argument("--batch", type=int, default=2)
+    args = ap.parse_args()
+
+    models, which = load(args.models, args.device)
+    settings = AnalysisSettings().replace(
+        inference={
+            **AnalysisSettings().inference.model_dump(),
+            "tile_batch": args.batch,
+            "device": args.device,
+        }
+    )
+    world = sim_world(args.donor)
+    specs, tiles = make_tiles(args.tiles, world)
+    print(
+        f"# models: {which}; tiles: {len(tiles)} x {SHAPE[1]} x {SHAPE[0]} "
+        f"({'simulator' if world is not None else 'synthetic'}); device: {args.device}"
+    )
+
+    pipe = TilePipeline(models, settings)
+    pipe.analyse(tiles[:1])  # warm-up
+    t0 = time.perf_counter()
+    results = []
+    for i in range(0, len(tiles), args.batch):
+        results += pipe.analyse(tiles[i : i + args.batch])
+    dt = time.perf_counter() - t0
+    print(
+        f"throughput: {len(tiles) / dt:.3f} tiles/s ({dt / len(tiles):.2f} s/tile), "
+        f"cells found: {sum(len(r.cells) for r in results)}"
+    )
+
+    # stage timings of one tile
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    pipe.analyse(tiles[:1])
+    prof.disable()
+    st = pstats.Stats(prof)
+    for name in ("segment", "stain", "instances", "crops", "classify", "describe"):
+        tot = sum(v[3] for k, v in st.stats.items() if k[2] == name)  # type: ignore[attr-defined]
+        print(f"  stage {name:10s} {tot:.3f} s")
+
+    fl = flops_per_tile(models, tiles[0], settings)
+    if fl is not None:
+        print(f"FLOPs per tile (network forward passes): {fl / 1e9:.1f} GFLOP")
+
+    # lag: feed at the measured per-tile analysis rate x 1.25 (analysis keeps up)
+    per = dt / len(tiles)
+    interval = per * 1.25
+    w = AnalysisWorker(models, settings, plan=specs)
+    for t in tiles:
+        time.sleep(interval)  # acquisition of the next tile
+        w.put(t)
+    t_last = time.perf_counter()
+    w.close()
+    lag = time.perf_counter() - t_last
+    print(
+        f"analysis lag after the last tile (tile interval {interval:.2f} s): {lag:.2f} s "
+        f"({lag / interval:.2f} tile intervals)"
+    )
+
+    # counting accuracy against the simulator's ground truth
+    if world is None:
+        print("counting accuracy: n/a (no simulator)")
+        return
+    counted = [c for r in w.sorted_results() for c in r.counted]
+    healthy = [c for c in counted if not c.dead]
+    xs = [s.x_mm for s in specs]
+    ys = [s.y_mm for s in specs]
+    hx, hy = SHAPE[1] * PX_UM * 1e-3 / 2, SHAPE[0] * PX_UM * 1e-3 / 2
+    gt = [
+        c
+        for c in world.cells_in_region(min(xs) - hx, min(ys) - hy, max(xs) + hx, max(ys) + hy)
+        if not c.dead and c.kind in CLASSES
+    ]
+    print(
+        f"counting: {len(healthy)} healthy counted vs {len(gt)} ground-truth healthy WBCs "
+        f"(donor {args.donor}, {len(tiles)} tiles); models: {which}"
+    )
+    if which != "default":
+        print("  (untrained or fake networks: the per-class error below is not meaningful)")
+    for name in CLASSES:
+        p = 100 * sum(c.cell_class == name for c in healthy) / max(len(healthy), 1)
+        q = 100 * sum(c.kind == name for c in gt) / max(len(gt), 1)
+        print(f"  {name:11s} counted {p:5.1f} %  truth {q:5.1f} %  |error| {abs(p - q):5.1f} pp")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import pytest
+
+from uvscope.analysis.settings import AnalysisSettings, InferenceSettings
+
+SHAPE = (192, 256)
+PX_UM = 0.16
+
+
+@pytest.fixture
+def settings() -> AnalysisSettings:
+    # the synthetic tiles have few dark pixels: stretch from the darkest one
+    return AnalysisSettings(inference=InferenceSettings(low_pct=0.0, patch_overlap_px=16))

@@ -1,0 +1,100 @@
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from uvscope.cli import main
+from uvscope.io.scanfolder import ScanFolder
+
+SMALL_RIG = """
+name = "small simulated rig"
+[camera]
+backend = "sim"
+width_px = 160
+height_px = 120
+pixel_size_um = 0.5
+"""
+
+SMALL_SCAN = """
+name = "t"
+[region]
+center_mm = [42.5, 32.5]
+rows = 2
+columns = 2
+[[wavelengths]]
+nm = 260
+exposure_ms = 50.0
+[background]
+frames = 2
+dark_frames = 2
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "rig.toml").write_text(SMALL_RIG)
+    (tmp_path / "scan.toml").write_text(SMALL_SCAN)
+    return tmp_path
+
+
+def test_help_lists_commands_and_options():
+    r = CliRunner().invoke(main, ["--help"])
+    assert r.exit_code == 0 and "scan" in r.output and "batch" in r.output
+    r = CliRunner().invoke(main, ["scan", "--help"])
+    assert r.exit_code == 0
+    for opt in ("--config", "--rig", "--out", "--resume"):
+        assert opt in r.output
+
+
+def test_scan_writes_a_complete_folder(files: Path):
+    out = files / "out"
+    r = CliRunner().invoke(main, ["scan", "--config", str(files / "scan.toml"), "--rig",
+                                  str(files / "rig.toml"), "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    folder = ScanFolder.open(out)
+    assert folder.read_manifest()["status"] == "complete"
+    assert len(folder.verified_tiles()) == 4
+
+
+def test_bad_config_names_the_field_and_fails(files: Path):
+    (files / "bad.toml").write_text(SMALL_SCAN.replace("exposure_ms = 50.0", "exposure_ms = -1"))
+    r = CliRunner().invoke(main, ["scan", "--config", str(files / "bad.toml"), "--rig",
+                                  str(files / "rig.toml"), "--out", str(files / "o")])
+    assert r.exit_code == 2
+    assert "wavelengths.0.exposure_ms" in r.output
+    assert not (files / "o").exists()
+
+
+def test_region_outside_the_stage_is_refused(files: Path):
+    (files / "far.toml").write_text(SMALL_SCAN.replace("[42.5, 32.5]", "[200.0, 32.5]"))
+    r = CliRunner().invoke(main, ["scan", "--config", str(files / "far.toml"), "--rig",
+                                  str(files / "rig.toml"), "--out", str(files / "o"), "--quiet"])
+    assert r.exit_code == 2 and "stage.x_limits_mm" in r.output
+
+
+def test_batch_goes_on_after_a_failure_and_exits_nonzero(files: Path):
+    (files / "bad.toml").write_text("[region]\ncenter_mm = [1, 1]\n")
+    (files / "batch.toml").write_text(
+        'rig = "rig.toml"\n'
+        '[[scans]]\nconfig = "bad.toml"\nout = "b1"\n'
+        '[[scans]]\nconfig = "scan.toml"\nout = "b2"\n'
+    )
+    r = CliRunner().invoke(main, ["batch", str(files / "batch.toml"), "--quiet"])
+    assert r.exit_code == 1
+    assert "1 ok, 1 failed" in r.output
+    assert ScanFolder.open(files / "b2").read_manifest()["status"] == "complete"
+
+
+def test_resume_finishes_an_interrupted_scan(files: Path):
+    out = files / "out"
+    r = CliRunner().invoke(main, ["scan", "--config", str(files / "scan.toml"), "--rig",
+                                  str(files / "rig.toml"), "--out", str(out), "--quiet"])
+    assert r.exit_code == 0
+    folder = ScanFolder(out)
+    lines = folder.journal_path.read_text().splitlines()
+    folder.journal_path.write_text("\n".join(lines[:2]) + "\n")  # as if killed after 2 tiles
+    folder.update_manifest(status="running")
+    r = CliRunner().invoke(main, ["scan", "--resume", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert len(ScanFolder.open(out).tile_records()) == 4
+    assert len(folder.journal_path.read_text().splitlines()) == 4

@@ -1,0 +1,95 @@
+"""A fake pycromanager Core with the snake_case methods the driver calls, recording them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class FakeCore:
+    def __init__(self, width: int = 32, height: int = 24, flat: bool = True) -> None:
+        self.calls: list[tuple] = []
+        self.w, self.h, self.flat = width, height, flat
+        self.xy = {"XY": [0.0, 0.0]}
+        self.z = {"Z": 0.0}
+        self.state = {"Wheel": 0}
+        self.configs = {"Filter": "UV260"}
+        self.exposure = 10.0
+        self.camera = "Cam"
+
+    def _log(self, *c):
+        self.calls.append(c)
+
+    def get_camera_device(self):
+        return self.camera
+
+    def set_camera_device(self, label):
+        self._log("set_camera_device", label)
+
+    def get_xy_stage_device(self):
+        return "XY"
+
+    def get_focus_device(self):
+        return "Z"
+
+    def set_exposure(self, ms):
+        self._log("set_exposure", ms)
+        self.exposure = ms
+
+    def snap_image(self):
+        self._log("snap_image")
+
+    def get_image(self):
+        img = np.arange(self.w * self.h, dtype=np.uint16)
+        return img if self.flat else img.reshape(self.h, self.w)
+
+    def get_image_width(self):
+        return self.w
+
+    def get_image_height(self):
+        return self.h
+
+    def set_xy_position(self, label, x, y):
+        self._log("set_xy_position", label, x, y)
+        self.xy[label] = [x, y]
+
+    def get_x_position(self, label):
+        return self.xy[label][0]
+
+    def get_y_position(self, label):
+        return self.xy[label][1]
+
+    def set_position(self, label, z):
+        self._log("set_position", label, z)
+        self.z[label] = z
+
+    def get_position(self, label):
+        return self.z[label]
+
+    def wait_for_device(self, label):
+        self._log("wait_for_device", label)
+
+    def home(self, label):
+        self._log("home", label)
+
+    def stop(self, label):
+        self._log("stop", label)
+
+    def set_state(self, label, state):
+        self._log("set_state", label, state)
+        self.state[label] = state
+
+    def get_state(self, label):
+        return self.state[label]
+
+    def set_config(self, group, preset):
+        self._log("set_config", group, preset)
+        self.configs[group] = preset
+
+    def get_current_config(self, group):
+        return self.configs[group]
+
+    def wait_for_config(self, group, preset):
+        self._log("wait_for_config", group, preset)
+
+    def set_property(self, label, prop, value):
+        self._log("set_property", label, prop, value)

@@ -1,0 +1,153 @@
+"""Result widgets over plain result objects: differential, gallery review, mosaic layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from uvscope.gui.differential_view import DifferentialView
+from uvscope.gui.gallery import CellGallery, CellThumb
+from uvscope.gui.mosaic_view import MosaicView
+from uvscope.gui.results import CellRow, TileResult, differential_from_labels, wilson_ci_percent
+from uvscope.gui.review import ReviewStore
+from uvscope.gui.tile_prep import MosaicTile, pyramid, result_images, to_gray_u8
+
+
+def _cell(i: int, cls: str, tile: int = 0) -> CellRow:
+    return CellRow(
+        cell_id=str(i),
+        tile_index=tile,
+        cls=cls,
+        probabilities={cls: 0.9},
+        x_um=1000.0 + i,
+        y_um=2000.0,
+        bbox=(10, 10, 30, 30),
+        label=i + 1,
+    )
+
+
+def test_wilson_interval_brackets_the_estimate():
+    lo, hi = wilson_ci_percent(30, 100)
+    assert lo < 30 < hi and 20 < lo and hi < 40
+    assert wilson_ci_percent(0, 0) == (0.0, 100.0)
+
+
+def test_differential_view_shows_counts_percent_and_ci(qtbot):
+    view = DifferentialView()
+    qtbot.addWidget(view)
+    diff = differential_from_labels(
+        ["neutrophil"] * 6 + ["lymphocyte"] * 3 + ["monocyte"] + ["dead"] * 2
+    )
+    view.show_differential(diff)
+    assert view.table.item(0, 0).text() == "6"
+    assert view.table.item(0, 1).text() == "60.0"
+    lo, hi = diff.ci95["neutrophil"]
+    assert view.table.item(0, 2).text() == f"{lo:.1f} - {hi:.1f}"
+    assert "10 WBCs" in view.summary.text() and "2 dead" in view.summary.text()
+    heights = view.bars.opts["height"]
+    assert heights[0] == pytest.approx(60.0) and heights[1] == pytest.approx(30.0)
+
+
+def test_gallery_reclassify_moves_the_cell_and_is_saved(qtbot, tmp_path):
+    gallery = CellGallery()
+    qtbot.addWidget(gallery)
+    thumb = np.zeros((64, 128, 3), np.uint8)
+    cells = [_cell(1, "neutrophil"), _cell(2, "neutrophil"), _cell(3, "monocyte")]
+    gallery.add_cells([CellThumb(c, thumb) for c in cells])
+    assert gallery.count("neutrophil") == 2
+    store = ReviewStore()
+    gallery.reclassified.connect(store.set)
+    with qtbot.waitSignal(gallery.reclassified) as sig:
+        gallery.reclassify("2", "eosinophil")
+    assert sig.args[1] == "eosinophil"
+    assert gallery.count("neutrophil") == 1 and gallery.count("eosinophil") == 1
+    path = store.save(tmp_path)
+    assert path == tmp_path / "analysis" / "reviewed_labels.csv"
+    assert ReviewStore.load(tmp_path) == {"2": "eosinophil"}
+    out = store.export_training_labels(tmp_path / "labels.csv", cells)
+    rows = out.read_text().splitlines()
+    assert rows[2].split(",")[-2:] == ["eosinophil", "1"]
+    assert rows[1].split(",")[-2:] == ["neutrophil", "0"]
+
+
+def test_gallery_click_reports_the_cell(qtbot):
+    gallery = CellGallery()
+    qtbot.addWidget(gallery)
+    gallery.add_cells([CellThumb(_cell(5, "lymphocyte"), np.zeros((64, 128, 3), np.uint8))])
+    item = gallery.lists["lymphocyte"].item(0)
+    with qtbot.waitSignal(gallery.cell_activated) as sig:
+        gallery.lists["lymphocyte"].itemClicked.emit(item)
+    assert sig.args[0].cell_id == "5"
+
+
+def _mosaic_tile(index: int, x_mm: float, y_mm: float, shape=(104, 136)) -> MosaicTile:
+    gray = to_gray_u8(np.full(shape, 0.8, np.float32))
+    return MosaicTile(
+        index=index,
+        x_mm=x_mm,
+        y_mm=y_mm,
+        width_um=shape[1] * 0.16,
+        height_um=shape[0] * 0.16,
+        images={"gray": pyramid(gray)},
+    )
+
+
+def test_mosaic_places_tiles_by_stage_position_and_switches_layers(qtbot):
+    view = MosaicView()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    t0, t1 = _mosaic_tile(0, 40.0, 30.0), _mosaic_tile(1, 40.02, 30.0)
+    view.add_tile(t0)
+    view.add_tile(t1)
+    r0 = view.items[0].mapRectToParent(view.items[0].boundingRect())
+    r1 = view.items[1].mapRectToParent(view.items[1].boundingRect())
+    assert r0.center().x() == pytest.approx(40_000.0) and r0.center().y() == pytest.approx(30_000)
+    assert r1.center().x() - r0.center().x() == pytest.approx(20.0)
+    # analysis layers: stained shown once they arrive, gray before
+    view.set_mode("stained")
+    assert view.shown_mode(0) == "gray"
+    gray_full = to_gray_u8(np.full((104, 136), 0.8, np.float32))
+    labels = np.zeros((104, 136), np.int32)
+    labels[40:60, 40:60] = 1
+    stained = np.zeros((104, 136, 3), np.uint8)
+    stained[..., 0] = 200
+    res = TileResult(0, stained, labels, [_cell(0, "monocyte")])
+    view.update_tile(0, result_images(gray_full, res))
+    assert view.shown_mode(0) == "stained"
+    assert view.items[0].image.ndim == 3 and view.items[0].image[..., 0].max() == 200
+    view.set_mode("outlines")
+    assert view.shown_mode(0) == "outlines"
+    with pytest.raises(ValueError):
+        view.set_mode("nonsense")
+
+
+def test_mosaic_zoom_in_swaps_visible_tiles_to_the_fine_level(qtbot):
+    view = MosaicView()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    for i in range(6):
+        view.add_tile(_mosaic_tile(i, 40.0 + 2.0 * i, 30.0))
+    view.vb.autoRange()
+    view._update_lod()
+    assert view.fine_tiles() == []
+    before = view.items[0].mapRectToParent(view.items[0].boundingRect())
+    view.center_on(40_000.0, 30_000.0, width_um=10.0)
+    qtbot.waitUntil(lambda: 0 in view.fine_tiles(), timeout=2000)
+    assert 5 not in view.fine_tiles()
+    # the finer image covers exactly the same stage area
+    after = view.items[0].mapRectToParent(view.items[0].boundingRect())
+    assert view.items[0].image.shape[1] == 4 * view.tiles[0].images["gray"][8].shape[1]
+    assert (after.x(), after.y(), after.width(), after.height()) == pytest.approx(
+        (before.x(), before.y(), before.width(), before.height()))
+
+
+def test_outlines_take_the_class_colour():
+    from uvscope.gui.style import class_color
+    from uvscope.gui.tile_prep import class_outlines
+
+    labels = np.zeros((20, 20), np.int32)
+    labels[5:15, 5:15] = 3
+    out = class_outlines(np.zeros((20, 20, 3), np.uint8), labels, [_cell(2, "eosinophil")])
+    assert tuple(out[5, 8]) == class_color("eosinophil")
+    assert tuple(out[10, 10]) == (0, 0, 0)

@@ -1,0 +1,331 @@
+"""Focus during a scan: build the focus source before the tiles, then check every tile.
+
+The engine asks this controller for a focus source (fixed z, one autofocus, or a fitted focus
+map) after the backgrounds, and hands it every tile. Each tile gets its sharpness recorded
+(``extra["focus_score"]``, the configured metric) and its focus judged by a measure that does
+not depend on how much is in the field (``extra["focus_ratio"]``: fine detail over total
+structure, relative to the map points). Blank fields are never judged. A tile whose ratio is
+low is probed at z +- ``PROBE_STEP_UM`` (two frames); only when the probe says focus is
+elsewhere is it swept, re-focused and taken again. A tile whose focus cannot be confirmed is
+flagged ``extra["out_of_focus"]`` so the analysis can leave it out of the counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from uvscope.acquisition.autofocus import (
+    DEPTH_OF_FIELD_UM,
+    Autofocus,
+    AutofocusResult,
+    Sharpness,
+    SweepSettings,
+    focus_metric,
+    parabola_peak,
+    sharpness,
+)
+from uvscope.acquisition.focus_map import (
+    FixedFocus,
+    FocusMap,
+    FocusPoint,
+    choose_map_points,
+    nearest_neighbour_order,
+)
+from uvscope.acquisition.plan import GridPlan
+from uvscope.acquisition.tiles import Tile
+from uvscope.config import ScanConfig
+from uvscope.drivers.rig import Rig
+from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError
+
+Log = Callable[..., None]
+
+#: structure over noise below which a field is blank glass: nothing to focus on or to count
+BLANK_SNR = 0.5
+#: below this a field is too sparse to trust a sweep: flagged when the probe is not convincing
+SPARSE_SNR = 2.0
+#: focus step of the quick probe either side of a doubtful tile (about 0.7 depth of field)
+PROBE_STEP_UM = 1.0
+
+
+class FocusController:
+    """Owns the autofocus, the focus map and the per-tile focus check of one scan."""
+
+    def __init__(self, rig: Rig, scan: ScanConfig,
+                 normalise: Callable[[int, np.ndarray], np.ndarray],
+                 should_stop: Callable[[], bool] = lambda: False,
+                 log: Log = lambda kind, message, **extra: None,
+                 point_retries: int = 1) -> None:
+        self.rig, self.scan, self.cfg = rig, scan, scan.focus
+        nms = [w.nm for w in scan.wavelengths]
+        self.wavelength_nm = (self.cfg.wavelength_nm if self.cfg.wavelength_nm is not None
+                              else nms[0])
+        if self.wavelength_nm not in nms:
+            raise ConfigError(
+                f"focus.wavelength_nm = {self.wavelength_nm} is not one of the scan's "
+                f"wavelengths {nms}; focus at a wavelength the scan images"
+            )
+        exposure = {w.nm: w.exposure_ms for w in scan.wavelengths}[self.wavelength_nm]
+        self.settings = SweepSettings(self.cfg.sweep_range_um, self.cfg.sweep_steps,
+                                      self.cfg.fine_range_um, self.cfg.fine_steps,
+                                      self.cfg.metric, self.cfg.min_contrast)
+        self.metric = focus_metric(self.cfg.metric)
+        self.normalise = normalise
+        self.autofocus = Autofocus(rig, self.settings, self.wavelength_nm, exposure,
+                                   normalise=lambda raw: normalise(self.wavelength_nm, raw),
+                                   should_stop=should_stop)
+        self.log = log
+        self.should_stop = should_stop
+        self.exposure_ms = exposure
+        self.point_retries = point_retries
+        self.source: FocusMap | FixedFocus | None = None
+        self.reference: float | None = None
+        #: median focus ratio of the autofocus points: the in-focus value tiles are judged by
+        self.reference_ratio: float | None = None
+        self.probed = 0
+        self.results: list[AutofocusResult] = []
+        self.refocused = 0
+        self.refocus_points: list[list[float]] = []  # x, y, planned z, found z
+        self._retaken: dict[int, tuple[float, dict[str, object]]] = {}
+        self.flagged = 0
+
+    # ------------------------------------------------------------------ before the tiles
+    def prepare(self, plan: GridPlan, saved: dict[str, Any] | None = None
+                ) -> FocusMap | FixedFocus | None:
+        """The focus source for the scan (None: leave focus where it is, the fixed mode)."""
+        mode = self.cfg.mode
+        limits = self.rig.focus.limits_um
+        if saved and saved.get("mode") == mode and mode != "fixed":
+            self.reference = saved.get("reference_score")
+            self.reference_ratio = saved.get("reference_ratio")
+            if mode == "map":
+                self.source = FocusMap.from_dict(saved["map"], limits)
+            else:
+                self.source = FixedFocus(float(saved["z_um"]), self.reference)
+            self.log("focus", f"focus {mode} reloaded from the manifest")
+            return self.source
+        if mode == "fixed":
+            return None
+        if mode == "autofocus-once":
+            cx = (plan.bounds_mm[0] + plan.bounds_mm[2]) / 2
+            cy = (plan.bounds_mm[1] + plan.bounds_mm[3]) / 2
+            centre = choose_map_points(plan.tiles, 1)[0]
+            res = self._focus_point(centre.x_mm, centre.y_mm, None)
+            if not res.found:
+                raise ScanError(
+                    f"autofocus found no focus near ({cx:.3f}, {cy:.3f}) mm: {res.message}. "
+                    "Set focus.z_um with mode = \"fixed\", or widen focus.sweep_range_um"
+                )
+            self.reference = res.score
+            self.reference_ratio = self._reference_ratio([res])
+            self.source = FixedFocus(res.z_um, res.score)
+            return self.source
+        return self._build_map(plan)
+
+    def _focus_point(self, x_mm: float, y_mm: float, centre: float | None) -> AutofocusResult:
+        """One autofocus, retried after a device error (faults must not lose the map)."""
+        attempt = 0
+        while True:
+            try:
+                res = self.autofocus.run(x_mm, y_mm, centre)
+                break
+            except DeviceError as err:
+                attempt += 1
+                self.log("device-error", f"autofocus at ({x_mm:.3f}, {y_mm:.3f}) mm: {err}",
+                         attempt=attempt)
+                if attempt > self.point_retries:
+                    raise
+                for dev in self.rig.devices.values():
+                    try:
+                        dev.close()
+                        dev.connect()
+                    except DeviceError:
+                        pass
+        self.results.append(res)
+        return res
+
+    def _build_map(self, plan: GridPlan) -> FocusMap:
+        chosen = choose_map_points(plan.tiles, self.cfg.map_points)
+        order = nearest_neighbour_order(chosen, self.rig.stage.position_mm())
+        points: list[FocusPoint] = []
+        found: list[AutofocusResult] = []
+        partial: FocusMap | None = None
+        for spec in order:
+            centre = partial.z_at(spec.x_mm, spec.y_mm) if partial is not None else None
+            res = self._focus_point(spec.x_mm, spec.y_mm, centre)
+            if not res.found:
+                self.log("focus-point", f"no focus at ({spec.x_mm:.3f}, {spec.y_mm:.3f}) mm: "
+                         f"{res.message}; point left out of the map")
+                continue
+            points.append(FocusPoint(spec.x_mm, spec.y_mm, res.z_um, res.score))
+            found.append(res)
+            partial = FocusMap.fit(points, "plane", self.rig.focus.limits_um)
+        if not points:
+            raise ScanError(
+                "focus map: autofocus found focus at none of the "
+                f"{len(order)} map points (blank glass, or focus further than "
+                f"{self.cfg.sweep_range_um / 2:g} um away?). Move the region onto the smear, "
+                "focus by hand, or widen focus.sweep_range_um"
+            )
+        fmap = FocusMap.fit(points, self.cfg.surface, self.rig.focus.limits_um)
+        if fmap.surface != self.cfg.surface:
+            self.log("focus-map", f"only {len(points)} focus points: fitted a {fmap.surface} "
+                     f"instead of a {self.cfg.surface}")
+        self.reference = fmap.reference_score
+        self.reference_ratio = self._reference_ratio(found)
+        self.source = fmap
+        self.log("focus-map", f"{fmap.surface} through {len(points)} points, residual rms "
+                 f"{fmap.rms_residual_um:.3f} um (max {fmap.max_residual_um:.3f} um)")
+        return fmap
+
+    @staticmethod
+    def _reference_ratio(results: list[AutofocusResult]) -> float | None:
+        """Median focus ratio at the autofocus points that had enough structure to judge."""
+        ratios = [r.sharpness.ratio for r in results
+                  if r.sharpness is not None and r.sharpness.snr >= SPARSE_SNR]
+        return float(np.median(ratios)) if ratios else None
+
+    def manifest_entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "mode": self.cfg.mode, "metric": self.cfg.metric, "wavelength_nm": self.wavelength_nm,
+            "reference_score": self.reference, "reference_ratio": self.reference_ratio,
+            "refocus_threshold": self.cfg.refocus_threshold,
+            "depth_of_field_um": DEPTH_OF_FIELD_UM, "probe_step_um": PROBE_STEP_UM,
+            "probed_tiles": self.probed, "refocused_tiles": self.refocused,
+            "out_of_focus_tiles": self.flagged, "refocus_points": self.refocus_points,
+        }
+        if isinstance(self.source, FocusMap):
+            entry["map"] = self.source.to_dict()
+        elif isinstance(self.source, FixedFocus):
+            entry["z_um"] = self.source.z_um
+        return entry
+
+    def z_at(self, x_mm: float, y_mm: float) -> float:
+        """The engine's focus source."""
+        if self.source is None:
+            return self.rig.focus.position_um()
+        return self.source.z_at(x_mm, y_mm)
+
+    # ------------------------------------------------------------------ each tile
+    def _image(self, tile: Tile) -> np.ndarray:
+        img = tile.normalised.get(self.wavelength_nm)
+        return img if img is not None else next(iter(tile.normalised.values()))
+
+    def score(self, tile: Tile) -> float:
+        return self.metric(self._image(tile))
+
+    def assess(self, tile: Tile) -> bool:
+        """Record the tile's sharpness; True when its focus is in doubt (probe it).
+
+        Judged by the focus ratio, which a sparse field shares with a crowded one, against
+        the autofocus points' ratio. Blank fields, tiles retaken after a re-focus and tiles
+        already checked are never held.
+        """
+        tile.extra["focus_score"] = self.score(tile)
+        if tile.index in self._retaken:
+            from_z, old_extra = self._retaken.pop(tile.index)
+            keep = ("focus_score", "focus_ratio", "structure_snr")
+            tile.extra.update({k: v for k, v in old_extra.items() if k not in keep})
+            tile.extra.update(refocused=True, out_of_focus=False, refocus_from_um=from_z)
+            self._record_ratio(tile)
+            return False
+        if "focus_check" in tile.extra:
+            return False
+        thr = self.cfg.refocus_threshold
+        if self.reference_ratio is None or self.reference_ratio <= 0 or thr <= 0:
+            return False
+        sh = self._record_ratio(tile)
+        if sh.snr < BLANK_SNR:
+            tile.extra.update(out_of_focus=False, focus_check="blank")
+            return False
+        if sh.ratio >= thr * self.reference_ratio:
+            tile.extra["out_of_focus"] = False
+            return False
+        return True
+
+    def _record_ratio(self, tile: Tile) -> Sharpness:
+        sh = sharpness(self._image(tile))
+        if self.reference_ratio:
+            tile.extra["focus_ratio"] = round(sh.ratio / self.reference_ratio, 4)
+        tile.extra["structure_snr"] = round(sh.snr, 3) if np.isfinite(sh.snr) else None
+        return sh
+
+    def probe(self, tile: Tile) -> float | None:
+        """Sharpness at z - step and z + step against the tile's own: the offset (um) of the
+        fitted peak from the tile's z, 0.0 when the tile is the sharpest of the three, None
+        when the sharpness keeps rising past a probe (focus is further away)."""
+        rig, nm = self.rig, self.wavelength_nm
+        lo, hi = rig.focus.limits_um
+        rig.stage.move_to_mm(tile.x_mm, tile.y_mm)
+        rig.filter_wheel.move_to_wavelength(nm)
+        if rig.camera.exposure_ms != self.exposure_ms:
+            rig.camera.set_exposure_ms(self.exposure_ms)
+        samples = [(0.0, sharpness(self._image(tile)).detail)]
+        for step in (-PROBE_STEP_UM, PROBE_STEP_UM):
+            if self.should_stop():
+                raise ScanAborted("scan aborted by the user during a focus probe")
+            z = min(max(tile.z_um + step, lo), hi)
+            if z == tile.z_um:
+                continue
+            rig.focus.move_to_um(z)
+            img = self.normalise(nm, rig.camera.snap().image)
+            samples.append((z - tile.z_um, sharpness(img).detail))
+        tile.extra["probe"] = [[round(dz, 3), round(d, 6)] for dz, d in samples]
+        best = max(samples, key=lambda s: s[1])
+        if best[0] == 0.0:
+            return 0.0
+        if len(samples) < 3:
+            return None
+        dz = np.array([s[0] for s in samples])
+        vals = np.array([s[1] for s in samples])
+        peak = parabola_peak(dz, vals)
+        if peak is None or abs(peak) > PROBE_STEP_UM:
+            return None
+        return peak
+
+    def refocus(self, tile: Tile) -> float | None:
+        """Probe, then if need be sweep at a doubtful tile: the z to take it again at, or None
+        to keep it as it is.
+
+        None comes with ``extra["focus_check"]``: "probe" (the probe found the tile in focus),
+        "confirmed" (a sweep found it in focus), "sparse" or "no focus peak" (flagged
+        ``out_of_focus``: analysis leaves it out).
+        """
+        ratio = float(tile.extra.get("focus_ratio", 0.0))
+        limit = self.cfg.refocus_threshold
+        offset = self.probe(tile)
+        self.probed += 1
+        if offset is not None and abs(offset) <= DEPTH_OF_FIELD_UM / 2:
+            tile.extra.update(out_of_focus=False, focus_check="probe",
+                              probe_offset_um=round(offset, 3))
+            return None
+        snr = tile.extra.get("structure_snr")
+        if snr is not None and snr < SPARSE_SNR:
+            self.flagged += 1
+            tile.extra.update(out_of_focus=True, focus_check="sparse")
+            self.log("out-of-focus", f"tile {tile.index}: focus ratio {ratio:.2f} below "
+                     f"{limit:.2f}, too few cells to sweep on; flagged out of focus",
+                     tile=tile.index)
+            return None
+        res = self._focus_point(tile.x_mm, tile.y_mm, tile.z_um)
+        self.refocused += 1
+        if not res.found:
+            self.flagged += 1
+            tile.extra.update(out_of_focus=True, focus_check="no focus peak")
+            self.log("out-of-focus", f"tile {tile.index}: focus ratio {ratio:.2f} below "
+                     f"{limit:.2f} and no focus peak found; flagged out of focus",
+                     tile=tile.index)
+            return None
+        if abs(res.z_um - tile.z_um) <= DEPTH_OF_FIELD_UM / 2:
+            tile.extra.update(out_of_focus=False, focus_check="confirmed")
+            return None
+        # the map is left as it is: a soft tile is usually a local defect (a crease, debris)
+        # that would bend a global surface and defocus the tiles around it
+        self.refocus_points.append([tile.x_mm, tile.y_mm, tile.z_um, res.z_um])
+        self._retaken[tile.index] = (tile.z_um, dict(tile.extra))
+        self.log("refocus", f"tile {tile.index}: focus ratio {ratio:.2f} below {limit:.2f}; "
+                 f"re-focused from {tile.z_um:.2f} to {res.z_um:.2f} um, taking it again",
+                 tile=tile.index, z_from_um=tile.z_um, z_to_um=res.z_um)
+        return res.z_um

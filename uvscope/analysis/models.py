@@ -1,0 +1,85 @@
+"""The three networks the pipeline calls, as Protocols, and how to load them.
+
+The networks live in ``uvscope.models.predict`` (models room). The pipeline depends only on
+these small ``predict`` signatures, so it can be tested with tiny fakes and run with any
+weights that honour them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from uvscope.errors import ModelError
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    pixel_size_um: float
+    patch_size: int | None
+
+    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, H, W) float32 0..1 -> (cell_prob, nucleus_prob), each (N, H, W)."""
+        ...
+
+
+@runtime_checkable
+class Stainer(Protocol):
+    pixel_size_um: float
+    patch_size: int | None
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(N, H, W) float32 0..1 -> (N, H, W, 3) RGB float32 0..1."""
+        ...
+
+
+@runtime_checkable
+class CellClassifier(Protocol):
+    crop_size: int
+    pixel_size_um: float
+
+    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3, S, S) composite crops -> (p_dead (N,), p_class (N, 5))."""
+        ...
+
+
+@dataclass
+class ModelSet:
+    """The networks of one analysis run, with what the report prints about them."""
+
+    segmenter: Segmenter
+    stainer: Stainer | None
+    classifier: CellClassifier
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def _predict_module() -> Any:
+    try:
+        return importlib.import_module("uvscope.models.predict")
+    except ImportError as err:
+        raise ModelError(
+            "the model package uvscope.models.predict is not available "
+            f"({err}); install uvscope completely or pass models explicitly"
+        ) from err
+
+
+def load_models(
+    segmenter: str = "default",
+    stainer: str | None = "default",
+    classifier: str = "default",
+    device: str = "auto",
+) -> ModelSet:
+    """Load the named networks from the registry (``None`` for the stainer skips staining)."""
+    mod = _predict_module()
+    seg = mod.load_segmenter(segmenter, device=device)
+    stn = mod.load_stainer(stainer, device=device) if stainer is not None else None
+    cls = mod.load_classifier(classifier, device=device)
+    prov: dict[str, Any] = {"segmenter": segmenter, "stainer": stainer, "classifier": classifier}
+    for key, model in (("segmenter", seg), ("stainer", stn), ("classifier", cls)):
+        card = getattr(model, "card", None) or getattr(model, "provenance", None)
+        if card is not None:
+            prov[f"{key}_card"] = card if isinstance(card, dict) else str(card)
+    return ModelSet(seg, stn, cls, prov)

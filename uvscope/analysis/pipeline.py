@@ -1,0 +1,298 @@
+"""The per-tile pipeline: preprocess, segment, post-process, classify, stain, describe cells.
+
+``TilePipeline.analyse`` takes a batch of tiles and returns one ``TileResult`` each. Every
+computation is per tile or per patch, so a tile's result does not depend on which other tiles
+shared its batch: the on-the-fly run and ``uvscope analyze`` give the same cells.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.measure import regionprops
+
+from uvscope.acquisition.tiles import Tile, TileSpec
+from uvscope.analysis.cells import WAVELENGTH_COLUMNS, CellRecord, decide
+from uvscope.analysis.dedup import CoreRegions, touched_sides
+from uvscope.analysis.inference import model_shape, predict_blended, resample
+from uvscope.analysis.models import ModelSet
+from uvscope.analysis.postprocess import Instances, instances
+from uvscope.analysis.preprocessing import composite_crop, contrast_stretch
+from uvscope.analysis.settings import AnalysisSettings
+from uvscope.errors import AnalysisError
+from uvscope.geometry import pixel_to_stage_mm
+
+
+@dataclass
+class TileResult:
+    """What the analysis made of one tile (a failed tile has ``failed`` and ``error`` set)."""
+
+    index: int
+    spec: TileSpec
+    x_mm: float
+    y_mm: float
+    shape: tuple[int, int]
+    pixel_size_um: float
+    cells: list[CellRecord] = field(default_factory=list)
+    labels: np.ndarray | None = None  # int32 cell instances
+    nuclei: np.ndarray | None = None  # int32, nucleus pixels carry their cell's label
+    stained: np.ndarray | None = None  # uint8 (H, W, 3)
+    gray: np.ndarray | None = None  # the normalised tile the networks read (float32)
+    removed: dict[str, int] = field(default_factory=dict)
+    failed: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+    #: the scan flagged the tile out of focus: analysed for the mosaic, its cells not counted
+    out_of_focus: bool = False
+
+    @property
+    def counted(self) -> list[CellRecord]:
+        return [c for c in self.cells if c.counted]
+
+
+def is_out_of_focus(tile: Tile) -> bool:
+    """Whether the scan's focus check flagged the tile (``extra["out_of_focus"]``)."""
+    return bool(tile.extra.get("out_of_focus", False))
+
+
+def primary_image(tile: Tile, nm: int) -> np.ndarray:
+    """The tile at the analysis wavelength (normalised, float32)."""
+    if nm in tile.normalised:
+        return np.asarray(tile.normalised[nm], dtype=np.float32)
+    raise AnalysisError(
+        f"tile {tile.index} has no {nm} nm image (has {sorted(tile.normalised)}); "
+        "scan at that wavelength or set inference.wavelength_nm"
+    )
+
+
+class TilePipeline:
+    """Segmentation, classification and staining of batches of tiles with one set of networks."""
+
+    def __init__(
+        self,
+        models: ModelSet,
+        settings: AnalysisSettings | None = None,
+        cores: CoreRegions | None = None,
+    ) -> None:
+        self.models = models
+        self.settings = settings or AnalysisSettings()
+        self.cores = cores
+
+    # ---------------------------------------------------------------- stages
+    def _to_model(self, imgs: list[np.ndarray], px: float, model_px: float) -> list[np.ndarray]:
+        return [resample(g, model_shape(g.shape, px, model_px)) for g in imgs]
+
+    def segment(
+        self, stretched: list[np.ndarray], px: float
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        seg = self.models.segmenter
+        inf = self.settings.inference
+        outs = predict_blended(
+            self._to_model(stretched, px, seg.pixel_size_um),
+            seg.predict,
+            seg.patch_size,
+            inf.patch_overlap_px,
+            inf.patch_batch,
+        )
+        return [
+            (resample(o[0], g.shape), resample(o[1], g.shape))
+            for o, g in zip(outs, stretched, strict=True)
+        ]
+
+    def stain(self, stretched: list[np.ndarray], px: float) -> list[np.ndarray | None]:
+        stn = self.models.stainer
+        if stn is None:
+            return [None] * len(stretched)
+        inf = self.settings.inference
+        outs = predict_blended(
+            self._to_model(stretched, px, stn.pixel_size_um),
+            stn.predict,
+            stn.patch_size,
+            inf.patch_overlap_px,
+            inf.patch_batch,
+        )
+        return [
+            (np.clip(resample(o[0], g.shape), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+            for o, g in zip(outs, stretched, strict=True)
+        ]
+
+    def crops(
+        self, stretched: np.ndarray, inst: Instances, px: float
+    ) -> tuple[np.ndarray, list[int]]:
+        """Composite crops (N, 3, S, S) of every instance, at the classifier's pixel size."""
+        clf = self.models.classifier
+        size = clf.crop_size
+        scale = px / clf.pixel_size_um
+        if abs(scale - 1.0) > 1e-6:
+            shape = model_shape(stretched.shape, px, clf.pixel_size_um)
+            gray = resample(stretched, shape)
+            cells = resample(inst.cells, shape, order=0)
+            nuclei = resample(inst.nuclei, shape, order=0)
+        else:
+            gray, cells, nuclei = stretched, inst.cells, inst.nuclei
+        out: list[np.ndarray] = []
+        ids: list[int] = []
+        half = size // 2 + 2
+        h, w = gray.shape
+        for rp in regionprops(inst.cells):
+            r, c = rp.centroid[0] * scale, rp.centroid[1] * scale
+            r0, c0 = max(int(r) - half, 0), max(int(c) - half, 0)
+            r1, c1 = min(int(r) + half + 1, h), min(int(c) + half + 1, w)
+            win = (slice(r0, r1), slice(c0, c1))
+            out.append(
+                composite_crop(
+                    gray[win],
+                    cells[win] == rp.label,
+                    nuclei[win] == rp.label,
+                    (r - r0, c - c0),
+                    size,
+                )
+            )
+            ids.append(rp.label)
+        if not out:
+            return np.zeros((0, 3, size, size), np.float32), ids
+        return np.stack(out).astype(np.float32), ids
+
+    def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        clf = self.models.classifier
+        if len(crops) == 0:
+            return np.zeros(0, np.float32), np.zeros((0, 5), np.float32)
+        step = max(self.settings.inference.patch_batch * 4, 1)
+        pd, pc = [], []
+        for i in range(0, len(crops), step):
+            a, b = clf.predict(crops[i : i + step])
+            pd.append(np.asarray(a, np.float32).reshape(-1))
+            pc.append(np.asarray(b, np.float32).reshape(-1, 5))
+        return np.concatenate(pd), np.concatenate(pc)
+
+    # ---------------------------------------------------------------- records
+    def describe(
+        self, tile: Tile, inst: Instances, p_dead: np.ndarray, p_class: np.ndarray, ids: list[int]
+    ) -> list[CellRecord]:
+        s = self.settings
+        px = tile.pixel_size_um
+        shape = tile.shape
+        a_px = px * px
+        gray = primary_image(tile, s.inference.wavelength_nm)
+        index = np.arange(1, inst.count + 1)
+        means = {
+            nm: np.asarray(ndi.mean(np.asarray(tile.normalised[nm], np.float32), inst.cells, index))
+            if nm in tile.normalised and inst.count
+            else np.full(inst.count, np.nan)
+            for nm in WAVELENGTH_COLUMNS
+        }
+        nuc_area = np.bincount(inst.nuclei.ravel(), minlength=inst.count + 1)[1:] * a_px
+        pos = {lab: k for k, lab in enumerate(ids)}
+        # the models room's classifier may apply its own (fitted) checkpoint inside predict
+        own_checkpoint = getattr(self.models.classifier, "checkpoint", None) is None
+        records: list[CellRecord] = []
+        for rp in regionprops(inst.cells, intensity_image=gray):
+            k = pos[rp.label]
+            area = rp.area * a_px
+            cls, dead, rescued = decide(
+                float(p_dead[k]),
+                p_class[k],
+                area,
+                float(nuc_area[rp.label - 1]),
+                int(rp.euler_number),
+                float(rp.intensity_mean),
+                s.checkpoint,
+                own_checkpoint,
+            )
+            r, c = rp.centroid
+            x_mm, y_mm = pixel_to_stage_mm(r, c, (tile.x_mm, tile.y_mm), shape, px)
+            sides = touched_sides(rp.bbox, shape)
+            if is_out_of_focus(tile):
+                counted = False  # a blurred cell would be misclassified: left out of the count
+            elif self.cores is not None:
+                counted = self.cores.counts_here(tile.index, float(x_mm), float(y_mm), sides)
+            else:
+                counted = s.counting.keep_outer_border_cells or not any(sides.values())
+            m = {nm: float(means[nm][rp.label - 1]) for nm in WAVELENGTH_COLUMNS}
+            pcs = p_class[k]
+            records.append(
+                CellRecord(
+                    cell_id=f"t{tile.index:05d}c{rp.label:04d}",
+                    tile=tile.index,
+                    label=rp.label,
+                    x_um=float(x_mm) * 1e3,
+                    y_um=float(y_mm) * 1e3,
+                    row=float(r),
+                    col=float(c),
+                    cell_class=cls,
+                    dead=dead,
+                    p_dead=float(p_dead[k]),
+                    p_neutrophil=float(pcs[0]),
+                    p_eosinophil=float(pcs[1]),
+                    p_basophil=float(pcs[2]),
+                    p_lymphocyte=float(pcs[3]),
+                    p_monocyte=float(pcs[4]),
+                    cell_area_um2=float(area),
+                    nucleus_area_um2=float(nuc_area[rp.label - 1]),
+                    mean_260=m[260],
+                    mean_280=m[280],
+                    mean_300=m[300],
+                    euler_number=int(rp.euler_number),
+                    touches_edge=any(sides.values()),
+                    counted=counted,
+                    checkpoint_rescued=rescued,
+                )
+            )
+        return records
+
+    # ---------------------------------------------------------------- batch
+    def analyse(self, tiles: Sequence[Tile]) -> list[TileResult]:
+        """Analyse a batch of tiles of equal pixel size; raises AnalysisError on bad input."""
+        if not tiles:
+            return []
+        t0 = time.perf_counter()
+        s = self.settings
+        px = tiles[0].pixel_size_um
+        if any(abs(t.pixel_size_um - px) > 1e-9 for t in tiles):
+            raise AnalysisError("a batch mixes pixel sizes; analyse such tiles separately")
+        grays = [primary_image(t, s.inference.wavelength_nm) for t in tiles]
+        stretched = [contrast_stretch(g, s.inference.low_pct, s.inference.high_pct) for g in grays]
+        probs = self.segment(stretched, px)
+        stained = self.stain(stretched, px)
+        results: list[TileResult] = []
+        insts = [
+            instances(cp, nuc, g, px, s.postprocess)
+            for (cp, nuc), g in zip(probs, grays, strict=True)
+        ]
+        crop_sets = [self.crops(st, inst, px) for st, inst in zip(stretched, insts, strict=True)]
+        all_crops = np.concatenate([c for c, _ in crop_sets]) if crop_sets else np.zeros((0,))
+        p_dead, p_class = self.classify(all_crops)
+        start = 0
+        for tile, g, inst, (crops, ids), st in zip(
+            tiles, grays, insts, crop_sets, stained, strict=True
+        ):
+            n = len(crops)
+            cells = self.describe(
+                tile, inst, p_dead[start : start + n], p_class[start : start + n], ids
+            )
+            start += n
+            results.append(
+                TileResult(
+                    index=tile.index,
+                    spec=tile.spec,
+                    x_mm=tile.x_mm,
+                    y_mm=tile.y_mm,
+                    shape=tile.shape,
+                    pixel_size_um=px,
+                    cells=cells,
+                    labels=inst.cells,
+                    nuclei=inst.nuclei,
+                    stained=st,
+                    gray=g,
+                    removed=inst.removed,
+                    out_of_focus=is_out_of_focus(tile),
+                )
+            )
+        per = (time.perf_counter() - t0) / len(tiles)
+        for r in results:
+            r.seconds = per
+        return results

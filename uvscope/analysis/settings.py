@@ -1,0 +1,127 @@
+"""Analysis settings: every threshold of the pipeline in one frozen, validated model.
+
+``uvscope analyze --config thresholds.toml`` loads this model, so a re-analysis with other
+thresholds is a TOML file, not a code change. Defaults follow paper 000 (sections 4.5.4, 4.6.2)
+where it gives numbers and sensible values for 0.16 um pixels where it does not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from uvscope.config import Model, load_toml
+
+CLASSES: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
+
+
+class InferenceSettings(Model):
+    wavelength_nm: int = Field(260, description="The wavelength the networks read (paper: 260 nm)")
+    low_pct: float = Field(0.5, ge=0, lt=50, description="Contrast stretch: saturated dark percent")
+    high_pct: float = Field(99.5, gt=50, le=100, description="Contrast stretch: bright percentile")
+    patch_overlap_px: int = Field(
+        32,
+        ge=0,
+        description="Overlap of inference patches (model pixels); blended with a Hann window",
+    )
+    patch_batch: int = Field(16, ge=1, description="Patches per network call")
+    tile_batch: int = Field(4, ge=1, description="Tiles the worker gathers into one batch")
+    device: str = Field("auto", description="auto, cpu or cuda")
+
+
+class PostprocessSettings(Model):
+    """Paper 4.5.4: opening, joint cell/nucleus cleaning, thresholds on shape and intensity."""
+
+    cell_threshold: float = Field(0.5, gt=0, lt=1, description="Cell probability threshold")
+    nucleus_threshold: float = Field(0.5, gt=0, lt=1, description="Nucleus probability threshold")
+    opening_radius_um: float = Field(
+        0.8, ge=0, description="Disk radius of the morphological opening"
+    )
+    min_cell_area_um2: float = Field(20.0, ge=0, description="Smaller cells are removed")
+    max_cell_area_um2: float = Field(600.0, gt=0, description="Larger cells (clumps) are removed")
+    min_nucleus_area_um2: float = Field(4.0, ge=0, description="A cell needs this much nucleus")
+    min_solidity: float = Field(0.75, ge=0, le=1, description="Cells less convex are removed")
+    min_euler_number: int = Field(-1, description="Cells with more holes than 1 - this are removed")
+    min_mean_intensity: float = Field(
+        0.0, ge=0, description="Normalised transmission: cells darker on average are removed"
+    )
+    max_mean_intensity: float = Field(
+        0.97, gt=0, description="Cells nearly as bright as background (debris, ghosts) are removed"
+    )
+    nucleus_merge_gap_um: float = Field(
+        1.5, ge=0, description="Nuclear lobes closer than this are one nucleus (one watershed seed)"
+    )
+
+    @model_validator(mode="after")
+    def _ranges(self) -> PostprocessSettings:
+        if self.min_cell_area_um2 >= self.max_cell_area_um2:
+            raise ValueError("min_cell_area_um2 must be below max_cell_area_um2")
+        if self.min_mean_intensity >= self.max_mean_intensity:
+            raise ValueError("min_mean_intensity must be below max_mean_intensity")
+        return self
+
+
+class CheckpointSettings(Model):
+    """Paper 4.6.2: a cell called dead is called healthy again when it looks like a healthy WBC."""
+
+    enabled: bool | None = Field(
+        None,
+        description="Apply it; None (auto): only when the classifier has no checkpoint of its own",
+    )
+    dead_threshold: float = Field(
+        0.5, gt=0, lt=1, description="p_dead above this calls a cell dead"
+    )
+    healthy_min_cell_area_um2: float = Field(
+        40.0, ge=0, description="Healthy WBCs are at least this big"
+    )
+    healthy_min_nucleus_fraction: float = Field(
+        0.15, ge=0, le=1, description="Healthy nuclei fill at least this fraction of the cell"
+    )
+    healthy_max_nucleus_fraction: float = Field(0.85, ge=0, le=1)
+    healthy_min_euler_number: int = Field(
+        0,
+        description="Healthy cells have at most 1 - this holes (dead cells often look fragmented)",
+    )
+    healthy_max_mean_intensity: float = Field(
+        0.9, gt=0, description="Healthy WBCs absorb: their mean transmission is below this"
+    )
+
+
+class CountingSettings(Model):
+    keep_outer_border_cells: bool = Field(
+        False,
+        description="Count cells cut by the scan's outer border (they are partial; off by default)",
+    )
+    stop_after_wbc: int | None = Field(
+        None, gt=0, description="Tell the engine to stop once this many healthy WBCs are counted"
+    )
+    confidence: float = Field(0.95, gt=0, lt=1, description="Level of the Wilson intervals")
+
+
+class MosaicSettings(Model):
+    refine_positions: bool = Field(True, description="Refine stage positions by phase correlation")
+    max_shift_um: float = Field(15.0, gt=0, description="Larger measured corrections are rejected")
+    min_correlation: float = Field(
+        0.3, ge=-1, le=1, description="Pairs correlating less are rejected"
+    )
+    max_residual_px: float = Field(
+        3.0, gt=0, description="Pairs off the global fit by more are dropped"
+    )
+    blend_width_px: int = Field(64, ge=1, description="Width of the linear blending ramp")
+    max_pixels: int = Field(250_000_000, gt=0, description="Larger mosaics are downsampled to fit")
+    tile_size: int = Field(256, description="TIFF tile size of the pyramids")
+
+
+class AnalysisSettings(Model):
+    inference: InferenceSettings = InferenceSettings()
+    postprocess: PostprocessSettings = PostprocessSettings()
+    checkpoint: CheckpointSettings = CheckpointSettings()
+    counting: CountingSettings = CountingSettings()
+    mosaic: MosaicSettings = MosaicSettings()
+    queue_size: int = Field(8, ge=1, description="Tiles waiting for analysis before the scan waits")
+
+
+def load_settings(path: str | Path | None) -> AnalysisSettings:
+    """Settings from a TOML file, or the defaults when ``path`` is None."""
+    return AnalysisSettings() if path is None else load_toml(AnalysisSettings, path)

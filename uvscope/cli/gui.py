@@ -1,0 +1,46 @@
+"""``uvscope gui``: the operator's window (simulated rig by default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from uvscope.config import load_rig, load_scan
+from uvscope.errors import DeviceNotFound
+
+
+@click.command("gui")
+@click.option(
+    "--rig",
+    "rig_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Rig TOML; default: the built-in simulated rig.",
+)
+@click.option(
+    "--scan",
+    "scan_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Scan TOML to load into the set-up form.",
+)
+@click.option(
+    "--real-time/--virtual-time",
+    default=None,
+    help="Simulated devices: run at real speed (default for the built-in rig) or on "
+    "a virtual clock.",
+)
+def gui(rig_path: Path | None, scan_path: Path | None, real_time: bool | None) -> None:
+    """Open the operator's window: live view, devices, scan set-up, mosaic and cells."""
+    rig = load_rig(rig_path)
+    if real_time is None:
+        real_time = True if rig_path is None else rig.sim.real_time
+    rig = rig.replace(sim=rig.sim.replace(real_time=real_time))  # type: ignore[attr-defined]
+    scan = load_scan(scan_path) if scan_path is not None else None
+    try:
+        from uvscope.gui.app import run
+    except ImportError as err:
+        raise DeviceNotFound(
+            f"the GUI needs PySide6 and pyqtgraph ({err}); install them with "
+            "`pip install uvscope[gui]`"
+        ) from None
+    raise SystemExit(run(rig, scan))  # type: ignore[arg-type]

@@ -1,0 +1,86 @@
+"""Adapt the analysis pipeline's objects to the small result shapes the widgets show.
+
+Duck-typed on purpose: the GUI reads a few attributes of ``uvscope.analysis`` results
+(TileResult, CellRecord, Differential) and never imports the pipeline at module load.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from uvscope.gui.results import DEAD, CellRow, Differential, TileResult
+
+#: names of the analysis worker's psygnal signals the GUI relays
+ANALYSIS_SIGNALS: tuple[str, ...] = ("tile_analysed", "differential_changed", "error")
+
+
+def analysis_signals(sink: Any) -> dict[str, Any]:
+    """The relayable signals of an analysis sink: an ``events`` group, signal attributes, or
+    those of its ``worker`` (the pipeline's AnalysisSession wraps an AnalysisWorker)."""
+    events = getattr(sink, "events", None)
+    if events is not None:
+        return {name: events[name] for name in events}
+    source = sink if hasattr(sink, "tile_analysed") else getattr(sink, "worker", None)
+    if source is None or not hasattr(source, "tile_analysed"):
+        raise TypeError(f"{type(sink).__name__} has no tile_analysed signal to show results")
+    return {name: getattr(source, name) for name in ANALYSIS_SIGNALS if hasattr(source, name)}
+
+
+def snapshot(res: Any) -> Any:
+    """Keep a result's arrays: the worker drops them from its own object after emitting."""
+    return res if isinstance(res, TileResult) else copy.copy(res)
+
+
+def session_factory(scan: Any, rig: Any, out_dir: Any, plan: Any) -> Any:
+    """The analysis sink ``uvscope scan --analysis`` uses, given the plan so its worker and
+    signals exist before the first tile."""
+    from uvscope.analysis.session import session_for_scan
+
+    return session_for_scan(scan, out_dir, plan=list(plan.tiles))
+
+
+def to_tile_result(res: Any) -> TileResult | None:
+    """A GUI TileResult from the pipeline's; None for a failed tile or one without labels."""
+    if isinstance(res, TileResult):
+        return res
+    if getattr(res, "failed", False) or res.labels is None:
+        return None
+    labels = np.asarray(res.labels)
+    if res.stained is not None:
+        stained = np.asarray(res.stained, dtype=np.uint8)
+    else:  # no stainer: the gray tile stands in
+        g = np.asarray(res.gray) if res.gray is not None else np.zeros(labels.shape, np.float32)
+        g8 = (np.clip(g, 0, 1.1) * (255 / 1.1)).astype(np.uint8)
+        stained = np.repeat(g8[..., None], 3, axis=2)
+    boxes = ndimage.find_objects(labels)
+    cells = []
+    for c in res.cells:
+        if not getattr(c, "counted", True):
+            continue  # a duplicate from the overlap, counted in its neighbour
+        box = boxes[c.label - 1] if 0 < c.label <= len(boxes) else None
+        if box is None:
+            r, k = int(c.row), int(c.col)
+            bbox = (r - 8, k - 8, r + 8, k + 8)
+        else:
+            bbox = (box[0].start, box[1].start, box[0].stop, box[1].stop)
+        probs = {k[2:]: float(v) for k, v in vars(c).items() if k.startswith("p_")}
+        cls = DEAD if c.dead else c.cell_class
+        cells.append(CellRow(str(c.cell_id), int(c.tile), cls, probs, float(c.x_um),
+                             float(c.y_um), bbox, int(c.label)))
+    return TileResult(int(res.index), stained, labels, cells)
+
+
+def to_differential(d: Any) -> Differential:
+    if isinstance(d, Differential):
+        return d
+    rows = list(d.classes)
+    return Differential(
+        counts={r.name: int(r.count) for r in rows},
+        percentages={r.name: float(r.percent) for r in rows},
+        ci95={r.name: (float(r.ci_low_percent), float(r.ci_high_percent)) for r in rows},
+        dead=int(d.dead),
+    )

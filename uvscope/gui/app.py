@@ -1,0 +1,22 @@
+"""Start the Qt application around a rig (the ``uvscope gui`` command calls ``run``)."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtWidgets import QApplication
+
+from uvscope.config import RigConfig, ScanConfig
+from uvscope.drivers.rig import build_rig
+from uvscope.gui.main_window import MainWindow
+
+
+def run(rig_config: RigConfig, scan: ScanConfig | None = None) -> int:
+    """Open the window on a new rig; returns the application's exit code."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("uvscope")
+    rig = build_rig(rig_config)
+    window = MainWindow(rig, scan=scan)
+    window.resize(1500, 900)
+    window.show()
+    return int(app.exec())

@@ -1,0 +1,84 @@
+"""The WBC differential as a table and a bar chart with 95 % confidence intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from uvscope.gui.results import WBC_CLASSES, Differential
+from uvscope.gui.style import class_color
+
+
+class DifferentialView(QWidget):
+    """Shows one Differential; ``show_differential`` replaces it (cheap: five rows, five bars)."""
+
+    def __init__(self, classes: tuple[str, ...] = WBC_CLASSES, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.classes = classes
+        self.summary = QLabel("No cells counted yet")
+        self.table = QTableWidget(len(classes), 3)
+        self.table.setHorizontalHeaderLabels(["Count", "%", "95 % CI"])
+        self.table.setVerticalHeaderLabels([c.capitalize() for c in classes])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setMinimumHeight(160)
+        self.plot.setLabel("left", "% of WBCs")
+        self.plot.setYRange(0, 100)
+        self.plot.setMouseEnabled(False, False)
+        ax = self.plot.getAxis("bottom")
+        ax.setTicks([[(i, c[:4].capitalize()) for i, c in enumerate(classes)]])
+        x = np.arange(len(classes), dtype=float)
+        brushes = [pg.mkBrush(class_color(c)) for c in classes]
+        self.bars = pg.BarGraphItem(x=x, height=np.zeros(len(classes)), width=0.6, brushes=brushes)
+        self.errors = pg.ErrorBarItem(
+            x=x,
+            y=np.zeros(len(classes)),
+            top=np.zeros(len(classes)),
+            bottom=np.zeros(len(classes)),
+            beam=0.25,
+            pen=pg.mkPen("k"),
+        )
+        self.plot.addItem(self.bars)
+        self.plot.addItem(self.errors)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.plot)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.summary)
+        lay.addWidget(split)
+        self.current: Differential | None = None
+
+    def show_differential(self, diff: Differential, reviewed: int = 0) -> None:
+        self.current = diff
+        pct = np.array([diff.percentages.get(c, 0.0) for c in self.classes])
+        lo = np.array([diff.ci95.get(c, (0.0, 0.0))[0] for c in self.classes])
+        hi = np.array([diff.ci95.get(c, (0.0, 0.0))[1] for c in self.classes])
+        for i, c in enumerate(self.classes):
+            cells = (str(diff.counts.get(c, 0)), f"{pct[i]:.1f}", f"{lo[i]:.1f} - {hi[i]:.1f}")
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(i, j, item)
+        self.bars.setOpts(height=pct)
+        self.errors.setData(
+            x=np.arange(len(self.classes), dtype=float),
+            y=pct,
+            top=np.maximum(hi - pct, 0),
+            bottom=np.maximum(pct - lo, 0),
+        )
+        text = f"{diff.total} WBCs counted, {diff.dead} dead cells excluded"
+        if reviewed:
+            text += f"; {reviewed} reclassified by review"
+        self.summary.setText(text)

@@ -1,0 +1,194 @@
+"""The live camera image: newest frame wins, LUT with auto-levels, scale bar, stage cursor.
+
+A QTimer pulls the newest frame from the live source at display rate; the acquisition thread
+never waits for the display, and frames the display had no time for are simply skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Protocol
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QTimer, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from uvscope.config import WAVELENGTHS_NM
+from uvscope.drivers.base import Frame, FrameMeta
+from uvscope.geometry import pixel_to_stage_mm
+
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+
+class FrameSource(Protocol):
+    def latest(self) -> Frame | None: ...
+
+    @property
+    def fps(self) -> float: ...
+
+
+def auto_levels(image: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
+    """Percentile levels from a subsample (cheap enough for every frame)."""
+    sub = image[::4, ::4]
+    lo, hi = np.percentile(sub, (low, high))
+    if hi <= lo:
+        hi = lo + 1
+    return float(lo), float(hi)
+
+
+class LiveViewWidget(QWidget):
+    """Shows frames of a FrameSource; emits ``wavelength_requested`` from the 260/280/300 switch."""
+
+    wavelength_requested = Signal(int)
+    #: the live source stopped on a device error (message); shown with what to do next
+    source_failed = Signal(str)
+
+    def __init__(
+        self, pixel_size_um: float = 0.16, display_hz: float = 30.0, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.pixel_size_um = pixel_size_um
+        self.source: FrameSource | None = None
+        self.stage_mm: tuple[float, float] | None = None
+        self.frames_shown = 0
+        self.last_index = -1
+        self.last_shown_at = 0.0
+        self.last_meta: FrameMeta | None = None
+        self._shown_times: deque[float] = deque(maxlen=30)
+        self.glw = pg.GraphicsLayoutWidget()
+        self.vb = self.glw.addViewBox(lockAspect=True, invertY=True)
+        self.image = pg.ImageItem(autoDownsample=True)
+        self.vb.addItem(self.image)
+        self.hist = pg.HistogramLUTItem(image=self.image)
+        self.glw.addItem(self.hist)
+        self.scale_bar = pg.ScaleBar(
+            size=50.0 / pixel_size_um, width=6, brush=pg.mkBrush("w"), pen=pg.mkPen("k")
+        )
+        self.scale_bar.setParentItem(self.vb)
+        self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
+        self.scale_bar.text.setText("50 µm")
+        self.glw.scene().sigMouseMoved.connect(self._on_mouse)
+
+        self.auto = QCheckBox("Auto levels")
+        self.auto.setChecked(True)
+        self.fps_label = QLabel("no camera")
+        self.exposure_label = QLabel("")
+        self.cursor_label = QLabel("")
+        self.wl_buttons: dict[int, QPushButton] = {}
+        group = QButtonGroup(self)
+        group.setExclusive(True)
+        top = QHBoxLayout()
+        for nm in WAVELENGTHS_NM:
+            b = QPushButton(f"{nm} nm")
+            b.setCheckable(True)
+            b.clicked.connect(lambda _=False, nm=nm: self.wavelength_requested.emit(nm))
+            group.addButton(b)
+            self.wl_buttons[nm] = b
+            top.addWidget(b)
+        top.addSpacing(12)
+        top.addWidget(self.auto)
+        top.addStretch(1)
+        top.addWidget(self.exposure_label)
+        top.addSpacing(12)
+        top.addWidget(self.fps_label)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(top)
+        lay.addWidget(self.glw, 1)
+        lay.addWidget(self.cursor_label)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(1000 / display_hz))
+        self.timer.timeout.connect(self.refresh)
+
+    # ------------------------------------------------------------------ source
+    def set_source(
+        self,
+        source: FrameSource | None,
+        wavelength_nm: int | None = None,
+        exposure_ms: float | None = None,
+    ) -> None:
+        self.source = source
+        if wavelength_nm in self.wl_buttons:
+            self.wl_buttons[wavelength_nm].setChecked(True)
+        if exposure_ms is not None:
+            self.exposure_label.setText(f"exposure {exposure_ms:g} ms")
+        if source is None:
+            self.timer.stop()
+            self.fps_label.setText("live view stopped")
+        else:
+            self.timer.start()
+
+    def set_pixel_size(self, pixel_size_um: float) -> None:
+        self.pixel_size_um = pixel_size_um
+        self.scale_bar.size = 50.0 / pixel_size_um
+        self.scale_bar.updateBar()
+
+    def refresh(self) -> bool:
+        """Show the newest frame if there is a new one; True when something was drawn."""
+        if self.source is None:
+            return False
+        error = getattr(self.source, "error", None)
+        if error:
+            self.source_failed.emit(str(error))
+            self.set_source(None)
+            return False
+        frame = self.source.latest()
+        if frame is None or frame.meta.frame_index == self.last_index:
+            return False
+        img = frame.image
+        levels = auto_levels(img) if self.auto.isChecked() else self.hist.getLevels()
+        self.image.setImage(img, autoLevels=False, levels=levels)
+        if self.auto.isChecked():
+            self.hist.setLevels(*levels)
+        self.last_index = frame.meta.frame_index
+        self.last_meta = frame.meta
+        self.frames_shown += 1
+        now = time.perf_counter()
+        self.last_shown_at = now
+        self._shown_times.append(now)
+        self.exposure_label.setText(f"exposure {frame.meta.exposure_ms:g} ms")
+        self.fps_label.setText(
+            f"camera {self.source.fps:.1f} fps, display {self.display_fps:.1f} fps"
+        )
+        return True
+
+    @property
+    def display_fps(self) -> float:
+        t = self._shown_times
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+
+    # ------------------------------------------------------------------ cursor
+    def stage_at(self, row: float, col: float) -> tuple[float, float] | None:
+        """Stage (x, y) in mm under image pixel (row, col), given the current stage position."""
+        if self.stage_mm is None or self.image.image is None:
+            return None
+        h, w = self.image.image.shape[:2]
+        x, y = pixel_to_stage_mm(row, col, self.stage_mm, (h, w), self.pixel_size_um)
+        return float(x), float(y)
+
+    def _on_mouse(self, pos: QPointF) -> None:
+        if self.image.image is None or not self.vb.sceneBoundingRect().contains(pos):
+            return
+        p = self.vb.mapSceneToView(pos)
+        row, col = p.y(), p.x()
+        h, w = self.image.image.shape[:2]
+        if not (0 <= row < h and 0 <= col < w):
+            self.cursor_label.setText("")
+            return
+        value = self.image.image[int(row), int(col)]
+        text = f"pixel ({int(row)}, {int(col)}) = {value}"
+        stage = self.stage_at(row, col)
+        if stage is not None:
+            text += f"   stage x {stage[0]:.4f} mm, y {stage[1]:.4f} mm"
+        self.cursor_label.setText(text)

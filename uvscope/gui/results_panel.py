@@ -1,0 +1,110 @@
+"""Results: the live differential and the cell gallery, with the reviewer's changes saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from uvscope.gui.differential_view import DifferentialView
+from uvscope.gui.gallery import CellGallery, CellThumb
+from uvscope.gui.results import CellRow, Differential, differential_from_labels
+from uvscope.gui.review import ReviewStore
+
+
+class ResultsPanel(QWidget):
+    """Shows the analysis's differential until a cell is reclassified, then the reviewed one."""
+
+    cell_activated = Signal(object)
+    review_saved = Signal(str)
+    failed = Signal(str, object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.differential = DifferentialView()
+        self.gallery = CellGallery()
+        self.review = ReviewStore()
+        self.cells: dict[str, CellRow] = {}
+        self.scan_dir: Path | None = None
+        self._analysis_diff: Differential | None = None
+        self.gallery.cell_activated.connect(self.cell_activated.emit)
+        self.gallery.reclassified.connect(self._on_reclassified)
+        self.export_button = QPushButton("Export training labels...")
+        self.export_button.clicked.connect(self._export_dialog)
+        self.saved_label = QLabel("")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.saved_label, 1)
+        buttons.addWidget(self.export_button)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.gallery)
+        split.addWidget(self.differential)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split, 1)
+        lay.addLayout(buttons)
+
+    def reset(self, scan_dir: Path | None) -> None:
+        self.scan_dir = scan_dir
+        self.cells.clear()
+        self.review = ReviewStore()
+        self._analysis_diff = None
+        self.gallery.clear()
+        self.saved_label.setText("")
+
+    def add_cells(self, thumbs: list[CellThumb]) -> None:
+        for t in thumbs:
+            self.cells[t.cell.cell_id] = t.cell
+        self.gallery.add_cells(thumbs)
+        if len(self.review):
+            self._show_reviewed()
+
+    def show_analysis_differential(self, diff: Differential) -> None:
+        self._analysis_diff = diff
+        if len(self.review):
+            self._show_reviewed()
+        else:
+            self.differential.show_differential(diff)
+
+    def _show_reviewed(self) -> None:
+        labels = [self.review.label_of(c) for c in self.cells.values()]
+        self.differential.show_differential(differential_from_labels(labels), len(self.review))
+
+    def _on_reclassified(self, cell: CellRow, new_cls: str) -> None:
+        self.review.set(cell, new_cls)
+        if len(self.review):
+            self._show_reviewed()
+        elif self._analysis_diff is not None:
+            self.differential.show_differential(self._analysis_diff)
+        if self.scan_dir is not None:
+            try:
+                path = self.review.save(self.scan_dir)
+            except Exception as err:  # shown by the window with what to do
+                self.failed.emit("save the reviewed labels", err)
+                return
+            self.saved_label.setText(f"{len(self.review)} reviewed labels saved to {path}")
+            self.review_saved.emit(str(path))
+
+    def export(self, path: Path) -> Path:
+        return self.review.export_training_labels(path, list(self.cells.values()))
+
+    def _export_dialog(self) -> None:
+        start = str(self.scan_dir / "training_labels.csv") if self.scan_dir else "labels.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Export training labels", start, "CSV (*.csv)")
+        if path:
+            try:
+                out = self.export(Path(path))
+            except Exception as err:
+                self.failed.emit("export the training labels", err)
+                return
+            self.saved_label.setText(f"training labels exported to {out}")

@@ -1,0 +1,162 @@
+"""Runs one ScanEngine for the window: starts it, relays its events, stops it cleanly.
+
+The engine runs in its own thread; its psygnal events reach the GUI through a QtRelay, and
+tiles (plus analysis results) go to a TileWorker for display preparation, never to the GUI
+thread directly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.events import RunState
+from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.tiles import TileSink
+from uvscope.config import ScanConfig
+from uvscope.drivers.rig import Rig
+from uvscope.errors import ScanError
+from uvscope.gui.analysis_adapter import analysis_signals, to_differential
+from uvscope.gui.qt_relay import QtRelay
+from uvscope.gui.tile_worker import TileWorker
+
+#: builds the analysis TileSink of a scan from (scan, rig, out_dir, plan); its psygnal
+#: ``tile_analysed`` and ``differential_changed`` signals feed the mosaic and the results
+AnalysisFactory = Callable[[ScanConfig, Rig, Path, GridPlan], TileSink]
+
+
+def default_analysis_factory() -> AnalysisFactory | None:
+    """The analysis pipeline's session sink when installed, else None (scan without analysis)."""
+    try:
+        import uvscope.analysis.session  # noqa: F401
+    except ImportError:
+        return None
+    from uvscope.gui.analysis_adapter import session_factory
+
+    return session_factory
+
+
+class ScanController(QObject):
+    """One scan at a time; the signals below always fire on the GUI thread."""
+
+    state_changed = Signal(object)  # RunState
+    progress = Signal(object)  # ScanProgress
+    finished = Signal(object)  # ScanSummary
+    device_error = Signal(str)
+    log = Signal(str)
+    plan_ready = Signal(object)  # GridPlan
+    differential = Signal(object)  # gui.results.Differential
+    analysis_error = Signal(int, str)  # tile index, message
+    stopped = Signal()  # after stop_and_wait: the engine thread has ended
+
+    def __init__(
+        self,
+        rig: Rig,
+        analysis_factory: AnalysisFactory | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.rig = rig
+        self.analysis_factory = analysis_factory
+        self.engine: ScanEngine | None = None
+        self.tiles: TileWorker | None = None
+        self.out_dir: Path | None = None
+        self._relays: list[QtRelay] = []
+        self._analysis: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self.engine is not None and self.engine.state in (
+            RunState.PREPARING,
+            RunState.RUNNING,
+            RunState.PAUSED,
+        )
+
+    def plan(self, scan: ScanConfig) -> GridPlan:
+        cam = self.rig.config.camera
+        return plan_tiles(
+            scan, fov_mm(cam.width_px, cam.height_px, cam.pixel_size_um), self.rig.config.stage
+        )
+
+    def make_analysis(self, scan: ScanConfig, out_dir: Path) -> TileSink | None:
+        """The scan's analysis sink (loads models: call it off the GUI thread), or None."""
+        if not scan.analysis.enabled:
+            return None
+        if self.analysis_factory is None:
+            raise ScanError(
+                "analysis is on but the analysis pipeline is not available in "
+                "this installation; turn analysis off to scan without it"
+            )
+        return self.analysis_factory(scan, self.rig, out_dir, self.plan(scan))
+
+    def start(self, scan: ScanConfig, out_dir: Path, tiles: TileWorker,
+              analysis: TileSink | None = None) -> None:
+        """Start a scan in the engine thread; raises ScanError if one is running already."""
+        if self.running:
+            raise ScanError("a scan is running; pause or abort it first")
+        plan = self.plan(scan)  # validates the region against the soft limits up front
+        if scan.analysis.enabled and analysis is None:
+            analysis = self.make_analysis(scan, out_dir)
+        sinks: list[TileSink] = []
+        self._analysis = analysis
+        if analysis is not None:
+            sinks.append(analysis)
+        self.out_dir = out_dir
+        self.tiles = tiles
+        for old in self._relays:  # the previous scan's engine can now be freed
+            old.detach()
+            old.deleteLater()
+        engine = ScanEngine(self.rig, scan, out_dir, sinks=sinks, on_device_error="pause")
+        relay = QtRelay(engine.events, self)
+        relay.on("state_changed", self.state_changed.emit)
+        relay.on("progress", self.progress.emit)
+        relay.on("device_error", self.device_error.emit)
+        relay.on("log", self.log.emit)
+        relay.on("finished", self._on_finished)
+        engine.events.tile_acquired.connect(tiles.put_tile)  # engine thread -> worker queue
+        self._relays = [relay]
+        if self._analysis is not None:
+            signals = analysis_signals(self._analysis)
+            signals["tile_analysed"].connect(tiles.put_result)  # analysis thread -> worker
+            arelay = QtRelay(signals, self)
+            arelay.on("differential_changed", lambda d: self.differential.emit(to_differential(d)))
+            if "error" in signals:
+                arelay.on("error", lambda index, msg: self.analysis_error.emit(int(index), msg))
+            self._relays.append(arelay)
+        self.engine = engine
+        self.plan_ready.emit(plan)
+        engine.start()
+
+    def _on_finished(self, summary: object) -> None:
+        self.finished.emit(summary)
+
+    def pause(self) -> None:
+        if self.engine is not None:
+            self.engine.pause()
+
+    def resume(self) -> None:
+        if self.engine is not None:
+            self.engine.resume()
+
+    def abort(self) -> None:
+        if self.engine is not None:
+            self.engine.abort()
+
+    def stop_and_wait(self) -> None:
+        """Abort, then emit ``stopped`` once the engine thread has closed every file."""
+        engine = self.engine
+        if engine is None:
+            self.stopped.emit()
+            return
+        engine.abort()
+
+        def wait() -> None:
+            engine.join()
+            self.stopped.emit()  # queued to the GUI thread by Qt
+
+        threading.Thread(target=wait, name="uvscope-stop", daemon=True).start()

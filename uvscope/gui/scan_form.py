@@ -1,0 +1,505 @@
+"""The scan set-up form over ScanConfig: typed or "here" positions, errors beside each field.
+
+The form never validates by itself: it builds the same dict a scan TOML holds and lets
+``parse_model(ScanConfig, ...)`` judge it, then shows each ``field.path: message`` line of the
+ConfigError beside the widget of that field. Save and load use the TOML the CLI reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from uvscope.config import (
+    WAVELENGTHS_NM,
+    AnalysisConfig,
+    BackgroundConfig,
+    FocusPlanConfig,
+    ScanConfig,
+    dump_toml,
+    load_toml,
+    parse_model,
+)
+from uvscope.errors import ConfigError, StorageError
+
+#: fields the form lays out itself; every other field of these models gets a generic editor,
+#: so new config fields are editable (and survive a load/save) without touching the form
+_ANALYSIS_OWN = {"enabled", "stop_after_wbc"}
+_FOCUS_OWN = {"z_um"}
+_BACKGROUND_OWN = {"position_mm", "frames", "dark_frames"}
+
+
+class ExtraFields:
+    """Generic editors for the fields of a config model the form does not lay out by hand.
+
+    Literal -> combo box, bool -> check box, int/float -> spin box, anything else (optional
+    numbers, paths, names) -> a line edit where empty means "not set" (pydantic parses text).
+    """
+
+    def __init__(self, model: type[BaseModel], own: set[str], form: QFormLayout) -> None:
+        self.widgets: dict[str, QWidget] = {}
+        for name, f in model.model_fields.items():
+            if name in own:
+                continue
+            w = self._editor(f.annotation)
+            w.setToolTip(f.description or "")
+            self.widgets[name] = w
+            form.addRow(name.replace("_", " ").capitalize(), w)
+
+    @staticmethod
+    def _editor(annotation: Any) -> QWidget:
+        if get_origin(annotation) is Literal:
+            c = QComboBox()
+            c.addItems([str(a) for a in get_args(annotation)])
+            return c
+        if annotation is bool:
+            return QCheckBox()
+        if annotation is int:
+            return _ispin(-1_000_000_000, 1_000_000_000)
+        if annotation is float:
+            return _dspin(-1e9, 1e9, 4)
+        return QLineEdit()
+
+    def set(self, obj: BaseModel) -> None:
+        for name, w in self.widgets.items():
+            v = getattr(obj, name)
+            if isinstance(w, QComboBox):
+                w.setCurrentText(str(v))
+            elif isinstance(w, QCheckBox):
+                w.setChecked(bool(v))
+            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                w.setValue(v)
+            elif isinstance(w, QLineEdit):
+                w.setText("" if v is None else str(v))
+
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, w in self.widgets.items():
+            if isinstance(w, QComboBox):
+                out[name] = w.currentText()
+            elif isinstance(w, QCheckBox):
+                out[name] = w.isChecked()
+            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                out[name] = w.value()
+            elif isinstance(w, QLineEdit) and w.text().strip():
+                out[name] = w.text().strip()
+        return out
+
+
+def error_fields(message: str) -> list[tuple[str, str]]:
+    """(field path, message) pairs from a ConfigError's ``  path: message`` lines."""
+    out = []
+    for line in message.splitlines()[1:]:
+        path, sep, msg = line.strip().partition(": ")
+        if sep:
+            out.append((path, msg))
+    return out
+
+
+def _dspin(lo: float, hi: float, decimals: int = 3, suffix: str = "") -> QDoubleSpinBox:
+    s = QDoubleSpinBox()
+    s.setRange(lo, hi)
+    s.setDecimals(decimals)
+    s.setMaximumWidth(120)
+    if suffix:
+        s.setSuffix(f" {suffix}")
+    return s
+
+
+def _ispin(lo: int, hi: int) -> QSpinBox:
+    s = QSpinBox()
+    s.setRange(lo, hi)
+    s.setMaximumWidth(120)
+    return s
+
+
+class ScanForm(QWidget):
+    """Edits one ScanConfig; ``config()`` validates, ``position_mm`` supplies "here"."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        #: the stage position the "here" buttons use (set by the window from the polled position)
+        self.position_mm: Callable[[], tuple[float, float] | None] = lambda: None
+        self.focus_um: Callable[[], float | None] = lambda: None
+        self.errors: dict[str, QLabel] = {}
+        lay = QVBoxLayout(self)
+        lay.addWidget(self._error_label("general"))
+
+        general = QFormLayout()
+        self.name = QLineEdit()
+        general.addRow("Name", self._with_error(self.name, "name"))
+        lay.addLayout(general)
+
+        # region
+        box = QGroupBox("Region")
+        g = QGridLayout(box)
+        self.by_corners = QRadioButton("Two corners")
+        self.by_centre = QRadioButton("Centre and tiles")
+        self.by_size = QRadioButton("Centre and size")
+        grp = QButtonGroup(self)
+        grp.addButton(self.by_corners)
+        grp.addButton(self.by_centre)
+        grp.addButton(self.by_size)
+        self.corner = [
+            [_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")] for _ in range(2)
+        ]
+        self.corner_here = [QPushButton("Here"), QPushButton("Here")]
+        for i, b in enumerate(self.corner_here):
+            b.setToolTip(f"Set corner {i + 1} at the current stage position")
+        g.addWidget(self.by_corners, 0, 0, 1, 4)
+        for i in range(2):
+            g.addWidget(QLabel(f"Corner {i + 1} x / y"), 1 + i, 0)
+            g.addWidget(self.corner[i][0], 1 + i, 1)
+            g.addWidget(self.corner[i][1], 1 + i, 2)
+            g.addWidget(self.corner_here[i], 1 + i, 3)
+            self.corner_here[i].clicked.connect(lambda _=False, i=i: self._set_here(self.corner[i]))
+        self.centre = [_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")]
+        self.centre_here = QPushButton("Here")
+        self.centre_here.setToolTip("Centre the region at the current stage position")
+        self.centre_here.clicked.connect(lambda: self._set_here(self.centre))
+        self.rows, self.columns = _ispin(0, 10_000), _ispin(0, 10_000)
+        row = QHBoxLayout()
+        row.addWidget(self.by_centre)
+        row.addWidget(self.by_size)
+        row.addStretch(1)
+        g.addLayout(row, 3, 0, 1, 4)
+        g.addWidget(QLabel("Centre x / y"), 4, 0)
+        g.addWidget(self.centre[0], 4, 1)
+        g.addWidget(self.centre[1], 4, 2)
+        g.addWidget(self.centre_here, 4, 3)
+        g.addWidget(QLabel("Rows / columns"), 5, 0)
+        g.addWidget(self.rows, 5, 1)
+        g.addWidget(self.columns, 5, 2)
+        self.size = [_dspin(0, 1000, 3, "mm"), _dspin(0, 1000, 3, "mm")]
+        g.addWidget(QLabel("Size x / y"), 6, 0)
+        g.addWidget(self.size[0], 6, 1)
+        g.addWidget(self.size[1], 6, 2)
+        g.addWidget(self._error_label("region"), 7, 0, 1, 4)
+        for b in (self.by_corners, self.by_centre, self.by_size):
+            b.toggled.connect(self._region_mode)
+        lay.addWidget(box)
+
+        form = QFormLayout()
+        self.overlap = _dspin(0, 99, 1, "%")
+        form.addRow("Overlap", self._with_error(self.overlap, "overlap_percent"))
+        self.order = QComboBox()
+        self.order.addItems(list(get_args(ScanConfig.model_fields["order"].annotation)))
+        form.addRow("Order", self._with_error(self.order, "order"))
+        lay.addLayout(form)
+
+        # wavelengths
+        box = QGroupBox("Wavelengths and exposures")
+        g = QGridLayout(box)
+        self.wl_on: dict[int, QCheckBox] = {}
+        self.wl_exposure: dict[int, QDoubleSpinBox] = {}
+        for r, nm in enumerate(WAVELENGTHS_NM):
+            self.wl_on[nm] = QCheckBox(f"{nm} nm")
+            self.wl_exposure[nm] = _dspin(0, 100_000, 1, "ms")
+            g.addWidget(self.wl_on[nm], r, 0)
+            g.addWidget(self.wl_exposure[nm], r, 1)
+            g.addWidget(self._error_label(f"wavelength {nm}"), r, 2)
+        g.addWidget(self._error_label("wavelengths"), len(WAVELENGTHS_NM), 0, 1, 3)
+        lay.addWidget(box)
+
+        # background
+        box = QGroupBox("Background")
+        g = QGridLayout(box)
+        self.bg_default = QCheckBox("Default blank region (simulated slide)")
+        self.bg_pos = [_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")]
+        self.bg_here = QPushButton("Blank here")
+        self.bg_here.clicked.connect(
+            lambda: (self.bg_default.setChecked(False), self._set_here(self.bg_pos))
+        )
+        self.bg_default.toggled.connect(lambda on: [w.setEnabled(not on) for w in self.bg_pos])
+        self.bg_frames, self.dark_frames = _ispin(0, 10_000), _ispin(0, 10_000)
+        g.addWidget(self.bg_default, 0, 0, 1, 4)
+        g.addWidget(QLabel("Blank x / y"), 1, 0)
+        g.addWidget(self.bg_pos[0], 1, 1)
+        g.addWidget(self.bg_pos[1], 1, 2)
+        g.addWidget(self.bg_here, 1, 3)
+        g.addWidget(QLabel("Frames / darks"), 2, 0)
+        g.addWidget(self.bg_frames, 2, 1)
+        g.addWidget(self.dark_frames, 2, 2)
+        extra = QFormLayout()
+        self.background_extra = ExtraFields(BackgroundConfig, _BACKGROUND_OWN, extra)
+        g.addLayout(extra, 3, 0, 1, 4)
+        g.addWidget(self._error_label("background"), 4, 0, 1, 4)
+        lay.addWidget(box)
+
+        # focus, output
+        form = QFormLayout()
+        self.fixed_z = QCheckBox("Fixed focus")
+        self.z = _dspin(-100_000, 100_000, 2, "um")
+        self.z_here = QPushButton("Current")
+        self.z_here.setToolTip("Use the current focus position")
+        self.z_here.clicked.connect(self._z_here)
+        zrow = QHBoxLayout()
+        for w in (self.fixed_z, self.z, self.z_here):
+            zrow.addWidget(w)
+        zw = QWidget()
+        zw.setLayout(zrow)
+        zrow.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Focus", self._with_error(zw, "focus"))
+        self.focus_extra = ExtraFields(FocusPlanConfig, _FOCUS_OWN, form)
+        self.output_dir = QLineEdit()
+        self.output_dir.setPlaceholderText("scan folder (required to start from the GUI)")
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        orow = QHBoxLayout()
+        orow.setContentsMargins(0, 0, 0, 0)
+        orow.addWidget(self.output_dir)
+        orow.addWidget(browse)
+        ow = QWidget()
+        ow.setLayout(orow)
+        form.addRow("Output folder", self._with_error(ow, "output_dir"))
+        self.save_raw = QCheckBox("Keep raw frames")
+        form.addRow("", self.save_raw)
+        lay.addLayout(form)
+
+        # analysis
+        box = QGroupBox("Analysis")
+        form = QFormLayout(box)
+        self.analysis_on = QCheckBox("Analyse tiles while scanning")
+        form.addRow(self.analysis_on)
+        self.stop_on = QCheckBox("Stop after")
+        self.stop_n = _ispin(0, 1_000_000)
+        srow = QHBoxLayout()
+        srow.setContentsMargins(0, 0, 0, 0)
+        srow.addWidget(self.stop_on)
+        srow.addWidget(self.stop_n)
+        srow.addWidget(QLabel("healthy WBCs"))
+        srow.addStretch(1)
+        sw = QWidget()
+        sw.setLayout(srow)
+        form.addRow("", sw)
+        self.analysis_extra = ExtraFields(AnalysisConfig, _ANALYSIS_OWN, form)
+        form.addRow(self._error_label("analysis"))
+        lay.addWidget(box)
+        lay.addStretch(1)
+
+        self.set_config(ScanConfig())
+
+    # ------------------------------------------------------------------ building blocks
+    def _error_label(self, key: str) -> QLabel:
+        lab = QLabel("")
+        lab.setStyleSheet("color: #c0392b;")
+        lab.setWordWrap(True)
+        lab.setVisible(False)
+        self.errors[key] = lab
+        return lab
+
+    def _with_error(self, w: QWidget, key: str) -> QWidget:
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(1)
+        v.addWidget(w)
+        v.addWidget(self._error_label(key))
+        return box
+
+    def _set_here(self, spins: list[QDoubleSpinBox]) -> None:
+        pos = self.position_mm()
+        if pos is None:
+            self.show_errors(
+                ConfigError(
+                    "position\n  region: the stage position is not known "
+                    "yet; connect the rig or type the position"
+                )
+            )
+            return
+        spins[0].setValue(pos[0])
+        spins[1].setValue(pos[1])
+
+    def _z_here(self) -> None:
+        z = self.focus_um()
+        if z is not None:
+            self.fixed_z.setChecked(True)
+            self.z.setValue(z)
+
+    def _region_mode(self) -> None:
+        corners, sized = self.by_corners.isChecked(), self.by_size.isChecked()
+        for w in (*self.corner[0], *self.corner[1], *self.corner_here):
+            w.setEnabled(corners)
+        for w in (*self.centre, self.centre_here):
+            w.setEnabled(not corners)
+        for w in (self.rows, self.columns):
+            w.setEnabled(not corners and not sized)
+        for w in self.size:
+            w.setEnabled(sized)
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Scan output folder", self.output_dir.text())
+        if d:
+            self.output_dir.setText(d)
+
+    # ------------------------------------------------------------------ model <-> widgets
+    def set_config(self, cfg: ScanConfig) -> None:
+        self.name.setText(cfg.name)
+        r = cfg.region
+        if r.corners_mm is not None:
+            self.by_corners.setChecked(True)
+            for i in range(2):
+                for j in range(2):
+                    self.corner[i][j].setValue(r.corners_mm[i][j])
+        else:
+            (self.by_size if r.size_mm is not None else self.by_centre).setChecked(True)
+            if r.size_mm is not None:
+                self.size[0].setValue(r.size_mm[0])
+                self.size[1].setValue(r.size_mm[1])
+            assert r.center_mm is not None
+            self.centre[0].setValue(r.center_mm[0])
+            self.centre[1].setValue(r.center_mm[1])
+            if r.rows is not None and r.columns is not None:
+                self.rows.setValue(r.rows)
+                self.columns.setValue(r.columns)
+        self._region_mode()
+        self.overlap.setValue(cfg.overlap_percent)
+        self.order.setCurrentText(cfg.order)
+        exp = {w.nm: w.exposure_ms for w in cfg.wavelengths}
+        for nm in WAVELENGTHS_NM:
+            self.wl_on[nm].setChecked(nm in exp)
+            self.wl_exposure[nm].setValue(exp.get(nm, 50.0))
+        bg = cfg.background
+        self.bg_default.setChecked(bg.position_mm is None)
+        if bg.position_mm is not None:
+            self.bg_pos[0].setValue(bg.position_mm[0])
+            self.bg_pos[1].setValue(bg.position_mm[1])
+        self.bg_frames.setValue(bg.frames)
+        self.dark_frames.setValue(bg.dark_frames)
+        self.fixed_z.setChecked(cfg.focus.z_um is not None)
+        if cfg.focus.z_um is not None:
+            self.z.setValue(cfg.focus.z_um)
+        self.output_dir.setText(str(cfg.output_dir) if cfg.output_dir else "")
+        self.save_raw.setChecked(cfg.save_raw)
+        a = cfg.analysis
+        self.analysis_on.setChecked(a.enabled)
+        self.stop_on.setChecked(a.stop_after_wbc is not None)
+        self.stop_n.setValue(a.stop_after_wbc or 200)
+        self.analysis_extra.set(a)
+        self.focus_extra.set(cfg.focus)
+        self.background_extra.set(bg)
+        self.show_errors(None)
+
+    def data(self) -> dict[str, Any]:
+        """The scan TOML's content as the widgets describe it (not yet validated)."""
+        if self.by_corners.isChecked():
+            region: dict[str, Any] = {"corners_mm": [[s.value() for s in c] for c in self.corner]}
+        elif self.by_size.isChecked():
+            region = {"center_mm": [s.value() for s in self.centre],
+                      "size_mm": [s.value() for s in self.size]}
+        else:
+            region = {
+                "center_mm": [s.value() for s in self.centre],
+                "rows": self.rows.value(),
+                "columns": self.columns.value(),
+            }
+        self._wl_order = [nm for nm in WAVELENGTHS_NM if self.wl_on[nm].isChecked()]
+        bg: dict[str, Any] = {
+            "frames": self.bg_frames.value(),
+            "dark_frames": self.dark_frames.value(),
+            **self.background_extra.data(),
+        }
+        if not self.bg_default.isChecked():
+            bg["position_mm"] = [s.value() for s in self.bg_pos]
+        analysis: dict[str, Any] = {"enabled": self.analysis_on.isChecked()}
+        if self.stop_on.isChecked():
+            analysis["stop_after_wbc"] = self.stop_n.value()
+        analysis.update(self.analysis_extra.data())
+        data: dict[str, Any] = {
+            "name": self.name.text(),
+            "region": region,
+            "overlap_percent": self.overlap.value(),
+            "order": self.order.currentText(),
+            "wavelengths": [
+                {"nm": nm, "exposure_ms": self.wl_exposure[nm].value()} for nm in self._wl_order
+            ],
+            "background": bg,
+            "focus": ({"z_um": self.z.value()} if self.fixed_z.isChecked() else {})
+            | self.focus_extra.data(),
+            "analysis": analysis,
+            "save_raw": self.save_raw.isChecked(),
+        }
+        if self.output_dir.text().strip():
+            data["output_dir"] = self.output_dir.text().strip()
+        return data
+
+    def config(self) -> ScanConfig:
+        """The validated ScanConfig; on error, show it beside the fields and re-raise."""
+        try:
+            cfg = parse_model(ScanConfig, self.data(), "scan set-up")
+        except ConfigError as err:
+            self.show_errors(err)
+            raise
+        self.show_errors(None)
+        return cfg
+
+    def validate(self) -> ScanConfig | None:
+        try:
+            return self.config()
+        except ConfigError:
+            return None
+
+    def show_errors(self, err: ConfigError | None) -> None:
+        for lab in self.errors.values():
+            lab.clear()
+            lab.setVisible(False)
+        if err is None:
+            return
+        for path, msg in error_fields(str(err)):
+            key = self._error_key(path, msg)
+            lab = self.errors[key]
+            lab.setText((lab.text() + "\n" if lab.text() else "") + msg)
+            lab.setVisible(True)
+
+    def _error_key(self, path: str, msg: str) -> str:
+        parts = path.split(".")
+        if parts[0] == "(top level)":
+            parts = [msg.split(":")[0].strip()]
+        head = parts[0]
+        if head == "wavelengths" and len(parts) > 1 and parts[1].isdigit():
+            order = getattr(self, "_wl_order", [])
+            i = int(parts[1])
+            if i < len(order):
+                return f"wavelength {order[i]}"
+        return head if head in self.errors else "general"
+
+    def error_text(self, key: str) -> str:
+        return self.errors[key].text()
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: Path) -> None:
+        """Validate and write the scan TOML (the same file ``uvscope scan --config`` reads)."""
+        cfg = self.config()
+        try:
+            Path(path).write_text(dump_toml(cfg), encoding="utf-8")
+        except OSError as err:
+            raise StorageError(f"could not save {path}: {err}; choose a writable file") from err
+
+    def load(self, path: Path) -> ScanConfig:
+        cfg = load_toml(ScanConfig, path)
+        self.set_config(cfg)
+        return cfg
