@@ -1,0 +1,90 @@
+"""The models read what `uvscope simulate` writes: train and evaluate on a tiny export."""
+
+import json
+
+from click.testing import CliRunner
+
+from uvscope.cli import main
+
+
+def test_train_and_evaluate_on_uvscope_simulate_export(tmp_path):
+    runner = CliRunner()
+    data = tmp_path / "sim"
+    res = runner.invoke(
+        main,
+        [
+            "simulate",
+            "--out",
+            str(data),
+            "--tiles",
+            "1",
+            "--donors",
+            "healthy,neutropenia,sickle",
+            "--size",
+            "256x256",
+            "--wavelengths",
+            "260",
+            "--wbc-fraction",
+            "1",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(
+        main,
+        [
+            "train",
+            "segment",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "w"),
+            "--epochs",
+            "1",
+            "--steps",
+            "1",
+            "--device",
+            "cpu",
+            "--set",
+            "base_width=4",
+            "--set",
+            "depth=2",
+            "--set",
+            "patch_size=64",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    card = json.loads((tmp_path / "w" / "segment.json").read_text())
+    split = card["data"]["split_by_donor"]
+    assert sorted(split["train"] + split["val"] + split["test"]) == [
+        "healthy",
+        "neutropenia",
+        "sickle",
+    ]
+    res = runner.invoke(
+        main,
+        [
+            "evaluate",
+            "segment",
+            "--data",
+            str(data),
+            "--weights",
+            str(tmp_path / "w" / "segment.safetensors"),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "cell_dice" in res.output
+    res = runner.invoke(
+        main,
+        [
+            "train",
+            "segment",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "w"),
+            "--set",
+            "nonsense=1",
+        ],
+    )
+    assert res.exit_code == 2 and "unknown segment architecture fields" in res.output
