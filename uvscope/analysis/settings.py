@@ -25,6 +25,14 @@ class InferenceSettings(Model):
         ge=0,
         description="Overlap of inference patches (model pixels); blended with a Hann window",
     )
+    classifier_context_um: float | None = Field(
+        61.44,
+        gt=0,
+        description=(
+            "Each classifier crop is contrast-stretched over a window this wide around its cell, "
+            "as the classifier's training fields were (384 px at 0.16 um); None: the whole tile"
+        ),
+    )
     patch_batch: int = Field(16, ge=1, description="Patches per network call")
     tile_batch: int = Field(4, ge=1, description="Tiles the worker gathers into one batch")
     device: str = Field("auto", description="auto, cpu or cuda")
