@@ -57,8 +57,16 @@ class PostprocessSettings(Model):
     max_mean_intensity: float = Field(
         0.97, gt=0, description="Cells nearly as bright as background (debris, ghosts) are removed"
     )
-    nucleus_merge_gap_um: float = Field(
-        1.5, ge=0, description="Nuclear lobes closer than this are one nucleus (one watershed seed)"
+    split_min_depth_um: float = Field(
+        0.75,
+        ge=0,
+        description=(
+            "A cell mask is split where its distance transform has maxima standing out by this "
+            "much (a neck between two round cells); 0 never splits"
+        ),
+    )
+    split_min_radius_um: float = Field(
+        2.5, gt=0, description="Each cell of a split must be at least this deep (inscribed radius)"
     )
 
     @model_validator(mode="after")
