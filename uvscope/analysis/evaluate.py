@@ -54,6 +54,7 @@ class Evaluation:
     n_truth: int
     n_pred: int
     tp: int
+    matched: list[tuple[Truth, CellRecord]] = field(default_factory=list)
     missed: list[Truth] = field(default_factory=list)
     false_pos: list[CellRecord] = field(default_factory=list)
     splits: int = 0  # extra predictions lying inside an already matched true cell
@@ -148,6 +149,7 @@ def score(pred: Sequence[CellRecord], truth: Sequence[Truth], max_um: float = 5.
         if j in p_of_t:
             ev.tp += 1
             c = pred[p_of_t[j]]
+            ev.matched.append((t, c))
             ev.confusion.setdefault(t.kind, Counter())[c.cell_class] += 1
         else:
             ev.missed.append(t)
@@ -179,6 +181,7 @@ def merge(evals: Sequence[Evaluation]) -> Evaluation:
         out.n_truth += e.n_truth
         out.n_pred += e.n_pred
         out.tp += e.tp
+        out.matched += e.matched
         out.missed += e.missed
         out.false_pos += e.false_pos
         out.splits += e.splits
