@@ -22,7 +22,7 @@ from uvscope.analysis.inference import model_shape, predict_blended, resample
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.postprocess import Instances, instances
 from uvscope.analysis.preprocessing import bin2x2, composite_crop, contrast_stretch
-from uvscope.analysis.settings import AnalysisSettings
+from uvscope.analysis.settings import AnalysisSettings, InferenceSettings
 from uvscope.errors import AnalysisError
 from uvscope.geometry import pixel_to_stage_mm
 
@@ -57,6 +57,21 @@ class TileResult:
 def is_out_of_focus(tile: Tile) -> bool:
     """Whether the scan's focus check flagged the tile (``extra["out_of_focus"]``)."""
     return bool(tile.extra.get("out_of_focus", False))
+
+
+def tile_percentiles(shape: tuple[int, int], inf: InferenceSettings) -> tuple[float, float]:
+    """Stretch percentiles of a whole tile that saturate as many pixels as in a training field.
+
+    The networks were trained on fields centred on a WBC, where the darkest 0.5 % is nucleus;
+    in a whole tile 0.5 % is mostly overlapping red cells and debris, which the stretch would
+    then darken into nucleus-like blobs (false positives).
+    """
+    ref = inf.stretch_reference_px
+    n = shape[0] * shape[1]
+    if ref is None or n <= ref:
+        return inf.low_pct, inf.high_pct
+    f = ref / n
+    return inf.low_pct * f, 100.0 - (100.0 - inf.high_pct) * f
 
 
 def primary_image(tile: Tile, nm: int) -> np.ndarray:
@@ -270,7 +285,7 @@ class TilePipeline:
         if any(abs(t.pixel_size_um - px) > 1e-9 for t in tiles):
             raise AnalysisError("a batch mixes pixel sizes; analyse such tiles separately")
         grays = [primary_image(t, s.inference.wavelength_nm) for t in tiles]
-        stretched = [contrast_stretch(g, s.inference.low_pct, s.inference.high_pct) for g in grays]
+        stretched = [contrast_stretch(g, *tile_percentiles(g.shape, s.inference)) for g in grays]
         probs = self.segment(stretched, px)
         stained = self.stain(stretched, px)
         results: list[TileResult] = []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.measure import label, regionprops
+from skimage.measure import regionprops
 from skimage.morphology import disk, h_maxima
 from skimage.segmentation import watershed
 
