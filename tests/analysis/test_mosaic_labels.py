@@ -9,7 +9,9 @@ def test_label_mosaic_ids_beyond_uint16_range():
     lab[5:10, 5:10] = 1
     origins = {12: np.array([0.0, 0.0]), 13: np.array([0.0, 25.0])}
     m = build_mosaics(
-        origins, (20, 30), 0.32,
+        origins,
+        (20, 30),
+        0.32,
         load_gray=lambda k: np.ones((20, 30), np.float32),
         load_stained=lambda k: None,
         load_labels=lambda k: lab,

@@ -21,8 +21,8 @@ from uvscope.analysis.dedup import CoreRegions, touched_sides
 from uvscope.analysis.inference import model_shape, predict_blended, resample
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.postprocess import Instances, instances
-from uvscope.analysis.preprocessing import composite_crop, contrast_stretch
-from uvscope.analysis.settings import AnalysisSettings
+from uvscope.analysis.preprocessing import bin2x2, composite_crop, contrast_stretch
+from uvscope.analysis.settings import AnalysisSettings, InferenceSettings
 from uvscope.errors import AnalysisError
 from uvscope.geometry import pixel_to_stage_mm
 
@@ -57,6 +57,21 @@ class TileResult:
 def is_out_of_focus(tile: Tile) -> bool:
     """Whether the scan's focus check flagged the tile (``extra["out_of_focus"]``)."""
     return bool(tile.extra.get("out_of_focus", False))
+
+
+def tile_percentiles(shape: tuple[int, int], inf: InferenceSettings) -> tuple[float, float]:
+    """Stretch percentiles of a whole tile that saturate as many pixels as in a training field.
+
+    The networks were trained on fields centred on a WBC, where the darkest 0.5 % is nucleus;
+    in a whole tile 0.5 % is mostly overlapping red cells and debris, which the stretch would
+    then darken into nucleus-like blobs (false positives).
+    """
+    ref = inf.stretch_reference_px
+    n = shape[0] * shape[1]
+    if ref is None or n <= ref:
+        return inf.low_pct, inf.high_pct
+    f = ref / n
+    return inf.low_pct * f, 100.0 - (100.0 - inf.high_pct) * f
 
 
 def primary_image(tile: Tile, nm: int) -> np.ndarray:
@@ -120,38 +135,53 @@ class TilePipeline:
             for o, g in zip(outs, stretched, strict=True)
         ]
 
-    def crops(
-        self, stretched: np.ndarray, inst: Instances, px: float
-    ) -> tuple[np.ndarray, list[int]]:
-        """Composite crops (N, 3, S, S) of every instance, at the classifier's pixel size."""
+    def crops(self, gray: np.ndarray, inst: Instances, px: float) -> tuple[np.ndarray, list[int]]:
+        """Composite crops (N, 3, S, S) of every instance, built the way the classifier's
+        training crops were: each from its own context window around the cell (binned to the
+        classifier's pixel size, then contrast-stretched), not from the whole stretched tile.
+
+        The stretch's percentiles depend on the field: a whole tile is mostly red cells, a
+        training field is centred on a WBC, so the gray levels differ and so do the calls.
+        ``gray`` is the normalised (unstretched) tile.
+        """
         clf = self.models.classifier
         size = clf.crop_size
-        scale = px / clf.pixel_size_um
-        if abs(scale - 1.0) > 1e-6:
-            shape = model_shape(stretched.shape, px, clf.pixel_size_um)
-            gray = resample(stretched, shape)
-            cells = resample(inst.cells, shape, order=0)
-            nuclei = resample(inst.nuclei, shape, order=0)
+        inf = self.settings.inference
+        ratio = clf.pixel_size_um / px
+        k = int(round(ratio))
+        binned = k >= 1 and abs(ratio - k) < 1e-6 and (k & (k - 1)) == 0
+        h, w = gray.shape
+        ctx = inf.classifier_context_um
+        if ctx is None:
+            win_h, win_w = h, w
         else:
-            gray, cells, nuclei = stretched, inst.cells, inst.nuclei
+            n = max(int(round(ctx / px / max(k, 1))) * max(k, 1), size)
+            win_h, win_w = min(n, h), min(n, w)
         out: list[np.ndarray] = []
         ids: list[int] = []
-        half = size // 2 + 2
-        h, w = gray.shape
         for rp in regionprops(inst.cells):
-            r, c = rp.centroid[0] * scale, rp.centroid[1] * scale
-            r0, c0 = max(int(r) - half, 0), max(int(c) - half, 0)
-            r1, c1 = min(int(r) + half + 1, h), min(int(c) + half + 1, w)
-            win = (slice(r0, r1), slice(c0, c1))
-            out.append(
-                composite_crop(
-                    gray[win],
-                    cells[win] == rp.label,
-                    nuclei[win] == rp.label,
-                    (r - r0, c - c0),
-                    size,
-                )
-            )
+            r, c = rp.centroid
+            r0 = int(np.clip(int(round(r)) - win_h // 2, 0, h - win_h))
+            c0 = int(np.clip(int(round(c)) - win_w // 2, 0, w - win_w))
+            win = (slice(r0, r0 + win_h), slice(c0, c0 + win_w))
+            g = gray[win]
+            cells, nuclei = inst.cells[win] == rp.label, inst.nuclei[win] == rp.label
+            if binned:
+                for _ in range(int(round(np.log2(k)))):
+                    g, cells, nuclei = bin2x2(g), cells[::2, ::2], nuclei[::2, ::2]
+            else:
+                shape = model_shape(g.shape, px, clf.pixel_size_um)
+                g = resample(g, shape)
+                cells = resample(cells.astype(np.uint8), shape, order=0) > 0
+                nuclei = resample(nuclei.astype(np.uint8), shape, order=0) > 0
+            g = contrast_stretch(g, inf.low_pct, inf.high_pct)
+            rr, cc = np.nonzero(cells)
+            if rr.size == 0:  # a sliver lost in binning: centre on the full-resolution centroid
+                scale = g.shape[0] / win_h
+                centre = ((r - r0) * scale, (c - c0) * scale)
+            else:
+                centre = (float(rr.mean()), float(cc.mean()))
+            out.append(composite_crop(g, cells, nuclei & cells, centre, size))
             ids.append(rp.label)
         if not out:
             return np.zeros((0, 3, size, size), np.float32), ids
@@ -255,7 +285,7 @@ class TilePipeline:
         if any(abs(t.pixel_size_um - px) > 1e-9 for t in tiles):
             raise AnalysisError("a batch mixes pixel sizes; analyse such tiles separately")
         grays = [primary_image(t, s.inference.wavelength_nm) for t in tiles]
-        stretched = [contrast_stretch(g, s.inference.low_pct, s.inference.high_pct) for g in grays]
+        stretched = [contrast_stretch(g, *tile_percentiles(g.shape, s.inference)) for g in grays]
         probs = self.segment(stretched, px)
         stained = self.stain(stretched, px)
         results: list[TileResult] = []
@@ -263,7 +293,7 @@ class TilePipeline:
             instances(cp, nuc, g, px, s.postprocess)
             for (cp, nuc), g in zip(probs, grays, strict=True)
         ]
-        crop_sets = [self.crops(st, inst, px) for st, inst in zip(stretched, insts, strict=True)]
+        crop_sets = [self.crops(g, inst, px) for g, inst in zip(grays, insts, strict=True)]
         all_crops = np.concatenate([c for c, _ in crop_sets]) if crop_sets else np.zeros((0,))
         p_dead, p_class = self.classify(all_crops)
         start = 0

@@ -1,8 +1,9 @@
 """Mask post-processing (paper 000, 4.5.4) and cell instances.
 
 Steps: threshold -> opening -> nuclei outside cells removed -> cells without a nucleus removed
--> touching cells split by a watershed seeded by their nuclei (lobes of one nucleus merged
-first, so a neutrophil is not cut into pieces) -> per-cell thresholds on area, solidity, Euler
+-> touching cells split by a watershed of the cell mask's distance transform (where the
+mask's own shape shows two bodies, never per nucleus fragment: a neutrophil's lobes stay one
+cell) -> per-cell thresholds on area, solidity, Euler
 number and mean intensity. Labels come out numbered 1..n in raster order of their seeds, so the
 same input always gives the same labels.
 """
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.measure import label, regionprops
-from skimage.morphology import disk
+from skimage.measure import regionprops
+from skimage.morphology import disk, h_maxima
 from skimage.segmentation import watershed
 
 from uvscope.analysis.settings import PostprocessSettings
@@ -63,14 +64,61 @@ def clean_masks(
 
 
 def split_cells(
-    cell: np.ndarray, nuc: np.ndarray, pixel_size_um: float, gap_um: float
+    cell: np.ndarray, nuc: np.ndarray, pixel_size_um: float, s: PostprocessSettings
 ) -> np.ndarray:
-    """Label cells, splitting touching ones with a watershed seeded by their (merged) nuclei."""
-    gap = int(round(gap_um / pixel_size_um / 2))
-    grouped = ndi.binary_dilation(nuc, disk(gap)) & cell if gap >= 1 else nuc
-    seeds = _relabel_by_group(label(grouped, connectivity=2) * nuc)  # lobes share one seed
-    dist = ndi.distance_transform_edt(cell)
-    return watershed(-dist, markers=seeds, mask=cell).astype(np.int32)
+    """Label cells; split a cell mask only where its own shape says it holds several cells.
+
+    Nuclei do not seed the split: a neutrophil's 3-5 lobes (or an eosinophil's two) lie in one
+    round cell, and one seed per lobe would cut it into pieces. Instead each connected mask is
+    split by a watershed of its distance transform, seeded by the maxima that stand out by at
+    least ``split_min_depth_um`` (a neck between two round bodies) and are at least
+    ``split_min_radius_um`` deep (a body, not a bump of the outline). Pieces left without a
+    nucleus are merged back into the neighbour they share most border with.
+    """
+    lab, n = ndi.label(cell)
+    out = np.zeros(cell.shape, np.int32)
+    h = s.split_min_depth_um / pixel_size_um
+    rmin = s.split_min_radius_um / pixel_size_um
+    nxt = 1
+    for i, sl in enumerate(ndi.find_objects(lab)):
+        if sl is None:
+            continue
+        comp = lab[sl] == i + 1
+        pieces = _split_component(comp, nuc[sl] & comp, h, rmin)
+        k = int(pieces.max())
+        view = out[sl]
+        view[pieces > 0] = pieces[pieces > 0] + (nxt - 1)
+        nxt += k
+    return _relabel_by_group(out)
+
+
+def _split_component(comp: np.ndarray, nuc: np.ndarray, h_px: float, rmin_px: float) -> np.ndarray:
+    """Labels 1..k of the cells in one connected mask (see ``split_cells``)."""
+    dist = ndi.distance_transform_edt(np.pad(comp, 1))[1:-1, 1:-1]
+    if dist.max() < rmin_px + h_px or h_px <= 0:  # too small to hold two cells
+        return comp.astype(np.int32)
+    peaks = h_maxima(dist, h_px) & (dist >= rmin_px)
+    markers, k = ndi.label(peaks, structure=np.ones((3, 3)))
+    if k <= 1:
+        return comp.astype(np.int32)
+    pieces = watershed(-dist, markers=markers, mask=comp).astype(np.int32)
+    return _merge_without_nucleus(pieces, nuc)
+
+
+def _merge_without_nucleus(pieces: np.ndarray, nuc: np.ndarray) -> np.ndarray:
+    """Merge each piece holding no nucleus into the neighbour it shares most border with."""
+    k = int(pieces.max())
+    has = np.bincount(pieces[nuc].ravel(), minlength=k + 1) > 0
+    for p in range(1, k + 1):
+        if has[p] or not (pieces == p).any():
+            continue
+        ring = ndi.binary_dilation(pieces == p, np.ones((3, 3))) & (pieces != p) & (pieces > 0)
+        if ring.any():
+            pieces[pieces == p] = np.bincount(pieces[ring]).argmax()
+    lut = np.zeros(k + 1, np.int32)
+    used = np.unique(pieces[pieces > 0])
+    lut[used] = np.arange(1, used.size + 1, dtype=np.int32)
+    return lut[pieces]
 
 
 def _relabel_by_group(seeds: np.ndarray) -> np.ndarray:
@@ -95,7 +143,7 @@ def instances(
 ) -> Instances:
     """Cell instances passing every rule, with their nuclei; ``intensity``: the normalised tile."""
     cell, nuc = clean_masks(cell_prob, nucleus_prob, pixel_size_um, s)
-    labels = split_cells(cell, nuc, pixel_size_um, s.nucleus_merge_gap_um)
+    labels = split_cells(cell, nuc, pixel_size_um, s)
     a_px = pixel_size_um**2
     removed = {"area": 0, "nucleus_area": 0, "solidity": 0, "euler": 0, "intensity": 0}
     keep: list[int] = []

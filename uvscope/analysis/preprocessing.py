@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 try:  # pragma: no cover - exercised once the models room is merged
-    from uvscope.models.preprocess import composite_crop, contrast_stretch
+    from uvscope.models.preprocess import bin2x2, composite_crop, contrast_stretch
 except ImportError:  # pragma: no cover - the fallback path is exercised before the merge
 
     def contrast_stretch(
@@ -22,6 +22,15 @@ except ImportError:  # pragma: no cover - the fallback path is exercised before 
         if hi - lo <= 1e-12:
             return np.zeros_like(arr)
         return np.clip((arr - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+    def bin2x2(img: np.ndarray) -> np.ndarray:
+        """Average 2x2 pixel blocks (an odd trailing row/column is dropped)."""
+        a = np.asarray(img)
+        h, w = a.shape[-2] // 2 * 2, a.shape[-1] // 2 * 2
+        b = a[..., :h, :w].reshape(*a.shape[:-2], h // 2, 2, w // 2, 2)
+        if a.dtype == bool:
+            return b.sum(axis=(-3, -1)) >= 2
+        return b.astype(np.float32).mean(axis=(-3, -1)).astype(np.float32)
 
     def composite_crop(
         gray: np.ndarray,
@@ -46,4 +55,4 @@ except ImportError:  # pragma: no cover - the fallback path is exercised before 
         return out
 
 
-__all__ = ["composite_crop", "contrast_stretch"]
+__all__ = ["bin2x2", "composite_crop", "contrast_stretch"]

@@ -152,8 +152,9 @@ def analyse_scan_folder(
     return session.summary
 
 
-def session_for_scan(scan: Any, out_dir: str | Path,
-                     plan: Sequence[TileSpec] | None = None) -> AnalysisSession:
+def session_for_scan(
+    scan: Any, out_dir: str | Path, plan: Sequence[TileSpec] | None = None
+) -> AnalysisSession:
     """The analysis sink a scan's ``[analysis]`` section asks for (CLI and GUI alike).
 
     Models are loaded here, before anything moves, so a missing or mismatched weight file
@@ -168,6 +169,7 @@ def session_for_scan(scan: Any, out_dir: str | Path,
     if a.stop_after_wbc is not None:
         counting["stop_after_wbc"] = a.stop_after_wbc
     settings = settings.replace(
-        counting=counting, inference={**settings.inference.model_dump(), "device": a.device})
+        counting=counting, inference={**settings.inference.model_dump(), "device": a.device}
+    )
     models = load_models(a.models, a.models, a.models, device=a.device)
     return AnalysisSession(out_dir, models, settings, plan=plan, report=a.report)

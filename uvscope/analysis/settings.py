@@ -20,10 +20,27 @@ class InferenceSettings(Model):
     wavelength_nm: int = Field(260, description="The wavelength the networks read (paper: 260 nm)")
     low_pct: float = Field(0.5, ge=0, lt=50, description="Contrast stretch: saturated dark percent")
     high_pct: float = Field(99.5, gt=50, le=100, description="Contrast stretch: bright percentile")
+    stretch_reference_px: int | None = Field(
+        147456,
+        gt=0,
+        description=(
+            "Pixels of the field the networks were trained on (384 x 384 at 0.16 um): a tile's "
+            "stretch saturates as many pixels as low_pct/high_pct of such a field, not that "
+            "percent of the tile (a whole tile is mostly red cells); None: percent of the tile"
+        ),
+    )
     patch_overlap_px: int = Field(
         32,
         ge=0,
         description="Overlap of inference patches (model pixels); blended with a Hann window",
+    )
+    classifier_context_um: float | None = Field(
+        61.44,
+        gt=0,
+        description=(
+            "Each classifier crop is contrast-stretched over a window this wide around its cell, "
+            "as the classifier's training fields were (384 px at 0.16 um); None: the whole tile"
+        ),
     )
     patch_batch: int = Field(16, ge=1, description="Patches per network call")
     tile_batch: int = Field(4, ge=1, description="Tiles the worker gathers into one batch")
@@ -38,7 +55,14 @@ class PostprocessSettings(Model):
     opening_radius_um: float = Field(
         0.8, ge=0, description="Disk radius of the morphological opening"
     )
-    min_cell_area_um2: float = Field(20.0, ge=0, description="Smaller cells are removed")
+    min_cell_area_um2: float = Field(
+        30.0,
+        ge=0,
+        description=(
+            "Smaller cells are removed (platelet clumps, debris; the smallest simulated "
+            "lymphocytes are ~35 um2; tuned on training donors)"
+        ),
+    )
     max_cell_area_um2: float = Field(600.0, gt=0, description="Larger cells (clumps) are removed")
     min_nucleus_area_um2: float = Field(4.0, ge=0, description="A cell needs this much nucleus")
     min_solidity: float = Field(0.75, ge=0, le=1, description="Cells less convex are removed")
@@ -47,10 +71,23 @@ class PostprocessSettings(Model):
         0.0, ge=0, description="Normalised transmission: cells darker on average are removed"
     )
     max_mean_intensity: float = Field(
-        0.97, gt=0, description="Cells nearly as bright as background (debris, ghosts) are removed"
+        0.8,
+        gt=0,
+        description=(
+            "Cells this bright on average are removed (debris, ghosts; healthy WBCs at 260 nm "
+            "stay below ~0.77 on training donors)"
+        ),
     )
-    nucleus_merge_gap_um: float = Field(
-        1.5, ge=0, description="Nuclear lobes closer than this are one nucleus (one watershed seed)"
+    split_min_depth_um: float = Field(
+        0.75,
+        ge=0,
+        description=(
+            "A cell mask is split where its distance transform has maxima standing out by this "
+            "much (a neck between two round cells); 0 never splits"
+        ),
+    )
+    split_min_radius_um: float = Field(
+        2.5, gt=0, description="Each cell of a split must be at least this deep (inscribed radius)"
     )
 
     @model_validator(mode="after")
