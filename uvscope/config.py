@@ -7,7 +7,6 @@ the field instead of a silently ignored setting.
 from __future__ import annotations
 
 import tomllib
-from enum import Enum
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -38,13 +37,6 @@ class Model(BaseModel):
 
 
 # --------------------------------------------------------------------------- rig
-
-
-class Backend(str, Enum):
-    SIM = "sim"
-    SERIAL = "serial"
-    PCO = "pco"
-    MICROMANAGER = "micromanager"
 
 
 class CameraConfig(Model):
@@ -115,7 +107,9 @@ class FilterWheelConfig(Model):
             if not key.isdigit() or int(key) not in WAVELENGTHS_NM:
                 raise ValueError(f"slots: unknown wavelength {key!r}; use one of {WAVELENGTHS_NM}")
             if not 1 <= pos <= self.position_count:
-                raise ValueError(f"slots: position {pos} for {key} nm is outside 1..{self.position_count}")
+                raise ValueError(
+                    f"slots: position {pos} for {key} nm is outside 1..{self.position_count}"
+                )
             if pos in used:
                 raise ValueError(f"slots: position {pos} is used twice")
             used.add(pos)
@@ -175,7 +169,7 @@ class FocusConfig(Model):
     backend: Literal["sim", "serial", "micromanager"] = "sim"
     limits_um: tuple[float, float] = Field(
         (0.0, 10_000.0),
-        description="Soft limits of the focus axis; the upper limit keeps the objective off the slide",
+        description="Focus soft limits; the upper one keeps the objective off the slide",
     )
     velocity_um_s: float = Field(1000.0, gt=0)
     acceleration_um_s2: float = Field(10_000.0, gt=0)
@@ -216,7 +210,9 @@ class SimConfig(Model):
     tilt_um_per_mm: tuple[float, float] = Field((1.5, -0.8), description="Slide tilt in x and y")
     curvature_um_per_mm2: float = Field(0.02, description="Bow of the slide surface")
     blank_regions: int = Field(3, ge=0, description="Cell-free patches on the smear")
-    real_time: bool = Field(False, description="Run devices in real time instead of a virtual clock")
+    real_time: bool = Field(
+        False, description="Run devices in real time instead of a virtual clock"
+    )
 
 
 class RigConfig(Model):
@@ -269,11 +265,13 @@ class WavelengthConfig(Model):
     nm: int = Field(description="260, 280 or 300")
     exposure_ms: float = Field(50.0, gt=0, description="Exposure at this wavelength")
     focus_offset_um: float = Field(
-        0.0, ge=-50, le=50,
+        0.0,
+        ge=-50,
+        le=50,
         description="Best focus at this wavelength relative to the others (chromatic focal "
-                    "shift, um; +: higher z). Frames at this wavelength are taken at the tile's "
-                    "focus plus (this offset - the focus wavelength's offset). Measure with "
-                    "`uvscope focus calibrate`",
+        "shift, um; +: higher z). Frames at this wavelength are taken at the tile's "
+        "focus plus (this offset - the focus wavelength's offset). Measure with "
+        "`uvscope focus calibrate`",
     )
 
     @model_validator(mode="after")
@@ -296,9 +294,11 @@ class BackgroundConfig(Model):
         None, gt=0, description="Take the background again after this many minutes; none: never"
     )
     drift_threshold_percent: float = Field(
-        5.0, ge=0, le=100,
+        5.0,
+        ge=0,
+        le=100,
         description="Take the background again when the tiles' clear-field level drifts by more "
-                    "than this (illumination drift); 0: no drift check",
+        "than this (illumination drift); 0: no drift check",
     )
 
 
@@ -308,8 +308,8 @@ class FocusPlanConfig(Model):
     mode: Literal["fixed", "autofocus-once", "map"] = Field(
         "fixed",
         description="fixed: z_um (or the current focus) for every tile; autofocus-once: one "
-                    "autofocus at the region centre; map: autofocus at map_points points and a "
-                    "fitted surface gives z for every tile",
+        "autofocus at the region centre; map: autofocus at map_points points and a "
+        "fitted surface gives z for every tile",
     )
     z_um: float | None = Field(None, description="Fixed focus; default: the current focus position")
     map_points: int = Field(5, ge=1, le=100, description="Autofocus points of the focus map")
@@ -331,16 +331,20 @@ class FocusPlanConfig(Model):
     )
     fine_steps: int = Field(9, ge=3, le=201, description="Frames in the fine sweep")
     min_contrast: float = Field(
-        1.15, gt=1, description="Peak over lowest sweep score needed to trust a focus peak; "
-                                "below it the field is taken as blank"
+        1.15,
+        gt=1,
+        description="Peak over lowest sweep score needed to trust a focus peak; "
+        "below it the field is taken as blank",
     )
     refocus_threshold: float = Field(
-        0.75, ge=0, lt=1,
+        0.75,
+        ge=0,
+        lt=1,
         description="Check the focus of a tile whose focus ratio (fine detail over total "
-                    "structure, independent of how many cells are in the field) falls below "
-                    "this fraction of the autofocus points' median: a quick probe at z +- 1 um, "
-                    "then a sweep and a retake only if focus is elsewhere (flagged out of focus "
-                    "if that fails); blank fields are never checked; 0: never",
+        "structure, independent of how many cells are in the field) falls below "
+        "this fraction of the autofocus points' median: a quick probe at z +- 1 um, "
+        "then a sweep and a retake only if focus is elsewhere (flagged out of focus "
+        "if that fails); blank fields are never checked; 0: never",
     )
 
     @field_validator("wavelength_nm")

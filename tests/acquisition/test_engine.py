@@ -17,8 +17,10 @@ from uvscope.sim.faults import FaultInjector
 def small_scan(rows=2, columns=3, nms=(260,), **kw) -> ScanConfig:
     return ScanConfig(
         region=RegionConfig(center_mm=(42.5, 32.5), rows=rows, columns=columns),
-        wavelengths=tuple(WavelengthConfig(nm=n, exposure_ms=e) for n, e in
-                          zip(nms, (50.0, 5.0, 40.0)[: len(nms)], strict=True)),
+        wavelengths=tuple(
+            WavelengthConfig(nm=n, exposure_ms=e)
+            for n, e in zip(nms, (50.0, 5.0, 40.0)[: len(nms)], strict=True)
+        ),
         **kw,
     )
 
@@ -52,8 +54,10 @@ def test_scan_writes_every_tile_with_metadata(flat_rig, tmp_path: Path):
 
 def test_normalisation_flattens_a_blank_field(flat_rig, tmp_path: Path):
     # the FlatWorld is blank near x = 35 mm: a tile there must normalise to ~1 everywhere
-    scan = ScanConfig(region=RegionConfig(center_mm=(35.0, 25.0), rows=1, columns=1),
-                      background={"position_mm": (35.0, 25.0)})
+    scan = ScanConfig(
+        region=RegionConfig(center_mm=(35.0, 25.0), rows=1, columns=1),
+        background={"position_mm": (35.0, 25.0)},
+    )
     tiles = []
     engine = ScanEngine(flat_rig, scan, tmp_path / "s")
     engine.events.tile_acquired.connect(tiles.append)
@@ -63,10 +67,15 @@ def test_normalisation_flattens_a_blank_field(flat_rig, tmp_path: Path):
 
 
 def test_wavelength_order_alternates_to_save_wheel_moves(flat_rig, tmp_path: Path):
-    engine = ScanEngine(flat_rig, small_scan(rows=2, columns=3, nms=(260, 280, 300)), tmp_path / "s")
+    engine = ScanEngine(
+        flat_rig, small_scan(rows=2, columns=3, nms=(260, 280, 300)), tmp_path / "s"
+    )
     moves_before = []
     engine.events.state_changed.connect(
-        lambda s: moves_before.append(flat_rig.filter_wheel.moves) if s == RunState.RUNNING else None)
+        lambda s: (
+            moves_before.append(flat_rig.filter_wheel.moves) if s == RunState.RUNNING else None
+        )
+    )
     engine.run()
     tile_moves = flat_rig.filter_wheel.moves - moves_before[0]
     # 6 tiles x 3 wavelengths: 2 moves per tile when the order alternates (not 3)
@@ -80,7 +89,9 @@ def test_readout_overlaps_the_next_move(flat_rig, tmp_path: Path):
     step_mm = 128 * 0.5e-3 * 0.85
     move = stage.move_duration_s(step_mm, 0, (0, 0)) + stage.cfg.settle_ms / 1000
     expose_read = 0.050 + cam.readout_ms / 1000
-    first = stage.move_duration_s(42.5 - 1.5 * step_mm, 32.5, (35.0, 25.0)) + stage.cfg.settle_ms / 1000
+    first = (
+        stage.move_duration_s(42.5 - 1.5 * step_mm, 32.5, (35.0, 25.0)) + stage.cfg.settle_ms / 1000
+    )
     one_by_one = first + 4 * expose_read + 3 * move
     # the next exposure starts while the last frame is read out (interline CCD)
     assert move + 0.050 > cam.readout_ms / 1000  # so readouts never hold the scan back

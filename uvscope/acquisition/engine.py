@@ -358,8 +358,8 @@ class ScanEngine:
         bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z, darks)
         px = rig.config.camera.pixel_size_um
         for nm, img in bgs.background.items():
-            write_ome_tiff(folder.background_path(nm), img,
-                           ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z, f"background {nm} nm"))
+            meta = ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z, f"background {nm} nm")
+            write_ome_tiff(folder.background_path(nm), img, meta)
             self.events.background_acquired.emit(nm, img)
         for nm, img in bgs.dark.items():
             write_ome_tiff(folder.dark_path(nm), img,
@@ -371,7 +371,8 @@ class ScanEngine:
         }])
         return bgs
 
-    def _load_backgrounds(self, folder: ScanFolder, exposures: dict[int, float]) -> Backgrounds | None:
+    def _load_backgrounds(self, folder: ScanFolder,
+                          exposures: dict[int, float]) -> Backgrounds | None:
         """The newest complete background of the folder (the scan may have retaken it)."""
         entries = folder.read_manifest().get("backgrounds") or [{"id": "bg0"}]
         for entry in reversed(entries):
@@ -456,7 +457,7 @@ class ScanEngine:
                 if self._abort.is_set():
                     raise ScanAborted("scan aborted by the user") from err
                 if attempts <= self.tile_retries:
-                    self._reconnect(err)
+                    self.rig.reopen()
                     continue
                 if self.on_device_error == "pause":
                     self.events.device_error.emit(
@@ -484,7 +485,7 @@ class ScanEngine:
                 self.folder.log_event("device-error", f"{what}: {err}", attempt=attempts)
                 if attempts > self.tile_retries:
                     raise
-                self._reconnect(err)
+                self.rig.reopen()
 
     # ------------------------------------------------------------------ sinks, focus, drift
     def _put_or_log(self, sink: TileSink, tile: Tile) -> None:
@@ -593,15 +594,6 @@ class ScanEngine:
                   reason=due.reason)
         self.backgrounds = bgs
         self.drift.reset(rig.clock.now())
-
-    def _reconnect(self, err: DeviceError) -> None:
-        """Reopen every device once (cheap when still open); errors surface on the retry."""
-        for dev in self.rig.devices.values():
-            try:
-                dev.close()
-                dev.connect()
-            except DeviceError:
-                pass
 
     def _acquire(self, spec: TileSpec, nxt: TileSpec | None) -> None:
         """Move to ``spec`` and trigger each wavelength; frames are read one trigger later

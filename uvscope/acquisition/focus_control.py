@@ -137,12 +137,7 @@ class FocusController:
                          attempt=attempt)
                 if attempt > self.point_retries:
                     raise
-                for dev in self.rig.devices.values():
-                    try:
-                        dev.close()
-                        dev.connect()
-                    except DeviceError:
-                        pass
+                self.rig.reopen()
         self.results.append(res)
         return res
 

@@ -59,17 +59,35 @@ class TileWriter:
 
     def _write(self, tile: Tile) -> None:
         for nm, norm in tile.normalised.items():
-            meta = ImageMeta(tile.pixel_size_um, nm, tile.exposure_ms.get(nm),
-                             tile.x_mm, tile.y_mm, tile.z_um, f"tile {tile.index} {nm} nm")
+            meta = ImageMeta(
+                tile.pixel_size_um,
+                nm,
+                tile.exposure_ms.get(nm),
+                tile.x_mm,
+                tile.y_mm,
+                tile.z_um,
+                f"tile {tile.index} {nm} nm",
+            )
             raw = tile.raw.get(nm) if self.save_raw else None
             self.folder.write_tile_images(tile.index, nm, raw, norm, meta)
-        self.folder.append_tile(TileRecord(
-            index=tile.index, row=tile.spec.row, col=tile.spec.col,
-            x_mm=tile.x_mm, y_mm=tile.y_mm, z_um=tile.z_um,
-            wavelengths=sorted(tile.normalised), exposure_ms={str(k): v for k, v in tile.exposure_ms.items()},
-            background_id=tile.background_id, acquired_at_s=tile.acquired_at_s,
-            extra={k: v for k, v in tile.extra.items() if isinstance(v, (int, float, str, bool))} or None,
-        ))
+        self.folder.append_tile(
+            TileRecord(
+                index=tile.index,
+                row=tile.spec.row,
+                col=tile.spec.col,
+                x_mm=tile.x_mm,
+                y_mm=tile.y_mm,
+                z_um=tile.z_um,
+                wavelengths=sorted(tile.normalised),
+                exposure_ms={str(k): v for k, v in tile.exposure_ms.items()},
+                background_id=tile.background_id,
+                acquired_at_s=tile.acquired_at_s,
+                extra={
+                    k: v for k, v in tile.extra.items() if isinstance(v, (int, float, str, bool))
+                }
+                or None,
+            )
+        )
         self.written += 1
 
 

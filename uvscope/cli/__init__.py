@@ -25,10 +25,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sim": ("uvscope.cli.sim_serve", "sim", "Serve the FW102C and APT emulators (sim serve)."),
     "analyze": ("uvscope.cli.analyze", "analyze", "Re-run the analysis on a saved scan."),
     "report": ("uvscope.cli.report", "report", "Write the HTML report of an analysed scan."),
-    "focus": ("uvscope.cli.focus", "focus", "Focus tools: measure focal offsets (focus calibrate)."),
+    "focus": (
+        "uvscope.cli.focus",
+        "focus",
+        "Focus tools: measure focal offsets (focus calibrate).",
+    ),
     "train": ("uvscope.cli.train", "train", "Train a segmentation, staining or classifier model."),
     "evaluate": ("uvscope.cli.train", "evaluate", "Measure a trained model on held-out data."),
-    "pseudocolor": ("uvscope.cli.pseudocolor", "pseudocolor", "Pseudocolour a 260/280/300 nm scan."),
+    "pseudocolor": (
+        "uvscope.cli.pseudocolor",
+        "pseudocolor",
+        "Pseudocolour a 260/280/300 nm scan.",
+    ),
 }
 
 

@@ -36,9 +36,8 @@ def _xy(text: str) -> tuple[float, float]:
 def calibrate(rig_path: Path | None, scan_path: Path | None, at: tuple[str, ...],
               points: int) -> None:
     """Autofocus at each wavelength and print the scan's focus_offset_um values."""
-    from importlib import resources
-
     import tomllib
+    from importlib import resources
 
     from uvscope.acquisition.autofocus import SweepSettings
     from uvscope.acquisition.background import acquire_backgrounds, acquire_darks

@@ -22,8 +22,14 @@ def _default_out(scan: ScanConfig) -> Path:
     return Path("scans") / f"{scan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, resume: Path | None,
-            quiet: bool = False, analysis: bool | None = None) -> int:
+def run_one(
+    scan_path: Path | None,
+    rig_path: Path | None,
+    out: Path | None,
+    resume: Path | None,
+    quiet: bool = False,
+    analysis: bool | None = None,
+) -> int:
     """Run one scan with a progress bar; returns the process exit code."""
     from uvscope.acquisition.engine import ScanEngine
     from uvscope.drivers.rig import build_rig
@@ -35,8 +41,11 @@ def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, res
         scan = parse_model(ScanConfig, manifest["config"], f"{resume}/manifest.json config")
         from uvscope.config import RigConfig
 
-        rig_cfg = (load_rig(rig_path) if rig_path is not None
-                   else parse_model(RigConfig, manifest["rig"], f"{resume}/manifest.json rig"))
+        rig_cfg = (
+            load_rig(rig_path)
+            if rig_path is not None
+            else parse_model(RigConfig, manifest["rig"], f"{resume}/manifest.json rig")
+        )
         out_dir = resume
     else:
         scan = load_scan(scan_path)
@@ -54,8 +63,12 @@ def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, res
     engine = ScanEngine(rig, scan, out_dir, sinks=sinks, resume=resume is not None)
     console.print(f"[bold]uvscope scan[/] on [cyan]{rig_cfg.name}[/] -> {out_dir}")
     with Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console,
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
         disable=quiet,
     ) as progress:
         task = progress.add_task("preparing", total=None, rate="")
@@ -64,8 +77,12 @@ def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, res
             progress.update(task, description=str(getattr(state, "value", state)))
 
         def on_progress(p: object) -> None:
-            progress.update(task, completed=p.done, total=p.total,  # type: ignore[attr-defined]
-                            rate=f"{p.rate_tiles_per_s:.1f} tiles/s")  # type: ignore[attr-defined]
+            progress.update(
+                task,
+                completed=p.done,
+                total=p.total,  # type: ignore[attr-defined]
+                rate=f"{p.rate_tiles_per_s:.1f} tiles/s",
+            )  # type: ignore[attr-defined]
 
         engine.events.state_changed.connect(on_state)
         engine.events.progress.connect(on_progress)
@@ -94,21 +111,44 @@ def run_one(scan_path: Path | None, rig_path: Path | None, out: Path | None, res
 
 
 @click.command()
-@click.option("--config", "scan_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Scan TOML (region, overlap, wavelengths, background, ...). "
-                   "Default: the built-in demo scan.")
-@click.option("--rig", "rig_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Rig TOML. Default: the built-in simulated rig.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-              help="Scan folder to create (default: output_dir from the config, or scans/NAME-TIME).")
-@click.option("--resume", type=click.Path(path_type=Path, file_okay=False, exists=True),
-              help="Finish an interrupted scan in this folder without redoing finished tiles.")
-@click.option("--analysis/--no-analysis", default=None,
-              help="Analyse tiles as they are acquired (default: [analysis] enabled in the "
-                   "scan file; on for the built-in demo scan).")
+@click.option(
+    "--config",
+    "scan_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Scan TOML (region, overlap, wavelengths, background, ...). "
+    "Default: the built-in demo scan.",
+)
+@click.option(
+    "--rig",
+    "rig_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Rig TOML. Default: the built-in simulated rig.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Scan folder to create (default: output_dir from the config, or scans/NAME-TIME).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Finish an interrupted scan in this folder without redoing finished tiles.",
+)
+@click.option(
+    "--analysis/--no-analysis",
+    default=None,
+    help="Analyse tiles as they are acquired (default: [analysis] enabled in the "
+    "scan file; on for the built-in demo scan).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def scan(scan_path: Path | None, rig_path: Path | None, out: Path | None, resume: Path | None,
-         analysis: bool | None, quiet: bool) -> None:
+def scan(
+    scan_path: Path | None,
+    rig_path: Path | None,
+    out: Path | None,
+    resume: Path | None,
+    analysis: bool | None,
+    quiet: bool,
+) -> None:
     """Scan a slide region into overlapping, background-normalised OME-TIFF tiles.
 
     Writes a scan folder: manifest.json, tiles.jsonl, background/, raw/, tiles/, mosaic/,

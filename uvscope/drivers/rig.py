@@ -8,6 +8,7 @@ from typing import Any
 from uvscope.clock import Clock, RealClock
 from uvscope.config import RigConfig
 from uvscope.drivers.base import Camera, Device, FilterWheel, FocusAxis, XYStage
+from uvscope.errors import DeviceError
 
 
 @dataclass
@@ -40,6 +41,18 @@ class Rig:
             for dev in reversed(opened):
                 dev.close()
             raise
+
+    def reopen(self) -> None:
+        """Close and reconnect every device once, the recovery step after a device error.
+
+        A device that will not come back is left for the retried operation to report.
+        """
+        for dev in self.devices.values():
+            try:
+                dev.close()
+                dev.connect()
+            except DeviceError:
+                pass
 
     def close(self) -> None:
         errors: list[BaseException] = []

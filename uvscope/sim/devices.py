@@ -34,8 +34,15 @@ from uvscope.sim.faults import FaultInjector
 class Renderer(Protocol):
     """What the simulated camera needs from the simulated world."""
 
-    def render(self, x_mm: float, y_mm: float, z_um: float, wavelength_nm: int | None,
-               exposure_ms: float, rng: np.random.Generator) -> np.ndarray: ...
+    def render(
+        self,
+        x_mm: float,
+        y_mm: float,
+        z_um: float,
+        wavelength_nm: int | None,
+        exposure_ms: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray: ...
 
 
 def trapezoid_time_s(distance: float, velocity: float, acceleration: float) -> float:
@@ -76,13 +83,19 @@ class _Timed:
 
 
 class SimXYStage(XYStage, _Timed):
-    def __init__(self, cfg: StageConfig, clock: Clock, faults: FaultInjector | None = None,
-                 start_mm: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: StageConfig,
+        clock: Clock,
+        faults: FaultInjector | None = None,
+        start_mm: tuple[float, float] | None = None,
+    ) -> None:
         XYStage.__init__(self, tuple(cfg.x_limits_mm), tuple(cfg.y_limits_mm))  # type: ignore[arg-type]
         _Timed.__init__(self, clock, faults, "stage")
         self.cfg = cfg
         x0 = start_mm or (
-            (cfg.x_limits_mm[0] + cfg.x_limits_mm[1]) / 2, (cfg.y_limits_mm[0] + cfg.y_limits_mm[1]) / 2
+            (cfg.x_limits_mm[0] + cfg.x_limits_mm[1]) / 2,
+            (cfg.y_limits_mm[0] + cfg.y_limits_mm[1]) / 2,
         )
         self._from = x0
         self._to = x0
@@ -148,8 +161,13 @@ class SimXYStage(XYStage, _Timed):
 
 
 class SimFocusAxis(FocusAxis, _Timed):
-    def __init__(self, cfg: FocusConfig, clock: Clock, faults: FaultInjector | None = None,
-                 start_um: float | None = None) -> None:
+    def __init__(
+        self,
+        cfg: FocusConfig,
+        clock: Clock,
+        faults: FaultInjector | None = None,
+        start_um: float | None = None,
+    ) -> None:
         FocusAxis.__init__(self, tuple(cfg.limits_um))  # type: ignore[arg-type]
         _Timed.__init__(self, clock, faults, "focus")
         self.cfg = cfg
@@ -168,7 +186,9 @@ class SimFocusAxis(FocusAxis, _Timed):
     def _do_start_move(self, z_um: float) -> None:
         self._fault("move")
         with self._lock:
-            dt = trapezoid_time_s(z_um - self._z, self.cfg.velocity_um_s, self.cfg.acceleration_um_s2)
+            dt = trapezoid_time_s(
+                z_um - self._z, self.cfg.velocity_um_s, self.cfg.acceleration_um_s2
+            )
             if dt > 0:
                 self._busy_until = self.clock.now() + dt + self.cfg.settle_ms / 1000.0
                 self.moves += 1
@@ -189,8 +209,9 @@ class SimFocusAxis(FocusAxis, _Timed):
 
 
 class SimFilterWheel(FilterWheel, _Timed):
-    def __init__(self, cfg: FilterWheelConfig, clock: Clock,
-                 faults: FaultInjector | None = None) -> None:
+    def __init__(
+        self, cfg: FilterWheelConfig, clock: Clock, faults: FaultInjector | None = None
+    ) -> None:
         FilterWheel.__init__(
             self, {int(k): v for k, v in cfg.slots.items()}, cfg.position_count, cfg.dark_slot
         )
@@ -200,8 +221,9 @@ class SimFilterWheel(FilterWheel, _Timed):
         self.moves = 0
 
     def _do_info(self) -> DeviceInfo:
-        return DeviceInfo("filter_wheel", "simulated FW102C", "SIM-FW", "sim",
-                          {"positions": self.position_count})
+        return DeviceInfo(
+            "filter_wheel", "simulated FW102C", "SIM-FW", "sim", {"positions": self.position_count}
+        )
 
     def move_duration_s(self, a: int, b: int) -> float:
         n = self.position_count
@@ -234,11 +256,24 @@ class SimCamera(Camera, _Timed):
 
     max_pending_frames = 2
 
-    def __init__(self, cfg: CameraConfig, clock: Clock, renderer: Renderer,
-                 stage: XYStage, focus: FocusAxis, wheel: FilterWheel,
-                 faults: FaultInjector | None = None, seed: int = 0) -> None:
-        Camera.__init__(self, cfg.width_px, cfg.height_px, cfg.bit_depth,
-                        (cfg.exposure_min_ms, cfg.exposure_max_ms))
+    def __init__(
+        self,
+        cfg: CameraConfig,
+        clock: Clock,
+        renderer: Renderer,
+        stage: XYStage,
+        focus: FocusAxis,
+        wheel: FilterWheel,
+        faults: FaultInjector | None = None,
+        seed: int = 0,
+    ) -> None:
+        Camera.__init__(
+            self,
+            cfg.width_px,
+            cfg.height_px,
+            cfg.bit_depth,
+            (cfg.exposure_min_ms, cfg.exposure_max_ms),
+        )
         _Timed.__init__(self, clock, faults, "camera")
         self.cfg = cfg
         self.renderer = renderer
@@ -251,9 +286,13 @@ class SimCamera(Camera, _Timed):
         self.frames = 0
 
     def _do_info(self) -> DeviceInfo:
-        return DeviceInfo("camera", "simulated pco.ultraviolet", "SIM-CAM", "sim",
-                          {"width": self.width_px, "height": self.height_px,
-                           "bit_depth": self.bit_depth})
+        return DeviceInfo(
+            "camera",
+            "simulated pco.ultraviolet",
+            "SIM-CAM",
+            "sim",
+            {"width": self.width_px, "height": self.height_px, "bit_depth": self.bit_depth},
+        )
 
     def _do_set_exposure_ms(self, exposure_ms: float) -> None:
         pass
@@ -273,9 +312,12 @@ class SimCamera(Camera, _Timed):
             x, y = self.stage.position_mm()
             z = self.focus.position_um()
             self.clock.sleep(self._exposure_ms / 1000.0)
-            self._readout_end = max(self.clock.now(), self._readout_end) + self.cfg.readout_ms / 1000.0
-            self._pending.append((x, y, z, self._light_wavelength(), self._exposure_ms, t_start,
-                                  self._readout_end))
+            self._readout_end = (
+                max(self.clock.now(), self._readout_end) + self.cfg.readout_ms / 1000.0
+            )
+            self._pending.append(
+                (x, y, z, self._light_wavelength(), self._exposure_ms, t_start, self._readout_end)
+            )
 
     def _do_connect(self) -> None:
         self._pending.clear()  # a reopened camera has no frame in flight
@@ -291,8 +333,12 @@ class SimCamera(Camera, _Timed):
             image = self._orient(image)
             self._index += 1
             self.frames += 1
-            return Frame(image, FrameMeta(exp, t0, self._index,
-                                          {"x_mm": x, "y_mm": y, "z_um": z, "wavelength_nm": nm}))
+            return Frame(
+                image,
+                FrameMeta(
+                    exp, t0, self._index, {"x_mm": x, "y_mm": y, "z_um": z, "wavelength_nm": nm}
+                ),
+            )
 
     def _orient(self, image: np.ndarray) -> np.ndarray:
         if self.cfg.flip_x:
@@ -302,8 +348,9 @@ class SimCamera(Camera, _Timed):
         return np.ascontiguousarray(image)
 
 
-def build_sim_rig(config: RigConfig, faults: FaultInjector | None = None,
-                  renderer: Renderer | None = None):  # -> Rig (import cycle avoided)
+def build_sim_rig(
+    config: RigConfig, faults: FaultInjector | None = None, renderer: Renderer | None = None
+):  # -> Rig (import cycle avoided)
     """A fully simulated rig: one world, one clock, the slide in focus at the start."""
     from uvscope.drivers.rig import Rig
 
@@ -317,8 +364,10 @@ def build_sim_rig(config: RigConfig, faults: FaultInjector | None = None,
     sx, sy = config.sim.slide_origin_mm
     w, h = config.sim.slide_size_mm
     centre = (sx + w / 2, sy + h / 2)
-    if stage.x_limits_mm[0] <= centre[0] <= stage.x_limits_mm[1] and \
-            stage.y_limits_mm[0] <= centre[1] <= stage.y_limits_mm[1]:
+    if (
+        stage.x_limits_mm[0] <= centre[0] <= stage.x_limits_mm[1]
+        and stage.y_limits_mm[0] <= centre[1] <= stage.y_limits_mm[1]
+    ):
         stage._from = stage._to = centre
     z0 = config.sim.focus_z_um
     surface = getattr(world, "surface_z_um", None)
@@ -327,7 +376,15 @@ def build_sim_rig(config: RigConfig, faults: FaultInjector | None = None,
     lo, hi = config.focus.limits_um
     focus = SimFocusAxis(config.focus, clock, faults, start_um=min(max(z0, lo), hi))
     wheel = SimFilterWheel(config.filter_wheel, clock, faults)
-    camera = SimCamera(config.camera, clock, world, stage, focus, wheel, faults,
-                       seed=config.sim.seed)
-    return Rig(config=config, camera=camera, filter_wheel=wheel, stage=stage, focus=focus,
-               clock=clock, world=world)
+    camera = SimCamera(
+        config.camera, clock, world, stage, focus, wheel, faults, seed=config.sim.seed
+    )
+    return Rig(
+        config=config,
+        camera=camera,
+        filter_wheel=wheel,
+        stage=stage,
+        focus=focus,
+        clock=clock,
+        world=world,
+    )
