@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from uvscope.analysis.differential import wilson_interval
 from uvscope.gui.differential_view import DifferentialView
 from uvscope.gui.gallery import CellGallery, CellThumb
 from uvscope.gui.mosaic_view import MosaicView
-from uvscope.gui.results import CellRow, TileResult, differential_from_labels, wilson_ci_percent
+from uvscope.gui.results import CellRow, TileResult, differential_from_labels
 from uvscope.gui.review import ReviewStore
 from uvscope.gui.tile_prep import MosaicTile, pyramid, result_images, to_gray_u8
 
@@ -26,10 +27,12 @@ def _cell(i: int, cls: str, tile: int = 0) -> CellRow:
     )
 
 
-def test_wilson_interval_brackets_the_estimate():
-    lo, hi = wilson_ci_percent(30, 100)
-    assert lo < 30 < hi and 20 < lo and hi < 40
-    assert wilson_ci_percent(0, 0) == (0.0, 100.0)
+def test_gui_differential_uses_the_analysis_wilson_interval():
+    diff = differential_from_labels(["neutrophil"] * 30 + ["lymphocyte"] * 70)
+    lo, hi = wilson_interval(30, 100)
+    assert diff.ci95["neutrophil"] == pytest.approx((100 * lo, 100 * hi))
+    assert 20 < diff.ci95["neutrophil"][0] < 30 < diff.ci95["neutrophil"][1] < 40
+    assert differential_from_labels([]).ci95["basophil"] == (0.0, 100.0)
 
 
 def test_differential_view_shows_counts_percent_and_ci(qtbot):
@@ -151,3 +154,35 @@ def test_outlines_take_the_class_colour():
     out = class_outlines(np.zeros((20, 20, 3), np.uint8), labels, [_cell(2, "eosinophil")])
     assert tuple(out[5, 8]) == class_color("eosinophil")
     assert tuple(out[10, 10]) == (0, 0, 0)
+
+
+def test_results_panel_updates_the_report_with_the_review(qtbot, tmp_path):
+    import csv
+    import json
+
+    from uvscope.analysis.differential import DifferentialCounter
+    from uvscope.gui.results_panel import ResultsPanel
+
+    classes = ["neutrophil", "neutrophil", "lymphocyte"]
+    (tmp_path / "analysis").mkdir()
+    counter = DifferentialCounter()
+    for cls in classes:
+        counter.add(cls, dead=False)
+    doc = {"differential": counter.snapshot().to_dict(), "tiles": {}}
+    (tmp_path / "analysis" / "differential.json").write_text(json.dumps(doc))
+    with open(tmp_path / "analysis" / "cells.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["cell_id", "tile", "row", "col", "cell_class"])
+        w.writerows([str(i), 0, 5, 5, cls] for i, cls in enumerate(classes))
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.reset(tmp_path)
+    cells = [_cell(i, cls) for i, cls in enumerate(classes)]
+    panel.add_cells([CellThumb(c, np.zeros((64, 128, 3), np.uint8)) for c in cells])
+    panel.gallery.reclassify("1", "monocyte")
+    with qtbot.waitSignal(panel.report_written, timeout=10_000) as sig:
+        panel.report_button.click()
+    page = (tmp_path / "analysis" / "report.html").read_text()
+    assert sig.args[0].endswith("report.html") and "after review" in page
+    assert "<td>1</td><td>0</td><td>neutrophil</td><td>&rarr;</td><td>monocyte</td>" in page
+    assert panel.report_button.isEnabled()
