@@ -142,7 +142,8 @@ def test_mosaic_zoom_in_swaps_visible_tiles_to_the_fine_level(qtbot):
     after = view.items[0].mapRectToParent(view.items[0].boundingRect())
     assert view.items[0].image.shape[1] == 4 * view.tiles[0].images["gray"][8].shape[1]
     assert (after.x(), after.y(), after.width(), after.height()) == pytest.approx(
-        (before.x(), before.y(), before.width(), before.height()))
+        (before.x(), before.y(), before.width(), before.height())
+    )
 
 
 def test_outlines_take_the_class_colour():

@@ -54,8 +54,14 @@ def test_every_field_survives_a_load_and_save(form, tmp_path: Path):
         region=RegionConfig(center_mm=(41.0, 30.0), size_mm=(0.8, 0.5)),
         output_dir=tmp_path / "o",
     ).replace(
-        focus={"mode": "map", "map_points": 9, "surface": "quadratic", "metric": "brenner",
-               "wavelength_nm": 280, "sweep_range_um": 30.0},
+        focus={
+            "mode": "map",
+            "map_points": 9,
+            "surface": "quadratic",
+            "metric": "brenner",
+            "wavelength_nm": 280,
+            "sweep_range_um": 30.0,
+        },
         background={"repeat_every_tiles": 25, "drift_threshold_percent": 3.5},
         analysis={"enabled": True, "models": "small", "device": "cpu", "report": False},
     )

@@ -69,8 +69,18 @@ def to_tile_result(res: Any) -> TileResult | None:
             bbox = (box[0].start, box[1].start, box[0].stop, box[1].stop)
         probs = {k[2:]: float(v) for k, v in vars(c).items() if k.startswith("p_")}
         cls = DEAD if c.dead else c.cell_class
-        cells.append(CellRow(str(c.cell_id), int(c.tile), cls, probs, float(c.x_um),
-                             float(c.y_um), bbox, int(c.label)))
+        cells.append(
+            CellRow(
+                str(c.cell_id),
+                int(c.tile),
+                cls,
+                probs,
+                float(c.x_um),
+                float(c.y_um),
+                bbox,
+                int(c.label),
+            )
+        )
     return TileResult(int(res.index), stained, labels, cells)
 
 

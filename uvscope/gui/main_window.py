@@ -203,13 +203,17 @@ class MainWindow(QMainWindow):
         def done(result: Any) -> None:
             self.panel.autofocus_button.setEnabled(True)
             self.panel.poll(force=True)
-            text = (f"autofocus: z = {result.z_um:.2f} um" if result.found
-                    else f"autofocus found no focus: {result.message}")
+            text = (
+                f"autofocus: z = {result.z_um:.2f} um"
+                if result.found
+                else f"autofocus found no focus: {result.message}"
+            )
             self.statusBar().showMessage(text, 15_000)
             if not result.found:
                 self.banner.show_message(
                     f"Autofocus found no focus here: {result.message}.\n\nWhat to do: move to "
-                    "a field with cells, focus roughly by hand, then try again.")
+                    "a field with cells, focus roughly by hand, then try again."
+                )
             if live_on:
                 self.live_session.start()
 
@@ -224,7 +228,8 @@ class MainWindow(QMainWindow):
         self.live_session.stop()
         self.banner.show_message(
             f"The live view stopped: {message}\n\nWhat to do: check the camera and the filter "
-            "wheel, press Reconnect, then start the live view again (Live menu).")
+            "wheel, press Reconnect, then start the live view again (Live menu)."
+        )
 
     def _on_position(self, x: float, y: float, z: float) -> None:
         self.live.stage_mm = (x, y)
@@ -279,10 +284,14 @@ class MainWindow(QMainWindow):
         if cfg.analysis.enabled:
             self.statusBar().showMessage("loading the analysis models...")
         # in the device worker, after live view has stopped: model loading never blocks the GUI
-        self.worker.submit("load the analysis models", self.controller.make_analysis, cfg,
-                           Path(str(cfg.output_dir)),
-                           on_done=lambda sink: self._start_engine(cfg, sink),
-                           on_error=lambda err: self._scan_over())
+        self.worker.submit(
+            "load the analysis models",
+            self.controller.make_analysis,
+            cfg,
+            Path(str(cfg.output_dir)),
+            on_done=lambda sink: self._start_engine(cfg, sink),
+            on_error=lambda err: self._scan_over(),
+        )
 
     def _start_engine(self, cfg: ScanConfig, analysis: Any = None) -> None:
         assert cfg.output_dir is not None
@@ -328,7 +337,8 @@ class MainWindow(QMainWindow):
         self.banner.show_message(
             f"The analysis of tile {index} failed: {message}\n\nWhat to do: the scan goes on "
             "and the tile is saved; re-run the analysis later with `uvscope analyze <scan "
-            "folder>`.")
+            "folder>`."
+        )
 
     def _resume(self) -> None:
         self.banner.hide()

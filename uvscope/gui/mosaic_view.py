@@ -107,8 +107,11 @@ class MosaicView(pg.PlotWidget):
         self.tiles[tile.index] = tile
         self._show(tile.index, LEVELS[0], force=True)
         if self._auto_range and len(self.tiles) == 1:
-            self.fit(item.mapRectToParent(item.boundingRect()).adjusted(
-                -tile.width_um, -tile.height_um, tile.width_um, tile.height_um))
+            self.fit(
+                item.mapRectToParent(item.boundingRect()).adjusted(
+                    -tile.width_um, -tile.height_um, tile.width_um, tile.height_um
+                )
+            )
         self._lod_timer.start()
         self.tile_added.emit(tile.index)
 
@@ -165,8 +168,9 @@ class MosaicView(pg.PlotWidget):
         full_h, full_w = tile.shape or (h * level, w * level)
         x0 = tile.x_mm * 1e3 - tile.width_um / 2
         y0 = tile.y_mm * 1e3 - tile.height_um / 2
-        item.setRect(QRectF(x0, y0, tile.width_um * w * level / full_w,
-                            tile.height_um * h * level / full_h))
+        item.setRect(
+            QRectF(x0, y0, tile.width_um * w * level / full_w, tile.height_um * h * level / full_h)
+        )
         self._shown_level[index] = level
 
     def _update_lod(self) -> None:

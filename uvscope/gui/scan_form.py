@@ -409,8 +409,10 @@ class ScanForm(QWidget):
         if self.by_corners.isChecked():
             region: dict[str, Any] = {"corners_mm": [[s.value() for s in c] for c in self.corner]}
         elif self.by_size.isChecked():
-            region = {"center_mm": [s.value() for s in self.centre],
-                      "size_mm": [s.value() for s in self.size]}
+            region = {
+                "center_mm": [s.value() for s in self.centre],
+                "size_mm": [s.value() for s in self.size],
+            }
         else:
             region = {
                 "center_mm": [s.value() for s in self.centre],
