@@ -187,3 +187,23 @@ def test_results_panel_updates_the_report_with_the_review(qtbot, tmp_path):
     assert sig.args[0].endswith("report.html") and "after review" in page
     assert "<td>1</td><td>0</td><td>neutrophil</td><td>&rarr;</td><td>monocyte</td>" in page
     assert panel.report_button.isEnabled()
+
+
+def test_window_fits_a_laptop_screen():
+    from uvscope.gui.main_window import fitted_size
+
+    assert fitted_size((1500, 900), (1920, 1080)) == (1500, 900)
+    w, h = fitted_size((1500, 900), (1366, 768))
+    assert w <= 1366 and h <= 768 and w > 1300 and h > 700
+
+
+def test_report_button_only_for_analysed_scans(qtbot, tmp_path):
+    from uvscope.gui.results_panel import ResultsPanel
+
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.reset(tmp_path, analysed=False)
+    assert not panel.report_button.isEnabled()
+    assert "off" in panel.differential.summary.text()
+    panel.reset(tmp_path)
+    assert panel.report_button.isEnabled()

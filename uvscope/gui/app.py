@@ -17,6 +17,6 @@ def run(rig_config: RigConfig, scan: ScanConfig | None = None) -> int:
     app.setApplicationName("uvscope")
     rig = build_rig(rig_config)
     window = MainWindow(rig, scan=scan)
-    window.resize(1500, 900)
+    window.fit_to_screen()
     window.show()
     return int(app.exec())

@@ -31,6 +31,14 @@ class DifferentialView(QWidget):
         self.table.setVerticalHeaderLabels([c.capitalize() for c in classes])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # all five rows always visible: the chart below takes what height is left
+        self.table.setMinimumHeight(
+            self.table.horizontalHeader().sizeHint().height()
+            + self.table.verticalHeader().length()
+            + 2 * self.table.frameWidth()
+        )
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumHeight(160)
         self.plot.setLabel("left", "% of WBCs")
@@ -54,6 +62,8 @@ class DifferentialView(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(self.plot)
+        split.setCollapsible(0, False)
+        split.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.summary)

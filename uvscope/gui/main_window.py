@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
@@ -36,6 +36,15 @@ from uvscope.gui.scan_view import ScanView
 from uvscope.gui.tile_worker import TileWorker
 
 Ask = Callable[[str, str], bool]
+
+
+def fitted_size(preferred: tuple[int, int], available: tuple[int, int]) -> tuple[int, int]:
+    """The preferred window size, shrunk to the screen's available area less a margin for
+    the window frame and panels."""
+    return (
+        min(preferred[0], int(available[0] * 0.98)),
+        min(preferred[1], int(available[1] * 0.94)),
+    )
 
 
 def _ask_dialog(parent: QWidget) -> Ask:
@@ -108,6 +117,7 @@ class MainWindow(QMainWindow):
         split.addWidget(self.tabs)
         split.setStretchFactor(1, 1)
         split.setSizes([490, 1010])
+        self.main_split = split
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -155,6 +165,19 @@ class MainWindow(QMainWindow):
         self.results.failed.connect(self.banner.show_error)
         self.statusBar().showMessage("connecting to the rig...")
         QTimer.singleShot(0, self.panel.connect_all)
+
+    def fit_to_screen(self, preferred: tuple[int, int] = (1500, 900)) -> None:
+        """Take the preferred size where the screen has room, else most of the screen (a
+        laptop's 1366 x 768): a window larger than its screen hides its right and bottom."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(*preferred)
+            return
+        w, h = fitted_size(preferred, screen.availableGeometry().size().toTuple())
+        self.resize(w, h)
+        left = min(490, max(380, int(0.33 * w)))
+        self.main_split.setSizes([left, w - left])
+        self.move(screen.availableGeometry().topLeft())
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&Scan")
@@ -297,7 +320,7 @@ class MainWindow(QMainWindow):
         assert cfg.output_dir is not None
         out = Path(cfg.output_dir)
         self.scan_view.mosaic.clear_tiles()
-        self.results.reset(out)
+        self.results.reset(out, analysed=analysis is not None)
         if self.tile_worker is not None:
             self.tile_worker.shutdown(wait=False)
         tw = TileWorker(cfg.wavelengths[0].nm, self)

@@ -64,14 +64,18 @@ class ResultsPanel(QWidget):
         lay.addWidget(split, 1)
         lay.addLayout(buttons)
 
-    def reset(self, scan_dir: Path | None) -> None:
+    def reset(self, scan_dir: Path | None, analysed: bool = True) -> None:
+        """A new scan's results; ``analysed``: the scan runs the analysis (so has a report)."""
         self.scan_dir = scan_dir
         self.cells.clear()
         self.review = ReviewStore()
         self._analysis_diff = None
         self.gallery.clear()
         self.saved_label.setText("")
-        self.report_button.setEnabled(scan_dir is not None)
+        self.report_button.setEnabled(scan_dir is not None and analysed)
+        self.differential.summary.setText(
+            "No cells counted yet" if analysed else "Analysis is off for this scan"
+        )
 
     def add_cells(self, thumbs: list[CellThumb]) -> None:
         for t in thumbs:
