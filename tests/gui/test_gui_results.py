@@ -207,3 +207,17 @@ def test_report_button_only_for_analysed_scans(qtbot, tmp_path):
     assert "off" in panel.differential.summary.text()
     panel.reset(tmp_path)
     assert panel.report_button.isEnabled()
+
+
+def test_differential_chart_scale_follows_the_largest_interval(qtbot):
+    view = DifferentialView()
+    qtbot.addWidget(view)
+    view.show_differential(differential_from_labels(["neutrophil"] * 2 + ["lymphocyte"] * 98))
+    assert view.plot.getViewBox().viewRange()[1][1] >= 100 * wilson_interval(98, 100)[1]
+    view.show_differential(
+        differential_from_labels(
+            ["neutrophil"] * 30 + ["lymphocyte"] * 30 + ["monocyte"] * 20 + ["eosinophil"] * 20
+        )
+    )
+    y1 = view.plot.getViewBox().viewRange()[1][1]
+    assert 100 * wilson_interval(30, 100)[1] <= y1 < 60

@@ -118,6 +118,12 @@ class ResultsPanel(QWidget):
         scan_dir = self.scan_dir
         if scan_dir is None:
             return
+        if not (scan_dir / "analysis" / "differential.json").exists():
+            self.saved_label.setText(
+                "No analysis results yet: the report is written once the analysis has finished "
+                f"(or run `uvscope analyze {scan_dir}`)"
+            )
+            return
         self.report_button.setEnabled(False)
         self.saved_label.setText("writing the report...")
 
