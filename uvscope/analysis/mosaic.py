@@ -96,7 +96,7 @@ def build_mosaics(
         if lab is not None and keep:
             lab = resample(lab, (th, tw), order=0) if scale > 1 else lab
             mask = np.isin(lab, np.fromiter(keep, dtype=lab.dtype))
-            labels[sl][mask] = (k * LABEL_STRIDE + lab[mask]).astype(np.uint32)
+            labels[sl][mask] = lab[mask].astype(np.uint32) + np.uint32(k * LABEL_STRIDE)
     covered = wsum > 0
     gray[covered] /= wsum[covered]
     gray[~covered] = 1.0  # nothing imaged: show as clear glass

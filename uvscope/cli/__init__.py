@@ -26,6 +26,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "analyze": ("uvscope.cli.analyze", "analyze", "Re-run the analysis on a saved scan."),
     "report": ("uvscope.cli.report", "report", "Write the HTML report of an analysed scan."),
     "focus": ("uvscope.cli.focus", "focus", "Focus tools: measure focal offsets (focus calibrate)."),
+    "train": ("uvscope.cli.train", "train", "Train a segmentation, staining or classifier model."),
+    "evaluate": ("uvscope.cli.train", "evaluate", "Measure a trained model on held-out data."),
+    "pseudocolor": ("uvscope.cli.pseudocolor", "pseudocolor", "Pseudocolour a 260/280/300 nm scan."),
 }
 
 

@@ -1,0 +1,154 @@
+"""`uvscope train` and `uvscope evaluate`: fit and measure the analysis networks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+KINDS = click.Choice(["segment", "stain", "classify"])
+
+
+@click.command("train")
+@click.argument("kind", type=KINDS)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A `uvscope simulate` dataset, or for classify a folder of crops per class.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for <kind>.safetensors, its model card and the resumable checkpoint.",
+)
+@click.option(
+    "--size",
+    type=click.Choice(["small", "paper"]),
+    default="small",
+    show_default=True,
+    help="small: fits 2 CPU cores; paper: the paper-sized network for a GPU.",
+)
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--steps", type=int, default=None, help="Batches per epoch (segment/stain).")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--backbone",
+    type=click.Choice(["resnet18", "wnet", "wbcsnet2"]),
+    default=None,
+    help="Classifier feature extractor (classify only).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Override an architecture field of the preset, e.g. --set base_width=16 "
+    "--set predict_l=true (repeatable).",
+)
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
+def train(
+    kind: str,
+    data: Path,
+    out: Path,
+    size: str,
+    epochs: int,
+    steps: int | None,
+    device: str,
+    seed: int,
+    backbone: str | None,
+    overrides: tuple[str, ...],
+    resume: bool,
+) -> None:
+    """Train a segment, stain or classify model; the best epoch on validation is kept."""
+    from uvscope.models.pipeline import run_training
+
+    run_training(
+        kind,
+        data,
+        out,
+        size,
+        epochs,
+        device,
+        seed,
+        resume,
+        backbone,
+        log=lambda s: click.echo(s),
+        steps_per_epoch=steps,
+        overrides=_parse_overrides(overrides),
+    )
+
+
+def _parse_overrides(items: tuple[str, ...]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not FIELD=VALUE", param_hint="--set")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+@click.command("evaluate")
+@click.argument("kind", type=KINDS)
+@click.option(
+    "--data", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--weights",
+    default="default",
+    show_default=True,
+    help="A .safetensors file (with its .json card) or 'default' for the shipped weights.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["test", "val", "train", "all"]),
+    default="test",
+    show_default=True,
+    help="Which donors of a simulated dataset to score (crop folders: all images).",
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def evaluate(kind: str, data: Path, weights: str, split: str, device: str, as_json: bool) -> None:
+    """Print the metrics of a model on held-out data (Dice, MS-SSIM or per-class tables)."""
+    from uvscope.models.metrics import ClassReport  # noqa: F401
+    from uvscope.models.pipeline import run_evaluation
+
+    res = run_evaluation(kind, data, weights, device, split)
+    if as_json:
+        click.echo(json.dumps(res, indent=2, default=str))
+        return
+    for k, v in res.items():
+        if isinstance(v, float):
+            click.echo(f"{k:28s} {v:.4f}")
+        elif k in ("five_part", "dead") and isinstance(v, dict):
+            click.echo(f"\n{k}:")
+            click.echo(_table(v))
+        elif not isinstance(v, dict):
+            click.echo(f"{k:28s} {v}")
+
+
+def _table(rep: dict) -> str:
+    rows = [f"{'class':12s} {'n':>5s} {'prec':>6s} {'recall':>6s} {'spec':>6s} {'F1':>6s}"]
+    for name, m in rep["per_class"].items():
+        rows.append(
+            f"{name:12s} {m['support']:5d} {m['precision']:6.3f} {m['recall']:6.3f} "
+            f"{m['specificity']:6.3f} {m['f1']:6.3f}"
+        )
+    mac = rep["macro"]
+    rows.append(
+        f"{'macro':12s} {'':5s} {mac['precision']:6.3f} {mac['recall']:6.3f} "
+        f"{mac['specificity']:6.3f} {mac['f1']:6.3f}"
+    )
+    rows.append(f"accuracy {rep['accuracy']:.4f}; confusion (rows truth) {rep['confusion']}")
+    return "\n".join(rows)

@@ -1,0 +1,117 @@
+"""Architecture configurations: one frozen dataclass per model kind, with small and paper presets.
+
+A configuration travels inside every model card so a weights file can be rebuilt and checked
+against the network it claims to be; the registry refuses a file whose tensors disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from uvscope.errors import ModelError
+
+CLASS_NAMES: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
+"""Class order of every five-part output in uvscope."""
+
+Kind = Literal["segment", "stain", "classify"]
+Size = Literal["small", "paper"]
+
+
+@dataclass(frozen=True)
+class SegConfig:
+    """U-Net with a shared encoder/decoder and two sigmoid outputs (cell, nucleus)."""
+
+    base_width: int = 12
+    depth: int = 4
+    patch_size: int = 128
+    pixel_size_um: float = 0.32
+    extra_conv: bool = True
+
+
+@dataclass(frozen=True)
+class StainConfig:
+    """cGAN: U-Net generator (L -> a,b) and a strided-conv discriminator over (L, a, b)."""
+
+    base_width: int = 12
+    depth: int = 4
+    disc_width: int = 16
+    disc_layers: int = 4
+    patch_size: int = 128
+    pixel_size_um: float = 0.32
+    extra_conv: bool = True
+    #: False = the paper (L is the input image); True = the generator also predicts L
+    predict_l: bool = False
+    #: the paper's white balance after Lab -> RGB (section 4.4.3)
+    rgb_offset: float = 0.02
+    value_offset: float = 0.07
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """Feature extractor + dead/healthy MLP + five-part head (paper 000 section 4.6)."""
+
+    backbone: Literal["resnet18", "wnet", "wbcsnet2"] = "resnet18"
+    width: int = 16
+    crop_size: int = 64
+    pixel_size_um: float = 0.32
+    small_input: bool = False
+    dropout: float = 0.2
+    dead_hidden: tuple[int, ...] = (128, 64, 32, 8)
+    class_hidden: tuple[int, ...] = (256, 128, 64, 32)
+
+
+CONFIG_TYPES: dict[str, type] = {
+    "segment": SegConfig,
+    "stain": StainConfig,
+    "classify": ClassifyConfig,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "segment": {
+        "small": SegConfig(),
+        "paper": SegConfig(base_width=64, depth=6, patch_size=256, pixel_size_um=0.16),
+    },
+    "stain": {
+        "small": StainConfig(),
+        "paper": StainConfig(
+            base_width=64, depth=7, disc_width=64, patch_size=256, pixel_size_um=0.16
+        ),
+    },
+    "classify": {
+        "small": ClassifyConfig(),
+        "paper": ClassifyConfig(width=64, crop_size=128, pixel_size_um=0.16, small_input=False),
+    },
+}
+
+
+def preset(kind: str, size: str) -> Any:
+    """The named preset for a model kind ('small' for 2 CPU cores, 'paper' for a GPU)."""
+    try:
+        return PRESETS[kind][size]
+    except KeyError:
+        raise ModelError(
+            f"no preset {size!r} for model kind {kind!r}; choose kind from {sorted(PRESETS)} "
+            f"and size from ['small', 'paper']"
+        ) from None
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    d = asdict(cfg)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def config_from_dict(kind: str, data: dict[str, Any]) -> Any:
+    """Rebuild a config from a model card; unknown or missing fields are a ModelError."""
+    if kind not in CONFIG_TYPES:
+        raise ModelError(f"unknown model kind {kind!r} in model card")
+    cls = CONFIG_TYPES[kind]
+    names = {f.name for f in fields(cls)}
+    extra = set(data) - names
+    if extra:
+        raise ModelError(f"model card architecture has unknown fields {sorted(extra)} for {kind}")
+    vals = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        return cls(**vals)
+    except TypeError as err:
+        raise ModelError(f"model card architecture for {kind} is invalid: {err}") from err

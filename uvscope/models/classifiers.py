@@ -1,0 +1,178 @@
+"""Cell classifiers: ResNet-18 features + MLP heads (paper 000 4.6), W-Net and WBCsNet-2.
+
+Nothing pretrained can be downloaded, so the ResNet-18 is trained from scratch with a
+configurable width (64 = the standard ResNet-18 with 512 features). Every backbone yields a
+feature vector; the dead/healthy head is the paper's MLP on it, and the five-part head is the
+paper's MLP (ResNet-18) or the backbone paper's own final layer (W-Net, WBCsNet-2).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from uvscope.models.arch import ClassifyConfig
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.short: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return self.relu(y + self.short(x))
+
+
+class ResNet18Features(nn.Module):
+    """ResNet-18 (2-2-2-2 basic blocks) up to global average pooling: 8 x width features.
+
+    ``small_input`` replaces the 7x7/2 stem and max-pool by a 3x3/1 stem, as is usual for
+    64-px crops, so the last stage still sees a 8x8 map rather than 2x2.
+    """
+
+    def __init__(self, width: int = 64, small_input: bool = False, in_ch: int = 3) -> None:
+        super().__init__()
+        if small_input:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_ch, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            )
+        else:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_ch, width, 7, stride=2, padding=3, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, stride=2, padding=1),
+            )
+        layers: list[nn.Module] = []
+        cin = width
+        for i, cout in enumerate([width, 2 * width, 4 * width, 8 * width]):
+            stride = 1 if i == 0 else 2
+            layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.out_features = 8 * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.layers(self.stem(x))).flatten(1)
+
+
+class WNetFeatures(nn.Module):
+    """W-Net (paper 001): 3 x (conv3x3 + ReLU + maxpool2 + dropout 0.6), flatten, FC 1024.
+
+    Widths 16/32/64 at width=16; no batch norm; Xavier-uniform initialisation as in the paper.
+    """
+
+    def __init__(
+        self, width: int = 16, crop_size: int = 128, in_ch: int = 3, dropout: float = 0.6
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_ch
+        for w in (width, 2 * width, 4 * width):
+            layers += [
+                nn.Conv2d(cin, w, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+                nn.Dropout(dropout),
+            ]
+            cin = w
+        self.conv = nn.Sequential(*layers)
+        flat = cin * (crop_size // 8) ** 2
+        self.fc = nn.Sequential(nn.Linear(flat, 1024), nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.out_features = 1024
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).flatten(1))
+
+
+class WBCsNet2Features(nn.Module):
+    """WBCsNet-2 (paper 004): residual block of 3 x (conv5x5, BN, ReLU) + add, pool; conv5x5
+    4w + pool; conv3x3 8w; FC 512 + dropout. Widths scale with ``width`` (64 in the paper).
+
+    Global average pooling replaces the paper's full flatten before FC 512, which at 64-128 px
+    crops would cost tens of millions of parameters.
+    """
+
+    def __init__(self, width: int = 64, in_ch: int = 3, dropout: float = 0.5) -> None:
+        super().__init__()
+
+        def cbr(cin: int, cout: int, k: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, k, padding=k // 2, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            )
+
+        self.entry = cbr(in_ch, width, 5)
+        self.res = nn.Sequential(cbr(width, width, 5), cbr(width, width, 5), cbr(width, width, 5))
+        self.after = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            cbr(width, 4 * width, 5),
+            nn.MaxPool2d(2),
+            cbr(4 * width, 8 * width, 3),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8 * width, 512),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+        )
+        self.out_features = 512
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.entry(x)
+        return self.after(y + self.res(y))
+
+
+def mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float) -> nn.Sequential:
+    """Fully connected head: ReLU + dropout after every hidden layer, plain linear output."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(n_in, h), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        n_in = h
+    layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+class TwoStageClassifier(nn.Module):
+    """Backbone features -> (dead/healthy logits (N,2), five-part logits (N,5))."""
+
+    def __init__(self, cfg: ClassifyConfig) -> None:
+        super().__init__()
+        self.backbone: nn.Module
+        if cfg.backbone == "resnet18":
+            self.backbone = ResNet18Features(cfg.width, cfg.small_input)
+            class_head = mlp(self.backbone.out_features, cfg.class_hidden, 5, cfg.dropout)
+        elif cfg.backbone == "wnet":
+            self.backbone = WNetFeatures(cfg.width, cfg.crop_size)
+            class_head = nn.Linear(1024, 5)
+        elif cfg.backbone == "wbcsnet2":
+            self.backbone = WBCsNet2Features(cfg.width)
+            class_head = nn.Linear(512, 5)
+        else:
+            raise ValueError(f"unknown backbone {cfg.backbone!r}; use resnet18, wnet or wbcsnet2")
+        n_feat = int(self.backbone.out_features)
+        self.dead_head = mlp(n_feat, cfg.dead_hidden, 2, cfg.dropout)
+        self.class_head = class_head
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.backbone(x)
+        return self.dead_head(f), self.class_head(f)

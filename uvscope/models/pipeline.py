@@ -1,0 +1,260 @@
+"""Train and evaluate end to end: data folder in, checked weights + model card out.
+
+The CLI (uvscope.cli.train) is a thin layer over ``run_training`` and ``run_evaluation``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from uvscope.errors import ModelError
+from uvscope.models.arch import CLASS_NAMES, ClassifyConfig, SegConfig, StainConfig, preset
+from uvscope.models.loop import Log
+from uvscope.models.metrics import msssim_rgb, stratified_kfold
+from uvscope.models.patches import TileArrays, grid_patches
+from uvscope.models.predict import load_classifier, load_segmenter, load_stainer, resolve_device
+from uvscope.models.registry import machine_description, save_model
+from uvscope.models.simdata import (
+    Dataset,
+    concat_crops,
+    load_split,
+    open_dataset,
+    split_donors,
+    tile_crops,
+)
+from uvscope.models.train_classify import CropArrays, evaluate_arrays, train_classifier
+from uvscope.models.train_segment import dice_scores, train_segmenter
+from uvscope.models.train_stain import train_stainer
+from uvscope.models.userdata import load_crop_folder
+
+
+def is_crop_folder(path: Path) -> bool:
+    """An ImageFolder of crops (class sub-folders of images) rather than a tile dataset."""
+    return not (path / "dataset.json").exists() and not any(path.glob("*/*/norm_260.tif"))
+
+
+def _with_cells(
+    x: np.ndarray, y: np.ndarray, min_fraction: float = 0.01
+) -> tuple[np.ndarray, np.ndarray]:
+    keep = y[:, 0].reshape(len(y), -1).mean(1) >= min_fraction
+    return x[keep], y[keep]
+
+
+def seg_metrics(pred_prob: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Dice on patches containing cells (the paper's test set) and on all patches."""
+    xs, ys = _with_cells(pred_prob, y)
+    out = {f"{k}_all_patches": v for k, v in dice_scores(pred_prob, y).items()}
+    out.update(dice_scores(xs, ys))
+    out["n_patches"] = float(len(xs))
+    return out
+
+
+def _crop_arrays(ds: Dataset, donors: list[str], cfg: ClassifyConfig) -> CropArrays:
+    return concat_crops(
+        [tile_crops(t, cfg.crop_size) for t in load_split(ds, donors, cfg.pixel_size_um)],
+        cfg.crop_size,
+    )
+
+
+def _tiles(ds: Dataset, donors: list[str], px: float, rgb: bool = False) -> list[TileArrays]:
+    return [t.tile for t in load_split(ds, donors, px, with_rgb=rgb)]
+
+
+def run_training(
+    kind: str,
+    data: Path,
+    out: Path,
+    size: str = "small",
+    epochs: int = 10,
+    device: str = "auto",
+    seed: int = 0,
+    resume: bool = False,
+    backbone: str | None = None,
+    log: Log = print,
+    steps_per_epoch: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train one model kind; writes out/<kind>.safetensors + out/<kind>.json, returns the card.
+
+    ``overrides`` replaces fields of the size preset (e.g. {"base_width": 16, "predict_l": True}).
+    """
+    cfg: Any = preset(kind, size)
+    if overrides:
+        names = {f.name for f in dataclasses.fields(cfg)}
+        bad = sorted(set(overrides) - names)
+        if bad:
+            raise ModelError(
+                f"unknown {kind} architecture fields {bad}; choose from {sorted(names)}"
+            )
+        cfg = dataclasses.replace(cfg, **overrides)
+    if backbone is not None:
+        if kind != "classify":
+            raise ModelError("--backbone applies to classify only")
+        cfg = dataclasses.replace(cfg, backbone=backbone)
+    t0 = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / f"{kind}_work"
+    card: dict[str, Any] = {
+        "seed": seed,
+        "command": "uvscope " + " ".join(sys.argv[1:]),
+        "machine": machine_description(),
+        "device": str(resolve_device(device)),
+    }
+    if kind == "classify" and is_crop_folder(data):
+        crops = load_crop_folder(data, cfg.crop_size)
+        arr = CropArrays(crops.x, crops.label, crops.dead)
+        tr, va = stratified_kfold(np.where(arr.dead > 0, 5, arr.label), k=5, seed=seed)[0]
+        card["data"] = {
+            "path": str(data),
+            "kind": "crop folder",
+            "n_train": int(len(tr)),
+            "n_val": int(len(va)),
+            "split": "stratified 80/20",
+        }
+        net, hist, extra = train_classifier(
+            arr.subset(tr), arr.subset(va), cfg, epochs, work, device, seed, resume=resume, log=log
+        )
+        card.update(extra)
+        card["metrics"] = {
+            "val": _cls_summary(
+                evaluate_arrays(*_predict_cls(net, arr.subset(va).x), arr.subset(va))
+            )
+        }
+    else:
+        ds = open_dataset(data)
+        split = split_donors(ds)
+        card["data"] = {
+            "path": str(data),
+            "pixel_size_um": ds.pixel_size_um,
+            "split_by_donor": split,
+            "n_tiles": len(ds.tiles),
+        }
+        if kind == "segment":
+            assert isinstance(cfg, SegConfig)
+            tr, va, te = (_tiles(ds, split[s], cfg.pixel_size_um) for s in ("train", "val", "test"))
+            kw = {"patches_per_epoch": steps_per_epoch * 8} if steps_per_epoch else {}
+            net, hist = train_segmenter(
+                tr, va, cfg, epochs, work, device, seed, resume=resume, log=log, **kw
+            )
+            xt, yt = grid_patches(te, cfg.patch_size)
+            from uvscope.models.train_segment import segment_arrays
+
+            card["metrics"] = {
+                "test_heldout_donors": seg_metrics(segment_arrays(net, xt, torch.device("cpu")), yt)
+            }
+        elif kind == "stain":
+            assert isinstance(cfg, StainConfig)
+            tr, va, te = (
+                _tiles(ds, split[s], cfg.pixel_size_um, rgb=True) for s in ("train", "val", "test")
+            )
+            kw = {"patches_per_epoch": steps_per_epoch * 8} if steps_per_epoch else {}
+            net, hist = train_stainer(
+                tr, va, cfg, epochs, work, device, seed, resume=resume, log=log, **kw
+            )
+            card["metrics"] = {"test_heldout_donors": stain_metrics(net, te, cfg)}
+        elif kind == "classify":
+            assert isinstance(cfg, ClassifyConfig)
+            tr_c, va_c, te_c = (_crop_arrays(ds, split[s], cfg) for s in ("train", "val", "test"))
+            card["data"]["n_cells"] = {
+                "train": len(tr_c.x),
+                "val": len(va_c.x),
+                "test": len(te_c.x),
+            }
+            net, hist, extra = train_classifier(
+                tr_c, va_c, cfg, epochs, work, device, seed, resume=resume, log=log
+            )
+            card.update(extra)
+            card["metrics"] = {
+                "test_heldout_donors": _cls_summary(
+                    evaluate_arrays(*_predict_cls(net, te_c.x), te_c)
+                )
+            }
+        else:
+            raise ModelError(f"unknown model kind {kind!r}; use segment, stain or classify")
+    card["training_seconds"] = round(time.time() - t0, 1)
+    card["history"] = hist.to_dict()
+    card["epochs"] = epochs
+    full = save_model(net, kind, cfg, out / f"{kind}.safetensors", card)
+    log(
+        f"wrote {out / f'{kind}.safetensors'} ({full['file_size_bytes'] / 1e6:.2f} MB) "
+        f"in {card['training_seconds']:.0f} s"
+    )
+    log(json.dumps(full["metrics"], indent=1))
+    return full
+
+
+def _predict_cls(net: torch.nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from uvscope.models.train_classify import predict_arrays
+
+    return predict_arrays(net, x, torch.device("cpu"))  # type: ignore[arg-type]
+
+
+def _cls_summary(m: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "five_part_accuracy": m["five_part_accuracy"],
+        "five_part": m["five_part_report"].to_dict(),
+    }
+    if "dead_accuracy" in m:
+        out["dead_accuracy"] = m["dead_accuracy"]
+        out["dead"] = m["dead_report"].to_dict()
+    return out
+
+
+def stain_metrics(
+    gen: torch.nn.Module, tiles: list[TileArrays], cfg: StainConfig
+) -> dict[str, float]:
+    from uvscope.models.train_stain import stain_arrays
+
+    x, y = grid_patches(tiles, cfg.patch_size, with_rgb=True)
+    dev = next(gen.parameters()).device
+    pred = stain_arrays(gen, x, dev, 8, True, cfg.rgb_offset, cfg.value_offset)  # type: ignore[arg-type]
+    mean, per = msssim_rgb(pred, y)
+    _, ym = grid_patches(tiles, cfg.patch_size)
+    keep = ym[:, 0].reshape(len(ym), -1).mean(1) >= 0.01
+    out = {"msssim_all_patches": mean, "msssim_r": per[0], "msssim_g": per[1], "msssim_b": per[2]}
+    if keep.any():
+        out["msssim"] = msssim_rgb(pred[keep], y[keep])[0]
+        out["n_patches"] = float(keep.sum())
+    return out
+
+
+def run_evaluation(
+    kind: str, data: Path, weights: str, device: str = "auto", split: str = "test"
+) -> dict[str, Any]:
+    """Metrics of a weights file on one donor split (default: the held-out test donors)."""
+    if kind == "classify" and is_crop_folder(data):
+        clf = load_classifier(weights, device)
+        crops = load_crop_folder(data, clf.crop_size)
+        arr = CropArrays(crops.x, crops.label, crops.dead)
+        pd, pc = clf.predict(arr.x)
+        return {"data": str(data), **_cls_summary(evaluate_arrays(pd, pc, arr))}
+    ds = open_dataset(data)
+    donors = split_donors(ds)[split] if split != "all" else ds.donors
+    res: dict[str, Any] = {"data": str(data), "split": split, "donors": donors}
+    if kind == "segment":
+        seg = load_segmenter(weights, device)
+        tiles = _tiles(ds, donors, seg.pixel_size_um)
+        x, y = grid_patches(tiles, seg.patch_size)
+        c, n = seg.predict(x[:, 0])
+        res.update(seg_metrics(np.stack([c, n], 1), y))
+    elif kind == "stain":
+        st = load_stainer(weights, device)
+        tiles = _tiles(ds, donors, st.pixel_size_um, rgb=True)
+        res.update(stain_metrics(st.net, tiles, st.cfg))
+    elif kind == "classify":
+        clf = load_classifier(weights, device)
+        crops = _crop_arrays(ds, donors, clf.cfg)
+        pd, pc = clf.predict(crops.x)
+        res.update(_cls_summary(evaluate_arrays(pd, pc, crops)))
+        res["class_order"] = list(CLASS_NAMES)
+    else:
+        raise ModelError(f"unknown model kind {kind!r}; use segment, stain or classify")
+    return res

@@ -1,0 +1,234 @@
+"""The small inference interface the analysis pipeline calls.
+
+Each predictor wraps a checked network from the registry and takes preprocessed numpy batches
+(see uvscope.models.preprocess). Device "auto" means CUDA when present, with bf16 autocast and
+channels-last memory; float32 on CPU. ``load_*("random")`` gives an untrained network of the
+small preset, for testing pipelines without weights (its outputs are meaningless).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from uvscope.errors import ModelError
+from uvscope.models.arch import ClassifyConfig, SegConfig, StainConfig, preset
+from uvscope.models.deadcheck import DeadCheckpoint, crop_features
+from uvscope.models.registry import build_network, load_model
+from uvscope.models.stain import lab_norm_to_rgb, postprocess
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> cuda if available else cpu; asking for cuda without one is a ModelError."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError("CUDA was requested but torch sees no GPU; use --device cpu or auto")
+    return dev
+
+
+class _Predictor:
+    """Shared plumbing: device placement, autocast, chunked batches, padding."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        cfg: Any,
+        card: dict[str, Any],
+        device: str | torch.device,
+        batch_size: int,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.cfg = cfg
+        self.card = card
+        self.batch_size = batch_size
+        net = net.to(self.device).eval()
+        if self.device.type == "cuda":
+            net = net.to(memory_format=torch.channels_last)
+        self.net = net
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _chunks(self, x: np.ndarray) -> Iterator[torch.Tensor]:
+        for i in range(0, len(x), self.batch_size):
+            t = torch.from_numpy(
+                np.ascontiguousarray(x[i : i + self.batch_size], dtype=np.float32)
+            ).to(self.device)
+            if self.device.type == "cuda" and t.ndim == 4:
+                t = t.contiguous(memory_format=torch.channels_last)
+            yield t
+
+
+def _check_batch(batch: np.ndarray, what: str) -> np.ndarray:
+    arr = np.asarray(batch, dtype=np.float32)
+    if arr.ndim == 2:
+        raise ModelError(
+            f"{what}.predict expects a batch (N, H, W); wrap a single image as img[None]"
+        )
+    if arr.ndim != 3:
+        raise ModelError(f"{what}.predict expects (N, H, W), got shape {arr.shape}")
+    return arr
+
+
+def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if h > ph and w > pw else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, h, w
+
+
+class Segmenter(_Predictor):
+    """Cell and nucleus probability maps from preprocessed 260 nm images."""
+
+    cfg: SegConfig
+
+    def __init__(
+        self,
+        net: nn.Module,
+        cfg: SegConfig,
+        card: dict[str, Any],
+        device: str | torch.device = "auto",
+        batch_size: int = 4,
+    ) -> None:
+        super().__init__(net, cfg, card, device, batch_size)
+        self.pixel_size_um: float = cfg.pixel_size_um
+        self.patch_size: int = cfg.patch_size
+
+    @torch.inference_mode()
+    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N,H,W) float32 contrast-stretched at pixel_size_um -> (cell_prob, nucleus_prob).
+
+        Any H, W works: the network is fully convolutional and inputs are reflect-padded to a
+        multiple of 2**depth, so whole (binned) tiles can be passed at once.
+        """
+        arr = _check_batch(batch, "Segmenter")
+        cells, nucs = [], []
+        for t in self._chunks(arr[:, None]):
+            t, h, w = _pad_to(t, 2**self.cfg.depth)
+            with self._autocast():
+                logits = self.net(t)
+            p = torch.sigmoid(logits.float())[..., :h, :w].cpu().numpy()
+            cells.append(p[:, 0])
+            nucs.append(p[:, 1])
+        return np.concatenate(cells).astype(np.float32), np.concatenate(nucs).astype(np.float32)
+
+
+class Stainer(_Predictor):
+    """Virtual Giemsa-like RGB from preprocessed 260 nm images (generator + post-processing)."""
+
+    cfg: StainConfig
+
+    def __init__(
+        self,
+        net: nn.Module,
+        cfg: StainConfig,
+        card: dict[str, Any],
+        device: str | torch.device = "auto",
+        batch_size: int = 4,
+    ) -> None:
+        super().__init__(net, cfg, card, device, batch_size)
+        self.pixel_size_um: float = cfg.pixel_size_um
+        self.patch_size: int = cfg.patch_size
+
+    @torch.inference_mode()
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(N,H,W) preprocessed -> (N,H,W,3) float32 RGB 0..1 after the paper's post-processing."""
+        arr = _check_batch(batch, "Stainer")
+        out = []
+        for t in self._chunks(arr[:, None]):
+            t, h, w = _pad_to(t, 2**self.cfg.depth)
+            with self._autocast():
+                lab = self.net(t).float()
+            rgb = lab_norm_to_rgb(lab[:, :1], lab[:, 1:])
+            rgb = postprocess(rgb, self.cfg.rgb_offset, self.cfg.value_offset)[..., :h, :w]
+            out.append(rgb.permute(0, 2, 3, 1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
+
+
+class CellClassifier(_Predictor):
+    """Dead/healthy then five-part class probabilities from composite crops."""
+
+    cfg: ClassifyConfig
+
+    def __init__(
+        self,
+        net: nn.Module,
+        cfg: ClassifyConfig,
+        card: dict[str, Any],
+        device: str | torch.device = "auto",
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__(net, cfg, card, device, batch_size)
+        self.crop_size: int = cfg.crop_size
+        self.pixel_size_um: float = cfg.pixel_size_um
+        ck = card.get("checkpoint")
+        self.checkpoint: DeadCheckpoint | None = DeadCheckpoint.from_dict(ck) if ck else None
+
+    @torch.inference_mode()
+    def predict_raw(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Network outputs without the dead-cell checkpoint: (p_dead (N,), p_class (N,5))."""
+        arr = np.asarray(crops, dtype=np.float32)
+        s = self.crop_size
+        if arr.ndim != 4 or arr.shape[1:] != (3, s, s):
+            raise ModelError(
+                f"CellClassifier expects composite crops (N, 3, {s}, {s}), got {arr.shape}"
+            )
+        if len(arr) == 0:
+            return np.zeros(0, np.float32), np.zeros((0, 5), np.float32)
+        dead, cls = [], []
+        for t in self._chunks(arr):
+            with self._autocast():
+                d, c = self.net(t)
+            dead.append(torch.softmax(d.float(), 1)[:, 1].cpu().numpy())
+            cls.append(torch.softmax(c.float(), 1).cpu().numpy())
+        return np.concatenate(dead).astype(np.float32), np.concatenate(cls).astype(np.float32)
+
+    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N,3,S,S) composite crops -> (p_dead (N,), p_class (N,5)), class order CLASS_NAMES.
+
+        Cells called dead that the checkpoint hands back as healthy report p_dead = 0.
+        """
+        p_dead, p_class = self.predict_raw(crops)
+        if self.checkpoint is not None and len(p_dead):
+            p_dead = self.checkpoint.apply(p_dead, crop_features(np.asarray(crops, np.float32)))
+        return p_dead, p_class
+
+
+def _random(kind: str, seed: int = 0) -> tuple[nn.Module, Any, dict[str, Any]]:
+    cfg = preset(kind, "small")
+    torch.manual_seed(seed)
+    return build_network(kind, cfg).eval(), cfg, {"kind": kind, "random": True}
+
+
+def _load(kind: str, path_or_name: str | Path) -> tuple[nn.Module, Any, dict[str, Any]]:
+    if str(path_or_name) == "random":
+        return _random(kind)
+    return load_model(path_or_name, kind)
+
+
+def load_segmenter(path_or_name: str | Path = "default", device: str = "auto") -> Segmenter:
+    """A checked segmentation model ('default' = the shipped weights, 'random' = untrained)."""
+    return Segmenter(*_load("segment", path_or_name), device=device)
+
+
+def load_stainer(path_or_name: str | Path = "default", device: str = "auto") -> Stainer:
+    """A checked staining generator ('default' = the shipped weights, 'random' = untrained)."""
+    return Stainer(*_load("stain", path_or_name), device=device)
+
+
+def load_classifier(path_or_name: str | Path = "default", device: str = "auto") -> CellClassifier:
+    """A checked two-stage classifier ('default' = the shipped weights, 'random' = untrained)."""
+    return CellClassifier(*_load("classify", path_or_name), device=device)

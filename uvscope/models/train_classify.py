@@ -1,0 +1,192 @@
+"""Training the two-stage classifier on composite crops (or a lab's own RGB crops).
+
+The paper trained MLP heads on frozen ImageNet features; nothing pretrained can be fetched here,
+so backbone and both heads are trained together from scratch. Rare classes are balanced by
+sampling (each class drawn equally often) plus random flips/rotations, the paper's augmentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from uvscope.models.arch import CLASS_NAMES, ClassifyConfig
+from uvscope.models.augment import batch_dihedral
+from uvscope.models.checkpoint import load_checkpoint, save_checkpoint
+from uvscope.models.classifiers import TwoStageClassifier
+from uvscope.models.deadcheck import DeadCheckpoint, crop_features
+from uvscope.models.loop import History, Log, setup
+from uvscope.models.metrics import ClassReport, classification_report
+
+
+@dataclass
+class CropArrays:
+    """x (N,3,S,S) float32; label: class index or -1 (dead / unknown); dead: 0/1."""
+
+    x: np.ndarray
+    label: np.ndarray
+    dead: np.ndarray
+
+    def subset(self, idx: np.ndarray) -> CropArrays:
+        return CropArrays(self.x[idx], self.label[idx], self.dead[idx])
+
+
+def balanced_indices(
+    label: np.ndarray, dead: np.ndarray, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """n indices drawn so every group (each class, and dead cells) is equally likely."""
+    group = np.where(dead > 0, len(CLASS_NAMES), label)
+    groups, counts = np.unique(group, return_counts=True)
+    w = 1.0 / counts[np.searchsorted(groups, group)]
+    return rng.choice(len(label), size=n, p=w / w.sum())
+
+
+@torch.no_grad()
+def predict_arrays(
+    net: TwoStageClassifier, x: np.ndarray, device: torch.device, bs: int = 128
+) -> tuple[np.ndarray, np.ndarray]:
+    net.eval()
+    pd, pc = [], []
+    for i in range(0, len(x), bs):
+        d, c = net(torch.from_numpy(x[i : i + bs]).to(device))
+        pd.append(torch.softmax(d.float(), 1)[:, 1].cpu().numpy())
+        pc.append(torch.softmax(c.float(), 1).cpu().numpy())
+    return np.concatenate(pd), np.concatenate(pc)
+
+
+def evaluate_arrays(p_dead: np.ndarray, p_class: np.ndarray, data: CropArrays) -> dict[str, Any]:
+    """Dead/healthy accuracy (where dead cells exist) and five-part report on healthy cells."""
+    out: dict[str, Any] = {}
+    if data.dead.any():
+        out["dead_accuracy"] = float(((p_dead >= 0.5).astype(int) == data.dead).mean())
+        out["dead_report"] = classification_report(
+            data.dead, (p_dead >= 0.5).astype(int), ("healthy", "dead")
+        )
+    healthy = (data.dead == 0) & (data.label >= 0)
+    rep = classification_report(data.label[healthy], p_class[healthy].argmax(1), CLASS_NAMES)
+    out["five_part_accuracy"] = rep.accuracy
+    out["five_part_report"] = rep
+    return out
+
+
+def _score(m: dict[str, Any]) -> float:
+    rep: ClassReport = m["five_part_report"]
+    s = 0.5 * (rep.accuracy + rep.macro["recall"])
+    if "dead_accuracy" in m:
+        s = 0.5 * (s + m["dead_accuracy"])
+    return s
+
+
+def train_classifier(
+    train: CropArrays,
+    val: CropArrays,
+    cfg: ClassifyConfig,
+    epochs: int,
+    out_dir: Path | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    samples_per_epoch: int | None = None,
+    resume: bool = False,
+    log: Log = print,
+) -> tuple[TwoStageClassifier, History, dict[str, Any]]:
+    """Train; the best epoch on ``val`` is kept. Returns (best net on CPU, history, card extras)."""
+    dev = setup(seed, device)
+    net = TwoStageClassifier(cfg).to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    hist = History()
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    ck = out_dir / "checkpoint" if out_dir else None
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    start = 0
+    if resume and ck is not None:
+        st = load_checkpoint(ck, {"net": net}, [opt])
+        hist = History.from_dict(st["history"])
+        start = int(st["epoch"]) + 1
+        best_path = out_dir / "best" if out_dir else None
+        if best_path is not None and best_path.with_suffix(".safetensors").exists():
+            tmp = TwoStageClassifier(cfg)
+            load_checkpoint(best_path, {"net": tmp}, [])
+            best_state = tmp.state_dict()
+        log(f"resumed at epoch {start}")
+    n_per = samples_per_epoch or max(len(train.x), 256)
+    has_dead = bool(train.dead.any())
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=max(epochs * (n_per // batch_size), 1)
+    )
+    for _ in range(start * (n_per // batch_size)):
+        sched.step()
+    xt = torch.from_numpy(train.x)
+    for epoch in range(start, epochs):
+        net.train()
+        idx = balanced_indices(train.label, train.dead, n_per, rng)
+        losses = []
+        for b in range(n_per // batch_size):
+            j = idx[b * batch_size : (b + 1) * batch_size]
+            x = batch_dihedral(xt[j], gen).to(dev)
+            lab = torch.from_numpy(train.label[j]).to(dev)
+            dead = torch.from_numpy(train.dead[j]).long().to(dev)
+            d_logit, c_logit = net(x)
+            keep = lab >= 0
+            loss = F.cross_entropy(c_logit[keep], lab[keep]) if keep.any() else c_logit.sum() * 0
+            if has_dead:
+                loss = loss + F.cross_entropy(d_logit, dead)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+        pd, pc = predict_arrays(net, val.x, dev)
+        m = evaluate_arrays(pd, pc, val)
+        score = _score(m)
+        rec = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "val_five_part_accuracy": m["five_part_accuracy"],
+            "val_score": score,
+        }
+        if "dead_accuracy" in m:
+            rec["val_dead_accuracy"] = m["dead_accuracy"]
+        hist.epochs.append(rec)
+        if score > hist.best_score:
+            hist.best_score, hist.best_epoch = score, epoch
+            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+            if out_dir is not None:
+                tmp = TwoStageClassifier(cfg)
+                tmp.load_state_dict(best_state)
+                save_checkpoint(out_dir / "best", {"net": tmp}, [], {"epoch": epoch})
+        log(
+            f"epoch {epoch + 1}/{epochs} loss {rec['train_loss']:.4f} val five-part "
+            f"{m['five_part_accuracy']:.4f}"
+            + (f" dead {m['dead_accuracy']:.4f}" if "dead_accuracy" in m else "")
+            + f" ({hist.elapsed():.0f} s)"
+        )
+        if ck is not None:
+            save_checkpoint(ck, {"net": net}, [opt], {"epoch": epoch, "history": hist.to_dict()})
+    net = TwoStageClassifier(cfg)
+    net.load_state_dict(best_state)
+    net.eval()
+    extras: dict[str, Any] = {}
+    if has_dead:
+        extras["checkpoint"] = _fit_checkpoint(net, train, val)
+    return net, hist, extras
+
+
+def _fit_checkpoint(net: TwoStageClassifier, train: CropArrays, val: CropArrays) -> dict[str, Any]:
+    """Fit healthy ranges on training cells; enable only if validation dead accuracy holds up."""
+    healthy = train.dead == 0
+    ckp = DeadCheckpoint.fit(crop_features(train.x[healthy]))
+    pd, _ = predict_arrays(net, val.x, torch.device("cpu"))
+    before = float(((pd >= 0.5) == val.dead).mean())
+    after = float(((ckp.apply(pd, crop_features(val.x)) >= 0.5) == val.dead).mean())
+    d = DeadCheckpoint(ckp.low, ckp.high, enabled=after > before).to_dict()
+    d["val_dead_accuracy_without"] = before
+    d["val_dead_accuracy_with"] = after
+    return d
