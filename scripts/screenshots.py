@@ -162,10 +162,15 @@ def main() -> None:
         wait(app, lambda: all("stained" in t.images for t in tiles.values()), 300)
         win.scan_view.mode_buttons["stained"].setChecked(True)
         grab(app, win, args.out / "scan-mosaic-stained.png")
-        win.scan_view.mode_buttons["outlines"].setChecked(True)
-        grab(app, win, args.out / "scan-mosaic-outlines.png")
         win.tabs.setCurrentIndex(2)
         grab(app, win, args.out / "cells-and-differential.png")
+        # a cell clicked in the gallery: the mosaic zooms to it, class-coloured outlines on
+        win.scan_view.mode_buttons["outlines"].setChecked(True)
+        cells = [c for c in win.results.cells.values() if c.cls != "dead"]
+        if cells:
+            win.results.cell_activated.emit(cells[0])
+            settle(app, 0.5)  # the finer level of the tiles now in view
+            grab(app, win, args.out / "scan-mosaic-outlines.png")
     win.close()
     settle(app, 0.5)
 

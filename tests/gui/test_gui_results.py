@@ -221,3 +221,54 @@ def test_differential_chart_scale_follows_the_largest_interval(qtbot):
     )
     y1 = view.plot.getViewBox().viewRange()[1][1]
     assert 100 * wilson_interval(30, 100)[1] <= y1 < 60
+
+
+def test_mosaic_picks_the_level_that_matches_the_screen(qtbot):
+    view = MosaicView()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    for i in range(3):
+        view.add_tile(_mosaic_tile(i, 40.0 + 0.03 * i, 30.0))
+    assert not view.items[0].autoDownsample  # no float averaging on the GUI thread
+    full_px_per_um = 1 / 0.16
+    # a third of the full resolution on screen: 1/4 suffices, 1/8 would be magnified 2.7x
+    view.center_on(40_000.0, 30_000.0, width_um=view.vb.width() / (full_px_per_um / 3))
+    qtbot.waitUntil(lambda: view._shown_level.get(0) == 4, timeout=2000)
+    assert view.items[0].image.shape[1] == 136 // 4
+
+
+def test_analysis_threads_run_at_a_lower_priority():
+    import os
+    import threading
+
+    from uvscope.gui.priority import ANALYSIS_NICE, lower_analysis_threads
+
+    if not hasattr(os, "setpriority"):
+        pytest.skip("no per-thread priorities on this platform")
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, name="uvscope-analysis", daemon=True)
+    other = threading.Thread(target=stop.wait, name="uvscope-scan", daemon=True)
+    t.start()
+    other.start()
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, other.native_id)
+        assert lower_analysis_threads() >= 1
+        assert os.getpriority(os.PRIO_PROCESS, t.native_id) >= ANALYSIS_NICE
+        assert os.getpriority(os.PRIO_PROCESS, other.native_id) == before  # acquisition kept
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < ANALYSIS_NICE
+    finally:
+        stop.set()
+
+
+def test_chosen_cell_is_framed_not_covered(qtbot):
+    from PySide6.QtCore import Qt
+
+    view = MosaicView()
+    qtbot.addWidget(view)
+    view.add_tile(_mosaic_tile(0, 40.0, 30.0))
+    view.center_on(40_000.0, 30_000.0)
+    pts = view.marker.points()
+    assert len(pts) == 1 and (pts[0].pos().x(), pts[0].pos().y()) == (40_000.0, 30_000.0)
+    assert pts[0].brush().style() == Qt.BrushStyle.NoBrush  # the cell stays visible
+    assert not view.marker.opts["pxMode"]  # sized in um: frames the cell at any zoom

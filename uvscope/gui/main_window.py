@@ -29,6 +29,7 @@ from uvscope.gui.device_worker import DeviceWorker
 from uvscope.gui.error_banner import ErrorBanner
 from uvscope.gui.live_session import LiveSession
 from uvscope.gui.live_view import LiveViewWidget
+from uvscope.gui.priority import lower_analysis_threads
 from uvscope.gui.results_panel import ResultsPanel
 from uvscope.gui.scan_controller import AnalysisFactory, ScanController, default_analysis_factory
 from uvscope.gui.scan_form import ScanForm
@@ -321,6 +322,8 @@ class MainWindow(QMainWindow):
         out = Path(cfg.output_dir)
         self.scan_view.mosaic.clear_tiles()
         self.results.reset(out, analysed=analysis is not None)
+        if analysis is not None:
+            lower_analysis_threads()  # the window wins the CPU from the networks
         if self.tile_worker is not None:
             self.tile_worker.shutdown(wait=False)
         tw = TileWorker(cfg.wavelengths[0].nm, self)
