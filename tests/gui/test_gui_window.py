@@ -101,8 +101,8 @@ def test_scan_fills_mosaic_and_differential_then_review_is_saved(qtbot, flat_rig
     (x0, x1), (y0, y1) = win.scan_view.mosaic.vb.viewRange()
     assert x0 < cell.x_um < x1 and y0 < cell.y_um < y1 and (x1 - x0) < 500
     assert sinks[0].closed
-    # the device panel is back in the operator's hands
-    assert win.panel.goto_button.isEnabled()
+    # the device panel is back in the operator's hands (once the engine's `finished` arrives)
+    qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=5000)
 
 
 def test_pause_resume_abort_keeps_the_files(qtbot, slow_rig, tmp_path):
