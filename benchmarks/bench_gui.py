@@ -5,8 +5,10 @@
 Live view: a producer thread makes 1392 x 1040 uint16 frames as fast as the camera model
 allows (newest frame wins, the producer never waits for the display); the widget's timer pulls
 and draws them. Latency is from the frame's creation to the end of its drawing.
-Scan: the whole window runs a scan on the simulated rig while a 5 ms timer measures how late
-the event loop runs (a stall is the window being frozen).
+Scan: the whole window runs a scan on the simulated rig, with the analysis on (the trained
+models from the weights registry, as ``uvscope scan --analysis``; --no-analysis to leave it
+off), while a 5 ms timer measures how late the event loop runs (a stall is the window being
+frozen) until every tile's analysis has reached the mosaic and the gallery.
 """
 
 from __future__ import annotations
@@ -130,7 +132,25 @@ class _Renderer:
         return np.roll(self.img, int(x_mm * 1000) % 97, axis=1)
 
 
-def bench_scan(app: QApplication, rows: int, columns: int) -> dict[str, float]:
+def bench_idle(app: QApplication, seconds: float) -> dict[str, float]:
+    """The same stall measurement with nothing running in this process."""
+    from uvscope.gui.stall_monitor import StallMonitor
+
+    mon = StallMonitor(5)
+    mon.start()
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        app.processEvents()
+        time.sleep(0.001)
+    mon.stop()
+    st = np.asarray(mon.stalls_ms or [0.0])
+    return {"max_stall_ms": mon.max_stall_ms, "p99_stall_ms": float(np.percentile(st, 99)),
+            "stalls_over_50ms": mon.stalls_over_50ms}
+
+
+def bench_scan(
+    app: QApplication, rows: int, columns: int, analysis: bool = True, device: str = "cpu"
+) -> dict[str, float]:
     from uvscope.acquisition.events import RunState
     from uvscope.config import RegionConfig, RigConfig, ScanConfig
     from uvscope.gui.main_window import MainWindow
@@ -144,12 +164,17 @@ def bench_scan(app: QApplication, rows: int, columns: int) -> dict[str, float]:
     except ImportError:
         rig = build_sim_rig(cfg, renderer=_Renderer(cfg.camera.width_px, cfg.camera.height_px))
         world = "stand-in renderer"
+    if analysis:
+        from uvscope.gui.analysis_adapter import preload_analysis
+
+        preload_analysis()  # as `uvscope gui` does before its window opens
     out = Path(tempfile.mkdtemp(prefix="uvscope-bench-gui-")) / "scan"
     scan = ScanConfig(region=RegionConfig(center_mm=(42.0, 32.0), rows=rows, columns=columns),
                       output_dir=out, save_raw=False).replace(
-        background={"frames": 2, "dark_frames": 1})
-    win = MainWindow(rig, analysis_factory=None, ask=lambda *a: True, live_on_connect=False,
-                     scan=scan)
+        background={"frames": 2, "dark_frames": 1},
+        analysis={"enabled": analysis, "device": device})
+    win = MainWindow(rig, analysis_factory="default" if analysis else None,
+                     ask=lambda *a: True, live_on_connect=False, scan=scan)
     win.resize(1500, 900)
     win.show()
     t_end = time.perf_counter() + 10
@@ -164,17 +189,31 @@ def bench_scan(app: QApplication, rows: int, columns: int) -> dict[str, float]:
         time.sleep(0.001)
         if time.perf_counter() - t0 > 600:
             break
-    # let the last tiles reach the mosaic
-    t_end = time.perf_counter() + 5
-    while len(win.scan_view.mosaic.tiles) < rows * columns and time.perf_counter() < t_end:
+    scan_s = time.perf_counter() - t0
+    tiles = win.scan_view.mosaic.tiles
+
+    def done() -> bool:
+        if len(tiles) < rows * columns:
+            return False
+        return not analysis or all("stained" in t.images for t in tiles.values())
+
+    # let the last tiles (and their analysis results) reach the mosaic and the gallery
+    t_end = time.perf_counter() + 60
+    while not done() and time.perf_counter() < t_end:
         app.processEvents()
+        time.sleep(0.001)
     wall = time.perf_counter() - t0
     mon.stop()
-    shown = len(win.scan_view.mosaic.tiles)
+    shown = len(tiles)
+    analysed = sum("stained" in t.images for t in tiles.values())
+    cells = len(win.results.cells)
     win.close()
-    return {"tiles": rows * columns, "tiles_shown": shown, "wall_s": wall,
-            "max_stall_ms": mon.max_stall_ms, "stalls_over_50ms": mon.stalls_over_50ms,
-            "world": world}  # type: ignore[dict-item]
+    st = np.asarray(mon.stalls_ms or [0.0])
+    return {"tiles": rows * columns, "tiles_shown": shown, "tiles_analysed": analysed,
+            "cells_in_gallery": cells, "scan_s": scan_s, "wall_s": wall,
+            "max_stall_ms": mon.max_stall_ms, "p99_stall_ms": float(np.percentile(st, 99)),
+            "stalls_over_50ms": mon.stalls_over_50ms, "world": world,
+            "analysis": f"on ({device})" if analysis else "off"}  # type: ignore[dict-item]
 
 
 def main() -> None:
@@ -183,17 +222,43 @@ def main() -> None:
     ap.add_argument("--camera-fps", type=float, default=100.0)
     ap.add_argument("--rows", type=int, default=4)
     ap.add_argument("--columns", type=int, default=5)
+    ap.add_argument("--no-analysis", action="store_true", help="scan without the analysis")
+    ap.add_argument("--device", default="cpu", help="where the networks run: cpu, cuda, auto")
+    ap.add_argument("--skip-live", action="store_true", help="only the scan figures")
+    ap.add_argument(
+        "--same-priority",
+        action="store_true",
+        help="leave the analysis and tile threads at the GUI thread's priority (for comparison)",
+    )
+    ap.add_argument(
+        "--baseline", type=float, default=20.0,
+        help="seconds of an idle event loop first: the stalls the machine alone causes",
+    )
     args = ap.parse_args()
     app = QApplication.instance() or QApplication([])
-    live = bench_live(app, args.seconds, args.camera_fps)
-    print("live view, 1392 x 1040 uint16 frames "
-          f"(producer at up to {args.camera_fps:g} fps, display timer 60 Hz):")
-    for k, v in live.items():
-        print(f"  {k:20s} {v:8.1f}")
-    scan = bench_scan(app, args.rows, args.columns)
-    print(f"scan of {scan['tiles']} tiles (1392 x 1040, virtual clock, {scan['world']}):")
+    if args.same_priority:
+        import uvscope.gui.main_window as mw
+        import uvscope.gui.tile_worker as tw
+
+        mw.lower_analysis_threads = lambda *a: 0  # type: ignore[assignment]
+        tw.lower_current_thread = lambda *a: False  # type: ignore[assignment]
+    if not args.skip_live:
+        live = bench_live(app, args.seconds, args.camera_fps)
+        print("live view, 1392 x 1040 uint16 frames "
+              f"(producer at up to {args.camera_fps:g} fps, display timer 60 Hz):")
+        for k, v in live.items():
+            print(f"  {k:20s} {v:8.1f}")
+    if args.baseline > 0:
+        idle = bench_idle(app, args.baseline)
+        print(f"idle event loop for {args.baseline:g} s (no scan; other processes' load only):")
+        for k, v in idle.items():
+            print(f"  {k:20s} {v:8.1f}")
+    scan = bench_scan(app, args.rows, args.columns, not args.no_analysis, args.device)
+    print(f"scan of {scan['tiles']} tiles (1392 x 1040, virtual clock, {scan['world']}, "
+          f"analysis {scan['analysis']}, helper threads at "
+          f"{'the same' if args.same_priority else 'lower'} priority):")
     for k, v in scan.items():
-        if k != "world":
+        if k not in ("world", "analysis"):
             print(f"  {k:20s} {float(v):8.1f}")  # type: ignore[arg-type]
 
 

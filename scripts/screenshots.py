@@ -1,22 +1,29 @@
 """Screenshots of the operator's window on the simulated rig, for the README and for review.
 
-    QT_QPA_PLATFORM=offscreen PYTHONPATH=. python scripts/screenshots.py [--out docs/screenshots]
+    xvfb-run -a -s "-screen 0 1920x1080x24" env PYTHONPATH=. python scripts/screenshots.py
+    QT_QPA_PLATFORM=offscreen PYTHONPATH=. python scripts/screenshots.py   # no X server
 
-(or under Xvfb: ``xvfb-run -a python scripts/screenshots.py``). It connects the simulated rig,
-shows the live view, fills the scan set-up form, runs a small scan (with analysis when the
-analysis pipeline and its models are installed) and grabs each main view.
+Under an X server (Xvfb or a desktop) the window is sized for the screen as ``uvscope gui``
+sizes it and each picture is taken from the X server itself (ImageMagick's ``import`` where
+installed, else Qt's screen grab), so it shows what an operator sees. Without one it renders
+offscreen at --size. It connects the simulated rig, shows the live view, fills the scan set-up
+form, runs a small scan (with analysis when the trained models are installed) and grabs each
+main view. Give Xvfb a smaller screen (e.g. 1366x768x24) to see the window on a laptop.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtCore import QPointF  # noqa: E402
@@ -38,12 +45,35 @@ def wait(app: QApplication, cond, timeout_s: float) -> bool:  # noqa: ANN001
     return False
 
 
-def grab(app: QApplication, widget: QWidget, path: Path) -> None:
-    for _ in range(20):
+def settle(app: QApplication, seconds: float = 0.3) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
         app.processEvents()
         time.sleep(0.01)
-    widget.grab().save(str(path))
-    print(f"wrote {path}")
+
+
+def on_x_server(app: QApplication) -> bool:
+    return app.platformName() in ("xcb", "wayland")
+
+
+def grab(app: QApplication, widget: QWidget, path: Path) -> None:
+    """The window as the display server shows it, or Qt's rendering offscreen."""
+    settle(app)
+    if on_x_server(app) and app.platformName() == "xcb" and shutil.which("import"):
+        # ImageMagick reads the screen's pixels from the X server (popups included)
+        g = widget.window().frameGeometry()
+        crop = f"{g.width()}x{g.height()}+{g.x()}+{g.y()}"
+        subprocess.run(["import", "-window", "root", "-crop", crop, str(path)], check=True)
+        how = "X server (import)"
+    elif on_x_server(app):
+        screen = widget.screen()
+        g = widget.window().frameGeometry()
+        screen.grabWindow(0, g.x(), g.y(), g.width(), g.height()).save(str(path))
+        how = "X server (Qt screen grab)"
+    else:
+        widget.window().grab().save(str(path))
+        how = "offscreen rendering"
+    print(f"wrote {path} ({how})")
 
 
 def _models_available() -> bool:
@@ -63,15 +93,27 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     ap.add_argument("--rows", type=int, default=3)
     ap.add_argument("--columns", type=int, default=4)
+    ap.add_argument(
+        "--size", default="1500x900", help="window size (offscreen; on a screen: at most)"
+    )
+    ap.add_argument(
+        "--no-analysis", action="store_true", help="scan without analysis even with models"
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    size = tuple(int(v) for v in args.size.lower().split("x"))
     app = QApplication.instance() or QApplication([])
+    print(f"Qt platform: {app.platformName()}")
     rig = build_rig(load_rig(None))
     scan_dir = Path(tempfile.mkdtemp(prefix="uvscope-shots-")) / "slide-001"
     win = MainWindow(rig, live_on_connect=True, ask=lambda *a: True)
-    win.resize(1500, 900)
+    if on_x_server(app):
+        win.fit_to_screen(size)  # as `uvscope gui` does
+    else:
+        win.resize(*size)
     win.show()
     wait(app, lambda: win.panel.position is not None, 30)
+    print(f"window {win.width()} x {win.height()}")
 
     # live view
     wait(app, lambda: win.live.frames_shown > 8, 60)
@@ -82,34 +124,55 @@ def main() -> None:
 
     # scan set-up
     x, y, _ = win.panel.position
-    analysis = win.controller.analysis_factory is not None and _models_available()
+    analysis = (
+        not args.no_analysis and win.controller.analysis_factory is not None and _models_available()
+    )
     scan = ScanConfig(
         name="slide-001",
         region=RegionConfig(center_mm=(x, y), rows=args.rows, columns=args.columns),
-        output_dir=scan_dir, save_raw=False,
+        output_dir=scan_dir,
+        save_raw=False,
     ).replace(analysis={"enabled": analysis}, background={"frames": 4, "dark_frames": 2})
     win.form.set_config(scan)
     win.left_tabs.setCurrentIndex(1)
     grab(app, win, args.out / "scan-setup.png")
+    area = win.left_tabs.currentWidget()  # the form's scroll area: its analysis section
+    area.verticalScrollBar().setValue(area.verticalScrollBar().maximum())
+    win.form.models.showPopup()
+    grab(app, win, args.out / "scan-setup-analysis.png")
+    win.form.models.hidePopup()
+    area.verticalScrollBar().setValue(0)
 
     # scan
     win.left_tabs.setCurrentIndex(0)
     win.start_scan()
     total = args.rows * args.columns
-    wait(app, lambda: len(win.scan_view.mosaic.tiles) >= total // 2, 120)
+    wait(app, lambda: len(win.scan_view.mosaic.tiles) >= total // 2, 300)
     grab(app, win, args.out / "scan-running.png")
-    wait(app, lambda: win.scan_view.state in (RunState.FINISHED, RunState.FAILED,
-                                              RunState.ABORTED), 600)
+    wait(
+        app,
+        lambda: win.scan_view.state in (RunState.FINISHED, RunState.FAILED, RunState.ABORTED),
+        900,
+    )
     wait(app, lambda: len(win.scan_view.mosaic.tiles) >= total, 30)
     grab(app, win, args.out / "scan-mosaic-gray.png")
     if analysis:
+        # the analysis finishes after the last tile: wait for every tile's result
+        tiles = win.scan_view.mosaic.tiles
+        wait(app, lambda: all("stained" in t.images for t in tiles.values()), 300)
         win.scan_view.mode_buttons["stained"].setChecked(True)
         grab(app, win, args.out / "scan-mosaic-stained.png")
-        win.scan_view.mode_buttons["outlines"].setChecked(True)
-        grab(app, win, args.out / "scan-mosaic-outlines.png")
         win.tabs.setCurrentIndex(2)
         grab(app, win, args.out / "cells-and-differential.png")
+        # a cell clicked in the gallery: the mosaic zooms to it, class-coloured outlines on
+        win.scan_view.mode_buttons["outlines"].setChecked(True)
+        cells = [c for c in win.results.cells.values() if c.cls != "dead"]
+        if cells:
+            win.results.cell_activated.emit(cells[0])
+            settle(app, 0.5)  # the finer level of the tiles now in view
+            grab(app, win, args.out / "scan-mosaic-outlines.png")
     win.close()
+    settle(app, 0.5)
 
 
 if __name__ == "__main__":

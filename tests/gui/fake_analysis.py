@@ -141,9 +141,23 @@ class PipelineShapedSink:
         self.inner.put(tile)
 
     def _convert(self, r: TileResult) -> None:
-        cells = [_Cell(c.cell_id, c.tile_index, c.label, c.x_um, c.y_um,
-                       (c.bbox[0] + c.bbox[2]) / 2, (c.bbox[1] + c.bbox[3]) / 2, c.cls,
-                       False, 0.01, 0.5, True) for c in r.cells]
+        cells = [
+            _Cell(
+                c.cell_id,
+                c.tile_index,
+                c.label,
+                c.x_um,
+                c.y_um,
+                (c.bbox[0] + c.bbox[2]) / 2,
+                (c.bbox[1] + c.bbox[3]) / 2,
+                c.cls,
+                False,
+                0.01,
+                0.5,
+                True,
+            )
+            for c in r.cells
+        ]
         # one uncounted duplicate from the overlap, which the gallery must not show
         dup = _Cell("dup", r.tile_index, 1, 0.0, 0.0, 0, 0, "monocyte", False, 0.0, 0.0, False)
         res = _Result(r.tile_index, [*cells, dup], r.labels, r.stained)

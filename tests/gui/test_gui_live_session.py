@@ -12,8 +12,9 @@ def test_live_view_shows_frames_and_switches_wavelength(qtbot, flat_rig):
     qtbot.waitUntil(lambda: win.live.frames_shown >= 2, timeout=10_000)
     assert win.live.image.image.shape == (96, 128)
     win.live.wl_buttons[300].click()
-    qtbot.waitUntil(lambda: win.live_session.running and win.live_session.wavelength_nm == 300,
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: win.live_session.running and win.live_session.wavelength_nm == 300, timeout=10_000
+    )
     shown = win.live.frames_shown
     qtbot.waitUntil(lambda: win.live.frames_shown > shown + 1, timeout=10_000)
     assert flat_rig.filter_wheel.wavelength_nm == 300
@@ -32,8 +33,11 @@ def test_a_camera_fault_stops_live_view_with_advice(qtbot, small_rig_config):
 
     faults = FaultInjector()
     cam = small_rig_config.camera
-    rig = build_sim_rig(small_rig_config, faults=faults,
-                        renderer=FlatWorld(cam.width_px, cam.height_px, cam.pixel_size_um))
+    rig = build_sim_rig(
+        small_rig_config,
+        faults=faults,
+        renderer=FlatWorld(cam.width_px, cam.height_px, cam.pixel_size_um),
+    )
     win = MainWindow(rig, analysis_factory=None, ask=lambda *a: True, live_on_connect=True)
     qtbot.addWidget(win)
     win.show()
@@ -53,8 +57,9 @@ def test_autofocus_from_the_panel_finds_the_slide(qtbot):
     win = MainWindow(rig, analysis_factory=None, ask=lambda *a: True, live_on_connect=True)
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.live.frames_shown >= 1 and win.panel.position is not None,
-                    timeout=20_000)
+    qtbot.waitUntil(
+        lambda: win.live.frames_shown >= 1 and win.panel.position is not None, timeout=20_000
+    )
     x, y, z = win.panel.position
     truth = rig.world.surface_z_um(x, y)
     win.panel.focus_to(truth + 8.0)

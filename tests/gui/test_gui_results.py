@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from uvscope.analysis.differential import wilson_interval
 from uvscope.gui.differential_view import DifferentialView
 from uvscope.gui.gallery import CellGallery, CellThumb
 from uvscope.gui.mosaic_view import MosaicView
-from uvscope.gui.results import CellRow, TileResult, differential_from_labels, wilson_ci_percent
+from uvscope.gui.results import CellRow, TileResult, differential_from_labels
 from uvscope.gui.review import ReviewStore
 from uvscope.gui.tile_prep import MosaicTile, pyramid, result_images, to_gray_u8
 
@@ -26,10 +27,12 @@ def _cell(i: int, cls: str, tile: int = 0) -> CellRow:
     )
 
 
-def test_wilson_interval_brackets_the_estimate():
-    lo, hi = wilson_ci_percent(30, 100)
-    assert lo < 30 < hi and 20 < lo and hi < 40
-    assert wilson_ci_percent(0, 0) == (0.0, 100.0)
+def test_gui_differential_uses_the_analysis_wilson_interval():
+    diff = differential_from_labels(["neutrophil"] * 30 + ["lymphocyte"] * 70)
+    lo, hi = wilson_interval(30, 100)
+    assert diff.ci95["neutrophil"] == pytest.approx((100 * lo, 100 * hi))
+    assert 20 < diff.ci95["neutrophil"][0] < 30 < diff.ci95["neutrophil"][1] < 40
+    assert differential_from_labels([]).ci95["basophil"] == (0.0, 100.0)
 
 
 def test_differential_view_shows_counts_percent_and_ci(qtbot):
@@ -139,7 +142,8 @@ def test_mosaic_zoom_in_swaps_visible_tiles_to_the_fine_level(qtbot):
     after = view.items[0].mapRectToParent(view.items[0].boundingRect())
     assert view.items[0].image.shape[1] == 4 * view.tiles[0].images["gray"][8].shape[1]
     assert (after.x(), after.y(), after.width(), after.height()) == pytest.approx(
-        (before.x(), before.y(), before.width(), before.height()))
+        (before.x(), before.y(), before.width(), before.height())
+    )
 
 
 def test_outlines_take_the_class_colour():
@@ -151,3 +155,120 @@ def test_outlines_take_the_class_colour():
     out = class_outlines(np.zeros((20, 20, 3), np.uint8), labels, [_cell(2, "eosinophil")])
     assert tuple(out[5, 8]) == class_color("eosinophil")
     assert tuple(out[10, 10]) == (0, 0, 0)
+
+
+def test_results_panel_updates_the_report_with_the_review(qtbot, tmp_path):
+    import csv
+    import json
+
+    from uvscope.analysis.differential import DifferentialCounter
+    from uvscope.gui.results_panel import ResultsPanel
+
+    classes = ["neutrophil", "neutrophil", "lymphocyte"]
+    (tmp_path / "analysis").mkdir()
+    counter = DifferentialCounter()
+    for cls in classes:
+        counter.add(cls, dead=False)
+    doc = {"differential": counter.snapshot().to_dict(), "tiles": {}}
+    (tmp_path / "analysis" / "differential.json").write_text(json.dumps(doc))
+    with open(tmp_path / "analysis" / "cells.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["cell_id", "tile", "row", "col", "cell_class"])
+        w.writerows([str(i), 0, 5, 5, cls] for i, cls in enumerate(classes))
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.reset(tmp_path)
+    cells = [_cell(i, cls) for i, cls in enumerate(classes)]
+    panel.add_cells([CellThumb(c, np.zeros((64, 128, 3), np.uint8)) for c in cells])
+    panel.gallery.reclassify("1", "monocyte")
+    with qtbot.waitSignal(panel.report_written, timeout=10_000) as sig:
+        panel.report_button.click()
+    page = (tmp_path / "analysis" / "report.html").read_text()
+    assert sig.args[0].endswith("report.html") and "after review" in page
+    assert "<td>1</td><td>0</td><td>neutrophil</td><td>&rarr;</td><td>monocyte</td>" in page
+    assert panel.report_button.isEnabled()
+
+
+def test_window_fits_a_laptop_screen():
+    from uvscope.gui.main_window import fitted_size
+
+    assert fitted_size((1500, 900), (1920, 1080)) == (1500, 900)
+    w, h = fitted_size((1500, 900), (1366, 768))
+    assert w <= 1366 and h <= 768 and w > 1300 and h > 700
+
+
+def test_report_button_only_for_analysed_scans(qtbot, tmp_path):
+    from uvscope.gui.results_panel import ResultsPanel
+
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.reset(tmp_path, analysed=False)
+    assert not panel.report_button.isEnabled()
+    assert "off" in panel.differential.summary.text()
+    panel.reset(tmp_path)
+    assert panel.report_button.isEnabled()
+
+
+def test_differential_chart_scale_follows_the_largest_interval(qtbot):
+    view = DifferentialView()
+    qtbot.addWidget(view)
+    view.show_differential(differential_from_labels(["neutrophil"] * 2 + ["lymphocyte"] * 98))
+    assert view.plot.getViewBox().viewRange()[1][1] >= 100 * wilson_interval(98, 100)[1]
+    view.show_differential(
+        differential_from_labels(
+            ["neutrophil"] * 30 + ["lymphocyte"] * 30 + ["monocyte"] * 20 + ["eosinophil"] * 20
+        )
+    )
+    y1 = view.plot.getViewBox().viewRange()[1][1]
+    assert 100 * wilson_interval(30, 100)[1] <= y1 < 60
+
+
+def test_mosaic_picks_the_level_that_matches_the_screen(qtbot):
+    view = MosaicView()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    for i in range(3):
+        view.add_tile(_mosaic_tile(i, 40.0 + 0.03 * i, 30.0))
+    assert not view.items[0].autoDownsample  # no float averaging on the GUI thread
+    full_px_per_um = 1 / 0.16
+    # a third of the full resolution on screen: 1/4 suffices, 1/8 would be magnified 2.7x
+    view.center_on(40_000.0, 30_000.0, width_um=view.vb.width() / (full_px_per_um / 3))
+    qtbot.waitUntil(lambda: view._shown_level.get(0) == 4, timeout=2000)
+    assert view.items[0].image.shape[1] == 136 // 4
+
+
+def test_analysis_threads_run_at_a_lower_priority():
+    import os
+    import threading
+
+    from uvscope.gui.priority import ANALYSIS_NICE, lower_analysis_threads
+
+    if not hasattr(os, "setpriority"):
+        pytest.skip("no per-thread priorities on this platform")
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, name="uvscope-analysis", daemon=True)
+    other = threading.Thread(target=stop.wait, name="uvscope-scan", daemon=True)
+    t.start()
+    other.start()
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, other.native_id)
+        assert lower_analysis_threads() >= 1
+        assert os.getpriority(os.PRIO_PROCESS, t.native_id) >= ANALYSIS_NICE
+        assert os.getpriority(os.PRIO_PROCESS, other.native_id) == before  # acquisition kept
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < ANALYSIS_NICE
+    finally:
+        stop.set()
+
+
+def test_chosen_cell_is_framed_not_covered(qtbot):
+    from PySide6.QtCore import Qt
+
+    view = MosaicView()
+    qtbot.addWidget(view)
+    view.add_tile(_mosaic_tile(0, 40.0, 30.0))
+    view.center_on(40_000.0, 30_000.0)
+    pts = view.marker.points()
+    assert len(pts) == 1 and (pts[0].pos().x(), pts[0].pos().y()) == (40_000.0, 30_000.0)
+    assert pts[0].brush().style() == Qt.BrushStyle.NoBrush  # the cell stays visible
+    assert not view.marker.opts["pxMode"]  # sized in um: frames the cell at any zoom

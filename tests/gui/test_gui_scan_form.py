@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QComboBox
 
 from uvscope.config import RegionConfig, ScanConfig, WavelengthConfig, load_toml
 from uvscope.errors import ConfigError
@@ -54,8 +56,14 @@ def test_every_field_survives_a_load_and_save(form, tmp_path: Path):
         region=RegionConfig(center_mm=(41.0, 30.0), size_mm=(0.8, 0.5)),
         output_dir=tmp_path / "o",
     ).replace(
-        focus={"mode": "map", "map_points": 9, "surface": "quadratic", "metric": "brenner",
-               "wavelength_nm": 280, "sweep_range_um": 30.0},
+        focus={
+            "mode": "map",
+            "map_points": 9,
+            "surface": "quadratic",
+            "metric": "brenner",
+            "wavelength_nm": 280,
+            "sweep_range_um": 30.0,
+        },
         background={"repeat_every_tiles": 25, "drift_threshold_percent": 3.5},
         analysis={"enabled": True, "models": "small", "device": "cpu", "report": False},
     )
@@ -115,3 +123,51 @@ def test_here_without_a_position_says_what_to_do(form):
 def test_error_fields_parses_config_error_lines():
     msg = "scan: invalid configuration\n  overlap_percent: too big\n  region: bad"
     assert error_fields(msg) == [("overlap_percent", "too big"), ("region", "bad")]
+
+
+def _weights(root, name: str = "", kinds=("segment", "classify", "stain")) -> None:
+    folder = root / name if name else root
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in kinds:
+        card = {"kind": kind, "n_parameters": 1_250_000, "pixel_size_um": 0.32}
+        (folder / f"{kind}.json").write_text(json.dumps(card))
+
+
+def test_model_sets_listed_default_first(tmp_path):
+    from uvscope.gui.model_choice import model_choices
+
+    _weights(tmp_path)
+    _weights(tmp_path, "donor-retrained")
+    _weights(tmp_path, "half", kinds=("stain",))  # no segment/classify: not a set
+    choices = model_choices(tmp_path)
+    assert [c.label for c in choices] == ["default", "donor-retrained"]
+    assert choices[0].value == "default" and choices[0].complete
+    assert choices[1].value == str(tmp_path / "donor-retrained")
+    assert "segment: 1.25 M parameters, 0.32 um/px" in choices[0].description
+    (tmp_path / "classify.json").unlink()
+    first = model_choices(tmp_path)[0]
+    assert first.label == "default (incomplete)" and "missing classify" in first.description
+    assert model_choices(tmp_path / "absent")[0].value == "default"
+
+
+def test_model_combo_sets_the_config_value(qtbot, tmp_path):
+    from uvscope.gui.scan_form import ModelCombo
+
+    _weights(tmp_path)
+    _weights(tmp_path, "retrained")
+    combo = ModelCombo(root=tmp_path)
+    qtbot.addWidget(combo)
+    assert [combo.itemText(i) for i in range(combo.count())] == ["default", "retrained"]
+    assert combo.value() == "default"
+    combo.setCurrentIndex(1)
+    assert combo.value() == str(tmp_path / "retrained")
+    combo.set_value("/elsewhere/run7")  # a typed folder not in the list is kept as typed
+    assert combo.value() == "/elsewhere/run7"
+    combo.set_value(str(tmp_path / "retrained"))
+    assert combo.currentIndex() == 1
+
+
+def test_form_models_field_is_a_combo_with_default_first(form):
+    assert isinstance(form.models, QComboBox)
+    assert form.models.itemData(0) == "default"
+    assert form.config().analysis.models == "default"

@@ -101,8 +101,8 @@ def test_scan_fills_mosaic_and_differential_then_review_is_saved(qtbot, flat_rig
     (x0, x1), (y0, y1) = win.scan_view.mosaic.vb.viewRange()
     assert x0 < cell.x_um < x1 and y0 < cell.y_um < y1 and (x1 - x0) < 500
     assert sinks[0].closed
-    # the device panel is back in the operator's hands
-    assert win.panel.goto_button.isEnabled()
+    # the device panel is back in the operator's hands (once the engine's `finished` arrives)
+    qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=5000)
 
 
 def test_pause_resume_abort_keeps_the_files(qtbot, slow_rig, tmp_path):
@@ -185,8 +185,13 @@ def test_results_shaped_like_the_pipeline_reach_the_widgets(qtbot, flat_rig, tmp
         sinks.append(PipelineShapedSink())
         return sinks[-1]
 
-    win = MainWindow(flat_rig, analysis_factory=factory, ask=lambda *a: True,
-                     live_on_connect=False, scan=_scan(tmp_path, rows=1, columns=3))
+    win = MainWindow(
+        flat_rig,
+        analysis_factory=factory,
+        ask=lambda *a: True,
+        live_on_connect=False,
+        scan=_scan(tmp_path, rows=1, columns=3),
+    )
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win.panel.position is not None, timeout=5000)
@@ -194,10 +199,17 @@ def test_results_shaped_like_the_pipeline_reach_the_widgets(qtbot, flat_rig, tmp
     qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=20_000)
     qtbot.waitUntil(lambda: len(win.results.cells) == 6, timeout=5000)  # duplicates left out
     assert "dup" not in win.results.cells
-    qtbot.waitUntil(lambda: win.results.differential.current is not None
-                    and win.results.differential.current.total == 6, timeout=5000)
-    qtbot.waitUntil(lambda: all("stained" in t.images
-                                for t in win.scan_view.mosaic.tiles.values()), timeout=5000)
+    qtbot.waitUntil(
+        lambda: (
+            win.results.differential.current is not None
+            and win.results.differential.current.total == 6
+        ),
+        timeout=5000,
+    )
+    qtbot.waitUntil(
+        lambda: all("stained" in t.images for t in win.scan_view.mosaic.tiles.values()),
+        timeout=5000,
+    )
 
 
 def test_device_error_pauses_with_advice_and_resume_finishes(qtbot, small_rig_config, tmp_path):
@@ -207,10 +219,12 @@ def test_device_error_pauses_with_advice_and_resume_finishes(qtbot, small_rig_co
 
     faults = FaultInjector()
     cam = small_rig_config.camera
-    rig = build_sim_rig(small_rig_config, faults=faults,
-                        renderer=FlatWorld(cam.width_px, cam.height_px, cam.pixel_size_um))
-    win, _ = _window(qtbot, rig, tmp_path, scan=_scan(tmp_path, rows=1, columns=4,
-                                                      analysis=False))
+    rig = build_sim_rig(
+        small_rig_config,
+        faults=faults,
+        renderer=FlatWorld(cam.width_px, cam.height_px, cam.pixel_size_um),
+    )
+    win, _ = _window(qtbot, rig, tmp_path, scan=_scan(tmp_path, rows=1, columns=4, analysis=False))
     # the stage stalls on every move after the first two tile moves, until the operator acts
     rule = faults.add("stage", "move", "stall", after=3, count=None)
     win.start_scan()

@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -31,6 +30,13 @@ class DifferentialView(QWidget):
         self.table.setVerticalHeaderLabels([c.capitalize() for c in classes])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # all five rows always visible: the chart below takes what height is left
+        self.table.setFixedHeight(
+            self.table.horizontalHeader().sizeHint().height()
+            + self.table.verticalHeader().length()
+            + 2 * self.table.frameWidth()
+        )
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumHeight(160)
         self.plot.setLabel("left", "% of WBCs")
@@ -51,13 +57,11 @@ class DifferentialView(QWidget):
         )
         self.plot.addItem(self.bars)
         self.plot.addItem(self.errors)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.table)
-        split.addWidget(self.plot)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.summary)
-        lay.addWidget(split)
+        lay.addWidget(self.table)
+        lay.addWidget(self.plot, 1)
         self.current: Differential | None = None
 
     def show_differential(self, diff: Differential, reviewed: int = 0) -> None:
@@ -72,6 +76,9 @@ class DifferentialView(QWidget):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)
         self.bars.setOpts(height=pct)
+        # the scale follows the tallest interval (rare classes stay readable), 0-100 at most
+        top = float(hi.max()) if diff.total else 100.0
+        self.plot.setYRange(0, min(100.0, max(20.0, 10.0 * np.ceil(top * 1.05 / 10.0))))
         self.errors.setData(
             x=np.arange(len(self.classes), dtype=float),
             y=pct,

@@ -77,6 +77,9 @@ class LiveViewWidget(QWidget):
         self.scale_bar.setParentItem(self.vb)
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
         self.scale_bar.text.setText("50 µm")
+        # readable over a bright field too (the bar sits over the image in a small window)
+        self.scale_bar.text.fill = pg.mkBrush(0, 0, 0, 160)
+        self.scale_bar.text.setColor("w")
         self.glw.scene().sigMouseMoved.connect(self._on_mouse)
 
         self.auto = QCheckBox("Auto levels")

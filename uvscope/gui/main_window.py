@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
@@ -29,6 +29,7 @@ from uvscope.gui.device_worker import DeviceWorker
 from uvscope.gui.error_banner import ErrorBanner
 from uvscope.gui.live_session import LiveSession
 from uvscope.gui.live_view import LiveViewWidget
+from uvscope.gui.priority import lower_analysis_threads
 from uvscope.gui.results_panel import ResultsPanel
 from uvscope.gui.scan_controller import AnalysisFactory, ScanController, default_analysis_factory
 from uvscope.gui.scan_form import ScanForm
@@ -36,6 +37,15 @@ from uvscope.gui.scan_view import ScanView
 from uvscope.gui.tile_worker import TileWorker
 
 Ask = Callable[[str, str], bool]
+
+
+def fitted_size(preferred: tuple[int, int], available: tuple[int, int]) -> tuple[int, int]:
+    """The preferred window size, shrunk to the screen's available area less a margin for
+    the window frame and panels."""
+    return (
+        min(preferred[0], int(available[0] * 0.98)),
+        min(preferred[1], int(available[1] * 0.94)),
+    )
 
 
 def _ask_dialog(parent: QWidget) -> Ask:
@@ -108,6 +118,7 @@ class MainWindow(QMainWindow):
         split.addWidget(self.tabs)
         split.setStretchFactor(1, 1)
         split.setSizes([490, 1010])
+        self.main_split = split
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -156,6 +167,19 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("connecting to the rig...")
         QTimer.singleShot(0, self.panel.connect_all)
 
+    def fit_to_screen(self, preferred: tuple[int, int] = (1500, 900)) -> None:
+        """Take the preferred size where the screen has room, else most of the screen (a
+        laptop's 1366 x 768): a window larger than its screen hides its right and bottom."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(*preferred)
+            return
+        w, h = fitted_size(preferred, screen.availableGeometry().size().toTuple())
+        self.resize(w, h)
+        left = min(490, max(380, int(0.33 * w)))
+        self.main_split.setSizes([left, w - left])
+        self.move(screen.availableGeometry().topLeft())
+
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&Scan")
         for text, slot, key in (
@@ -203,13 +227,17 @@ class MainWindow(QMainWindow):
         def done(result: Any) -> None:
             self.panel.autofocus_button.setEnabled(True)
             self.panel.poll(force=True)
-            text = (f"autofocus: z = {result.z_um:.2f} um" if result.found
-                    else f"autofocus found no focus: {result.message}")
+            text = (
+                f"autofocus: z = {result.z_um:.2f} um"
+                if result.found
+                else f"autofocus found no focus: {result.message}"
+            )
             self.statusBar().showMessage(text, 15_000)
             if not result.found:
                 self.banner.show_message(
                     f"Autofocus found no focus here: {result.message}.\n\nWhat to do: move to "
-                    "a field with cells, focus roughly by hand, then try again.")
+                    "a field with cells, focus roughly by hand, then try again."
+                )
             if live_on:
                 self.live_session.start()
 
@@ -224,7 +252,8 @@ class MainWindow(QMainWindow):
         self.live_session.stop()
         self.banner.show_message(
             f"The live view stopped: {message}\n\nWhat to do: check the camera and the filter "
-            "wheel, press Reconnect, then start the live view again (Live menu).")
+            "wheel, press Reconnect, then start the live view again (Live menu)."
+        )
 
     def _on_position(self, x: float, y: float, z: float) -> None:
         self.live.stage_mm = (x, y)
@@ -279,16 +308,22 @@ class MainWindow(QMainWindow):
         if cfg.analysis.enabled:
             self.statusBar().showMessage("loading the analysis models...")
         # in the device worker, after live view has stopped: model loading never blocks the GUI
-        self.worker.submit("load the analysis models", self.controller.make_analysis, cfg,
-                           Path(str(cfg.output_dir)),
-                           on_done=lambda sink: self._start_engine(cfg, sink),
-                           on_error=lambda err: self._scan_over())
+        self.worker.submit(
+            "load the analysis models",
+            self.controller.make_analysis,
+            cfg,
+            Path(str(cfg.output_dir)),
+            on_done=lambda sink: self._start_engine(cfg, sink),
+            on_error=lambda err: self._scan_over(),
+        )
 
     def _start_engine(self, cfg: ScanConfig, analysis: Any = None) -> None:
         assert cfg.output_dir is not None
         out = Path(cfg.output_dir)
         self.scan_view.mosaic.clear_tiles()
-        self.results.reset(out)
+        self.results.reset(out, analysed=analysis is not None)
+        if analysis is not None:
+            lower_analysis_threads()  # the window wins the CPU from the networks
         if self.tile_worker is not None:
             self.tile_worker.shutdown(wait=False)
         tw = TileWorker(cfg.wavelengths[0].nm, self)
@@ -328,7 +363,8 @@ class MainWindow(QMainWindow):
         self.banner.show_message(
             f"The analysis of tile {index} failed: {message}\n\nWhat to do: the scan goes on "
             "and the tile is saved; re-run the analysis later with `uvscope analyze <scan "
-            "folder>`.")
+            "folder>`."
+        )
 
     def _resume(self) -> None:
         self.banner.hide()

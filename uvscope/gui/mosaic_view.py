@@ -2,7 +2,9 @@
 
 A slide scan has hundreds of 1392 x 1040 tiles, far too many pixels for one image. Each tile is
 its own ImageItem showing a coarse (1/8) image; when the view is zoomed in, the visible tiles
-swap to a finer (1/2) level, so zoom and pan stay smooth however large the mosaic grows.
+swap to the level (1/4 or 1/2) that matches the screen's pixels, so zoom and pan stay smooth
+however large the mosaic grows. The items never downsample while painting (pyqtgraph's
+autoDownsample averages in float on the GUI thread at every zoom: tens of ms per refit).
 Scene units are micrometres of stage position; stage y grows downward on screen, as image rows do.
 """
 
@@ -14,12 +16,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QTimer, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsPathItem, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QWidget
 
 from uvscope.gui.tile_prep import LEVELS, MODES, MosaicTile
 
-#: at most this many tiles show their fine level at once (bounds texture memory)
+#: at most this many tiles show a finer level than the coarse one at once (bounds memory)
 MAX_FINE_TILES = 48
+#: side of the square that frames a cell chosen in the gallery (a WBC is 7-20 um across)
+MARKER_UM = 26.0
+#: a level is used up to this much magnified on screen before the next finer one is taken
+MAX_UPSCALE = 1.5
 
 
 class MosaicView(pg.PlotWidget):
@@ -41,8 +47,14 @@ class MosaicView(pg.PlotWidget):
         self.items: dict[int, pg.ImageItem] = {}
         self._shown_level: dict[int, int] = {}
         self._plan_item: QGraphicsPathItem | None = None
+        # a hollow square around the chosen cell, in stage um so it frames the cell at any zoom
+        # (brush=None would mean pyqtgraph's default fill, hiding the cell)
         self.marker = pg.ScatterPlotItem(
-            size=26, symbol="s", pen=pg.mkPen("y", width=2), brush=None
+            size=MARKER_UM,
+            pxMode=False,
+            symbol="s",
+            pen=pg.mkPen("y", width=2),
+            brush=pg.mkBrush(None),
         )
         self.marker.setZValue(10)
         self.addItem(self.marker)
@@ -101,14 +113,20 @@ class MosaicView(pg.PlotWidget):
         """Place (or replace) a tile; call on the GUI thread with prepared images."""
         item = self.items.get(tile.index)
         if item is None:
-            item = pg.ImageItem(autoDownsample=True)
+            item = pg.ImageItem(autoDownsample=False)
+            # repaints of unchanged tiles are pixmap blits in C++, not Python paint() calls
+            # (which, with the scan and analysis threads holding the GIL, cost ms each)
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self.items[tile.index] = item
             self.addItem(item)
         self.tiles[tile.index] = tile
         self._show(tile.index, LEVELS[0], force=True)
         if self._auto_range and len(self.tiles) == 1:
-            self.fit(item.mapRectToParent(item.boundingRect()).adjusted(
-                -tile.width_um, -tile.height_um, tile.width_um, tile.height_um))
+            self.fit(
+                item.mapRectToParent(item.boundingRect()).adjusted(
+                    -tile.width_um, -tile.height_um, tile.width_um, tile.height_um
+                )
+            )
         self._lod_timer.start()
         self.tile_added.emit(tile.index)
 
@@ -165,8 +183,9 @@ class MosaicView(pg.PlotWidget):
         full_h, full_w = tile.shape or (h * level, w * level)
         x0 = tile.x_mm * 1e3 - tile.width_um / 2
         y0 = tile.y_mm * 1e3 - tile.height_um / 2
-        item.setRect(QRectF(x0, y0, tile.width_um * w * level / full_w,
-                            tile.height_um * h * level / full_h))
+        item.setRect(
+            QRectF(x0, y0, tile.width_um * w * level / full_w, tile.height_um * h * level / full_h)
+        )
         self._shown_level[index] = level
 
     def _update_lod(self) -> None:
@@ -186,14 +205,17 @@ class MosaicView(pg.PlotWidget):
                 and cy - t.height_um / 2 <= y1
             ):
                 visible.append(index)
-        want_fine: set[int] = set()
-        if visible:
+        level = coarse
+        if visible and len(visible) <= MAX_FINE_TILES:
             t = self.tiles[visible[0]]
-            coarse_px_per_um = t.images["gray"][coarse].shape[1] / t.width_um
-            if screen_px_per_um > 1.5 * coarse_px_per_um and len(visible) <= MAX_FINE_TILES:
-                want_fine = set(visible)
+            full_px_per_um = t.images["gray"][coarse].shape[1] * coarse / t.width_um
+            # the coarsest level that is not magnified more than MAX_UPSCALE on screen
+            level = next(
+                (f for f in LEVELS if full_px_per_um / f * MAX_UPSCALE >= screen_px_per_um), fine
+            )
+        shown = set(visible)
         for index in self.tiles:
-            self._show(index, fine if index in want_fine else coarse)
+            self._show(index, level if index in shown else coarse)
 
     def fine_tiles(self) -> list[int]:
         return [i for i, lv in self._shown_level.items() if lv == LEVELS[-1]]

@@ -7,11 +7,12 @@ surface only.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from uvscope.analysis.differential import wilson_interval
 
 WBC_CLASSES: tuple[str, ...] = ("neutrophil", "lymphocyte", "monocyte", "eosinophil", "basophil")
 DEAD = "dead"
@@ -55,17 +56,6 @@ class Differential:
         return int(sum(self.counts.values()))
 
 
-def wilson_ci_percent(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of k successes in n, in percent; (0, 100) when n is 0."""
-    if n <= 0:
-        return (0.0, 100.0)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (100 * max(0.0, centre - half), 100 * min(1.0, centre + half))
-
-
 def differential_from_labels(
     labels: Iterable[str], classes: Iterable[str] = WBC_CLASSES
 ) -> Differential:
@@ -75,6 +65,10 @@ def differential_from_labels(
     counts = {c: sum(1 for lab in labels if lab == c) for c in classes}
     n = sum(counts.values())
     pct = {c: (100.0 * counts[c] / n if n else 0.0) for c in classes}
-    ci = {c: wilson_ci_percent(counts[c], n) for c in classes}
+    ci = {c: _percent(wilson_interval(counts[c], n)) for c in classes}
     dead = sum(1 for lab in labels if lab == DEAD)
     return Differential(counts=counts, percentages=pct, ci95=ci, dead=dead)
+
+
+def _percent(interval: tuple[float, float]) -> tuple[float, float]:
+    return (100.0 * interval[0], 100.0 * interval[1])

@@ -1,6 +1,7 @@
 """A reviewer's corrections of cell classes, saved with the scan and exportable as labels.
 
-Kept free of Qt so the store can be tested and reused (e.g. by ``uvscope report``).
+Kept free of Qt; the file format and its reader live in ``uvscope.analysis.review`` (the
+report reads the labels from there).
 """
 
 from __future__ import annotations
@@ -9,11 +10,9 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from uvscope.analysis.review import REVIEWED_CSV, REVIEWED_FIELDS, load_reviewed_labels
 from uvscope.errors import StorageError
 from uvscope.gui.results import CellRow
-
-REVIEWED_CSV = Path("analysis") / "reviewed_labels.csv"
-_FIELDS = ["cell_id", "tile", "x_um", "y_um", "predicted", "reviewed"]
 
 
 @dataclass
@@ -98,7 +97,7 @@ class ReviewStore:
             tmp = path.with_suffix(".csv.tmp")
             with tmp.open("w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
-                w.writerow(_FIELDS)
+                w.writerow(REVIEWED_FIELDS)
                 for r in self.reviews():
                     c = r.cell
                     w.writerow(
@@ -122,8 +121,4 @@ class ReviewStore:
     @staticmethod
     def load(scan_dir: Path) -> dict[str, str]:
         """cell id -> reviewed label from a scan folder (empty when never reviewed)."""
-        path = Path(scan_dir) / REVIEWED_CSV
-        if not path.exists():
-            return {}
-        with path.open(newline="", encoding="utf-8") as f:
-            return {row["cell_id"]: row["reviewed"] for row in csv.DictReader(f)}
+        return {k: v.reviewed for k, v in load_reviewed_labels(scan_dir).items()}

@@ -94,8 +94,9 @@ class ScanController(QObject):
             )
         return self.analysis_factory(scan, self.rig, out_dir, self.plan(scan))
 
-    def start(self, scan: ScanConfig, out_dir: Path, tiles: TileWorker,
-              analysis: TileSink | None = None) -> None:
+    def start(
+        self, scan: ScanConfig, out_dir: Path, tiles: TileWorker, analysis: TileSink | None = None
+    ) -> None:
         """Start a scan in the engine thread; raises ScanError if one is running already."""
         if self.running:
             raise ScanError("a scan is running; pause or abort it first")

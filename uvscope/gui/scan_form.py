@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -43,10 +43,12 @@ from uvscope.config import (
     parse_model,
 )
 from uvscope.errors import ConfigError, StorageError
+from uvscope.gui.model_choice import DEFAULT as DEFAULT_MODELS
+from uvscope.gui.model_choice import model_choices
 
 #: fields the form lays out itself; every other field of these models gets a generic editor,
 #: so new config fields are editable (and survive a load/save) without touching the form
-_ANALYSIS_OWN = {"enabled", "stop_after_wbc"}
+_ANALYSIS_OWN = {"enabled", "stop_after_wbc", "models"}
 _FOCUS_OWN = {"z_um"}
 _BACKGROUND_OWN = {"position_mm", "frames", "dark_frames"}
 
@@ -106,6 +108,40 @@ class ExtraFields:
             elif isinstance(w, QLineEdit) and w.text().strip():
                 out[name] = w.text().strip()
         return out
+
+
+class ModelCombo(QComboBox):
+    """The model sets the weights folder holds, "default" first; editable, so the folder of
+    any trained set (or a registry name) can be typed."""
+
+    def __init__(self, root: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.root = root  #: the weights folder; None: the registry's shipped one
+        self.setEditable(True)
+        self.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.setToolTip("Model set from the weights registry, or the folder of a trained set")
+        self.refresh()
+
+    def refresh(self) -> None:
+        current = self.value() if self.count() else DEFAULT_MODELS
+        self.clear()
+        for i, choice in enumerate(model_choices(self.root)):
+            self.addItem(choice.label, choice.value)
+            self.setItemData(i, choice.description, Qt.ItemDataRole.ToolTipRole)
+        self.set_value(current)
+
+    def set_value(self, value: str) -> None:
+        index = self.findData(value)
+        if index >= 0:
+            self.setCurrentIndex(index)
+        else:
+            self.setEditText(value)
+
+    def value(self) -> str:
+        """The config value: the chosen set's, or the typed text."""
+        text = self.currentText().strip()
+        index = self.findText(text)
+        return str(self.itemData(index)) if index >= 0 else text
 
 
 def error_fields(message: str) -> list[tuple[str, str]]:
@@ -296,6 +332,8 @@ class ScanForm(QWidget):
         sw = QWidget()
         sw.setLayout(srow)
         form.addRow("", sw)
+        self.models = ModelCombo()
+        form.addRow("Models", self.models)
         self.analysis_extra = ExtraFields(AnalysisConfig, _ANALYSIS_OWN, form)
         form.addRow(self._error_label("analysis"))
         lay.addWidget(box)
@@ -399,6 +437,7 @@ class ScanForm(QWidget):
         self.analysis_on.setChecked(a.enabled)
         self.stop_on.setChecked(a.stop_after_wbc is not None)
         self.stop_n.setValue(a.stop_after_wbc or 200)
+        self.models.set_value(a.models)
         self.analysis_extra.set(a)
         self.focus_extra.set(cfg.focus)
         self.background_extra.set(bg)
@@ -409,8 +448,10 @@ class ScanForm(QWidget):
         if self.by_corners.isChecked():
             region: dict[str, Any] = {"corners_mm": [[s.value() for s in c] for c in self.corner]}
         elif self.by_size.isChecked():
-            region = {"center_mm": [s.value() for s in self.centre],
-                      "size_mm": [s.value() for s in self.size]}
+            region = {
+                "center_mm": [s.value() for s in self.centre],
+                "size_mm": [s.value() for s in self.size],
+            }
         else:
             region = {
                 "center_mm": [s.value() for s in self.centre],
@@ -425,7 +466,10 @@ class ScanForm(QWidget):
         }
         if not self.bg_default.isChecked():
             bg["position_mm"] = [s.value() for s in self.bg_pos]
-        analysis: dict[str, Any] = {"enabled": self.analysis_on.isChecked()}
+        analysis: dict[str, Any] = {
+            "enabled": self.analysis_on.isChecked(),
+            "models": self.models.value(),
+        }
         if self.stop_on.isChecked():
             analysis["stop_after_wbc"] = self.stop_n.value()
         analysis.update(self.analysis_extra.data())

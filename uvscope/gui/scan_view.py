@@ -48,7 +48,7 @@ class ScanView(QWidget):
         self.resume_button.clicked.connect(self.resume_requested.emit)
         self.abort_button.clicked.connect(self.abort_requested.emit)
         self.progress_bar = QProgressBar()
-        self.progress_bar.setFormat("%v / %m tiles")
+        self.progress_bar.setFormat("no scan yet")
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.state_label = QLabel("idle")
@@ -99,13 +99,17 @@ class ScanView(QWidget):
             RunState.PREPARING: "preparing: dark and background frames",
             RunState.PAUSED: "paused",
         }.get(state, state.value)
+        if state == RunState.IDLE and not self.mosaic.tiles:
+            text = "idle: set it up under Scan set-up, then Start scan"
         self.state_label.setText(f"Scan {text}")
 
     def set_total(self, total: int) -> None:
+        self.progress_bar.setFormat("%v / %m tiles")
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(0)
 
     def set_progress(self, p: ScanProgress) -> None:
+        self.progress_bar.setFormat("%v / %m tiles")
         self.progress_bar.setRange(0, max(1, p.total))
         self.progress_bar.setValue(p.done)
         self.rate_label.setText(

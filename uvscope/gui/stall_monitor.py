@@ -20,11 +20,13 @@ class StallMonitor(QObject):
         self.max_stall_ms = 0.0
         self.stalls_over_50ms = 0
         self.ticks = 0
+        self.stalls_ms: list[float] = []  #: every tick's lateness, for percentiles
 
     def start(self) -> None:
         self.max_stall_ms = 0.0
         self.stalls_over_50ms = 0
         self.ticks = 0
+        self.stalls_ms = []
         self._last = time.perf_counter()
         self._timer.start()
 
@@ -36,6 +38,7 @@ class StallMonitor(QObject):
         stall = (now - self._last) * 1000.0 - self.interval_ms
         self._last = now
         self.ticks += 1
+        self.stalls_ms.append(stall)
         if stall > self.max_stall_ms:
             self.max_stall_ms = stall
         if stall > 50.0:

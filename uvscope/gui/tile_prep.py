@@ -16,7 +16,7 @@ from uvscope.gui.style import class_color
 
 MODES: tuple[str, ...] = ("gray", "stained", "masks", "outlines")
 #: pyramid levels kept per tile (downsampling factors): coarse always shown, fine when zoomed in
-LEVELS: tuple[int, ...] = (8, 2)
+LEVELS: tuple[int, ...] = (8, 4, 2)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from uvscope.acquisition.tiles import Tile
 from uvscope.gui.analysis_adapter import snapshot, to_tile_result
 from uvscope.gui.gallery import CellThumb
+from uvscope.gui.priority import lower_current_thread
 from uvscope.gui.results import TileResult
 from uvscope.gui.tile_prep import MosaicTile, crop_thumb, pyramid, result_images, to_gray_u8
 
@@ -32,7 +33,9 @@ class TileWorker(QObject):
     def __init__(self, display_nm: int, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.display_nm = display_nm
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uvscope-tiles")
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="uvscope-tiles", initializer=lower_current_thread
+        )
         self._gray: OrderedDict[int, np.ndarray] = OrderedDict()
         #: results that arrived before their tile (sinks see a tile before the event fires)
         self._early: dict[int, TileResult] = {}

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from uvscope.analysis.review import ReviewedLabel, load_reviewed_labels, reviewed_differential
 from uvscope.errors import StorageError
 
 CLASS_ORDER = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
@@ -121,6 +122,67 @@ def _table(diff: dict[str, Any]) -> str:
     return "".join(rows)
 
 
+def _ci(c: dict[str, Any]) -> str:
+    return f"{c['ci_low_percent']:.1f} - {c['ci_high_percent']:.1f}"
+
+
+def _comparison_table(auto: dict[str, Any], reviewed: dict[str, Any]) -> str:
+    """The automatic and the reviewed differential side by side, class by class."""
+    conf = 100 * float(auto.get("confidence", 0.95))
+    rev = {c["name"]: c for c in reviewed["classes"]}
+    rows = [
+        '<table class="compare"><tr><th></th><th colspan="3">automatic</th>'
+        '<th colspan="3">after review</th></tr>'
+        "<tr><th>class</th>" + f"<th>count</th><th>%</th><th>{conf:.0f} % CI</th>" * 2 + "</tr>"
+    ]
+    for c in auto["classes"]:
+        r = rev[c["name"]]
+        sw = f'<span class="swatch" style="background:{COLOURS.get(c["name"], "#888")}"></span>'
+        rows.append(
+            f"<tr><td>{sw}{html.escape(c['name'])}</td>"
+            f"<td>{c['count']}</td><td>{c['percent']:.1f}</td><td>{_ci(c)}</td>"
+            f"<td>{r['count']}</td><td>{r['percent']:.1f}</td><td>{_ci(r)}</td></tr>"
+        )
+    rows.append(
+        f"<tr><th>healthy WBCs</th><th>{auto['healthy']}</th><th></th><th></th>"
+        f"<th>{reviewed['healthy']}</th><th></th><th></th></tr>"
+        f"<tr><td>dead cells (not in the differential)</td><td>{auto['dead']}</td>"
+        f"<td></td><td></td><td>{reviewed['dead']}</td><td></td><td></td></tr></table>"
+    )
+    return "".join(rows)
+
+
+def _reviewed_cells_html(reviewed: dict[str, ReviewedLabel], automatic: dict[str, str]) -> str:
+    """Every reviewed cell: id, tile, automatic class -> reviewed class."""
+    rows = [
+        '<table class="reviewed"><tr><th>cell</th><th>tile</th><th>automatic</th>'
+        "<th></th><th>reviewed</th></tr>"
+    ]
+    missing = 0
+    for cell_id in sorted(reviewed):  # ids are zero-padded: tile then label order
+        r = reviewed[cell_id]
+        auto = automatic.get(cell_id)
+        note = ""
+        if auto is None:
+            missing += 1
+            auto, note = r.predicted, " *"
+        rows.append(
+            f"<tr><td>{html.escape(cell_id)}{note}</td><td>{r.tile}</td>"
+            f"<td>{html.escape(auto)}</td><td>&rarr;</td><td>{html.escape(r.reviewed)}</td></tr>"
+        )
+    rows.append("</table>")
+    if missing:
+        rows.append(
+            f'<p class="warn">* {missing} reviewed cell(s) are not in cells.csv (the scan was '
+            "re-analysed after the review?): they are not in the reviewed differential.</p>"
+        )
+    return "".join(rows)
+
+
+def _figure(svg: str, caption: str) -> str:
+    return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
 def _mosaic_html(root: Path, max_side: int = 1200) -> str:
     import tifffile
 
@@ -156,6 +218,7 @@ def _gallery_html(
     root: Path,
     cells: list[dict[str, str]],
     wavelength: int,
+    reviewed: dict[str, ReviewedLabel] | None = None,
     per_class: int = 12,
     half: int = 48,
 ) -> str:
@@ -200,9 +263,11 @@ def _gallery_html(
                 continue
             img = np.concatenate(pics, axis=1).astype(np.uint8)
             p_max = max(float(c.get(f"p_{k}", 0) or 0) for k in CLASS_ORDER)
+            review = (reviewed or {}).get(c["cell_id"])
+            note = f"<br><b>reviewed: {html.escape(review.reviewed)}</b>" if review else ""
             out.append(
                 f'<div class="cell"><img src="{png_data_uri(img)}" alt="{c["cell_id"]}">'
-                f"<br>{html.escape(c['cell_id'])} p={p_max:.2f}</div>"
+                f"<br>{html.escape(c['cell_id'])} p={p_max:.2f}{note}</div>"
             )
         out.append("</div>")
     return "".join(out)
@@ -267,6 +332,30 @@ def write_report(scan_dir: str | Path, out: str | Path | None = None) -> Path:
     if diff.get("stop_after_wbc"):
         notes.append(f"<p>Stop rule: {diff['stop_after_wbc']} healthy WBCs.</p>")
     wavelength = int(doc.get("settings", {}).get("inference", {}).get("wavelength_nm", 260))
+    reviewed = load_reviewed_labels(scan_dir)
+    table, reviewed_html, reviewed_note = _table(diff), "", ""
+    chart = bar_chart_svg(diff["classes"])
+    if reviewed:
+        rev = reviewed_differential(
+            ((c["cell_id"], c["cell_class"]) for c in cells),
+            reviewed,
+            confidence=float(diff.get("confidence", 0.95)),
+            stop_after_wbc=diff.get("stop_after_wbc"),
+        ).to_dict()
+        table = _comparison_table(diff, rev)
+        reviewed_note = f"; {len(reviewed)} cell(s) reclassified by review"
+        reviewed_html = (
+            f"<h3>Reviewed cells ({len(reviewed)})</h3>"
+            '<p class="muted">From analysis/reviewed_labels.csv: the reviewer\'s class replaces '
+            "the automatic one in the reviewed differential.</p>"
+            + _reviewed_cells_html(reviewed, {c["cell_id"]: c["cell_class"] for c in cells})
+        )
+        chart = (
+            '<div class="charts">'
+            + _figure(bar_chart_svg(diff["classes"]), "automatic")
+            + _figure(bar_chart_svg(rev["classes"]), "after review")
+            + "</div>"
+        )
     manifest_name = scan_dir.name
     text = resources.files("uvscope.io").joinpath("templates/report.html").read_text("utf-8")
     page = Template(text).substitute(
@@ -274,13 +363,14 @@ def write_report(scan_dir: str | Path, out: str | Path | None = None) -> Path:
         subtitle=html.escape(
             f"{diff['healthy']} healthy WBCs, {diff['dead']} dead; "
             f"{diff['tiles_analysed']} tiles analysed, {diff['tiles_failed']} failed; "
-            f"report made {doc.get('created', '')}"
+            f"report made {doc.get('created', '')}{reviewed_note}"
         ),
-        differential_table=_table(diff),
+        differential_table=table,
         notes="".join(notes),
-        chart=bar_chart_svg(diff["classes"]),
+        chart=chart,
+        reviewed=reviewed_html,
         mosaic=_mosaic_html(root),
-        gallery=_gallery_html(scan_dir, root, cells, wavelength),
+        gallery=_gallery_html(scan_dir, root, cells, wavelength, reviewed),
         wavelength=wavelength,
         provenance=_provenance_html(scan_dir, doc),
     )
