@@ -230,3 +230,25 @@ def test_every_tile_once_in_order_despite_faults(small_rig_config, tmp_path: Pat
     assert sorted(seen) == list(range(9)) and len(seen) == 9
     assert set(ScanFolder(tmp_path / "s").verified_tiles()) == set(range(9))
     assert len(faults.log) == 4
+
+
+class FailsAtClose:
+    """A lossless sink (like the analysis) whose end-of-scan work fails."""
+
+    lossless = True
+
+    def put(self, tile):
+        pass
+
+    def close(self):
+        raise RuntimeError("mosaic could not be built")
+
+
+def test_analysis_failing_at_the_end_keeps_the_scan_complete(flat_rig, tmp_path: Path):
+    summary = run_scan(flat_rig, small_scan(rows=1, columns=2), tmp_path / "s",
+                       sinks=[FailsAtClose()])
+    assert summary.status == "complete" and summary.tiles_done == 2
+    assert any("uvscope analyze" in e for e in summary.errors)
+    folder = ScanFolder.open(tmp_path / "s")
+    assert folder.read_manifest()["status"] == "complete"
+    assert any(e["kind"] == "sink-error" for e in folder.read_events())

@@ -81,6 +81,7 @@ class ScanEngine:
         self._inflight: int | None = None  # tile index the stage is already moving to
         self._pending: list[tuple[_TileInProgress, int]] = []  # frames triggered, not yet read
         self._completed: list[Tile] = []  # tiles read out, not yet handed to the sinks
+        self.sink_errors: list[str] = []  # non-writer sinks that failed (scan still complete)
         self.summary: ScanSummary | None = None
         #: called with each path before the scan folder writes it (tests inject a full disk)
         self.storage_hook: Callable[[Path], None] | None = None
@@ -241,6 +242,7 @@ class ScanEngine:
                 if status == "complete":
                     status, message = "failed", str(err)
         device_s = self.rig.clock.now() - device_t0
+        errors.extend(self.sink_errors)
         done_count = len(self.folder.verified_tiles()) if self.folder else 0
         summary = ScanSummary(
             status=status, out_dir=str(self.out_dir),
@@ -288,12 +290,21 @@ class ScanEngine:
                                                self.rig.clock.now() - dev0))
 
     def _close_sinks(self, sinks: list[TileSink]) -> None:
+        """Close every sink. A lossless writer's failure raises (the scan failed); a failure
+        of another sink (analysis at the end of the scan) is logged and kept in
+        ``sink_errors``: every tile is saved, and `uvscope analyze DIR` can finish it."""
         first: BaseException | None = None
         for sink in sinks:
             try:
                 sink.close()
-            except BaseException as err:  # noqa: BLE001 - close all, raise the first
-                first = first or err
+            except BaseException as err:  # noqa: BLE001 - close all, then decide
+                if isinstance(sink, TileWriter):
+                    first = first or err
+                else:
+                    text = (f"{type(sink).__name__} failed at the end of the scan: {err}; "
+                            f"the tiles are saved: run `uvscope analyze {self.out_dir}`")
+                    self.sink_errors.append(text)
+                    self._log("sink-error", text)
         if first is not None:
             raise first
 

@@ -107,6 +107,10 @@ def run_one(
             console.print(f"cells: {result['cells']}; analysis in {result['root']}")
             if result.get("report"):
                 console.print(f"report: [bold]{result['report']}[/]")
+    if summary.errors:
+        for err in summary.errors:
+            console.print(f"[red]error:[/] {err}")
+        return 1
     return 0
 
 
@@ -153,7 +157,8 @@ def scan(
 
     Writes a scan folder: manifest.json, tiles.jsonl, background/, raw/, tiles/, mosaic/,
     and with analysis analysis/ (cells.csv, differential.json, mosaics, report.html).
-    Exit status: 0 done, 2 bad input or a failed scan (files kept; see --resume), 130 aborted.
+    Exit status: 0 done, 1 tiles complete but the analysis failed (see `uvscope analyze`),
+    2 bad input or a failed scan (files kept; see --resume), 130 aborted.
     """
     if resume is not None and (scan_path is not None or out is not None):
         raise click.UsageError("--resume takes the folder's own config; drop --config/--out")
