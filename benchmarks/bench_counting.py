@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python benchmarks/bench_counting.py [--donors random-7,random-8] [--fields 12]
         [--grid 0x0] [--size 1040x1392] [--models default] [--config thresholds.toml]
+        [--dead-fraction 0.4] [--verbose]
 
 For each donor: ``--fields`` WBC-centred single tiles (many cells per CPU second) and, with
 ``--grid RxC``, one overlapping scan grid at the smear centre (cells counted once across
@@ -46,6 +47,10 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--config", default=None, help="analysis settings TOML")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--dead-fraction", type=float, default=None,
+        help="put this fraction of the fields on dead cells (donors have only 1-10 %%)",
+    )  # fmt: skip
     ap.add_argument("--verbose", action="store_true", help="list misses and false positives")
     args = ap.parse_args()
 
@@ -65,7 +70,9 @@ def main() -> None:
         cam = SimCamera(donor, seed, shape)
         parts = []
         if args.fields:
-            parts.append(wbc_fields(pipe, cam, args.fields, seed=args.seed + k))
+            parts.append(
+                wbc_fields(pipe, cam, args.fields, args.seed + k, dead_fraction=args.dead_fraction)
+            )
         if rows and cols:
             parts.append(scan_grid(pipe, cam, rows, cols))
         ev = merge(parts)

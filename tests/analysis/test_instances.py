@@ -67,7 +67,7 @@ def test_instances_keep_the_neutrophil_whole_and_its_lobes_labelled() -> None:
     pair_nuc = disk(20, 12, 2.2) | disk(28, 12, 2.2)
     cp = np.where(cell | pair, 0.9, 0.05).astype(np.float32)
     npb = np.where(nuc | pair_nuc, 0.9, 0.05).astype(np.float32)
-    gray = np.where(cell | pair, 0.6, 1.0).astype(np.float32)
+    gray = np.where(nuc | pair_nuc, 0.3, np.where(cell | pair, 0.8, 1.0)).astype(np.float32)
     inst = instances(cp, npb, gray, PX, PostprocessSettings(min_solidity=0.0))
     assert inst.count == 3
     lab = inst.cells[int(25 / PX), int(25 / PX)]
@@ -75,3 +75,17 @@ def test_instances_keep_the_neutrophil_whole_and_its_lobes_labelled() -> None:
     for k in range(1, n + 1):  # every lobe carries the cell's label (the opening trims rims)
         assert set(np.unique(inst.nuclei[lobes == k])) <= {0, lab}
         assert (inst.nuclei[lobes == k] == lab).mean() > 0.8
+
+
+def test_a_pale_cell_with_a_dark_nucleus_stays_and_pale_debris_goes() -> None:
+    """Brightness is judged on the nucleus: a big monocyte averages ~0.82 at 260 nm."""
+    big, big_nuc = disk(15, 15, 9.0), disk(15, 15, 3.5)
+    blob, blob_nuc = disk(40, 15, 5.0), disk(40, 15, 2.5)
+    cp = np.where(big | blob, 0.9, 0.05).astype(np.float32)
+    npb = np.where(big_nuc | blob_nuc, 0.9, 0.05).astype(np.float32)
+    gray = np.ones(cp.shape, np.float32)
+    gray[big], gray[big_nuc] = 0.9, 0.3  # pale cytoplasm, dark nucleus: mean above 0.8
+    gray[blob], gray[blob_nuc] = 0.8, 0.7  # no absorbing core: debris
+    inst = instances(cp, npb, gray, PX, PostprocessSettings())
+    assert inst.count == 1 and inst.cells[int(15 / PX), int(15 / PX)] == 1
+    assert inst.removed["nucleus_intensity"] == 1

@@ -281,18 +281,15 @@ def scan_grid(
     return score(pred, truth)
 
 
-def wbc_fields(
-    pipe: TilePipeline,
-    cam: SimCamera,
-    n_fields: int,
-    seed: int = 0,
-    batch: int = 2,
-    dead_fraction: float | None = None,
-) -> Evaluation:
-    """``n_fields`` single-tile scans, each around a different true WBC (jittered, no overlap).
+def wbc_field_centres(
+    cam: SimCamera, n_fields: int, seed: int = 0, dead_fraction: float | None = None
+) -> list[tuple[float, float]]:
+    """Centres (stage um) of ``n_fields`` separate fields, each on a different true WBC.
 
-    Centres are drawn from the donor's WBCs near the smear centre, fields kept apart so no cell
-    is scored twice. ``dead_fraction`` (optional) caps dead cells among the chosen centres.
+    Centres are drawn from the donor's WBCs near the smear centre (jittered), fields kept apart
+    so no cell is scored twice. ``dead_fraction`` (optional) sets the fraction of centres put on
+    dead cells (as far as the donor has them): a donor has only 1-10 % dead WBCs, too few to
+    measure dead-cell precision and recall on a few fields.
     """
     rng = np.random.default_rng(seed)
     hx, hy = cam.half_um()
@@ -300,12 +297,14 @@ def wbc_fields(
     cand = [
         c for c in cam.world.cells_in_region(cx - 3, cy - 3, cx + 3, cy + 3) if c.kind in CLASSES
     ]
-    order = rng.permutation(len(cand))
+    order = [cand[i] for i in rng.permutation(len(cand))]
+    n_dead_want = None if dead_fraction is None else int(round(dead_fraction * n_fields))
+    if n_dead_want is not None:  # dead cells first, up to the wanted number
+        order = [c for c in order if c.dead] + [c for c in order if not c.dead]
     centres: list[tuple[float, float]] = []
     n_dead = 0
-    for i in order:
-        c = cand[i]
-        if dead_fraction is not None and c.dead and n_dead >= dead_fraction * n_fields:
+    for c in order:
+        if n_dead_want is not None and c.dead and n_dead >= n_dead_want:
             continue
         x = c.centroid_mm[0] * 1e3 + rng.uniform(-0.3, 0.3) * hx
         y = c.centroid_mm[1] * 1e3 + rng.uniform(-0.3, 0.3) * hy
@@ -314,6 +313,20 @@ def wbc_fields(
             n_dead += c.dead
         if len(centres) == n_fields:
             break
+    return centres
+
+
+def wbc_fields(
+    pipe: TilePipeline,
+    cam: SimCamera,
+    n_fields: int,
+    seed: int = 0,
+    batch: int = 2,
+    dead_fraction: float | None = None,
+) -> Evaluation:
+    """``n_fields`` single-tile scans around different true WBCs (see ``wbc_field_centres``)."""
+    hx, hy = cam.half_um()
+    centres = wbc_field_centres(cam, n_fields, seed, dead_fraction)
     evals = []
     pipe.cores = None
     for k in range(0, len(centres), batch):

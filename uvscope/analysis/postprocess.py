@@ -3,9 +3,9 @@
 Steps: threshold -> opening -> nuclei outside cells removed -> cells without a nucleus removed
 -> touching cells split by a watershed of the cell mask's distance transform (where the
 mask's own shape shows two bodies, never per nucleus fragment: a neutrophil's lobes stay one
-cell) -> per-cell thresholds on area, solidity, Euler
-number and mean intensity. Labels come out numbered 1..n in raster order of their seeds, so the
-same input always gives the same labels.
+cell) -> per-cell thresholds on area, solidity, Euler number and the mean intensity of the cell
+and of its nucleus. Labels come out numbered 1..n in raster order of their seeds, so the same
+input always gives the same labels.
 """
 
 from __future__ import annotations
@@ -134,6 +134,11 @@ def _relabel_by_group(seeds: np.ndarray) -> np.ndarray:
     return lut[seeds]
 
 
+def _nucleus_mean(intensity: np.ndarray, nucleus: np.ndarray) -> float:
+    """Mean intensity of the nucleus pixels (0 for none: no nucleus is not judged here)."""
+    return float(intensity[nucleus].mean()) if nucleus.any() else 0.0
+
+
 def instances(
     cell_prob: np.ndarray,
     nucleus_prob: np.ndarray,
@@ -145,7 +150,10 @@ def instances(
     cell, nuc = clean_masks(cell_prob, nucleus_prob, pixel_size_um, s)
     labels = split_cells(cell, nuc, pixel_size_um, s)
     a_px = pixel_size_um**2
-    removed = {"area": 0, "nucleus_area": 0, "solidity": 0, "euler": 0, "intensity": 0}
+    removed = {
+        "area": 0, "nucleus_area": 0, "solidity": 0, "euler": 0, "intensity": 0,
+        "nucleus_intensity": 0,
+    }  # fmt: skip
     keep: list[int] = []
     for rp in regionprops(labels, intensity_image=intensity):
         area = rp.area * a_px
@@ -160,6 +168,10 @@ def instances(
             removed["euler"] += 1
         elif not s.min_mean_intensity <= rp.intensity_mean <= s.max_mean_intensity:
             removed["intensity"] += 1
+        elif _nucleus_mean(intensity[rp.slice], rp.image & nuc[rp.slice]) > (
+            s.max_nucleus_mean_intensity
+        ):
+            removed["nucleus_intensity"] += 1
         else:
             keep.append(rp.label)
     lut = np.zeros(int(labels.max()) + 1, np.int32)

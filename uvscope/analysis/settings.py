@@ -71,11 +71,21 @@ class PostprocessSettings(Model):
         0.0, ge=0, description="Normalised transmission: cells darker on average are removed"
     )
     max_mean_intensity: float = Field(
-        0.8,
+        0.9,
         gt=0,
         description=(
-            "Cells this bright on average are removed (debris, ghosts; healthy WBCs at 260 nm "
-            "stay below ~0.77 on training donors)"
+            "Cells this bright on average are removed (ghosts). Loose on purpose: a large pale "
+            "cell (monocyte, big neutrophil) averages 0.82 at 260 nm; max_nucleus_mean_intensity "
+            "is the test that separates WBCs from pale debris"
+        ),
+    )
+    max_nucleus_mean_intensity: float = Field(
+        0.55,
+        gt=0,
+        description=(
+            "Cells whose nucleus is this bright on average are removed: DNA absorbs strongly at "
+            "260 nm, so a WBC nucleus is dark whatever the cell's size (training donors: healthy "
+            "<= 0.45, dead <= 0.17); pale debris has no such core"
         ),
     )
     split_min_depth_um: float = Field(
@@ -107,7 +117,13 @@ class CheckpointSettings(Model):
         description="Apply it; None (auto): only when the classifier has no checkpoint of its own",
     )
     dead_threshold: float = Field(
-        0.5, gt=0, lt=1, description="p_dead above this calls a cell dead"
+        0.9,
+        gt=0,
+        lt=1,
+        description=(
+            "p_dead above this calls a cell dead (training donors: dead cells >= 0.99, the "
+            "healthy cells called dead at 0.5 had 0.68 and 0.81)"
+        ),
     )
     healthy_min_cell_area_um2: float = Field(
         40.0, ge=0, description="Healthy WBCs are at least this big"

@@ -278,7 +278,9 @@ def _provenance_html(scan_dir: Path, doc: dict[str, Any]) -> str:
     mpath = scan_dir / "manifest.json"
     if mpath.exists():
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    scan = {k: manifest.get(k) for k in ("software", "created", "status", "plan") if k in manifest}
+    scan = {k: manifest.get(k) for k in ("software", "created", "plan") if k in manifest}
+    if "status" in manifest:  # the on-the-fly report is written before the scan finishes
+        scan["status when this report was written"] = manifest["status"]
     if "plan" in scan and isinstance(scan["plan"], dict):
         scan["plan"] = {k: v for k, v in scan["plan"].items() if k != "positions"}
     blocks = [
