@@ -6,8 +6,12 @@ from uvscope.models.patches import TileArrays
 
 
 @pytest.fixture(autouse=True)
-def _two_threads():
-    torch.set_num_threads(2)
+def _one_thread():
+    """Tiny test networks run far faster on 1 thread than 2 on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def disk_tile(seed: int, size: int = 64) -> TileArrays:

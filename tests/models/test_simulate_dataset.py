@@ -74,6 +74,18 @@ def test_train_and_evaluate_on_uvscope_simulate_export(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "cell_dice" in res.output
+    small = ["--set", "base_width=4", "--set", "depth=2", "--set", "patch_size=64"]
+    common = ["train", "segment", "--data", str(data), "--epochs", "1", "--steps", "1"]
+    start = tmp_path / "w" / "segment.safetensors"
+    res = runner.invoke(
+        main, [*common, "--out", str(tmp_path / "ft"), "--init", str(start), "--lr", "1e-4", *small]
+    )
+    assert res.exit_code == 0, res.output
+    ft = json.loads((tmp_path / "ft" / "segment.json").read_text())
+    assert ft["init"]["sha256"] == card["sha256"]
+    assert ft["training_seconds"] >= card["training_seconds"] + ft["fine_tune_seconds"] - 0.2
+    res = runner.invoke(main, [*common, "--out", str(tmp_path / "ft2"), "--init", str(start)])
+    assert res.exit_code == 2 and "same architecture" in res.output
     res = runner.invoke(
         main,
         [

@@ -4,10 +4,13 @@ import numpy as np
 import pytest
 import torch
 
+from uvscope.errors import ModelError
 from uvscope.models.arch import ClassifyConfig, SegConfig, StainConfig
 from uvscope.models.checkpoint import load_checkpoint, save_checkpoint
 from uvscope.models.deadcheck import DeadCheckpoint, crop_features
+from uvscope.models.losses import bce_dice_loss
 from uvscope.models.predict import load_stainer
+from uvscope.models.registry import save_model
 from uvscope.models.train_classify import CropArrays, balanced_indices, train_classifier
 from uvscope.models.train_segment import train_segmenter
 from uvscope.models.train_stain import train_stainer
@@ -15,37 +18,67 @@ from uvscope.models.train_stain import train_stainer
 from .conftest import disk_tile
 
 
-def test_segmentation_training_lowers_loss_and_resumes(tmp_path):
-    tiles = [disk_tile(i) for i in range(3)]
+def _seg(tmp_path, epochs, **kw):
+    tiles = [disk_tile(i, 48) for i in range(3)]
     cfg = SegConfig(base_width=4, depth=2, patch_size=32)
-    _, hist = train_segmenter(
-        tiles[:2],
-        tiles[2:],
-        cfg,
-        4,
-        tmp_path,
-        "cpu",
-        0,
-        lr=1e-2,
-        patches_per_epoch=32,
-        log=lambda s: None,
-    )
+    args = {"lr": 1e-2, "patches_per_epoch": 24, "log": lambda s: None, **kw}
+    return train_segmenter(tiles[:2], tiles[2:], cfg, epochs, tmp_path, "cpu", 0, **args), cfg
+
+
+def test_segmentation_training_lowers_loss_and_resumes(tmp_path):
+    (_, hist), _ = _seg(tmp_path, 3)
     losses = [e["train_loss"] for e in hist.epochs]
     assert losses[-1] < 0.92 * losses[0]
-    _, hist2 = train_segmenter(
-        tiles[:2],
-        tiles[2:],
-        cfg,
-        5,
-        tmp_path,
-        "cpu",
-        0,
-        lr=1e-2,
-        patches_per_epoch=32,
-        resume=True,
-        log=lambda s: None,
+    (_, hist2), _ = _seg(tmp_path, 4, resume=True)
+    assert [e["epoch"] for e in hist2.epochs] == [0, 1, 2, 3]
+    assert hist2.epochs[:3] == hist.epochs
+
+
+def _score(hist, i):
+    e = hist.epochs[i]
+    return 0.5 * (e["val_cell_dice"] + e["val_nucleus_dice"])
+
+
+def test_fine_tuning_continues_from_the_start_weights(tmp_path):
+    (net, h0), cfg = _seg(None, 7)
+    save_model(net, "segment", cfg, tmp_path / "start.safetensors", {})
+    (_, hist), _ = _seg(None, 4, init=tmp_path / "start.safetensors")
+    # from scratch the first epochs score ~0; from the start weights they begin where it ended
+    assert _score(hist, 0) > 0.5 * _score(h0, -1) > 0.2
+    assert hist.best_epoch >= 0 and hist.best_score > _score(h0, -1)
+
+
+def test_fine_tuning_keeps_start_weights_unless_validation_improves(tmp_path):
+    (net, _), cfg = _seg(None, 12)
+    save_model(net, "segment", cfg, tmp_path / "start.safetensors", {})
+    # a ruinous learning rate wrecks every epoch: the start weights must come back unchanged
+    (tuned, hist), _ = _seg(None, 2, init=tmp_path / "start.safetensors", lr=50.0)
+    assert hist.best_epoch == -1
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, tuned.state_dict()[k]), k
+    with pytest.raises(ModelError, match="same architecture"):
+        train_segmenter(
+            [disk_tile(0, 48)],
+            [disk_tile(1, 48)],
+            SegConfig(base_width=8, depth=2, patch_size=32),
+            1,
+            None,
+            "cpu",
+            init=tmp_path / "start.safetensors",
+            log=lambda s: None,
+        )
+
+
+def test_nucleus_weight_shifts_the_loss_to_the_nucleus_channel():
+    logits = torch.zeros(2, 2, 8, 8)
+    logits[:, 0] = -20.0  # the cell channel is right (empty), the nucleus channel unsure
+    target = torch.zeros(2, 2, 8, 8)
+    target[:, 1, 2:6, 2:6] = 1
+    even = bce_dice_loss(logits, target)
+    assert bce_dice_loss(logits, target, (1.0, 1.0)) == pytest.approx(float(even))
+    assert (
+        bce_dice_loss(logits, target, (1.0, 3.0)) > even > bce_dice_loss(logits, target, (3.0, 1.0))
     )
-    assert [e["epoch"] for e in hist2.epochs] == [0, 1, 2, 3, 4]
 
 
 def test_stain_training_runs_and_is_loadable_shape():

@@ -52,6 +52,20 @@ KINDS = click.Choice(["segment", "stain", "classify"])
     "--set predict_l=true (repeatable).",
 )
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
+@click.option(
+    "--init",
+    default=None,
+    help="Fine-tune from this segment .safetensors ('default' = the shipped weights): cosine "
+    "learning-rate decay, and the start weights are kept unless validation improves.",
+)
+@click.option("--lr", type=float, default=None, help="Learning rate (segment; default 3e-3).")
+@click.option(
+    "--nucleus-weight",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Weight of the nucleus output in the segmentation loss (cell output has 1).",
+)
 def train(
     kind: str,
     data: Path,
@@ -64,6 +78,9 @@ def train(
     backbone: str | None,
     overrides: tuple[str, ...],
     resume: bool,
+    init: str | None,
+    lr: float | None,
+    nucleus_weight: float,
 ) -> None:
     """Train a segment, stain or classify model; the best epoch on validation is kept."""
     from uvscope.models.pipeline import run_training
@@ -81,6 +98,9 @@ def train(
         log=lambda s: click.echo(s),
         steps_per_epoch=steps,
         overrides=_parse_overrides(overrides),
+        init=init,
+        lr=lr,
+        nucleus_weight=nucleus_weight,
     )
 
 

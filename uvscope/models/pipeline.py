@@ -21,7 +21,7 @@ from uvscope.models.loop import Log
 from uvscope.models.metrics import msssim_rgb, stratified_kfold
 from uvscope.models.patches import TileArrays, grid_patches
 from uvscope.models.predict import load_classifier, load_segmenter, load_stainer, resolve_device
-from uvscope.models.registry import machine_description, save_model
+from uvscope.models.registry import machine_description, read_card, resolve, save_model
 from uvscope.models.simdata import (
     Dataset,
     concat_crops,
@@ -81,11 +81,18 @@ def run_training(
     log: Log = print,
     steps_per_epoch: int | None = None,
     overrides: dict[str, Any] | None = None,
+    init: str | Path | None = None,
+    lr: float | None = None,
+    nucleus_weight: float = 1.0,
 ) -> dict[str, Any]:
     """Train one model kind; writes out/<kind>.safetensors + out/<kind>.json, returns the card.
 
     ``overrides`` replaces fields of the size preset (e.g. {"base_width": 16, "predict_l": True}).
+    ``init`` (segment only) fine-tunes from a weights file with the same architecture; its
+    training time is added to the card's, so the card tells the full cost of the weights.
     """
+    if (init is not None or nucleus_weight != 1.0) and kind != "segment":
+        raise ModelError("--init and --nucleus-weight apply to segment only")
     cfg: Any = preset(kind, size)
     if overrides:
         names = {f.name for f in dataclasses.fields(cfg)}
@@ -140,9 +147,33 @@ def run_training(
         if kind == "segment":
             assert isinstance(cfg, SegConfig)
             tr, va, te = (_tiles(ds, split[s], cfg.pixel_size_um) for s in ("train", "val", "test"))
-            kw = {"patches_per_epoch": steps_per_epoch * 8} if steps_per_epoch else {}
+            kw: dict[str, Any] = (
+                {"patches_per_epoch": steps_per_epoch * 8} if steps_per_epoch else {}
+            )
+            if lr is not None:
+                kw["lr"] = lr
+            if init is not None:
+                init_path = resolve(init, "segment")
+                init_card = read_card(init_path)
+                card["init"] = {
+                    "path": str(init_path),
+                    "sha256": init_card.get("sha256"),
+                    "command": init_card.get("command"),
+                    "training_seconds": init_card.get("training_seconds", 0.0),
+                }
             net, hist = train_segmenter(
-                tr, va, cfg, epochs, work, device, seed, resume=resume, log=log, **kw
+                tr,
+                va,
+                cfg,
+                epochs,
+                work,
+                device,
+                seed,
+                resume=resume,
+                log=log,
+                init=init_path if init is not None else None,
+                nucleus_weight=nucleus_weight,
+                **kw,
             )
             xt, yt = grid_patches(te, cfg.patch_size)
             from uvscope.models.train_segment import segment_arrays
@@ -181,6 +212,11 @@ def run_training(
             raise ModelError(f"unknown model kind {kind!r}; use segment, stain or classify")
     # training time over all (resumed) runs, plus this run's wall time including data loading
     card["training_seconds"] = round(max(hist.elapsed(), time.time() - t0), 1)
+    if "init" in card:
+        card["fine_tune_seconds"] = card["training_seconds"]
+        card["training_seconds"] = round(
+            card["training_seconds"] + float(card["init"]["training_seconds"] or 0.0), 1
+        )
     card["wall_seconds_this_run"] = round(time.time() - t0, 1)
     card["history"] = hist.to_dict()
     card["epochs"] = epochs
