@@ -21,10 +21,10 @@ from uvscope.analysis.dedup import CoreRegions, touched_sides
 from uvscope.analysis.inference import model_shape, predict_blended, resample
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.postprocess import Instances, instances
-from uvscope.models.preprocess import bin2x2, composite_crop, contrast_stretch
 from uvscope.analysis.settings import AnalysisSettings, InferenceSettings
 from uvscope.errors import AnalysisError
 from uvscope.geometry import pixel_to_stage_mm
+from uvscope.models.preprocess import bin2x2, composite_crop, contrast_stretch
 
 
 @dataclass

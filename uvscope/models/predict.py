@@ -50,6 +50,7 @@ class _Predictor:
         self.cfg = cfg
         self.card = card
         self.batch_size = batch_size
+        self.pixel_size_um: float = cfg.pixel_size_um
         net = net.to(self.device).eval()
         if self.device.type == "cuda":
             net = net.to(memory_format=torch.channels_last)
@@ -90,22 +91,25 @@ def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
     return x, h, w
 
 
-class Segmenter(_Predictor):
-    """Cell and nucleus probability maps from preprocessed 260 nm images."""
-
-    cfg: SegConfig
+class _ImagePredictor(_Predictor):
+    """A tile-to-tile network (segmentation, staining): knows its training patch size."""
 
     def __init__(
         self,
         net: nn.Module,
-        cfg: SegConfig,
+        cfg: Any,
         card: dict[str, Any],
         device: str | torch.device = "auto",
         batch_size: int = 4,
     ) -> None:
         super().__init__(net, cfg, card, device, batch_size)
-        self.pixel_size_um: float = cfg.pixel_size_um
         self.patch_size: int = cfg.patch_size
+
+
+class Segmenter(_ImagePredictor):
+    """Cell and nucleus probability maps from preprocessed 260 nm images."""
+
+    cfg: SegConfig
 
     @torch.inference_mode()
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,22 +130,10 @@ class Segmenter(_Predictor):
         return np.concatenate(cells).astype(np.float32), np.concatenate(nucs).astype(np.float32)
 
 
-class Stainer(_Predictor):
+class Stainer(_ImagePredictor):
     """Virtual Giemsa-like RGB from preprocessed 260 nm images (generator + post-processing)."""
 
     cfg: StainConfig
-
-    def __init__(
-        self,
-        net: nn.Module,
-        cfg: StainConfig,
-        card: dict[str, Any],
-        device: str | torch.device = "auto",
-        batch_size: int = 4,
-    ) -> None:
-        super().__init__(net, cfg, card, device, batch_size)
-        self.pixel_size_um: float = cfg.pixel_size_um
-        self.patch_size: int = cfg.patch_size
 
     @torch.inference_mode()
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -173,7 +165,6 @@ class CellClassifier(_Predictor):
     ) -> None:
         super().__init__(net, cfg, card, device, batch_size)
         self.crop_size: int = cfg.crop_size
-        self.pixel_size_um: float = cfg.pixel_size_um
         ck = card.get("checkpoint")
         self.checkpoint: DeadCheckpoint | None = DeadCheckpoint.from_dict(ck) if ck else None
 
