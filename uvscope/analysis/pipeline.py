@@ -96,10 +96,18 @@ class TilePipeline:
         self.models = models
         self.settings = settings or AnalysisSettings()
         self.cores = cores
+        # (input list, (pixel size, model pixel size), resampled): shared by segment and stain
+        self._resampled: tuple[list, tuple[float, float], list[np.ndarray]] | None = None
 
     # ---------------------------------------------------------------- stages
     def _to_model(self, imgs: list[np.ndarray], px: float, model_px: float) -> list[np.ndarray]:
-        return [resample(g, model_shape(g.shape, px, model_px)) for g in imgs]
+        """The tiles at the network's pixel size; computed once per batch and pixel size, so
+        segmentation and staining (both 0.32 um) share one resample per tile."""
+        c = self._resampled
+        if c is None or c[0] is not imgs or c[1] != (px, model_px):
+            out = [resample(g, model_shape(g.shape, px, model_px)) for g in imgs]
+            self._resampled = c = (imgs, (px, model_px), out)
+        return c[2]
 
     def segment(
         self, stretched: list[np.ndarray], px: float
@@ -288,6 +296,7 @@ class TilePipeline:
         stretched = [contrast_stretch(g, *tile_percentiles(g.shape, s.inference)) for g in grays]
         probs = self.segment(stretched, px)
         stained = self.stain(stretched, px)
+        self._resampled = None  # the batch's images are not kept beyond it
         results: list[TileResult] = []
         insts = [
             instances(cp, nuc, g, px, s.postprocess)
