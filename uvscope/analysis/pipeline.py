@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -109,18 +110,21 @@ class TilePipeline:
             self._resampled = c = (imgs, (px, model_px), out)
         return c[2]
 
-    def segment(
-        self, stretched: list[np.ndarray], px: float
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        seg = self.models.segmenter
+    def _predict_tiles(self, model: Any, stretched: list[np.ndarray], px: float) -> list[Any]:
+        """A tile-to-tile network over whole tiles at its pixel size, patches blended."""
         inf = self.settings.inference
-        outs = predict_blended(
-            self._to_model(stretched, px, seg.pixel_size_um),
-            seg.predict,
-            seg.patch_size,
+        return predict_blended(
+            self._to_model(stretched, px, model.pixel_size_um),
+            model.predict,
+            model.patch_size,
             inf.patch_overlap_px,
             inf.patch_batch,
         )
+
+    def segment(
+        self, stretched: list[np.ndarray], px: float
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        outs = self._predict_tiles(self.models.segmenter, stretched, px)
         return [
             (resample(o[0], g.shape), resample(o[1], g.shape))
             for o, g in zip(outs, stretched, strict=True)
@@ -130,14 +134,7 @@ class TilePipeline:
         stn = self.models.stainer
         if stn is None:
             return [None] * len(stretched)
-        inf = self.settings.inference
-        outs = predict_blended(
-            self._to_model(stretched, px, stn.pixel_size_um),
-            stn.predict,
-            stn.patch_size,
-            inf.patch_overlap_px,
-            inf.patch_batch,
-        )
+        outs = self._predict_tiles(stn, stretched, px)
         return [
             (np.clip(resample(o[0], g.shape), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
             for o, g in zip(outs, stretched, strict=True)

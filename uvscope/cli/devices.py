@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from uvscope.cli.options import rig_option
 from uvscope.config import load_rig
 from uvscope.drivers.base import Camera, Device, FilterWheel, FocusAxis, XYStage
 from uvscope.errors import UvscopeError
@@ -68,8 +69,7 @@ def check_rig(config: Any, build: Any = None) -> list[tuple[str, str, str, str]]
 
 
 @devices.command()
-@click.option("--rig", "rig_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Rig TOML (default: the built-in simulated rig).")
+@rig_option
 def check(rig_path: Path | None) -> None:
     """Connect to every device; print identity, position, filter, exposure range, verdict."""
     config = load_rig(rig_path)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from uvscope.cli.options import rig_option
 from uvscope.config import load_rig, load_toml, parse_model
 
 
@@ -24,8 +25,7 @@ def _xy(text: str) -> tuple[float, float]:
 
 
 @focus.command()
-@click.option("--rig", "rig_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Rig TOML. Default: the built-in simulated rig.")
+@rig_option
 @click.option("--scan", "scan_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Scan TOML giving the wavelengths, exposures, region, background position "
                    "and sweep settings. Default: the built-in multispectral example.")

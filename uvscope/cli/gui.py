@@ -6,17 +6,13 @@ from pathlib import Path
 
 import click
 
+from uvscope.cli.options import rig_option
 from uvscope.config import load_rig, load_scan
 from uvscope.errors import DeviceNotFound
 
 
 @click.command("gui")
-@click.option(
-    "--rig",
-    "rig_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Rig TOML; default: the built-in simulated rig.",
-)
+@rig_option
 @click.option(
     "--scan",
     "scan_path",

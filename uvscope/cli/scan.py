@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from uvscope.cli.options import rig_option
 from uvscope.config import BatchConfig, ScanConfig, load_rig, load_scan, load_toml, parse_model
 from uvscope.errors import ScanAborted, UvscopeError
 
@@ -122,12 +123,7 @@ def run_one(
     help="Scan TOML (region, overlap, wavelengths, background, ...). "
     "Default: the built-in demo scan.",
 )
-@click.option(
-    "--rig",
-    "rig_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Rig TOML. Default: the built-in simulated rig.",
-)
+@rig_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
