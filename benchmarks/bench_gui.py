@@ -236,6 +236,9 @@ def main() -> None:
     )
     args = ap.parse_args()
     app = QApplication.instance() or QApplication([])
+    from uvscope.gui.gui_gc import GuiThreadGarbageCollector
+
+    GuiThreadGarbageCollector(parent=app).start()  # as `uvscope gui` does
     if args.same_priority:
         import uvscope.gui.main_window as mw
         import uvscope.gui.tile_worker as tw

@@ -103,6 +103,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     app = QApplication.instance() or QApplication([])
+    from uvscope.gui.gui_gc import GuiThreadGarbageCollector
+
+    GuiThreadGarbageCollector(parent=app).start()  # as `uvscope gui` does
     print(f"Qt platform: {app.platformName()}")
     rig = build_rig(load_rig(None))
     scan_dir = Path(tempfile.mkdtemp(prefix="uvscope-shots-")) / "slide-001"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +59,30 @@ def flat_rig(small_rig_config):
     cam = small_rig_config.camera
     return build_sim_rig(small_rig_config, renderer=FlatWorld(cam.width_px, cam.height_px,
                                                               cam.pixel_size_um))
+
+
+#: a test that runs longer than this is stuck: dump every thread's stack and end the run
+HANG_LIMIT_S = float(os.environ.get("UVSCOPE_TEST_HANG_LIMIT_S", "600"))
+
+
+_HANG_REPORT_FD: list[int] = []
+
+
+def pytest_configure(config):
+    import sys
+
+    _HANG_REPORT_FD.append(os.dup(sys.stderr.fileno()))  # the terminal, not a capture file
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Watchdog for hangs that pytest-timeout cannot end (a thread deadlocked holding the GIL,
+    a timeout raised inside a Qt slot and swallowed there): faulthandler's watchdog needs no
+    GIL, prints where every thread stands and exits, so a hang costs minutes, not the CI run."""
+    import faulthandler
+
+    faulthandler.dump_traceback_later(HANG_LIMIT_S, exit=True, file=_HANG_REPORT_FD[0])
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
