@@ -80,6 +80,25 @@ def test_classifier_rejects_wrong_crop_size(tmp_path):
         clf.predict(np.random.rand(2, 3, 64, 64).astype(np.float32))
 
 
+def test_class_probabilities_do_not_depend_on_the_cells_orientation():
+    clf = load_classifier("default", device="cpu")
+    s = clf.crop_size
+    yy, xx = np.mgrid[0:s, 0:s] - s / 2
+    cell = (yy**2 + xx**2 < (0.3 * s) ** 2).astype(np.float32)
+    nucleus = ((yy + 6) / 6.0) ** 2 + ((xx - 6) / 10.0) ** 2 < 1  # off centre: not symmetric
+    gray = cell * (0.6 + 0.2 * np.random.default_rng(1).random((s, s))) * (1 - 0.4 * nucleus)
+    x = np.stack([0.5 * nucleus, gray, 0.5 * cell])[None].astype(np.float32)
+    turned = np.ascontiguousarray(np.rot90(x, 1, axes=(2, 3))[..., ::-1])
+    d0, c0 = clf.predict_raw(x)
+    _, c1 = clf.predict_raw(turned)
+    np.testing.assert_allclose(c0, c1, atol=1e-5)  # averaged over the 8 orientations
+    clf.class_tta = False
+    d_plain, c_plain = clf.predict_raw(x)
+    _, c_turned = clf.predict_raw(turned)
+    np.testing.assert_allclose(d0, d_plain, atol=1e-6)  # dead/healthy: the crop as it is
+    assert np.abs(c_plain - c_turned).max() > 1e-3  # one view alone does depend on it
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cpu_and_cuda_agree(tmp_path):
     _, _, path = _save(tmp_path)
