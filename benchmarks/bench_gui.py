@@ -168,6 +168,9 @@ def bench_scan(
         from uvscope.gui.analysis_adapter import preload_analysis
 
         preload_analysis()  # as `uvscope gui` does before its window opens
+        from uvscope.gui.gui_gc import settle_startup
+
+        settle_startup()
     out = Path(tempfile.mkdtemp(prefix="uvscope-bench-gui-")) / "scan"
     scan = ScanConfig(region=RegionConfig(center_mm=(42.0, 32.0), rows=rows, columns=columns),
                       output_dir=out, save_raw=False).replace(

@@ -57,3 +57,15 @@ def test_stop_collects_and_gives_collection_back():
     collector.stop()
     assert ref() is None
     assert gc.isenabled() == was
+
+
+def test_settle_startup_moves_long_lived_objects_out_of_every_collection():
+    from uvscope.gui.gui_gc import settle_startup
+
+    gc.unfreeze()
+    try:
+        settle_startup()
+        assert gc.get_freeze_count() > 1000  # modules, classes, Qt wrappers of this process
+        assert gc.get_count()[2] == 0
+    finally:
+        gc.unfreeze()
