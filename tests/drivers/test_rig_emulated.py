@@ -172,3 +172,41 @@ def test_sim_serve_prints_ports_and_stops_on_ctrl_c(tmp_path, monkeypatch):
     assert str(tmp_path / "apt-bbd") in result.output
     assert seen == [True]
     assert not (tmp_path / "fw102c").exists()  # stopped and cleaned up
+
+
+def test_pause_holds_the_rig_still_keeps_the_controller_alive_and_resume_finishes(
+    emus, tmp_path
+):
+    import threading
+    import time
+
+    from uvscope.acquisition.engine import ScanEngine
+    from uvscope.acquisition.events import RunState
+    from uvscope.io.scanfolder import ScanFolder
+
+    rig = build_hardware_rig(emulated_rig(emus), renderer=FlatWorld(64, 48, 0.5),
+                             timing_scale=SCALE)
+    engine = ScanEngine(rig, _scan(), tmp_path / "scan")
+    paused = threading.Event()
+
+    def pause_after_the_first_tile(tile) -> None:  # noqa: ANN001
+        if tile.index == 0:
+            engine.pause()
+            paused.set()
+
+    engine.events.tile_acquired.connect(pause_after_the_first_tile)
+    engine.start()
+    assert paused.wait(30)
+    time.sleep(0.5)  # whatever was in flight when the pause came has finished
+    moves, wheel_cmds, acks = (len(emus.apt.requested), len(emus.wheel.commands),
+                               len(emus.apt.acks))
+    time.sleep(1.5)
+    assert engine.state == RunState.PAUSED
+    assert len(emus.apt.requested) == moves and len(emus.wheel.commands) == wheel_cmds
+    assert len(emus.apt.acks) > acks  # the keep-alive goes on while the scan waits
+    engine.resume()
+    summary = engine.join(60)
+    rig.close()
+    assert summary is not None and summary.status == "complete" and summary.tiles_done == 4
+    assert emus.apt.violations == [] and emus.wheel.violations == []
+    assert sorted(ScanFolder.open(tmp_path / "scan").verified_tiles()) == [0, 1, 2, 3]
