@@ -106,3 +106,13 @@ def test_cpu_and_cuda_agree(tmp_path):
     c_cpu, n_cpu = load_segmenter(path, device="cpu").predict(x)
     c_gpu, n_gpu = load_segmenter(path, device="cuda").predict(x)  # bf16 autocast
     assert np.abs(c_cpu - c_gpu).max() < 0.05 and np.abs(n_cpu - n_gpu).max() < 0.05
+
+
+def test_loading_leaves_torch_thread_count_as_it_was():
+    n = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        load_classifier("default", device="cpu")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(n)
