@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import threading
 
-#: nice value of the analysis threads (CPU-heavy, never time-critical)
-ANALYSIS_NICE = 10
+#: nice value of the analysis threads (CPU-heavy, never time-critical): the lowest, since the
+#: analysis team spin-waits between torch operations and took the window's headroom at 10
+ANALYSIS_NICE = 19
 #: nice value of the tile-preparation thread (display pyramids, cell thumbnails)
 TILE_PREP_NICE = 5
 ANALYSIS_THREAD_PREFIX = "uvscope-analysis"
