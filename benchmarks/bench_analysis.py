@@ -1,7 +1,7 @@
 """Analysis benchmarks: throughput at 1392 x 1040, FLOPs per tile, lag, counting accuracy.
 
     PYTHONPATH=. python benchmarks/bench_analysis.py [--tiles 4] [--models default|random]
-        [--device auto] [--donor random-7]
+        [--device auto] [--donor random-7] [--batch 2] [--interval 1.25]
 
 Prints figures; never asserts. Uses the models room's networks when uvscope.models.predict is
 importable ('default' = shipped weights; falls back to 'random', the same architecture
@@ -187,7 +187,6 @@ def main() -> None:
     fl = flops_per_tile(models, tiles[0], settings)
     if fl is not None:
         print(f"FLOPs per tile (network forward passes): {fl / 1e9:.1f} GFLOP")
-
 
     # counting accuracy against the simulator's ground truth
     if world is None:
