@@ -164,13 +164,6 @@ def bench_scan(
     except ImportError:
         rig = build_sim_rig(cfg, renderer=_Renderer(cfg.camera.width_px, cfg.camera.height_px))
         world = "stand-in renderer"
-    if analysis:
-        from uvscope.gui.analysis_adapter import preload_analysis
-
-        preload_analysis()  # as `uvscope gui` does before its window opens
-        from uvscope.gui.gui_gc import settle_startup
-
-        settle_startup()
     out = Path(tempfile.mkdtemp(prefix="uvscope-bench-gui-")) / "scan"
     scan = ScanConfig(region=RegionConfig(center_mm=(42.0, 32.0), rows=rows, columns=columns),
                       output_dir=out, save_raw=False).replace(
@@ -239,9 +232,9 @@ def main() -> None:
     )
     args = ap.parse_args()
     app = QApplication.instance() or QApplication([])
-    from uvscope.gui.gui_gc import GuiThreadGarbageCollector
+    from uvscope.gui.app import prepare_application
 
-    GuiThreadGarbageCollector(parent=app).start()  # as `uvscope gui` does
+    prepare_application(app)  # as `uvscope gui` does before its window opens
     if args.same_priority:
         import uvscope.gui.main_window as mw
         import uvscope.gui.tile_worker as tw

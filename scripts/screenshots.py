@@ -103,9 +103,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     app = QApplication.instance() or QApplication([])
-    from uvscope.gui.gui_gc import GuiThreadGarbageCollector
+    from uvscope.gui.app import prepare_application
 
-    GuiThreadGarbageCollector(parent=app).start()  # as `uvscope gui` does
+    prepare_application(app)  # as `uvscope gui` does before its window opens
     print(f"Qt platform: {app.platformName()}")
     rig = build_rig(load_rig(None))
     scan_dir = Path(tempfile.mkdtemp(prefix="uvscope-shots-")) / "slide-001"

@@ -13,14 +13,23 @@ from uvscope.gui.gui_gc import GuiThreadGarbageCollector, settle_startup
 from uvscope.gui.main_window import MainWindow
 
 
+def prepare_application(app: QApplication) -> GuiThreadGarbageCollector:
+    """What the window's process needs before its event loop: garbage collection on the GUI
+    thread only (no Qt object dies off it), torch imported up front (its import would freeze
+    a running window) and the start-up heap frozen. The GUI benchmark and the screenshot
+    script call this too, so they measure what `uvscope gui` runs."""
+    collector = GuiThreadGarbageCollector(parent=app)
+    collector.start()
+    preload_analysis()
+    settle_startup()
+    return collector
+
+
 def run(rig_config: RigConfig, scan: ScanConfig | None = None) -> int:
     """Open the window on a new rig; returns the application's exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("uvscope")
-    collector = GuiThreadGarbageCollector(parent=app)  # no Qt object dies off the GUI thread
-    collector.start()
-    preload_analysis()  # torch's import would freeze a running window; pay for it up front
-    settle_startup()
+    collector = prepare_application(app)
     rig = build_rig(rig_config)
     window = MainWindow(rig, scan=scan)
     window.fit_to_screen()

@@ -238,19 +238,21 @@ def _one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(n)
 
 
+def _build(cls: Any, kind: str, path_or_name: str | Path, device: str) -> Any:
+    with _one_torch_thread():
+        return cls(*_load(kind, path_or_name), device=device)
+
+
 def load_segmenter(path_or_name: str | Path = "default", device: str = "auto") -> Segmenter:
     """A checked segmentation model ('default' = the shipped weights, 'random' = untrained)."""
-    with _one_torch_thread():
-        return Segmenter(*_load("segment", path_or_name), device=device)
+    return _build(Segmenter, "segment", path_or_name, device)
 
 
 def load_stainer(path_or_name: str | Path = "default", device: str = "auto") -> Stainer:
     """A checked staining generator ('default' = the shipped weights, 'random' = untrained)."""
-    with _one_torch_thread():
-        return Stainer(*_load("stain", path_or_name), device=device)
+    return _build(Stainer, "stain", path_or_name, device)
 
 
 def load_classifier(path_or_name: str | Path = "default", device: str = "auto") -> CellClassifier:
     """A checked two-stage classifier ('default' = the shipped weights, 'random' = untrained)."""
-    with _one_torch_thread():
-        return CellClassifier(*_load("classify", path_or_name), device=device)
+    return _build(CellClassifier, "classify", path_or_name, device)
