@@ -42,6 +42,11 @@ class StainConfig:
     extra_conv: bool = True
     #: False = the paper (L is the input image); True = the generator also predicts L
     predict_l: bool = False
+    #: "input": L is the preprocessed 260 nm image itself (the paper); "fitted": L is a
+    #: monotone lightness curve of it, fitted on the training pairs before training (l_curve)
+    lightness: Literal["input", "fitted"] = "input"
+    #: lightness at evenly spaced input levels 0..1 (normalised L); empty = identity
+    l_curve: tuple[float, ...] = ()
     #: the paper's white balance after Lab -> RGB (section 4.4.3)
     rgb_offset: float = 0.02
     value_offset: float = 0.07
@@ -73,9 +78,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "paper": SegConfig(base_width=64, depth=6, patch_size=256, pixel_size_um=0.16),
     },
     "stain": {
-        "small": StainConfig(),
+        "small": StainConfig(lightness="fitted"),
         "paper": StainConfig(
-            base_width=64, depth=7, disc_width=64, patch_size=256, pixel_size_um=0.16
+            base_width=64,
+            depth=7,
+            disc_width=64,
+            patch_size=256,
+            pixel_size_um=0.16,
+            lightness="fitted",
         ),
     },
     "classify": {

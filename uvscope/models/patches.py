@@ -16,7 +16,8 @@ import numpy as np
 class TileArrays:
     """One preprocessed tile at the model's pixel size.
 
-    gray (H,W) float32 0..1; cell, nucleus (H,W) bool; rgb (H,W,3) float32 or None;
+    gray (H,W) float32 0..1; cell, nucleus (H,W) bool masks or float32 coverage fractions
+    (a pixel is in the mask where the fraction is >= 0.5); rgb (H,W,3) float32 or None;
     centers: (K,2) row/col of WBCs used to bias patch sampling.
     """
 

@@ -30,9 +30,15 @@ from uvscope.models.simdata import (
     split_donors,
     tile_crops,
 )
+from uvscope.models.stain import fit_lightness_curve
 from uvscope.models.train_classify import CropArrays, evaluate_arrays, train_classifier
-from uvscope.models.train_segment import dice_scores, train_segmenter
-from uvscope.models.train_stain import train_stainer
+from uvscope.models.train_segment import (
+    dice_scores,
+    segment_tiles,
+    tile_targets,
+    train_segmenter,
+)
+from uvscope.models.train_stain import choose_offsets, train_stainer
 from uvscope.models.userdata import load_crop_folder
 
 
@@ -41,19 +47,13 @@ def is_crop_folder(path: Path) -> bool:
     return not (path / "dataset.json").exists() and not any(path.glob("*/*/norm_260.tif"))
 
 
-def _with_cells(
-    x: np.ndarray, y: np.ndarray, min_fraction: float = 0.01
-) -> tuple[np.ndarray, np.ndarray]:
-    keep = y[:, 0].reshape(len(y), -1).mean(1) >= min_fraction
-    return x[keep], y[keep]
-
-
-def seg_metrics(pred_prob: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Dice on patches containing cells (the paper's test set) and on all patches."""
-    xs, ys = _with_cells(pred_prob, y)
-    out = {f"{k}_all_patches": v for k, v in dice_scores(pred_prob, y).items()}
-    out.update(dice_scores(xs, ys))
-    out["n_patches"] = float(len(xs))
+def seg_metrics(pred_prob: list[np.ndarray], y: list[np.ndarray]) -> dict[str, float]:
+    """Dice per whole tile, averaged over tiles with cells (>= 1 % of the pixels; the paper's
+    test images contain WBCs) and over all tiles. Each item is (2,H,W): cell, nucleus."""
+    keep = [i for i, t in enumerate(y) if float(np.mean(t[0] >= 0.5)) >= 0.01]
+    out = {f"{k}_all_tiles": v for k, v in dice_scores(pred_prob, y).items()}
+    out.update(dice_scores([pred_prob[i] for i in keep], [y[i] for i in keep]))
+    out["n_tiles"] = float(len(keep))
     return out
 
 
@@ -175,11 +175,10 @@ def run_training(
                 nucleus_weight=nucleus_weight,
                 **kw,
             )
-            xt, yt = grid_patches(te, cfg.patch_size)
-            from uvscope.models.train_segment import segment_arrays
-
             card["metrics"] = {
-                "test_heldout_donors": seg_metrics(segment_arrays(net, xt, torch.device("cpu")), yt)
+                "test_heldout_donors": seg_metrics(
+                    segment_tiles(net, te, torch.device("cpu")), tile_targets(te)
+                )
             }
         elif kind == "stain":
             assert isinstance(cfg, StainConfig)
@@ -187,9 +186,21 @@ def run_training(
                 _tiles(ds, split[s], cfg.pixel_size_um, rgb=True) for s in ("train", "val", "test")
             )
             kw = {"patches_per_epoch": steps_per_epoch * 8} if steps_per_epoch else {}
+            if cfg.lightness == "fitted" and not cfg.l_curve and not cfg.predict_l:
+                cfg = dataclasses.replace(
+                    cfg,
+                    l_curve=fit_lightness_curve(
+                        [t.gray for t in tr], [t.rgb for t in tr if t.rgb is not None]
+                    ),
+                )
+                log(f"lightness curve fitted on {len(tr)} training tiles: {cfg.l_curve}")
             net, hist = train_stainer(
                 tr, va, cfg, epochs, work, device, seed, resume=resume, log=log, **kw
             )
+            (rgb_off, value_off), tried = choose_offsets(net, va, cfg)
+            cfg = dataclasses.replace(cfg, rgb_offset=rgb_off, value_offset=value_off)
+            card["post_offsets_val_msssim"] = tried
+            log(f"post-processing offsets chosen on validation: RGB {rgb_off}, value {value_off}")
             card["metrics"] = {"test_heldout_donors": stain_metrics(net, te, cfg)}
         elif kind == "classify":
             assert isinstance(cfg, ClassifyConfig)
@@ -280,9 +291,8 @@ def run_evaluation(
     if kind == "segment":
         seg = load_segmenter(weights, device)
         tiles = _tiles(ds, donors, seg.pixel_size_um)
-        x, y = grid_patches(tiles, seg.patch_size)
-        c, n = seg.predict(x[:, 0])
-        res.update(seg_metrics(np.stack([c, n], 1), y))
+        probs = [np.stack(seg.predict(t.gray[None]))[:, 0] for t in tiles]
+        res.update(seg_metrics(probs, tile_targets(tiles)))
     elif kind == "stain":
         st = load_stainer(weights, device)
         tiles = _tiles(ds, donors, st.pixel_size_um, rgb=True)

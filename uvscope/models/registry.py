@@ -41,7 +41,7 @@ def build_network(kind: str, cfg: Any) -> nn.Module:
     if kind == "segment" and isinstance(cfg, SegConfig):
         return SegmentationNet(cfg.base_width, cfg.depth, cfg.extra_conv)
     if kind == "stain" and isinstance(cfg, StainConfig):
-        return StainGenerator(cfg.base_width, cfg.depth, cfg.extra_conv, cfg.predict_l)
+        return StainGenerator.from_config(cfg)
     if kind == "classify" and isinstance(cfg, ClassifyConfig):
         return TwoStageClassifier(cfg)
     raise ModelError(f"config {type(cfg).__name__} does not describe a {kind!r} model")

@@ -113,6 +113,22 @@ def _resample(img: np.ndarray, factor: int, labels: bool = False) -> np.ndarray:
     return img
 
 
+def coverage(mask: np.ndarray, factor: int) -> np.ndarray:
+    """Fraction of each ``factor`` x ``factor`` block that ``mask`` covers (float32, 0..1).
+
+    The segmentation targets at the model's pixel size. They sit on the same pixel centres as
+    the block-averaged image; taking every ``factor``-th label instead would shift the masks by
+    (factor - 1) / 2 camera pixels, a shift the flipped training patches could never learn, and
+    would throw away where a boundary falls inside a pixel.
+    """
+    m = np.asarray(mask, dtype=np.float32)
+    if factor == 1:
+        return m
+    h, w = m.shape[0] // factor * factor, m.shape[1] // factor * factor
+    blocks = m[:h, :w].reshape(h // factor, factor, w // factor, factor)
+    return blocks.mean(axis=(1, 3)).astype(np.float32)
+
+
 def _factor(data_px: float, model_px: float) -> int:
     f = model_px / data_px
     k = round(f)
@@ -136,8 +152,11 @@ def load_tile(tf: TileFiles, data_px: float, model_px: float, with_rgb: bool = F
     """Read, bin to the model's pixel size and contrast-stretch one tile."""
     k = _factor(data_px, model_px)
     gray = _resample(tifffile.imread(tf.path / "norm_260.tif").astype(np.float32), k)
-    cl = _resample(tifffile.imread(tf.path / "cell_labels.tif").astype(np.int32), k, labels=True)
-    nl = _resample(tifffile.imread(tf.path / "nucleus_labels.tif").astype(np.int32), k, labels=True)
+    cl_full = tifffile.imread(tf.path / "cell_labels.tif").astype(np.int32)
+    nl_full = tifffile.imread(tf.path / "nucleus_labels.tif").astype(np.int32)
+    # label images for the classifier's crops are subsampled as the analysis pipeline does
+    cl = _resample(cl_full, k, labels=True)
+    nl = _resample(nl_full, k, labels=True)
     rgb = None
     if with_rgb:
         raw = tifffile.imread(tf.path / "stained_rgb.tif")
@@ -154,7 +173,10 @@ def load_tile(tf: TileFiles, data_px: float, model_px: float, with_rgb: bool = F
             cells = list(csv.DictReader(f))
     ids = [i for i in np.unique(cl) if i > 0]
     centers = np.array(ndimage.center_of_mass(cl > 0, cl, ids)) if ids else np.zeros((0, 2))
-    tile = TileArrays(contrast_stretch(gray), cl > 0, nl > 0, rgb, centers, tf.donor)
+    tile = TileArrays(
+        contrast_stretch(gray), coverage(cl_full > 0, k), coverage(nl_full > 0, k), rgb, centers,
+        tf.donor,
+    )
     return LoadedTile(tile, cl, nl, cells)
 
 

@@ -1,13 +1,20 @@
 """Virtual staining cGAN in Lab colour space (paper 000 section 4.4).
 
 The generator sees the preprocessed 260 nm image as the L channel and predicts a and b; the
-discriminator judges (L, a, b) stacks. Tensors are normalised: L in 0..1 (L/100), a and b in
--1..1 (a/AB_SCALE), so the generator ends in tanh.
+discriminator judges (L, a, b) stacks. The paper keeps the 260 nm image itself as L, which fits
+ground truth whose lightness is that image's; where the ground truth's lightness is another
+function of it (a Giemsa-like render, a pseudocolour with other weights), a monotone lightness
+curve fitted on the training pairs maps the input to L (``fit_lightness_curve``). Tensors are
+normalised: L in 0..1 (L/100), a and b in -1..1 (a/AB_SCALE), so the generator ends in tanh.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import kornia.color as kc
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,23 +28,76 @@ AB_SCALE = 110.0
 class StainGenerator(nn.Module):
     """U-Net (LeakyReLU 0.2 down, ReLU up): L (N,1,H,W) 0..1 -> normalised Lab (N,3,H,W).
 
-    As in the paper, channel 0 is the input itself and the network predicts a, b (tanh). With
-    ``predict_l`` it also predicts L (sigmoid), for targets whose lightness differs from the
-    260 nm image.
+    As in the paper, channel 0 comes from the input and the network predicts a, b (tanh):
+    the input itself, or with ``l_curve`` the input through that lightness curve (knots at
+    evenly spaced levels 0..1). With ``predict_l`` the network also predicts L (sigmoid).
     """
 
     def __init__(
-        self, base_width: int, depth: int, extra_conv: bool = True, predict_l: bool = False
+        self,
+        base_width: int,
+        depth: int,
+        extra_conv: bool = True,
+        predict_l: bool = False,
+        l_curve: tuple[float, ...] = (),
     ) -> None:
         super().__init__()
         self.predict_l = predict_l
         self.unet = UNet(1, 3 if predict_l else 2, base_width, depth, "lrelu", extra_conv)
+        if l_curve and len(l_curve) < 2:
+            raise ValueError(f"a lightness curve needs at least 2 knots, got {len(l_curve)}")
+        # not persistent: the curve travels in the model card, the weights file holds weights
+        self.register_buffer(
+            "l_curve", torch.tensor(l_curve, dtype=torch.float32), persistent=False
+        )
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> StainGenerator:
+        return cls(cfg.base_width, cfg.depth, cfg.extra_conv, cfg.predict_l, tuple(cfg.l_curve))
+
+    def lightness(self, l01: torch.Tensor) -> torch.Tensor:
+        """The output's L for an input image: the input, or the input through ``l_curve``."""
+        return l01 if self.l_curve.numel() == 0 else apply_curve(l01, self.l_curve)
 
     def forward(self, l01: torch.Tensor) -> torch.Tensor:
         y = self.unet(l01)
         if self.predict_l:
             return torch.cat([torch.sigmoid(y[:, :1]), torch.tanh(y[:, 1:])], dim=1)
-        return torch.cat([l01, torch.tanh(y)], dim=1)
+        return torch.cat([self.lightness(l01), torch.tanh(y)], dim=1)
+
+
+def apply_curve(x: torch.Tensor, knots: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear curve through ``knots`` at evenly spaced levels 0..1 (x clamped)."""
+    k = knots.to(device=x.device, dtype=x.dtype)
+    pos = x.clamp(0, 1) * (len(k) - 1)
+    i0 = pos.floor().clamp(max=len(k) - 2).long()
+    frac = pos - i0.to(x.dtype)
+    return k[i0] * (1 - frac) + k[i0 + 1] * frac
+
+
+def fit_lightness_curve(
+    gray: Sequence[np.ndarray], rgb: Sequence[np.ndarray], knots: int = 33
+) -> tuple[float, ...]:
+    """Monotone lightness curve: mean normalised L of the target at each input level.
+
+    ``gray`` are preprocessed inputs (H,W) 0..1 and ``rgb`` their targets (H,W,3) 0..1. Pixels
+    are assigned to the nearest knot; a knot with no pixels takes its neighbours' line, and a
+    running maximum keeps the curve non-decreasing (darker input never gets lighter output).
+    """
+    if knots < 2:
+        raise ValueError(f"a lightness curve needs at least 2 knots, got {knots}")
+    sums, counts = np.zeros(knots), np.zeros(knots)
+    for g, c in zip(gray, rgb, strict=True):
+        lab = rgb_to_lab_norm(torch.from_numpy(np.ascontiguousarray(np.moveaxis(c, -1, 0)))[None])
+        idx = np.rint(np.clip(g, 0, 1) * (knots - 1)).astype(int).ravel()
+        sums += np.bincount(idx, lab[0, 0].numpy().ravel(), knots)
+        counts += np.bincount(idx, minlength=knots)
+    if counts.sum() == 0:
+        raise ValueError("no pixels to fit a lightness curve on")
+    levels = np.linspace(0, 1, knots)
+    have = counts > 0
+    curve = np.interp(levels, levels[have], sums[have] / counts[have])
+    return tuple(round(float(v), 5) for v in np.maximum.accumulate(np.clip(curve, 0, 1)))
 
 
 class StainDiscriminator(nn.Module):

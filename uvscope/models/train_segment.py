@@ -20,29 +20,46 @@ from uvscope.models.checkpoint import load_checkpoint, save_checkpoint
 from uvscope.models.loop import History, Log, setup
 from uvscope.models.losses import bce_dice_loss
 from uvscope.models.metrics import mean_dice
-from uvscope.models.patches import TileArrays, grid_patches, sample_patches
+from uvscope.models.patches import TileArrays, sample_patches
 from uvscope.models.unet import SegmentationNet
 
 
 @torch.no_grad()
-def segment_arrays(
-    net: SegmentationNet, x: np.ndarray, device: torch.device, bs: int = 8
-) -> np.ndarray:
-    """Probabilities (N,2,H,W) for patches (N,1,H,W)."""
+def segment_tiles(
+    net: SegmentationNet, tiles: list[TileArrays], device: torch.device
+) -> list[np.ndarray]:
+    """Probabilities (2,H,W) of each whole tile, reflect-padded to a multiple of 2**depth.
+
+    Whole tiles, as the analysis runs the network: cutting a tile into patches first would
+    score cells the network saw without their surroundings.
+    """
     net.eval()
+    m = 2**net.unet.depth
     out = []
-    for i in range(0, len(x), bs):
-        out.append(
-            torch.sigmoid(net(torch.from_numpy(x[i : i + bs]).to(device)).float()).cpu().numpy()
-        )
-    return np.concatenate(out)
+    for t in tiles:
+        h, w = t.gray.shape
+        x = torch.from_numpy(np.ascontiguousarray(t.gray, np.float32))[None, None].to(device)
+        ph, pw = -h % m, -w % m
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
+        out.append(torch.sigmoid(net(x).float())[0, :, :h, :w].cpu().numpy())
+    return out
 
 
-def dice_scores(prob: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def dice_scores(prob: np.ndarray | list, y: np.ndarray | list) -> dict[str, float]:
+    """Mean Dice per image of (N,2,H,W) probabilities against targets (>= 0.5 is inside).
+
+    Lists of (2,H,W) arrays of different sizes work too.
+    """
     return {
-        "cell_dice": mean_dice(prob[:, 0] >= 0.5, y[:, 0] >= 0.5),
-        "nucleus_dice": mean_dice(prob[:, 1] >= 0.5, y[:, 1] >= 0.5),
+        name: mean_dice([p[c] >= 0.5 for p in prob], [t[c] >= 0.5 for t in y])
+        for c, name in enumerate(("cell_dice", "nucleus_dice"))
     }
+
+
+def tile_targets(tiles: list[TileArrays]) -> list[np.ndarray]:
+    return [np.stack([t.cell, t.nucleus]).astype(np.float32) for t in tiles]
 
 
 def train_segmenter(
@@ -77,10 +94,10 @@ def train_segmenter(
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     hist = History()
-    xv, yv = grid_patches(val, cfg.patch_size)
+    yv = tile_targets(val)
     best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     if init is not None and not resume:
-        m0 = dice_scores(segment_arrays(net, xv, dev), yv)
+        m0 = dice_scores(segment_tiles(net, val, dev), yv)
         hist.best_score = 0.5 * (m0["cell_dice"] + m0["nucleus_dice"])
         log(
             f"start weights {init}: val Dice cell {m0['cell_dice']:.4f} "
@@ -116,7 +133,7 @@ def train_segmenter(
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
-        m = dice_scores(segment_arrays(net, xv, dev), yv)
+        m = dice_scores(segment_tiles(net, val, dev), yv)
         score = 0.5 * (m["cell_dice"] + m["nucleus_dice"])
         if init is None:
             sched.step(score)
