@@ -98,3 +98,12 @@ def test_curve_and_offsets_travel_in_the_model_card(tmp_path):
     l_in = load_stainer(tmp_path / "p.safetensors", device="cpu").predict(x)
     l_in = rgb_to_lab_norm(torch.from_numpy(l_in).permute(0, 3, 1, 2))[:, 0]
     assert np.allclose(l_in.numpy(), 0.5, atol=0.01)
+
+
+def test_unknown_lightness_scheme_is_refused_with_the_choices():
+    import pytest
+
+    from uvscope.errors import ModelError
+
+    with pytest.raises(ModelError, match="'input'.*'fitted'"):
+        StainConfig(lightness="guess")

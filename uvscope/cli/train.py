@@ -48,8 +48,9 @@ KINDS = click.Choice(["segment", "stain", "classify"])
     "overrides",
     multiple=True,
     metavar="FIELD=VALUE",
-    help="Override an architecture field of the preset, e.g. --set base_width=16 "
-    "--set predict_l=true (repeatable).",
+    help="Override an architecture field of the preset, e.g. --set base_width=16, "
+    "--set lightness=input (stain: L is the 260 nm image itself, as in the paper) "
+    "(repeatable).",
 )
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
 @click.option(
