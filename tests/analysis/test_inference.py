@@ -64,3 +64,23 @@ def test_resample_round_trip_keeps_shape() -> None:
     half = resample(img, (96, 128))
     assert half.shape == (96, 128) and half.dtype == np.float32
     assert resample(half, img.shape).shape == img.shape
+
+
+def test_network_inputs_are_binned_then_stretched_as_the_training_tiles_were() -> None:
+    from uvscope.analysis.inference import to_model_pixels
+    from uvscope.analysis.pipeline import TilePipeline, tile_percentiles
+    from uvscope.analysis.settings import AnalysisSettings
+    from uvscope.models.preprocess import bin2x2, contrast_stretch
+
+    rng = np.random.default_rng(0)
+    g = (0.8 + 0.1 * rng.standard_normal((64, 96))).astype(np.float32)
+    assert np.array_equal(to_model_pixels(g, 0.16, 0.32), bin2x2(g))
+    assert np.allclose(to_model_pixels(g, 0.16, 0.64), bin2x2(bin2x2(g)))
+    assert np.array_equal(to_model_pixels(g, 0.32, 0.32), g)
+    odd = to_model_pixels(g[:63, :95], 0.16, 0.32)  # the last row/column repeated, not dropped
+    assert odd.shape == (32, 48) and np.isclose(odd[-1, -1], g[62, 94])
+    assert to_model_pixels(g, 0.16, 0.24).shape == (43, 64)  # other ratios: resized
+    pipe = TilePipeline(models=None, settings=AnalysisSettings())  # type: ignore[arg-type]
+    inf = pipe.settings.inference
+    got = pipe._to_model([g], 0.16, 0.32)[0]
+    assert np.array_equal(got, contrast_stretch(bin2x2(g), *tile_percentiles(g.shape, inf)))

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from skimage.transform import resize
 
+from uvscope.models.preprocess import bin2x2
+
 PredictFn = Callable[[np.ndarray], np.ndarray | tuple[np.ndarray, ...]]
 
 
@@ -45,6 +47,28 @@ def resample(img: np.ndarray, shape: tuple[int, int], order: int = 1) -> np.ndar
         preserve_range=True,
     )
     return out.astype(img.dtype, copy=False)
+
+
+def to_model_pixels(img: np.ndarray, tile_px_um: float, model_px_um: float) -> np.ndarray:
+    """``img`` at the network's pixel size, made the way the training data were made.
+
+    A power-of-two ratio averages k x k blocks (repeated 2x2 binning, as the training tiles
+    were binned; an odd last row or column is repeated first). Interpolating instead (even
+    anti-aliased) gives a slightly different image, and networks trained on binned tiles have
+    been seen to lose whole cells on it. Other ratios fall back to anti-aliased resizing.
+    """
+    ratio = model_px_um / tile_px_um
+    k = int(round(ratio))
+    if abs(ratio - k) > 1e-6 or k < 1 or k & (k - 1):
+        return resample(img, model_shape(img.shape, tile_px_um, model_px_um))
+    out = np.asarray(img, dtype=np.float32)
+    while k > 1:
+        h, w = out.shape
+        if h % 2 or w % 2:
+            out = np.pad(out, ((0, h % 2), (0, w % 2)), mode="edge")
+        out = bin2x2(out)
+        k //= 2
+    return out
 
 
 def model_shape(shape: tuple[int, int], tile_px_um: float, model_px_um: float) -> tuple[int, int]:

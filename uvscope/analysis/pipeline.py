@@ -19,7 +19,7 @@ from skimage.measure import regionprops
 from uvscope.acquisition.tiles import Tile, TileSpec
 from uvscope.analysis.cells import WAVELENGTH_COLUMNS, CellRecord, decide
 from uvscope.analysis.dedup import CoreRegions, touched_sides
-from uvscope.analysis.inference import model_shape, predict_blended, resample
+from uvscope.analysis.inference import model_shape, predict_blended, resample, to_model_pixels
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.postprocess import Instances, instances
 from uvscope.analysis.settings import AnalysisSettings, InferenceSettings
@@ -101,43 +101,48 @@ class TilePipeline:
         self._resampled: tuple[list, tuple[float, float], list[np.ndarray]] | None = None
 
     # ---------------------------------------------------------------- stages
-    def _to_model(self, imgs: list[np.ndarray], px: float, model_px: float) -> list[np.ndarray]:
-        """The tiles at the network's pixel size; computed once per batch and pixel size, so
-        segmentation and staining (both 0.32 um) share one resample per tile."""
+    def _to_model(self, grays: list[np.ndarray], px: float, model_px: float) -> list[np.ndarray]:
+        """The network inputs: each tile binned to the model's pixel size, then contrast-
+        stretched, in the order the training tiles were made. Computed once per batch and pixel
+        size, so segmentation and staining (both 0.32 um) share them."""
         c = self._resampled
-        if c is None or c[0] is not imgs or c[1] != (px, model_px):
-            out = [resample(g, model_shape(g.shape, px, model_px)) for g in imgs]
-            self._resampled = c = (imgs, (px, model_px), out)
+        if c is None or c[0] is not grays or c[1] != (px, model_px):
+            inf = self.settings.inference
+            out = [
+                contrast_stretch(to_model_pixels(g, px, model_px), *tile_percentiles(g.shape, inf))
+                for g in grays
+            ]
+            self._resampled = c = (grays, (px, model_px), out)
         return c[2]
 
-    def _predict_tiles(self, model: Any, stretched: list[np.ndarray], px: float) -> list[Any]:
+    def _predict_tiles(self, model: Any, grays: list[np.ndarray], px: float) -> list[Any]:
         """A tile-to-tile network over whole tiles at its pixel size, patches blended."""
         inf = self.settings.inference
         return predict_blended(
-            self._to_model(stretched, px, model.pixel_size_um),
+            self._to_model(grays, px, model.pixel_size_um),
             model.predict,
             model.patch_size,
             inf.patch_overlap_px,
             inf.patch_batch,
         )
 
-    def segment(
-        self, stretched: list[np.ndarray], px: float
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        outs = self._predict_tiles(self.models.segmenter, stretched, px)
+    def segment(self, grays: list[np.ndarray], px: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Cell and nucleus probabilities at the tiles' pixel size (``grays``: normalised)."""
+        outs = self._predict_tiles(self.models.segmenter, grays, px)
         return [
             (resample(o[0], g.shape), resample(o[1], g.shape))
-            for o, g in zip(outs, stretched, strict=True)
+            for o, g in zip(outs, grays, strict=True)
         ]
 
-    def stain(self, stretched: list[np.ndarray], px: float) -> list[np.ndarray | None]:
+    def stain(self, grays: list[np.ndarray], px: float) -> list[np.ndarray | None]:
+        """Virtual stain (uint8 RGB) at the tiles' pixel size, or None without a stainer."""
         stn = self.models.stainer
         if stn is None:
-            return [None] * len(stretched)
-        outs = self._predict_tiles(stn, stretched, px)
+            return [None] * len(grays)
+        outs = self._predict_tiles(stn, grays, px)
         return [
             (np.clip(resample(o[0], g.shape), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-            for o, g in zip(outs, stretched, strict=True)
+            for o, g in zip(outs, grays, strict=True)
         ]
 
     def crops(self, gray: np.ndarray, inst: Instances, px: float) -> tuple[np.ndarray, list[int]]:
@@ -290,9 +295,8 @@ class TilePipeline:
         if any(abs(t.pixel_size_um - px) > 1e-9 for t in tiles):
             raise AnalysisError("a batch mixes pixel sizes; analyse such tiles separately")
         grays = [primary_image(t, s.inference.wavelength_nm) for t in tiles]
-        stretched = [contrast_stretch(g, *tile_percentiles(g.shape, s.inference)) for g in grays]
-        probs = self.segment(stretched, px)
-        stained = self.stain(stretched, px)
+        probs = self.segment(grays, px)
+        stained = self.stain(grays, px)
         self._resampled = None  # the batch's images are not kept beyond it
         results: list[TileResult] = []
         insts = [
