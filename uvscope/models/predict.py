@@ -173,8 +173,9 @@ class CellClassifier(_Predictor):
         super().__init__(net, cfg, card, device, batch_size)
         self.crop_size: int = cfg.crop_size
         #: average the five-part probabilities over the 8 rotations and mirrors of each crop
-        #: (a cell has no orientation); the dead/healthy call uses the crop as it is, since
-        #: averaging lowered its accuracy on validation donors
+        #: (a cell has no orientation; chosen on validation donors, see the model card's
+        #: "selection"); the dead/healthy call uses the crop as it is, since averaging it
+        #: never raised its validation accuracy
         self.class_tta = class_tta
         ck = card.get("checkpoint")
         self.checkpoint: DeadCheckpoint | None = DeadCheckpoint.from_dict(ck) if ck else None
