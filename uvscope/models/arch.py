@@ -47,6 +47,9 @@ class StainConfig:
     lightness: Literal["input", "fitted"] = "input"
     #: lightness at evenly spaced input levels 0..1 (normalised L); empty = identity
     l_curve: tuple[float, ...] = ()
+    #: the paper's white balance after Lab -> RGB (section 4.4.3)
+    rgb_offset: float = 0.02
+    value_offset: float = 0.07
 
     def __post_init__(self) -> None:
         if self.lightness not in ("input", "fitted"):
@@ -56,9 +59,6 @@ class StainConfig:
             )
         if len(self.l_curve) == 1:
             raise ModelError("a stain lightness curve needs at least 2 knots")
-    #: the paper's white balance after Lab -> RGB (section 4.4.3)
-    rgb_offset: float = 0.02
-    value_offset: float = 0.07
 
 
 @dataclass(frozen=True)

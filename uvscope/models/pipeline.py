@@ -20,7 +20,13 @@ from uvscope.models.arch import CLASS_NAMES, ClassifyConfig, SegConfig, StainCon
 from uvscope.models.loop import Log
 from uvscope.models.metrics import msssim_rgb, stratified_kfold
 from uvscope.models.patches import TileArrays, grid_patches
-from uvscope.models.predict import load_classifier, load_segmenter, load_stainer, resolve_device
+from uvscope.models.predict import (
+    CellClassifier,
+    load_classifier,
+    load_segmenter,
+    load_stainer,
+    resolve_device,
+)
 from uvscope.models.registry import machine_description, read_card, resolve, save_model
 from uvscope.models.simdata import (
     Dataset,
@@ -190,7 +196,8 @@ def run_training(
                 cfg = dataclasses.replace(
                     cfg,
                     l_curve=fit_lightness_curve(
-                        [t.gray for t in tr], [t.rgb for t in tr if t.rgb is not None]
+                        [t.gray for t in tr if t.rgb is not None],
+                        [t.rgb for t in tr if t.rgb is not None],
                     ),
                 )
                 log(f"lightness curve fitted on {len(tr)} training tiles: {cfg.l_curve}")
@@ -214,10 +221,15 @@ def run_training(
                 tr_c, va_c, cfg, epochs, work, device, seed, resume=resume, log=log
             )
             card.update(extra)
+            shipped = CellClassifier(net, cfg, card, device="cpu")  # as the analysis loads it
             card["metrics"] = {
                 "test_heldout_donors": _cls_summary(
                     evaluate_arrays(*_predict_cls(net, te_c.x), te_c)
-                )
+                ),
+                # with the orientation averaging and dead-cell checkpoint of inference
+                "test_heldout_donors_as_shipped": _cls_summary(
+                    evaluate_arrays(*shipped.predict(te_c.x), te_c)
+                ),
             }
         else:
             raise ModelError(f"unknown model kind {kind!r}; use segment, stain or classify")
