@@ -242,9 +242,14 @@ def main() -> None:
         p = WEIGHTS_DIR / f"{kind}.safetensors"
         if p.exists():
             c = read_card(p)
+            cmd = f"`{c['command']}`"
+            init = c.get("init") or {}
+            while init:  # a fine-tune: name the runs it started from, newest first
+                cmd += f", fine-tuning `{init.get('command')}`"
+                init = init.get("init") or {}
             lines.append(
                 f"| {kind} | {c['n_parameters']:,} | {c['file_size_bytes'] / 1e6:.2f} MB | "
-                f"{c['training_seconds'] / 60:.1f} min | {c['machine']} | `{c['command']}` |"
+                f"{c['training_seconds'] / 60:.1f} min | {c['machine']} | {cmd} |"
             )
     lines += [
         "",

@@ -84,6 +84,13 @@ def test_train_and_evaluate_on_uvscope_simulate_export(tmp_path):
     ft = json.loads((tmp_path / "ft" / "segment.json").read_text())
     assert ft["init"]["sha256"] == card["sha256"]
     assert ft["training_seconds"] >= card["training_seconds"] + ft["fine_tune_seconds"] - 0.2
+    again = tmp_path / "ft" / "segment.safetensors"
+    res = runner.invoke(
+        main, [*common, "--out", str(tmp_path / "ft3"), "--init", str(again), *small]
+    )
+    assert res.exit_code == 0, res.output
+    chain = json.loads((tmp_path / "ft3" / "segment.json").read_text())["init"]
+    assert chain["sha256"] == ft["sha256"] and chain["init"]["sha256"] == card["sha256"]
     res = runner.invoke(main, [*common, "--out", str(tmp_path / "ft2"), "--init", str(start)])
     assert res.exit_code == 2 and "same architecture" in res.output
     res = runner.invoke(

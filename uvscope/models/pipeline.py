@@ -167,6 +167,8 @@ def run_training(
                     "command": init_card.get("command"),
                     "training_seconds": init_card.get("training_seconds", 0.0),
                 }
+                if init_card.get("init"):  # the start weights were a fine-tune: keep the lineage
+                    card["init"]["init"] = init_card["init"]
             net, hist = train_segmenter(
                 tr,
                 va,
