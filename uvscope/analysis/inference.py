@@ -49,6 +49,16 @@ def resample(img: np.ndarray, shape: tuple[int, int], order: int = 1) -> np.ndar
     return out.astype(img.dtype, copy=False)
 
 
+def binning_factor(tile_px_um: float, model_px_um: float) -> int | None:
+    """k when the model's pixels are k x k tile pixels with k a power of two (1, 2, 4, ...),
+    the case where tiles are binned as the training data were; None for other ratios."""
+    ratio = model_px_um / tile_px_um
+    k = int(round(ratio))
+    if abs(ratio - k) > 1e-6 or k < 1 or k & (k - 1):
+        return None
+    return k
+
+
 def to_model_pixels(img: np.ndarray, tile_px_um: float, model_px_um: float) -> np.ndarray:
     """``img`` at the network's pixel size, made the way the training data were made.
 
@@ -57,9 +67,8 @@ def to_model_pixels(img: np.ndarray, tile_px_um: float, model_px_um: float) -> n
     anti-aliased) gives a slightly different image, and networks trained on binned tiles have
     been seen to lose whole cells on it. Other ratios fall back to anti-aliased resizing.
     """
-    ratio = model_px_um / tile_px_um
-    k = int(round(ratio))
-    if abs(ratio - k) > 1e-6 or k < 1 or k & (k - 1):
+    k = binning_factor(tile_px_um, model_px_um)
+    if k is None:
         return resample(img, model_shape(img.shape, tile_px_um, model_px_um))
     out = np.asarray(img, dtype=np.float32)
     while k > 1:

@@ -19,7 +19,13 @@ from skimage.measure import regionprops
 from uvscope.acquisition.tiles import Tile, TileSpec
 from uvscope.analysis.cells import WAVELENGTH_COLUMNS, CellRecord, decide
 from uvscope.analysis.dedup import CoreRegions, touched_sides
-from uvscope.analysis.inference import model_shape, predict_blended, resample, to_model_pixels
+from uvscope.analysis.inference import (
+    binning_factor,
+    model_shape,
+    predict_blended,
+    resample,
+    to_model_pixels,
+)
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.postprocess import Instances, instances
 from uvscope.analysis.settings import AnalysisSettings, InferenceSettings
@@ -159,7 +165,7 @@ class TilePipeline:
         inf = self.settings.inference
         ratio = clf.pixel_size_um / px
         k = int(round(ratio))
-        binned = k >= 1 and abs(ratio - k) < 1e-6 and (k & (k - 1)) == 0
+        binned = binning_factor(px, clf.pixel_size_um) is not None
         h, w = gray.shape
         ctx = inf.classifier_context_um
         if ctx is None:

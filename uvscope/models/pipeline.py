@@ -195,13 +195,9 @@ def run_training(
             )
             kw = {"patches_per_epoch": steps_per_epoch * 8} if steps_per_epoch else {}
             if cfg.lightness == "fitted" and not cfg.l_curve and not cfg.predict_l:
-                cfg = dataclasses.replace(
-                    cfg,
-                    l_curve=fit_lightness_curve(
-                        [t.gray for t in tr if t.rgb is not None],
-                        [t.rgb for t in tr if t.rgb is not None],
-                    ),
-                )
+                paired = [t for t in tr if t.rgb is not None]
+                curve = fit_lightness_curve([t.gray for t in paired], [t.rgb for t in paired])
+                cfg = dataclasses.replace(cfg, l_curve=curve)
                 log(f"lightness curve fitted on {len(tr)} training tiles: {cfg.l_curve}")
             net, hist = train_stainer(
                 tr, va, cfg, epochs, work, device, seed, resume=resume, log=log, **kw

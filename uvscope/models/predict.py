@@ -82,7 +82,9 @@ def _check_batch(batch: np.ndarray, what: str) -> np.ndarray:
     return arr
 
 
-def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
+    """``x`` (..., H, W) padded at the bottom/right to multiples of ``multiple`` (the U-Nets'
+    2**depth), reflecting where the image is large enough; returns it with the original H, W."""
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:
@@ -121,7 +123,7 @@ class Segmenter(_ImagePredictor):
         arr = _check_batch(batch, "Segmenter")
         cells, nucs = [], []
         for t in self._chunks(arr[:, None]):
-            t, h, w = _pad_to(t, 2**self.cfg.depth)
+            t, h, w = pad_to_multiple(t, 2**self.cfg.depth)
             with self._autocast():
                 logits = self.net(t)
             p = torch.sigmoid(logits.float())[..., :h, :w].cpu().numpy()
@@ -141,7 +143,7 @@ class Stainer(_ImagePredictor):
         arr = _check_batch(batch, "Stainer")
         out = []
         for t in self._chunks(arr[:, None]):
-            t, h, w = _pad_to(t, 2**self.cfg.depth)
+            t, h, w = pad_to_multiple(t, 2**self.cfg.depth)
             with self._autocast():
                 lab = self.net(t).float()
             rgb = lab_norm_to_rgb(lab[:, :1], lab[:, 1:])

@@ -21,6 +21,7 @@ from uvscope.models.loop import History, Log, setup
 from uvscope.models.losses import bce_dice_loss
 from uvscope.models.metrics import mean_dice
 from uvscope.models.patches import TileArrays, sample_patches
+from uvscope.models.predict import pad_to_multiple
 from uvscope.models.unet import SegmentationNet
 
 
@@ -34,15 +35,10 @@ def segment_tiles(
     score cells the network saw without their surroundings.
     """
     net.eval()
-    m = 2**net.unet.depth
     out = []
     for t in tiles:
-        h, w = t.gray.shape
         x = torch.from_numpy(np.ascontiguousarray(t.gray, np.float32))[None, None].to(device)
-        ph, pw = -h % m, -w % m
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
+        x, h, w = pad_to_multiple(x, 2**net.unet.depth)
         out.append(torch.sigmoid(net(x).float())[0, :, :h, :w].cpu().numpy())
     return out
 
