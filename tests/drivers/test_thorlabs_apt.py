@@ -32,8 +32,9 @@ def test_open_sequence_identifies_enables_and_homes(stage_focus, apt_emu):
     for bay in (0x21, 0x22, 0x23):
         sent = [f for _, f in apt_emu.frames if f.dest == bay]
         kinds = [f.msgid for f in sent if f.msgid != ap.MOT_ACK_DCSTATUSUPDATE]
-        assert kinds[:4] == [ap.MOD_SET_CHANENABLESTATE, ap.MOT_SET_VELPARAMS,
-                             ap.MOT_REQ_DCSTATUSUPDATE, ap.MOT_MOVE_HOME]
+        assert kinds[:5] == [ap.MOD_SET_CHANENABLESTATE, ap.MOT_SET_VELPARAMS,
+                             ap.MOT_REQ_DCSTATUSUPDATE, ap.MOT_REQ_HOMEPARAMS,
+                             ap.MOT_MOVE_HOME]
         assert sent[0].param1 == 1 and sent[0].param2 == 1  # channel 1 enabled
     assert all(ax.homed for ax in apt_emu.axes.values())
     info = xy.info()

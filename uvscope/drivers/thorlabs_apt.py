@@ -166,7 +166,7 @@ class AptController:
         return self._inbox.popleft()
 
     def _dispatch(self, frame: ap.Frame) -> None:
-        if frame.msgid in ap.END_OF_MOVE:
+        if frame.msgid in ap.END_OF_MOVE or frame.msgid == ap.HW_RICHRESPONSE:
             self._seq += 1
             self._events.setdefault(frame.source, deque(maxlen=32)).append((self._seq, frame))
 
@@ -279,6 +279,8 @@ class AptAxis:
         self.accel_scale = accel_scale
         self.timing_scale = timing_scale
         self.homed = False
+        #: home velocity in units/s as the controller has it (MOT_GET_HOMEPARAMS)
+        self.home_velocity: float | None = None
         self._move: _Move | None = None
         self._position = 0
 
@@ -294,6 +296,27 @@ class AptAxis:
         self.set_velocity(self.velocity, self.acceleration)
         st = self.status()
         self.homed = st.homed
+        if not st.enabled:
+            raise DeviceError(
+                f"{self.name} channel (bay {self.bay:#04x}) stays disabled after "
+                "MOD_SET_CHANENABLESTATE; check the motor cable and the controller's front panel"
+            )
+        self.home_velocity = self.homeparams()["home_velocity"]
+
+    def homeparams(self) -> dict[str, float]:
+        """Home direction, limit switch, velocity (units/s) and offset (units)."""
+        p = self.ctrl.request(ap.req_homeparams(self.bay), ap.MOT_GET_HOMEPARAMS, self.bay,
+                              f"{self.name} home parameters (MOT_REQ_HOMEPARAMS)").parsed()
+        return {"home_dir": p["home_dir"], "limit_switch": p["limit_switch"],
+                "home_velocity": p["home_velocity"] / self.velocity_scale,
+                "offset": p["offset_distance"] / self.counts_per_unit}
+
+    def home_timeout_s(self) -> float:
+        """Twice the run back over the whole soft-limit span at the home velocity, plus 5 s
+        for the index search (a real homing, not the timing scale, sets this)."""
+        span = abs(self.limits_counts[1] - self.limits_counts[0]) / self.counts_per_unit
+        v = self.home_velocity or self.velocity
+        return 5.0 + 2.0 * span / max(v, 1e-9)
 
     def status(self) -> ap.AxisStatus:
         frame = self.ctrl.request(ap.req_status(self.bay), ap.MOT_GET_DCSTATUSUPDATE, self.bay,
@@ -322,9 +345,33 @@ class AptAxis:
         return seq
 
     def wait_home(self, seq: int, timeout_s: float) -> None:
-        if self.ctrl.wait_event(self.bay, seq, {ap.MOT_MOVE_HOMED}, timeout_s) is None:
-            raise DeviceTimeout(f"{self.name} axis did not finish homing in {timeout_s:.0f} s")
-        self.homed = True
+        """MOVE_HOMED ends it; every 0.5 s the status is asked too, so a lost MOVE_HOMED
+        (or a controller that sends none) still ends the wait once the HOMED bit is set."""
+        self.homed = False
+        deadline = time.monotonic() + timeout_s
+        ends = {ap.MOT_MOVE_HOMED, ap.MOT_MOVE_STOPPED, ap.HW_RICHRESPONSE}
+        while True:
+            slice_s = max(0.0, min(0.5, deadline - time.monotonic()))
+            frame = self.ctrl.wait_event(self.bay, seq, ends, slice_s)
+            if frame is not None and frame.msgid != ap.MOT_MOVE_HOMED:
+                raise MotionError(f"{self.name} axis did not home: {self._refusal(frame)}")
+            st = self.status() if frame is None else None
+            if frame is not None or (st is not None and st.homed and not st.homing):
+                self.homed = True
+                return
+            if st is not None and st.motion_error:
+                self.check_status(st)
+            if time.monotonic() >= deadline:
+                raise DeviceTimeout(
+                    f"{self.name} axis did not finish homing in {timeout_s:.0f} s; check that "
+                    "nothing blocks the stage, then home again"
+                )
+
+    def _refusal(self, frame: ap.Frame) -> str:
+        if frame.msgid == ap.MOT_MOVE_STOPPED:
+            return "the controller stopped the homing move (MOVE_STOPPED)"
+        notes = frame.parsed()["notes"].rstrip(b"\0").decode("ascii", "replace")
+        return f"the controller refused it ({notes})"
 
     def start_move(self, target: int) -> None:
         """Start an absolute move to ``target`` counts (checked again as it is packed)."""
@@ -366,8 +413,10 @@ class AptAxis:
         expected = move.expected_s * self.timing_scale
         poll_after = 0.2 + 1.5 * expected
         deadline = time.monotonic() + 0.5 + 3.0 * expected
-        ends = {ap.MOT_MOVE_COMPLETED, ap.MOT_MOVE_STOPPED}
+        ends = {ap.MOT_MOVE_COMPLETED, ap.MOT_MOVE_STOPPED, ap.HW_RICHRESPONSE}
         frame = self.ctrl.wait_event(self.bay, move.seq, ends, poll_after)
+        if frame is not None and frame.msgid == ap.HW_RICHRESPONSE:
+            raise MotionError(f"{self.name} axis did not move: {self._refusal(frame)}")
         stopped = frame is not None and frame.msgid == ap.MOT_MOVE_STOPPED
         if frame is not None:
             st = ap.AxisStatus.from_bytes(frame.data)
@@ -388,6 +437,8 @@ class AptAxis:
                         f"(expected {expected:.2f} s); {stopped_note}"
                     )
                 frame = self.ctrl.wait_event(self.bay, move.seq, ends, 0.05)
+                if frame is not None and frame.msgid == ap.HW_RICHRESPONSE:
+                    raise MotionError(f"{self.name} axis did not move: {self._refusal(frame)}")
                 if frame is not None:
                     st = ap.AxisStatus.from_bytes(frame.data)
                     stopped = frame.msgid == ap.MOT_MOVE_STOPPED
@@ -541,7 +592,11 @@ class AptXYStage(XYStage):
     def _do_home(self) -> None:
         seqs = [ax.start_home() for ax in self.axes]
         for ax, seq in zip(self.axes, seqs, strict=True):
-            ax.wait_home(seq, 1.0 + 60.0 * self.timing_scale)
+            ax.wait_home(seq, ax.home_timeout_s())
+
+    @property
+    def homed(self) -> bool:
+        return all(ax.homed for ax in self.axes)
 
     def _do_stop(self) -> None:
         for ax in self.axes:
@@ -616,7 +671,11 @@ class AptFocus(FocusAxis):
         return self.axis.position()
 
     def _do_home(self) -> None:
-        self.axis.wait_home(self.axis.start_home(), 1.0 + 60.0 * self.timing_scale)
+        self.axis.wait_home(self.axis.start_home(), self.axis.home_timeout_s())
+
+    @property
+    def homed(self) -> bool:
+        return self.axis.homed
 
     def _do_stop(self) -> None:
         self.axis.stop(immediate=False)

@@ -2,8 +2,10 @@
 
 Speaks the ASCII protocol of the real wheel (hardware.md): CR-terminated lower-case
 commands, the command echoed, then the reply and a ``> `` prompt; ``pos=n`` answers only once
-the wheel is in position, and the wheel reads nothing else while it turns. The first command
-after power-on is answered with an error, as on the real unit.
+the wheel is in position, and the wheel reads nothing else while it turns. An empty line is
+answered with ``CMD_NOT_DEFINED`` (the manual's only case of that error for a well-formed
+line); ``power_on_error`` makes the first command after power-on fail the same way, to test
+a client's tolerance of line noise at power-up. ``save`` stores the settings.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ class EmuFW102C(PtyEmulator):
         self,
         *,
         position_count: int = 6,
-        ms_per_slot: float = 500.0,
+        ms_per_slot: float = 1000.0,
         slow_factor: float = 1.0,
-        power_on_error: bool = True,
+        power_on_error: bool = False,
         start_slot: int = 1,
         link_dir: str | Path | None = None,
         time_scale: float = 1.0,
@@ -54,6 +56,8 @@ class EmuFW102C(PtyEmulator):
         self.trig = 0
         self.sensors = 0
         self.baud = 1
+        #: settings stored by ``save`` (restored at the next power-on of a real wheel)
+        self.saved: dict[str, int] = {}
         self.commands: list[str] = []
         self.moves: list[WheelMove] = []
         #: moves that asked for a slot outside 1..pcount (the assertion hook for tests)
@@ -96,7 +100,11 @@ class EmuFW102C(PtyEmulator):
             self.power_on_error = False
             self._answer(cmd, NOT_DEFINED)
             return
-        if cmd.endswith("?"):
+        if cmd == "save":
+            self.saved = {k: getattr(self, k) for k in ("pos", "pcount", "speed", "trig",
+                                                          "sensors", "baud")}
+            self._answer(cmd)
+        elif cmd.endswith("?"):
             self._query(cmd)
         elif "=" in cmd:
             key, _, arg = cmd.partition("=")
