@@ -411,38 +411,7 @@ class AptAxis:
         if move is None:
             return
         expected = move.expected_s * self.timing_scale
-        poll_after = 0.2 + 1.5 * expected
-        deadline = time.monotonic() + 0.5 + 3.0 * expected
-        ends = {ap.MOT_MOVE_COMPLETED, ap.MOT_MOVE_STOPPED, ap.HW_RICHRESPONSE}
-        frame = self.ctrl.wait_event(self.bay, move.seq, ends, poll_after)
-        if frame is not None and frame.msgid == ap.HW_RICHRESPONSE:
-            raise MotionError(f"{self.name} axis did not move: {self._refusal(frame)}")
-        stopped = frame is not None and frame.msgid == ap.MOT_MOVE_STOPPED
-        if frame is not None:
-            st = ap.AxisStatus.from_bytes(frame.data)
-        else:
-            # no end-of-move message (lost, or the axis stalled): ask for the status
-            while True:
-                st = self.status()
-                if not st.moving or st.motion_error:
-                    break
-                if time.monotonic() > deadline:
-                    try:
-                        self.stop(immediate=False)
-                        stopped_note = "stopped it"
-                    except DeviceError as err:
-                        stopped_note = f"and the stop failed too: {err}"
-                    raise DeviceTimeout(
-                        f"{self.name} axis still moving after {3 * expected + 0.5:.1f} s "
-                        f"(expected {expected:.2f} s); {stopped_note}"
-                    )
-                frame = self.ctrl.wait_event(self.bay, move.seq, ends, 0.05)
-                if frame is not None and frame.msgid == ap.HW_RICHRESPONSE:
-                    raise MotionError(f"{self.name} axis did not move: {self._refusal(frame)}")
-                if frame is not None:
-                    st = ap.AxisStatus.from_bytes(frame.data)
-                    stopped = frame.msgid == ap.MOT_MOVE_STOPPED
-                    break
+        st, stopped = self._end_of_move(move, expected)
         self._position = st.position
         self.check_status(st)
         off_target = abs(st.position - move.target) > 2
@@ -466,6 +435,34 @@ class AptAxis:
             time.sleep(0.005)
             st = self.status()
             self.check_status(st)
+
+    def _end_of_move(self, move: _Move, expected: float) -> tuple[ap.AxisStatus, bool]:
+        """The status at the end of ``move`` and whether the controller stopped it short.
+
+        MOVE_COMPLETED / MOVE_STOPPED end it; without one (lost, or the axis stalled) the
+        status is polled; HW_RICHRESPONSE (the controller refused the move) raises.
+        """
+        ends = {ap.MOT_MOVE_COMPLETED, ap.MOT_MOVE_STOPPED, ap.HW_RICHRESPONSE}
+        deadline = time.monotonic() + 0.5 + 3.0 * expected
+        frame = self.ctrl.wait_event(self.bay, move.seq, ends, 0.2 + 1.5 * expected)
+        while frame is None:
+            st = self.status()
+            if not st.moving or st.motion_error:
+                return st, False
+            if time.monotonic() > deadline:
+                try:
+                    self.stop(immediate=False)
+                    stopped_note = "stopped it"
+                except DeviceError as err:
+                    stopped_note = f"and the stop failed too: {err}"
+                raise DeviceTimeout(
+                    f"{self.name} axis still moving after {3 * expected + 0.5:.1f} s "
+                    f"(expected {expected:.2f} s); {stopped_note}"
+                )
+            frame = self.ctrl.wait_event(self.bay, move.seq, ends, 0.05)
+        if frame.msgid == ap.HW_RICHRESPONSE:
+            raise MotionError(f"{self.name} axis did not move: {self._refusal(frame)}")
+        return ap.AxisStatus.from_bytes(frame.data), frame.msgid == ap.MOT_MOVE_STOPPED
 
     def check_status(self, st: ap.AxisStatus) -> None:
         where = f"at {st.position / self.counts_per_unit:.4f} {self.unit}"

@@ -476,6 +476,7 @@ class EmuAptBBD(PtyEmulator):
         else:
             ax.position = self._position(ax, now)
         kind, ax.kind = ax.kind, ""
+        ax.hit_limit = ax.hit_limit and ax.position in ax.travel  # stopped short of the switch
         ax.settled_at = now + self.scaled(ax.settle_s)
         if kind == "home" and not stopped:
             ax.homed = True

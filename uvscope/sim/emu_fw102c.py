@@ -88,11 +88,12 @@ class EmuFW102C(PtyEmulator):
         # the wheel's controller reads no command while it turns
         while self.now() >= self._busy_until and b"\r" in self._buf:
             line, self._buf = self._buf.split(b"\r", 1)
-            self._command(line.decode("ascii", "replace").strip("\n"))
+            # latin-1: every byte is a character and echoes back as the same byte
+            self._command(line.decode("latin-1").strip("\n"))
 
     def _answer(self, cmd: str, reply: str | None = None, delay_s: float = 0.0) -> None:
         text = cmd + "\r" + (reply + "\r" if reply is not None else "") + PROMPT
-        self.reply(text.encode("ascii"), delay_s)
+        self.reply(text.encode("latin-1"), delay_s)
 
     def _command(self, cmd: str) -> None:
         self.commands.append(cmd)
@@ -125,7 +126,7 @@ class EmuFW102C(PtyEmulator):
         self._answer(cmd, values.get(cmd, NOT_DEFINED))
 
     def _set(self, cmd: str, key: str, arg: str) -> None:
-        if not arg.isdigit():
+        if not (arg.isascii() and arg.isdigit()):
             self._answer(cmd, ARG_INVALID)
             return
         value = int(arg)
