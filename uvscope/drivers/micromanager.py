@@ -235,6 +235,9 @@ class MMXYStage(XYStage, _MMDevice):
         y = float(self.session.call("get_y_position", self.label))
         return x / 1000.0, y / 1000.0
 
+    def _do_is_homed(self) -> bool | None:
+        return None  # Micro-Manager's core has no "is homed" query
+
     def _do_home(self) -> None:
         self.session.call("home", self.label)
         self.session.call("wait_for_device", self.label)
@@ -268,6 +271,9 @@ class MMFocus(FocusAxis, _MMDevice):
 
     def _do_get_position(self) -> float:
         return float(self.session.call("get_position", self.label))
+
+    def _do_is_homed(self) -> bool | None:
+        return None  # Micro-Manager's core has no "is homed" query
 
     def _do_home(self) -> None:
         self.session.call("home", self.label)

@@ -586,10 +586,24 @@ class AptXYStage(XYStage):
     def _do_get_position(self) -> tuple[float, float]:
         return self.x.position(), self.y.position()
 
+    requires_homing = True
+
     def _do_home(self) -> None:
         seqs = [ax.start_home() for ax in self.axes]
         for ax, seq in zip(self.axes, seqs, strict=True):
             ax.wait_home(seq, ax.home_timeout_s())
+
+    def _do_home_axis(self, axis: str) -> None:
+        ax = self.x if axis == "x" else self.y
+        ax.wait_home(ax.start_home(), ax.home_timeout_s())
+
+    def _do_is_homed(self) -> bool:
+        return all(self.homed_axes().values())
+
+    def homed_axes(self) -> dict[str, bool | None]:
+        for ax in self.axes:
+            ax.homed = ax.status().homed  # the controller's word, not our memory of it
+        return {"x": self.x.homed, "y": self.y.homed}
 
     @property
     def homed(self) -> bool:
@@ -667,8 +681,14 @@ class AptFocus(FocusAxis):
     def _do_get_position(self) -> float:
         return self.axis.position()
 
+    requires_homing = True
+
     def _do_home(self) -> None:
         self.axis.wait_home(self.axis.start_home(), self.axis.home_timeout_s())
+
+    def _do_is_homed(self) -> bool:
+        self.axis.homed = self.axis.status().homed
+        return self.axis.homed
 
     @property
     def homed(self) -> bool:
