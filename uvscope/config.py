@@ -6,6 +6,7 @@ the field instead of a silently ignored setting.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -80,7 +81,10 @@ class FilterWheelConfig(Model):
     )
     position_count: int = Field(6, description="6 (FW102C) or 12 (FW212C)")
     move_ms_per_slot: float = Field(
-        500.0, ge=0, description="Timing model: time to advance one slot (high speed)"
+        1000.0,
+        ge=0,
+        description="Time to advance one slot at high speed (FW102C: about 1 s; timing model "
+        "of the simulated wheel and the serial driver's move timeout)",
     )
     port: str | None = Field(None, description="serial: port, e.g. /dev/ttyUSB0")
     baudrate: int = Field(115200)
@@ -446,6 +450,41 @@ def load_toml(cls: type[M], path: str | Path) -> M:
 def dump_toml(model: BaseModel) -> str:
     """TOML text that ``load_toml`` reads back to an equal model."""
     return tomli_w.dumps(model.model_dump(mode="json", exclude_none=True))
+
+
+#: environment variable naming the rig file this PC drives ("sim": the built-in simulator)
+RIG_ENV = "UVSCOPE_RIG"
+SIM_RIG = "sim"
+
+
+def user_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/uvscope/config.toml`` (default ``~/.config/uvscope/config.toml``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "uvscope" / "config.toml"
+
+
+def default_rig() -> tuple[Path | None, str]:
+    """The rig a command uses without ``--rig``, and where that choice came from.
+
+    ``UVSCOPE_RIG`` first, then ``rig = "..."`` in the user config file (relative to it);
+    ``None`` (the built-in simulated rig) only when neither names one, or names ``"sim"``.
+    """
+    env = os.environ.get(RIG_ENV, "").strip()
+    if env:
+        return (None if env == SIM_RIG else Path(env)), f"${RIG_ENV}"
+    cfg = user_config_path()
+    if cfg.is_file():
+        try:
+            data = tomllib.loads(cfg.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{cfg}: not valid TOML: {err}") from None
+        unknown = set(data) - {"rig"}
+        if unknown:
+            raise ConfigError(f"{cfg}: unknown key(s) {sorted(unknown)}; only rig = \"...\"")
+        rig = data.get("rig")
+        if isinstance(rig, str) and rig.strip():
+            return (None if rig == SIM_RIG else cfg.parent / rig), str(cfg)
+    return None, "built-in default"
 
 
 def load_rig(path: str | Path | None) -> RigConfig:
