@@ -59,9 +59,21 @@ class CameraConfig(Model):
     interface: str = Field("USB 2.0", description="pco: camera interface")
     serial_number: int | None = Field(None, description="pco: camera serial number (optional)")
     roi_px: tuple[int, int, int, int] | None = Field(
-        None, description="pco: sensor region x0, y0, x1, y1 (1-based, inclusive); none = full"
+        None,
+        description="pco: sensor region x0, y0, x1, y1 in binned pixels (1-based, inclusive; "
+        "the SDK's rule); none = the whole binned sensor",
     )
-    binning: tuple[int, int] = Field((1, 1), description="pco: binning in x and y")
+    binning: tuple[int, int] = Field(
+        (1, 1), description="pco: binning in x and y (pixel_size_um is the unbinned pixel)"
+    )
+    trigger_mode: str = Field(
+        "auto sequence",
+        description="pco: trigger mode as the pco package names it (auto sequence, software "
+        "trigger, external exposure start & software trigger, external exposure control)",
+    )
+    pixel_rate_hz: int | None = Field(
+        None, gt=0, description="pco: sensor pixel rate, one the camera lists; none: its default"
+    )
 
     @model_validator(mode="after")
     def _exposure_range(self) -> CameraConfig:

@@ -100,6 +100,9 @@ class Camera(Device):
         self.width_px = width_px
         self.height_px = height_px
         self.bit_depth = bit_depth
+        #: pixel size on the sample of the images as now acquired (binning included); None:
+        #: the backend does not know it, the rig file's value holds
+        self.pixel_size_um: float | None = None
         self.exposure_range_ms = exposure_range_ms
         self._exposure_ms = max(exposure_range_ms[0], min(50.0, exposure_range_ms[1]))
 
