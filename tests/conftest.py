@@ -75,6 +75,11 @@ HANG_LIMIT_S = float(os.environ.get("UVSCOPE_TEST_HANG_LIMIT_S", "600"))
 _HANG_REPORT_FD: list[int] = []
 
 
+def pytest_addoption(parser):
+    parser.addoption("--rig", default=None, metavar="RIG.toml",
+                     help="the rig the `hardware` acceptance tests drive (tests/hardware)")
+
+
 def pytest_configure(config):
     import sys
 
