@@ -175,14 +175,17 @@ class AptController:
         with self.link.lock:
             return self._seq
 
-    def request(self, data: bytes, reply_id: int, source: int, what: str) -> ap.Frame:
+    def request(self, data: bytes, reply_id: int, source: int, what: str,
+                retries: int | None = None) -> ap.Frame:
         """Send ``data`` and return the reply ``reply_id`` from ``source``; a lost or garbled
-        reply is asked again ``retries`` times, a lost port reopened once."""
+        reply is asked again ``retries`` times (default: the controller's), a lost port
+        reopened once."""
+        retries = self.retries if retries is None else retries
         problems: list[str] = []
         reopened = False
         attempt = 0
         with self.link.lock:
-            while attempt <= self.retries:
+            while attempt <= retries:
                 garbage0 = self.reader.garbage
                 try:
                     self.link.write(data)
@@ -281,6 +284,8 @@ class AptAxis:
         self.homed = False
         #: home velocity in units/s as the controller has it (MOT_GET_HOMEPARAMS)
         self.home_velocity: float | None = None
+        #: (min, max) counts of the stage's travel as its controller reports it, if it does
+        self.travel_counts: tuple[int, int] | None = None
         self._move: _Move | None = None
         self._position = 0
 
@@ -302,6 +307,42 @@ class AptAxis:
                 "MOD_SET_CHANENABLESTATE; check the motor cable and the controller's front panel"
             )
         self.home_velocity = self.homeparams()["home_velocity"]
+        self._limits_on_controller()
+
+    def _limits_on_controller(self) -> None:
+        """Check the soft limits against the travel the controller reports, then program
+        them into the controller too (MOT_SET_LIMSWITCHPARAMS, hard-limit settings kept), so
+        a move from any other program stops there as well."""
+        self.travel_counts = self.travel()
+        lo, hi = self.limits_counts
+        if self.travel_counts is not None:
+            t0, t1 = self.travel_counts
+            if lo < t0 or hi > t1:
+                c = self.counts_per_unit
+                raise ConfigError(
+                    f"{self.name} soft limits [{lo / c:g}, {hi / c:g}] {self.unit} reach beyond "
+                    f"the stage's travel [{t0 / c:g}, {t1 / c:g}] {self.unit} (as its controller "
+                    "reports it); narrow them in the rig file"
+                )
+        if lo < 0:
+            return  # the controller's soft limits are unsigned: the host's check alone holds
+        current = self.ctrl.request(ap.req_limswitchparams(self.bay), ap.MOT_GET_LIMSWITCHPARAMS,
+                                    self.bay, f"{self.name} limit switch parameters").parsed()
+        self.ctrl.send(ap.set_soft_limits(self.bay, (lo, hi), hard_cw=current["cw_hardlimit"],
+                                          hard_ccw=current["ccw_hardlimit"]))
+
+    def travel(self) -> tuple[int, int] | None:
+        """(min, max) position counts from MOT_GET_STAGEAXISPARAMS; None where the controller
+        does not answer it (asked once: older firmware stays silent)."""
+        try:
+            p = self.ctrl.request(ap.req_stageaxisparams(self.bay), ap.MOT_GET_STAGEAXISPARAMS,
+                                  self.bay, f"{self.name} stage axis parameters", retries=0)
+        except DeviceTimeout:
+            return None
+        info = p.parsed()
+        if info["max_pos"] <= info["min_pos"]:
+            return None
+        return info["min_pos"], info["max_pos"]
 
     def homeparams(self) -> dict[str, float]:
         """Home direction, limit switch, velocity (units/s) and offset (units)."""

@@ -166,9 +166,12 @@ class EmuAptBBD(PtyEmulator):
         on_violation: Callable[[str], None] | None = None,
         link_dir: str | Path | None = None,
         time_scale: float = 1.0,
+        reports_travel: bool = True,
     ) -> None:
         if name:
             self.name = name
+        #: False: no reply to MOT_REQ_STAGEAXISPARAMS (firmware that does not know it)
+        self.reports_travel = reports_travel
         super().__init__(link_dir=link_dir, time_scale=time_scale)
         # MLS203 travel: X 0..2,200,000, Y 0..1,500,000 counts; focus 0..500,000 (25 mm)
         bays = bays or {0x21: (0, 2_200_000), 0x22: (0, 1_500_000), 0x23: (0, 500_000)}
@@ -387,6 +390,8 @@ class EmuAptBBD(PtyEmulator):
                      ap.MOT_GET_TRIGGER, ax.bay)
 
     def _req_stageaxis(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any], now: float) -> None:
+        if not self.reports_travel:
+            return
         data = struct.pack(
             "<HHH16sLL5l4H4L", ap.CHANNEL, 0x1A, ax.bay - 0x20, b"MLS203", self.serial,
             20_000, ax.travel[0], ax.travel[1], ax.acceleration, ax.acceleration,
