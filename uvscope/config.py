@@ -40,7 +40,30 @@ class Model(BaseModel):
 # --------------------------------------------------------------------------- rig
 
 
-class CameraConfig(Model):
+class DeviceModel(Model):
+    """A device section: fields whose description starts with ``"<backend>: "`` belong to
+    that backend, and setting one for another backend is an error, not an ignored value
+    (a simulated camera given ``interface = "GigE"``, a simulated wheel given a ``port``)."""
+
+    @model_validator(mode="after")
+    def _backend_fields(self) -> DeviceModel:
+        backend = getattr(self, "backend", None)
+        wrong = []
+        for name, info in type(self).model_fields.items():
+            owner, sep, _ = (info.description or "").partition(": ")
+            if sep and owner in BACKENDS and owner != backend and (
+                    getattr(self, name) != info.get_default(call_default_factory=True)):
+                wrong.append(f"{name} (a {owner} setting)")
+        if wrong:
+            raise ValueError(f"backend is {backend!r}, so these do not apply: "
+                             f"{', '.join(wrong)}; remove them or change backend")
+        return self
+
+
+BACKENDS = ("sim", "serial", "pco", "micromanager")
+
+
+class CameraConfig(DeviceModel):
     backend: Literal["sim", "pco", "micromanager"] = "sim"
     width_px: int = Field(1392, gt=0, description="Sensor width in pixels")
     height_px: int = Field(1040, gt=0, description="Sensor height in pixels")
@@ -82,7 +105,7 @@ class CameraConfig(Model):
         return self
 
 
-class FilterWheelConfig(Model):
+class FilterWheelConfig(DeviceModel):
     backend: Literal["sim", "serial", "micromanager"] = "sim"
     slots: dict[str, int] = Field(
         default_factory=lambda: {"260": 1, "280": 2, "300": 3},
@@ -99,7 +122,7 @@ class FilterWheelConfig(Model):
         "of the simulated wheel and the serial driver's move timeout)",
     )
     port: str | None = Field(None, description="serial: port, e.g. /dev/ttyUSB0")
-    baudrate: int = Field(115200)
+    baudrate: int = Field(115200, description="serial: baud rate (FW102C: 115200 or 9600)")
     timeout_s: float = Field(10.0, gt=0, description="serial: longest wait for a move")
     reply_timeout_s: float = Field(1.0, gt=0, description="serial: wait for a reply to a query")
     retries: int = Field(
@@ -146,7 +169,7 @@ class FilterWheelConfig(Model):
             ) from None
 
 
-class StageConfig(Model):
+class StageConfig(DeviceModel):
     backend: Literal["sim", "serial", "micromanager"] = "sim"
     x_limits_mm: tuple[float, float] = Field((0.0, 110.0), description="Soft limits of X")
     y_limits_mm: tuple[float, float] = Field((0.0, 75.0), description="Soft limits of Y")
@@ -181,7 +204,7 @@ class StageConfig(Model):
         return self
 
 
-class FocusConfig(Model):
+class FocusConfig(DeviceModel):
     backend: Literal["sim", "serial", "micromanager"] = "sim"
     limits_um: tuple[float, float] = Field(
         (0.0, 10_000.0),
