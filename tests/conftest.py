@@ -45,6 +45,13 @@ class FlatWorld:
         return np.clip(img, 0, 16383).astype(np.uint16)
 
 
+@pytest.fixture(autouse=True)
+def _no_configured_rig(monkeypatch, tmp_path_factory):
+    """A lab PC's UVSCOPE_RIG or user config must never point the tests at real hardware."""
+    monkeypatch.delenv("UVSCOPE_RIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
 @pytest.fixture
 def small_rig_config():
     from uvscope.config import CameraConfig, RigConfig
@@ -66,6 +73,11 @@ HANG_LIMIT_S = float(os.environ.get("UVSCOPE_TEST_HANG_LIMIT_S", "600"))
 
 
 _HANG_REPORT_FD: list[int] = []
+
+
+def pytest_addoption(parser):
+    parser.addoption("--rig", default=None, metavar="RIG.toml",
+                     help="the rig the `hardware` acceptance tests drive (tests/hardware)")
 
 
 def pytest_configure(config):

@@ -6,6 +6,7 @@ the field instead of a silently ignored setting.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -39,7 +40,30 @@ class Model(BaseModel):
 # --------------------------------------------------------------------------- rig
 
 
-class CameraConfig(Model):
+class DeviceModel(Model):
+    """A device section: fields whose description starts with ``"<backend>: "`` belong to
+    that backend, and setting one for another backend is an error, not an ignored value
+    (a simulated camera given ``interface = "GigE"``, a simulated wheel given a ``port``)."""
+
+    @model_validator(mode="after")
+    def _backend_fields(self) -> DeviceModel:
+        backend = getattr(self, "backend", None)
+        wrong = []
+        for name, info in type(self).model_fields.items():
+            owner, sep, _ = (info.description or "").partition(": ")
+            if sep and owner in BACKENDS and owner != backend and (
+                    getattr(self, name) != info.get_default(call_default_factory=True)):
+                wrong.append(f"{name} (a {owner} setting)")
+        if wrong:
+            raise ValueError(f"backend is {backend!r}, so these do not apply: "
+                             f"{', '.join(wrong)}; remove them or change backend")
+        return self
+
+
+BACKENDS = ("sim", "serial", "pco", "micromanager")
+
+
+class CameraConfig(DeviceModel):
     backend: Literal["sim", "pco", "micromanager"] = "sim"
     width_px: int = Field(1392, gt=0, description="Sensor width in pixels")
     height_px: int = Field(1040, gt=0, description="Sensor height in pixels")
@@ -58,9 +82,21 @@ class CameraConfig(Model):
     interface: str = Field("USB 2.0", description="pco: camera interface")
     serial_number: int | None = Field(None, description="pco: camera serial number (optional)")
     roi_px: tuple[int, int, int, int] | None = Field(
-        None, description="pco: sensor region x0, y0, x1, y1 (1-based, inclusive); none = full"
+        None,
+        description="pco: sensor region x0, y0, x1, y1 in binned pixels (1-based, inclusive; "
+        "the SDK's rule); none = the whole binned sensor",
     )
-    binning: tuple[int, int] = Field((1, 1), description="pco: binning in x and y")
+    binning: tuple[int, int] = Field(
+        (1, 1), description="pco: binning in x and y (pixel_size_um is the unbinned pixel)"
+    )
+    trigger_mode: str = Field(
+        "auto sequence",
+        description="pco: trigger mode as the pco package names it (auto sequence, software "
+        "trigger, external exposure start & software trigger, external exposure control)",
+    )
+    pixel_rate_hz: int | None = Field(
+        None, gt=0, description="pco: sensor pixel rate, one the camera lists; none: its default"
+    )
 
     @model_validator(mode="after")
     def _exposure_range(self) -> CameraConfig:
@@ -69,7 +105,7 @@ class CameraConfig(Model):
         return self
 
 
-class FilterWheelConfig(Model):
+class FilterWheelConfig(DeviceModel):
     backend: Literal["sim", "serial", "micromanager"] = "sim"
     slots: dict[str, int] = Field(
         default_factory=lambda: {"260": 1, "280": 2, "300": 3},
@@ -80,10 +116,13 @@ class FilterWheelConfig(Model):
     )
     position_count: int = Field(6, description="6 (FW102C) or 12 (FW212C)")
     move_ms_per_slot: float = Field(
-        500.0, ge=0, description="Timing model: time to advance one slot (high speed)"
+        1000.0,
+        ge=0,
+        description="Time to advance one slot at high speed (FW102C: about 1 s; timing model "
+        "of the simulated wheel and the serial driver's move timeout)",
     )
     port: str | None = Field(None, description="serial: port, e.g. /dev/ttyUSB0")
-    baudrate: int = Field(115200)
+    baudrate: int = Field(115200, description="serial: baud rate (FW102C: 115200 or 9600)")
     timeout_s: float = Field(10.0, gt=0, description="serial: longest wait for a move")
     reply_timeout_s: float = Field(1.0, gt=0, description="serial: wait for a reply to a query")
     retries: int = Field(
@@ -130,7 +169,7 @@ class FilterWheelConfig(Model):
             ) from None
 
 
-class StageConfig(Model):
+class StageConfig(DeviceModel):
     backend: Literal["sim", "serial", "micromanager"] = "sim"
     x_limits_mm: tuple[float, float] = Field((0.0, 110.0), description="Soft limits of X")
     y_limits_mm: tuple[float, float] = Field((0.0, 75.0), description="Soft limits of Y")
@@ -165,7 +204,7 @@ class StageConfig(Model):
         return self
 
 
-class FocusConfig(Model):
+class FocusConfig(DeviceModel):
     backend: Literal["sim", "serial", "micromanager"] = "sim"
     limits_um: tuple[float, float] = Field(
         (0.0, 10_000.0),
@@ -464,6 +503,41 @@ def load_toml(cls: type[M], path: str | Path) -> M:
 def dump_toml(model: BaseModel) -> str:
     """TOML text that ``load_toml`` reads back to an equal model."""
     return tomli_w.dumps(model.model_dump(mode="json", exclude_none=True))
+
+
+#: environment variable naming the rig file this PC drives ("sim": the built-in simulator)
+RIG_ENV = "UVSCOPE_RIG"
+SIM_RIG = "sim"
+
+
+def user_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/uvscope/config.toml`` (default ``~/.config/uvscope/config.toml``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "uvscope" / "config.toml"
+
+
+def default_rig() -> tuple[Path | None, str]:
+    """The rig a command uses without ``--rig``, and where that choice came from.
+
+    ``UVSCOPE_RIG`` first, then ``rig = "..."`` in the user config file (relative to it);
+    ``None`` (the built-in simulated rig) only when neither names one, or names ``"sim"``.
+    """
+    env = os.environ.get(RIG_ENV, "").strip()
+    if env:
+        return (None if env == SIM_RIG else Path(env)), f"${RIG_ENV}"
+    cfg = user_config_path()
+    if cfg.is_file():
+        try:
+            data = tomllib.loads(cfg.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{cfg}: not valid TOML: {err}") from None
+        unknown = set(data) - {"rig"}
+        if unknown:
+            raise ConfigError(f"{cfg}: unknown key(s) {sorted(unknown)}; only rig = \"...\"")
+        rig = data.get("rig")
+        if isinstance(rig, str) and rig.strip():
+            return (None if rig == SIM_RIG else cfg.parent / rig), str(cfg)
+    return None, "built-in default"
 
 
 def load_rig(path: str | Path | None) -> RigConfig:

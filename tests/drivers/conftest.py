@@ -25,7 +25,8 @@ def fw_emu(tmp_path) -> Iterator[EmuFW102C]:
 
 
 def fw_config(port: str, **changes) -> FilterWheelConfig:
-    base = dict(port=port, move_ms_per_slot=500.0, reply_timeout_s=0.3, retries=2)
+    base = dict(backend="serial", port=port, move_ms_per_slot=500.0, reply_timeout_s=0.3,
+                retries=2)
     base.update(changes)
     return FilterWheelConfig(**base)
 

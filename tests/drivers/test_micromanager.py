@@ -114,7 +114,14 @@ def test_pycromanager_missing(monkeypatch):
         default_core_factory(MicroManagerSettings())
 
 
-def test_headless_path_calls_start_headless(monkeypatch):
+@pytest.fixture
+def no_headless_core(monkeypatch):
+    from uvscope.drivers import micromanager
+
+    monkeypatch.setattr(micromanager, "_HEADLESS", {})
+
+
+def test_headless_path_calls_start_headless(monkeypatch, no_headless_core):
     import types
 
     calls = []
@@ -128,3 +135,27 @@ def test_headless_path_calls_start_headless(monkeypatch):
     assert calls == [("/opt/mm", "uv.cfg", True), ("Core", {})]
     default_core_factory(MicroManagerSettings(port=5000))
     assert calls[-1] == ("Core", {"port": 5000})
+
+
+def test_headless_reconnect_keeps_one_core_and_reloads_its_devices(monkeypatch, no_headless_core):
+    import types
+
+    calls = []
+    first = FakeCore()
+    first.load_system_configuration = lambda cfg: calls.append(("load", cfg))
+    fake = types.ModuleType("pycromanager")
+    fake.start_headless = lambda app, cfg, python_backend: calls.append(("start", cfg))
+    fake.Core = lambda **kw: first  # pycromanager: the process's first core, always
+    monkeypatch.setitem(sys.modules, "pycromanager", fake)
+    cfg = rig(mode="headless", mm_app_path="/opt/mm", config_file="uv.cfg")
+    session = MMSession(settings_from(cfg))
+    cam = MMCamera(cfg, session)
+    cam.connect()
+    cam.close()  # the last user gone: the session lets go of the core
+    cam.connect()  # a reconnect (Rig.reopen)
+    assert session.core is first
+    assert calls == [("start", "uv.cfg"), ("load", "uv.cfg")]
+    cam.close()
+    other = settings_from(rig(mode="headless", mm_app_path="/opt/mm", config_file="other.cfg"))
+    with pytest.raises(ConfigError, match="one headless core per process"):
+        default_core_factory(other)

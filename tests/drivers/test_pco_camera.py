@@ -46,11 +46,55 @@ def test_roi_binning_and_flip():
         first = [c for c in pco.calls if c[0] == "configuration"][0][1]
         assert first["roi"] == (1, 1, 32, 24) and first["binning"] == (2, 2)
         img = cam.snap().image
-        assert img.shape == (12, 16)
+        assert img.shape == (24, 32)  # the ROI is in binned pixels: the whole binned sensor
+        assert (cam.width_px, cam.height_px, cam.pixel_size_um) == (32, 24, 0.32)
         assert img[0, 0] > img[0, -1]  # mirrored left-right
         cam.set_roi(1, 1, 16, 16)
-        cam.set_binning(1, 1)
-        assert cam.snap().image.shape == (16, 16)
+        assert cam.snap().image.shape == (16, 16) and cam.width_px == 16
+        cam.set_binning(1, 1)  # the ROI goes back to the whole (unbinned) sensor with it
+        assert cam.snap().image.shape == (48, 64) and cam.pixel_size_um == pytest.approx(0.16)
+
+
+def test_binning_without_roi_asks_for_the_whole_binned_sensor():
+    pco = make_module()
+    with PcoCamera(cfg(binning=(2, 2)), pco_module=pco) as cam:
+        first = [c for c in pco.calls if c[0] == "configuration"][0][1]
+        assert first["roi"] == (1, 1, 32, 24)
+        assert cam.snap().image.shape == (24, 32)
+
+
+def test_the_fake_refuses_an_unbinned_roi_with_binning_as_the_sdk_does():
+    cam = PcoCamera(cfg(roi_px=(1, 1, 64, 48), binning=(2, 2)), pco_module=make_module())
+    with pytest.raises(DeviceError, match="outside the binned sensor 32 x 24"):
+        cam.connect()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"width_px": 1392, "height_px": 1040}, "sensor is 64 x 48 px but camera.width_px"),
+    ({"bit_depth": 16}, "digitises 14 bit but camera.bit_depth is 16"),
+    ({"binning": (3, 3)}, "binning 3 in x is not one of its"),
+    ({"pixel_rate_hz": 10_000_000}, "pixel_rate_hz 10000000 is not one of its"),
+])
+def test_connect_checks_the_rig_file_against_the_camera(change, message):
+    cam = PcoCamera(cfg(**change), pco_module=make_module())
+    with pytest.raises(ConfigError, match=message):
+        cam.connect()
+
+
+def test_trigger_mode_and_pixel_rate_from_the_rig_file():
+    pco = make_module()
+    config = cfg(trigger_mode="software trigger", pixel_rate_hz=24_000_000)
+    with PcoCamera(config, pco_module=pco):
+        first = [c for c in pco.calls if c[0] == "configuration"][0][1]
+        assert first["trigger"] == "software trigger" and first["pixel rate"] == 24_000_000
+
+
+def test_stream_latest_returns_only_new_frames():
+    pco = make_module(frame_period_s=0.02)
+    with PcoCamera(cfg(), pco_module=pco) as cam:
+        cam.start_stream()
+        numbers = [cam.stream_latest().meta.extra["recorder image number"] for _ in range(5)]
+        assert numbers == sorted(set(numbers))  # polled back to back: never the same frame
 
 
 def test_live_view_ring_buffer():

@@ -158,10 +158,8 @@ def test_sim_serve_prints_ports_and_stops_on_ctrl_c(tmp_path, monkeypatch):
         import serial
 
         with serial.Serial(str(tmp_path / "fw102c"), 115200, timeout=1.0) as port:
-            port.write(b"*idn?\r")  # the first command after power-on draws an error
-            first = port.read_until(b"> ")
-            port.write(b"*idn?\r")
-            seen.append(b"CMD_NOT_DEFINED" in first and b"FW102C" in port.read_until(b"> "))
+            port.write(b"*idn?\r")  # a fresh wheel answers its very first command
+            seen.append(b"FW102C" in port.read_until(b"> "))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(serve_cli, "_idle", interrupt)
@@ -210,3 +208,24 @@ def test_pause_holds_the_rig_still_keeps_the_controller_alive_and_resume_finishe
     assert summary is not None and summary.status == "complete" and summary.tiles_done == 4
     assert emus.apt.violations == [] and emus.wheel.violations == []
     assert sorted(ScanFolder.open(tmp_path / "scan").verified_tiles()) == [0, 1, 2, 3]
+
+
+def test_a_binned_pco_scan_plans_and_labels_tiles_from_the_cameras_geometry(emus, tmp_path):
+    """Binning 2 x 2: tiles are the binned image's size on the stage, OME pixel size doubled."""
+    import tifffile
+
+    from uvscope.io.scanfolder import ScanFolder
+
+    cfg = emulated_rig(emus, camera_backend="pco").model_dump()
+    cfg["camera"]["binning"] = (2, 2)
+    rig = build_hardware_rig(RigConfig.model_validate(cfg), timing_scale=SCALE,
+                             pco_module=make_module(width=64, height=48))
+    summary = run_scan(rig, _scan(n_rows=1), tmp_path / "scan")
+    rig.close()
+    assert summary.status == "complete"
+    plan = ScanFolder.open(tmp_path / "scan").read_manifest()["plan"]
+    assert plan["fov_mm"] == pytest.approx([32 * 1.0 / 1000, 24 * 1.0 / 1000])  # 0.5 um x 2
+    (tile,) = sorted((tmp_path / "scan" / "tiles").glob("tile_0000*_260.ome.tif"))[:1]
+    with tifffile.TiffFile(tile) as tif:
+        assert tif.pages[0].shape == (24, 32)
+        assert 'PhysicalSizeX="1.0"' in tif.ome_metadata

@@ -6,11 +6,13 @@ import math
 import time
 
 import pytest
+import thorlabs_apt_protocol as apt
 
 from tests.drivers.conftest import SCALE, focus_config, stage_config
 from uvscope.drivers import apt_protocol as ap
 from uvscope.drivers.thorlabs_apt import AptXYStage, NotHomedError, build_apt_devices
 from uvscope.errors import (
+    ConfigError,
     DeviceDisconnected,
     DeviceError,
     DeviceNotFound,
@@ -32,8 +34,10 @@ def test_open_sequence_identifies_enables_and_homes(stage_focus, apt_emu):
     for bay in (0x21, 0x22, 0x23):
         sent = [f for _, f in apt_emu.frames if f.dest == bay]
         kinds = [f.msgid for f in sent if f.msgid != ap.MOT_ACK_DCSTATUSUPDATE]
-        assert kinds[:4] == [ap.MOD_SET_CHANENABLESTATE, ap.MOT_SET_VELPARAMS,
-                             ap.MOT_REQ_DCSTATUSUPDATE, ap.MOT_MOVE_HOME]
+        assert kinds[:8] == [ap.MOD_SET_CHANENABLESTATE, ap.MOT_SET_VELPARAMS,
+                             ap.MOT_REQ_DCSTATUSUPDATE, ap.MOT_REQ_HOMEPARAMS,
+                             ap.MOT_REQ_STAGEAXISPARAMS, ap.MOT_REQ_LIMSWITCHPARAMS,
+                             ap.MOT_SET_LIMSWITCHPARAMS, ap.MOT_MOVE_HOME]
         assert sent[0].param1 == 1 and sent[0].param2 == 1  # channel 1 enabled
     assert all(ax.homed for ax in apt_emu.axes.values())
     info = xy.info()
@@ -117,8 +121,10 @@ def test_emulator_flags_a_request_outside_its_soft_limits(apt_emu, stage_focus):
     xy, _ = stage_focus
     xy.x.limits_counts = (0, 2_200_000)  # a driver with wrong limits...
     xy.x.start_move(2_150_000)
-    xy.x.wait_move()
-    assert apt_emu.violations and "0x21" in apt_emu.violations[0]  # ...is caught
+    # ...is caught by the emulator, and the controller's own soft limit stops the move there
+    with pytest.raises(MotionError, match="stopped at 105.0000 mm, not at 107.5000 mm"):
+        xy.x.wait_move()
+    assert apt_emu.violations and "0x21" in apt_emu.violations[0]
 
 
 def test_moves_need_homing(apt_emu):
@@ -202,12 +208,39 @@ def test_stalled_axis_raises_motion_error(stage_focus, apt_emu):
     assert not xy.y.homed
 
 
-def test_limit_switch_raises_motion_error(apt_emu):
+def test_soft_limits_beyond_the_travel_are_refused_at_connect(apt_emu):
+    cfg = stage_config(apt_emu.path, x_limits_mm=(0.0, 120.0), home_on_connect=True)
+    xy = AptXYStage(cfg, timing_scale=SCALE)
+    with pytest.raises(ConfigError, match=r"stage x soft limits \[0, 120\] mm reach beyond "
+                                          r"the stage's travel \[0, 110\] mm"):
+        xy.connect()
+    assert not xy.ctrl.is_open
+
+
+def test_limit_switch_raises_motion_error_where_the_travel_is_not_reported(apt_emu):
+    apt_emu.reports_travel = False
     cfg = stage_config(apt_emu.path, x_limits_mm=(0.0, 120.0), home_on_connect=True)
     apt_emu.axes[0x21].soft_limits = None
     xy = AptXYStage(cfg, timing_scale=SCALE)
     with xy, pytest.raises(MotionError, match="limit switch"):
         xy.move_to_mm(115.0, 10.0)  # past the 110 mm travel
+    assert xy.x.travel_counts is None
+
+
+def test_soft_limits_are_programmed_into_the_controller(stage_focus, apt_emu):
+    xy, z = stage_focus
+    lim = apt_emu.axes[0x21].limswitch
+    assert (lim["ccw_soft"], lim["cw_soft"], lim["soft_mode"]) == (100_000, 2_100_000, 3)
+    assert (lim["cw_hard"], lim["ccw_hard"]) == (3, 3)  # hard-limit settings written back
+    assert apt_emu.axes[0x23].limswitch["cw_soft"] == 9000 * 20
+    assert xy.x.travel_counts == (0, 2_200_000)
+    # a move another program sends past them stops there, on the controller
+    with xy.ctrl.link.lock:
+        xy.ctrl.link.write(apt.mot_move_absolute(0x22, 1, 1, 1_450_000))  # y = 72.5 mm
+    deadline = time.monotonic() + 2.0
+    while apt_emu.axes[0x22].position != 1_400_000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert apt_emu.axes[0x22].position == 1_400_000  # stopped at y's soft limit, 70 mm
 
 
 def test_slow_moves(stage_focus, apt_emu):

@@ -17,13 +17,33 @@ from uvscope.drivers.thorlabs_fw import (
 from uvscope.errors import ConfigError, DeviceDisconnected, DeviceError, DeviceTimeout
 
 
-def test_connect_sends_idn_first_and_tolerates_power_on_error(wheel, fw_emu):
-    # the first *idn? drew the power-on error, the second one was answered
-    assert fw_emu.commands[:2] == ["*idn?", "*idn?"]
-    assert fw_emu.commands[2:] == ["pcount?", "speed=1", "sensors=0", "trig=0", "pos?"]
-    assert fw_emu.received_bytes.startswith(b"*idn?\r*idn?\rpcount?\r")
+def test_connect_on_a_fresh_wheel_sends_idn_then_the_settings(wheel, fw_emu):
+    assert fw_emu.commands == ["*idn?", "pcount?", "speed=1", "sensors=0", "trig=0", "pos?"]
+    assert fw_emu.received_bytes.startswith(b"*idn?\rpcount?\r")
     assert "FW102C" in wheel.info().model
     assert wheel.info().firmware == "1.07"
+
+
+def test_connect_tolerates_an_error_on_the_first_command(tmp_path):
+    from uvscope.sim.emu_fw102c import EmuFW102C
+
+    with EmuFW102C(link_dir=tmp_path, time_scale=SCALE, power_on_error=True) as emu:
+        w = ThorlabsFilterWheel(fw_config(emu.path), timing_scale=SCALE)
+        w.connect()
+        w.close()
+        # the first *idn? drew the error, the second one was answered
+        assert emu.commands[:3] == ["*idn?", "*idn?", "pcount?"]
+
+
+def test_an_empty_line_is_the_command_the_wheel_does_not_know(fw_emu):
+    import serial
+
+    with serial.Serial(fw_emu.path, 115200, timeout=1.0) as port:
+        port.write(b"\r")
+        assert b"CMD_NOT_DEFINED" in port.read_until(b"> ")
+        port.write(b"save\r")
+        assert port.read_until(b"> ") == b"save\r> "
+    assert fw_emu.saved["pcount"] == 6
 
 
 def test_move_to_wavelength_sends_pos_and_confirms(wheel, fw_emu):

@@ -151,7 +151,7 @@ class ScanEngine:
             self.rig.connect()
             cam = self.rig.camera
             self.plan = plan_tiles(self.scan, fov_mm(cam.width_px, cam.height_px,
-                                                     self.rig.config.camera.pixel_size_um),
+                                                     self.rig.pixel_size_um),
                                    self.rig.config.stage)
             self.folder, done = self._open_folder(self.plan)
             self.folder.before_write = self.storage_hook
@@ -315,7 +315,7 @@ class ScanEngine:
             "plan": {
                 "rows": plan.rows, "columns": plan.columns, "tiles": len(plan.tiles),
                 "step_mm": plan.step_mm, "fov_mm": plan.fov_mm, "bounds_mm": plan.bounds_mm,
-                "pixel_size_um": self.rig.config.camera.pixel_size_um,
+                "pixel_size_um": self.rig.pixel_size_um,
                 "wavelengths": [w.nm for w in self.scan.wavelengths],
                 "positions": [[t.index, t.row, t.col, t.x_mm, t.y_mm] for t in plan.tiles],
             },
@@ -367,7 +367,7 @@ class ScanEngine:
         darks = acquire_darks(rig, exposures, self.scan.background.dark_frames)
         pos = self._background_position()
         bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z, darks)
-        px = rig.config.camera.pixel_size_um
+        px = rig.pixel_size_um
         for nm, img in bgs.background.items():
             meta = ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z, f"background {nm} nm")
             write_ome_tiff(folder.background_path(nm), img, meta)
@@ -589,7 +589,7 @@ class ScanEngine:
         self._inflight = None  # the stage leaves the tile path
         bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z,
                                   old.dark, bg_id=new_id)
-        px = rig.config.camera.pixel_size_um
+        px = rig.pixel_size_um
         for nm, img in bgs.background.items():
             write_ome_tiff(folder.background_path(nm, new_id), img,
                            ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
@@ -658,7 +658,7 @@ class ScanEngine:
         exposures = self._exposures()
         norm = {nm: self.backgrounds.normalise(nm, raw) for nm, raw in ctx.raws.items()}
         return Tile(spec=ctx.spec, x_mm=ctx.x_mm, y_mm=ctx.y_mm, z_um=ctx.z_um,
-                    pixel_size_um=self.rig.config.camera.pixel_size_um, raw=dict(ctx.raws),
+                    pixel_size_um=self.rig.pixel_size_um, raw=dict(ctx.raws),
                     normalised=norm, exposure_ms={nm: exposures[nm] for nm in ctx.raws},
                     acquired_at_s=ctx.t_acq, background_id=self.backgrounds.id)
 

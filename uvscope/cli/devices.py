@@ -1,4 +1,4 @@
-"""``uvscope devices check``: connect to every device of a rig and say how each one is."""
+"""``uvscope devices check`` and ``devices home``: how each device of a rig is, and homing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,28 @@ from uvscope.errors import UvscopeError
 
 @click.group()
 def devices() -> None:
-    """Check the devices of a rig."""
+    """Check the devices of a rig, and home its stage and focus."""
+
+
+def homed_text(dev: XYStage | FocusAxis) -> str:
+    homed = dev.is_homed()
+    return "homed" if homed else "NOT HOMED" if homed is False else "homing not reported"
+
+
+def homing_verdict(name: str, dev: Device, rig_path: Path | None) -> str | None:
+    """What ``scan`` would say about an unhomed axis, and how to fix it; None when fine."""
+    if isinstance(dev, XYStage):
+        unhomed = [a for a, h in dev.homed_axes().items() if h is False]
+        what = f"stage {unhomed[0]} axis" if unhomed else ""
+    elif isinstance(dev, FocusAxis):
+        what = "focus" if dev.is_homed() is False else ""
+    else:
+        return None
+    if not what:
+        return None
+    rig_arg = f" --rig {rig_path}" if rig_path else ""
+    return (f"NOT HOMED: a scan would refuse to move ({what} is not homed); home it with "
+            f"`uvscope devices home{rig_arg}`")
 
 
 def describe(dev: Device) -> dict[str, Any]:
@@ -27,9 +48,9 @@ def describe(dev: Device) -> dict[str, Any]:
                                                            and f"fw {info.firmware}") if p)}
     if isinstance(dev, XYStage):
         x, y = dev.position_mm()
-        row["state"] = f"x {x:.4f} mm, y {y:.4f} mm"
+        row["state"] = f"x {x:.4f} mm, y {y:.4f} mm, {homed_text(dev)}"
     elif isinstance(dev, FocusAxis):
-        row["state"] = f"z {dev.position_um():.2f} um"
+        row["state"] = f"z {dev.position_um():.2f} um, {homed_text(dev)}"
     elif isinstance(dev, FilterWheel):
         nm = dev.wavelength_nm
         slot = dev.slot
@@ -42,8 +63,10 @@ def describe(dev: Device) -> dict[str, Any]:
     return row
 
 
-def check_rig(config: Any, build: Any = None) -> list[tuple[str, str, str, str]]:
-    """(device, backend, details, verdict) per device; every device is tried."""
+def check_rig(config: Any, build: Any = None,
+              rig_path: Path | None = None) -> list[tuple[str, str, str, str]]:
+    """(device, backend, details, verdict) per device; every device is tried. An axis that
+    must be homed and is not gets the verdict ``scan`` would give, not OK."""
     from uvscope.drivers.rig import build_rig
 
     try:
@@ -57,7 +80,9 @@ def check_rig(config: Any, build: Any = None) -> list[tuple[str, str, str, str]]
         try:
             dev.connect()
             d = describe(dev)
-            rows.append((name, backends[name], f"{d['identity']}; {d.get('state', '')}", "OK"))
+            verdict = homing_verdict(name, dev, rig_path) or "OK"
+            rows.append((name, backends[name], f"{d['identity']}; {d.get('state', '')}",
+                         verdict))
         except UvscopeError as err:
             rows.append((name, backends[name], "", f"FAIL: {err}"))
         finally:
@@ -73,7 +98,7 @@ def check_rig(config: Any, build: Any = None) -> list[tuple[str, str, str, str]]
 def check(rig_path: Path | None) -> None:
     """Connect to every device; print identity, position, filter, exposure range, verdict."""
     config = load_rig(rig_path)
-    rows = check_rig(config)
+    rows = check_rig(config, rig_path=rig_path)
     width = max(len(r[0]) for r in rows)
     for name, backend, details, verdict in rows:
         click.echo(f"{name:<{width}}  [{backend}]  {details}")
@@ -82,3 +107,57 @@ def check(rig_path: Path | None) -> None:
     click.echo(f"{len(rows) - len(failed)} of {len(rows)} devices OK")
     if failed:
         sys.exit(1)
+
+
+@devices.command()
+@rig_option
+@click.option("--axis", "axes", multiple=True,
+              type=click.Choice(["x", "y", "z", "focus", "all"]),
+              help="Axis to home (repeatable): x, y, z (focus) or all. Default: all.")
+@click.option("--clearance-um", type=click.FloatRange(min=0), default=1000.0,
+              show_default=True,
+              help="Before X/Y home, lower the focus by this much (inside its soft limits) "
+                   "so the objective clears the slide; not needed when z is homed too.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def home(rig_path: Path | None, axes: tuple[str, ...], clearance_um: float, yes: bool) -> None:
+    """Home the stage and focus: each axis runs to its reference switch.
+
+    The focus is homed (or lowered by --clearance-um) before X and Y, and the plan is shown
+    for confirmation before anything moves.
+    """
+    from uvscope.drivers import homing
+    from uvscope.drivers.rig import build_rig
+
+    config = load_rig(rig_path)
+    try:
+        order = homing.parse_axes(list(axes))
+        rig = build_rig(config)
+        rig.stage.connect()
+        rig.focus.connect()
+    except UvscopeError as err:
+        raise click.ClickException(str(err)) from None
+    try:
+        plan = homing.plan_homing(rig.stage, rig.focus, order, clearance_um)
+        click.echo(f"Homing on {config.name}:")
+        for i, step in enumerate(plan.steps, 1):
+            click.echo(f"  {i}. {step}")
+        for warning in plan.warnings:
+            click.secho(f"  ! {warning}", fg="yellow")
+        if not yes:
+            click.confirm("Nothing must be in the stage's way. Home now?", abort=True)
+        result = homing.home(rig.stage, rig.focus, plan)
+    except UvscopeError as err:
+        raise click.ClickException(f"homing failed: {err}") from None
+    finally:
+        for dev in (rig.focus, rig.stage):
+            try:
+                dev.close()
+            except UvscopeError as err:
+                click.echo(f"closing {dev.kind}: {err}", err=True)
+    x, y = result.position_mm or (float("nan"), float("nan"))
+    states = ", ".join(f"{a} {homing_state(result.homed.get(a))}" for a in ("x", "y", "z"))
+    click.echo(f"done: {states}; stage at x {x:.4f} mm, y {y:.4f} mm, focus {result.z_um:.2f} um")
+
+
+def homing_state(homed: bool | None) -> str:
+    return "homed" if homed else "NOT homed" if homed is False else "(not reported)"

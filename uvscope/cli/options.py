@@ -6,9 +6,34 @@ from pathlib import Path
 
 import click
 
+from uvscope.config import RIG_ENV, SIM_RIG, default_rig, load_rig
+from uvscope.errors import ConfigError
+
+
+def _resolve_rig(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """The rig file to use (None: the built-in simulated rig), said on stderr."""
+    if value is not None:
+        path, source = (None, "--rig sim") if value == SIM_RIG else (Path(value), "--rig")
+    else:
+        try:
+            path, source = default_rig()
+        except ConfigError as err:
+            raise click.BadParameter(str(err), ctx, param) from None
+    try:
+        name = load_rig(path).name
+    except ConfigError as err:
+        raise click.BadParameter(f"{err} (rig from {source})", ctx, param) from None
+    where = f"{path}, from {source}" if path is not None else f"built-in, {source}"
+    click.echo(f"rig: {name} ({where})", err=True)
+    return path
+
+
 rig_option = click.option(
     "--rig",
     "rig_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Rig TOML. Default: the built-in simulated rig.",
+    type=click.Path(dir_okay=False),
+    callback=_resolve_rig,
+    help=f"Rig TOML, or 'sim' for the built-in simulated rig. Default: ${RIG_ENV}, else "
+    "rig = \"...\" in ~/.config/uvscope/config.toml ($XDG_CONFIG_HOME), else the simulated "
+    "rig. The rig in use is printed first.",
 )

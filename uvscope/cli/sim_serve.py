@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from uvscope.cli.options import rig_option
 from uvscope.config import load_rig
 
 
@@ -20,8 +21,7 @@ def sim() -> None:
 
 
 @sim.command()
-@click.option("--rig", "rig_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Rig TOML: wheel positions, bays and soft limits (default: built-in).")
+@rig_option
 @click.option("--dir", "link_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("/tmp/uvscope-emu"), show_default=True,
               help="Folder for the stable port names (fw102c, apt-bbd).")
@@ -30,7 +30,10 @@ def sim() -> None:
 @click.option("--homed/--not-homed", default=True, show_default=True,
               help="Start the stage axes homed, as after a previous session.")
 def serve(rig_path: Path | None, link_dir: Path, time_scale: float, homed: bool) -> None:
-    """Serve an FW102C filter wheel and an APT BBD rack (X, Y, focus) on pseudo-terminals."""
+    """Serve an FW102C filter wheel and an APT BBD rack (X, Y, focus) on pseudo-terminals.
+
+    The rig gives the wheel's positions, the rack's bays and the soft limits it flags.
+    """
     from uvscope.sim.serve import start_emulators
 
     rig = load_rig(rig_path)

@@ -46,15 +46,57 @@ MOT_MOVE_STOPPED = 0x0466
 MOT_REQ_DCSTATUSUPDATE = 0x0490
 MOT_GET_DCSTATUSUPDATE = 0x0491
 MOT_ACK_DCSTATUSUPDATE = 0x0492
+HW_DISCONNECT = 0x0002
+HW_RICHRESPONSE = 0x0081
+RACK_REQ_BAYUSED = 0x0060
+RACK_GET_BAYUSED = 0x0061
+MOD_IDENTIFY = 0x0223
+RACK_REQ_STATUSBITS = 0x0226
+RACK_GET_STATUSBITS = 0x0227  # the APT manual's id; thorlabs_apt_protocol parses 0x0226
+MOT_SET_POSCOUNTER = 0x0410
+MOT_REQ_POSCOUNTER = 0x0411
+MOT_GET_POSCOUNTER = 0x0412
+MOT_REQ_ENCCOUNTER = 0x040A
+MOT_GET_ENCCOUNTER = 0x040B
+MOT_SET_JOGPARAMS = 0x0416
+MOT_REQ_JOGPARAMS = 0x0417
+MOT_GET_JOGPARAMS = 0x0418
+MOT_SET_LIMSWITCHPARAMS = 0x0423
+MOT_REQ_LIMSWITCHPARAMS = 0x0424
+MOT_GET_LIMSWITCHPARAMS = 0x0425
+MOT_SET_GENMOVEPARAMS = 0x043A
+MOT_REQ_GENMOVEPARAMS = 0x043B
+MOT_GET_GENMOVEPARAMS = 0x043C
+MOT_SET_HOMEPARAMS = 0x0440
+MOT_REQ_HOMEPARAMS = 0x0441
+MOT_GET_HOMEPARAMS = 0x0442
+MOT_SET_MOVERELPARAMS = 0x0445
+MOT_REQ_MOVERELPARAMS = 0x0446
+MOT_GET_MOVERELPARAMS = 0x0447
+MOT_SET_MOVEABSPARAMS = 0x0450
+MOT_REQ_MOVEABSPARAMS = 0x0451
+MOT_GET_MOVEABSPARAMS = 0x0452
+MOT_MOVE_VELOCITY = 0x0457
+MOT_MOVE_JOG = 0x046A
+MOT_REQ_STATUSUPDATE = 0x0480
+MOT_GET_STATUSUPDATE = 0x0481
+MOT_REQ_STAGEAXISPARAMS = 0x04F1
+MOT_GET_STAGEAXISPARAMS = 0x04F2
+MOT_SET_TRIGGER = 0x0500
+MOT_REQ_TRIGGER = 0x0501
+MOT_GET_TRIGGER = 0x0502
 
-#: every id either side of our link sends (a frame with another id is line noise)
+#: the ids our driver and emulator understand; a well-formed frame with another id is
+#: skipped whole (by its header's length), not byte by byte
 KNOWN_IDS = frozenset(id_to_func) | {
-    HW_REQ_INFO, HW_START_UPDATEMSGS, HW_STOP_UPDATEMSGS, HW_NO_FLASH_PROGRAMMING,
-    MOD_SET_CHANENABLESTATE, MOD_REQ_CHANENABLESTATE, MOT_SET_VELPARAMS, MOT_REQ_VELPARAMS,
-    MOT_REQ_STATUSBITS, MOT_MOVE_HOME, MOT_MOVE_RELATIVE, MOT_MOVE_ABSOLUTE, MOT_MOVE_STOP,
-    MOT_REQ_DCSTATUSUPDATE, MOT_ACK_DCSTATUSUPDATE,
+    v for k, v in dict(globals()).items()
+    if k.startswith(("HW_", "MOD_", "MOT_", "RACK_")) and isinstance(v, int)
 }
 END_OF_MOVE = frozenset({MOT_MOVE_COMPLETED, MOT_MOVE_STOPPED, MOT_MOVE_HOMED})
+
+#: APT addresses: host, rack, bays 0x21..0x2A, a single USB unit. A header naming
+#: anything else cannot start a frame (line noise)
+ADDRESSES = frozenset({HOST, RACK, USB_UNIT, *BAYS})
 
 # status bits (yaq parsing.py; pyLabLib)
 LIMIT_FWD = 0x1
@@ -66,6 +108,11 @@ HOMED = 0x400
 SETTLED = 0x2000
 MOTION_ERROR = 0x4000
 ENABLED = 0x80000000
+
+#: MOT_SET_LIMSWITCHPARAMS soft-limit modes
+SOFT_LIMIT_IGNORE = 1
+SOFT_LIMIT_IMMEDIATE = 2
+SOFT_LIMIT_PROFILED = 3
 
 INT32 = (-(2**31), 2**31 - 1)
 MAX_DATA = 255  # "no data packet exceeds 255 bytes": a longer length is line noise
@@ -95,12 +142,28 @@ class Frame:
         return id_to_func[self.msgid](self.to_bytes())
 
 
+def plausible_header(head: bytes) -> bool:
+    """Could these 6 bytes start an APT frame? Known addresses, a sane data length."""
+    length = head[2] | head[3] << 8
+    long = bool(head[4] & 0x80)
+    if long and length > MAX_DATA:
+        return False
+    return (head[4] & 0x7F) in ADDRESSES and head[5] in ADDRESSES
+
+
 class FrameReader:
-    """Split a byte stream into frames; skip (and count) bytes that cannot start a frame."""
+    """Split a byte stream into frames.
+
+    Bytes that cannot start a frame (unknown addresses, an absurd length) are skipped one by
+    one and counted in ``garbage``; a well-formed frame with an id we do not know is skipped
+    whole, by its header's length, and counted in ``unknown``, so its data bytes never turn
+    into phantom frames.
+    """
 
     def __init__(self) -> None:
         self.buf = b""
         self.garbage = 0
+        self.unknown = 0
 
     def feed(self, data: bytes) -> list[Frame]:
         self.buf += data
@@ -108,7 +171,7 @@ class FrameReader:
         while len(self.buf) >= 6:
             msgid, length = struct.unpack_from("<HH", self.buf)
             long = bool(self.buf[4] & 0x80)
-            if msgid not in KNOWN_IDS or (long and length > MAX_DATA):
+            if not plausible_header(self.buf[:6]):
                 self.buf = self.buf[1:]
                 self.garbage += 1
                 continue
@@ -116,6 +179,9 @@ class FrameReader:
             if len(self.buf) < size:
                 break
             raw, self.buf = self.buf[:size], self.buf[size:]
+            if msgid not in KNOWN_IDS:
+                self.unknown += 1
+                continue
             dest, source = raw[4] & 0x7F, raw[5]
             if long:
                 frames.append(Frame(msgid, dest, source, data=raw[6:], long=True))
@@ -245,6 +311,30 @@ def ack_status(dest: int) -> bytes:
     return apt.mot_ack_dcstatusupdate(dest, HOST)
 
 
+def req_homeparams(bay: int) -> bytes:
+    return apt.mot_req_homeparams(bay, HOST, CHANNEL)
+
+
+def req_stageaxisparams(bay: int) -> bytes:
+    return apt.mot_req_stageaxisparams(bay, HOST, CHANNEL)
+
+
+def req_limswitchparams(bay: int) -> bytes:
+    return apt.mot_req_limswitchparams(bay, HOST, CHANNEL)
+
+
+def set_soft_limits(bay: int, limits: tuple[int, int], *, mode: int = SOFT_LIMIT_PROFILED,
+                    hard_cw: int = 0x03, hard_ccw: int = 0x03) -> bytes:
+    """MOT_SET_LIMSWITCHPARAMS: the controller's own soft limits (counts), so a move that
+    another program sends stops there too. Hard-limit codes 0x03: switch makes on contact
+    (the MLS203's); ``mode`` 3 stops a move there with its profile."""
+    lo, hi = (check_counts(v) for v in limits)
+    if lo < 0:
+        raise ValueError(f"soft limit {lo} counts is negative; the controller takes 0..2^32")
+    # cw is the forward (upper) end on a BBD
+    return apt.mot_set_limswitchparams(bay, HOST, CHANNEL, hard_cw, hard_ccw, hi, lo, mode)
+
+
 # ---------------------------------------------------------------------- controller -> host
 
 
@@ -280,12 +370,58 @@ def get_statusbits(source: int, bits: int) -> bytes:
     return Frame(MOT_GET_STATUSBITS, HOST, source, data=data, long=True).to_bytes()
 
 
-def decode_request(frame: Frame) -> dict[str, Any]:
-    """Fields of a host request, for the emulator (the package parses replies only)."""
-    if frame.msgid in (MOT_MOVE_ABSOLUTE, MOT_MOVE_RELATIVE):
-        chan, value = struct.unpack_from("<Hl", frame.data)
-        return {"chan": chan, "counts": value}
-    if frame.msgid == MOT_SET_VELPARAMS:
-        chan, vmin, acc, vmax = struct.unpack_from("<Hlll", frame.data)
-        return {"chan": chan, "min_velocity": vmin, "acceleration": acc, "max_velocity": vmax}
-    return {"chan": frame.param1, "param2": frame.param2}
+def long_reply(msgid: int, source: int, fmt: str, *values: int) -> bytes:
+    """A controller reply whose data is ``struct.pack(fmt, CHANNEL, *values)``."""
+    return Frame(msgid, HOST, source, data=struct.pack(fmt, CHANNEL, *values), long=True).to_bytes()
+
+
+def short_reply(msgid: int, source: int, param1: int, param2: int) -> bytes:
+    return Frame(msgid, HOST, source, param1, param2).to_bytes()
+
+
+def get_statusupdate(source: int, status: AxisStatus, encoder: int) -> bytes:
+    """MOT_GET_STATUSUPDATE: position, encoder count and status bits (no velocity)."""
+    return long_reply(MOT_GET_STATUSUPDATE, source, "<HllL", status.position, encoder,
+                      status.bits)
+
+
+def rich_response(source: int, msg_ident: int, code: int, notes: str) -> bytes:
+    """HW_RICHRESPONSE: the controller's report of a command it could not carry out."""
+    data = struct.pack("<HH64s", msg_ident, code, notes.encode("ascii")[:64])
+    return Frame(HW_RICHRESPONSE, HOST, source, data=data, long=True).to_bytes()
+
+
+#: struct layouts of the long host messages the emulator reads (after the channel word)
+REQUEST_LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
+    MOT_MOVE_ABSOLUTE: ("<Hl", ("counts",)),
+    MOT_MOVE_RELATIVE: ("<Hl", ("counts",)),
+    MOT_SET_VELPARAMS: ("<Hlll", ("min_velocity", "acceleration", "max_velocity")),
+    MOT_SET_POSCOUNTER: ("<Hl", ("counts",)),
+    MOT_SET_MOVEABSPARAMS: ("<Hl", ("counts",)),
+    MOT_SET_MOVERELPARAMS: ("<Hl", ("counts",)),
+    MOT_SET_GENMOVEPARAMS: ("<Hl", ("backlash",)),
+    MOT_SET_JOGPARAMS: ("<HH4lH", ("jog_mode", "step_size", "min_velocity", "acceleration",
+                                   "max_velocity", "stop_mode")),
+    MOT_SET_HOMEPARAMS: ("<3Hll", ("home_dir", "limit_switch", "home_velocity", "offset")),
+    MOT_SET_LIMSWITCHPARAMS: ("<3HLLH", ("cw_hard", "ccw_hard", "cw_soft", "ccw_soft",
+                                         "soft_mode")),
+}
+
+
+def decode_request(frame: Frame) -> dict[str, Any] | None:
+    """Fields of a host request, for the emulator (the package parses replies only).
+
+    A header-only MOVE_ABSOLUTE / MOVE_RELATIVE (valid: "move by the stored parameters")
+    gives ``counts = None``; a long message too short for its layout gives None (a
+    malformed request the controller ignores).
+    """
+    layout = REQUEST_LAYOUTS.get(frame.msgid)
+    if layout is None or not frame.long:
+        if frame.msgid in (MOT_MOVE_ABSOLUTE, MOT_MOVE_RELATIVE) and not frame.long:
+            return {"chan": frame.param1, "counts": None}
+        return {"chan": frame.param1, "param2": frame.param2}
+    fmt, names = layout
+    if len(frame.data) < struct.calcsize(fmt):
+        return None
+    chan, *values = struct.unpack_from(fmt, frame.data)
+    return {"chan": chan, **dict(zip(names, values, strict=True))}

@@ -100,6 +100,9 @@ class Camera(Device):
         self.width_px = width_px
         self.height_px = height_px
         self.bit_depth = bit_depth
+        #: pixel size on the sample of the images as now acquired (binning included); None:
+        #: the backend does not know it, the rig file's value holds
+        self.pixel_size_um: float | None = None
         self.exposure_range_ms = exposure_range_ms
         self._exposure_ms = max(exposure_range_ms[0], min(50.0, exposure_range_ms[1]))
 
@@ -199,9 +202,15 @@ class FilterWheel(Device):
 
 
 class XYStage(Device):
-    """An XY stage in mm with soft limits that no move may cross."""
+    """An XY stage in mm with soft limits that no move may cross.
+
+    ``requires_homing``: the backend refuses moves until the controller has homed (a real
+    APT stage); ``is_homed`` is then the controller's word. Backends that need no homing
+    (the simulator) or cannot tell (Micro-Manager) report None or True.
+    """
 
     kind = "xy_stage"
+    requires_homing: bool = False
 
     def __init__(self, x_limits_mm: tuple[float, float], y_limits_mm: tuple[float, float]) -> None:
         self.x_limits_mm = x_limits_mm
@@ -236,8 +245,30 @@ class XYStage(Device):
     def position_mm(self) -> tuple[float, float]:
         return self._do_get_position()
 
-    def home(self) -> None:
-        self._do_home()
+    def home(self, axes: tuple[str, ...] = ("x", "y")) -> None:
+        """Home ``axes`` (both by default): each runs to its reference switch."""
+        bad = [a for a in axes if a not in ("x", "y")]
+        if bad or not axes:
+            raise ConfigError(f"stage axes to home must be x and/or y, not {list(axes)}")
+        if set(axes) == {"x", "y"}:
+            self._do_home()
+        else:
+            self._do_home_axis(axes[0])
+
+    def is_homed(self) -> bool | None:
+        """Whether the stage may move: True, False, or None where the backend cannot tell."""
+        return self._do_is_homed()
+
+    def homed_axes(self) -> dict[str, bool | None]:
+        """``is_homed`` per axis, where the backend tells them apart."""
+        homed = self.is_homed()
+        return {"x": homed, "y": homed}
+
+    def _do_is_homed(self) -> bool | None:
+        return None if self.requires_homing else True
+
+    def _do_home_axis(self, axis: str) -> None:
+        raise DeviceError(f"this stage backend homes x and y together; home both ({axis} asked)")
 
     def stop(self) -> None:
         """Stop both axes now (used by abort)."""
@@ -263,6 +294,7 @@ class FocusAxis(Device):
     """The focus (z) axis in um; its upper soft limit keeps the objective off the slide."""
 
     kind = "focus"
+    requires_homing: bool = False
 
     def __init__(self, limits_um: tuple[float, float]) -> None:
         self.limits_um = limits_um
@@ -295,6 +327,13 @@ class FocusAxis(Device):
 
     def home(self) -> None:
         self._do_home()
+
+    def is_homed(self) -> bool | None:
+        """As ``XYStage.is_homed``."""
+        return self._do_is_homed()
+
+    def _do_is_homed(self) -> bool | None:
+        return None if self.requires_homing else True
 
     def stop(self) -> None:
         self._do_stop()

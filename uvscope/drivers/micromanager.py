@@ -10,6 +10,7 @@ Calls go through snake_case names, with a camelCase fallback for a bare pymmcore
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -75,20 +76,56 @@ def _camel(name: str) -> str:
 CoreFactory = Callable[[MicroManagerSettings], Any]
 
 
-def default_core_factory(settings: MicroManagerSettings) -> Any:
-    """A pycromanager Core for ``settings`` (imported only here)."""
+#: the headless Micro-Manager of this process: (mm_app_path, config_file) -> its Core.
+#: pycromanager's ``start_headless`` starts a core per call while ``Core()`` keeps returning
+#: the first one, so it is called once per process; a reconnect reloads the hardware
+#: configuration into that same core instead.
+_HEADLESS: dict[tuple[str, str], Any] = {}
+_HEADLESS_LOCK = threading.Lock()
+
+
+def _import_pycromanager() -> Any:
     try:
         import pycromanager  # type: ignore[import-not-found]
     except ImportError:
         raise DeviceNotFound(
             "pycromanager is not installed: pip install 'uvscope[micromanager]'"
         ) from None
+    return pycromanager
+
+
+def _headless_core(pycromanager: Any, settings: MicroManagerSettings) -> Any:
+    key = (str(settings.mm_app_path), str(settings.config_file))
+    with _HEADLESS_LOCK:
+        if key in _HEADLESS:
+            core = _HEADLESS[key]
+            load = (getattr(core, "load_system_configuration", None)
+                    or core.loadSystemConfiguration)
+            load(settings.config_file)  # reopen the devices in the same core
+            return core
+        if _HEADLESS:
+            (app, cfg), = _HEADLESS
+            raise ConfigError(
+                f"this process already runs headless Micro-Manager from {app} with {cfg}; "
+                "one headless core per process: use the same mm_app_path and config_file, "
+                "or mode = \"zmq\""
+            )
+        pycromanager.start_headless(settings.mm_app_path, settings.config_file,
+                                    python_backend=True)
+        core = pycromanager.Core()
+        _HEADLESS[key] = core
+        return core
+
+
+def default_core_factory(settings: MicroManagerSettings) -> Any:
+    """A pycromanager Core for ``settings`` (imported only here)."""
+    pycromanager = _import_pycromanager()
     try:
         if settings.mode == "headless":
-            pycromanager.start_headless(settings.mm_app_path, settings.config_file,
-                                        python_backend=True)
-            return pycromanager.Core()
+            return _headless_core(pycromanager, settings)
         return pycromanager.Core(port=settings.port)
+    except ConfigError:
+        raise
     except Exception as err:  # ZMQ and Java errors have no common base class
         raise DeviceNotFound(
             f"cannot reach Micro-Manager ({settings.mode}): {err}. For zmq, start Micro-Manager "
@@ -235,6 +272,9 @@ class MMXYStage(XYStage, _MMDevice):
         y = float(self.session.call("get_y_position", self.label))
         return x / 1000.0, y / 1000.0
 
+    def _do_is_homed(self) -> bool | None:
+        return None  # Micro-Manager's core has no "is homed" query
+
     def _do_home(self) -> None:
         self.session.call("home", self.label)
         self.session.call("wait_for_device", self.label)
@@ -268,6 +308,9 @@ class MMFocus(FocusAxis, _MMDevice):
 
     def _do_get_position(self) -> float:
         return float(self.session.call("get_position", self.label))
+
+    def _do_is_homed(self) -> bool | None:
+        return None  # Micro-Manager's core has no "is homed" query
 
     def _do_home(self) -> None:
         self.session.call("home", self.label)

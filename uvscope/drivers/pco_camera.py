@@ -4,7 +4,13 @@
 users) never need it. Its two common start-up failures get messages that say what to do:
 libusb missing (``OSError``) and no camera found (``pco.camera_exception.CameraException``).
 A snap records one image in "sequence non blocking" mode; live view records into a ring buffer
-and ``stream_latest`` returns the newest image.
+and ``stream_latest`` returns the newest image it has not returned yet.
+
+At connect the sensor size and bit depth the camera reports are checked against the rig file,
+and binning, pixel rate and trigger mode against what the camera lists. The SDK takes the ROI
+in binned pixels, so the default ROI is the whole binned sensor; after every ROI or binning
+change the image geometry (``width_px``, ``height_px``, ``pixel_size_um``) is read back from
+the camera, and the scan plans its tiles from it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import numpy as np
 
 from uvscope.config import CameraConfig
 from uvscope.drivers.base import Camera, DeviceInfo, Frame, FrameMeta
-from uvscope.errors import DeviceError, DeviceNotFound, DeviceTimeout
+from uvscope.errors import ConfigError, DeviceError, DeviceNotFound, DeviceTimeout
 
 LATEST_IMAGE = 0xFFFFFFFF  # PCO_RECORDER_LATEST_IMAGE
 
@@ -60,6 +66,8 @@ class PcoCamera(Camera):
         self._index = 0
         self._triggered_at: float | None = None
         self._streaming = False
+        self._last_stream_image: int | None = None
+        self.pixel_size_um = config.pixel_size_um * config.binning[0]
 
     # ------------------------------------------------------------------ lifecycle
     def _do_connect(self) -> None:
@@ -93,17 +101,54 @@ class PcoCamera(Camera):
 
     def _configure(self) -> None:
         desc = self._cam.description
+        self._check_description(desc)
         lo = max(self.exposure_range_ms[0], float(desc["min exposure time"]) * 1000.0)
         hi = min(self.exposure_range_ms[1], float(desc["max exposure time"]) * 1000.0)
         self.exposure_range_ms = (lo, hi)
         self._exposure_ms = min(max(self._exposure_ms, lo), hi)
+        bx, by = self.config.binning
         settings: dict[str, Any] = {
             "exposure time": self._exposure_ms / 1000.0,
-            "binning": tuple(self.config.binning),
+            "trigger": self.config.trigger_mode,
+            "binning": (bx, by),
+            "roi": tuple(self.config.roi_px or full_roi(desc, bx, by)),
         }
-        roi = self.config.roi_px or (1, 1, int(desc["max width"]), int(desc["max height"]))
-        settings["roi"] = tuple(roi)
+        if self.config.pixel_rate_hz is not None:
+            settings["pixel rate"] = self.config.pixel_rate_hz
         self.set_configuration(settings)
+
+    def _check_description(self, desc: dict[str, Any]) -> None:
+        """The rig file against what the camera says it is; ConfigError naming the field."""
+        c = self.config
+        problems = []
+        sensor = (int(desc["max width"]), int(desc["max height"]))
+        if sensor != (c.width_px, c.height_px):
+            problems.append(f"its sensor is {sensor[0]} x {sensor[1]} px but camera.width_px, "
+                            f"height_px are {c.width_px}, {c.height_px}")
+        bits = desc.get("bit resolution")
+        if bits is not None and int(bits) != c.bit_depth:
+            problems.append(f"it digitises {bits} bit but camera.bit_depth is {c.bit_depth}")
+        for axis, b, key in (("x", c.binning[0], "binning horz vec"),
+                             ("y", c.binning[1], "binning vert vec")):
+            if key in desc and b not in desc[key]:
+                problems.append(f"binning {b} in {axis} is not one of its {list(desc[key])}")
+        rates = desc.get("pixelrates")
+        if c.pixel_rate_hz is not None and rates and c.pixel_rate_hz not in rates:
+            problems.append(f"camera.pixel_rate_hz {c.pixel_rate_hz} is not one of its "
+                            f"pixel rates {list(rates)}")
+        if problems:
+            raise ConfigError(f"PCO camera {self._cam.camera_name}: " + "; ".join(problems)
+                              + "; fix the rig file")
+
+    def _read_geometry(self) -> None:
+        """Image size and pixel size as the camera now has them (ROI in binned pixels)."""
+        conf = self._cam.configuration
+        x0, y0, x1, y1 = conf["roi"]
+        bx, by = conf["binning"][:2]
+        if bx != by:
+            raise ConfigError(f"PCO camera binning {bx} x {by}: the scan needs square pixels")
+        self.width_px, self.height_px = x1 - x0 + 1, y1 - y0 + 1
+        self.pixel_size_um = self.config.pixel_size_um * bx
 
     def _do_close(self) -> None:
         cam, self._cam = self._cam, None
@@ -144,15 +189,19 @@ class PcoCamera(Camera):
             raise DeviceError(f"PCO camera: unknown setting {err}") from None
         except ValueError as err:
             raise DeviceError(f"PCO camera refused {settings}: {err}") from None
+        finally:
+            self._read_geometry()
         if live:
             self.start_stream()
 
     def set_roi(self, x0: int, y0: int, x1: int, y1: int) -> None:
-        """Sensor region, 1-based inclusive pixel corners."""
+        """Sensor region in binned pixels (the SDK's rule), 1-based inclusive corners."""
         self.set_configuration({"roi": (x0, y0, x1, y1)})
 
     def set_binning(self, bx: int, by: int) -> None:
-        self.set_configuration({"binning": (bx, by)})
+        """Binning, with the ROI reset to the whole binned sensor (pco needs both at once)."""
+        desc = self._require().description
+        self.set_configuration({"binning": (bx, by), "roi": full_roi(desc, bx, by)})
 
     def _do_set_exposure_ms(self, exposure_ms: float) -> None:
         self.set_configuration({"exposure time": exposure_ms / 1000.0})
@@ -202,20 +251,35 @@ class PcoCamera(Camera):
             return
         cam.record(buffer_frames, mode="ring buffer")
         self._streaming = True
+        self._last_stream_image = None
 
     def stream_latest(self, timeout_s: float = 2.0) -> Frame:
-        """The newest image of the live stream (older ones are skipped: live view may drop)."""
+        """The newest image of the live stream that was not returned before (older ones are
+        skipped: live view may drop); polled faster than the frame rate, it waits."""
         cam = self._require()
         if not self._streaming:
             raise DeviceError("PCO camera: start_stream() before stream_latest()")
+        deadline = time.monotonic() + timeout_s
         try:
             cam.wait_for_first_image(delay=True, timeout=timeout_s)
         except TimeoutError:
             raise DeviceTimeout(f"PCO camera: no live image within {timeout_s:.1f} s") from None
-        image, meta = cam.image(LATEST_IMAGE)
-        return self._frame(image, meta, time.monotonic())
+        while True:
+            image, meta = cam.image(LATEST_IMAGE)
+            number = meta.get("recorder image number")
+            if number is None or number != self._last_stream_image:
+                self._last_stream_image = number
+                return self._frame(image, meta, time.monotonic())
+            if time.monotonic() >= deadline:
+                raise DeviceTimeout(f"PCO camera: no new live image within {timeout_s:.1f} s")
+            time.sleep(0.002)
 
     def stop_stream(self) -> None:
         if self._streaming:
             self._streaming = False
             self._require().stop()
+
+
+def full_roi(desc: dict[str, Any], bx: int, by: int) -> tuple[int, int, int, int]:
+    """The whole sensor at binning ``bx`` x ``by``, in binned pixels (what the SDK takes)."""
+    return (1, 1, int(desc["max width"]) // bx, int(desc["max height"]) // by)

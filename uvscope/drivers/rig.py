@@ -31,6 +31,12 @@ class Rig:
             "focus": self.focus,
         }
 
+    @property
+    def pixel_size_um(self) -> float:
+        """Pixel size on the sample of the camera's images as it now runs (binning included),
+        else the rig file's; with ``camera.width_px``/``height_px`` it sets the tile size."""
+        return self.camera.pixel_size_um or self.config.camera.pixel_size_um
+
     def connect(self) -> None:
         opened: list[Device] = []
         try:

@@ -166,7 +166,7 @@ class AptController:
         return self._inbox.popleft()
 
     def _dispatch(self, frame: ap.Frame) -> None:
-        if frame.msgid in ap.END_OF_MOVE:
+        if frame.msgid in ap.END_OF_MOVE or frame.msgid == ap.HW_RICHRESPONSE:
             self._seq += 1
             self._events.setdefault(frame.source, deque(maxlen=32)).append((self._seq, frame))
 
@@ -175,14 +175,17 @@ class AptController:
         with self.link.lock:
             return self._seq
 
-    def request(self, data: bytes, reply_id: int, source: int, what: str) -> ap.Frame:
+    def request(self, data: bytes, reply_id: int, source: int, what: str,
+                retries: int | None = None) -> ap.Frame:
         """Send ``data`` and return the reply ``reply_id`` from ``source``; a lost or garbled
-        reply is asked again ``retries`` times, a lost port reopened once."""
+        reply is asked again ``retries`` times (default: the controller's), a lost port
+        reopened once."""
+        retries = self.retries if retries is None else retries
         problems: list[str] = []
         reopened = False
         attempt = 0
         with self.link.lock:
-            while attempt <= self.retries:
+            while attempt <= retries:
                 garbage0 = self.reader.garbage
                 try:
                     self.link.write(data)
@@ -279,6 +282,10 @@ class AptAxis:
         self.accel_scale = accel_scale
         self.timing_scale = timing_scale
         self.homed = False
+        #: home velocity in units/s as the controller has it (MOT_GET_HOMEPARAMS)
+        self.home_velocity: float | None = None
+        #: (min, max) counts of the stage's travel as its controller reports it, if it does
+        self.travel_counts: tuple[int, int] | None = None
         self._move: _Move | None = None
         self._position = 0
 
@@ -294,6 +301,63 @@ class AptAxis:
         self.set_velocity(self.velocity, self.acceleration)
         st = self.status()
         self.homed = st.homed
+        if not st.enabled:
+            raise DeviceError(
+                f"{self.name} channel (bay {self.bay:#04x}) stays disabled after "
+                "MOD_SET_CHANENABLESTATE; check the motor cable and the controller's front panel"
+            )
+        self.home_velocity = self.homeparams()["home_velocity"]
+        self._limits_on_controller()
+
+    def _limits_on_controller(self) -> None:
+        """Check the soft limits against the travel the controller reports, then program
+        them into the controller too (MOT_SET_LIMSWITCHPARAMS, hard-limit settings kept), so
+        a move from any other program stops there as well."""
+        self.travel_counts = self.travel()
+        lo, hi = self.limits_counts
+        if self.travel_counts is not None:
+            t0, t1 = self.travel_counts
+            if lo < t0 or hi > t1:
+                c = self.counts_per_unit
+                raise ConfigError(
+                    f"{self.name} soft limits [{lo / c:g}, {hi / c:g}] {self.unit} reach beyond "
+                    f"the stage's travel [{t0 / c:g}, {t1 / c:g}] {self.unit} (as its controller "
+                    "reports it); narrow them in the rig file"
+                )
+        if lo < 0:
+            return  # the controller's soft limits are unsigned: the host's check alone holds
+        current = self.ctrl.request(ap.req_limswitchparams(self.bay), ap.MOT_GET_LIMSWITCHPARAMS,
+                                    self.bay, f"{self.name} limit switch parameters").parsed()
+        self.ctrl.send(ap.set_soft_limits(self.bay, (lo, hi), hard_cw=current["cw_hardlimit"],
+                                          hard_ccw=current["ccw_hardlimit"]))
+
+    def travel(self) -> tuple[int, int] | None:
+        """(min, max) position counts from MOT_GET_STAGEAXISPARAMS; None where the controller
+        does not answer it (asked once: older firmware stays silent)."""
+        try:
+            p = self.ctrl.request(ap.req_stageaxisparams(self.bay), ap.MOT_GET_STAGEAXISPARAMS,
+                                  self.bay, f"{self.name} stage axis parameters", retries=0)
+        except DeviceTimeout:
+            return None
+        info = p.parsed()
+        if info["max_pos"] <= info["min_pos"]:
+            return None
+        return info["min_pos"], info["max_pos"]
+
+    def homeparams(self) -> dict[str, float]:
+        """Home direction, limit switch, velocity (units/s) and offset (units)."""
+        p = self.ctrl.request(ap.req_homeparams(self.bay), ap.MOT_GET_HOMEPARAMS, self.bay,
+                              f"{self.name} home parameters (MOT_REQ_HOMEPARAMS)").parsed()
+        return {"home_dir": p["home_dir"], "limit_switch": p["limit_switch"],
+                "home_velocity": p["home_velocity"] / self.velocity_scale,
+                "offset": p["offset_distance"] / self.counts_per_unit}
+
+    def home_timeout_s(self) -> float:
+        """Twice the run back over the whole soft-limit span at the home velocity, plus 5 s
+        for the index search (a real homing, not the timing scale, sets this)."""
+        span = abs(self.limits_counts[1] - self.limits_counts[0]) / self.counts_per_unit
+        v = self.home_velocity or self.velocity
+        return 5.0 + 2.0 * span / max(v, 1e-9)
 
     def status(self) -> ap.AxisStatus:
         frame = self.ctrl.request(ap.req_status(self.bay), ap.MOT_GET_DCSTATUSUPDATE, self.bay,
@@ -322,9 +386,33 @@ class AptAxis:
         return seq
 
     def wait_home(self, seq: int, timeout_s: float) -> None:
-        if self.ctrl.wait_event(self.bay, seq, {ap.MOT_MOVE_HOMED}, timeout_s) is None:
-            raise DeviceTimeout(f"{self.name} axis did not finish homing in {timeout_s:.0f} s")
-        self.homed = True
+        """MOVE_HOMED ends it; every 0.5 s the status is asked too, so a lost MOVE_HOMED
+        (or a controller that sends none) still ends the wait once the HOMED bit is set."""
+        self.homed = False
+        deadline = time.monotonic() + timeout_s
+        ends = {ap.MOT_MOVE_HOMED, ap.MOT_MOVE_STOPPED, ap.HW_RICHRESPONSE}
+        while True:
+            slice_s = max(0.0, min(0.5, deadline - time.monotonic()))
+            frame = self.ctrl.wait_event(self.bay, seq, ends, slice_s)
+            if frame is not None and frame.msgid != ap.MOT_MOVE_HOMED:
+                raise MotionError(f"{self.name} axis did not home: {self._refusal(frame)}")
+            st = self.status() if frame is None else None
+            if frame is not None or (st is not None and st.homed and not st.homing):
+                self.homed = True
+                return
+            if st is not None and st.motion_error:
+                self.check_status(st)
+            if time.monotonic() >= deadline:
+                raise DeviceTimeout(
+                    f"{self.name} axis did not finish homing in {timeout_s:.0f} s; check that "
+                    "nothing blocks the stage, then home again"
+                )
+
+    def _refusal(self, frame: ap.Frame) -> str:
+        if frame.msgid == ap.MOT_MOVE_STOPPED:
+            return "the controller stopped the homing move (MOVE_STOPPED)"
+        notes = frame.parsed()["notes"].rstrip(b"\0").decode("ascii", "replace")
+        return f"the controller refused it ({notes})"
 
     def start_move(self, target: int) -> None:
         """Start an absolute move to ``target`` counts (checked again as it is packed)."""
@@ -364,34 +452,7 @@ class AptAxis:
         if move is None:
             return
         expected = move.expected_s * self.timing_scale
-        poll_after = 0.2 + 1.5 * expected
-        deadline = time.monotonic() + 0.5 + 3.0 * expected
-        ends = {ap.MOT_MOVE_COMPLETED, ap.MOT_MOVE_STOPPED}
-        frame = self.ctrl.wait_event(self.bay, move.seq, ends, poll_after)
-        stopped = frame is not None and frame.msgid == ap.MOT_MOVE_STOPPED
-        if frame is not None:
-            st = ap.AxisStatus.from_bytes(frame.data)
-        else:
-            # no end-of-move message (lost, or the axis stalled): ask for the status
-            while True:
-                st = self.status()
-                if not st.moving or st.motion_error:
-                    break
-                if time.monotonic() > deadline:
-                    try:
-                        self.stop(immediate=False)
-                        stopped_note = "stopped it"
-                    except DeviceError as err:
-                        stopped_note = f"and the stop failed too: {err}"
-                    raise DeviceTimeout(
-                        f"{self.name} axis still moving after {3 * expected + 0.5:.1f} s "
-                        f"(expected {expected:.2f} s); {stopped_note}"
-                    )
-                frame = self.ctrl.wait_event(self.bay, move.seq, ends, 0.05)
-                if frame is not None:
-                    st = ap.AxisStatus.from_bytes(frame.data)
-                    stopped = frame.msgid == ap.MOT_MOVE_STOPPED
-                    break
+        st, stopped = self._end_of_move(move, expected)
         self._position = st.position
         self.check_status(st)
         off_target = abs(st.position - move.target) > 2
@@ -415,6 +476,34 @@ class AptAxis:
             time.sleep(0.005)
             st = self.status()
             self.check_status(st)
+
+    def _end_of_move(self, move: _Move, expected: float) -> tuple[ap.AxisStatus, bool]:
+        """The status at the end of ``move`` and whether the controller stopped it short.
+
+        MOVE_COMPLETED / MOVE_STOPPED end it; without one (lost, or the axis stalled) the
+        status is polled; HW_RICHRESPONSE (the controller refused the move) raises.
+        """
+        ends = {ap.MOT_MOVE_COMPLETED, ap.MOT_MOVE_STOPPED, ap.HW_RICHRESPONSE}
+        deadline = time.monotonic() + 0.5 + 3.0 * expected
+        frame = self.ctrl.wait_event(self.bay, move.seq, ends, 0.2 + 1.5 * expected)
+        while frame is None:
+            st = self.status()
+            if not st.moving or st.motion_error:
+                return st, False
+            if time.monotonic() > deadline:
+                try:
+                    self.stop(immediate=False)
+                    stopped_note = "stopped it"
+                except DeviceError as err:
+                    stopped_note = f"and the stop failed too: {err}"
+                raise DeviceTimeout(
+                    f"{self.name} axis still moving after {3 * expected + 0.5:.1f} s "
+                    f"(expected {expected:.2f} s); {stopped_note}"
+                )
+            frame = self.ctrl.wait_event(self.bay, move.seq, ends, 0.05)
+        if frame.msgid == ap.HW_RICHRESPONSE:
+            raise MotionError(f"{self.name} axis did not move: {self._refusal(frame)}")
+        return ap.AxisStatus.from_bytes(frame.data), frame.msgid == ap.MOT_MOVE_STOPPED
 
     def check_status(self, st: ap.AxisStatus) -> None:
         where = f"at {st.position / self.counts_per_unit:.4f} {self.unit}"
@@ -538,10 +627,28 @@ class AptXYStage(XYStage):
     def _do_get_position(self) -> tuple[float, float]:
         return self.x.position(), self.y.position()
 
+    requires_homing = True
+
     def _do_home(self) -> None:
         seqs = [ax.start_home() for ax in self.axes]
         for ax, seq in zip(self.axes, seqs, strict=True):
-            ax.wait_home(seq, 1.0 + 60.0 * self.timing_scale)
+            ax.wait_home(seq, ax.home_timeout_s())
+
+    def _do_home_axis(self, axis: str) -> None:
+        ax = self.x if axis == "x" else self.y
+        ax.wait_home(ax.start_home(), ax.home_timeout_s())
+
+    def _do_is_homed(self) -> bool:
+        return all(self.homed_axes().values())
+
+    def homed_axes(self) -> dict[str, bool | None]:
+        for ax in self.axes:
+            ax.homed = ax.status().homed  # the controller's word, not our memory of it
+        return {"x": self.x.homed, "y": self.y.homed}
+
+    @property
+    def homed(self) -> bool:
+        return all(ax.homed for ax in self.axes)
 
     def _do_stop(self) -> None:
         for ax in self.axes:
@@ -615,8 +722,18 @@ class AptFocus(FocusAxis):
     def _do_get_position(self) -> float:
         return self.axis.position()
 
+    requires_homing = True
+
     def _do_home(self) -> None:
-        self.axis.wait_home(self.axis.start_home(), 1.0 + 60.0 * self.timing_scale)
+        self.axis.wait_home(self.axis.start_home(), self.axis.home_timeout_s())
+
+    def _do_is_homed(self) -> bool:
+        self.axis.homed = self.axis.status().homed
+        return self.axis.homed
+
+    @property
+    def homed(self) -> bool:
+        return self.axis.homed
 
     def _do_stop(self) -> None:
         self.axis.stop(immediate=False)

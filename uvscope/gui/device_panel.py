@@ -1,10 +1,13 @@
-"""Device panel: connection state with reconnect, exposure, filter, XY jog and go-to, focus.
+"""Device panel: connection state with reconnect, exposure, filter, XY jog and go-to, focus,
+homing with its state.
 
 Every device call goes through the DeviceWorker; the panel only sends requests and shows
 results, so a slow or stuck device never freezes the window.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -15,16 +18,27 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from uvscope.drivers import homing
 from uvscope.drivers.rig import Rig
 from uvscope.gui.device_worker import DeviceWorker
 
 JOG_STEPS_MM: dict[str, float] = {"1 µm": 0.001, "10 µm": 0.01, "100 µm": 0.1, "1 mm": 1.0}
 _DEVICE_NAMES = ("camera", "filter_wheel", "stage", "focus")
+HOME_QUESTION = (
+    "Home the focus, then stage X and Y? Each axis runs to its reference switch (the focus "
+    "away from the slide first). Make sure nothing is in the stage's way."
+)
+
+
+def _ask_with_a_dialog(title: str, text: str) -> bool:
+    answer = QMessageBox.question(None, title, text)
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def _dspin(lo: float, hi: float, decimals: int, suffix: str, value: float = 0.0) -> QDoubleSpinBox:
@@ -46,11 +60,15 @@ class DevicePanel(QWidget):
     autofocus_requested = Signal()
 
     def __init__(
-        self, rig: Rig, worker: DeviceWorker, poll_ms: int = 250, parent: QWidget | None = None
+        self, rig: Rig, worker: DeviceWorker, poll_ms: int = 250, parent: QWidget | None = None,
+        ask: Callable[[str, str], bool] | None = None,
     ) -> None:
         super().__init__(parent)
         self.rig = rig
         self.worker = worker
+        self.ask = ask or _ask_with_a_dialog
+        #: "unknown", "homing", "homed", "not homed: ..." or "not reported"
+        self.homing_state = "unknown"
         self.state: dict[str, str] = dict.fromkeys(_DEVICE_NAMES, "not connected")
         self.position: tuple[float, float, float] | None = None
         self.scanning = False
@@ -129,6 +147,13 @@ class DevicePanel(QWidget):
         for w in (self.goto_x, self.goto_y, self.goto_button):
             row.addWidget(w)
         g.addLayout(row, 5, 0, 1, 4)
+        self.home_button = QPushButton("Home")
+        self.home_button.setToolTip(HOME_QUESTION)
+        self.home_button.clicked.connect(self.home)
+        self.homed_label = QLabel("homing state unknown")
+        self.homed_label.setWordWrap(True)
+        g.addWidget(self.home_button, 6, 0)
+        g.addWidget(self.homed_label, 6, 1, 1, 3)
         lay.addWidget(box)
 
         # focus
@@ -185,6 +210,7 @@ class DevicePanel(QWidget):
             self._show_state()
             self.poll_timer.start()
             self.poll()
+            self.refresh_homed()
             self.connection_changed.emit(True)
 
         def failed(err: BaseException) -> None:
@@ -260,6 +286,50 @@ class DevicePanel(QWidget):
         if not self.scanning:
             self._device_call("focus", "go to", self.rig.focus.move_to_um, z_um)
 
+    # ------------------------------------------------------------------ homing
+    def home(self) -> None:
+        """Ask, then home focus, X and Y in the worker (the focus first, out of the way)."""
+        if self.scanning or not self.ask("Home the stage", HOME_QUESTION):
+            return
+        stage, focus = self.rig.stage, self.rig.focus
+
+        def run() -> dict[str, bool | None]:
+            plan = homing.plan_homing(stage, focus, homing.parse_axes(["all"]), 0.0)
+            return homing.home(stage, focus, plan).homed
+
+        def failed(err: BaseException) -> None:
+            self.mark_error("stage", err)
+            self.refresh_homed()
+
+        self._show_homed(None)
+        self.worker.submit("home the stage and focus", run, on_done=self._homed_done,
+                           on_error=failed)
+
+    def _homed_done(self, homed: dict[str, bool | None]) -> None:
+        self._show_homed(homed)
+        self.poll(force=True)
+
+    def refresh_homed(self) -> None:
+        """Ask the controllers whether each axis is homed (after connect, home, errors)."""
+        stage, focus = self.rig.stage, self.rig.focus
+        self.worker.submit(
+            "read the homing state", lambda: {**stage.homed_axes(), "z": focus.is_homed()},
+            on_done=self._show_homed, on_error=lambda err: self.mark_error("stage", err))
+
+    def _show_homed(self, homed: dict[str, bool | None] | None) -> None:
+        if homed is None:
+            self.homing_state, text, colour = "homing", "homing...", "#b9770e"
+        elif not_homed := [a for a, h in homed.items() if h is False]:
+            self.homing_state = f"not homed: {', '.join(not_homed)}"
+            text = f"{', '.join(not_homed)} NOT HOMED: home before moving or scanning"
+            colour = "#c0392b"
+        elif all(h is None for h in homed.values()):
+            self.homing_state, text, colour = "not reported", "homing not reported", "#555555"
+        else:
+            self.homing_state, text, colour = "homed", "homed", "#1e8449"
+        self.homed_label.setText(text)
+        self.homed_label.setStyleSheet(f"color: {colour};")
+
     # ------------------------------------------------------------------ polling
     def poll(self, force: bool = False) -> None:
         """Read positions in the worker; skipped while other calls are queued (no pile-up)."""
@@ -312,6 +382,7 @@ class DevicePanel(QWidget):
             *self.focus_buttons,
             self.goto_z_button,
             self.autofocus_button,
+            self.home_button,
             self.exposure,
             self.filter,
             *self.reconnect_buttons.values(),

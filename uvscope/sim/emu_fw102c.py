@@ -2,8 +2,10 @@
 
 Speaks the ASCII protocol of the real wheel (hardware.md): CR-terminated lower-case
 commands, the command echoed, then the reply and a ``> `` prompt; ``pos=n`` answers only once
-the wheel is in position, and the wheel reads nothing else while it turns. The first command
-after power-on is answered with an error, as on the real unit.
+the wheel is in position, and the wheel reads nothing else while it turns. An empty line is
+answered with ``CMD_NOT_DEFINED`` (the manual's only case of that error for a well-formed
+line); ``power_on_error`` makes the first command after power-on fail the same way, to test
+a client's tolerance of line noise at power-up. ``save`` stores the settings.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ class EmuFW102C(PtyEmulator):
         self,
         *,
         position_count: int = 6,
-        ms_per_slot: float = 500.0,
+        ms_per_slot: float = 1000.0,
         slow_factor: float = 1.0,
-        power_on_error: bool = True,
+        power_on_error: bool = False,
         start_slot: int = 1,
         link_dir: str | Path | None = None,
         time_scale: float = 1.0,
@@ -54,6 +56,8 @@ class EmuFW102C(PtyEmulator):
         self.trig = 0
         self.sensors = 0
         self.baud = 1
+        #: settings stored by ``save`` (restored at the next power-on of a real wheel)
+        self.saved: dict[str, int] = {}
         self.commands: list[str] = []
         self.moves: list[WheelMove] = []
         #: moves that asked for a slot outside 1..pcount (the assertion hook for tests)
@@ -84,11 +88,12 @@ class EmuFW102C(PtyEmulator):
         # the wheel's controller reads no command while it turns
         while self.now() >= self._busy_until and b"\r" in self._buf:
             line, self._buf = self._buf.split(b"\r", 1)
-            self._command(line.decode("ascii", "replace").strip("\n"))
+            # latin-1: every byte is a character and echoes back as the same byte
+            self._command(line.decode("latin-1").strip("\n"))
 
     def _answer(self, cmd: str, reply: str | None = None, delay_s: float = 0.0) -> None:
         text = cmd + "\r" + (reply + "\r" if reply is not None else "") + PROMPT
-        self.reply(text.encode("ascii"), delay_s)
+        self.reply(text.encode("latin-1"), delay_s)
 
     def _command(self, cmd: str) -> None:
         self.commands.append(cmd)
@@ -96,7 +101,11 @@ class EmuFW102C(PtyEmulator):
             self.power_on_error = False
             self._answer(cmd, NOT_DEFINED)
             return
-        if cmd.endswith("?"):
+        if cmd == "save":
+            self.saved = {k: getattr(self, k) for k in ("pos", "pcount", "speed", "trig",
+                                                          "sensors", "baud")}
+            self._answer(cmd)
+        elif cmd.endswith("?"):
             self._query(cmd)
         elif "=" in cmd:
             key, _, arg = cmd.partition("=")
@@ -117,7 +126,7 @@ class EmuFW102C(PtyEmulator):
         self._answer(cmd, values.get(cmd, NOT_DEFINED))
 
     def _set(self, cmd: str, key: str, arg: str) -> None:
-        if not arg.isdigit():
+        if not (arg.isascii() and arg.isdigit()):
             self._answer(cmd, ARG_INVALID)
             return
         value = int(arg)

@@ -16,6 +16,7 @@ import threading
 import time
 import tty
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,9 @@ class PtyEmulator:
         self.link_dir = Path(link_dir or tempfile.mkdtemp(prefix="uvscope-emu-"))
         self.link_path = self.link_dir / self.name
         self.received: list[Received] = []
+        #: exceptions raised while handling bytes or timed events (a bug if not empty); the
+        #: loop goes on, so the port keeps answering whatever a client sent
+        self.errors: list[str] = []
         self.sent: list[tuple[float, bytes]] = []
         self.lock = threading.RLock()
         self._faults: deque[str] = deque()
@@ -188,10 +192,16 @@ class PtyEmulator:
                 if data:
                     with self.lock:
                         self.received.append(Received(self.now(), data))
-                        self.handle_bytes(data)
+                        self._guarded(self.handle_bytes, data)
             with self.lock:
-                self.tick()
+                self._guarded(self.tick)
                 self._flush()
+
+    def _guarded(self, fn: Callable[..., None], *args: bytes) -> None:
+        try:
+            fn(*args)
+        except Exception as err:  # one bad request must not silence the port for good
+            self.errors.append(f"{getattr(fn, '__name__', fn)}: {type(err).__name__}: {err}")
 
     def _flush(self) -> None:
         now = self.now()

@@ -1,0 +1,137 @@
+"""Drivers nobody here wrote, against the emulators as ``uvscope sim serve`` starts them.
+
+pyLabLib (``Thorlabs.FW``, ``Thorlabs.KinesisMotor``) and thorlabs-apt-device (``BBD202``)
+are test dependencies. They read the protocols from the Thorlabs manuals independently of
+us; where they and our emulators agree, our drivers (tested against the emulators) speak
+the protocol as others understand it.
+
+pyLabLib opens the APT port with RTS/CTS and cycles RTS; a pseudo-terminal has no modem lines
+(ENOTTY), so that one call is patched out here, for these clients only. Our driver needs no
+such patch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import serial.serialposix
+import thorlabs_apt_device
+from pylablib.devices import Thorlabs
+
+from uvscope.config import RigConfig
+from uvscope.sim.serve import Emulators, start_emulators
+
+SCALE = 0.01
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[Emulators]:
+    """The emulators as ``uvscope sim serve --not-homed`` starts them (stage at 55, 37.5)."""
+    rig = RigConfig()
+    emus = start_emulators(rig, link_dir=tmp_path, time_scale=SCALE, start_homed=False,
+                           start_mm=(55.0, 37.5), start_z_um=rig.sim.focus_z_um)
+    yield emus
+    emus.stop()
+    assert emus.apt.errors == [] and emus.wheel.errors == []
+
+
+@pytest.fixture
+def no_modem_lines(monkeypatch) -> None:
+    monkeypatch.setattr(serial.serialposix.Serial, "_update_rts_state", lambda self: None)
+
+
+def until(cond: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_pylablib_fw_sets_and_reads_the_wheel(served):
+    fw = Thorlabs.FW(served.wheel.path)  # its first command on a fresh wheel is pcount?
+    try:
+        assert fw.get_pcount() == 6 and fw.get_position() == 1
+        assert "FW102C" in fw.get_id()
+        assert fw.set_position(3) == 3
+        assert fw.set_position(6) == 6  # across the wrap: pyLabLib goes round in three moves
+        assert served.wheel.pos == 6
+        assert fw.set_speed_mode("low") == "low" and served.wheel.speed == 0
+        assert fw.set_trigger_mode("out") == "out" and served.wheel.trig == 1
+        assert fw.set_sensor_mode("off") == "off" and served.wheel.sensors == 0
+        fw.store_settings()
+        assert served.wheel.saved["trig"] == 1
+    finally:
+        fw.close()
+    assert served.wheel.violations == []
+
+
+def test_pylablib_kinesis_homes_moves_and_reads_a_bbd_bay(served, no_modem_lines, tmp_path,
+                                                          monkeypatch):
+    # pyLabLib picks its serial backend by the port's name (/dev/tty*): give it such a name
+    os.symlink(served.apt.path, tmp_path / "ttyAPT")
+    monkeypatch.chdir(tmp_path)
+    m = Thorlabs.KinesisMotor(("ttyAPT", 115200), is_rack_system=True)
+    try:
+        info = m.get_device_info()
+        assert (info.model_no, info.serial_no, info.nchannels) == ("BBD203", 73000001, 3)
+        assert not m.is_homed() and "enabled" in m.get_status()
+        m.home(sync=True, timeout=10)
+        assert m.is_homed() and m.get_position() == 0  # MOT_REQ_POSCOUNTER
+        m.move_to(500_000)
+        m.wait_move(timeout=10)
+        assert m.get_position() == 500_000
+        m.move_by(-1000)
+        m.wait_move(timeout=10)
+        assert m.get_position() == 499_000
+        m.jog("+", kind="builtin")  # MOT_MOVE_JOG, one step of the jog parameters
+        m.wait_move(timeout=10)
+        after_jog = m.get_position()
+        assert abs(after_jog - 499_000) == m.get_jog_parameters().step_size
+        home = m.get_homing_parameters()
+        assert home.home_direction == "reverse" and home.velocity > 0
+        assert m.get_limit_switch_parameters().sw_kind == "ignore"
+        assert m.get_gen_move_parameters().backlash_distance == 0
+        m.setup_velocity(max_velocity=200_000, acceleration=100_000)
+        assert m.get_velocity_parameters().max_velocity == pytest.approx(200_000, rel=1e-3)
+        with m.using_channel(2):  # Y: its own bay, still unhomed
+            assert not m.is_homed()
+            m.home(sync=True, timeout=10)
+            assert m.is_homed()
+    finally:
+        m.close()
+    ax = served.apt.axes
+    assert ax[0x21].position == after_jog and ax[0x22].homed and not ax[0x23].homed
+    assert served.apt.refused == []
+
+
+def test_thorlabs_apt_device_bbd202_homes_and_moves_both_bays(served):
+    stage = thorlabs_apt_device.BBD202(served.apt.path, home=True)  # homes after 1 s
+    x, y = stage.status_[0][0], stage.status_[1][0]
+    try:
+        assert until(lambda: x["homed"] and y["homed"])
+        stage.move_absolute(200_000, bay=0)
+        stage.move_absolute(100_000, bay=1)
+        # each bay's update messages land in its own status: X is not the focus bay's counts
+        assert until(lambda: (x["position"], y["position"]) == (200_000, 100_000)
+                     and not (x["moving_forward"] or y["moving_forward"]))
+        stage.move_relative(5000, bay=1)
+        stage.move_absolute(300_000, now=False, bay=0)  # MOT_SET_MOVEABSPARAMS
+        stage.move_absolute(bay=0)  # header only: to the stored position
+        assert until(lambda: (x["position"], y["position"]) == (300_000, 105_000))
+        stage.set_velocity_params(acceleration=1000, max_velocity=100_000, bay=1)
+        assert until(lambda: stage.velparams_[1][0]["max_velocity"] == 100_000)
+        assert stage.homeparams_[0][0]["home_velocity"] > 0
+        stage.move_velocity("forward", bay=1)
+        assert until(lambda: y["moving_forward"] or y["moving_reverse"])
+        stage.stop(bay=1)
+        assert until(lambda: not (y["moving_forward"] or y["moving_reverse"]))
+        assert served.apt.axes[0x22].kind == ""
+    finally:
+        stage.close()
+    assert served.apt.axes[0x23].position == 5000 * 20  # focus untouched: bay 0x23 not driven
+    assert served.apt.refused == []
