@@ -91,6 +91,23 @@ def primary_image(tile: Tile, nm: int) -> np.ndarray:
     )
 
 
+def _to_uint8_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A stainer's RGB 0..1 at model pixels -> uint8 RGB at the tile's shape."""
+    return (np.clip(resample(rgb, shape), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def apply_engine(models: ModelSet, engine: str) -> dict[str, str]:
+    """Ask each network that can (the models room's predictors) to run in ``engine``; returns
+    the engine each one actually uses (a missing runtime falls back to torch with a warning).
+    Networks without ``use_engine`` (test fakes, other backends) are left as they are."""
+    used: dict[str, str] = {}
+    for name in ("segmenter", "stainer", "classifier"):
+        use = getattr(getattr(models, name, None), "use_engine", None)
+        if callable(use):
+            used[name] = str(use(engine))
+    return used
+
+
 class TilePipeline:
     """Segmentation, classification and staining of batches of tiles with one set of networks."""
 
@@ -103,6 +120,8 @@ class TilePipeline:
         self.models = models
         self.settings = settings or AnalysisSettings()
         self.cores = cores
+        #: the inference engine each network runs in (``inference.engine``; see apply_engine)
+        self.engines = apply_engine(models, self.settings.inference.engine)
         # (input list, (pixel size, model pixel size), resampled): shared by segment and stain
         self._resampled: tuple[list, tuple[float, float], list[np.ndarray]] | None = None
 
@@ -132,6 +151,44 @@ class TilePipeline:
             inf.patch_batch,
         )
 
+    def _fusable(self) -> bool:
+        """Whether segmentation and staining read the same patches (same pixel and patch
+        size), so one pass cuts and blends the patches for both."""
+        seg, stn = self.models.segmenter, self.models.stainer
+        return (
+            stn is not None
+            and abs(seg.pixel_size_um - stn.pixel_size_um) < 1e-9
+            and seg.patch_size == stn.patch_size
+        )
+
+    def segment_and_stain(
+        self, grays: list[np.ndarray], px: float
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray | None]]:
+        """``segment`` and ``stain`` of the same tiles; one patch pass when ``_fusable``.
+
+        Each network sees the same patches either way and blending is per output, so the
+        fused pass gives the same numbers as the two separate ones.
+        """
+        if not self._fusable():
+            return self.segment(grays, px), self.stain(grays, px)
+        seg, stn = self.models.segmenter, self.models.stainer
+        assert stn is not None
+
+        def both(x: np.ndarray) -> tuple[np.ndarray, ...]:
+            return (*seg.predict(x), stn.predict(x))
+
+        inf = self.settings.inference
+        outs = predict_blended(
+            self._to_model(grays, px, seg.pixel_size_um),
+            both,
+            seg.patch_size,
+            inf.patch_overlap_px,
+            inf.patch_batch,
+        )
+        pairs = list(zip(outs, grays, strict=True))
+        probs = [(resample(o[0], g.shape), resample(o[1], g.shape)) for o, g in pairs]
+        return probs, [_to_uint8_rgb(o[2], g.shape) for o, g in pairs]
+
     def segment(self, grays: list[np.ndarray], px: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """Cell and nucleus probabilities at the tiles' pixel size (``grays``: normalised)."""
         outs = self._predict_tiles(self.models.segmenter, grays, px)
@@ -146,10 +203,7 @@ class TilePipeline:
         if stn is None:
             return [None] * len(grays)
         outs = self._predict_tiles(stn, grays, px)
-        return [
-            (np.clip(resample(o[0], g.shape), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-            for o, g in zip(outs, grays, strict=True)
-        ]
+        return [_to_uint8_rgb(o[0], g.shape) for o, g in zip(outs, grays, strict=True)]
 
     def crops(self, gray: np.ndarray, inst: Instances, px: float) -> tuple[np.ndarray, list[int]]:
         """Composite crops (N, 3, S, S) of every instance, built the way the classifier's
@@ -301,8 +355,7 @@ class TilePipeline:
         if any(abs(t.pixel_size_um - px) > 1e-9 for t in tiles):
             raise AnalysisError("a batch mixes pixel sizes; analyse such tiles separately")
         grays = [primary_image(t, s.inference.wavelength_nm) for t in tiles]
-        probs = self.segment(grays, px)
-        stained = self.stain(grays, px)
+        probs, stained = self.segment_and_stain(grays, px)
         self._resampled = None  # the batch's images are not kept beyond it
         results: list[TileResult] = []
         insts = [

@@ -2,14 +2,18 @@
 
 Each predictor wraps a checked network from the registry and takes preprocessed numpy batches
 (see uvscope.models.preprocess). Device "auto" means CUDA when present, with bf16 autocast and
-channels-last memory; float32 on CPU. ``load_*("random")`` gives an untrained network of the
-small preset, for testing pipelines without weights (its outputs are meaningless).
+channels-last memory; float32 on CPU. ``use_engine`` runs the segmentation and staining networks
+(with their output heads: sigmoid, Lab -> RGB and the paper's white balance) in OpenVINO or ONNX
+Runtime instead of torch eager on CPU (see uvscope.models.runtime); torch stays the reference.
+``load_*("random")`` gives an untrained network of the small preset, for testing pipelines
+without weights (its outputs are meaningless).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from uvscope.errors import ModelError
 from uvscope.models.arch import ClassifyConfig, SegConfig, StainConfig, preset
 from uvscope.models.deadcheck import DeadCheckpoint, crop_features
 from uvscope.models.registry import build_network, load_model
+from uvscope.models.runtime import EngineFallbackWarning, Runner, build_runner, resolve_engine
 from uvscope.models.stain import lab_norm_to_rgb, postprocess
 
 
@@ -93,8 +98,23 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, 
     return x, h, w
 
 
+class _Head(nn.Module):
+    """A network and the fixed function of its output that inference applies (``finish``),
+    as one module: what the torch engine runs in two steps (the network under autocast, the
+    head in float32) and what gets exported whole for the other engines."""
+
+    def __init__(self, net: nn.Module, finish: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.net = net
+        self.finish = finish
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.finish(self.net(x).float())
+
+
 class _ImagePredictor(_Predictor):
-    """A tile-to-tile network (segmentation, staining): knows its training patch size."""
+    """A tile-to-tile network (segmentation, staining): knows its training patch size and
+    runs in torch eager or, on CPU, in an exported engine (``use_engine``)."""
 
     def __init__(
         self,
@@ -106,12 +126,69 @@ class _ImagePredictor(_Predictor):
     ) -> None:
         super().__init__(net, cfg, card, device, batch_size)
         self.patch_size: int = cfg.patch_size
+        self.head = _Head(self.net, self._finish)
+        #: the engine the network runs in now ("torch", "openvino" or "onnxruntime")
+        self.engine = "torch"
+        self._runner: Runner | None = None
+
+    def _finish(self, out: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def use_engine(self, engine: str = "auto") -> str:
+        """Run the network in ``engine`` from now on; returns the engine actually used.
+
+        'auto' picks torch on CUDA and the fastest CPU runtime installed. A runtime that is
+        missing or cannot build the network leaves torch in charge, with an
+        EngineFallbackWarning saying why (results are the same within float32 rounding).
+        """
+        chosen = resolve_engine(engine, self.device)
+        if chosen == self.engine:
+            return chosen
+        if chosen != "torch" and self.device.type != "cpu":
+            warnings.warn(
+                f"inference engine {chosen!r} runs on CPU only; the {self.device.type} "
+                "device keeps torch",
+                EngineFallbackWarning,
+                stacklevel=2,
+            )
+            chosen = "torch"
+        runner = None
+        if chosen != "torch":
+            example = torch.zeros(1, 1, self.patch_size, self.patch_size)
+            threads = torch.get_num_threads()
+            try:
+                with _one_torch_thread():  # the export must not give this thread a team
+                    runner = build_runner(chosen, self.head, example, repr(self.cfg), threads)
+            except ModelError as err:
+                warnings.warn(
+                    f"{err}; running the {type(self).__name__.lower()} in torch instead",
+                    EngineFallbackWarning,
+                    stacklevel=2,
+                )
+                chosen = "torch"
+        self.engine, self._runner = chosen, runner
+        return chosen
+
+    def _run_padded(self, arr: np.ndarray) -> Iterator[np.ndarray]:
+        """The head's (N, C, H, W) float32 output per chunk of ``arr`` (N, 1, H, W)."""
+        for t in self._chunks(arr):
+            t, h, w = pad_to_multiple(t, 2**self.cfg.depth)
+            if self._runner is not None:
+                out = self._runner(t.numpy())[0]
+            else:
+                with self._autocast():
+                    y = self.net(t)
+                out = self._finish(y.float()).cpu().numpy()
+            yield out[..., :h, :w]
 
 
 class Segmenter(_ImagePredictor):
     """Cell and nucleus probability maps from preprocessed 260 nm images."""
 
     cfg: SegConfig
+
+    def _finish(self, out: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(out)
 
     @torch.inference_mode()
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,15 +198,11 @@ class Segmenter(_ImagePredictor):
         multiple of 2**depth, so whole (binned) tiles can be passed at once.
         """
         arr = _check_batch(batch, "Segmenter")
-        cells, nucs = [], []
-        for t in self._chunks(arr[:, None]):
-            t, h, w = pad_to_multiple(t, 2**self.cfg.depth)
-            with self._autocast():
-                logits = self.net(t)
-            p = torch.sigmoid(logits.float())[..., :h, :w].cpu().numpy()
-            cells.append(p[:, 0])
-            nucs.append(p[:, 1])
-        return np.concatenate(cells).astype(np.float32), np.concatenate(nucs).astype(np.float32)
+        p = np.concatenate(list(self._run_padded(arr[:, None])))
+        return (
+            np.ascontiguousarray(p[:, 0], dtype=np.float32),
+            np.ascontiguousarray(p[:, 1], dtype=np.float32),
+        )
 
 
 class Stainer(_ImagePredictor):
@@ -137,19 +210,16 @@ class Stainer(_ImagePredictor):
 
     cfg: StainConfig
 
+    def _finish(self, out: torch.Tensor) -> torch.Tensor:
+        rgb = lab_norm_to_rgb(out[:, :1], out[:, 1:])
+        return postprocess(rgb, self.cfg.rgb_offset, self.cfg.value_offset)
+
     @torch.inference_mode()
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N,H,W) preprocessed -> (N,H,W,3) float32 RGB 0..1 after the paper's post-processing."""
         arr = _check_batch(batch, "Stainer")
-        out = []
-        for t in self._chunks(arr[:, None]):
-            t, h, w = pad_to_multiple(t, 2**self.cfg.depth)
-            with self._autocast():
-                lab = self.net(t).float()
-            rgb = lab_norm_to_rgb(lab[:, :1], lab[:, 1:])
-            rgb = postprocess(rgb, self.cfg.rgb_offset, self.cfg.value_offset)[..., :h, :w]
-            out.append(rgb.permute(0, 2, 3, 1).cpu().numpy())
-        return np.concatenate(out).astype(np.float32)
+        rgb = np.concatenate(list(self._run_padded(arr[:, None])))
+        return np.ascontiguousarray(rgb.transpose(0, 2, 3, 1), dtype=np.float32)
 
 
 def _dihedral(t: torch.Tensor) -> list[torch.Tensor]:
