@@ -7,8 +7,10 @@ shared its batch: the on-the-fly run and ``uvscope analyze`` give the same cells
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +93,40 @@ def primary_image(tile: Tile, nm: int) -> np.ndarray:
     )
 
 
+@dataclass
+class NetworkOutputs:
+    """One batch between ``TilePipeline.infer`` and ``TilePipeline.finish``."""
+
+    tiles: list[Tile]
+    grays: list[np.ndarray]
+    probs: list[tuple[np.ndarray, np.ndarray]]
+    stained: list[np.ndarray | None]
+    px: float
+    started_s: float
+
+
+class StageTimer:
+    """Wall seconds per pipeline stage, summed over batches (nested stages are counted in
+    their parent too: "networks" holds "segment network" and "stain network")."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.tiles = 0
+        self._lock = threading.Lock()  # infer and finish may run on different threads
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+    def per_tile(self) -> dict[str, float]:
+        return {k: v / max(self.tiles, 1) for k, v in self.seconds.items()}
+
+
 def _to_uint8_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A stainer's RGB 0..1 at model pixels -> uint8 RGB at the tile's shape."""
     return (np.clip(resample(rgb, shape), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
@@ -122,6 +158,8 @@ class TilePipeline:
         self.cores = cores
         #: the inference engine each network runs in (``inference.engine``; see apply_engine)
         self.engines = apply_engine(models, self.settings.inference.engine)
+        #: seconds spent per stage since it was created (benchmarks read it)
+        self.timer = StageTimer()
         # (input list, (pixel size, model pixel size), resampled): shared by segment and stain
         self._resampled: tuple[list, tuple[float, float], list[np.ndarray]] | None = None
 
@@ -175,7 +213,10 @@ class TilePipeline:
         assert stn is not None
 
         def both(x: np.ndarray) -> tuple[np.ndarray, ...]:
-            return (*seg.predict(x), stn.predict(x))
+            with self.timer("segment network"):
+                cell, nuc = seg.predict(x)
+            with self.timer("stain network"):
+                return cell, nuc, stn.predict(x)
 
         inf = self.settings.inference
         outs = predict_blended(
@@ -347,51 +388,72 @@ class TilePipeline:
     # ---------------------------------------------------------------- batch
     def analyse(self, tiles: Sequence[Tile]) -> list[TileResult]:
         """Analyse a batch of tiles of equal pixel size; raises AnalysisError on bad input."""
-        if not tiles:
-            return []
+        return self.finish(self.infer(tiles))
+
+    def infer(self, tiles: Sequence[Tile]) -> NetworkOutputs:
+        """The networks' part of ``analyse`` (segmentation and staining of the batch).
+
+        ``finish`` does the rest on the CPU; the two may run on different threads, so that
+        an accelerator computes the next batch while numpy post-processes this one.
+        """
         t0 = time.perf_counter()
         s = self.settings
-        px = tiles[0].pixel_size_um
+        px = tiles[0].pixel_size_um if tiles else 0.0
         if any(abs(t.pixel_size_um - px) > 1e-9 for t in tiles):
             raise AnalysisError("a batch mixes pixel sizes; analyse such tiles separately")
         grays = [primary_image(t, s.inference.wavelength_nm) for t in tiles]
-        probs, stained = self.segment_and_stain(grays, px)
+        if not tiles:
+            return NetworkOutputs([], grays, [], [], px, t0)
+        with self.timer("networks"):
+            probs, stained = self.segment_and_stain(grays, px)
         self._resampled = None  # the batch's images are not kept beyond it
+        return NetworkOutputs(list(tiles), grays, probs, stained, px, t0)
+
+    def finish(self, out: NetworkOutputs) -> list[TileResult]:
+        """Instances, crops, classification and cell records of ``infer``'s batch."""
+        if not out.tiles:
+            return []
+        s, px = self.settings, out.px
+        with self.timer("instances"):
+            insts = [
+                instances(cp, nuc, g, px, s.postprocess)
+                for (cp, nuc), g in zip(out.probs, out.grays, strict=True)
+            ]
+        with self.timer("crops"):
+            crop_sets = [self.crops(g, i, px) for g, i in zip(out.grays, insts, strict=True)]
+        all_crops = np.concatenate([c for c, _ in crop_sets])
+        with self.timer("classify"):
+            p_dead, p_class = self.classify(all_crops)
         results: list[TileResult] = []
-        insts = [
-            instances(cp, nuc, g, px, s.postprocess)
-            for (cp, nuc), g in zip(probs, grays, strict=True)
-        ]
-        crop_sets = [self.crops(g, inst, px) for g, inst in zip(grays, insts, strict=True)]
-        all_crops = np.concatenate([c for c, _ in crop_sets]) if crop_sets else np.zeros((0,))
-        p_dead, p_class = self.classify(all_crops)
         start = 0
-        for tile, g, inst, (crops, ids), st in zip(
-            tiles, grays, insts, crop_sets, stained, strict=True
-        ):
-            n = len(crops)
-            cells = self.describe(
-                tile, inst, p_dead[start : start + n], p_class[start : start + n], ids
-            )
-            start += n
-            results.append(
-                TileResult(
-                    index=tile.index,
-                    spec=tile.spec,
-                    x_mm=tile.x_mm,
-                    y_mm=tile.y_mm,
-                    shape=tile.shape,
-                    pixel_size_um=px,
-                    cells=cells,
-                    labels=inst.cells,
-                    nuclei=inst.nuclei,
-                    stained=st,
-                    gray=g,
-                    removed=inst.removed,
-                    out_of_focus=is_out_of_focus(tile),
+        with self.timer("describe"):
+            for tile, g, inst, (crops, ids), st in zip(
+                out.tiles, out.grays, insts, crop_sets, out.stained, strict=True
+            ):
+                n = len(crops)
+                cells = self.describe(
+                    tile, inst, p_dead[start : start + n], p_class[start : start + n], ids
                 )
-            )
-        per = (time.perf_counter() - t0) / len(tiles)
+                start += n
+                results.append(
+                    TileResult(
+                        index=tile.index,
+                        spec=tile.spec,
+                        x_mm=tile.x_mm,
+                        y_mm=tile.y_mm,
+                        shape=tile.shape,
+                        pixel_size_um=px,
+                        cells=cells,
+                        labels=inst.cells,
+                        nuclei=inst.nuclei,
+                        stained=st,
+                        gray=g,
+                        removed=inst.removed,
+                        out_of_focus=is_out_of_focus(tile),
+                    )
+                )
+        self.timer.tiles += len(out.tiles)
+        per = (time.perf_counter() - out.started_s) / len(out.tiles)
         for r in results:
             r.seconds = per
         return results
