@@ -45,7 +45,7 @@ def setup():
 def test_cells_and_stain_agree_with_torch_eager(setup, engine):
     models, tiles, ref = setup
     pipe = TilePipeline(models, _settings(engine))
-    assert pipe.engines == {"segmenter": engine, "stainer": engine}
+    assert pipe.engines == {"segmenter": engine, "stainer": engine, "classifier": engine}
     got = pipe.analyse(tiles)
     TilePipeline(models, _settings("torch"))  # leave the shared models as other tests expect
     assert sum(len(r.cells) for r in ref) >= 2  # the fields hold WBCs

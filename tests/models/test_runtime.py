@@ -49,6 +49,20 @@ def test_shipped_networks_agree_with_torch(engine, loader):
     assert all(np.array_equal(a, b) for a, b in zip(ref[0], _outs(model, patches), strict=True))
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_shipped_classifier_agrees_with_torch(engine):
+    from uvscope.models.predict import load_classifier
+
+    clf = load_classifier("default", device="cpu")
+    s = clf.crop_size
+    crops = _image((5, 3, s, s), seed=2)
+    ref = clf.predict_raw(crops)
+    assert clf.use_engine(engine) == engine
+    got = clf.predict_raw(crops)
+    for a, b in zip(ref, got, strict=True):
+        assert a.shape == b.shape and np.abs(a - b).max() < TOL
+
+
 def test_missing_runtime_falls_back_to_torch_with_a_message(monkeypatch):
     monkeypatch.setattr(runtime, "available", lambda e: e == "torch")
     seg = load_segmenter("random", device="cpu")

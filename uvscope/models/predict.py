@@ -112,6 +112,37 @@ class _Head(nn.Module):
         return self.finish(self.net(x).float())
 
 
+def _engine_runner(
+    pred: Any, engine: str, example: torch.Tensor, n_out: int
+) -> tuple[str, Runner | None]:
+    """(engine used, runner or None for torch) for a predictor's ``head``; see use_engine."""
+    chosen = resolve_engine(engine, pred.device)
+    if chosen == pred.engine:
+        return chosen, pred._runner
+    what = type(pred).__name__
+    if chosen != "torch" and pred.device.type != "cpu":
+        warnings.warn(
+            f"inference engine {chosen!r} runs on CPU only; the {what} on "
+            f"{pred.device.type} keeps torch",
+            EngineFallbackWarning,
+            stacklevel=3,
+        )
+        return "torch", None
+    if chosen == "torch":
+        return chosen, None
+    threads = torch.get_num_threads()
+    try:
+        with _one_torch_thread():  # the export must not give this thread a team
+            return chosen, build_runner(
+                chosen, pred.head, example, repr(pred.cfg), threads, n_out=n_out
+            )
+    except ModelError as err:
+        warnings.warn(
+            f"{err}; running the {what} in torch instead", EngineFallbackWarning, stacklevel=3
+        )
+        return "torch", None
+
+
 class _ImagePredictor(_Predictor):
     """A tile-to-tile network (segmentation, staining): knows its training patch size and
     runs in torch eager or, on CPU, in an exported engine (``use_engine``)."""
@@ -141,31 +172,8 @@ class _ImagePredictor(_Predictor):
         missing or cannot build the network leaves torch in charge, with an
         EngineFallbackWarning saying why (results are the same within float32 rounding).
         """
-        chosen = resolve_engine(engine, self.device)
-        if chosen == self.engine:
-            return chosen
-        if chosen != "torch" and self.device.type != "cpu":
-            warnings.warn(
-                f"inference engine {chosen!r} runs on CPU only; the {self.device.type} "
-                "device keeps torch",
-                EngineFallbackWarning,
-                stacklevel=2,
-            )
-            chosen = "torch"
-        runner = None
-        if chosen != "torch":
-            example = torch.zeros(1, 1, self.patch_size, self.patch_size)
-            threads = torch.get_num_threads()
-            try:
-                with _one_torch_thread():  # the export must not give this thread a team
-                    runner = build_runner(chosen, self.head, example, repr(self.cfg), threads)
-            except ModelError as err:
-                warnings.warn(
-                    f"{err}; running the {type(self).__name__.lower()} in torch instead",
-                    EngineFallbackWarning,
-                    stacklevel=2,
-                )
-                chosen = "torch"
+        example = torch.zeros(1, 1, self.patch_size, self.patch_size)
+        chosen, runner = _engine_runner(self, engine, example, n_out=1)
         self.engine, self._runner = chosen, runner
         return chosen
 
@@ -228,6 +236,18 @@ def _dihedral(t: torch.Tensor) -> list[torch.Tensor]:
     return turns + [torch.flip(v, dims=(3,)) for v in turns]
 
 
+class _ClassifyHead(nn.Module):
+    """The classifier with its softmaxes: (p_dead (N,), p_class (N, 5)) from crops."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d, c = self.net(x)
+        return torch.softmax(d.float(), 1)[:, 1], torch.softmax(c.float(), 1)
+
+
 class CellClassifier(_Predictor):
     """Dead/healthy then five-part class probabilities from composite crops."""
 
@@ -251,6 +271,24 @@ class CellClassifier(_Predictor):
         self.class_tta = class_tta
         ck = card.get("checkpoint")
         self.checkpoint: DeadCheckpoint | None = DeadCheckpoint.from_dict(ck) if ck else None
+        self.head = _ClassifyHead(self.net)
+        self.engine = "torch"
+        self._runner: Runner | None = None
+
+    def use_engine(self, engine: str = "auto") -> str:
+        """As ``Segmenter.use_engine``: the classifier in ``engine``; returns the one used."""
+        s = self.crop_size
+        chosen, runner = _engine_runner(self, engine, torch.zeros(2, 3, s, s), n_out=2)
+        self.engine, self._runner = chosen, runner
+        return chosen
+
+    def _probs(self, t: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        if self._runner is not None:
+            d, c = self._runner(t.numpy())
+            return np.asarray(d), np.asarray(c)
+        with self._autocast():
+            d, c = self.head(t)
+        return d.float().cpu().numpy(), c.float().cpu().numpy()
 
     @torch.inference_mode()
     def predict_raw(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -266,12 +304,10 @@ class CellClassifier(_Predictor):
         dead, cls = [], []
         for t in self._chunks(arr):
             views = _dihedral(t) if self.class_tta else [t]
-            with self._autocast():
-                d, c = self.net(torch.cat(views))
+            d, c = self._probs(torch.cat(views))
             n = len(t)
-            dead.append(torch.softmax(d[:n].float(), 1)[:, 1].cpu().numpy())
-            p = torch.softmax(c.float(), 1).reshape(len(views), n, -1).mean(0)
-            cls.append(p.cpu().numpy())
+            dead.append(d[:n])
+            cls.append(c.reshape(len(views), n, -1).mean(0))
         return np.concatenate(dead).astype(np.float32), np.concatenate(cls).astype(np.float32)
 
     def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
