@@ -2,6 +2,12 @@
 
     PYTHONPATH=. python benchmarks/bench_analysis.py [--tiles 4] [--models default|random]
         [--device auto] [--donor random-7] [--batch 2] [--interval 1.25]
+    PYTHONPATH=. python benchmarks/bench_analysis.py --compare-eager [--tiles 4] [--repeats 3]
+
+``--compare-eager`` times the default settings (inference.engine = auto) against torch eager
+(engine = torch, everything else equal) on the same tiles in one process, alternating A B B A
+so both see the same outside load, and prints per-stage seconds per tile, tiles/s of each,
+whether they found the same cells, and a line ``speed-up N`` (eager time / default time).
 
 Prints figures; never asserts. Uses the models room's networks when uvscope.models.predict is
 importable ('default' = shipped weights; falls back to 'random', the same architecture
@@ -116,6 +122,70 @@ def flops_per_tile(models: ModelSet, tile: Tile, settings: AnalysisSettings) -> 
     return float(fc.get_total_flops())
 
 
+def engine_settings(base: AnalysisSettings, engine: str) -> AnalysisSettings:
+    return base.replace(inference={**base.inference.model_dump(), "engine": engine})
+
+
+def _timed_pass(pipe: TilePipeline, tiles: list[Tile], batch: int) -> tuple[float, list]:
+    t0 = time.perf_counter()
+    results = []
+    for i in range(0, len(tiles), batch):
+        results += pipe.analyse(tiles[i : i + batch])
+    return time.perf_counter() - t0, results
+
+
+def _agreement(a: list, b: list) -> str:
+    same = all(
+        [c.cell_class for c in x.cells] == [c.cell_class for c in y.cells]
+        for x, y in zip(a, b, strict=True)
+    )
+    px = np.mean([np.mean(x.labels != y.labels) for x, y in zip(a, b, strict=True)])
+    rgb = max(
+        int(np.abs(x.stained.astype(int) - y.stained.astype(int)).max())
+        for x, y in zip(a, b, strict=True)
+        if x.stained is not None
+    )
+    n = sum(len(x.cells) for x in a)
+    return (
+        f"agreement: {'same' if same else 'DIFFERENT'} cells and classes ({n} cells), "
+        f"label pixels differing {100 * px:.4f} %, stained tile max difference {rgb} gray levels"
+    )
+
+
+def compare_eager(args: argparse.Namespace, settings: AnalysisSettings, tiles: list) -> None:
+    """Default engine vs torch eager: same tiles, same process, alternating A B B A."""
+    # two loads, so each side keeps its own engine state
+    models = {k: load(args.models, args.device)[0] for k in ("default", "eager")}
+    pipes = {
+        "default": TilePipeline(models["default"], settings),
+        "eager": TilePipeline(models["eager"], engine_settings(settings, "torch")),
+    }
+    print(f"# engines: default {pipes['default'].engines}, eager {pipes['eager'].engines}")
+    for p in pipes.values():  # warm-up: first calls of each shape build kernels
+        p.analyse(tiles[: args.batch])
+        p.timer = type(p.timer)()
+    wall = {k: 0.0 for k in pipes}
+    last: dict[str, list] = {}
+    for rep in range(args.repeats):
+        order = ("default", "eager") if rep % 2 == 0 else ("eager", "default")
+        line = []
+        for name in order:
+            dt, last[name] = _timed_pass(pipes[name], tiles, args.batch)
+            wall[name] += dt
+            line.append(f"{name} {len(tiles) / dt:.3f} tiles/s")
+        print(f"  repeat {rep + 1}: " + ", ".join(line))
+    stages = sorted({k for p in pipes.values() for k in p.timer.seconds})
+    print(f"{'stage (s per tile)':22s} {'default':>9s} {'eager':>9s}")
+    for st in stages:
+        a, b = (pipes[n].timer.per_tile().get(st, 0.0) for n in ("default", "eager"))
+        print(f"  {st:20s} {a:9.3f} {b:9.3f}")
+    n = len(tiles) * args.repeats
+    for name in ("default", "eager"):
+        print(f"{name:8s}: {n / wall[name]:.3f} tiles/s ({wall[name] / n:.3f} s/tile)")
+    print(_agreement(last["eager"], last["default"]))
+    print(f"speed-up {wall['eager'] / wall['default']:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tiles", type=int, default=4)
@@ -127,7 +197,25 @@ def main() -> None:
         "--interval", type=float, default=1.25,
         help="seconds between tiles for the lag figure (an acquisition slower than the analysis)",
     )
+    ap.add_argument("--compare-eager", action="store_true", help="default vs torch eager")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating rounds (--compare-eager)")
     args = ap.parse_args()
+    if args.compare_eager:
+        import os
+
+        import torch
+
+        base = AnalysisSettings()
+        inf = {**base.inference.model_dump(), "tile_batch": args.batch, "device": args.device}
+        settings = base.replace(inference=inf)
+        _, tiles = make_tiles(args.tiles, sim_world(args.donor))
+        print(
+            f"# compare-eager: {len(tiles)} tiles x {SHAPE[1]} x {SHAPE[0]}, batch {args.batch}, "
+            f"{args.repeats} alternating repeats, torch threads {torch.get_num_threads()}, "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
+        compare_eager(args, settings, tiles)
+        return
 
     models, which = load(args.models, args.device)
     settings = AnalysisSettings().replace(
@@ -171,18 +259,8 @@ def main() -> None:
         f"cells found: {sum(len(r.cells) for r in results)}"
     )
 
-    # stage timings of one tile
-    import cProfile
-    import pstats
-
-    prof = cProfile.Profile()
-    prof.enable()
-    pipe.analyse(tiles[:1])
-    prof.disable()
-    st = pstats.Stats(prof)
-    for name in ("segment", "stain", "instances", "crops", "classify", "describe"):
-        tot = sum(v[3] for k, v in st.stats.items() if k[2] == name)  # type: ignore[attr-defined]
-        print(f"  stage {name:10s} {tot:.3f} s")
+    for name, sec in sorted(pipe.timer.per_tile().items()):  # stage timings per tile
+        print(f"  stage {name:16s} {sec:.3f} s")
 
     fl = flops_per_tile(models, tiles[0], settings)
     if fl is not None:

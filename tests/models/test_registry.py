@@ -99,6 +99,7 @@ def test_class_probabilities_do_not_depend_on_the_cells_orientation():
     assert np.abs(c_plain - c_turned).max() > 1e-3  # one view alone does depend on it
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cpu_and_cuda_agree(tmp_path):
     _, _, path = _save(tmp_path)

@@ -7,8 +7,10 @@ shared its batch: the on-the-fly run and ``uvscope analyze`` give the same cells
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +98,57 @@ def primary_image(tile: Tile, nm: int) -> np.ndarray:
     )
 
 
+@dataclass
+class NetworkOutputs:
+    """One batch between ``TilePipeline.infer`` and ``TilePipeline.finish``."""
+
+    tiles: list[Tile]
+    grays: list[np.ndarray]
+    probs: list[tuple[np.ndarray, np.ndarray]]
+    stained: list[np.ndarray | None]
+    px: float
+    started_s: float
+
+
+class StageTimer:
+    """Wall seconds per pipeline stage, summed over batches (nested stages are counted in
+    their parent too: "networks" holds "segment network" and "stain network")."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.tiles = 0
+        self._lock = threading.Lock()  # infer and finish may run on different threads
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+    def per_tile(self) -> dict[str, float]:
+        return {k: v / max(self.tiles, 1) for k, v in self.seconds.items()}
+
+
+def _to_uint8_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A stainer's RGB 0..1 at model pixels -> uint8 RGB at the tile's shape."""
+    return (np.clip(resample(rgb, shape), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def apply_engine(models: ModelSet, engine: str) -> dict[str, str]:
+    """Ask each network that can (the models room's predictors) to run in ``engine``; returns
+    the engine each one actually uses (a missing runtime falls back to torch with a warning).
+    Networks without ``use_engine`` (test fakes, other backends) are left as they are."""
+    used: dict[str, str] = {}
+    for name in ("segmenter", "stainer", "classifier"):
+        use = getattr(getattr(models, name, None), "use_engine", None)
+        if callable(use):
+            used[name] = str(use(engine))
+    return used
+
+
 class TilePipeline:
     """Segmentation, classification and staining of batches of tiles with one set of networks."""
 
@@ -108,6 +161,10 @@ class TilePipeline:
         self.models = models
         self.settings = settings or AnalysisSettings()
         self.cores = cores
+        #: the inference engine each network runs in (``inference.engine``; see apply_engine)
+        self.engines = apply_engine(models, self.settings.inference.engine)
+        #: seconds spent per stage since it was created (benchmarks read it)
+        self.timer = StageTimer()
         # (input list, (pixel size, model pixel size), resampled): shared by segment and stain
         self._resampled: tuple[list, tuple[float, float], list[np.ndarray]] | None = None
 
@@ -137,6 +194,47 @@ class TilePipeline:
             inf.patch_batch,
         )
 
+    def _fusable(self) -> bool:
+        """Whether segmentation and staining read the same patches (same pixel and patch
+        size), so one pass cuts and blends the patches for both."""
+        seg, stn = self.models.segmenter, self.models.stainer
+        return (
+            stn is not None
+            and abs(seg.pixel_size_um - stn.pixel_size_um) < 1e-9
+            and seg.patch_size == stn.patch_size
+        )
+
+    def segment_and_stain(
+        self, grays: list[np.ndarray], px: float
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray | None]]:
+        """``segment`` and ``stain`` of the same tiles; one patch pass when ``_fusable``.
+
+        Each network sees the same patches either way and blending is per output, so the
+        fused pass gives the same numbers as the two separate ones.
+        """
+        if not self._fusable():
+            return self.segment(grays, px), self.stain(grays, px)
+        seg, stn = self.models.segmenter, self.models.stainer
+        assert stn is not None
+
+        def both(x: np.ndarray) -> tuple[np.ndarray, ...]:
+            with self.timer("segment network"):
+                cell, nuc = seg.predict(x)
+            with self.timer("stain network"):
+                return cell, nuc, stn.predict(x)
+
+        inf = self.settings.inference
+        outs = predict_blended(
+            self._to_model(grays, px, seg.pixel_size_um),
+            both,
+            seg.patch_size,
+            inf.patch_overlap_px,
+            inf.patch_batch,
+        )
+        pairs = list(zip(outs, grays, strict=True))
+        probs = [(resample(o[0], g.shape), resample(o[1], g.shape)) for o, g in pairs]
+        return probs, [_to_uint8_rgb(o[2], g.shape) for o, g in pairs]
+
     def segment(self, grays: list[np.ndarray], px: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """Cell and nucleus probabilities at the tiles' pixel size (``grays``: normalised)."""
         outs = self._predict_tiles(self.models.segmenter, grays, px)
@@ -151,10 +249,7 @@ class TilePipeline:
         if stn is None:
             return [None] * len(grays)
         outs = self._predict_tiles(stn, grays, px)
-        return [
-            (np.clip(resample(o[0], g.shape), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-            for o, g in zip(outs, grays, strict=True)
-        ]
+        return [_to_uint8_rgb(o[0], g.shape) for o, g in zip(outs, grays, strict=True)]
 
     def crops(self, gray: np.ndarray, inst: Instances, px: float) -> tuple[np.ndarray, list[int]]:
         """Composite crops (N, 3, S, S) of every instance, built the way the classifier's
@@ -299,52 +394,72 @@ class TilePipeline:
     # ---------------------------------------------------------------- batch
     def analyse(self, tiles: Sequence[Tile]) -> list[TileResult]:
         """Analyse a batch of tiles of equal pixel size; raises AnalysisError on bad input."""
-        if not tiles:
-            return []
+        return self.finish(self.infer(tiles))
+
+    def infer(self, tiles: Sequence[Tile]) -> NetworkOutputs:
+        """The networks' part of ``analyse`` (segmentation and staining of the batch).
+
+        ``finish`` does the rest on the CPU; the two may run on different threads, so that
+        an accelerator computes the next batch while numpy post-processes this one.
+        """
         t0 = time.perf_counter()
         s = self.settings
-        px = tiles[0].pixel_size_um
+        px = tiles[0].pixel_size_um if tiles else 0.0
         if any(abs(t.pixel_size_um - px) > 1e-9 for t in tiles):
             raise AnalysisError("a batch mixes pixel sizes; analyse such tiles separately")
         grays = [primary_image(t, s.inference.wavelength_nm) for t in tiles]
-        probs = self.segment(grays, px)
-        stained = self.stain(grays, px)
+        if not tiles:
+            return NetworkOutputs([], grays, [], [], px, t0)
+        with self.timer("networks"):
+            probs, stained = self.segment_and_stain(grays, px)
         self._resampled = None  # the batch's images are not kept beyond it
+        return NetworkOutputs(list(tiles), grays, probs, stained, px, t0)
+
+    def finish(self, out: NetworkOutputs) -> list[TileResult]:
+        """Instances, crops, classification and cell records of ``infer``'s batch."""
+        if not out.tiles:
+            return []
+        s, px = self.settings, out.px
+        with self.timer("instances"):
+            insts = [
+                instances(cp, nuc, g, px, s.postprocess)
+                for (cp, nuc), g in zip(out.probs, out.grays, strict=True)
+            ]
+        with self.timer("crops"):
+            crop_sets = [self.crops(g, i, px) for g, i in zip(out.grays, insts, strict=True)]
+        all_crops = np.concatenate([c for c, _ in crop_sets])
+        with self.timer("classify"):
+            p_dead, p_class = self.classify(all_crops)
         results: list[TileResult] = []
-        insts = [
-            instances(cp, nuc, g, px, s.postprocess)
-            for (cp, nuc), g in zip(probs, grays, strict=True)
-        ]
-        crop_sets = [self.crops(g, inst, px) for g, inst in zip(grays, insts, strict=True)]
-        all_crops = np.concatenate([c for c, _ in crop_sets]) if crop_sets else np.zeros((0,))
-        p_dead, p_class = self.classify(all_crops)
         start = 0
-        for tile, g, inst, (crops, ids), st in zip(
-            tiles, grays, insts, crop_sets, stained, strict=True
-        ):
-            n = len(crops)
-            cells = self.describe(
-                tile, inst, p_dead[start : start + n], p_class[start : start + n], ids
-            )
-            start += n
-            results.append(
-                TileResult(
-                    index=tile.index,
-                    spec=tile.spec,
-                    x_mm=tile.x_mm,
-                    y_mm=tile.y_mm,
-                    shape=tile.shape,
-                    pixel_size_um=px,
-                    cells=cells,
-                    labels=inst.cells,
-                    nuclei=inst.nuclei,
-                    stained=st,
-                    gray=g,
-                    removed=inst.removed,
-                    out_of_focus=is_out_of_focus(tile),
+        with self.timer("describe"):
+            for tile, g, inst, (crops, ids), st in zip(
+                out.tiles, out.grays, insts, crop_sets, out.stained, strict=True
+            ):
+                n = len(crops)
+                cells = self.describe(
+                    tile, inst, p_dead[start : start + n], p_class[start : start + n], ids
                 )
-            )
-        per = (time.perf_counter() - t0) / len(tiles)
+                start += n
+                results.append(
+                    TileResult(
+                        index=tile.index,
+                        spec=tile.spec,
+                        x_mm=tile.x_mm,
+                        y_mm=tile.y_mm,
+                        shape=tile.shape,
+                        pixel_size_um=px,
+                        cells=cells,
+                        labels=inst.cells,
+                        nuclei=inst.nuclei,
+                        stained=st,
+                        gray=g,
+                        removed=inst.removed,
+                        out_of_focus=is_out_of_focus(tile),
+                    )
+                )
+        self.timer.tiles += len(out.tiles)
+        per = (time.perf_counter() - out.started_s) / len(out.tiles)
         for r in results:
             r.seconds = per
         return results

@@ -34,8 +34,40 @@ class Instances:
         return int(self.cells.max()) if self.cells.size else 0
 
 
-def _open(mask: np.ndarray, radius_px: int) -> np.ndarray:
-    return ndi.binary_opening(mask, disk(radius_px)) if radius_px >= 1 else mask
+def binary_open(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    """``ndi.binary_opening(mask, disk(radius_px))``, computed one connected part at a time.
+
+    The same pixels: the disk is 4-connected, so wherever it fits inside the mask it fits
+    inside one 8-connected part, and erosion then dilation of the whole mask is the union of
+    those of its parts (outside the image counts as background either way). A part whose
+    bounding box is narrower than the disk vanishes without being computed. A tile's masks
+    are a few cells in a large empty field, so this is ~10x faster than the whole-image call.
+    """
+    mask = np.asarray(mask, bool)
+    if radius_px < 1:
+        return mask
+    fp = disk(radius_px)
+    size = fp.shape[0]
+    lab, _ = ndi.label(mask, structure=np.ones((3, 3), bool))
+    out = np.zeros(mask.shape, bool)
+    pad = radius_px + 1
+    for i, sl in enumerate(ndi.find_objects(lab)):
+        if sl is None or sl[0].stop - sl[0].start < size or sl[1].stop - sl[1].start < size:
+            continue
+        part = np.pad(lab[sl] == i + 1, pad)
+        opened = ndi.binary_opening(part, fp)[pad:-pad, pad:-pad]
+        out[sl] |= opened
+    return out
+
+
+def _touching(mask: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, int]:
+    """Labels of ``mask``'s parts and, indexed by label, whether each shares a pixel with
+    ``other`` (index 0, the background, is False)."""
+    lab, n = ndi.label(mask)
+    hit = np.zeros(n + 1, bool)
+    hit[np.unique(lab[other & (lab > 0)])] = True
+    hit[0] = False
+    return hit[lab], n
 
 
 def clean_masks(
@@ -46,20 +78,12 @@ def clean_masks(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Binary cell and nucleus masks after opening and the joint cell/nucleus rule."""
     r = int(round(s.opening_radius_um / pixel_size_um))
-    cell = _open(cell_prob >= s.cell_threshold, r)
-    nuc = _open(nucleus_prob >= s.nucleus_threshold, r)
+    cell = binary_open(cell_prob >= s.cell_threshold, r)
+    nuc = binary_open(nucleus_prob >= s.nucleus_threshold, r)
     # nuclei without a cell: drop nucleus components that do not touch a cell, clip the rest
-    nlab, n = ndi.label(nuc)
-    if n:
-        inside = ndi.maximum(cell, nlab, index=np.arange(1, n + 1))
-        keep = np.concatenate([[False], np.asarray(inside, bool)])
-        nuc = keep[nlab] & cell
+    nuc = _touching(nuc, cell)[0] & cell
     # cells without a nucleus
-    clab, m = ndi.label(cell)
-    if m:
-        has = ndi.maximum(nuc, clab, index=np.arange(1, m + 1))
-        keep = np.concatenate([[False], np.asarray(has, bool)])
-        cell = keep[clab]
+    cell = _touching(cell, nuc)[0]
     return cell, nuc & cell
 
 

@@ -2,14 +2,18 @@
 
 Each predictor wraps a checked network from the registry and takes preprocessed numpy batches
 (see uvscope.models.preprocess). Device "auto" means CUDA when present, with bf16 autocast and
-channels-last memory; float32 on CPU. ``load_*("random")`` gives an untrained network of the
-small preset, for testing pipelines without weights (its outputs are meaningless).
+channels-last memory; float32 on CPU. ``use_engine`` runs the segmentation and staining networks
+(with their output heads: sigmoid, Lab -> RGB and the paper's white balance) in OpenVINO or ONNX
+Runtime instead of torch eager on CPU (see uvscope.models.runtime); torch stays the reference.
+``load_*("random")`` gives an untrained network of the small preset, for testing pipelines
+without weights (its outputs are meaningless).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from uvscope.errors import ModelError
 from uvscope.models.arch import ClassifyConfig, SegConfig, StainConfig, preset
 from uvscope.models.deadcheck import DeadCheckpoint, crop_features
 from uvscope.models.registry import build_network, load_model
+from uvscope.models.runtime import EngineFallbackWarning, Runner, build_runner, resolve_engine
 from uvscope.models.stain import lab_norm_to_rgb, postprocess
 
 
@@ -63,9 +68,9 @@ class _Predictor:
 
     def _chunks(self, x: np.ndarray) -> Iterator[torch.Tensor]:
         for i in range(0, len(x), self.batch_size):
-            t = torch.from_numpy(
-                np.ascontiguousarray(x[i : i + self.batch_size], dtype=np.float32)
-            ).to(self.device)
+            t = torch.from_numpy(np.ascontiguousarray(x[i : i + self.batch_size], np.float32))
+            if self.device.type == "cuda":  # pinned: the copy runs beside the host's work
+                t = t.pin_memory().to(self.device, non_blocking=True)
             if self.device.type == "cuda" and t.ndim == 4:
                 t = t.contiguous(memory_format=torch.channels_last)
             yield t
@@ -93,8 +98,54 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, 
     return x, h, w
 
 
+class _Head(nn.Module):
+    """A network and the fixed function of its output that inference applies (``finish``),
+    as one module: what the torch engine runs in two steps (the network under autocast, the
+    head in float32) and what gets exported whole for the other engines."""
+
+    def __init__(self, net: nn.Module, finish: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.net = net
+        self.finish = finish
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.finish(self.net(x).float())
+
+
+def _engine_runner(
+    pred: Any, engine: str, example: torch.Tensor, n_out: int
+) -> tuple[str, Runner | None]:
+    """(engine used, runner or None for torch) for a predictor's ``head``; see use_engine."""
+    chosen = resolve_engine(engine, pred.device)
+    if chosen == pred.engine:
+        return chosen, pred._runner
+    what = type(pred).__name__
+    if chosen != "torch" and pred.device.type != "cpu":
+        warnings.warn(
+            f"inference engine {chosen!r} runs on CPU only; the {what} on "
+            f"{pred.device.type} keeps torch",
+            EngineFallbackWarning,
+            stacklevel=3,
+        )
+        return "torch", None
+    if chosen == "torch":
+        return chosen, None
+    threads = torch.get_num_threads()
+    try:
+        with _one_torch_thread():  # the export must not give this thread a team
+            return chosen, build_runner(
+                chosen, pred.head, example, repr(pred.cfg), threads, n_out=n_out
+            )
+    except ModelError as err:
+        warnings.warn(
+            f"{err}; running the {what} in torch instead", EngineFallbackWarning, stacklevel=3
+        )
+        return "torch", None
+
+
 class _ImagePredictor(_Predictor):
-    """A tile-to-tile network (segmentation, staining): knows its training patch size."""
+    """A tile-to-tile network (segmentation, staining): knows its training patch size and
+    runs in torch eager or, on CPU, in an exported engine (``use_engine``)."""
 
     def __init__(
         self,
@@ -106,12 +157,46 @@ class _ImagePredictor(_Predictor):
     ) -> None:
         super().__init__(net, cfg, card, device, batch_size)
         self.patch_size: int = cfg.patch_size
+        self.head = _Head(self.net, self._finish)
+        #: the engine the network runs in now ("torch", "openvino" or "onnxruntime")
+        self.engine = "torch"
+        self._runner: Runner | None = None
+
+    def _finish(self, out: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def use_engine(self, engine: str = "auto") -> str:
+        """Run the network in ``engine`` from now on; returns the engine actually used.
+
+        'auto' picks torch on CUDA and the fastest CPU runtime installed. A runtime that is
+        missing or cannot build the network leaves torch in charge, with an
+        EngineFallbackWarning saying why (results are the same within float32 rounding).
+        """
+        example = torch.zeros(1, 1, self.patch_size, self.patch_size)
+        chosen, runner = _engine_runner(self, engine, example, n_out=1)
+        self.engine, self._runner = chosen, runner
+        return chosen
+
+    def _run_padded(self, arr: np.ndarray) -> Iterator[np.ndarray]:
+        """The head's (N, C, H, W) float32 output per chunk of ``arr`` (N, 1, H, W)."""
+        for t in self._chunks(arr):
+            t, h, w = pad_to_multiple(t, 2**self.cfg.depth)
+            if self._runner is not None:
+                out = self._runner(t.numpy())[0]
+            else:
+                with self._autocast():
+                    y = self.net(t)
+                out = self._finish(y.float()).cpu().numpy()
+            yield out[..., :h, :w]
 
 
 class Segmenter(_ImagePredictor):
     """Cell and nucleus probability maps from preprocessed 260 nm images."""
 
     cfg: SegConfig
+
+    def _finish(self, out: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(out)
 
     @torch.inference_mode()
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,15 +206,11 @@ class Segmenter(_ImagePredictor):
         multiple of 2**depth, so whole (binned) tiles can be passed at once.
         """
         arr = _check_batch(batch, "Segmenter")
-        cells, nucs = [], []
-        for t in self._chunks(arr[:, None]):
-            t, h, w = pad_to_multiple(t, 2**self.cfg.depth)
-            with self._autocast():
-                logits = self.net(t)
-            p = torch.sigmoid(logits.float())[..., :h, :w].cpu().numpy()
-            cells.append(p[:, 0])
-            nucs.append(p[:, 1])
-        return np.concatenate(cells).astype(np.float32), np.concatenate(nucs).astype(np.float32)
+        p = np.concatenate(list(self._run_padded(arr[:, None])))
+        return (
+            np.ascontiguousarray(p[:, 0], dtype=np.float32),
+            np.ascontiguousarray(p[:, 1], dtype=np.float32),
+        )
 
 
 class Stainer(_ImagePredictor):
@@ -137,25 +218,34 @@ class Stainer(_ImagePredictor):
 
     cfg: StainConfig
 
+    def _finish(self, out: torch.Tensor) -> torch.Tensor:
+        rgb = lab_norm_to_rgb(out[:, :1], out[:, 1:])
+        return postprocess(rgb, self.cfg.rgb_offset, self.cfg.value_offset)
+
     @torch.inference_mode()
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(N,H,W) preprocessed -> (N,H,W,3) float32 RGB 0..1 after the paper's post-processing."""
         arr = _check_batch(batch, "Stainer")
-        out = []
-        for t in self._chunks(arr[:, None]):
-            t, h, w = pad_to_multiple(t, 2**self.cfg.depth)
-            with self._autocast():
-                lab = self.net(t).float()
-            rgb = lab_norm_to_rgb(lab[:, :1], lab[:, 1:])
-            rgb = postprocess(rgb, self.cfg.rgb_offset, self.cfg.value_offset)[..., :h, :w]
-            out.append(rgb.permute(0, 2, 3, 1).cpu().numpy())
-        return np.concatenate(out).astype(np.float32)
+        rgb = np.concatenate(list(self._run_padded(arr[:, None])))
+        return np.ascontiguousarray(rgb.transpose(0, 2, 3, 1), dtype=np.float32)
 
 
 def _dihedral(t: torch.Tensor) -> list[torch.Tensor]:
     """The 8 rotations and mirrors of a (N, C, H, W) batch, the identity first."""
     turns = [torch.rot90(t, k, dims=(2, 3)) for k in range(4)]
     return turns + [torch.flip(v, dims=(3,)) for v in turns]
+
+
+class _ClassifyHead(nn.Module):
+    """The classifier with its softmaxes: (p_dead (N,), p_class (N, 5)) from crops."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d, c = self.net(x)
+        return torch.softmax(d.float(), 1)[:, 1], torch.softmax(c.float(), 1)
 
 
 class CellClassifier(_Predictor):
@@ -181,6 +271,24 @@ class CellClassifier(_Predictor):
         self.class_tta = class_tta
         ck = card.get("checkpoint")
         self.checkpoint: DeadCheckpoint | None = DeadCheckpoint.from_dict(ck) if ck else None
+        self.head = _ClassifyHead(self.net)
+        self.engine = "torch"
+        self._runner: Runner | None = None
+
+    def use_engine(self, engine: str = "auto") -> str:
+        """As ``Segmenter.use_engine``: the classifier in ``engine``; returns the one used."""
+        s = self.crop_size
+        chosen, runner = _engine_runner(self, engine, torch.zeros(2, 3, s, s), n_out=2)
+        self.engine, self._runner = chosen, runner
+        return chosen
+
+    def _probs(self, t: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        if self._runner is not None:
+            d, c = self._runner(t.numpy())
+            return np.asarray(d), np.asarray(c)
+        with self._autocast():
+            d, c = self.head(t)
+        return d.float().cpu().numpy(), c.float().cpu().numpy()
 
     @torch.inference_mode()
     def predict_raw(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,12 +304,10 @@ class CellClassifier(_Predictor):
         dead, cls = [], []
         for t in self._chunks(arr):
             views = _dihedral(t) if self.class_tta else [t]
-            with self._autocast():
-                d, c = self.net(torch.cat(views))
+            d, c = self._probs(torch.cat(views))
             n = len(t)
-            dead.append(torch.softmax(d[:n].float(), 1)[:, 1].cpu().numpy())
-            p = torch.softmax(c.float(), 1).reshape(len(views), n, -1).mean(0)
-            cls.append(p.cpu().numpy())
+            dead.append(d[:n])
+            cls.append(c.reshape(len(views), n, -1).mean(0))
         return np.concatenate(dead).astype(np.float32), np.concatenate(cls).astype(np.float32)
 
     def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
