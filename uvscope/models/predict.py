@@ -19,7 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from uvscope.errors import ModelError
-from uvscope.models.arch import ClassifyConfig, SegConfig, StainConfig, preset
+from uvscope.models.arch import (
+    ClassifyConfig,
+    SegConfig,
+    StainConfig,
+    inference_patch_px,
+    preset,
+)
 from uvscope.models.deadcheck import DeadCheckpoint, crop_features
 from uvscope.models.registry import build_network, load_model
 from uvscope.models.stain import lab_norm_to_rgb, postprocess
@@ -94,7 +100,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, 
 
 
 class _ImagePredictor(_Predictor):
-    """A tile-to-tile network (segmentation, staining): knows its training patch size."""
+    """A tile-to-tile network (segmentation, staining): ``patch_size`` is its inference patch
+    (arch.inference_patch_px: derived from the network, never smaller than it can use)."""
 
     def __init__(
         self,
@@ -105,7 +112,7 @@ class _ImagePredictor(_Predictor):
         batch_size: int = 4,
     ) -> None:
         super().__init__(net, cfg, card, device, batch_size)
-        self.patch_size: int = cfg.patch_size
+        self.patch_size: int = inference_patch_px(cfg)
 
 
 class Segmenter(_ImagePredictor):
@@ -179,6 +186,8 @@ class CellClassifier(_Predictor):
         #: "selection"); the dead/healthy call uses the crop as it is, since averaging it
         #: never raised its validation accuracy
         self.class_tta = class_tta
+        #: False where the card says no dead cells were trained on: p_dead is then 0
+        self.dead_head = card.get("dead_head", "trained") != "absent"
         ck = card.get("checkpoint")
         self.checkpoint: DeadCheckpoint | None = DeadCheckpoint.from_dict(ck) if ck else None
 
@@ -199,7 +208,8 @@ class CellClassifier(_Predictor):
             with self._autocast():
                 d, c = self.net(torch.cat(views))
             n = len(t)
-            dead.append(torch.softmax(d[:n].float(), 1)[:, 1].cpu().numpy())
+            p_dead = torch.softmax(d[:n].float(), 1)[:, 1]
+            dead.append((p_dead if self.dead_head else torch.zeros_like(p_dead)).cpu().numpy())
             p = torch.softmax(c.float(), 1).reshape(len(views), n, -1).mean(0)
             cls.append(p.cpu().numpy())
         return np.concatenate(dead).astype(np.float32), np.concatenate(cls).astype(np.float32)
