@@ -216,3 +216,29 @@ def test_tiny_train_evaluate_on_synthetic_own_data_writes_a_card(tmp_path: Path)
     )
     assert r.exit_code == 0, r.output
     assert "otsu_cell_dice" in r.output and "held-out fold test" in r.output
+
+
+def test_colour_crops_are_cut_around_the_cell_and_normalised(tmp_path: Path) -> None:
+    from uvscope.models.owndata import rgb_crops
+    from uvscope.models.userdata import normalise_rgb
+
+    ds = open_own_data(make_class_mask_dir(tmp_path / "d"))
+    x, lab, _, _ = rgb_crops(ds, None, 32)
+    assert x.shape == (6, 3, 32, 32) and lab.tolist() == [0, 3, 4, 0, 3, 4]
+    # the cell (pale purple, darker nucleus) fills the crop: its centre is nucleus-dark
+    assert x[:, 1, 14:18, 14:18].mean() < x[:, 1, :2, :2].mean()
+    n = normalise_rgb(x)
+    assert n.min() == 0.0 and n.max() == 1.0
+    assert np.allclose(n.reshape(6, 3, -1).max(-1), 1.0, atol=0.05)
+
+
+def test_hue_jitter_keeps_luma_and_changes_colour() -> None:
+    import torch
+
+    from uvscope.models.augment import hue_saturation
+
+    x = torch.rand(4, 3, 16, 16) * 0.6 + 0.2
+    y = hue_saturation(x, torch.Generator().manual_seed(1))
+    w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    assert torch.allclose((x * w).sum(1), (y * w).sum(1), atol=1e-4)
+    assert (x - y).abs().mean() > 1e-3

@@ -68,6 +68,26 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return out
 
 
+_RGB2YIQ = torch.tensor(
+    [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]]
+)
+
+
+def hue_saturation(x: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+    """Rotate each colour crop's hue by up to 20 degrees and scale its saturation
+    (0.7-1.3) in YIQ, keeping luma: stains differ in hue from lab to lab, so a classifier
+    should read the cell from lightness, saturation and texture, not from one stain's hue."""
+    n = x.shape[0]
+    theta = (torch.rand(n, generator=gen) * 2 - 1) * 0.35
+    sat = 0.7 + 0.6 * torch.rand(n, generator=gen)
+    cos, sin = torch.cos(theta) * sat, torch.sin(theta) * sat
+    rot = torch.zeros(n, 3, 3)
+    rot[:, 0, 0] = 1.0
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
+    m = torch.linalg.inv(_RGB2YIQ) @ rot @ _RGB2YIQ  # (n, 3, 3)
+    return torch.einsum("nij,njhw->nihw", m.to(x.dtype), x).clamp(0, 1)
+
+
 def photometric(
     x: torch.Tensor, gen: torch.Generator | None, colour: bool = False, strength: float = 1.0
 ) -> torch.Tensor:
@@ -81,6 +101,7 @@ def photometric(
     x = (x - mean) * _per_sample(n, gen, 1 - 0.3 * s, 1 + 0.3 * s) + mean
     x = x + _per_sample(n, gen, -0.1 * s, 0.1 * s)
     if colour and x.shape[1] == 3:
+        x = hue_saturation(x, gen)
         x = x * (1 + (torch.rand(n, 3, 1, 1, generator=gen) - 0.5) * 0.3 * s)
     sigma = 1.6 * s * torch.rand(n, generator=gen)
     blur = torch.where(torch.rand(n, generator=gen) < 0.33, sigma, 0)
@@ -102,9 +123,9 @@ def augment_segmentation(
 def augment_crops(x: torch.Tensor, gen: torch.Generator | None, composite: bool) -> torch.Tensor:
     """Classifier crops: dihedral, scale jitter, then intensity. Composite crops (R nucleus
     mask, G gray inside the cell, B cell mask) change only their gray channel, inside the cell."""
+    if not composite:  # whole crops: the cell's share of the crop differs between sources
+        return photometric(scale_jitter(batch_dihedral(x, gen), gen, 0.7, 1.4), gen, colour=True)
     x = scale_jitter(batch_dihedral(x, gen), gen, 0.85, 1.18)
-    if not composite:
-        return photometric(x, gen, colour=True)
     inside = (x[:, 2:3] > 0.25).to(x.dtype)
     g = photometric(x[:, 1:2], gen) * inside
     return torch.cat([x[:, :1], g, x[:, 2:]], 1)

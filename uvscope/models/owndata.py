@@ -409,10 +409,7 @@ def load_sample(ds: OwnDataset, it: OwnItem, model_px: float) -> OwnSample:
     cell_cov = _rescale((labels > 0).astype(np.float32), shape).astype(np.float32)
     nuc_cov = _rescale(nuc.astype(np.float32), shape).astype(np.float32)
     lab_m = _rescale(labels, shape, order=0).astype(np.int32)
-    rgb = None
-    if raw.ndim == 3:
-        peak = float(np.iinfo(raw.dtype).max) if np.issubdtype(raw.dtype, np.integer) else 1.0
-        rgb = np.clip(_rescale(raw[..., :3].astype(np.float32) / peak, shape), 0, 1)
+    rgb = np.clip(_rescale(_unit_rgb(raw), shape), 0, 1) if raw.ndim == 3 else None
     return OwnSample(it.name, gray, cell_cov, nuc_cov, lab_m, nuc_cov >= 0.5, rgb, it.group)
 
 
@@ -464,25 +461,60 @@ def composite_crops(
     return np.stack(xs), np.array(labels), np.array(dead), names_out
 
 
+#: side of a colour crop cut around a masked cell, in cell diameters: about what a crop
+#: folder's tight crops hold, so crops cut from masks and crop folders look alike
+RGB_CROP_CELL_DIAMETERS = 1.3
+
+
+def cell_square(labels: np.ndarray, cid: int) -> tuple[int, int, int] | None:
+    """(centre row, centre col, side) of the square crop around cell ``cid``."""
+    rr, cc = np.nonzero(labels == cid)
+    if rr.size == 0:
+        return None
+    side = RGB_CROP_CELL_DIAMETERS * 2.0 * math.sqrt(rr.size / math.pi)
+    return int(round(rr.mean())), int(round(cc.mean())), max(4, int(round(side)))
+
+
 def rgb_crops(
     ds: OwnDataset, names: list[str] | None, crop_size: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Whole labelled images resized to the crop size, as a crop folder is read (for
-    classifiers trained on crop folders: same input, so scores compare across sources)."""
-    from uvscope.models.userdata import _read_image, _resize
+    """Colour crops of the labelled cells: a square of RGB_CROP_CELL_DIAMETERS around each
+    cell (edge-padded), resized to the crop size as a crop folder's images are (for
+    classifiers trained on crop folders: the same input, so scores compare across sources)."""
+    from uvscope.models.userdata import _resize
 
     xs, labels, names_out = [], [], []
     keep = set(names) if names is not None else None
     for it in ds.items:
-        if it.label is None or (keep is not None and it.name not in keep):
+        if keep is not None and it.name not in keep:
             continue
-        xs.append(_resize(_read_image(it.image), crop_size))
-        labels.append(it.label)
-        names_out.append(it.name)
+        raw = read_any(it.image)
+        rgb = to_gray(raw)[..., None].repeat(3, -1) if raw.ndim == 2 else _unit_rgb(raw)
+        cells, _ = item_masks(ds, it)
+        ids, counts = np.unique(cells[cells > 0], return_counts=True)
+        pairs = [(cid, lab) for (n, cid), lab in ds.cell_labels.items() if n == it.name]
+        if not pairs and it.label is not None and len(ids):
+            pairs = [(int(ids[np.argmax(counts)]), it.label)]
+        for cid, lab in pairs:
+            sq = cell_square(cells, cid)
+            if sq is None:
+                continue
+            r, c, side = sq
+            pad = side
+            padded = np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+            r0, c0 = r + pad - side // 2, c + pad - side // 2
+            xs.append(_resize(padded[r0 : r0 + side, c0 : c0 + side], crop_size))
+            labels.append(lab)
+            names_out.append(it.name)
     if not xs:
-        raise _err(f"{ds.root} has no image-level classes in classes.csv to score")
-    lab = np.array(labels)
-    return np.stack(xs), lab, (lab < 0).astype(int), names_out
+        raise _err(f"{ds.root} has no labelled cells (classes.csv) with masks to crop")
+    lab_arr = np.array(labels)
+    return np.stack(xs), lab_arr, (lab_arr < 0).astype(int), names_out
+
+
+def _unit_rgb(raw: np.ndarray) -> np.ndarray:
+    peak = float(np.iinfo(raw.dtype).max) if np.issubdtype(raw.dtype, np.integer) else 1.0
+    return (raw[..., :3].astype(np.float32) / peak).astype(np.float32)
 
 
 # ------------------------------------------------------------------ splits

@@ -48,7 +48,7 @@ from uvscope.models.train_segment import (
     train_segmenter,
 )
 from uvscope.models.train_stain import choose_offsets, train_stainer
-from uvscope.models.userdata import load_crop_folder
+from uvscope.models.userdata import RGB_NORMALISATION, load_crop_folder, normalise_rgb
 
 
 def is_crop_folder(path: Path) -> bool:
@@ -277,6 +277,8 @@ def _own_trainer(
     card.update(init_rec)
     card["modality"] = ds.modality
     card["input"] = inp
+    if inp == "rgb-crop":
+        card["rgb_normalisation"] = RGB_NORMALISATION
     card["data"] = {
         **ds.summary(),
         "folds": opt.folds,
@@ -325,10 +327,13 @@ def _crop_trainer(
     colour = bool(np.any(np.abs(crops.x[:, 0] - crops.x[:, 1]) > 1e-3))
     mod = opt.modality or str(meta.get("modality") or ("rgb-stained" if colour else "uv260"))
     inp = _crop_input(mod, opt.classifier_input)
-    arr = CropArrays(crops.x, crops.label, crops.dead)
+    x = normalise_rgb(crops.x) if inp == "rgb-crop" else crops.x
+    arr = CropArrays(x, crops.label, crops.dead)
     tr, va = stratified_kfold(np.where(arr.dead > 0, 5, arr.label), k=5, seed=seed)[0]
     card["modality"] = mod
     card["input"] = inp
+    if inp == "rgb-crop":
+        card["rgb_normalisation"] = RGB_NORMALISATION
     card["data"] = {
         "path": str(data),
         "kind": "crop folder",
@@ -468,7 +473,7 @@ def _evaluate_own(
         res.update(segment_scores(model.net, ds, names or [it.name for it in ds.items], model.cfg))
         return res
     inp = str(model.card.get("input", "composite"))
-    crops = own_crops(ds, names, model.cfg, inp)
+    crops = own_crops(ds, names, model.cfg, inp, bool(model.card.get("rgb_normalisation")))
     res["input"] = inp
     res.update(class_scores(model.predict(crops.x)[1], crops))
     return res
@@ -513,7 +518,8 @@ def run_evaluation(
 
         clf = load_classifier(weights, device)
         crops = load_crop_folder(data, clf.crop_size)
-        arr = CropArrays(crops.x, crops.label, crops.dead)
+        x = normalise_rgb(crops.x) if clf.card.get("rgb_normalisation") else crops.x
+        arr = CropArrays(x, crops.label, crops.dead)
         pd, pc = clf.predict(arr.x)
         res = {"data": str(data), **_cls_summary(evaluate_arrays(pd, pc, arr))}
         res.update(class_scores(pc, arr))

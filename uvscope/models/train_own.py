@@ -33,6 +33,7 @@ from uvscope.models.owndata import (
 from uvscope.models.patches import TileArrays
 from uvscope.models.train_classify import CropArrays, train_classifier
 from uvscope.models.train_segment import train_segmenter
+from uvscope.models.userdata import normalise_rgb
 
 
 def sample_tile(s: OwnSample, min_side: int) -> TileArrays:
@@ -131,9 +132,15 @@ def segment_scores(
     }
 
 
-def own_crops(ds: OwnDataset, names: list[str] | None, cfg: ClassifyConfig, inp: str) -> CropArrays:
+def own_crops(
+    ds: OwnDataset, names: list[str] | None, cfg: ClassifyConfig, inp: str, normalise: bool = True
+) -> CropArrays:
+    """Classifier inputs of the named images: composite crops, or whole colour images
+    (``normalise``: per-channel stretched, see userdata.normalise_rgb)."""
     if inp == "rgb-crop":
         x, lab, dead, _ = rgb_crops(ds, names, cfg.crop_size)
+        if normalise:
+            x = normalise_rgb(x)
     else:
         x, lab, dead, _ = composite_crops(ds, names, cfg.pixel_size_um, cfg.crop_size)
     return CropArrays(x.astype(np.float32), lab, dead)
