@@ -242,3 +242,18 @@ def test_hue_jitter_keeps_luma_and_changes_colour() -> None:
     w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
     assert torch.allclose((x * w).sum(1), (y * w).sum(1), atol=1e-4)
     assert (x - y).abs().mean() > 1e-3
+
+
+def test_a_tile_dataset_without_cells_csv_is_a_clear_error(tmp_path: Path) -> None:
+    root = tmp_path / "sim"
+    for d in ("a", "b", "c"):
+        t = root / d / "t0"
+        t.mkdir(parents=True)
+        tifffile.imwrite(t / "norm_260.tif", np.ones((64, 64), np.float32))
+        tifffile.imwrite(t / "cell_labels.tif", np.zeros((64, 64), np.int32))
+        tifffile.imwrite(t / "nucleus_labels.tif", np.zeros((64, 64), np.int32))
+    r = CliRunner().invoke(
+        main, ["train", "classify", "--data", str(root), "--out", str(tmp_path / "o")]
+    )
+    assert r.exit_code != 0 and "cells.csv" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()

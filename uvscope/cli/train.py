@@ -16,9 +16,11 @@ KINDS = click.Choice(["segment", "stain", "classify"])
     "--data",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     required=True,
+    multiple=True,
     help="A `uvscope simulate` dataset; own images with masks (DIR/images + DIR/masks or "
-    "DIR/cells + DIR/nuclei, optional classes.csv, groups.csv, dataset.toml); or for classify "
-    "a folder of crops per class.",
+    "DIR/cells + DIR/nuclei, optional classes.csv, groups.csv, dataset.toml); for classify a "
+    "folder of crops per class, or analysed scan folders with reviewed labels (repeat --data "
+    "for each scan; split by slide).",
 )
 @click.option(
     "--out",
@@ -103,7 +105,7 @@ KINDS = click.Choice(["segment", "stain", "classify"])
 )
 def train(
     kind: str,
-    data: Path,
+    data: tuple[Path, ...],
     out: Path,
     size: str,
     epochs: int,
@@ -127,11 +129,17 @@ def train(
     The data are checked before anything is written; files appear in --out only when the
     run succeeds.
     """
+    from uvscope.analysis.trainset import is_scan_folder
     from uvscope.models.pipeline import OwnOptions, run_training
 
+    scans = [d for d in data if is_scan_folder(d)]
+    if len(data) > 1 and len(scans) != len(data):
+        raise click.BadParameter(
+            "several --data folders must all be analysed scan folders", param_hint="--data"
+        )
     run_training(
         kind,
-        data,
+        data[0],
         out,
         size,
         epochs,
@@ -146,7 +154,15 @@ def train(
         lr=lr,
         nucleus_weight=nucleus_weight,
         own=OwnOptions(pixel_size_um, modality, folds, fold, classifier_input),
+        scan_crops=_scan_crops(scans) if scans else None,
     )
+
+
+def _scan_crops(scans: list[Path]):  # type: ignore[no-untyped-def]
+    """The reviewed cells of ``scans``, cut as the analysis cuts them (analysis room)."""
+    from uvscope.analysis.trainset import reviewed_crops
+
+    return lambda size, px: reviewed_crops(scans, size, px)
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict[str, object]:

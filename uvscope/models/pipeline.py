@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,7 @@ def run_training(
     lr: float | None = None,
     nucleus_weight: float = 1.0,
     own: OwnOptions | None = None,
+    scan_crops: Callable[[int, float], Any] | None = None,
 ) -> dict[str, Any]:
     """Train one model kind; writes out/<kind>.safetensors + out/<kind>.json, returns the card.
 
@@ -189,7 +191,8 @@ def run_training(
     ``init`` fine-tunes from a weights file with the same architecture; its training time is
     added to the card's, so the card tells the full cost of the weights. ``own``: options for
     a lab's own images with masks (images/ + masks/), where fine-tuning the shipped weights is
-    the default.
+    the default. ``scan_crops(crop_size, pixel_size_um)``: the reviewed cells of analysed scans
+    (uvscope.analysis.trainset.reviewed_crops, passed in by the CLI), split by slide.
     """
     if nucleus_weight != 1.0 and kind != "segment":
         raise ModelError("--nucleus-weight applies to segment only")
@@ -201,7 +204,11 @@ def run_training(
         "machine": machine_description(),
         "device": str(resolve_device(device)),
     }
-    if is_own_data(data):
+    if scan_crops is not None:
+        if kind != "classify":
+            raise ModelError("scan folders with reviewed labels train the classifier only")
+        trainer = _reviewed_trainer(scan_crops, cfg, card, own or OwnOptions(), init, log)
+    elif is_own_data(data):
         trainer = _own_trainer(kind, data, cfg, own or OwnOptions(), init, card, log)
     elif kind == "classify" and is_crop_folder(data):
         trainer = _crop_trainer(data, cfg, seed, card, own or OwnOptions())
@@ -317,6 +324,71 @@ def _own_trainer(
     return run
 
 
+def slide_split(groups: list[str], k: int, fold: int) -> dict[str, np.ndarray]:
+    """Indices of test (fold ``fold``), validation (the next) and training cells, whole slides
+    per fold: a slide's cells never sit on both sides."""
+    slides = sorted(set(groups))
+    k = min(k, len(slides))
+    if k < 3:
+        raise ModelError(
+            f"reviewed labels come from {len(slides)} slide(s); a split by slide needs at least "
+            "3 scans (training, validation and test slides): review more scans"
+        )
+    order = [slides[i] for i in np.random.default_rng(0).permutation(len(slides))]
+    fold_of = {g: i % k for i, g in enumerate(order)}
+    f = np.array([fold_of[g] for g in groups])
+    test, val = fold % k, (fold + 1) % k
+    return {
+        "test": np.flatnonzero(f == test),
+        "val": np.flatnonzero(f == val),
+        "train": np.flatnonzero((f != test) & (f != val)),
+    }
+
+
+def _reviewed_trainer(
+    scan_crops: Callable[[int, float], Any],
+    cfg: ClassifyConfig,
+    card: dict[str, Any],
+    opt: OwnOptions,
+    init: str | Path | None,
+    log: Log,
+) -> Trainer:
+    rc = scan_crops(cfg.crop_size, cfg.pixel_size_um)  # checks every scan first
+    arr = CropArrays(rc.x, rc.label, rc.dead)
+    idx = slide_split(rc.group, opt.folds, opt.fold)
+    init_path, init_rec = _init_path(init if init is not None else opt.init, cfg, "classify")
+    card.update(init_rec)
+    card["modality"] = "uv260"
+    card["input"] = "composite"
+    card["data"] = {
+        "kind": "reviewed labels of analysed scans",
+        "scans": sorted(set(rc.group)),
+        "split_by": "slide (scan folder)",
+        "split": {k: sorted({rc.group[i] for i in v}) for k, v in idx.items()},
+        "n_cells": {k: int(len(v)) for k, v in idx.items()},
+        "class_counts": {
+            ("dead" if c < 0 else CLASS_NAMES[c]): int((rc.label == c).sum())
+            for c in sorted(set(rc.label.tolist()))
+        },
+    }
+    log(f"{len(rc.x)} reviewed cells from {rc.n_scans} scans, by slide {card['data']['split']}")
+
+    def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
+        net, hist, extra = train_classifier(
+            arr.subset(idx["train"]), arr.subset(idx["val"]), cfg, epochs, work, device, seed,
+            log=log, augment="composite", init=init_path, **kw,
+        )
+        card.update(extra)
+        from uvscope.models.train_own import class_scores
+
+        te = arr.subset(idx["test"])
+        clf = CellClassifier(net, cfg, card, device="cpu")
+        card["metrics"] = {"test_slides": class_scores(clf.predict(te.x)[1], te)}
+        return net, hist, cfg
+
+    return run
+
+
 def _crop_trainer(
     data: Path, cfg: ClassifyConfig, seed: int, card: dict[str, Any], opt: OwnOptions
 ) -> Trainer:
@@ -370,6 +442,11 @@ def _sim_trainer(
     """A `uvscope simulate` dataset, split by donor (the shipped weights' path)."""
     ds = open_dataset(data)
     split = split_donors(ds)
+    if kind == "classify" and not any((t.path / "cells.csv").exists() for t in ds.tiles):
+        raise ModelError(
+            f"no tile under {data} has a cells.csv (id,kind[,dead] per labelled cell), so "
+            "there is nothing to train a classifier on; add them or use a crop folder"
+        )
     card["data"] = {
         "path": str(data),
         "pixel_size_um": ds.pixel_size_um,
@@ -411,6 +488,11 @@ def _sim_trainer(
         else:
             assert isinstance(c, ClassifyConfig)
             tr_c, va_c, te_c = (_crop_arrays(ds, split[s], c) for s in ("train", "val", "test"))
+            if not len(tr_c.x) or not len(va_c.x):
+                raise ModelError(
+                    f"the training or validation donors of {data} hold no labelled cells "
+                    "(cells.csv rows whose kind is a class or dead); label more tiles"
+                )
             card["data"]["n_cells"] = {
                 "train": len(tr_c.x),
                 "val": len(va_c.x),
