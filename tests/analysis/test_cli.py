@@ -34,7 +34,7 @@ def test_analyze_with_thresholds_file_then_report(
 
     calls = []
 
-    def fake_load(seg, stn, cls, device="auto"):
+    def fake_load(seg, stn, cls, device="auto", **kw):
         calls.append((seg, stn, cls, device))
         m = fake_models()
         if stn is None:

@@ -71,8 +71,15 @@ def load_models(
     stainer: str | None = "default",
     classifier: str = "default",
     device: str = "auto",
+    modality: str = "uv260",
+    allow_mismatch: bool = False,
 ) -> ModelSet:
-    """Load the named networks from the registry (``None`` for the stainer skips staining)."""
+    """Load the named networks from the registry (``None`` for the stainer skips staining).
+
+    Weights whose card declares another modality or input than the scan's (e.g. a classifier
+    trained on colour crops of stained smears) are refused unless ``allow_mismatch``; an
+    allowed mismatch is recorded in the provenance (and so in the report and manifest).
+    """
     mod = _predict_module()
     seg = mod.load_segmenter(segmenter, device=device)
     stn = mod.load_stainer(stainer, device=device) if stainer is not None else None
@@ -82,4 +89,24 @@ def load_models(
         card = getattr(model, "card", None) or getattr(model, "provenance", None)
         if card is not None:
             prov[f"{key}_card"] = card if isinstance(card, dict) else str(card)
+    _check_fit(prov, modality, allow_mismatch)
     return ModelSet(seg, stn, cls, prov)
+
+
+def _check_fit(prov: dict[str, Any], modality: str, allow: bool) -> None:
+    from uvscope.models.registry import fit_problem
+
+    problems = {}
+    for key in ("segmenter", "stainer", "classifier"):
+        card = prov.get(f"{key}_card")
+        why = fit_problem(card, modality) if isinstance(card, dict) else None
+        if why:
+            problems[key] = f"{key} {prov[key]!r}: {why}"
+    if problems and not allow:
+        raise ModelError(
+            "; ".join(problems.values())
+            + ". Use weights trained on this kind of scan, or override explicitly "
+            "(uvscope analyze --allow-model-mismatch) to run them anyway"
+        )
+    if problems:
+        prov["mismatch_overridden"] = list(problems.values())

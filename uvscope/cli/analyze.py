@@ -57,6 +57,12 @@ def print_differential(diff: dict[str, object]) -> None:
 )
 @click.option("--device", default=None, help="auto, cpu or cuda (default: from the settings).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@click.option(
+    "--allow-model-mismatch",
+    is_flag=True,
+    help="Run weights whose model card declares another modality or input than a 260 nm "
+    "scan (recorded in the report's provenance).",
+)
 def analyze(
     scan_dir: Path,
     model_set: str,
@@ -66,6 +72,7 @@ def analyze(
     config_path: Path | None,
     device: str | None,
     no_report: bool,
+    allow_model_mismatch: bool,
 ) -> None:
     """Analyse the saved scan in SCAN_DIR into SCAN_DIR/analysis.
 
@@ -85,6 +92,7 @@ def analyze(
         None if stn.lower() == "none" else stn,
         classifier or model_set,
         device=settings.inference.device,
+        allow_mismatch=allow_model_mismatch,
     )
     console.print(f"[bold]uvscope analyze[/] {scan_dir}")
     summary = analyse_scan_folder(scan_dir, models, settings, report=not no_report)

@@ -16,7 +16,11 @@ KINDS = click.Choice(["segment", "stain", "classify"])
     "--data",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     required=True,
-    help="A `uvscope simulate` dataset, or for classify a folder of crops per class.",
+    multiple=True,
+    help="A `uvscope simulate` dataset; own images with masks (DIR/images + DIR/masks or "
+    "DIR/cells + DIR/nuclei, optional classes.csv, groups.csv, dataset.toml); for classify a "
+    "folder of crops per class, or analysed scan folders with reviewed labels (repeat --data "
+    "for each scan; split by slide).",
 )
 @click.option(
     "--out",
@@ -52,12 +56,44 @@ KINDS = click.Choice(["segment", "stain", "classify"])
     "--set lightness=input (stain: L is the 260 nm image itself, as in the paper) "
     "(repeatable).",
 )
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
+@click.option(
+    "--pixel-size-um",
+    type=float,
+    default=None,
+    help="Own data: um per pixel of the images (else pixel_size_um in DIR/dataset.toml).",
+)
+@click.option(
+    "--modality",
+    type=click.Choice(["uv260", "rgb-stained"]),
+    default=None,
+    help="Own data: what the images are (else modality in DIR/dataset.toml; default "
+    "rgb-stained for images with masks).",
+)
+@click.option(
+    "--folds", type=int, default=5, show_default=True, help="Own data: k of the k-fold split."
+)
+@click.option(
+    "--fold",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Own data: the held-out test fold (the next fold validates).",
+)
+@click.option(
+    "--classifier-input",
+    type=click.Choice(["composite", "rgb-crop"]),
+    default=None,
+    help="Own data / crop folders: the paper's composite crop cut from the masks (the "
+    "analysis's input; default for uv260) or the whole colour image (default otherwise).",
+)
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint of a failed run.")
 @click.option(
     "--init",
     default=None,
-    help="Fine-tune from this segment .safetensors ('default' = the shipped weights): cosine "
-    "learning-rate decay, and the start weights are kept unless validation improves.",
+    help="Fine-tune from this .safetensors ('default' = the shipped weights, 'none' = from "
+    "scratch): segment: cosine learning-rate decay, and the start weights are kept unless "
+    "validation improves. Own images with masks fine-tune the shipped weights by default "
+    "where the architecture matches.",
 )
 @click.option("--lr", type=float, default=None, help="Learning rate (segment; default 3e-3).")
 @click.option(
@@ -69,7 +105,7 @@ KINDS = click.Choice(["segment", "stain", "classify"])
 )
 def train(
     kind: str,
-    data: Path,
+    data: tuple[Path, ...],
     out: Path,
     size: str,
     epochs: int,
@@ -82,13 +118,28 @@ def train(
     init: str | None,
     lr: float | None,
     nucleus_weight: float,
+    pixel_size_um: float | None,
+    modality: str | None,
+    folds: int,
+    fold: int,
+    classifier_input: str | None,
 ) -> None:
-    """Train a segment, stain or classify model; the best epoch on validation is kept."""
-    from uvscope.models.pipeline import run_training
+    """Train a segment, stain or classify model; the best epoch on validation is kept.
 
+    The data are checked before anything is written; files appear in --out only when the
+    run succeeds.
+    """
+    from uvscope.analysis.trainset import is_scan_folder
+    from uvscope.models.pipeline import OwnOptions, run_training
+
+    scans = [d for d in data if is_scan_folder(d)]
+    if len(data) > 1 and len(scans) != len(data):
+        raise click.BadParameter(
+            "several --data folders must all be analysed scan folders", param_hint="--data"
+        )
     run_training(
         kind,
-        data,
+        data[0],
         out,
         size,
         epochs,
@@ -102,7 +153,16 @@ def train(
         init=init,
         lr=lr,
         nucleus_weight=nucleus_weight,
+        own=OwnOptions(pixel_size_um, modality, folds, fold, classifier_input),
+        scan_crops=_scan_crops(scans) if scans else None,
     )
+
+
+def _scan_crops(scans: list[Path]):  # type: ignore[no-untyped-def]
+    """The reviewed cells of ``scans``, cut as the analysis cuts them (analysis room)."""
+    from uvscope.analysis.trainset import reviewed_crops
+
+    return lambda size, px: reviewed_crops(scans, size, px)
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict[str, object]:
@@ -134,18 +194,43 @@ def _parse_overrides(items: tuple[str, ...]) -> dict[str, object]:
     type=click.Choice(["test", "val", "train", "all"]),
     default="test",
     show_default=True,
-    help="Which donors of a simulated dataset to score (crop folders: all images).",
+    help="Which donors of a simulated dataset to score; own data: the fold the weights held "
+    "out when trained on this folder, else all images (crop folders: all images).",
 )
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
+@click.option(
+    "--pixel-size-um",
+    type=float,
+    default=None,
+    help="Own data: um per pixel of the images (else pixel_size_um in DIR/dataset.toml).",
+)
+@click.option(
+    "--modality",
+    type=click.Choice(["uv260", "rgb-stained"]),
+    default=None,
+    help="Own data: what the images are (else modality in DIR/dataset.toml; default "
+    "rgb-stained for images with masks).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(kind: str, data: Path, weights: str, split: str, device: str, as_json: bool) -> None:
-    """Print the metrics of a model on held-out data (Dice, MS-SSIM or per-class tables)."""
-    from uvscope.models.metrics import ClassReport  # noqa: F401
-    from uvscope.models.pipeline import run_evaluation
+def evaluate(
+    kind: str,
+    data: Path,
+    weights: str,
+    split: str,
+    device: str,
+    pixel_size_um: float | None,
+    modality: str | None,
+    as_json: bool,
+) -> None:
+    """Print the metrics of a model on held-out data (Dice, MS-SSIM or per-class tables),
+    beside a baseline (Otsu thresholds, the majority class) for own data."""
+    from uvscope.models.pipeline import OwnOptions, run_evaluation
 
-    res = run_evaluation(kind, data, weights, device, split)
+    res = run_evaluation(
+        kind, data, weights, device, split, OwnOptions(pixel_size_um, modality)
+    )
     if as_json:
         click.echo(json.dumps(res, indent=2, default=str))
         return
@@ -155,7 +240,12 @@ def evaluate(kind: str, data: Path, weights: str, split: str, device: str, as_js
         elif k in ("five_part", "dead") and isinstance(v, dict):
             click.echo(f"\n{k}:")
             click.echo(_table(v))
-        elif not isinstance(v, dict):
+        elif k == "majority_class_baseline" and isinstance(v, dict):
+            click.echo(
+                f"\nmajority-class baseline ({v['class']}): accuracy {v['accuracy']:.4f}, "
+                f"balanced accuracy {v['balanced_accuracy']:.4f}, macro F1 {v['macro_f1']:.4f}"
+            )
+        elif not isinstance(v, (dict, list)):
             click.echo(f"{k:28s} {v}")
 
 
@@ -168,8 +258,12 @@ def _table(rep: dict) -> str:
         )
     mac = rep["macro"]
     rows.append(
-        f"{'macro':12s} {'':5s} {mac['precision']:6.3f} {mac['recall']:6.3f} "
-        f"{mac['specificity']:6.3f} {mac['f1']:6.3f}"
+        f"{'macro':12s} {int(mac.get('n_classes', 0)):5d} {mac['precision']:6.3f} "
+        f"{mac['recall']:6.3f} {mac['specificity']:6.3f} {mac['f1']:6.3f}"
     )
-    rows.append(f"accuracy {rep['accuracy']:.4f}; confusion (rows truth) {rep['confusion']}")
+    rows.append(
+        "(macro over the classes present; n = how many)\n"
+        f"accuracy {rep['accuracy']:.4f}; confusion (rows truth, columns "
+        f"{', '.join(rep.get('class_order', []))}) {rep['confusion']}"
+    )
     return "\n".join(rows)

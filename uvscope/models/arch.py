@@ -6,7 +6,7 @@ against the network it claims to be; the registry refuses a file whose tensors d
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from uvscope.errors import ModelError
@@ -73,6 +73,32 @@ class ClassifyConfig:
     dropout: float = 0.2
     dead_hidden: tuple[int, ...] = (128, 64, 32, 8)
     class_hidden: tuple[int, ...] = (256, 128, 64, 32)
+
+
+#: the smallest inference patch (model pixels) of a tile-to-tile network: the analysis blends
+#: overlapping patches of this size or larger, whatever patch the network was trained on
+MIN_INFERENCE_PATCH_PX = 128
+
+
+def inference_patch_px(cfg: SegConfig | StainConfig) -> int:
+    """The patch a U-Net runs on at inference, derived from the network, not the training
+    patch: at least MIN_INFERENCE_PATCH_PX and 8 x its 2**depth downsampling, a multiple of
+    2**depth. A network trained on 32-px patches would otherwise cut a tile into thousands of
+    patches (the 32-px blending overlap leaves a 1-px step)."""
+    m = 2**cfg.depth
+    p = max(cfg.patch_size, MIN_INFERENCE_PATCH_PX, 8 * m)
+    return -(-p // m) * m
+
+
+def same_network(a: Any, b: Any) -> bool:
+    """Whether weights of config ``a`` fit the network of ``b``: the same layers, whatever the
+    pixel size and (U-Nets) training patch, which change the data, not the tensors."""
+    if type(a) is not type(b):
+        return False
+    keep = {"pixel_size_um": b.pixel_size_um}
+    if hasattr(b, "patch_size"):
+        keep["patch_size"] = b.patch_size
+    return replace(a, **keep) == b
 
 
 CONFIG_TYPES: dict[str, type] = {

@@ -107,7 +107,8 @@ class ClassReport:
             )
         m = self.macro
         lines.append(
-            f"| **macro** | {int(self.support.sum())} | {m['precision']:.3f} | {m['recall']:.3f} | "
+            f"| **macro** ({int(m.get('n_classes', len(self.names)))} classes present) "
+            f"| {int(self.support.sum())} | {m['precision']:.3f} | {m['recall']:.3f} | "
             f"{m['specificity']:.3f} | {m['f1']:.3f} |"
         )
         lines += [
@@ -131,8 +132,10 @@ def classification_report(
 ) -> ClassReport:
     """Accuracy, per-class precision / recall (sensitivity) / specificity / F1, macro averages.
 
-    A class with no predictions (or no members) gets 0 for the undefined ratio; macro averages
-    are over every class, so a missed rare class lowers them (as it should).
+    A class with no predictions gets 0 for the undefined ratio. Macro averages are over the
+    classes present in ``y_true`` (support > 0): a missed rare class lowers them (as it should),
+    but a class the data do not hold is not averaged in as 0. ``macro["n_classes"]`` says how
+    many were averaged; ``macro["balanced_accuracy"]`` is the macro recall.
     """
     yt = np.asarray(y_true, dtype=int)
     yp = np.asarray(y_pred, dtype=int)
@@ -150,11 +153,16 @@ def classification_report(
     specificity = _safe_div(tn, tn + fp)
     f1 = _safe_div(2 * precision * recall, precision + recall)
     acc = float(tp.sum() / max(cm.sum(), 1))
+    present = cm.sum(1) > 0
+    if not present.any():
+        present = np.ones(k, bool)
     macro = {
-        "precision": float(precision.mean()),
-        "recall": float(recall.mean()),
-        "specificity": float(specificity.mean()),
-        "f1": float(f1.mean()),
+        "precision": float(precision[present].mean()),
+        "recall": float(recall[present].mean()),
+        "specificity": float(specificity[present].mean()),
+        "f1": float(f1[present].mean()),
+        "balanced_accuracy": float(recall[present].mean()),
+        "n_classes": float(present.sum()),
     }
     return ClassReport(tuple(names), cm, acc, precision, recall, specificity, f1, cm.sum(1), macro)
 

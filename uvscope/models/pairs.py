@@ -21,6 +21,7 @@ from uvscope.errors import ModelError
 from uvscope.io.mosaic import blend_tiles, choose_downsample
 from uvscope.io.mosaic_pyramid import write_pyramid
 from uvscope.io.scanfolder import ScanFolder
+from uvscope.models.groundtruth import write_ground_truth
 from uvscope.sim.stain import od_from_normalised, pseudocolor
 
 WAVELENGTHS = (260, 280, 300)
@@ -55,13 +56,18 @@ def pseudocolor_tile(
 
 
 def pseudocolor_scan(
-    scan_dir: str | Path, out_dir: str | Path | None = None, pairs: bool = True
+    scan_dir: str | Path,
+    out_dir: str | Path | None = None,
+    pairs: bool = True,
+    ground_truth: bool = False,
 ) -> Path:
     """Pseudocolour every tile of a 3-wavelength scan; write tiles, a mosaic and training pairs.
 
     Output (default DIR/pseudocolor): tile_<i>.tif (RGB), mosaic.ome.tif, shifts.csv and, with
     ``pairs``, a staining dataset pairs/<scan>/<tile>/{norm_260.tif, stained_rgb.tif} that
     ``uvscope train stain`` reads (masks are empty: add them to train segmentation too).
+    ``ground_truth``: also an own-data folder groundtruth/ (images/ + masks/ + dataset.toml)
+    with colour-based initial masks (uvscope.models.groundtruth) to correct and train on.
     """
     folder = ScanFolder.open(scan_dir)
     manifest = folder.read_manifest()
@@ -82,6 +88,8 @@ def pseudocolor_scan(
         rgb, shifts = pseudocolor_tile(imgs[260], imgs[280], imgs[300])
         tifffile.imwrite(out / f"tile_{idx:05d}.tif", rgb)
         rows.append([idx, *shifts["280"], *shifts["300"]])
+        if ground_truth:
+            write_ground_truth(out / "groundtruth", f"tile_{idx:05d}", imgs[260], rgb, px)
         if pairs:
             d = out / "pairs" / Path(scan_dir).name / f"tile_{idx:05d}"
             d.mkdir(parents=True, exist_ok=True)

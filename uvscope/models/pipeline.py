@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from uvscope.errors import ModelError
 from uvscope.models.arch import CLASS_NAMES, ClassifyConfig, SegConfig, StainConfig, preset
 from uvscope.models.loop import Log
 from uvscope.models.metrics import msssim_rgb, stratified_kfold
+from uvscope.models.owndata import is_own_data
 from uvscope.models.patches import TileArrays, grid_patches
 from uvscope.models.predict import (
     CellClassifier,
@@ -45,7 +49,7 @@ from uvscope.models.train_segment import (
     train_segmenter,
 )
 from uvscope.models.train_stain import choose_offsets, train_stainer
-from uvscope.models.userdata import load_crop_folder
+from uvscope.models.userdata import RGB_NORMALISATION, load_crop_folder, normalise_rgb
 
 
 def is_crop_folder(path: Path) -> bool:
@@ -74,6 +78,92 @@ def _tiles(ds: Dataset, donors: list[str], px: float, rgb: bool = False) -> list
     return [t.tile for t in load_split(ds, donors, px, with_rgb=rgb)]
 
 
+@dataclasses.dataclass(frozen=True)
+class OwnOptions:
+    """How to read a lab's own data: pixel size and modality (else from dataset.toml), the
+    k-fold split and fold, the classifier's input, and fine-tuning (default: shipped weights)."""
+
+    pixel_size_um: float | None = None
+    modality: str | None = None
+    folds: int = 5
+    fold: int = 0
+    classifier_input: str | None = None
+    init: str | None = "default"
+
+
+def _config(
+    kind: str, size: str, overrides: dict[str, Any] | None, backbone: str | None
+) -> Any:
+    cfg: Any = preset(kind, size)
+    if overrides:
+        names = {f.name for f in dataclasses.fields(cfg)}
+        bad = sorted(set(overrides) - names)
+        if bad:
+            raise ModelError(
+                f"unknown {kind} architecture fields {bad}; choose from {sorted(names)}"
+            )
+        cfg = dataclasses.replace(cfg, **overrides)
+    if backbone is not None:
+        if kind != "classify":
+            raise ModelError("--backbone applies to classify only")
+        cfg = dataclasses.replace(cfg, backbone=backbone)
+    return cfg
+
+
+def _stage(out: Path, kind: str, resume: bool) -> Path:
+    """A hidden folder beside ``out`` where a run writes; published into ``out`` only when it
+    succeeds, so a failed run leaves nothing in --out (and keeps its checkpoint for --resume)."""
+    stage = out.parent / f".{out.name}.{kind}.partial"
+    if not resume and stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True, exist_ok=True)
+    return stage
+
+
+def _publish(stage: Path, out: Path, kind: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (f"{kind}.safetensors", f"{kind}.json"):
+        os.replace(stage / name, out / name)
+    work = out / f"{kind}_work"
+    if work.exists():
+        shutil.rmtree(work)
+    if (stage / "work").exists():
+        os.replace(stage / "work", work)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _init_path(init: str | Path | None, cfg: Any, kind: str) -> tuple[Path | None, dict[str, Any]]:
+    """The weights to fine-tune from and the card's record of them; the shipped default is
+    skipped (with a note) where its architecture differs from the one asked for."""
+    if init is None or str(init) == "none":
+        return None, {}
+    path = resolve(init, kind)
+    init_card = read_card(path)
+    if str(init) == "default":
+        from uvscope.models.arch import config_from_dict, same_network
+
+        if not same_network(config_from_dict(kind, init_card.get("architecture", {})), cfg):
+            return None, {"init_skipped": "the shipped weights have another architecture"}
+    rec = {
+        "path": str(path),
+        "sha256": init_card.get("sha256"),
+        "command": init_card.get("command"),
+        "training_seconds": init_card.get("training_seconds", 0.0),
+    }
+    if init_card.get("init"):  # the start weights were a fine-tune: keep the lineage
+        rec["init"] = init_card["init"]
+    return path, {"init": rec}
+
+
+def _crop_input(modality: str, given: str | None) -> str:
+    """The classifier input of a crop folder or own images: composite crops for deep-UV
+    (the analysis's input), whole colour crops otherwise, unless given."""
+    inp = given or ("composite" if modality == "uv260" else "rgb-crop")
+    if inp not in ("composite", "rgb-crop"):
+        raise ModelError(f"classifier input {inp!r}: use 'composite' or 'rgb-crop'")
+    return inp
+
+
 def run_training(
     kind: str,
     data: Path,
@@ -90,147 +180,51 @@ def run_training(
     init: str | Path | None = None,
     lr: float | None = None,
     nucleus_weight: float = 1.0,
+    own: OwnOptions | None = None,
+    scan_crops: Callable[[int, float], Any] | None = None,
 ) -> dict[str, Any]:
     """Train one model kind; writes out/<kind>.safetensors + out/<kind>.json, returns the card.
 
+    The data are read and checked before anything is written; the run works in a hidden
+    folder beside ``out`` and moves its files into ``out`` only at the end.
     ``overrides`` replaces fields of the size preset (e.g. {"base_width": 16, "predict_l": True}).
-    ``init`` (segment only) fine-tunes from a weights file with the same architecture; its
-    training time is added to the card's, so the card tells the full cost of the weights.
+    ``init`` fine-tunes from a weights file with the same architecture; its training time is
+    added to the card's, so the card tells the full cost of the weights. ``own``: options for
+    a lab's own images with masks (images/ + masks/), where fine-tuning the shipped weights is
+    the default. ``scan_crops(crop_size, pixel_size_um)``: the reviewed cells of analysed scans
+    (uvscope.analysis.trainset.reviewed_crops, passed in by the CLI), split by slide.
     """
-    if (init is not None or nucleus_weight != 1.0) and kind != "segment":
-        raise ModelError("--init and --nucleus-weight apply to segment only")
-    cfg: Any = preset(kind, size)
-    if overrides:
-        names = {f.name for f in dataclasses.fields(cfg)}
-        bad = sorted(set(overrides) - names)
-        if bad:
-            raise ModelError(
-                f"unknown {kind} architecture fields {bad}; choose from {sorted(names)}"
-            )
-        cfg = dataclasses.replace(cfg, **overrides)
-    if backbone is not None:
-        if kind != "classify":
-            raise ModelError("--backbone applies to classify only")
-        cfg = dataclasses.replace(cfg, backbone=backbone)
+    if nucleus_weight != 1.0 and kind != "segment":
+        raise ModelError("--nucleus-weight applies to segment only")
+    cfg = _config(kind, size, overrides, backbone)
     t0 = time.time()
-    out.mkdir(parents=True, exist_ok=True)
-    work = out / f"{kind}_work"
     card: dict[str, Any] = {
         "seed": seed,
         "command": "uvscope " + " ".join(sys.argv[1:]),
         "machine": machine_description(),
         "device": str(resolve_device(device)),
     }
-    if kind == "classify" and is_crop_folder(data):
-        crops = load_crop_folder(data, cfg.crop_size)
-        arr = CropArrays(crops.x, crops.label, crops.dead)
-        tr, va = stratified_kfold(np.where(arr.dead > 0, 5, arr.label), k=5, seed=seed)[0]
-        card["data"] = {
-            "path": str(data),
-            "kind": "crop folder",
-            "n_train": int(len(tr)),
-            "n_val": int(len(va)),
-            "split": "stratified 80/20",
-        }
-        net, hist, extra = train_classifier(
-            arr.subset(tr), arr.subset(va), cfg, epochs, work, device, seed, resume=resume, log=log
-        )
-        card.update(extra)
-        card["metrics"] = {
-            "val": _cls_summary(
-                evaluate_arrays(*_predict_cls(net, arr.subset(va).x), arr.subset(va))
-            )
-        }
+    if scan_crops is not None:
+        if kind != "classify":
+            raise ModelError("scan folders with reviewed labels train the classifier only")
+        trainer = _reviewed_trainer(scan_crops, cfg, card, own or OwnOptions(), init, log)
+    elif is_own_data(data):
+        trainer = _own_trainer(kind, data, cfg, own or OwnOptions(), init, card, log)
+    elif kind == "classify" and is_crop_folder(data):
+        trainer = _crop_trainer(data, cfg, seed, card, own or OwnOptions())
     else:
-        ds = open_dataset(data)
-        split = split_donors(ds)
-        card["data"] = {
-            "path": str(data),
-            "pixel_size_um": ds.pixel_size_um,
-            "split_by_donor": split,
-            "n_tiles": len(ds.tiles),
-        }
-        if kind == "segment":
-            assert isinstance(cfg, SegConfig)
-            tr, va, te = (_tiles(ds, split[s], cfg.pixel_size_um) for s in ("train", "val", "test"))
-            kw: dict[str, Any] = (
-                {"patches_per_epoch": steps_per_epoch * 8} if steps_per_epoch else {}
-            )
-            if lr is not None:
-                kw["lr"] = lr
-            if init is not None:
-                init_path = resolve(init, "segment")
-                init_card = read_card(init_path)
-                card["init"] = {
-                    "path": str(init_path),
-                    "sha256": init_card.get("sha256"),
-                    "command": init_card.get("command"),
-                    "training_seconds": init_card.get("training_seconds", 0.0),
-                }
-                if init_card.get("init"):  # the start weights were a fine-tune: keep the lineage
-                    card["init"]["init"] = init_card["init"]
-            net, hist = train_segmenter(
-                tr,
-                va,
-                cfg,
-                epochs,
-                work,
-                device,
-                seed,
-                resume=resume,
-                log=log,
-                init=init_path if init is not None else None,
-                nucleus_weight=nucleus_weight,
-                **kw,
-            )
-            card["metrics"] = {
-                "test_heldout_donors": seg_metrics(
-                    segment_tiles(net, te, torch.device("cpu")), tile_targets(te)
-                )
-            }
-        elif kind == "stain":
-            assert isinstance(cfg, StainConfig)
-            tr, va, te = (
-                _tiles(ds, split[s], cfg.pixel_size_um, rgb=True) for s in ("train", "val", "test")
-            )
-            kw = {"patches_per_epoch": steps_per_epoch * 8} if steps_per_epoch else {}
-            if cfg.lightness == "fitted" and not cfg.l_curve and not cfg.predict_l:
-                paired = [t for t in tr if t.rgb is not None]
-                curve = fit_lightness_curve([t.gray for t in paired], [t.rgb for t in paired])
-                cfg = dataclasses.replace(cfg, l_curve=curve)
-                log(f"lightness curve fitted on {len(tr)} training tiles: {cfg.l_curve}")
-            net, hist = train_stainer(
-                tr, va, cfg, epochs, work, device, seed, resume=resume, log=log, **kw
-            )
-            (rgb_off, value_off), tried = choose_offsets(net, va, cfg)
-            cfg = dataclasses.replace(cfg, rgb_offset=rgb_off, value_offset=value_off)
-            card["post_offsets_val_msssim"] = tried
-            log(f"post-processing offsets chosen on validation: RGB {rgb_off}, value {value_off}")
-            card["metrics"] = {"test_heldout_donors": stain_metrics(net, te, cfg)}
-        elif kind == "classify":
-            assert isinstance(cfg, ClassifyConfig)
-            tr_c, va_c, te_c = (_crop_arrays(ds, split[s], cfg) for s in ("train", "val", "test"))
-            card["data"]["n_cells"] = {
-                "train": len(tr_c.x),
-                "val": len(va_c.x),
-                "test": len(te_c.x),
-            }
-            net, hist, extra = train_classifier(
-                tr_c, va_c, cfg, epochs, work, device, seed, resume=resume, log=log
-            )
-            card.update(extra)
-            shipped = CellClassifier(net, cfg, card, device="cpu")  # as the analysis loads it
-            card["metrics"] = {
-                "test_heldout_donors": _cls_summary(
-                    evaluate_arrays(*_predict_cls(net, te_c.x), te_c)
-                ),
-                # with the orientation averaging and dead-cell checkpoint of inference
-                "test_heldout_donors_as_shipped": _cls_summary(
-                    evaluate_arrays(*shipped.predict(te_c.x), te_c)
-                ),
-            }
-        else:
-            raise ModelError(f"unknown model kind {kind!r}; use segment, stain or classify")
+        if init is not None and kind != "segment":
+            raise ModelError("--init applies to segment (and to own-data classify) only")
+        trainer = _sim_trainer(kind, data, cfg, card, init, log)
+    stage = _stage(out, kind, resume)
+    kw: dict[str, Any] = {"resume": resume}
+    if kind == "segment":
+        kw["nucleus_weight"] = nucleus_weight
+        if lr is not None:
+            kw["lr"] = lr
+    if steps_per_epoch and kind in ("segment", "stain"):
+        kw["patches_per_epoch"] = steps_per_epoch * 8
+    net, hist, cfg = trainer(epochs, stage / "work", device, seed, log, kw)
     # training time over all (resumed) runs, plus this run's wall time including data loading
     card["training_seconds"] = round(max(hist.elapsed(), time.time() - t0), 1)
     if "init" in card:
@@ -241,13 +235,286 @@ def run_training(
     card["wall_seconds_this_run"] = round(time.time() - t0, 1)
     card["history"] = hist.to_dict()
     card["epochs"] = epochs
-    full = save_model(net, kind, cfg, out / f"{kind}.safetensors", card)
+    full = save_model(net, kind, cfg, stage / f"{kind}.safetensors", card)
+    _publish(stage, out, kind)
     log(
         f"wrote {out / f'{kind}.safetensors'} ({full['file_size_bytes'] / 1e6:.2f} MB) "
         f"in {card['training_seconds']:.0f} s"
     )
     log(json.dumps(full["metrics"], indent=1))
     return full
+
+
+Trainer = Any  # (epochs, work, device, seed, log, kw) -> (net, history, final cfg)
+
+
+def _own_trainer(
+    kind: str,
+    data: Path,
+    cfg: Any,
+    opt: OwnOptions,
+    init: str | Path | None,
+    card: dict[str, Any],
+    log: Log,
+) -> Trainer:
+    """Validate own images + masks now; return the training step for later."""
+    from uvscope.models.owndata import open_own_data, split_names
+    from uvscope.models.train_own import (
+        class_scores,
+        own_crops,
+        train_own_classify,
+        train_own_segment,
+    )
+
+    if kind == "stain":
+        raise ModelError(
+            "own images with masks train segment or classify; staining needs 260 nm / "
+            "stained pairs (uvscope pseudocolor SCAN_DIR writes them)"
+        )
+    ds = open_own_data(data, opt.pixel_size_um, cfg.pixel_size_um, opt.modality)
+    split = split_names(ds, opt.folds, opt.fold, 0)
+    inp = _crop_input(ds.modality, opt.classifier_input) if kind == "classify" else "gray"
+    if kind == "classify" and not any(it.label is not None for it in ds.items) and not (
+        ds.cell_labels
+    ):
+        raise ModelError(f"{data} has no classes.csv; the classifier needs name,class rows")
+    init_path, init_rec = _init_path(init if init is not None else opt.init, cfg, kind)
+    if kind == "classify" and inp != "composite":
+        init_path, init_rec = None, {"init_skipped": "the shipped weights take composite crops"}
+    card.update(init_rec)
+    card["modality"] = ds.modality
+    card["input"] = inp
+    if inp == "rgb-crop":
+        card["rgb_normalisation"] = RGB_NORMALISATION
+    card["data"] = {
+        **ds.summary(),
+        "folds": opt.folds,
+        "fold": opt.fold,
+        "split_by": "group (groups.csv)" if ds.groups_given else "stratified by class",
+        "split": split,
+        "resampled_by": round(ds.pixel_size_um / cfg.pixel_size_um, 6),
+    }
+    card["augmentation"] = (
+        "flips/rotations, scale jitter 0.8-1.25, gamma, contrast, brightness, defocus blur, "
+        "noise" + (", per-channel colour gains" if inp == "rgb-crop" else "")
+    )
+    log(
+        f"{data}: {len(ds.items)} images ({ds.layout}), {ds.pixel_size_um} um/px -> "
+        f"{cfg.pixel_size_um} um/px, {ds.modality}; fold {opt.fold} of {opt.folds}"
+        + (f"; fine-tuning {init_path}" if init_path else "; from scratch")
+    )
+
+    def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
+        if kind == "segment":
+            net, hist, m = train_own_segment(
+                ds, split, cfg, epochs, work, device, seed, log,
+                init=init_path, augment="microscopy", **kw,
+            )
+            card["metrics"] = m
+            return net, hist, cfg
+        net, hist, extras = train_own_classify(
+            ds, split, cfg, inp, epochs, work, device, seed, log, init=init_path, **kw
+        )
+        card.update(extras)
+        te = own_crops(ds, split["test"], cfg, inp)
+        clf = CellClassifier(net, cfg, card, device="cpu")
+        card["metrics"] = {"test_fold": class_scores(clf.predict(te.x)[1], te)}
+        return net, hist, cfg
+
+    return run
+
+
+def slide_split(groups: list[str], k: int, fold: int) -> dict[str, np.ndarray]:
+    """Indices of test (fold ``fold``), validation (the next) and training cells, whole slides
+    per fold: a slide's cells never sit on both sides."""
+    slides = sorted(set(groups))
+    k = min(k, len(slides))
+    if k < 3:
+        raise ModelError(
+            f"reviewed labels come from {len(slides)} slide(s); a split by slide needs at least "
+            "3 scans (training, validation and test slides): review more scans"
+        )
+    order = [slides[i] for i in np.random.default_rng(0).permutation(len(slides))]
+    fold_of = {g: i % k for i, g in enumerate(order)}
+    f = np.array([fold_of[g] for g in groups])
+    test, val = fold % k, (fold + 1) % k
+    return {
+        "test": np.flatnonzero(f == test),
+        "val": np.flatnonzero(f == val),
+        "train": np.flatnonzero((f != test) & (f != val)),
+    }
+
+
+def _reviewed_trainer(
+    scan_crops: Callable[[int, float], Any],
+    cfg: ClassifyConfig,
+    card: dict[str, Any],
+    opt: OwnOptions,
+    init: str | Path | None,
+    log: Log,
+) -> Trainer:
+    rc = scan_crops(cfg.crop_size, cfg.pixel_size_um)  # checks every scan first
+    arr = CropArrays(rc.x, rc.label, rc.dead)
+    idx = slide_split(rc.group, opt.folds, opt.fold)
+    init_path, init_rec = _init_path(init if init is not None else opt.init, cfg, "classify")
+    card.update(init_rec)
+    card["modality"] = "uv260"
+    card["input"] = "composite"
+    card["data"] = {
+        "kind": "reviewed labels of analysed scans",
+        "scans": sorted(set(rc.group)),
+        "split_by": "slide (scan folder)",
+        "split": {k: sorted({rc.group[i] for i in v}) for k, v in idx.items()},
+        "n_cells": {k: int(len(v)) for k, v in idx.items()},
+        "class_counts": {
+            ("dead" if c < 0 else CLASS_NAMES[c]): int((rc.label == c).sum())
+            for c in sorted(set(rc.label.tolist()))
+        },
+    }
+    log(f"{len(rc.x)} reviewed cells from {rc.n_scans} scans, by slide {card['data']['split']}")
+
+    def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
+        net, hist, extra = train_classifier(
+            arr.subset(idx["train"]), arr.subset(idx["val"]), cfg, epochs, work, device, seed,
+            log=log, augment="composite", init=init_path, **kw,
+        )
+        card.update(extra)
+        from uvscope.models.train_own import class_scores
+
+        te = arr.subset(idx["test"])
+        clf = CellClassifier(net, cfg, card, device="cpu")
+        card["metrics"] = {"test_slides": class_scores(clf.predict(te.x)[1], te)}
+        return net, hist, cfg
+
+    return run
+
+
+def _crop_trainer(
+    data: Path, cfg: ClassifyConfig, seed: int, card: dict[str, Any], opt: OwnOptions
+) -> Trainer:
+    from uvscope.models.owndata import read_toml
+
+    crops = load_crop_folder(data, cfg.crop_size)  # reads and checks every crop first
+    meta = read_toml(data)
+    colour = bool(np.any(np.abs(crops.x[:, 0] - crops.x[:, 1]) > 1e-3))
+    mod = opt.modality or str(meta.get("modality") or ("rgb-stained" if colour else "uv260"))
+    inp = _crop_input(mod, opt.classifier_input)
+    x = normalise_rgb(crops.x) if inp == "rgb-crop" else crops.x
+    arr = CropArrays(x, crops.label, crops.dead)
+    tr, va = stratified_kfold(np.where(arr.dead > 0, 5, arr.label), k=5, seed=seed)[0]
+    card["modality"] = mod
+    card["input"] = inp
+    if inp == "rgb-crop":
+        card["rgb_normalisation"] = RGB_NORMALISATION
+    card["data"] = {
+        "path": str(data),
+        "kind": "crop folder",
+        "n_train": int(len(tr)),
+        "n_val": int(len(va)),
+        "split": "stratified 80/20",
+        "pixel_size_um": meta.get("pixel_size_um"),
+        "crops": "each image resized to the crop size",
+        "class_counts": {
+            ("dead" if c < 0 else CLASS_NAMES[c]): int((arr.label == c).sum())
+            for c in sorted(set(arr.label.tolist()))
+        },
+    }
+
+    def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
+        net, hist, extra = train_classifier(
+            arr.subset(tr), arr.subset(va), cfg, epochs, work, device, seed, log=log,
+            augment="composite" if inp == "composite" else "rgb", **kw,
+        )
+        card.update(extra)
+        card["metrics"] = {
+            "val": _cls_summary(
+                evaluate_arrays(*_predict_cls(net, arr.subset(va).x), arr.subset(va))
+            )
+        }
+        return net, hist, cfg
+
+    return run
+
+
+def _sim_trainer(
+    kind: str, data: Path, cfg: Any, card: dict[str, Any], init: str | Path | None, log: Log
+) -> Trainer:
+    """A `uvscope simulate` dataset, split by donor (the shipped weights' path)."""
+    ds = open_dataset(data)
+    split = split_donors(ds)
+    if kind == "classify" and not any((t.path / "cells.csv").exists() for t in ds.tiles):
+        raise ModelError(
+            f"no tile under {data} has a cells.csv (id,kind[,dead] per labelled cell), so "
+            "there is nothing to train a classifier on; add them or use a crop folder"
+        )
+    card["data"] = {
+        "path": str(data),
+        "pixel_size_um": ds.pixel_size_um,
+        "split_by_donor": split,
+        "n_tiles": len(ds.tiles),
+    }
+    card["modality"] = "uv260"
+    init_path, init_rec = _init_path(init, cfg, kind) if init is not None else (None, {})
+    card.update(init_rec)
+
+    def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
+        c = cfg
+        if kind == "segment":
+            assert isinstance(c, SegConfig)
+            tr, va, te = (_tiles(ds, split[s], c.pixel_size_um) for s in ("train", "val", "test"))
+            net, hist = train_segmenter(tr, va, c, epochs, work, device, seed, log=log,
+                                        init=init_path, **kw)
+            card["metrics"] = {
+                "test_heldout_donors": seg_metrics(
+                    segment_tiles(net, te, torch.device("cpu")), tile_targets(te)
+                )
+            }
+        elif kind == "stain":
+            assert isinstance(c, StainConfig)
+            tr, va, te = (
+                _tiles(ds, split[s], c.pixel_size_um, rgb=True) for s in ("train", "val", "test")
+            )
+            if c.lightness == "fitted" and not c.l_curve and not c.predict_l:
+                paired = [t for t in tr if t.rgb is not None]
+                curve = fit_lightness_curve([t.gray for t in paired], [t.rgb for t in paired])
+                c = dataclasses.replace(c, l_curve=curve)
+                log(f"lightness curve fitted on {len(tr)} training tiles: {c.l_curve}")
+            net, hist = train_stainer(tr, va, c, epochs, work, device, seed, log=log, **kw)
+            (rgb_off, value_off), tried = choose_offsets(net, va, c)
+            c = dataclasses.replace(c, rgb_offset=rgb_off, value_offset=value_off)
+            card["post_offsets_val_msssim"] = tried
+            log(f"post-processing offsets chosen on validation: RGB {rgb_off}, value {value_off}")
+            card["metrics"] = {"test_heldout_donors": stain_metrics(net, te, c)}
+        else:
+            assert isinstance(c, ClassifyConfig)
+            tr_c, va_c, te_c = (_crop_arrays(ds, split[s], c) for s in ("train", "val", "test"))
+            if not len(tr_c.x) or not len(va_c.x):
+                raise ModelError(
+                    f"the training or validation donors of {data} hold no labelled cells "
+                    "(cells.csv rows whose kind is a class or dead); label more tiles"
+                )
+            card["data"]["n_cells"] = {
+                "train": len(tr_c.x),
+                "val": len(va_c.x),
+                "test": len(te_c.x),
+            }
+            net, hist, extra = train_classifier(
+                tr_c, va_c, c, epochs, work, device, seed, log=log, **kw
+            )
+            card.update(extra)
+            shipped = CellClassifier(net, c, card, device="cpu")  # as the analysis loads it
+            card["metrics"] = {
+                "test_heldout_donors": _cls_summary(
+                    evaluate_arrays(*_predict_cls(net, te_c.x), te_c)
+                ),
+                # with the orientation averaging and dead-cell checkpoint of inference
+                "test_heldout_donors_as_shipped": _cls_summary(
+                    evaluate_arrays(*shipped.predict(te_c.x), te_c)
+                ),
+            }
+        return net, hist, c
+
+    return run
 
 
 def _predict_cls(net: torch.nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -265,6 +532,33 @@ def _cls_summary(m: dict[str, Any]) -> dict[str, Any]:
         out["dead_accuracy"] = m["dead_accuracy"]
         out["dead"] = m["dead_report"].to_dict()
     return out
+
+
+def _evaluate_own(
+    kind: str, data: Path, weights: str, device: str, split: str, opt: OwnOptions
+) -> dict[str, Any]:
+    from uvscope.models.owndata import open_own_data
+    from uvscope.models.train_own import class_scores, own_crops, resolve_split, segment_scores
+
+    if kind not in ("segment", "classify"):
+        raise ModelError("own images with masks evaluate segment or classify models")
+    load = load_segmenter if kind == "segment" else load_classifier
+    model: Any = load(weights, device)
+    ds = open_own_data(data, opt.pixel_size_um, model.cfg.pixel_size_um, opt.modality)
+    names = resolve_split(model.card, ds, split)
+    res: dict[str, Any] = {
+        "data": str(data),
+        "images": "held-out fold " + split if names is not None else "all",
+        "pixel_size_um": ds.pixel_size_um,
+    }
+    if kind == "segment":
+        res.update(segment_scores(model.net, ds, names or [it.name for it in ds.items], model.cfg))
+        return res
+    inp = str(model.card.get("input", "composite"))
+    crops = own_crops(ds, names, model.cfg, inp, bool(model.card.get("rgb_normalisation")))
+    res["input"] = inp
+    res.update(class_scores(model.predict(crops.x)[1], crops))
+    return res
 
 
 def stain_metrics(
@@ -286,15 +580,32 @@ def stain_metrics(
 
 
 def run_evaluation(
-    kind: str, data: Path, weights: str, device: str = "auto", split: str = "test"
+    kind: str,
+    data: Path,
+    weights: str,
+    device: str = "auto",
+    split: str = "test",
+    own: OwnOptions | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a weights file on one donor split (default: the held-out test donors)."""
+    """Metrics of a weights file on one donor split (default: the held-out test donors).
+
+    Own images with masks: the weights' held-out fold when they were trained on this folder,
+    else every image; crop folders: every crop. Both beside a baseline (Otsu thresholds for
+    segmentation, the majority class for classification).
+    """
+    if is_own_data(data):
+        return _evaluate_own(kind, data, weights, device, split, own or OwnOptions())
     if kind == "classify" and is_crop_folder(data):
+        from uvscope.models.train_own import class_scores
+
         clf = load_classifier(weights, device)
         crops = load_crop_folder(data, clf.crop_size)
-        arr = CropArrays(crops.x, crops.label, crops.dead)
+        x = normalise_rgb(crops.x) if clf.card.get("rgb_normalisation") else crops.x
+        arr = CropArrays(x, crops.label, crops.dead)
         pd, pc = clf.predict(arr.x)
-        return {"data": str(data), **_cls_summary(evaluate_arrays(pd, pc, arr))}
+        res = {"data": str(data), **_cls_summary(evaluate_arrays(pd, pc, arr))}
+        res.update(class_scores(pc, arr))
+        return res
     ds = open_dataset(data)
     donors = split_donors(ds)[split] if split != "all" else ds.donors
     res: dict[str, Any] = {"data": str(data), "split": split, "donors": donors}

@@ -23,7 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from uvscope.errors import ModelError
-from uvscope.models.arch import ClassifyConfig, SegConfig, StainConfig, preset
+from uvscope.models.arch import (
+    ClassifyConfig,
+    SegConfig,
+    StainConfig,
+    inference_patch_px,
+    preset,
+)
 from uvscope.models.deadcheck import DeadCheckpoint, crop_features
 from uvscope.models.registry import build_network, load_model
 from uvscope.models.runtime import EngineFallbackWarning, Runner, build_runner, resolve_engine
@@ -144,8 +150,9 @@ def _engine_runner(
 
 
 class _ImagePredictor(_Predictor):
-    """A tile-to-tile network (segmentation, staining): knows its training patch size and
-    runs in torch eager or, on CPU, in an exported engine (``use_engine``)."""
+    """A tile-to-tile network (segmentation, staining): ``patch_size`` is its inference patch
+    (arch.inference_patch_px: derived from the network, never smaller than it can use); runs
+    in torch eager or, on CPU, in an exported engine (``use_engine``)."""
 
     def __init__(
         self,
@@ -156,7 +163,7 @@ class _ImagePredictor(_Predictor):
         batch_size: int = 4,
     ) -> None:
         super().__init__(net, cfg, card, device, batch_size)
-        self.patch_size: int = cfg.patch_size
+        self.patch_size: int = inference_patch_px(cfg)
         self.head = _Head(self.net, self._finish)
         #: the engine the network runs in now ("torch", "openvino" or "onnxruntime")
         self.engine = "torch"
@@ -269,6 +276,8 @@ class CellClassifier(_Predictor):
         #: "selection"); the dead/healthy call uses the crop as it is, since averaging it
         #: never raised its validation accuracy
         self.class_tta = class_tta
+        #: False where the card says no dead cells were trained on: p_dead is then 0
+        self.dead_head = card.get("dead_head", "trained") != "absent"
         ck = card.get("checkpoint")
         self.checkpoint: DeadCheckpoint | None = DeadCheckpoint.from_dict(ck) if ck else None
         self.head = _ClassifyHead(self.net)
@@ -306,7 +315,8 @@ class CellClassifier(_Predictor):
             views = _dihedral(t) if self.class_tta else [t]
             d, c = self._probs(torch.cat(views))
             n = len(t)
-            dead.append(d[:n])
+            # no dead cells were trained on: p_dead is 0, never an untrained head's guess
+            dead.append(d[:n] if self.dead_head else np.zeros_like(d[:n]))
             cls.append(c.reshape(len(views), n, -1).mean(0))
         return np.concatenate(dead).astype(np.float32), np.concatenate(cls).astype(np.float32)
 

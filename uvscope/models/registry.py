@@ -34,6 +34,9 @@ from uvscope.models.unet import SegmentationNet
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 CARD_VERSION = 1
+#: the input each kind takes in the analysis: a gray (260 nm) image, or the paper's composite
+#: crop (nucleus mask, gray inside the cell, cell mask); "rgb-crop": a whole colour crop
+INPUTS = {"segment": "gray", "stain": "gray", "classify": "composite"}
 
 
 def build_network(kind: str, cfg: Any) -> nn.Module:
@@ -98,6 +101,9 @@ def save_model(
         "architecture": config_to_dict(cfg),
         "input_size": patch,
         "pixel_size_um": cfg.pixel_size_um,
+        "modality": "uv260",
+        "input": INPUTS[kind],
+        "input_channels": 3 if kind == "classify" else 1,
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "file_size_bytes": path.stat().st_size,
         "torch_version": torch.__version__,
@@ -105,7 +111,30 @@ def save_model(
         "sha256": sha256_file(path),
     }
     card_path(path).write_text(json.dumps(full, indent=2, default=str) + "\n")
+    for f in (path, card_path(path)):  # weights are shared by a lab: readable by all
+        os.chmod(f, 0o644)
     return full
+
+
+def card_modality(card: dict[str, Any]) -> tuple[str, str]:
+    """(modality, input) a card declares; cards older than these fields are the simulator's
+    260 nm models with the analysis's inputs."""
+    kind = str(card.get("kind", ""))
+    return str(card.get("modality", "uv260")), str(card.get("input", INPUTS.get(kind, "")))
+
+
+def fit_problem(card: dict[str, Any], modality: str = "uv260") -> str | None:
+    """Why weights do not fit a scan of ``modality`` (None when they do): another modality,
+    or a classifier trained on whole colour crops where the analysis gives composite crops."""
+    if card.get("random"):
+        return None
+    mod, inp = card_modality(card)
+    kind = str(card.get("kind", ""))
+    if mod != modality:
+        return f"it was trained on {mod!r} images, the scan is {modality!r}"
+    if kind in INPUTS and inp != INPUTS[kind]:
+        return f"it takes {inp!r} inputs, the analysis gives {INPUTS[kind]!r}"
+    return None
 
 
 def read_card(weights: Path) -> dict[str, Any]:

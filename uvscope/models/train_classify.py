@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from uvscope.models.arch import CLASS_NAMES, ClassifyConfig
-from uvscope.models.augment import batch_dihedral
+from uvscope.models.augment import augment_crops, batch_dihedral
 from uvscope.models.checkpoint import load_checkpoint, save_checkpoint
 from uvscope.models.classifiers import TwoStageClassifier
 from uvscope.models.deadcheck import DeadCheckpoint, crop_features
@@ -95,10 +95,20 @@ def train_classifier(
     samples_per_epoch: int | None = None,
     resume: bool = False,
     log: Log = print,
+    augment: str = "dihedral",
+    init: Path | None = None,
 ) -> tuple[TwoStageClassifier, History, dict[str, Any]]:
-    """Train; the best epoch on ``val`` is kept. Returns (best net on CPU, history, card extras)."""
+    """Train; the best epoch on ``val`` is kept. Returns (best net on CPU, history, card extras).
+
+    ``augment``: "dihedral" (the paper's flips and rotations), "composite" or "rgb" (also
+    scale jitter and intensity jitter fitted to composite or colour crops). ``init``: a classify
+    .safetensors of the same architecture to fine-tune from. Without dead cells in ``train``
+    the dead/healthy head is not trained, and the card says it is absent (p_dead is then 0).
+    """
     dev = setup(seed, device)
     net = TwoStageClassifier(cfg).to(dev)
+    if init is not None:
+        _load_init(net, cfg, init)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     hist = History()
     rng = np.random.default_rng(seed)
@@ -107,14 +117,7 @@ def train_classifier(
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     start = 0
     if resume and ck is not None:
-        st = load_checkpoint(ck, {"net": net}, [opt])
-        hist = History.from_dict(st["history"])
-        start = int(st["epoch"]) + 1
-        best_path = out_dir / "best" if out_dir else None
-        if best_path is not None and best_path.with_suffix(".safetensors").exists():
-            tmp = TwoStageClassifier(cfg)
-            load_checkpoint(best_path, {"net": tmp}, [])
-            best_state = tmp.state_dict()
+        hist, start, best_state = _resume(net, opt, cfg, ck, best_state)
         log(f"resumed at epoch {start}")
     n_per = samples_per_epoch or max(len(train.x), 256)
     has_dead = bool(train.dead.any())
@@ -130,7 +133,7 @@ def train_classifier(
         losses = []
         for b in range(n_per // batch_size):
             j = idx[b * batch_size : (b + 1) * batch_size]
-            x = batch_dihedral(xt[j], gen).to(dev)
+            x = _augment(xt[j], gen, augment).to(dev)
             lab = torch.from_numpy(train.label[j]).to(dev)
             dead = torch.from_numpy(train.dead[j]).long().to(dev)
             d_logit, c_logit = net(x)
@@ -173,10 +176,53 @@ def train_classifier(
     net = TwoStageClassifier(cfg)
     net.load_state_dict(best_state)
     net.eval()
-    extras: dict[str, Any] = {}
+    extras: dict[str, Any] = {"dead_head": "trained" if has_dead else "absent"}
     if has_dead:
         extras["checkpoint"] = _fit_checkpoint(net, train, val)
+    else:
+        log(
+            "no dead cells in the training data: the dead/healthy head is untrained and not "
+            "used (every cell is reported healthy, p_dead 0); add a dead/ class to train it"
+        )
     return net, hist, extras
+
+
+def _resume(
+    net: TwoStageClassifier,
+    opt: torch.optim.Optimizer,
+    cfg: ClassifyConfig,
+    ck: Path,
+    best_state: dict[str, torch.Tensor],
+) -> tuple[History, int, dict[str, torch.Tensor]]:
+    """Reload the run's checkpoint and its best epoch so far (beside it, in ``best``)."""
+    st = load_checkpoint(ck, {"net": net}, [opt])
+    best_path = ck.parent / "best"
+    if best_path.with_suffix(".safetensors").exists():
+        tmp = TwoStageClassifier(cfg)
+        load_checkpoint(best_path, {"net": tmp}, [])
+        best_state = tmp.state_dict()
+    return History.from_dict(st["history"]), int(st["epoch"]) + 1, best_state
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator, how: str) -> torch.Tensor:
+    if how in ("composite", "rgb"):
+        return augment_crops(x, gen, composite=how == "composite")
+    return batch_dihedral(x, gen)
+
+
+def _load_init(net: TwoStageClassifier, cfg: ClassifyConfig, path: Path) -> None:
+    """Copy a checked classify weights file into ``net``; another architecture is an error."""
+    from uvscope.errors import ModelError
+    from uvscope.models.arch import same_network
+    from uvscope.models.registry import load_model
+
+    src, src_cfg, _ = load_model(path, "classify")
+    if not same_network(src_cfg, cfg):
+        raise ModelError(
+            f"{path} is a {src_cfg} network but training asks for {cfg}; fine-tune with the "
+            "same architecture or train from scratch (--init none)"
+        )
+    net.load_state_dict(src.state_dict())
 
 
 def _fit_checkpoint(net: TwoStageClassifier, train: CropArrays, val: CropArrays) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import torch
 
 from uvscope.errors import ModelError
 from uvscope.models.arch import SegConfig
-from uvscope.models.augment import batch_dihedral
+from uvscope.models.augment import augment_segmentation, batch_dihedral
 from uvscope.models.checkpoint import load_checkpoint, save_checkpoint
 from uvscope.models.loop import History, Log, setup
 from uvscope.models.losses import bce_dice_loss
@@ -73,12 +73,15 @@ def train_segmenter(
     log: Log = print,
     init: Path | None = None,
     nucleus_weight: float = 1.0,
+    augment: str = "dihedral",
 ) -> tuple[SegmentationNet, History]:
     """Train on random WBC-biased patches; keep the epoch with the best validation mean Dice.
 
     ``init``: a segment .safetensors to fine-tune (same architecture as ``cfg``); the rate then
     follows a cosine from ``lr`` to lr/100 over all batches instead of the plateau decay.
-    ``nucleus_weight`` scales the nucleus channel's share of the loss.
+    ``nucleus_weight`` scales the nucleus channel's share of the loss. ``augment``:
+    "dihedral" (flips and rotations, as the shipped weights were trained) or "microscopy"
+    (also scale jitter, gamma, contrast, brightness, defocus blur and noise; own data).
     """
     dev = setup(seed, device)
     net = SegmentationNet(cfg.base_width, cfg.depth, cfg.extra_conv).to(dev)
@@ -102,20 +105,13 @@ def train_segmenter(
     start = 0
     ck = out_dir / "checkpoint" if out_dir else None
     if resume and ck is not None:
-        st = load_checkpoint(ck, {"net": net}, [opt])
-        hist = History.from_dict(st["history"])
-        start = int(st["epoch"]) + 1
+        hist, start, best_state = _resume(net, opt, cfg, ck, best_state)
         rng = np.random.default_rng(seed + start)
-        assert out_dir is not None
-        if (out_dir / "best.safetensors").exists():  # else no epoch beat the start weights
-            tmp = SegmentationNet(cfg.base_width, cfg.depth, cfg.extra_conv)
-            load_checkpoint(out_dir / "best", {"net": tmp}, [])
-            best_state = tmp.state_dict()
         log(f"resumed after epoch {start}")
     for epoch in range(start, epochs):
         net.train()
         x, y = sample_patches(train, patches_per_epoch, cfg.patch_size, rng)
-        both = batch_dihedral(torch.from_numpy(np.concatenate([x, y], 1)), gen)
+        both = _augmented(x, y, gen, augment)
         losses = []
         for i, b in enumerate(range(0, patches_per_epoch - batch_size + 1, batch_size)):
             if init is not None:
@@ -157,12 +153,37 @@ def train_segmenter(
     return net.eval(), hist
 
 
+def _resume(
+    net: SegmentationNet,
+    opt: torch.optim.Optimizer,
+    cfg: SegConfig,
+    ck: Path,
+    best_state: dict[str, torch.Tensor],
+) -> tuple[History, int, dict[str, torch.Tensor]]:
+    """Reload the run's checkpoint and its best epoch so far (none: the start weights won)."""
+    st = load_checkpoint(ck, {"net": net}, [opt])
+    if (ck.parent / "best.safetensors").exists():
+        tmp = SegmentationNet(cfg.base_width, cfg.depth, cfg.extra_conv)
+        load_checkpoint(ck.parent / "best", {"net": tmp}, [])
+        best_state = tmp.state_dict()
+    return History.from_dict(st["history"]), int(st["epoch"]) + 1, best_state
+
+
+def _augmented(x: np.ndarray, y: np.ndarray, gen: torch.Generator, how: str) -> torch.Tensor:
+    """Images and masks stacked (N, 1 + 2, S, S) after the chosen augmentation."""
+    if how == "microscopy":
+        xa, ya = augment_segmentation(torch.from_numpy(x), torch.from_numpy(y), gen)
+        return torch.cat([xa, ya], 1)
+    return batch_dihedral(torch.from_numpy(np.concatenate([x, y], 1)), gen)
+
+
 def _load_init(net: SegmentationNet, cfg: SegConfig, path: Path) -> None:
     """Copy a checked weights file into ``net``; a different architecture is a ModelError."""
+    from uvscope.models.arch import same_network
     from uvscope.models.registry import load_model
 
     src, src_cfg, _ = load_model(path, "segment")
-    if src_cfg != cfg:
+    if not same_network(src_cfg, cfg):
         raise ModelError(
             f"{path} is a {src_cfg} network but training asks for {cfg}; fine-tune with the "
             "same architecture (drop --set overrides) or train from scratch without --init"

@@ -67,6 +67,22 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
     return np.stack(chans).astype(np.float32)
 
 
+RGB_NORMALISATION = "per crop and channel, 1st-99th percentile stretched to 0..1"
+
+
+def normalise_rgb(x: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:
+    """Stretch each channel of each (N,3,S,S) colour crop between its percentiles.
+
+    A crude stain and white-balance normalisation: one lab's yellowish background and another's
+    white one, or a stronger or weaker stain, map to the same range, so a classifier trained
+    on one source sees the other's cells in familiar colours.
+    """
+    flat = x.reshape(x.shape[0], x.shape[1], -1)
+    lo = np.percentile(flat, low_pct, axis=-1)[..., None, None]
+    hi = np.percentile(flat, high_pct, axis=-1)[..., None, None]
+    return np.clip((x - lo) / np.maximum(hi - lo, 1e-3), 0.0, 1.0).astype(np.float32)
+
+
 def load_crop_folder(root: str | Path, crop_size: int) -> CropSet:
     """Read an ImageFolder-layout directory of cell crops; unknown folder names are an error."""
     root = Path(root)
