@@ -11,9 +11,8 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from uvscope.classes import CLASSES as CLASSES  # re-exported; defined once in uvscope.classes
 from uvscope.config import Model, load_toml
-
-CLASSES: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
 
 
 class InferenceSettings(Model):
