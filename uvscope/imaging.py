@@ -35,9 +35,13 @@ def normalise_frame(raw: np.ndarray, background: np.ndarray, dark: np.ndarray | 
     The scan normalises every tile with this; the scan folder derives the same array on read
     from the stored raw, background and dark frames, bit for bit.
     """
+    return normalise_with(raw, normalise_denominator(background, dark), dark)
+
+
+def normalise_denominator(background: np.ndarray, dark: np.ndarray | None) -> np.ndarray:
+    """max(background - dark, 1) as float32 (never a division by zero on a dead pixel)."""
     d = background - dark if dark is not None else background
-    denom = np.maximum(d, 1.0).astype(np.float32)
-    return normalise_with(raw, denom, dark)
+    return np.maximum(d, 1.0).astype(np.float32)
 
 
 def normalise_with(raw: np.ndarray, denom: np.ndarray, dark: np.ndarray | None) -> np.ndarray:

@@ -129,3 +129,30 @@ def test_out_of_focus_tiles_are_in_the_mosaic_but_not_in_the_count(
         session.put(t)
     session.close()
     assert _read_csv(a / "cells.csv") == after
+
+
+def test_failed_reanalysis_leaves_the_previous_results_intact(
+    tmp_path: Path, settings: AnalysisSettings, monkeypatch
+) -> None:
+    import pytest
+
+    from uvscope.analysis import outputs as outputs_mod
+    from uvscope.errors import StorageError
+
+    root, _, _ = _scan(tmp_path)
+    analyse_scan_folder(root, fake_models(), settings, report=False)
+    a = root / "analysis"
+    before = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
+
+    def full_disk(self, *args, **kwargs):
+        raise StorageError("no space left on device (simulated)")
+
+    monkeypatch.setattr(outputs_mod.AnalysisOutputs, "write_mosaics", full_disk)
+    with pytest.raises(StorageError, match="no space"):
+        analyse_scan_folder(root, fake_models(), settings, report=False)
+    after = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
+    assert after == before  # every file of the previous analysis, byte for byte
+    monkeypatch.undo()
+    analyse_scan_folder(root, fake_models(), settings, report=False)
+    assert not (root / "analysis.partial").exists() and not (root / "analysis.old").exists()
+    assert (a / "cells.csv").read_bytes() == before[Path("cells.csv")]
