@@ -62,7 +62,8 @@ def test_label_mosaic_holds_each_counted_cell_once(
     tmp_path: Path, settings: AnalysisSettings
 ) -> None:
     root, _, _ = _scan(tmp_path)
-    analyse_scan_folder(root, fake_models(), settings, report=False)
+    full_res = settings.replace(mosaic={**settings.mosaic.model_dump(), "pixel_size_um": PX_UM})
+    analyse_scan_folder(root, fake_models(), full_res, report=False)
     a = root / "analysis"
     cells = _read_csv(a / "cells.csv")
     with tifffile.TiffFile(a / "mosaic_labels.ome.tif") as tif:

@@ -17,7 +17,7 @@ from skimage.segmentation import find_boundaries
 
 from uvscope.analysis.settings import MosaicSettings
 from uvscope.classes import CLASS_COLOURS, UNKNOWN_COLOUR
-from uvscope.io.mosaic import Layer, MosaicGeometry, render_layer
+from uvscope.io.mosaic import GRAY_QUANTUM, Layer, MosaicGeometry, render_layer
 from uvscope.io.mosaic_pyramid import BandFn, ProgressFn
 
 LABEL_STRIDE = 10_000  # global label = tile * LABEL_STRIDE + label within the tile
@@ -95,7 +95,9 @@ def mosaic_layers(
 ) -> dict[str, Layer]:
     """The four layers: gray (clear glass where nothing was imaged), stained (white), labels."""
     bw = settings.blend_width_px
-    gray = Layer(sources.gray, np.dtype(np.float32), fill=1.0, blend_width_px=bw)
+    gray = Layer(
+        sources.gray, np.dtype(np.float32), fill=1.0, blend_width_px=bw, quantum=GRAY_QUANTUM
+    )
     stained = Layer(sources.stained, np.dtype(np.uint8), 3, fill=255.0, blend_width_px=bw)
     labels = Layer(
         lambda k: counted_labels(sources.labels(k), k, counted.get(k, {})),
@@ -115,13 +117,22 @@ def write_analysis_mosaics(
     settings: MosaicSettings | None = None,
     *,
     stained: bool = True,
+    mosaic_pixel_size_um: float | None = None,
     progress: ProgressFn | None = None,
 ) -> MosaicGeometry:
-    """Write the gray, stained (when ``stained``), label and outline mosaics to ``paths``."""
+    """Write the gray, stained (when ``stained``), label and outline mosaics to ``paths``.
+
+    ``mosaic_pixel_size_um`` (``settings.pixel_size_um`` first, else the caller's: the
+    networks') sets the finest mosaic pixel; labels and staining come from the networks at
+    their pixel size, so a finer mosaic would only repeat pixels."""
     s = settings or MosaicSettings()
     if not origins:
         raise ValueError("no tiles to stitch")
-    geometry = MosaicGeometry.covering(origins, tile_shape, pixel_size_um, s.max_pixels)
+    target = s.pixel_size_um or mosaic_pixel_size_um or pixel_size_um
+    min_scale = max(1, int(round(target / pixel_size_um)))
+    geometry = MosaicGeometry.covering(
+        origins, tile_shape, pixel_size_um, s.max_pixels, min_scale
+    )
     layers = mosaic_layers(sources, counted, s)
     for kind in KINDS:
         if kind == "stained" and not stained:

@@ -49,6 +49,7 @@ class AnalysisOutputs:
         fresh: bool = True,
         settings: AnalysisSettings | None = None,
         progress: ProgressFn | None = None,
+        mosaic_pixel_size_um: float | None = None,
     ) -> None:
         """``fresh`` starts from an empty working folder, so no stale tile or mosaic survives
         (the previous analysis itself is replaced only by ``commit``)."""
@@ -57,6 +58,7 @@ class AnalysisOutputs:
         self.root = self.scan_dir / PARTIAL
         self.settings = settings or AnalysisSettings()
         self.progress = progress
+        self.mosaic_pixel_size_um = mosaic_pixel_size_um  # the networks' pixel size
         self._registration: StreamingRegistration | None = None
         self._reg_lock = threading.Lock()
         self._folder: ScanFolder | None = None
@@ -166,7 +168,8 @@ class AnalysisOutputs:
         stained = any(self.stained_path(r.index).exists() for r in ok)
         g = write_analysis_mosaics(
             paths, origins, shape, px, sources, counted, settings.mosaic,
-            stained=stained, progress=self.progress,
+            stained=stained, mosaic_pixel_size_um=self.mosaic_pixel_size_um,
+            progress=self.progress,
         )
         info = {
             "tiles": len(ok),

@@ -77,7 +77,11 @@ class AnalysisSession:
         self.scan_dir = Path(scan_dir)
         self.models = models
         self.settings = settings or AnalysisSettings()
-        self.outputs = AnalysisOutputs(self.scan_dir, settings=self.settings)
+        self.outputs = AnalysisOutputs(
+            self.scan_dir,
+            settings=self.settings,
+            mosaic_pixel_size_um=getattr(models.segmenter, "pixel_size_um", None),
+        )
         self.report = report
         self._plan = list(plan) if plan is not None else None
         self.worker: AnalysisWorker | None = None

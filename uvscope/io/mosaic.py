@@ -29,6 +29,10 @@ from uvscope.io.scanfolder import ScanFolder
 
 BLEND_WIDTH_PX = 64  # full-resolution pixels of the linear blending ramp
 STAGE_MAX_PIXELS = 32_000_000  # stage mosaics (a quick look per wavelength) are capped lower
+STAGE_MIN_SCALE = 2  # a quick look: every detail stays in the raw tiles beside it
+#: gray mosaics hold transmission rounded to 1/16384: 100 x finer than the camera noise of a
+#: normalised tile (~1 %), and it lets deflate halve them (float32 noise bits do not compress)
+GRAY_QUANTUM = 2.0**-14
 
 
 def stage_origins(
@@ -69,12 +73,14 @@ class MosaicGeometry:
         tile_shape: tuple[int, int],
         pixel_size_um: float,
         max_pixels: int,
+        min_scale: int = 1,
     ) -> MosaicGeometry:
-        """The smallest mosaic holding every tile, downsampled until it has <= max_pixels."""
+        """The smallest mosaic holding every tile, downsampled by at least ``min_scale`` and
+        until it has <= max_pixels."""
         o = np.array([np.round(v) for v in origins.values()], np.int64).reshape(-1, 2)
         lo = o.min(axis=0)
         full = o.max(axis=0) - lo + np.array(tile_shape)
-        scale = max(1, math.ceil(math.sqrt(full[0] * full[1] / max_pixels)))
+        scale = max(1, min_scale, math.ceil(math.sqrt(full[0] * full[1] / max_pixels)))
         while (full[0] // scale) * (full[1] // scale) > max_pixels:
             scale += 1
         shape = (int(-(-full[0] // scale)), int(-(-full[1] // scale)))
@@ -119,6 +125,7 @@ class Layer:
     mode: Literal["mean", "paste"] = "mean"
     fill: float = 0.0  # value where no tile lies
     blend_width_px: int = BLEND_WIDTH_PX
+    quantum: float | None = None  # float layers: round the blend to multiples of this
 
 
 class BandAccumulator:
@@ -167,6 +174,9 @@ class BandAccumulator:
         if np.issubdtype(self.layer.dtype, np.integer):
             info = np.iinfo(self.layer.dtype)
             return np.clip(out + 0.5, info.min, info.max).astype(self.layer.dtype)
+        if self.layer.quantum is not None:
+            q = self.layer.quantum
+            out = np.round(out / q) * q
         return out.astype(self.layer.dtype, copy=False)
 
 
@@ -300,9 +310,13 @@ def choose_downsample(
 
 
 def write_stage_mosaics(
-    folder: ScanFolder, max_pixels: int = STAGE_MAX_PIXELS, progress: ProgressFn | None = None
+    folder: ScanFolder,
+    max_pixels: int = STAGE_MAX_PIXELS,
+    progress: ProgressFn | None = None,
+    min_scale: int = STAGE_MIN_SCALE,
 ) -> list[str]:
-    """One mosaic per wavelength of the finished tiles, placed by their stage positions."""
+    """One mosaic per wavelength of the finished tiles, placed by their stage positions (a
+    quick look: at least ``min_scale`` x downsampled, gray rounded to ``GRAY_QUANTUM``)."""
     manifest = folder.read_manifest()
     plan = manifest["plan"]
     px = float(plan["pixel_size_um"])
@@ -318,8 +332,11 @@ def write_stage_mosaics(
         if not keys:
             continue
         origins = stage_origins({k: (r.x_mm, r.y_mm) for k, r in keys.items()}, shape, px)
-        geometry = MosaicGeometry.covering(origins, shape, px, max_pixels)
-        layer = Layer(lambda k, nm=nm: folder.read_tile(k, nm)[0], np.dtype(np.float32))
+        geometry = MosaicGeometry.covering(origins, shape, px, max_pixels, min_scale)
+        layer = Layer(
+            lambda k, nm=nm: folder.read_tile(k, nm)[0], np.dtype(np.float32),
+            quantum=GRAY_QUANTUM,
+        )
         path = folder.mosaic_path(nm)
         render_layer(
             path,
@@ -338,6 +355,7 @@ def write_stage_mosaics(
 
 __all__ = [
     "BLEND_WIDTH_PX",
+    "GRAY_QUANTUM",
     "BandAccumulator",
     "BandRenderer",
     "Layer",
