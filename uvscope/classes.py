@@ -24,6 +24,9 @@ CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
 }
 UNKNOWN_COLOUR: tuple[int, int, int] = (255, 255, 255)
 
+#: cell ids in label mosaics: ``tile * LABEL_STRIDE + label within the tile``
+LABEL_STRIDE = 10_000
+
 
 def class_colour(name: str) -> tuple[int, int, int]:
     """The colour of a class name (white for a name uvscope does not know)."""

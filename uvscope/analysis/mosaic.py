@@ -16,11 +16,11 @@ import numpy as np
 from skimage.segmentation import find_boundaries
 
 from uvscope.analysis.settings import MosaicSettings
-from uvscope.classes import CLASS_COLOURS, UNKNOWN_COLOUR
+from uvscope.classes import CLASS_COLOURS, LABEL_STRIDE, UNKNOWN_COLOUR
 from uvscope.io.mosaic import GRAY_QUANTUM, Layer, MosaicGeometry, render_layer
 from uvscope.io.mosaic_pyramid import BandFn, ProgressFn
 
-LABEL_STRIDE = 10_000  # global label = tile * LABEL_STRIDE + label within the tile
+__all__ = ["KINDS", "LABEL_STRIDE", "TileSources", "outline_overlay", "write_analysis_mosaics"]
 KINDS = ("gray", "stained", "labels", "outlines")
 NAMES = {
     "gray": "gray",

@@ -142,7 +142,7 @@ class AnalysisOutputs:
             w = csv.DictWriter(fh, fieldnames=CellRecord.columns())
             w.writeheader()
             for c in rows:
-                w.writerow({k: _fmt(v) for k, v in c.to_row().items()})
+                w.writerow({k: _fmt(v, k) for k, v in c.to_row().items()})
         tmp.replace(self.cells_csv)
         return rows
 
@@ -245,7 +245,13 @@ def _sum_removed(results: Sequence[TileResult]) -> dict[str, int]:
     return out
 
 
-def _fmt(v: object) -> object:
+#: positions keep 1 nm at any stage position (6 significant digits lost 0.1-1 um at 10-100 mm)
+_POSITIONS = frozenset({"x_um", "y_um", "row", "col"})
+
+
+def _fmt(v: object, key: str = "") -> object:
     if isinstance(v, float):
-        return "" if np.isnan(v) else f"{v:.6g}"
+        if np.isnan(v):
+            return ""
+        return f"{v:.3f}" if key in _POSITIONS else f"{v:.6g}"
     return v
