@@ -24,7 +24,7 @@ from uvscope.analysis.models import ModelSet
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.errors import FolderLocked, UvscopeError
 
-ProgressFn = Callable[[str, int, int], None]  # (scan dir, tiles done, tiles total)
+ProgressFn = Callable[[str, str, int, int], None]  # (scan dir, what, done, total)
 _MODELS: dict[Hashable, ModelSet] = {}
 _MODELS_LOCK = threading.Lock()
 LOADS = {"count": 0}  # model loads in this process (one per worker is the promise)
@@ -98,12 +98,14 @@ def _analyse(job: AnalyzeJob, progress: ProgressFn | None) -> dict[str, Any]:
     total = len(folder.verified_tiles())
     session = AnalysisSession(job.scan_dir, models_for(job), job.settings, plan=plan,
                               report=job.report)
+    if progress is not None:  # the end products: rows of each mosaic level written
+        session.outputs.progress = lambda what, d, t: progress(job.scan_dir, what, d, t)
     done = 0
     for tile in read_tiles(folder):
         session.put(tile)
         done += 1
         if progress is not None:
-            progress(job.scan_dir, done, total)
+            progress(job.scan_dir, "tiles", done, total)
     session.close()
     assert session.summary is not None
     if job.ome_zarr:
@@ -120,11 +122,11 @@ def _dask_task(job: AnalyzeJob, queue_name: str | None) -> AnalyzeResult:
     q = Queue(queue_name) if queue_name else None
     last = [0.0]
 
-    def progress(scan: str, done: int, total: int) -> None:
+    def progress(scan: str, what: str, done: int, total: int) -> None:
         now = time.monotonic()
         if q is not None and (done == total or now - last[0] > 0.5):
             last[0] = now
-            q.put((scan, done, total))
+            q.put((scan, what, done, total))
 
     res = analyse_locked(job, progress)
     return AnalyzeResult(**{**res.__dict__, "worker": get_worker().address})

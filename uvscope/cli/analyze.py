@@ -149,10 +149,11 @@ def _run(jobs: list[Any], workers: int, scheduler: str | None) -> list[Any]:
         overall = bars.add_task(f"{len(jobs)} scan(s)", total=len(jobs))
         per_scan: dict[str, Any] = {}
 
-        def progress(scan: str, done: int, total: int) -> None:
+        def progress(scan: str, what: str, done: int, total: int) -> None:
+            label = f"{Path(scan).name}: {what}"
             if scan not in per_scan:
-                per_scan[scan] = bars.add_task(Path(scan).name, total=total)
-            bars.update(per_scan[scan], completed=done, total=total)
+                per_scan[scan] = bars.add_task(label, total=total)
+            bars.update(per_scan[scan], completed=done, total=total, description=label)
 
         def finished(res: Any) -> None:
             bars.advance(overall)

@@ -96,9 +96,9 @@ def _tiles(
         b = band(r0, min(r0 + tile, rows))
         if spool is not None:
             spool.append(_half(b, labels, _floors(shape, labels)))
+        report(min(r0 + tile, rows))  # before the yields: tifffile stops at the last tile
         for c0 in range(0, cols, tile):
             yield np.ascontiguousarray(b[:, c0 : c0 + tile])
-        report(min(r0 + tile, rows))
 
 
 def write_pyramid_bands(
