@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -175,7 +176,7 @@ class BandAccumulator:
             info = np.iinfo(self.layer.dtype)
             return np.clip(out + 0.5, info.min, info.max).astype(self.layer.dtype)
         if self.layer.quantum is not None:
-            q = self.layer.quantum
+            q = np.float32(self.layer.quantum)
             out = np.round(out / q) * q
         return out.astype(self.layer.dtype, copy=False)
 
@@ -309,6 +310,10 @@ def choose_downsample(
     return max(1, int(math.ceil(math.sqrt(n / max_pixels))))
 
 
+def _normalised(folder: ScanFolder, nm: int, index: int) -> np.ndarray:
+    return folder.read_tile(index, nm)[0]
+
+
 def write_stage_mosaics(
     folder: ScanFolder,
     max_pixels: int = STAGE_MAX_PIXELS,
@@ -333,10 +338,7 @@ def write_stage_mosaics(
             continue
         origins = stage_origins({k: (r.x_mm, r.y_mm) for k, r in keys.items()}, shape, px)
         geometry = MosaicGeometry.covering(origins, shape, px, max_pixels, min_scale)
-        layer = Layer(
-            lambda k, nm=nm: folder.read_tile(k, nm)[0], np.dtype(np.float32),
-            quantum=GRAY_QUANTUM,
-        )
+        layer = Layer(partial(_normalised, folder, nm), np.dtype(np.float32), quantum=GRAY_QUANTUM)
         path = folder.mosaic_path(nm)
         render_layer(
             path,

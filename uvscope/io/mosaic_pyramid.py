@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -159,7 +160,7 @@ def write_pyramid_bands(
                 data = _tiles(current, lev, tile, spool, labels, reporter(done[0]))
                 full = lev if channels == 1 else (*lev, channels)
                 r = res / 2**k
-                extra = (
+                extra: dict[str, Any] = (
                     {"subifds": len(shapes) - 1, "metadata": ome} if k == 0 else {"subfiletype": 1}
                 )
                 tif.write(data, shape=full, dtype=dtype, resolution=(r, r), **extra, **opts)

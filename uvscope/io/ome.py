@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -67,7 +68,7 @@ def ome_metadata(meta: ImageMeta, axes: str) -> dict[str, object]:
 
 
 def tiff_options(dtype: np.dtype, pixel_size_um: float, rgb: bool,
-                 compression: str | None = "zlib") -> dict[str, object]:
+                 compression: str | None = "zlib") -> dict[str, Any]:
     """tifffile options every uvscope image gets: photometric, resolution tags, compression.
 
     Lossless zlib (deflate); integer images also get the horizontal predictor (2), which
@@ -76,7 +77,7 @@ def tiff_options(dtype: np.dtype, pixel_size_um: float, rgb: bool,
     readers that use the TIFF tags (not the OME XML) also see micrometres.
     """
     res = 1e4 / pixel_size_um
-    opts: dict[str, object] = {
+    opts: dict[str, Any] = {
         "photometric": "rgb" if rgb else "minisblack",
         "resolution": (res, res),
         "resolutionunit": "CENTIMETER",
@@ -101,8 +102,9 @@ def write_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
     if channel_names is not None:
         md["Channel"] = {"Name": channel_names}
     planes = image.shape[0] if axes.startswith("C") else 1
-    if planes > 1 and isinstance(md.get("Plane"), dict):  # one entry per plane
-        md["Plane"] = {k: v * planes for k, v in md["Plane"].items()}  # type: ignore[union-attr]
+    plane = md.get("Plane")
+    if planes > 1 and isinstance(plane, dict):  # one entry per plane
+        md["Plane"] = {k: v * planes for k, v in plane.items()}
     tmp = path.with_name(path.name + ".part")
     try:
         tifffile.imwrite(

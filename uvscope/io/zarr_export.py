@@ -172,7 +172,7 @@ def _write_labels(group: Any, src: Path, px: float, origin_um: tuple[float, ...]
 def _omero(kind: str, dtype: np.dtype) -> dict[str, Any]:
     if kind == "stained":
         chans = [("R", "FF0000"), ("G", "00FF00"), ("B", "0000FF")]
-        window = {"start": 0, "end": 255, "min": 0, "max": 255}
+        window: dict[str, float] = {"start": 0, "end": 255, "min": 0, "max": 255}
     else:
         chans = [("gray (transmission)", "FFFFFF")]
         window = {"start": 0.0, "end": 1.05, "min": 0.0, "max": 2.0}
