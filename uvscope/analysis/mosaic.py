@@ -9,6 +9,7 @@ the cell table, each pasted whole from the tile that counted it, numbered
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from uvscope.io.mosaic_pyramid import BandFn, ProgressFn
 
 __all__ = ["KINDS", "LABEL_STRIDE", "TileSources", "outline_overlay", "write_analysis_mosaics"]
 KINDS = ("gray", "stained", "labels", "outlines")
+MOSAIC_THREADS = 2
 NAMES = {
     "gray": "gray",
     "stained": "virtually stained",
@@ -134,9 +136,8 @@ def write_analysis_mosaics(
         origins, tile_shape, pixel_size_um, s.max_pixels, min_scale
     )
     layers = mosaic_layers(sources, counted, s)
-    for kind in KINDS:
-        if kind == "stained" and not stained:
-            continue
+
+    def write(kind: str) -> None:
         outlines = kind == "outlines"
         render_layer(
             paths[kind],
@@ -150,4 +151,11 @@ def write_analysis_mosaics(
             out_channels=3 if outlines else None,
             progress=progress,
         )
+
+    kinds = [k for k in KINDS if stained or k != "stained"]
+    # two layers at a time: reading, blending and deflate release the GIL, so two cores work
+    # (each layer holds its own band and tile cache: memory stays a few bands)
+    with ThreadPoolExecutor(max_workers=MOSAIC_THREADS, thread_name_prefix="mosaic") as pool:
+        for fut in [pool.submit(write, k) for k in kinds]:
+            fut.result()
     return geometry
