@@ -157,3 +157,27 @@ def test_failed_reanalysis_leaves_the_previous_results_intact(
     analyse_scan_folder(root, fake_models(), settings, report=False)
     assert not (root / "analysis.partial").exists() and not (root / "analysis.old").exists()
     assert (a / "cells.csv").read_bytes() == before[Path("cells.csv")]
+
+
+def test_a_kill_between_the_two_renames_of_the_swap_loses_nothing(
+    tmp_path: Path, settings: AnalysisSettings, monkeypatch
+) -> None:
+    import pytest
+
+    from uvscope.analysis import outputs as outputs_mod
+    from uvscope.errors import StorageError
+
+    root, _, _ = _scan(tmp_path)
+    analyse_scan_folder(root, fake_models(), settings, report=False)
+    before = (root / "analysis" / "cells.csv").read_bytes()
+    (root / "analysis").rename(root / "analysis.old")  # the state after the first rename
+
+    def fails(self, *args, **kwargs):
+        raise StorageError("disk gone (simulated)")
+
+    monkeypatch.setattr(outputs_mod.AnalysisOutputs, "write_mosaics", fails)
+    with pytest.raises(StorageError):
+        analyse_scan_folder(root, fake_models(), settings, report=False)
+    # the next writer put the previous analysis back before starting its own
+    assert (root / "analysis" / "cells.csv").read_bytes() == before
+    assert not (root / "analysis.old").exists()

@@ -63,6 +63,9 @@ class AnalysisOutputs:
         self._reg_lock = threading.Lock()
         self._folder: ScanFolder | None = None
         try:
+            old = self.scan_dir / OLD
+            if old.exists() and not self.final_root.exists():  # killed mid-swap: put it back
+                os.replace(old, self.final_root)
             if fresh and self.root.exists():
                 shutil.rmtree(self.root)
             for sub in ("labels", "stained"):
