@@ -51,6 +51,15 @@ class StorageError(UvscopeError):
     """A scan folder or file is missing, damaged, full or from an incompatible version."""
 
 
+class FolderLocked(StorageError):
+    """Another process is writing the scan folder; the message names it (pid, host, since)."""
+
+    def __init__(self, message: str, holder: object = None) -> None:
+        super().__init__(message)
+        #: the :class:`uvscope.io.lock.LockHolder` refusing us (None if not yet known)
+        self.holder = holder
+
+
 class ModelError(UvscopeError):
     """A model's weights are missing, corrupt, or do not fit the expected input."""
 

@@ -77,3 +77,38 @@ def test_blank_overlaps_and_outliers_are_rejected() -> None:
     assert np.allclose(origins[2] - origins[1], stage[2] - stage[1], atol=0.5)
     # synthetic cells on blank glass do not matter here; render is imported for the mosaic tests
     assert render([], (0.0, 0.0), (4, 4), PX_UM).min() == 1.0
+
+
+def test_streaming_registration_matches_whole_tiles_and_keeps_only_strips() -> None:
+    from uvscope.analysis.registration import StreamingRegistration, measure_pair
+
+    specs = grid_specs(3, 4, SHAPE, PX_UM, 0.2)
+    rng = np.random.default_rng(5)
+    err = {s.index: rng.uniform(-2.0, 2.0, 2) for s in specs}
+    images = {
+        s.index: _textured((s.x_mm + err[s.index][0] * 1e-3, s.y_mm + err[s.index][1] * 1e-3),
+                           SHAPE, PX_UM)
+        for s in specs
+    }
+    planned = {s.index: (s.x_mm, s.y_mm) for s in specs}
+    s = MosaicSettings()
+    reg = StreamingRegistration(planned, SHAPE, PX_UM, s)
+    for k in [3, 0, 7, 1, 11, 2, 5, 4, 10, 6, 9, 8]:  # any order
+        reg.add(k, images[k])
+    origins, pairs = reg.solve()
+    assert reg.held_bytes == 0  # every pair measured, every strip dropped
+    in_order = StreamingRegistration(planned, SHAPE, PX_UM, s)
+    held = []
+    for k in sorted(images):  # scan order: strips wait about one grid row for their partner
+        in_order.add(k, images[k])
+        held.append(len(in_order._strips))
+        assert all(st.data.size < images[k].size for st in in_order._strips.values())
+    assert max(held) <= 4 + 1
+    stage = stage_origins(planned, SHAPE, PX_UM)
+    for p in pairs:  # strips give exactly what whole tiles give
+        whole = measure_pair(images[p.i], images[p.j], stage[p.j] - stage[p.i],
+                             s.max_shift_um / PX_UM, s.min_correlation)
+        assert p.measured == whole[0] and p.correlation == whole[1]
+    ref, _ = register_tiles(images.__getitem__, planned, SHAPE, PX_UM, s)
+    for k in ref:
+        np.testing.assert_allclose(origins[k], ref[k], atol=1e-9)

@@ -62,7 +62,8 @@ def test_label_mosaic_holds_each_counted_cell_once(
     tmp_path: Path, settings: AnalysisSettings
 ) -> None:
     root, _, _ = _scan(tmp_path)
-    analyse_scan_folder(root, fake_models(), settings, report=False)
+    full_res = settings.replace(mosaic={**settings.mosaic.model_dump(), "pixel_size_um": PX_UM})
+    analyse_scan_folder(root, fake_models(), full_res, report=False)
     a = root / "analysis"
     cells = _read_csv(a / "cells.csv")
     with tifffile.TiffFile(a / "mosaic_labels.ome.tif") as tif:
@@ -129,3 +130,54 @@ def test_out_of_focus_tiles_are_in_the_mosaic_but_not_in_the_count(
         session.put(t)
     session.close()
     assert _read_csv(a / "cells.csv") == after
+
+
+def test_failed_reanalysis_leaves_the_previous_results_intact(
+    tmp_path: Path, settings: AnalysisSettings, monkeypatch
+) -> None:
+    import pytest
+
+    from uvscope.analysis import outputs as outputs_mod
+    from uvscope.errors import StorageError
+
+    root, _, _ = _scan(tmp_path)
+    analyse_scan_folder(root, fake_models(), settings, report=False)
+    a = root / "analysis"
+    before = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
+
+    def full_disk(self, *args, **kwargs):
+        raise StorageError("no space left on device (simulated)")
+
+    monkeypatch.setattr(outputs_mod.AnalysisOutputs, "write_mosaics", full_disk)
+    with pytest.raises(StorageError, match="no space"):
+        analyse_scan_folder(root, fake_models(), settings, report=False)
+    after = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
+    assert after == before  # every file of the previous analysis, byte for byte
+    monkeypatch.undo()
+    analyse_scan_folder(root, fake_models(), settings, report=False)
+    assert not (root / "analysis.partial").exists() and not (root / "analysis.old").exists()
+    assert (a / "cells.csv").read_bytes() == before[Path("cells.csv")]
+
+
+def test_a_kill_between_the_two_renames_of_the_swap_loses_nothing(
+    tmp_path: Path, settings: AnalysisSettings, monkeypatch
+) -> None:
+    import pytest
+
+    from uvscope.analysis import outputs as outputs_mod
+    from uvscope.errors import StorageError
+
+    root, _, _ = _scan(tmp_path)
+    analyse_scan_folder(root, fake_models(), settings, report=False)
+    before = (root / "analysis" / "cells.csv").read_bytes()
+    (root / "analysis").rename(root / "analysis.old")  # the state after the first rename
+
+    def fails(self, *args, **kwargs):
+        raise StorageError("disk gone (simulated)")
+
+    monkeypatch.setattr(outputs_mod.AnalysisOutputs, "write_mosaics", fails)
+    with pytest.raises(StorageError):
+        analyse_scan_folder(root, fake_models(), settings, report=False)
+    # the next writer put the previous analysis back before starting its own
+    assert (root / "analysis" / "cells.csv").read_bytes() == before
+    assert not (root / "analysis.old").exists()

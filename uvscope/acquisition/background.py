@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from uvscope.drivers.rig import Rig
+from uvscope.imaging import normalise_denominator, normalise_with
 
 
 @dataclass
@@ -27,18 +28,14 @@ class Backgrounds:
     _denominator: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     def normalise(self, nm: int, raw: np.ndarray) -> np.ndarray:
-        """(raw - dark) / (background - dark) as float32."""
+        """(raw - dark) / (background - dark) as float32 (``uvscope.imaging``: the scan folder
+        derives the same array from the stored frames)."""
         dark = self.dark.get(nm)
         denom = self._denominator.get(nm)
         if denom is None:
-            bg = self.background[nm]
-            d = bg - dark if dark is not None else bg
-            denom = np.maximum(d, 1.0).astype(np.float32)
+            denom = normalise_denominator(self.background[nm], dark)
             self._denominator[nm] = denom
-        num = raw.astype(np.float32)
-        if dark is not None:
-            num -= dark
-        return num / denom
+        return normalise_with(raw, denom, dark)
 
     def stats(self) -> dict[int, dict[str, float]]:
         """Mean and spread of each background (after dark), for drift checks and the manifest."""

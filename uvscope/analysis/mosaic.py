@@ -1,119 +1,56 @@
-"""Stitched mosaics: gray and stained tiles linearly blended, counted cells as labels and outlines.
+"""The analysis mosaics: gray and stained tiles blended, counted cells as labels and outlines.
 
-Tiles are placed at their registered pixel origins (rounded; sub-pixel detail is below what a
-mosaic viewer shows). Where tiles overlap, each contributes with a weight that rises linearly
-from its edges over ``blend_width_px``, so seams fade out. The label mosaic holds exactly the
-cells of the cell table, each pasted whole from the tile that counted it, numbered
+Built with the one mosaic builder (``uvscope.io.mosaic``) at the registered tile origins,
+streamed band by band into pyramidal OME-TIFFs. The label mosaic holds exactly the cells of
+the cell table, each pasted whole from the tile that counted it, numbered
 ``tile * 10000 + label``; the outline overlay colours their borders by class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from skimage.segmentation import find_boundaries
 
-from uvscope.analysis.inference import resample
-from uvscope.analysis.settings import CLASSES, MosaicSettings
+from uvscope.analysis.settings import MosaicSettings
+from uvscope.classes import CLASS_COLOURS, LABEL_STRIDE, UNKNOWN_COLOUR
+from uvscope.io.mosaic import GRAY_QUANTUM, Layer, MosaicGeometry, render_layer
+from uvscope.io.mosaic_pyramid import BandFn, ProgressFn
 
-LABEL_STRIDE = 10_000  # global label = tile * LABEL_STRIDE + label within the tile
-CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
-    "neutrophil": (230, 97, 1),
-    "eosinophil": (214, 39, 40),
-    "basophil": (148, 103, 189),
-    "lymphocyte": (31, 119, 180),
-    "monocyte": (44, 160, 44),
-    "dead": (127, 127, 127),
+__all__ = ["KINDS", "LABEL_STRIDE", "TileSources", "outline_overlay", "write_analysis_mosaics"]
+KINDS = ("gray", "stained", "labels", "outlines")
+MOSAIC_THREADS = 2
+NAMES = {
+    "gray": "gray",
+    "stained": "virtually stained",
+    "labels": "cells (tile * 10000 + label)",
+    "outlines": "cell outlines by class",
 }
-assert set(CLASSES) <= set(CLASS_COLOURS)
 
 
-@dataclass
-class Mosaics:
-    gray: np.ndarray  # float32 (H, W), normalised transmission
-    stained: np.ndarray | None  # uint8 (H, W, 3)
-    labels: np.ndarray  # uint32 (H, W)
-    outlines: np.ndarray  # uint8 (H, W, 3), class colours on black
-    pixel_size_um: float  # of the mosaic (tile pixel size x downsampling)
-    origin_px: tuple[int, int]  # global pixel (row, col) of mosaic pixel (0, 0), tile pixels
-    scale: int  # downsampling factor applied to the tiles
+@dataclass(frozen=True)
+class TileSources:
+    """Where the builder reads each tile's images (None: the tile has none of that kind)."""
+
+    gray: Callable[[int], np.ndarray | None]
+    stained: Callable[[int], np.ndarray | None]
+    labels: Callable[[int], np.ndarray | None]
 
 
-def ramp(n: int, width: int) -> np.ndarray:
-    """Linear blending weight along one axis: 1/width at the edges, 1 from ``width`` inwards."""
-    i = np.arange(n, dtype=np.float32)
-    return np.minimum(np.minimum(i + 1, n - i), float(width)) / float(width)
-
-
-def build_mosaics(
-    origins: Mapping[int, np.ndarray],
-    shape: tuple[int, int],
-    pixel_size_um: float,
-    load_gray: Callable[[int], np.ndarray],
-    load_stained: Callable[[int], np.ndarray | None],
-    load_labels: Callable[[int], np.ndarray | None],
-    counted: Mapping[int, Mapping[int, str]],
-    settings: MosaicSettings | None = None,
-) -> Mosaics:
-    """Blend every tile into gray, stained, label and outline mosaics."""
-    s = settings or MosaicSettings()
-    keys = sorted(origins)
-    if not keys:
-        raise ValueError("no tiles to stitch")
-    o = np.array([np.round(origins[k]) for k in keys]).astype(np.int64)
-    lo = o.min(axis=0)
-    full = (o.max(axis=0) - lo + np.array(shape)).astype(np.int64)
-    scale = 1
-    while (full[0] // scale) * (full[1] // scale) > s.max_pixels:
-        scale += 1
-    th, tw = -(-shape[0] // scale), -(-shape[1] // scale)
-    size = (int(-(-full[0] // scale)) + 1, int(-(-full[1] // scale)) + 1)
-    gray = np.zeros(size, np.float32)
-    wsum = np.zeros(size, np.float32)
-    stained: np.ndarray | None = None
-    labels = np.zeros(size, np.uint32)
-    win = np.outer(
-        ramp(th, max(s.blend_width_px // scale, 1)), ramp(tw, max(s.blend_width_px // scale, 1))
-    )
-    for k, ok in zip(keys, o, strict=True):
-        r0, c0 = ((ok - lo) // scale).tolist()
-        sl = (slice(r0, r0 + th), slice(c0, c0 + tw))
-        g = load_gray(k)
-        if scale > 1:
-            g = resample(np.asarray(g, np.float32), (th, tw))
-        gray[sl] += np.asarray(g, np.float32) * win
-        wsum[sl] += win
-        st = load_stained(k)
-        if st is not None:
-            if stained is None:
-                stained = np.zeros(size + (3,), np.float32)
-            st = resample(np.asarray(st, np.float32), (th, tw)) if scale > 1 else st
-            stained[sl] += np.asarray(st, np.float32) * win[..., None]
-        lab = load_labels(k)
-        keep = counted.get(k, {})
-        if lab is not None and keep:
-            lab = resample(lab, (th, tw), order=0) if scale > 1 else lab
-            mask = np.isin(lab, np.fromiter(keep, dtype=lab.dtype))
-            labels[sl][mask] = lab[mask].astype(np.uint32) + np.uint32(k * LABEL_STRIDE)
-    covered = wsum > 0
-    gray[covered] /= wsum[covered]
-    gray[~covered] = 1.0  # nothing imaged: show as clear glass
-    stained_u8 = None
-    if stained is not None:
-        stained[covered] /= wsum[covered][:, None]
-        stained[~covered] = 255.0
-        stained_u8 = np.clip(stained + 0.5, 0, 255).astype(np.uint8)
-    return Mosaics(
-        gray=gray,
-        stained=stained_u8,
-        labels=labels,
-        outlines=outline_overlay(labels, counted),
-        pixel_size_um=pixel_size_um * scale,
-        origin_px=(int(lo[0]), int(lo[1])),
-        scale=scale,
-    )
+def counted_labels(
+    lab: np.ndarray | None, tile: int, keep: Mapping[int, str]
+) -> np.ndarray | None:
+    """The tile's counted cells with their global ids (``tile * LABEL_STRIDE + label``)."""
+    if lab is None or not keep:
+        return None
+    mask = np.isin(lab, np.fromiter(keep, dtype=np.int64))
+    out = np.zeros(lab.shape, np.uint32)
+    out[mask] = lab[mask].astype(np.uint32) + np.uint32(tile * LABEL_STRIDE)
+    return out
 
 
 def outline_overlay(labels: np.ndarray, counted: Mapping[int, Mapping[int, str]]) -> np.ndarray:
@@ -128,7 +65,7 @@ def outline_overlay(labels: np.ndarray, counted: Mapping[int, Mapping[int, str]]
         [
             CLASS_COLOURS.get(
                 counted.get(int(u) // LABEL_STRIDE, {}).get(int(u) % LABEL_STRIDE, ""),
-                (255, 255, 255),
+                UNKNOWN_COLOUR,
             )
             for u in uniq
         ],
@@ -136,3 +73,89 @@ def outline_overlay(labels: np.ndarray, counted: Mapping[int, Mapping[int, str]]
     )
     out[edge] = colours[inv]
     return out
+
+
+def outline_bands(
+    counted: Mapping[int, Mapping[int, str]], rows: int
+) -> Callable[[BandFn], BandFn]:
+    """Turns label bands into outline bands (one row of labels above and below each band, so
+    borders on band edges are found as on the whole image)."""
+
+    def transform(label_band: BandFn) -> BandFn:
+        def band(r0: int, r1: int) -> np.ndarray:
+            lo, hi = max(r0 - 1, 0), min(r1 + 1, rows)
+            rgb = outline_overlay(label_band(lo, hi), counted)
+            return rgb[r0 - lo : r0 - lo + (r1 - r0)]
+
+        return band
+
+    return transform
+
+
+def mosaic_layers(
+    sources: TileSources, counted: Mapping[int, Mapping[int, str]], settings: MosaicSettings
+) -> dict[str, Layer]:
+    """The four layers: gray (clear glass where nothing was imaged), stained (white), labels."""
+    bw = settings.blend_width_px
+    gray = Layer(
+        sources.gray, np.dtype(np.float32), fill=1.0, blend_width_px=bw, quantum=GRAY_QUANTUM
+    )
+    stained = Layer(sources.stained, np.dtype(np.uint8), 3, fill=255.0, blend_width_px=bw)
+    labels = Layer(
+        lambda k: counted_labels(sources.labels(k), k, counted.get(k, {})),
+        np.dtype(np.uint32),
+        mode="paste",
+    )
+    return {"gray": gray, "stained": stained, "labels": labels, "outlines": labels}
+
+
+def write_analysis_mosaics(
+    paths: Mapping[str, Path],
+    origins: Mapping[int, np.ndarray],
+    tile_shape: tuple[int, int],
+    pixel_size_um: float,
+    sources: TileSources,
+    counted: Mapping[int, Mapping[int, str]],
+    settings: MosaicSettings | None = None,
+    *,
+    stained: bool = True,
+    mosaic_pixel_size_um: float | None = None,
+    progress: ProgressFn | None = None,
+) -> MosaicGeometry:
+    """Write the gray, stained (when ``stained``), label and outline mosaics to ``paths``.
+
+    ``mosaic_pixel_size_um`` (``settings.pixel_size_um`` first, else the caller's: the
+    networks') sets the finest mosaic pixel; labels and staining come from the networks at
+    their pixel size, so a finer mosaic would only repeat pixels."""
+    s = settings or MosaicSettings()
+    if not origins:
+        raise ValueError("no tiles to stitch")
+    target = s.pixel_size_um or mosaic_pixel_size_um or pixel_size_um
+    min_scale = max(1, int(round(target / pixel_size_um)))
+    geometry = MosaicGeometry.covering(
+        origins, tile_shape, pixel_size_um, s.max_pixels, min_scale
+    )
+    layers = mosaic_layers(sources, counted, s)
+
+    def write(kind: str) -> None:
+        outlines = kind == "outlines"
+        render_layer(
+            paths[kind],
+            geometry,
+            origins,
+            layers[kind],
+            NAMES[kind],
+            tile=s.tile_size,
+            band_transform=outline_bands(counted, geometry.shape[0]) if outlines else None,
+            out_dtype=np.dtype(np.uint8) if outlines else None,
+            out_channels=3 if outlines else None,
+            progress=progress,
+        )
+
+    kinds = [k for k in KINDS if stained or k != "stained"]
+    # two layers at a time: reading, blending and deflate release the GIL, so two cores work
+    # (each layer holds its own band and tile cache: memory stays a few bands)
+    with ThreadPoolExecutor(max_workers=MOSAIC_THREADS, thread_name_prefix="mosaic") as pool:
+        for fut in [pool.submit(write, k) for k in kinds]:
+            fut.result()
+    return geometry

@@ -1,15 +1,21 @@
 """What an analysis leaves in DIR/analysis/: per-tile labels and stained tiles, the cell table,
 the differential, the mosaics and (through ``uvscope.io.report``) the HTML report.
 
-Per-tile files are written as each tile is analysed (from the worker thread), so a crash
-loses at most the tile in flight; the table, differential and mosaics are written at the end.
+Everything is written into ``DIR/analysis.partial/`` and swapped into place by ``commit`` once
+complete, so a previous analysis stays whole until the new one is (a failed or interrupted
+re-analysis leaves it untouched). Per-tile files are written as each tile is analysed (from the
+worker thread), and each tile's gray image feeds the streaming registration there and then;
+the table, differential and mosaics are written at the end, the mosaics streamed band by band.
+The gray mosaic reads the scan's own tiles: nothing is stored twice.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -20,26 +26,49 @@ import numpy as np
 
 from uvscope.analysis.cells import CellRecord
 from uvscope.analysis.differential import Differential
-from uvscope.analysis.mosaic import Mosaics, build_mosaics
+from uvscope.analysis.mosaic import KINDS, TileSources, write_analysis_mosaics
 from uvscope.analysis.pipeline import TileResult
-from uvscope.analysis.registration import register_tiles
+from uvscope.analysis.registration import StreamingRegistration
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.errors import StorageError
-from uvscope.io.mosaic_pyramid import write_pyramid
+from uvscope.io.mosaic import MosaicGeometry
+from uvscope.io.mosaic_pyramid import ProgressFn
 from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
+from uvscope.io.scanfolder import ScanFolder
+
+PARTIAL = "analysis.partial"
+OLD = "analysis.old"
 
 
 class AnalysisOutputs:
-    """The ``analysis`` sub-folder of a scan folder."""
+    """The ``analysis`` sub-folder of a scan folder, built beside it and swapped in."""
 
-    def __init__(self, scan_dir: str | Path, fresh: bool = True) -> None:
-        """``fresh`` removes a previous analysis first, so no stale tile or mosaic survives."""
+    def __init__(
+        self,
+        scan_dir: str | Path,
+        fresh: bool = True,
+        settings: AnalysisSettings | None = None,
+        progress: ProgressFn | None = None,
+        mosaic_pixel_size_um: float | None = None,
+    ) -> None:
+        """``fresh`` starts from an empty working folder, so no stale tile or mosaic survives
+        (the previous analysis itself is replaced only by ``commit``)."""
         self.scan_dir = Path(scan_dir)
-        self.root = self.scan_dir / "analysis"
-        if fresh and self.root.exists():
-            shutil.rmtree(self.root)
+        self.final_root = self.scan_dir / "analysis"
+        self.root = self.scan_dir / PARTIAL
+        self.settings = settings or AnalysisSettings()
+        self.progress = progress
+        self.mosaic_pixel_size_um = mosaic_pixel_size_um  # the networks' pixel size
+        self._registration: StreamingRegistration | None = None
+        self._reg_lock = threading.Lock()
+        self._folder: ScanFolder | None = None
         try:
-            for sub in ("labels", "stained", ".gray"):
+            old = self.scan_dir / OLD
+            if old.exists() and not self.final_root.exists():  # killed mid-swap: put it back
+                os.replace(old, self.final_root)
+            if fresh and self.root.exists():
+                shutil.rmtree(self.root)
+            for sub in ("labels", "stained"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StorageError(f"cannot create {self.root}: {err.strerror or err}") from err
@@ -50,9 +79,6 @@ class AnalysisOutputs:
 
     def stained_path(self, index: int) -> Path:
         return self.root / "stained" / f"tile_{index:05d}.tif"
-
-    def _gray_path(self, index: int) -> Path:
-        return self.root / ".gray" / f"tile_{index:05d}.tif"
 
     @property
     def cells_csv(self) -> Path:
@@ -65,19 +91,38 @@ class AnalysisOutputs:
     def mosaic_path(self, kind: str) -> Path:
         return self.root / f"mosaic_{kind}.ome.tif"
 
+    @property
+    def folder(self) -> ScanFolder:
+        if self._folder is None:
+            self._folder = ScanFolder.open(self.scan_dir)
+        return self._folder
+
     # ---------------------------------------------------------------- per tile
     def write_tile(self, res: TileResult) -> None:
-        """Labels (cells, nuclei), the stained tile and a working copy of the gray tile."""
+        """Labels (cells, nuclei) and the stained tile; the gray tile goes to registration."""
         if res.labels is None or res.nuclei is None or res.gray is None:
             raise StorageError(f"tile {res.index}: the result carries no images to write")
         meta = ImageMeta(
             pixel_size_um=res.pixel_size_um, x_mm=res.x_mm, y_mm=res.y_mm, name=f"tile {res.index}"
         )
         lab = np.stack([res.labels, res.nuclei]).astype(np.uint16)
-        _write_stack(self.labels_path(res.index), lab, meta)
+        write_ome_tiff(
+            self.labels_path(res.index), lab, meta, axes="CYX", channel_names=["cells", "nuclei"]
+        )
         if res.stained is not None:
-            write_ome_tiff(self.stained_path(res.index), res.stained, meta, compression="zlib")
-        write_ome_tiff(self._gray_path(res.index), res.gray.astype(np.float32), meta)
+            write_ome_tiff(self.stained_path(res.index), res.stained, meta)
+        self._register(res.index, res.gray, (res.x_mm, res.y_mm))
+
+    def _register(self, index: int, gray: np.ndarray, position_mm: tuple[float, float]) -> None:
+        with self._reg_lock:
+            if self._registration is None:
+                plan = self.folder.read_manifest()["plan"]
+                planned = {int(i): (float(x), float(y)) for i, _r, _c, x, y in plan["positions"]}
+                planned.setdefault(index, position_mm)
+                self._registration = StreamingRegistration(
+                    planned, gray.shape[:2], float(plan["pixel_size_um"]), self.settings.mosaic
+                )
+            self._registration.add(index, gray, position_mm)
 
     def load_labels(self, index: int) -> np.ndarray | None:
         p = self.labels_path(index)
@@ -88,7 +133,9 @@ class AnalysisOutputs:
         return read_ome_tiff(p)[0] if p.exists() else None
 
     def load_gray(self, index: int) -> np.ndarray:
-        return read_ome_tiff(self._gray_path(index))[0]
+        """The tile the networks read: the scan's normalised tile at the analysis wavelength."""
+        nm = self.settings.inference.wavelength_nm
+        return self.folder.read_tile(index, nm)[0].astype(np.float32, copy=False)
 
     # ---------------------------------------------------------------- end of scan
     def write_cells(self, results: Sequence[TileResult]) -> list[CellRecord]:
@@ -98,65 +145,46 @@ class AnalysisOutputs:
             w = csv.DictWriter(fh, fieldnames=CellRecord.columns())
             w.writeheader()
             for c in rows:
-                w.writerow({k: _fmt(v) for k, v in c.to_row().items()})
+                w.writerow({k: _fmt(v, k) for k, v in c.to_row().items()})
         tmp.replace(self.cells_csv)
         return rows
 
     def write_mosaics(
-        self, results: Sequence[TileResult], settings: AnalysisSettings
-    ) -> tuple[Mosaics | None, dict[str, Any]]:
-        ok = [r for r in results if not r.failed and self._gray_path(r.index).exists()]
+        self, results: Sequence[TileResult], settings: AnalysisSettings | None = None
+    ) -> tuple[MosaicGeometry | None, dict[str, Any]]:
+        """Registered, blended, pyramidal gray / stained / label / outline mosaics."""
+        settings = settings or self.settings
+        ok = [r for r in results if not r.failed]
         if not ok:
             return None, {"tiles": 0}
         shape, px = ok[0].shape, ok[0].pixel_size_um
-        positions = {r.index: (r.x_mm, r.y_mm) for r in ok}
-        origins, pairs = register_tiles(self.load_gray, positions, shape, px, settings.mosaic)
+        for r in ok:  # tiles analysed without passing write_tile (tests, old callers)
+            if self._registration is None or r.index not in self._registration.seen:
+                self._register(r.index, self.load_gray(r.index), (r.x_mm, r.y_mm))
+        assert self._registration is not None
+        keep = {r.index for r in ok}
+        origins, pairs = self._registration.solve()
+        origins = {k: v for k, v in origins.items() if k in keep}
         counted = {r.index: {c.label: c.cell_class for c in r.counted} for r in ok}
-        m = build_mosaics(
-            origins,
-            shape,
-            px,
-            self.load_gray,
-            self.load_stained,
-            self.load_labels,
-            counted,
-            settings.mosaic,
-        )
-        tile = settings.mosaic.tile_size
-        write_pyramid(self.mosaic_path("gray"), m.gray, m.pixel_size_um, name="gray", tile=tile)
-        if m.stained is not None:
-            write_pyramid(
-                self.mosaic_path("stained"),
-                m.stained,
-                m.pixel_size_um,
-                name="virtually stained",
-                tile=tile,
-            )
-        write_pyramid(
-            self.mosaic_path("labels"),
-            m.labels,
-            m.pixel_size_um,
-            labels=True,
-            name="cells (tile * 10000 + label)",
-            tile=tile,
-        )
-        write_pyramid(
-            self.mosaic_path("outlines"),
-            m.outlines,
-            m.pixel_size_um,
-            name="cell outlines by class",
-            tile=tile,
+        sources = TileSources(self.load_gray, self.load_stained, self.load_labels)
+        paths = {kind: self.mosaic_path(kind) for kind in KINDS}
+        stained = any(self.stained_path(r.index).exists() for r in ok)
+        g = write_analysis_mosaics(
+            paths, origins, shape, px, sources, counted, settings.mosaic,
+            stained=stained, mosaic_pixel_size_um=self.mosaic_pixel_size_um,
+            progress=self.progress,
         )
         info = {
             "tiles": len(ok),
-            "pixel_size_um": m.pixel_size_um,
-            "scale": m.scale,
-            "origin_px": m.origin_px,
+            "pixel_size_um": g.mosaic_pixel_size_um,
+            "scale": g.scale,
+            "origin_px": g.origin_px,
+            "centre_mm": list(g.centre_mm()),
             "pairs": [asdict(p) for p in pairs],
             "pairs_accepted": sum(p.accepted for p in pairs),
             "positions_px": {str(k): [float(v[0]), float(v[1])] for k, v in origins.items()},
         }
-        return m, info
+        return g, info
 
     def write_differential(
         self,
@@ -187,33 +215,29 @@ class AnalysisOutputs:
         tmp.replace(self.differential_json)
         return doc
 
+    def commit(self) -> Path:
+        """Swap the finished analysis into ``DIR/analysis`` (the previous one is removed only
+        after the new one is in place: at every moment one whole analysis is on disk)."""
+        old = self.scan_dir / OLD
+        try:
+            if old.exists():
+                shutil.rmtree(old)
+            if self.final_root.exists():
+                os.replace(self.final_root, old)
+            os.replace(self.root, self.final_root)
+        except OSError as err:
+            raise StorageError(
+                f"could not move the new analysis into {self.final_root}: {err.strerror or err}; "
+                f"it is complete in {self.root}"
+            ) from err
+        shutil.rmtree(old, ignore_errors=True)
+        self.root = self.final_root
+        return self.root
+
     def cleanup(self) -> None:
-        shutil.rmtree(self.root / ".gray", ignore_errors=True)
-
-
-def _write_stack(path: Path, stack: np.ndarray, meta: ImageMeta) -> None:
-    import tifffile
-
-    tmp = path.with_name(path.name + ".part")
-    try:
-        tifffile.imwrite(
-            tmp,
-            stack,
-            ome=True,
-            compression="zlib",
-            photometric="minisblack",
-            metadata={
-                "axes": "CYX",
-                "Channel": {"Name": ["cells", "nuclei"]},
-                "PhysicalSizeX": meta.pixel_size_um,
-                "PhysicalSizeY": meta.pixel_size_um,
-                "Name": meta.name,
-            },
-        )
-        tmp.replace(path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"could not write {path}: {err.strerror or err}") from err
+        """Remove an unfinished working folder (the previous analysis stays as it was)."""
+        if self.root != self.final_root:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _sum_removed(results: Sequence[TileResult]) -> dict[str, int]:
@@ -224,7 +248,13 @@ def _sum_removed(results: Sequence[TileResult]) -> dict[str, int]:
     return out
 
 
-def _fmt(v: object) -> object:
+#: positions keep 1 nm at any stage position (6 significant digits lost 0.1-1 um at 10-100 mm)
+_POSITIONS = frozenset({"x_um", "y_um", "row", "col"})
+
+
+def _fmt(v: object, key: str = "") -> object:
     if isinstance(v, float):
-        return "" if np.isnan(v) else f"{v:.6g}"
+        if np.isnan(v):
+            return ""
+        return f"{v:.3f}" if key in _POSITIONS else f"{v:.6g}"
     return v

@@ -77,7 +77,11 @@ class AnalysisSession:
         self.scan_dir = Path(scan_dir)
         self.models = models
         self.settings = settings or AnalysisSettings()
-        self.outputs = AnalysisOutputs(self.scan_dir)
+        self.outputs = AnalysisOutputs(
+            self.scan_dir,
+            settings=self.settings,
+            mosaic_pixel_size_um=getattr(models.segmenter, "pixel_size_um", None),
+        )
         self.report = report
         self._plan = list(plan) if plan is not None else None
         self.worker: AnalysisWorker | None = None
@@ -121,12 +125,12 @@ class AnalysisSession:
         cells = out.write_cells(results)
         _, mosaic = out.write_mosaics(results, self.settings)
         doc = out.write_differential(diff, results, self.settings, self.models.provenance, mosaic)
+        out.commit()  # the new analysis replaces the previous one only now, whole
         report_path = None
         if self.report:
             from uvscope.io.report import write_report
 
             report_path = write_report(self.scan_dir)
-        out.cleanup()
         return {
             "cells": len(cells),
             "differential": doc["differential"],

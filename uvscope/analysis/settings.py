@@ -12,9 +12,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from uvscope.classes import CLASSES as CLASSES  # re-exported; defined once in uvscope.classes
 from uvscope.config import Model, load_toml
-
-CLASSES: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
 
 
 class InferenceSettings(Model):
@@ -173,6 +172,12 @@ class MosaicSettings(Model):
     )
     blend_width_px: int = Field(64, ge=1, description="Width of the linear blending ramp")
     max_pixels: int = Field(250_000_000, gt=0, description="Larger mosaics are downsampled to fit")
+    pixel_size_um: float | None = Field(
+        None,
+        gt=0,
+        description="Pixel size of the analysis mosaics; default: the segmentation network's "
+        "(labels and staining are made at that size; raw tiles keep the full resolution)",
+    )
     tile_size: int = Field(256, description="TIFF tile size of the pyramids")
 
 

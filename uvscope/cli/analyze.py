@@ -1,8 +1,10 @@
-"""`uvscope analyze DIR`: re-run the analysis on a saved scan (other models, other thresholds)."""
+"""`uvscope analyze DIR [DIR ...]`: re-run the analysis on saved scans (other models, other
+thresholds), many at once on Dask."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -36,8 +38,35 @@ def print_differential(diff: dict[str, object]) -> None:
         console.print(f"[bold yellow]warning:[/] {text}")
 
 
+def print_summary(results: list[Any]) -> None:
+    """One row per scan: status, cells, healthy WBCs and the five-part differential."""
+    from uvscope.classes import CLASSES
+
+    table = Table(title="uvscope analyze")
+    for col in ("scan", "status", "cells", "healthy", *CLASSES, "s"):
+        table.add_column(col, justify="left" if col in ("scan", "status") else "right")
+    for r in results:
+        d = r.differential or {}
+        pct = {c["name"]: f"{c['percent']:.1f}" for c in d.get("classes", [])}
+        table.add_row(
+            Path(r.scan_dir).name,
+            r.status if r.status == "done" else f"[red]{r.status}[/]",
+            str(r.cells) if r.status == "done" else "",
+            str(d.get("healthy", "")),
+            *(pct.get(c, "") for c in CLASSES),
+            f"{r.seconds:.0f}",
+        )
+    console.print(table)
+    for r in results:
+        if r.status != "done":
+            console.print(f"[red]{r.scan_dir}[/]: {r.message}")
+
+
 @click.command()
-@click.argument("scan_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "scan_dirs", nargs=-1, required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
 @click.option(
     "--models",
     "model_set",
@@ -63,8 +92,17 @@ def print_differential(diff: dict[str, object]) -> None:
     help="Run weights whose model card declares another modality or input than a 260 nm "
     "scan (recorded in the report's provenance).",
 )
+@click.option("--ome-zarr", "ome_zarr", is_flag=True,
+              help="Also export the mosaics as OME-Zarr (analysis/mosaic.ome.zarr, with the "
+                   "cells as a labels layer in their class colours).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Scans analysed at once on a local Dask cluster, one model load per worker "
+                   "[default: 1 for one scan, else 2].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="An existing Dask scheduler (tcp://host:8786, e.g. a dask-jobqueue "
+                   "SLURMCluster's) instead of a local cluster.")
 def analyze(
-    scan_dir: Path,
+    scan_dirs: tuple[Path, ...],
     model_set: str,
     segmenter: str | None,
     stainer: str | None,
@@ -73,30 +111,69 @@ def analyze(
     device: str | None,
     no_report: bool,
     allow_model_mismatch: bool,
+    ome_zarr: bool,
+    workers: int | None,
+    scheduler: str | None,
 ) -> None:
-    """Analyse the saved scan in SCAN_DIR into SCAN_DIR/analysis.
+    """Analyse the saved scans in SCAN_DIRS, each into SCAN_DIR/analysis.
 
     The same models and settings give the same cells and differential as the run during the
-    scan.
+    scan, one scan at a time or many in parallel. Each scan's previous analysis stays until
+    the new one is complete; a scan another process is writing is left alone ("locked").
+    Exit status 1 when any scan failed or was locked.
     """
-    from uvscope.analysis.models import load_models
-    from uvscope.analysis.session import analyse_scan_folder
+    from uvscope.analysis.reanalyse import AnalyzeJob, default_loader, existing_dirs
     from uvscope.analysis.settings import load_settings
 
     settings = load_settings(config_path)
     if device is not None:
         settings = settings.replace(inference={**settings.inference.model_dump(), "device": device})
     stn = stainer or model_set
-    models = load_models(
-        segmenter or model_set,
-        None if stn.lower() == "none" else stn,
-        classifier or model_set,
-        device=settings.inference.device,
-        allow_mismatch=allow_model_mismatch,
-    )
-    console.print(f"[bold]uvscope analyze[/] {scan_dir}")
-    summary = analyse_scan_folder(scan_dir, models, settings, report=not no_report)
-    print_differential(summary["differential"])
-    console.print(f"{summary['cells']} cells -> {summary['root']}")
-    if summary["report"]:
-        console.print(f"report: {summary['report']}")
+    names = (segmenter or model_set, None if stn.lower() == "none" else stn,
+             classifier or model_set, settings.inference.device)
+    jobs = [
+        AnalyzeJob(d, settings, names, default_loader(*names, allow_mismatch=allow_model_mismatch), report=not no_report,
+                   ome_zarr=ome_zarr)
+        for d in existing_dirs(scan_dirs)
+    ]
+    n_workers = workers if workers is not None else (1 if len(jobs) == 1 else 2)
+    results = _run(jobs, n_workers, scheduler)
+    if len(results) == 1 and results[0].status == "done":
+        r = results[0]
+        print_differential(r.differential)
+        console.print(f"{r.cells} cells -> {Path(r.scan_dir) / 'analysis'}")
+        if r.message:
+            console.print(f"report: {r.message}")
+    else:
+        print_summary(results)
+    if any(r.status != "done" for r in results):
+        raise SystemExit(1)
+
+
+def _run(jobs: list[Any], workers: int, scheduler: str | None) -> list[Any]:
+    """Run the jobs here (one worker, no scheduler) or on Dask, with progress bars."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from uvscope.analysis.reanalyse import run_here, run_on_dask
+
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bars:
+        overall = bars.add_task(f"{len(jobs)} scan(s)", total=len(jobs))
+        per_scan: dict[str, Any] = {}
+
+        def progress(scan: str, what: str, done: int, total: int) -> None:
+            label = f"{Path(scan).name}: {what}"
+            if scan not in per_scan:
+                per_scan[scan] = bars.add_task(label, total=total)
+            bars.update(per_scan[scan], completed=done, total=total, description=label)
+
+        def finished(res: Any) -> None:
+            bars.advance(overall)
+            if res.scan_dir in per_scan:
+                bars.update(per_scan[res.scan_dir], description=f"{Path(res.scan_dir).name} "
+                            f"({res.status})")
+
+        if workers == 1 and scheduler is None:
+            return run_here(jobs, progress, finished)
+        return run_on_dask(jobs, workers=workers, scheduler=scheduler, progress=progress,
+                           on_result=finished)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -66,19 +67,49 @@ def ome_metadata(meta: ImageMeta, axes: str) -> dict[str, object]:
     return md
 
 
+def tiff_options(dtype: np.dtype, pixel_size_um: float, rgb: bool,
+                 compression: str | None = "zlib") -> dict[str, Any]:
+    """tifffile options every uvscope image gets: photometric, resolution tags, compression.
+
+    Lossless zlib (deflate); integer images also get the horizontal predictor (2), which
+    Bio-Formats, tifffile and bioio read. Floating-point images get no predictor: Bio-Formats
+    cannot read the floating-point predictor (3). Resolution in pixels per centimetre, so
+    readers that use the TIFF tags (not the OME XML) also see micrometres.
+    """
+    res = 1e4 / pixel_size_um
+    opts: dict[str, Any] = {
+        "photometric": "rgb" if rgb else "minisblack",
+        "resolution": (res, res),
+        "resolutionunit": "CENTIMETER",
+        "compression": compression,
+    }
+    if compression is not None and np.issubdtype(dtype, np.integer):
+        opts["predictor"] = 2
+    return opts
+
+
 def write_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
-                   compression: str | None = None) -> Path:
-    """Write ``image`` (YX, or YXS for RGB) losslessly with OME metadata, atomically."""
+                   compression: str | None = "zlib", axes: str | None = None,
+                   channel_names: list[str] | None = None) -> Path:
+    """Write ``image`` (YX, YXS for RGB, or CYX with ``axes``) losslessly with OME metadata,
+    atomically."""
     path = Path(path)
-    axes = "YXS" if image.ndim == 3 and image.shape[-1] in (3, 4) else "YX"
+    if axes is None:
+        axes = "YXS" if image.ndim == 3 and image.shape[-1] in (3, 4) else "YX"
     if image.ndim != len(axes):
         raise StorageError(f"cannot write an image of shape {image.shape} to {path}")
+    md = ome_metadata(meta, axes)
+    if channel_names is not None:
+        md["Channel"] = {"Name": channel_names}
+    planes = image.shape[0] if axes.startswith("C") else 1
+    plane = md.get("Plane")
+    if planes > 1 and isinstance(plane, dict):  # one entry per plane
+        md["Plane"] = {k: v * planes for k, v in plane.items()}
     tmp = path.with_name(path.name + ".part")
     try:
         tifffile.imwrite(
-            tmp, image, ome=True, metadata=ome_metadata(meta, axes),
-            photometric="rgb" if axes == "YXS" else "minisblack",
-            compression=compression,
+            tmp, image, ome=True, metadata=md,
+            **tiff_options(image.dtype, meta.pixel_size_um, axes == "YXS", compression),
         )
         os.replace(tmp, path)
     except OSError as err:
@@ -87,32 +118,50 @@ def write_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
     return path
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @contextmanager
-def _tifffile_quiet() -> Iterator[None]:
-    """tifffile logs a warning for a damaged tag; the caller reports damage itself."""
+def _tifffile_quiet() -> Iterator[list[str]]:
+    """tifffile logs (and skips) a damaged tag; collect those messages instead, so the caller
+    reports the damage itself (a truncated file can lose its OME description that way)."""
     log = logging.getLogger("tifffile")
-    level = log.level
+    level, propagate = log.level, log.propagate
+    handler = _Collect()
     log.setLevel(logging.ERROR)
+    log.propagate = False
+    log.addHandler(handler)
     try:
-        yield
+        yield handler.messages
     finally:
+        log.removeHandler(handler)
         log.setLevel(level)
+        log.propagate = propagate
 
 
 def tiff_damage(path: str | Path) -> str | None:
     """Why the TIFF at ``path`` cannot be trusted, or None when it looks whole.
 
     Cheap (about 0.1 ms): reads the header and first IFD, never the pixels, and checks that
-    the image data lies inside the file and, uncompressed, has the size the header implies.
+    every tag could be read, the image data lies inside the file and, uncompressed, has the
+    size the header implies.
     """
     path = Path(path)
     try:
         size = path.stat().st_size
-        with _tifffile_quiet(), tifffile.TiffFile(path) as tf:
+        with _tifffile_quiet() as logged, tifffile.TiffFile(path) as tf:
             page = tf.pages.first
             offsets, counts = list(page.dataoffsets), list(page.databytecounts)
             expected = math.prod(page.shape) * page.dtype.itemsize
             uncompressed = page.compression == 1
+        if logged:
+            return f"truncated or damaged: a tag could not be read ({logged[0]})"
     except FileNotFoundError:
         return "missing"
     except Exception as err:  # tifffile raises many kinds for damaged files
@@ -139,6 +188,9 @@ def read_ome_tiff(path: str | Path) -> tuple[np.ndarray, ImageMeta]:
     except Exception as err:  # tifffile raises many kinds for damaged files
         raise StorageError(f"{path}: not a readable TIFF (truncated or damaged?): {err}") from err
     if not xml:
+        damage = tiff_damage(path)
+        if damage is not None:
+            raise StorageError(f"{path}: not a readable TIFF (truncated or damaged?): {damage}")
         raise StorageError(f"{path}: no OME metadata; was it written by uvscope?")
     return image, parse_ome_meta(xml)
 

@@ -231,11 +231,9 @@ def _gallery_html(
         if key not in cache:
             if kind == "stained":
                 p = root / "stained" / f"tile_{tile:05d}.tif"
-            else:
-                p = scan_dir / "tiles" / f"tile_{tile:05d}_{wavelength}.ome.tif"
-                if not p.exists():
-                    p = root / ".gray" / f"tile_{tile:05d}.tif"
-            cache[key] = read_ome_tiff(p)[0] if p.exists() else None
+                cache[key] = read_ome_tiff(p)[0] if p.exists() else None
+            else:  # the normalised tile, stored or derived from the raw frame
+                cache[key] = _read_gray(scan_dir, tile, wavelength)
         return cache[key]
 
     def crop(img: np.ndarray, r: int, c: int) -> np.ndarray:
@@ -271,6 +269,15 @@ def _gallery_html(
             )
         out.append("</div>")
     return "".join(out)
+
+
+def _read_gray(scan_dir: Path, tile: int, nm: int) -> np.ndarray | None:
+    from uvscope.io.scanfolder import ScanFolder
+
+    try:
+        return ScanFolder(scan_dir).read_tile(tile, nm)[0]
+    except StorageError:
+        return None
 
 
 def _provenance_html(scan_dir: Path, doc: dict[str, Any]) -> str:

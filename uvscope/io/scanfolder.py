@@ -5,8 +5,9 @@ Layout::
     DIR/manifest.json          config, rig, software version, plan, backgrounds, status
     DIR/tiles.jsonl            one line per finished tile (append-only, fsynced)
     DIR/background/bg_<nm>.ome.tif, dark_<nm>.ome.tif
-    DIR/raw/tile_<index>_<nm>.ome.tif         camera frames (uint16)
-    DIR/tiles/tile_<index>_<nm>.ome.tif       normalised (float32)
+    DIR/raw/tile_<index>_<nm>.ome.tif         camera frames (uint16, deflate + predictor)
+    DIR/tiles/tile_<index>_<nm>.ome.tif       normalised (float32), only when raw is off:
+                                              with raw, ``read_tile`` derives it bit for bit
     DIR/mosaic/mosaic_<nm>.ome.tif            placed by stage coordinates
     DIR/events.jsonl           faults, pauses, retries: what happened during the scan
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from uvscope import __version__
 from uvscope.errors import StorageError
+from uvscope.imaging import normalise_denominator, normalise_with
 from uvscope.io.ome import ImageMeta, read_ome_tiff, tiff_damage, write_ome_tiff
 
 FORMAT = "uvscope-scan"
@@ -75,6 +77,8 @@ class ScanFolder:
         #: called with each path before it is written; an OSError from it (a full disk in
         #: the fault tests) is reported like a real write error
         self.before_write: Callable[[Path], None] | None = None
+        self._denominators: dict[tuple[int, str], tuple[np.ndarray, np.ndarray | None]] = {}
+        self._background_of: dict[int, str] = {}  # tile -> background id, for read_tile
 
     def _check_write(self, path: Path) -> None:
         if self.before_write is not None:
@@ -221,8 +225,8 @@ class ScanFolder:
             problem = None
             for nm in rec.wavelengths:
                 path = self.tile_path(i, nm)
-                problem = tiff_damage(path)
-                raw = self.raw_path(i, nm)
+                raw = self.raw_path(i, nm)  # with raw, the normalised tile is derived on read
+                problem = tiff_damage(path) if path.exists() or not raw.exists() else None
                 if problem is None and raw.exists():
                     path, problem = raw, tiff_damage(raw)
                 if problem is not None:
@@ -235,14 +239,36 @@ class ScanFolder:
     # ---------------------------------------------------------------- images
     def write_tile_images(self, index: int, nm: int, raw: np.ndarray | None,
                           normalised: np.ndarray, meta: ImageMeta) -> None:
+        """The raw frame when there is one (the normalised tile is then derived on read, not
+        stored twice), else the normalised tile."""
         if raw is not None:
             self._check_write(self.raw_path(index, nm))
             write_ome_tiff(self.raw_path(index, nm), raw, meta)
+            return
         self._check_write(self.tile_path(index, nm))
         write_ome_tiff(self.tile_path(index, nm), normalised.astype(np.float32), meta)
 
     def read_tile(self, index: int, nm: int) -> tuple[np.ndarray, ImageMeta]:
-        return read_ome_tiff(self.tile_path(index, nm))
+        """The normalised tile (float32): stored, or (raw - dark) / (background - dark) from
+        the stored frames, bit for bit what the scan computed."""
+        path = self.tile_path(index, nm)
+        raw_path = self.raw_path(index, nm)
+        if path.exists() or not raw_path.exists():
+            return read_ome_tiff(path)
+        raw, meta = read_ome_tiff(raw_path)
+        if index not in self._background_of:
+            self._background_of = {i: r.background_id for i, r in self.tile_records().items()}
+        denom, dark = self._denominator(nm, self._background_of.get(index, "bg0"))
+        return normalise_with(raw, denom, dark), meta
+
+    def _denominator(self, nm: int, bg_id: str) -> tuple[np.ndarray, np.ndarray | None]:
+        key = (nm, bg_id)
+        if key not in self._denominators:
+            bg = read_ome_tiff(self.background_path(nm, bg_id))[0].astype(np.float32)
+            dp = self.dark_path(nm)
+            dark = read_ome_tiff(dp)[0].astype(np.float32) if dp.exists() else None
+            self._denominators[key] = (normalise_denominator(bg, dark), dark)
+        return self._denominators[key]
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

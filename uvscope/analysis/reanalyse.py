@@ -1,0 +1,212 @@
+"""Re-analysing archived scans in parallel on Dask (``uvscope analyze DIR [DIR ...]``).
+
+Each scan folder is one task. A worker loads the models once (``_MODELS``: per worker
+process, keyed by the model names and device) and keeps them for every scan it is given;
+each task holds the folder's writer lock (``uvscope.io.lock``) while it writes, so a scan being
+taken or analysed elsewhere is reported "locked" and left alone. Results are written beside
+the previous ones and swapped in whole (``AnalysisOutputs.commit``), so a failed or killed
+task leaves the previous analysis as it was. A local cluster by default; any Dask scheduler
+(``--scheduler tcp://host:8786``, a dask-jobqueue SLURMCluster's address) works the same.
+Progress (tiles per scan) comes back through a Dask queue.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from uvscope.analysis.models import ModelSet
+from uvscope.analysis.settings import AnalysisSettings
+from uvscope.errors import FolderLocked, UvscopeError
+
+ProgressFn = Callable[[str, str, int, int], None]  # (scan dir, what, done, total)
+_MODELS: dict[Hashable, ModelSet] = {}
+_MODELS_LOCK = threading.Lock()
+LOADS = {"count": 0}  # model loads in this process (one per worker is the promise)
+
+
+@dataclass(frozen=True)
+class AnalyzeJob:
+    """One scan folder to analyse, and how (everything a worker needs; picklable)."""
+
+    scan_dir: str
+    settings: AnalysisSettings
+    models_key: Hashable  # names + device: workers reuse a ModelSet loaded for the same key
+    load_models: Callable[[], ModelSet]
+    report: bool = True
+    ome_zarr: bool = False
+
+
+@dataclass(frozen=True)
+class AnalyzeResult:
+    scan_dir: str
+    status: str  # "done", "locked" or "failed"
+    seconds: float = 0.0
+    cells: int = 0
+    differential: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    worker: str = ""
+
+
+def default_loader(
+    segmenter: str, stainer: str | None, classifier: str, device: str,
+    allow_mismatch: bool = False,
+) -> Callable[[], ModelSet]:
+    """Loads the named models (refusing a modality mismatch unless ``allow_mismatch``)."""
+    from uvscope.analysis.models import load_models
+
+    return partial(load_models, segmenter, stainer, classifier, device=device,
+                   allow_mismatch=allow_mismatch)
+
+
+def models_for(job: AnalyzeJob) -> ModelSet:
+    """The worker's ModelSet for this job's models (loaded on first use, then kept)."""
+    with _MODELS_LOCK:
+        if job.models_key not in _MODELS:
+            _MODELS[job.models_key] = job.load_models()
+            LOADS["count"] += 1
+        return _MODELS[job.models_key]
+
+
+def analyse_locked(job: AnalyzeJob, progress: ProgressFn | None = None) -> AnalyzeResult:
+    """Analyse one scan folder under its writer lock (never raises for a scan's own trouble:
+    the result says what went wrong, so one bad scan does not stop the others)."""
+    from uvscope.io.lock import lock_folder
+
+    t0 = time.monotonic()
+    try:
+        with lock_folder(job.scan_dir, "analyze"):
+            summary = _analyse(job, progress)
+    except FolderLocked as err:
+        return AnalyzeResult(job.scan_dir, "locked", time.monotonic() - t0, message=str(err))
+    except UvscopeError as err:
+        return AnalyzeResult(job.scan_dir, "failed", time.monotonic() - t0, message=str(err))
+    return AnalyzeResult(
+        job.scan_dir, "done", time.monotonic() - t0, summary["cells"], summary["differential"],
+        str(summary.get("report") or ""),
+    )
+
+
+def _analyse(job: AnalyzeJob, progress: ProgressFn | None) -> dict[str, Any]:
+    from uvscope.analysis.session import AnalysisSession, plan_from_manifest, read_tiles
+    from uvscope.io.scanfolder import ScanFolder
+
+    folder = ScanFolder.open(job.scan_dir)
+    plan = plan_from_manifest(folder.read_manifest())
+    total = len(folder.verified_tiles())
+    session = AnalysisSession(job.scan_dir, models_for(job), job.settings, plan=plan,
+                              report=job.report)
+    if progress is not None:  # the end products: rows of each mosaic level written
+        session.outputs.progress = lambda what, d, t: progress(job.scan_dir, what, d, t)
+    done = 0
+    for tile in read_tiles(folder):
+        session.put(tile)
+        done += 1
+        if progress is not None:
+            progress(job.scan_dir, "tiles", done, total)
+    session.close()
+    assert session.summary is not None
+    if job.ome_zarr:
+        from uvscope.io.zarr_export import export_ome_zarr
+
+        export_ome_zarr(job.scan_dir)
+    return session.summary
+
+
+def _dask_task(job: AnalyzeJob, queue_name: str | None) -> AnalyzeResult:
+    """The task a Dask worker runs: progress goes to the client through a Dask queue."""
+    from distributed import Queue, get_worker
+
+    q = Queue(queue_name) if queue_name else None
+    last = [0.0]
+
+    def progress(scan: str, what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if q is not None and (done == total or now - last[0] > 0.5):
+            last[0] = now
+            q.put((scan, what, done, total))
+
+    res = analyse_locked(job, progress)
+    return AnalyzeResult(**{**res.__dict__, "worker": get_worker().address})
+
+
+def run_on_dask(
+    jobs: Sequence[AnalyzeJob],
+    *,
+    workers: int = 2,
+    scheduler: str | None = None,
+    progress: ProgressFn | None = None,
+    on_result: Callable[[AnalyzeResult], None] | None = None,
+    processes: bool = True,
+) -> list[AnalyzeResult]:
+    """Analyse every job on a Dask cluster (local with ``workers`` single-threaded worker
+    processes, or the one at ``scheduler``); results in the order of ``jobs``."""
+    from distributed import Client, LocalCluster, Queue, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=processes,
+            dashboard_address=None, silence_logs=40,
+        )
+    client = Client(scheduler if scheduler is not None else cluster)
+    qname = f"uvscope-progress-{id(jobs)}-{time.time_ns()}"
+    try:
+        queue = Queue(qname, client=client)
+        futures = [client.submit(_dask_task, j, qname, pure=False, key=f"analyze-{n}")
+                   for n, j in enumerate(jobs)]
+        index = {f.key: n for n, f in enumerate(futures)}
+        results: list[AnalyzeResult | None] = [None] * len(jobs)
+        pending = as_completed(futures)
+        while not pending.is_empty():
+            _drain(queue, progress)
+            for fut in pending.next_batch(block=False) if pending.has_ready() else []:
+                res = fut.result()
+                results[index[fut.key]] = res
+                if on_result is not None:
+                    on_result(res)
+            time.sleep(0.1)
+        _drain(queue, progress)
+        return [r for r in results if r is not None]
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _drain(queue: Any, progress: ProgressFn | None) -> None:
+    while True:
+        try:
+            item = queue.get(timeout=0.01)
+        except Exception:  # noqa: BLE001 - distributed raises TimeoutError when empty
+            return
+        if progress is not None:
+            progress(*item)
+
+
+def run_here(
+    jobs: Sequence[AnalyzeJob],
+    progress: ProgressFn | None = None,
+    on_result: Callable[[AnalyzeResult], None] | None = None,
+) -> list[AnalyzeResult]:
+    """One at a time in this process (``--workers 1``, and the reference for the Dask runs)."""
+    out = []
+    for job in jobs:
+        res = analyse_locked(job, progress)
+        if on_result is not None:
+            on_result(res)
+        out.append(res)
+    return out
+
+
+def existing_dirs(paths: Sequence[str | Path]) -> list[str]:
+    """Absolute scan folder paths, each once, in the order given."""
+    seen: dict[str, None] = {}
+    for p in paths:
+        seen.setdefault(str(Path(p).resolve()), None)
+    return list(seen)

@@ -1,0 +1,38 @@
+"""The white-cell classes uvscope counts and the colour each is drawn in: one definition.
+
+Every room uses these: the classifier's output order, the differential, the cell table, the
+mosaic outlines and label colours (TIFF and OME-Zarr), the report and the GUI.
+"""
+
+from __future__ import annotations
+
+#: the five-part differential, in the classifier head's output order
+CLASSES: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
+#: cells the dead-cell checkpoint sets apart (counted, not in the differential)
+DEAD = "dead"
+#: every class a counted cell can have
+ALL_CLASSES: tuple[str, ...] = (*CLASSES, DEAD)
+
+#: sRGB colour per class (colour-blind-safe where it matters: neutrophil vs lymphocyte)
+CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
+    "neutrophil": (230, 97, 1),
+    "eosinophil": (214, 39, 40),
+    "basophil": (148, 103, 189),
+    "lymphocyte": (31, 119, 180),
+    "monocyte": (44, 160, 44),
+    DEAD: (127, 127, 127),
+}
+UNKNOWN_COLOUR: tuple[int, int, int] = (255, 255, 255)
+
+#: cell ids in label mosaics: ``tile * LABEL_STRIDE + label within the tile``
+LABEL_STRIDE = 10_000
+
+
+def class_colour(name: str) -> tuple[int, int, int]:
+    """The colour of a class name (white for a name uvscope does not know)."""
+    return CLASS_COLOURS.get(name, UNKNOWN_COLOUR)
+
+
+def class_hex(name: str) -> str:
+    """``#rrggbb`` for HTML and CSS."""
+    return "#{:02x}{:02x}{:02x}".format(*class_colour(name))
