@@ -36,6 +36,8 @@ OUTSIDE_CLASSES: tuple[str, ...] = (
     "artefact",
     "unidentified",
 )
+#: a cell is low-confidence when the probability of the class it was given is below this
+LOW_CONFIDENCE_P = 0.6
 #: every class a reviewer may choose
 REVIEW_CLASSES: tuple[str, ...] = (*CLASSES, DEAD, *OUTSIDE_CLASSES)
 

@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
         assert cfg.output_dir is not None
         out = Path(cfg.output_dir)
         self.scan_view.mosaic.clear_tiles()
-        self.results.reset(out, analysed=analysis is not None)
+        self.results.reset(out, analysed=analysis is not None, operator=cfg.sample.operator)
         if analysis is not None:
             lower_analysis_threads()  # the window wins the CPU from the networks
         if self.tile_worker is not None:

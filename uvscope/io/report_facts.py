@@ -13,7 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from uvscope.analysis.review import (
+from uvscope.analysis.review import (  # noqa: F401 - LOW_CONFIDENCE_P used by report_images
+    LOW_CONFIDENCE_P,
     ReviewedLabel,
     SignOff,
     load_reviewed_labels,
@@ -25,8 +26,6 @@ from uvscope.errors import StorageError
 
 #: fewer healthy WBCs than this and the differential is flagged (the routine manual count)
 MIN_WBC = 100
-#: a cell is low-confidence when its winning probability is below this
-LOW_CONFIDENCE_P = 0.6
 #: flag the share of low-confidence cells above this
 LOW_CONFIDENCE_SHARE = 0.10
 #: flag the share of dead cells among all detected WBCs above this
