@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QKeyEvent
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -293,8 +293,8 @@ class CellGallery(QWidget):
             lw.setCurrentRow(min(next_row, lw.count() - 1))
         lw.setFocus()
 
-    def _context_menu(self, lw: QListWidget, pos: object) -> None:
-        item = lw.itemAt(pos)  # type: ignore[arg-type]
+    def _context_menu(self, lw: QListWidget, pos: QPoint) -> None:
+        item = lw.itemAt(pos)
         if item is None:
             return
         cell: CellRow = item.data(_CELL_ROLE)
@@ -306,7 +306,7 @@ class CellGallery(QWidget):
                     lambda c=c, cid=cell.cell_id: self.reclassify(cid, c),
                 )
         menu.addAction("Show in mosaic", lambda: self.cell_activated.emit(cell))
-        menu.exec(lw.viewport().mapToGlobal(pos))  # type: ignore[arg-type]
+        menu.exec(lw.viewport().mapToGlobal(pos))
 
     def _on_class_changed(self, row: int) -> None:
         if row < 0:

@@ -96,7 +96,10 @@ class MainWindow(QMainWindow):
             self.form.set_config(scan)
         self.form.position_mm = lambda: self.panel.position[:2] if self.panel.position else None
         self.form.focus_um = lambda: self.panel.position[2] if self.panel.position else None
-        self.live = LiveViewWidget(rig.config.camera.pixel_size_um)
+        self.live = LiveViewWidget(
+            rig.config.camera.pixel_size_um, bit_depth=rig.config.camera.bit_depth
+        )
+        self.live_session.set_presets(self.form.exposures())
         self.scan_view = ScanView()
         self.results = ResultsPanel()
 
@@ -138,6 +141,10 @@ class MainWindow(QMainWindow):
         self.panel.autofocus_requested.connect(self.autofocus)
         self.live.wavelength_requested.connect(lambda nm: self.live_session.start(wavelength_nm=nm))
         self.live_session.started.connect(self.live.set_source)
+        self.live_session.started.connect(lambda _s, nm, ms: self.panel.show_live_settings(nm, ms))
+        self.live_session.preset_changed.connect(self.form.set_exposure)
+        self.live.auto_exposure_requested.connect(self.live_session.auto_expose)
+        self.live_session.auto_exposed.connect(self._auto_exposed)
         self.live_session.stopped.connect(lambda: self.live.set_source(None))
         self.live.source_failed.connect(self._live_failed)
         for key, (dx, dy) in {
@@ -254,6 +261,16 @@ class MainWindow(QMainWindow):
             f"The live view stopped: {message}\n\nWhat to do: check the camera and the filter "
             "wheel, press Reconnect, then start the live view again (Live menu)."
         )
+
+    def _auto_exposed(self, result: Any) -> None:
+        nm = self.live_session.wavelength_nm
+        text = (
+            f"auto exposure {nm} nm: {result.exposure_ms:.3g} ms, bright part at "
+            f"{100 * result.bright_fraction:.0f} % of full scale"
+        )
+        if not result.converged:
+            text += " (at the camera's limit or out of tries: check the light and the field)"
+        self.statusBar().showMessage(text, 15_000)
 
     def _on_position(self, x: float, y: float, z: float) -> None:
         self.live.stage_mm = (x, y)

@@ -259,6 +259,11 @@ class ScanForm(QWidget):
             g.addWidget(self.wl_exposure[nm], r, 1)
             g.addWidget(self._error_label(f"wavelength {nm}"), r, 2)
         g.addWidget(self._error_label("wavelengths"), len(WAVELENGTHS_NM), 0, 1, 3)
+        self.live_exposures = QLabel("")
+        self.live_exposures.setWordWrap(True)
+        self.live_exposures.setStyleSheet("color: #555;")
+        self._from_live: dict[int, float] = {}
+        g.addWidget(self.live_exposures, len(WAVELENGTHS_NM) + 1, 0, 1, 3)
         lay.addWidget(box)
 
         # background
@@ -393,6 +398,20 @@ class ScanForm(QWidget):
         d = QFileDialog.getExistingDirectory(self, "Scan output folder", self.output_dir.text())
         if d:
             self.output_dir.setText(d)
+
+    # ------------------------------------------------------------------ live-view exposures
+    def set_exposure(self, nm: int, exposure_ms: float) -> None:
+        """A wavelength's exposure as set in live view (typed or auto-exposure)."""
+        if nm not in self.wl_exposure:
+            return
+        self.wl_exposure[nm].setValue(exposure_ms)
+        self._from_live[nm] = exposure_ms
+        taken = ", ".join(f"{k} nm {v:.3g} ms" for k, v in sorted(self._from_live.items()))
+        self.live_exposures.setText(f"Exposures taken from live view: {taken}")
+
+    def exposures(self) -> dict[int, float]:
+        """Exposure per wavelength as the form shows it (ticked or not)."""
+        return {nm: spin.value() for nm, spin in self.wl_exposure.items()}
 
     # ------------------------------------------------------------------ model <-> widgets
     def set_config(self, cfg: ScanConfig) -> None:
