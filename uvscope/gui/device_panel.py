@@ -6,8 +6,7 @@ results, so a slow or stuck device never freezes the window.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -162,15 +161,7 @@ class DevicePanel(QWidget):
         lay.addWidget(box)
         lay.addStretch(1)
 
-        for key, (dx, dy) in {
-            Qt.Key.Key_Left: (-1, 0),
-            Qt.Key.Key_Right: (1, 0),
-            Qt.Key.Key_Up: (0, -1),
-            Qt.Key.Key_Down: (0, 1),
-        }.items():
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(lambda dx=dx, dy=dy: self.jog(dx, dy))
+        # no arrow-key jog here: Up/Down belong to the spin boxes (the live image jogs)
 
         self.poll_timer = QTimer(self)
         self.poll_timer.setInterval(poll_ms)

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -95,6 +95,9 @@ class LiveViewWidget(QWidget):
         self.scale_bar.text.fill = pg.mkBrush(0, 0, 0, 160)
         self.scale_bar.text.setColor("w")
         self.glw.scene().sigMouseMoved.connect(self._on_mouse)
+        # the arrow keys jog the stage only while the image has focus (a click gives it)
+        self.glw.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.glw.setToolTip("Click the image, then the arrow keys jog the stage")
 
         self.auto = QCheckBox("Auto levels")
         self.auto.setChecked(True)

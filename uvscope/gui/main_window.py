@@ -27,6 +27,7 @@ from uvscope.errors import ConfigError, UvscopeError
 from uvscope.gui.device_panel import DevicePanel
 from uvscope.gui.device_worker import DeviceWorker
 from uvscope.gui.error_banner import ErrorBanner
+from uvscope.gui.input_guards import guard_wheel
 from uvscope.gui.live_session import LiveSession
 from uvscope.gui.live_view import LiveViewWidget
 from uvscope.gui.priority import lower_analysis_threads
@@ -96,10 +97,14 @@ class MainWindow(QMainWindow):
             self.form.set_config(scan)
         self.form.position_mm = lambda: self.panel.position[:2] if self.panel.position else None
         self.form.focus_um = lambda: self.panel.position[2] if self.panel.position else None
+        self.form.rig_config = rig.config
+        self.form.update_estimate()
         self.live = LiveViewWidget(
             rig.config.camera.pixel_size_um, bit_depth=rig.config.camera.bit_depth
         )
         self.live_session.set_presets(self.form.exposures())
+        self._wheel_guard = guard_wheel(self.form)
+        guard_wheel(self.panel, self._wheel_guard)
         self.scan_view = ScanView()
         self.results = ResultsPanel()
 
@@ -153,8 +158,9 @@ class MainWindow(QMainWindow):
             Qt.Key.Key_Up: (0, -1),
             Qt.Key.Key_Down: (0, 1),
         }.items():
-            sc = QShortcut(QKeySequence(key), self.live)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            # only while the image itself has focus (click it): never from a spin box
+            sc = QShortcut(QKeySequence(key), self.live.glw)
+            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
             sc.activated.connect(lambda dx=dx, dy=dy: self.panel.jog(dx, dy))
         self.scan_view.start_requested.connect(self.start_scan)
         self.scan_view.pause_requested.connect(self.controller.pause)
