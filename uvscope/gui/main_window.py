@@ -27,6 +27,7 @@ from uvscope.errors import ConfigError, UvscopeError
 from uvscope.gui.device_panel import DevicePanel
 from uvscope.gui.device_worker import DeviceWorker
 from uvscope.gui.error_banner import ErrorBanner
+from uvscope.gui.folder_state import folder_state
 from uvscope.gui.input_guards import guard_wheel
 from uvscope.gui.live_session import LiveSession
 from uvscope.gui.live_view import LiveViewWidget
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         )
         self.tile_worker: TileWorker | None = None
         self._live_was_on = False
+        self._resume_folder = False
         self._closing = False
         self._closed_clean = False
 
@@ -172,6 +174,13 @@ class MainWindow(QMainWindow):
         self.controller.finished.connect(self._on_finished)
         self.controller.device_error.connect(self._on_device_error)
         self.controller.log.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.controller.log.connect(self.scan_view.log_event)
+        self.controller.device_error.connect(
+            lambda t: self.scan_view.log_event(f"device error: {t}")
+        )
+        self.controller.analysis_error.connect(
+            lambda i, t: self.scan_view.log_event(f"analysis of tile {i} failed: {t}")
+        )
         self.controller.differential.connect(self._on_differential)
         self.controller.stopped.connect(self._on_stopped)
         self.controller.analysis_error.connect(self._on_analysis_error)
@@ -189,7 +198,9 @@ class MainWindow(QMainWindow):
             return
         w, h = fitted_size(preferred, screen.availableGeometry().size().toTuple())
         self.resize(w, h)
-        left = min(490, max(380, int(0.33 * w)))
+        # wide enough for the set-up form without a horizontal scroll bar, where it fits
+        form_w = self.form.minimumSizeHint().width() + 40  # + the scroll bar and frame
+        left = min(max(490, form_w), max(380, int(0.36 * w), form_w))
         self.main_split.setSizes([left, w - left])
         self.move(screen.availableGeometry().topLeft())
 
@@ -199,6 +210,7 @@ class MainWindow(QMainWindow):
             ("Open scan set-up...", self._open_scan, QKeySequence.StandardKey.Open),
             ("Save scan set-up...", self._save_scan, QKeySequence.StandardKey.Save),
             ("Start scan", self.start_scan, None),
+            ("Resume interrupted scan...", self._resume_dialog, None),
         ):
             act = QAction(text, self)
             if key is not None:
@@ -318,10 +330,14 @@ class MainWindow(QMainWindow):
                 self.form.show_errors(err)
                 raise err
             self.controller.plan(cfg)
+            resume = self._ask_about_folder(cfg)
         except UvscopeError as err:
             self.left_tabs.setCurrentIndex(1)
             self.banner.show_error("start the scan", err)
             return
+        if resume is None:
+            return
+        self._resume_folder = resume
         self.banner.hide()
         self._live_was_on = self.live_session.running
         self.panel.set_scanning(True)
@@ -337,13 +353,64 @@ class MainWindow(QMainWindow):
             cfg,
             Path(str(cfg.output_dir)),
             on_done=lambda sink: self._start_engine(cfg, sink),
-            on_error=lambda err: self._scan_over(),
+            on_error=lambda err: (self.statusBar().clearMessage(), self._scan_over()),
         )
+
+    def _ask_about_folder(self, cfg: ScanConfig) -> bool | None:
+        """False: a new folder; True: resume the interrupted scan there; None: don't start."""
+        try:
+            state = folder_state(Path(str(cfg.output_dir)))
+        except ConfigError as err:
+            self.form.show_errors(err)  # beside the output folder, not as a model failure
+            raise
+        if state.kind == "new":
+            return False
+        if state.kind == "finished":
+            err = ConfigError(
+                f"scan set-up\n  output_dir: {state.path} holds a finished scan "
+                f"({state.status}): choose a new folder"
+            )
+            self.form.show_errors(err)
+            raise err
+        if not self.ask(
+            "Resume the interrupted scan?",
+            f"{state.path} holds an interrupted scan ({state.tiles_done} of "
+            f"{state.tiles_total} tiles). Resume it with its own set-up? Finished tiles are "
+            "kept and not taken again.",
+        ):
+            return None
+        self.form.set_config(state.config().replace(output_dir=state.path))
+        return True
+
+    def resume_scan(self, folder: Path) -> None:
+        """Finish an interrupted scan from the folder it left (Scan menu)."""
+        try:
+            state = folder_state(folder)
+            if state.kind != "interrupted":
+                raise ConfigError(
+                    f"resume\n  output_dir: {folder} has no interrupted scan to resume "
+                    f"({'it is finished' if state.kind == 'finished' else 'no scan there'})"
+                )
+            self.form.set_config(state.config().replace(output_dir=folder))
+        except UvscopeError as err:
+            self.banner.show_error(f"resume {folder}", err)
+            return
+        self.start_scan()
+
+    def _resume_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Resume an interrupted scan")
+        if path:
+            self.resume_scan(Path(path))
 
     def _start_engine(self, cfg: ScanConfig, analysis: Any = None) -> None:
         assert cfg.output_dir is not None
         out = Path(cfg.output_dir)
         self.scan_view.mosaic.clear_tiles()
+        self.scan_view.analysis_on = analysis is not None
+        self.scan_view.log_event(
+            f"{'resuming' if self._resume_folder else 'starting'} scan into {out}"
+            + (" with analysis" if analysis is not None else " (no analysis)")
+        )
         self.results.reset(out, analysed=analysis is not None, operator=cfg.sample.operator)
         if analysis is not None:
             lower_analysis_threads()  # the window wins the CPU from the networks
@@ -356,7 +423,7 @@ class MainWindow(QMainWindow):
         tw.failed.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.tile_worker = tw
         try:
-            self.controller.start(cfg, out, tw, analysis)
+            self.controller.start(cfg, out, tw, analysis, resume=self._resume_folder)
         except UvscopeError as err:
             self.banner.show_error("start the scan", err)
             self._scan_over()
@@ -368,16 +435,19 @@ class MainWindow(QMainWindow):
 
     def _on_state(self, state: RunState) -> None:
         self.scan_view.set_state(state)
+        self.scan_view.log_event(f"state: {state.value}")
 
     def _on_progress(self, p: ScanProgress) -> None:
         self.scan_view.set_progress(p)
 
     def _on_result(self, index: int, images: dict[str, Any], thumbs: list[Any]) -> None:
         self.scan_view.mosaic.update_tile(index, images)
+        self.scan_view.tile_analysed()
         self.results.add_cells(thumbs)
 
     def _on_differential(self, diff: Any) -> None:
         self.results.show_analysis_differential(diff)
+        self.scan_view.set_counted(diff.total)
 
     def _on_device_error(self, text: str) -> None:
         self.banner.show_message(f"Device error, scan paused: {text}")
@@ -407,11 +477,12 @@ class MainWindow(QMainWindow):
             f"{summary.out_dir}"
         )
         self.statusBar().showMessage(text)
+        self.scan_view.log_event(text + (f": {summary.message}" if summary.message else ""))
         if summary.status == "failed":
             self.banner.show_message(
                 f"The scan failed: {summary.message}\n\nWhat to do: the files written so far "
-                f"are intact; fix the cause, then finish with `uvscope scan --resume "
-                f"{summary.out_dir}`."
+                "are intact; fix the cause, then Scan > Resume interrupted scan... on "
+                f"{summary.out_dir} (or `uvscope scan --resume {summary.out_dir}`)."
             )
         self._scan_over()
 

@@ -95,9 +95,16 @@ class ScanController(QObject):
         return self.analysis_factory(scan, self.rig, out_dir, self.plan(scan))
 
     def start(
-        self, scan: ScanConfig, out_dir: Path, tiles: TileWorker, analysis: TileSink | None = None
+        self,
+        scan: ScanConfig,
+        out_dir: Path,
+        tiles: TileWorker,
+        analysis: TileSink | None = None,
+        resume: bool = False,
     ) -> None:
-        """Start a scan in the engine thread; raises ScanError if one is running already."""
+        """Start a scan in the engine thread; raises ScanError if one is running already.
+
+        ``resume``: finish the interrupted scan in ``out_dir`` (its finished tiles are kept)."""
         if self.running:
             raise ScanError("a scan is running; pause or abort it first")
         plan = self.plan(scan)  # validates the region against the soft limits up front
@@ -112,7 +119,9 @@ class ScanController(QObject):
         for old in self._relays:  # the previous scan's engine can now be freed
             old.detach()
             old.deleteLater()
-        engine = ScanEngine(self.rig, scan, out_dir, sinks=sinks, on_device_error="pause")
+        engine = ScanEngine(
+            self.rig, scan, out_dir, sinks=sinks, on_device_error="pause", resume=resume
+        )
         relay = QtRelay(engine.events, self)
         relay.on("state_changed", self.state_changed.emit)
         relay.on("progress", self.progress.emit)
