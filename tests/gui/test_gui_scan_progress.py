@@ -102,3 +102,27 @@ def test_an_interrupted_scan_resumes_from_the_gui(qtbot, slow_rig, tmp_path) -> 
     assert win.form.name.text() == "gui test"
     assert "resuming scan into" in win.scan_view.log_view.toPlainText()
     win.close()
+
+
+def test_double_click_moves_the_stage_inside_limits_after_asking(qtbot, flat_rig, tmp_path):
+    asked: list[str] = []
+    answers = [False, True]
+    win, _ = _window(qtbot, flat_rig, tmp_path, ask=lambda t, m: asked.append(m) or answers.pop(0))
+    qtbot.waitUntil(lambda: win.panel.position is not None, timeout=5000)
+    x0, y0, _ = win.panel.position
+    win.live.stage_mm = (x0, y0)
+    import numpy as np
+
+    win.live.image.setImage(np.zeros((96, 128), np.uint16))
+    # the pixel 20 columns right of centre is 20 x 0.5 um = 10 um further in x (sim rig)
+    win.live.move_to_pixel(48, 64 + 20)
+    assert len(asked) == 1 and "Move the stage to" in asked[0]  # declined: nothing moves
+    assert flat_rig.stage.position_mm()[0] == pytest.approx(x0)
+    win.live.move_to_pixel(48, 64 + 20)
+    target = win.live.stage_at(48, 84)
+    qtbot.waitUntil(lambda: abs(flat_rig.stage.position_mm()[0] - target[0]) < 1e-6, timeout=5000)
+    assert abs(target[0] - x0) == pytest.approx(0.010, abs=0.0005)  # within a pixel
+    win.scan_view.mosaic.move_requested.emit(500.0, 10.0)  # outside the soft limits
+    assert "outside the stage's soft limits" in win.banner.label.text()
+    assert len(asked) == 2  # never asked for the refused move
+    win.close()

@@ -57,6 +57,8 @@ class LiveViewWidget(QWidget):
     #: the live source stopped on a device error (message); shown with what to do next
     source_failed = Signal(str)
     auto_exposure_requested = Signal()
+    #: (x_mm, y_mm) double-clicked on the image: the window asks, then moves the stage there
+    move_requested = Signal(float, float)
 
     def __init__(
         self,
@@ -95,6 +97,7 @@ class LiveViewWidget(QWidget):
         self.scale_bar.text.fill = pg.mkBrush(0, 0, 0, 160)
         self.scale_bar.text.setColor("w")
         self.glw.scene().sigMouseMoved.connect(self._on_mouse)
+        self.glw.scene().sigMouseClicked.connect(self._on_click)
         # the arrow keys jog the stage only while the image has focus (a click gives it)
         self.glw.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.glw.setToolTip("Click the image, then the arrow keys jog the stage")
@@ -250,3 +253,15 @@ class LiveViewWidget(QWidget):
         if stage is not None:
             text += f"   stage x {stage[0]:.4f} mm, y {stage[1]:.4f} mm"
         self.cursor_label.setText(text)
+
+    def _on_click(self, ev: object) -> None:
+        if not getattr(ev, "double", lambda: False)() or self.image.image is None:
+            return
+        p = self.vb.mapSceneToView(ev.scenePos())  # type: ignore[attr-defined]
+        self.move_to_pixel(p.y(), p.x())
+
+    def move_to_pixel(self, row: float, col: float) -> None:
+        """Ask to bring image pixel (row, col) to the centre of the field."""
+        stage = self.stage_at(row, col)
+        if stage is not None:
+            self.move_requested.emit(*stage)

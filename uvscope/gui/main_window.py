@@ -151,6 +151,8 @@ class MainWindow(QMainWindow):
         self.live_session.started.connect(lambda _s, nm, ms: self.panel.show_live_settings(nm, ms))
         self.live_session.preset_changed.connect(self.form.set_exposure)
         self.live.auto_exposure_requested.connect(self.live_session.auto_expose)
+        self.live.move_requested.connect(self.move_to_clicked)
+        self.scan_view.mosaic.move_requested.connect(self.move_to_clicked)
         self.live_session.auto_exposed.connect(self._auto_exposed)
         self.live_session.stopped.connect(lambda: self.live.set_source(None))
         self.live.source_failed.connect(self._live_failed)
@@ -279,6 +281,23 @@ class MainWindow(QMainWindow):
             f"The live view stopped: {message}\n\nWhat to do: check the camera and the filter "
             "wheel, press Reconnect, then start the live view again (Live menu)."
         )
+
+    def move_to_clicked(self, x_mm: float, y_mm: float) -> None:
+        """Move the stage to a double-clicked point, inside the soft limits, once confirmed."""
+        if self.controller.running:
+            self.statusBar().showMessage("the scan owns the stage: no moves during a scan", 8000)
+            return
+        st = self.rig.config.stage
+        (x0, x1), (y0, y1) = st.x_limits_mm, st.y_limits_mm
+        if not (x0 <= x_mm <= x1 and y0 <= y_mm <= y1):
+            self.banner.show_message(
+                f"x {x_mm:.3f} mm, y {y_mm:.3f} mm is outside the stage's soft limits "
+                f"(x {x0}-{x1} mm, y {y0}-{y1} mm): nothing was moved."
+            )
+            return
+        if self.ask("Move the stage?", f"Move the stage to x {x_mm:.4f} mm, y {y_mm:.4f} mm?"):
+            self.panel.go_to(x_mm, y_mm)
+            self.scan_view.log_event(f"moved to x {x_mm:.4f} mm, y {y_mm:.4f} mm (clicked)")
 
     def _auto_exposed(self, result: Any) -> None:
         nm = self.live_session.wavelength_nm
