@@ -52,6 +52,9 @@ def print_differential(diff: dict[str, object]) -> None:
 )
 @click.option("--device", default=None, help="auto, cpu or cuda (default: from the settings).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (no tables)."
+)
 def analyze(
     scan_dir: Path,
     model_set: str,
@@ -61,6 +64,7 @@ def analyze(
     config_path: Path | None,
     device: str | None,
     no_report: bool,
+    as_json: bool = False,
 ) -> None:
     """Analyse the saved scan in SCAN_DIR into SCAN_DIR/analysis.
 
@@ -81,6 +85,12 @@ def analyze(
         classifier or model_set,
         device=settings.inference.device,
     )
+    if as_json:
+        import json
+
+        summary = analyse_scan_folder(scan_dir, models, settings, report=not no_report)
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
     console.print(f"[bold]uvscope analyze[/] {scan_dir}")
     summary = analyse_scan_folder(scan_dir, models, settings, report=not no_report)
     print_differential(summary["differential"])

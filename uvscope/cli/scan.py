@@ -62,6 +62,9 @@ def run_one(
         sinks.append(session_for_scan(scan, out_dir))
     rig = build_rig(rig_cfg)
     engine = ScanEngine(rig, scan, out_dir, sinks=sinks, resume=resume is not None)
+    from uvscope.logs import attach_scan_log
+
+    attach_scan_log(engine, out_dir)  # OUT/uvscope.log: this run's events and messages
     console.print(f"[bold]uvscope scan[/] on [cyan]{rig_cfg.name}[/] -> {out_dir}")
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -155,6 +158,10 @@ def scan(
     and with analysis analysis/ (cells.csv, differential.json, mosaics, report.html).
     Exit status: 0 done, 1 tiles complete but the analysis failed (see `uvscope analyze`),
     2 bad input or a failed scan (files kept; see --resume), 130 aborted.
+
+    Every key of the scan file (--config), with types, defaults and limits:
+    `uvscope config schema scan`; of the rig file (--rig): `uvscope config schema rig`.
+    Each scan folder gets uvscope.log (add -v before `scan` for messages on the terminal).
     """
     if resume is not None and (scan_path is not None or out is not None):
         raise click.UsageError("--resume takes the folder's own config; drop --config/--out")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from uvscope.config import ScanConfig, parse_model
 from uvscope.errors import ConfigError
+from uvscope.logs import LOG_NAME
 
 #: manifest states after which a folder cannot take more tiles
 FINISHED = ("complete", "stopped-early")
@@ -56,7 +57,7 @@ def folder_state(path: str | Path) -> FolderState:
         )
     mpath = path / "manifest.json"
     if not mpath.exists():
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and any(f.name != LOG_NAME for f in path.iterdir()):
             raise ConfigError(
                 f"scan set-up\n  output_dir: {path} holds other files, not a scan: "
                 "choose an empty or new folder"

@@ -24,6 +24,7 @@ from uvscope.errors import ScanError
 from uvscope.gui.analysis_adapter import analysis_signals, to_differential
 from uvscope.gui.qt_relay import QtRelay
 from uvscope.gui.tile_worker import TileWorker
+from uvscope.logs import attach_scan_log
 
 #: builds the analysis TileSink of a scan from (scan, rig, out_dir, plan); its psygnal
 #: ``tile_analysed`` and ``differential_changed`` signals feed the mosaic and the results
@@ -122,6 +123,7 @@ class ScanController(QObject):
         engine = ScanEngine(
             self.rig, scan, out_dir, sinks=sinks, on_device_error="pause", resume=resume
         )
+        attach_scan_log(engine, out_dir)  # OUT/uvscope.log, as for `uvscope scan`
         relay = QtRelay(engine.events, self)
         relay.on("state_changed", self.state_changed.emit)
         relay.on("progress", self.progress.emit)
