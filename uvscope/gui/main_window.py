@@ -432,6 +432,7 @@ class MainWindow(QMainWindow):
         )
         self.results.reset(out, analysed=analysis is not None, operator=cfg.sample.operator)
         if analysis is not None:
+            self.statusBar().showMessage("analysis models loaded", 5000)
             lower_analysis_threads()  # the window wins the CPU from the networks
         if self.tile_worker is not None:
             self.tile_worker.shutdown(wait=False)
