@@ -127,3 +127,15 @@ def test_estimate_says_when_the_stop_rule_needs_more_than_the_region(qtbot) -> N
     assert f"{WBC_PER_MM2:g}/mm²" in form.estimate_label.text()
     form.rows.setValue(0)  # invalid: no estimate, no crash
     qtbot.waitUntil(lambda: "not valid" in form.estimate_label.text(), timeout=2000)
+
+
+def test_a_failed_autofocus_says_the_range_it_searched(qtbot, flat_rig) -> None:
+    win = MainWindow(flat_rig, analysis_factory=None, ask=lambda *a: True, live_on_connect=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.panel.position is not None, timeout=10_000)
+    win.panel.autofocus_button.click()  # a flat field: nothing to focus on
+    qtbot.waitUntil(lambda: win.banner.isVisible(), timeout=60_000)
+    text = win.banner.label.text()
+    assert "found no focus" in text and "+- 20 um" in text
+    win.close()

@@ -243,7 +243,7 @@ class MainWindow(QMainWindow):
             return
         from uvscope.acquisition.autofocus import Autofocus, SweepSettings
 
-        x, y, _ = self.panel.position
+        x, y, z = self.panel.position
         live_on = self.live_session.running
         nm, exp = self.live_session.wavelength_nm, self.live_session.exposure_ms
         af = Autofocus(self.rig, SweepSettings(), nm, exp)
@@ -261,9 +261,11 @@ class MainWindow(QMainWindow):
             )
             self.statusBar().showMessage(text, 15_000)
             if not result.found:
+                half = af.settings.range_um / 2
                 self.banner.show_message(
-                    f"Autofocus found no focus here: {result.message}.\n\nWhat to do: move to "
-                    "a field with cells, focus roughly by hand, then try again."
+                    f"Autofocus found no focus here (searched z {z:.1f} um +- {half:g} um): "
+                    f"{result.message}.\n\nWhat to do: move to a field with cells, focus "
+                    "roughly by hand to within that range, then try again."
                 )
             if live_on:
                 self.live_session.start()
