@@ -118,6 +118,7 @@ class CellGallery(QWidget):
         self._items: dict[str, QListWidgetItem] = {}
         self._class_of: dict[str, str] = {}
         self._thumbs: dict[str, np.ndarray] = {}
+        self._low: set[str] = set()  #: ids of the low-confidence cells
         for c in classes:
             self.class_list.addItem(QListWidgetItem(class_label(c).capitalize()))
             self.stack.addWidget(self._make_list(c, thumb_px))
@@ -205,6 +206,8 @@ class CellGallery(QWidget):
             self._items[t.cell.cell_id] = item
             self._class_of[t.cell.cell_id] = cls
             self._thumbs[t.cell.cell_id] = t.image
+            if cell_confidence(t.cell) < LOW_CONFIDENCE_P:
+                self._low.add(t.cell.cell_id)
             touched.add(cls)
         for cls in touched:
             self.lists[cls].sortItems()
@@ -228,6 +231,7 @@ class CellGallery(QWidget):
         self._items.clear()
         self._class_of.clear()
         self._thumbs.clear()
+        self._low.clear()
         self.detail.show_cell(None, None, "", [])
         self._update_titles()
 
@@ -323,22 +327,15 @@ class CellGallery(QWidget):
         self.detail.show_cell(cell, self._thumbs.get(cell.cell_id), label, self.cells())
 
     def _update_titles(self) -> None:
+        low = dict.fromkeys(self.classes, 0)
+        for cell_id in self._low:
+            low[self._class_of[cell_id]] += 1
         for i, c in enumerate(self.classes):
-            lw = self.lists[c]
-            low = sum(
-                1
-                for k in range(lw.count())
-                if lw.item(k).data(_CELL_ROLE) is not None
-                and cell_confidence(lw.item(k).data(_CELL_ROLE)) < LOW_CONFIDENCE_P
-            )
-            extra = f", {low} low" if low else ""
+            extra = f", {low[c]} low" if low[c] else ""
             apart = " *" if c in OUTSIDE_CLASSES else ""
-            self.class_list.item(i).setText(
-                f"{class_label(c).capitalize()} ({lw.count()}{extra}){apart}"
-            )
-            self.class_list.item(i).setToolTip(
-                "outside the five-part differential: counted apart" if apart else ""
-            )
+            item = self.class_list.item(i)
+            item.setText(f"{class_label(c).capitalize()} ({self.lists[c].count()}{extra}){apart}")
+            item.setToolTip("outside the five-part differential: counted apart" if apart else "")
 
     @staticmethod
     def _tooltip(cell: CellRow, reviewed: str | None = None) -> str:
