@@ -173,3 +173,20 @@ def test_report_prints_on_at_most_three_pages(tmp_path: Path) -> None:
     )  # fmt: skip
     pages = _pdf_pages(pdf)
     assert 2 <= pages <= 3, f"the report prints on {pages} pages"
+
+
+def test_report_command_takes_sample_slide_and_operator(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from uvscope.cli import main
+
+    scan = make_scan(tmp_path, HEALTHY, sample={"id": "from-file"}, images=False)
+    r = CliRunner().invoke(
+        main, ["report", str(scan), "--sample", "S-77", "--slide", "B-1", "--operator", "Kim"]
+    )
+    assert r.exit_code == 0, r.output
+    page = (scan / "analysis" / "report.html").read_text()
+    assert '<span class="k">Sample id</span> S-77' in page and "from-file" not in page
+    assert '<span class="k">Slide id</span> B-1' in page
+    assert '<span class="k">Operator</span> Kim' in page
+    assert (scan / "analysis" / PROVENANCE_NAME).exists()
