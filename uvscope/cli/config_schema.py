@@ -11,9 +11,11 @@ import json
 
 import click
 
+from pydantic import BaseModel
+
 from uvscope.config import RigConfig, ScanConfig
 
-_MODELS = {"scan": ScanConfig, "rig": RigConfig}
+_MODELS: dict[str, type[BaseModel]] = {"scan": ScanConfig, "rig": RigConfig}
 
 
 @click.group()
