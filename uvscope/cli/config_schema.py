@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 import click
-
 from pydantic import BaseModel
 
 from uvscope.config import RigConfig, ScanConfig
