@@ -106,13 +106,13 @@ class CellGallery(QWidget):
     def __init__(
         self,
         classes: tuple[str, ...] = REVIEW_CLASSES,
-        thumb_px: int = 72,
+        thumb_px: int = 56,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.classes = classes
         self.class_list = QListWidget()
-        self.class_list.setFixedWidth(170)
+        self.class_list.setMinimumWidth(140)
         self.stack = QStackedWidget()
         self.lists: dict[str, QListWidget] = {}
         self._items: dict[str, QListWidgetItem] = {}
@@ -133,12 +133,26 @@ class CellGallery(QWidget):
         self.buttons: dict[str, QToolButton] = {}
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        #: the left column: the class list, and below it what the panel adds (the differential)
+        self.left = QWidget()
+        self.left_layout = QVBoxLayout(self.left)
+        self.left_layout.setContentsMargins(0, 0, 0, 0)
+        self.left_layout.addWidget(self.class_list)
+        self.class_list.setMaximumHeight(
+            self.class_list.sizeHintForRow(0) * len(classes) + 2 * self.class_list.frameWidth() + 4
+        )
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.class_list)
+        split.addWidget(self.left)
         split.addWidget(self.stack)
-        split.addWidget(self._detail_column())
-        split.setStretchFactor(1, 3)
-        split.setStretchFactor(2, 2)
+        detail = self._detail_column()
+        detail.setMaximumWidth(260)
+        split.addWidget(detail)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setStretchFactor(2, 0)
+        split.setCollapsible(1, False)
+        split.setSizes([260, 400, 240])
+        self.split = split
         lay.addWidget(split, 1)
         self._list_set = set(self.lists.values())
         for lw in self.lists.values():

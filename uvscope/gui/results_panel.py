@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -78,14 +77,12 @@ class ResultsPanel(QWidget):
         buttons.addWidget(self.report_button)
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.export_button)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.gallery)
-        split.addWidget(self.differential)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
+        # the differential under the class list: the cells get the width (a laptop's too)
+        self.gallery.left_layout.addWidget(self.differential, 1)
+        self.gallery.left.setMaximumWidth(330)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.gallery, 1)
         lay.addLayout(buttons)
 
     def reset(self, scan_dir: Path | None, analysed: bool = True, operator: str = "") -> None:
