@@ -8,7 +8,9 @@ sizes it and each picture is taken from the X server itself (ImageMagick's ``imp
 installed, else Qt's screen grab), so it shows what an operator sees. Without one it renders
 offscreen at --size. It connects the simulated rig, shows the live view, fills the scan set-up
 form, runs a small scan (with analysis when the trained models are installed) and grabs each
-main view. Give Xvfb a smaller screen (e.g. 1366x768x24) to see the window on a laptop.
+main view: the review with the least confident cell selected, the review signed off, and the
+report printed by headless Chromium (report.pdf, report-page-N.png; needs chromium and
+poppler-utils). Give Xvfb a smaller screen (e.g. 1366x768x24) to see the window on a laptop.
 """
 
 from __future__ import annotations
