@@ -91,3 +91,17 @@ def test_devices_check_json() -> None:
     rows = json.loads(r.output)
     assert {row["device"] for row in rows} == {"camera", "filter_wheel", "stage", "focus"}
     assert all(row["verdict"] == "OK" for row in rows)
+
+
+def test_scan_json_is_the_only_thing_on_stdout(tmp_path: Path) -> None:
+    (tmp_path / "rig.toml").write_text(SMALL_RIG)
+    (tmp_path / "scan.toml").write_text(SMALL_SCAN)
+    out = tmp_path / "out"
+    args = ["scan", "--config", str(tmp_path / "scan.toml"), "--rig", str(tmp_path / "rig.toml"),
+            "--out", str(out), "--no-analysis", "--json"]  # fmt: skip
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "complete" and doc["tiles_done"] == 4 and doc["exit_code"] == 0
+    assert doc["folder"] == str(out)
+    assert "complete: 4/4 tiles" in r.stderr  # the human summary went to stderr
