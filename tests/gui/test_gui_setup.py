@@ -139,3 +139,23 @@ def test_a_failed_autofocus_says_the_range_it_searched(qtbot, flat_rig) -> None:
     text = win.banner.label.text()
     assert "found no focus" in text and "+- 20 um" in text
     win.close()
+
+
+@pytest.mark.parametrize("size", [(1338, 721), (1892, 1033)])  # 1366 x 768 and 1920 x 1080
+def test_the_set_up_form_fits_a_laptop_screen_unclipped(qtbot, flat_rig, size) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    win = MainWindow(flat_rig, analysis_factory=None, ask=lambda *a: True, live_on_connect=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.lay_out_for(*size)
+    win.left_tabs.setCurrentIndex(1)
+    qtbot.wait(50)
+    area = win.left_tabs.currentWidget()
+    assert area.horizontalScrollBar().maximum() == 0  # no horizontal scrolling
+    view_w = area.viewport().width()
+    for b in win.form.findChildren(QPushButton):  # Here, Blank here, Current, Browse...
+        right = b.mapTo(area.viewport(), b.rect().topRight()).x()
+        assert right <= view_w, f"{b.text()} clipped at {right} > {view_w}"
+    assert win.tabs.width() >= 600  # the images keep most of the window
+    win.close()

@@ -199,12 +199,16 @@ class MainWindow(QMainWindow):
             self.resize(*preferred)
             return
         w, h = fitted_size(preferred, screen.availableGeometry().size().toTuple())
+        self.lay_out_for(w, h)
+        self.move(screen.availableGeometry().topLeft())
+
+    def lay_out_for(self, w: int, h: int) -> None:
+        """Size the window and give the set-up column the width its form needs (no
+        horizontal scroll bar, nothing clipped), the rest to the images."""
         self.resize(w, h)
-        # wide enough for the set-up form without a horizontal scroll bar, where it fits
         form_w = self.form.minimumSizeHint().width() + 40  # + the scroll bar and frame
         left = min(max(490, form_w), max(380, int(0.36 * w), form_w))
         self.main_split.setSizes([left, w - left])
-        self.move(screen.availableGeometry().topLeft())
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&Scan")
