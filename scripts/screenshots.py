@@ -8,7 +8,9 @@ sizes it and each picture is taken from the X server itself (ImageMagick's ``imp
 installed, else Qt's screen grab), so it shows what an operator sees. Without one it renders
 offscreen at --size. It connects the simulated rig, shows the live view, fills the scan set-up
 form, runs a small scan (with analysis when the trained models are installed) and grabs each
-main view. Give Xvfb a smaller screen (e.g. 1366x768x24) to see the window on a laptop.
+main view: the review with the least confident cell selected, the review signed off, and the
+report printed by headless Chromium (report.pdf, report-page-N.png; needs chromium and
+poppler-utils). Give Xvfb a smaller screen (e.g. 1366x768x24) to see the window on a laptop.
 """
 
 from __future__ import annotations
@@ -74,6 +76,23 @@ def grab(app: QApplication, widget: QWidget, path: Path) -> None:
         widget.window().grab().save(str(path))
         how = "offscreen rendering"
     print(f"wrote {path} ({how})")
+
+
+def print_report(report: Path, out: Path) -> None:
+    """The report as Chromium prints it (A4), its first page as a PNG for the README."""
+    chromium, pdftoppm = shutil.which("chromium"), shutil.which("pdftoppm")
+    if not report.exists() or chromium is None or pdftoppm is None:
+        print("no report picture: needs the report, chromium and pdftoppm (poppler-utils)")
+        return
+    pdf = out / "report.pdf"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", report.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    subprocess.run([pdftoppm, "-r", "70", "-png", str(pdf), str(out / "report-page")], check=True)
+    pages = sorted(out.glob("report-page-*.png"))
+    print(f"wrote {pdf} ({len(pages)} pages) and {', '.join(p.name for p in pages)}")
 
 
 def _models_available() -> bool:
@@ -166,7 +185,18 @@ def main() -> None:
         win.scan_view.mode_buttons["stained"].setChecked(True)
         grab(app, win, args.out / "scan-mosaic-stained.png")
         win.tabs.setCurrentIndex(2)
+        # review: the least confident neutrophil selected (enlarged, located), then signed off
+        gallery = win.results.gallery
+        cls = max(("neutrophil", "lymphocyte", "monocyte"), key=gallery.count)
+        if gallery.count(cls):
+            gallery.select(gallery.order(cls)[0])
+            gallery.lists[cls].setFocus()
         grab(app, win, args.out / "cells-and-differential.png")
+        win.results.operator_edit.setText("A. Reviewer")
+        win.results.sign_off()
+        wait(app, lambda: "report written" in win.results.saved_label.text(), 120)
+        grab(app, win, args.out / "review-signed-off.png")
+        print_report(scan_dir / "analysis" / "report.html", args.out)
         # a cell clicked in the gallery: the mosaic zooms to it, class-coloured outlines on
         win.scan_view.mode_buttons["outlines"].setChecked(True)
         cells = [c for c in win.results.cells.values() if c.cls != "dead"]

@@ -431,8 +431,17 @@ class AnalysisConfig(Model):
     )
 
 
+class SampleConfig(Model):
+    """Who and what the scan is of: printed at the head of the report."""
+
+    id: str = Field("", max_length=64, description="Sample (specimen) id, e.g. the LIS number")
+    slide_id: str = Field("", max_length=64, description="Slide id or barcode")
+    operator: str = Field("", max_length=64, description="Who ran the scan")
+
+
 class ScanConfig(Model):
     name: str = "scan"
+    sample: SampleConfig = Field(SampleConfig(), description="Sample id, slide id, operator")
     region: RegionConfig = RegionConfig(center_mm=(42.5, 32.5), rows=3, columns=4)
     overlap_percent: float = Field(15.0, ge=0, lt=50, description="Tile overlap")
     order: Literal["serpentine", "raster"] = "serpentine"

@@ -91,8 +91,10 @@ def test_report_renders_differential_chart_mosaic_and_gallery(
     for c in diff["classes"]:
         assert c["name"] in page
     assert "fake-threshold" in page  # model provenance
-    # the manifest's status is a snapshot (the on-the-fly report is written mid-scan)
-    assert '"status":' not in page and "status when this report was written" in page
+    # the manifest's status is a snapshot (the on-the-fly report is written mid-scan): the
+    # printed report never repeats it; the provenance file beside it keeps the manifest
+    assert '"status":' not in page and "running" not in page
+    assert "Model card" not in page and (root / "analysis" / "report_provenance.html").exists()
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # self-contained
 
 
@@ -123,7 +125,9 @@ def test_out_of_focus_tiles_are_in_the_mosaic_but_not_in_the_count(
     assert doc["differential"]["tiles_out_of_focus"] == 1
     assert doc["differential"]["healthy"] + doc["differential"]["dead"] == len(after)
     assert doc["tiles"]["analysed"] == 4 and str(flagged) in doc["mosaic"]["positions_px"]
-    assert "tiles left out of counting: 1" in Path(summary["report"]).read_text()
+    assert f"<td>tiles left out of counting</td><td>1: {flagged}</td>" in Path(
+        summary["report"]
+    ).read_text()
 
     session = AnalysisSession(tmp_path / "scan", fake_models(), settings, report=False)
     for t in tiles:  # on the fly: the flag comes in Tile.extra

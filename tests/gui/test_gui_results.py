@@ -47,8 +47,11 @@ def test_differential_view_shows_counts_percent_and_ci(qtbot):
     lo, hi = diff.ci95["neutrophil"]
     assert view.table.item(0, 2).text() == f"{lo:.1f} - {hi:.1f}"
     assert "10 WBCs" in view.summary.text() and "2 dead" in view.summary.text()
-    heights = view.bars.opts["height"]
-    assert heights[0] == pytest.approx(60.0) and heights[1] == pytest.approx(30.0)
+    heights = view.bars.opts["height"]  # the report's order: neut, eos, baso, lymph, mono
+    assert heights[0] == pytest.approx(60.0) and heights[3] == pytest.approx(30.0)
+    assert [view.table.verticalHeaderItem(i).text() for i in range(5)] == [
+        "Neutrophil", "Eosinophil", "Basophil", "Lymphocyte", "Monocyte"
+    ]  # fmt: skip
 
 
 def test_gallery_reclassify_moves_the_cell_and_is_saved(qtbot, tmp_path):
@@ -73,13 +76,17 @@ def test_gallery_reclassify_moves_the_cell_and_is_saved(qtbot, tmp_path):
     assert rows[1].split(",")[-2:] == ["neutrophil", "0"]
 
 
-def test_gallery_click_reports_the_cell(qtbot):
+def test_gallery_double_click_or_show_in_mosaic_reports_the_cell(qtbot):
     gallery = CellGallery()
     qtbot.addWidget(gallery)
     gallery.add_cells([CellThumb(_cell(5, "lymphocyte"), np.zeros((64, 128, 3), np.uint8))])
     item = gallery.lists["lymphocyte"].item(0)
     with qtbot.waitSignal(gallery.cell_activated) as sig:
-        gallery.lists["lymphocyte"].itemClicked.emit(item)
+        gallery.lists["lymphocyte"].itemDoubleClicked.emit(item)
+    assert sig.args[0].cell_id == "5"
+    gallery.select("5")
+    with qtbot.waitSignal(gallery.cell_activated) as sig:
+        gallery.detail.locate_button.click()
     assert sig.args[0].cell_id == "5"
 
 

@@ -84,7 +84,9 @@ def test_scan_fills_mosaic_and_differential_then_review_is_saved(qtbot, flat_rig
         sinks[0].labels.count("neutrophil")
     )
     assert win.scan_view.progress_bar.value() == 6
-    assert "6 of 6 tiles" in win.scan_view.rate_label.text()
+    assert "acquired 6 of 6, analysed 6 of 6" in win.scan_view.rate_label.text()
+    assert "counted" in win.scan_view.rate_label.text()
+    assert "state: finished" in win.scan_view.log_view.toPlainText()
     # reclassify a neutrophil as a basophil: moved, saved with the scan, differential updated
     gallery = win.results.gallery
     n_neu, n_bas = gallery.count("neutrophil"), gallery.count("basophil")

@@ -1,15 +1,22 @@
-"""A reviewer's corrections of cell classes, read back from a scan folder.
+"""A reviewer's corrections of cell classes and sign-off, read back from a scan folder.
 
-The GUI writes ``analysis/reviewed_labels.csv`` (one row per changed cell); the report and
-anyone re-counting read it here, so the file format and the reviewed differential have one
-implementation, with the same Wilson intervals as the automatic count.
+The GUI writes ``analysis/reviewed_labels.csv`` (one row per changed cell) and
+``analysis/signoff.json``; the report and anyone re-counting read them here, so the file
+formats and the reviewed differential have one implementation, with the same Wilson intervals
+as the automatic count. A reviewer may also put a cell in a class outside the five-part
+differential (band neutrophil, blast, smudge, artefact, unidentified): such cells are counted
+apart and never enter the differential's denominator.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from uvscope.analysis.differential import Differential, DifferentialCounter
@@ -19,7 +26,25 @@ from uvscope.errors import StorageError
 #: where the reviewed labels live inside a scan folder
 REVIEWED_CSV = Path("analysis") / "reviewed_labels.csv"
 REVIEWED_FIELDS: tuple[str, ...] = ("cell_id", "tile", "x_um", "y_um", "predicted", "reviewed")
+SIGNOFF_JSON = Path("analysis") / "signoff.json"
 DEAD = "dead"
+#: review-only classes: reported apart from the five-part differential, never counted in it
+OUTSIDE_CLASSES: tuple[str, ...] = (
+    "band_neutrophil",
+    "blast",
+    "smudge",
+    "artefact",
+    "unidentified",
+)
+#: a cell is low-confidence when the probability of the class it was given is below this
+LOW_CONFIDENCE_P = 0.6
+#: every class a reviewer may choose
+REVIEW_CLASSES: tuple[str, ...] = (*CLASSES, DEAD, *OUTSIDE_CLASSES)
+
+
+def class_label(name: str) -> str:
+    """A class name as an operator reads it ("band_neutrophil" -> "band neutrophil")."""
+    return name.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -56,10 +81,10 @@ def load_reviewed_labels(scan_dir: str | Path) -> dict[str, ReviewedLabel]:
                 f"{path} line {n} is not a reviewed label ({err}); its columns must be "
                 f"{', '.join(REVIEWED_FIELDS)}: fix or delete the file and review again"
             ) from err
-        if label.reviewed not in (*CLASSES, DEAD):
+        if label.reviewed not in REVIEW_CLASSES:
             raise StorageError(
                 f"{path} line {n}: unknown class {label.reviewed!r}; expected one of "
-                f"{', '.join((*CLASSES, DEAD))}"
+                f"{', '.join(REVIEW_CLASSES)}"
             )
         out[label.cell_id] = label
     return out
@@ -74,11 +99,87 @@ def reviewed_differential(
     """The differential of counted cells ``(cell_id, automatic class)`` after the review.
 
     A reviewed label replaces the automatic class of its cell; moving a cell to or from
-    ``dead`` takes it out of or into the healthy count, as in the automatic differential.
+    ``dead`` takes it out of or into the healthy count, as in the automatic differential. A
+    cell moved to one of ``OUTSIDE_CLASSES`` leaves the differential (see ``outside_counts``).
     """
     counter = DifferentialCounter(confidence=confidence, stop_after_wbc=stop_after_wbc)
     for cell_id, cls in cells:
         review = reviewed.get(cell_id)
         final = review.reviewed if review is not None else cls
-        counter.add(final, dead=final == DEAD)
+        if final not in OUTSIDE_CLASSES:
+            counter.add(final, dead=final == DEAD)
     return counter.snapshot()
+
+
+def outside_counts(
+    cells: Iterable[tuple[str, str]], reviewed: Mapping[str, ReviewedLabel]
+) -> dict[str, int]:
+    """Cells the reviewer put outside the five-part differential, per class (all classes)."""
+    known = {cell_id for cell_id, _ in cells}
+    out = dict.fromkeys(OUTSIDE_CLASSES, 0)
+    for cell_id, label in reviewed.items():
+        if cell_id in known and label.reviewed in out:
+            out[label.reviewed] += 1
+    return out
+
+
+# ---------------------------------------------------------------------------- sign-off
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """Who signed the review off and when; ``labels_sha256`` pins the reviewed labels signed."""
+
+    operator: str
+    time: str  #: ISO 8601, UTC
+    reviewed_cells: int
+    labels_sha256: str
+
+
+def _labels_digest(scan_dir: Path) -> str:
+    path = scan_dir / REVIEWED_CSV
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def sign_off(scan_dir: str | Path, operator: str, now: datetime | None = None) -> SignOff:
+    """Record in the scan folder that ``operator`` signed off the review as it is now."""
+    scan_dir = Path(scan_dir)
+    operator = operator.strip()
+    if not operator:
+        raise StorageError("a sign-off needs the operator's name: enter it and sign off again")
+    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    record = SignOff(
+        operator=operator,
+        time=when.isoformat(timespec="seconds"),
+        reviewed_cells=len(load_reviewed_labels(scan_dir)),
+        labels_sha256=_labels_digest(scan_dir),
+    )
+    path = scan_dir / SIGNOFF_JSON
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(asdict(record), indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        raise StorageError(
+            f"could not save the sign-off to {path}: {err}; check the scan folder is writable"
+        ) from err
+    return record
+
+
+def load_signoff(scan_dir: str | Path) -> SignOff | None:
+    """The stored sign-off, or None when the review was never signed off."""
+    path = Path(scan_dir) / SIGNOFF_JSON
+    if not path.exists():
+        return None
+    try:
+        return SignOff(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as err:
+        raise StorageError(
+            f"{path} is not a sign-off ({err}); delete it and sign the review off again"
+        ) from err
+
+
+def signoff_is_current(scan_dir: str | Path, record: SignOff) -> bool:
+    """False when the reviewed labels changed after the sign-off (it no longer covers them)."""
+    return record.labels_sha256 == _labels_digest(Path(scan_dir))

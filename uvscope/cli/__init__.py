@@ -37,6 +37,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "pseudocolor",
         "Pseudocolour a 260/280/300 nm scan.",
     ),
+    "config": (
+        "uvscope.cli.config_schema",
+        "config",
+        "Scan and rig file formats (config schema scan|rig).",
+    ),
 }
 
 
@@ -67,8 +72,21 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="uvscope")
-def main() -> None:
+@click.option(
+    "-v", "--verbose", count=True, help="More messages on stderr: -v info, -vv debug."
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default=None,
+    help="Level of the messages on stderr (overrides -v). Each scan folder also gets "
+    "uvscope.log at info level.",
+)
+def main(verbose: int, log_level: str | None) -> None:
     """Control and analysis for label-free deep-UV hematology microscopes.
 
     Without --rig, every command uses the built-in simulated rig.
     """
+    from uvscope.logs import configure, level_from
+
+    configure(level_from(verbose, log_level))

@@ -101,6 +101,9 @@ def print_summary(results: list[Any]) -> None:
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="An existing Dask scheduler (tcp://host:8786, e.g. a dask-jobqueue "
                    "SLURMCluster's) instead of a local cluster.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (no tables)."
+)
 def analyze(
     scan_dirs: tuple[Path, ...],
     model_set: str,
@@ -114,6 +117,7 @@ def analyze(
     ome_zarr: bool,
     workers: int | None,
     scheduler: str | None,
+    as_json: bool = False,
 ) -> None:
     """Analyse the saved scans in SCAN_DIRS, each into SCAN_DIR/analysis.
 
@@ -132,12 +136,21 @@ def analyze(
     names = (segmenter or model_set, None if stn.lower() == "none" else stn,
              classifier or model_set, settings.inference.device)
     jobs = [
-        AnalyzeJob(d, settings, names, default_loader(*names, allow_mismatch=allow_model_mismatch), report=not no_report,
-                   ome_zarr=ome_zarr)
+        AnalyzeJob(d, settings, names,
+                   default_loader(*names, allow_mismatch=allow_model_mismatch),
+                   report=not no_report, ome_zarr=ome_zarr)
         for d in existing_dirs(scan_dirs)
     ]
     n_workers = workers if workers is not None else (1 if len(jobs) == 1 else 2)
-    results = _run(jobs, n_workers, scheduler)
+    results = _run(jobs, n_workers, scheduler, quiet=as_json)
+    if as_json:
+        import dataclasses
+        import json
+
+        click.echo(json.dumps([dataclasses.asdict(r) for r in results], indent=2, default=str))
+        if any(r.status != "done" for r in results):
+            raise SystemExit(1)
+        return
     if len(results) == 1 and results[0].status == "done":
         r = results[0]
         print_differential(r.differential)
@@ -150,14 +163,15 @@ def analyze(
         raise SystemExit(1)
 
 
-def _run(jobs: list[Any], workers: int, scheduler: str | None) -> list[Any]:
+def _run(jobs: list[Any], workers: int, scheduler: str | None, quiet: bool = False
+         ) -> list[Any]:
     """Run the jobs here (one worker, no scheduler) or on Dask, with progress bars."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from uvscope.analysis.reanalyse import run_here, run_on_dask
 
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bars:
+    with Progress(*columns, console=console, transient=False, disable=quiet) as bars:
         overall = bars.add_task(f"{len(jobs)} scan(s)", total=len(jobs))
         per_scan: dict[str, Any] = {}
 

@@ -95,10 +95,19 @@ def check_rig(config: Any, build: Any = None,
 
 @devices.command()
 @rig_option
-def check(rig_path: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON on stdout.")
+def check(rig_path: Path | None, as_json: bool = False) -> None:
     """Connect to every device; print identity, position, filter, exposure range, verdict."""
     config = load_rig(rig_path)
     rows = check_rig(config, rig_path=rig_path)
+    if as_json:
+        import json
+
+        keys = ("device", "backend", "details", "verdict")
+        click.echo(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
+        if any(r[3] != "OK" for r in rows):
+            sys.exit(1)
+        return
     width = max(len(r[0]) for r in rows)
     for name, backend, details, verdict in rows:
         click.echo(f"{name:<{width}}  [{backend}]  {details}")

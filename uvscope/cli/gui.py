@@ -31,7 +31,7 @@ def gui(rig_path: Path | None, scan_path: Path | None, real_time: bool | None) -
     if real_time is None:
         real_time = True if rig_path is None else rig.sim.real_time
     rig = rig.replace(sim=rig.sim.replace(real_time=real_time))  # type: ignore[attr-defined]
-    scan = load_scan(scan_path) if scan_path is not None else None
+    scan = load_scan(scan_path)  # the demo scan (analysis on) when none is given, as `scan`
     try:
         from uvscope.gui.app import run
     except ImportError as err:

@@ -15,8 +15,24 @@ import click
     default=None,
     help="Where to write the report (default: SCAN_DIR/analysis/report.html).",
 )
-def report(scan_dir: Path, out: Path | None) -> None:
-    """Write a self-contained HTML report for the analysed scan in SCAN_DIR."""
+@click.option("--sample", "sample_id", default=None, help="Sample id (default: the scan file's).")
+@click.option("--slide", "slide_id", default=None, help="Slide id (default: the scan file's).")
+@click.option("--operator", default=None, help="Operator (default: the scan file's).")
+def report(
+    scan_dir: Path,
+    out: Path | None,
+    sample_id: str | None,
+    slide_id: str | None,
+    operator: str | None,
+) -> None:
+    """Write a self-contained HTML report for the analysed scan in SCAN_DIR.
+
+    The report prints on two or three A4 pages; the full provenance (configuration, model
+    cards, every reviewed cell) goes to report_provenance.html beside it. Sample id, slide
+    id and operator come from the scan file's [sample] table unless given here.
+    """
     from uvscope.io.report import write_report
 
-    click.echo(str(write_report(scan_dir, out)))
+    click.echo(
+        str(write_report(scan_dir, out, sample_id=sample_id, operator=operator, slide_id=slide_id))
+    )

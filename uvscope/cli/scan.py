@@ -62,6 +62,9 @@ def run_one(
         sinks.append(session_for_scan(scan, out_dir))
     rig = build_rig(rig_cfg)
     engine = ScanEngine(rig, scan, out_dir, sinks=sinks, resume=resume is not None)
+    from uvscope.logs import attach_scan_log
+
+    attach_scan_log(engine, out_dir)  # OUT/uvscope.log: this run's events and messages
     console.print(f"[bold]uvscope scan[/] on [cyan]{rig_cfg.name}[/] -> {out_dir}")
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -141,6 +144,12 @@ def run_one(
     "scan file; on for the built-in demo scan).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the scan's summary (and differential) as JSON on stdout; all else on stderr.",
+)
 def scan(
     scan_path: Path | None,
     rig_path: Path | None,
@@ -148,6 +157,7 @@ def scan(
     resume: Path | None,
     analysis: bool | None,
     quiet: bool,
+    as_json: bool = False,
 ) -> None:
     """Scan a slide region into overlapping, background-normalised OME-TIFF tiles.
 
@@ -155,12 +165,47 @@ def scan(
     and with analysis analysis/ (cells.csv, differential.json, mosaics, report.html).
     Exit status: 0 done, 1 tiles complete but the analysis failed (see `uvscope analyze`),
     2 bad input or a failed scan (files kept; see --resume), 130 aborted.
+
+    Every key of the scan file (--config), with types, defaults and limits:
+    `uvscope config schema scan`; of the rig file (--rig): `uvscope config schema rig`.
+    Each scan folder gets uvscope.log (add -v before `scan` for messages on the terminal).
     """
     if resume is not None and (scan_path is not None or out is not None):
         raise click.UsageError("--resume takes the folder's own config; drop --config/--out")
+    if as_json:
+        sys.exit(_run_json(scan_path, rig_path, out, resume, quiet, analysis))
     code = run_one(scan_path, rig_path, out, resume, quiet, analysis)
     if code:
         sys.exit(code)
+
+
+def _run_json(
+    scan_path: Path | None,
+    rig_path: Path | None,
+    out: Path | None,
+    resume: Path | None,
+    quiet: bool,
+    analysis: bool | None,
+) -> int:
+    """run_one with its terminal output on stderr, then the folder's results as JSON."""
+    import contextlib
+    import json
+
+    folder = resume or out or _default_out(load_scan(scan_path))
+    with contextlib.redirect_stdout(sys.stderr):
+        code = run_one(scan_path, rig_path, None if resume else folder, resume, quiet, analysis)
+    mpath = folder / "manifest.json"
+    manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
+    doc: dict[str, object] = {
+        "exit_code": code,
+        "folder": str(folder),
+        **manifest.get("summary", {}),
+    }
+    dpath = folder / "analysis" / "differential.json"
+    if dpath.exists():
+        doc["differential"] = json.loads(dpath.read_text(encoding="utf-8"))["differential"]
+    click.echo(json.dumps(doc, indent=2, default=str))
+    return code
 
 
 @click.command()

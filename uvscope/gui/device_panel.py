@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -187,15 +186,7 @@ class DevicePanel(QWidget):
         lay.addWidget(box)
         lay.addStretch(1)
 
-        for key, (dx, dy) in {
-            Qt.Key.Key_Left: (-1, 0),
-            Qt.Key.Key_Right: (1, 0),
-            Qt.Key.Key_Up: (0, -1),
-            Qt.Key.Key_Down: (0, 1),
-        }.items():
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(lambda dx=dx, dy=dy: self.jog(dx, dy))
+        # no arrow-key jog here: Up/Down belong to the spin boxes (the live image jogs)
 
         self.poll_timer = QTimer(self)
         self.poll_timer.setInterval(poll_ms)
@@ -358,6 +349,7 @@ class DevicePanel(QWidget):
         x, y, z, nm, slot = pos
         self.set_position(x, y, z)
         self.wheel_label.setText(f"slot {slot}" + (f" ({nm} nm)" if nm else " (no filter)"))
+        self._show_filter(nm)
 
     def set_position(self, x: float, y: float, z: float) -> None:
         if self.position is None:  # start the go-to fields where the stage is
@@ -372,6 +364,22 @@ class DevicePanel(QWidget):
     def show_scan_position(self, x: float, y: float) -> None:
         """During a scan the engine owns the stage: show where the last tile was taken."""
         self.position_label.setText(f"x {x:.4f} mm   y {y:.4f} mm (scanning)")
+
+    def show_live_settings(self, nm: int, exposure_ms: float) -> None:
+        """What live view now runs at (e.g. a wavelength's preset exposure), without
+        sending it back to the devices."""
+        self._show_filter(nm)
+        self.exposure.blockSignals(True)
+        self.exposure.setValue(exposure_ms)
+        self.exposure.blockSignals(False)
+
+    def _show_filter(self, nm: int | None) -> None:
+        """The filter box shows the wheel's real wavelength, never a stale choice."""
+        i = self.filter.findData(nm) if nm else -1
+        if i >= 0 and i != self.filter.currentIndex():
+            self.filter.blockSignals(True)
+            self.filter.setCurrentIndex(i)
+            self.filter.blockSignals(False)
 
     def set_scanning(self, scanning: bool) -> None:
         """The scan engine owns the devices during a scan: controls off, polling off."""

@@ -27,7 +27,7 @@ class DifferentialView(QWidget):
         self.summary = QLabel("No cells counted yet")
         self.table = QTableWidget(len(classes), 3)
         self.table.setHorizontalHeaderLabels(["Count", "%", "95 % CI"])
-        self.table.setVerticalHeaderLabels([c.capitalize() for c in classes])
+        self.table.setVerticalHeaderLabels([c.capitalize() for c in classes])  # report order
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -64,7 +64,8 @@ class DifferentialView(QWidget):
         lay.addWidget(self.plot, 1)
         self.current: Differential | None = None
 
-    def show_differential(self, diff: Differential, reviewed: int = 0) -> None:
+    def show_differential(self, diff: Differential, reviewed: int = 0, outside: int = 0) -> None:
+        """``reviewed``: cells reclassified; ``outside``: put outside the five-part count."""
         self.current = diff
         pct = np.array([diff.percentages.get(c, 0.0) for c in self.classes])
         lo = np.array([diff.ci95.get(c, (0.0, 0.0))[0] for c in self.classes])
@@ -85,7 +86,11 @@ class DifferentialView(QWidget):
             top=np.maximum(hi - pct, 0),
             bottom=np.maximum(pct - lo, 0),
         )
-        text = f"{diff.total} WBCs counted, {diff.dead} dead cells excluded"
+        wbcs = "WBC" if diff.total == 1 else "WBCs"
+        dead = "dead cell" if diff.dead == 1 else "dead cells"
+        text = f"{diff.total} {wbcs} counted, {diff.dead} {dead} excluded"
         if reviewed:
             text += f"; {reviewed} reclassified by review"
+        if outside:
+            text += f"; {outside} outside the differential (band, blast, smudge, ...)"
         self.summary.setText(text)

@@ -1,29 +1,66 @@
-"""The cell gallery: one tab per class, stained crop beside gray, click to locate, reclassify."""
+"""The cell gallery, as on a clinical review station.
+
+A class list on the left (every class visible, with its count: no tabs hidden behind scroll
+arrows), the cells of the chosen class sorted by confidence, least sure first and flagged in
+red, an enlarged view of the selected cell with where it lies, and one key per class to
+reclassify the selection (the next cell is selected, so a reviewer can go through a class
+with the keyboard alone). Classes outside the five-part differential (band neutrophil, blast,
+smudge, artefact, unidentified) are review-only: the analysis never gives them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QKeyEvent
 from PySide6.QtWidgets import (
-    QComboBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QPushButton,
-    QTabWidget,
+    QSizePolicy,
+    QSlider,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from uvscope.analysis.review import class_label
+from uvscope.gui.cell_detail import CellDetail
 from uvscope.gui.qimage import rgb_to_pixmap
-from uvscope.gui.results import DEAD, WBC_CLASSES, CellRow
+from uvscope.gui.results import (
+    DEAD,
+    LOW_CONFIDENCE_P,
+    OUTSIDE_CLASSES,
+    REVIEW_CLASSES,
+    CellRow,
+    cell_confidence,
+)
 
 _CELL_ROLE = Qt.ItemDataRole.UserRole
+#: one key per class: digits in the report's order, D for dead
+HOTKEYS: dict[str, str] = {
+    "1": "neutrophil",
+    "2": "eosinophil",
+    "3": "basophil",
+    "4": "lymphocyte",
+    "5": "monocyte",
+    "D": "dead",
+    "6": "band_neutrophil",
+    "7": "blast",
+    "8": "smudge",
+    "9": "artefact",
+    "0": "unidentified",
+}
+_KEY_OF = {cls: key for key, cls in HOTKEYS.items()}
+LOW_MARK_RGB = (210, 0, 0)
+_PLAIN = Qt.KeyboardModifier.KeypadModifier | Qt.KeyboardModifier.ShiftModifier
 
 
 @dataclass
@@ -34,74 +71,213 @@ class CellThumb:
     image: np.ndarray
 
 
+class _CellItem(QListWidgetItem):
+    """Sorts by confidence (least sure first), then by id, so the order is stable."""
+
+    def __init__(self, icon: QIcon, text: str, cell: CellRow) -> None:
+        super().__init__(icon, text)
+        self.key = (cell_confidence(cell), cell.cell_id)
+
+    def __lt__(self, other: QListWidgetItem) -> bool:
+        return self.key < getattr(other, "key", self.key)
+
+
+def marked(image: np.ndarray, low: bool) -> np.ndarray:
+    """The thumbnail, framed in red when the cell is low-confidence."""
+    if not low:
+        return image
+    out = image.copy()
+    b = max(2, image.shape[0] // 24)
+    out[:b], out[-b:], out[:, :b], out[:, -b:] = (
+        LOW_MARK_RGB,
+        LOW_MARK_RGB,
+        LOW_MARK_RGB,
+        LOW_MARK_RGB,
+    )
+    return out
+
+
 class CellGallery(QWidget):
-    """Emits ``cell_activated`` on a click and ``reclassified(cell, new_class)`` on a review."""
+    """Emits ``cell_activated`` to show a cell in the mosaic, ``reclassified(cell, class)``."""
 
     cell_activated = Signal(object)
     reclassified = Signal(object, str)
 
     def __init__(
         self,
-        classes: tuple[str, ...] = (*WBC_CLASSES, DEAD),
-        thumb_px: int = 64,
+        classes: tuple[str, ...] = REVIEW_CLASSES,
+        thumb_px: int = 56,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.classes = classes
-        self.tabs = QTabWidget()
+        self.class_list = QListWidget()
+        self.class_list.setMinimumWidth(140)
+        self.stack = QStackedWidget()
         self.lists: dict[str, QListWidget] = {}
         self._items: dict[str, QListWidgetItem] = {}
         self._class_of: dict[str, str] = {}
+        self._thumbs: dict[str, np.ndarray] = {}
+        self._low: set[str] = set()  #: ids of the low-confidence cells
         for c in classes:
-            lw = QListWidget()
-            lw.setViewMode(QListWidget.ViewMode.IconMode)
-            lw.setIconSize(QSize(2 * thumb_px, thumb_px))
-            lw.setResizeMode(QListWidget.ResizeMode.Adjust)
-            lw.setMovement(QListWidget.Movement.Static)
-            lw.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
-            lw.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-            lw.itemClicked.connect(self._on_clicked)
-            lw.customContextMenuRequested.connect(lambda pos, lw=lw: self._context_menu(lw, pos))
-            self.lists[c] = lw
-            self.tabs.addTab(lw, c.capitalize())
-        self.target = QComboBox()
-        self.target.addItems(list(classes))
-        self.move_button = QPushButton("Reclassify selected as")
-        self.move_button.clicked.connect(self._move_selected)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Click a cell to show it in the mosaic."))
-        row.addStretch(1)
-        row.addWidget(self.move_button)
-        row.addWidget(self.target)
+            self.class_list.addItem(QListWidgetItem(class_label(c).capitalize()))
+            self.stack.addWidget(self._make_list(c, thumb_px))
+        self.class_list.currentRowChanged.connect(self._on_class_changed)
+        self.detail = CellDetail()
+        self.detail.locate.connect(self.cell_activated.emit)
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(48, 160)
+        self.size_slider.setValue(thumb_px)
+        self.size_slider.setToolTip("Thumbnail size")
+        self.size_slider.valueChanged.connect(self.set_thumb_px)
+        self.buttons: dict[str, QToolButton] = {}
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.tabs)
-        lay.addLayout(row)
+        #: the left column: the class list, and below it what the panel adds (the differential)
+        self.left = QWidget()
+        self.left_layout = QVBoxLayout(self.left)
+        self.left_layout.setContentsMargins(0, 0, 0, 0)
+        self.left_layout.addWidget(self.class_list)
+        self.class_list.setMaximumHeight(
+            self.class_list.sizeHintForRow(0) * len(classes) + 2 * self.class_list.frameWidth() + 4
+        )
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.left)
+        split.addWidget(self.stack)
+        detail = self._detail_column()
+        detail.setMaximumWidth(260)
+        split.addWidget(detail)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setStretchFactor(2, 0)
+        split.setCollapsible(1, False)
+        split.setSizes([260, 400, 240])
+        self.split = split
+        lay.addWidget(split, 1)
+        self._list_set = set(self.lists.values())
+        for lw in self.lists.values():
+            lw.installEventFilter(self)
+        self._update_titles()
+        self.class_list.setCurrentRow(0)
+
+    def _make_list(self, cls: str, thumb_px: int) -> QListWidget:
+        lw = QListWidget()
+        lw.setViewMode(QListWidget.ViewMode.IconMode)
+        lw.setIconSize(QSize(2 * thumb_px, thumb_px))
+        lw.setResizeMode(QListWidget.ResizeMode.Adjust)
+        lw.setMovement(QListWidget.Movement.Static)
+        lw.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        lw.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        lw.currentItemChanged.connect(self._on_current)
+        lw.itemDoubleClicked.connect(lambda item: self.cell_activated.emit(item.data(_CELL_ROLE)))
+        lw.customContextMenuRequested.connect(lambda pos, lw=lw: self._context_menu(lw, pos))
+        self.lists[cls] = lw
+        return lw
+
+    def _detail_column(self) -> QWidget:
+        grid = QGridLayout()
+        grid.setSpacing(2)
+        for i, cls in enumerate(self.classes):
+            key = _KEY_OF.get(cls, "")
+            b = QToolButton()
+            b.setText(f"{key}  {class_label(cls)}" if key else class_label(cls))
+            b.setToolTip(f"Reclassify the selected cells as {class_label(cls)} (key {key})")
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            b.clicked.connect(lambda _=False, c=cls: self.reclassify_selected(c))
+            self.buttons[cls] = b
+            grid.addWidget(b, i // 2, i % 2)
+        size_row = QHBoxLayout()
+        size_row.addWidget(QLabel("Size"))
+        size_row.addWidget(self.size_slider, 1)
+        col = QWidget()
+        lay = QVBoxLayout(col)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.detail, 1)
+        lay.addWidget(QLabel("Reclassify selected (key):"))
+        lay.addLayout(grid)
+        lay.addLayout(size_row)
+        return col
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        """A class key pressed in a cell list reclassifies its selection (lists only: a key
+        typed into another field never changes a cell)."""
+        if event.type() == QEvent.Type.KeyPress and watched in self._list_set:
+            assert isinstance(event, QKeyEvent)
+            cls = HOTKEYS.get(event.text().upper())
+            if cls is not None and cls in self.lists and not event.modifiers() & ~_PLAIN:
+                self.reclassify_selected(cls)
+                return True
+        return super().eventFilter(watched, event)
 
     # ------------------------------------------------------------------ content
     def add_cells(self, thumbs: list[CellThumb]) -> None:
+        touched = set()
         for t in thumbs:
             cls = t.cell.cls if t.cell.cls in self.lists else DEAD
-            item = QListWidgetItem(QIcon(rgb_to_pixmap(t.image)), f"#{t.cell.cell_id}")
-            item.setData(_CELL_ROLE, t.cell)
-            item.setToolTip(self._tooltip(t.cell))
+            item = self._make_item(t.cell, t.image)
             self.lists[cls].addItem(item)
             self._items[t.cell.cell_id] = item
             self._class_of[t.cell.cell_id] = cls
-        self._update_tab_titles()
+            self._thumbs[t.cell.cell_id] = t.image
+            if cell_confidence(t.cell) < LOW_CONFIDENCE_P:
+                self._low.add(t.cell.cell_id)
+            touched.add(cls)
+        for cls in touched:
+            self.lists[cls].sortItems()
+        self._update_titles()
+
+    def _make_item(self, cell: CellRow, image: np.ndarray) -> _CellItem:
+        p = cell_confidence(cell)
+        low = p < LOW_CONFIDENCE_P
+        item = _CellItem(
+            QIcon(rgb_to_pixmap(marked(image, low))), f"p {p:.2f}" + (" !" if low else ""), cell
+        )
+        item.setData(_CELL_ROLE, cell)
+        item.setToolTip(self._tooltip(cell))
+        if low:
+            item.setForeground(Qt.GlobalColor.red)
+        return item
 
     def clear(self) -> None:
         for lw in self.lists.values():
             lw.clear()
         self._items.clear()
         self._class_of.clear()
-        self._update_tab_titles()
+        self._thumbs.clear()
+        self._low.clear()
+        self.detail.show_cell(None, None, "", [])
+        self._update_titles()
 
     def count(self, cls: str) -> int:
         return self.lists[cls].count()
 
     def class_of(self, cell_id: str) -> str:
         return self._class_of[cell_id]
+
+    def cells(self) -> list[CellRow]:
+        return [item.data(_CELL_ROLE) for item in self._items.values()]
+
+    def order(self, cls: str) -> list[str]:
+        """Cell ids of a class in the order shown."""
+        lw = self.lists[cls]
+        return [lw.item(i).data(_CELL_ROLE).cell_id for i in range(lw.count())]
+
+    def current_class(self) -> str:
+        return self.classes[max(self.class_list.currentRow(), 0)]
+
+    def show_class(self, cls: str) -> None:
+        self.class_list.setCurrentRow(self.classes.index(cls))
+
+    def select(self, cell_id: str) -> None:
+        """Select a cell (switching to its class), as a click would."""
+        cls = self._class_of[cell_id]
+        self.show_class(cls)
+        self.lists[cls].setCurrentItem(self._items[cell_id])
+
+    def set_thumb_px(self, px: int) -> None:
+        for lw in self.lists.values():
+            lw.setIconSize(QSize(2 * px, px))
 
     # ------------------------------------------------------------------ review
     def reclassify(self, cell_id: str, new_cls: str) -> None:
@@ -113,22 +289,30 @@ class CellGallery(QWidget):
             return
         src = self.lists[old]
         item = src.takeItem(src.row(self._items[cell_id]))
-        self.lists[new_cls].addItem(item)
+        dst = self.lists[new_cls]
+        dst.addItem(item)
+        dst.sortItems()
         self._class_of[cell_id] = new_cls
         cell: CellRow = item.data(_CELL_ROLE)
         item.setToolTip(self._tooltip(cell, new_cls))
-        self._update_tab_titles()
+        self._update_titles()
         self.reclassified.emit(cell, new_cls)
 
-    def _move_selected(self) -> None:
-        lw = self.tabs.currentWidget()
-        assert isinstance(lw, QListWidget)
-        new_cls = self.target.currentText()
-        for item in list(lw.selectedItems()):
+    def reclassify_selected(self, new_cls: str) -> None:
+        """Reclassify the selection of the shown class, then select the cell after it."""
+        lw = self.lists[self.current_class()]
+        items = lw.selectedItems()
+        if not items:
+            return
+        next_row = min(lw.row(i) for i in items)
+        for item in list(items):
             self.reclassify(item.data(_CELL_ROLE).cell_id, new_cls)
+        if lw.count():
+            lw.setCurrentRow(min(next_row, lw.count() - 1))
+        lw.setFocus()
 
-    def _context_menu(self, lw: QListWidget, pos: object) -> None:
-        item = lw.itemAt(pos)  # type: ignore[arg-type]
+    def _context_menu(self, lw: QListWidget, pos: QPoint) -> None:
+        item = lw.itemAt(pos)
         if item is None:
             return
         cell: CellRow = item.data(_CELL_ROLE)
@@ -136,23 +320,44 @@ class CellGallery(QWidget):
         for c in self.classes:
             if c != self._class_of[cell.cell_id]:
                 menu.addAction(
-                    f"Reclassify as {c}", lambda c=c, cid=cell.cell_id: self.reclassify(cid, c)
+                    f"Reclassify as {class_label(c)}",
+                    lambda c=c, cid=cell.cell_id: self.reclassify(cid, c),
                 )
-        menu.exec(lw.viewport().mapToGlobal(pos))  # type: ignore[arg-type]
+        menu.addAction("Show in mosaic", lambda: self.cell_activated.emit(cell))
+        menu.exec(lw.viewport().mapToGlobal(pos))
 
-    def _on_clicked(self, item: QListWidgetItem) -> None:
-        self.cell_activated.emit(item.data(_CELL_ROLE))
+    def _on_class_changed(self, row: int) -> None:
+        if row < 0:
+            return
+        self.stack.setCurrentIndex(row)
+        self._on_current(self.lists[self.classes[row]].currentItem())
 
-    def _update_tab_titles(self) -> None:
+    def _on_current(self, item: QListWidgetItem | None, _previous: object = None) -> None:
+        if item is None:
+            self.detail.show_cell(None, None, "", self.cells())
+            return
+        cell: CellRow = item.data(_CELL_ROLE)
+        label = self._class_of.get(cell.cell_id, cell.cls)
+        self.detail.show_cell(cell, self._thumbs.get(cell.cell_id), label, self.cells())
+
+    def _update_titles(self) -> None:
+        low = dict.fromkeys(self.classes, 0)
+        for cell_id in self._low:
+            low[self._class_of[cell_id]] += 1
         for i, c in enumerate(self.classes):
-            self.tabs.setTabText(i, f"{c.capitalize()} ({self.lists[c].count()})")
+            extra = f", {low[c]} low" if low[c] else ""
+            apart = " *" if c in OUTSIDE_CLASSES else ""
+            item = self.class_list.item(i)
+            item.setText(f"{class_label(c).capitalize()} ({self.lists[c].count()}{extra}){apart}")
+            item.setToolTip("outside the five-part differential: counted apart" if apart else "")
 
     @staticmethod
     def _tooltip(cell: CellRow, reviewed: str | None = None) -> str:
         probs = ", ".join(
-            f"{k} {v:.2f}" for k, v in sorted(cell.probabilities.items(), key=lambda kv: -kv[1])[:3]
+            f"{class_label(k)} {v:.2f}"
+            for k, v in sorted(cell.probabilities.items(), key=lambda kv: -kv[1])[:3]
         )
         text = f"cell {cell.cell_id}, tile {cell.tile_index}\npredicted {cell.cls} ({probs})"
         if reviewed and reviewed != cell.cls:
-            text += f"\nreviewed: {reviewed}"
+            text += f"\nreviewed: {class_label(reviewed)}"
         return text + f"\nat x {cell.x_um / 1000:.4f} mm, y {cell.y_um / 1000:.4f} mm"

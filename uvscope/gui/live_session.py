@@ -1,4 +1,8 @@
-"""Starts and stops the engine's LiveView in the device worker (camera calls off the GUI thread)."""
+"""Starts and stops the engine's LiveView in the device worker (camera calls off the GUI thread).
+
+Each wavelength keeps its own exposure (``presets``): switching the wavelength brings back
+the exposure set for it; ``auto_expose`` finds one from the camera's own frames.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from uvscope.drivers.rig import Rig
 from uvscope.gui.device_worker import DeviceWorker
+from uvscope.gui.exposure import AutoExposure, ExposurePresets, auto_expose, full_scale
 
 
 class LiveSession(QObject):
@@ -16,6 +21,10 @@ class LiveSession(QObject):
 
     started = Signal(object, int, float)
     stopped = Signal()
+    #: (nm, exposure_ms): a wavelength's exposure preset changed (typed or auto-exposure)
+    preset_changed = Signal(int, float)
+    #: the AutoExposure result, once live view runs again at the exposure found
+    auto_exposed = Signal(object)
 
     def __init__(self, rig: Rig, worker: DeviceWorker, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -24,6 +33,7 @@ class LiveSession(QObject):
         self.live: Any = None
         self.wavelength_nm = 260
         self.exposure_ms = 50.0
+        self.presets = ExposurePresets()
 
     @property
     def running(self) -> bool:
@@ -35,11 +45,18 @@ class LiveSession(QObject):
         exposure_ms: float | None = None,
         on_done: Callable[[Any], None] | None = None,
     ) -> None:
-        """(Re)start live view at a wavelength and exposure (the wheel moves in the worker)."""
-        if wavelength_nm is not None:
+        """(Re)start live view at a wavelength and exposure (the wheel moves in the worker).
+
+        A new wavelength without an exposure takes that wavelength's preset; an exposure
+        given becomes the preset of the wavelength shown.
+        """
+        if wavelength_nm is not None and wavelength_nm != self.wavelength_nm:
             self.wavelength_nm = wavelength_nm
+            if exposure_ms is None:
+                self.exposure_ms = self.presets.get(wavelength_nm)
         if exposure_ms is not None:
             self.exposure_ms = exposure_ms
+            self.set_preset(self.wavelength_nm, exposure_ms)
         nm, exp = self.wavelength_nm, self.exposure_ms
 
         live = self.live
@@ -66,6 +83,44 @@ class LiveSession(QObject):
                 on_done(live)
 
         self.worker.submit(f"start the live view at {nm} nm", restart, on_done=done)
+
+    def set_preset(self, nm: int, exposure_ms: float) -> None:
+        if self.presets.by_nm.get(nm) != exposure_ms:
+            self.presets.set(nm, exposure_ms)
+            self.preset_changed.emit(nm, exposure_ms)
+
+    def set_presets(self, by_nm: dict[int, float]) -> None:
+        """The scan file's exposures as the starting presets (live view keeps what it shows)."""
+        for nm, ms in by_nm.items():
+            self.presets.set(nm, ms)
+        if self.wavelength_nm in by_nm and not self.running:
+            self.exposure_ms = by_nm[self.wavelength_nm]
+
+    def auto_expose(self) -> None:
+        """Find this wavelength's exposure (live view paused: the camera is shared)."""
+        nm, start_ms = self.wavelength_nm, self.exposure_ms
+        was_running = self.running
+
+        def work() -> AutoExposure:
+            self._stop_now()
+            cam = self.rig.camera
+            self.rig.filter_wheel.move_to_wavelength(nm)
+
+            def snap(ms: float) -> Any:
+                cam.set_exposure_ms(ms)
+                return cam.snap().image
+
+            return auto_expose(snap, start_ms, full_scale(cam.bit_depth), cam.exposure_range_ms)
+
+        def done(result: AutoExposure) -> None:
+            self.exposure_ms = result.exposure_ms
+            self.set_preset(nm, result.exposure_ms)
+            if was_running:
+                self.start(on_done=lambda _: self.auto_exposed.emit(result))
+            else:
+                self.auto_exposed.emit(result)
+
+        self.worker.submit(f"auto-expose at {nm} nm", work, on_done=done)
 
     def stop(self, on_done: Callable[[Any], None] | None = None) -> None:
         def done(_: Any) -> None:

@@ -1,4 +1,5 @@
-"""The live camera image: newest frame wins, LUT with auto-levels, scale bar, stage cursor.
+"""The live camera image: newest frame wins, LUT with auto-levels, scale bar, stage cursor,
+saturated pixels painted red with their count.
 
 A QTimer pulls the newest frame from the live source at display rate; the acquisition thread
 never waits for the display, and frames the display had no time for are simply skipped.
@@ -12,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -26,6 +27,9 @@ from PySide6.QtWidgets import (
 from uvscope.config import WAVELENGTHS_NM
 from uvscope.drivers.base import Frame, FrameMeta
 from uvscope.geometry import pixel_to_stage_mm
+from uvscope.gui.exposure import full_scale, saturated_mask
+
+SATURATED_RGBA = (255, 0, 0, 200)
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 
@@ -41,8 +45,8 @@ def auto_levels(image: np.ndarray, low: float = 0.5, high: float = 99.5) -> tupl
     """Percentile levels from a subsample (cheap enough for every frame)."""
     sub = image[::4, ::4]
     lo, hi = np.percentile(sub, (low, high))
-    if hi <= lo:
-        hi = lo + 1
+    if hi <= lo:  # a flat field (e.g. all saturated) shows as bright, not black
+        lo = hi - 1
     return float(lo), float(hi)
 
 
@@ -52,12 +56,21 @@ class LiveViewWidget(QWidget):
     wavelength_requested = Signal(int)
     #: the live source stopped on a device error (message); shown with what to do next
     source_failed = Signal(str)
+    auto_exposure_requested = Signal()
+    #: (x_mm, y_mm) double-clicked on the image: the window asks, then moves the stage there
+    move_requested = Signal(float, float)
 
     def __init__(
-        self, pixel_size_um: float = 0.16, display_hz: float = 30.0, parent: QWidget | None = None
+        self,
+        pixel_size_um: float = 0.16,
+        display_hz: float = 30.0,
+        parent: QWidget | None = None,
+        bit_depth: int = 14,
     ) -> None:
         super().__init__(parent)
         self.pixel_size_um = pixel_size_um
+        self.saturation_level = full_scale(bit_depth)
+        self.saturated_px = 0
         self.source: FrameSource | None = None
         self.stage_mm: tuple[float, float] | None = None
         self.frames_shown = 0
@@ -69,6 +82,9 @@ class LiveViewWidget(QWidget):
         self.vb = self.glw.addViewBox(lockAspect=True, invertY=True)
         self.image = pg.ImageItem(autoDownsample=True)
         self.vb.addItem(self.image)
+        self.overlay = pg.ImageItem()  # saturated pixels, red, above the image
+        self.overlay.setZValue(10)
+        self.vb.addItem(self.overlay)
         self.hist = pg.HistogramLUTItem(image=self.image)
         self.glw.addItem(self.hist)
         self.scale_bar = pg.ScaleBar(
@@ -81,9 +97,23 @@ class LiveViewWidget(QWidget):
         self.scale_bar.text.fill = pg.mkBrush(0, 0, 0, 160)
         self.scale_bar.text.setColor("w")
         self.glw.scene().sigMouseMoved.connect(self._on_mouse)
+        self.glw.scene().sigMouseClicked.connect(self._on_click)
+        # the arrow keys jog the stage only while the image has focus (a click gives it)
+        self.glw.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.glw.setToolTip("Click the image, then the arrow keys jog the stage")
 
         self.auto = QCheckBox("Auto levels")
         self.auto.setChecked(True)
+        self.show_saturation = QCheckBox("Saturation")
+        self.show_saturation.setChecked(True)
+        self.show_saturation.setToolTip("Paint saturated pixels red")
+        self.saturation_label = QLabel("")
+        self.auto_exposure_button = QPushButton("Auto exposure")
+        self.auto_exposure_button.setToolTip(
+            "Set this wavelength's exposure so the bright part of the field reaches 70 % of "
+            "full scale with nothing saturated (kept per wavelength and used by the scan form)"
+        )
+        self.auto_exposure_button.clicked.connect(self.auto_exposure_requested.emit)
         self.fps_label = QLabel("no camera")
         self.exposure_label = QLabel("")
         self.cursor_label = QLabel("")
@@ -100,15 +130,23 @@ class LiveViewWidget(QWidget):
             top.addWidget(b)
         top.addSpacing(12)
         top.addWidget(self.auto)
-        top.addStretch(1)
-        top.addWidget(self.exposure_label)
+        top.addWidget(self.show_saturation)
+        top.addWidget(self.auto_exposure_button)
         top.addSpacing(12)
-        top.addWidget(self.fps_label)
+        top.addWidget(self.saturation_label)
+        top.addStretch(1)
+        # the status line below the image: it keeps the live view narrow enough for a laptop
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.cursor_label)
+        bottom.addStretch(1)
+        bottom.addWidget(self.exposure_label)
+        bottom.addSpacing(12)
+        bottom.addWidget(self.fps_label)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
         lay.addWidget(self.glw, 1)
-        lay.addWidget(self.cursor_label)
+        lay.addLayout(bottom)
 
         self.timer = QTimer(self)
         self.timer.setInterval(int(1000 / display_hz))
@@ -154,6 +192,7 @@ class LiveViewWidget(QWidget):
         self.image.setImage(img, autoLevels=False, levels=levels)
         if self.auto.isChecked():
             self.hist.setLevels(*levels)
+        self._show_saturation(img)
         self.last_index = frame.meta.frame_index
         self.last_meta = frame.meta
         self.frames_shown += 1
@@ -165,6 +204,25 @@ class LiveViewWidget(QWidget):
             f"camera {self.source.fps:.1f} fps, display {self.display_fps:.1f} fps"
         )
         return True
+
+    def _show_saturation(self, img: np.ndarray) -> None:
+        mask = saturated_mask(img, self.saturation_level)
+        n = int(mask.sum())
+        self.saturated_px = n
+        if n and self.show_saturation.isChecked():
+            rgba = np.zeros((*mask.shape, 4), np.uint8)
+            rgba[mask] = SATURATED_RGBA
+            self.overlay.setImage(rgba, autoLevels=False, levels=(0, 255))
+            self.overlay.setVisible(True)
+        else:
+            self.overlay.setVisible(False)
+        if n:
+            share = 100.0 * n / mask.size
+            self.saturation_label.setText(f"SATURATED: {n} px ({share:.1f} %)")
+            self.saturation_label.setStyleSheet("color: white; background: #b00; padding: 0 4px")
+        else:
+            self.saturation_label.setText("not saturated")
+            self.saturation_label.setStyleSheet("color: #060")
 
     @property
     def display_fps(self) -> float:
@@ -195,3 +253,15 @@ class LiveViewWidget(QWidget):
         if stage is not None:
             text += f"   stage x {stage[0]:.4f} mm, y {stage[1]:.4f} mm"
         self.cursor_label.setText(text)
+
+    def _on_click(self, ev: object) -> None:
+        if not getattr(ev, "double", lambda: False)() or self.image.image is None:
+            return
+        p = self.vb.mapSceneToView(ev.scenePos())  # type: ignore[attr-defined]
+        self.move_to_pixel(p.y(), p.x())
+
+    def move_to_pixel(self, row: float, col: float) -> None:
+        """Ask to bring image pixel (row, col) to the centre of the field."""
+        stage = self.stage_at(row, col)
+        if stage is not None:
+            self.move_requested.emit(*stage)

@@ -27,6 +27,8 @@ from uvscope.errors import ConfigError, UvscopeError
 from uvscope.gui.device_panel import DevicePanel
 from uvscope.gui.device_worker import DeviceWorker
 from uvscope.gui.error_banner import ErrorBanner
+from uvscope.gui.folder_state import folder_state
+from uvscope.gui.input_guards import guard_wheel
 from uvscope.gui.live_session import LiveSession
 from uvscope.gui.live_view import LiveViewWidget
 from uvscope.gui.priority import lower_analysis_threads
@@ -85,6 +87,7 @@ class MainWindow(QMainWindow):
         )
         self.tile_worker: TileWorker | None = None
         self._live_was_on = False
+        self._resume_folder = False
         self._closing = False
         self._closed_clean = False
 
@@ -96,7 +99,14 @@ class MainWindow(QMainWindow):
             self.form.set_config(scan)
         self.form.position_mm = lambda: self.panel.position[:2] if self.panel.position else None
         self.form.focus_um = lambda: self.panel.position[2] if self.panel.position else None
-        self.live = LiveViewWidget(rig.config.camera.pixel_size_um)
+        self.form.rig_config = rig.config
+        self.form.update_estimate()
+        self.live = LiveViewWidget(
+            rig.config.camera.pixel_size_um, bit_depth=rig.config.camera.bit_depth
+        )
+        self.live_session.set_presets(self.form.exposures())
+        self._wheel_guard = guard_wheel(self.form)
+        guard_wheel(self.panel, self._wheel_guard)
         self.scan_view = ScanView()
         self.results = ResultsPanel()
 
@@ -138,6 +148,12 @@ class MainWindow(QMainWindow):
         self.panel.autofocus_requested.connect(self.autofocus)
         self.live.wavelength_requested.connect(lambda nm: self.live_session.start(wavelength_nm=nm))
         self.live_session.started.connect(self.live.set_source)
+        self.live_session.started.connect(lambda _s, nm, ms: self.panel.show_live_settings(nm, ms))
+        self.live_session.preset_changed.connect(self.form.set_exposure)
+        self.live.auto_exposure_requested.connect(self.live_session.auto_expose)
+        self.live.move_requested.connect(self.move_to_clicked)
+        self.scan_view.mosaic.move_requested.connect(self.move_to_clicked)
+        self.live_session.auto_exposed.connect(self._auto_exposed)
         self.live_session.stopped.connect(lambda: self.live.set_source(None))
         self.live.source_failed.connect(self._live_failed)
         for key, (dx, dy) in {
@@ -146,8 +162,9 @@ class MainWindow(QMainWindow):
             Qt.Key.Key_Up: (0, -1),
             Qt.Key.Key_Down: (0, 1),
         }.items():
-            sc = QShortcut(QKeySequence(key), self.live)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            # only while the image itself has focus (click it): never from a spin box
+            sc = QShortcut(QKeySequence(key), self.live.glw)
+            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
             sc.activated.connect(lambda dx=dx, dy=dy: self.panel.jog(dx, dy))
         self.scan_view.start_requested.connect(self.start_scan)
         self.scan_view.pause_requested.connect(self.controller.pause)
@@ -159,6 +176,13 @@ class MainWindow(QMainWindow):
         self.controller.finished.connect(self._on_finished)
         self.controller.device_error.connect(self._on_device_error)
         self.controller.log.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.controller.log.connect(self.scan_view.log_event)
+        self.controller.device_error.connect(
+            lambda t: self.scan_view.log_event(f"device error: {t}")
+        )
+        self.controller.analysis_error.connect(
+            lambda i, t: self.scan_view.log_event(f"analysis of tile {i} failed: {t}")
+        )
         self.controller.differential.connect(self._on_differential)
         self.controller.stopped.connect(self._on_stopped)
         self.controller.analysis_error.connect(self._on_analysis_error)
@@ -175,10 +199,16 @@ class MainWindow(QMainWindow):
             self.resize(*preferred)
             return
         w, h = fitted_size(preferred, screen.availableGeometry().size().toTuple())
-        self.resize(w, h)
-        left = min(490, max(380, int(0.33 * w)))
-        self.main_split.setSizes([left, w - left])
+        self.lay_out_for(w, h)
         self.move(screen.availableGeometry().topLeft())
+
+    def lay_out_for(self, w: int, h: int) -> None:
+        """Size the window and give the set-up column the width its form needs (no
+        horizontal scroll bar, nothing clipped), the rest to the images."""
+        self.resize(w, h)
+        form_w = self.form.minimumSizeHint().width() + 40  # + the scroll bar and frame
+        left = min(max(490, form_w), max(380, int(0.36 * w), form_w))
+        self.main_split.setSizes([left, w - left])
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&Scan")
@@ -186,6 +216,7 @@ class MainWindow(QMainWindow):
             ("Open scan set-up...", self._open_scan, QKeySequence.StandardKey.Open),
             ("Save scan set-up...", self._save_scan, QKeySequence.StandardKey.Save),
             ("Start scan", self.start_scan, None),
+            ("Resume interrupted scan...", self._resume_dialog, None),
         ):
             act = QAction(text, self)
             if key is not None:
@@ -216,7 +247,7 @@ class MainWindow(QMainWindow):
             return
         from uvscope.acquisition.autofocus import Autofocus, SweepSettings
 
-        x, y, _ = self.panel.position
+        x, y, z = self.panel.position
         live_on = self.live_session.running
         nm, exp = self.live_session.wavelength_nm, self.live_session.exposure_ms
         af = Autofocus(self.rig, SweepSettings(), nm, exp)
@@ -234,9 +265,11 @@ class MainWindow(QMainWindow):
             )
             self.statusBar().showMessage(text, 15_000)
             if not result.found:
+                half = af.settings.range_um / 2
                 self.banner.show_message(
-                    f"Autofocus found no focus here: {result.message}.\n\nWhat to do: move to "
-                    "a field with cells, focus roughly by hand, then try again."
+                    f"Autofocus found no focus here (searched z {z:.1f} um +- {half:g} um): "
+                    f"{result.message}.\n\nWhat to do: move to a field with cells, focus "
+                    "roughly by hand to within that range, then try again."
                 )
             if live_on:
                 self.live_session.start()
@@ -254,6 +287,33 @@ class MainWindow(QMainWindow):
             f"The live view stopped: {message}\n\nWhat to do: check the camera and the filter "
             "wheel, press Reconnect, then start the live view again (Live menu)."
         )
+
+    def move_to_clicked(self, x_mm: float, y_mm: float) -> None:
+        """Move the stage to a double-clicked point, inside the soft limits, once confirmed."""
+        if self.controller.running:
+            self.statusBar().showMessage("the scan owns the stage: no moves during a scan", 8000)
+            return
+        st = self.rig.config.stage
+        (x0, x1), (y0, y1) = st.x_limits_mm, st.y_limits_mm
+        if not (x0 <= x_mm <= x1 and y0 <= y_mm <= y1):
+            self.banner.show_message(
+                f"x {x_mm:.3f} mm, y {y_mm:.3f} mm is outside the stage's soft limits "
+                f"(x {x0}-{x1} mm, y {y0}-{y1} mm): nothing was moved."
+            )
+            return
+        if self.ask("Move the stage?", f"Move the stage to x {x_mm:.4f} mm, y {y_mm:.4f} mm?"):
+            self.panel.go_to(x_mm, y_mm)
+            self.scan_view.log_event(f"moved to x {x_mm:.4f} mm, y {y_mm:.4f} mm (clicked)")
+
+    def _auto_exposed(self, result: Any) -> None:
+        nm = self.live_session.wavelength_nm
+        text = (
+            f"auto exposure {nm} nm: {result.exposure_ms:.3g} ms, bright part at "
+            f"{100 * result.bright_fraction:.0f} % of full scale"
+        )
+        if not result.converged:
+            text += " (at the camera's limit or out of tries: check the light and the field)"
+        self.statusBar().showMessage(text, 15_000)
 
     def _on_position(self, x: float, y: float, z: float) -> None:
         self.live.stage_mm = (x, y)
@@ -295,10 +355,14 @@ class MainWindow(QMainWindow):
                 self.form.show_errors(err)
                 raise err
             self.controller.plan(cfg)
+            resume = self._ask_about_folder(cfg)
         except UvscopeError as err:
             self.left_tabs.setCurrentIndex(1)
             self.banner.show_error("start the scan", err)
             return
+        if resume is None:
+            return
+        self._resume_folder = resume
         self.banner.hide()
         self._live_was_on = self.live_session.running
         self.panel.set_scanning(True)
@@ -314,15 +378,67 @@ class MainWindow(QMainWindow):
             cfg,
             Path(str(cfg.output_dir)),
             on_done=lambda sink: self._start_engine(cfg, sink),
-            on_error=lambda err: self._scan_over(),
+            on_error=lambda err: (self.statusBar().clearMessage(), self._scan_over()),
         )
+
+    def _ask_about_folder(self, cfg: ScanConfig) -> bool | None:
+        """False: a new folder; True: resume the interrupted scan there; None: don't start."""
+        try:
+            state = folder_state(Path(str(cfg.output_dir)))
+        except ConfigError as err:
+            self.form.show_errors(err)  # beside the output folder, not as a model failure
+            raise
+        if state.kind == "new":
+            return False
+        if state.kind == "finished":
+            err = ConfigError(
+                f"scan set-up\n  output_dir: {state.path} holds a finished scan "
+                f"({state.status}): choose a new folder"
+            )
+            self.form.show_errors(err)
+            raise err
+        if not self.ask(
+            "Resume the interrupted scan?",
+            f"{state.path} holds an interrupted scan ({state.tiles_done} of "
+            f"{state.tiles_total} tiles). Resume it with its own set-up? Finished tiles are "
+            "kept and not taken again.",
+        ):
+            return None
+        self.form.set_config(state.config().replace(output_dir=state.path))
+        return True
+
+    def resume_scan(self, folder: Path) -> None:
+        """Finish an interrupted scan from the folder it left (Scan menu)."""
+        try:
+            state = folder_state(folder)
+            if state.kind != "interrupted":
+                raise ConfigError(
+                    f"resume\n  output_dir: {folder} has no interrupted scan to resume "
+                    f"({'it is finished' if state.kind == 'finished' else 'no scan there'})"
+                )
+            self.form.set_config(state.config().replace(output_dir=folder))
+        except UvscopeError as err:
+            self.banner.show_error(f"resume {folder}", err)
+            return
+        self.start_scan()
+
+    def _resume_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Resume an interrupted scan")
+        if path:
+            self.resume_scan(Path(path))
 
     def _start_engine(self, cfg: ScanConfig, analysis: Any = None) -> None:
         assert cfg.output_dir is not None
         out = Path(cfg.output_dir)
         self.scan_view.mosaic.clear_tiles()
-        self.results.reset(out, analysed=analysis is not None)
+        self.scan_view.analysis_on = analysis is not None
+        self.scan_view.log_event(
+            f"{'resuming' if self._resume_folder else 'starting'} scan into {out}"
+            + (" with analysis" if analysis is not None else " (no analysis)")
+        )
+        self.results.reset(out, analysed=analysis is not None, operator=cfg.sample.operator)
         if analysis is not None:
+            self.statusBar().showMessage("analysis models loaded", 5000)
             lower_analysis_threads()  # the window wins the CPU from the networks
         if self.tile_worker is not None:
             self.tile_worker.shutdown(wait=False)
@@ -333,7 +449,7 @@ class MainWindow(QMainWindow):
         tw.failed.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.tile_worker = tw
         try:
-            self.controller.start(cfg, out, tw, analysis)
+            self.controller.start(cfg, out, tw, analysis, resume=self._resume_folder)
         except UvscopeError as err:
             self.banner.show_error("start the scan", err)
             self._scan_over()
@@ -345,16 +461,19 @@ class MainWindow(QMainWindow):
 
     def _on_state(self, state: RunState) -> None:
         self.scan_view.set_state(state)
+        self.scan_view.log_event(f"state: {state.value}")
 
     def _on_progress(self, p: ScanProgress) -> None:
         self.scan_view.set_progress(p)
 
     def _on_result(self, index: int, images: dict[str, Any], thumbs: list[Any]) -> None:
         self.scan_view.mosaic.update_tile(index, images)
+        self.scan_view.tile_analysed()
         self.results.add_cells(thumbs)
 
     def _on_differential(self, diff: Any) -> None:
         self.results.show_analysis_differential(diff)
+        self.scan_view.set_counted(diff.total)
 
     def _on_device_error(self, text: str) -> None:
         self.banner.show_message(f"Device error, scan paused: {text}")
@@ -384,11 +503,12 @@ class MainWindow(QMainWindow):
             f"{summary.out_dir}"
         )
         self.statusBar().showMessage(text)
+        self.scan_view.log_event(text + (f": {summary.message}" if summary.message else ""))
         if summary.status == "failed":
             self.banner.show_message(
                 f"The scan failed: {summary.message}\n\nWhat to do: the files written so far "
-                f"are intact; fix the cause, then finish with `uvscope scan --resume "
-                f"{summary.out_dir}`."
+                "are intact; fix the cause, then Scan > Resume interrupted scan... on "
+                f"{summary.out_dir} (or `uvscope scan --resume {summary.out_dir}`)."
             )
         self._scan_over()
 

@@ -32,6 +32,8 @@ class MosaicView(pg.PlotWidget):
     """``add_tile``/``update_tile`` place images; ``set_mode`` picks gray/stained/masks/outlines."""
 
     tile_added = Signal(int)
+    #: (x_mm, y_mm) double-clicked: the window asks, then moves the stage there
+    move_requested = Signal(float, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="k")
@@ -66,6 +68,7 @@ class MosaicView(pg.PlotWidget):
         self._fit: QRectF | None = None
         self.vb.sigRangeChangedManually.connect(self._user_moved)
         self.vb.sigResized.connect(self._refit)
+        self.scene().sigMouseClicked.connect(self._on_click)
 
     # ------------------------------------------------------------------ content
     def clear_tiles(self) -> None:
@@ -219,3 +222,10 @@ class MosaicView(pg.PlotWidget):
 
     def fine_tiles(self) -> list[int]:
         return [i for i, lv in self._shown_level.items() if lv == LEVELS[-1]]
+
+    def _on_click(self, ev: object) -> None:
+        """A double click asks to move the stage to that point of the slide."""
+        if not getattr(ev, "double", lambda: False)():
+            return
+        p = self.vb.mapSceneToView(ev.scenePos())  # type: ignore[attr-defined]
+        self.move_requested.emit(p.x() / 1000.0, p.y() / 1000.0)

@@ -13,9 +13,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from uvscope.analysis.differential import wilson_interval
+from uvscope.analysis.review import (  # noqa: F401 - the widgets' one place for class names
+    DEAD,
+    LOW_CONFIDENCE_P,
+    OUTSIDE_CLASSES,
+    REVIEW_CLASSES,
+)
+from uvscope.analysis.settings import CLASSES
 
-WBC_CLASSES: tuple[str, ...] = ("neutrophil", "lymphocyte", "monocyte", "eosinophil", "basophil")
-DEAD = "dead"
+#: the five-part differential, in the report's order
+WBC_CLASSES: tuple[str, ...] = CLASSES
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,14 @@ class CellRow:
     y_um: float
     bbox: tuple[int, int, int, int]  #: (row0, col0, row1, col1) in tile pixels
     label: int = 0  #: instance label in the tile's label image
+
+
+def cell_confidence(cell: CellRow) -> float:
+    """The probability of the class the cell was given (dead cells: of being dead)."""
+    p = cell.probabilities.get(cell.cls)
+    if p is None:
+        p = max(cell.probabilities.values(), default=0.0)
+    return float(p)
 
 
 @dataclass

@@ -1,24 +1,29 @@
-"""Results: the live differential and the cell gallery, with the reviewer's changes saved."""
+"""Results: the live differential and the cell gallery, the reviewer's changes and sign-off.
+
+Every reclassification is saved with the scan at once; "Sign off review" stores who signed
+and when in analysis/signoff.json and rewrites the report; "Open report" shows it.
+"""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from uvscope.gui.differential_view import DifferentialView
 from uvscope.gui.gallery import CellGallery, CellThumb
-from uvscope.gui.results import CellRow, Differential, differential_from_labels
+from uvscope.gui.results import OUTSIDE_CLASSES, CellRow, Differential, differential_from_labels
 from uvscope.gui.review import ReviewStore
 
 
@@ -38,6 +43,7 @@ class ResultsPanel(QWidget):
         self.cells: dict[str, CellRow] = {}
         self.scan_dir: Path | None = None
         self._analysis_diff: Differential | None = None
+        self._signed_text = ""
         self.gallery.cell_activated.connect(self.cell_activated.emit)
         self.gallery.reclassified.connect(self._on_reclassified)
         self.export_button = QPushButton("Export training labels...")
@@ -49,24 +55,42 @@ class ResultsPanel(QWidget):
         self.report_button.setEnabled(False)
         self.report_button.clicked.connect(self.update_report)
         self.report_written.connect(self._on_report_written)
+        self.open_button = QPushButton("Open report")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self.open_report)
+        self.operator_edit = QLineEdit()
+        self.operator_edit.setPlaceholderText("reviewer's name")
+        self.operator_edit.setMaximumWidth(180)
+        self.sign_button = QPushButton("Sign off review")
+        self.sign_button.setToolTip(
+            "Store your name and the time in the scan folder (analysis/signoff.json) and "
+            "rewrite the report with the sign-off; a later reclassification voids it"
+        )
+        self.sign_button.setEnabled(False)
+        self.sign_button.clicked.connect(self.sign_off)
         self.saved_label = QLabel("")
+        self.saved_label.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.saved_label, 1)
+        buttons.addWidget(self.operator_edit)
+        buttons.addWidget(self.sign_button)
         buttons.addWidget(self.report_button)
+        buttons.addWidget(self.open_button)
         buttons.addWidget(self.export_button)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.gallery)
-        split.addWidget(self.differential)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        # the differential under the class list: the cells get the width (a laptop's too)
+        self.gallery.left_layout.addWidget(self.differential, 1)
+        self.gallery.left.setMaximumWidth(330)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.gallery, 1)
         lay.addLayout(buttons)
 
-    def reset(self, scan_dir: Path | None, analysed: bool = True) -> None:
+    def reset(self, scan_dir: Path | None, analysed: bool = True, operator: str = "") -> None:
         """A new scan's results; ``analysed``: the scan runs the analysis (so has a report)."""
         self.scan_dir = scan_dir
+        self.operator_edit.setText(operator)
+        self.sign_button.setEnabled(scan_dir is not None and analysed)
+        self.open_button.setEnabled(self._report_path() is not None)
         self.cells.clear()
         self.review = ReviewStore()
         self._analysis_diff = None
@@ -93,7 +117,10 @@ class ResultsPanel(QWidget):
 
     def _show_reviewed(self) -> None:
         labels = [self.review.label_of(c) for c in self.cells.values()]
-        self.differential.show_differential(differential_from_labels(labels), len(self.review))
+        outside = sum(1 for lab in labels if lab in OUTSIDE_CLASSES)
+        self.differential.show_differential(
+            differential_from_labels(labels), len(self.review), outside
+        )
 
     def _on_reclassified(self, cell: CellRow, new_cls: str) -> None:
         self.review.set(cell, new_cls)
@@ -125,7 +152,7 @@ class ResultsPanel(QWidget):
             )
             return
         self.report_button.setEnabled(False)
-        self.saved_label.setText("writing the report...")
+        self.saved_label.setText(self._signed_text + "writing the report...")
 
         def work() -> None:
             from uvscope.io.report import write_report
@@ -142,7 +169,44 @@ class ResultsPanel(QWidget):
 
     def _on_report_written(self, path: str) -> None:
         self.report_button.setEnabled(self.scan_dir is not None)
-        self.saved_label.setText(f"report written to {path}" if path else "")
+        self.open_button.setEnabled(self._report_path() is not None)
+        if path:
+            self.saved_label.setText(f"{self._signed_text}report written to {path}")
+        self._signed_text = ""
+
+    def _report_path(self) -> Path | None:
+        if self.scan_dir is None:
+            return None
+        path = self.scan_dir / "analysis" / "report.html"
+        return path if path.exists() else None
+
+    def open_report(self) -> None:
+        """Show the report in the system's browser (print it from there)."""
+        path = self._report_path()
+        if path is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    def sign_off(self) -> None:
+        """Sign the review off as the name typed beside the button, then rewrite the report."""
+        from uvscope.analysis.review import sign_off
+
+        scan_dir = self.scan_dir
+        if scan_dir is None:
+            return
+        if not (scan_dir / "analysis" / "differential.json").exists():
+            self.saved_label.setText(
+                "Nothing to sign off yet: the analysis has not finished writing its results"
+            )
+            return
+        try:
+            record = sign_off(scan_dir, self.operator_edit.text())
+        except Exception as err:  # shown by the window with what to do
+            self.operator_edit.setFocus()
+            self.failed.emit("sign off the review", err)
+            return
+        self._signed_text = f"Review signed off by {record.operator} at {record.time}; "
+        self.saved_label.setText(self._signed_text + "writing the report...")
+        self.update_report()
 
     def export(self, path: Path) -> Path:
         return self.review.export_training_labels(path, list(self.cells.values()))

@@ -24,6 +24,7 @@ from uvscope.errors import ScanError
 from uvscope.gui.analysis_adapter import analysis_signals, to_differential
 from uvscope.gui.qt_relay import QtRelay
 from uvscope.gui.tile_worker import TileWorker
+from uvscope.logs import attach_scan_log
 
 #: builds the analysis TileSink of a scan from (scan, rig, out_dir, plan); its psygnal
 #: ``tile_analysed`` and ``differential_changed`` signals feed the mosaic and the results
@@ -95,9 +96,16 @@ class ScanController(QObject):
         return self.analysis_factory(scan, self.rig, out_dir, self.plan(scan))
 
     def start(
-        self, scan: ScanConfig, out_dir: Path, tiles: TileWorker, analysis: TileSink | None = None
+        self,
+        scan: ScanConfig,
+        out_dir: Path,
+        tiles: TileWorker,
+        analysis: TileSink | None = None,
+        resume: bool = False,
     ) -> None:
-        """Start a scan in the engine thread; raises ScanError if one is running already."""
+        """Start a scan in the engine thread; raises ScanError if one is running already.
+
+        ``resume``: finish the interrupted scan in ``out_dir`` (its finished tiles are kept)."""
         if self.running:
             raise ScanError("a scan is running; pause or abort it first")
         plan = self.plan(scan)  # validates the region against the soft limits up front
@@ -112,7 +120,10 @@ class ScanController(QObject):
         for old in self._relays:  # the previous scan's engine can now be freed
             old.detach()
             old.deleteLater()
-        engine = ScanEngine(self.rig, scan, out_dir, sinks=sinks, on_device_error="pause")
+        engine = ScanEngine(
+            self.rig, scan, out_dir, sinks=sinks, on_device_error="pause", resume=resume
+        )
+        attach_scan_log(engine, out_dir)  # OUT/uvscope.log, as for `uvscope scan`
         relay = QtRelay(engine.events, self)
         relay.on("state_changed", self.state_changed.emit)
         relay.on("progress", self.progress.emit)

@@ -7,13 +7,16 @@ ConfigError beside the widget of that field. Save and load use the TOML the CLI 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractSpinBox,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -27,6 +30,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -37,12 +41,14 @@ from uvscope.config import (
     AnalysisConfig,
     BackgroundConfig,
     FocusPlanConfig,
+    RigConfig,
     ScanConfig,
     dump_toml,
     load_toml,
     parse_model,
 )
-from uvscope.errors import ConfigError, StorageError
+from uvscope.errors import ConfigError, StorageError, UvscopeError
+from uvscope.gui.estimate import ScanEstimate, estimate_scan
 from uvscope.gui.model_choice import DEFAULT as DEFAULT_MODELS
 from uvscope.gui.model_choice import model_choices
 
@@ -53,22 +59,78 @@ _FOCUS_OWN = {"z_um"}
 _BACKGROUND_OWN = {"position_mm", "frames", "dark_frames"}
 
 
+_UNITS = {"_nm": "nm", "_um": "µm", "_mm": "mm", "_ms": "ms", "_percent": "%", "_s": "s"}
+
+
+def human_label(name: str) -> str:
+    """``fine_range_um`` -> ``Fine range (µm)``: what the operator reads instead of a key."""
+    for suffix, unit in _UNITS.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return f"{name[: -len(suffix)].replace('_', ' ').capitalize()} ({unit})"
+    return name.replace("_", " ").capitalize()
+
+
+def human_message(msg: str) -> str:
+    """Pydantic's wording made an instruction, field keys made labels."""
+    msg = msg.replace("Input should be", "must be").replace("Field required", "required")
+    return re.sub(
+        r"\b[a-z]+(?:_[a-z0-9]+)+\b", lambda m: human_label(m.group(0)).lower(), msg
+    )
+
+
+def model_range(model: type[BaseModel], name: str) -> tuple[float | None, float | None]:
+    """The (min, max) a field's constraints allow, for the spin box's range (None: open).
+
+    A strict bound (``lt=50``) becomes the nearest value inside it at 0.1 resolution, so the
+    box cannot even hold a value the model refuses."""
+    lo: float | None = None
+    hi: float | None = None
+    for m in model.model_fields[name].metadata:
+        if getattr(m, "ge", None) is not None:
+            lo = float(m.ge)
+        if getattr(m, "gt", None) is not None:
+            lo = float(m.gt) + 0.1
+        if getattr(m, "le", None) is not None:
+            hi = float(m.le)
+        if getattr(m, "lt", None) is not None:
+            hi = float(m.lt) - 0.1
+    return lo, hi
+
+
+Wrap = Callable[[QWidget, str], QWidget]
+
+
 class ExtraFields:
     """Generic editors for the fields of a config model the form does not lay out by hand.
 
     Literal -> combo box, bool -> check box, int/float -> spin box, anything else (optional
     numbers, paths, names) -> a line edit where empty means "not set" (pydantic parses text).
+    ``wrap(editor, "prefix.name")`` puts each field's error label beside its own editor.
     """
 
-    def __init__(self, model: type[BaseModel], own: set[str], form: QFormLayout) -> None:
+    def __init__(
+        self,
+        model: type[BaseModel],
+        own: set[str],
+        form: QFormLayout,
+        prefix: str = "",
+        wrap: Wrap | None = None,
+    ) -> None:
         self.widgets: dict[str, QWidget] = {}
         for name, f in model.model_fields.items():
             if name in own:
                 continue
             w = self._editor(f.annotation)
+            if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                lo, hi = model_range(model, name)
+                if lo is not None:
+                    w.setMinimum(int(lo) if isinstance(w, QSpinBox) else lo)
+                if hi is not None:
+                    w.setMaximum(int(hi) if isinstance(w, QSpinBox) else hi)
             w.setToolTip(f.description or "")
             self.widgets[name] = w
-            form.addRow(name.replace("_", " ").capitalize(), w)
+            row = wrap(w, f"{prefix}.{name}") if wrap is not None else w
+            form.addRow(human_label(name), row)
 
     @staticmethod
     def _editor(annotation: Any) -> QWidget:
@@ -152,6 +214,11 @@ def error_fields(message: str) -> list[tuple[str, str]]:
         if sep:
             out.append((path, msg))
     return out
+
+
+def _range(model: type[BaseModel], name: str, lo: float, hi: float) -> tuple[float, float]:
+    mlo, mhi = model_range(model, name)
+    return (lo if mlo is None else mlo, hi if mhi is None else mhi)
 
 
 def _dspin(lo: float, hi: float, decimals: int = 3, suffix: str = "") -> QDoubleSpinBox:
@@ -240,7 +307,7 @@ class ScanForm(QWidget):
         lay.addWidget(box)
 
         form = QFormLayout()
-        self.overlap = _dspin(0, 99, 1, "%")
+        self.overlap = _dspin(*_range(ScanConfig, "overlap_percent", 0, 99), 1, "%")
         form.addRow("Overlap", self._with_error(self.overlap, "overlap_percent"))
         self.order = QComboBox()
         self.order.addItems(list(get_args(ScanConfig.model_fields["order"].annotation)))
@@ -259,6 +326,11 @@ class ScanForm(QWidget):
             g.addWidget(self.wl_exposure[nm], r, 1)
             g.addWidget(self._error_label(f"wavelength {nm}"), r, 2)
         g.addWidget(self._error_label("wavelengths"), len(WAVELENGTHS_NM), 0, 1, 3)
+        self.live_exposures = QLabel("")
+        self.live_exposures.setWordWrap(True)
+        self.live_exposures.setStyleSheet("color: #555;")
+        self._from_live: dict[int, float] = {}
+        g.addWidget(self.live_exposures, len(WAVELENGTHS_NM) + 1, 0, 1, 3)
         lay.addWidget(box)
 
         # background
@@ -281,7 +353,9 @@ class ScanForm(QWidget):
         g.addWidget(self.bg_frames, 2, 1)
         g.addWidget(self.dark_frames, 2, 2)
         extra = QFormLayout()
-        self.background_extra = ExtraFields(BackgroundConfig, _BACKGROUND_OWN, extra)
+        self.background_extra = ExtraFields(
+            BackgroundConfig, _BACKGROUND_OWN, extra, "background", self._with_error
+        )
         g.addLayout(extra, 3, 0, 1, 4)
         g.addWidget(self._error_label("background"), 4, 0, 1, 4)
         lay.addWidget(box)
@@ -300,7 +374,7 @@ class ScanForm(QWidget):
         zw.setLayout(zrow)
         zrow.setContentsMargins(0, 0, 0, 0)
         form.addRow("Focus", self._with_error(zw, "focus"))
-        self.focus_extra = ExtraFields(FocusPlanConfig, _FOCUS_OWN, form)
+        self.focus_extra = ExtraFields(FocusPlanConfig, _FOCUS_OWN, form, "focus", self._with_error)
         self.output_dir = QLineEdit()
         self.output_dir.setPlaceholderText("scan folder (required to start from the GUI)")
         browse = QPushButton("Browse...")
@@ -334,10 +408,27 @@ class ScanForm(QWidget):
         form.addRow("", sw)
         self.models = ModelCombo()
         form.addRow("Models", self.models)
-        self.analysis_extra = ExtraFields(AnalysisConfig, _ANALYSIS_OWN, form)
+        self.analysis_extra = ExtraFields(
+            AnalysisConfig, _ANALYSIS_OWN, form, "analysis", self._with_error
+        )
         form.addRow(self._error_label("analysis"))
         lay.addWidget(box)
+        # estimate before start
+        box = QGroupBox("Estimate")
+        v = QVBoxLayout(box)
+        self.estimate_label = QLabel("")
+        self.estimate_label.setWordWrap(True)
+        v.addWidget(self.estimate_label)
+        lay.addWidget(box)
         lay.addStretch(1)
+        #: the rig the estimate is for (set by the window); None: no estimate
+        self.rig_config: RigConfig | None = None
+        self.estimate: ScanEstimate | None = None
+        self._estimate_timer = QTimer(self)
+        self._estimate_timer.setSingleShot(True)
+        self._estimate_timer.setInterval(250)
+        self._estimate_timer.timeout.connect(self.update_estimate)
+        self._watch_inputs()
 
         self.set_config(ScanConfig())
 
@@ -393,6 +484,53 @@ class ScanForm(QWidget):
         d = QFileDialog.getExistingDirectory(self, "Scan output folder", self.output_dir.text())
         if d:
             self.output_dir.setText(d)
+
+    # ------------------------------------------------------------------ estimate
+    def _watch_inputs(self) -> None:
+        """Any edit re-estimates (debounced) and announces ``changed``."""
+        kick = self._estimate_timer.start
+        for w in self.findChildren(QAbstractSpinBox):
+            w.valueChanged.connect(kick)  # type: ignore[attr-defined]
+        for b in self.findChildren(QAbstractButton):
+            b.toggled.connect(kick)
+        for c in self.findChildren(QComboBox):
+            c.currentTextChanged.connect(kick)
+        for e in self.findChildren(QLineEdit):
+            e.textChanged.connect(kick)
+        self._estimate_timer.timeout.connect(self.changed.emit)
+
+    def update_estimate(self) -> ScanEstimate | None:
+        """Tiles, time, disk and expected WBCs of the set-up as it stands (errors not shown)."""
+        self.estimate = None
+        if self.rig_config is None:
+            self.estimate_label.setText("Connect a rig to see an estimate.")
+            return None
+        try:
+            cfg = parse_model(ScanConfig, self.data(), "scan set-up")
+            self.estimate = estimate_scan(cfg, self.rig_config)
+        except ConfigError:
+            self.estimate_label.setText("No estimate: the set-up is not valid yet (Start scan "
+                                        "shows what to fix beside each field).")
+            return None
+        except UvscopeError as err:  # a region outside the stage limits
+            self.estimate_label.setText(f"No estimate: {err}")
+            return None
+        self.estimate_label.setText(self.estimate.text())
+        return self.estimate
+
+    # ------------------------------------------------------------------ live-view exposures
+    def set_exposure(self, nm: int, exposure_ms: float) -> None:
+        """A wavelength's exposure as set in live view (typed or auto-exposure)."""
+        if nm not in self.wl_exposure:
+            return
+        self.wl_exposure[nm].setValue(exposure_ms)
+        self._from_live[nm] = exposure_ms
+        taken = ", ".join(f"{k} nm {v:.3g} ms" for k, v in sorted(self._from_live.items()))
+        self.live_exposures.setText(f"Exposures taken from live view: {taken}")
+
+    def exposures(self) -> dict[int, float]:
+        """Exposure per wavelength as the form shows it (ticked or not)."""
+        return {nm: spin.value() for nm, spin in self.wl_exposure.items()}
 
     # ------------------------------------------------------------------ model <-> widgets
     def set_config(self, cfg: ScanConfig) -> None:
@@ -508,21 +646,39 @@ class ScanForm(QWidget):
             return None
 
     def show_errors(self, err: ConfigError | None) -> None:
+        """Each error beside its field, in words; the first one scrolled into view."""
         for lab in self.errors.values():
             lab.clear()
             lab.setVisible(False)
         if err is None:
             return
+        first: QLabel | None = None
         for path, msg in error_fields(str(err)):
             key = self._error_key(path, msg)
             lab = self.errors[key]
-            lab.setText((lab.text() + "\n" if lab.text() else "") + msg)
+            text = human_message(msg)
+            if key == "general":  # not beside a field: say which one
+                text = f"{human_label(path.split('.')[-1])}: {text}"
+            lab.setText((lab.text() + "\n" if lab.text() else "") + text)
             lab.setVisible(True)
+            first = first or lab
+        if first is not None:
+            self._scroll_to(first)
+
+    def _scroll_to(self, label: QLabel) -> None:
+        w: QWidget | None = self.parentWidget()
+        while w is not None and not isinstance(w, QScrollArea):
+            w = w.parentWidget()
+        if isinstance(w, QScrollArea):
+            target = label.parentWidget() or label
+            w.ensureWidgetVisible(target, 20, 40)
 
     def _error_key(self, path: str, msg: str) -> str:
         parts = path.split(".")
         if parts[0] == "(top level)":
             parts = [msg.split(":")[0].strip()]
+        if len(parts) > 1 and ".".join(parts[:2]) in self.errors:  # an extra field's own
+            return ".".join(parts[:2])
         head = parts[0]
         if head == "wavelengths" and len(parts) > 1 and parts[1].isdigit():
             order = getattr(self, "_wl_order", [])

@@ -1,31 +1,30 @@
-"""Scan view: progress (tiles, rate, ETA), start/pause/resume/abort, the live-filling mosaic."""
+"""Scan view: acquired / analysed / counted progress with an ETA that includes the analysis,
+start/pause/resume/abort, the live-filling mosaic and the scan's event log."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
     QLabel,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from uvscope.acquisition.events import RunState, ScanProgress
 from uvscope.gui.mosaic_view import MosaicView
+from uvscope.gui.run_progress import RunProgress
 from uvscope.gui.tile_prep import MODES
 
-
-def _duration(s: float | None) -> str:
-    if s is None:
-        return "--"
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+_ACTIVE = (RunState.PREPARING, RunState.RUNNING, RunState.PAUSED)
 
 
 class ScanView(QWidget):
@@ -80,39 +79,92 @@ class ScanView(QWidget):
         info.addWidget(self.state_label)
         info.addStretch(1)
         info.addWidget(self.rate_label)
+        self.analysis_bar = QProgressBar()
+        self.analysis_bar.setFormat("%v / %m analysed")
+        self.analysis_bar.setVisible(False)
+        top.addWidget(self.analysis_bar, 1)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(2000)
+        self.log_view.setPlaceholderText("Event log: what the scan did, with times")
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.mosaic)
+        split.addWidget(self.log_view)
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 1)
+        split.setSizes([600, 110])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
         lay.addLayout(info)
         lay.addLayout(modes)
-        lay.addWidget(self.mosaic, 1)
+        lay.addWidget(split, 1)
+        #: the analysis runs with this scan (set by the window before it starts)
+        self.analysis_on = False
+        self.run = RunProgress()
+        self.clock = time.monotonic
+        self.tick = QTimer(self)  # elapsed and ETA keep moving while the scan waits
+        self.tick.setInterval(1000)
+        self.tick.timeout.connect(self._refresh)
         self.set_state(RunState.IDLE)
 
     def set_state(self, state: RunState) -> None:
         self.state = state
-        active = state in (RunState.PREPARING, RunState.RUNNING, RunState.PAUSED)
+        active = state in _ACTIVE
         self.start_button.setEnabled(not active)
         self.pause_button.setEnabled(state == RunState.RUNNING)
         self.resume_button.setEnabled(state == RunState.PAUSED)
         self.abort_button.setEnabled(active)
+        if active:
+            self.tick.start()
+        else:
+            self.tick.stop()
+        self._show_state()
+
+    def _show_state(self) -> None:
+        state = self.state
         text = {
             RunState.PREPARING: "preparing: dark and background frames",
             RunState.PAUSED: "paused",
         }.get(state, state.value)
+        if state == RunState.RUNNING and self.run.waiting_for_analysis:
+            text = "acquired; waiting for the analysis"
         if state == RunState.IDLE and not self.mosaic.tiles:
             text = "idle: set it up under Scan set-up, then Start scan"
         self.state_label.setText(f"Scan {text}")
 
-    def set_total(self, total: int) -> None:
-        self.progress_bar.setFormat("%v / %m tiles")
+    def set_total(self, total: int, done: int = 0) -> None:
+        self.progress_bar.setFormat("%v / %m acquired")
         self.progress_bar.setRange(0, max(1, total))
-        self.progress_bar.setValue(0)
+        self.progress_bar.setValue(done)
+        self.analysis_bar.setVisible(self.analysis_on)
+        self.analysis_bar.setRange(0, max(1, total))
+        self.analysis_bar.setValue(done if self.analysis_on else 0)
+        self.run.start(total, self.analysis_on, self.clock())
+        self._refresh()
 
     def set_progress(self, p: ScanProgress) -> None:
-        self.progress_bar.setFormat("%v / %m tiles")
+        self.progress_bar.setFormat("%v / %m acquired")
         self.progress_bar.setRange(0, max(1, p.total))
         self.progress_bar.setValue(p.done)
-        self.rate_label.setText(
-            f"{p.done} of {p.total} tiles, {p.rate_tiles_per_s:.2f} tiles/s, "
-            f"elapsed {_duration(p.elapsed_s)}, ETA {_duration(p.eta_s)}"
-        )
+        self.run.total = p.total
+        self.run.tile_acquired(p.done, self.clock())
+        self._refresh()
+
+    def tile_analysed(self) -> None:
+        self.run.tile_analysed(self.clock())
+        self.analysis_bar.setValue(self.run.analysed)
+        self._refresh()
+
+    def set_counted(self, healthy_wbc: int) -> None:
+        self.run.counted_wbc = healthy_wbc
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self.run.total:
+            self.rate_label.setText(self.run.text(self.clock()))
+        self._show_state()
+
+    def log_event(self, text: str) -> None:
+        """One line in the event log, with the wall-clock time."""
+        self.log_view.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")

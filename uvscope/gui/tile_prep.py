@@ -91,10 +91,13 @@ def crop_thumb(
     stained: np.ndarray,
     gray: np.ndarray,
     bbox: tuple[int, int, int, int],
-    size: int = 64,
+    size: int = 96,
     margin: int = 6,
 ) -> np.ndarray:
-    """Stained crop beside gray crop, each ``size`` x ``size``, centred on the cell's box."""
+    """Stained crop beside gray crop, each ``size`` x ``size``, centred on the cell's box.
+
+    96 px: enough for the enlarged view to show granules; the gallery shows them smaller.
+    """
     r0, c0, r1, c1 = bbox
     half = max(r1 - r0, c1 - c0) // 2 + margin
     rc, cc = (r0 + r1) // 2, (c0 + c1) // 2

@@ -1,4 +1,10 @@
-"""The HTML report of an analysed scan: one self-contained file (inline SVG, embedded PNGs).
+"""The HTML report of an analysed scan: a two-page, self-contained document for the lab.
+
+Page 1 is what a reader signs: who and what (sample, slide, operator, rig, dates), the
+quality flags, the differential (automatic beside reviewed, with intervals), the cells a
+reviewer put outside the five-part differential, and the signature line. Page 2 has the mosaic
+and the cells worth a second look. The appendix links the full provenance (configuration,
+model cards), written to a separate file so it never bloats the print.
 
 Reads only what the analysis wrote (DIR/analysis) and the scan folder, so ``uvscope report``
 can be re-run at any time without the networks.
@@ -6,11 +12,8 @@ can be re-run at any time without the networks.
 
 from __future__ import annotations
 
-import base64
-import csv
 import html
-import io
-import json
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -18,10 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from uvscope.analysis.review import ReviewedLabel, load_reviewed_labels, reviewed_differential
-from uvscope.errors import StorageError
+from uvscope.analysis.review import (
+    DEAD,
+    class_label,
+    outside_counts,
+    reviewed_differential,
+)
+from uvscope.analysis.settings import CLASSES
+from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
+from uvscope.io.report_images import gallery_html, mosaic_html
+from uvscope.io.report_provenance import PROVENANCE_NAME, write_provenance
 
-CLASS_ORDER = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
+CLASS_ORDER = CLASSES
 COLOURS = {
     "neutrophil": "#e66101",
     "eosinophil": "#d62728",
@@ -29,26 +40,22 @@ COLOURS = {
     "lymphocyte": "#1f77b4",
     "monocyte": "#2ca02c",
 }
+#: reviewed cells listed in the report itself; all of them are in the provenance file
+REVIEWED_ROWS = 25
 
 
-def png_data_uri(img: np.ndarray) -> str:
-    """A PNG of a uint8 gray or RGB image as a data: URI."""
-    from PIL import Image
+_SHORT = {
+    "neutrophil": "neut",
+    "eosinophil": "eos",
+    "basophil": "baso",
+    "lymphocyte": "lymph",
+    "monocyte": "mono",
+}
 
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
-
-def to_u8(gray: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
-    g = np.asarray(gray, np.float32)
-    finite = g[np.isfinite(g)]
-    if lo is None or hi is None:
-        lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
-    span = max(float(hi) - float(lo), 1e-6)
-    return (np.clip((np.nan_to_num(g, nan=float(lo)) - lo) / span, 0, 1) * 255 + 0.5).astype(
-        np.uint8
-    )
+def _short(name: str, slot_px: float) -> str:
+    """The class name, abbreviated as hematology does where the bar is too narrow for it."""
+    return name if slot_px >= 80 else _SHORT.get(name, name)
 
 
 def bar_chart_svg(classes: list[dict[str, Any]], width: int = 560, height: int = 260) -> str:
@@ -98,21 +105,31 @@ def bar_chart_svg(classes: list[dict[str, Any]], width: int = 560, height: int =
             )
         parts.append(
             f'<text x="{xm:.1f}" y="{height - bottom + 16}" font-size="11" '
-            f'text-anchor="middle">{html.escape(c["name"])}</text>'
+            f'text-anchor="middle">{html.escape(_short(c["name"], slot))}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
+def _swatch(name: str) -> str:
+    colour = COLOURS.get(name, "#888")
+    return f'<span class="swatch" style="background:{colour}"></span>'
+
+
+def _ci(c: dict[str, Any]) -> str:
+    return f"{c['ci_low_percent']:.1f} - {c['ci_high_percent']:.1f}"
+
+
 def _table(diff: dict[str, Any]) -> str:
     conf = 100 * float(diff.get("confidence", 0.95))
-    rows = [f"<table><tr><th>class</th><th>count</th><th>%</th><th>{conf:.0f} % CI</th></tr>"]
+    rows = [
+        '<table class="diff"><tr><th>class</th><th>count</th><th>%</th>'
+        f"<th>{conf:.0f} % CI</th></tr>"
+    ]
     for c in diff["classes"]:
-        sw = f'<span class="swatch" style="background:{COLOURS.get(c["name"], "#888")}"></span>'
         rows.append(
-            f"<tr><td>{sw}{html.escape(c['name'])}</td><td>{c['count']}</td>"
-            f"<td>{c['percent']:.1f}</td>"
-            f"<td>{c['ci_low_percent']:.1f} - {c['ci_high_percent']:.1f}</td></tr>"
+            f"<tr><td>{_swatch(c['name'])}{html.escape(c['name'])}</td><td>{c['count']}</td>"
+            f"<td>{c['percent']:.1f}</td><td>{_ci(c)}</td></tr>"
         )
     rows.append(f"<tr><th>healthy WBCs</th><th>{diff['healthy']}</th><th></th><th></th></tr>")
     rows.append(
@@ -122,271 +139,275 @@ def _table(diff: dict[str, Any]) -> str:
     return "".join(rows)
 
 
-def _ci(c: dict[str, Any]) -> str:
-    return f"{c['ci_low_percent']:.1f} - {c['ci_high_percent']:.1f}"
-
-
 def _comparison_table(auto: dict[str, Any], reviewed: dict[str, Any]) -> str:
     """The automatic and the reviewed differential side by side, class by class."""
     conf = 100 * float(auto.get("confidence", 0.95))
     rev = {c["name"]: c for c in reviewed["classes"]}
     rows = [
-        '<table class="compare"><tr><th></th><th colspan="3">automatic</th>'
-        '<th colspan="3">after review</th></tr>'
+        '<table class="diff compare"><tr><th></th><th colspan="3">after review</th>'
+        '<th colspan="3" class="auto">automatic</th></tr>'
         "<tr><th>class</th>" + f"<th>count</th><th>%</th><th>{conf:.0f} % CI</th>" * 2 + "</tr>"
     ]
     for c in auto["classes"]:
         r = rev[c["name"]]
-        sw = f'<span class="swatch" style="background:{COLOURS.get(c["name"], "#888")}"></span>'
         rows.append(
-            f"<tr><td>{sw}{html.escape(c['name'])}</td>"
-            f"<td>{c['count']}</td><td>{c['percent']:.1f}</td><td>{_ci(c)}</td>"
-            f"<td>{r['count']}</td><td>{r['percent']:.1f}</td><td>{_ci(r)}</td></tr>"
+            f"<tr><td>{_swatch(c['name'])}{html.escape(c['name'])}</td>"
+            f"<td>{r['count']}</td><td>{r['percent']:.1f}</td><td>{_ci(r)}</td>"
+            f'<td class="auto">{c["count"]}</td><td class="auto">{c["percent"]:.1f}</td>'
+            f'<td class="auto">{_ci(c)}</td></tr>'
         )
     rows.append(
-        f"<tr><th>healthy WBCs</th><th>{auto['healthy']}</th><th></th><th></th>"
-        f"<th>{reviewed['healthy']}</th><th></th><th></th></tr>"
-        f"<tr><td>dead cells (not in the differential)</td><td>{auto['dead']}</td>"
-        f"<td></td><td></td><td>{reviewed['dead']}</td><td></td><td></td></tr></table>"
+        f"<tr><th>healthy WBCs</th><th>{reviewed['healthy']}</th><th></th><th></th>"
+        f'<th class="auto">{auto["healthy"]}</th><th></th><th></th></tr>'
+        f"<tr><td>dead cells (not in the differential)</td><td>{reviewed['dead']}</td>"
+        f'<td></td><td></td><td class="auto">{auto["dead"]}</td><td></td><td></td></tr></table>'
     )
     return "".join(rows)
 
 
-def _reviewed_cells_html(reviewed: dict[str, ReviewedLabel], automatic: dict[str, str]) -> str:
-    """Every reviewed cell: id, tile, automatic class -> reviewed class."""
-    rows = [
-        '<table class="reviewed"><tr><th>cell</th><th>tile</th><th>automatic</th>'
-        "<th></th><th>reviewed</th></tr>"
+def _outside_html(counts: dict[str, int]) -> str:
+    """Cells a reviewer put outside the five-part differential: counted apart."""
+    if not any(counts.values()):
+        return ""
+    cells = "".join(
+        f"<tr><td>{html.escape(class_label(k))}</td><td>{n}</td></tr>"
+        for k, n in counts.items()
+        if n
+    )
+    return (
+        '<table class="outside"><tr><th>outside the differential (review)</th><th>count</th>'
+        f"</tr>{cells}</table>"
+    )
+
+
+def _flags_html(flags: list[Flag]) -> str:
+    rows = []
+    for f in flags:
+        mark = '<td class="flag">FLAG</td>' if f.raised else '<td class="ok">ok</td>'
+        advice = html.escape(f.advice) if f.raised else ""
+        rows.append(
+            f'<tr class="{"raised" if f.raised else ""}">{mark}<td>{html.escape(f.name)}</td>'
+            f"<td>{html.escape(f.value)}</td><td>{advice}</td></tr>"
+        )
+    return '<table class="flags">' + "".join(rows) + "</table>"
+
+
+def _tile_flags(facts: ReportFacts) -> list[Flag]:
+    tiles = facts.doc.get("tiles", {})
+    out = []
+    failed = tiles.get("failed", {})
+    if failed:
+        out.append(
+            Flag(
+                "tiles failed analysis",
+                f"{len(failed)}: {', '.join(sorted(map(str, failed)))}",
+                True,
+                "their cells are missing: see differential.json, re-run `uvscope analyze`",
+            )
+        )
+    left_out = tiles.get("left_out_of_counting", [])
+    if left_out:
+        out.append(
+            Flag(
+                "tiles left out of counting",
+                f"{len(left_out)}: {', '.join(map(str, left_out))}",
+                True,
+                "flagged out of focus by the scan: in the mosaic, not in the differential",
+            )
+        )
+    diff = facts.diff
+    if diff.get("stop_rule"):
+        reached = diff.get("stop_reached_after_tiles") is not None
+        out.append(Flag("stop rule", str(diff["stop_rule"]), not reached,
+                        "the region was too small: enlarge it for a full differential"))
+    for text in diff.get("warnings") or []:  # the differential's own warnings
+        if "healthy WBC" in text and "counted: a differential needs" in text:
+            continue  # said by the WBC-count flag
+        if text.startswith("stop rule not reached"):
+            continue  # said by the stop-rule flag
+        out.append(Flag("warning", str(text), True, ""))
+    return out
+
+
+def _use_notice(facts: ReportFacts) -> str:
+    text = (
+        "<b>For research use only.</b> Not for diagnostic use: results must be confirmed by "
+        "a qualified reviewer."
+    )
+    if facts.simulated_models:
+        text += (
+            f" The analysis models ({html.escape(', '.join(facts.simulated_models))}) were "
+            "<b>trained on simulated images only</b> and have never seen real blood: retrain "
+            "them on your own labelled scans before trusting these counts."
+        )
+    return f'<div class="notice">{text}</div>'
+
+
+def _id_html(facts: ReportFacts, report_time: str) -> str:
+    s, diff = facts.sample, facts.diff
+    planned = facts.tiles_planned
+    tiles = f"{diff['tiles_analysed']}" + (f" of {planned}" if planned is not None else "")
+    scan = f"{tiles} tiles analysed"
+    if facts.scan_state and facts.scan_state != "complete":
+        scan += f"; scan {facts.scan_state}"
+    if diff.get("stop_after_wbc"):
+        scan += f"; stop rule {plural(int(diff['stop_after_wbc']), 'healthy WBC')}"
+    fields = [
+        ("Sample id", s.id),
+        ("Slide id", s.slide_id),
+        ("Operator", s.operator),
+        ("Rig", facts.rig_name),
+        ("Scanned", facts.scan_started),
+        ("Report", report_time),
+        ("Scan", scan),
+        ("Folder", facts.scan_dir.name),
     ]
-    missing = 0
-    for cell_id in sorted(reviewed):  # ids are zero-padded: tile then label order
-        r = reviewed[cell_id]
-        auto = automatic.get(cell_id)
-        note = ""
-        if auto is None:
-            missing += 1
-            auto, note = r.predicted, " *"
-        rows.append(
-            f"<tr><td>{html.escape(cell_id)}{note}</td><td>{r.tile}</td>"
-            f"<td>{html.escape(auto)}</td><td>&rarr;</td><td>{html.escape(r.reviewed)}</td></tr>"
+    blank = '<span class="blank">not given</span>'
+    cells = "".join(
+        f'<div><span class="k">{k}</span> {html.escape(v) if v else blank}</div>' for k, v in fields
+    )
+    return f'<div class="ids">{cells}</div>'
+
+
+def _signature_html(facts: ReportFacts) -> str:
+    so = facts.signoff
+    if so is not None and facts.signoff_current:
+        signed = (
+            f"Review signed off in uvscope by <b>{html.escape(so.operator)}</b> at "
+            f"{html.escape(so.time)} ({plural(so.reviewed_cells, 'cell')} reclassified)."
         )
-    rows.append("</table>")
-    if missing:
-        rows.append(
-            f'<p class="warn">* {missing} reviewed cell(s) are not in cells.csv (the scan was '
-            "re-analysed after the review?): they are not in the reviewed differential.</p>"
+    elif so is not None:
+        signed = (
+            f'<span class="warn">The review signed off by {html.escape(so.operator)} at '
+            f"{html.escape(so.time)} was changed afterwards: the sign-off does not cover "
+            "these numbers; sign off again.</span>"
         )
-    return "".join(rows)
+    else:
+        signed = "The review has not been signed off in uvscope."
+    return (
+        f'<div class="sign"><p>{signed}</p><div class="lines">'
+        "<div>Reviewed by (name)</div><div>Signature</div><div>Date</div></div></div>"
+    )
+
+
+def _differential_html(facts: ReportFacts) -> tuple[str, str, dict[str, Any]]:
+    """(tables, charts, the differential the flags are about: reviewed when there is one)."""
+    diff = facts.diff
+    if not facts.reviewed:
+        return _table(diff), bar_chart_svg(diff["classes"], 420, 200), diff
+    pairs = [(c["cell_id"], c["cell_class"]) for c in facts.cells]
+    rev: dict[str, Any] = reviewed_differential(
+        pairs,
+        facts.reviewed,
+        confidence=float(diff.get("confidence", 0.95)),
+        stop_after_wbc=diff.get("stop_after_wbc"),
+    ).to_dict()
+    tables = _comparison_table(diff, rev) + _outside_html(outside_counts(pairs, facts.reviewed))
+    charts = (
+        '<div class="charts">'
+        + _figure(bar_chart_svg(rev["classes"], 340, 190), "after review")
+        + _figure(bar_chart_svg(diff["classes"], 340, 190), "automatic")
+        + "</div>"
+    )
+    return tables, charts, rev
 
 
 def _figure(svg: str, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def _mosaic_html(root: Path, max_side: int = 1200) -> str:
-    import tifffile
-
-    path = root / "mosaic_stained.ome.tif"
-    if not path.exists():
-        path = root / "mosaic_gray.ome.tif"
-    if not path.exists():
-        return '<p class="muted">No mosaic was written.</p>'
-    with tifffile.TiffFile(path) as tif:
-        levels = tif.series[0].levels
-        lev = next((lv for lv in levels if max(lv.shape[:2]) <= max_side), levels[-1])
-        img = lev.asarray()
-        outline_path = root / "mosaic_outlines.ome.tif"
-    if img.ndim == 2:
-        img = np.repeat(to_u8(img)[..., None], 3, axis=2)
-    if outline_path.exists():
-        with tifffile.TiffFile(outline_path) as tif:
-            ol = next((lv for lv in tif.series[0].levels if lv.shape[:2] == img.shape[:2]), None)
-            if ol is not None:
-                o = ol.asarray()
-                m = o.any(axis=2)
-                img = img.copy()
-                img[m] = o[m]
-    return (
-        f'<p class="muted">{path.name}, {img.shape[1]} x {img.shape[0]} px thumbnail '
-        f'with class-coloured outlines.</p><img alt="mosaic" style="max-width:100%" '
-        f'src="{png_data_uri(img.astype(np.uint8))}">'
-    )
-
-
-def _gallery_html(
-    scan_dir: Path,
-    root: Path,
-    cells: list[dict[str, str]],
-    wavelength: int,
-    reviewed: dict[str, ReviewedLabel] | None = None,
-    per_class: int = 12,
-    half: int = 48,
-) -> str:
-    from uvscope.io.ome import read_ome_tiff
-
-    cache: dict[tuple[str, int], np.ndarray | None] = {}
-
-    def load(kind: str, tile: int) -> np.ndarray | None:
-        key = (kind, tile)
-        if key not in cache:
-            if kind == "stained":
-                p = root / "stained" / f"tile_{tile:05d}.tif"
-                cache[key] = read_ome_tiff(p)[0] if p.exists() else None
-            else:  # the normalised tile, stored or derived from the raw frame
-                cache[key] = _read_gray(scan_dir, tile, wavelength)
-        return cache[key]
-
-    def crop(img: np.ndarray, r: int, c: int) -> np.ndarray:
-        pad = [(half, half), (half, half)] + [(0, 0)] * (img.ndim - 2)
-        return np.pad(img, pad, mode="edge")[r : r + 2 * half, c : c + 2 * half]
-
-    out = []
-    for name in (*CLASS_ORDER, "dead"):
-        chosen = [c for c in cells if c["cell_class"] == name][:per_class]
-        out.append(f"<h3>{html.escape(name)} ({sum(c['cell_class'] == name for c in cells)})</h3>")
-        if not chosen:
-            out.append('<p class="muted">none</p>')
-            continue
-        out.append('<div class="gallery">')
-        for c in chosen:
-            t, r, col = int(c["tile"]), int(float(c["row"])), int(float(c["col"]))
-            g, s = load("gray", t), load("stained", t)
-            pics = []
-            if s is not None:
-                pics.append(crop(s, r, col))
-            if g is not None:
-                gc = to_u8(crop(g, r, col), 0.0, 1.05)
-                pics.append(np.repeat(gc[..., None], 3, axis=2))
-            if not pics:
-                continue
-            img = np.concatenate(pics, axis=1).astype(np.uint8)
-            p_max = max(float(c.get(f"p_{k}", 0) or 0) for k in CLASS_ORDER)
-            review = (reviewed or {}).get(c["cell_id"])
-            note = f"<br><b>reviewed: {html.escape(review.reviewed)}</b>" if review else ""
-            out.append(
-                f'<div class="cell"><img src="{png_data_uri(img)}" alt="{c["cell_id"]}">'
-                f"<br>{html.escape(c['cell_id'])} p={p_max:.2f}{note}</div>"
-            )
-        out.append("</div>")
-    return "".join(out)
-
-
-def _read_gray(scan_dir: Path, tile: int, nm: int) -> np.ndarray | None:
-    from uvscope.io.scanfolder import ScanFolder
-
-    try:
-        return ScanFolder(scan_dir).read_tile(tile, nm)[0]
-    except StorageError:
-        return None
-
-
-def _provenance_html(scan_dir: Path, doc: dict[str, Any]) -> str:
-    manifest: dict[str, Any] = {}
-    mpath = scan_dir / "manifest.json"
-    if mpath.exists():
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    scan = {k: manifest.get(k) for k in ("software", "created", "plan") if k in manifest}
-    if "status" in manifest:  # the on-the-fly report is written before the scan finishes
-        scan["status when this report was written"] = manifest["status"]
-    if "plan" in scan and isinstance(scan["plan"], dict):
-        scan["plan"] = {k: v for k, v in scan["plan"].items() if k != "positions"}
-    blocks = [
-        ("Scan", scan),
-        ("Scan configuration", manifest.get("config", {})),
-        ("Rig", manifest.get("rig", {}).get("name") if manifest.get("rig") else None),
-        ("Models", doc.get("models", {})),
-        ("Analysis settings", doc.get("settings", {})),
-        (
-            "Registration",
-            {k: v for k, v in doc.get("mosaic", {}).items() if k not in ("pairs", "positions_px")},
-        ),
+def _reviewed_cells_html(facts: ReportFacts) -> str:
+    """The reviewed cells (the first ``REVIEWED_ROWS``): id, tile, automatic -> reviewed."""
+    if not facts.reviewed:
+        return ""
+    automatic = {c["cell_id"]: c["cell_class"] for c in facts.cells}
+    rows = [
+        '<table class="reviewed"><tr><th>cell</th><th>tile</th><th>automatic</th>'
+        "<th></th><th>reviewed</th></tr>"
     ]
-    return "".join(
-        f"<h3>{html.escape(t)}</h3><pre>{html.escape(json.dumps(v, indent=2, default=str))}</pre>"
-        for t, v in blocks
+    missing = [cid for cid in facts.reviewed if cid not in automatic]
+    for cell_id in sorted(facts.reviewed)[:REVIEWED_ROWS]:  # zero-padded: tile, label order
+        r = facts.reviewed[cell_id]
+        auto, note = automatic.get(cell_id, r.predicted), " *" if cell_id in missing else ""
+        rows.append(
+            f"<tr><td>{html.escape(cell_id)}{note}</td><td>{r.tile}</td>"
+            f"<td>{html.escape(auto)}</td><td>&rarr;</td>"
+            f"<td>{html.escape(class_label(r.reviewed))}</td></tr>"
+        )
+    rows.append("</table>")
+    n = len(facts.reviewed)
+    if n > REVIEWED_ROWS:
+        rows.append(
+            f'<p class="muted">... and {n - REVIEWED_ROWS} more in the provenance file.</p>'
+        )
+    if missing:
+        rows.append(
+            f'<p class="warn">* {plural(len(missing), "reviewed cell")} not in cells.csv (the '
+            "scan was re-analysed after the review?): not in the reviewed differential.</p>"
+        )
+    return f"<h3>Reviewed cells ({n})</h3>" + "".join(rows)
+
+
+def _models_summary(facts: ReportFacts) -> str:
+    models = facts.doc.get("models", {})
+    rows = []
+    for kind in sorted(k for k in models if not k.endswith("_card") and models[k] is not None):
+        card = models.get(f"{kind}_card")
+        sha = str(card.get("sha256", ""))[:12] if isinstance(card, dict) else ""
+        sim = " (simulated training data)" if kind in facts.simulated_models else ""
+        rows.append(
+            f"<tr><td>{html.escape(kind)}</td><td>{html.escape(str(models[kind]))}</td>"
+            f"<td><code>{html.escape(sha)}</code>{sim}</td></tr>"
+        )
+    if not rows:
+        return ""
+    return (
+        '<table class="models"><tr><th>network</th><th>model</th><th>weights sha256</th>'
+        "</tr>" + "".join(rows) + "</table>"
     )
 
 
-def write_report(scan_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write DIR/analysis/report.html (or ``out``) from an analysed scan folder."""
+def _wavelength(facts: ReportFacts) -> int:
+    return int(facts.doc.get("settings", {}).get("inference", {}).get("wavelength_nm", 260))
+
+
+def write_report(
+    scan_dir: str | Path,
+    out: str | Path | None = None,
+    sample_id: str | None = None,
+    operator: str | None = None,
+    slide_id: str | None = None,
+) -> Path:
+    """Write DIR/analysis/report.html (or ``out``) and its provenance file beside it.
+
+    ``sample_id``, ``operator`` and ``slide_id`` override the scan file's ``[sample]``.
+    """
     scan_dir = Path(scan_dir)
-    root = scan_dir / "analysis"
-    dpath = root / "differential.json"
-    if not dpath.exists():
-        raise StorageError(
-            f"{scan_dir} has no analysis results ({dpath} is missing); "
-            f"run `uvscope analyze {scan_dir}` first"
-        )
-    doc = json.loads(dpath.read_text(encoding="utf-8"))
-    diff = doc["differential"]
-    cells: list[dict[str, str]] = []
-    cpath = root / "cells.csv"
-    if cpath.exists():
-        with open(cpath, newline="", encoding="utf-8") as fh:
-            cells = list(csv.DictReader(fh))
-    failed = doc.get("tiles", {}).get("failed", {})
-    notes = []
-    if failed:
-        notes.append(
-            f'<p class="warn">{len(failed)} tile(s) failed analysis: '
-            f"{html.escape(', '.join(sorted(failed)))} (see differential.json).</p>"
-        )
-    left_out = doc.get("tiles", {}).get("left_out_of_counting", [])
-    if left_out:
-        notes.append(
-            f'<p class="warn">tiles left out of counting: {len(left_out)} (flagged out of focus '
-            f"by the scan: {html.escape(', '.join(map(str, left_out)))}); their cells are in "
-            "the mosaic but not in the differential.</p>"
-        )
-    if diff.get("stop_rule"):
-        notes.append(f"<p>{html.escape(str(diff['stop_rule']))}.</p>")
-    elif diff.get("stop_after_wbc"):
-        notes.append(f"<p>Stop rule: {diff['stop_after_wbc']} healthy WBCs.</p>")
-    for text in diff.get("warnings") or []:
-        notes.append(f'<p class="warn">Warning: {html.escape(str(text))}.</p>')
-    wavelength = int(doc.get("settings", {}).get("inference", {}).get("wavelength_nm", 260))
-    reviewed = load_reviewed_labels(scan_dir)
-    table, reviewed_html, reviewed_note = _table(diff), "", ""
-    chart = bar_chart_svg(diff["classes"])
-    if reviewed:
-        rev = reviewed_differential(
-            ((c["cell_id"], c["cell_class"]) for c in cells),
-            reviewed,
-            confidence=float(diff.get("confidence", 0.95)),
-            stop_after_wbc=diff.get("stop_after_wbc"),
-        ).to_dict()
-        table = _comparison_table(diff, rev)
-        reviewed_note = f"; {len(reviewed)} cell(s) reclassified by review"
-        reviewed_html = (
-            f"<h3>Reviewed cells ({len(reviewed)})</h3>"
-            '<p class="muted">From analysis/reviewed_labels.csv: the reviewer\'s class replaces '
-            "the automatic one in the reviewed differential.</p>"
-            + _reviewed_cells_html(reviewed, {c["cell_id"]: c["cell_class"] for c in cells})
-        )
-        chart = (
-            '<div class="charts">'
-            + _figure(bar_chart_svg(diff["classes"]), "automatic")
-            + _figure(bar_chart_svg(rev["classes"]), "after review")
-            + "</div>"
-        )
-    manifest_name = scan_dir.name
+    facts = load_facts(scan_dir, sample_id, operator, slide_id)
+    report_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    tables, charts, counted = _differential_html(facts)
+    flags = quality_flags(facts, int(counted["healthy"]), int(counted["dead"]))
+    sample = facts.sample.id or scan_dir.name
+    target = Path(out) if out is not None else scan_dir / "analysis" / "report.html"
     text = resources.files("uvscope.io").joinpath("templates/report.html").read_text("utf-8")
     page = Template(text).substitute(
-        title=html.escape(f"{manifest_name}: white-cell differential"),
-        subtitle=html.escape(
-            f"{diff['healthy']} healthy WBCs, {diff['dead']} dead; "
-            f"{diff['tiles_analysed']} tiles analysed, {diff['tiles_failed']} failed; "
-            f"report made {doc.get('created', '')}{reviewed_note}"
+        title=html.escape(f"{sample}: white-cell differential"),
+        notice=_use_notice(facts),
+        ids=_id_html(facts, report_time),
+        flags=_flags_html(flags + _tile_flags(facts)),
+        differential=tables,
+        charts=charts,
+        signature=_signature_html(facts),
+        mosaic=mosaic_html(scan_dir / "analysis"),
+        gallery=gallery_html(
+            scan_dir, facts.cells, (*CLASSES, DEAD), _wavelength(facts), facts.reviewed
         ),
-        differential_table=table,
-        notes="".join(notes),
-        chart=chart,
-        reviewed=reviewed_html,
-        mosaic=_mosaic_html(root),
-        gallery=_gallery_html(scan_dir, root, cells, wavelength, reviewed),
-        wavelength=wavelength,
-        provenance=_provenance_html(scan_dir, doc),
+        wavelength=_wavelength(facts),
+        reviewed=_reviewed_cells_html(facts),
+        models=_models_summary(facts),
+        software=html.escape(str((facts.manifest.get("software") or {}).get("version", ""))),
+        provenance=PROVENANCE_NAME,
     )
-    target = Path(out) if out is not None else root / "report.html"
     target.write_text(page, encoding="utf-8")
+    write_provenance(facts, target)
     return target
