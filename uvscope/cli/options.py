@@ -13,6 +13,7 @@ from uvscope.errors import ConfigError
 def _resolve_rig(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
     """The rig file to use, said on stderr: a path, ``sim`` (asked for the simulator), or
     None (nothing configured: the simulator, or for ``scan --resume`` the folder's rig)."""
+    path: Path | None
     if value is not None:
         # "sim": load_rig gives the simulated rig, whatever this PC is configured for
         path, source = Path(value), ("--rig sim" if value == SIM_RIG else "--rig")
