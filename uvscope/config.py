@@ -550,8 +550,11 @@ def default_rig() -> tuple[Path | None, str]:
 
 
 def load_rig(path: str | Path | None) -> RigConfig:
-    """The rig at ``path``, or the embedded simulated rig when ``path`` is None."""
+    """The rig at ``path``; with None, the rig this PC is configured for (``default_rig``);
+    the embedded simulated rig when none is configured or ``path`` is ``"sim"``."""
     if path is None:
+        path, _ = default_rig()
+    if path is None or str(path) == SIM_RIG:
         text = resources.files("uvscope.examples").joinpath("rig-sim.toml").read_text("utf-8")
         return parse_model(RigConfig, tomllib.loads(text), "embedded rig-sim.toml")
     return load_toml(RigConfig, path)

@@ -51,3 +51,12 @@ def test_a_configured_rig_that_does_not_load_stops_the_command(tmp_path, monkeyp
     result = CliRunner().invoke(main, ["devices", "check"])
     assert result.exit_code == 2
     assert "no such file (rig from $UVSCOPE_RIG)" in result.output
+
+
+def test_load_rig_without_a_path_gives_the_configured_rig(tmp_path, monkeypatch):
+    """What `uvscope batch` relies on for entries without a rig."""
+    from uvscope.config import load_rig
+
+    monkeypatch.setenv("UVSCOPE_RIG", str(_rig_file(tmp_path)))
+    assert load_rig(None).name == "lab rig"
+    assert load_rig("sim").name == "simulated deep-UV rig"

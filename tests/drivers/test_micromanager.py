@@ -159,3 +159,15 @@ def test_headless_reconnect_keeps_one_core_and_reloads_its_devices(monkeypatch, 
     other = settings_from(rig(mode="headless", mm_app_path="/opt/mm", config_file="other.cfg"))
     with pytest.raises(ConfigError, match="one headless core per process"):
         default_core_factory(other)
+
+
+def test_camera_geometry_and_pixel_size_come_from_the_core():
+    core = FakeCore(width=40, height=30)
+    core.get_pixel_size_um = lambda: 0.32  # calibrated in Micro-Manager (binning included)
+    cfg = rig()
+    with MMCamera(cfg, session(cfg, core)) as cam:
+        assert (cam.width_px, cam.height_px, cam.pixel_size_um) == (40, 30, 0.32)
+        assert cam.snap().image.shape == (30, 40)
+    core.get_pixel_size_um = lambda: 0.0  # not calibrated: the rig file's value holds
+    with MMCamera(cfg, session(cfg, core)) as cam:
+        assert cam.pixel_size_um is None

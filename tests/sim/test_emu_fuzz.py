@@ -76,3 +76,13 @@ def test_wheel_emulator_survives_any_input(chunks):
         assert _outbox(emu) == f"*idn?\r{IDN}\r> ".encode()
     finally:
         emu.link_dir.rmdir()
+
+
+def test_a_header_only_set_message_is_ignored_not_fatal():
+    """Found by the fuzz above: a SET_VELPARAMS without its data block raised KeyError."""
+    emu = EmuAptBBD(time_scale=0.0)
+    try:
+        emu.handle_bytes(b"\x13\x04\x00\x00\x21\x01")
+        assert emu.errors == [] and emu.axes[0x21].max_velocity > 0
+    finally:
+        emu.link_dir.rmdir()

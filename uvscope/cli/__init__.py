@@ -17,11 +17,11 @@ from uvscope.errors import UvscopeError
 
 # command name -> (module, attribute, short help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "scan": ("uvscope.cli.scan", "scan", "Scan a slide region (simulated rig by default)."),
+    "scan": ("uvscope.cli.scan", "scan", "Scan a slide region (the configured rig by default)."),
     "batch": ("uvscope.cli.scan", "batch", "Run a list of scans one after another."),
-    "gui": ("uvscope.cli.gui", "gui", "Open the operator's window (simulated rig by default)."),
+    "gui": ("uvscope.cli.gui", "gui", "Open the operator's window (configured rig by default)."),
     "simulate": ("uvscope.cli.simulate", "simulate", "Export simulated tiles with ground truth."),
-    "devices": ("uvscope.cli.devices", "devices", "Check the devices of a rig (devices check)."),
+    "devices": ("uvscope.cli.devices", "devices", "Check and home a rig's devices."),
     "sim": ("uvscope.cli.sim_serve", "sim", "Serve the FW102C and APT emulators (sim serve)."),
     "analyze": ("uvscope.cli.analyze", "analyze", "Re-run the analysis on a saved scan."),
     "report": ("uvscope.cli.report", "report", "Write the HTML report of an analysed scan."),
@@ -85,7 +85,8 @@ class LazyGroup(click.Group):
 def main(verbose: int, log_level: str | None) -> None:
     """Control and analysis for label-free deep-UV hematology microscopes.
 
-    Without --rig, every command uses the built-in simulated rig.
+    Without --rig, a command uses the rig named by $UVSCOPE_RIG or by rig = "..." in
+    ~/.config/uvscope/config.toml, else the built-in simulated rig (--rig sim asks for it).
     """
     from uvscope.logs import configure, level_from
 

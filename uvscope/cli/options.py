@@ -11,9 +11,12 @@ from uvscope.errors import ConfigError
 
 
 def _resolve_rig(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
-    """The rig file to use (None: the built-in simulated rig), said on stderr."""
+    """The rig file to use, said on stderr: a path, ``sim`` (asked for the simulator), or
+    None (nothing configured: the simulator, or for ``scan --resume`` the folder's rig)."""
+    path: Path | None
     if value is not None:
-        path, source = (None, "--rig sim") if value == SIM_RIG else (Path(value), "--rig")
+        # "sim": load_rig gives the simulated rig, whatever this PC is configured for
+        path, source = Path(value), ("--rig sim" if value == SIM_RIG else "--rig")
     else:
         try:
             path, source = default_rig()
@@ -23,7 +26,8 @@ def _resolve_rig(ctx: click.Context, param: click.Parameter, value: str | None) 
         name = load_rig(path).name
     except ConfigError as err:
         raise click.BadParameter(f"{err} (rig from {source})", ctx, param) from None
-    where = f"{path}, from {source}" if path is not None else f"built-in, {source}"
+    builtin = path is None or str(path) == SIM_RIG
+    where = f"built-in, {source}" if builtin else f"{path}, from {source}"
     click.echo(f"rig: {name} ({where})", err=True)
     return path
 

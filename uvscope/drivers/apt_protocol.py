@@ -416,10 +416,12 @@ def decode_request(frame: Frame) -> dict[str, Any] | None:
     malformed request the controller ignores).
     """
     layout = REQUEST_LAYOUTS.get(frame.msgid)
-    if layout is None or not frame.long:
-        if frame.msgid in (MOT_MOVE_ABSOLUTE, MOT_MOVE_RELATIVE) and not frame.long:
-            return {"chan": frame.param1, "counts": None}
+    if layout is None:
         return {"chan": frame.param1, "param2": frame.param2}
+    if not frame.long:
+        if frame.msgid in (MOT_MOVE_ABSOLUTE, MOT_MOVE_RELATIVE):
+            return {"chan": frame.param1, "counts": None}
+        return None  # a SET_* message without its data block
     fmt, names = layout
     if len(frame.data) < struct.calcsize(fmt):
         return None

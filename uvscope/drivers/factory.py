@@ -1,8 +1,10 @@
 """Build each device of a rig with its own backend's factory (serial, pco, micromanager, sim).
 
-``uvscope.drivers.rig.build_rig`` sends fully simulated rigs to ``uvscope.sim.devices`` and
-everything else here. Mixed rigs work: a simulated camera renders the virtual slide wherever
-the real (or emulated) stage, focus and wheel are, on the real clock.
+``uvscope.drivers.rig.build_rig`` sends fully simulated rigs to the simulator's whole-rig
+builder and everything else here. Simulated devices come from the backend registry (the
+simulator registers them), so this room never imports the simulator. Mixed rigs work: a
+simulated camera renders the virtual slide wherever the real (or emulated) stage, focus and
+wheel are, on the real clock.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 from uvscope.clock import Clock, RealClock
 from uvscope.config import RigConfig
 from uvscope.drivers.base import Camera, FilterWheel, FocusAxis, XYStage
+from uvscope.drivers.registry import BuildContext, device_builder
 from uvscope.drivers.serial_link import SerialFactory
-from uvscope.errors import ConfigError
 
 
 def build_hardware_rig(
@@ -53,6 +55,7 @@ def build_hardware_rig(
             config.focus if config.focus.backend == "serial" else None,
             serial_factory=serial_factory, timing_scale=timing_scale,
         )
+    ctx = BuildContext(config, clock, renderer=renderer)
     if apt_stage is not None:
         stage = apt_stage
     elif config.stage.backend == "micromanager":
@@ -60,9 +63,8 @@ def build_hardware_rig(
 
         stage = MMXYStage(config, mm)  # type: ignore[arg-type]
     else:
-        from uvscope.sim.devices import SimXYStage
-
-        stage = SimXYStage(config.stage, clock)
+        stage = device_builder("xy_stage", config.stage.backend)(ctx)
+    ctx.stage = stage
 
     if apt_focus is not None:
         focus = apt_focus
@@ -71,51 +73,40 @@ def build_hardware_rig(
 
         focus = MMFocus(config, mm)  # type: ignore[arg-type]
     else:
-        from uvscope.sim.devices import SimFocusAxis
+        focus = device_builder("focus", config.focus.backend)(ctx)
+    ctx.focus = focus
 
-        lo, hi = config.focus.limits_um
-        focus = SimFocusAxis(config.focus, clock,
-                             start_um=min(max(config.sim.focus_z_um, lo), hi))
+    wheel = _wheel(config, mm, ctx, serial_factory, timing_scale)
+    ctx.wheel = wheel
+    camera, world = _camera(config, mm, ctx, pco_module)
+    return Rig(config=config, camera=camera, filter_wheel=wheel, stage=stage, focus=focus,
+               clock=clock, world=world)
 
+
+def _wheel(config: RigConfig, mm: Any, ctx: BuildContext, serial_factory: SerialFactory | None,
+           timing_scale: float) -> FilterWheel:
     if config.filter_wheel.backend == "serial":
         from uvscope.drivers.thorlabs_fw import ThorlabsFilterWheel
 
-        wheel = ThorlabsFilterWheel(config.filter_wheel, serial_factory=serial_factory,
-                                    timing_scale=timing_scale)
-    elif config.filter_wheel.backend == "micromanager":
+        return ThorlabsFilterWheel(config.filter_wheel, serial_factory=serial_factory,
+                                   timing_scale=timing_scale)
+    if config.filter_wheel.backend == "micromanager":
         from uvscope.drivers.micromanager import MMFilterWheel
 
-        wheel = MMFilterWheel(config, mm)  # type: ignore[arg-type]
-    else:
-        from uvscope.sim.devices import SimFilterWheel
+        return MMFilterWheel(config, mm)
+    return device_builder("filter_wheel", config.filter_wheel.backend)(ctx)  # type: ignore[no-any-return]
 
-        wheel = SimFilterWheel(config.filter_wheel, clock)
 
-    world = None
+def _camera(config: RigConfig, mm: Any, ctx: BuildContext,
+            pco_module: ModuleType | None) -> tuple[Camera, Any]:
+    """The camera, and the simulated world when it renders one."""
     if config.camera.backend == "pco":
         from uvscope.drivers.pco_camera import PcoCamera
 
-        camera = PcoCamera(config.camera, pco_module=pco_module)
-    elif config.camera.backend == "micromanager":
+        return PcoCamera(config.camera, pco_module=pco_module), None
+    if config.camera.backend == "micromanager":
         from uvscope.drivers.micromanager import MMCamera
 
-        camera = MMCamera(config, mm)  # type: ignore[arg-type]
-    elif config.camera.backend == "sim":
-        from uvscope.sim.devices import SimCamera
-
-        if renderer is None:
-            try:
-                from uvscope.sim.world import SimWorld
-            except ImportError as err:
-                raise ConfigError(
-                    f"camera.backend = \"sim\" needs the simulated world ({err}); "
-                    "this build has none"
-                ) from None
-            renderer = SimWorld(config.sim, config.camera)
-        world = renderer
-        camera = SimCamera(config.camera, clock, renderer, stage, focus, wheel,
-                           seed=config.sim.seed)
-    else:  # pragma: no cover - the config model admits no other value
-        raise ConfigError(f"camera.backend {config.camera.backend!r} is not supported")
-    return Rig(config=config, camera=camera, filter_wheel=wheel, stage=stage, focus=focus,
-               clock=clock, world=world)
+        return MMCamera(config, mm), None
+    camera = device_builder("camera", config.camera.backend)(ctx)
+    return camera, ctx.renderer

@@ -209,6 +209,18 @@ class MMCamera(Camera, _MMDevice):
         self.label = self.session.label(self.session.settings.camera, "get_camera_device",
                                         "camera")
         self.session.call("set_camera_device", self.label)
+        self._read_geometry()
+
+    def _read_geometry(self) -> None:
+        """Image size and pixel size as Micro-Manager has them (ROI and binning included; a
+        pixel size of 0 means not calibrated there, so the rig file's value holds)."""
+        core = self.session.core
+        if hasattr(core, "get_image_width") or hasattr(core, "getImageWidth"):
+            self.width_px = int(self.session.call("get_image_width"))
+            self.height_px = int(self.session.call("get_image_height"))
+        if hasattr(core, "get_pixel_size_um") or hasattr(core, "getPixelSizeUm"):
+            px = float(self.session.call("get_pixel_size_um"))
+            self.pixel_size_um = px if px > 0 else None
 
     def _do_close(self) -> None:
         self._mm_close()

@@ -79,17 +79,20 @@ class Rig:
 
 
 def build_rig(config: RigConfig) -> Rig:
-    """Devices for ``config``; sim backends share one simulated world and clock."""
+    """Devices for ``config``; a rig on one backend with a whole-rig builder (the simulator:
+    one world, one clock) is built by it, any other from each device's backend."""
+    from uvscope.drivers import registry
+
     backends = {
         config.camera.backend,
         config.filter_wheel.backend,
         config.stage.backend,
         config.focus.backend,
     }
-    if backends == {"sim"}:
-        from uvscope.sim.devices import build_sim_rig
-
-        return build_sim_rig(config)
+    if len(backends) == 1:
+        whole = registry.rig_builder(next(iter(backends)))
+        if whole is not None:
+            return whole(config)  # type: ignore[no-any-return]
     # real, emulated or mixed rigs: each device from its own backend's factory
     from uvscope.drivers.factory import build_hardware_rig
 

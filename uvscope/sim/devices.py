@@ -27,6 +27,8 @@ from uvscope.drivers.base import (
     FrameMeta,
     XYStage,
 )
+from uvscope.drivers.registry import BuildContext, register_device, register_rig
+from uvscope.drivers.rig import Rig
 from uvscope.errors import DeviceError
 from uvscope.sim.faults import FaultInjector
 
@@ -350,10 +352,8 @@ class SimCamera(Camera, _Timed):
 
 def build_sim_rig(
     config: RigConfig, faults: FaultInjector | None = None, renderer: Renderer | None = None
-):  # -> Rig (import cycle avoided)
+) -> Rig:
     """A fully simulated rig: one world, one clock, the slide in focus at the start."""
-    from uvscope.drivers.rig import Rig
-
     clock: Clock = RealClock() if config.sim.real_time else VirtualClock()
     if renderer is None:
         from uvscope.sim.world import SimWorld
@@ -388,3 +388,31 @@ def build_sim_rig(
         clock=clock,
         world=world,
     )
+
+
+# ---------------------------------------------------------------------- backend registry
+
+
+def _sim_camera(ctx: BuildContext) -> SimCamera:
+    """A simulated camera beside any stage, focus and wheel; it renders the virtual slide
+    (``ctx.renderer``, made here when the caller gave none) wherever they are."""
+    if ctx.renderer is None:
+        from uvscope.sim.world import SimWorld
+
+        ctx.renderer = SimWorld(ctx.config.sim, ctx.config.camera)
+    return SimCamera(ctx.config.camera, ctx.clock, ctx.renderer, ctx.stage, ctx.focus,
+                     ctx.wheel, seed=ctx.config.sim.seed)
+
+
+def _sim_focus(ctx: BuildContext) -> SimFocusAxis:
+    lo, hi = ctx.config.focus.limits_um
+    return SimFocusAxis(ctx.config.focus, ctx.clock,
+                        start_um=min(max(ctx.config.sim.focus_z_um, lo), hi))
+
+
+register_rig("sim", build_sim_rig)
+register_device("xy_stage", "sim", lambda ctx: SimXYStage(ctx.config.stage, ctx.clock))
+register_device("focus", "sim", _sim_focus)
+register_device("filter_wheel", "sim",
+                lambda ctx: SimFilterWheel(ctx.config.filter_wheel, ctx.clock))
+register_device("camera", "sim", _sim_camera)
