@@ -21,7 +21,7 @@ jsonschema = pytest.importorskip("jsonschema", reason="needs jsonschema (the tes
 def _schema(kind: str) -> dict:
     r = CliRunner().invoke(main, ["config", "schema", kind])
     assert r.exit_code == 0, r.output
-    return json.loads(r.output)
+    return json.loads(r.stdout)
 
 
 def _examples(prefix: str) -> list[Path]:
@@ -88,7 +88,7 @@ def test_verbosity_flags_set_the_terminal_level() -> None:
 def test_devices_check_json() -> None:
     r = CliRunner().invoke(main, ["devices", "check", "--json"])
     assert r.exit_code == 0, r.output
-    rows = json.loads(r.output)
+    rows = json.loads(r.stdout)  # the rig line goes to stderr
     assert {row["device"] for row in rows} == {"camera", "filter_wheel", "stage", "focus"}
     assert all(row["verdict"] == "OK" for row in rows)
 
