@@ -225,7 +225,7 @@ def test_a_binned_pco_scan_plans_and_labels_tiles_from_the_cameras_geometry(emus
     assert summary.status == "complete"
     plan = ScanFolder.open(tmp_path / "scan").read_manifest()["plan"]
     assert plan["fov_mm"] == pytest.approx([32 * 1.0 / 1000, 24 * 1.0 / 1000])  # 0.5 um x 2
-    (tile,) = sorted((tmp_path / "scan" / "tiles").glob("tile_0000*_260.ome.tif"))[:1]
+    (tile,) = sorted((tmp_path / "scan" / "raw").glob("tile_0000*_260.ome.tif"))[:1]
     with tifffile.TiffFile(tile) as tif:
         assert tif.pages[0].shape == (24, 32)
         assert 'PhysicalSizeX="1.0"' in tif.ome_metadata

@@ -82,4 +82,4 @@ def test_4_a_three_tile_scan(rig, tmp_path):
     )
     summary = run_scan(rig, scan, tmp_path / "scan")
     assert summary.status == "complete" and summary.tiles_done == 3
-    assert len(list((tmp_path / "scan" / "tiles").glob("*.ome.tif"))) == 3
+    assert len(list((tmp_path / "scan" / "raw").glob("*.ome.tif"))) == 3  # tiles derive from raw
