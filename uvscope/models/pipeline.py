@@ -116,6 +116,9 @@ def _stage(out: Path, kind: str, resume: bool) -> Path:
     stage = out.parent / f".{out.name}.{kind}.partial"
     if not resume and stage.exists():
         shutil.rmtree(stage)
+    done = out / f"{kind}_work"
+    if resume and not (stage / "work").exists() and done.exists():  # extend a finished run
+        shutil.copytree(done, stage / "work")
     stage.mkdir(parents=True, exist_ok=True)
     return stage
 
