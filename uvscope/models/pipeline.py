@@ -214,6 +214,8 @@ def run_training(
     elif is_own_data(data):
         trainer = _own_trainer(kind, data, cfg, own or OwnOptions(), init, card, log)
     elif kind == "classify" and is_crop_folder(data):
+        if init is not None:
+            raise ModelError("--init does not apply to crop folders (whole colour crops)")
         trainer = _crop_trainer(data, cfg, seed, card, own or OwnOptions())
     else:
         if init is not None and kind != "segment":
