@@ -145,3 +145,20 @@ def _make_scan(tmp_path: Path) -> Path:
     tiles = [make_tile(s, cells, SHAPE, PX_UM) for s in specs]
     write_scan_folder(tmp_path / "scan", specs, tiles)
     return tmp_path / "scan"
+
+
+def test_networks_far_from_the_scan_pixel_size_are_refused_unless_overridden() -> None:
+    from uvscope.analysis.models import ModelSet, check_pixel_fit
+
+    class Net:
+        def __init__(self, px: float) -> None:
+            self.pixel_size_um = px
+
+    ms = ModelSet(Net(0.32), None, Net(0.32), {"segmenter": "a", "classifier": "b"})  # type: ignore[arg-type]
+    check_pixel_fit(ms, 0.16)  # 2x: resampled
+    check_pixel_fit(ms, 0.08)  # 4x: still fits
+    with pytest.raises(ModelError, match="segmenter 'a' works at 0.32 um/px.*0.065"):
+        check_pixel_fit(ms, 0.065)
+    ms.provenance["allow_mismatch"] = True
+    check_pixel_fit(ms, 0.065)
+    assert "0.065" in ms.provenance["mismatch_overridden"][0]

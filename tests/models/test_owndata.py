@@ -257,3 +257,46 @@ def test_a_tile_dataset_without_cells_csv_is_a_clear_error(tmp_path: Path) -> No
     )
     assert r.exit_code != 0 and "cells.csv" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_training_leaves_out_empty_and_resumes(tmp_path: Path) -> None:
+    from uvscope.models.pipeline import OwnOptions, run_training
+
+    root = make_class_mask_dir(tmp_path / "d", n=9)
+    out = tmp_path / "runs"
+
+    def dies_in_epoch_2(line: str) -> None:
+        if line.startswith("epoch 2/"):
+            raise KeyboardInterrupt  # as a user's Ctrl-C
+
+    opts = OwnOptions(folds=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(
+            "segment",
+            root,
+            out,
+            epochs=2,
+            steps_per_epoch=1,
+            log=dies_in_epoch_2,
+            own=opts,
+            device="cpu",
+        )
+    assert not out.exists()
+    stage = tmp_path / ".runs.segment.partial"
+    assert (stage / "work" / "checkpoint.safetensors").exists()
+    lines: list[str] = []
+    card = run_training(
+        "segment",
+        root,
+        out,
+        epochs=2,
+        steps_per_epoch=1,
+        log=lines.append,
+        own=opts,
+        device="cpu",
+        resume=True,
+    )
+    assert any(s.startswith("resumed after epoch 1") for s in lines), lines
+    assert [e["epoch"] for e in card["history"]["epochs"]] == [0, 1]
+    assert (out / "segment.safetensors").exists() and not stage.exists()

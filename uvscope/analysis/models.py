@@ -110,3 +110,34 @@ def _check_fit(prov: dict[str, Any], modality: str, allow: bool) -> None:
         )
     if problems:
         prov["mismatch_overridden"] = list(problems.values())
+    prov["allow_mismatch"] = allow
+
+
+#: the most a tile is resampled to a network's pixel size: beyond it the network sees cells
+#: far from the size it learned (4x down loses a lymphocyte's nucleus; 4x up invents detail)
+MAX_RESAMPLE = 4.0
+
+
+def check_pixel_fit(models: ModelSet, pixel_size_um: float) -> None:
+    """Refuse networks whose pixel size is more than MAX_RESAMPLE from the scan's, unless the
+    models were loaded with ``allow_mismatch`` (then the mismatch is recorded)."""
+    problems = []
+    for key in ("segmenter", "stainer", "classifier"):
+        model = getattr(models, key)
+        px = getattr(model, "pixel_size_um", None)
+        if model is None or not px:
+            continue
+        ratio = float(px) / pixel_size_um
+        if not 1.0 / MAX_RESAMPLE <= ratio <= MAX_RESAMPLE:
+            problems.append(
+                f"{key} {models.provenance.get(key)!r} works at {px} um/px, the scan is "
+                f"{pixel_size_um} um/px ({ratio:.2f}x)"
+            )
+    if problems and not models.provenance.get("allow_mismatch"):
+        raise ModelError(
+            "; ".join(problems)
+            + f": more than {MAX_RESAMPLE:g}x resampling. Train weights at this pixel size "
+            "(uvscope train ... --data DIR), or override (uvscope analyze --allow-model-mismatch)"
+        )
+    if problems:
+        models.provenance.setdefault("mismatch_overridden", []).extend(problems)

@@ -16,7 +16,7 @@ import numpy as np
 
 from uvscope.acquisition.tiles import Tile, TileSpec
 from uvscope.analysis.differential import Differential
-from uvscope.analysis.models import ModelSet
+from uvscope.analysis.models import ModelSet, check_pixel_fit
 from uvscope.analysis.outputs import AnalysisOutputs
 from uvscope.analysis.pipeline import TileResult
 from uvscope.analysis.settings import AnalysisSettings
@@ -147,7 +147,11 @@ def analyse_scan_folder(
 ) -> dict[str, Any]:
     """Re-run the analysis on a saved scan (``uvscope analyze``)."""
     folder = ScanFolder.open(scan_dir)
-    plan = plan_from_manifest(folder.read_manifest())
+    manifest = folder.read_manifest()
+    plan = plan_from_manifest(manifest)
+    px = manifest.get("plan", {}).get("pixel_size_um")
+    if px:  # refuse networks far from the scan's pixel size before anything is written
+        check_pixel_fit(models, float(px))
     session = AnalysisSession(scan_dir, models, settings, plan=plan, report=report)
     for tile in read_tiles(folder):
         session.put(tile)

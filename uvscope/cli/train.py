@@ -43,9 +43,10 @@ KINDS = click.Choice(["segment", "stain", "classify"])
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--backbone",
-    type=click.Choice(["resnet18", "wnet", "wbcsnet2"]),
+    type=click.Choice(["resnet18", "wnet", "wbcsnet2", "urnet"]),
     default=None,
-    help="Classifier feature extractor (classify only).",
+    help="Classifier feature extractor (classify only); urnet: ResUNet enhancer with SE "
+    "attention before the ResNet-18, pre-trained as an identity map, then trained end to end.",
 )
 @click.option(
     "--set",

@@ -65,7 +65,7 @@ class StainConfig:
 class ClassifyConfig:
     """Feature extractor + dead/healthy MLP + five-part head (paper 000 section 4.6)."""
 
-    backbone: Literal["resnet18", "wnet", "wbcsnet2"] = "resnet18"
+    backbone: Literal["resnet18", "wnet", "wbcsnet2", "urnet"] = "resnet18"
     width: int = 16
     crop_size: int = 64
     pixel_size_um: float = 0.32

@@ -167,8 +167,15 @@ class TwoStageClassifier(nn.Module):
         elif cfg.backbone == "wbcsnet2":
             self.backbone = WBCsNet2Features(cfg.width)
             class_head = nn.Linear(512, 5)
+        elif cfg.backbone == "urnet":
+            from uvscope.models.urnet import URNetFeatures
+
+            self.backbone = URNetFeatures(cfg.width, cfg.small_input)
+            class_head = mlp(self.backbone.out_features, cfg.class_hidden, 5, cfg.dropout)
         else:
-            raise ValueError(f"unknown backbone {cfg.backbone!r}; use resnet18, wnet or wbcsnet2")
+            raise ValueError(
+                f"unknown backbone {cfg.backbone!r}; use resnet18, wnet, wbcsnet2 or urnet"
+            )
         n_feat = int(self.backbone.out_features)
         self.dead_head = mlp(n_feat, cfg.dead_hidden, 2, cfg.dropout)
         self.class_head = class_head

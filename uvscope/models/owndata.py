@@ -164,7 +164,7 @@ def read_any(path: Path) -> np.ndarray:
             return arr
         with Image.open(path) as im:
             if im.mode in ("P", "CMYK", "YCbCr", "LA", "RGBA"):
-                im = im.convert("RGB") if im.mode != "LA" else im.convert("L")
+                return np.asarray(im.convert("RGB") if im.mode != "LA" else im.convert("L"))
             return np.asarray(im)
     except (OSError, ValueError) as err:
         raise _err(f"{path} cannot be read as an image ({err}); re-save it as PNG or TIFF") from err

@@ -116,6 +116,9 @@ def _stage(out: Path, kind: str, resume: bool) -> Path:
     stage = out.parent / f".{out.name}.{kind}.partial"
     if not resume and stage.exists():
         shutil.rmtree(stage)
+    done = out / f"{kind}_work"
+    if resume and not (stage / "work").exists() and done.exists():  # extend a finished run
+        shutil.copytree(done, stage / "work")
     stage.mkdir(parents=True, exist_ok=True)
     return stage
 
@@ -211,6 +214,8 @@ def run_training(
     elif is_own_data(data):
         trainer = _own_trainer(kind, data, cfg, own or OwnOptions(), init, card, log)
     elif kind == "classify" and is_crop_folder(data):
+        if init is not None:
+            raise ModelError("--init does not apply to crop folders (whole colour crops)")
         trainer = _crop_trainer(data, cfg, seed, card, own or OwnOptions())
     else:
         if init is not None and kind != "segment":
@@ -459,6 +464,7 @@ def _sim_trainer(
 
     def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
         c = cfg
+        net: torch.nn.Module
         if kind == "segment":
             assert isinstance(c, SegConfig)
             tr, va, te = (_tiles(ds, split[s], c.pixel_size_um) for s in ("train", "val", "test"))
@@ -599,13 +605,13 @@ def run_evaluation(
         from uvscope.models.train_own import class_scores
 
         clf = load_classifier(weights, device)
-        crops = load_crop_folder(data, clf.crop_size)
-        x = normalise_rgb(crops.x) if clf.card.get("rgb_normalisation") else crops.x
-        arr = CropArrays(x, crops.label, crops.dead)
+        folder = load_crop_folder(data, clf.crop_size)
+        x = normalise_rgb(folder.x) if clf.card.get("rgb_normalisation") else folder.x
+        arr = CropArrays(x, folder.label, folder.dead)
         pd, pc = clf.predict(arr.x)
-        res = {"data": str(data), **_cls_summary(evaluate_arrays(pd, pc, arr))}
-        res.update(class_scores(pc, arr))
-        return res
+        out = {"data": str(data), **_cls_summary(evaluate_arrays(pd, pc, arr))}
+        out.update(class_scores(pc, arr))
+        return out
     ds = open_dataset(data)
     donors = split_donors(ds)[split] if split != "all" else ds.donors
     res: dict[str, Any] = {"data": str(data), "split": split, "donors": donors}

@@ -107,8 +107,7 @@ def train_classifier(
     """
     dev = setup(seed, device)
     net = TwoStageClassifier(cfg).to(dev)
-    if init is not None:
-        _load_init(net, cfg, init)
+    identity_mse = _start_weights(net, cfg, init, resume, train.x, seed, log)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     hist = History()
     rng = np.random.default_rng(seed)
@@ -177,6 +176,8 @@ def train_classifier(
     net.load_state_dict(best_state)
     net.eval()
     extras: dict[str, Any] = {"dead_head": "trained" if has_dead else "absent"}
+    if identity_mse is not None:
+        extras["enhancer_identity_mse"] = identity_mse
     if has_dead:
         extras["checkpoint"] = _fit_checkpoint(net, train, val)
     else:
@@ -185,6 +186,33 @@ def train_classifier(
             "used (every cell is reported healthy, p_dead 0); add a dead/ class to train it"
         )
     return net, hist, extras
+
+
+def _start_weights(
+    net: TwoStageClassifier,
+    cfg: ClassifyConfig,
+    init: Path | None,
+    resume: bool,
+    x: np.ndarray,
+    seed: int,
+    log: Log,
+) -> float | None:
+    """Fine-tune weights, or (UR-Net from scratch) the enhancer pre-trained as an identity
+    map on the training crops (paper 002); returns that pre-training's final MSE."""
+    if init is not None:
+        _load_init(net, cfg, init)
+        return None
+    if cfg.backbone != "urnet" or resume:
+        return None
+    from uvscope.models.urnet import pretrain_identity
+
+    mse = pretrain_identity(
+        net.backbone.enhancer,  # type: ignore[union-attr]
+        torch.from_numpy(x),
+        gen=torch.Generator().manual_seed(seed),
+    )
+    log(f"UR-Net enhancer pre-trained as an identity map: MSE {mse:.5f}")
+    return mse
 
 
 def _resume(

@@ -81,7 +81,7 @@ def predict_native(net: torch.nn.Module, ds: OwnDataset, names: list[str], px: f
     from uvscope.models.predict import pad_to_multiple
 
     net.eval()
-    depth = net.unet.depth  # type: ignore[union-attr]
+    depth = int(net.unet.depth)  # type: ignore[union-attr, arg-type]
     out = []
     for s, it in zip(load_samples(ds, names, px), _items(ds, names), strict=True):
         dev = next(net.parameters()).device
