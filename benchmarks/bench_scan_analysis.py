@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from uvscope.acquisition.engine import ScanEngine  # noqa: E402
 from uvscope.analysis.session import session_for_scan  # noqa: E402
@@ -64,9 +65,44 @@ def run(
            "tiles": summary.tiles_done, "status": summary.status}  # fmt: skip
     diff = out / "analysis" / "differential.json"
     if diff.exists():
-        res["healthy"] = json.loads(diff.read_text()).get("healthy", 0)
+        res["healthy"] = json.loads(diff.read_text())["differential"]["healthy"]
     shutil.rmtree(tmp)
     return res
+
+
+class _StopAfter:
+    """A lossy sink that asks the engine to stop once it has seen ``n`` tiles."""
+
+    lossless = False
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen = n, 0
+
+    def put(self, tile: object) -> None:
+        self.seen += 1
+
+    def close(self) -> None:
+        pass
+
+    def should_stop(self) -> bool:
+        return self.seen >= self.n
+
+
+def hardware_limited_s(rows: int, cols: int, n_tiles: int) -> float:
+    """Device seconds for the first ``n_tiles`` of the same scan (dark and background frames
+    included): the scan without analysis on the virtual clock with constant frames, where the
+    engine reaches the hardware's lower bound (bench_acquisition.py: efficiency 1.000)."""
+    from bench_acquisition import CheapWorld
+
+    scan = load_scan(None).replace(
+        region={"center_mm": (42.5, 32.5), "rows": rows, "columns": cols}, save_raw=False
+    )
+    tmp = Path(tempfile.mkdtemp())
+    cfg = load_rig(None)
+    rig = build_sim_rig(cfg, renderer=CheapWorld(cfg.camera.width_px, cfg.camera.height_px))
+    summary = ScanEngine(rig, scan, tmp / "scan", sinks=[_StopAfter(n_tiles)]).run()
+    shutil.rmtree(tmp)
+    return summary.device_time_s
 
 
 def main() -> None:
@@ -82,12 +118,13 @@ def main() -> None:
     if a.stop_after_wbc:
         for e in engines:
             r = run(a.rows, a.columns, True, a.device, e, a.stop_after_wbc)
+            hw = hardware_limited_s(a.rows, a.columns, int(r["tiles"]))
             print(
                 f"stop rule {a.stop_after_wbc} WBCs, engine {e}: {r['status']} after "
                 f"{r['tiles']} tiles, {r.get('healthy')} healthy WBCs counted; wall "
                 f"{r['wall']:.1f} s to every end product (lag after the last tile "
-                f"{r['lag']:.1f} s); device time {r['device']:.1f} s; ratio "
-                f"{r['wall'] / r['device']:.2f}"
+                f"{r['lag']:.1f} s); hardware-limited time of those tiles {hw:.1f} s; "
+                f"ratio {r['wall'] / hw:.2f}"
             )
         return
     n = a.rows * a.columns

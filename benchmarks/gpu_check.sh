@@ -45,7 +45,8 @@ if dev == "cuda":
 PYEOF
 
 step "CUDA tests (skipped without a GPU)"
-timeout 240 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/models tests/analysis \
+timeout 240 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/models/test_cuda.py \
+  tests/models/test_registry.py \
   2>&1 | tee "$OUT/cuda_tests.txt"
 
 step "networks, pipeline, lag"

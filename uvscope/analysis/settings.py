@@ -50,8 +50,8 @@ class InferenceSettings(Model):
         description=(
             "What runs the segmentation and staining networks: torch (eager; bf16 autocast on "
             "CUDA), or on CPU OpenVINO / ONNX Runtime (float32, the same results within 1e-4, "
-            "1.5-2x faster). auto: torch on CUDA, else OpenVINO, else ONNX Runtime, else torch; "
-            "a missing runtime falls back to torch with a warning"
+            "faster: benchmarks/RESULTS.md). auto: torch on CUDA, else OpenVINO, else ONNX "
+            "Runtime, else torch; a missing runtime falls back to torch with a warning"
         ),
     )
 

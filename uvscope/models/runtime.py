@@ -1,7 +1,8 @@
 """Inference engines for the networks: torch eager, OpenVINO or ONNX Runtime.
 
-On CPU the same float32 network runs 1.5-2x faster in OpenVINO or ONNX Runtime than in torch
-eager (measured on 2 cores, ``benchmarks/bench_analysis.py --compare-eager``). Both read one
+On CPU the same float32 network runs faster in OpenVINO (1.6-2.3x on 2 idle cores, far more
+when other work loads them) or ONNX Runtime (1.3-1.8x) than in torch eager
+(``benchmarks/bench_analysis.py --compare-eager``, benchmarks/RESULTS.md). Both read one
 ONNX export of the network, made here with ``torch.onnx`` and cached under the user's cache
 folder by a hash of the weights, the architecture and the export code, so an export is made
 once per model and never downloaded. Each engine computes in float32; results agree with
@@ -17,6 +18,7 @@ import hashlib
 import importlib.util
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -143,10 +145,12 @@ def _openvino_runner(path: Path, threads: int) -> Runner:
         },
     )
     request = compiled.create_infer_request()
+    lock = threading.Lock()  # one request: callers on several threads take turns
 
     def run(x: np.ndarray) -> tuple[np.ndarray, ...]:
-        res = request.infer({0: np.ascontiguousarray(x, np.float32)})
-        return tuple(np.array(res[o]) for o in compiled.outputs)
+        with lock:
+            res = request.infer({0: np.ascontiguousarray(x, np.float32)})
+            return tuple(np.array(res[o]) for o in compiled.outputs)
 
     return run
 
