@@ -143,6 +143,18 @@ def main() -> None:
     # the cursor's stage position, as if the mouse rested on the image
     win.live._on_mouse(win.live.vb.mapViewToScene(QPointF(900, 400)))
     grab(app, win, args.out / "live-view.png")
+    # 280 nm at the 260 nm exposure: saturated, painted red; then Auto exposure
+    shown = win.live.frames_shown
+    win.live.wl_buttons[280].click()
+    wait(app, lambda: win.live.frames_shown > shown + 3 and win.live.saturated_px > 0, 60)
+    grab(app, win, args.out / "live-saturated.png")
+    win.live.auto_exposure_button.click()
+    wait(app, lambda: "auto exposure 280 nm" in win.statusBar().currentMessage(), 60)
+    shown = win.live.frames_shown
+    wait(app, lambda: win.live.frames_shown > shown + 3, 30)
+    grab(app, win, args.out / "live-auto-exposed.png")
+    win.live.wl_buttons[260].click()
+    wait(app, lambda: win.live_session.wavelength_nm == 260, 30)
 
     # scan set-up
     x, y, _ = win.panel.position
