@@ -34,6 +34,7 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 from uvscope.acquisition.events import RunState  # noqa: E402
 from uvscope.config import RegionConfig, ScanConfig, load_rig  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
+from uvscope.gui import priority  # noqa: E402
 from uvscope.gui.main_window import MainWindow  # noqa: E402
 
 
@@ -118,7 +119,22 @@ def main() -> None:
     ap.add_argument(
         "--no-analysis", action="store_true", help="scan without analysis even with models"
     )
+    ap.add_argument(
+        "--analysis-nice",
+        type=int,
+        default=None,
+        help="OS priority drop of the analysis threads (the window's default starves them "
+        "on a busy machine, and the screenshots wait for the analysis)",
+    )
     args = ap.parse_args()
+    if args.analysis_nice is not None:
+        import functools
+
+        import uvscope.gui.main_window as mw
+
+        mw.lower_analysis_threads = functools.partial(  # type: ignore[assignment]
+            priority.lower_analysis_threads, args.analysis_nice
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     app = QApplication.instance() or QApplication([])
