@@ -120,6 +120,13 @@ def main() -> None:
         "--no-analysis", action="store_true", help="scan without analysis even with models"
     )
     ap.add_argument(
+        "--center-mm",
+        type=float,
+        nargs=2,
+        default=None,
+        help="centre of the scan region (default: where the stage is)",
+    )
+    ap.add_argument(
         "--analysis-nice",
         type=int,
         default=None,
@@ -174,6 +181,8 @@ def main() -> None:
 
     # scan set-up
     x, y, _ = win.panel.position
+    if args.center_mm is not None:
+        x, y = args.center_mm
     analysis = (
         not args.no_analysis and win.controller.analysis_factory is not None and _models_available()
     )
