@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("scan", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--size", default="1400x820")
+    ap.add_argument("--sign-off", default=None, help="also sign the review off as this name")
     args = ap.parse_args()
     app = QApplication.instance() or QApplication([])
     panel = ResultsPanel()
@@ -74,6 +75,15 @@ def main() -> None:
     panel.show()
     for _ in range(30):
         app.processEvents()
+    if args.sign_off:
+        import time
+
+        panel.operator_edit.setText(args.sign_off)
+        panel.sign_off()
+        end = time.monotonic() + 120
+        while "report written" not in panel.saved_label.text() and time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.02)
     panel.grab().save(str(args.out))
     print(f"wrote {args.out} ({len(cells)} cells)")
 
