@@ -34,6 +34,7 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 from uvscope.acquisition.events import RunState  # noqa: E402
 from uvscope.config import RegionConfig, ScanConfig, load_rig  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
+from uvscope.gui import priority  # noqa: E402
 from uvscope.gui.main_window import MainWindow  # noqa: E402
 
 
@@ -118,7 +119,29 @@ def main() -> None:
     ap.add_argument(
         "--no-analysis", action="store_true", help="scan without analysis even with models"
     )
+    ap.add_argument(
+        "--center-mm",
+        type=float,
+        nargs=2,
+        default=None,
+        help="centre of the scan region (default: where the stage is)",
+    )
+    ap.add_argument(
+        "--analysis-nice",
+        type=int,
+        default=None,
+        help="OS priority drop of the analysis threads (the window's default starves them "
+        "on a busy machine, and the screenshots wait for the analysis)",
+    )
     args = ap.parse_args()
+    if args.analysis_nice is not None:
+        import functools
+
+        import uvscope.gui.main_window as mw
+
+        mw.lower_analysis_threads = functools.partial(  # type: ignore[assignment]
+            priority.lower_analysis_threads, args.analysis_nice
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     app = QApplication.instance() or QApplication([])
@@ -143,9 +166,23 @@ def main() -> None:
     # the cursor's stage position, as if the mouse rested on the image
     win.live._on_mouse(win.live.vb.mapViewToScene(QPointF(900, 400)))
     grab(app, win, args.out / "live-view.png")
+    # 280 nm at the 260 nm exposure: saturated, painted red; then Auto exposure
+    shown = win.live.frames_shown
+    win.live.wl_buttons[280].click()
+    wait(app, lambda: win.live.frames_shown > shown + 3 and win.live.saturated_px > 0, 60)
+    grab(app, win, args.out / "live-saturated.png")
+    win.live.auto_exposure_button.click()
+    wait(app, lambda: "auto exposure 280 nm" in win.statusBar().currentMessage(), 60)
+    shown = win.live.frames_shown
+    wait(app, lambda: win.live.frames_shown > shown + 3, 30)
+    grab(app, win, args.out / "live-auto-exposed.png")
+    win.live.wl_buttons[260].click()
+    wait(app, lambda: win.live_session.wavelength_nm == 260, 30)
 
     # scan set-up
     x, y, _ = win.panel.position
+    if args.center_mm is not None:
+        x, y = args.center_mm
     analysis = (
         not args.no_analysis and win.controller.analysis_factory is not None and _models_available()
     )

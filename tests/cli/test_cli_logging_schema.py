@@ -61,8 +61,8 @@ def test_each_scan_folder_gets_a_log_file(tmp_path: Path) -> None:
     (tmp_path / "rig.toml").write_text(SMALL_RIG)
     (tmp_path / "scan.toml").write_text(SMALL_SCAN)
     out = tmp_path / "out"
-    args = ["--log-level", "info", "scan", "--config", str(tmp_path / "scan.toml"),
-            "--rig", str(tmp_path / "rig.toml"), "--out", str(out), "--no-analysis", "--quiet"]  # fmt: skip
+    files = ["--config", str(tmp_path / "scan.toml"), "--rig", str(tmp_path / "rig.toml")]
+    args = ["--log-level", "info", "scan", *files, "--out", str(out), "--no-analysis", "--quiet"]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     text = (out / "uvscope.log").read_text()

@@ -190,3 +190,13 @@ def test_report_command_takes_sample_slide_and_operator(tmp_path: Path) -> None:
     assert '<span class="k">Slide id</span> B-1' in page
     assert '<span class="k">Operator</span> Kim' in page
     assert (scan / "analysis" / PROVENANCE_NAME).exists()
+
+
+def test_automatic_and_reviewed_charts_share_one_scale(tmp_path: Path) -> None:
+    scan = make_scan(tmp_path, HEALTHY, images=False)
+    review(scan, [(f"t{i % 3:05d}c{i:04d}", "neutrophil", "lymphocyte") for i in range(0, 30, 3)])
+    page = write_report(scan).read_text()
+    svgs = re.findall(r"<svg.*?</svg>", page)
+    assert len(svgs) == 2
+    tops = [max(int(t) for t in re.findall(r">(\d+)%</text>", svg)) for svg in svgs]
+    assert tops[0] == tops[1]

@@ -199,7 +199,7 @@ class LiveViewWidget(QWidget):
         now = time.perf_counter()
         self.last_shown_at = now
         self._shown_times.append(now)
-        self.exposure_label.setText(f"exposure {frame.meta.exposure_ms:g} ms")
+        self.exposure_label.setText(f"exposure {frame.meta.exposure_ms:.3g} ms")
         self.fps_label.setText(
             f"camera {self.source.fps:.1f} fps, display {self.display_fps:.1f} fps"
         )

@@ -71,7 +71,7 @@ class ResultsPanel(QWidget):
         self.saved_label = QLabel("")
         self.saved_label.setWordWrap(True)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.saved_label, 1)
+        buttons.addStretch(1)
         buttons.addWidget(self.operator_edit)
         buttons.addWidget(self.sign_button)
         buttons.addWidget(self.report_button)
@@ -83,6 +83,7 @@ class ResultsPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.gallery, 1)
+        lay.addWidget(self.saved_label)  # its own line: paths are long
         lay.addLayout(buttons)
 
     def reset(self, scan_dir: Path | None, analysed: bool = True, operator: str = "") -> None:

@@ -58,14 +58,21 @@ def _short(name: str, slot_px: float) -> str:
     return name if slot_px >= 80 else _SHORT.get(name, name)
 
 
-def bar_chart_svg(classes: list[dict[str, Any]], width: int = 560, height: int = 260) -> str:
+def chart_top(*differentials: list[dict[str, Any]]) -> float:
+    """The y-axis top shared by charts compared side by side (a multiple of 10 %)."""
+    top = max([c["ci_high_percent"] for d in differentials for c in d] + [10.0])
+    return min(100.0, float(np.ceil(top / 10.0) * 10.0))
+
+
+def bar_chart_svg(
+    classes: list[dict[str, Any]], width: int = 560, height: int = 260, ymax: float | None = None
+) -> str:
     """Percent per class as bars with their confidence intervals as whiskers."""
     left, bottom, top = 48, 40, 12
     plot_h = height - bottom - top
     n = max(len(classes), 1)
     slot = (width - left - 10) / n
-    ymax = max([c["ci_high_percent"] for c in classes] + [10.0])
-    ymax = min(100.0, float(np.ceil(ymax / 10.0) * 10.0))
+    ymax = ymax if ymax is not None else chart_top(classes)
 
     def y(v: float) -> float:
         return top + plot_h * (1 - v / ymax)
@@ -303,10 +310,11 @@ def _differential_html(facts: ReportFacts) -> tuple[str, str, dict[str, Any]]:
         stop_after_wbc=diff.get("stop_after_wbc"),
     ).to_dict()
     tables = _comparison_table(diff, rev) + _outside_html(outside_counts(pairs, facts.reviewed))
+    top = chart_top(rev["classes"], diff["classes"])  # one scale for the pair
     charts = (
         '<div class="charts">'
-        + _figure(bar_chart_svg(rev["classes"], 340, 190), "after review")
-        + _figure(bar_chart_svg(diff["classes"], 340, 190), "automatic")
+        + _figure(bar_chart_svg(rev["classes"], 340, 190, top), "after review")
+        + _figure(bar_chart_svg(diff["classes"], 340, 190, top), "automatic")
         + "</div>"
     )
     return tables, charts, rev
