@@ -116,3 +116,15 @@ def test_cli_analyses_several_scans_and_prints_a_summary(
     assert "uvscope analyze" in r.output and "scan0" in r.output and "scan1" in r.output
     for s in scans:
         assert (s / "analysis" / "cells.csv").exists()
+
+
+def test_an_existing_scheduler_is_used_by_address(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    scan = _scan(tmp_path / "s", seed=4)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        job = AnalyzeJob(str(scan), AnalysisSettings(), ("fake",), fake_models, report=False)
+        (res,) = run_on_dask([job], scheduler=cluster.scheduler_address)
+        assert res.status == "done" and res.worker in {w.address for w in cluster.workers.values()}
+    assert (scan / "analysis" / "cells.csv").exists()
