@@ -64,8 +64,8 @@ def calibrate(rig_path: Path | None, scan_path: Path | None, at: tuple[str, ...]
         if at:
             positions = [_xy(a) for a in at]
         else:
-            cam = rig_cfg.camera
-            plan = plan_tiles(scan, fov_mm(cam.width_px, cam.height_px, cam.pixel_size_um),
+            cam = rig.camera  # connected: its image geometry as it runs (binning, ROI)
+            plan = plan_tiles(scan, fov_mm(cam.width_px, cam.height_px, rig.pixel_size_um),
                               rig_cfg.stage)
             positions = [(t.x_mm, t.y_mm) for t in choose_map_points(plan.tiles, points)]
         blank = scan.background.position_mm

@@ -93,7 +93,7 @@ class MainWindow(QMainWindow):
 
         # widgets
         self.banner = ErrorBanner()
-        self.panel = DevicePanel(rig, self.worker)
+        self.panel = DevicePanel(rig, self.worker, ask=self.ask)
         self.form = ScanForm()
         if scan is not None:
             self.form.set_config(scan)

@@ -79,9 +79,11 @@ class ScanController(QObject):
         )
 
     def plan(self, scan: ScanConfig) -> GridPlan:
-        cam = self.rig.config.camera
+        """The engine's plan: from the camera's image geometry as it runs (binning, ROI)."""
+        cam = self.rig.camera
         return plan_tiles(
-            scan, fov_mm(cam.width_px, cam.height_px, cam.pixel_size_um), self.rig.config.stage
+            scan, fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um),
+            self.rig.config.stage,
         )
 
     def make_analysis(self, scan: ScanConfig, out_dir: Path) -> TileSink | None:
