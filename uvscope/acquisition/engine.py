@@ -23,13 +23,14 @@ from uvscope.acquisition.drift import DriftDecision, DriftMonitor
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
 from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.resume import ResumePoint, check_resume, dark_path, rig_fingerprint
 from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError, StorageError
 from uvscope.io.mosaic import write_stage_mosaics
-from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
+from uvscope.io.ome import ImageMeta, read_ome_tiff
 from uvscope.io.scanfolder import ScanFolder, TileRecord
 
 T = TypeVar("T")
@@ -58,6 +59,7 @@ class ScanEngine:
         on_device_error: str = "stop",
         tile_retries: int = 1,
         focus_source: FocusSource | None = None,
+        accept_rig_change: str | None = None,
     ) -> None:
         if on_device_error not in ("stop", "pause"):
             raise ConfigError("on_device_error must be 'stop' or 'pause'")
@@ -69,6 +71,10 @@ class ScanEngine:
         self.on_device_error = on_device_error
         self.tile_retries = tile_retries
         self.focus_source = focus_source
+        #: a reason to resume on a rig that differs from the manifest's (recorded)
+        self.accept_rig_change = accept_rig_change
+        self._claimed: ScanFolder | None = None  # checked and locked by ``check``
+        self._resume_point: ResumePoint | None = None
         self.events = ScanEvents()
         self.state = RunState.IDLE
         self.plan: GridPlan | None = None
@@ -133,6 +139,40 @@ class ScanEngine:
                 pass
 
     # ------------------------------------------------------------------ run
+    def check(self) -> None:
+        """Lock the folder and make every check a start or resume needs; writes nothing.
+
+        Call it before building sinks that write into the folder (the analysis), so a refused
+        scan leaves everything there as it was. ``run`` calls it if nobody did.
+        """
+        if self._claimed is not None:
+            return
+        cam = self.rig.camera
+        self.plan = plan_tiles(self.scan, fov_mm(cam.width_px, cam.height_px,
+                                                 self.rig.config.camera.pixel_size_um),
+                               self.rig.config.stage)
+        if not self.resume_existing:
+            self._claimed = ScanFolder.claim_new(self.out_dir)
+            return
+        folder = ScanFolder.claim(self.out_dir, "resume")
+        try:
+            self._resume_point = check_resume(
+                folder, self.plan, self.rig.config, [w.nm for w in self.scan.wavelengths],
+                self._tile_shape(), self.accept_rig_change)
+        except BaseException:
+            folder.release()
+            raise
+        self._claimed = folder
+
+    def release(self) -> None:
+        """Give up the folder's writer lock (``run`` does at its end)."""
+        for folder in (self._claimed, self.folder):
+            if folder is not None:
+                folder.release()
+
+    def _tile_shape(self) -> tuple[int, int]:
+        return (int(self.rig.camera.height_px), int(self.rig.camera.width_px))
+
     def _run_quiet(self) -> None:
         try:
             self.run()
@@ -148,11 +188,10 @@ class ScanEngine:
         status, message, errors = "failed", "", []
         device_t0 = self.rig.clock.now()
         try:
+            if self._claimed is None:
+                self.check()
+            assert self.plan is not None
             self.rig.connect()
-            cam = self.rig.camera
-            self.plan = plan_tiles(self.scan, fov_mm(cam.width_px, cam.height_px,
-                                                     self.rig.config.camera.pixel_size_um),
-                                   self.rig.config.stage)
             self.folder, done = self._open_folder(self.plan)
             self.folder.before_write = self.storage_hook
             self.backgrounds = self._retrying("background", lambda: self._backgrounds(self.folder))
@@ -258,6 +297,7 @@ class ScanEngine:
                     self.folder.log_event(status, message)
             except StorageError as err:
                 summary.errors.append(str(err))
+        self.release()
         self._set_state({"complete": RunState.FINISHED, "stopped-early": RunState.FINISHED,
                          "aborted": RunState.ABORTED}.get(status, RunState.FAILED))
         self.events.finished.emit(summary)
@@ -312,7 +352,9 @@ class ScanEngine:
         return {
             "config": self.scan.model_dump(mode="json"),
             "rig": self.rig.config.model_dump(mode="json"),
+            "rig_sha256": rig_fingerprint(self.rig.config),
             "plan": {
+                "tile_shape_px": list(self._tile_shape()),
                 "rows": plan.rows, "columns": plan.columns, "tiles": len(plan.tiles),
                 "step_mm": plan.step_mm, "fov_mm": plan.fov_mm, "bounds_mm": plan.bounds_mm,
                 "pixel_size_um": self.rig.config.camera.pixel_size_um,
@@ -323,17 +365,27 @@ class ScanEngine:
         }
 
     def _open_folder(self, plan: GridPlan) -> tuple[ScanFolder, dict[int, object]]:
+        """The checked folder, now written: a new manifest, or a resume's repairs."""
         if not self.resume_existing:
-            return ScanFolder.create(self.out_dir, self._manifest_base(plan)), {}
-        folder = ScanFolder.open(self.out_dir)
-        manifest = folder.read_manifest()
-        if manifest.get("plan", {}).get("tiles") != len(plan.tiles):
-            raise ScanError(
-                f"{self.out_dir}: the saved scan has {manifest.get('plan', {}).get('tiles')} "
-                f"tiles but this configuration plans {len(plan.tiles)}; resume with the "
-                "scan's own configuration"
-            )
-        done, damaged = folder.verify_tiles()
+            return ScanFolder.create(self.out_dir, self._manifest_base(plan),
+                                     claimed=self._claimed), {}
+        folder, point = self._claimed, self._resume_point
+        assert folder is not None and point is not None
+        torn = folder.repair_logs()
+        if torn:
+            folder.log_event("torn-record", f"dropped a torn journal/event line ({torn} bytes)")
+        leftovers = folder.remove_leftovers()
+        if leftovers:
+            folder.log_event("leftovers", f"removed {len(leftovers)} unfinished .part file(s)")
+        if point.rig_change is not None:
+            changes = list(folder.read_manifest().get("rig_changes") or [])
+            changes.append({**point.rig_change, "at_tile_count": len(point.done),
+                            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            folder.update_manifest(rig_changes=changes)
+            folder.log_event("rig-change", f"resumed on a changed rig: "
+                             f"{point.rig_change['reason']}", **{
+                                 k: point.rig_change[k] for k in ("from_sha256", "to_sha256")})
+        done, damaged = point.done, point.damaged
         for index, problem in sorted(damaged.items()):
             folder.log_event("damaged-tile", f"tile {index} taken again: {problem}", tile=index)
         folder.update_manifest(status="running")
@@ -356,50 +408,67 @@ class ScanEngine:
         )
 
     def _backgrounds(self, folder: ScanFolder) -> Backgrounds:
+        """Darks and backgrounds: the checked saved ones on resume, else new ones.
+
+        Files first (darks, then backgrounds, each fsynced), the manifest entry last: the
+        entry is what marks a background done, so a kill in between leaves none recorded.
+        """
         exposures = self._exposures()
-        if self.resume_existing:
-            loaded = self._load_backgrounds(folder, exposures)
-            if loaded is not None:
-                self._background_reloaded = True
-                return loaded
+        point = self._resume_point if self.resume_existing else None
+        if point is not None and point.background is not None:
+            self._background_reloaded = True
+            return self._load_backgrounds(folder, point.background, exposures)
+        entries = list(folder.read_manifest().get("backgrounds") or []) if point else []
+        if point is not None and point.background_problem is not None:
+            self._log("damaged-background", f"saved background unusable "
+                      f"({point.background_problem}); taking a new one for the rest")
         rig = self.rig
+        new_id = f"bg{len(entries)}"
+        dark_id = new_id
+        old_darks: dict[int, np.ndarray] = {}
+        if entries and point is not None and point.darks_whole:  # reuse the checked darks
+            dark_id = str(entries[-1].get("dark_id", "bg0"))
+            old_darks = {nm: read_ome_tiff(dark_path(folder, nm, dark_id))[0]
+                         .astype(np.float32) for nm in exposures}
         z = self.scan.focus.z_um if self.scan.focus.z_um is not None else rig.focus.position_um()
-        darks = acquire_darks(rig, exposures, self.scan.background.dark_frames)
+        darks = old_darks or acquire_darks(rig, exposures, self.scan.background.dark_frames)
         pos = self._background_position()
-        bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z, darks)
+        bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z, darks,
+                                  bg_id=new_id)
         px = rig.config.camera.pixel_size_um
+        if not old_darks:
+            for nm, img in bgs.dark.items():
+                folder.write_image(dark_path(folder, nm, dark_id), img,
+                                   ImageMeta(px, None, exposures[nm], name=f"dark for {nm} nm"))
         for nm, img in bgs.background.items():
-            meta = ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z, f"background {nm} nm")
-            write_ome_tiff(folder.background_path(nm), img, meta)
+            meta = ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
+                             f"background {new_id} {nm} nm")
+            folder.write_image(folder.background_path(nm, new_id), img, meta)
             self.events.background_acquired.emit(nm, img)
-        for nm, img in bgs.dark.items():
-            write_ome_tiff(folder.dark_path(nm), img,
-                           ImageMeta(px, None, exposures[nm], name=f"dark for {nm} nm"))
-        folder.update_manifest(backgrounds=[{
-            "id": bgs.id, "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
+        entries.append({
+            "id": bgs.id, "dark_id": dark_id, "position_mm": pos, "z_um": z,
+            "frames": self.scan.background.frames,
             "dark_frames": self.scan.background.dark_frames if bgs.dark else 0,
             "stats": {str(k): v for k, v in bgs.stats().items()},
-        }])
+        })
+        folder.update_manifest(backgrounds=entries)
         return bgs
 
-    def _load_backgrounds(self, folder: ScanFolder,
-                          exposures: dict[int, float]) -> Backgrounds | None:
-        """The newest complete background of the folder (the scan may have retaken it)."""
-        entries = folder.read_manifest().get("backgrounds") or [{"id": "bg0"}]
-        for entry in reversed(entries):
-            bg_id = str(entry.get("id", "bg0"))
-            if all(folder.background_path(nm, bg_id).exists() for nm in exposures):
-                break
-        else:
-            return None
+    def _load_backgrounds(self, folder: ScanFolder, entry: dict[str, object],
+                          exposures: dict[int, float]) -> Backgrounds:
+        """A checked background entry of the folder (the newest: the scan may have retaken it)."""
+        bg_id = str(entry.get("id", "bg0"))
+        dark_id = str(entry.get("dark_id", "bg0"))
         pos = entry.get("position_mm")
-        bgs = Backgrounds(id=bg_id, position_mm=tuple(pos) if pos else None,
-                          z_um=entry.get("z_um"))
+        z = entry.get("z_um")
+        bgs = Backgrounds(id=bg_id, position_mm=tuple(pos) if pos else None,  # type: ignore
+                          z_um=float(z) if isinstance(z, (int, float)) else None)
+        first = (folder.read_manifest().get("backgrounds") or [{}])[0]
         for nm in exposures:
             p = folder.background_path(nm, bg_id)
             bgs.background[nm] = read_ome_tiff(p)[0].astype(np.float32)
-            d = folder.dark_path(nm)
-            if d.exists():
+            if first.get("dark_frames", 0):
+                d = dark_path(folder, nm, dark_id)
                 bgs.dark[nm] = read_ome_tiff(d)[0].astype(np.float32)
         return bgs
 
@@ -591,12 +660,13 @@ class ScanEngine:
                                   old.dark, bg_id=new_id)
         px = rig.config.camera.pixel_size_um
         for nm, img in bgs.background.items():
-            write_ome_tiff(folder.background_path(nm, new_id), img,
-                           ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
-                                     f"background {new_id} {nm} nm"))
+            folder.write_image(folder.background_path(nm, new_id), img,
+                               ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
+                                         f"background {new_id} {nm} nm"))
             self.events.background_acquired.emit(nm, img)
         entries.append({
-            "id": new_id, "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
+            "id": new_id, "dark_id": str(entries[-1].get("dark_id", "bg0")) if entries
+            else "bg0", "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
             "reason": due.reason, "message": due.message, "drift_percent": due.drift_percent,
             "stats": {str(k): v for k, v in bgs.stats().items()},
         })

@@ -5,14 +5,26 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import click
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from uvscope.cli.options import rig_option
-from uvscope.config import BatchConfig, ScanConfig, load_rig, load_scan, load_toml, parse_model
-from uvscope.errors import ScanAborted, UvscopeError
+from uvscope.config import (
+    BatchConfig,
+    RigConfig,
+    ScanConfig,
+    load_rig,
+    load_scan,
+    load_toml,
+    parse_model,
+)
+from uvscope.errors import ConfigError, ScanAborted, StorageError, UvscopeError
+
+M = TypeVar("M", bound=BaseModel)
 
 console = Console(stderr=True)
 
@@ -23,6 +35,37 @@ def _default_out(scan: ScanConfig) -> Path:
     return Path("scans") / f"{scan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _saved_model(cls: type[M], data: object, source: str) -> M:
+    """A config saved in a manifest; damage there is a storage problem, not a typo."""
+    if not isinstance(data, dict):
+        raise StorageError(f"{source}: not a table; the manifest is damaged")
+    try:
+        return parse_model(cls, data, source)
+    except ConfigError as err:
+        raise StorageError(f"{err}\n(the manifest is damaged or from another uvscope "
+                           "version)") from None
+
+
+def _configs(scan_path: Path | None, rig_path: Path | None, out: Path | None,
+             resume: Path | None) -> tuple[ScanConfig, RigConfig, Path]:
+    """(scan, rig, folder): from the files given, or from the folder's manifest on resume."""
+    if resume is not None:
+        from uvscope.io.scanfolder import ScanFolder
+
+        folder = ScanFolder.open(resume)
+        scan = _saved_model(ScanConfig, folder.manifest_section("config"),
+                            f"{folder.manifest_path} config")
+        rig_cfg = (
+            load_rig(rig_path)
+            if rig_path is not None
+            else _saved_model(RigConfig, folder.manifest_section("rig"),
+                              f"{folder.manifest_path} rig")
+        )
+        return scan, rig_cfg, resume
+    scan = load_scan(scan_path)
+    return scan, load_rig(rig_path), out or _default_out(scan)
+
+
 def run_one(
     scan_path: Path | None,
     rig_path: Path | None,
@@ -30,38 +73,31 @@ def run_one(
     resume: Path | None,
     quiet: bool = False,
     analysis: bool | None = None,
+    accept_rig_change: str | None = None,
 ) -> int:
     """Run one scan with a progress bar; returns the process exit code."""
     from uvscope.acquisition.engine import ScanEngine
     from uvscope.drivers.rig import build_rig
 
-    if resume is not None:
-        from uvscope.io.scanfolder import ScanFolder
-
-        manifest = ScanFolder.open(resume).read_manifest()
-        scan = parse_model(ScanConfig, manifest["config"], f"{resume}/manifest.json config")
-        from uvscope.config import RigConfig
-
-        rig_cfg = (
-            load_rig(rig_path)
-            if rig_path is not None
-            else parse_model(RigConfig, manifest["rig"], f"{resume}/manifest.json rig")
-        )
-        out_dir = resume
-    else:
-        scan = load_scan(scan_path)
-        rig_cfg = load_rig(rig_path)
-        out_dir = out or _default_out(scan)
+    scan, rig_cfg, out_dir = _configs(scan_path, rig_path, out, resume)
     if analysis is not None:
         scan = scan.replace(analysis={**scan.analysis.model_dump(), "enabled": analysis})
-    sinks = []
-    if scan.analysis.enabled:
-        console.print(f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})")
-        from uvscope.analysis.session import session_for_scan
-
-        sinks.append(session_for_scan(scan, out_dir))
     rig = build_rig(rig_cfg)
-    engine = ScanEngine(rig, scan, out_dir, sinks=sinks, resume=resume is not None)
+    engine = ScanEngine(rig, scan, out_dir, resume=resume is not None,
+                        accept_rig_change=accept_rig_change)
+    try:
+        engine.check()  # lock and every check first: a refused scan changes nothing
+        if scan.analysis.enabled:
+            console.print(
+                f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})")
+            from uvscope.analysis.session import session_for_scan
+
+            engine.user_sinks.append(session_for_scan(scan, out_dir))
+    except BaseException:
+        engine.release()
+        rig.close()
+        raise
+    sinks = engine.user_sinks
     console.print(f"[bold]uvscope scan[/] on [cyan]{rig_cfg.name}[/] -> {out_dir}")
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -140,6 +176,12 @@ def run_one(
     help="Analyse tiles as they are acquired (default: [analysis] enabled in the "
     "scan file; on for the built-in demo scan).",
 )
+@click.option(
+    "--accept-rig-change",
+    metavar="REASON",
+    help="With --resume and --rig: go on although the rig differs from the one the scan "
+    "started on (the manifest records REASON, the new rig and the differences).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def scan(
     scan_path: Path | None,
@@ -147,6 +189,7 @@ def scan(
     out: Path | None,
     resume: Path | None,
     analysis: bool | None,
+    accept_rig_change: str | None,
     quiet: bool,
 ) -> None:
     """Scan a slide region into overlapping, background-normalised OME-TIFF tiles.
@@ -158,7 +201,9 @@ def scan(
     """
     if resume is not None and (scan_path is not None or out is not None):
         raise click.UsageError("--resume takes the folder's own config; drop --config/--out")
-    code = run_one(scan_path, rig_path, out, resume, quiet, analysis)
+    if accept_rig_change is not None and resume is None:
+        raise click.UsageError("--accept-rig-change goes with --resume")
+    code = run_one(scan_path, rig_path, out, resume, quiet, analysis, accept_rig_change)
     if code:
         sys.exit(code)
 
