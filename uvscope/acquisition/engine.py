@@ -28,7 +28,14 @@ from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
-from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError, StorageError
+from uvscope.errors import (
+    ConfigError,
+    DeviceError,
+    ScanAborted,
+    ScanError,
+    StorageError,
+    UvscopeError,
+)
 from uvscope.io.mosaic import write_stage_mosaics
 from uvscope.io.ome import ImageMeta, read_ome_tiff
 from uvscope.io.scanfolder import ScanFolder, TileRecord
@@ -81,6 +88,14 @@ class ScanEngine:
         self.folder: ScanFolder | None = None
         self.backgrounds: Backgrounds | None = None
         self._abort = threading.Event()
+        self._interrupt = threading.Event()  # stop at the next tile boundary
+        self.interrupt_reason = ""
+        #: set once every acquired tile is on disk and the manifest says how the scan ended
+        #: (before a slow analysis finishes): a process may exit from then on
+        self.safe_to_exit = threading.Event()
+        #: the exception ``start``'s thread ended with (None: it returned)
+        self.error: BaseException | None = None
+        self._leave_sinks = False  # close only the writer: the analysis is finished later
         self._running = threading.Event()
         self._running.set()
         self._thread: threading.Thread | None = None
@@ -113,6 +128,11 @@ class ScanEngine:
         self._thread = threading.Thread(target=self._run_quiet, name="uvscope-scan", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """``start``'s thread is still working."""
+        return self._thread is not None and self._thread.is_alive()
+
     def join(self, timeout: float | None = None) -> ScanSummary | None:
         if self._thread is not None:
             self._thread.join(timeout)
@@ -127,6 +147,20 @@ class ScanEngine:
         if self.state == RunState.PAUSED:
             self._set_state(RunState.RUNNING)
             self._running.set()
+
+    def interrupt(self, reason: str = "interrupted by the user") -> None:
+        """Stop at the next tile boundary: frames in flight are read and saved, the manifest
+        says "interrupted", and ``--resume`` finishes the scan. Safe from a signal handler."""
+        self.interrupt_reason = reason
+        self._interrupt.set()
+        self._running.set()
+
+    def leave_analysis(self) -> None:
+        """Stop at the next tile boundary and do not wait for the analysis sinks to finish
+        (``uvscope analyze`` or ``--resume`` does that later)."""
+        self._leave_sinks = True
+        if not self._interrupt.is_set():
+            self.interrupt()
 
     def abort(self) -> None:
         """Stop as soon as possible: axes are stopped now, written files stay intact."""
@@ -176,8 +210,10 @@ class ScanEngine:
     def _run_quiet(self) -> None:
         try:
             self.run()
-        except Exception:  # reported through events and the summary
-            pass
+        except BaseException as err:  # reported through events, the summary and ``error``
+            self.error = err
+        finally:
+            self.safe_to_exit.set()
 
     def run(self) -> ScanSummary:
         """Run the scan in this thread; raises ScanError/StorageError after a clean stop."""
@@ -239,6 +275,10 @@ class ScanEngine:
                 self._wait_if_paused()
                 if self._abort.is_set():
                     raise ScanAborted("scan aborted by the user")
+                if self._interrupt.is_set():  # a tile boundary: save what is in flight
+                    self._stop_at_boundary(deliver)
+                    status, message = "interrupted", self.interrupt_reason
+                    break
                 nxt = todo[i + 1] if i + 1 < len(todo) else None
                 try:
                     self._acquire_with_recovery(spec, nxt, flush=nxt is None)
@@ -252,26 +292,26 @@ class ScanEngine:
                 if self._held or self._background_due is not None:
                     self._service(deliver)
                 if stop_early and nxt is not None:
-                    try:
-                        self._acquire_with_recovery(None, None, flush=True)
-                    finally:
-                        deliver()
-                    self.rig.stage.stop()
+                    self._stop_at_boundary(deliver)
                     status, message = "stopped-early", "stop rule reached"
                     self.folder.log_event("stop-rule", "scan ended early: stop rule reached")
                     break
-            device_s = self.rig.clock.now() - device_t0
-            self._close_sinks(sinks)
+            self._close_sinks([writer])  # every acquired tile on disk
+            sinks = list(self.user_sinks)
+            if status == "interrupted":
+                self._record_interrupt(len(done) + writer.written, total)
+            self._close_sinks(sinks)  # the analysis may take a while
             sinks = []
-            self.folder.update_manifest(status="writing-mosaic")
-            write_stage_mosaics(self.folder)
+            if status != "interrupted":
+                self.folder.update_manifest(status="writing-mosaic")
+                write_stage_mosaics(self.folder)
         except ScanAborted as err:
             status, message = "aborted", str(err)
-        except (ScanError, StorageError, DeviceError, ConfigError) as err:
+        except UvscopeError as err:
             status, message = "failed", str(err)
             errors.append(str(err))
         except Exception as err:
-            status, message = "failed", f"unexpected error: {err!r}"
+            status, message = "failed", self._crash_text(err)
             errors.append(message)
         finally:
             try:
@@ -293,12 +333,14 @@ class ScanEngine:
         if self.folder is not None:
             try:
                 self.folder.update_manifest(status=status, summary=summary.__dict__)
-                if message and status != "complete":
+                if message and status not in ("complete", "interrupted"):
                     self.folder.log_event(status, message)
             except StorageError as err:
                 summary.errors.append(str(err))
         self.release()
+        self.safe_to_exit.set()
         self._set_state({"complete": RunState.FINISHED, "stopped-early": RunState.FINISHED,
+                         "interrupted": RunState.INTERRUPTED,
                          "aborted": RunState.ABORTED}.get(status, RunState.FAILED))
         self.events.finished.emit(summary)
         if status == "failed":
@@ -306,6 +348,41 @@ class ScanEngine:
         if status == "aborted":
             raise ScanAborted(self._failure_text(message))
         return summary
+
+    def _stop_at_boundary(self, deliver: Callable[[], None]) -> None:
+        """End the tile loop between tiles: read out the frames in flight, deliver them and
+        stop the stage's move towards the next tile."""
+        try:
+            self._acquire_with_recovery(None, None, flush=True)
+        finally:
+            deliver()
+        self.rig.stage.stop()
+
+    def resume_hint(self) -> str:
+        return f"finish it with `uvscope scan --resume {self.out_dir}`"
+
+    def _record_interrupt(self, done: int, total: int) -> None:
+        """Tiles are on disk: say so in manifest and events before the analysis finishes."""
+        assert self.folder is not None
+        text = (f"{self.interrupt_reason}: stopped at a tile boundary with {done} of {total} "
+                f"tiles saved; {self.resume_hint()}")
+        self.folder.update_manifest(status="interrupted")
+        self.folder.log_event("interrupted", text, tiles_done=done, tiles_total=total)
+        self.safe_to_exit.set()
+
+    def _crash_text(self, err: Exception) -> str:
+        """One line for a bug, the traceback in the folder's event log."""
+        import traceback
+
+        where = "the terminal log"
+        if self.folder is not None:
+            try:
+                self.folder.log_event("crash", repr(err), traceback=traceback.format_exc())
+                where = str(self.folder.events_path)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+        return (f"unexpected error ({type(err).__name__}: {err}); this is a bug, the full "
+                f"traceback is in {where}")
 
     def _failure_text(self, message: str) -> str:
         hint = (f"; files written so far are intact: finish with `uvscope scan --resume "
@@ -335,6 +412,12 @@ class ScanEngine:
         ``sink_errors``: every tile is saved, and `uvscope analyze DIR` can finish it."""
         first: BaseException | None = None
         for sink in sinks:
+            if self._leave_sinks and not isinstance(sink, TileWriter):
+                text = (f"{type(sink).__name__} left unfinished at the user's request; run "
+                        f"`uvscope analyze {self.out_dir}` (or --resume) to finish it")
+                self.sink_errors.append(text)
+                self._log("sink-left", text)
+                continue
             try:
                 sink.close()
             except BaseException as err:  # noqa: BLE001 - close all, then decide

@@ -8,7 +8,12 @@ affects the command that needs it.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
 import click
 
@@ -58,11 +63,51 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
+        """The error edge: every error becomes one message and an exit status, never a
+        traceback. uvscope's own errors (bad input, a damaged folder, a failed device) exit
+        2; an unexpected one (a bug) prints one line and where its traceback was saved."""
         try:
             return super().invoke(ctx)
         except UvscopeError as err:
             click.secho(f"error: {err}", fg="red", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            click.secho("interrupted", fg="yellow", err=True)
+            sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 - the edge: a bug, reported, not a traceback
+            path = save_traceback(err)
+            click.secho(f"error: unexpected {type(err).__name__}: {err} (this is a bug in "
+                        f"uvscope; the full traceback is in {path})", fg="red", err=True)
+            sys.exit(2)
+
+
+def crash_log_dir() -> Path:
+    """Where tracebacks of unexpected errors go: $UVSCOPE_LOG_DIR, else the user's state
+    folder (XDG), else the temporary folder."""
+    env = os.environ.get("UVSCOPE_LOG_DIR")
+    if env:
+        return Path(env)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "uvscope"
+
+
+def save_traceback(err: BaseException) -> Path:
+    """Write ``err``'s traceback to a new file and return its path."""
+    text = "".join(traceback.format_exception(err))
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    argv = " ".join(sys.argv)
+    for folder in (crash_log_dir(), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(f"uvscope {__version__}\n{argv}\n\n{text}", encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return Path("(nowhere: no writable folder)")
 
 
 @click.group(cls=LazyGroup)

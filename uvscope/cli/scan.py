@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TypeVar
@@ -12,7 +14,10 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.events import ScanSummary
 from uvscope.cli.options import rig_option
+from uvscope.cli.signals import LeaveNow, SignalStop
 from uvscope.config import (
     BatchConfig,
     RigConfig,
@@ -66,6 +71,45 @@ def _configs(scan_path: Path | None, rig_path: Path | None, out: Path | None,
     return scan, load_rig(rig_path), out or _default_out(scan)
 
 
+def _run_in_thread(engine: ScanEngine) -> ScanSummary:
+    """Run the engine in its thread so the main thread stays free for signals."""
+    engine.start()
+    while engine.running:
+        engine.join(0.2)
+    if engine.error is not None:
+        raise engine.error
+    assert engine.summary is not None
+    return engine.summary
+
+
+def _leave(engine: ScanEngine, stop: SignalStop) -> None:
+    """The second signal: wait only until every acquired tile is on disk, then go."""
+    console.print("[yellow]stopping without waiting for the analysis...[/]")
+    engine.safe_to_exit.wait()
+    console.print(f"[yellow]interrupted[/]: tiles saved in {engine.out_dir}; "
+                  f"{engine.resume_hint()} (it also finishes the analysis), or run "
+                  f"`uvscope analyze {engine.out_dir}`")
+    # the analysis thread may be mid-inference: leave without finalisers (torch's native
+    # threads abort an orderly interpreter exit); every tile and the manifest are fsynced,
+    # and the OS releases the folder's lock
+    if threading.current_thread() is threading.main_thread():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stop.exit_code)
+
+
+def _print_analysis(sinks: list[object]) -> None:
+    for sink in sinks:
+        result = getattr(sink, "summary", None)
+        if result:
+            from uvscope.cli.analyze import print_differential
+
+            print_differential(result["differential"])
+            console.print(f"cells: {result['cells']}; analysis in {result['root']}")
+            if result.get("report"):
+                console.print(f"report: [bold]{result['report']}[/]")
+
+
 def run_one(
     scan_path: Path | None,
     rig_path: Path | None,
@@ -76,7 +120,6 @@ def run_one(
     accept_rig_change: str | None = None,
 ) -> int:
     """Run one scan with a progress bar; returns the process exit code."""
-    from uvscope.acquisition.engine import ScanEngine
     from uvscope.drivers.rig import build_rig
 
     scan, rig_cfg, out_dir = _configs(scan_path, rig_path, out, resume)
@@ -124,26 +167,28 @@ def run_one(
         engine.events.state_changed.connect(on_state)
         engine.events.progress.connect(on_progress)
         engine.events.log.connect(lambda msg: progress.console.print(f"[yellow]{msg}[/]"))
-        try:
-            summary = engine.run()
-        except ScanAborted as err:
-            console.print(f"[yellow]aborted:[/] {err}")
-            return 130
-        finally:
-            rig.close()
+        with SignalStop(engine, lambda m: progress.console.print(f"[yellow]{m}[/]")) as stop:
+            try:
+                summary = _run_in_thread(engine)
+            except LeaveNow:
+                _leave(engine, stop)
+                return stop.exit_code
+            except ScanAborted as err:
+                console.print(f"[yellow]aborted:[/] {err}")
+                return 130
+            finally:
+                if engine.safe_to_exit.is_set() and not engine.running:
+                    rig.close()
+    if summary.status == "interrupted":
+        console.print(f"[yellow]interrupted[/]: {summary.tiles_done}/{summary.tiles_total} "
+                      f"tiles saved in {summary.out_dir}; {engine.resume_hint()}")
+        _print_analysis(sinks)
+        return stop.exit_code
     console.print(
         f"[green]{summary.status}[/]: {summary.tiles_done}/{summary.tiles_total} tiles in "
         f"{summary.wall_s:.1f} s (device time {summary.device_time_s:.1f} s) -> {summary.out_dir}"
     )
-    for sink in sinks:
-        result = getattr(sink, "summary", None)
-        if result:
-            from uvscope.cli.analyze import print_differential
-
-            print_differential(result["differential"])
-            console.print(f"cells: {result['cells']}; analysis in {result['root']}")
-            if result.get("report"):
-                console.print(f"report: [bold]{result['report']}[/]")
+    _print_analysis(sinks)
     if summary.errors:
         for err in summary.errors:
             console.print(f"[red]error:[/] {err}")
@@ -196,8 +241,13 @@ def scan(
 
     Writes a scan folder: manifest.json, tiles.jsonl, background/, raw/, tiles/, mosaic/,
     and with analysis analysis/ (cells.csv, differential.json, mosaics, report.html).
+    Ctrl-C (or SIGTERM) stops at the next tile boundary, keeps every tile taken and marks
+    the folder "interrupted"; a second Ctrl-C stops without waiting for the analysis.
+    --resume finishes the scan (and its analysis). One process writes a folder at a time.
+
     Exit status: 0 done, 1 tiles complete but the analysis failed (see `uvscope analyze`),
-    2 bad input or a failed scan (files kept; see --resume), 130 aborted.
+    2 bad input or a failed scan (files kept; see --resume), 130 interrupted by Ctrl-C
+    (SIGINT), 143 by SIGTERM.
     """
     if resume is not None and (scan_path is not None or out is not None):
         raise click.UsageError("--resume takes the folder's own config; drop --config/--out")

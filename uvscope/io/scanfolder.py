@@ -249,8 +249,9 @@ class ScanFolder:
 
         ``claimed``: the result of an earlier ``claim_new`` (checks done, lock held).
         """
+        # checked by the claim, under the lock since: only this process's own sinks (the
+        # analysis folder) can have added anything
         folder = claimed if claimed is not None else cls.claim_new(root)
-        folder._check_new()
         try:
             for sub in LAYOUT:
                 (folder.root / sub).mkdir(parents=True, exist_ok=True)
