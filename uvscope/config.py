@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import tomli_w
 from pydantic import (
@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,10 +27,42 @@ from uvscope.errors import ConfigError
 WAVELENGTHS_NM: tuple[int, ...] = (260, 280, 300)
 
 
-class Model(BaseModel):
-    """Base of all config models: frozen, strict about unknown keys."""
+def _wants_number(annotation: Any) -> bool:
+    """Whether a field of this type holds numbers (int/float, alone, optional or in a tuple,
+    list or dict value)."""
+    if annotation is bool:
+        return False
+    if annotation in (int, float):
+        return True
+    return any(_wants_number(a) for a in get_args(annotation) if a is not Ellipsis)
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _holds_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bool(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_bool(v) for v in value.values())
+    return False
+
+
+class Model(BaseModel):
+    """Base of all config models: frozen, strict about unknown keys, numbers that are numbers.
+
+    Pydantic would read ``exposure_ms = true`` as 1 ms and accept ``nan``; both are refused
+    here with the field's name.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _wants_number(field.annotation) and _holds_bool(value):
+            raise ValueError(f"{value!r}: true/false is not a number")
+        return value
 
     def replace(self, **changes: Any) -> Model:
         """A copy with ``changes`` applied and validated again."""
@@ -431,15 +464,34 @@ def parse_model(cls: type[M], data: dict[str, Any], source: str = "config") -> M
         raise ConfigError(_format_validation(err, source)) from None
 
 
+#: a config file larger than this is not a config file (a wrong path, a data file)
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def load_toml(cls: type[M], path: str | Path) -> M:
-    """Load and validate a TOML file as ``cls``."""
+    """Load and validate a TOML file as ``cls``; every failure is a ConfigError naming it."""
     p = Path(path)
     try:
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: {p.stat().st_size} bytes is too large for a config file "
+                              f"(at most {MAX_CONFIG_BYTES}); check the path")
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text; TOML files are UTF-8 (save it as UTF-8, "
+                          "without a byte-order mark)") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{p}: not valid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: nested too deeply to be a uvscope config") from None
+    except OSError as err:
+        raise ConfigError(f"{p}: cannot read it: {err.strerror or err}") from None
+    if not data:
+        raise ConfigError(f"{p}: the file is empty (no settings); give the settings, or leave "
+                          "the option out to use the built-in default")
     return parse_model(cls, data, str(p))
 
 
