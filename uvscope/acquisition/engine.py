@@ -27,6 +27,7 @@ from uvscope.acquisition.resume import ResumePoint, check_resume, dark_path, rig
 from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
 from uvscope.config import ScanConfig
+from uvscope.crashlog import save_traceback
 from uvscope.drivers.rig import Rig
 from uvscope.errors import (
     ConfigError,
@@ -371,18 +372,15 @@ class ScanEngine:
         self.safe_to_exit.set()
 
     def _crash_text(self, err: Exception) -> str:
-        """One line for a bug, the traceback in the folder's event log."""
-        import traceback
-
-        where = "the terminal log"
+        """One line for a bug; the traceback in a crash log, named in the folder's events."""
+        path = save_traceback(err)
+        where = f"the full traceback is in {path}" if path else "no log folder was writable"
         if self.folder is not None:
             try:
-                self.folder.log_event("crash", repr(err), traceback=traceback.format_exc())
-                where = str(self.folder.events_path)
+                self.folder.log_event("crash", repr(err), traceback_file=str(path))
             except Exception:  # noqa: BLE001 - the original error matters more
                 pass
-        return (f"unexpected error ({type(err).__name__}: {err}); this is a bug, the full "
-                f"traceback is in {where}")
+        return f"unexpected error ({type(err).__name__}: {err}); this is a bug, {where}"
 
     def _failure_text(self, message: str) -> str:
         hint = (f"; files written so far are intact: finish with `uvscope scan --resume "

@@ -8,16 +8,12 @@ affects the command that needs it.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
-import tempfile
-import time
-import traceback
-from pathlib import Path
 
 import click
 
 from uvscope import __version__
+from uvscope.crashlog import save_traceback
 from uvscope.errors import UvscopeError
 
 # command name -> (module, attribute, short help)
@@ -79,35 +75,10 @@ class LazyGroup(click.Group):
             raise
         except Exception as err:  # noqa: BLE001 - the edge: a bug, reported, not a traceback
             path = save_traceback(err)
+            where = f"the full traceback is in {path}" if path else "no log folder was writable"
             click.secho(f"error: unexpected {type(err).__name__}: {err} (this is a bug in "
-                        f"uvscope; the full traceback is in {path})", fg="red", err=True)
+                        f"uvscope; {where})", fg="red", err=True)
             sys.exit(2)
-
-
-def crash_log_dir() -> Path:
-    """Where tracebacks of unexpected errors go: $UVSCOPE_LOG_DIR, else the user's state
-    folder (XDG), else the temporary folder."""
-    env = os.environ.get("UVSCOPE_LOG_DIR")
-    if env:
-        return Path(env)
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "uvscope"
-
-
-def save_traceback(err: BaseException) -> Path:
-    """Write ``err``'s traceback to a new file and return its path."""
-    text = "".join(traceback.format_exception(err))
-    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    argv = " ".join(sys.argv)
-    for folder in (crash_log_dir(), Path(tempfile.gettempdir())):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / name
-            path.write_text(f"uvscope {__version__}\n{argv}\n\n{text}", encoding="utf-8")
-            return path
-        except OSError:
-            continue
-    return Path("(nowhere: no writable folder)")
 
 
 @click.group(cls=LazyGroup)

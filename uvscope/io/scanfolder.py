@@ -79,6 +79,22 @@ def storage_error(path: Path, err: OSError) -> StorageError:
     return StorageError(f"could not write {path}: {err.strerror or err}")
 
 
+def _disk_full_text(path: Path, need_bytes: int) -> str | None:
+    """The words for a write that failed because the disk is full (numpy and tifffile report
+    it as "N requested and M written", without an errno)."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return None
+    if free > 2 * need_bytes + 2**20:
+        return None
+    return (f"could not write {path}: the disk is full ({free / 2**20:.1f} MB free, the image "
+            f"needs {need_bytes / 2**20:.1f} MB); free space, then finish with "
+            "`uvscope scan --resume`")
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename or a new file in ``path`` durable (a power cut keeps it)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -344,7 +360,11 @@ class ScanFolder:
         for path in (self.journal_path, self.events_path):
             if not path.exists():
                 continue
-            data = path.read_bytes()
+            try:
+                data = path.read_bytes()
+            except OSError as err:
+                raise StorageError(f"cannot read {path}: {err.strerror or err}; the scan "
+                                   "folder is damaged there") from None
             cut = data.rfind(b"\n") + 1
             tail = data[cut:]
             if tail and parse_record(tail.decode("utf-8", "replace")) is None:
@@ -441,7 +461,13 @@ class ScanFolder:
     def write_image(self, path: Path, image: np.ndarray, meta: ImageMeta) -> None:
         """An OME-TIFF written beside and renamed into place, file and folder fsynced."""
         self._check_write(path)
-        write_ome_tiff(path, image, meta)
+        try:
+            write_ome_tiff(path, image, meta)
+        except StorageError as err:
+            full = _disk_full_text(path, image.nbytes)
+            if full is not None:
+                raise StorageError(full) from err
+            raise
         try:
             fsync_file(path)
             fsync_dir(path.parent)
