@@ -407,6 +407,19 @@ class AnalysisConfig(Model):
     )
 
 
+class RetryConfig(Model):
+    """How many device errors a scan rides out by reopening the devices and retaking tiles."""
+
+    per_tile: int = Field(
+        1, ge=0, le=20, description="Retries of one tile after device errors before the scan "
+        "stops (headless) or pauses for the operator (GUI)"
+    )
+    per_scan: int = Field(
+        10, ge=0, le=1000, description="Device errors the whole scan rides out before it "
+        "stops or pauses"
+    )
+
+
 class ScanConfig(Model):
     name: str = "scan"
     region: RegionConfig = RegionConfig(center_mm=(42.5, 32.5), rows=3, columns=4)
@@ -416,6 +429,7 @@ class ScanConfig(Model):
     background: BackgroundConfig = BackgroundConfig()
     focus: FocusPlanConfig = FocusPlanConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    retries: RetryConfig = RetryConfig()
     output_dir: Path | None = Field(None, description="Scan folder; --out overrides it")
     save_raw: bool = Field(True, description="Keep raw frames beside the normalised tiles")
 

@@ -23,6 +23,7 @@ from uvscope.acquisition.drift import DriftDecision, DriftMonitor
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
 from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.retry import RetryBudget
 from uvscope.acquisition.resume import ResumePoint, check_resume, dark_path, rig_fingerprint
 from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
@@ -65,7 +66,7 @@ class ScanEngine:
         sinks: Sequence[TileSink] = (),
         resume: bool = False,
         on_device_error: str = "stop",
-        tile_retries: int = 1,
+        tile_retries: int | None = None,
         focus_source: FocusSource | None = None,
         accept_rig_change: str | None = None,
     ) -> None:
@@ -77,7 +78,10 @@ class ScanEngine:
         self.user_sinks = list(sinks)
         self.resume_existing = resume
         self.on_device_error = on_device_error
-        self.tile_retries = tile_retries
+        #: the one retry policy (``scan.retries``; ``tile_retries`` overrides its per-tile part)
+        self.retry = RetryBudget(
+            scan.retries.per_tile if tile_retries is None else tile_retries,
+            scan.retries.per_scan)
         self.focus_source = focus_source
         #: a reason to resume on a rig that differs from the manifest's (recorded)
         self.accept_rig_change = accept_rig_change
@@ -140,13 +144,15 @@ class ScanEngine:
         return self.summary
 
     def pause(self) -> None:
-        if self.state == RunState.RUNNING:
+        """Hold at the next tile boundary, and hold every retry of a device error."""
+        if self.state in (RunState.RUNNING, RunState.PREPARING):
+            self._state_before_pause = self.state
             self._running.clear()
             self._set_state(RunState.PAUSED)
 
     def resume(self) -> None:
         if self.state == RunState.PAUSED:
-            self._set_state(RunState.RUNNING)
+            self._set_state(getattr(self, "_state_before_pause", RunState.RUNNING))
             self._running.set()
 
     def interrupt(self, reason: str = "interrupted by the user") -> None:
@@ -243,7 +249,10 @@ class ScanEngine:
             total = len(self.plan.tiles)
             if any(self._focus_delta.values()):
                 self._hold_z = self.rig.focus.position_um()
-            self._set_state(RunState.RUNNING)
+            if self.state == RunState.PAUSED:  # paused while preparing: stay paused
+                self._state_before_pause = RunState.RUNNING
+            else:
+                self._set_state(RunState.RUNNING)
             device_t0 = self.rig.clock.now()
             status = "complete"
             stop_early = False
@@ -590,63 +599,66 @@ class ScanEngine:
         On a device error, every tile with a frame still in flight is acquired again.
         """
         queue: list[TileSpec] = [spec] if spec is not None else []
-        attempts = 0
+        failed: set[int] = set()  # tiles hit by an error, to log once they are taken
         while True:
             try:
                 while queue:
                     cur = queue[0]
                     self._acquire(cur, queue[1] if len(queue) > 1 else nxt)
                     queue.pop(0)
-                    if attempts:
-                        assert self.folder is not None
-                        self.folder.log_event("recovered", f"tile {cur.index} taken after "
-                                              f"{attempts} device error(s)", tile=cur.index)
-                    attempts = 0  # progress: the retry budget is per failure
                 if flush:
                     self._read_pending(keep=0)
+                self._log_recovered(failed)
                 return
             except DeviceError as err:
                 lost = [ctx.spec for ctx, _ in self._pending]
                 self._pending.clear()
                 self._inflight = None
                 queue = list(dict.fromkeys(lost + queue))  # in order, each once
-                attempts += 1
                 where = queue[0].index if queue else -1
-                assert self.folder is not None
-                self.folder.log_event("device-error", str(err), tile=where, attempt=attempts)
-                self.events.log.emit(f"tile {where}: {err}")
-                if self._abort.is_set():
-                    raise ScanAborted("scan aborted by the user") from err
-                if attempts <= self.tile_retries:
-                    self.rig.reopen()
-                    continue
-                if self.on_device_error == "pause":
-                    self.events.device_error.emit(
-                        f"{err}. Check the device, then Resume to retry tile {where} "
-                        "or Abort to stop (files so far are kept)."
-                    )
-                    self._running.clear()
-                    self._set_state(RunState.PAUSED)
-                    self._wait_if_paused()
-                    if self._abort.is_set():
-                        raise ScanAborted("scan aborted by the user") from err
-                    attempts = 0
-                    continue
-                raise ScanError(f"device error at tile {where}: {err}") from err
+                failed.add(where)
+                self._device_error(err, f"tile {where}", tile=where)
+
+    def _log_recovered(self, failed: set[int]) -> None:
+        assert self.folder is not None
+        for index in sorted(failed):
+            n = self.retry.spent_by[f"tile {index}"]
+            self.folder.log_event("recovered", f"tile {index} taken after {n} device "
+                                  "error(s)", tile=index)
+
+    def _device_error(self, err: DeviceError, where: str, **extra: object) -> None:
+        """Charge the retry budget and return when a retry may go ahead (devices reopened):
+        at once within budget, after the operator's Resume in the GUI once it is spent.
+        Raises ScanError (headless, budget spent) or ScanAborted. Pause halts retries."""
+        allowed = self.retry.charge(where)
+        assert self.folder is not None
+        self.folder.log_event("device-error", f"{where}: {err}" if "tile" not in extra
+                              else str(err), attempt=self.retry.spent_by[where],
+                              scan_errors=self.retry.spent, **extra)
+        self.events.log.emit(f"{where}: {err}")
+        if not allowed and self.on_device_error != "pause":
+            raise ScanError(f"device error at {where}: {err}; retry budget spent "
+                            f"({self.retry.describe(where)})") from err
+        if not allowed:
+            self.events.device_error.emit(
+                f"{err}. Retries used up ({self.retry.describe(where)}). Check the device, "
+                f"then Resume to retry {where} or Abort to stop (files so far are kept).")
+            self._state_before_pause = self.state
+            self._running.clear()
+            self._set_state(RunState.PAUSED)
+            self.retry.grant(where)
+        self._wait_if_paused()  # a Pause (the operator's or the budget's) halts retries
+        if self._abort.is_set():
+            raise ScanAborted("scan aborted by the user") from err
+        self.rig.reopen()
 
     def _retrying(self, what: str, fn: Callable[[], T]) -> T:
-        """Run a preparation step, retried after reopening the devices on a device error."""
-        attempts = 0
+        """Run a preparation step, retried under the same budget on a device error."""
         while True:
             try:
                 return fn()
             except DeviceError as err:
-                attempts += 1
-                assert self.folder is not None
-                self.folder.log_event("device-error", f"{what}: {err}", attempt=attempts)
-                if attempts > self.tile_retries:
-                    raise
-                self.rig.reopen()
+                self._device_error(err, what)
 
     # ------------------------------------------------------------------ sinks, focus, drift
     def _put_or_log(self, sink: TileSink, tile: Tile) -> None:
