@@ -23,8 +23,8 @@ from uvscope.acquisition.drift import DriftDecision, DriftMonitor
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
 from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
-from uvscope.acquisition.retry import RetryBudget
 from uvscope.acquisition.resume import ResumePoint, check_resume, dark_path, rig_fingerprint
+from uvscope.acquisition.retry import RetryBudget
 from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
 from uvscope.config import ScanConfig
