@@ -49,9 +49,9 @@ def regions(draw):
 def scans(draw):
     nms = draw(st.lists(st.sampled_from([260, 280, 300]), min_size=1, max_size=3, unique=True))
     focus = FocusPlanConfig(
-        mode=draw(st.sampled_from(["fixed", "autofocus-once", "map"])),
+        mode=draw(st.sampled_from(["auto", "fixed", "autofocus-once", "map"])),
         z_um=draw(st.none() | st.floats(0, 10_000, **finite)),
-        map_points=draw(st.integers(1, 100)),
+        map_points=draw(st.integers(1, 100) | st.just("auto")),
         surface=draw(st.sampled_from(["plane", "quadratic"])),
         metric=draw(st.sampled_from(["normalised_variance", "brenner", "vollath_f4"])),
         wavelength_nm=draw(st.none() | st.sampled_from(nms)),
@@ -119,9 +119,15 @@ def _nest(path: tuple[str, ...], value: object) -> dict:
     return data  # type: ignore[return-value]
 
 
+@pytest.mark.parametrize("value", [0, 101, -3, "seven", 2.5])
+def test_map_points_outside_1_to_100_or_auto_is_refused_by_name(value):
+    with pytest.raises(ConfigError, match="focus.map_points"):
+        parse_model(ScanConfig, {"focus": {"map_points": value}})
+
+
 def test_every_bounded_field_is_covered():
     paths = {".".join(p) for _, p, _, _ in BOUNDED}
-    for must in ("overlap_percent", "focus.map_points", "focus.sweep_steps",
+    for must in ("overlap_percent", "focus.sweep_steps",
                  "focus.refocus_threshold", "background.repeat_every_tiles",
                  "background.drift_threshold_percent", "stage.velocity_mm_s",
                  "camera.pixel_size_um", "focus.velocity_um_s"):

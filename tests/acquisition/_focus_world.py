@@ -96,8 +96,12 @@ def small_rig(world: TiltedWorld | None = None, faults=None, focus_limits_um=(0.
 
 
 def small_scan(center=(43.0, 33.0), rows=1, columns=6, **focus):
-    """A short scan at 260 nm with cheap backgrounds."""
+    """A short scan at 260 nm with cheap backgrounds; fixed focus, unchecked, unless the
+    focus settings are given (tests of other things keep the device timing simple)."""
     from uvscope.config import FocusPlanConfig, RegionConfig, ScanConfig
+
+    if not focus:
+        focus = {"mode": "fixed", "refocus_threshold": 0.0}
 
     return ScanConfig(region=RegionConfig(center_mm=center, rows=rows, columns=columns),
                       focus=FocusPlanConfig(**focus), save_raw=False,

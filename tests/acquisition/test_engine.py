@@ -15,6 +15,8 @@ from uvscope.sim.faults import FaultInjector
 
 
 def small_scan(rows=2, columns=3, nms=(260,), **kw) -> ScanConfig:
+    """Fixed focus, unchecked, unless asked: these tests are about the engine's mechanics."""
+    kw.setdefault("focus", {"mode": "fixed", "refocus_threshold": 0.0})
     return ScanConfig(
         region=RegionConfig(center_mm=(42.5, 32.5), rows=rows, columns=columns),
         wavelengths=tuple(

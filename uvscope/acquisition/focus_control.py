@@ -12,6 +12,7 @@ flagged ``extra["out_of_focus"]`` so the analysis can leave it out of the counts
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -31,11 +32,14 @@ from uvscope.acquisition.focus_map import (
     FixedFocus,
     FocusMap,
     FocusPoint,
+    LocalCorrections,
+    auto_map_point_count,
     choose_map_points,
+    grid_map_points,
     nearest_neighbour_order,
 )
 from uvscope.acquisition.plan import GridPlan
-from uvscope.acquisition.tiles import Tile
+from uvscope.acquisition.tiles import Tile, TileSpec
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError
@@ -48,6 +52,41 @@ BLANK_SNR = 0.5
 SPARSE_SNR = 2.0
 #: focus step of the quick probe either side of a doubtful tile (about 0.7 depth of field)
 PROBE_STEP_UM = 1.0
+#: ``mode = "auto"`` uses one autofocus up to this many tiles, a focus map above
+AUTO_SINGLE_FOCUS_TILES = 4
+#: slide tilt to expect when warning about fixed focus (um per mm; 1 um/mm is 0.06 degrees)
+TYPICAL_TILT_UM_PER_MM = (1.0, 2.0)
+#: other tiles tried near a map point whose field is blank (no structure to focus on)
+MAP_POINT_ALTERNATIVES = 6
+#: structure over noise a map point's field needs (a few cells; blank glass is ~0)
+MAP_POINT_MIN_SNR = 2.0
+
+
+def effective_mode(mode: str, n_tiles: int) -> str:
+    """The focus strategy a scan of ``n_tiles`` runs with (``auto`` resolved)."""
+    if mode != "auto":
+        return mode
+    return "autofocus-once" if n_tiles <= AUTO_SINGLE_FOCUS_TILES else "map"
+
+
+def fixed_focus_warning(plan: GridPlan) -> str | None:
+    """Why fixed focus will fail on this region, or None when it is small enough.
+
+    The excursion is what a typical slide tilt gives over the region's diagonal; it is an
+    expectation (the slide is not measured before the scan), said as such.
+    """
+    x0, y0, x1, y1 = plan.bounds_mm
+    diag_mm = math.hypot(x1 - x0, y1 - y0)
+    lo, hi = (t * diag_mm for t in TYPICAL_TILT_UM_PER_MM)
+    if lo <= DEPTH_OF_FIELD_UM / 2:
+        return None
+    return (
+        f"fixed focus over a {x1 - x0:.2f} x {y1 - y0:.2f} mm region: a typical slide tilt of "
+        f"{TYPICAL_TILT_UM_PER_MM[0]:g}-{TYPICAL_TILT_UM_PER_MM[1]:g} um/mm moves the slide "
+        f"surface by about {lo:.1f}-{hi:.1f} um across it, against a depth of field of "
+        f"{DEPTH_OF_FIELD_UM:g} um; every soft tile will be re-focused one by one (slow) or "
+        "left out of counting. Use focus mode \"auto\" or \"map\" for a region this size"
+    )
 
 
 class FocusController:
@@ -90,12 +129,21 @@ class FocusController:
         self.refocus_points: list[list[float]] = []  # x, y, planned z, found z
         self._retaken: dict[int, tuple[float, dict[str, object]]] = {}
         self.flagged = 0
+        self.mode = self.cfg.mode  # resolved by prepare()
+        #: focus found at tiles during the scan, spread to their neighbours
+        self.corrections = LocalCorrections()
 
     # ------------------------------------------------------------------ before the tiles
     def prepare(self, plan: GridPlan, saved: dict[str, Any] | None = None
                 ) -> FocusMap | FixedFocus | None:
-        """The focus source for the scan (None: leave focus where it is, the fixed mode)."""
-        mode = self.cfg.mode
+        """The focus source for the scan (None: leave focus where it is, the fixed mode).
+
+        Every mode ends with a reference focus ratio, so the per-tile check works in all of
+        them: fixed focus measures it with one autofocus at the region centre and then puts
+        the focus back where the user left it.
+        """
+        self.mode = effective_mode(self.cfg.mode, len(plan.tiles))
+        mode = self.mode
         limits = self.rig.focus.limits_um
         if saved and saved.get("mode") == mode and mode != "fixed":
             self.reference = saved.get("reference_score")
@@ -104,25 +152,55 @@ class FocusController:
                 self.source = FocusMap.from_dict(saved["map"], limits)
             else:
                 self.source = FixedFocus(float(saved["z_um"]), self.reference)
+            for x, y, dz in saved.get("corrections", []):
+                self.corrections.add(float(x), float(y), float(dz))
             self.log("focus", f"focus {mode} reloaded from the manifest")
             return self.source
         if mode == "fixed":
+            self._fixed_reference(plan, saved)
             return None
         if mode == "autofocus-once":
-            cx = (plan.bounds_mm[0] + plan.bounds_mm[2]) / 2
-            cy = (plan.bounds_mm[1] + plan.bounds_mm[3]) / 2
-            centre = choose_map_points(plan.tiles, 1)[0]
-            res = self._focus_point(centre.x_mm, centre.y_mm, None)
-            if not res.found:
-                raise ScanError(
-                    f"autofocus found no focus near ({cx:.3f}, {cy:.3f}) mm: {res.message}. "
-                    "Set focus.z_um with mode = \"fixed\", or widen focus.sweep_range_um"
-                )
-            self.reference = res.score
-            self.reference_ratio = self._reference_ratio([res])
-            self.source = FixedFocus(res.z_um, res.score)
-            return self.source
+            return self._focus_once(plan)
         return self._build_map(plan)
+
+    def _focus_once(self, plan: GridPlan) -> FixedFocus | None:
+        """One autofocus at the region centre (or the nearest tile there with structure)."""
+        planned = choose_map_points(plan.tiles, 1)[0]
+        centre = self._structured(planned, plan, set())
+        res = self._focus_point(planned.x_mm, planned.y_mm, None) if centre is None else (
+            self._focus_point(centre.x_mm, centre.y_mm, None))
+        if not res.found:
+            if self.cfg.mode == "auto":
+                return self._no_map_points(1)
+            raise ScanError(
+                f"autofocus found no focus near ({res.x_mm:.3f}, {res.y_mm:.3f}) mm: "
+                f"{res.message}. Set focus.z_um with mode = \"fixed\", or widen "
+                "focus.sweep_range_um"
+            )
+        self.reference = res.score
+        self.reference_ratio = self._reference_ratio([res])
+        self.source = FixedFocus(res.z_um, res.score)
+        return self.source
+
+    def _fixed_reference(self, plan: GridPlan, saved: dict[str, Any] | None) -> None:
+        """Fixed focus: warn about a large region, and measure the in-focus focus ratio the
+        tiles are judged by (one autofocus at the centre; the focus is then put back)."""
+        warning = fixed_focus_warning(plan)
+        if warning is not None:
+            self.log("focus-warning", warning)
+        if saved and saved.get("mode") == "fixed" and saved.get("reference_ratio"):
+            self.reference_ratio = float(saved["reference_ratio"])
+            return
+        if self.cfg.refocus_threshold <= 0:
+            return
+        z_before = self.rig.focus.position_um()
+        centre = choose_map_points(plan.tiles, 1)[0]
+        res = self._focus_point(centre.x_mm, centre.y_mm, self.cfg.z_um)
+        self.rig.focus.move_to_um(z_before)
+        self.reference_ratio = self._reference_ratio([res]) if res.found else None
+        if self.reference_ratio is None:
+            self.log("focus-warning", "fixed focus: no focus found at the region centre to "
+                     "judge the tiles by; tiles are not checked for focus")
 
     def _focus_point(self, x_mm: float, y_mm: float, centre: float | None) -> AutofocusResult:
         """One autofocus, retried after a device error (faults must not lose the map)."""
@@ -141,13 +219,51 @@ class FocusController:
         self.results.append(res)
         return res
 
-    def _build_map(self, plan: GridPlan) -> FocusMap:
-        chosen = choose_map_points(plan.tiles, self.cfg.map_points)
+    def _map_candidates(self, plan: GridPlan) -> list[TileSpec]:
+        if self.cfg.map_points == "auto":
+            columns, rows = auto_map_point_count(plan.tiles)
+            return grid_map_points(plan.tiles, columns, rows)
+        return choose_map_points(plan.tiles, int(self.cfg.map_points))
+
+    def _has_structure(self, spec: TileSpec) -> bool:
+        """One frame at the tile: is there something to focus on (not blank glass)?"""
+        rig = self.rig
+        rig.stage.move_to_mm(spec.x_mm, spec.y_mm)
+        rig.filter_wheel.move_to_wavelength(self.wavelength_nm)
+        if rig.camera.exposure_ms != self.exposure_ms:
+            rig.camera.set_exposure_ms(self.exposure_ms)
+        img = self.normalise(self.wavelength_nm, rig.camera.snap().image)
+        return sharpness(img).snr >= MAP_POINT_MIN_SNR
+
+    def _structured(self, spec: TileSpec, plan: GridPlan, taken: set[int]) -> TileSpec | None:
+        """``spec``, or the nearest tile around it whose field has structure; None if the
+        neighbourhood is blank. Autofocus on blank glass finds nothing, and a sparse field
+        gives a poor peak, so map points go where there are cells."""
+        near = sorted((t for t in plan.tiles if t.index not in taken),
+                      key=lambda t: (t.x_mm - spec.x_mm) ** 2 + (t.y_mm - spec.y_mm) ** 2)
+        for cand in near[: 1 + MAP_POINT_ALTERNATIVES]:
+            if self.should_stop():
+                raise ScanAborted("scan aborted by the user while placing focus points")
+            if self._has_structure(cand):
+                if cand.index != spec.index:
+                    self.log("focus-point", f"map point moved from tile {spec.index} to "
+                             f"tile {cand.index}: too little structure to focus on")
+                return cand
+        self.log("focus-point", f"no structure near tile {spec.index}: map point left out")
+        return None
+
+    def _build_map(self, plan: GridPlan) -> FocusMap | None:
+        chosen = self._map_candidates(plan)
         order = nearest_neighbour_order(chosen, self.rig.stage.position_mm())
         points: list[FocusPoint] = []
         found: list[AutofocusResult] = []
         partial: FocusMap | None = None
-        for spec in order:
+        taken = {s.index for s in chosen}
+        for planned in order:
+            spec = self._structured(planned, plan, taken - {planned.index})
+            if spec is None:
+                continue
+            taken.add(spec.index)
             centre = partial.z_at(spec.x_mm, spec.y_mm) if partial is not None else None
             res = self._focus_point(spec.x_mm, spec.y_mm, centre)
             if not res.found:
@@ -158,12 +274,7 @@ class FocusController:
             found.append(res)
             partial = FocusMap.fit(points, "plane", self.rig.focus.limits_um)
         if not points:
-            raise ScanError(
-                "focus map: autofocus found focus at none of the "
-                f"{len(order)} map points (blank glass, or focus further than "
-                f"{self.cfg.sweep_range_um / 2:g} um away?). Move the region onto the smear, "
-                "focus by hand, or widen focus.sweep_range_um"
-            )
+            return self._no_map_points(len(order))
         fmap = FocusMap.fit(points, self.cfg.surface, self.rig.focus.limits_um)
         if fmap.surface != self.cfg.surface:
             self.log("focus-map", f"only {len(points)} focus points: fitted a {fmap.surface} "
@@ -175,6 +286,19 @@ class FocusController:
                  f"{fmap.rms_residual_um:.3f} um (max {fmap.max_residual_um:.3f} um)")
         return fmap
 
+    def _no_map_points(self, n_points: int) -> None:
+        """No map point found focus: an error for an explicit map; with ``auto`` the scan
+        goes on at the current focus, said loudly (a region of blank glass has nothing to
+        focus on, and nothing to count)."""
+        text = (f"autofocus found focus at none of the {n_points} focus point(s) "
+                f"(blank glass, or focus further than {self.cfg.sweep_range_um / 2:g} um away?)")
+        if self.cfg.mode == "map":
+            raise ScanError(f"{text}. Move the region onto the smear, focus by hand, or widen "
+                            "focus.sweep_range_um")
+        self.mode = "fixed"
+        self.log("focus-warning", f"{text}; scanning at the current focus, tiles unchecked")
+        return None
+
     @staticmethod
     def _reference_ratio(results: list[AutofocusResult]) -> float | None:
         """Median focus ratio at the autofocus points that had enough structure to judge."""
@@ -184,12 +308,14 @@ class FocusController:
 
     def manifest_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
-            "mode": self.cfg.mode, "metric": self.cfg.metric, "wavelength_nm": self.wavelength_nm,
+            "mode": self.mode, "requested_mode": self.cfg.mode, "metric": self.cfg.metric,
+            "wavelength_nm": self.wavelength_nm,
             "reference_score": self.reference, "reference_ratio": self.reference_ratio,
             "refocus_threshold": self.cfg.refocus_threshold,
             "depth_of_field_um": DEPTH_OF_FIELD_UM, "probe_step_um": PROBE_STEP_UM,
             "probed_tiles": self.probed, "refocused_tiles": self.refocused,
             "out_of_focus_tiles": self.flagged, "refocus_points": self.refocus_points,
+            "corrections": [list(p) for p in self.corrections.points],
         }
         if isinstance(self.source, FocusMap):
             entry["map"] = self.source.to_dict()
@@ -198,10 +324,13 @@ class FocusController:
         return entry
 
     def z_at(self, x_mm: float, y_mm: float) -> float:
-        """The engine's focus source."""
+        """The engine's focus source: the map (or single focus) plus the local corrections
+        found by the per-tile check, inside the focus soft limits."""
         if self.source is None:
             return self.rig.focus.position_um()
-        return self.source.z_at(x_mm, y_mm)
+        lo, hi = self.rig.focus.limits_um
+        z = self.source.z_at(x_mm, y_mm) + self.corrections.offset_um(x_mm, y_mm)
+        return min(max(z, lo), hi)
 
     # ------------------------------------------------------------------ each tile
     def _image(self, tile: Tile) -> np.ndarray:
@@ -281,46 +410,56 @@ class FocusController:
         return peak
 
     def refocus(self, tile: Tile) -> float | None:
-        """Probe, then if need be sweep at a doubtful tile: the z to take it again at, or None
-        to keep it as it is.
+        """Find the local best focus of a doubtful tile: the z to take it again at, or None to
+        keep it as it is.
 
-        None comes with ``extra["focus_check"]``: "probe" (the probe found the tile in focus),
-        "confirmed" (a sweep found it in focus), "sparse" or "no focus peak" (flagged
-        ``out_of_focus``: analysis leaves it out).
+        The probe (z +- 1 um) finds the best focus when it is near; a tile more than a
+        quarter depth of field off it is taken again there. When the probe says focus is
+        further, a sweep finds it. None comes with ``extra["focus_check"]``: "probe" (in
+        focus), "confirmed" (a sweep found it in focus), "sparse" or "no focus peak"
+        (flagged ``out_of_focus``: the analysis leaves it out of the counts).
         """
-        ratio = float(tile.extra.get("focus_ratio", 0.0))
-        limit = self.cfg.refocus_threshold
         offset = self.probe(tile)
         self.probed += 1
-        if offset is not None and abs(offset) <= DEPTH_OF_FIELD_UM / 2:
+        if offset is not None and abs(offset) <= DEPTH_OF_FIELD_UM / 4:
             tile.extra.update(out_of_focus=False, focus_check="probe",
                               probe_offset_um=round(offset, 3))
             return None
+        if offset is not None:
+            return self._retake_at(tile, tile.z_um + offset, "probe")
         snr = tile.extra.get("structure_snr")
         if snr is not None and snr < SPARSE_SNR:
-            self.flagged += 1
-            tile.extra.update(out_of_focus=True, focus_check="sparse")
-            self.log("out-of-focus", f"tile {tile.index}: focus ratio {ratio:.2f} below "
-                     f"{limit:.2f}, too few cells to sweep on; flagged out of focus",
-                     tile=tile.index)
-            return None
+            return self._flag(tile, "sparse", "too few cells to sweep on")
         res = self._focus_point(tile.x_mm, tile.y_mm, tile.z_um)
         self.refocused += 1
         if not res.found:
-            self.flagged += 1
-            tile.extra.update(out_of_focus=True, focus_check="no focus peak")
-            self.log("out-of-focus", f"tile {tile.index}: focus ratio {ratio:.2f} below "
-                     f"{limit:.2f} and no focus peak found; flagged out of focus",
-                     tile=tile.index)
-            return None
-        if abs(res.z_um - tile.z_um) <= DEPTH_OF_FIELD_UM / 2:
+            return self._flag(tile, "no focus peak", "no focus peak found")
+        if abs(res.z_um - tile.z_um) <= DEPTH_OF_FIELD_UM / 4:
             tile.extra.update(out_of_focus=False, focus_check="confirmed")
             return None
-        # the map is left as it is: a soft tile is usually a local defect (a crease, debris)
-        # that would bend a global surface and defocus the tiles around it
-        self.refocus_points.append([tile.x_mm, tile.y_mm, tile.z_um, res.z_um])
+        return self._retake_at(tile, res.z_um, "sweep")
+
+    def _flag(self, tile: Tile, check: str, why: str) -> None:
+        self.flagged += 1
+        tile.extra.update(out_of_focus=True, focus_check=check)
+        ratio = float(tile.extra.get("focus_ratio", 0.0))
+        self.log("out-of-focus", f"tile {tile.index}: focus ratio {ratio:.2f} below "
+                 f"{self.cfg.refocus_threshold:.2f}, {why}; flagged out of focus",
+                 tile=tile.index)
+        return None
+
+    def _retake_at(self, tile: Tile, z_um: float, how: str) -> float:
+        """Take the tile again at ``z_um``; its neighbours start from the corrected focus."""
+        lo, hi = self.rig.focus.limits_um
+        z_um = min(max(z_um, lo), hi)
+        if self.source is not None:
+            base = self.source.z_at(tile.x_mm, tile.y_mm)
+            self.corrections.add(tile.x_mm, tile.y_mm, z_um - base)
+        self.refocus_points.append([tile.x_mm, tile.y_mm, tile.z_um, z_um])
         self._retaken[tile.index] = (tile.z_um, dict(tile.extra))
-        self.log("refocus", f"tile {tile.index}: focus ratio {ratio:.2f} below {limit:.2f}; "
-                 f"re-focused from {tile.z_um:.2f} to {res.z_um:.2f} um, taking it again",
-                 tile=tile.index, z_from_um=tile.z_um, z_to_um=res.z_um)
-        return res.z_um
+        ratio = float(tile.extra.get("focus_ratio", 0.0))
+        self.log("refocus", f"tile {tile.index}: focus ratio {ratio:.2f} below "
+                 f"{self.cfg.refocus_threshold:.2f}; re-focused ({how}) from {tile.z_um:.2f} "
+                 f"to {z_um:.2f} um, taking it again", tile=tile.index, z_from_um=tile.z_um,
+                 z_to_um=z_um)
+        return z_um

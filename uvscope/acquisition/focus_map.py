@@ -184,3 +184,65 @@ def nearest_neighbour_order(points: Sequence[TileSpec],
         out.append(nxt)
         here = (nxt.x_mm, nxt.y_mm)
     return out
+
+
+#: largest spacing of automatically placed focus-map points (mm)
+AUTO_POINT_SPACING_MM = 2.0
+
+
+def auto_map_point_count(tiles: Sequence[TileSpec]) -> tuple[int, int]:
+    """(columns, rows) of map points for ``map_points = "auto"``: at least 3 x 3 and at most
+    ``AUTO_POINT_SPACING_MM`` apart, each side capped by the tiles there are.
+
+    3 x 3 determines a quadratic surface with residuals to spare (the slide is tilted and
+    bowed); denser grids follow a real slide's unevenness over a large region.
+    """
+    xs = sorted({round(t.x_mm, 6) for t in tiles})
+    ys = sorted({round(t.y_mm, 6) for t in tiles})
+    nx = max(3, math.ceil((xs[-1] - xs[0]) / AUTO_POINT_SPACING_MM) + 1)
+    ny = max(3, math.ceil((ys[-1] - ys[0]) / AUTO_POINT_SPACING_MM) + 1)
+    return min(nx, len(xs)), min(ny, len(ys))
+
+
+def grid_map_points(tiles: Sequence[TileSpec], columns: int, rows: int) -> list[TileSpec]:
+    """The tile nearest each node of a ``columns`` x ``rows`` grid over the scan (corners
+    included), each tile once."""
+    xs = [t.x_mm for t in tiles]
+    ys = [t.y_mm for t in tiles]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    chosen: list[TileSpec] = []
+    for j in range(rows):
+        for i in range(columns):
+            tx = x0 + (x1 - x0) * (i / (columns - 1) if columns > 1 else 0.5)
+            ty = y0 + (y1 - y0) * (j / (rows - 1) if rows > 1 else 0.5)
+            best = min(tiles, key=lambda t: (t.x_mm - tx) ** 2 + (t.y_mm - ty) ** 2)
+            if best not in chosen:
+                chosen.append(best)
+    return chosen
+
+
+@dataclass
+class LocalCorrections:
+    """Focus found at tiles during the scan, as offsets from the map, spread to their
+    neighbours: where the map mispredicts (a bump the surface cannot follow), the next tiles
+    there start from the corrected focus instead of each being found soft again.
+
+    Each offset weighs exp(-d^2 / 2 sigma^2) at distance d; a prior weight of 0.1 at offset 0
+    makes the correction fade to the map's own z away from measured points (to a tenth at
+    3 sigma, none beyond 4), so a local defect never bends the focus of the whole scan.
+    """
+
+    sigma_mm: float = 0.35
+    points: list[tuple[float, float, float]] = field(default_factory=list)  # x, y, dz
+
+    def add(self, x_mm: float, y_mm: float, dz_um: float) -> None:
+        self.points.append((x_mm, y_mm, dz_um))
+
+    def offset_um(self, x_mm: float, y_mm: float) -> float:
+        if not self.points:
+            return 0.0
+        p = np.asarray(self.points)
+        d2 = (p[:, 0] - x_mm) ** 2 + (p[:, 1] - y_mm) ** 2
+        w = np.exp(-d2 / (2 * self.sigma_mm**2))
+        w[d2 > (4 * self.sigma_mm) ** 2] = 0.0
+        return float((w * p[:, 2]).sum() / (0.1 + w.sum()))

@@ -39,6 +39,8 @@ class CellRecord:
     touches_edge: bool
     counted: bool = False
     checkpoint_rescued: bool = False
+    #: counted here were the tile not flagged out of focus (so the report can say what it cost)
+    excluded_out_of_focus: bool = False
 
     def to_row(self) -> dict[str, object]:
         return asdict(self)

@@ -337,3 +337,123 @@ def wbc_fields(
             truth = cam.truth_in_box(x - hx, y - hy, x + hx, y + hy)
             evals.append(score(r.counted, truth))
     return merge(evals)
+
+
+# ---------------------------------------------------------------------- whole scans
+@dataclass
+class FocusAudit:
+    """How far each tile of a scan was from the slide's true best focus (simulated rig)."""
+
+    defocus_um: dict[int, float]  # tile index -> |tile z - best focus at its centre|
+    flagged: set[int]  # tiles the scan flagged out of focus (left out of counting)
+    half_depth_um: float
+
+    @property
+    def tiles(self) -> int:
+        return len(self.defocus_um)
+
+    @property
+    def within(self) -> int:
+        return sum(d <= self.half_depth_um for d in self.defocus_um.values())
+
+    @property
+    def counted_blurred(self) -> list[int]:
+        """Tiles beyond half the depth of field that were NOT flagged: cells counted blurred."""
+        return sorted(
+            i for i, d in self.defocus_um.items() if d > self.half_depth_um and i not in self.flagged
+        )
+
+    def summary(self) -> str:
+        d = np.array(list(self.defocus_um.values()) or [0.0])
+        return (
+            f"focus: {self.within}/{self.tiles} tiles within {self.half_depth_um:.2f} um of best "
+            f"focus (median {np.median(d):.2f} um, max {d.max():.2f} um); flagged out of focus "
+            f"{len(self.flagged)}; blurred but counted {len(self.counted_blurred)}"
+        )
+
+
+@dataclass
+class ScanEvaluation:
+    """A finished scan folder scored against the simulator's truth for the area it covered."""
+
+    counting: Evaluation
+    focus: FocusAudit
+    tiles_planned: int
+    tiles_acquired: int
+
+
+def _scan_world(manifest: dict) -> object:
+    from uvscope.config import RigConfig
+    from uvscope.sim.world import SimWorld
+
+    rig = RigConfig.model_validate(manifest["rig"])
+    return SimWorld(rig.sim, rig.camera)
+
+
+def _truth_in_cores(world: object, cores: CoreRegions, acquired: set[int],
+                    bounds_mm: Sequence[float], margin_um: float = 0.5) -> list[Truth]:
+    """True WBCs whose centroid lies in the core of an acquired tile; those not whole inside
+    the scanned area's outer border are not countable (the pipeline leaves them out too)."""
+    x0, y0, x1, y1 = (b * 1e3 for b in bounds_mm)
+    out = []
+    for c in world.cells_in_region(*bounds_mm):  # type: ignore[attr-defined]
+        if c.kind not in CLASSES or cores.owner(*c.centroid_mm) not in acquired:
+            continue
+        x, y = c.centroid_mm[0] * 1e3, c.centroid_mm[1] * 1e3
+        r = c.diameter_um / 2 + margin_um
+        whole = x0 + r <= x <= x1 - r and y0 + r <= y <= y1 - r
+        out.append(Truth(x, y, "dead" if c.dead else c.kind, c.diameter_um, whole))
+    return out
+
+
+def evaluate_scan_folder(scan_dir: str, max_um: float = 5.0) -> ScanEvaluation:
+    """Score ``DIR/analysis/cells.csv`` of a scan taken on the simulated rig against the truth
+    of the tiles it acquired, and audit each tile's focus against the slide's true surface."""
+    import csv
+    from pathlib import Path
+
+    from uvscope.acquisition.autofocus import DEPTH_OF_FIELD_UM
+    from uvscope.io.scanfolder import ScanFolder
+
+    folder = ScanFolder.open(scan_dir)
+    manifest = folder.read_manifest()
+    plan = manifest["plan"]
+    specs = [TileSpec(int(i), int(r), int(c), float(x), float(y))
+             for i, r, c, x, y in plan["positions"]]
+    world = _scan_world(manifest)
+    shape = (world.height_px, world.width_px)  # type: ignore[attr-defined]
+    cores = CoreRegions(specs, shape, float(plan["pixel_size_um"]))
+    records = folder.verified_tiles()
+    focus_nm = (manifest.get("focus") or {}).get("wavelength_nm") or plan["wavelengths"][0]
+    defocus = {
+        i: abs(r.z_um - world.best_focus_um(r.x_mm, r.y_mm, focus_nm))  # type: ignore[attr-defined]
+        for i, r in records.items()
+    }
+    flagged = {i for i, r in records.items() if (r.extra or {}).get("out_of_focus")}
+    truth = _truth_in_cores(world, cores, set(records), plan["bounds_mm"])
+    with open(Path(scan_dir) / "analysis" / "cells.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    pred = [_cell_from_row(row) for row in rows]
+    ev = score(pred, truth, max_um)
+    audit = FocusAudit(defocus, flagged, DEPTH_OF_FIELD_UM / 2)
+    return ScanEvaluation(ev, audit, len(specs), len(records))
+
+
+def _cell_from_row(row: dict[str, str]) -> CellRecord:
+    from dataclasses import fields as dc_fields
+
+    kinds = {f.name: f.type for f in dc_fields(CellRecord)}
+    values: dict[str, object] = {}
+    for name, text in row.items():
+        kind = kinds.get(name)
+        if kind is None:
+            continue
+        if kind in ("bool", bool):
+            values[name] = text.strip().lower() in ("true", "1")
+        elif kind in ("int", int):
+            values[name] = int(float(text))
+        elif kind in ("float", float):
+            values[name] = float(text) if text not in ("", "nan") else float("nan")
+        else:
+            values[name] = text
+    return CellRecord(**values)  # type: ignore[arg-type]

@@ -60,6 +60,11 @@ class TileResult:
     def counted(self) -> list[CellRecord]:
         return [c for c in self.cells if c.counted]
 
+    @property
+    def cells_out_of_focus(self) -> int:
+        """Cells this tile would have counted had the scan not flagged it out of focus."""
+        return sum(c.excluded_out_of_focus for c in self.cells)
+
 
 def is_out_of_focus(tile: Tile) -> bool:
     """Whether the scan's focus check flagged the tile (``extra["out_of_focus"]``)."""
@@ -252,12 +257,12 @@ class TilePipeline:
             r, c = rp.centroid
             x_mm, y_mm = pixel_to_stage_mm(r, c, (tile.x_mm, tile.y_mm), shape, px)
             sides = touched_sides(rp.bbox, shape)
-            if is_out_of_focus(tile):
-                counted = False  # a blurred cell would be misclassified: left out of the count
-            elif self.cores is not None:
-                counted = self.cores.counts_here(tile.index, float(x_mm), float(y_mm), sides)
+            if self.cores is not None:
+                here = self.cores.counts_here(tile.index, float(x_mm), float(y_mm), sides)
             else:
-                counted = s.counting.keep_outer_border_cells or not any(sides.values())
+                here = s.counting.keep_outer_border_cells or not any(sides.values())
+            # a blurred cell would be misclassified: left out of the count, and said so
+            counted = here and not is_out_of_focus(tile)
             m = {nm: float(means[nm][rp.label - 1]) for nm in WAVELENGTH_COLUMNS}
             pcs = p_class[k]
             records.append(
@@ -286,6 +291,7 @@ class TilePipeline:
                     touches_edge=any(sides.values()),
                     counted=counted,
                     checkpoint_rescued=rescued,
+                    excluded_out_of_focus=here and not counted,
                 )
             )
         return records

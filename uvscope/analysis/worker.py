@@ -185,8 +185,10 @@ class AnalysisWorker:
             else:
                 self.counter.tiles_analysed += 1
                 self.counter.tiles_out_of_focus += res.out_of_focus
+                self.counter.cells_out_of_focus += res.cells_out_of_focus
                 for cell in res.counted:
                     self.counter.add(cell.cell_class, cell.dead)
+                self.counter.tile_done()
             self.results[res.index] = res
             diff = self.counter.snapshot()
             self.last_tile_done_at = time.perf_counter()

@@ -28,7 +28,12 @@ def print_differential(diff: dict[str, object]) -> None:
     console.print(table)
     if diff.get("tiles_out_of_focus"):
         console.print(f"tiles left out of counting: {diff['tiles_out_of_focus']} "
-                      "(flagged out of focus by the scan; in the mosaic, not in the count)")
+                      f"with {diff.get('cells_out_of_focus', 0)} cells (flagged out of focus "
+                      "by the scan; in the mosaic, not in the count)")
+    if diff.get("stop_rule"):
+        console.print(str(diff["stop_rule"]))
+    for text in diff.get("warnings") or []:  # type: ignore[union-attr]
+        console.print(f"[bold yellow]warning:[/] {text}")
 
 
 @click.command()

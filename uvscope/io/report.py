@@ -331,8 +331,12 @@ def write_report(scan_dir: str | Path, out: str | Path | None = None) -> Path:
             f"by the scan: {html.escape(', '.join(map(str, left_out)))}); their cells are in "
             "the mosaic but not in the differential.</p>"
         )
-    if diff.get("stop_after_wbc"):
+    if diff.get("stop_rule"):
+        notes.append(f"<p>{html.escape(str(diff['stop_rule']))}.</p>")
+    elif diff.get("stop_after_wbc"):
         notes.append(f"<p>Stop rule: {diff['stop_after_wbc']} healthy WBCs.</p>")
+    for text in diff.get("warnings") or []:
+        notes.append(f'<p class="warn">Warning: {html.escape(str(text))}.</p>')
     wavelength = int(doc.get("settings", {}).get("inference", {}).get("wavelength_nm", 260))
     reviewed = load_reviewed_labels(scan_dir)
     table, reviewed_html, reviewed_note = _table(diff), "", ""
