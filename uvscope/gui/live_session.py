@@ -16,6 +16,7 @@ class LiveSession(QObject):
 
     started = Signal(object, int, float)
     stopped = Signal()
+    refused = Signal(str)  # start() while locked: why
 
     def __init__(self, rig: Rig, worker: DeviceWorker, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -24,6 +25,15 @@ class LiveSession(QObject):
         self.live: Any = None
         self.wavelength_nm = 260
         self.exposure_ms = 50.0
+        #: while set (a scan runs), live view may not start: it would fight the engine for
+        #: the camera and the wheel
+        self.locked_by: str | None = None
+
+    def lock(self, reason: str) -> None:
+        self.locked_by = reason
+
+    def unlock(self) -> None:
+        self.locked_by = None
 
     @property
     def running(self) -> bool:
@@ -35,7 +45,11 @@ class LiveSession(QObject):
         exposure_ms: float | None = None,
         on_done: Callable[[Any], None] | None = None,
     ) -> None:
-        """(Re)start live view at a wavelength and exposure (the wheel moves in the worker)."""
+        """(Re)start live view at a wavelength and exposure (the wheel moves in the worker);
+        refused (``refused`` signal) while locked."""
+        if self.locked_by is not None:
+            self.refused.emit(f"live view is locked: {self.locked_by}")
+            return
         if wavelength_nm is not None:
             self.wavelength_nm = wavelength_nm
         if exposure_ms is not None:
