@@ -101,6 +101,7 @@ class ScanEngine:
         #: the exception ``start``'s thread ended with (None: it returned)
         self.error: BaseException | None = None
         self._leave_sinks = False  # close only the writer: the analysis is finished later
+        self._state_before_pause: RunState = RunState.RUNNING
         self._running = threading.Event()
         self._running.set()
         self._thread: threading.Thread | None = None
@@ -152,7 +153,7 @@ class ScanEngine:
 
     def resume(self) -> None:
         if self.state == RunState.PAUSED:
-            self._set_state(getattr(self, "_state_before_pause", RunState.RUNNING))
+            self._set_state(self._state_before_pause)
             self._running.set()
 
     def interrupt(self, reason: str = "interrupted by the user") -> None:
@@ -551,7 +552,7 @@ class ScanEngine:
         dark_id = str(entry.get("dark_id", "bg0"))
         pos = entry.get("position_mm")
         z = entry.get("z_um")
-        bgs = Backgrounds(id=bg_id, position_mm=tuple(pos) if pos else None,  # type: ignore
+        bgs = Backgrounds(id=bg_id, position_mm=_xy(pos),
                           z_um=float(z) if isinstance(z, (int, float)) else None)
         first = (folder.read_manifest().get("backgrounds") or [{}])[0]
         for nm in exposures:
@@ -824,6 +825,13 @@ class ScanEngine:
                     pixel_size_um=self.rig.config.camera.pixel_size_um, raw=dict(ctx.raws),
                     normalised=norm, exposure_ms={nm: exposures[nm] for nm in ctx.raws},
                     acquired_at_s=ctx.t_acq, background_id=self.backgrounds.id)
+
+
+def _xy(value: object) -> tuple[float, float] | None:
+    """A saved (x, y) position, or None."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return (float(value[0]), float(value[1]))
+    return None
 
 
 @dataclass

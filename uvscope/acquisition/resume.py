@@ -62,7 +62,8 @@ def _manifest_rig(folder: ScanFolder) -> RigConfig:
         raise StorageError(str(err)) from None
 
 
-def check_rig(folder: ScanFolder, rig: RigConfig, accept_change: str | None) -> dict | None:
+def check_rig(folder: ScanFolder, rig: RigConfig,
+              accept_change: str | None) -> dict[str, Any] | None:
     """The rig change to record, or None when the rig is the manifest's; raises otherwise."""
     saved = _manifest_rig(folder)
     old, new = rig_fingerprint(saved), rig_fingerprint(rig)
