@@ -327,3 +327,17 @@ def test_the_scan_releases_its_lock_when_done(files: Path) -> None:
 
     out = _finished(files)
     assert read_holder(out) is None
+
+
+def test_two_simultaneous_scans_into_one_folder_exactly_one_wins(files: Path) -> None:
+    out = files / "race"
+    cmd = [sys.executable, "-m", "uvscope", "scan", "--config", str(files / "scan.toml"),
+           "--rig", str(files / "rig.toml"), "--out", str(out), "--quiet", "--no-analysis"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              cwd=REPO) for _ in range(2)]
+    results = [(p.wait(timeout=120), p.stdout.read()) for p in procs]  # type: ignore[union-attr]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    loser = next(text for code, text in results if code == 2)
+    assert "being written by" in loser or "already holds a scan" in loser
+    assert "Traceback" not in loser
+    assert len((out / "tiles.jsonl").read_text().splitlines()) == 6

@@ -77,3 +77,13 @@ def test_an_empty_leftover_layout_counts_as_new(tmp_path: Path) -> None:
     ScanFolder.create(root, {"plan": {}}).release()
     with pytest.raises(StorageError, match="already holds a scan"):
         ScanFolder.claim_new(root)
+
+
+def test_an_analysis_sink_made_first_does_not_block_a_new_scan(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    for sub in ("analysis/labels", "analysis/.gray"):
+        (root / sub).mkdir(parents=True)  # what AnalysisOutputs makes before the first tile
+    ScanFolder.claim_new(root).release()
+    (root / "analysis" / "cells.csv").write_text("index\n")  # but results are not overwritten
+    with pytest.raises(StorageError, match="not empty"):
+        ScanFolder.claim_new(root)

@@ -228,9 +228,10 @@ class ScanFolder:
                 f"`uvscope scan --resume {self.root}` to finish it, or choose another "
                 "output folder"
             )
+        # what a killed start or this process's own analysis sink leaves: empty folders
         others = [p.name for p in self.root.iterdir()
-                  if p.name != LOCK_FILE_NAME and not (p.name in LAYOUT and p.is_dir()
-                                                       and not any(p.iterdir()))]
+                  if p.name != LOCK_FILE_NAME and not (p.name in (*LAYOUT, "analysis")
+                                                       and _empty_tree(p))]
         if others:
             raise StorageError(
                 f"{self.root} is not empty ({', '.join(sorted(others)[:3])}"
@@ -476,6 +477,12 @@ class ScanFolder:
 
     def read_tile(self, index: int, nm: int) -> tuple[np.ndarray, ImageMeta]:
         return read_ome_tiff(self.tile_path(index, nm))
+
+
+def _empty_tree(path: Path) -> bool:
+    """A folder holding nothing but (nested) empty folders."""
+    return path.is_dir() and not path.is_symlink() and all(
+        _empty_tree(p) for p in path.iterdir())
 
 
 def image_problem(path: Path, shape_px: tuple[int, int] | None,
