@@ -108,3 +108,21 @@ def test_a_second_ctrl_c_does_not_wait_for_the_analysis(tmp_path: Path) -> None:
     assert folder.read_manifest()["status"] == "interrupted"
     n = len(folder.verified_tiles())
     assert n >= 2 and len(folder.journal_path.read_text().splitlines()) == n
+
+
+def test_ctrl_c_stops_a_batch_not_just_its_scan(tmp_path: Path) -> None:
+    (tmp_path / "rig.toml").write_text(RIG)
+    (tmp_path / "scan.toml").write_text(SCAN)
+    (tmp_path / "batch.toml").write_text(
+        'rig = "rig.toml"\n[[scans]]\nconfig = "scan.toml"\nout = "a"\n'
+        '[[scans]]\nconfig = "scan.toml"\nout = "b"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "uvscope", "batch",
+                             str(tmp_path / "batch.toml"), "--quiet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    _wait_for_tiles(tmp_path / "a", 2, proc)
+    proc.send_signal(signal.SIGINT)
+    text = " ".join(proc.communicate(timeout=60)[0].split())
+    assert proc.returncode == 130, text
+    assert "not started (batch interrupted)" in text and "Traceback" not in text
+    assert ScanFolder(tmp_path / "a").read_manifest()["status"] == "interrupted"
+    assert not (tmp_path / "b").exists()

@@ -265,11 +265,14 @@ def batch(batch_file: Path, quiet: bool) -> None:
     """Run the scans listed in BATCH_FILE one after another, each in its own folder.
 
     A failed scan does not stop the batch; the summary lists each result and the exit
-    status is non-zero if any scan failed.
+    status is non-zero if any scan failed. Ctrl-C (SIGTERM) interrupts the running scan at a
+    tile boundary (finish it with `uvscope scan --resume`) and stops the batch: exit 130
+    (143).
     """
     cfg = load_toml(BatchConfig, batch_file)
     base = batch_file.parent
     results: list[tuple[str, str]] = []
+    code = 0
     for i, entry in enumerate(cfg.scans, 1):
         scan_path = entry.config if entry.config.is_absolute() else base / entry.config
         rig = entry.rig or cfg.rig
@@ -282,10 +285,17 @@ def batch(batch_file: Path, quiet: bool) -> None:
         except UvscopeError as err:
             console.print(f"[red]failed:[/] {err}")
             results.append((str(scan_path), f"failed: {str(err).splitlines()[0]}"))
+            code = 2
+        if code in (130, 143):  # Ctrl-C / SIGTERM stops the batch, not just this scan
+            results += [(str(e.config), "not started (batch interrupted)")
+                        for e in cfg.scans[i:]]
+            break
     console.rule("batch summary")
     for path, result in results:
         console.print(f"  {'[green]' if result == 'ok' else '[red]'}{result}[/]  {path}")
     failed = sum(r != "ok" for _, r in results)
     console.print(f"{len(results) - failed} ok, {failed} failed")
+    if code in (130, 143):
+        sys.exit(code)
     if failed:
         sys.exit(1)
