@@ -444,3 +444,46 @@ def test_an_unexpected_error_is_one_line_and_a_saved_traceback(tmp_path: Path,
     (log,) = (tmp_path / "logs").iterdir()
     assert str(log) in " ".join(r.output.split()).replace(" ", "") or log.name in r.output
     assert "Traceback" in log.read_text() and "boom" in log.read_text()
+
+
+# ------------------------------------------------------------------ weights
+WEIGHTS = Path(__file__).resolve().parents[2] / "uvscope" / "models" / "weights"
+
+
+def _weights_garbage_card(d: Path) -> None:
+    for m in ("segment", "stain", "classify"):
+        shutil.copy(WEIGHTS / f"{m}.safetensors", d)
+        (d / f"{m}.json").write_text("garbage {")
+
+
+def _weights_garbage_tensors(d: Path) -> None:
+    for m in ("segment", "stain", "classify"):
+        (d / f"{m}.safetensors").write_bytes(b"\x00\x01" * 64)
+
+
+def _weights_wrong_kind(d: Path) -> None:
+    for m in ("segment", "stain", "classify"):
+        shutil.copy(WEIGHTS / f"{m}.safetensors", d)
+    (d / "segment.json").write_text('{"arch": 5}')
+
+
+WEIGHT_CASES = [
+    ("missing", lambda d: None, "segment weights"),
+    ("garbage-card", _weights_garbage_card, "segment.json"),
+    ("garbage-tensors", _weights_garbage_tensors, "segment.safetensors"),
+    ("card-wrong-kind", _weights_wrong_kind, "segment"),
+]
+
+
+@pytest.mark.parametrize(("make", "expect"), [c[1:] for c in WEIGHT_CASES],
+                         ids=[c[0] for c in WEIGHT_CASES])
+def test_bad_model_weights(tmp_path: Path, rig_file: Path, make, expect: str) -> None:
+    d = tmp_path / "weights"
+    d.mkdir()
+    make(d)
+    f = tmp_path / "scan.toml"
+    f.write_text(SCAN + f"[analysis]\nenabled = true\nmodels = '{d}'\n")
+    r = CliRunner().invoke(main, ["scan", "--config", str(f), "--rig", str(rig_file), "--out",
+                                  str(tmp_path / "o"), "--quiet"])
+    _ok(r, expect)
+    assert not (tmp_path / "o" / "manifest.json").exists()
