@@ -153,12 +153,13 @@ def analyse_scan_folder(
 
 
 def session_for_scan(
-    scan: Any, out_dir: str | Path, plan: Sequence[TileSpec] | None = None
+    scan: Any, out_dir: str | Path, plan: Sequence[TileSpec] | None = None, stain: bool = True
 ) -> AnalysisSession:
     """The analysis sink a scan's ``[analysis]`` section asks for (CLI and GUI alike).
 
     Models are loaded here, before anything moves, so a missing or mismatched weight file
-    stops the scan before it starts.
+    stops the scan before it starts. ``stain=False`` skips virtual staining (counting
+    benchmarks: it changes no count).
     """
     from uvscope.analysis.models import load_models
     from uvscope.analysis.settings import load_settings
@@ -171,5 +172,5 @@ def session_for_scan(
     settings = settings.replace(
         counting=counting, inference={**settings.inference.model_dump(), "device": a.device}
     )
-    models = load_models(a.models, a.models, a.models, device=a.device)
+    models = load_models(a.models, a.models if stain else None, a.models, device=a.device)
     return AnalysisSession(out_dir, models, settings, plan=plan, report=a.report)
