@@ -1,8 +1,9 @@
 """The main job at real size: a 200-WBC differential with the default scan settings, scored
 against the simulator's ground truth for the tiles the scan acquired.
 
-    PYTHONPATH=. python benchmarks/bench_differential.py [--donors random-301,random-302,lymphocytosis]
-        [--tilts 1.5:-0.8,3.0:2.0] [--pairs donor@x:y,...] [--rows 26 --columns 26] [--stop 200] [--focus default|fixed]
+    PYTHONPATH=. python benchmarks/bench_differential.py
+        [--donors random-301,random-302,lymphocytosis] [--tilts 1.5:-0.8,3.0:2.0]
+        [--pairs donor@x:y,...] [--rows 26 --columns 26] [--stop 200] [--focus default|fixed]
         [--out /tmp/bench-diff] [--keep] [--no-stain]
 
 For every donor x slide tilt: the embedded default scan file (its focus strategy, overlap,

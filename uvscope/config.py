@@ -10,7 +10,7 @@ import os
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import tomli_w
 from pydantic import (
@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -27,10 +28,42 @@ from uvscope.errors import ConfigError
 WAVELENGTHS_NM: tuple[int, ...] = (260, 280, 300)
 
 
-class Model(BaseModel):
-    """Base of all config models: frozen, strict about unknown keys."""
+def _wants_number(annotation: Any) -> bool:
+    """Whether a field of this type holds numbers (int/float, alone, optional or in a tuple,
+    list or dict value)."""
+    if annotation is bool:
+        return False
+    if annotation in (int, float):
+        return True
+    return any(_wants_number(a) for a in get_args(annotation) if a is not Ellipsis)
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _holds_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bool(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_bool(v) for v in value.values())
+    return False
+
+
+class Model(BaseModel):
+    """Base of all config models: frozen, strict about unknown keys, numbers that are numbers.
+
+    Pydantic would read ``exposure_ms = true`` as 1 ms and accept ``nan``; both are refused
+    here with the field's name.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _wants_number(field.annotation) and _holds_bool(value):
+            raise ValueError(f"{value!r}: true/false is not a number")
+        return value
 
     def replace(self, **changes: Any) -> Model:
         """A copy with ``changes`` applied and validated again."""
@@ -438,6 +471,18 @@ class SampleConfig(Model):
     slide_id: str = Field("", max_length=64, description="Slide id or barcode")
     operator: str = Field("", max_length=64, description="Who ran the scan")
 
+class RetryConfig(Model):
+    """How many device errors a scan rides out by reopening the devices and retaking tiles."""
+
+    per_tile: int = Field(
+        1, ge=0, le=20, description="Retries of one tile after device errors before the scan "
+        "stops (headless) or pauses for the operator (GUI)"
+    )
+    per_scan: int = Field(
+        10, ge=0, le=1000, description="Device errors the whole scan rides out before it "
+        "stops or pauses"
+    )
+
 
 class ScanConfig(Model):
     name: str = "scan"
@@ -449,6 +494,7 @@ class ScanConfig(Model):
     background: BackgroundConfig = BackgroundConfig()
     focus: FocusPlanConfig = FocusPlanConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    retries: RetryConfig = RetryConfig()
     output_dir: Path | None = Field(None, description="Scan folder; --out overrides it")
     save_raw: bool = Field(True, description="Keep raw frames beside the normalised tiles")
 
@@ -497,15 +543,34 @@ def parse_model(cls: type[M], data: dict[str, Any], source: str = "config") -> M
         raise ConfigError(_format_validation(err, source)) from None
 
 
+#: a config file larger than this is not a config file (a wrong path, a data file)
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def load_toml(cls: type[M], path: str | Path) -> M:
-    """Load and validate a TOML file as ``cls``."""
+    """Load and validate a TOML file as ``cls``; every failure is a ConfigError naming it."""
     p = Path(path)
     try:
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: {p.stat().st_size} bytes is too large for a config file "
+                              f"(at most {MAX_CONFIG_BYTES}); check the path")
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text; TOML files are UTF-8 (save it as UTF-8, "
+                          "without a byte-order mark)") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{p}: not valid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: nested too deeply to be a uvscope config") from None
+    except OSError as err:
+        raise ConfigError(f"{p}: cannot read it: {err.strerror or err}") from None
+    if not data:
+        raise ConfigError(f"{p}: the file is empty (no settings); give the settings, or leave "
+                          "the option out to use the built-in default")
     return parse_model(cls, data, str(p))
 
 

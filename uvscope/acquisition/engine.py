@@ -23,13 +23,23 @@ from uvscope.acquisition.drift import DriftDecision, DriftMonitor
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
 from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.resume import ResumePoint, check_resume, dark_path, rig_fingerprint
+from uvscope.acquisition.retry import RetryBudget
 from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
 from uvscope.config import ScanConfig
+from uvscope.crashlog import save_traceback
 from uvscope.drivers.rig import Rig
-from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError, StorageError
+from uvscope.errors import (
+    ConfigError,
+    DeviceError,
+    ScanAborted,
+    ScanError,
+    StorageError,
+    UvscopeError,
+)
 from uvscope.io.mosaic import write_stage_mosaics
-from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
+from uvscope.io.ome import ImageMeta, read_ome_tiff
 from uvscope.io.scanfolder import ScanFolder, TileRecord
 
 T = TypeVar("T")
@@ -56,8 +66,9 @@ class ScanEngine:
         sinks: Sequence[TileSink] = (),
         resume: bool = False,
         on_device_error: str = "stop",
-        tile_retries: int = 1,
+        tile_retries: int | None = None,
         focus_source: FocusSource | None = None,
+        accept_rig_change: str | None = None,
     ) -> None:
         if on_device_error not in ("stop", "pause"):
             raise ConfigError("on_device_error must be 'stop' or 'pause'")
@@ -67,14 +78,30 @@ class ScanEngine:
         self.user_sinks = list(sinks)
         self.resume_existing = resume
         self.on_device_error = on_device_error
-        self.tile_retries = tile_retries
+        #: the one retry policy (``scan.retries``; ``tile_retries`` overrides its per-tile part)
+        self.retry = RetryBudget(
+            scan.retries.per_tile if tile_retries is None else tile_retries,
+            scan.retries.per_scan)
         self.focus_source = focus_source
+        #: a reason to resume on a rig that differs from the manifest's (recorded)
+        self.accept_rig_change = accept_rig_change
+        self._claimed: ScanFolder | None = None  # checked and locked by ``check``
+        self._resume_point: ResumePoint | None = None
         self.events = ScanEvents()
         self.state = RunState.IDLE
         self.plan: GridPlan | None = None
         self.folder: ScanFolder | None = None
         self.backgrounds: Backgrounds | None = None
         self._abort = threading.Event()
+        self._interrupt = threading.Event()  # stop at the next tile boundary
+        self.interrupt_reason = ""
+        #: set once every acquired tile is on disk and the manifest says how the scan ended
+        #: (before a slow analysis finishes): a process may exit from then on
+        self.safe_to_exit = threading.Event()
+        #: the exception ``start``'s thread ended with (None: it returned)
+        self.error: BaseException | None = None
+        self._leave_sinks = False  # close only the writer: the analysis is finished later
+        self._state_before_pause: RunState = RunState.RUNNING
         self._running = threading.Event()
         self._running.set()
         self._thread: threading.Thread | None = None
@@ -107,20 +134,41 @@ class ScanEngine:
         self._thread = threading.Thread(target=self._run_quiet, name="uvscope-scan", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """``start``'s thread is still working."""
+        return self._thread is not None and self._thread.is_alive()
+
     def join(self, timeout: float | None = None) -> ScanSummary | None:
         if self._thread is not None:
             self._thread.join(timeout)
         return self.summary
 
     def pause(self) -> None:
-        if self.state == RunState.RUNNING:
+        """Hold at the next tile boundary, and hold every retry of a device error."""
+        if self.state in (RunState.RUNNING, RunState.PREPARING):
+            self._state_before_pause = self.state
             self._running.clear()
             self._set_state(RunState.PAUSED)
 
     def resume(self) -> None:
         if self.state == RunState.PAUSED:
-            self._set_state(RunState.RUNNING)
+            self._set_state(self._state_before_pause)
             self._running.set()
+
+    def interrupt(self, reason: str = "interrupted by the user") -> None:
+        """Stop at the next tile boundary: frames in flight are read and saved, the manifest
+        says "interrupted", and ``--resume`` finishes the scan. Safe from a signal handler."""
+        self.interrupt_reason = reason
+        self._interrupt.set()
+        self._running.set()
+
+    def leave_analysis(self) -> None:
+        """Stop at the next tile boundary and do not wait for the analysis sinks to finish
+        (``uvscope analyze`` or ``--resume`` does that later)."""
+        self._leave_sinks = True
+        if not self._interrupt.is_set():
+            self.interrupt()
 
     def abort(self) -> None:
         """Stop as soon as possible: axes are stopped now, written files stay intact."""
@@ -133,11 +181,48 @@ class ScanEngine:
                 pass
 
     # ------------------------------------------------------------------ run
+    def check(self) -> None:
+        """Lock the folder and make every check a start or resume needs; writes nothing.
+
+        Call it before building sinks that write into the folder (the analysis), so a refused
+        scan leaves everything there as it was. ``run`` calls it if nobody did.
+        """
+        if self._claimed is not None:
+            return
+        self.rig.connect()  # the plan needs the camera's image geometry as it runs (binning)
+        cam = self.rig.camera
+        self.plan = plan_tiles(self.scan, fov_mm(cam.width_px, cam.height_px,
+                                                 self.rig.pixel_size_um),
+                               self.rig.config.stage)
+        if not self.resume_existing:
+            self._claimed = ScanFolder.claim_new(self.out_dir)
+            return
+        folder = ScanFolder.claim(self.out_dir, "resume")
+        try:
+            self._resume_point = check_resume(
+                folder, self.plan, self.rig.config, [w.nm for w in self.scan.wavelengths],
+                self._tile_shape(), self.accept_rig_change)
+        except BaseException:
+            folder.release()
+            raise
+        self._claimed = folder
+
+    def release(self) -> None:
+        """Give up the folder's writer lock (``run`` does at its end)."""
+        for folder in (self._claimed, self.folder):
+            if folder is not None:
+                folder.release()
+
+    def _tile_shape(self) -> tuple[int, int]:
+        return (int(self.rig.camera.height_px), int(self.rig.camera.width_px))
+
     def _run_quiet(self) -> None:
         try:
             self.run()
-        except Exception:  # reported through events and the summary
-            pass
+        except BaseException as err:  # reported through events, the summary and ``error``
+            self.error = err
+        finally:
+            self.safe_to_exit.set()
 
     def run(self) -> ScanSummary:
         """Run the scan in this thread; raises ScanError/StorageError after a clean stop."""
@@ -148,11 +233,10 @@ class ScanEngine:
         status, message, errors = "failed", "", []
         device_t0 = self.rig.clock.now()
         try:
+            if self._claimed is None:
+                self.check()
+            assert self.plan is not None
             self.rig.connect()
-            cam = self.rig.camera
-            self.plan = plan_tiles(self.scan, fov_mm(cam.width_px, cam.height_px,
-                                                     self.rig.pixel_size_um),
-                                   self.rig.config.stage)
             self.folder, done = self._open_folder(self.plan)
             self.folder.before_write = self.storage_hook
             self.backgrounds = self._retrying("background", lambda: self._backgrounds(self.folder))
@@ -167,7 +251,10 @@ class ScanEngine:
             total = len(self.plan.tiles)
             if any(self._focus_delta.values()):
                 self._hold_z = self.rig.focus.position_um()
-            self._set_state(RunState.RUNNING)
+            if self.state == RunState.PAUSED:  # paused while preparing: stay paused
+                self._state_before_pause = RunState.RUNNING
+            else:
+                self._set_state(RunState.RUNNING)
             device_t0 = self.rig.clock.now()
             status = "complete"
             stop_early = False
@@ -200,6 +287,10 @@ class ScanEngine:
                 self._wait_if_paused()
                 if self._abort.is_set():
                     raise ScanAborted("scan aborted by the user")
+                if self._interrupt.is_set():  # a tile boundary: save what is in flight
+                    self._stop_at_boundary(deliver)
+                    status, message = "interrupted", self.interrupt_reason
+                    break
                 nxt = todo[i + 1] if i + 1 < len(todo) else None
                 try:
                     self._acquire_with_recovery(spec, nxt, flush=nxt is None)
@@ -213,26 +304,26 @@ class ScanEngine:
                 if self._held or self._background_due is not None:
                     self._service(deliver)
                 if stop_early and nxt is not None:
-                    try:
-                        self._acquire_with_recovery(None, None, flush=True)
-                    finally:
-                        deliver()
-                    self.rig.stage.stop()
+                    self._stop_at_boundary(deliver)
                     status, message = "stopped-early", "stop rule reached"
                     self.folder.log_event("stop-rule", "scan ended early: stop rule reached")
                     break
-            device_s = self.rig.clock.now() - device_t0
-            self._close_sinks(sinks)
+            self._close_sinks([writer])  # every acquired tile on disk
+            sinks = list(self.user_sinks)
+            if status == "interrupted":
+                self._record_interrupt(len(done) + writer.written, total)
+            self._close_sinks(sinks)  # the analysis may take a while
             sinks = []
-            self.folder.update_manifest(status="writing-mosaic")
-            write_stage_mosaics(self.folder)
+            if status != "interrupted":
+                self.folder.update_manifest(status="writing-mosaic")
+                write_stage_mosaics(self.folder)
         except ScanAborted as err:
             status, message = "aborted", str(err)
-        except (ScanError, StorageError, DeviceError, ConfigError) as err:
+        except UvscopeError as err:
             status, message = "failed", str(err)
             errors.append(str(err))
         except Exception as err:
-            status, message = "failed", f"unexpected error: {err!r}"
+            status, message = "failed", self._crash_text(err)
             errors.append(message)
         finally:
             try:
@@ -254,11 +345,14 @@ class ScanEngine:
         if self.folder is not None:
             try:
                 self.folder.update_manifest(status=status, summary=summary.__dict__)
-                if message and status != "complete":
+                if message and status not in ("complete", "interrupted"):
                     self.folder.log_event(status, message)
             except StorageError as err:
                 summary.errors.append(str(err))
+        self.release()
+        self.safe_to_exit.set()
         self._set_state({"complete": RunState.FINISHED, "stopped-early": RunState.FINISHED,
+                         "interrupted": RunState.INTERRUPTED,
                          "aborted": RunState.ABORTED}.get(status, RunState.FAILED))
         self.events.finished.emit(summary)
         if status == "failed":
@@ -266,6 +360,38 @@ class ScanEngine:
         if status == "aborted":
             raise ScanAborted(self._failure_text(message))
         return summary
+
+    def _stop_at_boundary(self, deliver: Callable[[], None]) -> None:
+        """End the tile loop between tiles: read out the frames in flight, deliver them and
+        stop the stage's move towards the next tile."""
+        try:
+            self._acquire_with_recovery(None, None, flush=True)
+        finally:
+            deliver()
+        self.rig.stage.stop()
+
+    def resume_hint(self) -> str:
+        return f"finish it with `uvscope scan --resume {self.out_dir}`"
+
+    def _record_interrupt(self, done: int, total: int) -> None:
+        """Tiles are on disk: say so in manifest and events before the analysis finishes."""
+        assert self.folder is not None
+        text = (f"{self.interrupt_reason}: stopped at a tile boundary with {done} of {total} "
+                f"tiles saved; {self.resume_hint()}")
+        self.folder.update_manifest(status="interrupted")
+        self.folder.log_event("interrupted", text, tiles_done=done, tiles_total=total)
+        self.safe_to_exit.set()
+
+    def _crash_text(self, err: Exception) -> str:
+        """One line for a bug; the traceback in a crash log, named in the folder's events."""
+        path = save_traceback(err)
+        where = f"the full traceback is in {path}" if path else "no log folder was writable"
+        if self.folder is not None:
+            try:
+                self.folder.log_event("crash", repr(err), traceback_file=str(path))
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+        return f"unexpected error ({type(err).__name__}: {err}); this is a bug, {where}"
 
     def _failure_text(self, message: str) -> str:
         hint = (f"; files written so far are intact: finish with `uvscope scan --resume "
@@ -295,6 +421,12 @@ class ScanEngine:
         ``sink_errors``: every tile is saved, and `uvscope analyze DIR` can finish it."""
         first: BaseException | None = None
         for sink in sinks:
+            if self._leave_sinks and not isinstance(sink, TileWriter):
+                text = (f"{type(sink).__name__} left unfinished at the user's request; run "
+                        f"`uvscope analyze {self.out_dir}` (or --resume) to finish it")
+                self.sink_errors.append(text)
+                self._log("sink-left", text)
+                continue
             try:
                 sink.close()
             except BaseException as err:  # noqa: BLE001 - close all, then decide
@@ -312,7 +444,9 @@ class ScanEngine:
         return {
             "config": self.scan.model_dump(mode="json"),
             "rig": self.rig.config.model_dump(mode="json"),
+            "rig_sha256": rig_fingerprint(self.rig.config),
             "plan": {
+                "tile_shape_px": list(self._tile_shape()),
                 "rows": plan.rows, "columns": plan.columns, "tiles": len(plan.tiles),
                 "step_mm": plan.step_mm, "fov_mm": plan.fov_mm, "bounds_mm": plan.bounds_mm,
                 "pixel_size_um": self.rig.pixel_size_um,
@@ -323,17 +457,27 @@ class ScanEngine:
         }
 
     def _open_folder(self, plan: GridPlan) -> tuple[ScanFolder, dict[int, object]]:
+        """The checked folder, now written: a new manifest, or a resume's repairs."""
         if not self.resume_existing:
-            return ScanFolder.create(self.out_dir, self._manifest_base(plan)), {}
-        folder = ScanFolder.open(self.out_dir)
-        manifest = folder.read_manifest()
-        if manifest.get("plan", {}).get("tiles") != len(plan.tiles):
-            raise ScanError(
-                f"{self.out_dir}: the saved scan has {manifest.get('plan', {}).get('tiles')} "
-                f"tiles but this configuration plans {len(plan.tiles)}; resume with the "
-                "scan's own configuration"
-            )
-        done, damaged = folder.verify_tiles()
+            return ScanFolder.create(self.out_dir, self._manifest_base(plan),
+                                     claimed=self._claimed), {}
+        folder, point = self._claimed, self._resume_point
+        assert folder is not None and point is not None
+        torn = folder.repair_logs()
+        if torn:
+            folder.log_event("torn-record", f"dropped a torn journal/event line ({torn} bytes)")
+        leftovers = folder.remove_leftovers()
+        if leftovers:
+            folder.log_event("leftovers", f"removed {len(leftovers)} unfinished .part file(s)")
+        if point.rig_change is not None:
+            changes = list(folder.read_manifest().get("rig_changes") or [])
+            changes.append({**point.rig_change, "at_tile_count": len(point.done),
+                            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            folder.update_manifest(rig_changes=changes)
+            folder.log_event("rig-change", f"resumed on a changed rig: "
+                             f"{point.rig_change['reason']}", **{
+                                 k: point.rig_change[k] for k in ("from_sha256", "to_sha256")})
+        done, damaged = point.done, point.damaged
         for index, problem in sorted(damaged.items()):
             folder.log_event("damaged-tile", f"tile {index} taken again: {problem}", tile=index)
         folder.update_manifest(status="running")
@@ -356,50 +500,67 @@ class ScanEngine:
         )
 
     def _backgrounds(self, folder: ScanFolder) -> Backgrounds:
+        """Darks and backgrounds: the checked saved ones on resume, else new ones.
+
+        Files first (darks, then backgrounds, each fsynced), the manifest entry last: the
+        entry is what marks a background done, so a kill in between leaves none recorded.
+        """
         exposures = self._exposures()
-        if self.resume_existing:
-            loaded = self._load_backgrounds(folder, exposures)
-            if loaded is not None:
-                self._background_reloaded = True
-                return loaded
+        point = self._resume_point if self.resume_existing else None
+        if point is not None and point.background is not None:
+            self._background_reloaded = True
+            return self._load_backgrounds(folder, point.background, exposures)
+        entries = list(folder.read_manifest().get("backgrounds") or []) if point else []
+        if point is not None and point.background_problem is not None:
+            self._log("damaged-background", f"saved background unusable "
+                      f"({point.background_problem}); taking a new one for the rest")
         rig = self.rig
+        new_id = f"bg{len(entries)}"
+        dark_id = new_id
+        old_darks: dict[int, np.ndarray] = {}
+        if entries and point is not None and point.darks_whole:  # reuse the checked darks
+            dark_id = str(entries[-1].get("dark_id", "bg0"))
+            old_darks = {nm: read_ome_tiff(dark_path(folder, nm, dark_id))[0]
+                         .astype(np.float32) for nm in exposures}
         z = self.scan.focus.z_um if self.scan.focus.z_um is not None else rig.focus.position_um()
-        darks = acquire_darks(rig, exposures, self.scan.background.dark_frames)
+        darks = old_darks or acquire_darks(rig, exposures, self.scan.background.dark_frames)
         pos = self._background_position()
-        bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z, darks)
+        bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z, darks,
+                                  bg_id=new_id)
         px = rig.pixel_size_um
+        if not old_darks:
+            for nm, img in bgs.dark.items():
+                folder.write_image(dark_path(folder, nm, dark_id), img,
+                                   ImageMeta(px, None, exposures[nm], name=f"dark for {nm} nm"))
         for nm, img in bgs.background.items():
-            meta = ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z, f"background {nm} nm")
-            write_ome_tiff(folder.background_path(nm), img, meta)
+            meta = ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
+                             f"background {new_id} {nm} nm")
+            folder.write_image(folder.background_path(nm, new_id), img, meta)
             self.events.background_acquired.emit(nm, img)
-        for nm, img in bgs.dark.items():
-            write_ome_tiff(folder.dark_path(nm), img,
-                           ImageMeta(px, None, exposures[nm], name=f"dark for {nm} nm"))
-        folder.update_manifest(backgrounds=[{
-            "id": bgs.id, "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
+        entries.append({
+            "id": bgs.id, "dark_id": dark_id, "position_mm": pos, "z_um": z,
+            "frames": self.scan.background.frames,
             "dark_frames": self.scan.background.dark_frames if bgs.dark else 0,
             "stats": {str(k): v for k, v in bgs.stats().items()},
-        }])
+        })
+        folder.update_manifest(backgrounds=entries)
         return bgs
 
-    def _load_backgrounds(self, folder: ScanFolder,
-                          exposures: dict[int, float]) -> Backgrounds | None:
-        """The newest complete background of the folder (the scan may have retaken it)."""
-        entries = folder.read_manifest().get("backgrounds") or [{"id": "bg0"}]
-        for entry in reversed(entries):
-            bg_id = str(entry.get("id", "bg0"))
-            if all(folder.background_path(nm, bg_id).exists() for nm in exposures):
-                break
-        else:
-            return None
+    def _load_backgrounds(self, folder: ScanFolder, entry: dict[str, object],
+                          exposures: dict[int, float]) -> Backgrounds:
+        """A checked background entry of the folder (the newest: the scan may have retaken it)."""
+        bg_id = str(entry.get("id", "bg0"))
+        dark_id = str(entry.get("dark_id", "bg0"))
         pos = entry.get("position_mm")
-        bgs = Backgrounds(id=bg_id, position_mm=tuple(pos) if pos else None,
-                          z_um=entry.get("z_um"))
+        z = entry.get("z_um")
+        bgs = Backgrounds(id=bg_id, position_mm=_xy(pos),
+                          z_um=float(z) if isinstance(z, (int, float)) else None)
+        first = (folder.read_manifest().get("backgrounds") or [{}])[0]
         for nm in exposures:
             p = folder.background_path(nm, bg_id)
             bgs.background[nm] = read_ome_tiff(p)[0].astype(np.float32)
-            d = folder.dark_path(nm)
-            if d.exists():
+            if first.get("dark_frames", 0):
+                d = dark_path(folder, nm, dark_id)
                 bgs.dark[nm] = read_ome_tiff(d)[0].astype(np.float32)
         return bgs
 
@@ -440,63 +601,66 @@ class ScanEngine:
         On a device error, every tile with a frame still in flight is acquired again.
         """
         queue: list[TileSpec] = [spec] if spec is not None else []
-        attempts = 0
+        failed: set[int] = set()  # tiles hit by an error, to log once they are taken
         while True:
             try:
                 while queue:
                     cur = queue[0]
                     self._acquire(cur, queue[1] if len(queue) > 1 else nxt)
                     queue.pop(0)
-                    if attempts:
-                        assert self.folder is not None
-                        self.folder.log_event("recovered", f"tile {cur.index} taken after "
-                                              f"{attempts} device error(s)", tile=cur.index)
-                    attempts = 0  # progress: the retry budget is per failure
                 if flush:
                     self._read_pending(keep=0)
+                self._log_recovered(failed)
                 return
             except DeviceError as err:
                 lost = [ctx.spec for ctx, _ in self._pending]
                 self._pending.clear()
                 self._inflight = None
                 queue = list(dict.fromkeys(lost + queue))  # in order, each once
-                attempts += 1
                 where = queue[0].index if queue else -1
-                assert self.folder is not None
-                self.folder.log_event("device-error", str(err), tile=where, attempt=attempts)
-                self.events.log.emit(f"tile {where}: {err}")
-                if self._abort.is_set():
-                    raise ScanAborted("scan aborted by the user") from err
-                if attempts <= self.tile_retries:
-                    self.rig.reopen()
-                    continue
-                if self.on_device_error == "pause":
-                    self.events.device_error.emit(
-                        f"{err}. Check the device, then Resume to retry tile {where} "
-                        "or Abort to stop (files so far are kept)."
-                    )
-                    self._running.clear()
-                    self._set_state(RunState.PAUSED)
-                    self._wait_if_paused()
-                    if self._abort.is_set():
-                        raise ScanAborted("scan aborted by the user") from err
-                    attempts = 0
-                    continue
-                raise ScanError(f"device error at tile {where}: {err}") from err
+                failed.add(where)
+                self._device_error(err, f"tile {where}", tile=where)
+
+    def _log_recovered(self, failed: set[int]) -> None:
+        assert self.folder is not None
+        for index in sorted(failed):
+            n = self.retry.spent_by[f"tile {index}"]
+            self.folder.log_event("recovered", f"tile {index} taken after {n} device "
+                                  "error(s)", tile=index)
+
+    def _device_error(self, err: DeviceError, where: str, **extra: object) -> None:
+        """Charge the retry budget and return when a retry may go ahead (devices reopened):
+        at once within budget, after the operator's Resume in the GUI once it is spent.
+        Raises ScanError (headless, budget spent) or ScanAborted. Pause halts retries."""
+        allowed = self.retry.charge(where)
+        assert self.folder is not None
+        self.folder.log_event("device-error", f"{where}: {err}" if "tile" not in extra
+                              else str(err), attempt=self.retry.spent_by[where],
+                              scan_errors=self.retry.spent, **extra)
+        self.events.log.emit(f"{where}: {err}")
+        if not allowed and self.on_device_error != "pause":
+            raise ScanError(f"device error at {where}: {err}; retry budget spent "
+                            f"({self.retry.describe(where)})") from err
+        if not allowed:
+            self.events.device_error.emit(
+                f"{err}. Retries used up ({self.retry.describe(where)}). Check the device, "
+                f"then Resume to retry {where} or Abort to stop (files so far are kept).")
+            self._state_before_pause = self.state
+            self._running.clear()
+            self._set_state(RunState.PAUSED)
+            self.retry.grant(where)
+        self._wait_if_paused()  # a Pause (the operator's or the budget's) halts retries
+        if self._abort.is_set():
+            raise ScanAborted("scan aborted by the user") from err
+        self.rig.reopen()
 
     def _retrying(self, what: str, fn: Callable[[], T]) -> T:
-        """Run a preparation step, retried after reopening the devices on a device error."""
-        attempts = 0
+        """Run a preparation step, retried under the same budget on a device error."""
         while True:
             try:
                 return fn()
             except DeviceError as err:
-                attempts += 1
-                assert self.folder is not None
-                self.folder.log_event("device-error", f"{what}: {err}", attempt=attempts)
-                if attempts > self.tile_retries:
-                    raise
-                self.rig.reopen()
+                self._device_error(err, what)
 
     # ------------------------------------------------------------------ sinks, focus, drift
     def _put_or_log(self, sink: TileSink, tile: Tile) -> None:
@@ -591,12 +755,13 @@ class ScanEngine:
                                   old.dark, bg_id=new_id)
         px = rig.pixel_size_um
         for nm, img in bgs.background.items():
-            write_ome_tiff(folder.background_path(nm, new_id), img,
-                           ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
-                                     f"background {new_id} {nm} nm"))
+            folder.write_image(folder.background_path(nm, new_id), img,
+                               ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
+                                         f"background {new_id} {nm} nm"))
             self.events.background_acquired.emit(nm, img)
         entries.append({
-            "id": new_id, "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
+            "id": new_id, "dark_id": str(entries[-1].get("dark_id", "bg0")) if entries
+            else "bg0", "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
             "reason": due.reason, "message": due.message, "drift_percent": due.drift_percent,
             "stats": {str(k): v for k, v in bgs.stats().items()},
         })
@@ -661,6 +826,13 @@ class ScanEngine:
                     pixel_size_um=self.rig.pixel_size_um, raw=dict(ctx.raws),
                     normalised=norm, exposure_ms={nm: exposures[nm] for nm in ctx.raws},
                     acquired_at_s=ctx.t_acq, background_id=self.backgrounds.id)
+
+
+def _xy(value: object) -> tuple[float, float] | None:
+    """A saved (x, y) position, or None."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return (float(value[0]), float(value[1]))
+    return None
 
 
 @dataclass

@@ -17,6 +17,7 @@ class RunState(Enum):
     PAUSED = "paused"
     FINISHED = "finished"
     ABORTED = "aborted"
+    INTERRUPTED = "interrupted"  # stopped at a tile boundary (a signal); --resume finishes it
     FAILED = "failed"
 
 
@@ -32,7 +33,7 @@ class ScanProgress:
 
 @dataclass(frozen=True)
 class ScanSummary:
-    status: str  # "complete", "stopped-early", "aborted", "failed"
+    status: str  # "complete", "stopped-early", "interrupted", "aborted", "failed"
     out_dir: str
     tiles_total: int
     tiles_done: int

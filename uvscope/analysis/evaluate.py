@@ -16,8 +16,9 @@ pairs into recall, precision, a confusion matrix, split/merge counts and the dif
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -231,15 +232,7 @@ class SimCamera:
         self, x0_um: float, y0_um: float, x1_um: float, y1_um: float, margin_um: float = 0.5
     ) -> list[Truth]:
         """WBCs with centroids in the box; those not whole inside it are not countable."""
-        out = []
-        for c in self.world.cells_in_region(x0_um * 1e-3, y0_um * 1e-3, x1_um * 1e-3, y1_um * 1e-3):
-            if c.kind not in CLASSES:
-                continue
-            x, y = c.centroid_mm[0] * 1e3, c.centroid_mm[1] * 1e3
-            r = c.diameter_um / 2 + margin_um
-            whole = x0_um + r <= x <= x1_um - r and y0_um + r <= y <= y1_um - r
-            out.append(Truth(x, y, "dead" if c.dead else c.kind, c.diameter_um, whole))
-        return out
+        return truth_in_box(self.world, (x0_um, y0_um, x1_um, y1_um), margin_um)
 
     def half_um(self) -> tuple[float, float]:
         return self.shape[1] * self.px / 2, self.shape[0] * self.px / 2
@@ -359,9 +352,8 @@ class FocusAudit:
     @property
     def counted_blurred(self) -> list[int]:
         """Tiles beyond half the depth of field that were NOT flagged: cells counted blurred."""
-        return sorted(
-            i for i, d in self.defocus_um.items() if d > self.half_depth_um and i not in self.flagged
-        )
+        limit = self.half_depth_um
+        return sorted(i for i, d in self.defocus_um.items() if d > limit and i not in self.flagged)
 
     def summary(self) -> str:
         d = np.array(list(self.defocus_um.values()) or [0.0])
@@ -382,7 +374,7 @@ class ScanEvaluation:
     tiles_acquired: int
 
 
-def _scan_world(manifest: dict) -> object:
+def _scan_world(manifest: dict[str, Any]) -> Any:
     from uvscope.config import RigConfig
     from uvscope.sim.world import SimWorld
 
@@ -390,14 +382,15 @@ def _scan_world(manifest: dict) -> object:
     return SimWorld(rig.sim, rig.camera)
 
 
-def _truth_in_cores(world: object, cores: CoreRegions, acquired: set[int],
-                    bounds_mm: Sequence[float], margin_um: float = 0.5) -> list[Truth]:
-    """True WBCs whose centroid lies in the core of an acquired tile; those not whole inside
-    the scanned area's outer border are not countable (the pipeline leaves them out too)."""
-    x0, y0, x1, y1 = (b * 1e3 for b in bounds_mm)
+def truth_in_box(world: Any, box_um: Sequence[float], margin_um: float = 0.5,
+                 keep: Callable[[tuple[float, float]], bool] | None = None) -> list[Truth]:
+    """True WBCs with centroids in the box (x0, y0, x1, y1 in um) and, with ``keep``, whose
+    centroid (mm) it accepts; those not whole inside the box are not countable (the pipeline
+    leaves cells cut by the scan's outer border out too)."""
+    x0, y0, x1, y1 = box_um
     out = []
-    for c in world.cells_in_region(*bounds_mm):  # type: ignore[attr-defined]
-        if c.kind not in CLASSES or cores.owner(*c.centroid_mm) not in acquired:
+    for c in world.cells_in_region(x0 * 1e-3, y0 * 1e-3, x1 * 1e-3, y1 * 1e-3):
+        if c.kind not in CLASSES or (keep is not None and not keep(c.centroid_mm)):
             continue
         x, y = c.centroid_mm[0] * 1e3, c.centroid_mm[1] * 1e3
         r = c.diameter_um / 2 + margin_um
@@ -421,16 +414,18 @@ def evaluate_scan_folder(scan_dir: str, max_um: float = 5.0) -> ScanEvaluation:
     specs = [TileSpec(int(i), int(r), int(c), float(x), float(y))
              for i, r, c, x, y in plan["positions"]]
     world = _scan_world(manifest)
-    shape = (world.height_px, world.width_px)  # type: ignore[attr-defined]
+    shape = (world.height_px, world.width_px)
     cores = CoreRegions(specs, shape, float(plan["pixel_size_um"]))
     records = folder.verified_tiles()
     focus_nm = (manifest.get("focus") or {}).get("wavelength_nm") or plan["wavelengths"][0]
     defocus = {
-        i: abs(r.z_um - world.best_focus_um(r.x_mm, r.y_mm, focus_nm))  # type: ignore[attr-defined]
+        i: abs(r.z_um - world.best_focus_um(r.x_mm, r.y_mm, focus_nm))
         for i, r in records.items()
     }
     flagged = {i for i, r in records.items() if (r.extra or {}).get("out_of_focus")}
-    truth = _truth_in_cores(world, cores, set(records), plan["bounds_mm"])
+    acquired = set(records)
+    truth = truth_in_box(world, [b * 1e3 for b in plan["bounds_mm"]],
+                         keep=lambda xy: cores.owner(*xy) in acquired)
     with open(Path(scan_dir) / "analysis" / "cells.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     pred = [_cell_from_row(row) for row in rows]

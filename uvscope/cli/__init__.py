@@ -13,6 +13,7 @@ import sys
 import click
 
 from uvscope import __version__
+from uvscope.crashlog import save_traceback
 from uvscope.errors import UvscopeError
 
 # command name -> (module, attribute, short help)
@@ -63,10 +64,25 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
+        """The error edge: every error becomes one message and an exit status, never a
+        traceback. uvscope's own errors (bad input, a damaged folder, a failed device) exit
+        2; an unexpected one (a bug) prints one line and where its traceback was saved."""
         try:
             return super().invoke(ctx)
         except UvscopeError as err:
             click.secho(f"error: {err}", fg="red", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.secho("interrupted", fg="yellow", err=True)
+            sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 - the edge: a bug, reported, not a traceback
+            path = save_traceback(err)
+            where = f"the full traceback is in {path}" if path else "no log folder was writable"
+            click.secho(f"error: unexpected {type(err).__name__}: {err} (this is a bug in "
+                        f"uvscope; {where})", fg="red", err=True)
             sys.exit(2)
 
 

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import click
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.events import ScanSummary
 from uvscope.cli.options import rig_option
-from uvscope.config import BatchConfig, ScanConfig, load_rig, load_scan, load_toml, parse_model
-from uvscope.errors import ScanAborted, UvscopeError
+from uvscope.cli.signals import LeaveNow, SignalStop
+from uvscope.config import (
+    BatchConfig,
+    RigConfig,
+    ScanConfig,
+    load_rig,
+    load_scan,
+    load_toml,
+    parse_model,
+)
+from uvscope.errors import ConfigError, ScanAborted, StorageError, UvscopeError
+
+M = TypeVar("M", bound=BaseModel)
 
 console = Console(stderr=True)
 
@@ -23,6 +40,76 @@ def _default_out(scan: ScanConfig) -> Path:
     return Path("scans") / f"{scan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _saved_model(cls: type[M], data: object, source: str) -> M:
+    """A config saved in a manifest; damage there is a storage problem, not a typo."""
+    if not isinstance(data, dict):
+        raise StorageError(f"{source}: not a table; the manifest is damaged")
+    try:
+        return parse_model(cls, data, source)
+    except ConfigError as err:
+        raise StorageError(f"{err}\n(the manifest is damaged or from another uvscope "
+                           "version)") from None
+
+
+def _configs(scan_path: Path | None, rig_path: Path | None, out: Path | None,
+             resume: Path | None) -> tuple[ScanConfig, RigConfig, Path]:
+    """(scan, rig, folder): from the files given, or from the folder's manifest on resume."""
+    if resume is not None:
+        from uvscope.io.scanfolder import ScanFolder
+
+        folder = ScanFolder.open(resume)
+        scan = _saved_model(ScanConfig, folder.manifest_section("config"),
+                            f"{folder.manifest_path} config")
+        rig_cfg = (
+            load_rig(rig_path)
+            if rig_path is not None
+            else _saved_model(RigConfig, folder.manifest_section("rig"),
+                              f"{folder.manifest_path} rig")
+        )
+        return scan, rig_cfg, resume
+    scan = load_scan(scan_path)
+    return scan, load_rig(rig_path), out or _default_out(scan)
+
+
+def _run_in_thread(engine: ScanEngine) -> ScanSummary:
+    """Run the engine in its thread so the main thread stays free for signals."""
+    engine.start()
+    while engine.running:
+        engine.join(0.2)
+    if engine.error is not None:
+        raise engine.error
+    assert engine.summary is not None
+    return engine.summary
+
+
+def _leave(engine: ScanEngine, stop: SignalStop) -> None:
+    """The second signal: wait only until every acquired tile is on disk, then go."""
+    console.print("[yellow]stopping without waiting for the analysis...[/]")
+    engine.safe_to_exit.wait()
+    console.print(f"[yellow]interrupted[/]: tiles saved in {engine.out_dir}; "
+                  f"{engine.resume_hint()} (it also finishes the analysis), or run "
+                  f"`uvscope analyze {engine.out_dir}`")
+    # the analysis thread may be mid-inference: leave without finalisers (torch's native
+    # threads abort an orderly interpreter exit); every tile and the manifest are fsynced,
+    # and the OS releases the folder's lock
+    if threading.current_thread() is threading.main_thread():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stop.exit_code)
+
+
+def _print_analysis(sinks: list[object]) -> None:
+    for sink in sinks:
+        result = getattr(sink, "summary", None)
+        if result:
+            from uvscope.cli.analyze import print_differential
+
+            print_differential(result["differential"])
+            console.print(f"cells: {result['cells']}; analysis in {result['root']}")
+            if result.get("report"):
+                console.print(f"report: [bold]{result['report']}[/]")
+
+
 def run_one(
     scan_path: Path | None,
     rig_path: Path | None,
@@ -30,38 +117,30 @@ def run_one(
     resume: Path | None,
     quiet: bool = False,
     analysis: bool | None = None,
+    accept_rig_change: str | None = None,
 ) -> int:
     """Run one scan with a progress bar; returns the process exit code."""
-    from uvscope.acquisition.engine import ScanEngine
     from uvscope.drivers.rig import build_rig
 
-    if resume is not None:
-        from uvscope.io.scanfolder import ScanFolder
-
-        manifest = ScanFolder.open(resume).read_manifest()
-        scan = parse_model(ScanConfig, manifest["config"], f"{resume}/manifest.json config")
-        from uvscope.config import RigConfig
-
-        rig_cfg = (
-            load_rig(rig_path)
-            if rig_path is not None
-            else parse_model(RigConfig, manifest["rig"], f"{resume}/manifest.json rig")
-        )
-        out_dir = resume
-    else:
-        scan = load_scan(scan_path)
-        rig_cfg = load_rig(rig_path)
-        out_dir = out or _default_out(scan)
+    scan, rig_cfg, out_dir = _configs(scan_path, rig_path, out, resume)
     if analysis is not None:
         scan = scan.replace(analysis={**scan.analysis.model_dump(), "enabled": analysis})
-    sinks = []
-    if scan.analysis.enabled:
-        console.print(f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})")
-        from uvscope.analysis.session import session_for_scan
-
-        sinks.append(session_for_scan(scan, out_dir))
     rig = build_rig(rig_cfg)
-    engine = ScanEngine(rig, scan, out_dir, sinks=sinks, resume=resume is not None)
+    engine = ScanEngine(rig, scan, out_dir, resume=resume is not None,
+                        accept_rig_change=accept_rig_change)
+    try:
+        engine.check()  # lock and every check first: a refused scan changes nothing
+        if scan.analysis.enabled:
+            console.print(
+                f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})")
+            from uvscope.analysis.session import session_for_scan
+
+            engine.user_sinks.append(session_for_scan(scan, out_dir))
+    except BaseException:
+        engine.release()
+        rig.close()
+        raise
+    sinks = engine.user_sinks
     from uvscope.logs import attach_scan_log
 
     attach_scan_log(engine, out_dir)  # OUT/uvscope.log: this run's events and messages
@@ -91,26 +170,28 @@ def run_one(
         engine.events.state_changed.connect(on_state)
         engine.events.progress.connect(on_progress)
         engine.events.log.connect(lambda msg: progress.console.print(f"[yellow]{msg}[/]"))
-        try:
-            summary = engine.run()
-        except ScanAborted as err:
-            console.print(f"[yellow]aborted:[/] {err}")
-            return 130
-        finally:
-            rig.close()
+        with SignalStop(engine, lambda m: progress.console.print(f"[yellow]{m}[/]")) as stop:
+            try:
+                summary = _run_in_thread(engine)
+            except LeaveNow:
+                _leave(engine, stop)
+                return stop.exit_code
+            except ScanAborted as err:
+                console.print(f"[yellow]aborted:[/] {err}")
+                return 130
+            finally:
+                if engine.safe_to_exit.is_set() and not engine.running:
+                    rig.close()
+    if summary.status == "interrupted":
+        console.print(f"[yellow]interrupted[/]: {summary.tiles_done}/{summary.tiles_total} "
+                      f"tiles saved in {summary.out_dir}; {engine.resume_hint()}")
+        _print_analysis(sinks)
+        return stop.exit_code
     console.print(
         f"[green]{summary.status}[/]: {summary.tiles_done}/{summary.tiles_total} tiles in "
         f"{summary.wall_s:.1f} s (device time {summary.device_time_s:.1f} s) -> {summary.out_dir}"
     )
-    for sink in sinks:
-        result = getattr(sink, "summary", None)
-        if result:
-            from uvscope.cli.analyze import print_differential
-
-            print_differential(result["differential"])
-            console.print(f"cells: {result['cells']}; analysis in {result['root']}")
-            if result.get("report"):
-                console.print(f"report: [bold]{result['report']}[/]")
+    _print_analysis(sinks)
     if summary.errors:
         for err in summary.errors:
             console.print(f"[red]error:[/] {err}")
@@ -143,6 +224,12 @@ def run_one(
     help="Analyse tiles as they are acquired (default: [analysis] enabled in the "
     "scan file; on for the built-in demo scan).",
 )
+@click.option(
+    "--accept-rig-change",
+    metavar="REASON",
+    help="With --resume and --rig: go on although the rig differs from the one the scan "
+    "started on (the manifest records REASON, the new rig and the differences).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
     "--json",
@@ -156,6 +243,7 @@ def scan(
     out: Path | None,
     resume: Path | None,
     analysis: bool | None,
+    accept_rig_change: str | None,
     quiet: bool,
     as_json: bool = False,
 ) -> None:
@@ -163,8 +251,13 @@ def scan(
 
     Writes a scan folder: manifest.json, tiles.jsonl, background/, raw/, tiles/, mosaic/,
     and with analysis analysis/ (cells.csv, differential.json, mosaics, report.html).
+    Ctrl-C (or SIGTERM) stops at the next tile boundary, keeps every tile taken and marks
+    the folder "interrupted"; a second Ctrl-C stops without waiting for the analysis.
+    --resume finishes the scan (and its analysis). One process writes a folder at a time.
+
     Exit status: 0 done, 1 tiles complete but the analysis failed (see `uvscope analyze`),
-    2 bad input or a failed scan (files kept; see --resume), 130 aborted.
+    2 bad input or a failed scan (files kept; see --resume), 130 interrupted by Ctrl-C
+    (SIGINT), 143 by SIGTERM.
 
     Every key of the scan file (--config), with types, defaults and limits:
     `uvscope config schema scan`; of the rig file (--rig): `uvscope config schema rig`.
@@ -172,9 +265,11 @@ def scan(
     """
     if resume is not None and (scan_path is not None or out is not None):
         raise click.UsageError("--resume takes the folder's own config; drop --config/--out")
+    if accept_rig_change is not None and resume is None:
+        raise click.UsageError("--accept-rig-change goes with --resume")
     if as_json:
-        sys.exit(_run_json(scan_path, rig_path, out, resume, quiet, analysis))
-    code = run_one(scan_path, rig_path, out, resume, quiet, analysis)
+        sys.exit(_run_json(scan_path, rig_path, out, resume, quiet, analysis, accept_rig_change))
+    code = run_one(scan_path, rig_path, out, resume, quiet, analysis, accept_rig_change)
     if code:
         sys.exit(code)
 
@@ -186,6 +281,7 @@ def _run_json(
     resume: Path | None,
     quiet: bool,
     analysis: bool | None,
+    accept_rig_change: str | None = None,
 ) -> int:
     """run_one with its terminal output on stderr, then the folder's results as JSON."""
     import contextlib
@@ -193,7 +289,8 @@ def _run_json(
 
     folder = resume or out or _default_out(load_scan(scan_path))
     with contextlib.redirect_stdout(sys.stderr):
-        code = run_one(scan_path, rig_path, None if resume else folder, resume, quiet, analysis)
+        code = run_one(scan_path, rig_path, None if resume else folder, resume, quiet, analysis,
+                       accept_rig_change)
     mpath = folder / "manifest.json"
     manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
     doc: dict[str, object] = {
@@ -215,11 +312,14 @@ def batch(batch_file: Path, quiet: bool) -> None:
     """Run the scans listed in BATCH_FILE one after another, each in its own folder.
 
     A failed scan does not stop the batch; the summary lists each result and the exit
-    status is non-zero if any scan failed.
+    status is non-zero if any scan failed. Ctrl-C (SIGTERM) interrupts the running scan at a
+    tile boundary (finish it with `uvscope scan --resume`) and stops the batch: exit 130
+    (143).
     """
     cfg = load_toml(BatchConfig, batch_file)
     base = batch_file.parent
     results: list[tuple[str, str]] = []
+    code = 0
     for i, entry in enumerate(cfg.scans, 1):
         scan_path = entry.config if entry.config.is_absolute() else base / entry.config
         rig = entry.rig or cfg.rig
@@ -232,10 +332,17 @@ def batch(batch_file: Path, quiet: bool) -> None:
         except UvscopeError as err:
             console.print(f"[red]failed:[/] {err}")
             results.append((str(scan_path), f"failed: {str(err).splitlines()[0]}"))
+            code = 2
+        if code in (130, 143):  # Ctrl-C / SIGTERM stops the batch, not just this scan
+            results += [(str(e.config), "not started (batch interrupted)")
+                        for e in cfg.scans[i:]]
+            break
     console.rule("batch summary")
     for path, result in results:
         console.print(f"  {'[green]' if result == 'ok' else '[red]'}{result}[/]  {path}")
     failed = sum(r != "ok" for _, r in results)
     console.print(f"{len(results) - failed} ok, {failed} failed")
+    if code in (130, 143):
+        sys.exit(code)
     if failed:
         sys.exit(1)

@@ -17,7 +17,7 @@ from typing import Any
 
 import serial
 
-from uvscope.errors import DeviceDisconnected, DeviceNotFound
+from uvscope.errors import DeviceDisconnected, DeviceError, DeviceNotFound
 
 SerialFactory = Callable[..., Any]
 
@@ -75,8 +75,16 @@ class SerialLink:
                 rtscts=self.rtscts,
                 timeout=self.read_timeout_s,
                 write_timeout=2.0,
+                # one process per port: a second uvscope (or a terminal program) on the same
+                # controller would interleave commands and drive the stage from two places
+                exclusive=True,
             )
         except (serial.SerialException, OSError) as err:
+            if "exclusively lock" in str(err):
+                raise DeviceError(
+                    f"serial port {self.port} is in use by another program (another uvscope "
+                    "scan or GUI, or a terminal); close it first"
+                ) from None
             raise DeviceNotFound(
                 f"cannot open serial port {self.port}: {err}. Check the cable and power, the "
                 "port name in the rig config, and that your user may use it (group dialout)"

@@ -25,6 +25,7 @@ class LiveSession(QObject):
     preset_changed = Signal(int, float)
     #: the AutoExposure result, once live view runs again at the exposure found
     auto_exposed = Signal(object)
+    refused = Signal(str)  # start() while locked: why
 
     def __init__(self, rig: Rig, worker: DeviceWorker, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -34,6 +35,15 @@ class LiveSession(QObject):
         self.wavelength_nm = 260
         self.exposure_ms = 50.0
         self.presets = ExposurePresets()
+        #: while set (a scan runs), live view may not start: it would fight the engine for
+        #: the camera and the wheel
+        self.locked_by: str | None = None
+
+    def lock(self, reason: str) -> None:
+        self.locked_by = reason
+
+    def unlock(self) -> None:
+        self.locked_by = None
 
     @property
     def running(self) -> bool:
@@ -45,11 +55,15 @@ class LiveSession(QObject):
         exposure_ms: float | None = None,
         on_done: Callable[[Any], None] | None = None,
     ) -> None:
-        """(Re)start live view at a wavelength and exposure (the wheel moves in the worker).
+        """(Re)start live view at a wavelength and exposure (the wheel moves in the worker);
+        refused (``refused`` signal) while locked.
 
         A new wavelength without an exposure takes that wavelength's preset; an exposure
         given becomes the preset of the wavelength shown.
         """
+        if self.locked_by is not None:
+            self.refused.emit(f"live view is locked: {self.locked_by}")
+            return
         if wavelength_nm is not None and wavelength_nm != self.wavelength_nm:
             self.wavelength_nm = wavelength_nm
             if exposure_ms is None:

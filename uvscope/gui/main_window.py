@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
         self.scan_view.mosaic.move_requested.connect(self.move_to_clicked)
         self.live_session.auto_exposed.connect(self._auto_exposed)
         self.live_session.stopped.connect(lambda: self.live.set_source(None))
+        self.live_session.refused.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.live.source_failed.connect(self._live_failed)
         for key, (dx, dy) in {
             Qt.Key.Key_Left: (-1, 0),
@@ -366,6 +367,8 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self._live_was_on = self.live_session.running
         self.panel.set_scanning(True)
+        self.live_session.lock("a scan is running (live view would fight it for the camera "
+                               "and the filter wheel)")
         self.scan_view.set_state(RunState.PREPARING)
         self.tabs.setCurrentIndex(1)
         self.live_session.stop()
@@ -514,6 +517,7 @@ class MainWindow(QMainWindow):
 
     def _scan_over(self) -> None:
         self.panel.set_scanning(False)
+        self.live_session.unlock()
         self.scan_view.set_state(
             self.controller.engine.state if self.controller.engine else RunState.IDLE
         )
@@ -530,18 +534,20 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         if self.controller.running:
+            out = self.controller.out_dir
             if not self.ask(
                 "A scan is running",
-                "Stop the scan and close? Every tile written "
-                "so far is kept; finish later with `uvscope scan --resume`.",
+                "Stop the scan now and close? Every tile taken so far is kept (the scan "
+                "stops at the next tile boundary); the analysis is left for later: finish "
+                f"with `uvscope scan --resume {out}` or `uvscope analyze {out}`.",
             ):
                 event.ignore()
                 return
             self._closing = True
-            self.statusBar().showMessage("stopping the scan...")
+            self.statusBar().showMessage("stopping the scan at the next tile...")
             self.setEnabled(False)
             event.ignore()
-            self.controller.stop_and_wait()  # -> _on_stopped closes the window
+            self.controller.stop_and_wait(leave_analysis=True)  # -> _on_stopped closes
             return
         self._shutdown()
         event.accept()

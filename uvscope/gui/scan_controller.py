@@ -90,6 +90,13 @@ class ScanController(QObject):
         """The scan's analysis sink (loads models: call it off the GUI thread), or None."""
         if not scan.analysis.enabled:
             return None
+        # the folder's checks first: the analysis sink prepares DIR/analysis, and a refused
+        # scan (a finished scan there, another writer) must leave it as it was
+        probe = ScanEngine(self.rig, scan, out_dir)
+        try:
+            probe.check()
+        finally:
+            probe.release()
         if self.analysis_factory is None:
             raise ScanError(
                 "analysis is on but the analysis pipeline is not available in "
@@ -161,16 +168,27 @@ class ScanController(QObject):
         if self.engine is not None:
             self.engine.abort()
 
-    def stop_and_wait(self) -> None:
-        """Abort, then emit ``stopped`` once the engine thread has closed every file."""
+    def stop_and_wait(self, leave_analysis: bool = False) -> None:
+        """Abort, then emit ``stopped`` once the engine thread has closed every file.
+
+        ``leave_analysis``: stop at the next tile boundary and do not wait for the analysis
+        of the tiles taken (``uvscope analyze`` or ``--resume`` finishes it later):
+        ``stopped`` comes once every tile is on disk and the folder says "interrupted".
+        """
         engine = self.engine
         if engine is None:
             self.stopped.emit()
             return
-        engine.abort()
+        if leave_analysis:
+            engine.leave_analysis()
+        else:
+            engine.abort()
 
         def wait() -> None:
-            engine.join()
+            if leave_analysis:
+                engine.safe_to_exit.wait()
+            else:
+                engine.join()
             self.stopped.emit()  # queued to the GUI thread by Qt
 
         threading.Thread(target=wait, name="uvscope-stop", daemon=True).start()

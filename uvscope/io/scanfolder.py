@@ -11,8 +11,20 @@ Layout::
     DIR/mosaic/mosaic_<nm>.ome.tif            placed by stage coordinates
     DIR/events.jsonl           faults, pauses, retries: what happened during the scan
 
-A tile counts as done only once its files are renamed into place *and* its journal line is
-on disk, so a scan killed at any moment loses at most the tile in flight.
+A tile counts as done only once its files are renamed into place and fsynced *and* its
+journal line is on disk, so a scan killed at any moment loses at most the tile in flight.
+
+Invariants (each tested in tests/io/test_scanfolder.py):
+
+- One writer: every writer holds the folder's OS lock (``uvscope.io.lock``); ``create``
+  takes it *before* looking for a manifest, so of two simultaneous creators one wins.
+- Nothing existing is overwritten: ``create`` refuses a folder that holds a scan or any
+  other files.
+- Journal and event lines carry a CRC32 of their content (``"crc32"``, the last key, still
+  plain JSON Lines); a line torn by a kill or a full disk fails it and is dropped, and an
+  append never glues onto a torn tail (it starts a new line first).
+- Files and their directories are fsynced before the journal line or manifest rename that
+  marks them done; ``.part`` leftovers of a killed writer are removed on resume.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import json
 import os
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,10 +44,13 @@ import numpy as np
 from uvscope import __version__
 from uvscope.errors import StorageError
 from uvscope.imaging import normalise_denominator, normalise_with
+from uvscope.io.lock import LOCK_FILE_NAME, FolderLock
 from uvscope.io.ome import ImageMeta, read_ome_tiff, tiff_damage, write_ome_tiff
 
 FORMAT = "uvscope-scan"
 FORMAT_VERSION = 1
+#: the sub-folders of a scan folder (a folder holding only these, empty, is still new)
+LAYOUT = ("background", "raw", "tiles", "mosaic")
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,49 @@ class TileRecord:
     extra: dict[str, Any] | None = None
 
 
+def storage_error(path: Path, err: OSError) -> StorageError:
+    """A write error in words a user can act on (a full disk says so)."""
+    import errno
+
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageError(f"could not write {path}: the disk is full; free space, then "
+                            "finish with `uvscope scan --resume`")
+    return StorageError(f"could not write {path}: {err.strerror or err}")
+
+
+def _disk_full_text(path: Path, need_bytes: int) -> str | None:
+    """The words for a write that failed because the disk is full (numpy and tifffile report
+    it as "N requested and M written", without an errno)."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return None
+    if free > 2 * need_bytes + 2**20:
+        return None
+    return (f"could not write {path}: the disk is full ({free / 2**20:.1f} MB free, the image "
+            f"needs {need_bytes / 2**20:.1f} MB); free space, then finish with "
+            "`uvscope scan --resume`")
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable (a power cut keeps it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".part")
     try:
@@ -63,9 +122,41 @@ def _atomic_write_text(path: Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise StorageError(f"could not write {path}: {err.strerror or err}") from err
+        raise storage_error(path, err) from err
+
+
+def _canonical(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=str)
+
+
+def frame_record(obj: dict[str, Any]) -> str:
+    """One journal line: the record as JSON with a CRC32 of its content as the last key."""
+    body = json.loads(_canonical(obj))  # what a reader will parse back
+    body.pop("crc32", None)
+    crc = zlib.crc32(_canonical(body).encode("utf-8"))
+    return _canonical({**body, "crc32": f"{crc:08x}"}) + "\n"
+
+
+def parse_record(line: str) -> dict[str, Any] | None:
+    """The record of a journal line, or None if it is torn or damaged.
+
+    Lines without a CRC (folders written before framing) are accepted when they parse.
+    """
+    try:
+        obj = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    crc = obj.pop("crc32", None)
+    if crc is None:
+        return obj
+    if not isinstance(crc, str) or f"{zlib.crc32(_canonical(obj).encode('utf-8')):08x}" != crc:
+        return None
+    return obj
 
 
 class ScanFolder:
@@ -74,6 +165,8 @@ class ScanFolder:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
+        #: the folder's writer lock while this object writes it (see ``claim``)
+        self.writer_lock: FolderLock | None = None
         #: called with each path before it is written; an OSError from it (a full disk in
         #: the fault tests) is reported like a real write error
         self.before_write: Callable[[Path], None] | None = None
@@ -110,23 +203,80 @@ class ScanFolder:
         suffix = "" if bg_id == "bg0" else f"_{bg_id}"
         return self.root / "background" / f"bg_{nm}{suffix}.ome.tif"
 
-    def dark_path(self, nm: int) -> Path:
-        return self.root / "background" / f"dark_{nm}.ome.tif"
+    def dark_path(self, nm: int, dark_id: str = "bg0") -> Path:
+        """Darks of the first background are ``dark_<nm>``; retaken ones carry their id."""
+        suffix = "" if dark_id == "bg0" else f"_{dark_id}"
+        return self.root / "background" / f"dark_{nm}{suffix}.ome.tif"
 
     def mosaic_path(self, nm: int) -> Path:
         return self.root / "mosaic" / f"mosaic_{nm}.ome.tif"
 
     # ---------------------------------------------------------------- create / open
     @classmethod
-    def create(cls, root: str | Path, manifest: dict[str, Any]) -> ScanFolder:
+    def claim_new(cls, root: str | Path) -> ScanFolder:
+        """Lock ``root`` (made if missing) for a new scan and check it is free; writes nothing.
+
+        Refuses a folder that holds a scan or any other files: nothing there is overwritten.
+        """
         folder = cls(root)
-        if folder.manifest_path.exists():
-            raise StorageError(
-                f"{folder.root} already holds a scan; use --resume to finish it or choose "
-                "another output folder"
-            )
+        folder.writer_lock = FolderLock(folder.root, "scan", create=True).acquire()
         try:
-            for sub in ("background", "raw", "tiles", "mosaic"):
+            folder._check_new()
+        except BaseException:
+            folder.release()
+            raise
+        return folder
+
+    def _check_new(self) -> None:
+        if self.manifest_path.exists():
+            raise StorageError(
+                f"{self.root} already holds a scan; nothing was changed. Use "
+                f"`uvscope scan --resume {self.root}` to finish it, or choose another "
+                "output folder"
+            )
+        # what a killed start or this process's own analysis sink leaves: empty folders
+        others = [p.name for p in self.root.iterdir()
+                  if p.name != LOCK_FILE_NAME and not (p.name in (*LAYOUT, "analysis")
+                                                       and _empty_tree(p))]
+        if others:
+            raise StorageError(
+                f"{self.root} is not empty ({', '.join(sorted(others)[:3])}"
+                f"{', ...' if len(others) > 3 else ''}); a scan goes into a new or empty "
+                "folder so nothing there is overwritten. Choose another --out"
+            )
+
+    @classmethod
+    def claim(cls, root: str | Path, purpose: str = "resume") -> ScanFolder:
+        """Lock an existing scan folder for writing (resume, analysis) and read its manifest."""
+        folder = cls(root)
+        if not folder.manifest_path.exists():
+            folder.read_manifest()  # the specific error: not a scan folder
+        folder.writer_lock = FolderLock(folder.root, purpose).acquire()
+        try:
+            folder.read_manifest()
+        except BaseException:
+            folder.release()
+            raise
+        return folder
+
+    def release(self) -> None:
+        """Give up the writer lock (if this object holds it)."""
+        if self.writer_lock is not None:
+            self.writer_lock.release()
+            self.writer_lock = None
+
+    @classmethod
+    def create(cls, root: str | Path, manifest: dict[str, Any],
+               claimed: ScanFolder | None = None) -> ScanFolder:
+        """A new scan folder with its manifest, locked for this process.
+
+        ``claimed``: the result of an earlier ``claim_new`` (checks done, lock held).
+        """
+        # checked by the claim, under the lock since: only this process's own sinks (the
+        # analysis folder) can have added anything
+        folder = claimed if claimed is not None else cls.claim_new(root)
+        try:
+            for sub in LAYOUT:
                 (folder.root / sub).mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StorageError(f"cannot create {folder.root}: {err.strerror or err}") from err
@@ -153,8 +303,16 @@ class ScanFolder:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise StorageError(f"{self.root} is not a scan folder (no manifest.json)") from None
-        except json.JSONDecodeError as err:
-            raise StorageError(f"{self.manifest_path} is damaged: {err}") from None
+        except IsADirectoryError:
+            raise StorageError(f"{self.manifest_path} is a folder, not a manifest") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+            raise StorageError(f"{self.manifest_path} is damaged (not JSON: {err}); the "
+                               "scan folder cannot be read as it is") from None
+        except OSError as err:
+            raise StorageError(f"cannot read {self.manifest_path}: {err.strerror or err}") from None
+        if not isinstance(data, dict):
+            raise StorageError(f"{self.manifest_path} is damaged: it holds "
+                               f"{type(data).__name__}, not a manifest object")
         if data.get("format") != FORMAT:
             raise StorageError(f"{self.manifest_path} is not a uvscope scan manifest")
         if data.get("format_version") != FORMAT_VERSION:
@@ -164,6 +322,14 @@ class ScanFolder:
                 "uvscope version that wrote it."
             )
         return data
+
+    def manifest_section(self, key: str) -> Any:
+        """``manifest[key]`` or a StorageError naming the missing key."""
+        m = self.read_manifest()
+        if m.get(key) is None:
+            raise StorageError(f"{self.manifest_path} has no {key!r} section; it is damaged "
+                               "or was not written by a complete uvscope scan start")
+        return m[key]
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         with self._lock:
@@ -177,16 +343,57 @@ class ScanFolder:
 
     # ---------------------------------------------------------------- journal
     def _append_line(self, path: Path, obj: dict[str, Any]) -> None:
-        line = json.dumps(obj, default=str) + "\n"
+        line = frame_record(obj).encode("utf-8")
         self._check_write(path)
         with self._lock:
             try:
-                with open(path, "a", encoding="utf-8") as fh:
+                with open(path, "a+b") as fh:
+                    end = fh.seek(0, os.SEEK_END)
+                    if end and os.pread(fh.fileno(), 1, end - 1) != b"\n":
+                        line = b"\n" + line  # a torn tail stays a line of its own
                     fh.write(line)
                     fh.flush()
                     os.fsync(fh.fileno())
             except OSError as err:
-                raise StorageError(f"could not write {path}: {err.strerror or err}") from err
+                raise storage_error(path, err) from err
+
+    def repair_logs(self) -> int:
+        """Cut torn tails off the journal and the event log (resume, under the lock).
+
+        Returns the number of bytes dropped; a torn record was never done, so its tile is
+        taken again.
+        """
+        dropped = 0
+        for path in (self.journal_path, self.events_path):
+            if not path.exists():
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError as err:
+                raise StorageError(f"cannot read {path}: {err.strerror or err}; the scan "
+                                   "folder is damaged there") from None
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
+            if tail and parse_record(tail.decode("utf-8", "replace")) is None:
+                try:
+                    with open(path, "r+b") as fh:
+                        fh.truncate(cut)
+                        os.fsync(fh.fileno())
+                except OSError as err:
+                    raise storage_error(path, err) from err
+                dropped += len(tail)
+        return dropped
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete the ``.part`` files a killed writer left (never finished work)."""
+        gone = []
+        for sub in ("", *LAYOUT):
+            d = self.root / sub
+            if d.is_dir():
+                for p in d.glob("*.part"):
+                    p.unlink(missing_ok=True)
+                    gone.append(p)
+        return gone
 
     def append_tile(self, record: TileRecord) -> None:
         self._append_line(self.journal_path, asdict(record))
@@ -206,6 +413,8 @@ class ScanFolder:
                 rec = TileRecord(**obj)
             except TypeError:
                 continue
+            if not isinstance(rec.index, int) or not isinstance(rec.wavelengths, list):
+                continue
             out[rec.index] = rec
         return out
 
@@ -213,12 +422,24 @@ class ScanFolder:
         """Finished tiles whose files are whole (resume redoes the others)."""
         return self.verify_tiles()[0]
 
-    def verify_tiles(self) -> tuple[dict[int, TileRecord], dict[int, str]]:
+    def tile_shape_px(self) -> tuple[int, int] | None:
+        """(height, width) of every tile, as the manifest recorded it (None: not recorded)."""
+        try:
+            shape = self.read_manifest().get("plan", {}).get("tile_shape_px")
+            return (int(shape[0]), int(shape[1])) if shape else None
+        except (StorageError, AttributeError, TypeError, ValueError, IndexError):
+            return None
+
+    def verify_tiles(
+        self, shape_px: tuple[int, int] | None = None
+    ) -> tuple[dict[int, TileRecord], dict[int, str]]:
         """(finished tiles whose files are whole, {index: what is wrong} for the others).
 
-        Every normalised file must be there and whole; a raw file, where there is one, must
-        be whole too. The check reads TIFF headers only (~0.1 ms a file).
+        Every normalised file must be there, whole, float32 OME-TIFF of the scan's tile shape
+        (``shape_px``, default the manifest's); a raw file, where there is one, whole uint16
+        of that shape too. Reads TIFF headers only (~0.2 ms a file).
         """
+        shape_px = shape_px if shape_px is not None else self.tile_shape_px()
         good: dict[int, TileRecord] = {}
         bad: dict[int, str] = {}
         for i, rec in self.tile_records().items():
@@ -226,9 +447,10 @@ class ScanFolder:
             for nm in rec.wavelengths:
                 path = self.tile_path(i, nm)
                 raw = self.raw_path(i, nm)  # with raw, the normalised tile is derived on read
-                problem = tiff_damage(path) if path.exists() or not raw.exists() else None
+                problem = (image_problem(path, shape_px, np.float32)
+                           if path.exists() or not raw.exists() else None)
                 if problem is None and raw.exists():
-                    path, problem = raw, tiff_damage(raw)
+                    path, problem = raw, image_problem(raw, shape_px, np.uint16)
                 if problem is not None:
                     bad[i] = f"{path.relative_to(self.root)}: {problem}"
                     break
@@ -240,13 +462,27 @@ class ScanFolder:
     def write_tile_images(self, index: int, nm: int, raw: np.ndarray | None,
                           normalised: np.ndarray, meta: ImageMeta) -> None:
         """The raw frame when there is one (the normalised tile is then derived on read, not
-        stored twice), else the normalised tile."""
+        stored twice), else the normalised tile; fsynced: its journal line may follow at once."""
         if raw is not None:
-            self._check_write(self.raw_path(index, nm))
-            write_ome_tiff(self.raw_path(index, nm), raw, meta)
+            self.write_image(self.raw_path(index, nm), raw, meta)
             return
-        self._check_write(self.tile_path(index, nm))
-        write_ome_tiff(self.tile_path(index, nm), normalised.astype(np.float32), meta)
+        self.write_image(self.tile_path(index, nm), normalised.astype(np.float32), meta)
+
+    def write_image(self, path: Path, image: np.ndarray, meta: ImageMeta) -> None:
+        """An OME-TIFF written beside and renamed into place, file and folder fsynced."""
+        self._check_write(path)
+        try:
+            write_ome_tiff(path, image, meta)
+        except StorageError as err:
+            full = _disk_full_text(path, image.nbytes)
+            if full is not None:
+                raise StorageError(full) from err
+            raise
+        try:
+            fsync_file(path)
+            fsync_dir(path.parent)
+        except OSError as err:
+            raise storage_error(path, err) from err
 
     def read_tile(self, index: int, nm: int) -> tuple[np.ndarray, ImageMeta]:
         """The normalised tile (float32): stored, or (raw - dark) / (background - dark) from
@@ -265,22 +501,57 @@ class ScanFolder:
         key = (nm, bg_id)
         if key not in self._denominators:
             bg = read_ome_tiff(self.background_path(nm, bg_id))[0].astype(np.float32)
-            dp = self.dark_path(nm)
+            entries = {str(e.get("id", "bg0")): e
+                       for e in self.read_manifest().get("backgrounds") or []}
+            dp = self.dark_path(nm, str(entries.get(bg_id, {}).get("dark_id", "bg0")))
             dark = read_ome_tiff(dp)[0].astype(np.float32) if dp.exists() else None
             self._denominators[key] = (normalise_denominator(bg, dark), dark)
         return self._denominators[key]
 
 
+def _empty_tree(path: Path) -> bool:
+    """A folder holding nothing but (nested) empty folders."""
+    return path.is_dir() and not path.is_symlink() and all(
+        _empty_tree(p) for p in path.iterdir())
+
+
+def image_problem(path: Path, shape_px: tuple[int, int] | None,
+                  dtype: type[np.generic]) -> str | None:
+    """Why the image at ``path`` is not a whole uvscope OME-TIFF of that shape and dtype."""
+    import tifffile
+
+    problem = tiff_damage(path)
+    if problem is not None:
+        return problem
+    try:
+        with tifffile.TiffFile(path) as tf:
+            page = tf.pages.first
+            got_shape, got_dtype, ome = tuple(page.shape), page.dtype, tf.ome_metadata
+    except Exception as err:  # tifffile raises many kinds for damaged files
+        return f"not a readable TIFF ({err})"
+    if not ome:
+        return "no OME metadata (not written by uvscope)"
+    if got_dtype != np.dtype(dtype):
+        return f"pixel type {got_dtype}, expected {np.dtype(dtype)}"
+    if shape_px is not None and got_shape[:2] != tuple(shape_px):
+        return f"shape {got_shape}, expected {tuple(shape_px)}"
+    return None
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
+    """The whole records of a framed JSON Lines file (torn or damaged lines dropped)."""
+    try:
+        text = path.read_bytes().decode("utf-8", "replace")
+    except FileNotFoundError:
         return []
+    except OSError as err:
+        raise StorageError(f"cannot read {path}: {err.strerror or err}") from None
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line:
             continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # torn write at a kill: the tile is redone
+        rec = parse_record(line)
+        if rec is not None:  # torn write at a kill: the tile is redone
+            out.append(rec)
     return out

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from uvscope.config import SimConfig
+from uvscope.errors import ConfigError
 from uvscope.sim.cells import RBC, Debris, Platelet, make_debris, make_platelets
 from uvscope.sim.donors import WBC_KINDS, DonorProfile
 from uvscope.sim.optics import OpticsParams
@@ -101,8 +102,16 @@ class VirtualSlide:
         self._tile_bytes = 0
         bw = max(self.layout.blank_size_mm[0], blank_min_mm[0])
         bh = max(self.layout.blank_size_mm[1], blank_min_mm[1])
+        fit = int(self.size_um[0] * self.size_um[1] // (bw * bh * 1e6))
+        if sim.blank_regions > fit:
+            raise ConfigError(
+                f"sim.blank_regions = {sim.blank_regions}: at most {fit} blank patches of "
+                f"{bw:.2f} x {bh:.2f} mm fit on a {sim.slide_size_mm[0]} x "
+                f"{sim.slide_size_mm[1]} mm smear; use fewer"
+            )
         self.blank_rects_um = self._place_blanks(sim.blank_regions, bw * 1e3, bh * 1e3)
         self.max_object_um = 14.0
+        self._blank: dict[float, Tile] = {}  # one shared empty tile per pixel size
 
     # ------------------------------------------------------------------ layout
     def _place_blanks(self, n: int, w: float, h: float) -> list[tuple[float, float, float, float]]:
@@ -311,7 +320,27 @@ class VirtualSlide:
         return out
 
     # ------------------------------------------------------------------ raster tiles
+    def _outside(self, ps: float, ti: int, tj: int) -> bool:
+        """The raster tile lies off the smear (no object can reach into it)."""
+        n, m = self.layout.tile_px, self.max_object_um
+        x0, y0 = tj * n * ps, ti * n * ps
+        x1, y1 = x0 + n * ps, y0 + n * ps
+        ox, oy = self.origin_um
+        return (x1 < ox - m or x0 > ox + self.size_um[0] + m or y1 < oy - m
+                or y0 > oy + self.size_um[1] + m)
+
     def tile(self, ps: float, ti: int, tj: int) -> Tile:
+        """The raster tile (ti, tj); off the smear one shared blank tile (clear glass), so a
+        stage far from the slide costs no memory."""
+        if self._outside(ps, ti, tj):
+            blank = self._blank.get(ps)
+            if blank is None:
+                n = self.layout.tile_px
+                z = np.zeros((n, n), np.float32)
+                zi = np.zeros((n, n), np.int32)
+                blank = Tile(z, z, z, z, zi, zi, np.zeros((n, n), bool), set())
+                self._blank[ps] = blank
+            return blank
         key = (ps, ti, tj)
         hit = self._tiles.get(key)
         if hit is not None:

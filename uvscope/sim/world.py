@@ -51,6 +51,11 @@ def _record(w: WBC) -> CellRecord:
                       w.diameter_um, w.dead, w.large)
 
 
+#: the largest camera frame the simulator renders (its memory budget: ~30 float32 frames
+#: of this size are alive while one renders)
+MAX_FRAME_PX = 16 * 10**6
+
+
 class SimWorld:
     """A virtual smear (seed + donor), the optics and the camera of the simulated rig."""
 
@@ -63,6 +68,12 @@ class SimWorld:
         self.stain = stain or StainParams()
         self.pixel_size_um = float(camera.pixel_size_um)
         self.width_px, self.height_px = int(camera.width_px), int(camera.height_px)
+        if self.width_px * self.height_px > MAX_FRAME_PX:
+            raise ConfigError(
+                f"camera.width_px x height_px = {self.width_px} x {self.height_px}: the "
+                f"simulator renders at most {MAX_FRAME_PX // 10**6} Mpx a frame (its memory "
+                "budget); the pco.ultraviolet has 1392 x 1040"
+            )
         ps_mm = self.pixel_size_um * 1e-3
         fov = (self.width_px * ps_mm, self.height_px * ps_mm)
         self.slide = VirtualSlide(sim, self.donor, self.optics, layout,
@@ -73,6 +84,14 @@ class SimWorld:
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ geometry
+    @property
+    def max_blur_sigma_px(self) -> float:
+        """The memory budget of a defocused frame: the blurred window is at most three
+        fields wide and tall. Beyond this blur (tens of um) the field is all but uniform,
+        so clamping it changes the picture by little and keeps any z inside the limits
+        (and any stage position) rendering in bounded memory."""
+        return (max(self.width_px, self.height_px) - 3) / 4.0
+
     @property
     def shape(self) -> tuple[int, int]:
         return (self.height_px, self.width_px)
@@ -148,7 +167,8 @@ class SimWorld:
         self._check_wavelength(wavelength_nm)
         o = self.optics
         dz = z_um - self.surface_z_um(x_mm, y_mm) - o.focal_shift_um[wavelength_nm]
-        sigma_px = o.psf_sigma_um(wavelength_nm, dz) / self.pixel_size_um
+        sigma_px = min(o.psf_sigma_um(wavelength_nm, dz) / self.pixel_size_um,
+                       self.max_blur_sigma_px)
         sx, sy = o.lateral_shift_um[wavelength_nm]
         # the image at this wavelength shows the object displaced by (sx, sy)
         row, col = self._origin(x_mm, y_mm, -sx, -sy)

@@ -1,0 +1,185 @@
+"""Kill harness: the CLI as a subprocess on the virtual clock, killed with SIGKILL at random
+points and at chosen moments (during the backgrounds, in the middle of a tile write, while
+the end products are written), then resumed, again and again, until the scan is complete.
+
+After every kill the folder must be consistent (every journal line whole or dropped, every
+journaled tile's files whole); at the end every planned tile is in the journal exactly once
+and every tile that was finished before a kill is bit-identical at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from uvscope.io.scanfolder import ScanFolder
+
+REPO = Path(__file__).resolve().parents[2]
+TILES = 16
+
+RIG = """name = "small simulated rig"
+[camera]
+backend = "sim"
+width_px = 160
+height_px = 120
+pixel_size_um = 0.5
+"""
+
+SCAN = """name = "k"
+[region]
+center_mm = [42.5, 32.5]
+rows = 4
+columns = 4
+[[wavelengths]]
+nm = 260
+exposure_ms = 50.0
+[[wavelengths]]
+nm = 280
+exposure_ms = 20.0
+[background]
+frames = 2
+dark_frames = 2
+"""
+
+
+def _moment_reached(out: Path, moment: str) -> bool:
+    """Whether the scan in ``out`` is at ``moment`` (polled every millisecond)."""
+    try:
+        if moment == "background":  # files being written, none recorded yet
+            return any((out / "background").glob("*.tif*")) and not json.loads(
+                (out / "manifest.json").read_text()).get("backgrounds")
+        if moment == "tile-write":
+            return any((out / "tiles").glob("*.part")) or any((out / "raw").glob("*.part"))
+        if moment == "end-products":
+            return json.loads((out / "manifest.json").read_text()).get("status") == \
+                "writing-mosaic"
+        if moment.startswith("after-tiles-"):
+            n = int(moment.rsplit("-", 1)[1])
+            return len((out / "tiles.jsonl").read_text().splitlines()) >= n
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _run_until_killed(tmp: Path, moment: str | float, limit_s: float = 60) -> int | None:
+    """Start (or resume) the scan and SIGKILL it at ``moment``; its exit code if it ended
+    first (None: killed)."""
+    out = tmp / "out"
+    if (out / "manifest.json").exists():
+        args = ["scan", "--resume", str(out)]
+    else:
+        args = ["scan", "--config", str(tmp / "scan.toml"), "--rig", str(tmp / "rig.toml"),
+                "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "uvscope", *args, "--quiet",
+                             "--no-analysis"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+    t0 = time.monotonic()
+    while proc.poll() is None and time.monotonic() - t0 < limit_s:
+        if (isinstance(moment, float) and time.monotonic() - t0 >= moment) or (
+                isinstance(moment, str) and _moment_reached(out, moment)):
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return None
+        time.sleep(0.001)
+    _, err = proc.communicate(timeout=limit_s)
+    assert proc.returncode is not None
+    assert "Traceback" not in err, err
+    return proc.returncode
+
+
+def _tile_hashes(out: Path) -> dict[str, str]:
+    """SHA-256 of every file of every finished (journaled, whole) tile."""
+    folder = ScanFolder(out)
+    if not folder.manifest_path.exists():
+        return {}
+    good, _ = folder.verify_tiles()
+    hashes = {}
+    for index, rec in good.items():
+        for nm in rec.wavelengths:
+            for p in (folder.tile_path(index, nm), folder.raw_path(index, nm)):
+                hashes[str(p.relative_to(out))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return hashes
+
+
+def _check_consistent(out: Path) -> None:
+    folder = ScanFolder(out)
+    if not folder.manifest_path.exists():
+        return
+    folder.read_manifest()  # never torn: written beside and renamed
+    good, bad = folder.verify_tiles()
+    assert not bad, bad  # a journaled tile always has whole files
+    indices = [r["index"] for r in _journal(out)]
+    assert len(indices) == len(set(indices)), "a tile journaled twice"
+
+
+def _journal(out: Path) -> list[dict]:
+    path = out / "tiles.jsonl"
+    if not path.exists():
+        return []
+    from uvscope.io.scanfolder import parse_record
+
+    recs = [parse_record(x) for x in path.read_text(errors="replace").splitlines()]
+    return [r for r in recs if r is not None]
+
+
+@pytest.mark.slow
+def test_kill_at_random_points_then_resume(tmp_path: Path) -> None:
+    seed = int(os.environ.get("UVSCOPE_KILL_SEED", random.randrange(10**6)))
+    rng = random.Random(seed)
+    (tmp_path / "rig.toml").write_text(RIG)
+    (tmp_path / "scan.toml").write_text(SCAN)
+    out = tmp_path / "out"
+    planned: list[str | float] = ["tile-write", "after-tiles-3", "tile-write",
+                                  "after-tiles-7", "background", "tile-write",
+                                  "end-products", "end-products"]
+    planned += [rng.uniform(0.3, 4.0) for _ in range(12)]
+    rng.shuffle(planned)
+    planned.insert(0, "background")  # a fresh folder: the backgrounds are being taken
+    finished: dict[str, str] = {}
+    log: list[str] = []
+    kills, t_start = 0, time.monotonic()
+    while kills < 22 and time.monotonic() - t_start < 240:  # bounded on slow machines
+        moment = planned.pop(0) if planned else rng.uniform(0.3, 4.0)
+        code = _run_until_killed(tmp_path, moment)
+        if code is None:
+            kills += 1
+        log.append(f"{moment}: {'killed' if code is None else f'exit {code}'}")
+        _check_consistent(out)
+        now = _tile_hashes(out)
+        for path, digest in finished.items():  # finished tiles are never rewritten
+            assert now.get(path) == digest, f"{path} changed after a kill (seed {seed})"
+        finished.update(now)
+        if code == 0 and ScanFolder(out).read_manifest()["status"] == "complete":
+            # done before the kills ran out: check it, then start over in a fresh folder
+            _final_checks(out, finished, seed)
+            out.rename(tmp_path / f"done-{kills}")
+            finished = {}
+    assert kills >= 20, f"only {kills} kills landed (seed {seed})"
+    for _ in range(5):
+        if _run_until_killed(tmp_path, 1e9) == 0:
+            break
+    _final_checks(out, finished, seed)
+    print(f"kill harness seed {seed}: {kills} kills; " + "; ".join(log))
+
+
+def _final_checks(out: Path, finished: dict[str, str], seed: int) -> None:
+    folder = ScanFolder(out)
+    assert folder.read_manifest()["status"] == "complete", seed
+    indices = sorted(r["index"] for r in _journal(out))
+    assert indices == list(range(TILES)), f"journal {indices} (seed {seed})"
+    good, bad = folder.verify_tiles()
+    assert sorted(good) == list(range(TILES)) and not bad
+    now = _tile_hashes(out)
+    for path, digest in finished.items():
+        assert now[path] == digest, f"{path} not bit-identical (seed {seed})"
+    assert not list(out.rglob("*.part"))
+    assert (out / "mosaic" / "mosaic_260.ome.tif").exists()
