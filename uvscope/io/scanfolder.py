@@ -236,8 +236,9 @@ class ScanFolder:
             )
         # what a killed start or this process's own analysis sink leaves: empty folders
         others = [p.name for p in self.root.iterdir()
-                  if p.name != LOCK_FILE_NAME and not (p.name in (*LAYOUT, "analysis")
-                                                       and _empty_tree(p))]
+                  if p.name != LOCK_FILE_NAME
+                  and not (p.name in (*LAYOUT, "analysis", "analysis.partial")
+                           and _empty_tree(p))]
         if others:
             raise StorageError(
                 f"{self.root} is not empty ({', '.join(sorted(others)[:3])}"
