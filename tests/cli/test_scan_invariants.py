@@ -156,7 +156,7 @@ def test_a_changed_grid_is_refused_even_with_a_reason(files: Path) -> None:
 def test_resume_without_a_recorded_dark_takes_new_darks(files: Path) -> None:
     """The kill between background and dark: the resume must not normalise without a dark."""
     out = _finished(files)
-    ref = read_ome_tiff(ScanFolder(out).tile_path(5, 260))[0]
+    ref = ScanFolder(out).read_tile(5, 260)[0]
     _drop_last_tiles(out, 3)
     (out / "background" / "dark_260.ome.tif").unlink()
     r = _resume(out)
@@ -168,7 +168,7 @@ def test_resume_without_a_recorded_dark_takes_new_darks(files: Path) -> None:
     events = ScanFolder(out).read_events()
     assert any(e["kind"] == "damaged-background" and "dark_260" in e["message"]
                for e in events)
-    again = read_ome_tiff(ScanFolder(out).tile_path(5, 260))[0]
+    again = ScanFolder(out).read_tile(5, 260)[0]
     # with the dark subtracted the tile matches the uninterrupted one (noise aside)
     assert abs(float(again.mean()) / float(ref.mean()) - 1) < 0.005
     records = ScanFolder(out).tile_records()
@@ -239,6 +239,8 @@ def test_a_damaged_line_fails_its_crc(tmp_path: Path) -> None:
 @pytest.mark.parametrize("damage", ["wrong-shape", "not-ome", "int-dtype", "truncated",
                                     "missing", "raw-wrong-shape"])
 def test_a_bad_finished_tile_is_taken_again(files: Path, damage: str) -> None:
+    if damage != "raw-wrong-shape":  # raw frames off: the normalised tile is then stored
+        (files / "scan.toml").write_text("save_raw = false\n" + SCAN)
     out = _finished(files)
     folder = ScanFolder(out)
     path = folder.tile_path(2, 260)
@@ -250,7 +252,8 @@ def test_a_bad_finished_tile_is_taken_again(files: Path, damage: str) -> None:
     elif damage == "int-dtype":
         write_ome_tiff(path, np.ones((120, 160), np.uint16), meta)
     elif damage == "truncated":
-        path.write_bytes(path.read_bytes()[:20000])
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
     elif damage == "missing":
         path.unlink()
     else:
@@ -261,7 +264,7 @@ def test_a_bad_finished_tile_is_taken_again(files: Path, damage: str) -> None:
     assert r.exit_code == 0, r.output
     good, bad = ScanFolder(out).verify_tiles()
     assert sorted(good) == list(range(6)) and not bad
-    assert read_ome_tiff(path)[0].shape == (120, 160)
+    assert ScanFolder(out).read_tile(2, 260)[0].shape == (120, 160)
 
 
 def test_part_leftovers_are_removed_on_resume(files: Path) -> None:

@@ -234,9 +234,10 @@ class ScanFolder:
                 f"`uvscope scan --resume {self.root}` to finish it, or choose another "
                 "output folder"
             )
-        # what a killed start or this process's own analysis sink leaves: empty folders
+        # what a killed start or this process's own analysis sink leaves: empty folders (and
+        # the run's log, which only ever appends)
         others = [p.name for p in self.root.iterdir()
-                  if p.name != LOCK_FILE_NAME
+                  if p.name not in (LOCK_FILE_NAME, "uvscope.log")
                   and not (p.name in (*LAYOUT, "analysis", "analysis.partial")
                            and _empty_tree(p))]
         if others:
