@@ -41,4 +41,5 @@ def write_scan_folder(root: Path, specs: list[TileSpec], tiles: list[Tile]) -> S
                 extra=dict(t.extra) or None,
             )
         )
+    folder.release()  # the scan that wrote it is over: its writer lock goes with it
     return folder

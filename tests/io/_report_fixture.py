@@ -60,6 +60,8 @@ def make_scan(
     doc["differential"]["tiles_analysed"] = tiles
     (scan / "analysis" / "differential.json").write_text(json.dumps(doc))
     manifest = {
+        "format": "uvscope-scan",
+        "format_version": 1,
         "software": {"name": "uvscope", "version": "0.1.0"},
         "created": "2026-12-01T09:50:00+0000",
         "status": status,
