@@ -60,17 +60,18 @@ def _window(qtbot, rig, scan, sink_type=FakeAnalysisSink):
 
 
 def test_live_view_is_locked_during_a_scan(qtbot, small_rig_config, tmp_path):
-    win, _ = _window(qtbot, _rig(small_rig_config), _scan(tmp_path, rows=3, columns=3))
+    # long enough that it is still running while the locks are checked on a fast machine
+    win, _ = _window(qtbot, _rig(small_rig_config), _scan(tmp_path, rows=8, columns=8))
     refused: list[str] = []
     win.live_session.refused.connect(refused.append)
     win.scan_view.start_button.click()
     qtbot.waitUntil(lambda: len(win.scan_view.mosaic.tiles) >= 1, timeout=20_000)
+    assert not win.panel.goto_button.isEnabled()  # device controls locked
     win.live.wavelength_requested.emit(280)  # the Live tab's wavelength buttons
     win.live_session.start()  # the Live menu
     qtbot.wait(200)
     assert win.live_session.live is None and len(refused) == 2
     assert "scan is running" in refused[0]
-    assert not win.panel.goto_button.isEnabled()  # device controls locked too
     qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=30_000)
     win.live_session.start()
     qtbot.waitUntil(lambda: win.live_session.live is not None, timeout=5000)
