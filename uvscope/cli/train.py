@@ -10,6 +10,22 @@ import click
 KINDS = click.Choice(["segment", "stain", "classify"])
 
 
+
+#: own-data options shared by train and evaluate (one definition, one help text)
+_pixel_size_option = click.option(
+    "--pixel-size-um",
+    type=float,
+    default=None,
+    help="Own data: um per pixel of the images (else pixel_size_um in DIR/dataset.toml).",
+)
+_modality_option = click.option(
+    "--modality",
+    type=click.Choice(["uv260", "rgb-stained"]),
+    default=None,
+    help="Own data: what the images are (else modality in DIR/dataset.toml; default "
+    "rgb-stained for images with masks).",
+)
+
 @click.command("train")
 @click.argument("kind", type=KINDS)
 @click.option(
@@ -57,19 +73,8 @@ KINDS = click.Choice(["segment", "stain", "classify"])
     "--set lightness=input (stain: L is the 260 nm image itself, as in the paper) "
     "(repeatable).",
 )
-@click.option(
-    "--pixel-size-um",
-    type=float,
-    default=None,
-    help="Own data: um per pixel of the images (else pixel_size_um in DIR/dataset.toml).",
-)
-@click.option(
-    "--modality",
-    type=click.Choice(["uv260", "rgb-stained"]),
-    default=None,
-    help="Own data: what the images are (else modality in DIR/dataset.toml; default "
-    "rgb-stained for images with masks).",
-)
+@_pixel_size_option
+@_modality_option
 @click.option(
     "--folds", type=int, default=5, show_default=True, help="Own data: k of the k-fold split."
 )
@@ -201,19 +206,8 @@ def _parse_overrides(items: tuple[str, ...]) -> dict[str, object]:
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
-@click.option(
-    "--pixel-size-um",
-    type=float,
-    default=None,
-    help="Own data: um per pixel of the images (else pixel_size_um in DIR/dataset.toml).",
-)
-@click.option(
-    "--modality",
-    type=click.Choice(["uv260", "rgb-stained"]),
-    default=None,
-    help="Own data: what the images are (else modality in DIR/dataset.toml; default "
-    "rgb-stained for images with masks).",
-)
+@_pixel_size_option
+@_modality_option
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(
     kind: str,
