@@ -194,7 +194,9 @@ def main() -> None:
     ap.add_argument("--donor", default="random-7", help="held-out donor for counting accuracy")
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument(
-        "--interval", type=float, default=1.25,
+        "--interval",
+        type=float,
+        default=1.25,
         help="seconds between tiles for the lag figure (an acquisition slower than the analysis)",
     )
     ap.add_argument("--compare-eager", action="store_true", help="default vs torch eager")

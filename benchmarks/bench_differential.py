@@ -45,11 +45,14 @@ def _tilt(text: str) -> tuple[float, float]:
 def run_one(donor: str, tilt: tuple[float, float], args: argparse.Namespace, out: Path) -> dict:
     rig_cfg = load_rig(None)
     seed = HELD_OUT_SEED.get(donor, int(donor.split("-")[-1]) if "-" in donor else 0)
-    rig_cfg = rig_cfg.replace(sim={**rig_cfg.sim.model_dump(), "donor": donor, "seed": seed,
-                                   "tilt_um_per_mm": tilt})
+    rig_cfg = rig_cfg.replace(
+        sim={**rig_cfg.sim.model_dump(), "donor": donor, "seed": seed, "tilt_um_per_mm": tilt}
+    )
     scan = load_scan(None)
-    world_centre = (rig_cfg.sim.slide_origin_mm[0] + rig_cfg.sim.slide_size_mm[0] / 2,
-                    rig_cfg.sim.slide_origin_mm[1] + rig_cfg.sim.slide_size_mm[1] / 2)
+    world_centre = (
+        rig_cfg.sim.slide_origin_mm[0] + rig_cfg.sim.slide_size_mm[0] / 2,
+        rig_cfg.sim.slide_origin_mm[1] + rig_cfg.sim.slide_size_mm[1] / 2,
+    )
     changes: dict = {
         "region": {"center_mm": world_centre, "rows": args.rows, "columns": args.columns},
         "analysis": {**scan.analysis.model_dump(), "stop_after_wbc": args.stop},
@@ -70,29 +73,41 @@ def run_one(donor: str, tilt: tuple[float, float], args: argparse.Namespace, out
         rig.close()
     wall = time.perf_counter() - t0
     ev = evaluate_scan_folder(str(out))
-    return {"donor": donor, "tilt": tilt, "summary": summary, "eval": ev, "wall_s": wall,
-            "diff": session.summary["differential"] if session.summary else None}
+    return {
+        "donor": donor,
+        "tilt": tilt,
+        "summary": summary,
+        "eval": ev,
+        "wall_s": wall,
+        "diff": session.summary["differential"] if session.summary else None,
+    }
 
 
 def report(r: dict) -> list[float]:
     ev: ScanEvaluation = r["eval"]
     c = ev.counting
     s = r["summary"]
-    print(f"\n## donor {r['donor']}, tilt {r['tilt']} um/mm: {s.status}, "
-          f"{ev.tiles_acquired}/{ev.tiles_planned} tiles, wall {r['wall_s']:.0f} s, "
-          f"device time {s.device_time_s:.0f} s")
+    print(
+        f"\n## donor {r['donor']}, tilt {r['tilt']} um/mm: {s.status}, "
+        f"{ev.tiles_acquired}/{ev.tiles_planned} tiles, wall {r['wall_s']:.0f} s, "
+        f"device time {s.device_time_s:.0f} s"
+    )
     print(ev.focus.summary())
-    print(f"detection recall {c.recall:.3f}  precision {c.precision:.3f}  class accuracy "
-          f"{c.class_accuracy():.3f}  (truth {c.n_truth}, counted {c.n_pred}, matched {c.tp}, "
-          f"splits {c.splits}, merges {c.merges})")
+    print(
+        f"detection recall {c.recall:.3f}  precision {c.precision:.3f}  class accuracy "
+        f"{c.class_accuracy():.3f}  (truth {c.n_truth}, counted {c.n_pred}, matched {c.tp}, "
+        f"splits {c.splits}, merges {c.merges})"
+    )
     nt = max(sum(c.truth_counts[k] for k in CLASSES), 1)
     npred = max(sum(c.pred_counts[k] for k in CLASSES), 1)
     err = c.differential_error_pp()
     print("| class | truth | truth % | counted | counted % | error pp |")
     print("|---|---|---|---|---|---|")
     for k in CLASSES:
-        print(f"| {k} | {c.truth_counts[k]} | {100 * c.truth_counts[k] / nt:.1f} | "
-              f"{c.pred_counts[k]} | {100 * c.pred_counts[k] / npred:.1f} | {err[k]:+.1f} |")
+        print(
+            f"| {k} | {c.truth_counts[k]} | {100 * c.truth_counts[k] / nt:.1f} | "
+            f"{c.pred_counts[k]} | {100 * c.pred_counts[k] / npred:.1f} | {err[k]:+.1f} |"
+        )
     print(f"| dead | {c.truth_counts['dead']} | | {c.pred_counts['dead']} | | |")
     missed: dict[str, int] = {}
     for t in c.missed:
@@ -105,24 +120,29 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--donors", default="random-301,random-302,lymphocytosis")
     ap.add_argument("--tilts", default="1.5:-0.8,3.0:2.0", help="x:y slide tilts in um/mm")
-    ap.add_argument("--pairs", default="",
-                    help="donor@x:y,... runs instead of every donor x every tilt")
+    ap.add_argument(
+        "--pairs", default="", help="donor@x:y,... runs instead of every donor x every tilt"
+    )
     ap.add_argument("--rows", type=int, default=26)
     ap.add_argument("--columns", type=int, default=26)
     ap.add_argument("--stop", type=int, default=200, help="stop_after_wbc")
     ap.add_argument("--focus", choices=("default", "fixed"), default="default")
     ap.add_argument("--out", default="/tmp/bench-differential")
     ap.add_argument("--keep", action="store_true", help="keep the scan folders")
-    ap.add_argument("--no-stain", action="store_true",
-                    help="skip virtual staining (no count changes; halves the analysis time)")
+    ap.add_argument(
+        "--no-stain",
+        action="store_true",
+        help="skip virtual staining (no count changes; halves the analysis time)",
+    )
     args = ap.parse_args()
     worst: list[float] = []
     recalls = []
     if args.pairs:
         runs = [(p.split("@")[0], _tilt(p.split("@")[1])) for p in args.pairs.split(",") if p]
     else:
-        runs = [(d, _tilt(t)) for d in args.donors.split(",") if d
-                for t in args.tilts.split(",") if t]
+        runs = [
+            (d, _tilt(t)) for d in args.donors.split(",") if d for t in args.tilts.split(",") if t
+        ]
     for donor, tilt in runs:
         out = Path(args.out) / f"{donor}_{tilt[0]}_{tilt[1]}"
         r = run_one(donor, tilt, args, out)
@@ -132,8 +152,10 @@ def main() -> None:
         recalls.append(r["eval"].counting.recall)
         if not args.keep:
             shutil.rmtree(out, ignore_errors=True)
-    print(f"\nworst per-class error over all runs {max(worst):.1f} pp (target <= 3); "
-          f"lowest recall {min(recalls):.3f} (target >= 0.95)")
+    print(
+        f"\nworst per-class error over all runs {max(worst):.1f} pp (target <= 3); "
+        f"lowest recall {min(recalls):.3f} (target >= 0.95)"
+    )
 
 
 if __name__ == "__main__":

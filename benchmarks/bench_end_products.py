@@ -65,8 +65,9 @@ def build(root: Path, n: int) -> tuple[list[SimpleNamespace], float]:
             c = k if r % 2 == 0 else cols - 1 - k
             if len(pos) < n:
                 pos.append([len(pos), r, c, 30.0 + c * step_x, 20.0 + r * step_y])
-    folder = ScanFolder.create(root, {"plan": {"tiles": n, "pixel_size_um": PX_UM,
-                                               "wavelengths": [260], "positions": pos}})
+    folder = ScanFolder.create(
+        root, {"plan": {"tiles": n, "pixel_size_um": PX_UM, "wavelengths": [260], "positions": pos}}
+    )
     meta = ImageMeta(PX_UM, 260)
     write_ome_tiff(folder.background_path(260), np.full(SHAPE, 8100.0, np.float32), meta)
     write_ome_tiff(folder.dark_path(260), np.full(SHAPE, 100.0, np.float32), meta)
@@ -75,8 +76,9 @@ def build(root: Path, n: int) -> tuple[list[SimpleNamespace], float]:
     templates = _templates(np.random.default_rng(0))
     for t, tpl in enumerate(templates):
         write_ome_tiff(tdir / f"raw{t}.tif", tpl["raw"], meta)
-        write_ome_tiff(tdir / f"lab{t}.tif", tpl["labels"], meta, axes="CYX",
-                       channel_names=["cells", "nuclei"])
+        write_ome_tiff(
+            tdir / f"lab{t}.tif", tpl["labels"], meta, axes="CYX", channel_names=["cells", "nuclei"]
+        )
         write_ome_tiff(tdir / f"st{t}.tif", tpl["stained"], meta)
     (root / "analysis.partial" / "labels").mkdir(parents=True)
     (root / "analysis.partial" / "stained").mkdir(parents=True)
@@ -88,8 +90,17 @@ def build(root: Path, n: int) -> tuple[list[SimpleNamespace], float]:
         os.link(tdir / f"st{t}.tif", root / "analysis.partial" / "stained" / f"tile_{i:05d}.tif")
         folder.append_tile(TileRecord(i, _r, _c, x, y, 0.0, [260], {"260": 50.0}, "bg0", 0.0))
         cells = [SimpleNamespace(label=k, cell_class="neutrophil") for k in range(1, 13)]
-        results.append(SimpleNamespace(index=i, failed=False, shape=SHAPE, pixel_size_um=PX_UM,
-                                       x_mm=x, y_mm=y, counted=cells))
+        results.append(
+            SimpleNamespace(
+                index=i,
+                failed=False,
+                shape=SHAPE,
+                pixel_size_um=PX_UM,
+                x_mm=x,
+                y_mm=y,
+                counted=cells,
+            )
+        )
     return results, sum(p.stat().st_size for p in tdir.iterdir()) / 4
 
 
@@ -100,16 +111,18 @@ def one(n: int) -> dict[str, object]:
     base = Path(tempfile.mkdtemp())
     try:
         results, per_tile_bytes = build(base / "scan", n)
-        out = AnalysisOutputs(base / "scan", fresh=False, settings=AnalysisSettings(),
-                              mosaic_pixel_size_um=0.32)
+        out = AnalysisOutputs(
+            base / "scan", fresh=False, settings=AnalysisSettings(), mosaic_pixel_size_um=0.32
+        )
         t0 = time.monotonic()
         for r in results:  # what the worker does per tile, as each is analysed
             out._register(r.index, out.load_gray(r.index), (r.x_mm, r.y_mm))
         t1 = time.monotonic()
         _, info = out.write_mosaics(results)  # type: ignore[arg-type]
         t2 = time.monotonic()
-        mosaics = sum(out.mosaic_path(k).stat().st_size for k in
-                      ("gray", "stained", "labels", "outlines"))
+        mosaics = sum(
+            out.mosaic_path(k).stat().st_size for k in ("gray", "stained", "labels", "outlines")
+        )
         return {
             "tiles": n,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -134,8 +147,12 @@ def main() -> None:
         print(json.dumps(one(a.tiles[0])))
         return
     for n in a.tiles:
-        res = subprocess.run([sys.executable, __file__, "--one", "--tiles", str(n)],
-                             capture_output=True, text=True, check=False)
+        res = subprocess.run(
+            [sys.executable, __file__, "--one", "--tiles", str(n)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if res.returncode != 0:
             print(f"{n} tiles: failed\n{res.stderr[-3000:]}", flush=True)
             continue

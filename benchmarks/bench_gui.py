@@ -37,8 +37,10 @@ class SyntheticCamera:
         rng = np.random.default_rng(0)
         yy, xx = np.mgrid[0:height, 0:width]
         base = 6000 + 3000 * np.sin(xx / 37.0) * np.cos(yy / 53.0)
-        self.pool = [np.clip(base + rng.normal(0, 200, base.shape), 0, 16383).astype(np.uint16)
-                     for _ in range(4)]
+        self.pool = [
+            np.clip(base + rng.normal(0, 200, base.shape), 0, 16383).astype(np.uint16)
+            for _ in range(4)
+        ]
         self.period = 1.0 / fps
         self._latest: Frame | None = None
         self._lock = threading.Lock()
@@ -58,8 +60,9 @@ class SyntheticCamera:
         t0 = time.perf_counter()
         while not self._stop.is_set():
             img = self.pool[self.produced % len(self.pool)]
-            meta = FrameMeta(exposure_ms=50.0, timestamp_s=time.perf_counter(),
-                             frame_index=self.produced)
+            meta = FrameMeta(
+                exposure_ms=50.0, timestamp_s=time.perf_counter(), frame_index=self.produced
+            )
             with self._lock:
                 self._latest = Frame(img, meta)
             self.produced += 1
@@ -144,8 +147,11 @@ def bench_idle(app: QApplication, seconds: float) -> dict[str, float]:
         time.sleep(0.001)
     mon.stop()
     st = np.asarray(mon.stalls_ms or [0.0])
-    return {"max_stall_ms": mon.max_stall_ms, "p99_stall_ms": float(np.percentile(st, 99)),
-            "stalls_over_50ms": mon.stalls_over_50ms}
+    return {
+        "max_stall_ms": mon.max_stall_ms,
+        "p99_stall_ms": float(np.percentile(st, 99)),
+        "stalls_over_50ms": mon.stalls_over_50ms,
+    }
 
 
 def bench_scan(
@@ -165,12 +171,20 @@ def bench_scan(
         rig = build_sim_rig(cfg, renderer=_Renderer(cfg.camera.width_px, cfg.camera.height_px))
         world = "stand-in renderer"
     out = Path(tempfile.mkdtemp(prefix="uvscope-bench-gui-")) / "scan"
-    scan = ScanConfig(region=RegionConfig(center_mm=(42.0, 32.0), rows=rows, columns=columns),
-                      output_dir=out, save_raw=False).replace(
-        background={"frames": 2, "dark_frames": 1},
-        analysis={"enabled": analysis, "device": device})
-    win = MainWindow(rig, analysis_factory="default" if analysis else None,
-                     ask=lambda *a: True, live_on_connect=False, scan=scan)
+    scan = ScanConfig(
+        region=RegionConfig(center_mm=(42.0, 32.0), rows=rows, columns=columns),
+        output_dir=out,
+        save_raw=False,
+    ).replace(
+        background={"frames": 2, "dark_frames": 1}, analysis={"enabled": analysis, "device": device}
+    )
+    win = MainWindow(
+        rig,
+        analysis_factory="default" if analysis else None,
+        ask=lambda *a: True,
+        live_on_connect=False,
+        scan=scan,
+    )
     win.resize(1500, 900)
     win.show()
     t_end = time.perf_counter() + 10
@@ -205,11 +219,19 @@ def bench_scan(
     cells = len(win.results.cells)
     win.close()
     st = np.asarray(mon.stalls_ms or [0.0])
-    return {"tiles": rows * columns, "tiles_shown": shown, "tiles_analysed": analysed,
-            "cells_in_gallery": cells, "scan_s": scan_s, "wall_s": wall,
-            "max_stall_ms": mon.max_stall_ms, "p99_stall_ms": float(np.percentile(st, 99)),
-            "stalls_over_50ms": mon.stalls_over_50ms, "world": world,
-            "analysis": f"on ({device})" if analysis else "off"}  # type: ignore[dict-item]
+    return {
+        "tiles": rows * columns,
+        "tiles_shown": shown,
+        "tiles_analysed": analysed,
+        "cells_in_gallery": cells,
+        "scan_s": scan_s,
+        "wall_s": wall,
+        "max_stall_ms": mon.max_stall_ms,
+        "p99_stall_ms": float(np.percentile(st, 99)),
+        "stalls_over_50ms": mon.stalls_over_50ms,
+        "world": world,
+        "analysis": f"on ({device})" if analysis else "off",
+    }  # type: ignore[dict-item]
 
 
 def main() -> None:
@@ -227,7 +249,9 @@ def main() -> None:
         help="leave the analysis and tile threads at the GUI thread's priority (for comparison)",
     )
     ap.add_argument(
-        "--baseline", type=float, default=20.0,
+        "--baseline",
+        type=float,
+        default=20.0,
         help="seconds of an idle event loop first: the stalls the machine alone causes",
     )
     args = ap.parse_args()
@@ -243,8 +267,10 @@ def main() -> None:
         tw.lower_current_thread = lambda *a: False  # type: ignore[assignment]
     if not args.skip_live:
         live = bench_live(app, args.seconds, args.camera_fps)
-        print("live view, 1392 x 1040 uint16 frames "
-              f"(producer at up to {args.camera_fps:g} fps, display timer 60 Hz):")
+        print(
+            "live view, 1392 x 1040 uint16 frames "
+            f"(producer at up to {args.camera_fps:g} fps, display timer 60 Hz):"
+        )
         for k, v in live.items():
             print(f"  {k:20s} {v:8.1f}")
     if args.baseline > 0:
@@ -253,9 +279,11 @@ def main() -> None:
         for k, v in idle.items():
             print(f"  {k:20s} {v:8.1f}")
     scan = bench_scan(app, args.rows, args.columns, not args.no_analysis, args.device)
-    print(f"scan of {scan['tiles']} tiles (1392 x 1040, virtual clock, {scan['world']}, "
-          f"analysis {scan['analysis']}, helper threads at "
-          f"{'the same' if args.same_priority else 'lower'} priority):")
+    print(
+        f"scan of {scan['tiles']} tiles (1392 x 1040, virtual clock, {scan['world']}, "
+        f"analysis {scan['analysis']}, helper threads at "
+        f"{'the same' if args.same_priority else 'lower'} priority):"
+    )
     for k, v in scan.items():
         if k not in ("world", "analysis"):
             print(f"  {k:20s} {float(v):8.1f}")  # type: ignore[arg-type]

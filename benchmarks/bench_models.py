@@ -206,7 +206,7 @@ def main() -> None:
             "is another function of the 260 nm image, so no a, b generator reaches 0.92 that way. The "
             "shipped model keeps the scheme (L from the input, a and b predicted) but passes the input "
             "through a monotone lightness curve fitted on the training pairs before training "
-            f"(`lightness = \"fitted\"`); with true a and b it would score {ceiling['shipped']:.4f}. "
+            f'(`lightness = "fitted"`); with true a and b it would score {ceiling["shipped"]:.4f}. '
             "`--set lightness=input` trains the paper's exact scheme.",
         ]
     lines += [

@@ -55,17 +55,22 @@ def main() -> None:
     print(f"frame {a.width} x {a.height}, pixel {w.pixel_size_um} um, {a.frames} frames each")
     results = {
         "render 260 nm in focus, same field": lambda i: w.render(cx, cy, z0, 260, exp, rng),
-        "render 260 nm defocused 2 um, same field":
-            lambda i: w.render(cx, cy, z0 + 2.0, 260, exp, rng),
-        "render 260 nm defocused 10 um, same field":
-            lambda i: w.render(cx, cy, z0 + 10.0, 260, exp, rng),
-        "render 260 nm z-stack (new z each frame)":
-            lambda i: w.render(cx, cy, z0 + 0.25 * (i % 16 - 8), 260, exp, rng),
+        "render 260 nm defocused 2 um, same field": lambda i: w.render(
+            cx, cy, z0 + 2.0, 260, exp, rng
+        ),
+        "render 260 nm defocused 10 um, same field": lambda i: w.render(
+            cx, cy, z0 + 10.0, 260, exp, rng
+        ),
+        "render 260 nm z-stack (new z each frame)": lambda i: w.render(
+            cx, cy, z0 + 0.25 * (i % 16 - 8), 260, exp, rng
+        ),
         "render dark frame": lambda i: w.render(cx, cy, z0, None, exp, rng),
-        "render 260 nm in focus, scanning new fields":
-            lambda i: w.render(*pos(i + 40), 260, exp, rng),
-        "render 260+280+300 nm per field, scanning (per frame)":
-            lambda i: [w.render(*pos(i + 120), nm, exp, rng) for nm in (260, 280, 300)],
+        "render 260 nm in focus, scanning new fields": lambda i: w.render(
+            *pos(i + 40), 260, exp, rng
+        ),
+        "render 260+280+300 nm per field, scanning (per frame)": lambda i: [
+            w.render(*pos(i + 120), nm, exp, rng) for nm in (260, 280, 300)
+        ],
         "ground_truth, same field": lambda i: w.ground_truth(cx, cy),
         "ground_truth, scanning new fields": lambda i: w.ground_truth(*pos(i + 200)[:2]),
     }
@@ -76,8 +81,10 @@ def main() -> None:
         print(f"{name:58s} {k * wall:7.2f} {k * cpu:7.2f}")
     wall, cpu = _fps(lambda i: w.render(*pos(280 + i), 260, exp, rng), a.scan_fields)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"scan of {a.scan_fields} new fields at 260 nm: {wall:.2f} (wall) / {cpu:.2f} (cpu) "
-          f"frames/s, peak RSS {rss:.0f} MiB (tile cache {w.slide._tile_bytes / 2**20:.0f} MiB)")
+    print(
+        f"scan of {a.scan_fields} new fields at 260 nm: {wall:.2f} (wall) / {cpu:.2f} (cpu) "
+        f"frames/s, peak RSS {rss:.0f} MiB (tile cache {w.slide._tile_bytes / 2**20:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

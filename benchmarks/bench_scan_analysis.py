@@ -48,8 +48,12 @@ def run(
     settings.write_text(f'[inference]\nengine = "{engine}"\n')
     scan = load_scan(None).replace(
         region={"center_mm": (42.5, 32.5), "rows": rows, "columns": cols},
-        analysis={"enabled": analysis, "device": device, "settings": settings,
-                  "stop_after_wbc": stop_after_wbc},  # fmt: skip
+        analysis={
+            "enabled": analysis,
+            "device": device,
+            "settings": settings,
+            "stop_after_wbc": stop_after_wbc,
+        },  # fmt: skip
     )
     out = tmp / "scan"
     sinks = [session_for_scan(scan, out)] if analysis else []

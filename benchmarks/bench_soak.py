@@ -28,10 +28,16 @@ from uvscope.sim.devices import build_sim_rig
 from uvscope.sim.faults import FaultInjector
 
 DEVICE_FAULTS = [
-    ("stage", "move", "stall"), ("stage", "move", "timeout"), ("stage", "wait", "timeout"),
-    ("stage", "move", "disconnect"), ("focus", "move", "stall"), ("focus", "wait", "timeout"),
-    ("filter_wheel", "move", "timeout"), ("filter_wheel", "wait", "disconnect"),
-    ("camera", "trigger", "disconnect"), ("camera", "read", "frame_timeout"),
+    ("stage", "move", "stall"),
+    ("stage", "move", "timeout"),
+    ("stage", "wait", "timeout"),
+    ("stage", "move", "disconnect"),
+    ("focus", "move", "stall"),
+    ("focus", "wait", "timeout"),
+    ("filter_wheel", "move", "timeout"),
+    ("filter_wheel", "wait", "disconnect"),
+    ("camera", "trigger", "disconnect"),
+    ("camera", "read", "frame_timeout"),
 ]
 
 
@@ -89,10 +95,12 @@ def main() -> None:
     cfg = RigConfig(camera=CameraConfig(width_px=96, height_px=72, pixel_size_um=0.16))
     rig = build_sim_rig(cfg, faults=faults)
     scan = ScanConfig(
-        name="soak", region=RegionConfig(center_mm=(42.5, 32.5), rows=args.rows,
-                                         columns=args.columns),
-        wavelengths=(WavelengthConfig(nm=260, exposure_ms=50.0),
-                     WavelengthConfig(nm=280, exposure_ms=5.0)),
+        name="soak",
+        region=RegionConfig(center_mm=(42.5, 32.5), rows=args.rows, columns=args.columns),
+        wavelengths=(
+            WavelengthConfig(nm=260, exposure_ms=50.0),
+            WavelengthConfig(nm=280, exposure_ms=5.0),
+        ),
         background={"frames": 2, "dark_frames": 2, "repeat_every_tiles": 150},
         save_raw=True,
     )
@@ -125,13 +133,19 @@ def main() -> None:
         backgrounds = json.loads((out / "manifest.json").read_text())["backgrounds"]
     injected = Counter(f"{d}.{o}:{f}" for d, o, f in faults.log)
     print(f"soak: {n_tiles} tiles x 2 wavelengths, 96 x 72 px, virtual clock, seed {args.seed}")
-    print(f"  final status: {status} after {runs} run(s); wall {time.monotonic() - t0:.1f} s; "
-          f"device time {device_s / 60:.1f} min")
-    print(f"  faults injected: {len(faults.log)} "
-          f"({', '.join(f'{k} {v}' for k, v in sorted(injected.items()))})")
+    print(
+        f"  final status: {status} after {runs} run(s); wall {time.monotonic() - t0:.1f} s; "
+        f"device time {device_s / 60:.1f} min"
+    )
+    print(
+        f"  faults injected: {len(faults.log)} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(injected.items()))})"
+    )
     print(f"  analysis sink errors: {sink.raised} raised, {kinds['sink-error']} logged")
-    print(f"  device errors logged: {kinds['device-error']}; tiles recovered by retry: "
-          f"{kinds['recovered']}")
+    print(
+        f"  device errors logged: {kinds['device-error']}; tiles recovered by retry: "
+        f"{kinds['recovered']}"
+    )
     print(f"  clean stops (then resumed): {len(stops)}; resumes logged: {kinds['resume']}")
     for s in stops:
         print(f"    stop: {s[:150]}")

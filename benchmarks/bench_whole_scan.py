@@ -61,8 +61,9 @@ def one(tiles: int, models_name: str, keep: Path | None) -> dict[str, object]:
         models = load_models(models_name, models_name, models_name, device="cpu")
     cols = math.ceil(math.sqrt(tiles))
     rows = math.ceil(tiles / cols)
-    scan = load_scan(None).replace(region={"center_mm": (42.5, 32.5), "rows": rows,
-                                           "columns": cols})
+    scan = load_scan(None).replace(
+        region={"center_mm": (42.5, 32.5), "rows": rows, "columns": cols}
+    )
     base = keep if keep is not None else Path(tempfile.mkdtemp())
     out = base / f"scan_{tiles}_{models_name}"
     shutil.rmtree(out, ignore_errors=True)

@@ -64,8 +64,9 @@ def flat_rig(small_rig_config):
     from uvscope.sim.devices import build_sim_rig
 
     cam = small_rig_config.camera
-    return build_sim_rig(small_rig_config, renderer=FlatWorld(cam.width_px, cam.height_px,
-                                                              cam.pixel_size_um))
+    return build_sim_rig(
+        small_rig_config, renderer=FlatWorld(cam.width_px, cam.height_px, cam.pixel_size_um)
+    )
 
 
 #: a test that runs longer than this is stuck: dump every thread's stack and end the run
@@ -76,8 +77,12 @@ _HANG_REPORT_FD: list[int] = []
 
 
 def pytest_addoption(parser):
-    parser.addoption("--rig", default=None, metavar="RIG.toml",
-                     help="the rig the `hardware` acceptance tests drive (tests/hardware)")
+    parser.addoption(
+        "--rig",
+        default=None,
+        metavar="RIG.toml",
+        help="the rig the `hardware` acceptance tests drive (tests/hardware)",
+    )
 
 
 def pytest_configure(config):

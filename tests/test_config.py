@@ -23,7 +23,7 @@ def test_embedded_defaults_load():
 
 def test_misspelt_field_is_named(tmp_path: Path):
     p = tmp_path / "scan.toml"
-    p.write_text('overlap_percnt = 10\n[region]\ncenter_mm = [1, 2]\nrows = 1\ncolumns = 1\n')
+    p.write_text("overlap_percnt = 10\n[region]\ncenter_mm = [1, 2]\nrows = 1\ncolumns = 1\n")
     with pytest.raises(ConfigError) as exc:
         load_toml(ScanConfig, p)
     assert "overlap_percnt" in str(exc.value) and "unknown field" in str(exc.value)
@@ -48,10 +48,13 @@ def test_region_needs_exactly_one_form():
 
 
 def test_toml_round_trip(tmp_path: Path):
-    scan = ScanConfig.model_validate({
-        "name": "x", "region": {"corners_mm": [[40, 30], [41, 31]]},
-        "wavelengths": [{"nm": 260, "exposure_ms": 40}, {"nm": 300, "exposure_ms": 20}],
-    })
+    scan = ScanConfig.model_validate(
+        {
+            "name": "x",
+            "region": {"corners_mm": [[40, 30], [41, 31]]},
+            "wavelengths": [{"nm": 260, "exposure_ms": 40}, {"nm": 300, "exposure_ms": 20}],
+        }
+    )
     p = tmp_path / "s.toml"
     p.write_text(dump_toml(scan))
     assert load_toml(ScanConfig, p) == scan

@@ -26,8 +26,9 @@ from uvscope.config import (
 )
 from uvscope.errors import ConfigError, LimitError
 
-SETTINGS = settings(max_examples=40, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 finite = dict(allow_nan=False, allow_infinity=False)
 
 
@@ -39,10 +40,13 @@ def regions(draw):
         other = (draw(st.floats(-50, 200, **finite)), draw(st.floats(-50, 150, **finite)))
         return RegionConfig(corners_mm=(centre, other))
     if form == "size":
-        return RegionConfig(center_mm=centre, size_mm=(draw(st.floats(0.01, 5, **finite)),
-                                                       draw(st.floats(0.01, 5, **finite))))
-    return RegionConfig(center_mm=centre, rows=draw(st.integers(1, 30)),
-                        columns=draw(st.integers(1, 30)))
+        return RegionConfig(
+            center_mm=centre,
+            size_mm=(draw(st.floats(0.01, 5, **finite)), draw(st.floats(0.01, 5, **finite))),
+        )
+    return RegionConfig(
+        center_mm=centre, rows=draw(st.integers(1, 30)), columns=draw(st.integers(1, 30))
+    )
 
 
 @st.composite
@@ -57,22 +61,28 @@ def scans(draw):
         wavelength_nm=draw(st.none() | st.sampled_from(nms)),
         sweep_range_um=draw(st.floats(10, 2000, **finite)),
         fine_range_um=draw(st.floats(0.1, 10, **finite)),
-        sweep_steps=draw(st.integers(3, 201)), fine_steps=draw(st.integers(3, 201)),
+        sweep_steps=draw(st.integers(3, 201)),
+        fine_steps=draw(st.integers(3, 201)),
         refocus_threshold=draw(st.floats(0, 0.99, **finite)),
     )
     background = BackgroundConfig(
-        frames=draw(st.integers(1, 256)), dark_frames=draw(st.integers(0, 256)),
+        frames=draw(st.integers(1, 256)),
+        dark_frames=draw(st.integers(0, 256)),
         repeat_every_tiles=draw(st.none() | st.integers(1, 10_000)),
         repeat_every_minutes=draw(st.none() | st.floats(0.01, 600, **finite)),
         drift_threshold_percent=draw(st.floats(0, 100, **finite)),
     )
     return ScanConfig(
         name=draw(st.text("abcdefghij-_ ", min_size=1, max_size=12)),
-        region=draw(regions()), overlap_percent=draw(st.floats(0, 49.9, **finite)),
+        region=draw(regions()),
+        overlap_percent=draw(st.floats(0, 49.9, **finite)),
         order=draw(st.sampled_from(["serpentine", "raster"])),
-        wavelengths=tuple(WavelengthConfig(nm=nm, exposure_ms=draw(st.floats(0.1, 5000, **finite)))
-                          for nm in nms),
-        background=background, focus=focus, save_raw=draw(st.booleans()),
+        wavelengths=tuple(
+            WavelengthConfig(nm=nm, exposure_ms=draw(st.floats(0.1, 5000, **finite))) for nm in nms
+        ),
+        background=background,
+        focus=focus,
+        save_raw=draw(st.booleans()),
     )
 
 
@@ -85,11 +95,16 @@ def test_valid_scan_configs_round_trip_through_toml(tmp_path, scan):
 
 
 @SETTINGS
-@given(x=st.floats(0, 50, **finite), width=st.floats(1, 60, **finite),
-       v=st.floats(0.1, 250, **finite), settle=st.floats(0, 1000, **finite))
+@given(
+    x=st.floats(0, 50, **finite),
+    width=st.floats(1, 60, **finite),
+    v=st.floats(0.1, 250, **finite),
+    settle=st.floats(0, 1000, **finite),
+)
 def test_valid_rig_configs_round_trip_through_toml(x, width, v, settle):
-    rig = RigConfig(stage=StageConfig(x_limits_mm=(x, x + width), velocity_mm_s=v,
-                                      settle_ms=settle))
+    rig = RigConfig(
+        stage=StageConfig(x_limits_mm=(x, x + width), velocity_mm_s=v, settle_ms=settle)
+    )
     assert parse_model(RigConfig, tomllib.loads(dump_toml(rig))) == rig
 
 
@@ -127,10 +142,16 @@ def test_map_points_outside_1_to_100_or_auto_is_refused_by_name(value):
 
 def test_every_bounded_field_is_covered():
     paths = {".".join(p) for _, p, _, _ in BOUNDED}
-    for must in ("overlap_percent", "focus.sweep_steps",
-                 "focus.refocus_threshold", "background.repeat_every_tiles",
-                 "background.drift_threshold_percent", "stage.velocity_mm_s",
-                 "camera.pixel_size_um", "focus.velocity_um_s"):
+    for must in (
+        "overlap_percent",
+        "focus.sweep_steps",
+        "focus.refocus_threshold",
+        "background.repeat_every_tiles",
+        "background.drift_threshold_percent",
+        "stage.velocity_mm_s",
+        "camera.pixel_size_um",
+        "focus.velocity_um_s",
+    ):
         assert must in paths
 
 
@@ -162,8 +183,16 @@ def test_wrong_types_give_a_config_error_naming_the_field(case, junk):
 @SETTINGS
 @given(field=st.sampled_from(["mode", "surface", "metric"]), junk=st.text(max_size=8))
 def test_unknown_focus_choices_name_the_field(field, junk):
-    if junk in ("fixed", "autofocus-once", "map", "plane", "quadratic", "normalised_variance",
-                "brenner", "vollath_f4"):
+    if junk in (
+        "fixed",
+        "autofocus-once",
+        "map",
+        "plane",
+        "quadratic",
+        "normalised_variance",
+        "brenner",
+        "vollath_f4",
+    ):
         return
     with pytest.raises(ConfigError, match=f"focus.{field}"):
         parse_model(ScanConfig, {"focus": {field: junk}})

@@ -84,12 +84,18 @@ class DeviceModel(Model):
         wrong = []
         for name, info in type(self).model_fields.items():
             owner, sep, _ = (info.description or "").partition(": ")
-            if sep and owner in BACKENDS and owner != backend and (
-                    getattr(self, name) != info.get_default(call_default_factory=True)):
+            if (
+                sep
+                and owner in BACKENDS
+                and owner != backend
+                and (getattr(self, name) != info.get_default(call_default_factory=True))
+            ):
                 wrong.append(f"{name} (a {owner} setting)")
         if wrong:
-            raise ValueError(f"backend is {backend!r}, so these do not apply: "
-                             f"{', '.join(wrong)}; remove them or change backend")
+            raise ValueError(
+                f"backend is {backend!r}, so these do not apply: "
+                f"{', '.join(wrong)}; remove them or change backend"
+            )
         return self
 
 
@@ -434,7 +440,7 @@ class FocusPlanConfig(Model):
     @classmethod
     def _points(cls, v: int | str) -> int | str:
         if isinstance(v, int) and not 1 <= v <= 100:
-            raise ValueError(f"must be 1-100 or \"auto\", got {v}")
+            raise ValueError(f'must be 1-100 or "auto", got {v}')
         return v
 
     @field_validator("wavelength_nm")
@@ -471,16 +477,22 @@ class SampleConfig(Model):
     slide_id: str = Field("", max_length=64, description="Slide id or barcode")
     operator: str = Field("", max_length=64, description="Who ran the scan")
 
+
 class RetryConfig(Model):
     """How many device errors a scan rides out by reopening the devices and retaking tiles."""
 
     per_tile: int = Field(
-        1, ge=0, le=20, description="Retries of one tile after device errors before the scan "
-        "stops (headless) or pauses for the operator (GUI)"
+        1,
+        ge=0,
+        le=20,
+        description="Retries of one tile after device errors before the scan "
+        "stops (headless) or pauses for the operator (GUI)",
     )
     per_scan: int = Field(
-        10, ge=0, le=1000, description="Device errors the whole scan rides out before it "
-        "stops or pauses"
+        10,
+        ge=0,
+        le=1000,
+        description="Device errors the whole scan rides out before it stops or pauses",
     )
 
 
@@ -552,16 +564,20 @@ def load_toml(cls: type[M], path: str | Path) -> M:
     p = Path(path)
     try:
         if p.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{p}: {p.stat().st_size} bytes is too large for a config file "
-                              f"(at most {MAX_CONFIG_BYTES}); check the path")
+            raise ConfigError(
+                f"{p}: {p.stat().st_size} bytes is too large for a config file "
+                f"(at most {MAX_CONFIG_BYTES}); check the path"
+            )
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file") from None
     except IsADirectoryError:
         raise ConfigError(f"{p}: is a folder, not a TOML file") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not UTF-8 text; TOML files are UTF-8 (save it as UTF-8, "
-                          "without a byte-order mark)") from None
+        raise ConfigError(
+            f"{p}: not UTF-8 text; TOML files are UTF-8 (save it as UTF-8, "
+            "without a byte-order mark)"
+        ) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{p}: not valid TOML: {err}") from None
     except RecursionError:
@@ -569,8 +585,10 @@ def load_toml(cls: type[M], path: str | Path) -> M:
     except OSError as err:
         raise ConfigError(f"{p}: cannot read it: {err.strerror or err}") from None
     if not data:
-        raise ConfigError(f"{p}: the file is empty (no settings); give the settings, or leave "
-                          "the option out to use the built-in default")
+        raise ConfigError(
+            f"{p}: the file is empty (no settings); give the settings, or leave "
+            "the option out to use the built-in default"
+        )
     return parse_model(cls, data, str(p))
 
 
@@ -607,7 +625,7 @@ def default_rig() -> tuple[Path | None, str]:
             raise ConfigError(f"{cfg}: not valid TOML: {err}") from None
         unknown = set(data) - {"rig"}
         if unknown:
-            raise ConfigError(f"{cfg}: unknown key(s) {sorted(unknown)}; only rig = \"...\"")
+            raise ConfigError(f'{cfg}: unknown key(s) {sorted(unknown)}; only rig = "..."')
         rig = data.get("rig")
         if isinstance(rig, str) and rig.strip():
             return (None if rig == SIM_RIG else cfg.parent / rig), str(cfg)

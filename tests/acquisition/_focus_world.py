@@ -21,12 +21,20 @@ def _hash(i: np.ndarray, j: np.ndarray, k: float) -> np.ndarray:
 class TiltedWorld:
     """Cells on a stage-fixed jittered lattice over a tilted, bowed surface."""
 
-    def __init__(self, width: int, height: int, pixel_size_um: float,
-                 centre_mm: tuple[float, float] = (42.5, 32.5), z0_um: float = 5000.0,
-                 tilt_um_per_mm: tuple[float, float] = (1.5, -0.8),
-                 curvature_um_per_mm2: float = 0.02, blank_mm: tuple[float, float] = (35.0, 25.0),
-                 pitch_um: float = 8.0, empty_below_x_mm: float | None = None,
-                 sparse_below_x_mm: float | None = None) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        pixel_size_um: float,
+        centre_mm: tuple[float, float] = (42.5, 32.5),
+        z0_um: float = 5000.0,
+        tilt_um_per_mm: tuple[float, float] = (1.5, -0.8),
+        curvature_um_per_mm2: float = 0.02,
+        blank_mm: tuple[float, float] = (35.0, 25.0),
+        pitch_um: float = 8.0,
+        empty_below_x_mm: float | None = None,
+        sparse_below_x_mm: float | None = None,
+    ) -> None:
         self.w, self.h, self.px = width, height, pixel_size_um
         self.centre, self.z0 = centre_mm, z0_um
         self.tilt, self.curv = tilt_um_per_mm, curvature_um_per_mm2
@@ -82,15 +90,21 @@ class TiltedWorld:
         return np.clip(img, 0, 16383).astype(np.uint16)
 
 
-def small_rig(world: TiltedWorld | None = None, faults=None, focus_limits_um=(0.0, 10_000.0),
-              real_time: bool = False):
+def small_rig(
+    world: TiltedWorld | None = None,
+    faults=None,
+    focus_limits_um=(0.0, 10_000.0),
+    real_time: bool = False,
+):
     """A 128 x 96 px simulated rig (0.5 um pixels) over ``world`` (default: a TiltedWorld)."""
     from uvscope.config import CameraConfig, FocusConfig, RigConfig, SimConfig
     from uvscope.sim.devices import build_sim_rig
 
-    cfg = RigConfig(camera=CameraConfig(width_px=128, height_px=96, pixel_size_um=0.5),
-                    focus=FocusConfig(limits_um=focus_limits_um),
-                    sim=SimConfig(real_time=real_time))
+    cfg = RigConfig(
+        camera=CameraConfig(width_px=128, height_px=96, pixel_size_um=0.5),
+        focus=FocusConfig(limits_um=focus_limits_um),
+        sim=SimConfig(real_time=real_time),
+    )
     world = world or TiltedWorld(128, 96, 0.5)
     return build_sim_rig(cfg, faults=faults, renderer=world), world
 
@@ -103,6 +117,9 @@ def small_scan(center=(43.0, 33.0), rows=1, columns=6, **focus):
     if not focus:
         focus = {"mode": "fixed", "refocus_threshold": 0.0}
 
-    return ScanConfig(region=RegionConfig(center_mm=center, rows=rows, columns=columns),
-                      focus=FocusPlanConfig(**focus), save_raw=False,
-                      background={"frames": 2, "dark_frames": 2})
+    return ScanConfig(
+        region=RegionConfig(center_mm=center, rows=rows, columns=columns),
+        focus=FocusPlanConfig(**focus),
+        save_raw=False,
+        background={"frames": 2, "dark_frames": 2},
+    )

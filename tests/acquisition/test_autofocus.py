@@ -30,7 +30,7 @@ def test_every_metric_prefers_the_sharp_image_and_ignores_brightness(name):
 
 def test_parabola_peak_finds_the_vertex_and_refuses_a_valley():
     z = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert parabola_peak(z, -(z - 3.3) ** 2 + 7) == pytest.approx(3.3)
+    assert parabola_peak(z, -((z - 3.3) ** 2) + 7) == pytest.approx(3.3)
     assert parabola_peak(z, (z - 3.3) ** 2) is None
 
 

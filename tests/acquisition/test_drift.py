@@ -110,7 +110,8 @@ def test_scheduled_backgrounds_and_resume_with_the_newest(tmp_path):
     faults = FaultInjector()
     rig, _ = small_rig(faults=faults)
     scan = small_scan(columns=10).replace(
-        background=BackgroundConfig(frames=2, dark_frames=2, repeat_every_tiles=3))
+        background=BackgroundConfig(frames=2, dark_frames=2, repeat_every_tiles=3)
+    )
 
     class StopAfter:
         lossless = True
@@ -173,8 +174,7 @@ def _stop_then_resume(tmp_path, background, stop_after):
 
 
 def test_the_tile_schedule_carries_over_a_resume(tmp_path):
-    bg = BackgroundConfig(frames=2, dark_frames=2, repeat_every_tiles=4,
-                          drift_threshold_percent=0)
+    bg = BackgroundConfig(frames=2, dark_frames=2, repeat_every_tiles=4, drift_threshold_percent=0)
     recs, before = _stop_then_resume(tmp_path, bg, stop_after=6)
     assert 4 < len(before) < 8  # stopped part-way through the second background's tiles
     counts = np.bincount([int(r["background_id"].removeprefix("bg")) for r in recs])
@@ -189,13 +189,15 @@ def test_the_minutes_schedule_carries_over_a_resume(tmp_path, stop_after):
     # checked just after each tile's exposure (about half a tile period after it starts):
     # due after the fourth tile
     minutes = (ages[2] + 0.75 * (ages[3] - ages[2])) / 60
-    bg = BackgroundConfig(frames=2, dark_frames=2, repeat_every_minutes=minutes,
-                          drift_threshold_percent=0)
+    bg = BackgroundConfig(
+        frames=2, dark_frames=2, repeat_every_minutes=minutes, drift_threshold_percent=0
+    )
     recs, before = _stop_then_resume(tmp_path, bg, stop_after=stop_after)
     ids = [r["background_id"] for r in recs]
     counts = np.bincount([int(i.removeprefix("bg")) for i in ids]).tolist()
     assert counts == [4, 4, 4]  # the background in use at the stop did not get extra tiles
     first = min(set(range(12)) - before)  # the first tile taken after the resume
     if ids[first] == ids[first - 1]:  # the background's age went on, it did not restart
-        assert recs[first]["extra"]["background_age_s"] > recs[first - 1]["extra"][
-            "background_age_s"]
+        assert (
+            recs[first]["extra"]["background_age_s"] > recs[first - 1]["extra"]["background_age_s"]
+        )

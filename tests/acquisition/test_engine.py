@@ -250,8 +250,9 @@ class FailsAtClose:
 
 
 def test_analysis_failing_at_the_end_keeps_the_scan_complete(flat_rig, tmp_path: Path):
-    summary = run_scan(flat_rig, small_scan(rows=1, columns=2), tmp_path / "s",
-                       sinks=[FailsAtClose()])
+    summary = run_scan(
+        flat_rig, small_scan(rows=1, columns=2), tmp_path / "s", sinks=[FailsAtClose()]
+    )
     assert summary.status == "complete" and summary.tiles_done == 2
     assert any("uvscope analyze" in e for e in summary.errors)
     folder = ScanFolder.open(tmp_path / "s")

@@ -38,14 +38,17 @@ def assert_folder_intact(out: Path) -> None:
         json.loads(line)
 
 
-@pytest.mark.parametrize("device,op,fault", [
-    ("stage", "move", "stall"),
-    ("stage", "wait", "timeout"),
-    ("focus", "wait", "stall"),
-    ("filter_wheel", "wait", "disconnect"),
-    ("camera", "trigger", "disconnect"),
-    ("camera", "read", "frame_timeout"),
-])
+@pytest.mark.parametrize(
+    "device,op,fault",
+    [
+        ("stage", "move", "stall"),
+        ("stage", "wait", "timeout"),
+        ("focus", "wait", "stall"),
+        ("filter_wheel", "wait", "disconnect"),
+        ("camera", "trigger", "disconnect"),
+        ("camera", "read", "frame_timeout"),
+    ],
+)
 def test_a_transient_device_fault_is_retried_and_the_scan_completes(tmp_path, device, op, fault):
     faults = FaultInjector()
     faults.add(device, op, fault, after=6, count=1)

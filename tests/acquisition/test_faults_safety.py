@@ -16,20 +16,28 @@ from uvscope.sim.devices import build_sim_rig
 from uvscope.sim.faults import FaultInjector
 
 
-def _rig(focus_limits=(0.0, 10_000.0), real_time=False, velocity=50.0, faults=None,
-         x_limits=(0.0, 110.0), blank_mm=(35.0, 25.0)):
-    cfg = RigConfig(camera=CameraConfig(width_px=128, height_px=96, pixel_size_um=0.5,
-                                        readout_ms=10.0),
-                    focus=FocusConfig(limits_um=focus_limits),
-                    stage=StageConfig(velocity_mm_s=velocity, x_limits_mm=x_limits),
-                    sim=SimConfig(real_time=real_time))
+def _rig(
+    focus_limits=(0.0, 10_000.0),
+    real_time=False,
+    velocity=50.0,
+    faults=None,
+    x_limits=(0.0, 110.0),
+    blank_mm=(35.0, 25.0),
+):
+    cfg = RigConfig(
+        camera=CameraConfig(width_px=128, height_px=96, pixel_size_um=0.5, readout_ms=10.0),
+        focus=FocusConfig(limits_um=focus_limits),
+        stage=StageConfig(velocity_mm_s=velocity, x_limits_mm=x_limits),
+        sim=SimConfig(real_time=real_time),
+    )
     return build_sim_rig(cfg, faults=faults, renderer=TiltedWorld(128, 96, 0.5, blank_mm=blank_mm))
 
 
 def _inside(rig) -> None:
     (x0, x1), (y0, y1) = rig.stage.x_limits_mm, rig.stage.y_limits_mm
-    assert rig.stage.requested and all(x0 <= x <= x1 and y0 <= y <= y1
-                                       for x, y in rig.stage.requested)
+    assert rig.stage.requested and all(
+        x0 <= x <= x1 and y0 <= y <= y1 for x, y in rig.stage.requested
+    )
     z0, z1 = rig.focus.limits_um
     assert rig.focus.requested and all(z0 <= z <= z1 for z in rig.focus.requested)
 

@@ -22,19 +22,25 @@ EXPOSURE = {260: 50.0, 280: 2.0, 300: 40.0}
 
 
 def _sim_rig():
-    return build_sim_rig(RigConfig(camera=CameraConfig(width_px=160, height_px=120,
-                                                       pixel_size_um=0.16)))
+    return build_sim_rig(
+        RigConfig(camera=CameraConfig(width_px=160, height_px=120, pixel_size_um=0.16))
+    )
 
 
 def _scan(world, offsets, focus_nm=None):
     cx, cy = world.smear_centre_mm()
     return ScanConfig(
         region=RegionConfig(center_mm=(cx, cy), rows=1, columns=2),
-        wavelengths=tuple(WavelengthConfig(nm=n, exposure_ms=EXPOSURE[n],
-                                           focus_offset_um=offsets.get(n, 0.0)) for n in NMS),
-        focus=FocusPlanConfig(mode="fixed", z_um=world.best_focus_um(cx, cy, focus_nm or 260),
-                              wavelength_nm=focus_nm),
-        background={"frames": 2, "dark_frames": 2}, save_raw=False)
+        wavelengths=tuple(
+            WavelengthConfig(nm=n, exposure_ms=EXPOSURE[n], focus_offset_um=offsets.get(n, 0.0))
+            for n in NMS
+        ),
+        focus=FocusPlanConfig(
+            mode="fixed", z_um=world.best_focus_um(cx, cy, focus_nm or 260), wavelength_nm=focus_nm
+        ),
+        background={"frames": 2, "dark_frames": 2},
+        save_raw=False,
+    )
 
 
 def _run(tmp_path, offsets, focus_nm=None):
@@ -60,8 +66,7 @@ def _run(tmp_path, offsets, focus_nm=None):
 def _relative_sharpness(rig, eng, tile, nm):
     """The tile's fine detail at ``nm`` over that of the same field at its true best focus."""
     best = rig.world.best_focus_um(tile.x_mm, tile.y_mm, nm)
-    raw = rig.world.render(tile.x_mm, tile.y_mm, best, nm, EXPOSURE[nm],
-                           np.random.default_rng(5))
+    raw = rig.world.render(tile.x_mm, tile.y_mm, best, nm, EXPOSURE[nm], np.random.default_rng(5))
     ref = sharpness(eng.backgrounds.normalise(nm, raw)).detail
     return sharpness(tile.normalised[nm]).detail / ref
 
@@ -72,8 +77,9 @@ SHIFT = {260: 0.0, 280: 1.2, 300: 2.4}  # the simulated objective's chromatic fo
 def test_with_the_right_offsets_every_wavelength_is_as_sharp_as_260(tmp_path):
     rig, eng, tiles, z_at = _run(tmp_path / "on", SHIFT)
     for nm in NMS:
-        assert z_at[nm] and all(z - zz == pytest.approx(SHIFT[nm])
-                                for z, zz in zip(z_at[nm], z_at[260], strict=True))
+        assert z_at[nm] and all(
+            z - zz == pytest.approx(SHIFT[nm]) for z, zz in zip(z_at[nm], z_at[260], strict=True)
+        )
         for tile in tiles:
             assert _relative_sharpness(rig, eng, tile, nm) > 0.9
             assert tile.z_um == pytest.approx(z_at[260][0])  # recorded at the focus wavelength

@@ -76,27 +76,27 @@ def _records(out):
 
 
 def _focus_errors(out, world):
-    return np.array([abs(r["z_um"] - world.surface_z_um(r["x_mm"], r["y_mm"]))
-                     for r in _records(out)])
+    return np.array(
+        [abs(r["z_um"] - world.surface_z_um(r["x_mm"], r["y_mm"])) for r in _records(out)]
+    )
 
 
 def test_scan_with_a_map_stays_in_focus_where_a_fixed_focus_drifts_out(tmp_path):
     """A 1 x 40 tile strip 2.4 mm long across the tilted slide."""
     kw = dict(center=(44.0, 33.0), rows=1, columns=40)
     rig, world = small_rig()
-    ScanEngine(rig, small_scan(**kw, mode="fixed", refocus_threshold=0.0),
-               tmp_path / "fixed").run()
+    ScanEngine(rig, small_scan(**kw, mode="fixed", refocus_threshold=0.0), tmp_path / "fixed").run()
     fixed = _focus_errors(tmp_path / "fixed", world)
     rig, world = small_rig()
-    eng = ScanEngine(rig, small_scan(**kw, mode="map", map_points=5, surface="quadratic"),
-                     tmp_path / "map")
+    eng = ScanEngine(
+        rig, small_scan(**kw, mode="map", map_points=5, surface="quadratic"), tmp_path / "map"
+    )
     eng.run()
     mapped = _focus_errors(tmp_path / "map", world)
     assert fixed.max() > 2 * DEPTH_OF_FIELD_UM  # drifted out of focus
     assert mapped.max() < 0.25 * DEPTH_OF_FIELD_UM
     recs = _records(tmp_path / "map")
-    assert all("focus_score" in r["extra"] and r["extra"]["out_of_focus"] is False
-               for r in recs)
+    assert all("focus_score" in r["extra"] and r["extra"]["out_of_focus"] is False for r in recs)
     focus = json.loads((tmp_path / "map" / "manifest.json").read_text())["focus"]
     assert focus["mode"] == "map" and len(focus["map"]["points"]) == 5
     assert focus["map"]["rms_residual_um"] < 0.2
@@ -109,8 +109,11 @@ def test_scan_with_a_map_stays_in_focus_where_a_fixed_focus_drifts_out(tmp_path)
 def test_autofocus_once_focuses_the_region_centre(tmp_path):
     rig, world = small_rig()
     rig.focus.move_to_um(world.surface_z_um(44.0, 33.0) + 9.0)
-    eng = ScanEngine(rig, small_scan(center=(44.0, 33.0), rows=1, columns=3,
-                                     mode="autofocus-once"), tmp_path / "s")
+    eng = ScanEngine(
+        rig,
+        small_scan(center=(44.0, 33.0), rows=1, columns=3, mode="autofocus-once"),
+        tmp_path / "s",
+    )
     eng.run()
     errs = _focus_errors(tmp_path / "s", world)
     assert errs.max() < 0.5 * DEPTH_OF_FIELD_UM
@@ -138,8 +141,11 @@ def _focus_manifest(out):
 
 def _map_scan(tmp_path, world, columns=9, map_points=3):
     rig, _ = small_rig(world)
-    eng = ScanEngine(rig, small_scan(center=(44.0, 33.0), rows=1, columns=columns, mode="map",
-                                     map_points=map_points), tmp_path / "s")
+    eng = ScanEngine(
+        rig,
+        small_scan(center=(44.0, 33.0), rows=1, columns=columns, mode="map", map_points=map_points),
+        tmp_path / "s",
+    )
     eng.run()
     return eng, _records(tmp_path / "s"), _focus_manifest(tmp_path / "s")
 
@@ -208,8 +214,7 @@ def test_sparse_sharp_tiles_are_not_swept_though_their_variance_is_low(tmp_path)
     assert min(ratios) > 0.75 and max(ratios) < 1.3
 
 
-def test_a_doubtful_tile_in_focus_is_cleared_by_the_probe_without_a_sweep(tmp_path,
-                                                                        monkeypatch):
+def test_a_doubtful_tile_in_focus_is_cleared_by_the_probe_without_a_sweep(tmp_path, monkeypatch):
     # a reference no tile reaches: every tile is in doubt, and every one is in focus
     monkeypatch.setattr(FocusController, "_reference_ratio", staticmethod(lambda res: 10.0))
     eng, recs, focus = _map_scan(tmp_path, TiltedWorld(128, 96, 0.5), columns=5)
@@ -223,8 +228,11 @@ def test_a_soft_tile_too_sparse_to_sweep_on_is_flagged_without_a_sweep(tmp_path,
     import uvscope.acquisition.focus_control as fc
 
     monkeypatch.setattr(fc, "SPARSE_SNR", 1e9)  # every field counts as sparse
-    monkeypatch.setattr(FocusController, "_reference_ratio", staticmethod(
-        lambda res: float(np.median([r.sharpness.ratio for r in res]))))
+    monkeypatch.setattr(
+        FocusController,
+        "_reference_ratio",
+        staticmethod(lambda res: float(np.median([r.sharpness.ratio for r in res]))),
+    )
     world = BumpedWorld(128, 96, 0.5)
     eng, recs, focus = _map_scan(tmp_path, world)
     bumped = [r for r in recs if 44.05 < r["x_mm"] < 44.2]

@@ -23,7 +23,8 @@ def _errors(out: Path) -> list[dict]:
 
 def _scan(per_tile: int = 1, per_scan: int = 10, **kw):
     return small_scan(rows=2, columns=4, **kw).replace(
-        retries={"per_tile": per_tile, "per_scan": per_scan})
+        retries={"per_tile": per_tile, "per_scan": per_scan}
+    )
 
 
 def test_the_budget_counts_a_tile_until_it_is_done() -> None:
@@ -37,8 +38,9 @@ def test_the_budget_counts_a_tile_until_it_is_done() -> None:
 
 
 @pytest.mark.parametrize("per_tile", [0, 1, 3])
-def test_a_camera_that_never_reads_stops_after_the_tile_budget(tmp_path: Path,
-                                                               per_tile: int) -> None:
+def test_a_camera_that_never_reads_stops_after_the_tile_budget(
+    tmp_path: Path, per_tile: int
+) -> None:
     """Every read fails while triggers succeed: the count must not reset at each trigger."""
     faults = FaultInjector()
     faults.add("camera", "read", "frame_timeout", after=8, count=None)
@@ -101,8 +103,9 @@ def test_pause_halts_retries_within_budget(tmp_path: Path) -> None:
     faults = FaultInjector()
     faults.add("camera", "read", "frame_timeout", after=8, count=None)
     rig, _ = small_rig(faults=faults)
-    engine = ScanEngine(rig, _scan(per_tile=20, per_scan=1000), tmp_path / "s",
-                        on_device_error="pause")
+    engine = ScanEngine(
+        rig, _scan(per_tile=20, per_scan=1000), tmp_path / "s", on_device_error="pause"
+    )
     first = threading.Event()
     engine.events.log.connect(lambda msg: (engine.pause(), first.set()))
     engine.start()

@@ -37,9 +37,7 @@ def _scan(root: Path, seed: int) -> Path:
 
 def _outputs(scan: Path) -> dict[str, bytes]:
     a = scan / "analysis"
-    return {n: (a / n).read_bytes() for n in ("cells.csv",)} | {
-        "differential": _diff_bytes(a)
-    }
+    return {n: (a / n).read_bytes() for n in ("cells.csv",)} | {"differential": _diff_bytes(a)}
 
 
 def _diff_bytes(a: Path) -> bytes:
@@ -64,8 +62,7 @@ def test_dask_gives_the_one_at_a_time_results_with_one_model_load_per_worker(
         ref.append(_outputs(copy))
     record = tmp_path / "loads.txt"
     jobs = [
-        AnalyzeJob(str(s), settings, ("fake",), partial(counting_loader, str(record)),
-                   report=False)
+        AnalyzeJob(str(s), settings, ("fake",), partial(counting_loader, str(record)), report=False)
         for s in scans
     ]
     seen: list[tuple[str, str, int, int]] = []
@@ -87,10 +84,15 @@ def test_a_locked_scan_is_left_alone_and_reported(tmp_path: Path) -> None:
     analyse_scan_folder(scan, fake_models(), AnalysisSettings(), report=False)
     before = (scan / "analysis" / "cells.csv").read_bytes()
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; from uvscope.io.lock import lock_folder; "
-         f"l = lock_folder({str(scan)!r}, 'scan'); print('held', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from uvscope.io.lock import lock_folder; "
+            f"l = lock_folder({str(scan)!r}, 'scan'); print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -122,8 +124,9 @@ def test_an_existing_scheduler_is_used_by_address(tmp_path: Path) -> None:
     from distributed import LocalCluster
 
     scan = _scan(tmp_path / "s", seed=4)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
         job = AnalyzeJob(str(scan), AnalysisSettings(), ("fake",), fake_models, report=False)
         (res,) = run_on_dask([job], scheduler=cluster.scheduler_address)
         assert res.status == "done" and res.worker in {w.address for w in cluster.workers.values()}

@@ -86,8 +86,9 @@ def test_streaming_registration_matches_whole_tiles_and_keeps_only_strips() -> N
     rng = np.random.default_rng(5)
     err = {s.index: rng.uniform(-2.0, 2.0, 2) for s in specs}
     images = {
-        s.index: _textured((s.x_mm + err[s.index][0] * 1e-3, s.y_mm + err[s.index][1] * 1e-3),
-                           SHAPE, PX_UM)
+        s.index: _textured(
+            (s.x_mm + err[s.index][0] * 1e-3, s.y_mm + err[s.index][1] * 1e-3), SHAPE, PX_UM
+        )
         for s in specs
     }
     planned = {s.index: (s.x_mm, s.y_mm) for s in specs}
@@ -106,8 +107,13 @@ def test_streaming_registration_matches_whole_tiles_and_keeps_only_strips() -> N
     assert max(held) <= 4 + 1
     stage = stage_origins(planned, SHAPE, PX_UM)
     for p in pairs:  # strips give exactly what whole tiles give
-        whole = measure_pair(images[p.i], images[p.j], stage[p.j] - stage[p.i],
-                             s.max_shift_um / PX_UM, s.min_correlation)
+        whole = measure_pair(
+            images[p.i],
+            images[p.j],
+            stage[p.j] - stage[p.i],
+            s.max_shift_um / PX_UM,
+            s.min_correlation,
+        )
         assert p.measured == whole[0] and p.correlation == whole[1]
     ref, _ = register_tiles(images.__getitem__, planned, SHAPE, PX_UM, s)
     for k in ref:

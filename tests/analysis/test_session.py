@@ -125,9 +125,10 @@ def test_out_of_focus_tiles_are_in_the_mosaic_but_not_in_the_count(
     assert doc["differential"]["tiles_out_of_focus"] == 1
     assert doc["differential"]["healthy"] + doc["differential"]["dead"] == len(after)
     assert doc["tiles"]["analysed"] == 4 and str(flagged) in doc["mosaic"]["positions_px"]
-    assert f"<td>tiles left out of counting</td><td>1: {flagged}</td>" in Path(
-        summary["report"]
-    ).read_text()
+    assert (
+        f"<td>tiles left out of counting</td><td>1: {flagged}</td>"
+        in Path(summary["report"]).read_text()
+    )
 
     session = AnalysisSession(tmp_path / "scan", fake_models(), settings, report=False)
     for t in tiles:  # on the fly: the flag comes in Tile.extra

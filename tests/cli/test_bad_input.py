@@ -70,8 +70,11 @@ SCAN_CASES: list[tuple[str, str | bytes, str]] = [
     ("nm-fraction", _sub("nm = 260", "nm = 260.5"), "nm"),
     ("nm-string", _sub("nm = 260", 'nm = "uv"'), "nm"),
     ("nm-missing", _sub("nm = 260\n", ""), "wavelengths.0.nm"),
-    ("focus-offset-big", _sub("exposure_ms = 50.0", "exposure_ms = 50.0\nfocus_offset_um = 99"),
-     "focus_offset_um"),
+    (
+        "focus-offset-big",
+        _sub("exposure_ms = 50.0", "exposure_ms = 50.0\nfocus_offset_um = 99"),
+        "focus_offset_um",
+    ),
     ("wavelength-unknown-key", _sub("nm = 260", "nm = 260\ngain = 2"), "gain"),
     ("wavelengths-empty", "name = 't'\nwavelengths = []\n", "wavelengths"),
     ("wavelengths-number", "name = 't'\nwavelengths = 5\n", "wavelengths"),
@@ -92,14 +95,16 @@ SCAN_CASES: list[tuple[str, str | bytes, str]] = [
     ("center-outside-stage", _sub("[42.5, 32.5]", "[200.0, 32.5]"), "x_limits_mm"),
     ("center-negative", _sub("[42.5, 32.5]", "[-50.0, 32.5]"), "x_limits_mm"),
     ("region-empty", _sub("center_mm = [42.5, 32.5]\nrows = 2\ncolumns = 2\n", ""), "region"),
-    ("region-two-forms", _sub("rows = 2", "rows = 2\ncorners_mm = [[40, 30], [41, 31]]"),
-     "region"),
+    ("region-two-forms", _sub("rows = 2", "rows = 2\ncorners_mm = [[40, 30], [41, 31]]"), "region"),
     ("region-size-zero", _sub("rows = 2\ncolumns = 2", "size_mm = [0, 1]"), "size_mm"),
     ("region-size-and-rows", _sub("rows = 2", "rows = 2\nsize_mm = [1, 1]"), "region"),
     ("region-typo", _sub("rows = 2", "row = 2"), "region.row"),
     ("region-number", "name = 't'\nregion = 5\n", "region"),
-    ("corners-bad", _sub("center_mm = [42.5, 32.5]\nrows = 2\ncolumns = 2",
-                         "corners_mm = [[40, 30]]"), "corners_mm"),
+    (
+        "corners-bad",
+        _sub("center_mm = [42.5, 32.5]\nrows = 2\ncolumns = 2", "corners_mm = [[40, 30]]"),
+        "corners_mm",
+    ),
     ("overlap-50", SCAN + "overlap_percent = 50\n", "overlap_percent"),
     ("overlap-negative", "overlap_percent = -1\n" + SCAN, "overlap_percent"),
     ("overlap-bool", "overlap_percent = true\n" + SCAN, "overlap_percent"),
@@ -160,22 +165,45 @@ def rig_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return p
 
 
-@pytest.mark.parametrize(("body", "expect"), [c[1:] for c in SCAN_CASES],
-                         ids=[c[0] for c in SCAN_CASES])
+@pytest.mark.parametrize(
+    ("body", "expect"), [c[1:] for c in SCAN_CASES], ids=[c[0] for c in SCAN_CASES]
+)
 def test_bad_scan_file(tmp_path: Path, rig_file: Path, body: str | bytes, expect: str) -> None:
     f = tmp_path / "scan.toml"
     f.write_bytes(body if isinstance(body, bytes) else body.encode())
-    r = CliRunner().invoke(main, ["scan", "--config", str(f), "--rig", str(rig_file), "--out",
-                                  str(tmp_path / "o"), "--quiet", "--no-analysis"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--config",
+            str(f),
+            "--rig",
+            str(rig_file),
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+            "--no-analysis",
+        ],
+    )
     _ok(r, expect)
     assert not (tmp_path / "o" / "tiles.jsonl").exists()
 
 
 def test_scan_file_paths(tmp_path: Path, rig_file: Path) -> None:
-    for path, expect in ((tmp_path / "missing.toml", "no such file"),
-                         (tmp_path, "is a directory")):
-        r = CliRunner().invoke(main, ["scan", "--config", str(path), "--rig", str(rig_file),
-                                      "--out", str(tmp_path / "o"), "--quiet"])
+    for path, expect in ((tmp_path / "missing.toml", "no such file"), (tmp_path, "is a directory")):
+        r = CliRunner().invoke(
+            main,
+            [
+                "scan",
+                "--config",
+                str(path),
+                "--rig",
+                str(rig_file),
+                "--out",
+                str(tmp_path / "o"),
+                "--quiet",
+            ],
+        )
         _ok(r, expect)
 
 
@@ -192,23 +220,24 @@ RIG_CASES: list[tuple[str, str | bytes, str]] = [
     ("pixel-bool", _sub("pixel_size_um = 0.5", "pixel_size_um = true", RIG), "pixel_size_um"),
     ("pixel-inf", _sub("pixel_size_um = 0.5", "pixel_size_um = inf", RIG), "pixel_size_um"),
     ("bit-depth", RIG + "bit_depth = 20\n", "bit_depth"),
-    ("exposure-range", RIG + "exposure_min_ms = 5.0\nexposure_max_ms = 1.0\n",
-     "exposure_min_ms"),
+    ("exposure-range", RIG + "exposure_min_ms = 5.0\nexposure_max_ms = 1.0\n", "exposure_min_ms"),
     ("readout-negative", RIG + "readout_ms = -1\n", "readout_ms"),
     ("flip-number", RIG + "flip_x = 2\n", "flip_x"),
     ("camera-backend", _sub('backend = "sim"', 'backend = "andor"', RIG), "camera.backend"),
     ("camera-typo", RIG + "pixel_size = 1\n", "camera.pixel_size"),
     ("camera-number", "camera = 5\n", "camera"),
-    ("wheel-slot-bool", RIG + "[filter_wheel]\nslots = { \"260\" = true }\n", "slots"),
-    ("wheel-slot-unknown", RIG + "[filter_wheel]\nslots = { \"250\" = 1 }\n", "slots"),
-    ("wheel-slot-twice", RIG + "[filter_wheel]\nslots = { \"260\" = 1, \"280\" = 1 }\n",
-     "slots"),
-    ("wheel-slot-range", RIG + "[filter_wheel]\nslots = { \"260\" = 9 }\n", "slots"),
+    ("wheel-slot-bool", RIG + '[filter_wheel]\nslots = { "260" = true }\n', "slots"),
+    ("wheel-slot-unknown", RIG + '[filter_wheel]\nslots = { "250" = 1 }\n', "slots"),
+    ("wheel-slot-twice", RIG + '[filter_wheel]\nslots = { "260" = 1, "280" = 1 }\n', "slots"),
+    ("wheel-slot-range", RIG + '[filter_wheel]\nslots = { "260" = 9 }\n', "slots"),
     ("wheel-dark-zero", RIG + "[filter_wheel]\ndark_slot = 0\n", "dark_slot"),
     ("wheel-backend", RIG + "[filter_wheel]\nbackend = 'usb'\n", "filter_wheel.backend"),
     ("wheel-retries", RIG + "[filter_wheel]\nretries = 99\n", "retries"),
-    ("wheel-serial-no-port", RIG + "[filter_wheel]\nbackend = 'serial'\n"
-     "port = '/dev/uvscope-no-such-port'\n", "/dev/uvscope-no-such-port"),
+    (
+        "wheel-serial-no-port",
+        RIG + "[filter_wheel]\nbackend = 'serial'\nport = '/dev/uvscope-no-such-port'\n",
+        "/dev/uvscope-no-such-port",
+    ),
     ("stage-limits-bool", RIG + "[stage]\nx_limits_mm = [true, 100]\n", "x_limits_mm"),
     ("stage-limits-nan", RIG + "[stage]\ny_limits_mm = [0, nan]\n", "y_limits_mm"),
     ("stage-velocity", RIG + "[stage]\nvelocity_mm_s = 1000\n", "velocity_mm_s"),
@@ -241,13 +270,26 @@ def scan_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return p
 
 
-@pytest.mark.parametrize(("body", "expect"), [c[1:] for c in RIG_CASES],
-                         ids=[c[0] for c in RIG_CASES])
+@pytest.mark.parametrize(
+    ("body", "expect"), [c[1:] for c in RIG_CASES], ids=[c[0] for c in RIG_CASES]
+)
 def test_bad_rig_file(tmp_path: Path, scan_file: Path, body: str | bytes, expect: str) -> None:
     f = tmp_path / "rig.toml"
     f.write_bytes(body if isinstance(body, bytes) else body.encode())
-    r = CliRunner().invoke(main, ["scan", "--config", str(scan_file), "--rig", str(f), "--out",
-                                  str(tmp_path / "o"), "--quiet", "--no-analysis"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--config",
+            str(scan_file),
+            "--rig",
+            str(f),
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+            "--no-analysis",
+        ],
+    )
     _ok(r, expect)
     assert not (tmp_path / "o" / "tiles.jsonl").exists()
 
@@ -267,8 +309,9 @@ BATCH_CASES: list[tuple[str, str | bytes, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("body", "expect"), [c[1:] for c in BATCH_CASES],
-                         ids=[c[0] for c in BATCH_CASES])
+@pytest.mark.parametrize(
+    ("body", "expect"), [c[1:] for c in BATCH_CASES], ids=[c[0] for c in BATCH_CASES]
+)
 def test_bad_batch_file(tmp_path: Path, body: str | bytes, expect: str) -> None:
     f = tmp_path / "batch.toml"
     f.write_bytes(body if isinstance(body, bytes) else body.encode())
@@ -278,8 +321,9 @@ def test_bad_batch_file(tmp_path: Path, body: str | bytes, expect: str) -> None:
 
 def test_batch_entry_with_a_bad_scan_fails_that_entry_naming_it(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("exposure = 5\n")
-    (tmp_path / "batch.toml").write_text("[[scans]]\nconfig = 'bad.toml'\nout = 'o'\n"
-                                         "[[scans]]\nconfig = 'missing.toml'\nout = 'p'\n")
+    (tmp_path / "batch.toml").write_text(
+        "[[scans]]\nconfig = 'bad.toml'\nout = 'o'\n[[scans]]\nconfig = 'missing.toml'\nout = 'p'\n"
+    )
     r = CliRunner().invoke(main, ["batch", str(tmp_path / "batch.toml"), "--quiet"])
     _ok(r, "0 ok, 2 failed", code=1)
     assert "bad.toml" in r.output and "missing.toml" in r.output
@@ -287,11 +331,24 @@ def test_batch_entry_with_a_bad_scan_fails_that_entry_naming_it(tmp_path: Path) 
 
 # ------------------------------------------------------------------ damaged scan folders
 @pytest.fixture(scope="module")
-def finished_scan(tmp_path_factory: pytest.TempPathFactory, rig_file: Path,
-                  scan_file: Path) -> Path:
+def finished_scan(
+    tmp_path_factory: pytest.TempPathFactory, rig_file: Path, scan_file: Path
+) -> Path:
     out = tmp_path_factory.mktemp("done") / "scan"
-    r = CliRunner().invoke(main, ["scan", "--config", str(scan_file), "--rig", str(rig_file),
-                                  "--out", str(out), "--quiet", "--no-analysis"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--config",
+            str(scan_file),
+            "--rig",
+            str(rig_file),
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-analysis",
+        ],
+    )
     assert r.exit_code == 0, r.output
     return out
 
@@ -301,6 +358,7 @@ def _manifest_edit(fn):
         m = json.loads((folder / "manifest.json").read_text())
         fn(m)
         (folder / "manifest.json").write_text(json.dumps(m))
+
     return apply
 
 
@@ -310,6 +368,7 @@ def _write(rel: str, data: bytes):
         if p.is_dir():
             shutil.rmtree(p)
         p.write_bytes(data)
+
     return apply
 
 
@@ -318,6 +377,7 @@ def _make_dir(rel: str):
         p = folder / rel
         p.unlink(missing_ok=True)
         p.mkdir()
+
     return apply
 
 
@@ -325,6 +385,7 @@ def _truncate(rel: str, keep: int):
     def apply(folder: Path) -> None:
         p = folder / rel
         p.write_bytes(p.read_bytes()[:keep])
+
     return apply
 
 
@@ -334,8 +395,7 @@ FOLDER_CASES = [
     ("manifest-truncated", _truncate("manifest.json", 200), "manifest.json"),
     ("manifest-empty", _write("manifest.json", b""), "manifest.json"),
     ("manifest-list", _write("manifest.json", b"[1, 2]"), "manifest.json"),
-    ("manifest-utf16", _write("manifest.json", '{"format": 1}'.encode("utf-16")),
-     "manifest.json"),
+    ("manifest-utf16", _write("manifest.json", '{"format": 1}'.encode("utf-16")), "manifest.json"),
     ("manifest-deep", _write("manifest.json", b"[" * 100000 + b"]" * 100000), "manifest.json"),
     ("manifest-folder", _make_dir("manifest.json"), "manifest.json"),
     ("manifest-missing", lambda f: (f / "manifest.json").unlink(), "not a scan folder"),
@@ -344,28 +404,38 @@ FOLDER_CASES = [
     ("no-rig", _manifest_edit(lambda m: m.pop("rig")), "'rig'"),
     ("rig-null", _manifest_edit(lambda m: m.update(rig=None)), "'rig'"),
     ("rig-number", _manifest_edit(lambda m: m.update(rig=5)), "rig"),
-    ("rig-invalid", _manifest_edit(lambda m: m["rig"]["camera"].update(width_px=-1)),
-     "camera.width_px"),
+    (
+        "rig-invalid",
+        _manifest_edit(lambda m: m["rig"]["camera"].update(width_px=-1)),
+        "camera.width_px",
+    ),
     ("no-config", _manifest_edit(lambda m: m.pop("config")), "'config'"),
     ("config-string", _manifest_edit(lambda m: m.update(config="x")), "config"),
-    ("config-invalid", _manifest_edit(
-        lambda m: m["config"]["wavelengths"][0].update(exposure_ms=True)), "exposure_ms"),
+    (
+        "config-invalid",
+        _manifest_edit(lambda m: m["config"]["wavelengths"][0].update(exposure_ms=True)),
+        "exposure_ms",
+    ),
     ("no-plan", _manifest_edit(lambda m: m.pop("plan")), "'plan'"),
     ("plan-count", _manifest_edit(lambda m: m["plan"].update(tiles=99)), "99 tiles"),
-    ("plan-moved", _manifest_edit(lambda m: m["plan"]["positions"][1].__setitem__(3, 0.0)),
-     "tile 1 was planned"),
+    (
+        "plan-moved",
+        _manifest_edit(lambda m: m["plan"]["positions"][1].__setitem__(3, 0.0)),
+        "tile 1 was planned",
+    ),
     ("backgrounds-string", _manifest_edit(lambda m: m.update(backgrounds="x")), "backgrounds"),
-    ("backgrounds-numbers", _manifest_edit(lambda m: m.update(backgrounds=[1, 2])),
-     "backgrounds"),
+    ("backgrounds-numbers", _manifest_edit(lambda m: m.update(backgrounds=[1, 2])), "backgrounds"),
     ("journal-folder", _make_dir("tiles.jsonl"), "tiles.jsonl"),
     ("events-folder", _make_dir("events.jsonl"), "events.jsonl"),
 ]
 
 
-@pytest.mark.parametrize(("damage", "expect"), [c[1:] for c in FOLDER_CASES],
-                         ids=[c[0] for c in FOLDER_CASES])
-def test_damaged_scan_folder_on_resume(tmp_path: Path, finished_scan: Path, damage,
-                                       expect: str) -> None:
+@pytest.mark.parametrize(
+    ("damage", "expect"), [c[1:] for c in FOLDER_CASES], ids=[c[0] for c in FOLDER_CASES]
+)
+def test_damaged_scan_folder_on_resume(
+    tmp_path: Path, finished_scan: Path, damage, expect: str
+) -> None:
     folder = tmp_path / "scan"
     shutil.copytree(finished_scan, folder)
     damage(folder)
@@ -396,17 +466,23 @@ REPORT_CASES = [
     ("diff-no-differential", b'{"tiles": {}}', None, "differential.json"),
     ("diff-differential-number", b'{"differential": 5}', None, "differential.json"),
     ("diff-classes-string", b'{"differential": {"classes": "x"}}', None, "differential.json"),
-    ("diff-class-fields", b'{"differential": {"classes": [{"name": 1}]}}', None,
-     "differential.json"),
+    (
+        "diff-class-fields",
+        b'{"differential": {"classes": [{"name": 1}]}}',
+        None,
+        "differential.json",
+    ),
     ("cells-binary", json.dumps(GOOD_DIFF).encode(), b"\xff\xfe\x00\x01" * 50, "cells.csv"),
     ("cells-folder", json.dumps(GOOD_DIFF).encode(), "dir", "cells.csv"),
 ]
 
 
-@pytest.mark.parametrize(("diff", "cells", "expect"), [c[1:] for c in REPORT_CASES],
-                         ids=[c[0] for c in REPORT_CASES])
-def test_damaged_analysis_for_report(tmp_path: Path, finished_scan: Path, diff, cells,
-                                     expect: str) -> None:
+@pytest.mark.parametrize(
+    ("diff", "cells", "expect"), [c[1:] for c in REPORT_CASES], ids=[c[0] for c in REPORT_CASES]
+)
+def test_damaged_analysis_for_report(
+    tmp_path: Path, finished_scan: Path, diff, cells, expect: str
+) -> None:
     folder = tmp_path / "scan"
     shutil.copytree(finished_scan, folder)
     if diff is not None:
@@ -430,8 +506,7 @@ def test_report_with_a_damaged_manifest_names_it(tmp_path: Path, finished_scan: 
     _ok(r, "manifest.json")
 
 
-def test_an_unexpected_error_is_one_line_and_a_saved_traceback(tmp_path: Path,
-                                                               monkeypatch) -> None:
+def test_an_unexpected_error_is_one_line_and_a_saved_traceback(tmp_path: Path, monkeypatch) -> None:
     import uvscope.cli.scan as scan_cli
 
     def boom(*a, **k):
@@ -475,15 +550,27 @@ WEIGHT_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("make", "expect"), [c[1:] for c in WEIGHT_CASES],
-                         ids=[c[0] for c in WEIGHT_CASES])
+@pytest.mark.parametrize(
+    ("make", "expect"), [c[1:] for c in WEIGHT_CASES], ids=[c[0] for c in WEIGHT_CASES]
+)
 def test_bad_model_weights(tmp_path: Path, rig_file: Path, make, expect: str) -> None:
     d = tmp_path / "weights"
     d.mkdir()
     make(d)
     f = tmp_path / "scan.toml"
     f.write_text(SCAN + f"[analysis]\nenabled = true\nmodels = '{d}'\n")
-    r = CliRunner().invoke(main, ["scan", "--config", str(f), "--rig", str(rig_file), "--out",
-                                  str(tmp_path / "o"), "--quiet"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--config",
+            str(f),
+            "--rig",
+            str(rig_file),
+            "--out",
+            str(tmp_path / "o"),
+            "--quiet",
+        ],
+    )
     _ok(r, expect)
     assert not (tmp_path / "o" / "manifest.json").exists()

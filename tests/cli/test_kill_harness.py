@@ -56,12 +56,12 @@ def _moment_reached(out: Path, moment: str) -> bool:
     try:
         if moment == "background":  # files being written, none recorded yet
             return any((out / "background").glob("*.tif*")) and not json.loads(
-                (out / "manifest.json").read_text()).get("backgrounds")
+                (out / "manifest.json").read_text()
+            ).get("backgrounds")
         if moment == "tile-write":
             return any((out / "tiles").glob("*.part")) or any((out / "raw").glob("*.part"))
         if moment == "end-products":
-            return json.loads((out / "manifest.json").read_text()).get("status") == \
-                "writing-mosaic"
+            return json.loads((out / "manifest.json").read_text()).get("status") == "writing-mosaic"
         if moment.startswith("after-tiles-"):
             n = int(moment.rsplit("-", 1)[1])
             return len((out / "tiles.jsonl").read_text().splitlines()) >= n
@@ -77,15 +77,27 @@ def _run_until_killed(tmp: Path, moment: str | float, limit_s: float = 60) -> in
     if (out / "manifest.json").exists():
         args = ["scan", "--resume", str(out)]
     else:
-        args = ["scan", "--config", str(tmp / "scan.toml"), "--rig", str(tmp / "rig.toml"),
-                "--out", str(out)]
-    proc = subprocess.Popen([sys.executable, "-m", "uvscope", *args, "--quiet",
-                             "--no-analysis"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+        args = [
+            "scan",
+            "--config",
+            str(tmp / "scan.toml"),
+            "--rig",
+            str(tmp / "rig.toml"),
+            "--out",
+            str(out),
+        ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvscope", *args, "--quiet", "--no-analysis"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     t0 = time.monotonic()
     while proc.poll() is None and time.monotonic() - t0 < limit_s:
         if (isinstance(moment, float) and time.monotonic() - t0 >= moment) or (
-                isinstance(moment, str) and _moment_reached(out, moment)):
+            isinstance(moment, str) and _moment_reached(out, moment)
+        ):
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             return None
@@ -139,9 +151,16 @@ def test_kill_at_random_points_then_resume(tmp_path: Path) -> None:
     (tmp_path / "rig.toml").write_text(RIG)
     (tmp_path / "scan.toml").write_text(SCAN)
     out = tmp_path / "out"
-    planned: list[str | float] = ["tile-write", "after-tiles-3", "tile-write",
-                                  "after-tiles-7", "background", "tile-write",
-                                  "end-products", "end-products"]
+    planned: list[str | float] = [
+        "tile-write",
+        "after-tiles-3",
+        "tile-write",
+        "after-tiles-7",
+        "background",
+        "tile-write",
+        "end-products",
+        "end-products",
+    ]
     planned += [rng.uniform(0.3, 4.0) for _ in range(12)]
     rng.shuffle(planned)
     planned.insert(0, "background")  # a fresh folder: the backgrounds are being taken

@@ -48,8 +48,19 @@ def test_help_lists_commands_and_options():
 
 def test_scan_writes_a_complete_folder(files: Path):
     out = files / "out"
-    r = CliRunner().invoke(main, ["scan", "--config", str(files / "scan.toml"), "--rig",
-                                  str(files / "rig.toml"), "--out", str(out), "--quiet"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--config",
+            str(files / "scan.toml"),
+            "--rig",
+            str(files / "rig.toml"),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     folder = ScanFolder.open(out)
     assert folder.read_manifest()["status"] == "complete"
@@ -58,8 +69,18 @@ def test_scan_writes_a_complete_folder(files: Path):
 
 def test_bad_config_names_the_field_and_fails(files: Path):
     (files / "bad.toml").write_text(SMALL_SCAN.replace("exposure_ms = 50.0", "exposure_ms = -1"))
-    r = CliRunner().invoke(main, ["scan", "--config", str(files / "bad.toml"), "--rig",
-                                  str(files / "rig.toml"), "--out", str(files / "o")])
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--config",
+            str(files / "bad.toml"),
+            "--rig",
+            str(files / "rig.toml"),
+            "--out",
+            str(files / "o"),
+        ],
+    )
     assert r.exit_code == 2
     assert "wavelengths.0.exposure_ms" in r.output
     assert not (files / "o").exists()
@@ -67,8 +88,19 @@ def test_bad_config_names_the_field_and_fails(files: Path):
 
 def test_region_outside_the_stage_is_refused(files: Path):
     (files / "far.toml").write_text(SMALL_SCAN.replace("[42.5, 32.5]", "[200.0, 32.5]"))
-    r = CliRunner().invoke(main, ["scan", "--config", str(files / "far.toml"), "--rig",
-                                  str(files / "rig.toml"), "--out", str(files / "o"), "--quiet"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--config",
+            str(files / "far.toml"),
+            "--rig",
+            str(files / "rig.toml"),
+            "--out",
+            str(files / "o"),
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 2 and "stage.x_limits_mm" in r.output
 
 
@@ -87,8 +119,19 @@ def test_batch_goes_on_after_a_failure_and_exits_nonzero(files: Path):
 
 def test_resume_finishes_an_interrupted_scan(files: Path):
     out = files / "out"
-    r = CliRunner().invoke(main, ["scan", "--config", str(files / "scan.toml"), "--rig",
-                                  str(files / "rig.toml"), "--out", str(out), "--quiet"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--config",
+            str(files / "scan.toml"),
+            "--rig",
+            str(files / "rig.toml"),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0
     folder = ScanFolder(out)
     lines = folder.journal_path.read_text().splitlines()

@@ -13,7 +13,7 @@ import tifffile
 from click.testing import CliRunner
 
 from uvscope.cli import main
-from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
+from uvscope.io.ome import ImageMeta, write_ome_tiff
 from uvscope.io.scanfolder import ScanFolder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,14 +50,27 @@ def files(tmp_path: Path) -> Path:
 
 
 def _scan(files: Path, out: Path, *extra: str):
-    return CliRunner().invoke(main, ["scan", "--config", str(files / "scan.toml"), "--rig",
-                                     str(files / "rig.toml"), "--out", str(out), "--quiet",
-                                     "--no-analysis", *extra])
+    return CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--config",
+            str(files / "scan.toml"),
+            "--rig",
+            str(files / "rig.toml"),
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-analysis",
+            *extra,
+        ],
+    )
 
 
 def _resume(out: Path, *extra: str):
-    return CliRunner().invoke(main, ["scan", "--resume", str(out), "--quiet", "--no-analysis",
-                                     *extra])
+    return CliRunner().invoke(
+        main, ["scan", "--resume", str(out), "--quiet", "--no-analysis", *extra]
+    )
 
 
 def _finished(files: Path) -> Path:
@@ -93,9 +106,20 @@ def test_scan_out_on_a_finished_scan_changes_nothing(files: Path) -> None:
     out = _finished(files)
     saved = _fake_analysis(out)
     manifest = (out / "manifest.json").read_bytes()
-    r = CliRunner().invoke(main, ["scan", "--config", str(files / "scan.toml"), "--rig",
-                                  str(files / "rig.toml"), "--out", str(out), "--quiet",
-                                  "--analysis"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--config",
+            str(files / "scan.toml"),
+            "--rig",
+            str(files / "rig.toml"),
+            "--out",
+            str(out),
+            "--quiet",
+            "--analysis",
+        ],
+    )
     assert r.exit_code == 2
     assert "already holds a scan" in r.output and "--resume" in r.output
     assert "Traceback" not in r.output
@@ -109,8 +133,10 @@ def test_a_failing_resume_changes_nothing(files: Path) -> None:
     saved = _fake_analysis(out)
     journal = (out / "tiles.jsonl").read_bytes()
     (files / "other.toml").write_text(RIG.replace("0.5", "0.4"))
-    r = CliRunner().invoke(main, ["scan", "--resume", str(out), "--rig",
-                                  str(files / "other.toml"), "--quiet", "--analysis"])
+    r = CliRunner().invoke(
+        main,
+        ["scan", "--resume", str(out), "--rig", str(files / "other.toml"), "--quiet", "--analysis"],
+    )
     assert r.exit_code == 2, r.output
     assert "different rig" in r.output and "camera.pixel_size_um: 0.5 -> 0.4" in r.output
     _assert_untouched(out, saved)
@@ -133,8 +159,13 @@ def test_resume_on_another_rig_is_refused_then_recorded_with_a_reason(files: Pat
     (files / "renamed.toml").write_text(RIG.replace("small simulated rig", "bench 2"))
     r = _resume(out, "--rig", str(files / "renamed.toml"))
     assert r.exit_code == 2 and "name: 'small simulated rig' -> 'bench 2'" in r.output
-    r = _resume(out, "--rig", str(files / "renamed.toml"), "--accept-rig-change",
-                "same optics, controller renamed")
+    r = _resume(
+        out,
+        "--rig",
+        str(files / "renamed.toml"),
+        "--accept-rig-change",
+        "same optics, controller renamed",
+    )
     assert r.exit_code == 0, r.output
     m = json.loads((out / "manifest.json").read_text())
     (change,) = m["rig_changes"]
@@ -166,8 +197,7 @@ def test_resume_without_a_recorded_dark_takes_new_darks(files: Path) -> None:
     assert m["backgrounds"][1]["dark_id"] == "bg1"
     assert (out / "background" / "dark_260_bg1.ome.tif").exists()
     events = ScanFolder(out).read_events()
-    assert any(e["kind"] == "damaged-background" and "dark_260" in e["message"]
-               for e in events)
+    assert any(e["kind"] == "damaged-background" and "dark_260" in e["message"] for e in events)
     again = ScanFolder(out).read_tile(5, 260)[0]
     # with the dark subtracted the tile matches the uninterrupted one (noise aside)
     assert abs(float(again.mean()) / float(ref.mean()) - 1) < 0.005
@@ -236,8 +266,9 @@ def test_a_damaged_line_fails_its_crc(tmp_path: Path) -> None:
     assert sorted(folder.tile_records()) == [1, 2]
 
 
-@pytest.mark.parametrize("damage", ["wrong-shape", "not-ome", "int-dtype", "truncated",
-                                    "missing", "raw-wrong-shape"])
+@pytest.mark.parametrize(
+    "damage", ["wrong-shape", "not-ome", "int-dtype", "truncated", "missing", "raw-wrong-shape"]
+)
 def test_a_bad_finished_tile_is_taken_again(files: Path, damage: str) -> None:
     if damage != "raw-wrong-shape":  # raw frames off: the normalised tile is then stored
         (files / "scan.toml").write_text("save_raw = false\n" + SCAN)
@@ -270,8 +301,11 @@ def test_a_bad_finished_tile_is_taken_again(files: Path, damage: str) -> None:
 def test_part_leftovers_are_removed_on_resume(files: Path) -> None:
     out = _finished(files)
     _drop_last_tiles(out, 5)
-    for rel in ("tiles/tile_00005_260.ome.tif.part", "raw/tile_00005_260.ome.tif.part",
-                "manifest.json.part"):
+    for rel in (
+        "tiles/tile_00005_260.ome.tif.part",
+        "raw/tile_00005_260.ome.tif.part",
+        "manifest.json.part",
+    ):
         (out / rel).write_bytes(b"\0" * 1000)
     r = _resume(out)
     assert r.exit_code == 0, r.output
@@ -289,8 +323,13 @@ sys.stdin.readline()
 
 
 def _holder(folder: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -334,10 +373,24 @@ def test_the_scan_releases_its_lock_when_done(files: Path) -> None:
 
 def test_two_simultaneous_scans_into_one_folder_exactly_one_wins(files: Path) -> None:
     out = files / "race"
-    cmd = [sys.executable, "-m", "uvscope", "scan", "--config", str(files / "scan.toml"),
-           "--rig", str(files / "rig.toml"), "--out", str(out), "--quiet", "--no-analysis"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              cwd=REPO) for _ in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvscope",
+        "scan",
+        "--config",
+        str(files / "scan.toml"),
+        "--rig",
+        str(files / "rig.toml"),
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-analysis",
+    ]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=120), p.stdout.read()) for p in procs]  # type: ignore[union-attr]
     assert sorted(code for code, _ in results) == [0, 2], results
     loser = next(text for code, text in results if code == 2)

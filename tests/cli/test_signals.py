@@ -44,10 +44,26 @@ def _start(tmp: Path, *extra: str) -> subprocess.Popen[str]:
     (tmp / "rig.toml").write_text(RIG)
     (tmp / "scan.toml").write_text(SCAN)
     return subprocess.Popen(
-        [sys.executable, "-m", "uvscope", "scan", "--config", str(tmp / "scan.toml"), "--rig",
-         str(tmp / "rig.toml"), "--out", str(tmp / "out"), "--quiet", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-        env={**os.environ, "COLUMNS": "200"})
+        [
+            sys.executable,
+            "-m",
+            "uvscope",
+            "scan",
+            "--config",
+            str(tmp / "scan.toml"),
+            "--rig",
+            str(tmp / "rig.toml"),
+            "--out",
+            str(tmp / "out"),
+            "--quiet",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def _wait_for_tiles(out: Path, n: int, proc: subprocess.Popen[str], limit_s: float = 60) -> None:
@@ -62,8 +78,9 @@ def _wait_for_tiles(out: Path, n: int, proc: subprocess.Popen[str], limit_s: flo
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_at_a_tile_boundary_and_resume_finishes(tmp_path: Path, sig: int,
-                                                               code: int) -> None:
+def test_a_signal_stops_at_a_tile_boundary_and_resume_finishes(
+    tmp_path: Path, sig: int, code: int
+) -> None:
     proc = _start(tmp_path, "--no-analysis")
     out = tmp_path / "out"
     _wait_for_tiles(out, 3, proc)
@@ -80,9 +97,13 @@ def test_a_signal_stops_at_a_tile_boundary_and_resume_finishes(tmp_path: Path, s
     done = ev["tiles_done"]
     assert 3 <= done < 36 and len(folder.verified_tiles()) == done
     assert len(folder.journal_path.read_text().splitlines()) == done  # nothing half-written
-    r = subprocess.run([sys.executable, "-m", "uvscope", "scan", "--resume", str(out),
-                        "--quiet", "--no-analysis"], capture_output=True, text=True, cwd=REPO,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "uvscope", "scan", "--resume", str(out), "--quiet", "--no-analysis"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     indices = [json.loads(x)["index"] for x in folder.journal_path.read_text().splitlines()]
     assert sorted(indices) == list(range(36))
@@ -115,10 +136,15 @@ def test_ctrl_c_stops_a_batch_not_just_its_scan(tmp_path: Path) -> None:
     (tmp_path / "scan.toml").write_text(SCAN)
     (tmp_path / "batch.toml").write_text(
         'rig = "rig.toml"\n[[scans]]\nconfig = "scan.toml"\nout = "a"\n'
-        '[[scans]]\nconfig = "scan.toml"\nout = "b"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "uvscope", "batch",
-                             str(tmp_path / "batch.toml"), "--quiet"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=REPO)
+        '[[scans]]\nconfig = "scan.toml"\nout = "b"\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvscope", "batch", str(tmp_path / "batch.toml"), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
     _wait_for_tiles(tmp_path / "a", 2, proc)
     proc.send_signal(signal.SIGINT)
     text = " ".join(proc.communicate(timeout=60)[0].split())

@@ -25,8 +25,7 @@ def fw_emu(tmp_path) -> Iterator[EmuFW102C]:
 
 
 def fw_config(port: str, **changes) -> FilterWheelConfig:
-    base = dict(backend="serial", port=port, move_ms_per_slot=500.0, reply_timeout_s=0.3,
-                retries=2)
+    base = dict(backend="serial", port=port, move_ms_per_slot=500.0, reply_timeout_s=0.3, retries=2)
     base.update(changes)
     return FilterWheelConfig(**base)
 
@@ -55,9 +54,17 @@ def apt_soft_limits() -> dict[int, tuple[int, int]]:
 
 
 def stage_config(port: str, **changes) -> StageConfig:
-    base = dict(port=port, x_limits_mm=X_LIMITS, y_limits_mm=Y_LIMITS, velocity_mm_s=100.0,
-                acceleration_mm_s2=1000.0, settle_ms=0.0, reply_timeout_s=0.25, retries=2,
-                keepalive_s=0.2)
+    base = dict(
+        port=port,
+        x_limits_mm=X_LIMITS,
+        y_limits_mm=Y_LIMITS,
+        velocity_mm_s=100.0,
+        acceleration_mm_s2=1000.0,
+        settle_ms=0.0,
+        reply_timeout_s=0.25,
+        retries=2,
+        keepalive_s=0.2,
+    )
     base.update(changes)
     return StageConfig(backend="serial", **base)
 
@@ -78,9 +85,11 @@ def apt_emu(tmp_path) -> Iterator[EmuAptBBD]:
 
 @pytest.fixture
 def stage_focus(apt_emu):
-    xy, z = build_apt_devices(stage_config(apt_emu.path, home_on_connect=True),
-                              focus_config(apt_emu.path, home_on_connect=True),
-                              timing_scale=SCALE)
+    xy, z = build_apt_devices(
+        stage_config(apt_emu.path, home_on_connect=True),
+        focus_config(apt_emu.path, home_on_connect=True),
+        timing_scale=SCALE,
+    )
     xy.connect()
     z.connect()
     yield xy, z

@@ -16,8 +16,12 @@ import types
 
 import numpy as np
 
-TRIGGER_MODES = ("auto sequence", "software trigger", "external exposure start & software trigger",
-                 "external exposure control")
+TRIGGER_MODES = (
+    "auto sequence",
+    "software trigger",
+    "external exposure start & software trigger",
+    "external exposure control",
+)
 PIXEL_RATES = (12_000_000, 24_000_000)
 
 
@@ -25,8 +29,19 @@ class CameraException(ValueError):
     pass
 
 
-VALID_KEYS = {"exposure time", "delay time", "roi", "timestamp", "pixel rate", "trigger",
-              "acquire", "noise filter", "metadata", "binning", "auto exposure"}
+VALID_KEYS = {
+    "exposure time",
+    "delay time",
+    "roi",
+    "timestamp",
+    "pixel rate",
+    "trigger",
+    "acquire",
+    "noise filter",
+    "metadata",
+    "binning",
+    "auto exposure",
+}
 
 
 class FakeCamera:
@@ -39,13 +54,18 @@ class FakeCamera:
     def __init__(self, name: str = "", interface=None, serial=None):
         self.CALLS.append(("Camera", interface, serial))
         if self.FAILURE == "libusb":
-            raise OSError("libusb-1.0.so.0: cannot open shared object file: "
-                          "No such file or directory")
+            raise OSError(
+                "libusb-1.0.so.0: cannot open shared object file: No such file or directory"
+            )
         if self.FAILURE == "no_camera":
             raise CameraException("CameraException 0x80002001: No camera found")
-        self._conf = {"exposure time": 0.01, "roi": (1, 1, self.WIDTH, self.HEIGHT),
-                      "binning": (1, 1, "additive"), "trigger": "auto sequence",
-                      "pixel rate": PIXEL_RATES[0]}
+        self._conf = {
+            "exposure time": 0.01,
+            "roi": (1, 1, self.WIDTH, self.HEIGHT),
+            "binning": (1, 1, "additive"),
+            "trigger": "auto sequence",
+            "pixel rate": PIXEL_RATES[0],
+        }
         self._t_record = 0.0
         self._recording = False
         self._mode = None
@@ -59,10 +79,17 @@ class FakeCamera:
 
     @property
     def description(self):
-        return {"min exposure time": 1e-5, "max exposure time": 2.0,
-                "max width": self.WIDTH, "max height": self.HEIGHT, "roi steps": (1, 1),
-                "bit resolution": self.BITS, "pixelrates": list(PIXEL_RATES),
-                "binning horz vec": [1, 2, 4], "binning vert vec": [1, 2, 4]}
+        return {
+            "min exposure time": 1e-5,
+            "max exposure time": 2.0,
+            "max width": self.WIDTH,
+            "max height": self.HEIGHT,
+            "roi steps": (1, 1),
+            "bit resolution": self.BITS,
+            "pixelrates": list(PIXEL_RATES),
+            "binning horz vec": [1, 2, 4],
+            "binning vert vec": [1, 2, 4],
+        }
 
     @property
     def configuration(self):
@@ -86,14 +113,16 @@ class FakeCamera:
         """The SDK's refusals (pco raises them from sdk calls as CameraException)."""
         bx, by = conf["binning"][:2]
         if bx not in self.description["binning horz vec"] or (
-                by not in self.description["binning vert vec"]):
+            by not in self.description["binning vert vec"]
+        ):
             raise CameraException(f"binning {bx} x {by} is not supported")
         x0, y0, x1, y1 = conf["roi"]
         sx, sy = self.description["roi steps"]
         if not (1 <= x0 <= x1 <= self.WIDTH // bx and 1 <= y0 <= y1 <= self.HEIGHT // by):
             raise CameraException(
                 f"CameraException 0xa00a3001: roi {conf['roi']} outside the binned sensor "
-                f"{self.WIDTH // bx} x {self.HEIGHT // by}")
+                f"{self.WIDTH // bx} x {self.HEIGHT // by}"
+            )
         if (x0 - 1) % sx or x1 % sx or (y0 - 1) % sy or y1 % sy:
             raise CameraException(f"roi {conf['roi']} is not on the roi steps {sx, sy}")
         if conf["trigger"] not in TRIGGER_MODES:
@@ -132,9 +161,12 @@ class FakeCamera:
         bx, by = self._conf["binning"][:2]
         h, w = y1 - y0 + 1, x1 - x0 + 1  # the ROI is in binned pixels
         number = self._ring_images() if self._mode == "ring buffer" else self._count
-        img = (np.arange(h * w, dtype=np.uint16).reshape(h, w) + number)
-        return img, {"data format": "Mono16", "recorder image number": number,
-                     "timestamp": {"image counter": number}}
+        img = np.arange(h * w, dtype=np.uint16).reshape(h, w) + number
+        return img, {
+            "data format": "Mono16",
+            "recorder image number": number,
+            "timestamp": {"image counter": number},
+        }
 
     def stop(self):
         self.CALLS.append(("stop",))
@@ -151,14 +183,28 @@ class FakeCamera:
         self.close()
 
 
-
-def make_module(*, failure: str | None = None, width: int = 64, height: int = 48,
-                bit_resolution: int = 14, frame_period_s: float = 0.02):
+def make_module(
+    *,
+    failure: str | None = None,
+    width: int = 64,
+    height: int = 48,
+    bit_resolution: int = 14,
+    frame_period_s: float = 0.02,
+):
     """A module object standing in for ``pco``; ``failure``: "libusb" or "no_camera"."""
     calls: list[tuple] = []
-    Camera = type("Camera", (FakeCamera,), {
-        "CALLS": calls, "FAILURE": failure, "WIDTH": width, "HEIGHT": height,
-        "BITS": bit_resolution, "FRAME_PERIOD_S": frame_period_s})
+    Camera = type(
+        "Camera",
+        (FakeCamera,),
+        {
+            "CALLS": calls,
+            "FAILURE": failure,
+            "WIDTH": width,
+            "HEIGHT": height,
+            "BITS": bit_resolution,
+            "FRAME_PERIOD_S": frame_period_s,
+        },
+    )
 
     mod = types.ModuleType("pco")
     mod.Camera = Camera

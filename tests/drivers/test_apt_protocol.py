@@ -38,8 +38,11 @@ def test_counts_gate_enforces_limits_and_relative_end_point():
 
 def test_reader_splits_frames_and_skips_noise():
     status = ap.AxisStatus(1, 12345, 0, ap.HOMED | ap.SETTLED)
-    stream = (b"\xff\xff\x00" + ap.status_message(ap.MOT_MOVE_COMPLETED, 0x21, status)
-              + ap.move_homed(0x22))
+    stream = (
+        b"\xff\xff\x00"
+        + ap.status_message(ap.MOT_MOVE_COMPLETED, 0x21, status)
+        + ap.move_homed(0x22)
+    )
     r = ap.FrameReader()
     frames = r.feed(stream[:10]) + r.feed(stream[10:])
     assert [f.msgid for f in frames] == [ap.MOT_MOVE_COMPLETED, ap.MOT_MOVE_HOMED]
@@ -50,8 +53,16 @@ def test_reader_splits_frames_and_skips_noise():
 
 
 def test_info_reply_parses_with_the_package():
-    data = ap.get_info(0x11, serial=73000001, model="BBD203", hw_type=44, firmware=(3, 0, 10),
-                       notes="x", hw_version=1, n_channels=3)
+    data = ap.get_info(
+        0x11,
+        serial=73000001,
+        model="BBD203",
+        hw_type=44,
+        firmware=(3, 0, 10),
+        notes="x",
+        hw_version=1,
+        n_channels=3,
+    )
     (frame,) = ap.FrameReader().feed(data)
     info = frame.parsed()
     assert info["serial_number"] == 73000001 and info["nchs"] == 3

@@ -47,13 +47,15 @@ X_LIMITS, Y_LIMITS, Z_LIMITS = (5.0, 105.0), (5.0, 70.0), (100.0, 9000.0)
 
 
 def mm_rig(**mm) -> RigConfig:
-    return RigConfig.model_validate({
-        "camera": {"backend": "micromanager", "width_px": 32, "height_px": 24},
-        "filter_wheel": {"backend": "micromanager"},
-        "stage": {"backend": "micromanager", "x_limits_mm": X_LIMITS, "y_limits_mm": Y_LIMITS},
-        "focus": {"backend": "micromanager", "limits_um": Z_LIMITS},
-        "micromanager": {"xy_stage": "XY", "focus": "Z", "filter_wheel": "Wheel", **mm},
-    })
+    return RigConfig.model_validate(
+        {
+            "camera": {"backend": "micromanager", "width_px": 32, "height_px": 24},
+            "filter_wheel": {"backend": "micromanager"},
+            "stage": {"backend": "micromanager", "x_limits_mm": X_LIMITS, "y_limits_mm": Y_LIMITS},
+            "focus": {"backend": "micromanager", "limits_um": Z_LIMITS},
+            "micromanager": {"xy_stage": "XY", "focus": "Z", "filter_wheel": "Wheel", **mm},
+        }
+    )
 
 
 def mm_session(cfg: RigConfig) -> MMSession:
@@ -63,8 +65,9 @@ def mm_session(cfg: RigConfig) -> MMSession:
 
 @pytest.fixture
 def apt_emulator(tmp_path) -> Iterator[EmuAptBBD]:
-    with EmuAptBBD(link_dir=tmp_path, time_scale=SCALE, soft_limits=apt_soft_limits(),
-                   start_homed=True) as emu:
+    with EmuAptBBD(
+        link_dir=tmp_path, time_scale=SCALE, soft_limits=apt_soft_limits(), start_homed=True
+    ) as emu:
         emu.axes[0x21].position, emu.axes[0x22].position = 1_000_000, 600_000
         emu.axes[0x23].position = 100_000
         yield emu  # type: ignore[misc]
@@ -192,8 +195,10 @@ def camera(request) -> Iterator[Camera]:
         wheel = SimFilterWheel(FilterWheelConfig(), clock)
         cam: Camera = SimCamera(cfg, clock, FlatWorld(32, 24, 0.5), stage, z, wheel)
     elif request.param == "pco":
-        cam = PcoCamera(CameraConfig(backend="pco", width_px=32, height_px=24),
-                        pco_module=make_module(width=32, height=24))
+        cam = PcoCamera(
+            CameraConfig(backend="pco", width_px=32, height_px=24),
+            pco_module=make_module(width=32, height=24),
+        )
     else:
         cfg = mm_rig()
         cam = MMCamera(cfg, mm_session(cfg))

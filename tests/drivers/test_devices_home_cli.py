@@ -15,16 +15,27 @@ from uvscope.sim.serve import start_emulators
 @pytest.fixture
 def unhomed(tmp_path):
     """Emulators fresh from power-on (nothing homed) and a rig file pointing at them."""
-    with start_emulators(link_dir=tmp_path, time_scale=SCALE, start_homed=False,
-                         start_mm=(40.0, 30.0), start_z_um=5000.0) as emus:
-        rig = RigConfig.model_validate({
-            "name": "emulated, unhomed",
-            "camera": {"width_px": 64, "height_px": 48, "pixel_size_um": 0.5},
-            "filter_wheel": {"backend": "serial", "port": emus.wheel.path},
-            "stage": {"backend": "serial", "port": emus.apt.path, "settle_ms": 0.0},
-            "focus": {"backend": "serial", "port": emus.apt.path, "settle_ms": 0.0,
-                      "limits_um": (1000.0, 9000.0)},
-        })
+    with start_emulators(
+        link_dir=tmp_path,
+        time_scale=SCALE,
+        start_homed=False,
+        start_mm=(40.0, 30.0),
+        start_z_um=5000.0,
+    ) as emus:
+        rig = RigConfig.model_validate(
+            {
+                "name": "emulated, unhomed",
+                "camera": {"width_px": 64, "height_px": 48, "pixel_size_um": 0.5},
+                "filter_wheel": {"backend": "serial", "port": emus.wheel.path},
+                "stage": {"backend": "serial", "port": emus.apt.path, "settle_ms": 0.0},
+                "focus": {
+                    "backend": "serial",
+                    "port": emus.apt.path,
+                    "settle_ms": 0.0,
+                    "limits_um": (1000.0, 9000.0),
+                },
+            }
+        )
         path = tmp_path / "rig.toml"
         path.write_text(dump_toml(rig), encoding="utf-8")
         yield emus, path
@@ -63,8 +74,10 @@ def test_home_all_then_check_is_ok(unhomed):
 def test_home_one_axis_lowers_a_homed_focus_by_the_clearance_first(unhomed):
     emus, path = unhomed
     emus.apt.axes[0x23].homed = True
-    result = CliRunner().invoke(main, ["devices", "home", "--rig", str(path), "--axis", "x",
-                                       "--clearance-um", "1500", "--yes"])
+    result = CliRunner().invoke(
+        main,
+        ["devices", "home", "--rig", str(path), "--axis", "x", "--clearance-um", "1500", "--yes"],
+    )
     assert result.exit_code == 0, result.output
     assert "lower the focus from 5000.0 um to 3500.0 um" in result.output
     assert "done: x homed, y NOT homed, z homed" in result.output
@@ -76,8 +89,9 @@ def test_home_one_axis_lowers_a_homed_focus_by_the_clearance_first(unhomed):
 
 def test_home_with_an_unhomed_focus_warns_that_it_cannot_lower_it(unhomed):
     emus, path = unhomed
-    result = CliRunner().invoke(main, ["devices", "home", "--rig", str(path), "--axis", "y",
-                                       "--yes"])
+    result = CliRunner().invoke(
+        main, ["devices", "home", "--rig", str(path), "--axis", "y", "--yes"]
+    )
     assert result.exit_code == 0, result.output
     assert "the focus is not homed, so it cannot be lowered first" in result.output
     assert not [m for m in emus.apt.requested if m.bay == 0x23]

@@ -31,8 +31,14 @@ SCALE = 0.01
 def served(tmp_path) -> Iterator[Emulators]:
     """The emulators as ``uvscope sim serve --not-homed`` starts them (stage at 55, 37.5)."""
     rig = RigConfig()
-    emus = start_emulators(rig, link_dir=tmp_path, time_scale=SCALE, start_homed=False,
-                           start_mm=(55.0, 37.5), start_z_um=rig.sim.focus_z_um)
+    emus = start_emulators(
+        rig,
+        link_dir=tmp_path,
+        time_scale=SCALE,
+        start_homed=False,
+        start_mm=(55.0, 37.5),
+        start_z_um=rig.sim.focus_z_um,
+    )
     yield emus
     emus.stop()
     assert emus.apt.errors == [] and emus.wheel.errors == []
@@ -70,8 +76,9 @@ def test_pylablib_fw_sets_and_reads_the_wheel(served):
     assert served.wheel.violations == []
 
 
-def test_pylablib_kinesis_homes_moves_and_reads_a_bbd_bay(served, no_modem_lines, tmp_path,
-                                                          monkeypatch):
+def test_pylablib_kinesis_homes_moves_and_reads_a_bbd_bay(
+    served, no_modem_lines, tmp_path, monkeypatch
+):
     # pyLabLib picks its serial backend by the port's name (/dev/tty*): give it such a name
     os.symlink(served.apt.path, tmp_path / "ttyAPT")
     monkeypatch.chdir(tmp_path)
@@ -117,8 +124,12 @@ def test_thorlabs_apt_device_bbd202_homes_and_moves_both_bays(served):
         stage.move_absolute(200_000, bay=0)
         stage.move_absolute(100_000, bay=1)
         # each bay's update messages land in its own status: X is not the focus bay's counts
-        assert until(lambda: (x["position"], y["position"]) == (200_000, 100_000)
-                     and not (x["moving_forward"] or y["moving_forward"]))
+        assert until(
+            lambda: (
+                (x["position"], y["position"]) == (200_000, 100_000)
+                and not (x["moving_forward"] or y["moving_forward"])
+            )
+        )
         stage.move_relative(5000, bay=1)
         stage.move_absolute(300_000, now=False, bay=0)  # MOT_SET_MOVEABSPARAMS
         stage.move_absolute(bay=0)  # header only: to the stored position

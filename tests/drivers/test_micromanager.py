@@ -22,13 +22,15 @@ from uvscope.errors import ConfigError, DeviceNotFound, LimitError
 
 
 def rig(**mm) -> RigConfig:
-    return RigConfig.model_validate({
-        "camera": {"backend": "micromanager", "width_px": 32, "height_px": 24},
-        "filter_wheel": {"backend": "micromanager"},
-        "stage": {"backend": "micromanager"},
-        "focus": {"backend": "micromanager"},
-        "micromanager": mm,
-    })
+    return RigConfig.model_validate(
+        {
+            "camera": {"backend": "micromanager", "width_px": 32, "height_px": 24},
+            "filter_wheel": {"backend": "micromanager"},
+            "stage": {"backend": "micromanager"},
+            "focus": {"backend": "micromanager"},
+            "micromanager": mm,
+        }
+    )
 
 
 def session(config: RigConfig, core: FakeCore) -> MMSession:
@@ -83,8 +85,11 @@ def test_filter_state_device():
 
 def test_filter_config_group():
     core = FakeCore()
-    cfg = rig(filter_group="Filter", filter_presets={"260": "UV260", "280": "UV280",
-                                                     "300": "UV300"}, dark_preset="Block")
+    cfg = rig(
+        filter_group="Filter",
+        filter_presets={"260": "UV260", "280": "UV280", "300": "UV300"},
+        dark_preset="Block",
+    )
     with MMFilterWheel(cfg, session(cfg, core)) as wheel:
         wheel.move_to_wavelength(300)
         assert ("set_config", "Filter", "UV300") in core.calls
@@ -129,8 +134,9 @@ def test_headless_path_calls_start_headless(monkeypatch, no_headless_core):
     fake.start_headless = lambda app, cfg, python_backend: calls.append((app, cfg, python_backend))
     fake.Core = lambda **kw: calls.append(("Core", kw)) or FakeCore()
     monkeypatch.setitem(sys.modules, "pycromanager", fake)
-    core = default_core_factory(MicroManagerSettings(mode="headless", mm_app_path="/opt/mm",
-                                                     config_file="uv.cfg"))
+    core = default_core_factory(
+        MicroManagerSettings(mode="headless", mm_app_path="/opt/mm", config_file="uv.cfg")
+    )
     assert isinstance(core, FakeCore)
     assert calls == [("/opt/mm", "uv.cfg", True), ("Core", {})]
     default_core_factory(MicroManagerSettings(port=5000))

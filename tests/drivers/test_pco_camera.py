@@ -14,8 +14,9 @@ from uvscope.errors import ConfigError, DeviceError, DeviceNotFound
 
 
 def cfg(**kw) -> CameraConfig:
-    base = dict(backend="pco", width_px=64, height_px=48, exposure_min_ms=0.1,
-                exposure_max_ms=10_000.0)
+    base = dict(
+        backend="pco", width_px=64, height_px=48, exposure_min_ms=0.1, exposure_max_ms=10_000.0
+    )
     base.update(kw)
     return CameraConfig(**base)
 
@@ -41,8 +42,7 @@ def test_open_configures_and_snaps():
 
 def test_roi_binning_and_flip():
     pco = make_module()
-    with PcoCamera(cfg(roi_px=(1, 1, 32, 24), binning=(2, 2), flip_x=True),
-                   pco_module=pco) as cam:
+    with PcoCamera(cfg(roi_px=(1, 1, 32, 24), binning=(2, 2), flip_x=True), pco_module=pco) as cam:
         first = [c for c in pco.calls if c[0] == "configuration"][0][1]
         assert first["roi"] == (1, 1, 32, 24) and first["binning"] == (2, 2)
         img = cam.snap().image
@@ -69,12 +69,15 @@ def test_the_fake_refuses_an_unbinned_roi_with_binning_as_the_sdk_does():
         cam.connect()
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"width_px": 1392, "height_px": 1040}, "sensor is 64 x 48 px but camera.width_px"),
-    ({"bit_depth": 16}, "digitises 14 bit but camera.bit_depth is 16"),
-    ({"binning": (3, 3)}, "binning 3 in x is not one of its"),
-    ({"pixel_rate_hz": 10_000_000}, "pixel_rate_hz 10000000 is not one of its"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"width_px": 1392, "height_px": 1040}, "sensor is 64 x 48 px but camera.width_px"),
+        ({"bit_depth": 16}, "digitises 14 bit but camera.bit_depth is 16"),
+        ({"binning": (3, 3)}, "binning 3 in x is not one of its"),
+        ({"pixel_rate_hz": 10_000_000}, "pixel_rate_hz 10000000 is not one of its"),
+    ],
+)
 def test_connect_checks_the_rig_file_against_the_camera(change, message):
     cam = PcoCamera(cfg(**change), pco_module=make_module())
     with pytest.raises(ConfigError, match=message):

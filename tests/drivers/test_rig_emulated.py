@@ -21,31 +21,57 @@ from uvscope.sim.serve import soft_limits_counts, start_emulators
 
 
 def emulated_rig(emus, camera_backend: str = "sim") -> RigConfig:
-    return RigConfig.model_validate({
-        "name": "emulated",
-        "camera": {"backend": camera_backend, "width_px": 64, "height_px": 48,
-                   "pixel_size_um": 0.5, "readout_ms": 1.0},
-        "filter_wheel": {"backend": "serial", "port": emus.wheel.path, "reply_timeout_s": 0.3},
-        "stage": {"backend": "serial", "port": emus.apt.path, "home_on_connect": True,
-                  "settle_ms": 0.0, "x_limits_mm": (20.0, 60.0), "y_limits_mm": (10.0, 50.0)},
-        "focus": {"backend": "serial", "port": emus.apt.path, "home_on_connect": True,
-                  "limits_um": (1000.0, 9000.0), "settle_ms": 0.0},
-    })
+    return RigConfig.model_validate(
+        {
+            "name": "emulated",
+            "camera": {
+                "backend": camera_backend,
+                "width_px": 64,
+                "height_px": 48,
+                "pixel_size_um": 0.5,
+                "readout_ms": 1.0,
+            },
+            "filter_wheel": {"backend": "serial", "port": emus.wheel.path, "reply_timeout_s": 0.3},
+            "stage": {
+                "backend": "serial",
+                "port": emus.apt.path,
+                "home_on_connect": True,
+                "settle_ms": 0.0,
+                "x_limits_mm": (20.0, 60.0),
+                "y_limits_mm": (10.0, 50.0),
+            },
+            "focus": {
+                "backend": "serial",
+                "port": emus.apt.path,
+                "home_on_connect": True,
+                "limits_um": (1000.0, 9000.0),
+                "settle_ms": 0.0,
+            },
+        }
+    )
 
 
 @pytest.fixture
 def emus(tmp_path):
     rig = emulated_rig_for_limits()
-    with start_emulators(rig, link_dir=tmp_path, time_scale=SCALE, start_homed=True,
-                         start_mm=(40.0, 30.0), start_z_um=5000.0) as e:
+    with start_emulators(
+        rig,
+        link_dir=tmp_path,
+        time_scale=SCALE,
+        start_homed=True,
+        start_mm=(40.0, 30.0),
+        start_z_um=5000.0,
+    ) as e:
         yield e
 
 
 def emulated_rig_for_limits() -> RigConfig:
-    return RigConfig.model_validate({
-        "stage": {"x_limits_mm": (20.0, 60.0), "y_limits_mm": (10.0, 50.0)},
-        "focus": {"limits_um": (1000.0, 9000.0)},
-    })
+    return RigConfig.model_validate(
+        {
+            "stage": {"x_limits_mm": (20.0, 60.0), "y_limits_mm": (10.0, 50.0)},
+            "focus": {"limits_um": (1000.0, 9000.0)},
+        }
+    )
 
 
 def test_emulators_take_the_rig_soft_limits(emus):
@@ -91,8 +117,10 @@ def test_whole_scan_through_the_serial_drivers(emus, tmp_path):
     rig = build_hardware_rig(cfg, renderer=FlatWorld(64, 48, 0.5), timing_scale=SCALE)
     scan = ScanConfig(
         region=RegionConfig(center_mm=(40.0, 30.0), rows=2, columns=2),
-        wavelengths=(WavelengthConfig(nm=260, exposure_ms=1.0),
-                     WavelengthConfig(nm=280, exposure_ms=1.0)),
+        wavelengths=(
+            WavelengthConfig(nm=260, exposure_ms=1.0),
+            WavelengthConfig(nm=280, exposure_ms=1.0),
+        ),
         background={"position_mm": (35.0, 25.0), "frames": 1, "dark_frames": 1},
     )
     summary = run_scan(rig, scan, tmp_path / "scan")
@@ -118,13 +146,13 @@ def _scan(n_rows: int = 2) -> ScanConfig:
 def test_stall_mid_scan_is_recovered_by_reconnect_and_retry(emus, tmp_path):
     from uvscope.acquisition.engine import ScanEngine
 
-    rig = build_hardware_rig(emulated_rig(emus), renderer=FlatWorld(64, 48, 0.5),
-                             timing_scale=SCALE)
+    rig = build_hardware_rig(
+        emulated_rig(emus), renderer=FlatWorld(64, 48, 0.5), timing_scale=SCALE
+    )
     engine = ScanEngine(rig, _scan(), tmp_path / "scan")
     logs: list[str] = []
     engine.events.log.connect(logs.append)
-    engine.events.tile_acquired.connect(
-        lambda t: emus.apt.stall(0x22) if t.index == 0 else None)
+    engine.events.tile_acquired.connect(lambda t: emus.apt.stall(0x22) if t.index == 0 else None)
     summary = engine.run()
     rig.close()
     assert summary.status == "complete" and summary.tiles_done == 4
@@ -136,11 +164,13 @@ def test_connection_lost_for_good_mid_scan_stops_cleanly(emus, tmp_path):
     from uvscope.errors import ScanError
     from uvscope.io.scanfolder import ScanFolder
 
-    rig = build_hardware_rig(emulated_rig(emus), renderer=FlatWorld(64, 48, 0.5),
-                             timing_scale=SCALE)
+    rig = build_hardware_rig(
+        emulated_rig(emus), renderer=FlatWorld(64, 48, 0.5), timing_scale=SCALE
+    )
     engine = ScanEngine(rig, _scan(), tmp_path / "scan")
     engine.events.tile_acquired.connect(
-        lambda t: emus.apt.drop(reconnect=False) if t.index == 1 else None)
+        lambda t: emus.apt.drop(reconnect=False) if t.index == 1 else None
+    )
     with pytest.raises(ScanError, match="lost the connection|disconnected|cannot open"):
         engine.run()
     rig.close()
@@ -163,8 +193,9 @@ def test_sim_serve_prints_ports_and_stops_on_ctrl_c(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(serve_cli, "_idle", interrupt)
-    result = CliRunner().invoke(main, ["sim", "serve", "--dir", str(tmp_path),
-                                       "--time-scale", "0.01"])
+    result = CliRunner().invoke(
+        main, ["sim", "serve", "--dir", str(tmp_path), "--time-scale", "0.01"]
+    )
     assert result.exit_code == 0, result.output
     assert str(tmp_path / "fw102c") in result.output
     assert str(tmp_path / "apt-bbd") in result.output
@@ -172,9 +203,7 @@ def test_sim_serve_prints_ports_and_stops_on_ctrl_c(tmp_path, monkeypatch):
     assert not (tmp_path / "fw102c").exists()  # stopped and cleaned up
 
 
-def test_pause_holds_the_rig_still_keeps_the_controller_alive_and_resume_finishes(
-    emus, tmp_path
-):
+def test_pause_holds_the_rig_still_keeps_the_controller_alive_and_resume_finishes(emus, tmp_path):
     import threading
     import time
 
@@ -182,8 +211,9 @@ def test_pause_holds_the_rig_still_keeps_the_controller_alive_and_resume_finishe
     from uvscope.acquisition.events import RunState
     from uvscope.io.scanfolder import ScanFolder
 
-    rig = build_hardware_rig(emulated_rig(emus), renderer=FlatWorld(64, 48, 0.5),
-                             timing_scale=SCALE)
+    rig = build_hardware_rig(
+        emulated_rig(emus), renderer=FlatWorld(64, 48, 0.5), timing_scale=SCALE
+    )
     engine = ScanEngine(rig, _scan(), tmp_path / "scan")
     paused = threading.Event()
 
@@ -196,8 +226,11 @@ def test_pause_holds_the_rig_still_keeps_the_controller_alive_and_resume_finishe
     engine.start()
     assert paused.wait(30)
     time.sleep(0.5)  # whatever was in flight when the pause came has finished
-    moves, wheel_cmds, acks = (len(emus.apt.requested), len(emus.wheel.commands),
-                               len(emus.apt.acks))
+    moves, wheel_cmds, acks = (
+        len(emus.apt.requested),
+        len(emus.wheel.commands),
+        len(emus.apt.acks),
+    )
     time.sleep(1.5)
     assert engine.state == RunState.PAUSED
     assert len(emus.apt.requested) == moves and len(emus.wheel.commands) == wheel_cmds
@@ -218,8 +251,11 @@ def test_a_binned_pco_scan_plans_and_labels_tiles_from_the_cameras_geometry(emus
 
     cfg = emulated_rig(emus, camera_backend="pco").model_dump()
     cfg["camera"]["binning"] = (2, 2)
-    rig = build_hardware_rig(RigConfig.model_validate(cfg), timing_scale=SCALE,
-                             pco_module=make_module(width=64, height=48))
+    rig = build_hardware_rig(
+        RigConfig.model_validate(cfg),
+        timing_scale=SCALE,
+        pco_module=make_module(width=64, height=48),
+    )
     summary = run_scan(rig, _scan(n_rows=1), tmp_path / "scan")
     rig.close()
     assert summary.status == "complete"

@@ -31,8 +31,13 @@ def test_a_second_process_cannot_open_an_open_port() -> None:
     link = SerialLink(name)
     try:
         link.open()
-        out = subprocess.run([sys.executable, "-c", TRY_OPEN, name], capture_output=True,
-                             text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+        out = subprocess.run(
+            [sys.executable, "-c", TRY_OPEN, name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         assert out.stdout.startswith("refused:"), out.stdout + out.stderr
         assert "in use by another program" in out.stdout
         with pytest.raises(DeviceError, match="in use"):

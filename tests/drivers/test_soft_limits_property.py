@@ -22,8 +22,9 @@ def inside(v: float, lim: tuple[float, float]) -> bool:
     return math.isfinite(v) and lim[0] <= v <= lim[1]
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps=st.lists(step, min_size=1, max_size=5))
 def test_random_moves_never_leave_the_soft_limits(stage_focus, apt_emu, steps):
     xy, z = stage_focus
@@ -37,8 +38,11 @@ def test_random_moves_never_leave_the_soft_limits(stage_focus, apt_emu, steps):
         else:
             zt = a * 60.0
             target, call = None, lambda zt=zt: z.move_to_um(zt)
-        ok = (inside(zt, Z_LIMITS) if target is None
-              else inside(target[0], X_LIMITS) and inside(target[1], Y_LIMITS))
+        ok = (
+            inside(zt, Z_LIMITS)
+            if target is None
+            else inside(target[0], X_LIMITS) and inside(target[1], Y_LIMITS)
+        )
         try:
             call()
         except LimitError:

@@ -34,10 +34,16 @@ def test_open_sequence_identifies_enables_and_homes(stage_focus, apt_emu):
     for bay in (0x21, 0x22, 0x23):
         sent = [f for _, f in apt_emu.frames if f.dest == bay]
         kinds = [f.msgid for f in sent if f.msgid != ap.MOT_ACK_DCSTATUSUPDATE]
-        assert kinds[:8] == [ap.MOD_SET_CHANENABLESTATE, ap.MOT_SET_VELPARAMS,
-                             ap.MOT_REQ_DCSTATUSUPDATE, ap.MOT_REQ_HOMEPARAMS,
-                             ap.MOT_REQ_STAGEAXISPARAMS, ap.MOT_REQ_LIMSWITCHPARAMS,
-                             ap.MOT_SET_LIMSWITCHPARAMS, ap.MOT_MOVE_HOME]
+        assert kinds[:8] == [
+            ap.MOD_SET_CHANENABLESTATE,
+            ap.MOT_SET_VELPARAMS,
+            ap.MOT_REQ_DCSTATUSUPDATE,
+            ap.MOT_REQ_HOMEPARAMS,
+            ap.MOT_REQ_STAGEAXISPARAMS,
+            ap.MOT_REQ_LIMSWITCHPARAMS,
+            ap.MOT_SET_LIMSWITCHPARAMS,
+            ap.MOT_MOVE_HOME,
+        ]
         assert sent[0].param1 == 1 and sent[0].param2 == 1  # channel 1 enabled
     assert all(ax.homed for ax in apt_emu.axes.values())
     info = xy.info()
@@ -60,7 +66,9 @@ def test_absolute_move_sends_counts_and_waits_for_completion(stage_focus, apt_em
     xy.move_to_mm(42.5, 31.25)
     moves = apt_emu.frames_of(ap.MOT_MOVE_ABSOLUTE)[-2:]
     assert [(f.dest, ap.decode_request(f)["counts"]) for f in moves] == [
-        (0x21, 850_000), (0x22, 625_000)]
+        (0x21, 850_000),
+        (0x22, 625_000),
+    ]
     header = bytes.fromhex("5304 0600 a1 01 0100")
     assert moves[0].to_bytes() == header + (850_000).to_bytes(4, "little")
     assert xy.position_mm() == pytest.approx((42.5, 31.25), abs=1e-6)
@@ -103,8 +111,9 @@ def test_out_of_limit_or_bad_positions_send_nothing(stage_focus, apt_emu, x):
         xy.move_to_mm(x, 10.0)
     with pytest.raises(LimitError):
         z.move_to_um(x * 1000 + 10_000)
-    moves = [f for _, f in apt_emu.frames[n:] if f.msgid in (ap.MOT_MOVE_ABSOLUTE,
-                                                              ap.MOT_MOVE_RELATIVE)]
+    moves = [
+        f for _, f in apt_emu.frames[n:] if f.msgid in (ap.MOT_MOVE_ABSOLUTE, ap.MOT_MOVE_RELATIVE)
+    ]
     assert moves == [] and apt_emu.violations == []
 
 
@@ -211,8 +220,11 @@ def test_stalled_axis_raises_motion_error(stage_focus, apt_emu):
 def test_soft_limits_beyond_the_travel_are_refused_at_connect(apt_emu):
     cfg = stage_config(apt_emu.path, x_limits_mm=(0.0, 120.0), home_on_connect=True)
     xy = AptXYStage(cfg, timing_scale=SCALE)
-    with pytest.raises(ConfigError, match=r"stage x soft limits \[0, 120\] mm reach beyond "
-                                          r"the stage's travel \[0, 110\] mm"):
+    with pytest.raises(
+        ConfigError,
+        match=r"stage x soft limits \[0, 120\] mm reach beyond "
+        r"the stage's travel \[0, 110\] mm",
+    ):
         xy.connect()
     assert not xy.ctrl.is_open
 
@@ -288,8 +300,14 @@ def test_silent_port_is_device_not_found(apt_emu):
 def test_focus_on_its_own_unit(tmp_path):
     from uvscope.sim.emu_apt import EmuAptBBD
 
-    emu = EmuAptBBD(bays={0x50: (0, 500_000)}, name="apt-focus", link_dir=tmp_path,
-                    time_scale=SCALE, start_homed=True, model="KBD101")
+    emu = EmuAptBBD(
+        bays={0x50: (0, 500_000)},
+        name="apt-focus",
+        link_dir=tmp_path,
+        time_scale=SCALE,
+        start_homed=True,
+        model="KBD101",
+    )
     with emu:
         _, z = build_apt_devices(None, focus_config(emu.path, bay=0x50), timing_scale=SCALE)
         with z:

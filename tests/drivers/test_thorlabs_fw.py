@@ -102,8 +102,9 @@ def test_error_strings():
 
 
 def test_pcount_mismatch_is_a_config_error(fw_emu):
-    w = ThorlabsFilterWheel(fw_config(fw_emu.path, position_count=12, slots={"260": 1}),
-                            timing_scale=SCALE)
+    w = ThorlabsFilterWheel(
+        fw_config(fw_emu.path, position_count=12, slots={"260": 1}), timing_scale=SCALE
+    )
     with pytest.raises(ConfigError, match="12"):
         w.connect()
     assert not w.link.is_open

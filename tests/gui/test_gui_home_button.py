@@ -16,14 +16,21 @@ from uvscope.sim.serve import start_emulators
 
 @pytest.fixture
 def emulated(tmp_path):
-    with start_emulators(link_dir=tmp_path, time_scale=SCALE, start_homed=False,
-                         start_mm=(40.0, 30.0), start_z_um=5000.0) as emus:
-        cfg = RigConfig.model_validate({
-            "camera": {"width_px": 32, "height_px": 24, "pixel_size_um": 0.5},
-            "filter_wheel": {"backend": "serial", "port": emus.wheel.path},
-            "stage": {"backend": "serial", "port": emus.apt.path, "settle_ms": 0.0},
-            "focus": {"backend": "serial", "port": emus.apt.path, "settle_ms": 0.0},
-        })
+    with start_emulators(
+        link_dir=tmp_path,
+        time_scale=SCALE,
+        start_homed=False,
+        start_mm=(40.0, 30.0),
+        start_z_um=5000.0,
+    ) as emus:
+        cfg = RigConfig.model_validate(
+            {
+                "camera": {"width_px": 32, "height_px": 24, "pixel_size_um": 0.5},
+                "filter_wheel": {"backend": "serial", "port": emus.wheel.path},
+                "stage": {"backend": "serial", "port": emus.apt.path, "settle_ms": 0.0},
+                "focus": {"backend": "serial", "port": emus.apt.path, "settle_ms": 0.0},
+            }
+        )
         rig = build_hardware_rig(cfg, renderer=FlatWorld(32, 24, 0.5), timing_scale=SCALE)
         yield emus, rig
         rig.close()
@@ -57,8 +64,9 @@ def test_home_button_asks_homes_and_shows_the_state(qtbot, emulated):
         qtbot.waitUntil(lambda: panel.homing_state == "homed", timeout=10_000)
         assert panel.homed_label.text() == "homed"
         assert [f.dest for f in emus.apt.frames_of(ap.MOT_MOVE_HOME)] == [0x23, 0x21, 0x22]
-        qtbot.waitUntil(lambda: panel.position is not None and panel.position[:2] == (0, 0),
-                        timeout=5000)
+        qtbot.waitUntil(
+            lambda: panel.position is not None and panel.position[:2] == (0, 0), timeout=5000
+        )
         panel.set_scanning(True)
         assert not panel.home_button.isEnabled()
     finally:

@@ -32,16 +32,22 @@ def _scan(tmp_path, rows=6, columns=6, analysis=False) -> ScanConfig:
         name="gui test",
         region=RegionConfig(center_mm=(40.0, 30.0), rows=rows, columns=columns),
         output_dir=tmp_path / "scan",
-    ).replace(analysis={"enabled": analysis}, background={"frames": 2, "dark_frames": 1},
-              focus={"mode": "fixed"})
+    ).replace(
+        analysis={"enabled": analysis},
+        background={"frames": 2, "dark_frames": 1},
+        focus={"mode": "fixed"},
+    )
 
 
 def _rig(small_rig_config, faults=None):
     from uvscope.sim.devices import build_sim_rig
 
     cam = small_rig_config.camera
-    return build_sim_rig(small_rig_config, faults=faults,
-                         renderer=SlowWorld(cam.width_px, cam.height_px, cam.pixel_size_um))
+    return build_sim_rig(
+        small_rig_config,
+        faults=faults,
+        renderer=SlowWorld(cam.width_px, cam.height_px, cam.pixel_size_um),
+    )
 
 
 def _window(qtbot, rig, scan, sink_type=FakeAnalysisSink):
@@ -51,8 +57,9 @@ def _window(qtbot, rig, scan, sink_type=FakeAnalysisSink):
         sinks.append(sink_type())
         return sinks[-1]
 
-    win = MainWindow(rig, analysis_factory=factory, ask=lambda *a: True,
-                     live_on_connect=False, scan=scan)
+    win = MainWindow(
+        rig, analysis_factory=factory, ask=lambda *a: True, live_on_connect=False, scan=scan
+    )
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: set(win.panel.state.values()) == {"connected"}, timeout=5000)
@@ -78,10 +85,10 @@ def test_live_view_is_locked_during_a_scan(qtbot, small_rig_config, tmp_path):
     win.live_session.stop()
 
 
-def test_closing_mid_scan_stops_now_and_leaves_the_analysis(qtbot, small_rig_config,
-                                                           tmp_path):
-    win, sinks = _window(qtbot, _rig(small_rig_config), _scan(tmp_path, analysis=True),
-                         sink_type=SlowAnalysis)
+def test_closing_mid_scan_stops_now_and_leaves_the_analysis(qtbot, small_rig_config, tmp_path):
+    win, sinks = _window(
+        qtbot, _rig(small_rig_config), _scan(tmp_path, analysis=True), sink_type=SlowAnalysis
+    )
     win.scan_view.start_button.click()
     qtbot.waitUntil(lambda: len(win.scan_view.mosaic.tiles) >= 2, timeout=20_000)
     t0 = time.monotonic()

@@ -64,8 +64,11 @@ def test_every_image_is_schema_valid_ome_with_resolution_tags(analysed: Path) ->
 def test_bioio_reads_tiles_and_mosaics_with_their_pixel_size(analysed: Path) -> None:
     bioio = pytest.importorskip("bioio")
     reader = pytest.importorskip("bioio_ome_tiff").Reader
-    for p in (next((analysed / "raw").glob("*.tif")), analysed / "analysis" / "mosaic_gray.ome.tif",
-              analysed / "analysis" / "mosaic_labels.ome.tif"):
+    for p in (
+        next((analysed / "raw").glob("*.tif")),
+        analysed / "analysis" / "mosaic_gray.ome.tif",
+        analysed / "analysis" / "mosaic_labels.ome.tif",
+    ):
         img = bioio.BioImage(p, reader=reader)
         data = img.get_image_data("YX")
         assert data.shape == tifffile.imread(p).shape and np.isfinite(data).all()

@@ -22,8 +22,9 @@ def test_band_written_pyramid_equals_the_whole_image_pyramid(tmp_path: Path, lab
         calls.append((r0, r1))
         return img[r0:r1]
 
-    p = write_pyramid_bands(tmp_path / "m.ome.tif", img.shape, img.dtype, 1, band, 0.5,
-                            labels=labels, tile=128)
+    p = write_pyramid_bands(
+        tmp_path / "m.ome.tif", img.shape, img.dtype, 1, band, 0.5, labels=labels, tile=128
+    )
     assert all(r1 - r0 <= 128 for r0, r1 in calls)  # never the whole image at once
     with tifffile.TiffFile(p) as tf:
         levels = [lev.asarray() for lev in tf.series[0].levels]

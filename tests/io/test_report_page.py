@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -116,7 +116,7 @@ def test_classes_outside_the_differential_are_reported_apart(tmp_path: Path) -> 
 def test_sign_off_is_shown_and_voided_by_a_later_change(tmp_path: Path) -> None:
     scan = make_scan(tmp_path, HEALTHY, images=False)
     review(scan, [("t00000c0000", "neutrophil", "lymphocyte")])
-    when = datetime(2026, 12, 1, 12, 30, tzinfo=timezone.utc)
+    when = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
     record = sign_off(scan, "  Dr. Rivera ", now=when)
     assert record.operator == "Dr. Rivera" and record.reviewed_cells == 1
     page = write_report(scan).read_text()

@@ -51,8 +51,9 @@ def test_export_places_each_counted_cell_at_its_table_coordinates(analysed: Path
     with open(analysed / "analysis" / "cells.csv", newline="") as fh:
         cells = list(csv.DictReader(fh))
     assert cells
-    colours = {c["label-value"]: tuple(c["rgba"][:3])
-               for c in lab_group.attrs["image-label"]["colors"]}
+    colours = {
+        c["label-value"]: tuple(c["rgba"][:3]) for c in lab_group.attrs["image-label"]["colors"]
+    }
     for c in cells:
         value = int(c["tile"]) * LABEL_STRIDE + int(c["label"])
         assert colours[value] == CLASS_COLOURS[c["cell_class"]]

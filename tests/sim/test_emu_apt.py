@@ -37,8 +37,7 @@ class Client:
     def send(self, data: bytes) -> None:
         self.port.write(data)
 
-    def wait_for(self, msgid: int, source: int | None = None, timeout_s: float = 2.0
-                  ) -> ap.Frame:
+    def wait_for(self, msgid: int, source: int | None = None, timeout_s: float = 2.0) -> ap.Frame:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for i, f in enumerate(self.frames):
@@ -99,27 +98,29 @@ def test_every_request_a_client_sends_is_answered_in_the_manuals_layout(emu, cli
     assert enc["encoder_count"] == 1_000_000
     home = client.ask(apt.mot_req_homeparams(0x22, H, 1), ap.MOT_GET_HOMEPARAMS, 0x22).parsed()
     assert home["home_dir"] == 2 and home["home_velocity"] > 0
-    lim = client.ask(apt.mot_req_limswitchparams(0x21, H, 1), ap.MOT_GET_LIMSWITCHPARAMS,
-                     0x21).parsed()
+    lim = client.ask(
+        apt.mot_req_limswitchparams(0x21, H, 1), ap.MOT_GET_LIMSWITCHPARAMS, 0x21
+    ).parsed()
     assert lim["soft_limit_mode"] == ap.SOFT_LIMIT_IGNORE
     jog = client.ask(apt.mot_req_jogparams(0x21, H, 1), ap.MOT_GET_JOGPARAMS, 0x21).parsed()
     assert jog["jog_mode"] == 2 and jog["step_size"] == 2000
     gen = client.ask(apt.mot_req_genmoveparams(0x21, H, 1), ap.MOT_GET_GENMOVEPARAMS, 0x21)
     assert gen.parsed()["backlash_distance"] == 0
-    st = client.ask(apt.mot_req_statusupdate(0x21, H, 1), ap.MOT_GET_STATUSUPDATE,
-                    0x21).parsed()
+    st = client.ask(apt.mot_req_statusupdate(0x21, H, 1), ap.MOT_GET_STATUSUPDATE, 0x21).parsed()
     assert st["position"] == 1_000_000 and st["homed"] and st["channel_enabled"]
     req_bits = struct.pack("<HBBBB", ap.MOT_REQ_STATUSBITS, 1, 0, 0x23, H)  # pyLabLib's status
     bits = client.ask(req_bits, ap.MOT_GET_STATUSBITS, 0x23)
     assert struct.unpack_from("<HL", bits.data)[1] & ap.HOMED
-    axis = client.ask(apt.mot_req_stageaxisparams(0x22, H, 1), ap.MOT_GET_STAGEAXISPARAMS,
-                      0x22).parsed()
+    axis = client.ask(
+        apt.mot_req_stageaxisparams(0x22, H, 1), ap.MOT_GET_STAGEAXISPARAMS, 0x22
+    ).parsed()
     assert (axis["min_pos"], axis["max_pos"]) == (0, 1_500_000)
     trig = client.ask(apt.mot_req_trigger(0x21, H, 1), ap.MOT_GET_TRIGGER, 0x21).parsed()
     assert trig["mode"] == 0
     for bay_index, occupied in ((0, True), (2, True), (3, False)):
-        used = client.ask(apt.rack_req_bayused(ap.RACK, H, bay_index), ap.RACK_GET_BAYUSED,
-                          ap.RACK).parsed()
+        used = client.ask(
+            apt.rack_req_bayused(ap.RACK, H, bay_index), ap.RACK_GET_BAYUSED, ap.RACK
+        ).parsed()
         assert (used["bay_ident"], used["occupied"]) == (bay_index, occupied)
     rack = client.ask(apt.rack_req_statusbits(ap.RACK, H), ap.RACK_GET_STATUSBITS, ap.RACK)
     assert rack.long and len(rack.data) == 4
@@ -156,15 +157,13 @@ def test_unknown_frames_are_skipped_whole(emu, client):
 def test_rehoming_clears_homed_and_refuses_moves_until_done(emu, client):
     client.send(apt.mot_move_home(0x21, H, 1))
     time.sleep(0.01)
-    st = client.ask(apt.mot_req_statusupdate(0x21, H, 1), ap.MOT_GET_STATUSUPDATE,
-                    0x21).parsed()
+    st = client.ask(apt.mot_req_statusupdate(0x21, H, 1), ap.MOT_GET_STATUSUPDATE, 0x21).parsed()
     assert st["homing"] and not st["homed"]
     client.send(apt.mot_move_absolute(0x21, H, 1, 500_000))
     refusal = client.wait_for(ap.HW_RICHRESPONSE, 0x21).parsed()
     assert refusal["msg_ident"] == ap.MOT_MOVE_ABSOLUTE and b"homing" in refusal["notes"]
     client.wait_for(ap.MOT_MOVE_HOMED, 0x21, timeout_s=3.0)
-    st = client.ask(apt.mot_req_statusupdate(0x21, H, 1), ap.MOT_GET_STATUSUPDATE,
-                    0x21).parsed()
+    st = client.ask(apt.mot_req_statusupdate(0x21, H, 1), ap.MOT_GET_STATUSUPDATE, 0x21).parsed()
     assert st["homed"] and not st["homing"] and st["position"] == 0
     assert emu.refused == [(0x21, ap.MOT_MOVE_ABSOLUTE, "homing in progress")]
 
@@ -179,8 +178,9 @@ def test_a_move_on_a_disabled_channel_is_refused_out_loud(emu, client):
 
 def test_controller_soft_limits_stop_a_move_there(emu, client):
     client.send(ap.set_soft_limits(0x21, (100_000, 1_200_000)))
-    lim = client.ask(apt.mot_req_limswitchparams(0x21, H, 1), ap.MOT_GET_LIMSWITCHPARAMS,
-                     0x21).parsed()
+    lim = client.ask(
+        apt.mot_req_limswitchparams(0x21, H, 1), ap.MOT_GET_LIMSWITCHPARAMS, 0x21
+    ).parsed()
     assert (lim["ccw_softlimit"], lim["cw_softlimit"]) == (100_000, 1_200_000)
     client.send(apt.mot_move_absolute(0x21, H, 1, 2_000_000))
     stopped = client.wait_for(ap.MOT_MOVE_STOPPED, 0x21).parsed()

@@ -17,8 +17,7 @@ from uvscope.sim.emu_apt import EmuAptBBD
 from uvscope.sim.emu_fw102c import IDN, EmuFW102C
 
 ADDRESSES = sorted(ap.ADDRESSES)
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -57,11 +56,32 @@ def test_apt_emulator_survives_any_input(chunks):
 
 
 @FUZZ
-@given(st.lists(st.one_of(
-    st.binary(max_size=32),
-    st.sampled_from([b"pos=", b"pcount=", b"speed=", b"trig=", b"sensors=", b"baud=", b"?",
-                     b"save", b"*idn?", b"pos?", b"\r", b"\n", b"=", b"99999999999"]),
-), max_size=30))
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=32),
+            st.sampled_from(
+                [
+                    b"pos=",
+                    b"pcount=",
+                    b"speed=",
+                    b"trig=",
+                    b"sensors=",
+                    b"baud=",
+                    b"?",
+                    b"save",
+                    b"*idn?",
+                    b"pos?",
+                    b"\r",
+                    b"\n",
+                    b"=",
+                    b"99999999999",
+                ]
+            ),
+        ),
+        max_size=30,
+    )
+)
 def test_wheel_emulator_survives_any_input(chunks):
     emu = EmuFW102C(time_scale=0.0)
     try:

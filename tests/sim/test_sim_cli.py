@@ -14,9 +14,24 @@ from uvscope.cli import main
 
 def test_simulate_writes_a_readable_dataset(tmp_path):
     out = tmp_path / "ds"
-    r = CliRunner().invoke(main, ["simulate", "--out", str(out), "--tiles", "2", "--donors",
-                                  "healthy,sickle", "--size", "160x128", "--wbc-fraction", "1",
-                                  "--seed", "4"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "simulate",
+            "--out",
+            str(out),
+            "--tiles",
+            "2",
+            "--donors",
+            "healthy,sickle",
+            "--size",
+            "160x128",
+            "--wbc-fraction",
+            "1",
+            "--seed",
+            "4",
+        ],
+    )
     assert r.exit_code == 0, r.output
     meta = json.loads((out / "dataset.json").read_text())
     assert meta["version"] == 1 and meta["wavelengths"] == [260, 280, 300]
@@ -40,8 +55,7 @@ def test_simulate_writes_a_readable_dataset(tmp_path):
         ids = set(np.unique(labels)) - {0}
         assert {int(row["id"]) for row in rows} == ids
         for row in rows:
-            assert row["kind"] in ("neutrophil", "eosinophil", "basophil", "lymphocyte",
-                                   "monocyte")
+            assert row["kind"] in ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
             rr, cc = float(row["row"]), float(row["col"])
             if 5 < rr < 123 and 5 < cc < 155:  # a centre inside the tile lies on its cell
                 assert labels[round(rr), round(cc)] == int(row["id"])
@@ -49,9 +63,24 @@ def test_simulate_writes_a_readable_dataset(tmp_path):
 
 def test_simulate_binning_and_random_donors(tmp_path):
     out = tmp_path / "b2"
-    r = CliRunner().invoke(main, ["simulate", "--out", str(out), "--tiles", "1",
-                                  "--random-donors", "2", "--size", "128x96", "--binning", "2",
-                                  "--wavelengths", "260"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "simulate",
+            "--out",
+            str(out),
+            "--tiles",
+            "1",
+            "--random-donors",
+            "2",
+            "--size",
+            "128x96",
+            "--binning",
+            "2",
+            "--wavelengths",
+            "260",
+        ],
+    )
     assert r.exit_code == 0, r.output
     meta = json.loads((out / "dataset.json").read_text())
     assert meta["tile_shape"] == [48, 64] and abs(meta["pixel_size_um"] - 0.32) < 1e-9
@@ -66,8 +95,10 @@ def test_simulate_rejects_bad_arguments(tmp_path):
     assert r.exit_code == 2 and "555" in r.output
     r = run(main, ["simulate", "--out", str(tmp_path / "b"), "--donors", "nobody"])
     assert r.exit_code == 2 and "unknown donor" in r.output
-    r = run(main, ["simulate", "--out", str(tmp_path / "c"), "--donors", "healthy",
-                   "--random-donors", "2"])
+    r = run(
+        main,
+        ["simulate", "--out", str(tmp_path / "c"), "--donors", "healthy", "--random-donors", "2"],
+    )
     assert r.exit_code == 2
     r = run(main, ["simulate", "--out", str(tmp_path / "d"), "--binning", "3"])
     assert r.exit_code == 2

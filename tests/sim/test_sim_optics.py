@@ -38,8 +38,10 @@ def test_blur_grows_with_defocus_both_ways(world, find_cell):
     x, y = c.centroid_mm
     z0 = world.best_focus_um(x, y, 260)
     for sign in (1, -1):
-        s = [_sharpness(world.transmission(x, y, z0 + sign * dz, 260))
-             for dz in (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 20.0)]
+        s = [
+            _sharpness(world.transmission(x, y, z0 + sign * dz, 260))
+            for dz in (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 20.0)
+        ]
         assert all(a > b for a, b in zip(s, s[1:], strict=False)), s
     # depth of field about 1.4 um: at 0.7 um most of the sharpness is left, at 3 um little
     s0 = _sharpness(world.transmission(x, y, z0, 260))

@@ -93,8 +93,10 @@ def test_wbc_proportions_match_the_donor():
         assert abs(cnt - n * pk) < 4 * sd + 2, (k, cnt, n * pk)
     dead = sum(c.dead for c in cells)
     assert abs(dead - n * donor.dead_fraction) < 4 * np.sqrt(n * donor.dead_fraction) + 2
-    diam = {k: np.mean([c.diameter_um for c in cells if c.kind == k and not c.dead])
-            for k in ("neutrophil", "lymphocyte", "monocyte")}
+    diam = {
+        k: np.mean([c.diameter_um for c in cells if c.kind == k and not c.dead])
+        for k in ("neutrophil", "lymphocyte", "monocyte")
+    }
     assert 10 < diam["neutrophil"] < 14 and 7 < diam["lymphocyte"] < 11
     assert diam["monocyte"] > diam["neutrophil"] > diam["lymphocyte"]
 
@@ -121,15 +123,20 @@ def test_sickle_donor_has_sickled_rbcs():
     frac = kinds.count("sickle_rbc") / max(kinds.count("rbc") + kinds.count("sickle_rbc"), 1)
     assert 0.08 < frac < 0.3
     healthy = SimWorld(SimConfig(seed=2), CameraConfig(width_px=64, height_px=64))
-    assert all(r.kind != "sickle_rbc"
-               for r in healthy.cells_in_region(cx, cy, cx + 0.3, cy + 0.3, include_rbc=True))
+    assert all(
+        r.kind != "sickle_rbc"
+        for r in healthy.cells_in_region(cx, cy, cx + 0.3, cy + 0.3, include_rbc=True)
+    )
 
 
 def test_rbc_density_is_realistic(world):
     cx, cy = world.smear_centre_mm()
     # a 1392 x 1040 frame at 0.16 um/px is about 0.223 x 0.166 mm and holds 200-450 RBCs
-    rbcs = [r for r in world.cells_in_region(cx, cy, cx + 0.223, cy + 0.166, include_rbc=True)
-            if r.kind == "rbc"]
+    rbcs = [
+        r
+        for r in world.cells_in_region(cx, cy, cx + 0.223, cy + 0.166, include_rbc=True)
+        if r.kind == "rbc"
+    ]
     assert 150 < len(rbcs) < 450
 
 

@@ -85,8 +85,9 @@ def sharpness(img: np.ndarray) -> Sharpness:
     var = float(a.var(dtype=np.float64))
     dx = a[:, 2:] - a[:, :-2]
     dy = a[2:, :] - a[:-2, :]
-    fine = 0.5 * (float(np.mean(dx * dx, dtype=np.float64))
-                  + float(np.mean(dy * dy, dtype=np.float64)))
+    fine = 0.5 * (
+        float(np.mean(dx * dx, dtype=np.float64)) + float(np.mean(dy * dy, dtype=np.float64))
+    )
     noise = noise_variance(a)
     structure = var - noise
     detail = fine - 2.0 * noise  # white noise adds 2 sigma^2 to a lag-2 difference
@@ -165,8 +166,9 @@ def has_peak(scores: np.ndarray, min_contrast: float) -> bool:
     return hi > 0 and (hi - lo) / hi >= 1.0 - 1.0 / min_contrast
 
 
-def sweep_positions(centre_um: float, range_um: float, steps: int,
-                    limits_um: tuple[float, float]) -> tuple[np.ndarray, bool]:
+def sweep_positions(
+    centre_um: float, range_um: float, steps: int, limits_um: tuple[float, float]
+) -> tuple[np.ndarray, bool]:
     """``steps`` z positions over ``range_um`` around ``centre_um``, kept inside the limits.
 
     The window is shifted, then shrunk, to fit the soft limits; ``clipped`` says it was.
@@ -190,9 +192,15 @@ class Autofocus:
     between frames so an abort is honoured in the middle of a sweep.
     """
 
-    def __init__(self, rig: Rig, settings: SweepSettings, wavelength_nm: int, exposure_ms: float,
-                 normalise: Callable[[np.ndarray], np.ndarray] | None = None,
-                 should_stop: Callable[[], bool] = lambda: False) -> None:
+    def __init__(
+        self,
+        rig: Rig,
+        settings: SweepSettings,
+        wavelength_nm: int,
+        exposure_ms: float,
+        normalise: Callable[[np.ndarray], np.ndarray] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.rig = rig
         self.settings = settings
         self.metric = focus_metric(settings.metric)
@@ -236,8 +244,16 @@ class Autofocus:
         k = int(np.argmax(scores))
         if not has_peak(scores, st.min_contrast):
             rig.focus.move_to_um(z0)
-            return AutofocusResult(z0, float(scores[k]), False, x_mm, y_mm, samples, clipped,
-                                   "no focus peak: the field has too little structure")
+            return AutofocusResult(
+                z0,
+                float(scores[k]),
+                False,
+                x_mm,
+                y_mm,
+                samples,
+                clipped,
+                "no focus peak: the field has too little structure",
+            )
         around = slice(max(0, k - 1), k + 2)
         coarse = parabola_peak(zs[around], scores[around])
         centre = coarse if coarse is not None and zs[0] <= coarse <= zs[-1] else float(zs[k])
@@ -249,11 +265,12 @@ class Autofocus:
         if peak is None or not fz[0] <= peak <= fz[-1]:
             peak = float(fz[j])
         message = ""
-        at_edge = (k == 0 or k == len(zs) - 1)
+        at_edge = k == 0 or k == len(zs) - 1
         if at_edge:
             message = "focus peak at the edge of the sweep; widen focus.sweep_range_um"
         z_best = min(max(peak, limits[0]), limits[1])
         score = self._score_at(z_best)
         final = sharpness(self.last_image) if self.last_image is not None else None
-        return AutofocusResult(z_best, score, not at_edge, x_mm, y_mm, samples,
-                               clipped or fclipped, message, final)
+        return AutofocusResult(
+            z_best, score, not at_edge, x_mm, y_mm, samples, clipped or fclipped, message, final
+        )

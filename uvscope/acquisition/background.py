@@ -71,16 +71,27 @@ def acquire_darks(rig: Rig, exposures_ms: dict[int, float], frames: int) -> dict
     return out
 
 
-def acquire_backgrounds(rig: Rig, exposures_ms: dict[int, float], frames: int,
-                        position_mm: tuple[float, float], z_um: float,
-                        darks: dict[int, np.ndarray], bg_id: str = "bg0") -> Backgrounds:
+def acquire_backgrounds(
+    rig: Rig,
+    exposures_ms: dict[int, float],
+    frames: int,
+    position_mm: tuple[float, float],
+    z_um: float,
+    darks: dict[int, np.ndarray],
+    bg_id: str = "bg0",
+) -> Backgrounds:
     """Backgrounds at a blank position, one per wavelength, with the given darks."""
     rig.stage.start_move_to_mm(*position_mm)
     rig.focus.start_move_to_um(z_um)
     rig.stage.wait()
     rig.focus.wait()
-    result = Backgrounds(id=bg_id, dark=dict(darks), position_mm=position_mm, z_um=z_um,
-                         acquired_at_s=rig.clock.now())
+    result = Backgrounds(
+        id=bg_id,
+        dark=dict(darks),
+        position_mm=position_mm,
+        z_um=z_um,
+        acquired_at_s=rig.clock.now(),
+    )
     for nm, exp in exposures_ms.items():
         rig.filter_wheel.move_to_wavelength(nm)
         rig.camera.set_exposure_ms(exp)

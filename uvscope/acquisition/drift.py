@@ -41,8 +41,14 @@ class DriftMonitor:
     the last ``window`` tiles is compared with it, so one dense or blank tile cannot trigger.
     """
 
-    def __init__(self, cfg: BackgroundConfig, wavelength_nm: int, now_s: float,
-                 baseline_tiles: int = 3, window: int = 3) -> None:
+    def __init__(
+        self,
+        cfg: BackgroundConfig,
+        wavelength_nm: int,
+        now_s: float,
+        baseline_tiles: int = 3,
+        window: int = 3,
+    ) -> None:
         self.cfg = cfg
         self.wavelength_nm = wavelength_nm
         self.baseline_tiles = baseline_tiles
@@ -66,7 +72,7 @@ class DriftMonitor:
         self._first = list(levels[: self.baseline_tiles])
         if len(self._first) >= self.baseline_tiles:
             self.baseline = float(np.median(self._first))
-            self._recent.extend(levels[self.baseline_tiles:])
+            self._recent.extend(levels[self.baseline_tiles :])
 
     def tile_taken(self) -> None:
         """Count a tile exposed with the current background (the engine calls it as soon as
@@ -78,13 +84,20 @@ class DriftMonitor:
         checked before each tile so no extra tile slips in while the last is read out."""
         cfg = self.cfg
         if cfg.repeat_every_tiles is not None and self._taken >= cfg.repeat_every_tiles:
-            return DriftDecision("every-tiles", f"{self._taken} tiles since the last background",
-                                 self.drift_percent())
-        if (cfg.repeat_every_minutes is not None
-                and now_s - self._since_s >= cfg.repeat_every_minutes * 60.0):
             return DriftDecision(
-                "every-minutes", f"{(now_s - self._since_s) / 60:.1f} min since the last "
-                "background", self.drift_percent())
+                "every-tiles",
+                f"{self._taken} tiles since the last background",
+                self.drift_percent(),
+            )
+        if (
+            cfg.repeat_every_minutes is not None
+            and now_s - self._since_s >= cfg.repeat_every_minutes * 60.0
+        ):
+            return DriftDecision(
+                "every-minutes",
+                f"{(now_s - self._since_s) / 60:.1f} min since the last background",
+                self.drift_percent(),
+            )
         return None
 
     def age_s(self, now_s: float) -> float:
@@ -96,8 +109,9 @@ class DriftMonitor:
             return None
         return (float(np.median(list(self._recent))) / self.baseline - 1.0) * 100.0
 
-    def update(self, normalised: dict[int, np.ndarray],
-               now_s: float) -> tuple[float, DriftDecision | None]:
+    def update(
+        self, normalised: dict[int, np.ndarray], now_s: float
+    ) -> tuple[float, DriftDecision | None]:
         """Add one delivered tile; returns its clear level and a decision when the drift
         calls for a background."""
         img = normalised.get(self.wavelength_nm)
@@ -112,10 +126,16 @@ class DriftMonitor:
             self._recent.append(level)
         cfg = self.cfg
         drift = self.drift_percent()
-        if (cfg.drift_threshold_percent > 0 and drift is not None
-                and len(self._recent) == self._recent.maxlen
-                and abs(drift) > cfg.drift_threshold_percent):
+        if (
+            cfg.drift_threshold_percent > 0
+            and drift is not None
+            and len(self._recent) == self._recent.maxlen
+            and abs(drift) > cfg.drift_threshold_percent
+        ):
             return level, DriftDecision(
-                "drift", f"clear-field level drifted {drift:+.1f}% (threshold "
-                f"{cfg.drift_threshold_percent:g}%)", drift)
+                "drift",
+                f"clear-field level drifted {drift:+.1f}% (threshold "
+                f"{cfg.drift_threshold_percent:g}%)",
+                drift,
+            )
         return level, None

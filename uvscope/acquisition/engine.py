@@ -80,8 +80,8 @@ class ScanEngine:
         self.on_device_error = on_device_error
         #: the one retry policy (``scan.retries``; ``tile_retries`` overrides its per-tile part)
         self.retry = RetryBudget(
-            scan.retries.per_tile if tile_retries is None else tile_retries,
-            scan.retries.per_scan)
+            scan.retries.per_tile if tile_retries is None else tile_retries, scan.retries.per_scan
+        )
         self.focus_source = focus_source
         #: a reason to resume on a rig that differs from the manifest's (recorded)
         self.accept_rig_change = accept_rig_change
@@ -191,17 +191,24 @@ class ScanEngine:
             return
         self.rig.connect()  # the plan needs the camera's image geometry as it runs (binning)
         cam = self.rig.camera
-        self.plan = plan_tiles(self.scan, fov_mm(cam.width_px, cam.height_px,
-                                                 self.rig.pixel_size_um),
-                               self.rig.config.stage)
+        self.plan = plan_tiles(
+            self.scan,
+            fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um),
+            self.rig.config.stage,
+        )
         if not self.resume_existing:
             self._claimed = ScanFolder.claim_new(self.out_dir)
             return
         folder = ScanFolder.claim(self.out_dir, "resume")
         try:
             self._resume_point = check_resume(
-                folder, self.plan, self.rig.config, [w.nm for w in self.scan.wavelengths],
-                self._tile_shape(), self.accept_rig_change)
+                folder,
+                self.plan,
+                self.rig.config,
+                [w.nm for w in self.scan.wavelengths],
+                self._tile_shape(),
+                self.accept_rig_change,
+            )
         except BaseException:
             folder.release()
             raise
@@ -241,8 +248,9 @@ class ScanEngine:
             self.folder.before_write = self.storage_hook
             self.backgrounds = self._retrying("background", lambda: self._backgrounds(self.folder))
             self._prepare_focus(self.folder, self.plan)
-            self.drift = DriftMonitor(self.scan.background, self.scan.wavelengths[0].nm,
-                                      self.rig.clock.now())
+            self.drift = DriftMonitor(
+                self.scan.background, self.scan.wavelengths[0].nm, self.rig.clock.now()
+            )
             if self._background_reloaded:
                 self._restore_drift(done.values(), self.drift)  # type: ignore[arg-type]
             writer = TileWriter(self.folder, save_raw=self.scan.save_raw)
@@ -277,7 +285,8 @@ class ScanEngine:
                     self.events.tile_acquired.emit(tile)
                     self._progress(len(done) + acquired_now, total, acquired_now, t0, device_t0)
                     stop_early = stop_early or any(
-                        getattr(s, "should_stop", lambda: False)() for s in sinks)
+                        getattr(s, "should_stop", lambda: False)() for s in sinks
+                    )
 
             if todo and self.drift is not None:  # a resumed scan may find it due already
                 self._background_due = self.drift.schedule_due(self.rig.clock.now())
@@ -297,8 +306,7 @@ class ScanEngine:
                     if self.drift is not None:
                         self.drift.tile_taken()
                         if self._background_due is None and nxt is not None:
-                            self._background_due = self.drift.schedule_due(
-                                self.rig.clock.now())
+                            self._background_due = self.drift.schedule_due(self.rig.clock.now())
                 finally:
                     deliver()  # finished tiles reach the writer even when the scan stops
                 if self._held or self._background_due is not None:
@@ -336,10 +344,15 @@ class ScanEngine:
         errors.extend(self.sink_errors)
         done_count = len(self.folder.verified_tiles()) if self.folder else 0
         summary = ScanSummary(
-            status=status, out_dir=str(self.out_dir),
-            tiles_total=len(self.plan.tiles) if self.plan else 0, tiles_done=done_count,
-            tiles_acquired_now=acquired_now, wall_s=time.monotonic() - t0,
-            device_time_s=device_s, message=message, errors=errors,
+            status=status,
+            out_dir=str(self.out_dir),
+            tiles_total=len(self.plan.tiles) if self.plan else 0,
+            tiles_done=done_count,
+            tiles_acquired_now=acquired_now,
+            wall_s=time.monotonic() - t0,
+            device_time_s=device_s,
+            message=message,
+            errors=errors,
         )
         self.summary = summary
         if self.folder is not None:
@@ -351,9 +364,14 @@ class ScanEngine:
                 summary.errors.append(str(err))
         self.release()
         self.safe_to_exit.set()
-        self._set_state({"complete": RunState.FINISHED, "stopped-early": RunState.FINISHED,
-                         "interrupted": RunState.INTERRUPTED,
-                         "aborted": RunState.ABORTED}.get(status, RunState.FAILED))
+        self._set_state(
+            {
+                "complete": RunState.FINISHED,
+                "stopped-early": RunState.FINISHED,
+                "interrupted": RunState.INTERRUPTED,
+                "aborted": RunState.ABORTED,
+            }.get(status, RunState.FAILED)
+        )
         self.events.finished.emit(summary)
         if status == "failed":
             raise ScanError(self._failure_text(message))
@@ -376,8 +394,10 @@ class ScanEngine:
     def _record_interrupt(self, done: int, total: int) -> None:
         """Tiles are on disk: say so in manifest and events before the analysis finishes."""
         assert self.folder is not None
-        text = (f"{self.interrupt_reason}: stopped at a tile boundary with {done} of {total} "
-                f"tiles saved; {self.resume_hint()}")
+        text = (
+            f"{self.interrupt_reason}: stopped at a tile boundary with {done} of {total} "
+            f"tiles saved; {self.resume_hint()}"
+        )
         self.folder.update_manifest(status="interrupted")
         self.folder.log_event("interrupted", text, tiles_done=done, tiles_total=total)
         self.safe_to_exit.set()
@@ -394,8 +414,14 @@ class ScanEngine:
         return f"unexpected error ({type(err).__name__}: {err}); this is a bug, {where}"
 
     def _failure_text(self, message: str) -> str:
-        hint = (f"; files written so far are intact: finish with `uvscope scan --resume "
-                f"{self.out_dir}`") if self.folder is not None else ""
+        hint = (
+            (
+                f"; files written so far are intact: finish with `uvscope scan --resume "
+                f"{self.out_dir}`"
+            )
+            if self.folder is not None
+            else ""
+        )
         return f"{message}{hint}"
 
     # ------------------------------------------------------------------ helpers
@@ -412,8 +438,9 @@ class ScanEngine:
         elapsed = time.monotonic() - t0
         rate = now_count / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else None
-        self.events.progress.emit(ScanProgress(done, total, elapsed, rate, eta,
-                                               self.rig.clock.now() - dev0))
+        self.events.progress.emit(
+            ScanProgress(done, total, elapsed, rate, eta, self.rig.clock.now() - dev0)
+        )
 
     def _close_sinks(self, sinks: list[TileSink]) -> None:
         """Close every sink. A lossless writer's failure raises (the scan failed); a failure
@@ -422,8 +449,10 @@ class ScanEngine:
         first: BaseException | None = None
         for sink in sinks:
             if self._leave_sinks and not isinstance(sink, TileWriter):
-                text = (f"{type(sink).__name__} left unfinished at the user's request; run "
-                        f"`uvscope analyze {self.out_dir}` (or --resume) to finish it")
+                text = (
+                    f"{type(sink).__name__} left unfinished at the user's request; run "
+                    f"`uvscope analyze {self.out_dir}` (or --resume) to finish it"
+                )
                 self.sink_errors.append(text)
                 self._log("sink-left", text)
                 continue
@@ -433,8 +462,10 @@ class ScanEngine:
                 if isinstance(sink, TileWriter):
                     first = first or err
                 else:
-                    text = (f"{type(sink).__name__} failed at the end of the scan: {err}; "
-                            f"the tiles are saved: run `uvscope analyze {self.out_dir}`")
+                    text = (
+                        f"{type(sink).__name__} failed at the end of the scan: {err}; "
+                        f"the tiles are saved: run `uvscope analyze {self.out_dir}`"
+                    )
                     self.sink_errors.append(text)
                     self._log("sink-error", text)
         if first is not None:
@@ -447,8 +478,12 @@ class ScanEngine:
             "rig_sha256": rig_fingerprint(self.rig.config),
             "plan": {
                 "tile_shape_px": list(self._tile_shape()),
-                "rows": plan.rows, "columns": plan.columns, "tiles": len(plan.tiles),
-                "step_mm": plan.step_mm, "fov_mm": plan.fov_mm, "bounds_mm": plan.bounds_mm,
+                "rows": plan.rows,
+                "columns": plan.columns,
+                "tiles": len(plan.tiles),
+                "step_mm": plan.step_mm,
+                "fov_mm": plan.fov_mm,
+                "bounds_mm": plan.bounds_mm,
                 "pixel_size_um": self.rig.pixel_size_um,
                 "wavelengths": [w.nm for w in self.scan.wavelengths],
                 "positions": [[t.index, t.row, t.col, t.x_mm, t.y_mm] for t in plan.tiles],
@@ -459,8 +494,9 @@ class ScanEngine:
     def _open_folder(self, plan: GridPlan) -> tuple[ScanFolder, dict[int, object]]:
         """The checked folder, now written: a new manifest, or a resume's repairs."""
         if not self.resume_existing:
-            return ScanFolder.create(self.out_dir, self._manifest_base(plan),
-                                     claimed=self._claimed), {}
+            return ScanFolder.create(
+                self.out_dir, self._manifest_base(plan), claimed=self._claimed
+            ), {}
         folder, point = self._claimed, self._resume_point
         assert folder is not None and point is not None
         torn = folder.repair_logs()
@@ -471,18 +507,28 @@ class ScanEngine:
             folder.log_event("leftovers", f"removed {len(leftovers)} unfinished .part file(s)")
         if point.rig_change is not None:
             changes = list(folder.read_manifest().get("rig_changes") or [])
-            changes.append({**point.rig_change, "at_tile_count": len(point.done),
-                            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            changes.append(
+                {
+                    **point.rig_change,
+                    "at_tile_count": len(point.done),
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+            )
             folder.update_manifest(rig_changes=changes)
-            folder.log_event("rig-change", f"resumed on a changed rig: "
-                             f"{point.rig_change['reason']}", **{
-                                 k: point.rig_change[k] for k in ("from_sha256", "to_sha256")})
+            folder.log_event(
+                "rig-change",
+                f"resumed on a changed rig: {point.rig_change['reason']}",
+                **{k: point.rig_change[k] for k in ("from_sha256", "to_sha256")},
+            )
         done, damaged = point.done, point.damaged
         for index, problem in sorted(damaged.items()):
             folder.log_event("damaged-tile", f"tile {index} taken again: {problem}", tile=index)
         folder.update_manifest(status="running")
-        folder.log_event("resume", f"resumed with {len(done)} of {len(plan.tiles)} tiles done"
-                         + (f"; {len(damaged)} damaged tile(s) to take again" if damaged else ""))
+        folder.log_event(
+            "resume",
+            f"resumed with {len(done)} of {len(plan.tiles)} tiles done"
+            + (f"; {len(damaged)} damaged tile(s) to take again" if damaged else ""),
+        )
         return folder, done  # type: ignore[return-value]
 
     def _exposures(self) -> dict[int, float]:
@@ -512,49 +558,66 @@ class ScanEngine:
             return self._load_backgrounds(folder, point.background, exposures)
         entries = list(folder.read_manifest().get("backgrounds") or []) if point else []
         if point is not None and point.background_problem is not None:
-            self._log("damaged-background", f"saved background unusable "
-                      f"({point.background_problem}); taking a new one for the rest")
+            self._log(
+                "damaged-background",
+                f"saved background unusable "
+                f"({point.background_problem}); taking a new one for the rest",
+            )
         rig = self.rig
         new_id = f"bg{len(entries)}"
         dark_id = new_id
         old_darks: dict[int, np.ndarray] = {}
         if entries and point is not None and point.darks_whole:  # reuse the checked darks
             dark_id = str(entries[-1].get("dark_id", "bg0"))
-            old_darks = {nm: read_ome_tiff(dark_path(folder, nm, dark_id))[0]
-                         .astype(np.float32) for nm in exposures}
+            old_darks = {
+                nm: read_ome_tiff(dark_path(folder, nm, dark_id))[0].astype(np.float32)
+                for nm in exposures
+            }
         z = self.scan.focus.z_um if self.scan.focus.z_um is not None else rig.focus.position_um()
         darks = old_darks or acquire_darks(rig, exposures, self.scan.background.dark_frames)
         pos = self._background_position()
-        bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z, darks,
-                                  bg_id=new_id)
+        bgs = acquire_backgrounds(
+            rig, exposures, self.scan.background.frames, pos, z, darks, bg_id=new_id
+        )
         px = rig.pixel_size_um
         if not old_darks:
             for nm, img in bgs.dark.items():
-                folder.write_image(dark_path(folder, nm, dark_id), img,
-                                   ImageMeta(px, None, exposures[nm], name=f"dark for {nm} nm"))
+                folder.write_image(
+                    dark_path(folder, nm, dark_id),
+                    img,
+                    ImageMeta(px, None, exposures[nm], name=f"dark for {nm} nm"),
+                )
         for nm, img in bgs.background.items():
-            meta = ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
-                             f"background {new_id} {nm} nm")
+            meta = ImageMeta(
+                px, nm, exposures[nm], pos[0], pos[1], z, f"background {new_id} {nm} nm"
+            )
             folder.write_image(folder.background_path(nm, new_id), img, meta)
             self.events.background_acquired.emit(nm, img)
-        entries.append({
-            "id": bgs.id, "dark_id": dark_id, "position_mm": pos, "z_um": z,
-            "frames": self.scan.background.frames,
-            "dark_frames": self.scan.background.dark_frames if bgs.dark else 0,
-            "stats": {str(k): v for k, v in bgs.stats().items()},
-        })
+        entries.append(
+            {
+                "id": bgs.id,
+                "dark_id": dark_id,
+                "position_mm": pos,
+                "z_um": z,
+                "frames": self.scan.background.frames,
+                "dark_frames": self.scan.background.dark_frames if bgs.dark else 0,
+                "stats": {str(k): v for k, v in bgs.stats().items()},
+            }
+        )
         folder.update_manifest(backgrounds=entries)
         return bgs
 
-    def _load_backgrounds(self, folder: ScanFolder, entry: dict[str, object],
-                          exposures: dict[int, float]) -> Backgrounds:
+    def _load_backgrounds(
+        self, folder: ScanFolder, entry: dict[str, object], exposures: dict[int, float]
+    ) -> Backgrounds:
         """A checked background entry of the folder (the newest: the scan may have retaken it)."""
         bg_id = str(entry.get("id", "bg0"))
         dark_id = str(entry.get("dark_id", "bg0"))
         pos = entry.get("position_mm")
         z = entry.get("z_um")
-        bgs = Backgrounds(id=bg_id, position_mm=_xy(pos),
-                          z_um=float(z) if isinstance(z, (int, float)) else None)
+        bgs = Backgrounds(
+            id=bg_id, position_mm=_xy(pos), z_um=float(z) if isinstance(z, (int, float)) else None
+        )
         first = (folder.read_manifest().get("backgrounds") or [{}])[0]
         for nm in exposures:
             p = folder.background_path(nm, bg_id)
@@ -594,8 +657,9 @@ class ScanEngine:
         if abs(self.rig.focus.position_um() - z) > 1e-6:
             self.rig.focus.start_move_to_um(z)
 
-    def _acquire_with_recovery(self, spec: TileSpec | None, nxt: TileSpec | None,
-                               flush: bool) -> None:
+    def _acquire_with_recovery(
+        self, spec: TileSpec | None, nxt: TileSpec | None, flush: bool
+    ) -> None:
         """Acquire ``spec`` (None: only read out what is pending) into ``self._completed``.
 
         On a device error, every tile with a frame still in flight is acquired again.
@@ -625,8 +689,9 @@ class ScanEngine:
         assert self.folder is not None
         for index in sorted(failed):
             n = self.retry.spent_by[f"tile {index}"]
-            self.folder.log_event("recovered", f"tile {index} taken after {n} device "
-                                  "error(s)", tile=index)
+            self.folder.log_event(
+                "recovered", f"tile {index} taken after {n} device error(s)", tile=index
+            )
 
     def _device_error(self, err: DeviceError, where: str, **extra: object) -> None:
         """Charge the retry budget and return when a retry may go ahead (devices reopened):
@@ -634,17 +699,23 @@ class ScanEngine:
         Raises ScanError (headless, budget spent) or ScanAborted. Pause halts retries."""
         allowed = self.retry.charge(where)
         assert self.folder is not None
-        self.folder.log_event("device-error", f"{where}: {err}" if "tile" not in extra
-                              else str(err), attempt=self.retry.spent_by[where],
-                              scan_errors=self.retry.spent, **extra)
+        self.folder.log_event(
+            "device-error",
+            f"{where}: {err}" if "tile" not in extra else str(err),
+            attempt=self.retry.spent_by[where],
+            scan_errors=self.retry.spent,
+            **extra,
+        )
         self.events.log.emit(f"{where}: {err}")
         if not allowed and self.on_device_error != "pause":
-            raise ScanError(f"device error at {where}: {err}; retry budget spent "
-                            f"({self.retry.describe(where)})") from err
+            raise ScanError(
+                f"device error at {where}: {err}; retry budget spent ({self.retry.describe(where)})"
+            ) from err
         if not allowed:
             self.events.device_error.emit(
                 f"{err}. Retries used up ({self.retry.describe(where)}). Check the device, "
-                f"then Resume to retry {where} or Abort to stop (files so far are kept).")
+                f"then Resume to retry {where} or Abort to stop (files so far are kept)."
+            )
             self._state_before_pause = self.state
             self._running.clear()
             self._set_state(RunState.PAUSED)
@@ -668,8 +739,12 @@ class ScanEngine:
         try:
             sink.put(tile)
         except Exception as err:  # noqa: BLE001 - recorded in events.jsonl, scan goes on
-            self._log("sink-error", f"{type(sink).__name__} failed on tile {tile.index}: "
-                      f"{err!r}; the tile is saved, the scan goes on", tile=tile.index)
+            self._log(
+                "sink-error",
+                f"{type(sink).__name__} failed on tile {tile.index}: "
+                f"{err!r}; the tile is saved, the scan goes on",
+                tile=tile.index,
+            )
 
     def _log(self, kind: str, message: str, **extra: object) -> None:
         if self.folder is not None:
@@ -678,8 +753,9 @@ class ScanEngine:
 
     def _prepare_focus(self, folder: ScanFolder, plan: GridPlan) -> None:
         """Focus source for the tiles (autofocus / focus map), after the backgrounds."""
-        ctl = FocusController(self.rig, self.scan, self._normalise,
-                              should_stop=self._abort.is_set, log=self._log)
+        ctl = FocusController(
+            self.rig, self.scan, self._normalise, should_stop=self._abort.is_set, log=self._log
+        )
         saved = folder.read_manifest().get("focus") if self.resume_existing else None
         if self.focus_source is None:
             if self._retrying("focus map", lambda: ctl.prepare(plan, saved)) is not None:
@@ -738,8 +814,7 @@ class ScanEngine:
             for r in done
             if r.background_id == self.backgrounds.id and r.extra and "clear_level" in r.extra
         )  # in the order they were taken: the age grows tile by tile
-        drift.restore([lv for _, lv in taken], taken[-1][0] if taken else 0.0,
-                      self.rig.clock.now())
+        drift.restore([lv for _, lv in taken], taken[-1][0] if taken else 0.0, self.rig.clock.now())
 
     def _retake_background(self, due: DriftDecision) -> None:
         """A new background (same darks, position and z); later tiles carry its id."""
@@ -751,23 +826,34 @@ class ScanEngine:
         z = old.z_um if old.z_um is not None else rig.focus.position_um()
         exposures = self._exposures()
         self._inflight = None  # the stage leaves the tile path
-        bgs = acquire_backgrounds(rig, exposures, self.scan.background.frames, pos, z,
-                                  old.dark, bg_id=new_id)
+        bgs = acquire_backgrounds(
+            rig, exposures, self.scan.background.frames, pos, z, old.dark, bg_id=new_id
+        )
         px = rig.pixel_size_um
         for nm, img in bgs.background.items():
-            folder.write_image(folder.background_path(nm, new_id), img,
-                               ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z,
-                                         f"background {new_id} {nm} nm"))
+            folder.write_image(
+                folder.background_path(nm, new_id),
+                img,
+                ImageMeta(px, nm, exposures[nm], pos[0], pos[1], z, f"background {new_id} {nm} nm"),
+            )
             self.events.background_acquired.emit(nm, img)
-        entries.append({
-            "id": new_id, "dark_id": str(entries[-1].get("dark_id", "bg0")) if entries
-            else "bg0", "position_mm": pos, "z_um": z, "frames": self.scan.background.frames,
-            "reason": due.reason, "message": due.message, "drift_percent": due.drift_percent,
-            "stats": {str(k): v for k, v in bgs.stats().items()},
-        })
+        entries.append(
+            {
+                "id": new_id,
+                "dark_id": str(entries[-1].get("dark_id", "bg0")) if entries else "bg0",
+                "position_mm": pos,
+                "z_um": z,
+                "frames": self.scan.background.frames,
+                "reason": due.reason,
+                "message": due.message,
+                "drift_percent": due.drift_percent,
+                "stats": {str(k): v for k, v in bgs.stats().items()},
+            }
+        )
         folder.update_manifest(backgrounds=entries)
-        self._log("background", f"background {new_id} taken: {due.message}", id=new_id,
-                  reason=due.reason)
+        self._log(
+            "background", f"background {new_id} taken: {due.message}", id=new_id, reason=due.reason
+        )
         self.backgrounds = bgs
         self.drift.reset(rig.clock.now())
 
@@ -822,10 +908,18 @@ class ScanEngine:
         assert self.backgrounds is not None
         exposures = self._exposures()
         norm = {nm: self.backgrounds.normalise(nm, raw) for nm, raw in ctx.raws.items()}
-        return Tile(spec=ctx.spec, x_mm=ctx.x_mm, y_mm=ctx.y_mm, z_um=ctx.z_um,
-                    pixel_size_um=self.rig.pixel_size_um, raw=dict(ctx.raws),
-                    normalised=norm, exposure_ms={nm: exposures[nm] for nm in ctx.raws},
-                    acquired_at_s=ctx.t_acq, background_id=self.backgrounds.id)
+        return Tile(
+            spec=ctx.spec,
+            x_mm=ctx.x_mm,
+            y_mm=ctx.y_mm,
+            z_um=ctx.z_um,
+            pixel_size_um=self.rig.pixel_size_um,
+            raw=dict(ctx.raws),
+            normalised=norm,
+            exposure_ms={nm: exposures[nm] for nm in ctx.raws},
+            acquired_at_s=ctx.t_acq,
+            background_id=self.backgrounds.id,
+        )
 
 
 def _xy(value: object) -> tuple[float, float] | None:
@@ -846,9 +940,14 @@ class _TileInProgress:
     raws: dict[int, np.ndarray] = field(default_factory=dict)
 
 
-def run_scan(rig: Rig, scan: ScanConfig, out_dir: str | Path, sinks: Sequence[TileSink] = (),
-             resume: bool = False,
-             on_progress: Callable[[ScanProgress], None] | None = None) -> ScanSummary:
+def run_scan(
+    rig: Rig,
+    scan: ScanConfig,
+    out_dir: str | Path,
+    sinks: Sequence[TileSink] = (),
+    resume: bool = False,
+    on_progress: Callable[[ScanProgress], None] | None = None,
+) -> ScanSummary:
     """Convenience: run a scan to completion in this thread."""
     engine = ScanEngine(rig, scan, out_dir, sinks, resume=resume)
     if on_progress is not None:

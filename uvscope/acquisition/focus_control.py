@@ -85,36 +85,51 @@ def fixed_focus_warning(plan: GridPlan) -> str | None:
         f"{TYPICAL_TILT_UM_PER_MM[0]:g}-{TYPICAL_TILT_UM_PER_MM[1]:g} um/mm moves the slide "
         f"surface by about {lo:.1f}-{hi:.1f} um across it, against a depth of field of "
         f"{DEPTH_OF_FIELD_UM:g} um; every soft tile will be re-focused one by one (slow) or "
-        "left out of counting. Use focus mode \"auto\" or \"map\" for a region this size"
+        'left out of counting. Use focus mode "auto" or "map" for a region this size'
     )
 
 
 class FocusController:
     """Owns the autofocus, the focus map and the per-tile focus check of one scan."""
 
-    def __init__(self, rig: Rig, scan: ScanConfig,
-                 normalise: Callable[[int, np.ndarray], np.ndarray],
-                 should_stop: Callable[[], bool] = lambda: False,
-                 log: Log = lambda kind, message, **extra: None,
-                 point_retries: int = 1) -> None:
+    def __init__(
+        self,
+        rig: Rig,
+        scan: ScanConfig,
+        normalise: Callable[[int, np.ndarray], np.ndarray],
+        should_stop: Callable[[], bool] = lambda: False,
+        log: Log = lambda kind, message, **extra: None,
+        point_retries: int = 1,
+    ) -> None:
         self.rig, self.scan, self.cfg = rig, scan, scan.focus
         nms = [w.nm for w in scan.wavelengths]
-        self.wavelength_nm = (self.cfg.wavelength_nm if self.cfg.wavelength_nm is not None
-                              else nms[0])
+        self.wavelength_nm = (
+            self.cfg.wavelength_nm if self.cfg.wavelength_nm is not None else nms[0]
+        )
         if self.wavelength_nm not in nms:
             raise ConfigError(
                 f"focus.wavelength_nm = {self.wavelength_nm} is not one of the scan's "
                 f"wavelengths {nms}; focus at a wavelength the scan images"
             )
         exposure = {w.nm: w.exposure_ms for w in scan.wavelengths}[self.wavelength_nm]
-        self.settings = SweepSettings(self.cfg.sweep_range_um, self.cfg.sweep_steps,
-                                      self.cfg.fine_range_um, self.cfg.fine_steps,
-                                      self.cfg.metric, self.cfg.min_contrast)
+        self.settings = SweepSettings(
+            self.cfg.sweep_range_um,
+            self.cfg.sweep_steps,
+            self.cfg.fine_range_um,
+            self.cfg.fine_steps,
+            self.cfg.metric,
+            self.cfg.min_contrast,
+        )
         self.metric = focus_metric(self.cfg.metric)
         self.normalise = normalise
-        self.autofocus = Autofocus(rig, self.settings, self.wavelength_nm, exposure,
-                                   normalise=lambda raw: normalise(self.wavelength_nm, raw),
-                                   should_stop=should_stop)
+        self.autofocus = Autofocus(
+            rig,
+            self.settings,
+            self.wavelength_nm,
+            exposure,
+            normalise=lambda raw: normalise(self.wavelength_nm, raw),
+            should_stop=should_stop,
+        )
         self.log = log
         self.should_stop = should_stop
         self.exposure_ms = exposure
@@ -134,8 +149,9 @@ class FocusController:
         self.corrections = LocalCorrections()
 
     # ------------------------------------------------------------------ before the tiles
-    def prepare(self, plan: GridPlan, saved: dict[str, Any] | None = None
-                ) -> FocusMap | FixedFocus | None:
+    def prepare(
+        self, plan: GridPlan, saved: dict[str, Any] | None = None
+    ) -> FocusMap | FixedFocus | None:
         """The focus source for the scan (None: leave focus where it is, the fixed mode).
 
         Every mode ends with a reference focus ratio, so the per-tile check works in all of
@@ -167,14 +183,17 @@ class FocusController:
         """One autofocus at the region centre (or the nearest tile there with structure)."""
         planned = choose_map_points(plan.tiles, 1)[0]
         centre = self._structured(planned, plan, set())
-        res = self._focus_point(planned.x_mm, planned.y_mm, None) if centre is None else (
-            self._focus_point(centre.x_mm, centre.y_mm, None))
+        res = (
+            self._focus_point(planned.x_mm, planned.y_mm, None)
+            if centre is None
+            else (self._focus_point(centre.x_mm, centre.y_mm, None))
+        )
         if not res.found:
             if self.cfg.mode == "auto":
                 return self._no_map_points(1)
             raise ScanError(
                 f"autofocus found no focus near ({res.x_mm:.3f}, {res.y_mm:.3f}) mm: "
-                f"{res.message}. Set focus.z_um with mode = \"fixed\", or widen "
+                f'{res.message}. Set focus.z_um with mode = "fixed", or widen '
                 "focus.sweep_range_um"
             )
         self.reference = res.score
@@ -199,8 +218,11 @@ class FocusController:
         self.rig.focus.move_to_um(z_before)
         self.reference_ratio = self._reference_ratio([res]) if res.found else None
         if self.reference_ratio is None:
-            self.log("focus-warning", "fixed focus: no focus found at the region centre to "
-                     "judge the tiles by; tiles are not checked for focus")
+            self.log(
+                "focus-warning",
+                "fixed focus: no focus found at the region centre to "
+                "judge the tiles by; tiles are not checked for focus",
+            )
 
     def _focus_point(self, x_mm: float, y_mm: float, centre: float | None) -> AutofocusResult:
         """One autofocus, retried after a device error (faults must not lose the map)."""
@@ -211,8 +233,11 @@ class FocusController:
                 break
             except DeviceError as err:
                 attempt += 1
-                self.log("device-error", f"autofocus at ({x_mm:.3f}, {y_mm:.3f}) mm: {err}",
-                         attempt=attempt)
+                self.log(
+                    "device-error",
+                    f"autofocus at ({x_mm:.3f}, {y_mm:.3f}) mm: {err}",
+                    attempt=attempt,
+                )
                 if attempt > self.point_retries:
                     raise
                 self.rig.reopen()
@@ -239,15 +264,20 @@ class FocusController:
         """``spec``, or the nearest tile around it whose field has structure; None if the
         neighbourhood is blank. Autofocus on blank glass finds nothing, and a sparse field
         gives a poor peak, so map points go where there are cells."""
-        near = sorted((t for t in plan.tiles if t.index not in taken),
-                      key=lambda t: (t.x_mm - spec.x_mm) ** 2 + (t.y_mm - spec.y_mm) ** 2)
+        near = sorted(
+            (t for t in plan.tiles if t.index not in taken),
+            key=lambda t: (t.x_mm - spec.x_mm) ** 2 + (t.y_mm - spec.y_mm) ** 2,
+        )
         for cand in near[: 1 + MAP_POINT_ALTERNATIVES]:
             if self.should_stop():
                 raise ScanAborted("scan aborted by the user while placing focus points")
             if self._has_structure(cand):
                 if cand.index != spec.index:
-                    self.log("focus-point", f"map point moved from tile {spec.index} to "
-                             f"tile {cand.index}: too little structure to focus on")
+                    self.log(
+                        "focus-point",
+                        f"map point moved from tile {spec.index} to "
+                        f"tile {cand.index}: too little structure to focus on",
+                    )
                 return cand
         self.log("focus-point", f"no structure near tile {spec.index}: map point left out")
         return None
@@ -267,8 +297,11 @@ class FocusController:
             centre = partial.z_at(spec.x_mm, spec.y_mm) if partial is not None else None
             res = self._focus_point(spec.x_mm, spec.y_mm, centre)
             if not res.found:
-                self.log("focus-point", f"no focus at ({spec.x_mm:.3f}, {spec.y_mm:.3f}) mm: "
-                         f"{res.message}; point left out of the map")
+                self.log(
+                    "focus-point",
+                    f"no focus at ({spec.x_mm:.3f}, {spec.y_mm:.3f}) mm: "
+                    f"{res.message}; point left out of the map",
+                )
                 continue
             points.append(FocusPoint(spec.x_mm, spec.y_mm, res.z_um, res.score))
             found.append(res)
@@ -277,24 +310,34 @@ class FocusController:
             return self._no_map_points(len(order))
         fmap = FocusMap.fit(points, self.cfg.surface, self.rig.focus.limits_um)
         if fmap.surface != self.cfg.surface:
-            self.log("focus-map", f"only {len(points)} focus points: fitted a {fmap.surface} "
-                     f"instead of a {self.cfg.surface}")
+            self.log(
+                "focus-map",
+                f"only {len(points)} focus points: fitted a {fmap.surface} "
+                f"instead of a {self.cfg.surface}",
+            )
         self.reference = fmap.reference_score
         self.reference_ratio = self._reference_ratio(found)
         self.source = fmap
-        self.log("focus-map", f"{fmap.surface} through {len(points)} points, residual rms "
-                 f"{fmap.rms_residual_um:.3f} um (max {fmap.max_residual_um:.3f} um)")
+        self.log(
+            "focus-map",
+            f"{fmap.surface} through {len(points)} points, residual rms "
+            f"{fmap.rms_residual_um:.3f} um (max {fmap.max_residual_um:.3f} um)",
+        )
         return fmap
 
     def _no_map_points(self, n_points: int) -> None:
         """No map point found focus: an error for an explicit map; with ``auto`` the scan
         goes on at the current focus, said loudly (a region of blank glass has nothing to
         focus on, and nothing to count)."""
-        text = (f"autofocus found focus at none of the {n_points} focus point(s) "
-                f"(blank glass, or focus further than {self.cfg.sweep_range_um / 2:g} um away?)")
+        text = (
+            f"autofocus found focus at none of the {n_points} focus point(s) "
+            f"(blank glass, or focus further than {self.cfg.sweep_range_um / 2:g} um away?)"
+        )
         if self.cfg.mode == "map":
-            raise ScanError(f"{text}. Move the region onto the smear, focus by hand, or widen "
-                            "focus.sweep_range_um")
+            raise ScanError(
+                f"{text}. Move the region onto the smear, focus by hand, or widen "
+                "focus.sweep_range_um"
+            )
         self.mode = "fixed"
         self.log("focus-warning", f"{text}; scanning at the current focus, tiles unchecked")
         return None
@@ -302,19 +345,28 @@ class FocusController:
     @staticmethod
     def _reference_ratio(results: list[AutofocusResult]) -> float | None:
         """Median focus ratio at the autofocus points that had enough structure to judge."""
-        ratios = [r.sharpness.ratio for r in results
-                  if r.sharpness is not None and r.sharpness.snr >= SPARSE_SNR]
+        ratios = [
+            r.sharpness.ratio
+            for r in results
+            if r.sharpness is not None and r.sharpness.snr >= SPARSE_SNR
+        ]
         return float(np.median(ratios)) if ratios else None
 
     def manifest_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
-            "mode": self.mode, "requested_mode": self.cfg.mode, "metric": self.cfg.metric,
+            "mode": self.mode,
+            "requested_mode": self.cfg.mode,
+            "metric": self.cfg.metric,
             "wavelength_nm": self.wavelength_nm,
-            "reference_score": self.reference, "reference_ratio": self.reference_ratio,
+            "reference_score": self.reference,
+            "reference_ratio": self.reference_ratio,
             "refocus_threshold": self.cfg.refocus_threshold,
-            "depth_of_field_um": DEPTH_OF_FIELD_UM, "probe_step_um": PROBE_STEP_UM,
-            "probed_tiles": self.probed, "refocused_tiles": self.refocused,
-            "out_of_focus_tiles": self.flagged, "refocus_points": self.refocus_points,
+            "depth_of_field_um": DEPTH_OF_FIELD_UM,
+            "probe_step_um": PROBE_STEP_UM,
+            "probed_tiles": self.probed,
+            "refocused_tiles": self.refocused,
+            "out_of_focus_tiles": self.flagged,
+            "refocus_points": self.refocus_points,
             "corrections": [list(p) for p in self.corrections.points],
         }
         if isinstance(self.source, FocusMap):
@@ -422,8 +474,9 @@ class FocusController:
         offset = self.probe(tile)
         self.probed += 1
         if offset is not None and abs(offset) <= DEPTH_OF_FIELD_UM / 4:
-            tile.extra.update(out_of_focus=False, focus_check="probe",
-                              probe_offset_um=round(offset, 3))
+            tile.extra.update(
+                out_of_focus=False, focus_check="probe", probe_offset_um=round(offset, 3)
+            )
             return None
         if offset is not None:
             return self._retake_at(tile, tile.z_um + offset, "probe")
@@ -443,9 +496,12 @@ class FocusController:
         self.flagged += 1
         tile.extra.update(out_of_focus=True, focus_check=check)
         ratio = float(tile.extra.get("focus_ratio", 0.0))
-        self.log("out-of-focus", f"tile {tile.index}: focus ratio {ratio:.2f} below "
-                 f"{self.cfg.refocus_threshold:.2f}, {why}; flagged out of focus",
-                 tile=tile.index)
+        self.log(
+            "out-of-focus",
+            f"tile {tile.index}: focus ratio {ratio:.2f} below "
+            f"{self.cfg.refocus_threshold:.2f}, {why}; flagged out of focus",
+            tile=tile.index,
+        )
         return None
 
     def _retake_at(self, tile: Tile, z_um: float, how: str) -> float:
@@ -458,8 +514,13 @@ class FocusController:
         self.refocus_points.append([tile.x_mm, tile.y_mm, tile.z_um, z_um])
         self._retaken[tile.index] = (tile.z_um, dict(tile.extra))
         ratio = float(tile.extra.get("focus_ratio", 0.0))
-        self.log("refocus", f"tile {tile.index}: focus ratio {ratio:.2f} below "
-                 f"{self.cfg.refocus_threshold:.2f}; re-focused ({how}) from {tile.z_um:.2f} "
-                 f"to {z_um:.2f} um, taking it again", tile=tile.index, z_from_um=tile.z_um,
-                 z_to_um=z_um)
+        self.log(
+            "refocus",
+            f"tile {tile.index}: focus ratio {ratio:.2f} below "
+            f"{self.cfg.refocus_threshold:.2f}; re-focused ({how}) from {tile.z_um:.2f} "
+            f"to {z_um:.2f} um, taking it again",
+            tile=tile.index,
+            z_from_um=tile.z_um,
+            z_to_um=z_um,
+        )
         return z_um

@@ -59,15 +59,21 @@ class FocusMap:
     residuals_um: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
-    def fit(cls, points: Sequence[FocusPoint], surface: str = "plane",
-            limits_um: tuple[float, float] | None = None) -> FocusMap:
+    def fit(
+        cls,
+        points: Sequence[FocusPoint],
+        surface: str = "plane",
+        limits_um: tuple[float, float] | None = None,
+    ) -> FocusMap:
         """Fit ``surface``, falling back to a simpler one when there are too few points."""
         if surface not in MIN_POINTS:
             _design(surface, np.zeros(1), np.zeros(1))  # raises the ConfigError
         pts = list(points)
         if not pts:
-            raise ConfigError("a focus map needs at least one focus point; none was found "
-                              "(are the map points on blank glass?)")
+            raise ConfigError(
+                "a focus map needs at least one focus point; none was found "
+                "(are the map points on blank glass?)"
+            )
         used = surface
         while len(pts) < MIN_POINTS[used]:
             used = _FALLBACK[used]
@@ -93,8 +99,9 @@ class FocusMap:
         self._solve()
 
     def z_at(self, x_mm: float, y_mm: float) -> float:
-        a = _design(self.surface, np.array([x_mm - self.origin_mm[0]]),
-                    np.array([y_mm - self.origin_mm[1]]))
+        a = _design(
+            self.surface, np.array([x_mm - self.origin_mm[0]]), np.array([y_mm - self.origin_mm[1]])
+        )
         z = float((a @ self.coefficients)[0])
         if self.limits_um is not None:
             z = min(max(z, self.limits_um[0]), self.limits_um[1])
@@ -155,8 +162,7 @@ def choose_map_points(tiles: Sequence[TileSpec], n: int) -> list[TileSpec]:
     xs = [t.x_mm for t in tiles]
     ys = [t.y_mm for t in tiles]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    fractions = [(0.5, 0.5), (0, 0), (1, 1), (1, 0), (0, 1),
-                 (0.5, 0), (0.5, 1), (0, 0.5), (1, 0.5)]
+    fractions = [(0.5, 0.5), (0, 0), (1, 1), (1, 0), (0, 1), (0.5, 0), (0.5, 1), (0, 0.5), (1, 0.5)]
     chosen: list[TileSpec] = []
     k = 4
     while True:
@@ -172,8 +178,9 @@ def choose_map_points(tiles: Sequence[TileSpec], n: int) -> list[TileSpec]:
         k *= 2
 
 
-def nearest_neighbour_order(points: Sequence[TileSpec],
-                            start: tuple[float, float]) -> list[TileSpec]:
+def nearest_neighbour_order(
+    points: Sequence[TileSpec], start: tuple[float, float]
+) -> list[TileSpec]:
     """Visit the map points along a short path (fewer long stage moves)."""
     left = list(points)
     out: list[TileSpec] = []

@@ -35,13 +35,19 @@ class FocalOffsets:
         """``[[wavelengths]]`` tables to paste into a scan file."""
         return "\n".join(
             f"[[wavelengths]]\nnm = {nm}\nexposure_ms = {exposures_ms[nm]:g}\n"
-            f"focus_offset_um = {off:.2f}\n" for nm, off in self.offsets_um.items())
+            f"focus_offset_um = {off:.2f}\n"
+            for nm, off in self.offsets_um.items()
+        )
 
 
-def measure_focus_offsets(rig: Rig, exposures_ms: dict[int, float],
-                          positions: Sequence[tuple[float, float]], settings: SweepSettings,
-                          normalise: Normalise | None = None,
-                          start_z_um: float | None = None) -> FocalOffsets:
+def measure_focus_offsets(
+    rig: Rig,
+    exposures_ms: dict[int, float],
+    positions: Sequence[tuple[float, float]],
+    settings: SweepSettings,
+    normalise: Normalise | None = None,
+    start_z_um: float | None = None,
+) -> FocalOffsets:
     """Autofocus every wavelength (in the order given) at every position.
 
     The first wavelength is swept around ``start_z_um`` (default: the current focus), the
@@ -50,11 +56,20 @@ def measure_focus_offsets(rig: Rig, exposures_ms: dict[int, float],
     """
     nms = list(exposures_ms)
     if len(nms) < 2:
-        raise ScanError("focus calibrate needs two or more wavelengths to compare; "
-                        "give a scan with its [[wavelengths]]")
-    focusers = {nm: Autofocus(rig, settings, nm, exposures_ms[nm],
-                              normalise=(lambda raw, nm=nm: normalise(nm, raw))
-                              if normalise is not None else None) for nm in nms}
+        raise ScanError(
+            "focus calibrate needs two or more wavelengths to compare; "
+            "give a scan with its [[wavelengths]]"
+        )
+    focusers = {
+        nm: Autofocus(
+            rig,
+            settings,
+            nm,
+            exposures_ms[nm],
+            normalise=(lambda raw, nm=nm: normalise(nm, raw)) if normalise is not None else None,
+        )
+        for nm in nms
+    }
     points: list[dict[str, object]] = []
     missed: list[str] = []
     z0 = rig.focus.position_um() if start_z_um is None else start_z_um
@@ -72,10 +87,24 @@ def measure_focus_offsets(rig: Rig, exposures_ms: dict[int, float],
         if len(best) == len(nms):
             points.append({"x_mm": x, "y_mm": y, "z_um": {str(k): v for k, v in best.items()}})
     if not points:
-        raise ScanError("focus calibrate: no position gave a focus peak at every wavelength ("
-                        + "; ".join(missed) + "). Calibrate on the smear, not on blank glass")
+        raise ScanError(
+            "focus calibrate: no position gave a focus peak at every wavelength ("
+            + "; ".join(missed)
+            + "). Calibrate on the smear, not on blank glass"
+        )
     ref = nms[0]
-    diffs = {nm: np.array([p["z_um"][str(nm)] - p["z_um"][str(ref)]  # type: ignore[index]
-                           for p in points]) for nm in nms}
-    return FocalOffsets(ref, {nm: float(np.median(d)) for nm, d in diffs.items()},
-                        {nm: float(d.std()) for nm, d in diffs.items()}, points)
+    diffs = {
+        nm: np.array(
+            [
+                p["z_um"][str(nm)] - p["z_um"][str(ref)]  # type: ignore[index]
+                for p in points
+            ]
+        )
+        for nm in nms
+    }
+    return FocalOffsets(
+        ref,
+        {nm: float(np.median(d)) for nm, d in diffs.items()},
+        {nm: float(d.std()) for nm, d in diffs.items()},
+        points,
+    )

@@ -16,8 +16,9 @@ from uvscope.errors import DeviceError
 
 
 class LiveView:
-    def __init__(self, rig: Rig, wavelength_nm: int = 260, exposure_ms: float = 50.0,
-                 max_fps: float = 30.0) -> None:
+    def __init__(
+        self, rig: Rig, wavelength_nm: int = 260, exposure_ms: float = 50.0, max_fps: float = 30.0
+    ) -> None:
         self.rig = rig
         self.wavelength_nm = wavelength_nm
         self.exposure_ms = exposure_ms

@@ -74,8 +74,9 @@ def plan_tiles(
         if scan.order == "serpentine" and r % 2 == 1:
             cs = range(cols - 1, -1, -1)
         for c in cs:
-            specs.append(TileSpec(len(specs), r, c, x0 + c * step[0], y0 + r * step[1],
-                                  scan.focus.z_um))
+            specs.append(
+                TileSpec(len(specs), r, c, x0 + c * step[0], y0 + r * step[1], scan.focus.z_um)
+            )
     xs = (x0, x0 + (cols - 1) * step[0])
     ys = (y0, y0 + (rows - 1) * step[1])
     for axis, (lo_t, hi_t), (lo, hi) in (
@@ -88,8 +89,12 @@ def plan_tiles(
                 f"the soft limits stage.{axis}_limits_mm = [{lo}, {hi}]; move or shrink the "
                 "region. Nothing was moved."
             )
-    bounds = (xs[0] - fov_mm[0] / 2, ys[0] - fov_mm[1] / 2,
-              xs[1] + fov_mm[0] / 2, ys[1] + fov_mm[1] / 2)
+    bounds = (
+        xs[0] - fov_mm[0] / 2,
+        ys[0] - fov_mm[1] / 2,
+        xs[1] + fov_mm[0] / 2,
+        ys[1] + fov_mm[1] / 2,
+    )
     return GridPlan(tuple(specs), rows, cols, step, fov_mm, bounds)
 
 

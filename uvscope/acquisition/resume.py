@@ -54,16 +54,16 @@ class ResumePoint:
 def _manifest_rig(folder: ScanFolder) -> RigConfig:
     data = folder.manifest_section("rig")
     if not isinstance(data, dict):
-        raise StorageError(f"{folder.manifest_path}: 'rig' is not a table; the manifest is "
-                           "damaged")
+        raise StorageError(f"{folder.manifest_path}: 'rig' is not a table; the manifest is damaged")
     try:
         return parse_model(RigConfig, data, f"{folder.manifest_path} rig")
     except ConfigError as err:
         raise StorageError(str(err)) from None
 
 
-def check_rig(folder: ScanFolder, rig: RigConfig,
-              accept_change: str | None) -> dict[str, Any] | None:
+def check_rig(
+    folder: ScanFolder, rig: RigConfig, accept_change: str | None
+) -> dict[str, Any] | None:
     """The rig change to record, or None when the rig is the manifest's; raises otherwise."""
     saved = _manifest_rig(folder)
     old, new = rig_fingerprint(saved), rig_fingerprint(rig)
@@ -76,8 +76,13 @@ def check_rig(folder: ScanFolder, rig: RigConfig,
             f"{'; ...' if len(diff) > 4 else ''}); resume without --rig to use the recorded "
             "one, or give --accept-rig-change REASON to record the change and go on"
         )
-    return {"from_sha256": old, "to_sha256": new, "reason": accept_change,
-            "differences": diff, "rig": rig.model_dump(mode="json")}
+    return {
+        "from_sha256": old,
+        "to_sha256": new,
+        "reason": accept_change,
+        "differences": diff,
+        "rig": rig.model_dump(mode="json"),
+    }
 
 
 def _differences(a: Any, b: Any, where: str = "") -> list[str]:
@@ -103,9 +108,15 @@ def check_plan(folder: ScanFolder, plan: GridPlan) -> None:
         return  # written before positions were recorded: the count is all we can check
     mine = [[t.index, t.row, t.col, t.x_mm, t.y_mm] for t in plan.tiles]
     for got, want in zip(positions, mine, strict=False):
-        ok = isinstance(got, list) and len(got) == 5 and got[:3] == want[:3] and all(
-            isinstance(v, (int, float)) and abs(v - w) < 1e-9
-            for v, w in zip(got[3:], want[3:], strict=True))
+        ok = (
+            isinstance(got, list)
+            and len(got) == 5
+            and got[:3] == want[:3]
+            and all(
+                isinstance(v, (int, float)) and abs(v - w) < 1e-9
+                for v, w in zip(got[3:], want[3:], strict=True)
+            )
+        )
         if not ok:
             raise ScanError(
                 f"{folder.root}: tile {want[0]} was planned at {got}, this configuration "
@@ -123,8 +134,13 @@ def darks_needed(entries: list[dict[str, Any]]) -> bool:
     return bool(first.get("dark_frames", 0))
 
 
-def background_problem(folder: ScanFolder, entry: dict[str, Any], nms: list[int],
-                       shape_px: tuple[int, int], need_dark: bool) -> tuple[str | None, bool]:
+def background_problem(
+    folder: ScanFolder,
+    entry: dict[str, Any],
+    nms: list[int],
+    shape_px: tuple[int, int],
+    need_dark: bool,
+) -> tuple[str | None, bool]:
     """(why ``entry`` cannot be used or None, whether its darks are whole)."""
     bg_id = str(entry.get("id", "bg0"))
     dark_id = str(entry.get("dark_id", "bg0"))
@@ -143,21 +159,29 @@ def background_problem(folder: ScanFolder, entry: dict[str, Any], nms: list[int]
     return None, darks_ok
 
 
-def check_resume(folder: ScanFolder, plan: GridPlan, rig: RigConfig, nms: list[int],
-                 shape_px: tuple[int, int], accept_rig_change: str | None) -> ResumePoint:
+def check_resume(
+    folder: ScanFolder,
+    plan: GridPlan,
+    rig: RigConfig,
+    nms: list[int],
+    shape_px: tuple[int, int],
+    accept_rig_change: str | None,
+) -> ResumePoint:
     """Every check a resume needs; raises ScanError/StorageError, writes nothing."""
     folder.manifest_section("config")
     rig_change = check_rig(folder, rig, accept_rig_change)
     check_plan(folder, plan)
     entries = folder.read_manifest().get("backgrounds") or []
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise StorageError(f"{folder.manifest_path}: 'backgrounds' is damaged (not a list "
-                           "of entries)")
+        raise StorageError(
+            f"{folder.manifest_path}: 'backgrounds' is damaged (not a list of entries)"
+        )
     done, damaged = folder.verify_tiles(shape_px)
     point = ResumePoint(done, damaged, None, rig_change=rig_change)
     if entries:
-        problem, darks_ok = background_problem(folder, entries[-1], nms, shape_px,
-                                               darks_needed(entries))
+        problem, darks_ok = background_problem(
+            folder, entries[-1], nms, shape_px, darks_needed(entries)
+        )
         point.darks_whole = darks_ok
         if problem is None:
             point.background = entries[-1]

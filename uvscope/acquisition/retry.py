@@ -30,8 +30,10 @@ class RetryBudget:
         retry is still within budget."""
         self.spent_by[where] += 1
         self.spent += 1
-        return (self.spent_by[where] <= self.per_tile + self._allow[where]
-                and self.spent <= self._scan_allow)
+        return (
+            self.spent_by[where] <= self.per_tile + self._allow[where]
+            and self.spent <= self._scan_allow
+        )
 
     def grant(self, where: str) -> None:
         """The operator chose to retry after the budget ran out: one more allowance."""
@@ -39,5 +41,7 @@ class RetryBudget:
         self._scan_allow = max(self._scan_allow, self.spent) + max(self.per_tile, 1)
 
     def describe(self, where: str) -> str:
-        return (f"{self.spent_by[where]} device error(s) at {where} (budget {self.per_tile} "
-                f"retries a tile), {self.spent} in the scan (budget {self.per_scan})")
+        return (
+            f"{self.spent_by[where]} device error(s) at {where} (budget {self.per_tile} "
+            f"retries a tile), {self.spent} in the scan (budget {self.per_scan})"
+        )

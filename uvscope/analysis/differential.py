@@ -111,13 +111,20 @@ class Differential:
         if self.stop_after_wbc is None:
             return None
         if self.stop_reached_after_tiles is None:
-            return (f"stop rule: {self.stop_after_wbc} healthy WBCs not reached "
-                    f"({self.healthy} in {self.tiles_analysed} tiles)")
+            return (
+                f"stop rule: {self.stop_after_wbc} healthy WBCs not reached "
+                f"({self.healthy} in {self.tiles_analysed} tiles)"
+            )
         extra = self.tiles_analysed - self.stop_reached_after_tiles
-        lag = (f"; {extra} tile{'s' if extra != 1 else ''} acquired meanwhile analysed too"
-               if extra > 0 else "")
-        return (f"stop rule: {self.stop_after_wbc} healthy WBCs reached after "
-                f"{self.stop_reached_after_tiles} tiles{lag}: {self.healthy} counted")
+        lag = (
+            f"; {extra} tile{'s' if extra != 1 else ''} acquired meanwhile analysed too"
+            if extra > 0
+            else ""
+        )
+        return (
+            f"stop rule: {self.stop_after_wbc} healthy WBCs reached after "
+            f"{self.stop_reached_after_tiles} tiles{lag}: {self.healthy} counted"
+        )
 
     def by_name(self) -> dict[str, ClassCount]:
         return {c.name: c for c in self.classes}

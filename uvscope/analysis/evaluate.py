@@ -382,8 +382,12 @@ def _scan_world(manifest: dict[str, Any]) -> Any:
     return SimWorld(rig.sim, rig.camera)
 
 
-def truth_in_box(world: Any, box_um: Sequence[float], margin_um: float = 0.5,
-                 keep: Callable[[tuple[float, float]], bool] | None = None) -> list[Truth]:
+def truth_in_box(
+    world: Any,
+    box_um: Sequence[float],
+    margin_um: float = 0.5,
+    keep: Callable[[tuple[float, float]], bool] | None = None,
+) -> list[Truth]:
     """True WBCs with centroids in the box (x0, y0, x1, y1 in um) and, with ``keep``, whose
     centroid (mm) it accepts; those not whole inside the box are not countable (the pipeline
     leaves cells cut by the scan's outer border out too)."""
@@ -411,21 +415,22 @@ def evaluate_scan_folder(scan_dir: str, max_um: float = 5.0) -> ScanEvaluation:
     folder = ScanFolder.open(scan_dir)
     manifest = folder.read_manifest()
     plan = manifest["plan"]
-    specs = [TileSpec(int(i), int(r), int(c), float(x), float(y))
-             for i, r, c, x, y in plan["positions"]]
+    specs = [
+        TileSpec(int(i), int(r), int(c), float(x), float(y)) for i, r, c, x, y in plan["positions"]
+    ]
     world = _scan_world(manifest)
     shape = (world.height_px, world.width_px)
     cores = CoreRegions(specs, shape, float(plan["pixel_size_um"]))
     records = folder.verified_tiles()
     focus_nm = (manifest.get("focus") or {}).get("wavelength_nm") or plan["wavelengths"][0]
     defocus = {
-        i: abs(r.z_um - world.best_focus_um(r.x_mm, r.y_mm, focus_nm))
-        for i, r in records.items()
+        i: abs(r.z_um - world.best_focus_um(r.x_mm, r.y_mm, focus_nm)) for i, r in records.items()
     }
     flagged = {i for i, r in records.items() if (r.extra or {}).get("out_of_focus")}
     acquired = set(records)
-    truth = truth_in_box(world, [b * 1e3 for b in plan["bounds_mm"]],
-                         keep=lambda xy: cores.owner(*xy) in acquired)
+    truth = truth_in_box(
+        world, [b * 1e3 for b in plan["bounds_mm"]], keep=lambda xy: cores.owner(*xy) in acquired
+    )
     with open(Path(scan_dir) / "analysis" / "cells.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     pred = [_cell_from_row(row) for row in rows]

@@ -41,9 +41,7 @@ class TileSources:
     labels: Callable[[int], np.ndarray | None]
 
 
-def counted_labels(
-    lab: np.ndarray | None, tile: int, keep: Mapping[int, str]
-) -> np.ndarray | None:
+def counted_labels(lab: np.ndarray | None, tile: int, keep: Mapping[int, str]) -> np.ndarray | None:
     """The tile's counted cells with their global ids (``tile * LABEL_STRIDE + label``)."""
     if lab is None or not keep:
         return None
@@ -132,9 +130,7 @@ def write_analysis_mosaics(
         raise ValueError("no tiles to stitch")
     target = s.pixel_size_um or mosaic_pixel_size_um or pixel_size_um
     min_scale = max(1, int(round(target / pixel_size_um)))
-    geometry = MosaicGeometry.covering(
-        origins, tile_shape, pixel_size_um, s.max_pixels, min_scale
-    )
+    geometry = MosaicGeometry.covering(origins, tile_shape, pixel_size_um, s.max_pixels, min_scale)
     layers = mosaic_layers(sources, counted, s)
 
     def write(kind: str) -> None:

@@ -170,8 +170,15 @@ class AnalysisOutputs:
         paths = {kind: self.mosaic_path(kind) for kind in KINDS}
         stained = any(self.stained_path(r.index).exists() for r in ok)
         g = write_analysis_mosaics(
-            paths, origins, shape, px, sources, counted, settings.mosaic,
-            stained=stained, mosaic_pixel_size_um=self.mosaic_pixel_size_um,
+            paths,
+            origins,
+            shape,
+            px,
+            sources,
+            counted,
+            settings.mosaic,
+            stained=stained,
+            mosaic_pixel_size_um=self.mosaic_pixel_size_um,
             progress=self.progress,
         )
         info = {

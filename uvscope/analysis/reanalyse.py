@@ -54,14 +54,18 @@ class AnalyzeResult:
 
 
 def default_loader(
-    segmenter: str, stainer: str | None, classifier: str, device: str,
+    segmenter: str,
+    stainer: str | None,
+    classifier: str,
+    device: str,
     allow_mismatch: bool = False,
 ) -> Callable[[], ModelSet]:
     """Loads the named models (refusing a modality mismatch unless ``allow_mismatch``)."""
     from uvscope.analysis.models import load_models
 
-    return partial(load_models, segmenter, stainer, classifier, device=device,
-                   allow_mismatch=allow_mismatch)
+    return partial(
+        load_models, segmenter, stainer, classifier, device=device, allow_mismatch=allow_mismatch
+    )
 
 
 def models_for(job: AnalyzeJob) -> ModelSet:
@@ -87,7 +91,11 @@ def analyse_locked(job: AnalyzeJob, progress: ProgressFn | None = None) -> Analy
     except UvscopeError as err:
         return AnalyzeResult(job.scan_dir, "failed", time.monotonic() - t0, message=str(err))
     return AnalyzeResult(
-        job.scan_dir, "done", time.monotonic() - t0, summary["cells"], summary["differential"],
+        job.scan_dir,
+        "done",
+        time.monotonic() - t0,
+        summary["cells"],
+        summary["differential"],
         str(summary.get("report") or ""),
     )
 
@@ -99,8 +107,9 @@ def _analyse(job: AnalyzeJob, progress: ProgressFn | None) -> dict[str, Any]:
     folder = ScanFolder.open(job.scan_dir)
     plan = plan_from_manifest(folder.read_manifest())
     total = len(folder.verified_tiles())
-    session = AnalysisSession(job.scan_dir, models_for(job), job.settings, plan=plan,
-                              report=job.report)
+    session = AnalysisSession(
+        job.scan_dir, models_for(job), job.settings, plan=plan, report=job.report
+    )
     if progress is not None:  # the end products: rows of each mosaic level written
         session.outputs.progress = lambda what, d, t: progress(job.scan_dir, what, d, t)
     done = 0
@@ -151,15 +160,20 @@ def run_on_dask(
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=processes,
-            dashboard_address=None, silence_logs=40,
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=None,
+            silence_logs=40,
         )
     client = Client(scheduler if scheduler is not None else cluster)
     qname = f"uvscope-progress-{id(jobs)}-{time.time_ns()}"
     try:
         queue = Queue(qname, client=client)
-        futures = [client.submit(_dask_task, j, qname, pure=False, key=f"analyze-{n}")
-                   for n, j in enumerate(jobs)]
+        futures = [
+            client.submit(_dask_task, j, qname, pure=False, key=f"analyze-{n}")
+            for n, j in enumerate(jobs)
+        ]
         index = {f.key: n for n, f in enumerate(futures)}
         results: list[AnalyzeResult | None] = [None] * len(jobs)
         pending = as_completed(futures)

@@ -254,8 +254,9 @@ class StreamingRegistration:
         s, e = self.settings, self._expected(*pair)
         measured, corr, why = measure_pair(a, b, e, self.max_shift_px, s.min_correlation)
         self.measures.append(
-            PairMeasure(*pair, (float(e[0]), float(e[1])), measured, corr, measured is not None,
-                        why)
+            PairMeasure(
+                *pair, (float(e[0]), float(e[1])), measured, corr, measured is not None, why
+            )
         )
 
     def solve(self) -> tuple[dict[int, np.ndarray], list[PairMeasure]]:

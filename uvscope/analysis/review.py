@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from uvscope.analysis.differential import Differential, DifferentialCounter
@@ -147,7 +147,7 @@ def sign_off(scan_dir: str | Path, operator: str, now: datetime | None = None) -
     operator = operator.strip()
     if not operator:
         raise StorageError("a sign-off needs the operator's name: enter it and sign off again")
-    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (now or datetime.now(UTC)).astimezone(UTC)
     record = SignOff(
         operator=operator,
         time=when.isoformat(timespec="seconds"),

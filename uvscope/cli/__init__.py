@@ -75,22 +75,23 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.secho("interrupted", fg="yellow", err=True)
             sys.exit(130)
-        except (click.exceptions.ClickException, click.exceptions.Exit,
-                click.exceptions.Abort):
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as err:  # noqa: BLE001 - the edge: a bug, reported, not a traceback
             path = save_traceback(err)
             where = f"the full traceback is in {path}" if path else "no log folder was writable"
-            click.secho(f"error: unexpected {type(err).__name__}: {err} (this is a bug in "
-                        f"uvscope; {where})", fg="red", err=True)
+            click.secho(
+                f"error: unexpected {type(err).__name__}: {err} (this is a bug in "
+                f"uvscope; {where})",
+                fg="red",
+                err=True,
+            )
             sys.exit(2)
 
 
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="uvscope")
-@click.option(
-    "-v", "--verbose", count=True, help="More messages on stderr: -v info, -vv debug."
-)
+@click.option("-v", "--verbose", count=True, help="More messages on stderr: -v info, -vv debug.")
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),

@@ -29,9 +29,11 @@ def print_differential(diff: dict[str, object]) -> None:
     table.add_row("dead (apart)", str(diff["dead"]), "", "")
     console.print(table)
     if diff.get("tiles_out_of_focus"):
-        console.print(f"tiles left out of counting: {diff['tiles_out_of_focus']} "
-                      f"with {diff.get('cells_out_of_focus', 0)} cells (flagged out of focus "
-                      "by the scan; in the mosaic, not in the count)")
+        console.print(
+            f"tiles left out of counting: {diff['tiles_out_of_focus']} "
+            f"with {diff.get('cells_out_of_focus', 0)} cells (flagged out of focus "
+            "by the scan; in the mosaic, not in the count)"
+        )
     if diff.get("stop_rule"):
         console.print(str(diff["stop_rule"]))
     for text in diff.get("warnings") or []:  # type: ignore[union-attr]
@@ -64,7 +66,9 @@ def print_summary(results: list[Any]) -> None:
 
 @click.command()
 @click.argument(
-    "scan_dirs", nargs=-1, required=True,
+    "scan_dirs",
+    nargs=-1,
+    required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
 @click.option(
@@ -92,15 +96,27 @@ def print_summary(results: list[Any]) -> None:
     help="Run weights whose model card declares another modality or input than a 260 nm "
     "scan (recorded in the report's provenance).",
 )
-@click.option("--ome-zarr", "ome_zarr", is_flag=True,
-              help="Also export the mosaics as OME-Zarr (analysis/mosaic.ome.zarr, with the "
-                   "cells as a labels layer in their class colours).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Scans analysed at once on a local Dask cluster, one model load per worker "
-                   "[default: 1 for one scan, else 2].")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="An existing Dask scheduler (tcp://host:8786, e.g. a dask-jobqueue "
-                   "SLURMCluster's) instead of a local cluster.")
+@click.option(
+    "--ome-zarr",
+    "ome_zarr",
+    is_flag=True,
+    help="Also export the mosaics as OME-Zarr (analysis/mosaic.ome.zarr, with the "
+    "cells as a labels layer in their class colours).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Scans analysed at once on a local Dask cluster, one model load per worker "
+    "[default: 1 for one scan, else 2].",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="An existing Dask scheduler (tcp://host:8786, e.g. a dask-jobqueue "
+    "SLURMCluster's) instead of a local cluster.",
+)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (no tables)."
 )
@@ -133,12 +149,21 @@ def analyze(
     if device is not None:
         settings = settings.replace(inference={**settings.inference.model_dump(), "device": device})
     stn = stainer or model_set
-    names = (segmenter or model_set, None if stn.lower() == "none" else stn,
-             classifier or model_set, settings.inference.device)
+    names = (
+        segmenter or model_set,
+        None if stn.lower() == "none" else stn,
+        classifier or model_set,
+        settings.inference.device,
+    )
     jobs = [
-        AnalyzeJob(d, settings, names,
-                   default_loader(*names, allow_mismatch=allow_model_mismatch),
-                   report=not no_report, ome_zarr=ome_zarr)
+        AnalyzeJob(
+            d,
+            settings,
+            names,
+            default_loader(*names, allow_mismatch=allow_model_mismatch),
+            report=not no_report,
+            ome_zarr=ome_zarr,
+        )
         for d in existing_dirs(scan_dirs)
     ]
     n_workers = workers if workers is not None else (1 if len(jobs) == 1 else 2)
@@ -163,8 +188,7 @@ def analyze(
         raise SystemExit(1)
 
 
-def _run(jobs: list[Any], workers: int, scheduler: str | None, quiet: bool = False
-         ) -> list[Any]:
+def _run(jobs: list[Any], workers: int, scheduler: str | None, quiet: bool = False) -> list[Any]:
     """Run the jobs here (one worker, no scheduler) or on Dask, with progress bars."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -184,10 +208,12 @@ def _run(jobs: list[Any], workers: int, scheduler: str | None, quiet: bool = Fal
         def finished(res: Any) -> None:
             bars.advance(overall)
             if res.scan_dir in per_scan:
-                bars.update(per_scan[res.scan_dir], description=f"{Path(res.scan_dir).name} "
-                            f"({res.status})")
+                bars.update(
+                    per_scan[res.scan_dir], description=f"{Path(res.scan_dir).name} ({res.status})"
+                )
 
         if workers == 1 and scheduler is None:
             return run_here(jobs, progress, finished)
-        return run_on_dask(jobs, workers=workers, scheduler=scheduler, progress=progress,
-                           on_result=finished)
+        return run_on_dask(
+            jobs, workers=workers, scheduler=scheduler, progress=progress, on_result=finished
+        )

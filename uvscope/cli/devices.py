@@ -36,16 +36,26 @@ def homing_verdict(name: str, dev: Device, rig_path: Path | None) -> str | None:
     if not what:
         return None
     rig_arg = f" --rig {rig_path}" if rig_path else ""
-    return (f"NOT HOMED: a scan would refuse to move ({what} is not homed); home it with "
-            f"`uvscope devices home{rig_arg}`")
+    return (
+        f"NOT HOMED: a scan would refuse to move ({what} is not homed); home it with "
+        f"`uvscope devices home{rig_arg}`"
+    )
 
 
 def describe(dev: Device) -> dict[str, Any]:
     """Identity and state of a connected device, as printable strings."""
     info = dev.info()
-    row: dict[str, Any] = {"identity": " ".join(p for p in (info.model, info.serial and
-                                                           f"s/n {info.serial}", info.firmware
-                                                           and f"fw {info.firmware}") if p)}
+    row: dict[str, Any] = {
+        "identity": " ".join(
+            p
+            for p in (
+                info.model,
+                info.serial and f"s/n {info.serial}",
+                info.firmware and f"fw {info.firmware}",
+            )
+            if p
+        )
+    }
     if isinstance(dev, XYStage):
         x, y = dev.position_mm()
         row["state"] = f"x {x:.4f} mm, y {y:.4f} mm, {homed_text(dev)}"
@@ -58,13 +68,15 @@ def describe(dev: Device) -> dict[str, Any]:
         row["state"] = f"slot {slot} ({what})"
     elif isinstance(dev, Camera):
         lo, hi = dev.exposure_range_ms
-        row["state"] = (f"{dev.width_px}x{dev.height_px} px, {dev.bit_depth} bit, "
-                        f"exposure {lo:g}-{hi:g} ms")
+        row["state"] = (
+            f"{dev.width_px}x{dev.height_px} px, {dev.bit_depth} bit, exposure {lo:g}-{hi:g} ms"
+        )
     return row
 
 
-def check_rig(config: Any, build: Any = None,
-              rig_path: Path | None = None) -> list[tuple[str, str, str, str]]:
+def check_rig(
+    config: Any, build: Any = None, rig_path: Path | None = None
+) -> list[tuple[str, str, str, str]]:
     """(device, backend, details, verdict) per device; every device is tried. An axis that
     must be homed and is not gets the verdict ``scan`` would give, not OK."""
     from uvscope.drivers.rig import build_rig
@@ -73,16 +85,19 @@ def check_rig(config: Any, build: Any = None,
         rig = (build or build_rig)(config)
     except UvscopeError as err:
         return [("rig", "-", "", f"FAIL: {err}")]
-    backends = {"camera": config.camera.backend, "filter_wheel": config.filter_wheel.backend,
-                "stage": config.stage.backend, "focus": config.focus.backend}
+    backends = {
+        "camera": config.camera.backend,
+        "filter_wheel": config.filter_wheel.backend,
+        "stage": config.stage.backend,
+        "focus": config.focus.backend,
+    }
     rows = []
     for name, dev in rig.devices.items():
         try:
             dev.connect()
             d = describe(dev)
             verdict = homing_verdict(name, dev, rig_path) or "OK"
-            rows.append((name, backends[name], f"{d['identity']}; {d.get('state', '')}",
-                         verdict))
+            rows.append((name, backends[name], f"{d['identity']}; {d.get('state', '')}", verdict))
         except UvscopeError as err:
             rows.append((name, backends[name], "", f"FAIL: {err}"))
         finally:
@@ -120,13 +135,21 @@ def check(rig_path: Path | None, as_json: bool = False) -> None:
 
 @devices.command()
 @rig_option
-@click.option("--axis", "axes", multiple=True,
-              type=click.Choice(["x", "y", "z", "focus", "all"]),
-              help="Axis to home (repeatable): x, y, z (focus) or all. Default: all.")
-@click.option("--clearance-um", type=click.FloatRange(min=0), default=1000.0,
-              show_default=True,
-              help="Before X/Y home, lower the focus by this much (inside its soft limits) "
-                   "so the objective clears the slide; not needed when z is homed too.")
+@click.option(
+    "--axis",
+    "axes",
+    multiple=True,
+    type=click.Choice(["x", "y", "z", "focus", "all"]),
+    help="Axis to home (repeatable): x, y, z (focus) or all. Default: all.",
+)
+@click.option(
+    "--clearance-um",
+    type=click.FloatRange(min=0),
+    default=1000.0,
+    show_default=True,
+    help="Before X/Y home, lower the focus by this much (inside its soft limits) "
+    "so the objective clears the slide; not needed when z is homed too.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def home(rig_path: Path | None, axes: tuple[str, ...], clearance_um: float, yes: bool) -> None:
     """Home the stage and focus: each axis runs to its reference switch.

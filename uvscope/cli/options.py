@@ -38,6 +38,6 @@ rig_option = click.option(
     type=click.Path(dir_okay=False),
     callback=_resolve_rig,
     help=f"Rig TOML, or 'sim' for the built-in simulated rig. Default: ${RIG_ENV}, else "
-    "rig = \"...\" in ~/.config/uvscope/config.toml ($XDG_CONFIG_HOME), else the simulated "
+    'rig = "..." in ~/.config/uvscope/config.toml ($XDG_CONFIG_HOME), else the simulated '
     "rig. The rig in use is printed first.",
 )

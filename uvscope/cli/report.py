@@ -13,8 +13,10 @@ from uvscope.errors import StorageError
 
 
 def _damaged(path: Path, what: str) -> StorageError:
-    return StorageError(f"{path} is damaged ({what}); re-run `uvscope analyze "
-                        f"{path.parent.parent}` to write the analysis again")
+    return StorageError(
+        f"{path} is damaged ({what}); re-run `uvscope analyze "
+        f"{path.parent.parent}` to write the analysis again"
+    )
 
 
 def _check_differential(path: Path) -> None:

@@ -47,24 +47,28 @@ def _saved_model(cls: type[M], data: object, source: str) -> M:
     try:
         return parse_model(cls, data, source)
     except ConfigError as err:
-        raise StorageError(f"{err}\n(the manifest is damaged or from another uvscope "
-                           "version)") from None
+        raise StorageError(
+            f"{err}\n(the manifest is damaged or from another uvscope version)"
+        ) from None
 
 
-def _configs(scan_path: Path | None, rig_path: Path | None, out: Path | None,
-             resume: Path | None) -> tuple[ScanConfig, RigConfig, Path]:
+def _configs(
+    scan_path: Path | None, rig_path: Path | None, out: Path | None, resume: Path | None
+) -> tuple[ScanConfig, RigConfig, Path]:
     """(scan, rig, folder): from the files given, or from the folder's manifest on resume."""
     if resume is not None:
         from uvscope.io.scanfolder import ScanFolder
 
         folder = ScanFolder.open(resume)
-        scan = _saved_model(ScanConfig, folder.manifest_section("config"),
-                            f"{folder.manifest_path} config")
+        scan = _saved_model(
+            ScanConfig, folder.manifest_section("config"), f"{folder.manifest_path} config"
+        )
         rig_cfg = (
             load_rig(rig_path)
             if rig_path is not None
-            else _saved_model(RigConfig, folder.manifest_section("rig"),
-                              f"{folder.manifest_path} rig")
+            else _saved_model(
+                RigConfig, folder.manifest_section("rig"), f"{folder.manifest_path} rig"
+            )
         )
         return scan, rig_cfg, resume
     scan = load_scan(scan_path)
@@ -86,9 +90,11 @@ def _leave(engine: ScanEngine, stop: SignalStop) -> None:
     """The second signal: wait only until every acquired tile is on disk, then go."""
     console.print("[yellow]stopping without waiting for the analysis...[/]")
     engine.safe_to_exit.wait()
-    console.print(f"[yellow]interrupted[/]: tiles saved in {engine.out_dir}; "
-                  f"{engine.resume_hint()} (it also finishes the analysis), or run "
-                  f"`uvscope analyze {engine.out_dir}`")
+    console.print(
+        f"[yellow]interrupted[/]: tiles saved in {engine.out_dir}; "
+        f"{engine.resume_hint()} (it also finishes the analysis), or run "
+        f"`uvscope analyze {engine.out_dir}`"
+    )
     # the analysis thread may be mid-inference: leave without finalisers (torch's native
     # threads abort an orderly interpreter exit); every tile and the manifest are fsynced,
     # and the OS releases the folder's lock
@@ -126,13 +132,15 @@ def run_one(
     if analysis is not None:
         scan = scan.replace(analysis={**scan.analysis.model_dump(), "enabled": analysis})
     rig = build_rig(rig_cfg)
-    engine = ScanEngine(rig, scan, out_dir, resume=resume is not None,
-                        accept_rig_change=accept_rig_change)
+    engine = ScanEngine(
+        rig, scan, out_dir, resume=resume is not None, accept_rig_change=accept_rig_change
+    )
     try:
         engine.check()  # lock and every check first: a refused scan changes nothing
         if scan.analysis.enabled:
             console.print(
-                f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})")
+                f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})"
+            )
             from uvscope.analysis.session import session_for_scan
 
             engine.user_sinks.append(session_for_scan(scan, out_dir))
@@ -183,8 +191,10 @@ def run_one(
                 if engine.safe_to_exit.is_set() and not engine.running:
                     rig.close()
     if summary.status == "interrupted":
-        console.print(f"[yellow]interrupted[/]: {summary.tiles_done}/{summary.tiles_total} "
-                      f"tiles saved in {summary.out_dir}; {engine.resume_hint()}")
+        console.print(
+            f"[yellow]interrupted[/]: {summary.tiles_done}/{summary.tiles_total} "
+            f"tiles saved in {summary.out_dir}; {engine.resume_hint()}"
+        )
         _print_analysis(sinks)
         return stop.exit_code
     console.print(
@@ -289,8 +299,15 @@ def _run_json(
 
     folder = resume or out or _default_out(load_scan(scan_path))
     with contextlib.redirect_stdout(sys.stderr):
-        code = run_one(scan_path, rig_path, None if resume else folder, resume, quiet, analysis,
-                       accept_rig_change)
+        code = run_one(
+            scan_path,
+            rig_path,
+            None if resume else folder,
+            resume,
+            quiet,
+            analysis,
+            accept_rig_change,
+        )
     mpath = folder / "manifest.json"
     manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
     doc: dict[str, object] = {
@@ -334,8 +351,7 @@ def batch(batch_file: Path, quiet: bool) -> None:
             results.append((str(scan_path), f"failed: {str(err).splitlines()[0]}"))
             code = 2
         if code in (130, 143):  # Ctrl-C / SIGTERM stops the batch, not just this scan
-            results += [(str(e.config), "not started (batch interrupted)")
-                        for e in cfg.scans[i:]]
+            results += [(str(e.config), "not started (batch interrupted)") for e in cfg.scans[i:]]
             break
     console.rule("batch summary")
     for path, result in results:

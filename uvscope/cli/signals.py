@@ -44,8 +44,12 @@ class SignalStop:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
@@ -56,8 +60,10 @@ class SignalStop:
         name = signal.Signals(signum).name
         if self.count == 1:
             self.engine.interrupt(f"interrupted by {name}")
-            self.say(f"{name}: stopping at the next tile boundary (every tile taken is kept); "
-                     "press Ctrl-C again to stop without waiting for the analysis")
+            self.say(
+                f"{name}: stopping at the next tile boundary (every tile taken is kept); "
+                "press Ctrl-C again to stop without waiting for the analysis"
+            )
         elif self.count == 2:
             self.engine.leave_analysis()
             raise LeaveNow()

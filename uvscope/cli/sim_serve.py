@@ -22,13 +22,27 @@ def sim() -> None:
 
 @sim.command()
 @rig_option
-@click.option("--dir", "link_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("/tmp/uvscope-emu"), show_default=True,
-              help="Folder for the stable port names (fw102c, apt-bbd).")
-@click.option("--time-scale", type=float, default=1.0, show_default=True,
-              help="Move durations are multiplied by this (0.1: ten times faster).")
-@click.option("--homed/--not-homed", default=True, show_default=True,
-              help="Start the stage axes homed, as after a previous session.")
+@click.option(
+    "--dir",
+    "link_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/tmp/uvscope-emu"),
+    show_default=True,
+    help="Folder for the stable port names (fw102c, apt-bbd).",
+)
+@click.option(
+    "--time-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Move durations are multiplied by this (0.1: ten times faster).",
+)
+@click.option(
+    "--homed/--not-homed",
+    default=True,
+    show_default=True,
+    help="Start the stage axes homed, as after a previous session.",
+)
 def serve(rig_path: Path | None, link_dir: Path, time_scale: float, homed: bool) -> None:
     """Serve an FW102C filter wheel and an APT BBD rack (X, Y, focus) on pseudo-terminals.
 
@@ -37,11 +51,19 @@ def serve(rig_path: Path | None, link_dir: Path, time_scale: float, homed: bool)
     from uvscope.sim.serve import start_emulators
 
     rig = load_rig(rig_path)
-    emus = start_emulators(rig, link_dir=link_dir, time_scale=time_scale, start_homed=homed,
-                           start_mm=(55.0, 37.5), start_z_um=rig.sim.focus_z_um)
+    emus = start_emulators(
+        rig,
+        link_dir=link_dir,
+        time_scale=time_scale,
+        start_homed=homed,
+        start_mm=(55.0, 37.5),
+        start_z_um=rig.sim.focus_z_um,
+    )
     click.echo(f"FW102C filter wheel : {emus.wheel.path}  (115200 8N1, ASCII)")
-    click.echo(f"APT BBD rack        : {emus.apt.path}  (115200 8N1 RTS/CTS, APT binary; "
-               f"bays {', '.join(hex(b) for b in emus.apt.axes)})")
+    click.echo(
+        f"APT BBD rack        : {emus.apt.path}  (115200 8N1 RTS/CTS, APT binary; "
+        f"bays {', '.join(hex(b) for b in emus.apt.axes)})"
+    )
     click.echo("Point a rig config at these ports (see examples/rig-emulated.toml). Ctrl-C stops.")
     try:
         while True:

@@ -61,8 +61,13 @@ def _split_for(tile_key: str) -> str:
 class _DonorImager:
     """One donor's slide under the simulated rig, with its dark frame and backgrounds."""
 
-    def __init__(self, world: SimWorld, wavelengths: tuple[int, ...], rng: np.random.Generator,
-                 frames: int = 8):
+    def __init__(
+        self,
+        world: SimWorld,
+        wavelengths: tuple[int, ...],
+        rng: np.random.Generator,
+        frames: int = 8,
+    ):
         self.world, self.rng = world, rng
         self.exposure = {nm: world.suggest_exposure_ms(nm, 0.5) for nm in wavelengths}
         bx, by = world.blank_position_mm()
@@ -86,8 +91,9 @@ class _DonorImager:
         return (raw - self.dark[nm]) / den
 
 
-def _pick_position(world: SimWorld, rng: np.random.Generator, near_wbc: bool
-                   ) -> tuple[float, float, bool]:
+def _pick_position(
+    world: SimWorld, rng: np.random.Generator, near_wbc: bool
+) -> tuple[float, float, bool]:
     (ox, oy), (sw, sh) = world.sim.slide_origin_mm, world.sim.slide_size_mm
     fov_w = world.width_px * world.pixel_size_um * 1e-3
     fov_h = world.height_px * world.pixel_size_um * 1e-3
@@ -102,8 +108,13 @@ def _pick_position(world: SimWorld, rng: np.random.Generator, near_wbc: bool
     return rng.uniform(ox + m, ox + sw - m), rng.uniform(oy + m, oy + sh - m), False
 
 
-def _write_tile(folder: Path, norms: dict[int, np.ndarray], gt: GroundTruth, world: SimWorld,
-                centre: tuple[float, float]) -> None:
+def _write_tile(
+    folder: Path,
+    norms: dict[int, np.ndarray],
+    gt: GroundTruth,
+    world: SimWorld,
+    centre: tuple[float, float],
+) -> None:
     import tifffile
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -114,40 +125,109 @@ def _write_tile(folder: Path, norms: dict[int, np.ndarray], gt: GroundTruth, wor
     tifffile.imwrite(folder / "stained_rgb.tif", gt.stained_rgb, photometric="rgb")
     with open(folder / "cells.csv", "w", newline="", encoding="utf-8") as fh:
         wr = csv.writer(fh)
-        wr.writerow(["id", "kind", "dead", "death", "large", "centroid_x_mm", "centroid_y_mm",
-                     "row", "col", "diameter_um"])
+        wr.writerow(
+            [
+                "id",
+                "kind",
+                "dead",
+                "death",
+                "large",
+                "centroid_x_mm",
+                "centroid_y_mm",
+                "row",
+                "col",
+                "diameter_um",
+            ]
+        )
         for c in gt.cells:
-            row, col = stage_to_pixel(c.centroid_mm[0], c.centroid_mm[1], centre, world.shape,
-                                      world.pixel_size_um)
-            wr.writerow([c.id, c.kind, int(c.dead), c.death or "", int(c.large),
-                         f"{c.centroid_mm[0]:.6f}", f"{c.centroid_mm[1]:.6f}",
-                         f"{float(row):.2f}", f"{float(col):.2f}", f"{c.diameter_um:.2f}"])
+            row, col = stage_to_pixel(
+                c.centroid_mm[0], c.centroid_mm[1], centre, world.shape, world.pixel_size_um
+            )
+            wr.writerow(
+                [
+                    c.id,
+                    c.kind,
+                    int(c.dead),
+                    c.death or "",
+                    int(c.large),
+                    f"{c.centroid_mm[0]:.6f}",
+                    f"{c.centroid_mm[1]:.6f}",
+                    f"{float(row):.2f}",
+                    f"{float(col):.2f}",
+                    f"{c.diameter_um:.2f}",
+                ]
+            )
 
 
 @click.command("simulate")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset folder to create.")
-@click.option("--tiles", default=20, show_default=True, type=click.IntRange(min=1),
-              help="Tiles per donor.")
-@click.option("--donors", default=None, help="Comma-separated donor profiles, e.g. "
-              "healthy,neutropenia,thrombocytopenia,sickle (default: healthy).")
-@click.option("--random-donors", type=click.IntRange(min=1), default=None,
-              help="Use K random held-out donors instead of named profiles.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset folder to create.",
+)
+@click.option(
+    "--tiles", default=20, show_default=True, type=click.IntRange(min=1), help="Tiles per donor."
+)
+@click.option(
+    "--donors",
+    default=None,
+    help="Comma-separated donor profiles, e.g. "
+    "healthy,neutropenia,thrombocytopenia,sickle (default: healthy).",
+)
+@click.option(
+    "--random-donors",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use K random held-out donors instead of named profiles.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of slides and noise.")
-@click.option("--wavelengths", default="260,280,300", show_default=True,
-              help="Wavelengths (nm) to image.")
-@click.option("--binning", default="1", show_default=True, type=click.Choice(["1", "2"]),
-              help="Camera binning (2: half the pixels, twice the pixel size).")
-@click.option("--size", "size", default="1392x1040", show_default=True,
-              help="Unbinned tile size WIDTHxHEIGHT in pixels.")
-@click.option("--wbc-fraction", default=0.5, show_default=True, type=click.FloatRange(0, 1),
-              help="Fraction of tiles centred near a WBC (WBCs are rare: 0.3-0.6 per frame).")
-@click.option("--defocus-sd", default=0.25, show_default=True, type=click.FloatRange(min=0),
-              help="Standard deviation of the focus error per tile (um).")
+@click.option(
+    "--wavelengths", default="260,280,300", show_default=True, help="Wavelengths (nm) to image."
+)
+@click.option(
+    "--binning",
+    default="1",
+    show_default=True,
+    type=click.Choice(["1", "2"]),
+    help="Camera binning (2: half the pixels, twice the pixel size).",
+)
+@click.option(
+    "--size",
+    "size",
+    default="1392x1040",
+    show_default=True,
+    help="Unbinned tile size WIDTHxHEIGHT in pixels.",
+)
+@click.option(
+    "--wbc-fraction",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Fraction of tiles centred near a WBC (WBCs are rare: 0.3-0.6 per frame).",
+)
+@click.option(
+    "--defocus-sd",
+    default=0.25,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Standard deviation of the focus error per tile (um).",
+)
 @click.option("--force", is_flag=True, help="Write into a folder that already holds a dataset.")
-def simulate(out_dir: Path, tiles: int, donors: str | None, random_donors: int | None,
-             seed: int, wavelengths: str, binning: str, size: str, wbc_fraction: float,
-             defocus_sd: float, force: bool) -> None:
+def simulate(
+    out_dir: Path,
+    tiles: int,
+    donors: str | None,
+    random_donors: int | None,
+    seed: int,
+    wavelengths: str,
+    binning: str,
+    size: str,
+    wbc_fraction: float,
+    defocus_sd: float,
+    force: bool,
+) -> None:
     """Export simulated tiles with ground truth (labels, cell table, Giemsa-like colour)."""
     from rich.progress import Progress
 
@@ -160,15 +240,17 @@ def simulate(out_dir: Path, tiles: int, donors: str | None, random_donors: int |
     else:
         names = [n.strip() for n in (donors or "healthy").split(",") if n.strip()]
         if not names or len(set(names)) != len(names):
-            raise click.BadParameter(f"{donors!r}: give distinct donor names",
-                                     param_hint="--donors")
+            raise click.BadParameter(
+                f"{donors!r}: give distinct donor names", param_hint="--donors"
+            )
     profiles = [get_donor(n) for n in names]  # ConfigError names the unknown donor
     manifest = out_dir / "dataset.json"
     if manifest.exists() and not force:
         raise ConfigError(f"{manifest} exists; choose another --out or pass --force")
     b = int(binning)
-    camera = CameraConfig(width_px=width // b, height_px=height // b,
-                          pixel_size_um=CameraConfig().pixel_size_um * b)
+    camera = CameraConfig(
+        width_px=width // b, height_px=height // b, pixel_size_um=CameraConfig().pixel_size_um * b
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict] = []
     donor_info: dict[str, dict] = {}
@@ -180,8 +262,11 @@ def simulate(out_dir: Path, tiles: int, donors: str | None, random_donors: int |
             rng = np.random.default_rng([seed, di, 0x5117])
             progress.update(task, description=f"{name}: backgrounds")
             imager = _DonorImager(world, nms, rng)
-            donor_info[name] = {"slide_seed": slide_seed, "profile": dataclasses.asdict(prof),
-                                "exposure_ms": {str(k): v for k, v in imager.exposure.items()}}
+            donor_info[name] = {
+                "slide_seed": slide_seed,
+                "profile": dataclasses.asdict(prof),
+                "exposure_ms": {str(k): v for k, v in imager.exposure.items()},
+            }
             progress.update(task, description=f"{name}: tiles")
             for t in range(tiles):
                 x, y, on_wbc = _pick_position(world, rng, rng.uniform() < wbc_fraction)
@@ -191,25 +276,43 @@ def simulate(out_dir: Path, tiles: int, donors: str | None, random_donors: int |
                 tile_id = f"t{t:05d}"
                 rel = Path(name) / tile_id
                 _write_tile(out_dir / rel, norms, gt, world, (x, y))
-                records.append({
-                    "id": f"{name}/{tile_id}", "donor": name, "path": rel.as_posix(),
-                    "split": _split_for(f"{seed}/{name}/{tile_id}"),
-                    "x_mm": x, "y_mm": y, "z_um": world.best_focus_um(x, y, 260) + dz,
-                    "defocus_um": dz, "n_wbc": len(gt.cells), "centred_on_wbc": on_wbc,
-                })
+                records.append(
+                    {
+                        "id": f"{name}/{tile_id}",
+                        "donor": name,
+                        "path": rel.as_posix(),
+                        "split": _split_for(f"{seed}/{name}/{tile_id}"),
+                        "x_mm": x,
+                        "y_mm": y,
+                        "z_um": world.best_focus_um(x, y, 260) + dz,
+                        "defocus_um": dz,
+                        "n_wbc": len(gt.cells),
+                        "centred_on_wbc": on_wbc,
+                    }
+                )
                 progress.advance(task)
-    manifest.write_text(json.dumps({
-        "version": DATASET_VERSION,
-        "generator": f"uvscope {__version__} simulate",
-        "seed": seed,
-        "pixel_size_um": camera.pixel_size_um,
-        "binning": b,
-        "tile_shape": [camera.height_px, camera.width_px],
-        "wavelengths": list(nms),
-        "files": {"normalised": "norm_<nm>.tif", "cell_labels": "cell_labels.tif",
-                  "nucleus_labels": "nucleus_labels.tif", "stained_rgb": "stained_rgb.tif",
-                  "cells": "cells.csv"},
-        "donors": donor_info,
-        "tiles": records,
-    }, indent=2), encoding="utf-8")
+    manifest.write_text(
+        json.dumps(
+            {
+                "version": DATASET_VERSION,
+                "generator": f"uvscope {__version__} simulate",
+                "seed": seed,
+                "pixel_size_um": camera.pixel_size_um,
+                "binning": b,
+                "tile_shape": [camera.height_px, camera.width_px],
+                "wavelengths": list(nms),
+                "files": {
+                    "normalised": "norm_<nm>.tif",
+                    "cell_labels": "cell_labels.tif",
+                    "nucleus_labels": "nucleus_labels.tif",
+                    "stained_rgb": "stained_rgb.tif",
+                    "cells": "cells.csv",
+                },
+                "donors": donor_info,
+                "tiles": records,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     click.echo(f"wrote {len(records)} tiles from {len(names)} donor(s) to {out_dir}")

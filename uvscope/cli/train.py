@@ -10,7 +10,6 @@ import click
 KINDS = click.Choice(["segment", "stain", "classify"])
 
 
-
 #: own-data options shared by train and evaluate (one definition, one help text)
 _pixel_size_option = click.option(
     "--pixel-size-um",
@@ -25,6 +24,7 @@ _modality_option = click.option(
     help="Own data: what the images are (else modality in DIR/dataset.toml; default "
     "rgb-stained for images with masks).",
 )
+
 
 @click.command("train")
 @click.argument("kind", type=KINDS)
@@ -223,9 +223,7 @@ def evaluate(
     beside a baseline (Otsu thresholds, the majority class) for own data."""
     from uvscope.models.pipeline import OwnOptions, run_evaluation
 
-    res = run_evaluation(
-        kind, data, weights, device, split, OwnOptions(pixel_size_um, modality)
-    )
+    res = run_evaluation(kind, data, weights, device, split, OwnOptions(pixel_size_um, modality))
     if as_json:
         click.echo(json.dumps(res, indent=2, default=str))
         return

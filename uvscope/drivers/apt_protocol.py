@@ -89,7 +89,8 @@ MOT_GET_TRIGGER = 0x0502
 #: the ids our driver and emulator understand; a well-formed frame with another id is
 #: skipped whole (by its header's length), not byte by byte
 KNOWN_IDS = frozenset(id_to_func) | {
-    v for k, v in dict(globals()).items()
+    v
+    for k, v in dict(globals()).items()
     if k.startswith(("HW_", "MOD_", "MOT_", "RACK_")) and isinstance(v, int)
 }
 END_OF_MOVE = frozenset({MOT_MOVE_COMPLETED, MOT_MOVE_STOPPED, MOT_MOVE_HOMED})
@@ -134,8 +135,9 @@ class Frame:
         if self.long:
             head = struct.pack("<HHBB", self.msgid, len(self.data), self.dest | 0x80, self.source)
             return head + self.data
-        return struct.pack("<HBBBB", self.msgid, self.param1 & 0xFF, self.param2 & 0xFF,
-                           self.dest, self.source)
+        return struct.pack(
+            "<HBBBB", self.msgid, self.param1 & 0xFF, self.param2 & 0xFF, self.dest, self.source
+        )
 
     def parsed(self) -> dict[str, Any]:
         """Fields from thorlabs_apt_protocol's parser for this id (replies only)."""
@@ -275,8 +277,9 @@ def move_relative(bay: int, distance: int, from_counts: int, limits: tuple[int, 
 
 
 def set_velparams(bay: int, acceleration: int, max_velocity: int) -> bytes:
-    return apt.mot_set_velparams(bay, HOST, CHANNEL, 0, check_counts(acceleration),
-                                 check_counts(max_velocity))
+    return apt.mot_set_velparams(
+        bay, HOST, CHANNEL, 0, check_counts(acceleration), check_counts(max_velocity)
+    )
 
 
 def no_flash_programming(dest: int) -> bytes:
@@ -323,8 +326,14 @@ def req_limswitchparams(bay: int) -> bytes:
     return apt.mot_req_limswitchparams(bay, HOST, CHANNEL)
 
 
-def set_soft_limits(bay: int, limits: tuple[int, int], *, mode: int = SOFT_LIMIT_PROFILED,
-                    hard_cw: int = 0x03, hard_ccw: int = 0x03) -> bytes:
+def set_soft_limits(
+    bay: int,
+    limits: tuple[int, int],
+    *,
+    mode: int = SOFT_LIMIT_PROFILED,
+    hard_cw: int = 0x03,
+    hard_ccw: int = 0x03,
+) -> bytes:
     """MOT_SET_LIMSWITCHPARAMS: the controller's own soft limits (counts), so a move that
     another program sends stops there too. Hard-limit codes 0x03: switch makes on contact
     (the MLS203's); ``mode`` 3 stops a move there with its profile."""
@@ -338,12 +347,31 @@ def set_soft_limits(bay: int, limits: tuple[int, int], *, mode: int = SOFT_LIMIT
 # ---------------------------------------------------------------------- controller -> host
 
 
-def get_info(source: int, *, serial: int, model: str, hw_type: int, firmware: tuple[int, int, int],
-             notes: str, hw_version: int, n_channels: int) -> bytes:
+def get_info(
+    source: int,
+    *,
+    serial: int,
+    model: str,
+    hw_type: int,
+    firmware: tuple[int, int, int],
+    notes: str,
+    hw_version: int,
+    n_channels: int,
+) -> bytes:
     # firmware bytes go minor, interim, major, 0 (the package reverses the first three)
     fw = (firmware[2], firmware[1], firmware[0], 0)
-    data = struct.pack("<l8sH4B48s12sHHH", serial, model.encode("ascii")[:8], hw_type, *fw,
-                       notes.encode("ascii")[:48], b"", hw_version, 0, n_channels)
+    data = struct.pack(
+        "<l8sH4B48s12sHHH",
+        serial,
+        model.encode("ascii")[:8],
+        hw_type,
+        *fw,
+        notes.encode("ascii")[:48],
+        b"",
+        hw_version,
+        0,
+        n_channels,
+    )
     return Frame(HW_GET_INFO, HOST, source, data=data, long=True).to_bytes()
 
 
@@ -381,8 +409,7 @@ def short_reply(msgid: int, source: int, param1: int, param2: int) -> bytes:
 
 def get_statusupdate(source: int, status: AxisStatus, encoder: int) -> bytes:
     """MOT_GET_STATUSUPDATE: position, encoder count and status bits (no velocity)."""
-    return long_reply(MOT_GET_STATUSUPDATE, source, "<HllL", status.position, encoder,
-                      status.bits)
+    return long_reply(MOT_GET_STATUSUPDATE, source, "<HllL", status.position, encoder, status.bits)
 
 
 def rich_response(source: int, msg_ident: int, code: int, notes: str) -> bytes:
@@ -400,11 +427,15 @@ REQUEST_LAYOUTS: dict[int, tuple[str, tuple[str, ...]]] = {
     MOT_SET_MOVEABSPARAMS: ("<Hl", ("counts",)),
     MOT_SET_MOVERELPARAMS: ("<Hl", ("counts",)),
     MOT_SET_GENMOVEPARAMS: ("<Hl", ("backlash",)),
-    MOT_SET_JOGPARAMS: ("<HH4lH", ("jog_mode", "step_size", "min_velocity", "acceleration",
-                                   "max_velocity", "stop_mode")),
+    MOT_SET_JOGPARAMS: (
+        "<HH4lH",
+        ("jog_mode", "step_size", "min_velocity", "acceleration", "max_velocity", "stop_mode"),
+    ),
     MOT_SET_HOMEPARAMS: ("<3Hll", ("home_dir", "limit_switch", "home_velocity", "offset")),
-    MOT_SET_LIMSWITCHPARAMS: ("<3HLLH", ("cw_hard", "ccw_hard", "cw_soft", "ccw_soft",
-                                         "soft_mode")),
+    MOT_SET_LIMSWITCHPARAMS: (
+        "<3HLLH",
+        ("cw_hard", "ccw_hard", "cw_soft", "ccw_soft", "soft_mode"),
+    ),
 }
 
 

@@ -95,8 +95,9 @@ class Camera(Device):
     kind = "camera"
     max_pending_frames: int = 1
 
-    def __init__(self, width_px: int, height_px: int, bit_depth: int,
-                 exposure_range_ms: tuple[float, float]) -> None:
+    def __init__(
+        self, width_px: int, height_px: int, bit_depth: int, exposure_range_ms: tuple[float, float]
+    ) -> None:
         self.width_px = width_px
         self.height_px = height_px
         self.bit_depth = bit_depth
@@ -156,9 +157,7 @@ class FilterWheel(Device):
 
     def slot_for(self, wavelength_nm: int) -> int:
         if wavelength_nm not in self.slots:
-            raise ConfigError(
-                f"no filter for {wavelength_nm} nm in the wheel; slots: {self.slots}"
-            )
+            raise ConfigError(f"no filter for {wavelength_nm} nm in the wheel; slots: {self.slots}")
         return self.slots[wavelength_nm]
 
     def start_move_to_slot(self, slot: int) -> None:

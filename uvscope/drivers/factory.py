@@ -34,8 +34,12 @@ def build_hardware_rig(
 
     clock = clock or RealClock()
     mm = None
-    if "micromanager" in {config.camera.backend, config.filter_wheel.backend,
-                          config.stage.backend, config.focus.backend}:
+    if "micromanager" in {
+        config.camera.backend,
+        config.filter_wheel.backend,
+        config.stage.backend,
+        config.focus.backend,
+    }:
         from uvscope.drivers.micromanager import MMSession, settings_from
 
         mm = MMSession(settings_from(config), core_factory=mm_core_factory)
@@ -53,7 +57,8 @@ def build_hardware_rig(
         apt_stage, apt_focus = build_apt_devices(
             config.stage if config.stage.backend == "serial" else None,
             config.focus if config.focus.backend == "serial" else None,
-            serial_factory=serial_factory, timing_scale=timing_scale,
+            serial_factory=serial_factory,
+            timing_scale=timing_scale,
         )
     ctx = BuildContext(config, clock, renderer=renderer)
     if apt_stage is not None:
@@ -79,17 +84,30 @@ def build_hardware_rig(
     wheel = _wheel(config, mm, ctx, serial_factory, timing_scale)
     ctx.wheel = wheel
     camera, world = _camera(config, mm, ctx, pco_module)
-    return Rig(config=config, camera=camera, filter_wheel=wheel, stage=stage, focus=focus,
-               clock=clock, world=world)
+    return Rig(
+        config=config,
+        camera=camera,
+        filter_wheel=wheel,
+        stage=stage,
+        focus=focus,
+        clock=clock,
+        world=world,
+    )
 
 
-def _wheel(config: RigConfig, mm: Any, ctx: BuildContext, serial_factory: SerialFactory | None,
-           timing_scale: float) -> FilterWheel:
+def _wheel(
+    config: RigConfig,
+    mm: Any,
+    ctx: BuildContext,
+    serial_factory: SerialFactory | None,
+    timing_scale: float,
+) -> FilterWheel:
     if config.filter_wheel.backend == "serial":
         from uvscope.drivers.thorlabs_fw import ThorlabsFilterWheel
 
-        return ThorlabsFilterWheel(config.filter_wheel, serial_factory=serial_factory,
-                                   timing_scale=timing_scale)
+        return ThorlabsFilterWheel(
+            config.filter_wheel, serial_factory=serial_factory, timing_scale=timing_scale
+        )
     if config.filter_wheel.backend == "micromanager":
         from uvscope.drivers.micromanager import MMFilterWheel
 
@@ -97,8 +115,9 @@ def _wheel(config: RigConfig, mm: Any, ctx: BuildContext, serial_factory: Serial
     return device_builder("filter_wheel", config.filter_wheel.backend)(ctx)  # type: ignore[no-any-return]
 
 
-def _camera(config: RigConfig, mm: Any, ctx: BuildContext,
-            pco_module: ModuleType | None) -> tuple[Camera, Any]:
+def _camera(
+    config: RigConfig, mm: Any, ctx: BuildContext, pco_module: ModuleType | None
+) -> tuple[Camera, Any]:
     """The camera, and the simulated world when it renders one."""
     if config.camera.backend == "pco":
         from uvscope.drivers.pco_camera import PcoCamera

@@ -45,8 +45,9 @@ def parse_axes(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(a for a in ("z", "x", "y") if a in wanted)
 
 
-def plan_homing(stage: XYStage, focus: FocusAxis, axes: tuple[str, ...],
-                clearance_um: float) -> HomingPlan:
+def plan_homing(
+    stage: XYStage, focus: FocusAxis, axes: tuple[str, ...], clearance_um: float
+) -> HomingPlan:
     """The steps homing ``axes`` takes on connected devices; nothing moves here."""
     steps: list[str] = []
     warnings: list[str] = []
@@ -57,11 +58,14 @@ def plan_homing(stage: XYStage, focus: FocusAxis, axes: tuple[str, ...],
     elif xy and focus.is_homed() is not False:
         z = focus.position_um()
         lower_to = max(focus.limits_um[0], z - clearance_um)
-        steps.append(f"lower the focus from {z:.1f} um to {lower_to:.1f} um "
-                     f"(clearance {clearance_um:g} um)")
+        steps.append(
+            f"lower the focus from {z:.1f} um to {lower_to:.1f} um (clearance {clearance_um:g} um)"
+        )
     elif xy:
-        warnings.append("the focus is not homed, so it cannot be lowered first: make sure "
-                        "the objective clears the slide and the stage insert")
+        warnings.append(
+            "the focus is not homed, so it cannot be lowered first: make sure "
+            "the objective clears the slide and the stage insert"
+        )
     if xy:
         steps.append(f"home stage {' and '.join(xy)} (each runs to its reverse limit switch)")
     return HomingPlan(axes, tuple(steps), lower_to, tuple(warnings))

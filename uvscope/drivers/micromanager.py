@@ -99,19 +99,17 @@ def _headless_core(pycromanager: Any, settings: MicroManagerSettings) -> Any:
     with _HEADLESS_LOCK:
         if key in _HEADLESS:
             core = _HEADLESS[key]
-            load = (getattr(core, "load_system_configuration", None)
-                    or core.loadSystemConfiguration)
+            load = getattr(core, "load_system_configuration", None) or core.loadSystemConfiguration
             load(settings.config_file)  # reopen the devices in the same core
             return core
         if _HEADLESS:
-            (app, cfg), = _HEADLESS
+            ((app, cfg),) = _HEADLESS
             raise ConfigError(
                 f"this process already runs headless Micro-Manager from {app} with {cfg}; "
                 "one headless core per process: use the same mm_app_path and config_file, "
-                "or mode = \"zmq\""
+                'or mode = "zmq"'
             )
-        pycromanager.start_headless(settings.mm_app_path, settings.config_file,
-                                    python_backend=True)
+        pycromanager.start_headless(settings.mm_app_path, settings.config_file, python_backend=True)
         core = pycromanager.Core()
         _HEADLESS[key] = core
         return core
@@ -136,8 +134,9 @@ def default_core_factory(settings: MicroManagerSettings) -> Any:
 class MMSession:
     """One Core shared by the devices of a rig; created on first connect."""
 
-    def __init__(self, settings: MicroManagerSettings,
-                 core_factory: CoreFactory | None = None) -> None:
+    def __init__(
+        self, settings: MicroManagerSettings, core_factory: CoreFactory | None = None
+    ) -> None:
         self.settings = settings
         self._factory = core_factory or default_core_factory
         self.core: Any = None
@@ -170,8 +169,10 @@ class MMSession:
     def label(self, configured: str | None, getter: str, what: str) -> str:
         label = configured or self.call(getter)
         if not label:
-            raise ConfigError(f"micromanager: no {what} is set in the Micro-Manager config "
-                              f"and none is named in the rig config")
+            raise ConfigError(
+                f"micromanager: no {what} is set in the Micro-Manager config "
+                f"and none is named in the rig config"
+            )
         return str(label)
 
 
@@ -196,8 +197,13 @@ class _MMDevice:
 class MMCamera(Camera, _MMDevice):
     def __init__(self, config: RigConfig, session: MMSession) -> None:
         cam = config.camera
-        Camera.__init__(self, cam.width_px, cam.height_px, cam.bit_depth,
-                        (cam.exposure_min_ms, cam.exposure_max_ms))
+        Camera.__init__(
+            self,
+            cam.width_px,
+            cam.height_px,
+            cam.bit_depth,
+            (cam.exposure_min_ms, cam.exposure_max_ms),
+        )
         _MMDevice.__init__(self, session)
         self.config = cam
         self.label = ""
@@ -206,8 +212,7 @@ class MMCamera(Camera, _MMDevice):
 
     def _do_connect(self) -> None:
         self._mm_connect()
-        self.label = self.session.label(self.session.settings.camera, "get_camera_device",
-                                        "camera")
+        self.label = self.session.label(self.session.settings.camera, "get_camera_device", "camera")
         self.session.call("set_camera_device", self.label)
         self._read_geometry()
 
@@ -226,8 +231,11 @@ class MMCamera(Camera, _MMDevice):
         self._mm_close()
 
     def _do_info(self) -> DeviceInfo:
-        return DeviceInfo(self.kind, f"Micro-Manager camera {self.label}",
-                          extra={"exposure_range_ms": self.exposure_range_ms})
+        return DeviceInfo(
+            self.kind,
+            f"Micro-Manager camera {self.label}",
+            extra={"exposure_range_ms": self.exposure_range_ms},
+        )
 
     def _do_set_exposure_ms(self, exposure_ms: float) -> None:
         self.session.call("set_exposure", float(exposure_ms))
@@ -250,8 +258,10 @@ class MMCamera(Camera, _MMDevice):
         if self.config.flip_y:
             image = image[::-1, :]
         self._index += 1
-        return Frame(np.ascontiguousarray(image, dtype=np.uint16),
-                     FrameMeta(self._exposure_ms, t0, self._index, {"camera": self.label}))
+        return Frame(
+            np.ascontiguousarray(image, dtype=np.uint16),
+            FrameMeta(self._exposure_ms, t0, self._index, {"camera": self.label}),
+        )
 
 
 class MMXYStage(XYStage, _MMDevice):
@@ -264,8 +274,9 @@ class MMXYStage(XYStage, _MMDevice):
 
     def _do_connect(self) -> None:
         self._mm_connect()
-        self.label = self.session.label(self.session.settings.xy_stage, "get_xy_stage_device",
-                                        "XY stage")
+        self.label = self.session.label(
+            self.session.settings.xy_stage, "get_xy_stage_device", "XY stage"
+        )
 
     def _do_close(self) -> None:
         self._mm_close()
@@ -303,8 +314,9 @@ class MMFocus(FocusAxis, _MMDevice):
 
     def _do_connect(self) -> None:
         self._mm_connect()
-        self.label = self.session.label(self.session.settings.focus, "get_focus_device",
-                                        "focus drive")
+        self.label = self.session.label(
+            self.session.settings.focus, "get_focus_device", "focus drive"
+        )
 
     def _do_close(self) -> None:
         self._mm_close()
@@ -337,8 +349,9 @@ class MMFilterWheel(FilterWheel, _MMDevice):
 
     def __init__(self, config: RigConfig, session: MMSession) -> None:
         wheel = config.filter_wheel
-        FilterWheel.__init__(self, {int(k): v for k, v in wheel.slots.items()},
-                             wheel.position_count, wheel.dark_slot)
+        FilterWheel.__init__(
+            self, {int(k): v for k, v in wheel.slots.items()}, wheel.position_count, wheel.dark_slot
+        )
         _MMDevice.__init__(self, session)
         s = session.settings
         self.group = s.filter_group
@@ -348,8 +361,10 @@ class MMFilterWheel(FilterWheel, _MMDevice):
             if missing:
                 raise ConfigError(f"micromanager.filter_presets has no preset for {missing} nm")
             if wheel.dark_slot is not None and not s.dark_preset:
-                raise ConfigError("micromanager.dark_preset is needed for dark frames "
-                                  "(or set filter_wheel.dark_slot to none)")
+                raise ConfigError(
+                    "micromanager.dark_preset is needed for dark frames "
+                    "(or set filter_wheel.dark_slot to none)"
+                )
             # presets by slot, so the FilterWheel interface (slots) works unchanged
             self.presets = {self.slots[int(nm)]: s.filter_presets[nm] for nm in wheel.slots}
             if wheel.dark_slot is not None and s.dark_preset:
@@ -358,8 +373,10 @@ class MMFilterWheel(FilterWheel, _MMDevice):
     def _do_connect(self) -> None:
         self._mm_connect()
         if not self.group and not self.label:
-            raise ConfigError("micromanager: set filter_wheel (a state device label) or "
-                              "filter_group for the filter wheel")
+            raise ConfigError(
+                "micromanager: set filter_wheel (a state device label) or "
+                "filter_group for the filter wheel"
+            )
 
     def _do_close(self) -> None:
         self._mm_close()
@@ -378,8 +395,9 @@ class MMFilterWheel(FilterWheel, _MMDevice):
 
     def _do_wait(self) -> None:
         if self.group:
-            self.session.call("wait_for_config", self.group,
-                              self.session.call("get_current_config", self.group))
+            self.session.call(
+                "wait_for_config", self.group, self.session.call("get_current_config", self.group)
+            )
         else:
             self.session.call("wait_for_device", self.label)
 

@@ -58,8 +58,12 @@ class PcoCamera(Camera):
     max_pending_frames = 1
 
     def __init__(self, config: CameraConfig, *, pco_module: ModuleType | None = None) -> None:
-        super().__init__(config.width_px, config.height_px, config.bit_depth,
-                         (config.exposure_min_ms, config.exposure_max_ms))
+        super().__init__(
+            config.width_px,
+            config.height_px,
+            config.bit_depth,
+            (config.exposure_min_ms, config.exposure_max_ms),
+        )
         self.config = config
         self._pco = pco_module
         self._cam: Any = None
@@ -78,13 +82,15 @@ class PcoCamera(Camera):
         if self.config.serial_number is not None:
             kwargs["serial"] = self.config.serial_number
         which = f"interface {self.config.interface!r}" + (
-            f", serial {self.config.serial_number}" if self.config.serial_number else "")
+            f", serial {self.config.serial_number}" if self.config.serial_number else ""
+        )
         try:
             cam = pco.Camera(**kwargs)
         except OSError as err:
             if "libusb" in str(err):
-                raise DeviceNotFound(f"PCO camera ({which}): libusb-1.0 is missing; "
-                                     f"{LIBUSB_HINT}") from None
+                raise DeviceNotFound(
+                    f"PCO camera ({which}): libusb-1.0 is missing; {LIBUSB_HINT}"
+                ) from None
             raise DeviceNotFound(f"PCO camera ({which}): the SDK failed to load: {err}") from None
         except _camera_exception(pco) as err:
             raise DeviceNotFound(
@@ -123,22 +129,29 @@ class PcoCamera(Camera):
         problems = []
         sensor = (int(desc["max width"]), int(desc["max height"]))
         if sensor != (c.width_px, c.height_px):
-            problems.append(f"its sensor is {sensor[0]} x {sensor[1]} px but camera.width_px, "
-                            f"height_px are {c.width_px}, {c.height_px}")
+            problems.append(
+                f"its sensor is {sensor[0]} x {sensor[1]} px but camera.width_px, "
+                f"height_px are {c.width_px}, {c.height_px}"
+            )
         bits = desc.get("bit resolution")
         if bits is not None and int(bits) != c.bit_depth:
             problems.append(f"it digitises {bits} bit but camera.bit_depth is {c.bit_depth}")
-        for axis, b, key in (("x", c.binning[0], "binning horz vec"),
-                             ("y", c.binning[1], "binning vert vec")):
+        for axis, b, key in (
+            ("x", c.binning[0], "binning horz vec"),
+            ("y", c.binning[1], "binning vert vec"),
+        ):
             if key in desc and b not in desc[key]:
                 problems.append(f"binning {b} in {axis} is not one of its {list(desc[key])}")
         rates = desc.get("pixelrates")
         if c.pixel_rate_hz is not None and rates and c.pixel_rate_hz not in rates:
-            problems.append(f"camera.pixel_rate_hz {c.pixel_rate_hz} is not one of its "
-                            f"pixel rates {list(rates)}")
+            problems.append(
+                f"camera.pixel_rate_hz {c.pixel_rate_hz} is not one of its "
+                f"pixel rates {list(rates)}"
+            )
         if problems:
-            raise ConfigError(f"PCO camera {self._cam.camera_name}: " + "; ".join(problems)
-                              + "; fix the rig file")
+            raise ConfigError(
+                f"PCO camera {self._cam.camera_name}: " + "; ".join(problems) + "; fix the rig file"
+            )
 
     def _read_geometry(self) -> None:
         """Image size and pixel size as the camera now has them (ROI in binned pixels)."""
@@ -165,9 +178,15 @@ class PcoCamera(Camera):
     def _do_info(self) -> DeviceInfo:
         cam = self._require()
         return DeviceInfo(
-            kind=self.kind, model=str(cam.camera_name), serial=str(cam.camera_serial),
-            extra={"interface": cam.interface, "exposure_range_ms": self.exposure_range_ms,
-                   "roi": cam.configuration.get("roi"), "binning": self.config.binning},
+            kind=self.kind,
+            model=str(cam.camera_name),
+            serial=str(cam.camera_serial),
+            extra={
+                "interface": cam.interface,
+                "exposure_range_ms": self.exposure_range_ms,
+                "roi": cam.configuration.get("roi"),
+                "binning": self.config.binning,
+            },
         )
 
     def _require(self) -> Any:
@@ -238,10 +257,13 @@ class PcoCamera(Camera):
         if self.config.flip_y:
             img = img[::-1, :]
         self._index += 1
-        extra = {k: meta[k] for k in ("recorder image number", "timestamp", "data format")
-                 if k in meta}
-        return Frame(np.ascontiguousarray(img, dtype=np.uint16),
-                     FrameMeta(self._exposure_ms, t0, self._index, extra))
+        extra = {
+            k: meta[k] for k in ("recorder image number", "timestamp", "data format") if k in meta
+        }
+        return Frame(
+            np.ascontiguousarray(img, dtype=np.uint16),
+            FrameMeta(self._exposure_ms, t0, self._index, extra),
+        )
 
     # ------------------------------------------------------------------ live view
     def start_stream(self, buffer_frames: int = 4) -> None:

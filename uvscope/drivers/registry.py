@@ -58,7 +58,8 @@ def _load(backend: str) -> None:
             importlib.import_module(module)
         except ImportError as err:
             raise ConfigError(
-                f"backend {backend!r} is not available in this build ({err})") from None
+                f"backend {backend!r} is not available in this build ({err})"
+            ) from None
 
 
 def device_builder(kind: str, backend: str) -> DeviceBuilder:

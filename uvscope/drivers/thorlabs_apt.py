@@ -59,8 +59,9 @@ class AptController:
         self.reply_timeout_s = reply_timeout_s
         self.retries = retries
         self.keepalive_s = keepalive_s
-        self.link = SerialLink(port, rtscts=True, apt_open_sequence=True,
-                               serial_factory=serial_factory)
+        self.link = SerialLink(
+            port, rtscts=True, apt_open_sequence=True, serial_factory=serial_factory
+        )
         self.reader = ap.FrameReader()
         self.bays: set[int] = set()
         self.identity: dict[str, object] = {}
@@ -87,8 +88,9 @@ class AptController:
         try:
             self.link.open()
             self.send(ap.no_flash_programming(self.address))
-            frame = self.request(ap.req_info(self.address), ap.HW_GET_INFO, self.address,
-                                 "identify (HW_REQ_INFO)")
+            frame = self.request(
+                ap.req_info(self.address), ap.HW_GET_INFO, self.address, "identify (HW_REQ_INFO)"
+            )
             info = frame.parsed()
             fw = info["firmware_version"]
             self.identity = {
@@ -175,8 +177,9 @@ class AptController:
         with self.link.lock:
             return self._seq
 
-    def request(self, data: bytes, reply_id: int, source: int, what: str,
-                retries: int | None = None) -> ap.Frame:
+    def request(
+        self, data: bytes, reply_id: int, source: int, what: str, retries: int | None = None
+    ) -> ap.Frame:
         """Send ``data`` and return the reply ``reply_id`` from ``source``; a lost or garbled
         reply is asked again ``retries`` times (default: the controller's), a lost port
         reopened once."""
@@ -211,8 +214,9 @@ class AptController:
             )
         raise DeviceError(f"APT controller on {self.port}: {what} failed: {'; '.join(problems)}")
 
-    def wait_event(self, bay: int, after_seq: int, msgids: frozenset[int] | set[int],
-                   timeout_s: float) -> ap.Frame | None:
+    def wait_event(
+        self, bay: int, after_seq: int, msgids: frozenset[int] | set[int], timeout_s: float
+    ) -> ap.Frame | None:
         """The first end-of-move message of ``bay`` newer than ``after_seq``, or None.
 
         Reads in short slices and lets go of the lock in between, so the keep-alive and
@@ -274,7 +278,8 @@ class AptAxis:
         self.unit = unit
         self.counts_per_unit = counts_per_unit
         self.limits_counts = (
-            round(limits[0] * counts_per_unit), round(limits[1] * counts_per_unit)
+            round(limits[0] * counts_per_unit),
+            round(limits[1] * counts_per_unit),
         )
         self.velocity = velocity
         self.acceleration = acceleration
@@ -326,17 +331,32 @@ class AptAxis:
                 )
         if lo < 0:
             return  # the controller's soft limits are unsigned: the host's check alone holds
-        current = self.ctrl.request(ap.req_limswitchparams(self.bay), ap.MOT_GET_LIMSWITCHPARAMS,
-                                    self.bay, f"{self.name} limit switch parameters").parsed()
-        self.ctrl.send(ap.set_soft_limits(self.bay, (lo, hi), hard_cw=current["cw_hardlimit"],
-                                          hard_ccw=current["ccw_hardlimit"]))
+        current = self.ctrl.request(
+            ap.req_limswitchparams(self.bay),
+            ap.MOT_GET_LIMSWITCHPARAMS,
+            self.bay,
+            f"{self.name} limit switch parameters",
+        ).parsed()
+        self.ctrl.send(
+            ap.set_soft_limits(
+                self.bay,
+                (lo, hi),
+                hard_cw=current["cw_hardlimit"],
+                hard_ccw=current["ccw_hardlimit"],
+            )
+        )
 
     def travel(self) -> tuple[int, int] | None:
         """(min, max) position counts from MOT_GET_STAGEAXISPARAMS; None where the controller
         does not answer it (asked once: older firmware stays silent)."""
         try:
-            p = self.ctrl.request(ap.req_stageaxisparams(self.bay), ap.MOT_GET_STAGEAXISPARAMS,
-                                  self.bay, f"{self.name} stage axis parameters", retries=0)
+            p = self.ctrl.request(
+                ap.req_stageaxisparams(self.bay),
+                ap.MOT_GET_STAGEAXISPARAMS,
+                self.bay,
+                f"{self.name} stage axis parameters",
+                retries=0,
+            )
         except DeviceTimeout:
             return None
         info = p.parsed()
@@ -346,11 +366,18 @@ class AptAxis:
 
     def homeparams(self) -> dict[str, float]:
         """Home direction, limit switch, velocity (units/s) and offset (units)."""
-        p = self.ctrl.request(ap.req_homeparams(self.bay), ap.MOT_GET_HOMEPARAMS, self.bay,
-                              f"{self.name} home parameters (MOT_REQ_HOMEPARAMS)").parsed()
-        return {"home_dir": p["home_dir"], "limit_switch": p["limit_switch"],
-                "home_velocity": p["home_velocity"] / self.velocity_scale,
-                "offset": p["offset_distance"] / self.counts_per_unit}
+        p = self.ctrl.request(
+            ap.req_homeparams(self.bay),
+            ap.MOT_GET_HOMEPARAMS,
+            self.bay,
+            f"{self.name} home parameters (MOT_REQ_HOMEPARAMS)",
+        ).parsed()
+        return {
+            "home_dir": p["home_dir"],
+            "limit_switch": p["limit_switch"],
+            "home_velocity": p["home_velocity"] / self.velocity_scale,
+            "offset": p["offset_distance"] / self.counts_per_unit,
+        }
 
     def home_timeout_s(self) -> float:
         """Twice the run back over the whole soft-limit span at the home velocity, plus 5 s
@@ -360,8 +387,12 @@ class AptAxis:
         return 5.0 + 2.0 * span / max(v, 1e-9)
 
     def status(self) -> ap.AxisStatus:
-        frame = self.ctrl.request(ap.req_status(self.bay), ap.MOT_GET_DCSTATUSUPDATE, self.bay,
-                                  f"{self.name} status (MOT_REQ_DCSTATUSUPDATE)")
+        frame = self.ctrl.request(
+            ap.req_status(self.bay),
+            ap.MOT_GET_DCSTATUSUPDATE,
+            self.bay,
+            f"{self.name} status (MOT_REQ_DCSTATUSUPDATE)",
+        )
         st = ap.AxisStatus.from_bytes(frame.data)
         self._position = st.position
         return st
@@ -371,13 +402,22 @@ class AptAxis:
 
     def set_velocity(self, velocity: float, acceleration: float) -> None:
         self.velocity, self.acceleration = velocity, acceleration
-        self.ctrl.send(ap.set_velparams(self.bay, round(acceleration * self.accel_scale),
-                                        round(velocity * self.velocity_scale)))
+        self.ctrl.send(
+            ap.set_velparams(
+                self.bay,
+                round(acceleration * self.accel_scale),
+                round(velocity * self.velocity_scale),
+            )
+        )
 
     def velparams(self) -> tuple[float, float]:
         """(max velocity, acceleration) in units/s and units/s^2 as the controller has them."""
-        p = self.ctrl.request(ap.req_velparams(self.bay), ap.MOT_GET_VELPARAMS, self.bay,
-                              f"{self.name} velocity parameters").parsed()
+        p = self.ctrl.request(
+            ap.req_velparams(self.bay),
+            ap.MOT_GET_VELPARAMS,
+            self.bay,
+            f"{self.name} velocity parameters",
+        ).parsed()
         return p["max_velocity"] / self.velocity_scale, p["acceleration"] / self.accel_scale
 
     def start_home(self) -> int:
@@ -456,8 +496,11 @@ class AptAxis:
         self._position = st.position
         self.check_status(st)
         off_target = abs(st.position - move.target) > 2
-        if off_target and not stopped and not move.resent and (
-            self.ctrl.link.reopen_count != move.reopens
+        if (
+            off_target
+            and not stopped
+            and not move.resent
+            and (self.ctrl.link.reopen_count != move.reopens)
         ):
             # the port dropped while the move was sent: the command may be lost, send it again
             data = ap.move_absolute(self.bay, move.target, self.limits_counts)
@@ -526,13 +569,24 @@ class AptAxis:
             raise DeviceTimeout(f"{self.name} axis did not confirm the stop (MOVE_STOPPED)")
 
 
-def controller_for(port: str | None, what: str, *, reply_timeout_s: float = 0.5,
-                   retries: int = 2, keepalive_s: float = 0.5,
-                   serial_factory: SerialFactory | None = None) -> AptController:
+def controller_for(
+    port: str | None,
+    what: str,
+    *,
+    reply_timeout_s: float = 0.5,
+    retries: int = 2,
+    keepalive_s: float = 0.5,
+    serial_factory: SerialFactory | None = None,
+) -> AptController:
     if not port:
         raise ConfigError(f"{what}.port is not set; give the APT controller's serial port")
-    return AptController(port, reply_timeout_s=reply_timeout_s, retries=retries,
-                         keepalive_s=keepalive_s, serial_factory=serial_factory)
+    return AptController(
+        port,
+        reply_timeout_s=reply_timeout_s,
+        retries=retries,
+        keepalive_s=keepalive_s,
+        serial_factory=serial_factory,
+    )
 
 
 class AptXYStage(XYStage):
@@ -550,16 +604,28 @@ class AptXYStage(XYStage):
         self.config = config
         self.timing_scale = timing_scale
         self.ctrl = controller or controller_for(
-            config.port, "stage", reply_timeout_s=config.reply_timeout_s,
-            retries=config.retries, keepalive_s=config.keepalive_s, serial_factory=serial_factory)
-        common = dict(unit="mm", counts_per_unit=config.counts_per_mm,
-                      velocity=config.velocity_mm_s, acceleration=config.acceleration_mm_s2,
-                      velocity_scale=config.velocity_units_per_mm_s,
-                      accel_scale=config.accel_units_per_mm_s2, timing_scale=timing_scale)
-        self.x = AptAxis(self.ctrl, config.x_bay, name="stage x", limits=config.x_limits_mm,
-                         **common)  # type: ignore[arg-type]
-        self.y = AptAxis(self.ctrl, config.y_bay, name="stage y", limits=config.y_limits_mm,
-                         **common)  # type: ignore[arg-type]
+            config.port,
+            "stage",
+            reply_timeout_s=config.reply_timeout_s,
+            retries=config.retries,
+            keepalive_s=config.keepalive_s,
+            serial_factory=serial_factory,
+        )
+        common = dict(
+            unit="mm",
+            counts_per_unit=config.counts_per_mm,
+            velocity=config.velocity_mm_s,
+            acceleration=config.acceleration_mm_s2,
+            velocity_scale=config.velocity_units_per_mm_s,
+            accel_scale=config.accel_units_per_mm_s2,
+            timing_scale=timing_scale,
+        )
+        self.x = AptAxis(
+            self.ctrl, config.x_bay, name="stage x", limits=config.x_limits_mm, **common
+        )  # type: ignore[arg-type]
+        self.y = AptAxis(
+            self.ctrl, config.y_bay, name="stage y", limits=config.y_limits_mm, **common
+        )  # type: ignore[arg-type]
         self._connected = False
 
     @property
@@ -594,10 +660,15 @@ class AptXYStage(XYStage):
     def _do_info(self) -> DeviceInfo:
         ident = self.ctrl.identity
         return DeviceInfo(
-            kind=self.kind, model=f"{ident.get('model', 'APT')} + MLS203",
-            serial=str(ident.get("serial", "")), firmware=str(ident.get("firmware", "")),
-            extra={"port": self.ctrl.port, "bays": (hex(self.x.bay), hex(self.y.bay)),
-                   "homed": all(ax.homed for ax in self.axes)},
+            kind=self.kind,
+            model=f"{ident.get('model', 'APT')} + MLS203",
+            serial=str(ident.get("serial", "")),
+            firmware=str(ident.get("firmware", "")),
+            extra={
+                "port": self.ctrl.port,
+                "bays": (hex(self.x.bay), hex(self.y.bay)),
+                "homed": all(ax.homed for ax in self.axes),
+            },
         )
 
     def _do_start_move(self, x_mm: float, y_mm: float) -> None:
@@ -669,14 +740,21 @@ class AptFocus(FocusAxis):
         super().__init__(config.limits_um)
         self.config = config
         self.timing_scale = timing_scale
-        self.ctrl = controller or controller_for(config.port, "focus",
-                                                 serial_factory=serial_factory)
+        self.ctrl = controller or controller_for(
+            config.port, "focus", serial_factory=serial_factory
+        )
         self.axis = AptAxis(
-            self.ctrl, config.bay, name="focus", unit="um", counts_per_unit=config.counts_per_um,
-            limits=config.limits_um, velocity=config.velocity_um_s,
+            self.ctrl,
+            config.bay,
+            name="focus",
+            unit="um",
+            counts_per_unit=config.counts_per_um,
+            limits=config.limits_um,
+            velocity=config.velocity_um_s,
             acceleration=config.acceleration_um_s2,
             velocity_scale=config.velocity_units_per_um_s,
-            accel_scale=config.accel_units_per_um_s2, timing_scale=timing_scale,
+            accel_scale=config.accel_units_per_um_s2,
+            timing_scale=timing_scale,
         )
         self._connected = False
 
@@ -701,8 +779,10 @@ class AptFocus(FocusAxis):
     def _do_info(self) -> DeviceInfo:
         ident = self.ctrl.identity
         return DeviceInfo(
-            kind=self.kind, model=str(ident.get("model", "APT")),
-            serial=str(ident.get("serial", "")), firmware=str(ident.get("firmware", "")),
+            kind=self.kind,
+            model=str(ident.get("model", "APT")),
+            serial=str(ident.get("serial", "")),
+            firmware=str(ident.get("firmware", "")),
             extra={"port": self.ctrl.port, "bay": hex(self.axis.bay), "homed": self.axis.homed},
         )
 
@@ -755,12 +835,18 @@ def build_apt_devices(
         shared = xy.ctrl if xy is not None and focus.port == xy.ctrl.port else None
         if shared is not None and focus.bay in (stage.x_bay, stage.y_bay):  # type: ignore[union-attr]
             raise ConfigError(f"focus.bay {focus.bay:#04x} is already the stage's x or y bay")
-        z = AptFocus(focus, controller=shared, serial_factory=serial_factory,
-                     timing_scale=timing_scale)
+        z = AptFocus(
+            focus, controller=shared, serial_factory=serial_factory, timing_scale=timing_scale
+        )
     return xy, z
 
 
 __all__ = [
-    "AptController", "AptAxis", "AptXYStage", "AptFocus", "NotHomedError", "build_apt_devices",
+    "AptController",
+    "AptAxis",
+    "AptXYStage",
+    "AptFocus",
+    "NotHomedError",
+    "build_apt_devices",
     "move_time_s",
 ]

@@ -42,8 +42,10 @@ def error_for(cmd: str, reply: str) -> FilterWheelError | None:
     if "CMD_" not in reply and "error" not in reply.lower():
         return None
     cls = (
-        CommandNotDefined if "CMD_NOT_DEFINED" in reply
-        else ArgumentInvalid if "CMD_ARG_INVALID" in reply
+        CommandNotDefined
+        if "CMD_NOT_DEFINED" in reply
+        else ArgumentInvalid
+        if "CMD_ARG_INVALID" in reply
         else FilterWheelError
     )
     return cls(f"filter wheel refused {cmd!r}: {reply.strip()}")
@@ -81,8 +83,9 @@ class ThorlabsFilterWheel(FilterWheel):
             raise ConfigError(
                 "filter_wheel.port is not set; give the wheel's serial port, e.g. /dev/ttyUSB0"
             )
-        super().__init__({int(k): v for k, v in config.slots.items()},
-                         config.position_count, config.dark_slot)
+        super().__init__(
+            {int(k): v for k, v in config.slots.items()}, config.position_count, config.dark_slot
+        )
         self.config = config
         self.timing_scale = timing_scale
         self.retries = config.retries
@@ -124,9 +127,10 @@ class ThorlabsFilterWheel(FilterWheel):
     def _do_info(self) -> DeviceInfo:
         version = self.idn.rsplit("version", 1)[-1].strip() if "version" in self.idn else ""
         return DeviceInfo(
-            kind=self.kind, model=self.idn or "Thorlabs FW102C/FW212C", firmware=version,
-            extra={"port": self.config.port, "positions": self.position_count,
-                   "slot": self._slot},
+            kind=self.kind,
+            model=self.idn or "Thorlabs FW102C/FW212C",
+            firmware=version,
+            extra={"port": self.config.port, "positions": self.position_count, "slot": self._slot},
         )
 
     # ------------------------------------------------------------------ exchanges
@@ -157,9 +161,7 @@ class ThorlabsFilterWheel(FilterWheel):
                 return buf[: i + len(PROMPT)]
         return None
 
-    def _exchange(
-        self, cmd: str, timeout_s: float, validate: Callable[[str], None] | None
-    ) -> str:
+    def _exchange(self, cmd: str, timeout_s: float, validate: Callable[[str], None] | None) -> str:
         """Send ``cmd`` and parse its reply, repeating a timed-out or garbled exchange
         ``retries`` times and reopening a lost port once."""
         problems: list[str] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -59,7 +59,11 @@ class DevicePanel(QWidget):
     autofocus_requested = Signal()
 
     def __init__(
-        self, rig: Rig, worker: DeviceWorker, poll_ms: int = 250, parent: QWidget | None = None,
+        self,
+        rig: Rig,
+        worker: DeviceWorker,
+        poll_ms: int = 250,
+        parent: QWidget | None = None,
         ask: Callable[[str, str], bool] | None = None,
     ) -> None:
         super().__init__(parent)
@@ -293,8 +297,9 @@ class DevicePanel(QWidget):
             self.refresh_homed()
 
         self._show_homed(None)
-        self.worker.submit("home the stage and focus", run, on_done=self._homed_done,
-                           on_error=failed)
+        self.worker.submit(
+            "home the stage and focus", run, on_done=self._homed_done, on_error=failed
+        )
 
     def _homed_done(self, homed: dict[str, bool | None]) -> None:
         self._show_homed(homed)
@@ -304,8 +309,11 @@ class DevicePanel(QWidget):
         """Ask the controllers whether each axis is homed (after connect, home, errors)."""
         stage, focus = self.rig.stage, self.rig.focus
         self.worker.submit(
-            "read the homing state", lambda: {**stage.homed_axes(), "z": focus.is_homed()},
-            on_done=self._show_homed, on_error=lambda err: self.mark_error("stage", err))
+            "read the homing state",
+            lambda: {**stage.homed_axes(), "z": focus.is_homed()},
+            on_done=self._show_homed,
+            on_error=lambda err: self.mark_error("stage", err),
+        )
 
     def _show_homed(self, homed: dict[str, bool | None] | None) -> None:
         if homed is None:

@@ -367,8 +367,9 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self._live_was_on = self.live_session.running
         self.panel.set_scanning(True)
-        self.live_session.lock("a scan is running (live view would fight it for the camera "
-                               "and the filter wheel)")
+        self.live_session.lock(
+            "a scan is running (live view would fight it for the camera and the filter wheel)"
+        )
         self.scan_view.set_state(RunState.PREPARING)
         self.tabs.setCurrentIndex(1)
         self.live_session.stop()

@@ -82,7 +82,8 @@ class ScanController(QObject):
         """The engine's plan: from the camera's image geometry as it runs (binning, ROI)."""
         cam = self.rig.camera
         return plan_tiles(
-            scan, fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um),
+            scan,
+            fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um),
             self.rig.config.stage,
         )
 

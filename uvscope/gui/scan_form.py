@@ -73,9 +73,7 @@ def human_label(name: str) -> str:
 def human_message(msg: str) -> str:
     """Pydantic's wording made an instruction, field keys made labels."""
     msg = msg.replace("Input should be", "must be").replace("Field required", "required")
-    return re.sub(
-        r"\b[a-z]+(?:_[a-z0-9]+)+\b", lambda m: human_label(m.group(0)).lower(), msg
-    )
+    return re.sub(r"\b[a-z]+(?:_[a-z0-9]+)+\b", lambda m: human_label(m.group(0)).lower(), msg)
 
 
 def model_range(model: type[BaseModel], name: str) -> tuple[float | None, float | None]:
@@ -509,8 +507,10 @@ class ScanForm(QWidget):
             cfg = parse_model(ScanConfig, self.data(), "scan set-up")
             self.estimate = estimate_scan(cfg, self.rig_config)
         except ConfigError:
-            self.estimate_label.setText("No estimate: the set-up is not valid yet (Start scan "
-                                        "shows what to fix beside each field).")
+            self.estimate_label.setText(
+                "No estimate: the set-up is not valid yet (Start scan "
+                "shows what to fix beside each field)."
+            )
             return None
         except UvscopeError as err:  # a region outside the stage limits
             self.estimate_label.setText(f"No estimate: {err}")

@@ -154,8 +154,9 @@ def write_pyramid_bands(
             for k, lev in enumerate(shapes):
                 spool = None
                 if k + 1 < len(shapes):
-                    spool = _Spool(tmp.with_name(f"{tmp.name}.l{k + 1}"), shapes[k + 1][1],
-                                   channels, dtype)
+                    spool = _Spool(
+                        tmp.with_name(f"{tmp.name}.l{k + 1}"), shapes[k + 1][1], channels, dtype
+                    )
                     spools.append(spool)
                 data = _tiles(current, lev, tile, spool, labels, reporter(done[0]))
                 full = lev if channels == 1 else (*lev, channels)
@@ -193,8 +194,16 @@ def write_pyramid(
     channels = 1 if img.ndim == 2 else 3
     base = replace(meta if meta is not None else ImageMeta(pixel_size_um), name=name)
     return write_pyramid_bands(
-        path, img.shape[:2], img.dtype, channels, lambda r0, r1: img[r0:r1], pixel_size_um,
-        labels=labels, name=name, tile=tile, meta=base,
+        path,
+        img.shape[:2],
+        img.dtype,
+        channels,
+        lambda r0, r1: img[r0:r1],
+        pixel_size_um,
+        labels=labels,
+        name=name,
+        tile=tile,
+        meta=base,
     )
 
 

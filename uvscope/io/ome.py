@@ -57,8 +57,11 @@ def ome_metadata(meta: ImageMeta, axes: str) -> dict[str, object]:
     if meta.exposure_ms is not None:
         plane["ExposureTime"] = [meta.exposure_ms / 1000.0]
         plane["ExposureTimeUnit"] = ["s"]
-    for key, value, unit in (("PositionX", meta.x_mm, "mm"), ("PositionY", meta.y_mm, "mm"),
-                             ("PositionZ", meta.z_um, "µm")):
+    for key, value, unit in (
+        ("PositionX", meta.x_mm, "mm"),
+        ("PositionY", meta.y_mm, "mm"),
+        ("PositionZ", meta.z_um, "µm"),
+    ):
         if value is not None:
             plane[key] = [float(value)]
             plane[key + "Unit"] = [unit]
@@ -67,8 +70,9 @@ def ome_metadata(meta: ImageMeta, axes: str) -> dict[str, object]:
     return md
 
 
-def tiff_options(dtype: np.dtype, pixel_size_um: float, rgb: bool,
-                 compression: str | None = "zlib") -> dict[str, Any]:
+def tiff_options(
+    dtype: np.dtype, pixel_size_um: float, rgb: bool, compression: str | None = "zlib"
+) -> dict[str, Any]:
     """tifffile options every uvscope image gets: photometric, resolution tags, compression.
 
     Lossless zlib (deflate); integer images also get the horizontal predictor (2), which
@@ -88,9 +92,14 @@ def tiff_options(dtype: np.dtype, pixel_size_um: float, rgb: bool,
     return opts
 
 
-def write_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
-                   compression: str | None = "zlib", axes: str | None = None,
-                   channel_names: list[str] | None = None) -> Path:
+def write_ome_tiff(
+    path: str | Path,
+    image: np.ndarray,
+    meta: ImageMeta,
+    compression: str | None = "zlib",
+    axes: str | None = None,
+    channel_names: list[str] | None = None,
+) -> Path:
     """Write ``image`` (YX, YXS for RGB, or CYX with ``axes``) losslessly with OME metadata,
     atomically."""
     path = Path(path)
@@ -108,7 +117,10 @@ def write_ome_tiff(path: str | Path, image: np.ndarray, meta: ImageMeta,
     tmp = path.with_name(path.name + ".part")
     try:
         tifffile.imwrite(
-            tmp, image, ome=True, metadata=md,
+            tmp,
+            image,
+            ome=True,
+            metadata=md,
             **tiff_options(image.dtype, meta.pixel_size_um, axes == "YXS", compression),
         )
         os.replace(tmp, path)

@@ -13,7 +13,7 @@ can be re-run at any time without the networks.
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -225,8 +225,14 @@ def _tile_flags(facts: ReportFacts) -> list[Flag]:
     diff = facts.diff
     if diff.get("stop_rule"):
         reached = diff.get("stop_reached_after_tiles") is not None
-        out.append(Flag("stop rule", str(diff["stop_rule"]), not reached,
-                        "the region was too small: enlarge it for a full differential"))
+        out.append(
+            Flag(
+                "stop rule",
+                str(diff["stop_rule"]),
+                not reached,
+                "the region was too small: enlarge it for a full differential",
+            )
+        )
     for text in diff.get("warnings") or []:  # the differential's own warnings
         if "healthy WBC" in text and "counted: a differential needs" in text:
             continue  # said by the WBC-count flag
@@ -392,7 +398,7 @@ def write_report(
     """
     scan_dir = Path(scan_dir)
     facts = load_facts(scan_dir, sample_id, operator, slide_id)
-    report_time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    report_time = datetime.now(UTC).isoformat(timespec="seconds")
     tables, charts, counted = _differential_html(facts)
     flags = quality_flags(facts, int(counted["healthy"]), int(counted["dead"]))
     sample = facts.sample.id or scan_dir.name

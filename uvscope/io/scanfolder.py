@@ -76,8 +76,10 @@ def storage_error(path: Path, err: OSError) -> StorageError:
     import errno
 
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageError(f"could not write {path}: the disk is full; free space, then "
-                            "finish with `uvscope scan --resume`")
+        return StorageError(
+            f"could not write {path}: the disk is full; free space, then "
+            "finish with `uvscope scan --resume`"
+        )
     return StorageError(f"could not write {path}: {err.strerror or err}")
 
 
@@ -92,9 +94,11 @@ def _disk_full_text(path: Path, need_bytes: int) -> str | None:
         return None
     if free > 2 * need_bytes + 2**20:
         return None
-    return (f"could not write {path}: the disk is full ({free / 2**20:.1f} MB free, the image "
-            f"needs {need_bytes / 2**20:.1f} MB); free space, then finish with "
-            "`uvscope scan --resume`")
+    return (
+        f"could not write {path}: the disk is full ({free / 2**20:.1f} MB free, the image "
+        f"needs {need_bytes / 2**20:.1f} MB); free space, then finish with "
+        "`uvscope scan --resume`"
+    )
 
 
 def fsync_dir(path: Path) -> None:
@@ -236,10 +240,12 @@ class ScanFolder:
             )
         # what a killed start or this process's own analysis sink leaves: empty folders (and
         # the run's log, which only ever appends)
-        others = [p.name for p in self.root.iterdir()
-                  if p.name not in (LOCK_FILE_NAME, "uvscope.log")
-                  and not (p.name in (*LAYOUT, "analysis", "analysis.partial")
-                           and _empty_tree(p))]
+        others = [
+            p.name
+            for p in self.root.iterdir()
+            if p.name not in (LOCK_FILE_NAME, "uvscope.log")
+            and not (p.name in (*LAYOUT, "analysis", "analysis.partial") and _empty_tree(p))
+        ]
         if others:
             raise StorageError(
                 f"{self.root} is not empty ({', '.join(sorted(others)[:3])}"
@@ -268,8 +274,9 @@ class ScanFolder:
             self.writer_lock = None
 
     @classmethod
-    def create(cls, root: str | Path, manifest: dict[str, Any],
-               claimed: ScanFolder | None = None) -> ScanFolder:
+    def create(
+        cls, root: str | Path, manifest: dict[str, Any], claimed: ScanFolder | None = None
+    ) -> ScanFolder:
         """A new scan folder with its manifest, locked for this process.
 
         ``claimed``: the result of an earlier ``claim_new`` (checks done, lock held).
@@ -308,13 +315,17 @@ class ScanFolder:
         except IsADirectoryError:
             raise StorageError(f"{self.manifest_path} is a folder, not a manifest") from None
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-            raise StorageError(f"{self.manifest_path} is damaged (not JSON: {err}); the "
-                               "scan folder cannot be read as it is") from None
+            raise StorageError(
+                f"{self.manifest_path} is damaged (not JSON: {err}); the "
+                "scan folder cannot be read as it is"
+            ) from None
         except OSError as err:
             raise StorageError(f"cannot read {self.manifest_path}: {err.strerror or err}") from None
         if not isinstance(data, dict):
-            raise StorageError(f"{self.manifest_path} is damaged: it holds "
-                               f"{type(data).__name__}, not a manifest object")
+            raise StorageError(
+                f"{self.manifest_path} is damaged: it holds "
+                f"{type(data).__name__}, not a manifest object"
+            )
         if data.get("format") != FORMAT:
             raise StorageError(f"{self.manifest_path} is not a uvscope scan manifest")
         if data.get("format_version") != FORMAT_VERSION:
@@ -329,8 +340,10 @@ class ScanFolder:
         """``manifest[key]`` or a StorageError naming the missing key."""
         m = self.read_manifest()
         if m.get(key) is None:
-            raise StorageError(f"{self.manifest_path} has no {key!r} section; it is damaged "
-                               "or was not written by a complete uvscope scan start")
+            raise StorageError(
+                f"{self.manifest_path} has no {key!r} section; it is damaged "
+                "or was not written by a complete uvscope scan start"
+            )
         return m[key]
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
@@ -372,8 +385,9 @@ class ScanFolder:
             try:
                 data = path.read_bytes()
             except OSError as err:
-                raise StorageError(f"cannot read {path}: {err.strerror or err}; the scan "
-                                   "folder is damaged there") from None
+                raise StorageError(
+                    f"cannot read {path}: {err.strerror or err}; the scan folder is damaged there"
+                ) from None
             cut = data.rfind(b"\n") + 1
             tail = data[cut:]
             if tail and parse_record(tail.decode("utf-8", "replace")) is None:
@@ -401,8 +415,9 @@ class ScanFolder:
         self._append_line(self.journal_path, asdict(record))
 
     def log_event(self, kind: str, message: str, **extra: Any) -> None:
-        self._append_line(self.events_path, {"time": time.time(), "kind": kind,
-                                             "message": message, **extra})
+        self._append_line(
+            self.events_path, {"time": time.time(), "kind": kind, "message": message, **extra}
+        )
 
     def read_events(self) -> list[dict[str, Any]]:
         return _read_jsonl(self.events_path)
@@ -449,8 +464,11 @@ class ScanFolder:
             for nm in rec.wavelengths:
                 path = self.tile_path(i, nm)
                 raw = self.raw_path(i, nm)  # with raw, the normalised tile is derived on read
-                problem = (image_problem(path, shape_px, np.float32)
-                           if path.exists() or not raw.exists() else None)
+                problem = (
+                    image_problem(path, shape_px, np.float32)
+                    if path.exists() or not raw.exists()
+                    else None
+                )
                 if problem is None and raw.exists():
                     path, problem = raw, image_problem(raw, shape_px, np.uint16)
                 if problem is not None:
@@ -461,8 +479,9 @@ class ScanFolder:
         return good, bad
 
     # ---------------------------------------------------------------- images
-    def write_tile_images(self, index: int, nm: int, raw: np.ndarray | None,
-                          normalised: np.ndarray, meta: ImageMeta) -> None:
+    def write_tile_images(
+        self, index: int, nm: int, raw: np.ndarray | None, normalised: np.ndarray, meta: ImageMeta
+    ) -> None:
         """The raw frame when there is one (the normalised tile is then derived on read, not
         stored twice), else the normalised tile; fsynced: its journal line may follow at once."""
         if raw is not None:
@@ -503,8 +522,9 @@ class ScanFolder:
         key = (nm, bg_id)
         if key not in self._denominators:
             bg = read_ome_tiff(self.background_path(nm, bg_id))[0].astype(np.float32)
-            entries = {str(e.get("id", "bg0")): e
-                       for e in self.read_manifest().get("backgrounds") or []}
+            entries = {
+                str(e.get("id", "bg0")): e for e in self.read_manifest().get("backgrounds") or []
+            }
             dp = self.dark_path(nm, str(entries.get(bg_id, {}).get("dark_id", "bg0")))
             dark = read_ome_tiff(dp)[0].astype(np.float32) if dp.exists() else None
             self._denominators[key] = (normalise_denominator(bg, dark), dark)
@@ -513,12 +533,12 @@ class ScanFolder:
 
 def _empty_tree(path: Path) -> bool:
     """A folder holding nothing but (nested) empty folders."""
-    return path.is_dir() and not path.is_symlink() and all(
-        _empty_tree(p) for p in path.iterdir())
+    return path.is_dir() and not path.is_symlink() and all(_empty_tree(p) for p in path.iterdir())
 
 
-def image_problem(path: Path, shape_px: tuple[int, int] | None,
-                  dtype: type[np.generic]) -> str | None:
+def image_problem(
+    path: Path, shape_px: tuple[int, int] | None, dtype: type[np.generic]
+) -> str | None:
     """Why the image at ``path`` is not a whole uvscope OME-TIFF of that shape and dtype."""
     import tifffile
 

@@ -45,8 +45,10 @@ def _levels(path: Path) -> list[Any]:
 def _multiscales(
     name: str, n_levels: int, px_um: float, origin_um: tuple[float, float], channel_axis: bool
 ) -> dict[str, Any]:
-    axes = [{"name": "y", "type": "space", "unit": "micrometer"},
-            {"name": "x", "type": "space", "unit": "micrometer"}]
+    axes = [
+        {"name": "y", "type": "space", "unit": "micrometer"},
+        {"name": "x", "type": "space", "unit": "micrometer"},
+    ]
     if channel_axis:
         axes.insert(0, {"name": "c", "type": "channel"})
     datasets = []
@@ -56,13 +58,15 @@ def _multiscales(
         t = [o + (2**k - 1) / 2 * px_um for o in origin_um]
         lead = [1.0] if channel_axis else []
         zero = [0.0] if channel_axis else []
-        datasets.append({
-            "path": str(k),
-            "coordinateTransformations": [
-                {"type": "scale", "scale": [*lead, s, s]},
-                {"type": "translation", "translation": [*zero, *t]},
-            ],
-        })
+        datasets.append(
+            {
+                "path": str(k),
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": [*lead, s, s]},
+                    {"type": "translation", "translation": [*zero, *t]},
+                ],
+            }
+        )
     return {"version": NGFF_VERSION, "name": name, "axes": axes, "datasets": datasets}
 
 
@@ -76,7 +80,11 @@ def _copy_levels(levels: list[Any], group: Any, rgb: bool, labels: bool) -> None
             c = 3 if rgb else 1
             shape, chunks = (c, rows, cols), (1, CHUNK, CHUNK)
         dst = group.create_array(
-            str(k), shape=shape, chunks=chunks, dtype=src.dtype, fill_value=0,
+            str(k),
+            shape=shape,
+            chunks=chunks,
+            dtype=src.dtype,
+            fill_value=0,
             chunk_key_encoding={"name": "v2", "separator": "/"},
             compressors=_compressor(),
         )
@@ -123,8 +131,10 @@ def export_ome_zarr(scan_dir: str | Path, out: str | Path | None = None) -> list
     mosaic = json.loads(doc_path.read_text(encoding="utf-8")).get("mosaic", {})
     px = float(mosaic["pixel_size_um"])
     tile_px = px / int(mosaic.get("scale", 1))
-    origin_um = tuple(float(v) * tile_px + (int(mosaic.get("scale", 1)) - 1) / 2 * tile_px
-                      for v in mosaic["origin_px"])
+    origin_um = tuple(
+        float(v) * tile_px + (int(mosaic.get("scale", 1)) - 1) / 2 * tile_px
+        for v in mosaic["origin_px"]
+    )
     with open(root / "cells.csv", newline="", encoding="utf-8") as fh:
         cells = list(csv.DictReader(fh))
     dest = Path(out) if out is not None else root
@@ -142,16 +152,21 @@ def export_ome_zarr(scan_dir: str | Path, out: str | Path | None = None) -> list
         group.attrs["multiscales"] = [_multiscales(kind, len(levels), px, origin_um, True)]
         group.attrs["omero"] = _omero(kind, levels[0].dtype)
         if kind == "gray" and (root / "mosaic_labels.ome.tif").exists():
-            _write_labels(group, root / "mosaic_labels.ome.tif", px, origin_um, cells,
-                          LABEL_STRIDE)
+            _write_labels(group, root / "mosaic_labels.ome.tif", px, origin_um, cells, LABEL_STRIDE)
         shutil.rmtree(path, ignore_errors=True)
         tmp.rename(path)
         written.append(path)
     return written
 
 
-def _write_labels(group: Any, src: Path, px: float, origin_um: tuple[float, ...],
-                  cells: list[dict[str, str]], stride: int) -> None:
+def _write_labels(
+    group: Any,
+    src: Path,
+    px: float,
+    origin_um: tuple[float, ...],
+    cells: list[dict[str, str]],
+    stride: int,
+) -> None:
     labels = group.create_group("labels")
     labels.attrs["labels"] = ["cells"]
     cells_group = labels.create_group("cells")
@@ -179,5 +194,9 @@ def _omero(kind: str, dtype: np.dtype) -> dict[str, Any]:
     channels: list[Mapping[str, Any]] = [
         {"label": lab, "color": col, "window": window, "active": True} for lab, col in chans
     ]
-    return {"name": kind, "version": NGFF_VERSION, "channels": channels,
-            "rdefs": {"model": "color" if kind == "stained" else "greyscale"}}
+    return {
+        "name": kind,
+        "version": NGFF_VERSION,
+        "channels": channels,
+        "rdefs": {"model": "color" if kind == "stained" else "greyscale"},
+    }

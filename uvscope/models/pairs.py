@@ -117,7 +117,9 @@ def pseudocolor_scan(
 
         mosaic = blend_tiles(tiles(), bounds, px, f_ds, channels=3)  # type: ignore[arg-type]
         write_pyramid(
-            out / "mosaic.ome.tif", (np.clip(mosaic, 0, 1) * 255).astype(np.uint8), px * f_ds,
+            out / "mosaic.ome.tif",
+            (np.clip(mosaic, 0, 1) * 255).astype(np.uint8),
+            px * f_ds,
             name="pseudocolour mosaic (260/280/300 nm)",
         )
     return out

@@ -91,9 +91,7 @@ class OwnOptions:
     init: str | None = "default"
 
 
-def _config(
-    kind: str, size: str, overrides: dict[str, Any] | None, backbone: str | None
-) -> Any:
+def _config(kind: str, size: str, overrides: dict[str, Any] | None, backbone: str | None) -> Any:
     cfg: Any = preset(kind, size)
     if overrides:
         names = {f.name for f in dataclasses.fields(cfg)}
@@ -279,8 +277,10 @@ def _own_trainer(
     ds = open_own_data(data, opt.pixel_size_um, cfg.pixel_size_um, opt.modality)
     split = split_names(ds, opt.folds, opt.fold, 0)
     inp = _crop_input(ds.modality, opt.classifier_input) if kind == "classify" else "gray"
-    if kind == "classify" and not any(it.label is not None for it in ds.items) and not (
-        ds.cell_labels
+    if (
+        kind == "classify"
+        and not any(it.label is not None for it in ds.items)
+        and not (ds.cell_labels)
     ):
         raise ModelError(f"{data} has no classes.csv; the classifier needs name,class rows")
     init_path, init_rec = _init_path(init if init is not None else opt.init, cfg, kind)
@@ -312,8 +312,17 @@ def _own_trainer(
     def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
         if kind == "segment":
             net, hist, m = train_own_segment(
-                ds, split, cfg, epochs, work, device, seed, log,
-                init=init_path, augment="microscopy", **kw,
+                ds,
+                split,
+                cfg,
+                epochs,
+                work,
+                device,
+                seed,
+                log,
+                init=init_path,
+                augment="microscopy",
+                **kw,
             )
             card["metrics"] = m
             return net, hist, cfg
@@ -380,8 +389,17 @@ def _reviewed_trainer(
 
     def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
         net, hist, extra = train_classifier(
-            arr.subset(idx["train"]), arr.subset(idx["val"]), cfg, epochs, work, device, seed,
-            log=log, augment="composite", init=init_path, **kw,
+            arr.subset(idx["train"]),
+            arr.subset(idx["val"]),
+            cfg,
+            epochs,
+            work,
+            device,
+            seed,
+            log=log,
+            augment="composite",
+            init=init_path,
+            **kw,
         )
         card.update(extra)
         from uvscope.models.train_own import class_scores
@@ -427,8 +445,16 @@ def _crop_trainer(
 
     def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
         net, hist, extra = train_classifier(
-            arr.subset(tr), arr.subset(va), cfg, epochs, work, device, seed, log=log,
-            augment="composite" if inp == "composite" else "rgb", **kw,
+            arr.subset(tr),
+            arr.subset(va),
+            cfg,
+            epochs,
+            work,
+            device,
+            seed,
+            log=log,
+            augment="composite" if inp == "composite" else "rgb",
+            **kw,
         )
         card.update(extra)
         card["metrics"] = {
@@ -468,8 +494,9 @@ def _sim_trainer(
         if kind == "segment":
             assert isinstance(c, SegConfig)
             tr, va, te = (_tiles(ds, split[s], c.pixel_size_um) for s in ("train", "val", "test"))
-            net, hist = train_segmenter(tr, va, c, epochs, work, device, seed, log=log,
-                                        init=init_path, **kw)
+            net, hist = train_segmenter(
+                tr, va, c, epochs, work, device, seed, log=log, init=init_path, **kw
+            )
             card["metrics"] = {
                 "test_heldout_donors": seg_metrics(
                     segment_tiles(net, te, torch.device("cpu")), tile_targets(te)

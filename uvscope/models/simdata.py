@@ -174,7 +174,11 @@ def load_tile(tf: TileFiles, data_px: float, model_px: float, with_rgb: bool = F
     ids = [i for i in np.unique(cl) if i > 0]
     centers = np.array(ndimage.center_of_mass(cl > 0, cl, ids)) if ids else np.zeros((0, 2))
     tile = TileArrays(
-        contrast_stretch(gray), coverage(cl_full > 0, k), coverage(nl_full > 0, k), rgb, centers,
+        contrast_stretch(gray),
+        coverage(cl_full > 0, k),
+        coverage(nl_full > 0, k),
+        rgb,
+        centers,
         tf.donor,
     )
     return LoadedTile(tile, cl, nl, cells)

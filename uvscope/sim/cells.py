@@ -55,7 +55,9 @@ class RBC:
             thick = np.clip(thick, 0.0, None)
             d = (np.sqrt(rho2) - 1.0) * np.float32(math.sqrt(self.a * self.b))
         return Patch(
-            g.r0, g.c0, g.shape,
+            g.r0,
+            g.c0,
+            g.shape,
             hb=normalised(thick, self.hb_pg, ps),
             scat=halo(d, optics.halo_od_rbc, optics.halo_width_um),
             rbc=rho2 < 1.0,
@@ -84,7 +86,9 @@ class Platelet:
         body = dome(d, 0.4)
         core = dome(d + np.float32(0.45 * min(self.a, self.b)), 0.3)
         return Patch(
-            g.r0, g.c0, g.shape,
+            g.r0,
+            g.c0,
+            g.shape,
             prot=normalised(body, self.protein_pg, ps),
             na=normalised(core, self.rna_pg, ps),
             scat=halo(d, optics.halo_od_platelet, optics.halo_width_um),
@@ -118,7 +122,9 @@ class Debris:
         if self.opaque_od > 0:
             scat = scat + np.float32(self.opaque_od) * dome(d, 0.3)
         return Patch(
-            g.r0, g.c0, g.shape,
+            g.r0,
+            g.c0,
+            g.shape,
             prot=normalised(body, self.protein_pg, ps) if self.protein_pg > 0 else None,
             na=normalised(body, self.na_pg, ps) if self.na_pg > 0 else None,
             scat=scat,
@@ -132,8 +138,17 @@ def make_platelets(rng: np.random.Generator, cx: float, cy: float, clump: int) -
         dx, dy = (0.0, 0.0) if i == 0 else rng.normal(0, 1.6, 2)
         d = rng.uniform(1.5, 3.0)
         ecc = rng.uniform(0.75, 1.0)
-        out.append(Platelet(cx + dx, cy + dy, d / 2, d / 2 * ecc, rng.uniform(0, np.pi),
-                            protein_pg=2.2 * (d / 2.2) ** 2, rna_pg=0.05 * (d / 2.2) ** 2))
+        out.append(
+            Platelet(
+                cx + dx,
+                cy + dy,
+                d / 2,
+                d / 2 * ecc,
+                rng.uniform(0, np.pi),
+                protein_pg=2.2 * (d / 2.2) ** 2,
+                rna_pg=0.05 * (d / 2.2) ** 2,
+            )
+        )
     return out
 
 
@@ -141,9 +156,13 @@ def make_debris(rng: np.random.Generator, cx: float, cy: float, dust: bool) -> D
     n = int(rng.integers(1, 4))
     size = rng.uniform(0.5, 2.0) if dust else rng.uniform(0.4, 1.5)
     blobs = tuple(
-        (float(rng.normal(0, size * 0.6)), float(rng.normal(0, size * 0.6)),
-         float(size * rng.uniform(0.5, 1.0)), float(size * rng.uniform(0.3, 0.8)),
-         float(rng.uniform(0, np.pi)))
+        (
+            float(rng.normal(0, size * 0.6)),
+            float(rng.normal(0, size * 0.6)),
+            float(size * rng.uniform(0.5, 1.0)),
+            float(size * rng.uniform(0.3, 0.8)),
+            float(rng.uniform(0, np.pi)),
+        )
         for _ in range(n)
     )
     if dust:

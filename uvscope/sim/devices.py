@@ -400,19 +400,28 @@ def _sim_camera(ctx: BuildContext) -> SimCamera:
         from uvscope.sim.world import SimWorld
 
         ctx.renderer = SimWorld(ctx.config.sim, ctx.config.camera)
-    return SimCamera(ctx.config.camera, ctx.clock, ctx.renderer, ctx.stage, ctx.focus,
-                     ctx.wheel, seed=ctx.config.sim.seed)
+    return SimCamera(
+        ctx.config.camera,
+        ctx.clock,
+        ctx.renderer,
+        ctx.stage,
+        ctx.focus,
+        ctx.wheel,
+        seed=ctx.config.sim.seed,
+    )
 
 
 def _sim_focus(ctx: BuildContext) -> SimFocusAxis:
     lo, hi = ctx.config.focus.limits_um
-    return SimFocusAxis(ctx.config.focus, ctx.clock,
-                        start_um=min(max(ctx.config.sim.focus_z_um, lo), hi))
+    return SimFocusAxis(
+        ctx.config.focus, ctx.clock, start_um=min(max(ctx.config.sim.focus_z_um, lo), hi)
+    )
 
 
 register_rig("sim", build_sim_rig)
 register_device("xy_stage", "sim", lambda ctx: SimXYStage(ctx.config.stage, ctx.clock))
 register_device("focus", "sim", _sim_focus)
-register_device("filter_wheel", "sim",
-                lambda ctx: SimFilterWheel(ctx.config.filter_wheel, ctx.clock))
+register_device(
+    "filter_wheel", "sim", lambda ctx: SimFilterWheel(ctx.config.filter_wheel, ctx.clock)
+)
 register_device("camera", "sim", _sim_camera)

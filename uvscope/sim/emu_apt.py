@@ -79,13 +79,25 @@ class EmuAxis:
     move_abs_param: int = 0
     move_rel_param: int = 0
     backlash: int = 0
-    jog: dict[str, int] = field(default_factory=lambda: {
-        "jog_mode": JOG_STEP, "step_size": 2000, "min_velocity": 0,
-        "acceleration": int(500 * 20_000 * ACC_UNITS_PER_COUNT_S2),
-        "max_velocity": _vel_units(10.0), "stop_mode": 2})
-    limswitch: dict[str, int] = field(default_factory=lambda: {
-        "cw_hard": 3, "ccw_hard": 3, "cw_soft": 0, "ccw_soft": 0,
-        "soft_mode": ap.SOFT_LIMIT_IGNORE})
+    jog: dict[str, int] = field(
+        default_factory=lambda: {
+            "jog_mode": JOG_STEP,
+            "step_size": 2000,
+            "min_velocity": 0,
+            "acceleration": int(500 * 20_000 * ACC_UNITS_PER_COUNT_S2),
+            "max_velocity": _vel_units(10.0),
+            "stop_mode": 2,
+        }
+    )
+    limswitch: dict[str, int] = field(
+        default_factory=lambda: {
+            "cw_hard": 3,
+            "ccw_hard": 3,
+            "cw_soft": 0,
+            "ccw_soft": 0,
+            "soft_mode": ap.SOFT_LIMIT_IGNORE,
+        }
+    )
     trigger_mode: int = 0
     # a move in progress
     start: int = 0
@@ -177,8 +189,9 @@ class EmuAptBBD(PtyEmulator):
         bays = bays or {0x21: (0, 2_200_000), 0x22: (0, 1_500_000), 0x23: (0, 500_000)}
         soft_limits = soft_limits or {}
         self.axes = {
-            bay: EmuAxis(bay, travel, soft_limits.get(bay), homed=start_homed,
-                         enabled=start_enabled)
+            bay: EmuAxis(
+                bay, travel, soft_limits.get(bay), homed=start_homed, enabled=start_enabled
+            )
             for bay, travel in bays.items()
         }
         self.slow_factor = slow_factor
@@ -216,9 +229,17 @@ class EmuAptBBD(PtyEmulator):
             ap.MOT_SET_TRIGGER: self._set_trigger,
             ap.MOT_REQ_TRIGGER: self._req_trigger,
             ap.MOT_REQ_STAGEAXISPARAMS: self._req_stageaxis,
-            **{msgid: self._set_param for msgid in (
-                ap.MOT_SET_MOVEABSPARAMS, ap.MOT_SET_MOVERELPARAMS, ap.MOT_SET_GENMOVEPARAMS,
-                ap.MOT_SET_JOGPARAMS, ap.MOT_SET_HOMEPARAMS, ap.MOT_SET_LIMSWITCHPARAMS)},
+            **{
+                msgid: self._set_param
+                for msgid in (
+                    ap.MOT_SET_MOVEABSPARAMS,
+                    ap.MOT_SET_MOVERELPARAMS,
+                    ap.MOT_SET_GENMOVEPARAMS,
+                    ap.MOT_SET_JOGPARAMS,
+                    ap.MOT_SET_HOMEPARAMS,
+                    ap.MOT_SET_LIMSWITCHPARAMS,
+                )
+            },
             **{msgid: self._req_param for msgid in PARAM_REPLIES},
         }
 
@@ -300,9 +321,16 @@ class EmuAptBBD(PtyEmulator):
             pass
         elif f.msgid == ap.HW_REQ_INFO:
             if rack or f.dest in self.axes:
-                reply = ap.get_info(f.dest, serial=self.serial, model=self.model, hw_type=44,
-                                    firmware=(3, 0, 10), notes="uvscope APT emulator",
-                                    hw_version=1, n_channels=len(self.axes))
+                reply = ap.get_info(
+                    f.dest,
+                    serial=self.serial,
+                    model=self.model,
+                    hw_type=44,
+                    firmware=(3, 0, 10),
+                    notes="uvscope APT emulator",
+                    hw_version=1,
+                    n_channels=len(self.axes),
+                )
                 self._answer(reply, ap.HW_GET_INFO, f.dest)
         elif f.msgid in (ap.HW_START_UPDATEMSGS, ap.HW_STOP_UPDATEMSGS):
             on = f.msgid == ap.HW_START_UPDATEMSGS
@@ -312,11 +340,15 @@ class EmuAptBBD(PtyEmulator):
             self._next_update = now
         elif f.msgid == ap.RACK_REQ_BAYUSED and f.dest == ap.RACK:
             used = 1 if ap.BAYS[f.param1 % len(ap.BAYS)] in self.axes else 2
-            self._answer(ap.short_reply(ap.RACK_GET_BAYUSED, ap.RACK, f.param1, used),
-                         ap.RACK_GET_BAYUSED, ap.RACK)
+            self._answer(
+                ap.short_reply(ap.RACK_GET_BAYUSED, ap.RACK, f.param1, used),
+                ap.RACK_GET_BAYUSED,
+                ap.RACK,
+            )
         elif f.msgid == ap.RACK_REQ_STATUSBITS and f.dest == ap.RACK:
-            reply = ap.Frame(ap.RACK_GET_STATUSBITS, ap.HOST, ap.RACK, data=b"\0\0\0\0",
-                             long=True).to_bytes()
+            reply = ap.Frame(
+                ap.RACK_GET_STATUSBITS, ap.HOST, ap.RACK, data=b"\0\0\0\0", long=True
+            ).to_bytes()
             self._answer(reply, ap.RACK_GET_STATUSBITS, ap.RACK)
         else:
             return False
@@ -337,26 +369,27 @@ class EmuAptBBD(PtyEmulator):
         ax.acceleration, ax.max_velocity = req["acceleration"], req["max_velocity"]
 
     def _req_velparams(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any], now: float) -> None:
-        self._answer(ap.get_velparams(ax.bay, 0, ax.acceleration, ax.max_velocity),
-                     ap.MOT_GET_VELPARAMS, ax.bay)
+        self._answer(
+            ap.get_velparams(ax.bay, 0, ax.acceleration, ax.max_velocity),
+            ap.MOT_GET_VELPARAMS,
+            ax.bay,
+        )
 
     def _req_dcstatus(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any], now: float) -> None:
         status = ap.status_message(ap.MOT_GET_DCSTATUSUPDATE, ax.bay, self._status(ax, now))
         self._answer(status, ap.MOT_GET_DCSTATUSUPDATE, ax.bay)
 
-    def _req_statusupdate(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any],
-                          now: float) -> None:
+    def _req_statusupdate(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any], now: float) -> None:
         st = self._status(ax, now)
-        self._answer(ap.get_statusupdate(ax.bay, st, st.position), ap.MOT_GET_STATUSUPDATE,
-                     ax.bay)
+        self._answer(ap.get_statusupdate(ax.bay, st, st.position), ap.MOT_GET_STATUSUPDATE, ax.bay)
 
     def _req_statusbits(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any], now: float) -> None:
-        self._answer(ap.get_statusbits(ax.bay, self._status(ax, now).bits),
-                     ap.MOT_GET_STATUSBITS, ax.bay)
+        self._answer(
+            ap.get_statusbits(ax.bay, self._status(ax, now).bits), ap.MOT_GET_STATUSBITS, ax.bay
+        )
 
     def _req_counter(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any], now: float) -> None:
-        msgid = (ap.MOT_GET_POSCOUNTER if f.msgid == ap.MOT_REQ_POSCOUNTER
-                 else ap.MOT_GET_ENCCOUNTER)
+        msgid = ap.MOT_GET_POSCOUNTER if f.msgid == ap.MOT_REQ_POSCOUNTER else ap.MOT_GET_ENCCOUNTER
         self._answer(ap.long_reply(msgid, ax.bay, "<Hl", self._position(ax, now)), msgid, ax.bay)
 
     def _set_poscounter(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any], now: float) -> None:
@@ -386,16 +419,37 @@ class EmuAptBBD(PtyEmulator):
         ax.trigger_mode = f.param2
 
     def _req_trigger(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any], now: float) -> None:
-        self._answer(ap.short_reply(ap.MOT_GET_TRIGGER, ax.bay, ap.CHANNEL, ax.trigger_mode),
-                     ap.MOT_GET_TRIGGER, ax.bay)
+        self._answer(
+            ap.short_reply(ap.MOT_GET_TRIGGER, ax.bay, ap.CHANNEL, ax.trigger_mode),
+            ap.MOT_GET_TRIGGER,
+            ax.bay,
+        )
 
     def _req_stageaxis(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any], now: float) -> None:
         if not self.reports_travel:
             return
         data = struct.pack(
-            "<HHH16sLL5l4H4L", ap.CHANNEL, 0x1A, ax.bay - 0x20, b"MLS203", self.serial,
-            20_000, ax.travel[0], ax.travel[1], ax.acceleration, ax.acceleration,
-            ax.max_velocity, 0, 0, 0, 0, 0, 0, 0, 0)
+            "<HHH16sLL5l4H4L",
+            ap.CHANNEL,
+            0x1A,
+            ax.bay - 0x20,
+            b"MLS203",
+            self.serial,
+            20_000,
+            ax.travel[0],
+            ax.travel[1],
+            ax.acceleration,
+            ax.acceleration,
+            ax.max_velocity,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
         reply = ap.Frame(ap.MOT_GET_STAGEAXISPARAMS, ap.HOST, ax.bay, data=data, long=True)
         self._answer(reply.to_bytes(), ap.MOT_GET_STAGEAXISPARAMS, ax.bay)
 
@@ -411,8 +465,11 @@ class EmuAptBBD(PtyEmulator):
         else:
             return False
         self.refused.append((ax.bay, msgid, why))
-        self._answer(ap.rich_response(ax.bay, msgid, code, f"{why}: move ignored"),
-                     ap.HW_RICHRESPONSE, ax.bay)
+        self._answer(
+            ap.rich_response(ax.bay, msgid, code, f"{why}: move ignored"),
+            ap.HW_RICHRESPONSE,
+            ax.bay,
+        )
         return True
 
     def _move_home(self, ax: EmuAxis, f: ap.Frame, req: dict[str, Any], now: float) -> None:
@@ -506,8 +563,9 @@ class EmuAptBBD(PtyEmulator):
             self._next_update = now + 0.1
             for ax in self.axes.values():
                 if ax.updates:
-                    self.send(ap.status_message(ap.MOT_GET_DCSTATUSUPDATE, ax.bay,
-                                                self._status(ax, now)))
+                    self.send(
+                        ap.status_message(ap.MOT_GET_DCSTATUSUPDATE, ax.bay, self._status(ax, now))
+                    )
 
     # ------------------------------------------------------------------ helpers for tests
     def frames_of(self, msgid: int) -> list[ap.Frame]:
@@ -517,17 +575,35 @@ class EmuAptBBD(PtyEmulator):
 
 #: REQ id -> (GET id, layout, values of an axis) for the parameter blocks
 PARAM_REPLIES: dict[int, Callable[[EmuAxis], tuple[int, str, tuple[int, ...]]]] = {
-    ap.MOT_REQ_HOMEPARAMS: lambda ax: (ap.MOT_GET_HOMEPARAMS, "<3Hll", (
-        ax.home_dir, ax.home_limit_switch, ax.home_velocity, ax.home_offset)),
-    ap.MOT_REQ_LIMSWITCHPARAMS: lambda ax: (ap.MOT_GET_LIMSWITCHPARAMS, "<3HLLH", (
-        ax.limswitch["cw_hard"], ax.limswitch["ccw_hard"], ax.limswitch["cw_soft"],
-        ax.limswitch["ccw_soft"], ax.limswitch["soft_mode"])),
-    ap.MOT_REQ_JOGPARAMS: lambda ax: (ap.MOT_GET_JOGPARAMS, "<HH4lH", (
-        ax.jog["jog_mode"], ax.jog["step_size"], ax.jog["min_velocity"],
-        ax.jog["acceleration"], ax.jog["max_velocity"], ax.jog["stop_mode"])),
+    ap.MOT_REQ_HOMEPARAMS: lambda ax: (
+        ap.MOT_GET_HOMEPARAMS,
+        "<3Hll",
+        (ax.home_dir, ax.home_limit_switch, ax.home_velocity, ax.home_offset),
+    ),
+    ap.MOT_REQ_LIMSWITCHPARAMS: lambda ax: (
+        ap.MOT_GET_LIMSWITCHPARAMS,
+        "<3HLLH",
+        (
+            ax.limswitch["cw_hard"],
+            ax.limswitch["ccw_hard"],
+            ax.limswitch["cw_soft"],
+            ax.limswitch["ccw_soft"],
+            ax.limswitch["soft_mode"],
+        ),
+    ),
+    ap.MOT_REQ_JOGPARAMS: lambda ax: (
+        ap.MOT_GET_JOGPARAMS,
+        "<HH4lH",
+        (
+            ax.jog["jog_mode"],
+            ax.jog["step_size"],
+            ax.jog["min_velocity"],
+            ax.jog["acceleration"],
+            ax.jog["max_velocity"],
+            ax.jog["stop_mode"],
+        ),
+    ),
     ap.MOT_REQ_GENMOVEPARAMS: lambda ax: (ap.MOT_GET_GENMOVEPARAMS, "<Hl", (ax.backlash,)),
-    ap.MOT_REQ_MOVEABSPARAMS: lambda ax: (ap.MOT_GET_MOVEABSPARAMS, "<Hl",
-                                          (ax.move_abs_param,)),
-    ap.MOT_REQ_MOVERELPARAMS: lambda ax: (ap.MOT_GET_MOVERELPARAMS, "<Hl",
-                                          (ax.move_rel_param,)),
+    ap.MOT_REQ_MOVEABSPARAMS: lambda ax: (ap.MOT_GET_MOVEABSPARAMS, "<Hl", (ax.move_abs_param,)),
+    ap.MOT_REQ_MOVERELPARAMS: lambda ax: (ap.MOT_GET_MOVERELPARAMS, "<Hl", (ax.move_rel_param,)),
 }

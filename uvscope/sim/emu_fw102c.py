@@ -102,8 +102,9 @@ class EmuFW102C(PtyEmulator):
             self._answer(cmd, NOT_DEFINED)
             return
         if cmd == "save":
-            self.saved = {k: getattr(self, k) for k in ("pos", "pcount", "speed", "trig",
-                                                          "sensors", "baud")}
+            self.saved = {
+                k: getattr(self, k) for k in ("pos", "pcount", "speed", "trig", "sensors", "baud")
+            }
             self._answer(cmd)
         elif cmd.endswith("?"):
             self._query(cmd)
@@ -142,8 +143,13 @@ class EmuFW102C(PtyEmulator):
             self._busy_until = self.now() + duration
             self._answer(cmd, delay_s=duration)  # the prompt comes once in position
             return
-        limits = {"pcount": (6, 12), "speed": (0, 1), "trig": (0, 1), "sensors": (0, 1),
-                  "baud": (0, 1)}
+        limits = {
+            "pcount": (6, 12),
+            "speed": (0, 1),
+            "trig": (0, 1),
+            "sensors": (0, 1),
+            "baud": (0, 1),
+        }
         if key not in limits:
             self._answer(cmd, NOT_DEFINED)
             return

@@ -52,9 +52,7 @@ class SensorParams:
 class OpticsParams:
     """Objective, illumination and absorbance model."""
 
-    absorptivity_cm2_g: dict[int, tuple[float, float, float]] = field(
-        default_factory=_absorptivity
-    )
+    absorptivity_cm2_g: dict[int, tuple[float, float, float]] = field(default_factory=_absorptivity)
     numerical_aperture: float = 0.5
     #: power on the sample per wavelength (paper 000)
     power_mw: dict[int, float] = field(default_factory=lambda: {260: 0.14, 280: 4.5, 300: 0.22})
@@ -62,9 +60,7 @@ class OpticsParams:
     illuminated_area_mm2: float = 0.2
     throughput: float = 0.025
     #: best focus at each wavelength relative to 260 nm (chromatic focal shift)
-    focal_shift_um: dict[int, float] = field(
-        default_factory=lambda: {260: 0.0, 280: 1.2, 300: 2.4}
-    )
+    focal_shift_um: dict[int, float] = field(default_factory=lambda: {260: 0.0, 280: 1.2, 300: 2.4})
     #: lateral image shift per wavelength (x, y) um, relative to 260 nm
     lateral_shift_um: dict[int, tuple[float, float]] = field(
         default_factory=lambda: {260: (0.0, 0.0), 280: (0.22, -0.14), 300: (0.47, -0.29)}
@@ -155,7 +151,10 @@ def blur_pad_px(sigma_px: float) -> int:
 
 
 def blur_and_crop(
-    padded: np.ndarray, pad: int, out_shape: tuple[int, int], sigma_px: float,
+    padded: np.ndarray,
+    pad: int,
+    out_shape: tuple[int, int],
+    sigma_px: float,
     shift: tuple[float, float],
 ) -> np.ndarray:
     """Blur ``padded`` with a Gaussian PSF, sample it at a sub-pixel ``shift`` (rows, cols)

@@ -40,8 +40,9 @@ class Sensor:
         # fixed per pixel: the same sensor gives the same pattern in every frame
         self.prnu_map = (1.0 + params.prnu * rng.standard_normal(shape)).astype(np.float32)
 
-    def expose(self, signal_e: np.ndarray | None, exposure_ms: float,
-               rng: np.random.Generator) -> np.ndarray:
+    def expose(
+        self, signal_e: np.ndarray | None, exposure_ms: float, rng: np.random.Generator
+    ) -> np.ndarray:
         """Digitise a mean photo-electron image (None: no light) into a uint16 frame.
 
         ``signal_e`` may be overwritten (it is the caller's scratch array)."""

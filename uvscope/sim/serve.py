@@ -62,13 +62,21 @@ def start_emulators(
     """Both emulators, started; the wheel's slot count and the rack's bays follow ``rig``."""
     rig = rig or RigConfig()
     Path(link_dir).mkdir(parents=True, exist_ok=True)
-    wheel = EmuFW102C(position_count=rig.filter_wheel.position_count,
-                      ms_per_slot=rig.filter_wheel.move_ms_per_slot, link_dir=link_dir,
-                      time_scale=time_scale)
+    wheel = EmuFW102C(
+        position_count=rig.filter_wheel.position_count,
+        ms_per_slot=rig.filter_wheel.move_ms_per_slot,
+        link_dir=link_dir,
+        time_scale=time_scale,
+    )
     s, f = rig.stage, rig.focus
     bays = {s.x_bay: (0, 2_200_000), s.y_bay: (0, 1_500_000), f.bay: (0, 500_000)}
-    apt = EmuAptBBD(bays=bays, soft_limits=soft_limits_counts(rig), start_homed=start_homed,
-                    link_dir=link_dir, time_scale=time_scale)
+    apt = EmuAptBBD(
+        bays=bays,
+        soft_limits=soft_limits_counts(rig),
+        start_homed=start_homed,
+        link_dir=link_dir,
+        time_scale=time_scale,
+    )
     if start_mm is not None:
         apt.axes[s.x_bay].position = round(start_mm[0] * s.counts_per_mm)
         apt.axes[s.y_bay].position = round(start_mm[1] * s.counts_per_mm)

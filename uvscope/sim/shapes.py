@@ -61,16 +61,18 @@ def rotate(x: np.ndarray, y: np.ndarray, angle: float) -> tuple[np.ndarray, np.n
     return x * c + y * s, y * c - x * s
 
 
-def sdf_ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, a: float, b: float,
-                angle: float = 0.0) -> np.ndarray:
+def sdf_ellipse(
+    x: np.ndarray, y: np.ndarray, cx: float, cy: float, a: float, b: float, angle: float = 0.0
+) -> np.ndarray:
     """Approximate signed distance to an ellipse (exact for circles)."""
     xr, yr = rotate(x - np.float32(cx), y - np.float32(cy), angle)
     rho = np.sqrt((xr / np.float32(a)) ** 2 + (yr / np.float32(b)) ** 2)
     return (rho - 1.0) * np.float32(min(a, b))
 
 
-def sdf_capsule(x: np.ndarray, y: np.ndarray, p: tuple[float, float], q: tuple[float, float],
-                r: float) -> np.ndarray:
+def sdf_capsule(
+    x: np.ndarray, y: np.ndarray, p: tuple[float, float], q: tuple[float, float], r: float
+) -> np.ndarray:
     """Signed distance to a segment p-q thickened to radius r (a chromatin strand)."""
     px, py = p
     dx, dy = q[0] - px, q[1] - py
@@ -98,8 +100,9 @@ def normalised(profile: np.ndarray, mass_pg: float, ps_um: float) -> np.ndarray:
     return (profile * np.float32(mass_pg / (s * ps_um * ps_um))).astype(np.float32, copy=False)
 
 
-def splat(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
-          weights: np.ndarray | None = None) -> np.ndarray:
+def splat(
+    shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Bilinear deposit of point weights onto a (h, w) array (granules before blurring)."""
     h, w = shape
     out = np.zeros((h + 1) * (w + 1), np.float32)
@@ -111,7 +114,11 @@ def splat(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
     ok = (r0 >= 0) & (c0 >= 0) & (r0 < h) & (c0 < w)
     r0, c0, fr, fc, wt = r0[ok], c0[ok], fr[ok], fc[ok], wt[ok]
     stride = w + 1
-    for dr, dc, f in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc),
-                      (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
+    for dr, dc, f in (
+        (0, 0, (1 - fr) * (1 - fc)),
+        (0, 1, (1 - fr) * fc),
+        (1, 0, fr * (1 - fc)),
+        (1, 1, fr * fc),
+    ):
         np.add.at(out, (r0 + dr) * stride + c0 + dc, wt * f)
     return out.reshape(h + 1, w + 1)[:h, :w]

@@ -70,8 +70,16 @@ class Tile:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.na, self.prot, self.hb, self.scat, self.cell, self.nuc, self.rbc,
-                  *self.trans.values())
+        arrays = (
+            self.na,
+            self.prot,
+            self.hb,
+            self.scat,
+            self.cell,
+            self.nuc,
+            self.rbc,
+            *self.trans.values(),
+        )
         return sum(a.nbytes for a in arrays)
 
     def get(self, name: str | int) -> np.ndarray:
@@ -86,8 +94,14 @@ LABELS = ("cell", "nuc", "rbc")
 class VirtualSlide:
     """Cells of one smear (seed + donor) and their rasterisation at a pixel size."""
 
-    def __init__(self, sim: SimConfig, donor: DonorProfile, optics: OpticsParams,
-                 layout: SlideLayout | None = None, blank_min_mm: tuple[float, float] = (0.4, 0.3)):
+    def __init__(
+        self,
+        sim: SimConfig,
+        donor: DonorProfile,
+        optics: OpticsParams,
+        layout: SlideLayout | None = None,
+        blank_min_mm: tuple[float, float] = (0.4, 0.3),
+    ):
         self.sim, self.donor, self.optics = sim, donor, optics
         self.layout = layout or SlideLayout()
         c = self.layout.chunk_um
@@ -195,16 +209,20 @@ class VirtualSlide:
                     continue
                 dist = (w.radius + p.radius) * rng.uniform(0.82, 1.0)
                 px, py = x + dist * math.cos(t), y + dist * math.sin(t)
-                if x0 <= px < x0 + c and y0 <= py < y0 + c and \
-                        self._in_smear_and_not_blank(px, py, 12.0):
+                if (
+                    x0 <= px < x0 + c
+                    and y0 <= py < y0 + c
+                    and self._in_smear_and_not_blank(px, py, 12.0)
+                ):
                     out.append(dataclasses.replace(p, cx=px, cy=py))
         self._wbc_cache[key] = out
         if len(self._wbc_cache) > 8 * self.layout.chunk_cache:
             self._wbc_cache.popitem(last=False)
         return out
 
-    def _new_wbc(self, rng: np.random.Generator, ix: int, iy: int, base: int, k: int,
-                 x: float, y: float) -> WBC | None:
+    def _new_wbc(
+        self, rng: np.random.Generator, ix: int, iy: int, base: int, k: int, x: float, y: float
+    ) -> WBC | None:
         kind = WBC_KINDS[int(rng.choice(len(WBC_KINDS), p=self._kind_p))]
         dead = None
         if rng.uniform() < self.donor.dead_fraction:
@@ -233,8 +251,13 @@ class VirtualSlide:
         rng = np.random.default_rng([self.sim.seed, ix, iy, 2])
         x0, y0, c = self._chunk_box(ix, iy)
         wbcs = self.wbcs(ix, iy)
-        near = [w for jx in (ix - 1, ix, ix + 1) for jy in (iy - 1, iy, iy + 1)
-                if 0 <= jx < self.nx and 0 <= jy < self.ny for w in self.wbcs(jx, jy)]
+        near = [
+            w
+            for jx in (ix - 1, ix, ix + 1)
+            for jy in (iy - 1, iy, iy + 1)
+            if 0 <= jx < self.nx and 0 <= jy < self.ny
+            for w in self.wbcs(jx, jy)
+        ]
         mean_area = math.pi * (d.rbc_diameter_um / 2) ** 2
         cover = d.rbc_coverage * self._thickness(x0 + c / 2, y0 + c / 2)
         n_rbc = int(rng.poisson(cover * c * c / mean_area))
@@ -255,8 +278,9 @@ class VirtualSlide:
                     others.append(make_debris(rng, x, y, dust))
         return Chunk(wbcs, rbcs, others)
 
-    def _place_rbcs(self, rng: np.random.Generator, x0: float, y0: float, c: float, n: int,
-                    wbcs: list[WBC]) -> list[RBC]:
+    def _place_rbcs(
+        self, rng: np.random.Generator, x0: float, y0: float, c: float, n: int, wbcs: list[WBC]
+    ) -> list[RBC]:
         """Dart throwing: RBCs mostly apart, some overlapping, none on top of a WBC."""
         d = self.donor
         m = 6 * n + 20
@@ -280,8 +304,12 @@ class VirtualSlide:
             if any(math.hypot(wx - x, wy - y) < spacing * (wr + r) for wx, wy, wr in wl):
                 continue
             gx, gy = int(x // cell), int(y // cell)
-            near = [q for ax in (gx - 1, gx, gx + 1) for ay in (gy - 1, gy, gy + 1)
-                    for q in grid.get((ax, ay), ())]
+            near = [
+                q
+                for ax in (gx - 1, gx, gx + 1)
+                for ay in (gy - 1, gy, gy + 1)
+                for q in grid.get((ax, ay), ())
+            ]
             dists = [(math.hypot(qx - x, qy - y), qr + r) for qx, qy, qr in near]
             if any(dd < 0.45 * rr for dd, rr in dists):
                 continue
@@ -292,19 +320,43 @@ class VirtualSlide:
             grid.setdefault((gx, gy), []).append((x, y, r))
             a = float(u[i, 0] * np.pi)
             if sickle[i]:
-                out.append(RBC(x, y, 5.5 + 2.5 * u[i, 1], 1.1 + 0.6 * u[i, 2], a,
-                               float(hb[i]) * (0.7 + 0.3 * u[i, 3]), 1.0, True,
-                               float((0.02 + 0.05 * u[i, 3]) * (1 if u[i, 1] > 0.5 else -1))))
+                out.append(
+                    RBC(
+                        x,
+                        y,
+                        5.5 + 2.5 * u[i, 1],
+                        1.1 + 0.6 * u[i, 2],
+                        a,
+                        float(hb[i]) * (0.7 + 0.3 * u[i, 3]),
+                        1.0,
+                        True,
+                        float((0.02 + 0.05 * u[i, 3]) * (1 if u[i, 1] > 0.5 else -1)),
+                    )
+                )
             else:
-                out.append(RBC(x, y, r, r * (0.9 + 0.1 * u[i, 1]), a, float(hb[i]),
-                               float(0.6 + 1.0 * u[i, 2])))
+                out.append(
+                    RBC(
+                        x,
+                        y,
+                        r,
+                        r * (0.9 + 0.1 * u[i, 1]),
+                        a,
+                        float(hb[i]),
+                        float(0.6 + 1.0 * u[i, 2]),
+                    )
+                )
         return out
 
     def wbcs_in_box(self, x0: float, y0: float, x1: float, y1: float) -> list[WBC]:
         """WBCs whose centre lies in the box (stage um)."""
         xs, ys = self.chunk_range(x0, y0, x1, y1)
-        return [w for iy in ys for ix in xs for w in self.wbcs(ix, iy)
-                if x0 <= w.cx < x1 and y0 <= w.cy < y1]
+        return [
+            w
+            for iy in ys
+            for ix in xs
+            for w in self.wbcs(ix, iy)
+            if x0 <= w.cx < x1 and y0 <= w.cy < y1
+        ]
 
     def objects_near(self, x0: float, y0: float, x1: float, y1: float) -> list[Any]:
         """Every object whose centre lies within ``max_object_um`` of the box."""
@@ -326,8 +378,12 @@ class VirtualSlide:
         x0, y0 = tj * n * ps, ti * n * ps
         x1, y1 = x0 + n * ps, y0 + n * ps
         ox, oy = self.origin_um
-        return (x1 < ox - m or x0 > ox + self.size_um[0] + m or y1 < oy - m
-                or y0 > oy + self.size_um[1] + m)
+        return (
+            x1 < ox - m
+            or x0 > ox + self.size_um[0] + m
+            or y1 < oy - m
+            or y0 > oy + self.size_um[1] + m
+        )
 
     def tile(self, ps: float, ti: int, tj: int) -> Tile:
         """The raster tile (ti, tj); off the smear one shared blank tile (clear glass), so a
@@ -408,8 +464,9 @@ class VirtualSlide:
         t.trans[wavelength_nm] = np.exp(od, out=od)
         self._tile_bytes += od.nbytes
 
-    def window(self, ps: float, r0: int, c0: int, h: int, w: int,
-               names: tuple[str | int, ...]) -> dict[str | int, np.ndarray]:
+    def window(
+        self, ps: float, r0: int, c0: int, h: int, w: int, names: tuple[str | int, ...]
+    ) -> dict[str | int, np.ndarray]:
         """Arrays ``names`` of the global pixel window rows r0..r0+h, cols c0..c0+w; an int
         name is the (unblurred) transmission at that wavelength."""
         n = self.layout.tile_px
@@ -428,6 +485,7 @@ class VirtualSlide:
                     if k not in out:
                         out[k] = np.empty((h, w), src.dtype)
                     out[k][a0 - r0 : a1 - r0, b0 - c0 : b1 - c0] = src[
-                        a0 - ti * n : a1 - ti * n, b0 - tj * n : b1 - tj * n]
+                        a0 - ti * n : a1 - ti * n, b0 - tj * n : b1 - tj * n
+                    ]
         self._trim()
         return out

@@ -34,17 +34,20 @@ class StainParams:
     unmix_ridge: float = 1e-3
 
 
-def render_stain(na: np.ndarray, prot: np.ndarray, hb: np.ndarray,
-                 params: StainParams | None = None) -> np.ndarray:
+def render_stain(
+    na: np.ndarray, prot: np.ndarray, hb: np.ndarray, params: StainParams | None = None
+) -> np.ndarray:
     """uint8 (H, W, 3) Giemsa-like image of mass maps in pg/um^2."""
     p = params or StainParams()
     mb = np.asarray(p.nucleic_vector, np.float32)
     eo = np.asarray(p.eosin_vector, np.float32)
     mb, eo = mb / np.linalg.norm(mb), eo / np.linalg.norm(eo)
     c_na = np.clip(na, 0, None) * np.float32(p.nucleic_weight)
-    c_eo = (np.clip(prot, 0, None) * np.float32(p.protein_weight)
-            + np.clip(hb, 0, None) * np.float32(p.haemoglobin_weight)
-            + c_na * np.float32(p.nucleic_eosin_fraction))
+    c_eo = (
+        np.clip(prot, 0, None) * np.float32(p.protein_weight)
+        + np.clip(hb, 0, None) * np.float32(p.haemoglobin_weight)
+        + c_na * np.float32(p.nucleic_eosin_fraction)
+    )
     out = np.empty(na.shape + (3,), np.uint8)
     for ch in range(3):
         od = c_na * mb[ch] + c_eo * eo[ch]
@@ -53,9 +56,13 @@ def render_stain(na: np.ndarray, prot: np.ndarray, hb: np.ndarray,
     return out
 
 
-def unmix(od_260: np.ndarray, od_280: np.ndarray, od_300: np.ndarray,
-          optics: OpticsParams | None = None, ridge: float = 1e-3
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def unmix(
+    od_260: np.ndarray,
+    od_280: np.ndarray,
+    od_300: np.ndarray,
+    optics: OpticsParams | None = None,
+    ridge: float = 1e-3,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Least-squares (ridge) nucleic acid, protein, haemoglobin mass maps (pg/um^2)."""
     o = optics or OpticsParams()
     a = np.array([o.od_weights(w) for w in (260, 280, 300)], np.float64)  # (3 nm, 3 species)
@@ -68,9 +75,13 @@ def unmix(od_260: np.ndarray, od_280: np.ndarray, od_300: np.ndarray,
     return masses[0], masses[1], masses[2]
 
 
-def pseudocolor(od_260: np.ndarray, od_280: np.ndarray, od_300: np.ndarray,
-                optics: OpticsParams | None = None, params: StainParams | None = None
-                ) -> np.ndarray:
+def pseudocolor(
+    od_260: np.ndarray,
+    od_280: np.ndarray,
+    od_300: np.ndarray,
+    optics: OpticsParams | None = None,
+    params: StainParams | None = None,
+) -> np.ndarray:
     """Giemsa-like RGB (uint8) from registered optical densities at 260, 280 and 300 nm."""
     p = params or StainParams()
     na, prot, hb = unmix(od_260, od_280, od_300, optics, p.unmix_ridge)

@@ -147,7 +147,9 @@ class WBC:
                 cyto = cyto * (1.0 + 0.35 * gmap)
                 scat += np.float32(optics.granule_scatter_neutrophil) * gmap
         return Patch(
-            g.r0, g.c0, g.shape,
+            g.r0,
+            g.c0,
+            g.shape,
             na=(na + rna).astype(np.float32, copy=False),
             prot=(prot + cyto).astype(np.float32, copy=False),
             scat=scat.astype(np.float32, copy=False),
@@ -160,8 +162,9 @@ class WBC:
 # ---------------------------------------------------------------------- design
 
 
-def _lobe_chain(rng: np.random.Generator, n: int, r_lobe: float, step: float,
-                strand: float) -> list[Prim]:
+def _lobe_chain(
+    rng: np.random.Generator, n: int, r_lobe: float, step: float, strand: float
+) -> list[Prim]:
     """n lobes along a curving path (C or S shape), neighbours joined by chromatin strands."""
     heading = rng.uniform(0, 2 * np.pi)
     turn = rng.uniform(0.35, 0.9) * rng.choice([-1, 1])
@@ -191,8 +194,9 @@ def _disc_points(rng: np.random.Generator, n: int, radius: float) -> np.ndarray:
     return np.stack([r * np.cos(t), r * np.sin(t)], axis=1).astype(np.float32)
 
 
-def _granules(rng: np.random.Generator, n: int, radius: float, wbc_tmp: WBC,
-              keep_over_nucleus: float) -> np.ndarray:
+def _granules(
+    rng: np.random.Generator, n: int, radius: float, wbc_tmp: WBC, keep_over_nucleus: float
+) -> np.ndarray:
     pts = _disc_points(rng, n, radius)
     if keep_over_nucleus < 1.0 and len(pts):
         d = wbc_tmp._sdf_nucleus(pts[:, 0], pts[:, 1])
@@ -201,13 +205,24 @@ def _granules(rng: np.random.Generator, n: int, radius: float, wbc_tmp: WBC,
     return pts
 
 
-def make_wbc(rng: np.random.Generator, cell_id: int, kind: str, dead: str | None,
-             cx: float, cy: float, donor: DonorProfile) -> WBC:
+def make_wbc(
+    rng: np.random.Generator,
+    cell_id: int,
+    kind: str,
+    dead: str | None,
+    cx: float,
+    cy: float,
+    donor: DonorProfile,
+) -> WBC:
     """Design one WBC of ``kind`` (or a dead cell) from its own random stream."""
     sc = donor.wbc_size_scale
     large = False
-    outline = (float(rng.normal(0, 0.03)), float(rng.uniform(0, 6.3)),
-               float(rng.normal(0, 0.02)), float(rng.uniform(0, 6.3)))
+    outline = (
+        float(rng.normal(0, 0.03)),
+        float(rng.uniform(0, 6.3)),
+        float(rng.normal(0, 0.02)),
+        float(rng.uniform(0, 6.3)),
+    )
     gran_r, n_gran, keep_nuc, vac = 0.0, 0, 1.0, []
     tex_amp, tex_scale = 0.3, 0.6
     cyto_p = donor.cytoplasm_protein_pg_um2
@@ -264,8 +279,14 @@ def make_wbc(rng: np.random.Generator, cell_id: int, kind: str, dead: str | None
         nucleus = [("e", off[0], off[1], rn, rn * rng.uniform(0.85, 1.0), rng.uniform(0, np.pi))]
         if rng.uniform() < (0.35 if large else 0.12):  # slight indentation
             t = rng.uniform(0, 2 * np.pi)
-            nucleus.append(("cut", off[0] + 1.25 * rn * math.cos(t),
-                             off[1] + 1.25 * rn * math.sin(t), rn * rng.uniform(0.35, 0.55)))
+            nucleus.append(
+                (
+                    "cut",
+                    off[0] + 1.25 * rn * math.cos(t),
+                    off[1] + 1.25 * rn * math.sin(t),
+                    rn * rng.uniform(0.35, 0.55),
+                )
+            )
     elif kind == "monocyte":
         d = np.clip(rng.normal(15.5, 2.0), 12.0, 20.0) * sc
         a = d / 2 * rng.uniform(0.58, 0.72)
@@ -277,8 +298,14 @@ def make_wbc(rng: np.random.Generator, cell_id: int, kind: str, dead: str | None
         if depth > 0.15:
             t = ang + np.pi / 2 + rng.normal(0, 0.2)
             dist = b * (1.5 - 0.7 * depth)
-            nucleus.append(("cut", off[0] + dist * math.cos(t), off[1] + dist * math.sin(t),
-                             b * (0.45 + 0.4 * depth)))
+            nucleus.append(
+                (
+                    "cut",
+                    off[0] + dist * math.cos(t),
+                    off[1] + dist * math.sin(t),
+                    b * (0.45 + 0.4 * depth),
+                )
+            )
         tex_amp, tex_scale = 0.5, 0.35  # lacy chromatin
         rna = 0.012
         gran_r, n_gran, keep_nuc = 0.15, int(0.4 * d * d), 0.3  # ground-glass cytoplasm
@@ -289,13 +316,32 @@ def make_wbc(rng: np.random.Generator, cell_id: int, kind: str, dead: str | None
         raise ValueError(f"unknown WBC kind {kind!r}")
 
     radius = float(d / 2)
-    proto = WBC(cell_id, kind, dead, cx, cy, radius, float(rng.uniform(0, 2 * np.pi)),
-                outline, tuple(nucleus), np.zeros((0, 2), np.float32), float(gran_r), (),
-                int(rng.integers(0, 2**31)), tex_amp, tex_scale, float(dna), float(nprot),
-                float(cyto_p), float(rna), large)
+    proto = WBC(
+        cell_id,
+        kind,
+        dead,
+        cx,
+        cy,
+        radius,
+        float(rng.uniform(0, 2 * np.pi)),
+        outline,
+        tuple(nucleus),
+        np.zeros((0, 2), np.float32),
+        float(gran_r),
+        (),
+        int(rng.integers(0, 2**31)),
+        tex_amp,
+        tex_scale,
+        float(dna),
+        float(nprot),
+        float(cyto_p),
+        float(rna),
+        large,
+    )
     if vac:  # vacuoles only in the cytoplasm
-        dv = proto._sdf_nucleus(np.array([v[0] for v in vac], np.float32),
-                                np.array([v[1] for v in vac], np.float32))
+        dv = proto._sdf_nucleus(
+            np.array([v[0] for v in vac], np.float32), np.array([v[1] for v in vac], np.float32)
+        )
         vac = [v for v, dd in zip(vac, dv, strict=True) if dd > v[2]]
     granules = _granules(rng, n_gran, 0.9 * radius, proto, keep_nuc) if n_gran else proto.granules
     return WBC(**{**proto.__dict__, "granules": granules, "vacuoles": tuple(vac)})

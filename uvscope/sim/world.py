@@ -47,8 +47,9 @@ class GroundTruth:
 
 
 def _record(w: WBC) -> CellRecord:
-    return CellRecord(w.id, w.kind, w.dead is not None, (w.cx * 1e-3, w.cy * 1e-3),
-                      w.diameter_um, w.dead, w.large)
+    return CellRecord(
+        w.id, w.kind, w.dead is not None, (w.cx * 1e-3, w.cy * 1e-3), w.diameter_um, w.dead, w.large
+    )
 
 
 #: the largest camera frame the simulator renders (its memory budget: ~30 float32 frames
@@ -59,9 +60,16 @@ MAX_FRAME_PX = 16 * 10**6
 class SimWorld:
     """A virtual smear (seed + donor), the optics and the camera of the simulated rig."""
 
-    def __init__(self, sim: SimConfig, camera: CameraConfig, optics: OpticsParams | None = None,
-                 *, donor: DonorProfile | None = None, layout: SlideLayout | None = None,
-                 stain: StainParams | None = None):
+    def __init__(
+        self,
+        sim: SimConfig,
+        camera: CameraConfig,
+        optics: OpticsParams | None = None,
+        *,
+        donor: DonorProfile | None = None,
+        layout: SlideLayout | None = None,
+        stain: StainParams | None = None,
+    ):
         self.sim, self.camera = sim, camera
         self.optics = optics or OpticsParams()
         self.donor = donor or get_donor(sim.donor)
@@ -76,8 +84,13 @@ class SimWorld:
             )
         ps_mm = self.pixel_size_um * 1e-3
         fov = (self.width_px * ps_mm, self.height_px * ps_mm)
-        self.slide = VirtualSlide(sim, self.donor, self.optics, layout,
-                                  blank_min_mm=(max(0.4, 1.6 * fov[0]), max(0.3, 1.6 * fov[1])))
+        self.slide = VirtualSlide(
+            sim,
+            self.donor,
+            self.optics,
+            layout,
+            blank_min_mm=(max(0.4, 1.6 * fov[0]), max(0.3, 1.6 * fov[1])),
+        )
         self.sensor = Sensor(self.optics.sensor, (self.height_px, self.width_px), camera.bit_depth)
         self._illum: dict[int, np.ndarray] = {}
         # the camera may render on a worker thread while a GUI asks for ground truth
@@ -105,8 +118,12 @@ class SimWorld:
         cx, cy = self.smear_centre_mm()
         dx, dy = x_mm - cx, y_mm - cy
         tx, ty = self.sim.tilt_um_per_mm
-        return float(self.sim.focus_z_um + tx * dx + ty * dy
-                     + self.sim.curvature_um_per_mm2 * (dx * dx + dy * dy))
+        return float(
+            self.sim.focus_z_um
+            + tx * dx
+            + ty * dy
+            + self.sim.curvature_um_per_mm2 * (dx * dx + dy * dy)
+        )
 
     def best_focus_um(self, x_mm: float, y_mm: float, wavelength_nm: int = 260) -> float:
         """Focus position that images (x, y) sharply at ``wavelength_nm``."""
@@ -125,8 +142,9 @@ class SimWorld:
     def blank_regions_mm(self) -> list[tuple[float, float, float, float]]:
         return [(a / 1e3, b / 1e3, c / 1e3, d / 1e3) for a, b, c, d in self.slide.blank_rects_um]
 
-    def _origin(self, x_mm: float, y_mm: float, dx_um: float = 0.0, dy_um: float = 0.0
-                ) -> tuple[float, float]:
+    def _origin(
+        self, x_mm: float, y_mm: float, dx_um: float = 0.0, dy_um: float = 0.0
+    ) -> tuple[float, float]:
         """Continuous global pixel (row, col) of the field's top-left pixel."""
         ps = self.pixel_size_um
         col = (x_mm * 1e3 + dx_um) / ps - (self.width_px - 1) / 2
@@ -167,8 +185,9 @@ class SimWorld:
         self._check_wavelength(wavelength_nm)
         o = self.optics
         dz = z_um - self.surface_z_um(x_mm, y_mm) - o.focal_shift_um[wavelength_nm]
-        sigma_px = min(o.psf_sigma_um(wavelength_nm, dz) / self.pixel_size_um,
-                       self.max_blur_sigma_px)
+        sigma_px = min(
+            o.psf_sigma_um(wavelength_nm, dz) / self.pixel_size_um, self.max_blur_sigma_px
+        )
         sx, sy = o.lateral_shift_um[wavelength_nm]
         # the image at this wavelength shows the object displaced by (sx, sy)
         row, col = self._origin(x_mm, y_mm, -sx, -sy)
@@ -178,8 +197,15 @@ class SimWorld:
             padded = self._transmission_padded(r0, c0, pad, wavelength_nm)
         return blur_and_crop(padded, pad, self.shape, sigma_px, (row - r0, col - c0))
 
-    def render(self, x_mm: float, y_mm: float, z_um: float, wavelength_nm: int | None,
-               exposure_ms: float, rng: np.random.Generator) -> np.ndarray:
+    def render(
+        self,
+        x_mm: float,
+        y_mm: float,
+        z_um: float,
+        wavelength_nm: int | None,
+        exposure_ms: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         """The raw uint16 frame at stage (x, y), focus z; ``None`` = blocked slot (dark)."""
         if exposure_ms <= 0:
             raise ConfigError(f"exposure must be positive, got {exposure_ms} ms")
@@ -193,8 +219,9 @@ class SimWorld:
     # ------------------------------------------------------------------ ground truth
     def _gt_window(self, x_mm: float, y_mm: float, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         row, col = self._origin(x_mm, y_mm)
-        return self.slide.window(self.pixel_size_um, round(row), round(col),
-                                 self.height_px, self.width_px, names)
+        return self.slide.window(
+            self.pixel_size_um, round(row), round(col), self.height_px, self.width_px, names
+        )
 
     def ground_truth(self, x_mm: float, y_mm: float) -> GroundTruth:
         """Labels, cell records and Giemsa-like colour of the field centred at (x, y)."""
@@ -202,8 +229,9 @@ class SimWorld:
         hw, hh = self.width_px * ps / 2 + 15.0, self.height_px * ps / 2 + 15.0
         with self._lock:
             m = self._gt_window(x_mm, y_mm, ("na", "prot", "hb", "cell", "nuc", "rbc"))
-            cands = self.slide.wbcs_in_box(x_mm * 1e3 - hw, y_mm * 1e3 - hh,
-                                           x_mm * 1e3 + hw, y_mm * 1e3 + hh)
+            cands = self.slide.wbcs_in_box(
+                x_mm * 1e3 - hw, y_mm * 1e3 - hh, x_mm * 1e3 + hw, y_mm * 1e3 + hh
+            )
         cell = m["cell"]
         present = set(np.unique(cell[::2, ::2]).tolist()) if cands else set()
         cells = []
@@ -214,8 +242,9 @@ class SimWorld:
         rgb = render_stain(m["na"], m["prot"], m["hb"], self.stain)
         return GroundTruth(cell, m["nuc"], m["rbc"], cells, rgb)
 
-    def cells_in_region(self, x0_mm: float, y0_mm: float, x1_mm: float, y1_mm: float,
-                        include_rbc: bool = False) -> list[CellRecord]:
+    def cells_in_region(
+        self, x0_mm: float, y0_mm: float, x1_mm: float, y1_mm: float, include_rbc: bool = False
+    ) -> list[CellRecord]:
         """Every WBC (and RBC when asked) whose centroid lies in the box."""
         with self._lock:
             xa, xb = sorted((x0_mm * 1e3, x1_mm * 1e3))
@@ -228,6 +257,13 @@ class SimWorld:
                         for r in self.slide.chunk(ix, iy).rbcs:
                             if xa <= r.cx < xb and ya <= r.cy < yb:
                                 kind = "sickle_rbc" if r.sickle else "rbc"
-                                out.append(CellRecord(0, kind, False, (r.cx * 1e-3, r.cy * 1e-3),
-                                                      2 * max(r.a, r.b)))
+                                out.append(
+                                    CellRecord(
+                                        0,
+                                        kind,
+                                        False,
+                                        (r.cx * 1e-3, r.cy * 1e-3),
+                                        2 * max(r.a, r.b),
+                                    )
+                                )
         return out
