@@ -4,10 +4,13 @@
         [--device auto] [--donor random-7] [--batch 2] [--interval 1.25]
     PYTHONPATH=. python benchmarks/bench_analysis.py --compare-eager [--tiles 4] [--repeats 3]
 
-``--compare-eager`` times the default settings (inference.engine = auto) against torch eager
-(engine = torch, everything else equal) on the same tiles in one process, alternating A B B A
-so both see the same outside load, and prints per-stage seconds per tile, tiles/s of each,
-whether they found the same cells, and a line ``speed-up N`` (eager time / default time).
+``--compare-eager`` times the default settings (inference.engine = auto, tiling = whole)
+against the way the networks ran before issue 16: torch eager on overlapping patches
+(engine = torch, tiling = patches; ``--eager-tiling whole`` keeps whole tiles on that side too,
+to separate the engine's share from the tiling's), everything else equal, on the same tiles in
+one process, alternating A B B A so both see the same outside load. Prints per-stage seconds
+per tile, tiles/s of each, whether they found the same cells, and a line ``speed-up N``
+(eager time / default time).
 
 Prints figures; never asserts. Uses the models room's networks when uvscope.models.predict is
 importable ('default' = shipped weights; falls back to 'random', the same architecture
@@ -122,8 +125,10 @@ def flops_per_tile(models: ModelSet, tile: Tile, settings: AnalysisSettings) -> 
     return float(fc.get_total_flops())
 
 
-def engine_settings(base: AnalysisSettings, engine: str) -> AnalysisSettings:
-    return base.replace(inference={**base.inference.model_dump(), "engine": engine})
+def engine_settings(base: AnalysisSettings, engine: str, tiling: str) -> AnalysisSettings:
+    return base.replace(
+        inference={**base.inference.model_dump(), "engine": engine, "tiling": tiling}
+    )
 
 
 def _timed_pass(pipe: TilePipeline, tiles: list[Tile], batch: int) -> tuple[float, list]:
@@ -158,9 +163,15 @@ def compare_eager(args: argparse.Namespace, settings: AnalysisSettings, tiles: l
     models = {k: load(args.models, args.device)[0] for k in ("default", "eager")}
     pipes = {
         "default": TilePipeline(models["default"], settings),
-        "eager": TilePipeline(models["eager"], engine_settings(settings, "torch")),
+        "eager": TilePipeline(
+            models["eager"], engine_settings(settings, "torch", args.eager_tiling)
+        ),
     }
-    print(f"# engines: default {pipes['default'].engines}, eager {pipes['eager'].engines}")
+    print(
+        f"# default: engines {pipes['default'].engines}, tiling "
+        f"{settings.inference.tiling}; eager: engines {pipes['eager'].engines}, tiling "
+        f"{args.eager_tiling}"
+    )
     for p in pipes.values():  # warm-up: first calls of each shape build kernels
         p.analyse(tiles[: args.batch])
         p.timer = type(p.timer)()
@@ -201,6 +212,12 @@ def main() -> None:
     )
     ap.add_argument("--compare-eager", action="store_true", help="default vs torch eager")
     ap.add_argument("--repeats", type=int, default=3, help="alternating rounds (--compare-eager)")
+    ap.add_argument(
+        "--eager-tiling",
+        default="patches",
+        choices=("patches", "whole"),
+        help="tiling of the torch eager side (--compare-eager); patches: as before issue 16",
+    )
     args = ap.parse_args()
     if args.compare_eager:
         import os

@@ -183,13 +183,17 @@ class TilePipeline:
             self._resampled = c = (grays, (px, model_px), out)
         return c[2]
 
+    def _patch_px(self, model: Any) -> int | None:
+        """The patch ``model`` runs on, or None for whole tiles (``inference.tiling``)."""
+        return None if self.settings.inference.tiling == "whole" else model.patch_size
+
     def _predict_tiles(self, model: Any, grays: list[np.ndarray], px: float) -> list[Any]:
         """A tile-to-tile network over whole tiles at its pixel size, patches blended."""
         inf = self.settings.inference
         return predict_blended(
             self._to_model(grays, px, model.pixel_size_um),
             model.predict,
-            model.patch_size,
+            self._patch_px(model),
             inf.patch_overlap_px,
             inf.patch_batch,
         )
@@ -227,7 +231,7 @@ class TilePipeline:
         outs = predict_blended(
             self._to_model(grays, px, seg.pixel_size_um),
             both,
-            seg.patch_size,
+            self._patch_px(seg),
             inf.patch_overlap_px,
             inf.patch_batch,
         )

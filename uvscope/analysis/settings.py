@@ -42,7 +42,16 @@ class InferenceSettings(Model):
             "as the classifier's training fields were (384 px at 0.16 um); None: the whole tile"
         ),
     )
-    patch_batch: int = Field(16, ge=1, description="Patches per network call")
+    tiling: Literal["whole", "patches"] = Field(
+        "whole",
+        description=(
+            "How the U-Nets see a tile: 'whole' (the tile in one pass, padded; the networks "
+            "are fully convolutional: ~1.4x less work than patches, held-out Dice and MS-SSIM "
+            "within 0.001 of patches, benchmarks/RESULTS.md) or 'patches' (the network's "
+            "inference patch, overlapping, Hann-blended: bounded memory for large networks)"
+        ),
+    )
+    patch_batch: int = Field(16, ge=1, description="Patches (or whole tiles) per network call")
     tile_batch: int = Field(4, ge=1, description="Tiles the worker gathers into one batch")
     device: str = Field("auto", description="auto, cpu or cuda")
     engine: Literal["auto", "torch", "openvino", "onnxruntime"] = Field(
