@@ -26,12 +26,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from uvscope.acquisition.tiles import TileSpec  # noqa: E402
 from uvscope.analysis.evaluate import SimCamera, wbc_field_centres  # noqa: E402
 from uvscope.analysis.models import load_models  # noqa: E402
 from uvscope.analysis.pipeline import TilePipeline  # noqa: E402
 from uvscope.analysis.settings import AnalysisSettings  # noqa: E402
 from uvscope.models.metrics import msssim_rgb  # noqa: E402
-from uvscope.acquisition.tiles import TileSpec  # noqa: E402
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
