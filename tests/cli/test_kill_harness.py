@@ -4,11 +4,22 @@ the end products are written), then resumed, again and again, until the scan is 
 
 After every kill the folder must be consistent (every journal line whole or dropped, every
 journaled tile's files whole); at the end every planned tile is in the journal exactly once
-and every tile that was finished before a kill is bit-identical at the end.
+and every tile that was finished before a kill is bit-identical at the end. The last resumes
+analyse (one is killed part-way through the analysis), and the analysis they leave must equal
+an uninterrupted run's: the same cells in the same tiles and places, the same classes, the
+same differential counts.
+
+The region is chosen to hold seven white cells (five neutrophils, a lymphocyte, a monocyte
+in the simulator's ground truth), so the comparison has something to compare. Tiles taken
+after a resume see other camera noise than the uninterrupted run's (the simulated camera's
+noise generator restarts with the process), so cell positions are compared to a tolerance
+to a few pixels (far below a cell's radius), and everything else exactly. The uninterrupted
+run goes on beside the kills (its own folder), so it costs the harness little time.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -29,14 +40,14 @@ TILES = 16
 RIG = """name = "small simulated rig"
 [camera]
 backend = "sim"
-width_px = 160
-height_px = 120
-pixel_size_um = 0.5
+width_px = 640
+height_px = 480
+pixel_size_um = 0.16
 """
 
 SCAN = """name = "k"
 [region]
-center_mm = [42.5, 32.5]
+center_mm = [42.45, 31.74]
 rows = 4
 columns = 4
 [[wavelengths]]
@@ -44,11 +55,21 @@ nm = 260
 exposure_ms = 50.0
 [[wavelengths]]
 nm = 280
-exposure_ms = 20.0
+exposure_ms = 1.4
+[focus]
+mode = "fixed"
+z_um = 5000.55
 [background]
 frames = 2
 dark_frames = 2
+[analysis]
+report = false
 """
+#: the white cells of the region (simulator ground truth), each found by the shipped models
+WBCS = 7
+#: how far a cell's centroid may move with the camera noise (um; a pixel is 0.16 um, a white
+#: cell's radius 4-8 um); seen: 0.05 um
+CENTROID_TOLERANCE_UM = 0.5
 
 
 def _moment_reached(out: Path, moment: str) -> bool:
@@ -60,6 +81,8 @@ def _moment_reached(out: Path, moment: str) -> bool:
             ).get("backgrounds")
         if moment == "tile-write":
             return any((out / "tiles").glob("*.part")) or any((out / "raw").glob("*.part"))
+        if moment == "analysis":  # tiles analysed, the results not yet in place
+            return any((out / "analysis.partial" / "labels").glob("tile_*"))
         if moment == "end-products":
             return json.loads((out / "manifest.json").read_text()).get("status") == "writing-mosaic"
         if moment.startswith("after-tiles-"):
@@ -70,10 +93,13 @@ def _moment_reached(out: Path, moment: str) -> bool:
     return False
 
 
-def _run_until_killed(tmp: Path, moment: str | float, limit_s: float = 60) -> int | None:
-    """Start (or resume) the scan and SIGKILL it at ``moment``; its exit code if it ended
-    first (None: killed)."""
-    out = tmp / "out"
+def _start(
+    tmp: Path, analysis: bool, name: str = "out", stderr: Path | None = None
+) -> subprocess.Popen[str]:
+    """The scan (or its resume) as a subprocess; ``analysis``: analyse the tiles as they come
+    (and, on a resume, those saved before). ``stderr``: a file for a run nobody reads
+    until it ends (a pipe could fill)."""
+    out = tmp / name
     if (out / "manifest.json").exists():
         args = ["scan", "--resume", str(out)]
     else:
@@ -86,13 +112,23 @@ def _run_until_killed(tmp: Path, moment: str | float, limit_s: float = 60) -> in
             "--out",
             str(out),
         ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvscope", *args, "--quiet", "--no-analysis"],
+    flag = "--analysis" if analysis else "--no-analysis"
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvscope", *args, "--quiet", flag],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr is None else stderr.open("w"),
         text=True,
         cwd=REPO,
     )
+
+
+def _run_until_killed(
+    tmp: Path, moment: str | float, limit_s: float = 60, analysis: bool = False
+) -> int | None:
+    """Start (or resume) the scan and SIGKILL it at ``moment``; its exit code if it ended
+    first (None: killed)."""
+    out = tmp / "out"
+    proc = _start(tmp, analysis)
     t0 = time.monotonic()
     while proc.poll() is None and time.monotonic() - t0 < limit_s:
         if (isinstance(moment, float) and time.monotonic() - t0 >= moment) or (
@@ -102,6 +138,11 @@ def _run_until_killed(tmp: Path, moment: str | float, limit_s: float = 60) -> in
             proc.wait()
             return None
         time.sleep(0.001)
+    return _finished(proc, limit_s)
+
+
+def _finished(proc: subprocess.Popen[str], limit_s: float) -> int:
+    """The exit code of a run left to end; never a traceback."""
     _, err = proc.communicate(timeout=limit_s)
     assert proc.returncode is not None
     assert "Traceback" not in err, err
@@ -151,6 +192,8 @@ def test_kill_at_random_points_then_resume(tmp_path: Path) -> None:
     (tmp_path / "rig.toml").write_text(RIG)
     (tmp_path / "scan.toml").write_text(SCAN)
     out = tmp_path / "out"
+    ref_err = tmp_path / "uninterrupted.stderr"
+    uninterrupted = _start(tmp_path, analysis=True, name="uninterrupted", stderr=ref_err)
     planned: list[str | float] = [
         "tile-write",
         "after-tiles-3",
@@ -184,11 +227,56 @@ def test_kill_at_random_points_then_resume(tmp_path: Path) -> None:
             out.rename(tmp_path / f"done-{len(log)}")  # one per finished run
             finished = {}
     assert kills >= 20, f"only {kills} kills landed (seed {seed})"
+    if (out / "manifest.json").exists() and ScanFolder(out).read_manifest()["status"] == "complete":
+        _final_checks(out, finished, seed)  # killed once complete: start one more
+        out.rename(tmp_path / "done-last")
+        finished = {}
+    if not (out / "manifest.json").exists():  # leave a scan to resume
+        log.append(f"after-tiles-5: {_run_until_killed(tmp_path, 'after-tiles-5')}")
+        finished.update(_tile_hashes(out))
+    # the analysis, through a kill: a resume that analyses, killed part-way, then finished
+    log.append(f"analysis: {_run_until_killed(tmp_path, 'analysis', analysis=True)}")
     for _ in range(5):
-        if _run_until_killed(tmp_path, 1e9) == 0:
+        if _run_until_killed(tmp_path, 1e9, analysis=True) == 0:
             break
     _final_checks(out, finished, seed)
+    assert uninterrupted.wait(timeout=120) == 0, ref_err.read_text()
+    assert "Traceback" not in ref_err.read_text()
+    expected = _analysis(tmp_path / "uninterrupted")
+    assert len(expected[0]) == WBCS, expected  # the region's white cells, all found
+    _assert_same_analysis(_analysis(out), expected, seed)
     print(f"kill harness seed {seed}: {kills} kills; " + "; ".join(log))
+
+
+def _analysis(out: Path) -> tuple[list[dict[str, str]], dict[str, object]]:
+    """The cell table (sorted by tile and position) and the differential's counts."""
+    with open(out / "analysis" / "cells.csv", newline="") as fh:
+        cells = sorted(
+            csv.DictReader(fh),
+            key=lambda c: (int(c["tile"]), float(c["x_um"]), float(c["y_um"])),
+        )
+    doc = json.loads((out / "analysis" / "differential.json").read_text())
+    diff = doc["differential"]
+    counts = {c["name"]: c["count"] for c in diff["classes"]}
+    counts.update({k: v for k, v in diff.items() if k != "classes" and isinstance(v, int)})
+    return cells, {"counts": counts, "tiles": doc["tiles"]}
+
+
+def _assert_same_analysis(
+    got: tuple[list[dict[str, str]], dict[str, object]],
+    expected: tuple[list[dict[str, str]], dict[str, object]],
+    seed: int,
+) -> None:
+    cells, summary = got
+    want_cells, want_summary = expected
+    assert summary == want_summary, f"differential {summary} != {want_summary} (seed {seed})"
+    key = ("tile", "cell_class", "dead", "counted", "excluded_out_of_focus")
+    assert [[c[k] for k in key] for c in cells] == [[c[k] for k in key] for c in want_cells], (
+        f"cells differ from the uninterrupted run's (seed {seed})"
+    )
+    for c, w in zip(cells, want_cells, strict=True):
+        for axis in ("x_um", "y_um"):
+            assert abs(float(c[axis]) - float(w[axis])) < CENTROID_TOLERANCE_UM, (c, w, seed)
 
 
 def _final_checks(out: Path, finished: dict[str, str], seed: int) -> None:

@@ -89,6 +89,12 @@ def fixed_focus_warning(plan: GridPlan) -> str | None:
     )
 
 
+def _focus_ratio(tile: Tile) -> float:
+    """The tile's recorded focus ratio (0.0 when it has none)."""
+    ratio = tile.extra.get("focus_ratio", 0.0)
+    return float(ratio) if isinstance(ratio, (int, float)) else 0.0
+
+
 class FocusController:
     """Owns the autofocus, the focus map and the per-tile focus check of one scan."""
 
@@ -144,7 +150,8 @@ class FocusController:
         self.refocus_points: list[list[float]] = []  # x, y, planned z, found z
         self._retaken: dict[int, tuple[float, dict[str, object]]] = {}
         self.flagged = 0
-        self.mode = self.cfg.mode  # resolved by prepare()
+        #: the focus strategy in use ("auto" resolved by prepare(), recorded in the manifest)
+        self.mode: str = self.cfg.mode
         #: focus found at tiles during the scan, spread to their neighbours
         self.corrections = LocalCorrections()
 
@@ -190,7 +197,8 @@ class FocusController:
         )
         if not res.found:
             if self.cfg.mode == "auto":
-                return self._no_map_points(1)
+                self._no_map_points(1)
+                return None
             raise ScanError(
                 f"autofocus found no focus near ({res.x_mm:.3f}, {res.y_mm:.3f}) mm: "
                 f'{res.message}. Set focus.z_um with mode = "fixed", or widen '
@@ -307,7 +315,8 @@ class FocusController:
             found.append(res)
             partial = FocusMap.fit(points, "plane", self.rig.focus.limits_um)
         if not points:
-            return self._no_map_points(len(order))
+            self._no_map_points(len(order))
+            return None
         fmap = FocusMap.fit(points, self.cfg.surface, self.rig.focus.limits_um)
         if fmap.surface != self.cfg.surface:
             self.log(
@@ -340,7 +349,6 @@ class FocusController:
             )
         self.mode = "fixed"
         self.log("focus-warning", f"{text}; scanning at the current focus, tiles unchecked")
-        return None
 
     @staticmethod
     def _reference_ratio(results: list[AutofocusResult]) -> float | None:
@@ -481,12 +489,14 @@ class FocusController:
         if offset is not None:
             return self._retake_at(tile, tile.z_um + offset, "probe")
         snr = tile.extra.get("structure_snr")
-        if snr is not None and snr < SPARSE_SNR:
-            return self._flag(tile, "sparse", "too few cells to sweep on")
+        if isinstance(snr, (int, float)) and snr < SPARSE_SNR:
+            self._flag(tile, "sparse", "too few cells to sweep on")
+            return None
         res = self._focus_point(tile.x_mm, tile.y_mm, tile.z_um)
         self.refocused += 1
         if not res.found:
-            return self._flag(tile, "no focus peak", "no focus peak found")
+            self._flag(tile, "no focus peak", "no focus peak found")
+            return None
         if abs(res.z_um - tile.z_um) <= DEPTH_OF_FIELD_UM / 4:
             tile.extra.update(out_of_focus=False, focus_check="confirmed")
             return None
@@ -495,14 +505,13 @@ class FocusController:
     def _flag(self, tile: Tile, check: str, why: str) -> None:
         self.flagged += 1
         tile.extra.update(out_of_focus=True, focus_check=check)
-        ratio = float(tile.extra.get("focus_ratio", 0.0))
+        ratio = _focus_ratio(tile)
         self.log(
             "out-of-focus",
             f"tile {tile.index}: focus ratio {ratio:.2f} below "
             f"{self.cfg.refocus_threshold:.2f}, {why}; flagged out of focus",
             tile=tile.index,
         )
-        return None
 
     def _retake_at(self, tile: Tile, z_um: float, how: str) -> float:
         """Take the tile again at ``z_um``; its neighbours start from the corrected focus."""
@@ -513,7 +522,7 @@ class FocusController:
             self.corrections.add(tile.x_mm, tile.y_mm, z_um - base)
         self.refocus_points.append([tile.x_mm, tile.y_mm, tile.z_um, z_um])
         self._retaken[tile.index] = (tile.z_um, dict(tile.extra))
-        ratio = float(tile.extra.get("focus_ratio", 0.0))
+        ratio = _focus_ratio(tile)
         self.log(
             "refocus",
             f"tile {tile.index}: focus ratio {ratio:.2f} below "

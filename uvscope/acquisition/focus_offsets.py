@@ -40,6 +40,11 @@ class FocalOffsets:
         )
 
 
+def _at_wavelength(normalise: Normalise, nm: int) -> Callable[[np.ndarray], np.ndarray]:
+    """``normalise`` for the frames of one wavelength (what an Autofocus takes)."""
+    return lambda raw: normalise(nm, raw)
+
+
 def measure_focus_offsets(
     rig: Rig,
     exposures_ms: dict[int, float],
@@ -66,7 +71,7 @@ def measure_focus_offsets(
             settings,
             nm,
             exposures_ms[nm],
-            normalise=(lambda raw, nm=nm: normalise(nm, raw)) if normalise is not None else None,
+            normalise=_at_wavelength(normalise, nm) if normalise is not None else None,
         )
         for nm in nms
     }

@@ -141,7 +141,10 @@ class Frame:
 
     def parsed(self) -> dict[str, Any]:
         """Fields from thorlabs_apt_protocol's parser for this id (replies only)."""
-        return id_to_func[self.msgid](self.to_bytes())
+        fields = id_to_func[self.msgid](self.to_bytes())
+        if not isinstance(fields, dict):
+            raise TypeError(f"the APT parser gave {type(fields).__name__} for 0x{self.msgid:04x}")
+        return fields
 
 
 def plausible_header(head: bytes) -> bool:
@@ -266,64 +269,73 @@ def check_counts(counts: object, limits: tuple[int, int] | None = None) -> int:
     return counts
 
 
+def _frame(encoded: object) -> bytes:
+    """An encoder's result from the (untyped) thorlabs_apt_protocol, checked to be bytes."""
+    if not isinstance(encoded, bytes):
+        raise TypeError(f"an APT encoder gave {type(encoded).__name__}, not bytes")
+    return encoded
+
+
 def move_absolute(bay: int, counts: int, limits: tuple[int, int]) -> bytes:
-    return apt.mot_move_absolute(bay, HOST, CHANNEL, check_counts(counts, limits))
+    return _frame(apt.mot_move_absolute(bay, HOST, CHANNEL, check_counts(counts, limits)))
 
 
 def move_relative(bay: int, distance: int, from_counts: int, limits: tuple[int, int]) -> bytes:
     """A relative move whose end point (``from_counts + distance``) is checked too."""
     check_counts(from_counts + check_counts(distance), limits)
-    return apt.mot_move_relative(bay, HOST, CHANNEL, distance)
+    return _frame(apt.mot_move_relative(bay, HOST, CHANNEL, distance))
 
 
 def set_velparams(bay: int, acceleration: int, max_velocity: int) -> bytes:
-    return apt.mot_set_velparams(
-        bay, HOST, CHANNEL, 0, check_counts(acceleration), check_counts(max_velocity)
+    return _frame(
+        apt.mot_set_velparams(
+            bay, HOST, CHANNEL, 0, check_counts(acceleration), check_counts(max_velocity)
+        )
     )
 
 
 def no_flash_programming(dest: int) -> bytes:
-    return apt.hw_no_flash_programming(dest, HOST)
+    return _frame(apt.hw_no_flash_programming(dest, HOST))
 
 
 def req_info(dest: int) -> bytes:
-    return apt.hw_req_info(dest, HOST)
+    return _frame(apt.hw_req_info(dest, HOST))
 
 
 def enable_channel(bay: int, enable: bool = True) -> bytes:
-    return apt.mod_set_chanenablestate(bay, HOST, CHANNEL, 1 if enable else 2)
+    return _frame(apt.mod_set_chanenablestate(bay, HOST, CHANNEL, 1 if enable else 2))
 
 
 def move_home(bay: int) -> bytes:
-    return apt.mot_move_home(bay, HOST, CHANNEL)
+    return _frame(apt.mot_move_home(bay, HOST, CHANNEL))
 
 
 def move_stop(bay: int, immediate: bool = False) -> bytes:
-    return apt.mot_move_stop(bay, HOST, CHANNEL, 1 if immediate else 2)
+    return _frame(apt.mot_move_stop(bay, HOST, CHANNEL, 1 if immediate else 2))
 
 
 def req_velparams(bay: int) -> bytes:
-    return apt.mot_req_velparams(bay, HOST, CHANNEL)
+    return _frame(apt.mot_req_velparams(bay, HOST, CHANNEL))
 
 
 def req_status(bay: int) -> bytes:
-    return apt.mot_req_dcstatusupdate(bay, HOST, CHANNEL)
+    return _frame(apt.mot_req_dcstatusupdate(bay, HOST, CHANNEL))
 
 
 def ack_status(dest: int) -> bytes:
-    return apt.mot_ack_dcstatusupdate(dest, HOST)
+    return _frame(apt.mot_ack_dcstatusupdate(dest, HOST))
 
 
 def req_homeparams(bay: int) -> bytes:
-    return apt.mot_req_homeparams(bay, HOST, CHANNEL)
+    return _frame(apt.mot_req_homeparams(bay, HOST, CHANNEL))
 
 
 def req_stageaxisparams(bay: int) -> bytes:
-    return apt.mot_req_stageaxisparams(bay, HOST, CHANNEL)
+    return _frame(apt.mot_req_stageaxisparams(bay, HOST, CHANNEL))
 
 
 def req_limswitchparams(bay: int) -> bytes:
-    return apt.mot_req_limswitchparams(bay, HOST, CHANNEL)
+    return _frame(apt.mot_req_limswitchparams(bay, HOST, CHANNEL))
 
 
 def set_soft_limits(
@@ -341,7 +353,7 @@ def set_soft_limits(
     if lo < 0:
         raise ValueError(f"soft limit {lo} counts is negative; the controller takes 0..2^32")
     # cw is the forward (upper) end on a BBD
-    return apt.mot_set_limswitchparams(bay, HOST, CHANNEL, hard_cw, hard_ccw, hi, lo, mode)
+    return _frame(apt.mot_set_limswitchparams(bay, HOST, CHANNEL, hard_cw, hard_ccw, hi, lo, mode))
 
 
 # ---------------------------------------------------------------------- controller -> host

@@ -10,13 +10,16 @@ wheel are, on the real clock.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvscope.clock import Clock, RealClock
 from uvscope.config import RigConfig
 from uvscope.drivers.base import Camera, FilterWheel, FocusAxis, XYStage
 from uvscope.drivers.registry import BuildContext, device_builder
 from uvscope.drivers.serial_link import SerialFactory
+
+if TYPE_CHECKING:  # drivers.rig imports this module lazily: no cycle at run time
+    from uvscope.drivers.rig import Rig
 
 
 def build_hardware_rig(
@@ -28,7 +31,7 @@ def build_hardware_rig(
     timing_scale: float = 1.0,
     pco_module: ModuleType | None = None,
     mm_core_factory: Any = None,
-):  # -> Rig (import cycle avoided)
+) -> Rig:
     """A rig whose devices come from their configured backends; nothing is connected yet."""
     from uvscope.drivers.rig import Rig
 

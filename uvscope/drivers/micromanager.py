@@ -86,7 +86,7 @@ _HEADLESS_LOCK = threading.Lock()
 
 def _import_pycromanager() -> Any:
     try:
-        import pycromanager  # type: ignore[import-not-found]
+        import pycromanager
     except ImportError:
         raise DeviceNotFound(
             "pycromanager is not installed: pip install 'uvscope[micromanager]'"

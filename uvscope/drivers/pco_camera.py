@@ -15,6 +15,7 @@ the camera, and the scan plans its tiles from it.
 
 from __future__ import annotations
 
+import importlib
 import time
 from types import ModuleType
 from typing import Any
@@ -36,7 +37,7 @@ LIBUSB_HINT = (
 
 def _import_pco() -> ModuleType:
     try:
-        import pco  # type: ignore[import-not-found]
+        pco = importlib.import_module("pco")  # optional: typed as a module, not Any
     except ImportError:
         raise DeviceNotFound(
             "the pco package is not installed: pip install 'uvscope[pco]' (or pip install pco)"
@@ -257,7 +258,7 @@ class PcoCamera(Camera):
         if self.config.flip_y:
             img = img[::-1, :]
         self._index += 1
-        extra = {
+        extra: dict[str, Any] = {
             k: meta[k] for k in ("recorder image number", "timestamp", "data format") if k in meta
         }
         return Frame(

@@ -92,7 +92,7 @@ def build_rig(config: RigConfig) -> Rig:
     if len(backends) == 1:
         whole = registry.rig_builder(next(iter(backends)))
         if whole is not None:
-            return whole(config)  # type: ignore[no-any-return]
+            return whole(config)
     # real, emulated or mixed rigs: each device from its own backend's factory
     from uvscope.drivers.factory import build_hardware_rig
 

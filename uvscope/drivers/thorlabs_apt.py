@@ -611,22 +611,26 @@ class AptXYStage(XYStage):
             keepalive_s=config.keepalive_s,
             serial_factory=serial_factory,
         )
-        common = dict(
-            unit="mm",
-            counts_per_unit=config.counts_per_mm,
-            velocity=config.velocity_mm_s,
-            acceleration=config.acceleration_mm_s2,
-            velocity_scale=config.velocity_units_per_mm_s,
-            accel_scale=config.accel_units_per_mm_s2,
-            timing_scale=timing_scale,
-        )
-        self.x = AptAxis(
-            self.ctrl, config.x_bay, name="stage x", limits=config.x_limits_mm, **common
-        )  # type: ignore[arg-type]
-        self.y = AptAxis(
-            self.ctrl, config.y_bay, name="stage y", limits=config.y_limits_mm, **common
-        )  # type: ignore[arg-type]
+        self.x = self._axis(config.x_bay, "stage x", config.x_limits_mm)
+        self.y = self._axis(config.y_bay, "stage y", config.y_limits_mm)
         self._connected = False
+
+    def _axis(self, bay: int, name: str, limits_mm: tuple[float, float]) -> AptAxis:
+        """One of the two stage axes; both share the stage's units and motion settings."""
+        cfg = self.config
+        return AptAxis(
+            self.ctrl,
+            bay,
+            name=name,
+            unit="mm",
+            counts_per_unit=cfg.counts_per_mm,
+            limits=limits_mm,
+            velocity=cfg.velocity_mm_s,
+            acceleration=cfg.acceleration_mm_s2,
+            velocity_scale=cfg.velocity_units_per_mm_s,
+            accel_scale=cfg.accel_units_per_mm_s2,
+            timing_scale=self.timing_scale,
+        )
 
     @property
     def axes(self) -> tuple[AptAxis, AptAxis]:

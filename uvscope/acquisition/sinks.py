@@ -1,0 +1,98 @@
+"""Where a scan's tiles go: the writer (its failure fails the scan) and the other sinks.
+
+The writer is lossless and must succeed: a tile it cannot write is a scan that cannot go on.
+Another sink (the analysis, a display) that fails costs its own result, not the scan: the
+failure is logged and kept, every tile is saved, and `uvscope analyze DIR` can finish it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from uvscope.acquisition.tiles import Tile, TileSink
+from uvscope.acquisition.writer import TileWriter
+
+Log = Callable[..., None]
+
+
+class SinkSet:
+    def __init__(
+        self,
+        writer: TileWriter,
+        others: Sequence[TileSink],
+        out_dir: Path,
+        log: Log,
+        errors: list[str],
+    ) -> None:
+        self.writer = writer
+        self.others = list(others)
+        self.out_dir, self.log = out_dir, log
+        #: what the non-writer sinks lost (the scan is still complete)
+        self.errors = errors
+        #: sinks still to close if the scan ends here
+        self.unclosed: list[TileSink] = [writer, *self.others]
+
+    def put(self, tile: Tile) -> None:
+        self.writer.put(tile)
+        for sink in self.others:
+            self._put_or_log(sink, tile)
+
+    def should_stop(self) -> bool:
+        """A sink's stop rule is met (e.g. enough white cells counted)."""
+        return any(getattr(s, "should_stop", lambda: False)() for s in (self.writer, *self.others))
+
+    def close_writer(self) -> None:
+        """Every acquired tile on disk; raises if the writer failed."""
+        self._close([self.writer], leave=False)
+        self.unclosed = list(self.others)
+
+    def close_others(self, leave: bool) -> None:
+        """Wait for the analysis (it may take a while) unless ``leave``: then it is left for
+        `uvscope analyze` or ``--resume`` to finish."""
+        self._close(self.others, leave)
+        self.unclosed = []
+
+    def close_unclosed(self, leave: bool) -> None:
+        """The scan ended early (an error, an abort): close what is still open."""
+        self._close(self.unclosed, leave)
+
+    def _put_or_log(self, sink: TileSink, tile: Tile) -> None:
+        try:
+            sink.put(tile)
+        except Exception as err:  # noqa: BLE001 - recorded in events.jsonl, scan goes on
+            self.log(
+                "sink-error",
+                f"{type(sink).__name__} failed on tile {tile.index}: "
+                f"{err!r}; the tile is saved, the scan goes on",
+                tile=tile.index,
+            )
+
+    def _close(self, sinks: list[TileSink], leave: bool) -> None:
+        """Close every sink, then raise the writer's error if it had one."""
+        first: BaseException | None = None
+        for sink in sinks:
+            if leave and not isinstance(sink, TileWriter):
+                self._note(
+                    "sink-left",
+                    f"{type(sink).__name__} left unfinished at the user's request; run "
+                    f"`uvscope analyze {self.out_dir}` (or --resume) to finish it",
+                )
+                continue
+            try:
+                sink.close()
+            except BaseException as err:  # noqa: BLE001 - close all, then decide
+                if isinstance(sink, TileWriter):
+                    first = first or err
+                else:
+                    self._note(
+                        "sink-error",
+                        f"{type(sink).__name__} failed at the end of the scan: {err}; "
+                        f"the tiles are saved: run `uvscope analyze {self.out_dir}`",
+                    )
+        if first is not None:
+            raise first
+
+    def _note(self, kind: str, text: str) -> None:
+        self.errors.append(text)
+        self.log(kind, text)
