@@ -206,7 +206,6 @@ def run_one(
     if summary.errors:
         for message in summary.errors:
             console.print(f"[red]error:[/] {message}")
-
         return 1
     return 0
 

@@ -256,7 +256,6 @@ def simulate(
     out_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, object]] = []
     donor_info: dict[str, dict[str, object]] = {}
-
     with Progress() as progress:
         task = progress.add_task("simulating tiles", total=tiles * len(names))
         for di, (name, prof) in enumerate(zip(names, profiles, strict=True)):

@@ -244,7 +244,6 @@ def evaluate(
 
 
 def _table(rep: dict[str, Any]) -> str:
-
     rows = [f"{'class':12s} {'n':>5s} {'prec':>6s} {'recall':>6s} {'spec':>6s} {'F1':>6s}"]
     for name, m in rep["per_class"].items():
         rows.append(

@@ -173,7 +173,6 @@ def tiff_damage(path: str | Path) -> str | None:
             if page.dtype is None:  # a sample format numpy has no type for
                 raise ValueError("unsupported sample format")
             expected = math.prod(page.shape) * page.dtype.itemsize
-
             uncompressed = page.compression == 1
         if logged:
             return f"truncated or damaged: a tag could not be read ({logged[0]})"

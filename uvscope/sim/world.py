@@ -220,7 +220,6 @@ class SimWorld:
     def _gt_window(
         self, x_mm: float, y_mm: float, names: tuple[str, ...]
     ) -> dict[str | int, np.ndarray]:
-
         row, col = self._origin(x_mm, y_mm)
         return self.slide.window(
             self.pixel_size_um, round(row), round(col), self.height_px, self.width_px, names
