@@ -375,6 +375,11 @@ class MainWindow(QMainWindow):
         self.live_session.stop()
         if cfg.analysis.enabled:
             self.statusBar().showMessage("loading the analysis models...")
+
+        def models_failed(_err: BaseException) -> None:
+            self.statusBar().clearMessage()
+            self._scan_over()
+
         # in the device worker, after live view has stopped: model loading never blocks the GUI
         self.worker.submit(
             "load the analysis models",
@@ -382,7 +387,7 @@ class MainWindow(QMainWindow):
             cfg,
             Path(str(cfg.output_dir)),
             on_done=lambda sink: self._start_engine(cfg, sink),
-            on_error=lambda err: (self.statusBar().clearMessage(), self._scan_over()),
+            on_error=models_failed,
         )
 
     def _ask_about_folder(self, cfg: ScanConfig) -> bool | None:
@@ -395,12 +400,12 @@ class MainWindow(QMainWindow):
         if state.kind == "new":
             return False
         if state.kind == "finished":
-            err = ConfigError(
+            finished = ConfigError(
                 f"scan set-up\n  output_dir: {state.path} holds a finished scan "
                 f"({state.status}): choose a new folder"
             )
-            self.form.show_errors(err)
-            raise err
+            self.form.show_errors(finished)
+            raise finished
         if not self.ask(
             "Resume the interrupted scan?",
             f"{state.path} holds an interrupted scan ({state.tiles_done} of "

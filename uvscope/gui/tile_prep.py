@@ -39,12 +39,14 @@ def block_mean(img: np.ndarray, f: int) -> np.ndarray:
     h, w = img.shape[:2]
     h2, w2 = h // f, w // f
     v = img[: h2 * f, : w2 * f].reshape(h2, f, w2, f, *img.shape[2:])
-    return v.mean(axis=(1, 3), dtype=np.float32)
+    out: np.ndarray = v.mean(axis=(1, 3), dtype=np.float32)
+    return out
 
 
 def to_gray_u8(normalised: np.ndarray, top: float = 1.1) -> np.ndarray:
     """Transmission (1.0 = blank) mapped to 8 bits with one fixed scale so tiles match."""
-    return (np.clip(normalised, 0.0, top) * (255.0 / top)).astype(np.uint8)
+    gray: np.ndarray = (np.clip(normalised, 0.0, top) * (255.0 / top)).astype(np.uint8)
+    return gray
 
 
 def pyramid(img: np.ndarray, levels: tuple[int, ...] = LEVELS) -> dict[int, np.ndarray]:
