@@ -375,11 +375,6 @@ class MainWindow(QMainWindow):
         self.live_session.stop()
         if cfg.analysis.enabled:
             self.statusBar().showMessage("loading the analysis models...")
-
-        def models_failed(_err: BaseException) -> None:
-            self.statusBar().clearMessage()
-            self._scan_over()
-
         # in the device worker, after live view has stopped: model loading never blocks the GUI
         self.worker.submit(
             "load the analysis models",
@@ -387,7 +382,7 @@ class MainWindow(QMainWindow):
             cfg,
             Path(str(cfg.output_dir)),
             on_done=lambda sink: self._start_engine(cfg, sink),
-            on_error=models_failed,
+            on_error=lambda err: (self.statusBar().clearMessage(), self._scan_over()),
         )
 
     def _ask_about_folder(self, cfg: ScanConfig) -> bool | None:
