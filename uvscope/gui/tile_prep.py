@@ -39,8 +39,7 @@ def block_mean(img: np.ndarray, f: int) -> np.ndarray:
     h, w = img.shape[:2]
     h2, w2 = h // f, w // f
     v = img[: h2 * f, : w2 * f].reshape(h2, f, w2, f, *img.shape[2:])
-    out: np.ndarray = v.mean(axis=(1, 3), dtype=np.float32)
-    return out
+    return v.mean(axis=(1, 3), dtype=np.float32)
 
 
 def to_gray_u8(normalised: np.ndarray, top: float = 1.1) -> np.ndarray:
