@@ -17,7 +17,10 @@ def block_mean(img: np.ndarray, f: int) -> np.ndarray:
         return np.asarray(img, np.float32)
     h, w = img.shape[0] // f * f, img.shape[1] // f * f
     a = np.asarray(img[:h, :w], np.float32)
-    return a.reshape(h // f, f, w // f, f, *a.shape[2:]).mean(axis=(1, 3), dtype=np.float32)
+    out: np.ndarray = a.reshape(h // f, f, w // f, f, *a.shape[2:]).mean(
+        axis=(1, 3), dtype=np.float32
+    )
+    return out
 
 
 def block_pick(img: np.ndarray, f: int) -> np.ndarray:
@@ -41,7 +44,8 @@ def normalise_frame(raw: np.ndarray, background: np.ndarray, dark: np.ndarray | 
 def normalise_denominator(background: np.ndarray, dark: np.ndarray | None) -> np.ndarray:
     """max(background - dark, 1) as float32 (never a division by zero on a dead pixel)."""
     d = background - dark if dark is not None else background
-    return np.maximum(d, 1.0).astype(np.float32)
+    denom: np.ndarray = np.maximum(d, 1.0).astype(np.float32)
+    return denom
 
 
 def normalise_with(raw: np.ndarray, denom: np.ndarray, dark: np.ndarray | None) -> np.ndarray:
@@ -49,4 +53,5 @@ def normalise_with(raw: np.ndarray, denom: np.ndarray, dark: np.ndarray | None) 
     num = raw.astype(np.float32)
     if dark is not None:
         num -= dark
-    return num / denom
+    out: np.ndarray = num / denom
+    return out

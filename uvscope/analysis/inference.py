@@ -61,7 +61,7 @@ def resample(img: np.ndarray, shape: tuple[int, int], order: int = 1) -> np.ndar
     if order == 1 and tuple(shape) == (2 * img.shape[0], 2 * img.shape[1]):
         return upsample2x(img).astype(img.dtype, copy=False)
     shrink = shape[0] < img.shape[0] or shape[1] < img.shape[1]
-    out = resize(
+    out: np.ndarray = resize(
         img,
         tuple(shape) + img.shape[2:],
         order=order,

@@ -134,7 +134,8 @@ class StageTimer:
 
 def _to_uint8_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """A stainer's RGB 0..1 at model pixels -> uint8 RGB at the tile's shape."""
-    return (np.clip(resample(rgb, shape), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    out: np.ndarray = (np.clip(resample(rgb, shape), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return out
 
 
 def apply_engine(models: ModelSet, engine: str) -> dict[str, str]:
@@ -166,7 +167,9 @@ class TilePipeline:
         #: seconds spent per stage since it was created (benchmarks read it)
         self.timer = StageTimer()
         # (input list, (pixel size, model pixel size), resampled): shared by segment and stain
-        self._resampled: tuple[list, tuple[float, float], list[np.ndarray]] | None = None
+        self._resampled: tuple[list[np.ndarray], tuple[float, float], list[np.ndarray]] | None = (
+            None
+        )
 
     # ---------------------------------------------------------------- stages
     def _to_model(self, grays: list[np.ndarray], px: float, model_px: float) -> list[np.ndarray]:

@@ -142,7 +142,8 @@ def _merge_without_nucleus(pieces: np.ndarray, nuc: np.ndarray) -> np.ndarray:
     lut = np.zeros(k + 1, np.int32)
     used = np.unique(pieces[pieces > 0])
     lut[used] = np.arange(1, used.size + 1, dtype=np.int32)
-    return lut[pieces]
+    relabelled: np.ndarray = lut[pieces]
+    return relabelled
 
 
 def _relabel_by_group(seeds: np.ndarray) -> np.ndarray:
@@ -155,7 +156,8 @@ def _relabel_by_group(seeds: np.ndarray) -> np.ndarray:
     ordered = np.unique(nz)[np.argsort(first)]
     lut = np.zeros(int(seeds.max()) + 1, np.int32)
     lut[ordered] = np.arange(1, ordered.size + 1, dtype=np.int32)
-    return lut[seeds]
+    relabelled: np.ndarray = lut[seeds]
+    return relabelled
 
 
 def _nucleus_mean(intensity: np.ndarray, nucleus: np.ndarray) -> float:

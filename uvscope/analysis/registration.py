@@ -221,7 +221,8 @@ class StreamingRegistration:
         return sum(st.data.nbytes for st in self._strips.values())
 
     def _expected(self, i: int, j: int) -> np.ndarray:
-        return self.stage[j] - self.stage[i]
+        expected: np.ndarray = self.stage[j] - self.stage[i]
+        return expected
 
     def _strip(self, image: np.ndarray, pair: tuple[int, int], first: bool) -> Strip:
         e = self._expected(*pair)

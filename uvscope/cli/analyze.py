@@ -13,12 +13,12 @@ from rich.table import Table
 console = Console()
 
 
-def print_differential(diff: dict[str, object]) -> None:
+def print_differential(diff: dict[str, Any]) -> None:
     """The differential as a table on the terminal."""
     table = Table(title="White-cell differential")
     for col in ("class", "count", "%", "95 % CI"):
         table.add_column(col, justify="left" if col == "class" else "right")
-    for c in diff["classes"]:  # type: ignore[union-attr]
+    for c in diff["classes"]:
         table.add_row(
             c["name"],
             str(c["count"]),
@@ -36,7 +36,7 @@ def print_differential(diff: dict[str, object]) -> None:
         )
     if diff.get("stop_rule"):
         console.print(str(diff["stop_rule"]))
-    for text in diff.get("warnings") or []:  # type: ignore[union-attr]
+    for text in diff.get("warnings") or []:
         console.print(f"[bold yellow]warning:[/] {text}")
 
 

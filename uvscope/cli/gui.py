@@ -30,7 +30,7 @@ def gui(rig_path: Path | None, scan_path: Path | None, real_time: bool | None) -
     rig = load_rig(rig_path)
     if real_time is None:
         real_time = True if rig_path is None else rig.sim.real_time
-    rig = rig.replace(sim=rig.sim.replace(real_time=real_time))  # type: ignore[attr-defined]
+    rig = rig.replace(sim=rig.sim.replace(real_time=real_time))
     scan = load_scan(scan_path)  # the demo scan (analysis on) when none is given, as `scan`
     try:
         from uvscope.gui.app import run
@@ -39,4 +39,4 @@ def gui(rig_path: Path | None, scan_path: Path | None, real_time: bool | None) -
             f"the GUI needs PySide6 and pyqtgraph ({err}); install them with "
             "`pip install uvscope[gui]`"
         ) from None
-    raise SystemExit(run(rig, scan))  # type: ignore[arg-type]
+    raise SystemExit(run(rig, scan))

@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from uvscope.acquisition.engine import ScanEngine
-from uvscope.acquisition.events import ScanSummary
+from uvscope.acquisition.events import ScanProgress, ScanSummary
 from uvscope.cli.options import rig_option
 from uvscope.cli.signals import LeaveNow, SignalStop
 from uvscope.config import (
@@ -104,7 +105,7 @@ def _leave(engine: ScanEngine, stop: SignalStop) -> None:
         os._exit(stop.exit_code)
 
 
-def _print_analysis(sinks: list[object]) -> None:
+def _print_analysis(sinks: Sequence[object]) -> None:
     for sink in sinks:
         result = getattr(sink, "summary", None)
         if result:
@@ -167,13 +168,13 @@ def run_one(
         def on_state(state: object) -> None:
             progress.update(task, description=str(getattr(state, "value", state)))
 
-        def on_progress(p: object) -> None:
+        def on_progress(p: ScanProgress) -> None:
             progress.update(
                 task,
                 completed=p.done,
-                total=p.total,  # type: ignore[attr-defined]
+                total=p.total,
                 rate=f"{p.rate_tiles_per_s:.1f} tiles/s",
-            )  # type: ignore[attr-defined]
+            )
 
         engine.events.state_changed.connect(on_state)
         engine.events.progress.connect(on_progress)
@@ -203,8 +204,8 @@ def run_one(
     )
     _print_analysis(sinks)
     if summary.errors:
-        for err in summary.errors:
-            console.print(f"[red]error:[/] {err}")
+        for message in summary.errors:
+            console.print(f"[red]error:[/] {message}")
         return 1
     return 0
 

@@ -78,17 +78,19 @@ class _DonorImager:
             z = world.best_focus_um(bx, by, nm)
             self.background[nm] = self._mean(bx, by, z, nm, exp, frames)
 
-    def _mean(self, x, y, z, nm, exp, n) -> np.ndarray:
+    def _mean(self, x: float, y: float, z: float, nm: int | None, exp: float, n: int) -> np.ndarray:
         acc = np.zeros(self.world.shape, np.float64)
         for _ in range(n):
             acc += self.world.render(x, y, z, nm, exp, self.rng)
-        return (acc / n).astype(np.float32)
+        mean: np.ndarray = (acc / n).astype(np.float32)
+        return mean
 
     def normalised(self, x: float, y: float, nm: int, defocus_um: float) -> np.ndarray:
         z = self.world.best_focus_um(x, y, nm) + defocus_um
         raw = self.world.render(x, y, z, nm, self.exposure[nm], self.rng).astype(np.float32)
         den = np.maximum(self.background[nm] - self.dark[nm], 1.0)
-        return (raw - self.dark[nm]) / den
+        norm: np.ndarray = (raw - self.dark[nm]) / den
+        return norm
 
 
 def _pick_position(
@@ -252,8 +254,8 @@ def simulate(
         width_px=width // b, height_px=height // b, pixel_size_um=CameraConfig().pixel_size_um * b
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    records: list[dict] = []
-    donor_info: dict[str, dict] = {}
+    records: list[dict[str, object]] = []
+    donor_info: dict[str, dict[str, object]] = {}
     with Progress() as progress:
         task = progress.add_task("simulating tiles", total=tiles * len(names))
         for di, (name, prof) in enumerate(zip(names, profiles, strict=True)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -242,7 +243,7 @@ def evaluate(
             click.echo(f"{k:28s} {v}")
 
 
-def _table(rep: dict) -> str:
+def _table(rep: dict[str, Any]) -> str:
     rows = [f"{'class':12s} {'n':>5s} {'prec':>6s} {'recall':>6s} {'spec':>6s} {'F1':>6s}"]
     for name, m in rep["per_class"].items():
         rows.append(

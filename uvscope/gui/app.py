@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import cast
 
 from PySide6.QtWidgets import QApplication
 
@@ -27,7 +28,8 @@ def prepare_application(app: QApplication) -> GuiThreadGarbageCollector:
 
 def run(rig_config: RigConfig, scan: ScanConfig | None = None) -> int:
     """Open the window on a new rig; returns the application's exit code."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    # instance() is typed as the QCoreApplication it inherits from; in the GUI it is a QApplication
+    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
     app.setApplicationName("uvscope")
     collector = prepare_application(app)
     rig = build_rig(rig_config)

@@ -319,10 +319,11 @@ class CellGallery(QWidget):
         menu = QMenu(self)
         for c in self.classes:
             if c != self._class_of[cell.cell_id]:
-                menu.addAction(
-                    f"Reclassify as {class_label(c)}",
-                    lambda c=c, cid=cell.cell_id: self.reclassify(cid, c),
-                )
+
+                def reclassify_as(c: str = c, cid: str = cell.cell_id) -> None:
+                    self.reclassify(cid, c)
+
+                menu.addAction(f"Reclassify as {class_label(c)}", reclassify_as)
         menu.addAction("Show in mosaic", lambda: self.cell_activated.emit(cell))
         menu.exec(lw.viewport().mapToGlobal(pos))
 

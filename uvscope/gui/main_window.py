@@ -395,12 +395,12 @@ class MainWindow(QMainWindow):
         if state.kind == "new":
             return False
         if state.kind == "finished":
-            err = ConfigError(
+            finished = ConfigError(
                 f"scan set-up\n  output_dir: {state.path} holds a finished scan "
                 f"({state.status}): choose a new folder"
             )
-            self.form.show_errors(err)
-            raise err
+            self.form.show_errors(finished)
+            raise finished
         if not self.ask(
             "Resume the interrupted scan?",
             f"{state.path} holds an interrupted scan ({state.tiles_done} of "

@@ -28,7 +28,7 @@ MARKER_UM = 26.0
 MAX_UPSCALE = 1.5
 
 
-class MosaicView(pg.PlotWidget):
+class MosaicView(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped (Any)
     """``add_tile``/``update_tile`` place images; ``set_mode`` picks gray/stained/masks/outlines."""
 
     tile_added = Signal(int)

@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 class QtRelay(QObject):
     """Forward each signal of a psygnal SignalGroup as ``event(name, args)`` on the GUI thread."""
 
-    event = Signal(str, object)
+    event = Signal(str, object)  # type: ignore[assignment]  # the public name shadows QObject.event
 
     def __init__(self, group: Any, parent: QObject | None = None) -> None:
         """``group``: a psygnal SignalGroup, or a mapping of names to signal instances."""

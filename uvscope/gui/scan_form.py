@@ -122,9 +122,9 @@ class ExtraFields:
             if isinstance(w, (QSpinBox, QDoubleSpinBox)):
                 lo, hi = model_range(model, name)
                 if lo is not None:
-                    w.setMinimum(int(lo) if isinstance(w, QSpinBox) else lo)
+                    w.setMinimum(int(lo)) if isinstance(w, QSpinBox) else w.setMinimum(lo)
                 if hi is not None:
-                    w.setMaximum(int(hi) if isinstance(w, QSpinBox) else hi)
+                    w.setMaximum(int(hi)) if isinstance(w, QSpinBox) else w.setMaximum(hi)
             w.setToolTip(f.description or "")
             self.widgets[name] = w
             row = wrap(w, f"{prefix}.{name}") if wrap is not None else w
@@ -295,13 +295,13 @@ class ScanForm(QWidget):
         g.addWidget(QLabel("Rows / columns"), 5, 0)
         g.addWidget(self.rows, 5, 1)
         g.addWidget(self.columns, 5, 2)
-        self.size = [_dspin(0, 1000, 3, "mm"), _dspin(0, 1000, 3, "mm")]
+        self.size_mm = [_dspin(0, 1000, 3, "mm"), _dspin(0, 1000, 3, "mm")]
         g.addWidget(QLabel("Size x / y"), 6, 0)
-        g.addWidget(self.size[0], 6, 1)
-        g.addWidget(self.size[1], 6, 2)
+        g.addWidget(self.size_mm[0], 6, 1)
+        g.addWidget(self.size_mm[1], 6, 2)
         g.addWidget(self._error_label("region"), 7, 0, 1, 4)
-        for b in (self.by_corners, self.by_centre, self.by_size):
-            b.toggled.connect(self._region_mode)
+        for mode in (self.by_corners, self.by_centre, self.by_size):
+            mode.toggled.connect(self._region_mode)
         lay.addWidget(box)
 
         form = QFormLayout()
@@ -337,10 +337,17 @@ class ScanForm(QWidget):
         self.bg_default = QCheckBox("Default blank region (simulated slide)")
         self.bg_pos = [_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")]
         self.bg_here = QPushButton("Blank here")
-        self.bg_here.clicked.connect(
-            lambda: (self.bg_default.setChecked(False), self._set_here(self.bg_pos))
-        )
-        self.bg_default.toggled.connect(lambda on: [w.setEnabled(not on) for w in self.bg_pos])
+
+        def blank_here() -> None:
+            self.bg_default.setChecked(False)
+            self._set_here(self.bg_pos)
+
+        def default_blank(on: bool) -> None:
+            for w in self.bg_pos:
+                w.setEnabled(not on)
+
+        self.bg_here.clicked.connect(blank_here)
+        self.bg_default.toggled.connect(default_blank)
         self.bg_frames, self.dark_frames = _ispin(0, 10_000), _ispin(0, 10_000)
         g.addWidget(self.bg_default, 0, 0, 1, 4)
         g.addWidget(QLabel("Blank x / y"), 1, 0)
@@ -475,7 +482,7 @@ class ScanForm(QWidget):
             w.setEnabled(not corners)
         for w in (self.rows, self.columns):
             w.setEnabled(not corners and not sized)
-        for w in self.size:
+        for w in self.size_mm:
             w.setEnabled(sized)
 
     def _browse(self) -> None:
@@ -544,8 +551,8 @@ class ScanForm(QWidget):
         else:
             (self.by_size if r.size_mm is not None else self.by_centre).setChecked(True)
             if r.size_mm is not None:
-                self.size[0].setValue(r.size_mm[0])
-                self.size[1].setValue(r.size_mm[1])
+                self.size_mm[0].setValue(r.size_mm[0])
+                self.size_mm[1].setValue(r.size_mm[1])
             assert r.center_mm is not None
             self.centre[0].setValue(r.center_mm[0])
             self.centre[1].setValue(r.center_mm[1])
@@ -588,7 +595,7 @@ class ScanForm(QWidget):
         elif self.by_size.isChecked():
             region = {
                 "center_mm": [s.value() for s in self.centre],
-                "size_mm": [s.value() for s in self.size],
+                "size_mm": [s.value() for s in self.size_mm],
             }
         else:
             region = {

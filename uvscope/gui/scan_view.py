@@ -59,7 +59,7 @@ class ScanView(QWidget):
         modes.addWidget(QLabel("Show:"))
         for m in MODES:
             b = QRadioButton(m.capitalize())
-            b.toggled.connect(lambda on, m=m: on and self.mosaic.set_mode(m))
+            b.toggled.connect(lambda on, m=m: self.mosaic.set_mode(m) if on else None)
             group.addButton(b)
             self.mode_buttons[m] = b
             modes.addWidget(b)

@@ -44,7 +44,8 @@ def block_mean(img: np.ndarray, f: int) -> np.ndarray:
 
 def to_gray_u8(normalised: np.ndarray, top: float = 1.1) -> np.ndarray:
     """Transmission (1.0 = blank) mapped to 8 bits with one fixed scale so tiles match."""
-    return (np.clip(normalised, 0.0, top) * (255.0 / top)).astype(np.uint8)
+    gray: np.ndarray = (np.clip(normalised, 0.0, top) * (255.0 / top)).astype(np.uint8)
+    return gray
 
 
 def pyramid(img: np.ndarray, levels: tuple[int, ...] = LEVELS) -> dict[int, np.ndarray]:

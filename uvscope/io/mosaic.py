@@ -174,7 +174,8 @@ class BandAccumulator:
         out[~covered] = self.layer.fill
         if np.issubdtype(self.layer.dtype, np.integer):
             info = np.iinfo(self.layer.dtype)
-            return np.clip(out + 0.5, info.min, info.max).astype(self.layer.dtype)
+            rounded: np.ndarray = np.clip(out + 0.5, info.min, info.max).astype(self.layer.dtype)
+            return rounded
         if self.layer.quantum is not None:
             q = np.float32(self.layer.quantum)
             out = np.round(out / q) * q

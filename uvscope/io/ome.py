@@ -170,6 +170,8 @@ def tiff_damage(path: str | Path) -> str | None:
         with _tifffile_quiet() as logged, tifffile.TiffFile(path) as tf:
             page = tf.pages.first
             offsets, counts = list(page.dataoffsets), list(page.databytecounts)
+            if page.dtype is None:  # a sample format numpy has no type for
+                raise ValueError("unsupported sample format")
             expected = math.prod(page.shape) * page.dtype.itemsize
             uncompressed = page.compression == 1
         if logged:

@@ -43,7 +43,7 @@ def _levels(path: Path) -> list[Any]:
 
 
 def _multiscales(
-    name: str, n_levels: int, px_um: float, origin_um: tuple[float, float], channel_axis: bool
+    name: str, n_levels: int, px_um: float, origin_um: tuple[float, ...], channel_axis: bool
 ) -> dict[str, Any]:
     axes = [
         {"name": "y", "type": "space", "unit": "micrometer"},
@@ -74,6 +74,8 @@ def _copy_levels(levels: list[Any], group: Any, rgb: bool, labels: bool) -> None
     """Each TIFF level into array ``k`` of ``group``: (c, y, x) for images, (y, x) labels."""
     for k, src in enumerate(levels):
         rows, cols = src.shape[:2]
+        shape: tuple[int, ...]
+        chunks: tuple[int, ...]
         if labels:
             shape, chunks = (rows, cols), (CHUNK, CHUNK)
         else:
@@ -172,9 +174,7 @@ def _write_labels(
     cells_group = labels.create_group("cells")
     levels = _levels(src)
     _copy_levels(levels, cells_group, rgb=False, labels=True)
-    cells_group.attrs["multiscales"] = [
-        _multiscales("cells", len(levels), px, origin_um, False)  # type: ignore[arg-type]
-    ]
+    cells_group.attrs["multiscales"] = [_multiscales("cells", len(levels), px, origin_um, False)]
     colours, props = _label_colours(cells, stride)
     cells_group.attrs["image-label"] = {
         "version": NGFF_VERSION,

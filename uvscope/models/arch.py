@@ -87,7 +87,7 @@ def inference_patch_px(cfg: SegConfig | StainConfig) -> int:
     patches (the 32-px blending overlap leaves a 1-px step)."""
     m = 2**cfg.depth
     p = max(cfg.patch_size, MIN_INFERENCE_PATCH_PX, 8 * m)
-    return -(-p // m) * m
+    return int(-(-p // m) * m)
 
 
 def same_network(a: Any, b: Any) -> bool:
@@ -98,7 +98,7 @@ def same_network(a: Any, b: Any) -> bool:
     keep = {"pixel_size_um": b.pixel_size_um}
     if hasattr(b, "patch_size"):
         keep["patch_size"] = b.patch_size
-    return replace(a, **keep) == b
+    return bool(replace(a, **keep) == b)
 
 
 CONFIG_TYPES: dict[str, type] = {

@@ -31,7 +31,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
-        return self.relu(y + self.short(x))
+        out: torch.Tensor = self.relu(y + self.short(x))
+        return out
 
 
 class ResNet18Features(nn.Module):
@@ -67,7 +68,8 @@ class ResNet18Features(nn.Module):
         self.out_features = 8 * width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.layers(self.stem(x))).flatten(1)
+        out: torch.Tensor = self.pool(self.layers(self.stem(x))).flatten(1)
+        return out
 
 
 class WNetFeatures(nn.Module):
@@ -97,10 +99,12 @@ class WNetFeatures(nn.Module):
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
+                assert m.bias is not None
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.conv(x).flatten(1))
+        out: torch.Tensor = self.fc(self.conv(x).flatten(1))
+        return out
 
 
 class WBCsNet2Features(nn.Module):
@@ -139,7 +143,8 @@ class WBCsNet2Features(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.entry(x)
-        return self.after(y + self.res(y))
+        out: torch.Tensor = self.after(y + self.res(y))
+        return out
 
 
 def mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float) -> nn.Sequential:
@@ -158,6 +163,7 @@ class TwoStageClassifier(nn.Module):
     def __init__(self, cfg: ClassifyConfig) -> None:
         super().__init__()
         self.backbone: nn.Module
+        class_head: nn.Module
         if cfg.backbone == "resnet18":
             self.backbone = ResNet18Features(cfg.width, cfg.small_input)
             class_head = mlp(self.backbone.out_features, cfg.class_hidden, 5, cfg.dropout)

@@ -61,7 +61,8 @@ def _drop_small(mask: np.ndarray, min_px: float) -> np.ndarray:
         return mask
     sizes = np.bincount(comp.ravel())
     sizes[0] = 0
-    return sizes[comp] >= min_px
+    kept: np.ndarray = sizes[comp] >= min_px
+    return kept
 
 
 GT_README = """Initial masks from the pseudocolour tiles (uvscope pseudocolor --ground-truth).

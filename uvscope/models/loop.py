@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,10 +52,10 @@ class History:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> History:
+    def from_dict(cls, d: dict[str, Any]) -> History:
         h = cls()
-        h.epochs = list(d.get("epochs", []))  # type: ignore[arg-type]
-        h.best_epoch = int(d.get("best_epoch", -1))  # type: ignore[arg-type]
-        h.best_score = float(d.get("best_score", -float("inf")))  # type: ignore[arg-type]
-        h.seconds_before_resume = float(d.get("seconds", 0.0))  # type: ignore[arg-type]
+        h.epochs = list(d.get("epochs", []))
+        h.best_epoch = int(d.get("best_epoch", -1))
+        h.best_score = float(d.get("best_score", -float("inf")))
+        h.seconds_before_resume = float(d.get("seconds", 0.0))
         return h

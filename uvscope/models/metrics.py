@@ -22,7 +22,9 @@ def dice(pred: np.ndarray, target: np.ndarray) -> float:
     return 2.0 * int((p & t).sum()) / denom
 
 
-def mean_dice(preds: np.ndarray, targets: np.ndarray) -> float:
+def mean_dice(
+    preds: np.ndarray | list[np.ndarray], targets: np.ndarray | list[np.ndarray]
+) -> float:
     """Dice per image (first axis) averaged over images, as the paper averages over patches."""
     return float(np.mean([dice(p, t) for p, t in zip(preds, targets, strict=True)]))
 
@@ -124,7 +126,8 @@ class ClassReport:
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b > 0)
+    out: np.ndarray = np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b > 0)
+    return out
 
 
 def classification_report(

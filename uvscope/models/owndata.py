@@ -374,7 +374,7 @@ def _rescale(a: np.ndarray, shape: tuple[int, int], order: int = 1) -> np.ndarra
     if a.shape[:2] == shape:
         return a
     down = shape[0] < a.shape[0]
-    return resize(
+    out: np.ndarray = resize(
         a,
         shape + a.shape[2:],
         order=order,
@@ -382,6 +382,7 @@ def _rescale(a: np.ndarray, shape: tuple[int, int], order: int = 1) -> np.ndarra
         anti_aliasing=down and order > 0,
         preserve_range=True,
     )
+    return out
 
 
 def item_masks(ds: OwnDataset, it: OwnItem) -> tuple[np.ndarray, np.ndarray]:

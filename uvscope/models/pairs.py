@@ -10,6 +10,7 @@ with its 260 nm tile to train the staining network, and written for viewing.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -104,9 +105,9 @@ def pseudocolor_scan(
         w.writerows(rows)
     if "bounds_mm" in plan:
         bounds = tuple(plan["bounds_mm"])
-        f_ds = choose_downsample(bounds, px, 32_000_000)  # type: ignore[arg-type]
+        f_ds = choose_downsample(bounds, px, 32_000_000)
 
-        def tiles():  # type: ignore[no-untyped-def]
+        def tiles() -> Iterator[tuple[np.ndarray, float, float]]:
             for idx in sorted(usable):
                 rec = usable[idx]
                 yield (
@@ -115,7 +116,7 @@ def pseudocolor_scan(
                     rec.y_mm,
                 )
 
-        mosaic = blend_tiles(tiles(), bounds, px, f_ds, channels=3)  # type: ignore[arg-type]
+        mosaic = blend_tiles(tiles(), bounds, px, f_ds, channels=3)
         write_pyramid(
             out / "mosaic.ome.tif",
             (np.clip(mosaic, 0, 1) * 255).astype(np.uint8),

@@ -309,7 +309,9 @@ def _own_trainer(
         + (f"; fine-tuning {init_path}" if init_path else "; from scratch")
     )
 
-    def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
+    def run(
+        epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict[str, Any]
+    ) -> tuple[Any, ...]:
         if kind == "segment":
             net, hist, m = train_own_segment(
                 ds,
@@ -387,7 +389,9 @@ def _reviewed_trainer(
     }
     log(f"{len(rc.x)} reviewed cells from {rc.n_scans} scans, by slide {card['data']['split']}")
 
-    def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
+    def run(
+        epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict[str, Any]
+    ) -> tuple[Any, ...]:
         net, hist, extra = train_classifier(
             arr.subset(idx["train"]),
             arr.subset(idx["val"]),
@@ -443,7 +447,9 @@ def _crop_trainer(
         },
     }
 
-    def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
+    def run(
+        epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict[str, Any]
+    ) -> tuple[Any, ...]:
         net, hist, extra = train_classifier(
             arr.subset(tr),
             arr.subset(va),
@@ -488,7 +494,9 @@ def _sim_trainer(
     init_path, init_rec = _init_path(init, cfg, kind) if init is not None else (None, {})
     card.update(init_rec)
 
-    def run(epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict) -> tuple:
+    def run(
+        epochs: int, work: Path, device: str, seed: int, log: Log, kw: dict[str, Any]
+    ) -> tuple[Any, ...]:
         c = cfg
         net: torch.nn.Module
         if kind == "segment":
@@ -509,7 +517,9 @@ def _sim_trainer(
             )
             if c.lightness == "fitted" and not c.l_curve and not c.predict_l:
                 paired = [t for t in tr if t.rgb is not None]
-                curve = fit_lightness_curve([t.gray for t in paired], [t.rgb for t in paired])
+                curve = fit_lightness_curve(
+                    [t.gray for t in paired], [t.rgb for t in paired if t.rgb is not None]
+                )
                 c = dataclasses.replace(c, l_curve=curve)
                 log(f"lightness curve fitted on {len(tr)} training tiles: {c.l_curve}")
             net, hist = train_stainer(tr, va, c, epochs, work, device, seed, log=log, **kw)

@@ -15,7 +15,7 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -64,7 +64,7 @@ class _Predictor:
         self.pixel_size_um: float = cfg.pixel_size_um
         net = net.to(self.device).eval()
         if self.device.type == "cuda":
-            net = net.to(memory_format=torch.channels_last)
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net = net
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -357,7 +357,10 @@ def _one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(n)
 
 
-def _build(cls: Any, kind: str, path_or_name: str | Path, device: str) -> Any:
+_Net = TypeVar("_Net", bound=_Predictor)
+
+
+def _build(cls: Callable[..., _Net], kind: str, path_or_name: str | Path, device: str) -> _Net:
     with _one_torch_thread():
         return cls(*_load(kind, path_or_name), device=device)
 

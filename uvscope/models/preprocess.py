@@ -30,7 +30,8 @@ def contrast_stretch(tile: np.ndarray, low_pct: float = 0.5, high_pct: float = 9
     if hi - lo <= 1e-12:
         return np.zeros_like(arr)
     out = (np.nan_to_num(arr, nan=lo) - lo) / (hi - lo)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    stretched: np.ndarray = np.clip(out, 0.0, 1.0).astype(np.float32)
+    return stretched
 
 
 def bin2x2(img: np.ndarray) -> np.ndarray:
@@ -43,8 +44,10 @@ def bin2x2(img: np.ndarray) -> np.ndarray:
     a = arr[..., :h, :w]
     blocks = a.reshape(*a.shape[:-2], h // 2, 2, w // 2, 2)
     if arr.dtype == bool:
-        return blocks.sum(axis=(-3, -1)) >= 2
-    return blocks.astype(np.float32).mean(axis=(-3, -1)).astype(np.float32)
+        majority: np.ndarray = blocks.sum(axis=(-3, -1)) >= 2
+        return majority
+    mean: np.ndarray = blocks.astype(np.float32).mean(axis=(-3, -1)).astype(np.float32)
+    return mean
 
 
 def composite_crop(

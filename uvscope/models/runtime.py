@@ -130,7 +130,7 @@ def cached_export(module: nn.Module, example: torch.Tensor, n_out: int, extra: s
 
 
 def _openvino_runner(path: Path, threads: int) -> Runner:
-    import openvino as ov  # type: ignore[import-untyped]
+    import openvino as ov
 
     core = ov.Core()
     compiled = core.compile_model(
@@ -156,7 +156,7 @@ def _openvino_runner(path: Path, threads: int) -> Runner:
 
 
 def _onnxruntime_runner(path: Path, threads: int) -> Runner:
-    import onnxruntime as ort  # type: ignore[import-untyped]
+    import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads

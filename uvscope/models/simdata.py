@@ -126,7 +126,8 @@ def coverage(mask: np.ndarray, factor: int) -> np.ndarray:
         return m
     h, w = m.shape[0] // factor * factor, m.shape[1] // factor * factor
     blocks = m[:h, :w].reshape(h // factor, factor, w // factor, factor)
-    return blocks.mean(axis=(1, 3)).astype(np.float32)
+    mean: np.ndarray = blocks.mean(axis=(1, 3)).astype(np.float32)
+    return mean
 
 
 def _factor(data_px: float, model_px: float) -> int:

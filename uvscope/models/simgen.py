@@ -20,7 +20,7 @@ import numpy as np
 import tifffile
 
 from uvscope.config import CameraConfig, SimConfig
-from uvscope.sim.world import SimWorld
+from uvscope.sim.world import CellRecord, SimWorld
 
 SPLIT = {
     "train": [
@@ -55,7 +55,7 @@ def export_donor(
     )
     cx, cy = world.smear_centre_mm()
     cells = world.cells_in_region(cx - 4, cy - 4, cx + 4, cy + 4)
-    groups: dict[str, list] = {}
+    groups: dict[str, list[CellRecord]] = {}
     for c in cells:
         groups.setdefault("dead" if c.dead else c.kind, []).append(c)
     targets = []

@@ -33,6 +33,8 @@ class StainGenerator(nn.Module):
     evenly spaced levels 0..1). With ``predict_l`` the network also predicts L (sigmoid).
     """
 
+    l_curve: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(
         self,
         base_width: int,
@@ -123,7 +125,8 @@ class StainDiscriminator(nn.Module):
         self.fc = nn.Linear(cin * 4, 1)
 
     def forward(self, lab: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.pool(self.features(lab)).flatten(1)).squeeze(1)
+        out: torch.Tensor = self.fc(self.pool(self.features(lab)).flatten(1)).squeeze(1)
+        return out
 
 
 def rgb_to_lab_norm(rgb: torch.Tensor) -> torch.Tensor:

@@ -207,7 +207,7 @@ def _start_weights(
     from uvscope.models.urnet import pretrain_identity
 
     mse = pretrain_identity(
-        net.backbone.enhancer,  # type: ignore[union-attr]
+        net.backbone.enhancer,  # type: ignore[arg-type]  # nn.Module attributes: Tensor | Module
         torch.from_numpy(x),
         gen=torch.Generator().manual_seed(seed),
     )

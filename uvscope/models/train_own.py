@@ -22,6 +22,7 @@ from uvscope.models.loop import History, Log
 from uvscope.models.metrics import classification_report, dice
 from uvscope.models.owndata import (
     OwnDataset,
+    OwnItem,
     OwnSample,
     composite_crops,
     item_masks,
@@ -76,7 +77,9 @@ def train_own_segment(
 
 
 @torch.no_grad()
-def predict_native(net: torch.nn.Module, ds: OwnDataset, names: list[str], px: float) -> list:
+def predict_native(
+    net: torch.nn.Module, ds: OwnDataset, names: list[str], px: float
+) -> list[np.ndarray]:
     """(2,H,W) probabilities of each image at the data's own resolution."""
     from uvscope.models.predict import pad_to_multiple
 
@@ -92,7 +95,7 @@ def predict_native(net: torch.nn.Module, ds: OwnDataset, names: list[str], px: f
     return out
 
 
-def _items(ds: OwnDataset, names: list[str] | None) -> list:
+def _items(ds: OwnDataset, names: list[str] | None) -> list[OwnItem]:
     keep = set(names) if names is not None else None
     return [it for it in ds.items if keep is None or it.name in keep]
 

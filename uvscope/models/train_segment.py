@@ -43,7 +43,9 @@ def segment_tiles(
     return out
 
 
-def dice_scores(prob: np.ndarray | list, y: np.ndarray | list) -> dict[str, float]:
+def dice_scores(
+    prob: np.ndarray | list[np.ndarray], y: np.ndarray | list[np.ndarray]
+) -> dict[str, float]:
     """Mean Dice per image of (N,2,H,W) probabilities against targets (>= 0.5 is inside).
 
     Lists of (2,H,W) arrays of different sizes work too.

@@ -78,7 +78,8 @@ class UNet(nn.Module):
         y = skips.pop()
         for up, fuse in zip(self.ups, self.fuse, strict=True):
             y = fuse(torch.cat([up(y), skips.pop()], dim=1))
-        return self.head(y)
+        out: torch.Tensor = self.head(y)
+        return out
 
 
 class SegmentationNet(nn.Module):
@@ -89,4 +90,5 @@ class SegmentationNet(nn.Module):
         self.unet = UNet(1, 2, base_width, depth, "relu", extra_conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.unet(x)
+        out: torch.Tensor = self.unet(x)
+        return out

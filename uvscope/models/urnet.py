@@ -28,7 +28,8 @@ class SE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.fc(x.mean(dim=(2, 3)))
-        return x * w[:, :, None, None]
+        out: torch.Tensor = x * w[:, :, None, None]
+        return out
 
 
 class ResBlock(nn.Module):
@@ -79,7 +80,8 @@ class ResUNetEnhancer(nn.Module):
         skips.pop()
         for attn, up, skip, fuse in zip(self.attn, self.ups, self.skips, self.fuse, strict=True):
             h = fuse(up(attn(h)) + skip(skips.pop()))
-        return self.head(h)
+        out: torch.Tensor = self.head(h)
+        return out
 
 
 class URNetFeatures(nn.Module):
@@ -94,7 +96,8 @@ class URNetFeatures(nn.Module):
         self.out_features = self.resnet.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.resnet(self.enhancer(x))
+        out: torch.Tensor = self.resnet(self.enhancer(x))
+        return out
 
 
 def pretrain_identity(

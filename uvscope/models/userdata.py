@@ -61,7 +61,7 @@ def _read_image(path: Path) -> np.ndarray:
 
 def _resize(img: np.ndarray, size: int) -> np.ndarray:
     chans = [
-        np.asarray(Image.fromarray(img[..., c]).resize((size, size), Image.BILINEAR))
+        np.asarray(Image.fromarray(img[..., c]).resize((size, size), Image.Resampling.BILINEAR))
         for c in range(img.shape[-1])
     ]
     return np.stack(chans).astype(np.float32)
@@ -80,7 +80,8 @@ def normalise_rgb(x: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     lo = np.percentile(flat, low_pct, axis=-1)[..., None, None]
     hi = np.percentile(flat, high_pct, axis=-1)[..., None, None]
-    return np.clip((x - lo) / np.maximum(hi - lo, 1e-3), 0.0, 1.0).astype(np.float32)
+    out: np.ndarray = np.clip((x - lo) / np.maximum(hi - lo, 1e-3), 0.0, 1.0).astype(np.float32)
+    return out
 
 
 def load_crop_folder(root: str | Path, crop_size: int) -> CropSet:

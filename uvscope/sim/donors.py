@@ -72,7 +72,8 @@ class DonorProfile:
         p = np.array([max(self.wbc_fractions.get(k, 0.0), 0.0) for k in WBC_KINDS], float)
         if p.sum() <= 0:
             raise ConfigError(f"donor {self.name!r}: wbc_fractions sum to zero")
-        return p / p.sum()
+        fractions: np.ndarray = p / p.sum()
+        return fractions
 
 
 def _healthy() -> DonorProfile:

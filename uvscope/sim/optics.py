@@ -95,7 +95,7 @@ class OpticsParams:
         return tuple(e * PG_PER_UM2_IN_G_PER_CM2 for e in eps)  # type: ignore[return-value]
 
     def scatter_scale(self, wavelength_nm: int) -> float:
-        return (260.0 / wavelength_nm) ** self.scatter_exponent
+        return float((260.0 / wavelength_nm) ** self.scatter_exponent)
 
     def psf_sigma_um(self, wavelength_nm: int, defocus_um: float) -> float:
         s0 = self.psf_sigma_factor * wavelength_nm * 1e-3 / self.numerical_aperture
@@ -134,7 +134,8 @@ def illumination_field(
         ring = np.cos(2 * np.pi * rho / period) * np.exp(-rho / 0.25)
         field_ = field_ * (1.0 + optics.coherence_ring_amplitude * ring)
     field_ = field_.astype(np.float32)
-    return field_ / field_.max()
+    flat: np.ndarray = field_ / field_.max()
+    return flat
 
 
 def _shifted_gaussian(sigma_px: float, shift_px: float) -> np.ndarray:
@@ -142,7 +143,8 @@ def _shifted_gaussian(sigma_px: float, shift_px: float) -> np.ndarray:
     radius = max(int(math.ceil(3.0 * sigma_px + abs(shift_px))), 1)
     t = np.arange(-radius, radius + 1, dtype=np.float64) - shift_px
     k = np.exp(-0.5 * (t / sigma_px) ** 2)
-    return (k / k.sum()).astype(np.float32)
+    kernel: np.ndarray = (k / k.sum()).astype(np.float32)
+    return kernel
 
 
 def blur_pad_px(sigma_px: float) -> int:

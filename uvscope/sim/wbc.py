@@ -8,7 +8,9 @@ view and at every pixel size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -29,7 +31,7 @@ from uvscope.sim.shapes import (
 
 # nuclear primitives in the cell frame (um): ("e", cx, cy, a, b, angle), ("c", p, q, r) strand,
 # ("cut", cx, cy, r) indentation (kidney / horseshoe)
-Prim = tuple
+Prim = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ class WBC:
         r = np.sqrt(x * x + y * y)
         th = np.arctan2(y, x)
         rr = np.float32(self.radius) * (1.0 + a2 * np.cos(2 * th + p2) + a3 * np.cos(3 * th + p3))
-        return r - rr
+        d: np.ndarray = r - rr
+        return d
 
     def _sdf_nucleus(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         d = None
@@ -99,7 +102,8 @@ class WBC:
         noise /= noise.std() + 1e-6
         half = (n - 1) / 2
         coords = np.stack(np.broadcast_arrays(yr / step + half, xr / step + half))
-        return ndimage.map_coordinates(noise, coords, order=1, mode="nearest")
+        tex: np.ndarray = ndimage.map_coordinates(noise, coords, order=1, mode="nearest")
+        return tex
 
     # ------------------------------------------------------------------ drawing
     def patch(self, ps: float, optics: OpticsParams) -> Patch:
@@ -205,6 +209,132 @@ def _granules(
     return pts
 
 
+@dataclass
+class _Design:
+    """What ``make_wbc`` draws for one kind (or dead state) before the WBC is assembled."""
+
+    outline: tuple[float, float, float, float]
+    cyto_p: float
+    d: float = 0.0
+    nucleus: list[Prim] = field(default_factory=list)
+    gran_r: float = 0.0
+    n_gran: int = 0
+    keep_nuc: float = 1.0
+    vac: list[tuple[float, float, float]] = field(default_factory=list)
+    tex_amp: float = 0.3
+    tex_scale: float = 0.6
+    rna: float = 0.004
+    large: bool = False
+
+
+def _pyknotic(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = np.clip(rng.normal(8.0, 1.0), 6.0, 10.0) * sc
+    rn = rng.uniform(2.0, 2.6) * sc
+    off = rng.normal(0, 0.25 * (s.d / 2 - rn), 2)
+    s.nucleus = [("e", off[0], off[1], rn, rn * rng.uniform(0.85, 1.0), 0.0)]
+    s.tex_amp, s.cyto_p = 0.08, s.cyto_p * 1.5
+
+
+def _karyorrhexis(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = np.clip(rng.normal(6.5, 1.0), 4.0, 8.0) * sc
+    s.nucleus = []
+    for _ in range(int(rng.integers(3, 6))):
+        p = _disc_points(rng, 1, 0.55 * s.d / 2)[0]
+        r = rng.uniform(0.6, 1.1) * sc
+        s.nucleus.append(("e", float(p[0]), float(p[1]), r, r * rng.uniform(0.8, 1.0), 0.0))
+    s.tex_amp, s.cyto_p = 0.05, s.cyto_p * 1.4
+    outline = s.outline
+    s.outline = (outline[0] * 2, outline[1], outline[2] * 2, outline[3])
+
+
+def _neutrophil(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = d = np.clip(rng.normal(12.0, 0.9), 10.0, 14.0) * sc
+    n = int(rng.choice([2, 3, 4, 5], p=[0.08, 0.45, 0.35, 0.12]))
+    s.nucleus = _lobe_chain(rng, n, 2.0 * sc, 3.4 * sc, 0.24)
+    s.gran_r, s.n_gran, s.keep_nuc = 0.2, int(0.9 * d * d), 0.5
+    s.tex_amp, s.tex_scale = 0.3, 0.5
+
+
+def _eosinophil(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = d = np.clip(rng.normal(13.2, 0.8), 12.0, 15.0) * sc
+    n = 2 if rng.uniform() < 0.88 else 3
+    s.nucleus = _lobe_chain(rng, n, 2.1 * sc, 4.2 * sc, 0.3)
+    s.gran_r, s.n_gran, s.keep_nuc = rng.uniform(0.38, 0.52), int(0.75 * d * d), 0.25
+    s.tex_amp, s.tex_scale = 0.3, 0.6
+    s.cyto_p *= 1.1
+
+
+def _basophil(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = d = np.clip(rng.normal(11.5, 0.9), 10.0, 14.0) * sc
+    s.nucleus = _lobe_chain(rng, 2, 2.1 * sc, 3.0 * sc, 0.6)
+    s.gran_r, s.n_gran, s.keep_nuc = rng.uniform(0.4, 0.6), int(0.45 * d * d), 1.0
+    s.tex_amp = 0.2
+
+
+def _lymphocyte(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.large = large = rng.uniform() < donor.large_lymphocyte_fraction
+    if large:
+        s.d = d = np.clip(rng.normal(12.0, 1.0), 10.0, 14.0) * sc
+        rn = d / 2 * rng.uniform(0.6, 0.72)
+        s.rna, s.tex_amp, s.tex_scale = 0.02, 0.3, 0.55
+        if rng.uniform() < 0.3:  # large granular lymphocyte
+            s.gran_r, s.n_gran, s.keep_nuc = 0.25, int(rng.integers(5, 20)), 0.1
+    else:
+        s.d = d = np.clip(rng.normal(8.3, 0.7), 7.0, 10.0) * sc
+        rn = d / 2 * rng.uniform(0.8, 0.9)
+        s.rna, s.tex_amp, s.tex_scale = 0.035, 0.35, 0.7
+    off = rng.normal(0, 0.2 * (d / 2 - rn) + 0.05, 2)
+    s.nucleus = [("e", off[0], off[1], rn, rn * rng.uniform(0.85, 1.0), rng.uniform(0, np.pi))]
+    if rng.uniform() < (0.35 if large else 0.12):  # slight indentation
+        t = rng.uniform(0, 2 * np.pi)
+        s.nucleus.append(
+            (
+                "cut",
+                off[0] + 1.25 * rn * math.cos(t),
+                off[1] + 1.25 * rn * math.sin(t),
+                rn * rng.uniform(0.35, 0.55),
+            )
+        )
+
+
+def _monocyte(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = d = np.clip(rng.normal(15.5, 2.0), 12.0, 20.0) * sc
+    a = d / 2 * rng.uniform(0.58, 0.72)
+    b = a * rng.uniform(0.72, 0.92)
+    ang = rng.uniform(0, np.pi)
+    off = rng.normal(0, 0.08 * d, 2)
+    s.nucleus = [("e", off[0], off[1], a, b, ang)]
+    depth = rng.uniform(0.0, 1.0)  # 0: oval/folded, 1: horseshoe
+    if depth > 0.15:
+        t = ang + np.pi / 2 + rng.normal(0, 0.2)
+        dist = b * (1.5 - 0.7 * depth)
+        s.nucleus.append(
+            (
+                "cut",
+                off[0] + dist * math.cos(t),
+                off[1] + dist * math.sin(t),
+                b * (0.45 + 0.4 * depth),
+            )
+        )
+    s.tex_amp, s.tex_scale = 0.5, 0.35  # lacy chromatin
+    s.rna = 0.012
+    s.gran_r, s.n_gran, s.keep_nuc = 0.15, int(0.4 * d * d), 0.3  # ground-glass cytoplasm
+    for _ in range(int(rng.integers(0, 7))):
+        p = _disc_points(rng, 1, 0.8 * d / 2)[0]
+        s.vac.append((float(p[0]), float(p[1]), float(rng.uniform(0.3, 0.8))))
+
+
+_DesignStep = Callable[[np.random.Generator, float, DonorProfile, _Design], None]
+_DEAD_DESIGNS: dict[str, _DesignStep] = {"pyknotic": _pyknotic, "karyorrhexis": _karyorrhexis}
+_KIND_DESIGNS: dict[str, _DesignStep] = {
+    "neutrophil": _neutrophil,
+    "eosinophil": _eosinophil,
+    "basophil": _basophil,
+    "lymphocyte": _lymphocyte,
+    "monocyte": _monocyte,
+}
+
+
 def make_wbc(
     rng: np.random.Generator,
     cell_id: int,
@@ -216,106 +346,22 @@ def make_wbc(
 ) -> WBC:
     """Design one WBC of ``kind`` (or a dead cell) from its own random stream."""
     sc = donor.wbc_size_scale
-    large = False
     outline = (
         float(rng.normal(0, 0.03)),
         float(rng.uniform(0, 6.3)),
         float(rng.normal(0, 0.02)),
         float(rng.uniform(0, 6.3)),
     )
-    gran_r, n_gran, keep_nuc, vac = 0.0, 0, 1.0, []
-    tex_amp, tex_scale = 0.3, 0.6
-    cyto_p = donor.cytoplasm_protein_pg_um2
-    rna = 0.004
+    s = _Design(outline=outline, cyto_p=donor.cytoplasm_protein_pg_um2)
     dna = donor.dna_pg * rng.normal(1.0, 0.04)
     nprot = donor.nuclear_protein_pg * rng.normal(1.0, 0.1)
 
-    if dead == "pyknotic":
-        d = np.clip(rng.normal(8.0, 1.0), 6.0, 10.0) * sc
-        rn = rng.uniform(2.0, 2.6) * sc
-        off = rng.normal(0, 0.25 * (d / 2 - rn), 2)
-        nucleus: list[Prim] = [("e", off[0], off[1], rn, rn * rng.uniform(0.85, 1.0), 0.0)]
-        tex_amp, cyto_p = 0.08, cyto_p * 1.5
-    elif dead == "karyorrhexis":
-        d = np.clip(rng.normal(6.5, 1.0), 4.0, 8.0) * sc
-        nucleus = []
-        for _ in range(int(rng.integers(3, 6))):
-            p = _disc_points(rng, 1, 0.55 * d / 2)[0]
-            r = rng.uniform(0.6, 1.1) * sc
-            nucleus.append(("e", float(p[0]), float(p[1]), r, r * rng.uniform(0.8, 1.0), 0.0))
-        tex_amp, cyto_p = 0.05, cyto_p * 1.4
-        outline = (outline[0] * 2, outline[1], outline[2] * 2, outline[3])
-    elif kind == "neutrophil":
-        d = np.clip(rng.normal(12.0, 0.9), 10.0, 14.0) * sc
-        n = int(rng.choice([2, 3, 4, 5], p=[0.08, 0.45, 0.35, 0.12]))
-        nucleus = _lobe_chain(rng, n, 2.0 * sc, 3.4 * sc, 0.24)
-        gran_r, n_gran, keep_nuc = 0.2, int(0.9 * d * d), 0.5
-        tex_amp, tex_scale = 0.3, 0.5
-    elif kind == "eosinophil":
-        d = np.clip(rng.normal(13.2, 0.8), 12.0, 15.0) * sc
-        n = 2 if rng.uniform() < 0.88 else 3
-        nucleus = _lobe_chain(rng, n, 2.1 * sc, 4.2 * sc, 0.3)
-        gran_r, n_gran, keep_nuc = rng.uniform(0.38, 0.52), int(0.75 * d * d), 0.25
-        tex_amp, tex_scale = 0.3, 0.6
-        cyto_p *= 1.1
-    elif kind == "basophil":
-        d = np.clip(rng.normal(11.5, 0.9), 10.0, 14.0) * sc
-        nucleus = _lobe_chain(rng, 2, 2.1 * sc, 3.0 * sc, 0.6)
-        gran_r, n_gran, keep_nuc = rng.uniform(0.4, 0.6), int(0.45 * d * d), 1.0
-        tex_amp = 0.2
-    elif kind == "lymphocyte":
-        large = rng.uniform() < donor.large_lymphocyte_fraction
-        if large:
-            d = np.clip(rng.normal(12.0, 1.0), 10.0, 14.0) * sc
-            rn = d / 2 * rng.uniform(0.6, 0.72)
-            rna, tex_amp, tex_scale = 0.02, 0.3, 0.55
-            if rng.uniform() < 0.3:  # large granular lymphocyte
-                gran_r, n_gran, keep_nuc = 0.25, int(rng.integers(5, 20)), 0.1
-        else:
-            d = np.clip(rng.normal(8.3, 0.7), 7.0, 10.0) * sc
-            rn = d / 2 * rng.uniform(0.8, 0.9)
-            rna, tex_amp, tex_scale = 0.035, 0.35, 0.7
-        off = rng.normal(0, 0.2 * (d / 2 - rn) + 0.05, 2)
-        nucleus = [("e", off[0], off[1], rn, rn * rng.uniform(0.85, 1.0), rng.uniform(0, np.pi))]
-        if rng.uniform() < (0.35 if large else 0.12):  # slight indentation
-            t = rng.uniform(0, 2 * np.pi)
-            nucleus.append(
-                (
-                    "cut",
-                    off[0] + 1.25 * rn * math.cos(t),
-                    off[1] + 1.25 * rn * math.sin(t),
-                    rn * rng.uniform(0.35, 0.55),
-                )
-            )
-    elif kind == "monocyte":
-        d = np.clip(rng.normal(15.5, 2.0), 12.0, 20.0) * sc
-        a = d / 2 * rng.uniform(0.58, 0.72)
-        b = a * rng.uniform(0.72, 0.92)
-        ang = rng.uniform(0, np.pi)
-        off = rng.normal(0, 0.08 * d, 2)
-        nucleus = [("e", off[0], off[1], a, b, ang)]
-        depth = rng.uniform(0.0, 1.0)  # 0: oval/folded, 1: horseshoe
-        if depth > 0.15:
-            t = ang + np.pi / 2 + rng.normal(0, 0.2)
-            dist = b * (1.5 - 0.7 * depth)
-            nucleus.append(
-                (
-                    "cut",
-                    off[0] + dist * math.cos(t),
-                    off[1] + dist * math.sin(t),
-                    b * (0.45 + 0.4 * depth),
-                )
-            )
-        tex_amp, tex_scale = 0.5, 0.35  # lacy chromatin
-        rna = 0.012
-        gran_r, n_gran, keep_nuc = 0.15, int(0.4 * d * d), 0.3  # ground-glass cytoplasm
-        for _ in range(int(rng.integers(0, 7))):
-            p = _disc_points(rng, 1, 0.8 * d / 2)[0]
-            vac.append((float(p[0]), float(p[1]), float(rng.uniform(0.3, 0.8))))
-    else:
+    design = _DEAD_DESIGNS.get(dead or "") or _KIND_DESIGNS.get(kind)
+    if design is None:
         raise ValueError(f"unknown WBC kind {kind!r}")
+    design(rng, sc, donor, s)
 
-    radius = float(d / 2)
+    radius = float(s.d / 2)
     proto = WBC(
         cell_id,
         kind,
@@ -324,24 +370,26 @@ def make_wbc(
         cy,
         radius,
         float(rng.uniform(0, 2 * np.pi)),
-        outline,
-        tuple(nucleus),
+        s.outline,
+        tuple(s.nucleus),
         np.zeros((0, 2), np.float32),
-        float(gran_r),
+        float(s.gran_r),
         (),
         int(rng.integers(0, 2**31)),
-        tex_amp,
-        tex_scale,
+        s.tex_amp,
+        s.tex_scale,
         float(dna),
         float(nprot),
-        float(cyto_p),
-        float(rna),
-        large,
+        float(s.cyto_p),
+        float(s.rna),
+        s.large,
     )
+    vac = s.vac
     if vac:  # vacuoles only in the cytoplasm
         dv = proto._sdf_nucleus(
             np.array([v[0] for v in vac], np.float32), np.array([v[1] for v in vac], np.float32)
         )
         vac = [v for v, dd in zip(vac, dv, strict=True) if dd > v[2]]
+    n_gran, keep_nuc = s.n_gran, s.keep_nuc
     granules = _granules(rng, n_gran, 0.9 * radius, proto, keep_nuc) if n_gran else proto.granules
     return WBC(**{**proto.__dict__, "granules": granules, "vacuoles": tuple(vac)})

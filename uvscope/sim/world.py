@@ -217,7 +217,9 @@ class SimWorld:
         return self.sensor.expose(trans, exposure_ms, rng)
 
     # ------------------------------------------------------------------ ground truth
-    def _gt_window(self, x_mm: float, y_mm: float, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    def _gt_window(
+        self, x_mm: float, y_mm: float, names: tuple[str, ...]
+    ) -> dict[str | int, np.ndarray]:
         row, col = self._origin(x_mm, y_mm)
         return self.slide.window(
             self.pixel_size_um, round(row), round(col), self.height_px, self.width_px, names
