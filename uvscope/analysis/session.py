@@ -96,6 +96,8 @@ class AnalysisSession:
             self.worker = AnalysisWorker(
                 self.models, self.settings, self._plan, on_result=self.outputs.write_tile
             )
+            # mosaic bands under a failed tile stop waiting for it
+            self.worker.error.connect(lambda index, _msg: self.outputs.tile_failed(index))
         return self.worker
 
     # ---------------------------------------------------------------- TileSink

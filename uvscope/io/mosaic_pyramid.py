@@ -17,6 +17,7 @@ bands whatever the mosaic's size.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -87,12 +88,13 @@ def tile_encoder(
 
 
 class _EncodedSpool:
-    """The encoded TIFF tiles of one pyramid level on disk, in row-major order."""
+    """The encoded TIFF tiles of one pyramid level, in row-major order, in an anonymous file
+    beside the output (removed by the OS however the process ends: a killed scan leaves no
+    spool behind)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, folder: Path) -> None:
         self.sizes: list[int] = []
-        self._fh = open(path, "w+b")  # noqa: SIM115 - closed by close()
+        self._fh = tempfile.TemporaryFile(dir=folder, prefix=".mosaic-spool-")  # noqa: SIM115
 
     def append(self, data: bytes) -> None:
         self._fh.write(data)
@@ -106,7 +108,6 @@ class _EncodedSpool:
 
     def close(self) -> None:
         self._fh.close()
-        self.path.unlink(missing_ok=True)
 
 
 class PyramidStream:
@@ -165,10 +166,7 @@ class PyramidStream:
         self._encoded = [0 for _ in self.shapes]  # rows of each level encoded so far
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._spools = [
-                _EncodedSpool(self.tmp.with_name(f"{self.tmp.name}.l{k}"))
-                for k in range(len(self.shapes))
-            ]
+            self._spools = [_EncodedSpool(self.path.parent) for _ in self.shapes]
         except OSError as err:
             self.abort()
             raise StorageError(f"{self.path}: cannot write the mosaic ({err})") from err
