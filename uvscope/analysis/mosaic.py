@@ -159,7 +159,7 @@ class AnalysisMosaics:
         if self.origins is None:
             margin = 2 * s.max_shift_um / self.pixel_size_um + 16
         self.layers = mosaic_layers(self.sources, self.counted, s)
-        kw = {"tile": s.tile_size, "margin_px": margin, "progress": self.progress}
+        kw = {"tile": s.tile_size, "margin_px": margin}
         self.streams: dict[str, MosaicStream] = {
             "gray": layer_stream(
                 self.paths["gray"], g, self.planned, self.layers["gray"], NAMES["gray"], **kw
@@ -209,7 +209,6 @@ class AnalysisMosaics:
             meta=g.meta(NAMES[kind]),
             labels=labels,
             tile=self.settings.tile_size,
-            progress=self.progress,
         )
 
     # ---------------------------------------------------------------- tiles in
@@ -310,7 +309,7 @@ class AnalysisMosaics:
                     self.counted.setdefault(k, dict(c))
             self._advance(load=True)
             for st in self.streams.values():
-                st.finish()
+                st.finish(progress=self.progress)
         except BaseException:
             self.abort()
             raise

@@ -153,10 +153,15 @@ class AnalysisOutputs:
                 stained=stained,
                 mosaic_pixel_size_um=self.mosaic_pixel_size_um,
                 registration=self._registration,
-                progress=self.progress or end_products_reporter(self.scan_dir),
+                progress=self._report,
             )
             self._mosaics.mark_absent(self._failed)
         return self._mosaics
+
+    def _report(self, what: str, done: int, total: int) -> None:
+        """End-of-scan progress: to ``progress`` when set (``uvscope analyze``), else on the
+        shared event surface (``uvscope.io.progress.end_products``)."""
+        (self.progress or end_products_reporter(self.scan_dir))(what, done, total)
 
     def _add_to_mosaics(self, res: TileResult) -> None:
         assert res.gray is not None

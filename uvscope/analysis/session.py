@@ -132,7 +132,9 @@ class AnalysisSession:
         if self.report:
             from uvscope.io.report import write_report
 
+            out._report("report", 0, 1)
             report_path = write_report(self.scan_dir)
+            out._report("report", 1, 1)
         return {
             "cells": len(cells),
             "differential": doc["differential"],

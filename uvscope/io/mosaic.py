@@ -340,10 +340,11 @@ class MosaicStream:
         self, load: Callable[[int], Loaded] | None = None, progress: ProgressFn | None = None
     ) -> list[Path]:
         """Render the remaining bands (``load`` reads a tile that was never pushed; without
-        it, such tiles are absent) and close the files."""
-        for out in self.outputs:
-            if progress is not None:
-                out.stream.progress = progress
+        it, such tiles are absent) and close the files. ``progress`` hears (name, done,
+        total) in steps: each band left, then writing the files."""
+        what = self.outputs[0].stream.what if self.outputs else "mosaic"
+        total = -(-(self.geometry.shape[0] - self.next_row) // self.band_rows) + 1
+        step = 0
         try:
             while not self.done:
                 for k in sorted(self.waiting_for()):
@@ -358,7 +359,13 @@ class MosaicStream:
                     self.push(k, got[0], got[1])
                 self._render_next()
                 self.bands_at_finish += 1
-            return [out.stream.close() for out in self.outputs]
+                step += 1
+                if progress is not None:
+                    progress(what, step, total)
+            paths = [out.stream.close() for out in self.outputs]
+            if progress is not None:
+                progress(what, total, total)
+            return paths
         except BaseException:
             self.abort()
             raise
@@ -378,7 +385,6 @@ def layer_stream(
     wavelength_nm: int | None = None,
     tile: int = 256,
     margin_px: float = 0.0,
-    progress: ProgressFn | None = None,
 ) -> MosaicStream:
     """A stream writing one layer as it is into one pyramidal OME-TIFF at ``path``."""
     out = PyramidStream(
@@ -390,7 +396,6 @@ def layer_stream(
         meta=geometry.meta(name, wavelength_nm),
         labels=layer.mode == "paste",
         tile=tile,
-        progress=progress,
     )
     return MosaicStream(
         geometry, planned, layer, [Output(out)], band_rows=tile, margin_px=margin_px

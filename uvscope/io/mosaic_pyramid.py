@@ -133,7 +133,6 @@ class PyramidStream:
         name: str = "mosaic",
         tile: int = 256,
         meta: ImageMeta | None = None,
-        progress: ProgressFn | None = None,
     ) -> None:
         self.path = Path(path)
         if channels not in (1, 3):
@@ -156,9 +155,6 @@ class PyramidStream:
         }
         self._opts.pop("resolution")
         self._encode = tile_encoder(self.dtype, channels, self._opts)
-        self.progress = progress
-        self._total = sum(s[0] for s in self.shapes)
-        self._done = 0
         self.tmp = self.path.with_suffix(self.path.suffix + ".part")
         self._spools: list[_EncodedSpool] = []
         self._pending: list[list[np.ndarray]] = [[] for _ in self.shapes]
@@ -213,9 +209,6 @@ class PyramidStream:
                 self._spools[k].append(self._encode(b[:, c0 : c0 + self.tile]))
             self._encoded[k] += n
             buffered -= n
-            self._done += n
-            if self.progress is not None:
-                self.progress(self.what, self._done, self._total)
             if k + 1 < len(self.shapes):
                 self._feed(k + 1, _half(b, self.labels, _floors(lev, self.labels)))
 
@@ -297,11 +290,13 @@ def write_pyramid_bands(
         name=name,
         tile=tile,
         meta=meta,
-        progress=progress,
     )
+    rows = stream.shape[0]
     try:
-        for r0 in range(0, stream.shape[0], tile):
-            stream.add(band(r0, min(r0 + tile, stream.shape[0])))
+        for r0 in range(0, rows, tile):
+            stream.add(band(r0, min(r0 + tile, rows)))
+            if progress is not None:
+                progress(stream.what, min(r0 + tile, rows), rows)
     except BaseException:
         stream.abort()
         raise
