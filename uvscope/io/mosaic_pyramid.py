@@ -28,6 +28,7 @@ import tifffile
 from tifffile import TIFF
 
 from uvscope.errors import StorageError
+from uvscope.imaging import block_mean
 from uvscope.io.ome import ImageMeta, ome_metadata, tiff_options
 
 BandFn = Callable[[int, int], np.ndarray]  # rows [r0, r1) of the image
@@ -39,9 +40,7 @@ def _half(img: np.ndarray, labels: bool, floor: bool = True) -> np.ndarray:
     intensities, or picked pixels where the level is too small to halve (``floor`` False)."""
     if labels or not floor:
         return img[::2, ::2]
-    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
-    a = img[:h, :w].astype(np.float32)
-    out = (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) / 4.0
+    out = block_mean(img, 2)
     if np.issubdtype(img.dtype, np.integer):
         out = np.round(out)
     return out.astype(img.dtype)
