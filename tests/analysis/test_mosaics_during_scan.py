@@ -291,3 +291,49 @@ def test_mosaic_copies_are_independent(analysed, tmp_path: Path) -> None:
     _, _, info, a, _ = _run(copy, results, sorted(results))
     assert not list(copy.rglob("*.part")) and not list(copy.rglob(".mosaic-spool-*"))
     assert info["tiles"] == len(results)
+
+
+def test_a_mosaic_failure_during_the_analysis_leaves_them_to_the_end(analysed, monkeypatch) -> None:
+    """A failing band write does not fail tiles: the mosaics are built from the files at the
+    end, the same pixels."""
+    scan, specs, results = analysed
+    _, _, info_a, a, _ = _run(scan, results, sorted(results))
+    out = AnalysisOutputs(scan, settings=_settings(), mosaic_pixel_size_um=PX_UM * 2)
+    calls = {"n": 0}
+    real = AnalysisOutputs._mosaics_for
+
+    def flaky(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise OSError("disk hiccup")
+        return real(self, *args)
+
+    monkeypatch.setattr(AnalysisOutputs, "_mosaics_for", flaky)
+    for k in sorted(results):
+        out.write_tile(results[k])  # no tile fails
+    assert out.mosaics_deferred == "OSError: disk hiccup"
+    _, info = out.write_mosaics(list(results.values()))
+    assert info["deferred_to_the_end"] == "OSError: disk hiccup"
+    assert info["positions_px"] == info_a["positions_px"]
+    for kind in a:
+        for x, y in zip(a[kind], _levels(out.mosaic_path(kind)), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_end_of_scan_steps_are_reported_on_the_event_surface(tmp_path: Path) -> None:
+    from uvscope.io.progress import end_products
+
+    specs, tiles = _scan(tmp_path, 4, 2)
+    folder = write_scan_folder(tmp_path / "scan", specs, tiles)
+    heard = []
+
+    def on_step(scan: str, what: str, done: int, total: int) -> None:
+        heard.append((scan, what, done, total))
+
+    end_products.step.connect(on_step)
+    try:
+        write_stage_mosaics(folder)
+    finally:
+        end_products.step.disconnect(on_step)
+    assert heard and heard[-1][0] == str(folder.root)
+    assert heard[-1][1].startswith("mosaic 260 nm") and heard[-1][2] == heard[-1][3]

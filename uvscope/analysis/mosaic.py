@@ -284,7 +284,9 @@ class AnalysisMosaics:
                 self._load(k)
             group -= self._absent
             if self.registration is not None and self.origins is None:
-                self._place(self.registration.freeze(group))
+                self.registration.freeze(group)  # tiles frozen before keep their origins
+                frozen = self.registration.frozen
+                self._place({k: frozen[k] for k in group if k in frozen})
             self._band += 1
 
     def _load(self, k: int) -> None:

@@ -64,6 +64,8 @@ class AnalysisOutputs:
         self.mosaic_pixel_size_um = mosaic_pixel_size_um  # the networks' pixel size
         self._registration: StreamingRegistration | None = None
         self._mosaics: AnalysisMosaics | None = None
+        #: why the mosaics were left to the end of the analysis (None: rendered during it)
+        self.mosaics_deferred: str | None = None
         self._failed: set[int] = set()
         self._reg_lock = threading.RLock()
         self._folder: ScanFolder | None = None
@@ -164,11 +166,22 @@ class AnalysisOutputs:
         (self.progress or end_products_reporter(self.scan_dir))(what, done, total)
 
     def _add_to_mosaics(self, res: TileResult) -> None:
+        """The tile into the mosaics rendered during the analysis. A failure here does not
+        fail the tile: the streams are dropped and ``write_mosaics`` builds the mosaics in one
+        go from the files at the end (recorded in the differential's ``mosaic`` section)."""
         assert res.gray is not None
         with self._reg_lock:
-            m = self._mosaics_for(res.shape, res.pixel_size_um, res.stained is not None)
-            counted = {c.label: c.cell_class for c in res.counted}
-            m.add(res.index, res.gray, res.stained, res.labels, counted)
+            if self.mosaics_deferred is not None:
+                return
+            try:
+                m = self._mosaics_for(res.shape, res.pixel_size_um, res.stained is not None)
+                counted = {c.label: c.cell_class for c in res.counted}
+                m.add(res.index, res.gray, res.stained, res.labels, counted)
+            except Exception as err:  # noqa: BLE001 - the tile's own files are written
+                self.mosaics_deferred = f"{type(err).__name__}: {err}"
+                if self._mosaics is not None:
+                    self._mosaics.abort()
+                self._mosaics = None
 
     def tile_failed(self, index: int) -> None:
         """A tile whose analysis failed: the mosaic bands under it stop waiting for it."""
@@ -237,6 +250,7 @@ class AnalysisOutputs:
             "origin_px": g.origin_px,
             "centre_mm": list(g.centre_mm()),
             "placement": "registered, fixed band by band during the analysis",
+            "deferred_to_the_end": self.mosaics_deferred,
             "bands_after_last_tile": m.bands_at_finish,
             "pairs": [asdict(p) for p in pairs],
             "pairs_accepted": sum(p.accepted for p in pairs),
