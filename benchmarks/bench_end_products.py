@@ -8,7 +8,13 @@ fresh process per size, a scan folder of N tiles at the default scan geometry (1
 0.16 um, 15 % overlap, serpentine), each tile's files hard links to one of four synthetic
 templates (real sizes and codecs: raw uint16, labels, stained RGB; no pipeline run), feeds
 every tile through ``AnalysisOutputs`` as the analysis worker does (streaming registration on
-the gray tile), then times ``write_mosaics`` and records the peak RSS of the process.
+the gray tile and, since the mosaics are rendered during the scan, the tile into the four
+analysis mosaics: bands written as soon as the tiles under them are in), then times
+``write_mosaics`` (what is left after the last tile: the last bands and the pyramid files)
+and records the peak RSS of the process (``ru_maxrss``) at the end.
+
+``--one-shot`` feeds only the registration and leaves every mosaic to the end (every tile
+read back then), as before the mosaics were streamed.
 """
 
 from __future__ import annotations
@@ -104,7 +110,7 @@ def build(root: Path, n: int) -> tuple[list[SimpleNamespace], float]:
     return results, sum(p.stat().st_size for p in tdir.iterdir()) / 4
 
 
-def one(n: int) -> dict[str, object]:
+def one(n: int, one_shot: bool = False) -> dict[str, object]:
     from uvscope.analysis.outputs import AnalysisOutputs
     from uvscope.analysis.settings import AnalysisSettings
 
@@ -115,8 +121,18 @@ def one(n: int) -> dict[str, object]:
             base / "scan", fresh=False, settings=AnalysisSettings(), mosaic_pixel_size_um=0.32
         )
         t0 = time.monotonic()
+        last = 0.0
         for r in results:  # what the worker does per tile, as each is analysed
-            out._register(r.index, out.load_gray(r.index), (r.x_mm, r.y_mm))
+            t_tile = time.monotonic()
+            gray = out.load_gray(r.index)
+            out._register(r.index, gray, (r.x_mm, r.y_mm))
+            if not one_shot:  # the tile as the worker's result carries it
+                lab = out.load_labels(r.index)
+                st = out.load_stained(r.index)
+                res = SimpleNamespace(**vars(r), gray=gray, labels=lab, stained=st)
+                out._add_to_mosaics(res)  # type: ignore[arg-type]
+            del gray
+            last = time.monotonic() - t_tile
         t1 = time.monotonic()
         _, info = out.write_mosaics(results)  # type: ignore[arg-type]
         t2 = time.monotonic()
@@ -128,6 +144,9 @@ def one(n: int) -> dict[str, object]:
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "registration_feed_s": t1 - t0,
             "end_products_s": t2 - t1,
+            "last_tile_feed_s": last,
+            "one_shot": one_shot,
+            "bands_after_last_tile": info.get("bands_after_last_tile"),
             "pairs_accepted": info["pairs_accepted"],
             "pairs": len(info["pairs"]),
             "scale": info["scale"],
@@ -141,14 +160,16 @@ def one(n: int) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiles", type=int, nargs="+", default=[500, 2000])
+    ap.add_argument("--one-shot", action="store_true", help="mosaics only at the end")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        print(json.dumps(one(a.tiles[0])))
+        print(json.dumps(one(a.tiles[0], a.one_shot)))
         return
     for n in a.tiles:
         res = subprocess.run(
-            [sys.executable, __file__, "--one", "--tiles", str(n)],
+            [sys.executable, __file__, "--one", "--tiles", str(n)]
+            + (["--one-shot"] if a.one_shot else []),
             capture_output=True,
             text=True,
             check=False,
@@ -159,8 +180,11 @@ def main() -> None:
         r = json.loads(res.stdout.strip().splitlines()[-1])
         print(
             f"{r['tiles']} tiles: peak RSS {r['peak_rss_mib']:.0f} MiB; registration fed tile "
-            f"by tile in {r['registration_feed_s']:.0f} s; end products (solve + 4 mosaics) "
-            f"{r['end_products_s']:.0f} s; pairs {r['pairs_accepted']}/{r['pairs']}; mosaic "
+            f"by tile{'' if r['one_shot'] else ' with the mosaics'} in "
+            f"{r['registration_feed_s']:.0f} s; end products (solve + 4 mosaics) "
+            f"{r['end_products_s']:.1f} s after the last tile's feed (which took "
+            f"{r['last_tile_feed_s']:.1f} s; {r['bands_after_last_tile']} bands left after it); "
+            f"pairs {r['pairs_accepted']}/{r['pairs']}; mosaic "
             f"downsample {r['scale']}, {r['mosaic_mb_per_tile']:.2f} MB per tile",
             flush=True,
         )

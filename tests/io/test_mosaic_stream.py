@@ -68,3 +68,40 @@ def test_blend_places_tiles_by_stage_position():
     assert m[5, 2] == pytest.approx(2.0) and m[5, 30] == pytest.approx(4.0)
     mid = m[5, 15:20]
     assert np.all((mid > 2.0) & (mid < 4.0)) and np.all(np.diff(mid) > 0)
+
+
+@pytest.mark.parametrize(
+    "dtype,channels,labels",
+    [(np.uint16, 1, False), (np.float32, 1, False), (np.uint8, 3, False), (np.uint32, 1, True)],
+)
+def test_streamed_pyramid_tiles_are_the_bytes_tifffile_writes(
+    tmp_path: Path, dtype: type, channels: int, labels: bool
+):
+    """Tiles encoded band by band during a scan are byte for byte tifffile's own encoding of
+    the whole image (same predictor, deflate and padding), so the format is unchanged."""
+    from uvscope.io.mosaic_pyramid import PyramidStream
+    from uvscope.io.ome import tiff_options
+
+    rng = np.random.default_rng(3)
+    shape = (301, 270) if channels == 1 else (301, 270, 3)
+    img = (rng.random(shape) * 200).astype(dtype)
+    stream = PyramidStream(
+        tmp_path / "s.ome.tif", (301, 270), dtype, channels, 0.5, labels=labels, tile=128
+    )
+    for r0, r1 in [(0, 7), (7, 200), (200, 201), (201, 301)]:  # ragged bands, any size
+        stream.add(img[r0:r1])
+    p = stream.close()
+    opts = {"tile": (128, 128), **tiff_options(np.dtype(dtype), 0.5, channels == 3)}
+    opts.pop("resolution")
+    tifffile.imwrite(tmp_path / "ref.tif", img, bigtiff=True, **opts)
+    with tifffile.TiffFile(p) as a, tifffile.TiffFile(tmp_path / "ref.tif") as b:
+        pa, pb = a.pages.first, b.pages.first
+        assert len(pa.dataoffsets) == len(pb.dataoffsets)
+        for oa, na, ob, nb in zip(
+            pa.dataoffsets, pa.databytecounts, pb.dataoffsets, pb.databytecounts, strict=True
+        ):
+            a.filehandle.seek(oa)
+            b.filehandle.seek(ob)
+            assert a.filehandle.read(na) == b.filehandle.read(nb)
+        np.testing.assert_array_equal(a.series[0].levels[0].asarray(), img)
+    assert not list(tmp_path.glob("*.part*"))  # spools gone

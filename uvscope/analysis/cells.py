@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from uvscope.analysis.settings import CLASSES, CheckpointSettings
+from uvscope.analysis.settings import CheckpointSettings
+from uvscope.classes import CLASSES, DEAD
 
 WAVELENGTH_COLUMNS = (260, 280, 300)
 
@@ -89,5 +90,5 @@ def decide(
         and looks_healthy(cell_area_um2, nucleus_area_um2, euler_number, mean_intensity, s)
     ):
         dead, rescued = False, True
-    name = "dead" if dead else CLASSES[int(np.argmax(p_class))]
+    name = DEAD if dead else CLASSES[int(np.argmax(p_class))]
     return name, dead, rescued

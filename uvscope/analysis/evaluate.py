@@ -27,14 +27,14 @@ from uvscope.acquisition.tiles import Tile, TileSpec
 from uvscope.analysis.cells import CellRecord
 from uvscope.analysis.dedup import CoreRegions
 from uvscope.analysis.pipeline import TilePipeline
-from uvscope.analysis.settings import CLASSES
+from uvscope.classes import ALL_CLASSES, CLASSES
 
 #: donors the shipped networks were trained or validated on (uvscope.models.simgen.SPLIT)
 TRAINING_DONORS = ("healthy", "lymphocytosis", "neutropenia") + tuple(
     f"random-{i}" for i in range(1, 6)
 )
 VALIDATION_DONORS = ("random-51", "random-52")
-LABELS = (*CLASSES, "dead")
+LABELS = ALL_CLASSES
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@ the differential, the mosaics and (through ``uvscope.io.report``) the HTML repor
 Everything is written into ``DIR/analysis.partial/`` and swapped into place by ``commit`` once
 complete, so a previous analysis stays whole until the new one is (a failed or interrupted
 re-analysis leaves it untouched). Per-tile files are written as each tile is analysed (from the
-worker thread), and each tile's gray image feeds the streaming registration there and then;
-the table, differential and mosaics are written at the end, the mosaics streamed band by band.
-The gray mosaic reads the scan's own tiles: nothing is stored twice.
+worker thread), and each tile's gray image feeds the streaming registration there and then,
+and the tile goes into the analysis mosaics, whose bands are written as soon as every tile
+under them is in (``uvscope.analysis.mosaic.AnalysisMosaics``); the table, the differential
+and the last mosaic bands are written at the end. Tiles that never passed ``write_tile`` are
+read back from the scan's own files: nothing is stored twice.
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ import numpy as np
 
 from uvscope.analysis.cells import CellRecord
 from uvscope.analysis.differential import Differential
-from uvscope.analysis.mosaic import KINDS, TileSources, write_analysis_mosaics
+from uvscope.analysis.mosaic import KINDS, AnalysisMosaics, TileSources
 from uvscope.analysis.pipeline import TileResult
 from uvscope.analysis.registration import StreamingRegistration
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.errors import StorageError
-from uvscope.io.mosaic import MosaicGeometry
+from uvscope.io.mosaic import MosaicGeometry, stage_origins
 from uvscope.io.mosaic_pyramid import ProgressFn
 from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
+from uvscope.io.progress import end_products_reporter
 from uvscope.io.scanfolder import ScanFolder
 
 PARTIAL = "analysis.partial"
@@ -60,7 +63,11 @@ class AnalysisOutputs:
         self.progress = progress
         self.mosaic_pixel_size_um = mosaic_pixel_size_um  # the networks' pixel size
         self._registration: StreamingRegistration | None = None
-        self._reg_lock = threading.Lock()
+        self._mosaics: AnalysisMosaics | None = None
+        #: why the mosaics were left to the end of the analysis (None: rendered during it)
+        self.mosaics_deferred: str | None = None
+        self._failed: set[int] = set()
+        self._reg_lock = threading.RLock()
         self._folder: ScanFolder | None = None
         try:
             old = self.scan_dir / OLD
@@ -112,17 +119,76 @@ class AnalysisOutputs:
         if res.stained is not None:
             write_ome_tiff(self.stained_path(res.index), res.stained, meta)
         self._register(res.index, res.gray, (res.x_mm, res.y_mm))
+        self._add_to_mosaics(res)
 
     def _register(self, index: int, gray: np.ndarray, position_mm: tuple[float, float]) -> None:
         with self._reg_lock:
             if self._registration is None:
-                plan = self.folder.read_manifest()["plan"]
-                planned = {int(i): (float(x), float(y)) for i, _r, _c, x, y in plan["positions"]}
+                planned = self._planned_mm()
                 planned.setdefault(index, position_mm)
                 self._registration = StreamingRegistration(
-                    planned, gray.shape[:2], float(plan["pixel_size_um"]), self.settings.mosaic
+                    planned, gray.shape[:2], self._plan_px(), self.settings.mosaic
                 )
             self._registration.add(index, gray, position_mm)
+
+    def _planned_mm(self) -> dict[int, tuple[float, float]]:
+        plan = self.folder.read_manifest()["plan"]
+        return {int(i): (float(x), float(y)) for i, _r, _c, x, y in plan["positions"]}
+
+    def _plan_px(self) -> float:
+        return float(self.folder.read_manifest()["plan"]["pixel_size_um"])
+
+    def _mosaics_for(self, shape: tuple[int, int], px: float, stained: bool) -> AnalysisMosaics:
+        """The analysis mosaics rendered as tiles are analysed (made at the first tile; the
+        frame is the plan's)."""
+        if self._mosaics is None:
+            assert self._registration is not None
+            planned = stage_origins(self._planned_mm(), shape, px)
+            planned.update({k: v for k, v in self._registration.stage.items() if k not in planned})
+            self._mosaics = AnalysisMosaics(
+                {kind: self.mosaic_path(kind) for kind in KINDS},
+                planned,
+                shape,
+                px,
+                TileSources(self.load_gray, self.load_stained, self.load_labels),
+                self.settings.mosaic,
+                stained=stained,
+                mosaic_pixel_size_um=self.mosaic_pixel_size_um,
+                registration=self._registration,
+                progress=self._report,
+            )
+            self._mosaics.mark_absent(self._failed)
+        return self._mosaics
+
+    def _report(self, what: str, done: int, total: int) -> None:
+        """End-of-scan progress: to ``progress`` when set (``uvscope analyze``), else on the
+        shared event surface (``uvscope.io.progress.end_products``)."""
+        (self.progress or end_products_reporter(self.scan_dir))(what, done, total)
+
+    def _add_to_mosaics(self, res: TileResult) -> None:
+        """The tile into the mosaics rendered during the analysis. A failure here does not
+        fail the tile: the streams are dropped and ``write_mosaics`` builds the mosaics in one
+        go from the files at the end (recorded in the differential's ``mosaic`` section)."""
+        assert res.gray is not None
+        with self._reg_lock:
+            if self.mosaics_deferred is not None:
+                return
+            try:
+                m = self._mosaics_for(res.shape, res.pixel_size_um, res.stained is not None)
+                counted = {c.label: c.cell_class for c in res.counted}
+                m.add(res.index, res.gray, res.stained, res.labels, counted)
+            except Exception as err:  # noqa: BLE001 - the tile's own files are written
+                self.mosaics_deferred = f"{type(err).__name__}: {err}"
+                if self._mosaics is not None:
+                    self._mosaics.abort()
+                self._mosaics = None
+
+    def tile_failed(self, index: int) -> None:
+        """A tile whose analysis failed: the mosaic bands under it stop waiting for it."""
+        with self._reg_lock:
+            self._failed.add(index)
+            if self._mosaics is not None:
+                self._mosaics.mark_absent([index])
 
     def load_labels(self, index: int) -> np.ndarray | None:
         p = self.labels_path(index)
@@ -152,45 +218,47 @@ class AnalysisOutputs:
     def write_mosaics(
         self, results: Sequence[TileResult], settings: AnalysisSettings | None = None
     ) -> tuple[MosaicGeometry | None, dict[str, Any]]:
-        """Registered, blended, pyramidal gray / stained / label / outline mosaics."""
-        settings = settings or self.settings
+        """Finish the registered, blended, pyramidal gray / stained / label / outline mosaics
+        rendered while the tiles were analysed (tiles that never passed ``write_tile`` are
+        read back here)."""
         ok = [r for r in results if not r.failed]
         if not ok:
+            if self._mosaics is not None:
+                self._mosaics.abort()
             return None, {"tiles": 0}
         shape, px = ok[0].shape, ok[0].pixel_size_um
-        for r in ok:  # tiles analysed without passing write_tile (tests, old callers)
-            if self._registration is None or r.index not in self._registration.seen:
-                self._register(r.index, self.load_gray(r.index), (r.x_mm, r.y_mm))
-        assert self._registration is not None
         keep = {r.index for r in ok}
-        origins, pairs = self._registration.solve()
-        origins = {k: v for k, v in origins.items() if k in keep}
         counted = {r.index: {c.label: c.cell_class for c in r.counted} for r in ok}
-        sources = TileSources(self.load_gray, self.load_stained, self.load_labels)
-        paths = {kind: self.mosaic_path(kind) for kind in KINDS}
-        stained = any(self.stained_path(r.index).exists() for r in ok)
-        g = write_analysis_mosaics(
-            paths,
-            origins,
-            shape,
-            px,
-            sources,
-            counted,
-            settings.mosaic,
-            stained=stained,
-            mosaic_pixel_size_um=self.mosaic_pixel_size_um,
-            progress=self.progress,
-        )
+        with self._reg_lock:
+            first = min(keep)
+            if self._registration is None:
+                r0 = next(r for r in ok if r.index == first)
+                self._register(first, self.load_gray(first), (r0.x_mm, r0.y_mm))
+            assert self._registration is not None
+            stained = any(self.stained_path(r.index).exists() for r in ok)
+            m = self._mosaics_for(shape, px, stained)
+            m.mark_absent(set(m.planned) - keep)
+            g = m.finish(counted)
+            origins = {k: v for k, v in m.placed.items() if k in keep}
+            pairs = sorted(self._registration.measures, key=lambda p: (p.i, p.j))
+            if not self._registration.settings.refine_positions:
+                pairs = []
         info = {
             "tiles": len(ok),
             "pixel_size_um": g.mosaic_pixel_size_um,
             "scale": g.scale,
             "origin_px": g.origin_px,
             "centre_mm": list(g.centre_mm()),
+            "placement": "registered, fixed band by band during the analysis",
+            "deferred_to_the_end": self.mosaics_deferred,
+            "bands_after_last_tile": m.bands_at_finish,
             "pairs": [asdict(p) for p in pairs],
             "pairs_accepted": sum(p.accepted for p in pairs),
             "positions_px": {str(k): [float(v[0]), float(v[1])] for k, v in origins.items()},
         }
+        outside = sorted({k for st in m.streams.values() for k in st.outside} & keep)
+        if outside:
+            info["placed_beyond_margin"] = outside
         return g, info
 
     def write_differential(
@@ -243,6 +311,8 @@ class AnalysisOutputs:
 
     def cleanup(self) -> None:
         """Remove an unfinished working folder (the previous analysis stays as it was)."""
+        if self._mosaics is not None and not self._mosaics.closed:
+            self._mosaics.abort()
         if self.root != self.final_root:
             shutil.rmtree(self.root, ignore_errors=True)
 

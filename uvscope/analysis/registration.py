@@ -16,7 +16,7 @@ drops them. In serpentine order that is about one grid row of strips, whatever t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,21 +124,34 @@ def measure_pair(
     return (float(d[0]), float(d[1])), corr, ""
 
 
-def _lstsq(keys: list[int], stage: Mapping[int, np.ndarray], used: list[PairMeasure]) -> np.ndarray:
-    """Origins minimising sum |x_j - x_i - m_ij|^2 + PRIOR_WEIGHT^2 |x_k - stage_k|^2.
+def _lstsq(
+    keys: list[int],
+    stage: Mapping[int, np.ndarray],
+    used: list[PairMeasure],
+    fixed: Mapping[int, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Origins of ``keys`` minimising sum |x_j - x_i - m_ij|^2 + PRIOR_WEIGHT^2 |x_k - stage_k|^2,
+    with the origins in ``fixed`` held where they are (a pair to a fixed tile pulls on one end).
 
     Sparse normal equations (a graph Laplacian plus a small diagonal): milliseconds for
     thousands of tiles, where a dense solve grows with the cube of the tile count."""
+    fixed = fixed or {}
     n = len(keys)
     col = {k: c for c, k in enumerate(keys)}
-    rows = np.arange(len(used))
-    ci = np.array([col[p.i] for p in used], np.int64)
-    cj = np.array([col[p.j] for p in used], np.int64)
-    a = sparse.csr_matrix(
-        (np.r_[np.ones(len(used)), -np.ones(len(used))], (np.r_[rows, rows], np.r_[cj, ci])),
-        shape=(len(used), n),
-    )
-    b = np.array([p.measured for p in used], float).reshape(-1, 2)
+    r_idx: list[int] = []
+    c_idx: list[int] = []
+    vals: list[float] = []
+    b = np.zeros((len(used), 2))
+    for r, p in enumerate(used):
+        b[r] = p.measured  # type: ignore[assignment]
+        for k, sign in ((p.j, 1.0), (p.i, -1.0)):
+            if k in col:
+                r_idx.append(r)
+                c_idx.append(col[k])
+                vals.append(sign)
+            else:
+                b[r] -= sign * np.asarray(fixed[k], float)
+    a = sparse.csr_matrix((vals, (r_idx, c_idx)), shape=(len(used), n))
     prior = np.array([stage[k] for k in keys], float).reshape(-1, 2)
     lhs = (a.T @ a + PRIOR_WEIGHT**2 * sparse.identity(n)).tocsc()
     rhs = a.T @ b + PRIOR_WEIGHT**2 * prior
@@ -146,20 +159,30 @@ def _lstsq(keys: list[int], stage: Mapping[int, np.ndarray], used: list[PairMeas
 
 
 def solve_positions(
-    stage: Mapping[int, np.ndarray], pairs: list[PairMeasure], max_residual_px: float
+    stage: Mapping[int, np.ndarray],
+    pairs: list[PairMeasure],
+    max_residual_px: float,
+    fixed: Mapping[int, np.ndarray] | None = None,
 ) -> dict[int, np.ndarray]:
-    """Least-squares origins from accepted pair offsets; the worst outlier dropped until all fit."""
+    """Least-squares origins of the tiles in ``stage`` from accepted pair offsets (pairs to
+    tiles in ``fixed`` pull toward those, which stay put); the worst outlier is dropped until
+    all fit."""
+    fixed = fixed or {}
     keys = sorted(stage)
     col = {k: n for n, k in enumerate(keys)}
     while True:
         used = [p for p in pairs if p.accepted and p.measured is not None]
-        x = _lstsq(keys, stage, used)
+        x = _lstsq(keys, stage, used, fixed)
         if not used:
             break
+
+        def at(k: int, x: np.ndarray = x) -> np.ndarray:
+            return x[col[k]] if k in col else np.asarray(fixed[k], float)
+
         m = np.array([p.measured for p in used], float)
-        ci = np.array([col[p.i] for p in used])
-        cj = np.array([col[p.j] for p in used])
-        res = np.hypot(*(x[cj] - x[ci] - m).T)
+        xi = np.array([at(p.i) for p in used]).reshape(-1, 2)
+        xj = np.array([at(p.j) for p in used]).reshape(-1, 2)
+        res = np.hypot(*(xj - xi - m).T)
         worst = int(np.argmax(res))
         if res[worst] <= max_residual_px:
             break
@@ -215,6 +238,8 @@ class StreamingRegistration:
         self._strips: dict[tuple[int, int], Strip] = {}
         self.measures: list[PairMeasure] = []
         self.seen: set[int] = set()
+        #: origins fixed for good by ``freeze`` (mosaic bands written during the scan use them)
+        self.frozen: dict[int, np.ndarray] = {}
 
     @property
     def held_bytes(self) -> int:
@@ -260,8 +285,46 @@ class StreamingRegistration:
             )
         )
 
+    def freeze(self, keys: Iterable[int]) -> dict[int, np.ndarray]:
+        """Fix the origins of ``keys`` (tiles seen, not yet frozen) for good, so mosaic bands
+        under them can be written during the scan.
+
+        They are solved from the pairs among themselves and to tiles frozen before (which stay
+        where they are), with the same outlier rejection as ``solve``; pairs to tiles frozen
+        later pull on those instead. The result depends only on the tiles and on the sequence
+        of groups (a mosaic's bands, top to bottom), not on the order tiles arrived in, so a
+        scan and its re-analysis place every tile alike. Returns the new origins."""
+        group = sorted(set(keys) - set(self.frozen))
+        missing = [k for k in group if k not in self.seen]
+        if missing:
+            raise ValueError(f"tiles {missing} were not seen: they cannot be placed yet")
+        if not group:
+            return {}
+        stage = {k: self.stage[k] for k in group}
+        if not self.settings.refine_positions:
+            new = {k: np.array(v, float) for k, v in stage.items()}
+        else:
+            inside = set(group)
+            pairs = [
+                p
+                for p in sorted(self.measures, key=lambda p: (p.i, p.j))
+                if (p.i in inside or p.j in inside)
+                and (p.i in inside or p.i in self.frozen)
+                and (p.j in inside or p.j in self.frozen)
+            ]
+            new = solve_positions(stage, pairs, self.settings.max_residual_px, self.frozen)
+        self.frozen.update(new)
+        return new
+
+    def frozen_solution(self) -> tuple[dict[int, np.ndarray], list[PairMeasure]]:
+        """The origins fixed by ``freeze`` (every tile seen is frozen first) and the pairs."""
+        self.freeze(self.seen)
+        measures = sorted(self.measures, key=lambda p: (p.i, p.j))
+        return dict(self.frozen), measures if self.settings.refine_positions else []
+
     def solve(self) -> tuple[dict[int, np.ndarray], list[PairMeasure]]:
-        """Origins of every tile seen (stage positions where registration is off)."""
+        """Origins of every tile seen from one global fit (stage positions where registration
+        is off)."""
         stage = {k: v for k, v in self.stage.items() if k in self.seen}
         if not self.settings.refine_positions:
             return stage, []

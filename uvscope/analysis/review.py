@@ -20,14 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from uvscope.analysis.differential import Differential, DifferentialCounter
-from uvscope.analysis.settings import CLASSES
+from uvscope.classes import CLASSES, DEAD
 from uvscope.errors import StorageError
 
 #: where the reviewed labels live inside a scan folder
 REVIEWED_CSV = Path("analysis") / "reviewed_labels.csv"
 REVIEWED_FIELDS: tuple[str, ...] = ("cell_id", "tile", "x_um", "y_um", "predicted", "reviewed")
 SIGNOFF_JSON = Path("analysis") / "signoff.json"
-DEAD = "dead"
 #: review-only classes: reported apart from the five-part differential, never counted in it
 OUTSIDE_CLASSES: tuple[str, ...] = (
     "band_neutrophil",

@@ -96,6 +96,8 @@ class AnalysisSession:
             self.worker = AnalysisWorker(
                 self.models, self.settings, self._plan, on_result=self.outputs.write_tile
             )
+            # mosaic bands under a failed tile stop waiting for it
+            self.worker.error.connect(lambda index, _msg: self.outputs.tile_failed(index))
         return self.worker
 
     # ---------------------------------------------------------------- TileSink
@@ -130,7 +132,9 @@ class AnalysisSession:
         if self.report:
             from uvscope.io.report import write_report
 
+            out._report("report", 0, 1)
             report_path = write_report(self.scan_dir)
+            out._report("report", 1, 1)
         return {
             "cells": len(cells),
             "differential": doc["differential"],

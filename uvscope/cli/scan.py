@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 from pydantic import BaseModel
@@ -29,6 +29,7 @@ from uvscope.config import (
     parse_model,
 )
 from uvscope.errors import ConfigError, ScanAborted, StorageError, UvscopeError
+from uvscope.io.progress import end_products
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -117,6 +118,19 @@ def _print_analysis(sinks: Sequence[object]) -> None:
                 console.print(f"report: [bold]{result['report']}[/]")
 
 
+def _end_product_bars(progress: Progress) -> Any:
+    """A listener for ``end_products.step``: a bar for each end-of-scan step (the last bands
+    and files of each mosaic, the report), under the scan's own bar."""
+    bars: dict[str, Any] = {}
+
+    def on_step(_scan: str, what: str, done: int, total: int) -> None:
+        if what not in bars:
+            bars[what] = progress.add_task(f"  {what}", total=total, rate="")
+        progress.update(bars[what], completed=done, total=total)
+
+    return on_step
+
+
 def run_one(
     scan_path: Path | None,
     rig_path: Path | None,
@@ -176,8 +190,10 @@ def run_one(
                 rate=f"{p.rate_tiles_per_s:.1f} tiles/s",
             )
 
+        on_end_product = _end_product_bars(progress)
         engine.events.state_changed.connect(on_state)
         engine.events.progress.connect(on_progress)
+        end_products.step.connect(on_end_product)
         engine.events.log.connect(lambda msg: progress.console.print(f"[yellow]{msg}[/]"))
         with SignalStop(engine, lambda m: progress.console.print(f"[yellow]{m}[/]")) as stop:
             try:
@@ -189,6 +205,7 @@ def run_one(
                 console.print(f"[yellow]aborted:[/] {err}")
                 return 130
             finally:
+                end_products.step.disconnect(on_end_product)
                 if engine.safe_to_exit.is_set() and not engine.running:
                     rig.close()
     if summary.status == "interrupted":

@@ -13,6 +13,7 @@ from scipy import ndimage
 
 from uvscope.gui.results import CellRow, TileResult
 from uvscope.gui.style import class_color
+from uvscope.imaging import block_mean
 
 MODES: tuple[str, ...] = ("gray", "stained", "masks", "outlines")
 #: pyramid levels kept per tile (downsampling factors): coarse always shown, fine when zoomed in
@@ -30,16 +31,6 @@ class MosaicTile:
     height_um: float
     images: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
     shape: tuple[int, int] | None = None  #: full-resolution (rows, columns)
-
-
-def block_mean(img: np.ndarray, f: int) -> np.ndarray:
-    """Downsample by an integer factor with a block mean (crops the ragged edge)."""
-    if f == 1:
-        return img
-    h, w = img.shape[:2]
-    h2, w2 = h // f, w // f
-    v = img[: h2 * f, : w2 * f].reshape(h2, f, w2, f, *img.shape[2:])
-    return v.mean(axis=(1, 3), dtype=np.float32)
 
 
 def to_gray_u8(normalised: np.ndarray, top: float = 1.1) -> np.ndarray:

@@ -1,30 +1,35 @@
 """The one mosaic builder: tiles placed at pixel origins (stage or registered), linearly blended.
 
-Both rooms use it: the scan's stage mosaics (``write_stage_mosaics``) and the analysis
-mosaics (registered placement, gray / stained / labels / outlines). A mosaic is rendered in
-horizontal bands, top to bottom; each tile is read once, downsampled, kept only while a band
-still crosses it, and every band goes straight into the pyramidal OME-TIFF writer, so memory
-is flat in the number of tiles (about one grid row of downsampled tiles plus one band).
+Both rooms use it: the scan's stage mosaics (``StageMosaics``, ``write_stage_mosaics``) and
+the analysis mosaics (registered placement, gray / stained / labels / outlines). A mosaic is
+rendered in horizontal bands, top to bottom, by a ``MosaicStream``: tiles are pushed as they
+are written or analysed (or read back, for a one-shot build), downsampled, kept only while a
+band can still reach them, and each band is blended and encoded into its pyramidal OME-TIFF
+(``PyramidStream``) as soon as every tile that can reach it is in. Memory is flat in the
+number of tiles (about one grid row of downsampled tiles plus one band), and at the end of a
+scan only the last bands and the copy of the encoded pyramid remain.
 
 Placement: a tile's *origin* is the global pixel (row, col) of its pixel (0, 0) in one grid
-of full-resolution tile pixels (``stage_origins`` for stage placement). Blending: each tile
-contributes with a weight rising linearly from its edges over ``blend_width_px`` (the
-``ramp``), so seams fade out; label layers paste instead (labels must stay labels).
+of full-resolution tile pixels (``stage_origins`` for stage placement). The frame is set by
+the planned origins (known before the first tile). Blending: each tile contributes with a
+weight rising linearly from its edges over ``blend_width_px`` (the ``ramp``), so seams fade
+out; label layers paste instead (labels must stay labels).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from uvscope.errors import UvscopeError
 from uvscope.imaging import block_mean, block_pick
-from uvscope.io.mosaic_pyramid import ProgressFn, write_pyramid, write_pyramid_bands
+from uvscope.io.mosaic_pyramid import ProgressFn, PyramidStream, write_pyramid
 from uvscope.io.ome import ImageMeta
 from uvscope.io.scanfolder import ScanFolder
 
@@ -195,44 +200,207 @@ def downsample_tile(img: np.ndarray, layer: Layer, scale: int) -> np.ndarray:
 
 
 @dataclass
-class BandRenderer:
-    """Renders a layer band by band, top to bottom, reading each tile once.
+class Output:
+    """One file a mosaic stream writes: the rendered rows, or ``transform`` of them (given
+    ``context`` rows of the rendering above and below each band, e.g. outlines of labels)."""
 
-    A tile is loaded when the first band reaching it is rendered and dropped once a band
-    starts below it, so at most the tiles crossing one band are held.
+    stream: PyramidStream
+    transform: Callable[[np.ndarray, int], np.ndarray] | None = None  # (rows, first row) -> rows
+    context: int = 0
+
+
+#: what a loader returns for a tile the stream did not get pushed: its full-resolution image
+#: (None: nothing to draw) and its global origin, or None when the tile does not exist
+Loaded = tuple[np.ndarray | None, np.ndarray] | None
+
+
+class MosaicStream:
+    """A mosaic layer rendered while its tiles arrive, band by band, into pyramidal OME-TIFFs.
+
+    The frame (``geometry``) and the *planned* origins are known before the first tile; a
+    band of ``band_rows`` mosaic rows is final as soon as every tile whose planned placement
+    (give or take ``margin_px``) reaches it has arrived with its actual origin (``push``,
+    ``place``) or is known to be absent. It is then blended (tiles added in index order, as
+    the one-shot build does), written to each output's ``PyramidStream`` and the tiles that
+    cannot reach a later band are dropped. ``finish`` renders what is left, loading the tiles
+    never pushed (a resumed scan's earlier tiles; every tile for a one-shot build) and closes
+    the files: after the last tile only the last band(s) and the copy of the encoded
+    pyramids remain. A tile placed beyond its margin is drawn only in bands not yet written
+    (``outside`` lists such tiles; the stage and the registration keep well inside it).
     """
 
-    geometry: MosaicGeometry
-    placements: Mapping[int, tuple[int, int]]  # tile -> top-left mosaic pixel
-    layer: Layer
-    _order: list[int] = field(init=False)
-    _next: int = field(init=False, default=0)
-    _cache: dict[int, np.ndarray | None] = field(init=False, default_factory=dict)
-    loaded: int = field(init=False, default=0)
+    def __init__(
+        self,
+        geometry: MosaicGeometry,
+        planned: Mapping[int, np.ndarray],
+        layer: Layer,
+        outputs: Sequence[Output],
+        *,
+        band_rows: int = 256,
+        margin_px: float = 0.0,
+    ) -> None:
+        self.geometry, self.layer, self.outputs = geometry, layer, list(outputs)
+        self.band_rows = band_rows
+        self._th = geometry.small_tile_shape[0]
+        self._m = int(math.ceil(margin_px / geometry.scale))
+        self._pad = max((o.context for o in self.outputs), default=0)
+        self._planned = {k: geometry.place(v)[0] for k, v in planned.items()}
+        self._small: dict[int, np.ndarray | None] = {}
+        self._arrived: set[int] = set()
+        self._top: dict[int, tuple[int, int]] = {}
+        self._absent: set[int] = set()
+        self.next_row = 0
+        self.bands_rendered = 0
+        self.bands_at_finish = 0  # bands rendered by ``finish`` (after the last tile)
+        self.loaded_at_finish = 0  # tiles ``finish`` had to read back
+        self.outside: list[int] = []
 
-    def __post_init__(self) -> None:
-        self._order = sorted(self.placements, key=lambda k: (self.placements[k][0], k))
+    # ---------------------------------------------------------------- tiles in
+    def push(self, k: int, image: np.ndarray | None, origin: np.ndarray | None = None) -> None:
+        """Tile ``k``'s full-resolution image (None: it has nothing for this layer) and, when
+        already known, its global origin (else ``place`` gives it later)."""
+        self._small[k] = (
+            None if image is None else downsample_tile(image, self.layer, self.geometry.scale)
+        )
+        self._arrived.add(k)
+        if origin is not None:
+            self.place({k: origin})
 
-    def render(self, r0: int, r1: int) -> np.ndarray:
-        """Rows [r0, r1) of the mosaic; calls must not move upwards past a dropped tile."""
-        g, th = self.geometry, self.geometry.small_tile_shape[0]
-        for k in [k for k in self._cache if self.placements[k][0] + th <= r0]:
-            del self._cache[k]
-        while self._next < len(self._order):
-            k = self._order[self._next]
-            if self.placements[k][0] >= r1:
-                break
-            if self.placements[k][0] + th > r0:
-                img = self.layer.load(k)
-                self.loaded += 1
-                self._cache[k] = None if img is None else downsample_tile(img, self.layer, g.scale)
-            self._next += 1
-        acc = BandAccumulator(r0, r1 - r0, g.shape[1], self.layer, g.scale)
-        for k in sorted(self._cache):  # index order: later tiles paste on top
-            small = self._cache[k]
-            if small is not None:
-                acc.add(small, *self.placements[k])
-        return acc.result()
+    def place(self, origins: Mapping[int, np.ndarray]) -> None:
+        for k, o in origins.items():
+            top = self.geometry.place(o)
+            self._top[k] = top
+            planned = self._planned.get(k)
+            if planned is None or abs(top[0] - planned) > self._m:
+                self.outside.append(k)
+
+    def mark_absent(self, keys: Iterable[int]) -> None:
+        """Tiles that will not come (failed, never acquired)."""
+        self._absent.update(k for k in keys if k not in self._arrived)
+
+    # ---------------------------------------------------------------- bands
+    @property
+    def done(self) -> bool:
+        return self.next_row >= self.geometry.shape[0]
+
+    def _band(self) -> tuple[int, int, int, int]:
+        r0 = self.next_row
+        r1 = min(r0 + self.band_rows, self.geometry.shape[0])
+        return r0, r1, max(r0 - self._pad, 0), min(r1 + self._pad, self.geometry.shape[0])
+
+    def needs(self) -> set[int]:
+        """The tiles the next band waits for (planned placement within the margin)."""
+        if self.done:
+            return set()
+        _, _, lo, hi = self._band()
+        m, th = self._m, self._th
+        return {k for k, t in self._planned.items() if t - m < hi and t + th + m > lo}
+
+    def waiting_for(self) -> set[int]:
+        """Tiles of the next band neither in (with an origin) nor absent."""
+        return {
+            k
+            for k in self.needs()
+            if k not in self._absent and not (k in self._arrived and k in self._top)
+        }
+
+    def render_ready(self) -> int:
+        """Render every band whose tiles are all in; returns how many were rendered."""
+        n = 0
+        while not self.done and not self.waiting_for():
+            self._render_next()
+            n += 1
+        return n
+
+    def _render_next(self) -> None:
+        g = self.geometry
+        r0, r1, lo, hi = self._band()
+        acc = BandAccumulator(lo, hi - lo, g.shape[1], self.layer, g.scale)
+        for k in sorted(self._small):  # index order: later tiles paste on top
+            small = self._small[k]
+            if small is not None and k in self._top:
+                acc.add(small, *self._top[k])
+        rows = acc.result()
+        for out in self.outputs:
+            data = rows if out.transform is None else out.transform(rows, lo)
+            out.stream.add(data[r0 - lo : r1 - lo])
+        self.next_row = r1
+        self.bands_rendered += 1
+        nxt = r1 - self._pad  # the first row a later band can still need
+        for k in [k for k in self._small if self._gone(k, nxt)]:
+            del self._small[k]
+
+    def _gone(self, k: int, row: int) -> bool:
+        planned = self._planned.get(k)
+        top = self._top.get(k, (planned if planned is not None else 0, 0))[0]
+        last = max(top, planned + self._m if planned is not None else top) + self._th
+        return last <= row
+
+    # ---------------------------------------------------------------- end
+    def finish(
+        self, load: Callable[[int], Loaded] | None = None, progress: ProgressFn | None = None
+    ) -> list[Path]:
+        """Render the remaining bands (``load`` reads a tile that was never pushed; without
+        it, such tiles are absent) and close the files. ``progress`` hears (name, done,
+        total) in steps: each band left, then writing the files."""
+        what = self.outputs[0].stream.what if self.outputs else "mosaic"
+        total = -(-(self.geometry.shape[0] - self.next_row) // self.band_rows) + 1
+        step = 0
+        try:
+            while not self.done:
+                for k in sorted(self.waiting_for()):
+                    if k in self._arrived:  # in without an origin: nothing places it now
+                        self._absent.add(k)
+                        continue
+                    got = load(k) if load is not None else None
+                    if got is None:
+                        self._absent.add(k)
+                        continue
+                    self.loaded_at_finish += 1
+                    self.push(k, got[0], got[1])
+                self._render_next()
+                self.bands_at_finish += 1
+                step += 1
+                if progress is not None:
+                    progress(what, step, total)
+            paths = [out.stream.close() for out in self.outputs]
+            if progress is not None:
+                progress(what, total, total)
+            return paths
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        for out in self.outputs:
+            out.stream.abort()
+
+
+def layer_stream(
+    path: str | Path,
+    geometry: MosaicGeometry,
+    planned: Mapping[int, np.ndarray],
+    layer: Layer,
+    name: str,
+    *,
+    wavelength_nm: int | None = None,
+    tile: int = 256,
+    margin_px: float = 0.0,
+) -> MosaicStream:
+    """A stream writing one layer as it is into one pyramidal OME-TIFF at ``path``."""
+    out = PyramidStream(
+        path,
+        geometry.shape,
+        layer.dtype,
+        layer.channels,
+        geometry.mosaic_pixel_size_um,
+        meta=geometry.meta(name, wavelength_nm),
+        labels=layer.mode == "paste",
+        tile=tile,
+    )
+    return MosaicStream(
+        geometry, planned, layer, [Output(out)], band_rows=tile, margin_px=margin_px
+    )
 
 
 def render_layer(
@@ -244,31 +412,16 @@ def render_layer(
     *,
     wavelength_nm: int | None = None,
     tile: int = 256,
-    band_transform: Callable[[Callable[[int, int], np.ndarray]], Callable[[int, int], np.ndarray]]
-    | None = None,
-    out_dtype: np.dtype | None = None,
-    out_channels: int | None = None,
     progress: ProgressFn | None = None,
 ) -> Path:
-    """Render one layer of the mosaic straight into a pyramidal OME-TIFF at ``path``.
-
-    ``band_transform`` turns the layer's band function into another (the class outlines are
-    computed from the label bands that way), with ``out_dtype`` and ``out_channels``."""
-    placements = {k: geometry.place(v) for k, v in origins.items()}
-    renderer = BandRenderer(geometry, placements, layer)
-    band = renderer.render if band_transform is None else band_transform(renderer.render)
-    return write_pyramid_bands(
-        path,
-        geometry.shape,
-        out_dtype if out_dtype is not None else layer.dtype,
-        out_channels if out_channels is not None else layer.channels,
-        band,
-        geometry.mosaic_pixel_size_um,
-        meta=geometry.meta(name, wavelength_nm),
-        labels=layer.mode == "paste",
-        tile=tile,
-        progress=progress,
+    """Render one layer in one go from its tiles at ``origins`` (each read once, by
+    ``layer.load``, when the first band reaching it is rendered): the same stream as during a
+    scan, with no tile pushed."""
+    stream = layer_stream(
+        path, geometry, origins, layer, name, wavelength_nm=wavelength_nm, tile=tile
     )
+    stream.finish(lambda k: (layer.load(k), origins[k]), progress)
+    return Path(path)
 
 
 def blend_tiles(
@@ -311,6 +464,81 @@ def choose_downsample(
     return max(1, int(math.ceil(math.sqrt(n / max_pixels))))
 
 
+def _stage_layer(load: Callable[[int], np.ndarray | None]) -> Layer:
+    return Layer(load, np.dtype(np.float32), quantum=GRAY_QUANTUM)
+
+
+def _stage_name(nm: int, scale: int) -> str:
+    return f"mosaic {nm} nm (stage positions, downsample {scale})"
+
+
+def _stage_margin_px(px_um: float) -> float:
+    """How far a tile's read-back position may lie from the plan and still be drawn in full
+    (10 um: stage repeatability is a few um)."""
+    return 10.0 / px_um
+
+
+class StageMosaics:
+    """The scan's stage mosaics, one per wavelength, rendered while the tiles are written.
+
+    ``ScanFolder.write_tile_images`` pushes each normalised tile here (from the writer
+    thread); the frame comes from the plan in the manifest, so bands finish as the scan moves
+    on and ``write_stage_mosaics`` at the end has only the last bands and the file copies left.
+    """
+
+    def __init__(
+        self, folder: ScanFolder, plan: Mapping[str, Any], shape: tuple[int, int], max_pixels: int
+    ) -> None:
+        self.folder = folder
+        self.px = float(plan["pixel_size_um"])
+        self.shape = shape
+        positions = {int(i): (float(x), float(y)) for i, _r, _c, x, y in plan["positions"]}
+        self.planned = stage_origins(positions, shape, self.px)
+        self.geometry = MosaicGeometry.covering(
+            self.planned, shape, self.px, max_pixels, STAGE_MIN_SCALE
+        )
+        self.streams: dict[int, MosaicStream] = {}
+
+    @classmethod
+    def for_folder(
+        cls, folder: ScanFolder, shape: tuple[int, int], max_pixels: int = STAGE_MAX_PIXELS
+    ) -> StageMosaics | None:
+        """From the folder's manifest plan, or None where it has none (then the mosaics are
+        built in one go at the end)."""
+        try:
+            plan = folder.read_manifest()["plan"]
+            if not plan.get("positions"):
+                return None
+            return cls(folder, plan, shape, max_pixels)
+        except (KeyError, TypeError, ValueError, UvscopeError):
+            return None
+
+    def stream(self, nm: int) -> MosaicStream:
+        if nm not in self.streams:
+            self.streams[nm] = layer_stream(
+                self.folder.mosaic_path(nm),
+                self.geometry,
+                self.planned,
+                _stage_layer(partial(_normalised, self.folder, nm)),
+                _stage_name(nm, self.geometry.scale),
+                wavelength_nm=nm,
+                margin_px=_stage_margin_px(self.px),
+            )
+        return self.streams[nm]
+
+    def push(self, index: int, nm: int, image: np.ndarray, x_mm: float, y_mm: float) -> None:
+        if image.shape[:2] != self.shape or index not in self.planned:
+            return
+        st = self.stream(nm)
+        st.push(index, image, stage_origins({index: (x_mm, y_mm)}, self.shape, self.px)[index])
+        st.render_ready()
+
+    def abort(self) -> None:
+        for st in self.streams.values():
+            st.abort()
+        self.streams = {}
+
+
 def _normalised(folder: ScanFolder, nm: int, index: int) -> np.ndarray:
     return folder.read_tile(index, nm)[0]
 
@@ -322,36 +550,53 @@ def write_stage_mosaics(
     min_scale: int = STAGE_MIN_SCALE,
 ) -> list[str]:
     """One mosaic per wavelength of the finished tiles, placed by their stage positions (a
-    quick look: at least ``min_scale`` x downsampled, gray rounded to ``GRAY_QUANTUM``)."""
+    quick look: at least ``min_scale`` x downsampled, gray rounded to ``GRAY_QUANTUM``).
+
+    Finishes the mosaics streamed during the scan (``folder.stage_mosaics``: tiles it never
+    got, e.g. a resumed scan's earlier ones, are read back); without one, renders them here.
+    The frame is the planned region (a scan stopped early leaves the rest glass-empty)."""
+    from uvscope.io.progress import end_products_reporter
+
+    progress = progress or end_products_reporter(folder.root)
     manifest = folder.read_manifest()
     plan = manifest["plan"]
     px = float(plan["pixel_size_um"])
     records = folder.verified_tiles()
+    live: StageMosaics | None = folder.stage_mosaics
+    folder.stage_mosaics = None  # tiles written from now on are not pushed
     if not records:
+        if live is not None:
+            live.abort()
         return []
     first = min(records)
     shape = folder.read_tile(first, records[first].wavelengths[0])[0].shape[:2]
+    stages = live
+    if stages is None or stages.shape != shape or min_scale != STAGE_MIN_SCALE:
+        if live is not None:
+            live.abort()
+        stages = StageMosaics.for_folder(folder, shape, max_pixels)
     written: list[str] = []
-    geometry: MosaicGeometry | None = None
+    scale = 1
     for nm in plan["wavelengths"]:
         keys = {k: r for k, r in records.items() if nm in r.wavelengths}
         if not keys:
+            if stages is not None and nm in stages.streams:
+                stages.streams.pop(nm).abort()
             continue
         origins = stage_origins({k: (r.x_mm, r.y_mm) for k, r in keys.items()}, shape, px)
-        geometry = MosaicGeometry.covering(origins, shape, px, max_pixels, min_scale)
-        layer = Layer(partial(_normalised, folder, nm), np.dtype(np.float32), quantum=GRAY_QUANTUM)
         path = folder.mosaic_path(nm)
-        render_layer(
-            path,
-            geometry,
-            origins,
-            layer,
-            f"mosaic {nm} nm (stage positions, downsample {geometry.scale})",
-            wavelength_nm=nm,
-            progress=progress,
-        )
+        if stages is not None:
+            st = stages.stream(nm)
+            st.mark_absent(set(stages.planned) - set(keys))
+            st.finish(lambda k, o=origins, n=nm: (_normalised(folder, n, k), o[k]), progress)
+            scale = stages.geometry.scale
+        else:  # no plan positions to frame it: the covering of the finished tiles
+            geometry = MosaicGeometry.covering(origins, shape, px, max_pixels, min_scale)
+            layer = _stage_layer(partial(_normalised, folder, nm))
+            name = _stage_name(nm, geometry.scale)
+            render_layer(path, geometry, origins, layer, name, wavelength_nm=nm, progress=progress)
+            scale = geometry.scale
         written.append(path.relative_to(folder.root).as_posix())
-    scale = geometry.scale if geometry is not None else 1
     folder.update_manifest(mosaic={"downsample": scale, "files": written, "placement": "stage"})
     return written
 
@@ -360,13 +605,16 @@ __all__ = [
     "BLEND_WIDTH_PX",
     "GRAY_QUANTUM",
     "BandAccumulator",
-    "BandRenderer",
     "Layer",
     "MosaicGeometry",
+    "MosaicStream",
+    "Output",
+    "StageMosaics",
     "blend_tiles",
     "blend_window",
     "choose_downsample",
     "ramp",
+    "layer_stream",
     "render_layer",
     "stage_origins",
     "write_pyramid",

@@ -27,19 +27,13 @@ from uvscope.analysis.review import (
     outside_counts,
     reviewed_differential,
 )
-from uvscope.analysis.settings import CLASSES
+from uvscope.classes import ALL_CLASSES, CLASSES, class_hex
 from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
 from uvscope.io.report_images import gallery_html, mosaic_html
 from uvscope.io.report_provenance import PROVENANCE_NAME, write_provenance
 
 CLASS_ORDER = CLASSES
-COLOURS = {
-    "neutrophil": "#e66101",
-    "eosinophil": "#d62728",
-    "basophil": "#9467bd",
-    "lymphocyte": "#1f77b4",
-    "monocyte": "#2ca02c",
-}
+COLOURS = {name: class_hex(name) for name in ALL_CLASSES}  # the one colour table
 #: reviewed cells listed in the report itself; all of them are in the provenance file
 REVIEWED_ROWS = 25
 

@@ -29,6 +29,7 @@ Invariants (each tested in tests/io/test_scanfolder.py):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -176,6 +177,11 @@ class ScanFolder:
         self.before_write: Callable[[Path], None] | None = None
         self._denominators: dict[tuple[int, str], tuple[np.ndarray, np.ndarray | None]] = {}
         self._background_of: dict[int, str] = {}  # tile -> background id, for read_tile
+        #: the stage mosaics rendered as tiles are written (``uvscope.io.mosaic.StageMosaics``;
+        #: made at the first tile from the manifest's plan; ``write_stage_mosaics`` ends them)
+        self.stage_mosaics: Any = None
+        self.stream_stage_mosaics = True
+        self._stage_mosaics_tried = False
 
     def _check_write(self, path: Path) -> None:
         if self.before_write is not None:
@@ -486,8 +492,31 @@ class ScanFolder:
         stored twice), else the normalised tile; fsynced: its journal line may follow at once."""
         if raw is not None:
             self.write_image(self.raw_path(index, nm), raw, meta)
+        else:
+            self.write_image(self.tile_path(index, nm), normalised.astype(np.float32), meta)
+        self._stream_stage_mosaic(index, nm, normalised, meta)
+
+    def _stream_stage_mosaic(
+        self, index: int, nm: int, normalised: np.ndarray, meta: ImageMeta
+    ) -> None:
+        """Push the tile into the stage mosaic rendered during the scan. Best effort: on any
+        failure the stream is dropped and ``write_stage_mosaics`` builds it at the end."""
+        if not self.stream_stage_mosaics or meta.x_mm is None or meta.y_mm is None:
             return
-        self.write_image(self.tile_path(index, nm), normalised.astype(np.float32), meta)
+        try:
+            if self.stage_mosaics is None and not self._stage_mosaics_tried:
+                self._stage_mosaics_tried = True
+                from uvscope.io.mosaic import StageMosaics  # the builder needs this module
+
+                self.stage_mosaics = StageMosaics.for_folder(self, normalised.shape[:2])
+            if self.stage_mosaics is not None:
+                self.stage_mosaics.push(index, nm, normalised, meta.x_mm, meta.y_mm)
+        except Exception as err:  # noqa: BLE001 - the tile is saved; the mosaic comes at the end
+            if self.stage_mosaics is not None:
+                self.stage_mosaics.abort()
+            self.stage_mosaics = None
+            with contextlib.suppress(Exception):
+                self.log_event("stage-mosaic", f"stage mosaic left to the end of the scan: {err}")
 
     def write_image(self, path: Path, image: np.ndarray, meta: ImageMeta) -> None:
         """An OME-TIFF written beside and renamed into place, file and folder fsynced."""

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from uvscope.classes import CLASSES
 from uvscope.errors import ConfigError
 
-WBC_KINDS: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
+WBC_KINDS: tuple[str, ...] = CLASSES  # the simulator draws the classes uvscope counts
 
 
 def _healthy_fractions() -> dict[str, float]:
