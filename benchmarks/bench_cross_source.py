@@ -79,12 +79,14 @@ def run(a: argparse.Namespace) -> dict:
     sets = load_sets(a.bccd, a.zheng, a.zheng_px, 64)
     for method in a.methods:
         norm = {k: normalise(x, method) for k, (x, _) in sets.items()}
-        for src, dst in (("bccd", "zheng"), ("zheng", "bccd")):
-            key = f"{method}:{src}->{dst}"
+        for src, dst, seed in (
+            (s, d, seed) for s, d in (("bccd", "zheng"), ("zheng", "bccd")) for seed in a.seeds
+        ):
+            key = f"{method}:{src}->{dst}" + (f" seed {seed}" if seed else "")
             if key in res:
                 continue
             t0 = time.time()
-            net = fit(norm[src], sets[src][1], a.epochs, 0)
+            net = fit(norm[src], sets[src][1], a.epochs, seed)
             res[key] = {
                 "confusion": confusion(sets[dst][1], predict(net, norm[dst])),
                 "seconds": time.time() - t0,
@@ -118,22 +120,37 @@ def scores(cm: np.ndarray) -> tuple[float, float, float]:
 
 
 def summary(res: dict) -> str:
-    lines = [
-        "| normalisation | train -> test | n test | accuracy | balanced accuracy | macro F1 |"
-        " majority: acc / bal / F1 |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    """One row per method and direction: the mean over seeds (min - max in brackets)."""
+    groups: dict[str, list[np.ndarray]] = {}
     for key, r in res.items():
+        groups.setdefault(key.split(" seed ")[0], []).append(np.asarray(r["confusion"]))
+    lines = [
+        "| normalisation | train -> test | runs | n test | accuracy | balanced accuracy |"
+        " macro F1 | majority: acc / bal / F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, cms in groups.items():
         method, what = key.split(":", 1)
-        cm = np.asarray(r["confusion"])
-        base = np.zeros_like(cm)
-        base[:, int(np.argmax(cm.sum(1)))] = cm.sum(1)
-        s, m = scores(cm), scores(base)
+        s = np.array([scores(cm) for cm in cms])
+        base = np.zeros_like(cms[0])
+        base[:, int(np.argmax(cms[0].sum(1)))] = cms[0].sum(1)
+        m = scores(base)
+        cells = [
+            f"{s[:, i].mean():.3f}"
+            + (f" ({s[:, i].min():.3f}-{s[:, i].max():.3f})" if len(s) > 1 else "")
+            for i in range(3)
+        ]
         lines.append(
-            f"| {method} | {what} | {int(cm.sum())} | {s[0]:.3f} | {s[1]:.3f} | {s[2]:.3f} | "
-            f"{m[0]:.3f} / {m[1]:.3f} / {m[2]:.3f} |"
+            f"| {method} | {what} | {len(cms)} | {int(cms[0].sum())} | "
+            + " | ".join(cells)
+            + f" | {m[0]:.3f} / {m[1]:.3f} / {m[2]:.3f} |"
         )
     return "\n".join(lines)
+
+
+def confusions(res: dict, key: str) -> np.ndarray:
+    """The confusion matrix of ``key`` summed over its seeds."""
+    return sum(np.asarray(r["confusion"]) for k, r in res.items() if k.split(" seed ")[0] == key)
 
 
 def main() -> None:
@@ -144,6 +161,7 @@ def main() -> None:
     ap.add_argument("--zheng-px", type=float, default=0.16)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="cross-source runs")
     ap.add_argument("--within-folds", type=int, default=5, help="0: skip within-source")
     ap.add_argument("--summary-only", action="store_true")
     a = ap.parse_args()
