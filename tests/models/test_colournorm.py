@@ -60,3 +60,45 @@ def test_percentile_is_the_crop_folders_normalisation():
 def test_unknown_method_is_named():
     with pytest.raises(ValueError, match="'lab'.*percentile"):
         normalise(BLUE[None], "lab")
+
+
+def test_old_cards_mean_the_percentile_stretch():
+    from uvscope.models.colournorm import card_method
+    from uvscope.models.userdata import RGB_NORMALISATION
+
+    assert card_method({"rgb_normalisation": RGB_NORMALISATION}) == "percentile"
+    assert card_method({"rgb_normalisation": "stain"}) == "stain"
+    assert card_method({}) is None
+
+
+def test_train_records_the_choice_and_evaluate_applies_it(tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    import uvscope.models.pipeline as pipeline
+    from tests.models.test_userdata import _folder
+    from uvscope.cli import main
+
+    used: list[str] = []
+    real = pipeline.colour_normalise
+    monkeypatch.setattr(pipeline, "colour_normalise", lambda x, m: used.append(m) or real(x, m))
+    root = _folder(tmp_path / "crops", {"neutrophil": 5, "lymphocyte": 5})
+    out = tmp_path / "w"
+    args = ["--data", str(root), "--device", "cpu"]
+    r = CliRunner().invoke(
+        main, ["train", "classify", *args, "--out", str(out), "--epochs", "1",
+               "--colour-normalisation", "gray"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "classify.json").read_text())["rgb_normalisation"] == "gray"
+    assert used == ["gray"]
+    r = CliRunner().invoke(main, ["evaluate", "classify", *args, "--weights", str(out)])
+    assert r.exit_code == 0, r.output
+    assert used == ["gray", "gray"]
+    # composite crops have no colours to normalise: a clear refusal
+    r = CliRunner().invoke(
+        main, ["train", "classify", *args, "--out", str(tmp_path / "c"), "--epochs", "1",
+               "--classifier-input", "composite", "--colour-normalisation", "stain"],
+    )  # fmt: skip
+    assert r.exit_code != 0 and "--colour-normalisation applies to colour crops" in r.output

@@ -26,6 +26,8 @@ REFERENCE_STAINS = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11]])
 #: optical density of the reference stains at a concentration of 1 (the 99th percentile)
 REFERENCE_MAX_OD = np.array([1.5, 0.8])
 METHODS = ("percentile", "gray", "stain")
+#: what ``uvscope train classify`` uses for colour crops unless told otherwise
+DEFAULT = "percentile"
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -85,3 +87,12 @@ def normalise(x: np.ndarray, method: str) -> np.ndarray:
     if method == "stain":
         return stain_crops(x)
     raise ValueError(f"colour normalisation {method!r} is not one of {METHODS}")
+
+
+def card_method(card: dict) -> str | None:
+    """The normalisation a classifier's card says its colour crops had (None: none); cards
+    written before the choice existed hold a description of the percentile stretch."""
+    value = card.get("rgb_normalisation")
+    if not value:
+        return None
+    return str(value) if value in METHODS else "percentile"
