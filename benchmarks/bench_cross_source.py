@@ -95,13 +95,16 @@ def run(a: argparse.Namespace) -> dict:
             print(key, f"{time.time() - t0:.0f} s", flush=True)
         if a.within_folds:
             for src in sets:
-                key = f"{method}:{src} {a.within_folds}-fold"
+                n_folds = a.within_max_folds or a.within_folds
+                key = f"{method}:{src} within, {n_folds} of {a.within_folds} folds"
                 if key in res:
                     continue
                 t0 = time.time()
                 y = sets[src][1]
                 cm = np.zeros((5, 5), int)
                 for f, (tr, te) in enumerate(stratified_kfold(y, a.within_folds, seed=0)):
+                    if f >= n_folds:
+                        break
                     net = fit(norm[src][tr], y[tr], a.epochs, f)
                     cm += np.asarray(confusion(y[te], predict(net, norm[src][te])))
                 res[key] = {"confusion": cm.tolist(), "seconds": time.time() - t0}
@@ -163,7 +166,18 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="cross-source runs")
     ap.add_argument("--within-folds", type=int, default=5, help="0: skip within-source")
+    ap.add_argument(
+        "--within-max-folds", type=int, default=None, help="score only the first N test folds"
+    )
     ap.add_argument("--summary-only", action="store_true")
+    ap.add_argument(
+        "--confusion",
+        nargs="*",
+        default=[],
+        metavar="KEY",
+        help="also print the per-class table and confusion matrix (summed over seeds) of "
+        "these rows, e.g. 'gray:zheng->bccd'",
+    )
     a = ap.parse_args()
     a.runs.mkdir(parents=True, exist_ok=True)
     if a.summary_only:
@@ -173,6 +187,15 @@ def main() -> None:
             ap.error("--bccd and --zheng are needed to train")
         res = run(a)
     print(summary(res))
+    for key in a.confusion:
+        from uvscope.models.metrics import classification_report
+
+        cm = confusions(res, key)
+        yt = np.repeat(np.arange(5), cm.sum(1))
+        yp = np.concatenate([np.repeat(np.arange(5), row) for row in cm])
+        names = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
+        print(f"\n### {key} (summed over its runs)\n")
+        print(classification_report(yt, yp, names).markdown())
 
 
 if __name__ == "__main__":
