@@ -460,6 +460,12 @@ class FocusPlanConfig(Model):
 class AnalysisConfig(Model):
     enabled: bool = Field(False, description="Analyse tiles as they are acquired")
     models: str = Field("default", description="Model set from the weights registry")
+    allow_model_mismatch: bool = Field(
+        False,
+        description="Run weights whose model card declares another modality, input or a "
+        "pixel size more than 4x from the scan's (refused otherwise; recorded in the "
+        "manifest and the analysis provenance)",
+    )
     settings: Path | None = Field(
         None, description="Analysis settings TOML (thresholds; see `uvscope analyze --help`)"
     )

@@ -66,6 +66,13 @@ def _predict_module() -> Any:
         ) from err
 
 
+#: how a user overrides a refused model set, named in every refusal (one wording for all)
+OVERRIDE_HINT = (
+    "uvscope analyze or scan --allow-model-mismatch; in a scan file or the GUI: "
+    "[analysis] allow_model_mismatch = true"
+)
+
+
 def load_models(
     segmenter: str = "default",
     stainer: str | None = "default",
@@ -105,8 +112,8 @@ def _check_fit(prov: dict[str, Any], modality: str, allow: bool) -> None:
     if problems and not allow:
         raise ModelError(
             "; ".join(problems.values())
-            + ". Use weights trained on this kind of scan, or override explicitly "
-            "(uvscope analyze --allow-model-mismatch) to run them anyway"
+            + ". Use weights trained on this kind of scan, or override explicitly to run "
+            f"them anyway ({OVERRIDE_HINT})"
         )
     if problems:
         prov["mismatch_overridden"] = list(problems.values())
@@ -137,7 +144,7 @@ def check_pixel_fit(models: ModelSet, pixel_size_um: float) -> None:
         raise ModelError(
             "; ".join(problems)
             + f": more than {MAX_RESAMPLE:g}x resampling. Train weights at this pixel size "
-            "(uvscope train ... --data DIR), or override (uvscope analyze --allow-model-mismatch)"
+            f"(uvscope train ... --data DIR), or override ({OVERRIDE_HINT})"
         )
     if problems:
         models.provenance.setdefault("mismatch_overridden", []).extend(problems)

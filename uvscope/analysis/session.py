@@ -165,12 +165,20 @@ def analyse_scan_folder(
 
 
 def session_for_scan(
-    scan: Any, out_dir: str | Path, plan: Sequence[TileSpec] | None = None, stain: bool = True
+    scan: Any,
+    out_dir: str | Path,
+    plan: Sequence[TileSpec] | None = None,
+    stain: bool = True,
+    pixel_size_um: float | None = None,
 ) -> AnalysisSession:
     """The analysis sink a scan's ``[analysis]`` section asks for (CLI and GUI alike).
 
     Models are loaded here, before anything moves, so a missing or mismatched weight file
-    stops the scan before it starts. ``stain=False`` skips virtual staining (counting
+    stops the scan before it starts: weights whose card declares another modality or input
+    than a 260 nm scan, or a pixel size more than ``MAX_RESAMPLE`` from ``pixel_size_um``
+    (the rig's; on resume the manifest's when not given), are refused with the checks
+    ``uvscope analyze`` makes, unless ``[analysis] allow_model_mismatch`` (then the mismatch
+    is recorded in the provenance). ``stain=False`` skips virtual staining (counting
     benchmarks: it changes no count).
     """
     from uvscope.analysis.models import load_models
@@ -184,5 +192,20 @@ def session_for_scan(
     settings = settings.replace(
         counting=counting, inference={**settings.inference.model_dump(), "device": a.device}
     )
-    models = load_models(a.models, a.models if stain else None, a.models, device=a.device)
+    allow = bool(getattr(a, "allow_model_mismatch", False))
+    models = load_models(
+        a.models, a.models if stain else None, a.models, device=a.device, allow_mismatch=allow
+    )
+    px = pixel_size_um if pixel_size_um is not None else _saved_pixel_size(out_dir)
+    if px:
+        check_pixel_fit(models, float(px))
     return AnalysisSession(out_dir, models, settings, plan=plan, report=a.report)
+
+
+def _saved_pixel_size(out_dir: str | Path) -> float | None:
+    """The pixel size in the manifest of a scan being resumed; None for a new folder."""
+    try:
+        manifest = ScanFolder.open(out_dir).read_manifest()
+        return float(manifest["plan"]["pixel_size_um"])
+    except (StorageError, OSError, KeyError, TypeError, ValueError):
+        return None

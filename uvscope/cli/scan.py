@@ -131,6 +131,20 @@ def _end_product_bars(progress: Progress) -> Any:
     return on_step
 
 
+def _analysis_overrides(
+    scan: ScanConfig, analysis: bool | None, models: str | None, allow: bool
+) -> ScanConfig:
+    """The scan config with the command line's analysis options applied."""
+    a = scan.analysis.model_dump()
+    if analysis is not None:
+        a["enabled"] = analysis
+    if models is not None:
+        a["models"] = models
+    if allow:
+        a["allow_model_mismatch"] = True
+    return scan.replace(analysis=a)
+
+
 def run_one(
     scan_path: Path | None,
     rig_path: Path | None,
@@ -139,13 +153,17 @@ def run_one(
     quiet: bool = False,
     analysis: bool | None = None,
     accept_rig_change: str | None = None,
+    models: str | None = None,
+    allow_model_mismatch: bool = False,
 ) -> int:
-    """Run one scan with a progress bar; returns the process exit code."""
+    """Run one scan with a progress bar; returns the process exit code.
+
+    ``models`` replaces the scan file's ``[analysis] models``; ``allow_model_mismatch`` sets
+    its ``allow_model_mismatch`` (so the manifest's config records the override)."""
     from uvscope.drivers.rig import build_rig
 
     scan, rig_cfg, out_dir = _configs(scan_path, rig_path, out, resume)
-    if analysis is not None:
-        scan = scan.replace(analysis={**scan.analysis.model_dump(), "enabled": analysis})
+    scan = _analysis_overrides(scan, analysis, models, allow_model_mismatch)
     rig = build_rig(rig_cfg)
     engine = ScanEngine(
         rig, scan, out_dir, resume=resume is not None, accept_rig_change=accept_rig_change
@@ -158,7 +176,11 @@ def run_one(
             )
             from uvscope.analysis.session import session_for_scan
 
-            engine.user_sinks.append(session_for_scan(scan, out_dir))
+            # modality and pixel size checked here, before the first tile is acquired
+            sink = session_for_scan(scan, out_dir, pixel_size_um=rig.pixel_size_um)
+            for why in sink.models.provenance.get("mismatch_overridden", []):
+                console.print(f"[bold yellow]warning:[/] model mismatch overridden: {why}")
+            engine.user_sinks.append(sink)
     except BaseException:
         engine.release()
         rig.close()
@@ -258,6 +280,22 @@ def run_one(
     help="With --resume and --rig: go on although the rig differs from the one the scan "
     "started on (the manifest records REASON, the new rig and the differences).",
 )
+@click.option(
+    "--models",
+    "models",
+    metavar="NAME|DIR",
+    default=None,
+    help="Model set for the analysis: a registry name or the folder of a trained set "
+    "(replaces [analysis] models; implies --analysis). Weights whose card declares another "
+    "modality or input than a 260 nm scan, or a pixel size more than 4x from the rig's, are "
+    "refused before the first tile.",
+)
+@click.option(
+    "--allow-model-mismatch",
+    is_flag=True,
+    help="Run such weights anyway (sets [analysis] allow_model_mismatch; the manifest and "
+    "the analysis provenance record it).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
     "--json",
@@ -272,6 +310,8 @@ def scan(
     resume: Path | None,
     analysis: bool | None,
     accept_rig_change: str | None,
+    models: str | None,
+    allow_model_mismatch: bool,
     quiet: bool,
     as_json: bool = False,
 ) -> None:
@@ -295,9 +335,18 @@ def scan(
         raise click.UsageError("--resume takes the folder's own config; drop --config/--out")
     if accept_rig_change is not None and resume is None:
         raise click.UsageError("--accept-rig-change goes with --resume")
+    if models is not None and resume is not None:
+        raise click.UsageError(
+            "--resume finishes the analysis with the models the scan started with; drop --models"
+        )
+    if models is not None and analysis is False:
+        raise click.UsageError("--models sets the analysis's networks; drop --no-analysis")
+    if models is not None:
+        analysis = True
+    extra = (accept_rig_change, models, allow_model_mismatch)
     if as_json:
-        sys.exit(_run_json(scan_path, rig_path, out, resume, quiet, analysis, accept_rig_change))
-    code = run_one(scan_path, rig_path, out, resume, quiet, analysis, accept_rig_change)
+        sys.exit(_run_json(scan_path, rig_path, out, resume, quiet, analysis, *extra))
+    code = run_one(scan_path, rig_path, out, resume, quiet, analysis, *extra)
     if code:
         sys.exit(code)
 
@@ -310,6 +359,8 @@ def _run_json(
     quiet: bool,
     analysis: bool | None,
     accept_rig_change: str | None = None,
+    models: str | None = None,
+    allow_model_mismatch: bool = False,
 ) -> int:
     """run_one with its terminal output on stderr, then the folder's results as JSON."""
     import contextlib
@@ -325,6 +376,8 @@ def _run_json(
             quiet,
             analysis,
             accept_rig_change,
+            models,
+            allow_model_mismatch,
         )
     mpath = folder / "manifest.json"
     manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}

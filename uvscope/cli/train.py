@@ -93,6 +93,15 @@ _modality_option = click.option(
     help="Own data / crop folders: the paper's composite crop cut from the masks (the "
     "analysis's input; default for uv260) or the whole colour image (default otherwise).",
 )
+@click.option(
+    "--colour-normalisation",
+    "colour_norm",
+    type=click.Choice(["percentile", "gray", "stain"]),
+    default=None,
+    help="Colour crops (rgb-crop input) only: percentile (each channel stretched, the "
+    "default), gray (luma stretched: no hue), stain (Macenko-style: the crop's two stains "
+    "re-composed in fixed reference colours). Recorded in the card; evaluate applies it.",
+)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint of a failed run.")
 @click.option(
     "--init",
@@ -130,6 +139,7 @@ def train(
     folds: int,
     fold: int,
     classifier_input: str | None,
+    colour_norm: str | None = None,
 ) -> None:
     """Train a segment, stain or classify model; the best epoch on validation is kept.
 
@@ -160,7 +170,9 @@ def train(
         init=init,
         lr=lr,
         nucleus_weight=nucleus_weight,
-        own=OwnOptions(pixel_size_um, modality, folds, fold, classifier_input),
+        own=OwnOptions(
+            pixel_size_um, modality, folds, fold, classifier_input, colour_norm=colour_norm
+        ),
         scan_crops=_scan_crops(scans) if scans else None,
     )
 

@@ -53,10 +53,12 @@ def preload_analysis() -> bool:
 
 def session_factory(scan: Any, rig: Any, out_dir: Any, plan: Any) -> Any:
     """The analysis sink ``uvscope scan --analysis`` uses, given the plan so its worker and
-    signals exist before the first tile."""
+    signals exist before the first tile; the models are checked against the rig's pixel size
+    and the scan's modality as the CLI checks them."""
     from uvscope.analysis.session import session_for_scan
 
-    return session_for_scan(scan, out_dir, plan=list(plan.tiles))
+    px = getattr(rig, "pixel_size_um", None)
+    return session_for_scan(scan, out_dir, plan=list(plan.tiles), pixel_size_um=px)
 
 
 def to_tile_result(res: Any) -> TileResult | None:

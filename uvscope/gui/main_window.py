@@ -23,7 +23,7 @@ from uvscope.acquisition.events import RunState, ScanProgress, ScanSummary
 from uvscope.acquisition.plan import GridPlan
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
-from uvscope.errors import ConfigError, UvscopeError
+from uvscope.errors import ConfigError, ModelError, UvscopeError
 from uvscope.gui.device_panel import DevicePanel
 from uvscope.gui.device_worker import DeviceWorker
 from uvscope.gui.error_banner import ErrorBanner
@@ -382,8 +382,17 @@ class MainWindow(QMainWindow):
             cfg,
             Path(str(cfg.output_dir)),
             on_done=lambda sink: self._start_engine(cfg, sink),
-            on_error=lambda err: (self.statusBar().clearMessage(), self._scan_over()),
+            on_error=self._analysis_refused,
         )
+
+    def _analysis_refused(self, err: BaseException) -> None:
+        """The models did not load or do not fit the scan: nothing was acquired; the reason
+        goes beside the Models field (the banner says it too) and the scan does not start."""
+        self.statusBar().clearMessage()
+        if isinstance(err, ModelError):
+            self.left_tabs.setCurrentIndex(1)
+            self.form.show_model_error(err)
+        self._scan_over()
 
     def _ask_about_folder(self, cfg: ScanConfig) -> bool | None:
         """False: a new folder; True: resume the interrupted scan there; None: don't start."""

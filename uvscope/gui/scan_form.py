@@ -412,7 +412,7 @@ class ScanForm(QWidget):
         sw.setLayout(srow)
         form.addRow("", sw)
         self.models = ModelCombo()
-        form.addRow("Models", self.models)
+        form.addRow("Models", self._with_error(self.models, "analysis.models"))
         self.analysis_extra = ExtraFields(
             AnalysisConfig, _ANALYSIS_OWN, form, "analysis", self._with_error
         )
@@ -693,6 +693,15 @@ class ScanForm(QWidget):
             if i < len(order):
                 return f"wavelength {order[i]}"
         return head if head in self.errors else "general"
+
+    def show_model_error(self, err: BaseException) -> None:
+        """A refused model set (missing weights, another modality or pixel size) beside the
+        Models field, in the registry's own words (file names kept as they are)."""
+        self.show_errors(None)
+        lab = self.errors["analysis.models"]
+        lab.setText(" ".join(str(err).split()))
+        lab.setVisible(True)
+        self._scroll_to(lab)
 
     def error_text(self, key: str) -> str:
         return self.errors[key].text()

@@ -20,6 +20,9 @@ import torch
 
 from uvscope.errors import ModelError
 from uvscope.models.arch import CLASS_NAMES, ClassifyConfig, SegConfig, StainConfig, preset
+from uvscope.models.colournorm import DEFAULT as DEFAULT_COLOUR_NORM
+from uvscope.models.colournorm import card_method
+from uvscope.models.colournorm import normalise as colour_normalise
 from uvscope.models.loop import Log
 from uvscope.models.metrics import msssim_rgb, stratified_kfold
 from uvscope.models.owndata import is_own_data
@@ -49,7 +52,7 @@ from uvscope.models.train_segment import (
     train_segmenter,
 )
 from uvscope.models.train_stain import choose_offsets, train_stainer
-from uvscope.models.userdata import RGB_NORMALISATION, load_crop_folder, normalise_rgb
+from uvscope.models.userdata import load_crop_folder
 
 
 def is_crop_folder(path: Path) -> bool:
@@ -89,6 +92,19 @@ class OwnOptions:
     fold: int = 0
     classifier_input: str | None = None
     init: str | None = "default"
+    #: colour crops' normalisation (uvscope.models.colournorm method); None: its default
+    colour_norm: str | None = None
+
+
+def _colour_norm(opt: OwnOptions, inp: str) -> str | None:
+    """The colour normalisation of a classifier's crops: colour crops only."""
+    if inp != "rgb-crop":
+        if opt.colour_norm is not None:
+            raise ModelError(
+                f"--colour-normalisation applies to colour crops (rgb-crop input), not {inp!r}"
+            )
+        return None
+    return opt.colour_norm or DEFAULT_COLOUR_NORM
 
 
 def _config(kind: str, size: str, overrides: dict[str, Any] | None, backbone: str | None) -> Any:
@@ -289,8 +305,9 @@ def _own_trainer(
     card.update(init_rec)
     card["modality"] = ds.modality
     card["input"] = inp
-    if inp == "rgb-crop":
-        card["rgb_normalisation"] = RGB_NORMALISATION
+    norm = _colour_norm(opt, inp)
+    if norm:
+        card["rgb_normalisation"] = norm
     card["data"] = {
         **ds.summary(),
         "folds": opt.folds,
@@ -329,10 +346,10 @@ def _own_trainer(
             card["metrics"] = m
             return net, hist, cfg
         net, hist, extras = train_own_classify(
-            ds, split, cfg, inp, epochs, work, device, seed, log, init=init_path, **kw
+            ds, split, cfg, inp, epochs, work, device, seed, log, norm, init=init_path, **kw
         )
         card.update(extras)
-        te = own_crops(ds, split["test"], cfg, inp)
+        te = own_crops(ds, split["test"], cfg, inp, norm)
         clf = CellClassifier(net, cfg, card, device="cpu")
         card["metrics"] = {"test_fold": class_scores(clf.predict(te.x)[1], te)}
         return net, hist, cfg
@@ -426,13 +443,14 @@ def _crop_trainer(
     colour = bool(np.any(np.abs(crops.x[:, 0] - crops.x[:, 1]) > 1e-3))
     mod = opt.modality or str(meta.get("modality") or ("rgb-stained" if colour else "uv260"))
     inp = _crop_input(mod, opt.classifier_input)
-    x = normalise_rgb(crops.x) if inp == "rgb-crop" else crops.x
+    norm = _colour_norm(opt, inp)
+    x = colour_normalise(crops.x, norm) if norm else crops.x
     arr = CropArrays(x, crops.label, crops.dead)
     tr, va = stratified_kfold(np.where(arr.dead > 0, 5, arr.label), k=5, seed=seed)[0]
     card["modality"] = mod
     card["input"] = inp
-    if inp == "rgb-crop":
-        card["rgb_normalisation"] = RGB_NORMALISATION
+    if norm:
+        card["rgb_normalisation"] = norm
     card["data"] = {
         "path": str(data),
         "kind": "crop folder",
@@ -598,7 +616,7 @@ def _evaluate_own(
         res.update(segment_scores(model.net, ds, names or [it.name for it in ds.items], model.cfg))
         return res
     inp = str(model.card.get("input", "composite"))
-    crops = own_crops(ds, names, model.cfg, inp, bool(model.card.get("rgb_normalisation")))
+    crops = own_crops(ds, names, model.cfg, inp, card_method(model.card))
     res["input"] = inp
     res.update(class_scores(model.predict(crops.x)[1], crops))
     return res
@@ -643,7 +661,8 @@ def run_evaluation(
 
         clf = load_classifier(weights, device)
         folder = load_crop_folder(data, clf.crop_size)
-        x = normalise_rgb(folder.x) if clf.card.get("rgb_normalisation") else folder.x
+        norm = card_method(clf.card)
+        x = colour_normalise(folder.x, norm) if norm else folder.x
         arr = CropArrays(x, folder.label, folder.dead)
         pd, pc = clf.predict(arr.x)
         out = {"data": str(data), **_cls_summary(evaluate_arrays(pd, pc, arr))}

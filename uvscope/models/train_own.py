@@ -18,6 +18,8 @@ from skimage.transform import resize
 
 from uvscope.errors import ModelError
 from uvscope.models.arch import CLASS_NAMES, ClassifyConfig, SegConfig
+from uvscope.models.colournorm import DEFAULT as DEFAULT_COLOUR_NORM
+from uvscope.models.colournorm import normalise as colour_normalise
 from uvscope.models.loop import History, Log
 from uvscope.models.metrics import classification_report, dice
 from uvscope.models.owndata import (
@@ -34,7 +36,6 @@ from uvscope.models.owndata import (
 from uvscope.models.patches import TileArrays
 from uvscope.models.train_classify import CropArrays, train_classifier
 from uvscope.models.train_segment import train_segmenter
-from uvscope.models.userdata import normalise_rgb
 
 
 def sample_tile(s: OwnSample, min_side: int) -> TileArrays:
@@ -136,14 +137,18 @@ def segment_scores(
 
 
 def own_crops(
-    ds: OwnDataset, names: list[str] | None, cfg: ClassifyConfig, inp: str, normalise: bool = True
+    ds: OwnDataset,
+    names: list[str] | None,
+    cfg: ClassifyConfig,
+    inp: str,
+    normalise: str | None = DEFAULT_COLOUR_NORM,
 ) -> CropArrays:
     """Classifier inputs of the named images: composite crops, or whole colour images
-    (``normalise``: per-channel stretched, see userdata.normalise_rgb)."""
+    (``normalise``: a uvscope.models.colournorm method, None for none)."""
     if inp == "rgb-crop":
         x, lab, dead, _ = rgb_crops(ds, names, cfg.crop_size)
         if normalise:
-            x = normalise_rgb(x)
+            x = colour_normalise(x, normalise)
     else:
         x, lab, dead, _ = composite_crops(ds, names, cfg.pixel_size_um, cfg.crop_size)
     return CropArrays(x.astype(np.float32), lab, dead)
@@ -159,9 +164,10 @@ def train_own_classify(
     device: str,
     seed: int,
     log: Log,
+    colour_norm: str | None = DEFAULT_COLOUR_NORM,
     **kw: Any,
 ) -> tuple[torch.nn.Module, History, dict[str, Any]]:
-    tr, va = (own_crops(ds, split[k], cfg, inp) for k in ("train", "val"))
+    tr, va = (own_crops(ds, split[k], cfg, inp, colour_norm) for k in ("train", "val"))
     log(f"{len(tr.x)} training and {len(va.x)} validation cells ({inp} crops)")
     net, hist, extras = train_classifier(
         tr,

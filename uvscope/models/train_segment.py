@@ -20,7 +20,12 @@ from uvscope.models.checkpoint import load_checkpoint, save_checkpoint
 from uvscope.models.loop import History, Log, setup
 from uvscope.models.losses import bce_dice_loss
 from uvscope.models.metrics import mean_dice
-from uvscope.models.patches import TileArrays, sample_patches
+from uvscope.models.patches import (
+    NEGATIVE_FRACTION,
+    TileArrays,
+    red_cell_negatives,
+    sample_patches,
+)
 from uvscope.models.predict import pad_to_multiple
 from uvscope.models.unet import SegmentationNet
 
@@ -60,6 +65,22 @@ def tile_targets(tiles: list[TileArrays]) -> list[np.ndarray]:
     return [np.stack([t.cell, t.nucleus]).astype(np.float32) for t in tiles]
 
 
+def find_negatives(tiles: list[TileArrays], size: int, log: Log = print) -> int:
+    """Look for red-cell-rich windows without a WBC in every training tile (background
+    examples, see patches.red_cell_negatives); returns how many were found."""
+    n_tiles = n = 0
+    for t in tiles:
+        if t.negatives is None:
+            t.negatives = red_cell_negatives(t.gray, t.cell, size)
+        n += len(t.negatives)
+        n_tiles += bool(len(t.negatives))
+    log(
+        f"red-cell-rich negatives: {n} windows without a WBC in {n_tiles} of {len(tiles)} "
+        f"training tiles ({NEGATIVE_FRACTION:.0%} of patches where a tile has them)"
+    )
+    return n
+
+
 def train_segmenter(
     train: list[TileArrays],
     val: list[TileArrays],
@@ -89,6 +110,7 @@ def train_segmenter(
     net = SegmentationNet(cfg.base_width, cfg.depth, cfg.extra_conv).to(dev)
     if init is not None:
         _load_init(net, cfg, init)
+    find_negatives(train, cfg.patch_size, log)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.2, patience=4)
     steps = max(1, patches_per_epoch // batch_size)
@@ -112,7 +134,9 @@ def train_segmenter(
         log(f"resumed after epoch {start}")
     for epoch in range(start, epochs):
         net.train()
-        x, y = sample_patches(train, patches_per_epoch, cfg.patch_size, rng)
+        x, y = sample_patches(
+            train, patches_per_epoch, cfg.patch_size, rng, negative_fraction=NEGATIVE_FRACTION
+        )
         both = _augmented(x, y, gen, augment)
         losses = []
         for i, b in enumerate(range(0, patches_per_epoch - batch_size + 1, batch_size)):
