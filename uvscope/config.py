@@ -10,7 +10,7 @@ import os
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, Self, TypeVar, get_args
 
 import tomli_w
 from pydantic import (
@@ -65,7 +65,7 @@ class Model(BaseModel):
             raise ValueError(f"{value!r}: true/false is not a number")
         return value
 
-    def replace(self, **changes: Any) -> Model:
+    def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied and validated again."""
         return type(self).model_validate({**self.model_dump(), **changes})
 
