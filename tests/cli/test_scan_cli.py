@@ -117,7 +117,9 @@ def test_batch_goes_on_after_a_failure_and_exits_nonzero(files: Path):
     assert ScanFolder.open(files / "b2").read_manifest()["status"] == "complete"
 
 
-def test_resume_finishes_an_interrupted_scan(files: Path):
+def test_resume_finishes_an_interrupted_scan(files: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("UVSCOPE_RIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(files / "no-config"))
     out = files / "out"
     r = CliRunner().invoke(
         main,
@@ -139,5 +141,8 @@ def test_resume_finishes_an_interrupted_scan(files: Path):
     folder.update_manifest(status="running")
     r = CliRunner().invoke(main, ["scan", "--resume", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
+    # nothing configured: the folder's own (small) rig is driven, and said so, not "built-in"
+    assert "rig: the one recorded in the scan folder's manifest" in r.output
+    assert "built-in" not in r.output
     assert len(ScanFolder.open(out).tile_records()) == 4
     assert len(folder.journal_path.read_text().splitlines()) == 4

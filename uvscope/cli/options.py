@@ -22,12 +22,20 @@ def _resolve_rig(ctx: click.Context, param: click.Parameter, value: str | None) 
             path, source = default_rig()
         except ConfigError as err:
             raise click.BadParameter(str(err), ctx, param) from None
+    if path is None and value is None and ctx.params.get("resume") is not None:
+        # scan --resume with nothing configured drives the rig its folder recorded
+        click.echo("rig: the one recorded in the scan folder's manifest", err=True)
+        return None
     try:
         name = load_rig(path).name
     except ConfigError as err:
         raise click.BadParameter(f"{err} (rig from {source})", ctx, param) from None
     builtin = path is None or str(path) == SIM_RIG
-    where = f"built-in, {source}" if builtin else f"{path}, from {source}"
+    where = (
+        ("built-in" if path is None and value is None else f"built-in, {source}")
+        if builtin
+        else f"{path}, from {source}"
+    )
     click.echo(f"rig: {name} ({where})", err=True)
     return path
 

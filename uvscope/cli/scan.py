@@ -265,6 +265,7 @@ def run_one(
 )
 @click.option(
     "--resume",
+    is_eager=True,  # read before --rig, whose default depends on it
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="Finish an interrupted scan in this folder without redoing finished tiles.",
 )
