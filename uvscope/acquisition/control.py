@@ -17,6 +17,8 @@ PAUSE_POLL_S = 0.1
 
 
 class RunControl:
+    """The ``RunState`` of a scan and the requests made of it, shared by engine and runner."""
+
     def __init__(self, events: ScanEvents) -> None:
         self.events = events
         self.state = RunState.IDLE

@@ -29,7 +29,7 @@ from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
 from uvscope.acquisition.recovery import DeviceErrorPolicy
 from uvscope.acquisition.resume import ResumePoint, check_resume
 from uvscope.acquisition.retry import RetryBudget
-from uvscope.acquisition.runner import ProgressBase, StepRunner
+from uvscope.acquisition.runner import ProgressBase, RunParts, StepRunner
 from uvscope.acquisition.sinks import SinkSet
 from uvscope.acquisition.steps import (
     BackgroundStep,
@@ -280,7 +280,7 @@ class ScanEngine:
         )
         self.control.enter_running()
         base = ProgressBase(len(done), len(plan.tiles), t0_s, self.rig.clock.now())
-        parts = (acquirer, keeper, focus, self._sinks, recovery)
+        parts = RunParts(acquirer, keeper, focus, self._sinks, recovery)
         self.runner = StepRunner(self.rig, self.control, self.events, folder, parts, base)
         return self.runner, [t for t in plan.tiles if t.index not in done]
 

@@ -40,6 +40,18 @@ class ProgressBase:
     device_t0_s: float
 
 
+@dataclass(frozen=True)
+class RunParts:
+    """What the runner drives: the devices (through the acquirer), the backgrounds and the
+    focus check, the sinks, and the retry policy."""
+
+    acquirer: TileAcquirer
+    keeper: BackgroundKeeper
+    focus: FocusController
+    sinks: SinkSet
+    recovery: DeviceErrorPolicy
+
+
 def tile_steps(todo: Sequence[TileSpec]) -> list[TileStep]:
     """One step per tile; each knows the next, so the stage moves on during readout."""
     return [
@@ -48,17 +60,20 @@ def tile_steps(todo: Sequence[TileSpec]) -> list[TileStep]:
 
 
 class StepRunner:
+    """Runs the tile steps of one scan (``run``) once the preparation is done."""
+
     def __init__(
         self,
         rig: Rig,
         control: RunControl,
         events: ScanEvents,
         folder: ScanFolder,
-        parts: tuple[TileAcquirer, BackgroundKeeper, FocusController, SinkSet, DeviceErrorPolicy],
+        parts: RunParts,
         progress: ProgressBase,
     ) -> None:
         self.rig, self.control, self.events, self.folder = rig, control, events, folder
-        self.acquirer, self.keeper, self.focus, self.sinks, self.recovery = parts
+        self.acquirer, self.keeper, self.focus = parts.acquirer, parts.keeper, parts.focus
+        self.sinks, self.recovery = parts.sinks, parts.recovery
         self.progress = progress
         self.acquired_now = 0  # tiles delivered by this run
         self.stop_rule_met = False

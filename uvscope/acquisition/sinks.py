@@ -17,6 +17,8 @@ Log = Callable[..., None]
 
 
 class SinkSet:
+    """The writer and the other sinks of a scan; ``unclosed`` is what an early end closes."""
+
     def __init__(
         self,
         writer: TileWriter,
