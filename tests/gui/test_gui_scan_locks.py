@@ -80,6 +80,9 @@ def test_live_view_is_locked_during_a_scan(qtbot, small_rig_config, tmp_path):
     assert win.live_session.live is None and len(refused) == 2
     assert "scan is running" in refused[0]
     qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=30_000)
+    # the locks go when the scan's summary arrives (just after its last state change): the
+    # device controls coming back are what tells the operator live view is free again
+    qtbot.waitUntil(lambda: win.panel.goto_button.isEnabled(), timeout=30_000)
     win.live_session.start()
     qtbot.waitUntil(lambda: win.live_session.live is not None, timeout=5000)
     win.live_session.stop()
