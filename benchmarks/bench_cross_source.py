@@ -68,10 +68,46 @@ def confusion(y: np.ndarray, p: np.ndarray) -> list[list[int]]:
     return cm.tolist()
 
 
+def _cross(a, res, res_file, sets, norm, method) -> None:  # type: ignore[no-untyped-def]
+    for src, dst, seed in (
+        (s, d, seed) for s, d in (("bccd", "zheng"), ("zheng", "bccd")) for seed in a.seeds
+    ):
+        key = f"{method}:{src}->{dst}" + (f" seed {seed}" if seed else "")
+        if key in res:
+            continue
+        t0 = time.time()
+        net = fit(norm[src], sets[src][1], a.epochs, seed)
+        res[key] = {
+            "confusion": confusion(sets[dst][1], predict(net, norm[dst])),
+            "seconds": time.time() - t0,
+        }
+        res_file.write_text(json.dumps(res, indent=1))
+        print(key, f"{time.time() - t0:.0f} s", flush=True)
+
+
+def _within(a, res, res_file, sets, norm, method) -> None:  # type: ignore[no-untyped-def]
+    from uvscope.models.metrics import stratified_kfold
+
+    for src in sets:
+        n_folds = a.within_max_folds or a.within_folds
+        key = f"{method}:{src} within, {n_folds} of {a.within_folds} folds"
+        if key in res:
+            continue
+        t0 = time.time()
+        y = sets[src][1]
+        cm = np.zeros((5, 5), int)
+        for f, (tr, te) in enumerate(stratified_kfold(y, a.within_folds, seed=0)):
+            if f >= n_folds:
+                break
+            net = fit(norm[src][tr], y[tr], a.epochs, f)
+            cm += np.asarray(confusion(y[te], predict(net, norm[src][te])))
+        res[key] = {"confusion": cm.tolist(), "seconds": time.time() - t0}
+        res_file.write_text(json.dumps(res, indent=1))
+        print(key, f"{time.time() - t0:.0f} s", flush=True)
+
+
 def run(a: argparse.Namespace) -> dict:
     import torch
-
-    from uvscope.models.metrics import stratified_kfold
 
     torch.set_num_threads(1)
     res_file = a.runs / "results.json"
@@ -79,37 +115,9 @@ def run(a: argparse.Namespace) -> dict:
     sets = load_sets(a.bccd, a.zheng, a.zheng_px, 64)
     for method in a.methods:
         norm = {k: normalise(x, method) for k, (x, _) in sets.items()}
-        for src, dst, seed in (
-            (s, d, seed) for s, d in (("bccd", "zheng"), ("zheng", "bccd")) for seed in a.seeds
-        ):
-            key = f"{method}:{src}->{dst}" + (f" seed {seed}" if seed else "")
-            if key in res:
-                continue
-            t0 = time.time()
-            net = fit(norm[src], sets[src][1], a.epochs, seed)
-            res[key] = {
-                "confusion": confusion(sets[dst][1], predict(net, norm[dst])),
-                "seconds": time.time() - t0,
-            }
-            res_file.write_text(json.dumps(res, indent=1))
-            print(key, f"{time.time() - t0:.0f} s", flush=True)
-        if a.within_folds:
-            for src in sets:
-                n_folds = a.within_max_folds or a.within_folds
-                key = f"{method}:{src} within, {n_folds} of {a.within_folds} folds"
-                if key in res:
-                    continue
-                t0 = time.time()
-                y = sets[src][1]
-                cm = np.zeros((5, 5), int)
-                for f, (tr, te) in enumerate(stratified_kfold(y, a.within_folds, seed=0)):
-                    if f >= n_folds:
-                        break
-                    net = fit(norm[src][tr], y[tr], a.epochs, f)
-                    cm += np.asarray(confusion(y[te], predict(net, norm[src][te])))
-                res[key] = {"confusion": cm.tolist(), "seconds": time.time() - t0}
-                res_file.write_text(json.dumps(res, indent=1))
-                print(key, f"{time.time() - t0:.0f} s", flush=True)
+        steps = [_cross, _within] if a.within_folds else [_cross]
+        for step in reversed(steps) if a.within_first else steps:
+            step(a, res, res_file, sets, norm, method)
     return res
 
 
@@ -169,6 +177,7 @@ def main() -> None:
     ap.add_argument(
         "--within-max-folds", type=int, default=None, help="score only the first N test folds"
     )
+    ap.add_argument("--within-first", action="store_true", help="within-source runs first")
     ap.add_argument("--summary-only", action="store_true")
     ap.add_argument(
         "--confusion",
