@@ -18,6 +18,8 @@ statistics of a whole set: a lab's single crop is normalised the same way at any
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: reference stain colours (optical density directions, R, G, B) the ``stain`` method
@@ -35,7 +37,8 @@ def _stretch(x: np.ndarray, lo_pct: float = 1.0, hi_pct: float = 99.0) -> np.nda
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     lo = np.percentile(flat, lo_pct, axis=-1)[..., None, None]
     hi = np.percentile(flat, hi_pct, axis=-1)[..., None, None]
-    return np.clip((x - lo) / np.maximum(hi - lo, 1e-3), 0.0, 1.0).astype(np.float32)
+    out: np.ndarray = np.clip((x - lo) / np.maximum(hi - lo, 1e-3), 0.0, 1.0)
+    return out.astype(np.float32)
 
 
 def gray_crops(x: np.ndarray) -> np.ndarray:
@@ -69,8 +72,8 @@ def _stain_one(rgb: np.ndarray, beta: float = 0.15, alpha: float = 1.0) -> np.nd
         conc = conc[::-1]
     scale = np.maximum(np.percentile(conc, 99, axis=1), 1e-6)
     conc = conc / scale[:, None] * REFERENCE_MAX_OD[:, None]
-    out = np.exp(-(REFERENCE_STAINS.T @ conc))  # (3, P), white background = 1
-    return np.clip(out, 0, 1).reshape(c, h, w).astype(np.float32)
+    out: np.ndarray = np.clip(np.exp(-(REFERENCE_STAINS.T @ conc)), 0, 1)  # white = 1
+    return out.reshape(c, h, w).astype(np.float32)
 
 
 def stain_crops(x: np.ndarray) -> np.ndarray:
@@ -89,7 +92,7 @@ def normalise(x: np.ndarray, method: str) -> np.ndarray:
     raise ValueError(f"colour normalisation {method!r} is not one of {METHODS}")
 
 
-def card_method(card: dict) -> str | None:
+def card_method(card: dict[str, Any]) -> str | None:
     """The normalisation a classifier's card says its colour crops had (None: none); cards
     written before the choice existed hold a description of the percentile stretch."""
     value = card.get("rgb_normalisation")
