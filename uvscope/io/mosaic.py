@@ -550,6 +550,15 @@ def _normalised(folder: ScanFolder, nm: int, index: int) -> np.ndarray:
     return folder.read_tile(index, nm)[0]
 
 
+def _stage_loaded(
+    folder: ScanFolder, nm: int, origins: Mapping[int, np.ndarray], index: int
+) -> Loaded:
+    """A tile the stage mosaic stream did not get, read back (None: not a finished tile)."""
+    if index not in origins:
+        return None
+    return _normalised(folder, nm, index), origins[index]
+
+
 def write_stage_mosaics(
     folder: ScanFolder,
     max_pixels: int = STAGE_MAX_PIXELS,
@@ -595,7 +604,7 @@ def write_stage_mosaics(
         if stages is not None:
             st = stages.stream(nm)
             st.mark_absent(set(stages.planned) - set(keys))
-            st.finish(lambda k, o=origins, n=nm: (_normalised(folder, n, k), o[k]), progress)
+            st.finish(partial(_stage_loaded, folder, nm, origins), progress)
             scale = stages.geometry.scale
         else:  # no plan positions to frame it: the covering of the finished tiles
             geometry = MosaicGeometry.covering(origins, shape, px, max_pixels, min_scale)
