@@ -105,3 +105,16 @@ def test_streamed_pyramid_tiles_are_the_bytes_tifffile_writes(
             assert a.filehandle.read(na) == b.filehandle.read(nb)
         np.testing.assert_array_equal(a.series[0].levels[0].asarray(), img)
     assert not list(tmp_path.glob("*.part*"))  # spools gone
+
+
+def test_cached_tiles_do_not_keep_the_full_resolution_tile_alive():
+    """A band waits for its tiles while the scan moves on: what the stream keeps of a tile is
+    the downsampled copy (a picked view of labels would hold the whole tile's memory)."""
+    from uvscope.io.mosaic import downsample_tile
+
+    lab = np.arange(1040 * 1392, dtype=np.uint32).reshape(1040, 1392)
+    gray = lab.astype(np.float32)
+    for img, mode in ((lab, "paste"), (gray, "mean")):
+        layer = Layer(lambda k: None, img.dtype, mode=mode)  # type: ignore[arg-type]
+        small = downsample_tile(img, layer, 2)
+        assert small.base is None and small.nbytes == img.nbytes // 4

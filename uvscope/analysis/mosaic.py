@@ -159,10 +159,15 @@ class AnalysisMosaics:
         if self.origins is None:
             margin = 2 * s.max_shift_um / self.pixel_size_um + 16
         self.layers = mosaic_layers(self.sources, self.counted, s)
-        kw = {"tile": s.tile_size, "margin_px": margin}
         self.streams: dict[str, MosaicStream] = {
             "gray": layer_stream(
-                self.paths["gray"], g, self.planned, self.layers["gray"], NAMES["gray"], **kw
+                self.paths["gray"],
+                g,
+                self.planned,
+                self.layers["gray"],
+                NAMES["gray"],
+                tile=s.tile_size,
+                margin_px=margin,
             )
         }
         if self.stained:
@@ -172,7 +177,8 @@ class AnalysisMosaics:
                 self.planned,
                 self.layers["stained"],
                 NAMES["stained"],
-                **kw,
+                tile=s.tile_size,
+                margin_px=margin,
             )
         labels = self._pyramid("labels", np.dtype(np.uint32), 1, labels=True)
         outlines = self._pyramid("outlines", np.dtype(np.uint8), 3)

@@ -143,7 +143,7 @@ def _lstsq(
     vals: list[float] = []
     b = np.zeros((len(used), 2))
     for r, p in enumerate(used):
-        b[r] = p.measured  # type: ignore[assignment]
+        b[r] = p.measured
         for k, sign in ((p.j, 1.0), (p.i, -1.0)):
             if k in col:
                 r_idx.append(r)

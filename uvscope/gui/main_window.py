@@ -177,6 +177,11 @@ class MainWindow(QMainWindow):
         self.controller.finished.connect(self._on_finished)
         self.controller.device_error.connect(self._on_device_error)
         self.controller.log.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.controller.end_product.connect(
+            lambda what, done, total: self.statusBar().showMessage(
+                f"finishing the scan: {what} {done}/{total}", 10_000
+            )
+        )
         self.controller.log.connect(self.scan_view.log_event)
         self.controller.device_error.connect(
             lambda t: self.scan_view.log_event(f"device error: {t}")

@@ -32,7 +32,10 @@ class QtRelay(QObject):
 
     def _make_forwarder(self, name: str) -> Callable[..., None]:
         def forward(*args: Any) -> None:
-            self.event.emit(name, args)
+            try:
+                self.event.emit(name, args)
+            except RuntimeError:  # the relay's Qt object was deleted (its window closed)
+                self._group[name].disconnect(forward)
 
         return forward
 

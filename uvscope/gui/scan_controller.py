@@ -24,6 +24,7 @@ from uvscope.errors import ScanError
 from uvscope.gui.analysis_adapter import analysis_signals, to_differential
 from uvscope.gui.qt_relay import QtRelay
 from uvscope.gui.tile_worker import TileWorker
+from uvscope.io.progress import end_products
 from uvscope.logs import attach_scan_log
 
 #: builds the analysis TileSink of a scan from (scan, rig, out_dir, plan); its psygnal
@@ -54,6 +55,7 @@ class ScanController(QObject):
     differential = Signal(object)  # gui.results.Differential
     analysis_error = Signal(int, str)  # tile index, message
     stopped = Signal()  # after stop_and_wait: the engine thread has ended
+    end_product = Signal(str, int, int)  # end-of-scan step of this scan: what, done, total
 
     def __init__(
         self,
@@ -142,6 +144,10 @@ class ScanController(QObject):
         relay.on("finished", self._on_finished)
         engine.events.tile_acquired.connect(tiles.put_tile)  # engine thread -> worker queue
         self._relays = [relay]
+        # the end-of-scan steps (last mosaic bands and files, report) of this scan's folder
+        erelay = QtRelay({"step": end_products.step}, self)
+        erelay.on("step", self._on_end_product)
+        self._relays.append(erelay)
         if self._analysis is not None:
             signals = analysis_signals(self._analysis)
             signals["tile_analysed"].connect(tiles.put_result)  # analysis thread -> worker
@@ -156,6 +162,10 @@ class ScanController(QObject):
 
     def _on_finished(self, summary: object) -> None:
         self.finished.emit(summary)
+
+    def _on_end_product(self, scan: str, what: str, done: int, total: int) -> None:
+        if self.out_dir is not None and Path(scan).resolve() == Path(self.out_dir).resolve():
+            self.end_product.emit(what, done, total)
 
     def pause(self) -> None:
         if self.engine is not None:

@@ -36,6 +36,7 @@ from uvscope.io.scanfolder import ScanFolder
 BLEND_WIDTH_PX = 64  # full-resolution pixels of the linear blending ramp
 STAGE_MAX_PIXELS = 32_000_000  # stage mosaics (a quick look per wavelength) are capped lower
 STAGE_MIN_SCALE = 2  # a quick look: every detail stays in the raw tiles beside it
+RENDER_ROWS = 64  # mosaic rows blended at a time
 #: gray mosaics hold transmission rounded to 1/16384: 100 x finer than the camera noise of a
 #: normalised tile (~1 %), and it lets deflate halve them (float32 noise bits do not compress)
 GRAY_QUANTUM = 2.0**-14
@@ -191,8 +192,8 @@ def downsample_tile(img: np.ndarray, layer: Layer, scale: int) -> np.ndarray:
     """A tile at mosaic resolution: block mean (kept in the tile's dtype) or picked labels."""
     if scale == 1:
         return img
-    if layer.mode == "paste":
-        return block_pick(img, scale)
+    if layer.mode == "paste":  # a copy: the picked view would keep the whole tile alive
+        return np.ascontiguousarray(block_pick(img, scale))
     small = block_mean(img, scale)
     if np.issubdtype(img.dtype, np.integer):
         return np.round(small).astype(img.dtype)
@@ -315,12 +316,19 @@ class MosaicStream:
     def _render_next(self) -> None:
         g = self.geometry
         r0, r1, lo, hi = self._band()
-        acc = BandAccumulator(lo, hi - lo, g.shape[1], self.layer, g.scale)
-        for k in sorted(self._small):  # index order: later tiles paste on top
-            small = self._small[k]
-            if small is not None and k in self._top:
-                acc.add(small, *self._top[k])
-        rows = acc.result()
+        # blended in slices of rows (each pixel's sums are the same whatever the slicing):
+        # the float accumulators of a whole band of a wide mosaic would be hundreds of MB
+        parts = []
+        for s0 in range(lo, hi, RENDER_ROWS):
+            s1 = min(s0 + RENDER_ROWS, hi)
+            acc = BandAccumulator(s0, s1 - s0, g.shape[1], self.layer, g.scale)
+            for k in sorted(self._small):  # index order: later tiles paste on top
+                small = self._small[k]
+                if small is not None and k in self._top:
+                    acc.add(small, *self._top[k])
+            parts.append(acc.result())
+        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        del parts
         for out in self.outputs:
             data = rows if out.transform is None else out.transform(rows, lo)
             out.stream.add(data[r0 - lo : r1 - lo])
@@ -543,6 +551,15 @@ def _normalised(folder: ScanFolder, nm: int, index: int) -> np.ndarray:
     return folder.read_tile(index, nm)[0]
 
 
+def _stage_loaded(
+    folder: ScanFolder, nm: int, origins: Mapping[int, np.ndarray], index: int
+) -> Loaded:
+    """A tile the stage mosaic stream did not get, read back (None: not a finished tile)."""
+    if index not in origins:
+        return None
+    return _normalised(folder, nm, index), origins[index]
+
+
 def write_stage_mosaics(
     folder: ScanFolder,
     max_pixels: int = STAGE_MAX_PIXELS,
@@ -588,7 +605,7 @@ def write_stage_mosaics(
         if stages is not None:
             st = stages.stream(nm)
             st.mark_absent(set(stages.planned) - set(keys))
-            st.finish(lambda k, o=origins, n=nm: (_normalised(folder, n, k), o[k]), progress)
+            st.finish(partial(_stage_loaded, folder, nm, origins), progress)
             scale = stages.geometry.scale
         else:  # no plan positions to frame it: the covering of the finished tiles
             geometry = MosaicGeometry.covering(origins, shape, px, max_pixels, min_scale)

@@ -9,6 +9,7 @@ workers) report through that instead.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from psygnal import Signal
@@ -32,6 +33,8 @@ def end_products_reporter(scan_dir: str | Path) -> ProgressFn:
     key = str(scan_dir)
 
     def report(what: str, done: int, total: int) -> None:
-        end_products.step.emit(key, what, done, total)
+        # progress is for the eyes: a listener that fails (a closed window) never fails a scan
+        with contextlib.suppress(Exception):
+            end_products.step.emit(key, what, done, total)
 
     return report
