@@ -14,12 +14,12 @@ import numpy as np
 
 from uvscope.analysis.differential import wilson_interval
 from uvscope.analysis.review import (  # noqa: F401 - the widgets' one place for class names
-    DEAD,
     LOW_CONFIDENCE_P,
     OUTSIDE_CLASSES,
     REVIEW_CLASSES,
 )
 from uvscope.analysis.settings import CLASSES
+from uvscope.classes import DEAD
 
 #: the five-part differential, in the report's order
 WBC_CLASSES: tuple[str, ...] = CLASSES

@@ -22,12 +22,11 @@ from typing import Any
 import numpy as np
 
 from uvscope.analysis.review import (
-    DEAD,
     class_label,
     outside_counts,
     reviewed_differential,
 )
-from uvscope.classes import ALL_CLASSES, CLASSES, class_hex
+from uvscope.classes import ALL_CLASSES, CLASSES, DEAD, class_hex
 from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
 from uvscope.io.report_images import gallery_html, mosaic_html
 from uvscope.io.report_provenance import PROVENANCE_NAME, write_provenance
