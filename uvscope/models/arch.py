@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
+from uvscope.classes import CLASSES
 from uvscope.errors import ModelError
 
-CLASS_NAMES: tuple[str, ...] = ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte")
-"""Class order of every five-part output in uvscope."""
+CLASS_NAMES: tuple[str, ...] = CLASSES
+"""Class order of every five-part output in uvscope (``uvscope.classes``, the one definition)."""
 
 Kind = Literal["segment", "stain", "classify"]
 Size = Literal["small", "paper"]

@@ -19,6 +19,7 @@ import tifffile
 from scipy import ndimage
 
 from uvscope.errors import ModelError
+from uvscope.imaging import block_mean
 from uvscope.models.arch import CLASS_NAMES
 from uvscope.models.patches import TileArrays
 from uvscope.models.preprocess import bin2x2, composite_crop, contrast_stretch
@@ -121,13 +122,7 @@ def coverage(mask: np.ndarray, factor: int) -> np.ndarray:
     (factor - 1) / 2 camera pixels, a shift the flipped training patches could never learn, and
     would throw away where a boundary falls inside a pixel.
     """
-    m = np.asarray(mask, dtype=np.float32)
-    if factor == 1:
-        return m
-    h, w = m.shape[0] // factor * factor, m.shape[1] // factor * factor
-    blocks = m[:h, :w].reshape(h // factor, factor, w // factor, factor)
-    mean: np.ndarray = blocks.mean(axis=(1, 3)).astype(np.float32)
-    return mean
+    return block_mean(np.asarray(mask, dtype=np.float32), factor)
 
 
 def _factor(data_px: float, model_px: float) -> int:
