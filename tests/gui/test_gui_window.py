@@ -67,6 +67,9 @@ def test_scan_fills_mosaic_and_differential_then_review_is_saved(qtbot, flat_rig
     qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=20_000)
     qtbot.waitUntil(lambda: len(win.scan_view.mosaic.tiles) == 6, timeout=5000)
     qtbot.waitUntil(lambda: len(win.results.cells) == 12, timeout=5000)
+    # the scan's summary (after its FINISHED state) hands the device panel back: the scan,
+    # its sinks and the progress texts are final from then on
+    qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)
     # tiles sit at their stage positions; analysis layers arrived
     t = win.scan_view.mosaic.tiles[0]
     assert 39.0 < t.x_mm < 41.0 and 29.0 < t.y_mm < 31.0
@@ -103,8 +106,6 @@ def test_scan_fills_mosaic_and_differential_then_review_is_saved(qtbot, flat_rig
     (x0, x1), (y0, y1) = win.scan_view.mosaic.vb.viewRange()
     assert x0 < cell.x_um < x1 and y0 < cell.y_um < y1 and (x1 - x0) < 500
     assert sinks[0].closed
-    # the device panel is back in the operator's hands (once the engine's `finished` arrives)
-    qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=5000)
 
 
 def test_pause_resume_abort_keeps_the_files(qtbot, slow_rig, tmp_path):
@@ -120,10 +121,11 @@ def test_pause_resume_abort_keeps_the_files(qtbot, slow_rig, tmp_path):
     qtbot.waitUntil(lambda: win.scan_view.state == RunState.RUNNING, timeout=5000)
     win.scan_view.abort_button.click()
     qtbot.waitUntil(lambda: win.scan_view.state == RunState.ABORTED, timeout=10_000)
+    # the controls come back with the scan's summary, just after its last state change
+    qtbot.waitUntil(lambda: win.panel.goto_button.isEnabled(), timeout=10_000)
     manifest = json.loads((tmp_path / "scan" / "manifest.json").read_text())
     assert manifest["status"] == "aborted"
     assert 0 < win.scan_view.progress_bar.value() < 36
-    assert win.panel.goto_button.isEnabled()
 
 
 def test_closing_during_a_scan_asks_then_stops_cleanly(qtbot, slow_rig, tmp_path):
