@@ -20,7 +20,7 @@ def test_without_anything_configured_the_simulator_is_used_and_said(tmp_path):
     assert default_rig() == (None, "built-in default")
     result = CliRunner().invoke(main, ["devices", "check"])
     assert result.exit_code == 0, result.output
-    assert "rig: simulated deep-UV rig (built-in, built-in default)" in result.stderr
+    assert "rig: simulated deep-UV rig (built-in)" in result.stderr
 
 
 def test_uvscope_rig_names_the_default_rig(tmp_path, monkeypatch):
