@@ -51,7 +51,9 @@ class InferenceSettings(Model):
             "inference patch, overlapping, Hann-blended: bounded memory for large networks)"
         ),
     )
-    patch_batch: int = Field(16, ge=1, description="Patches (or whole tiles) per network call")
+    patch_batch: int = Field(
+        16, ge=1, description="Patches per network call (tiling = 'whole': one tile a call)"
+    )
     tile_batch: int = Field(4, ge=1, description="Tiles the worker gathers into one batch")
     device: str = Field("auto", description="auto, cpu or cuda")
     engine: Literal["auto", "torch", "openvino", "onnxruntime"] = Field(
