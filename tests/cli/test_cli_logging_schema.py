@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.cli.test_scan_cli import SMALL_RIG, SMALL_SCAN
+from tests.cli.scanfiles import SMALL_RIG, small_scan
+
+SMALL_SCAN = small_scan(2, 2)
 from uvscope.cli import main
 
 jsonschema = pytest.importorskip("jsonschema", reason="needs jsonschema (the test extra)")

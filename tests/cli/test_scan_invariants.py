@@ -12,34 +12,16 @@ import pytest
 import tifffile
 from click.testing import CliRunner
 
+from tests.cli.scanfiles import SMALL_RIG, small_scan
 from uvscope.cli import main
 from uvscope.io.ome import ImageMeta, write_ome_tiff
 from uvscope.io.scanfolder import ScanFolder
 
 REPO = Path(__file__).resolve().parents[2]
 
-RIG = """
-name = "small simulated rig"
-[camera]
-backend = "sim"
-width_px = 160
-height_px = 120
-pixel_size_um = 0.5
-"""
+RIG = SMALL_RIG
 
-SCAN = """
-name = "t"
-[region]
-center_mm = [42.5, 32.5]
-rows = 2
-columns = 3
-[[wavelengths]]
-nm = 260
-exposure_ms = 50.0
-[background]
-frames = 2
-dark_frames = 2
-"""
+SCAN = small_scan(2, 3)
 
 
 @pytest.fixture

@@ -12,32 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.scanfiles import SMALL_RIG, small_scan
 from uvscope.io.scanfolder import ScanFolder
 
 REPO = Path(__file__).resolve().parents[2]
 
-RIG = """
-name = "small simulated rig"
-[camera]
-backend = "sim"
-width_px = 160
-height_px = 120
-pixel_size_um = 0.5
-"""
+RIG = SMALL_RIG
 
-SCAN = """
-name = "t"
-[region]
-center_mm = [42.5, 32.5]
-rows = 6
-columns = 6
-[[wavelengths]]
-nm = 260
-exposure_ms = 50.0
-[background]
-frames = 2
-dark_frames = 2
-"""
+SCAN = small_scan(6, 6)
 
 
 def _start(tmp: Path, *extra: str) -> subprocess.Popen[str]:
