@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from tests.cli.scanfiles import SMALL_RIG, small_scan
 
-SMALL_SCAN = small_scan(2, 2)
 from uvscope.cli import main
+
+SMALL_SCAN = small_scan(2, 2)
 
 jsonschema = pytest.importorskip("jsonschema", reason="needs jsonschema (the test extra)")
 
