@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 
 from tests.cli.scanfiles import SMALL_RIG, small_scan
-
 from uvscope.cli import main
 
 SMALL_SCAN = small_scan(2, 2)
