@@ -42,11 +42,21 @@ def _rss_mib() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _shape(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shape {text!r}: give ROWSxCOLS, e.g. 6x80") from None
+    return rows, cols
+
+
 def _folder_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
-def one(tiles: int, models_name: str, keep: Path | None) -> dict[str, object]:
+def one(
+    tiles: int, models_name: str, keep: Path | None, shape: tuple[int, int] | None = None
+) -> dict[str, object]:
     from uvscope.acquisition.engine import ScanEngine
     from uvscope.analysis.session import AnalysisSession
     from uvscope.analysis.settings import AnalysisSettings
@@ -61,13 +71,16 @@ def one(tiles: int, models_name: str, keep: Path | None) -> dict[str, object]:
         from uvscope.analysis.models import load_models
 
         models = load_models(models_name, models_name, models_name, device="cpu")
-    cols = math.ceil(math.sqrt(tiles))
-    rows = math.ceil(tiles / cols)
+    if shape is None:
+        cols = math.ceil(math.sqrt(tiles))
+        rows = math.ceil(tiles / cols)
+    else:
+        rows, cols = shape
     scan = load_scan(None).replace(
         region={"center_mm": (42.5, 32.5), "rows": rows, "columns": cols}
     )
     base = keep if keep is not None else Path(tempfile.mkdtemp())
-    out = base / f"scan_{tiles}_{models_name}"
+    out = base / f"scan_{rows}x{cols}_{models_name}"
     shutil.rmtree(out, ignore_errors=True)
     session = AnalysisSession(out, models, AnalysisSettings(), report=True)
     rig = build_sim_rig(load_rig(None))
@@ -114,6 +127,7 @@ def one(tiles: int, models_name: str, keep: Path | None) -> dict[str, object]:
     size = _folder_bytes(out)
     result = {
         "tiles": rows * cols,
+        "shape": f"{rows} x {cols}",
         "models": models_name,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_rss_scan_mib": peaks["scan"],
@@ -139,22 +153,31 @@ def main() -> None:
     ap.add_argument("--tiles", type=int, nargs="+", default=[100])
     ap.add_argument("--models", default="standin", help="standin, or a registry name (default)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the scan folders here")
+    ap.add_argument(
+        "--shape",
+        type=_shape,
+        default=None,
+        help="ROWSxCOLS instead of a square-ish region (e.g. 6x80, a strip); --tiles ignored",
+    )
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        print(json.dumps(one(a.tiles[0], a.models, a.keep)))
+        print(json.dumps(one(a.tiles[0], a.models, a.keep, a.shape)))
         return
-    for n in a.tiles:
+    for n in a.tiles if a.shape is None else [a.shape[0] * a.shape[1]]:
         cmd = [sys.executable, __file__, "--one", "--tiles", str(n), "--models", a.models]
         if a.keep is not None:
             cmd += ["--keep", str(a.keep)]
+        if a.shape is not None:
+            cmd += ["--shape", f"{a.shape[0]}x{a.shape[1]}"]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if res.returncode != 0:
             print(f"{n} tiles: failed\n{res.stderr[-3000:]}")
             continue
         r = json.loads(res.stdout.strip().splitlines()[-1])
         print(
-            f"{r['tiles']} tiles, {r['models']} models: peak RSS {r['peak_rss_mib']:.0f} MiB "
+            f"{r['tiles']} tiles ({r['shape']}), {r['models']} models: "
+            f"peak RSS {r['peak_rss_mib']:.0f} MiB "
             f"(scan {r['peak_rss_scan_mib']:.0f}, after the last tile "
             f"{r['peak_rss_after_last_tile_mib']:.0f}); end products {r['end_products_s']:.1f} s "
             f"after the last tile's result was in ({r['finish_s']:.1f} s after the worker "

@@ -10,6 +10,7 @@ import queue
 import threading
 
 from uvscope.acquisition.tiles import Tile
+from uvscope.allocator import release_free_memory
 from uvscope.errors import StorageError
 from uvscope.io.ome import ImageMeta
 from uvscope.io.scanfolder import ScanFolder, TileRecord
@@ -56,6 +57,7 @@ class TileWriter:
                 self._write(item)  # type: ignore[arg-type]
             except BaseException as err:  # noqa: BLE001 - reported to the engine thread
                 self._error = err
+            release_free_memory()  # the written tile's arrays back to the system
 
     def _write(self, tile: Tile) -> None:
         for nm, norm in tile.normalised.items():

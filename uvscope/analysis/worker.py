@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from psygnal import Signal
 
 from uvscope.acquisition.tiles import Tile, TileSpec
+from uvscope.allocator import release_free_memory
 from uvscope.analysis.dedup import CoreRegions
 from uvscope.analysis.differential import Differential, DifferentialCounter
 from uvscope.analysis.models import ModelSet
@@ -141,6 +142,7 @@ class AnalysisWorker:
             try:
                 self._process(batch)
             finally:
+                release_free_memory()  # this tile's freed arrays back to the system
                 for _ in batch:
                     self._queue.task_done()
 

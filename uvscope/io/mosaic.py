@@ -6,7 +6,8 @@ rendered in horizontal bands, top to bottom, by a ``MosaicStream``: tiles are pu
 are written or analysed (or read back, for a one-shot build), downsampled, kept only while a
 band can still reach them, and each band is blended and encoded into its pyramidal OME-TIFF
 (``PyramidStream``) as soon as every tile that can reach it is in. Memory is flat in the
-number of tiles (about one grid row of downsampled tiles plus one band), and at the end of a
+number of rows of tiles: one to two grid rows of downsampled tiles, kept compressed
+(``PackedTile``), plus one band, so it grows with the region's width only; at the end of a
 scan only the last bands and the copy of the encoded pyramid remain.
 
 Placement: a tile's *origin* is the global pixel (row, col) of its pixel (0, 0) in one grid
@@ -31,6 +32,7 @@ from uvscope.errors import UvscopeError
 from uvscope.imaging import block_mean, block_pick
 from uvscope.io.mosaic_pyramid import ProgressFn, PyramidStream, write_pyramid
 from uvscope.io.ome import ImageMeta
+from uvscope.io.packed import PackedTile
 from uvscope.io.scanfolder import ScanFolder
 
 BLEND_WIDTH_PX = 64  # full-resolution pixels of the linear blending ramp
@@ -149,7 +151,7 @@ class BandAccumulator:
             self.acc = np.zeros(shape, layer.dtype)
         self._windows: dict[tuple[int, int], np.ndarray] = {}
 
-    def add(self, small: np.ndarray, top: int, left: int) -> None:
+    def add(self, small: np.ndarray | PackedTile, top: int, left: int) -> None:
         """Add a downsampled tile whose pixel (0, 0) is at mosaic pixel (top, left)."""
         h, w = small.shape[:2]
         rs, cs = max(top, self.r0), max(left, 0)
@@ -246,7 +248,7 @@ class MosaicStream:
         self._m = int(math.ceil(margin_px / geometry.scale))
         self._pad = max((o.context for o in self.outputs), default=0)
         self._planned = {k: geometry.place(v)[0] for k, v in planned.items()}
-        self._small: dict[int, np.ndarray | None] = {}
+        self._small: dict[int, PackedTile | None] = {}  # compressed while bands wait
         self._arrived: set[int] = set()
         self._top: dict[int, tuple[int, int]] = {}
         self._absent: set[int] = set()
@@ -261,7 +263,9 @@ class MosaicStream:
         """Tile ``k``'s full-resolution image (None: it has nothing for this layer) and, when
         already known, its global origin (else ``place`` gives it later)."""
         self._small[k] = (
-            None if image is None else downsample_tile(image, self.layer, self.geometry.scale)
+            None
+            if image is None
+            else PackedTile(downsample_tile(image, self.layer, self.geometry.scale))
         )
         self._arrived.add(k)
         if origin is not None:
