@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tifffile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,3 +62,59 @@ def test_the_blender_sees_the_same_pixels(mode):
             plain.add(t, 20 * i, 70 * i - 10)
             packed.add(PackedTile(t), 20 * i, 70 * i - 10)
         assert np.array_equal(plain.result(), packed.result())
+
+
+def test_the_spool_keeps_its_budget_and_empties_its_file(tmp_path):
+    from uvscope.io.packed import ChunkSpool
+
+    spool = ChunkSpool(1000, tmp_path)
+    a, b = [bytes([1]) * 600], [bytes([2]) * 300, bytes([3]) * 300]
+    ra, rb = spool.store(a), spool.store(b)  # a fits, b does not: b goes to the file
+    assert ra == a and all(isinstance(r, tuple) for r in rb)
+    assert spool.in_memory_bytes == 600 and spool.on_disk_bytes == 600
+    assert [spool.load(r) for r in rb] == b
+    assert list(tmp_path.iterdir()) == []  # an anonymous file: nothing left if killed
+    spool.release(rb)
+    assert spool.on_disk_bytes == 0 and spool._end == 0  # emptied once nothing spilled lives
+    rc = spool.store([bytes([4]) * 500])
+    assert rc[0] == (0, 500) and spool.load(rc[0]) == bytes([4]) * 500
+    spool.close()
+
+
+@pytest.mark.parametrize("budget", [0, 40_000, 10**9])
+def test_a_stream_over_its_budget_writes_the_same_mosaic(tmp_path, budget):
+    """Tiles pushed one by one as a scan does, bands rendered as they complete: spilling the
+    waiting tiles to disk changes no pixel, and the memory held stays within the budget."""
+    from uvscope.io.mosaic import MosaicGeometry, MosaicStream, Output, stage_origins
+    from uvscope.io.mosaic_pyramid import PyramidStream
+
+    rng = np.random.default_rng(4)
+    shape, px = (90, 120), 0.5
+    pos = {k: (10.0 + (k % 6) * 0.05, 10.0 + (k // 6) * 0.04) for k in range(18)}
+    tiles = {k: rng.random(shape).astype(np.float32) for k in pos}
+    origins = stage_origins(pos, shape, px)
+    g = MosaicGeometry.covering(origins, shape, px, 10_000_000)
+    layer = Layer(lambda k: None, np.dtype(np.float32), fill=1.0, blend_width_px=16)
+    out = PyramidStream(tmp_path / "m.ome.tif", g.shape, np.dtype(np.float32), 1, px, tile=32)
+    st = MosaicStream(g, origins, layer, [Output(out)], band_rows=32, spool_budget_bytes=budget)
+    held = []
+    for k in sorted(pos):
+        st.push(k, tiles[k], origins[k])
+        st.render_ready()
+        held.append(st.spool.in_memory_bytes)
+    assert st.bands_rendered > 0  # bands were written while tiles came
+    spilled = st.spool.spilled_bytes
+    st.finish()
+    assert max(held) <= budget or budget >= 10**9
+    assert (spilled > 0) == (budget < 10**9)
+    ref = MosaicStream(
+        g,
+        origins,
+        layer,
+        [Output(PyramidStream(tmp_path / "r.ome.tif", g.shape, np.dtype(np.float32), 1, px))],
+    )
+    ref.finish(lambda k: (tiles[k], origins[k]))
+    np.testing.assert_array_equal(
+        tifffile.imread(tmp_path / "m.ome.tif"), tifffile.imread(tmp_path / "r.ome.tif")
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ome.tif", "r.ome.tif"]

@@ -20,6 +20,7 @@ out; label layers paste instead (labels must stay labels).
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -32,7 +33,7 @@ from uvscope.errors import UvscopeError
 from uvscope.imaging import block_mean, block_pick
 from uvscope.io.mosaic_pyramid import ProgressFn, PyramidStream, write_pyramid
 from uvscope.io.ome import ImageMeta
-from uvscope.io.packed import PackedTile
+from uvscope.io.packed import SPOOL_BUDGET_BYTES, ChunkSpool, PackedTile
 from uvscope.io.scanfolder import ScanFolder
 
 BLEND_WIDTH_PX = 64  # full-resolution pixels of the linear blending ramp
@@ -241,6 +242,7 @@ class MosaicStream:
         *,
         band_rows: int = 256,
         margin_px: float = 0.0,
+        spool_budget_bytes: int = SPOOL_BUDGET_BYTES,
     ) -> None:
         self.geometry, self.layer, self.outputs = geometry, layer, list(outputs)
         self.band_rows = band_rows
@@ -257,6 +259,8 @@ class MosaicStream:
         self.bands_at_finish = 0  # bands rendered by ``finish`` (after the last tile)
         self.loaded_at_finish = 0  # tiles ``finish`` had to read back
         self.outside: list[int] = []
+        folder = self.outputs[0].stream.path.parent if self.outputs else Path(tempfile.gettempdir())
+        self.spool = ChunkSpool(spool_budget_bytes, folder)  # waiting tiles beyond the budget
 
     # ---------------------------------------------------------------- tiles in
     def push(self, k: int, image: np.ndarray | None, origin: np.ndarray | None = None) -> None:
@@ -265,7 +269,7 @@ class MosaicStream:
         self._small[k] = (
             None
             if image is None
-            else PackedTile(downsample_tile(image, self.layer, self.geometry.scale))
+            else PackedTile(downsample_tile(image, self.layer, self.geometry.scale), self.spool)
         )
         self._arrived.add(k)
         if origin is not None:
@@ -340,7 +344,12 @@ class MosaicStream:
         self.bands_rendered += 1
         nxt = r1 - self._pad  # the first row a later band can still need
         for k in [k for k in self._small if self._gone(k, nxt)]:
-            del self._small[k]
+            self._drop(k)
+
+    def _drop(self, k: int) -> None:
+        packed = self._small.pop(k)
+        if packed is not None:
+            packed.release()
 
     def _gone(self, k: int, row: int) -> bool:
         planned = self._planned.get(k)
@@ -376,6 +385,7 @@ class MosaicStream:
                 if progress is not None:
                     progress(what, step, total)
             paths = [out.stream.close() for out in self.outputs]
+            self.spool.close()
             if progress is not None:
                 progress(what, total, total)
             return paths
@@ -386,6 +396,7 @@ class MosaicStream:
     def abort(self) -> None:
         for out in self.outputs:
             out.stream.abort()
+        self.spool.close()
 
 
 def layer_stream(
