@@ -21,9 +21,9 @@ import numpy as np
 from numcodecs import Blosc
 
 CHUNK_ROWS = 32  # tile rows per compressed chunk: a 64-row render slice decodes 2-4 of them
-#: compressed bytes a mosaic stream keeps in memory; a square region of about 30 columns
+#: compressed bytes a mosaic stream keeps in memory; a square region of about 15-20 columns
 #: stays within it at downsample 2, wider ones spill the rest to disk
-SPOOL_BUDGET_BYTES = 64 * 2**20
+SPOOL_BUDGET_BYTES = 32 * 2**20
 _CODEC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
 
 #: a chunk in memory, or (offset, length) in the spool file
