@@ -118,3 +118,24 @@ def test_streaming_registration_matches_whole_tiles_and_keeps_only_strips() -> N
     ref, _ = register_tiles(images.__getitem__, planned, SHAPE, PX_UM, s)
     for k in ref:
         np.testing.assert_allclose(origins[k], ref[k], atol=1e-9)
+
+
+def test_strips_kept_in_a_spool_measure_what_arrays_do(tmp_path) -> None:
+    """Strips waiting for their partner go compressed into a spool (here one that spills all
+    of them to disk): the pairs measured are the same, and the spool is empty afterwards."""
+    from uvscope.analysis.registration import StreamingRegistration
+    from uvscope.io.packed import ChunkSpool
+
+    specs = grid_specs(2, 3, SHAPE, PX_UM, 0.2)
+    images = {s.index: _textured((s.x_mm, s.y_mm), SHAPE, PX_UM) for s in specs}
+    planned = {s.index: (s.x_mm, s.y_mm) for s in specs}
+    plain = StreamingRegistration(planned, SHAPE, PX_UM, MosaicSettings())
+    spool = ChunkSpool(0, tmp_path)
+    spooled = StreamingRegistration(planned, SHAPE, PX_UM, MosaicSettings(), spool=spool)
+    for k in sorted(images):
+        plain.add(k, images[k])
+        spooled.add(k, images[k])
+    assert spool.spilled_bytes > 0 and spool.on_disk_bytes == 0 and spool.in_memory_bytes == 0
+    assert [(p.i, p.j, p.measured, p.correlation) for p in spooled.measures] == [
+        (p.i, p.j, p.measured, p.correlation) for p in plain.measures
+    ]

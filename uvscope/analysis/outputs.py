@@ -36,6 +36,7 @@ from uvscope.errors import StorageError
 from uvscope.io.mosaic import MosaicGeometry, stage_origins
 from uvscope.io.mosaic_pyramid import ProgressFn
 from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
+from uvscope.io.packed import SPOOL_BUDGET_BYTES, ChunkSpool
 from uvscope.io.progress import end_products_reporter
 from uvscope.io.scanfolder import ScanFolder
 
@@ -127,7 +128,11 @@ class AnalysisOutputs:
                 planned = self._planned_mm()
                 planned.setdefault(index, position_mm)
                 self._registration = StreamingRegistration(
-                    planned, gray.shape[:2], self._plan_px(), self.settings.mosaic
+                    planned,
+                    gray.shape[:2],
+                    self._plan_px(),
+                    self.settings.mosaic,
+                    spool=ChunkSpool(SPOOL_BUDGET_BYTES, self.root),
                 )
             self._registration.add(index, gray, position_mm)
 

@@ -27,6 +27,7 @@ from skimage.registration import phase_cross_correlation
 
 from uvscope.analysis.settings import MosaicSettings
 from uvscope.io.mosaic import stage_origins
+from uvscope.io.packed import ChunkSpool, PackedTile
 
 __all__ = [
     "PairMeasure",
@@ -192,12 +193,20 @@ def solve_positions(
 
 
 class Strip:
-    """The part of a tile one pair needs, indexable with whole-tile slices."""
+    """The part of a tile one pair needs, indexable with whole-tile slices; kept compressed
+    in ``spool`` when given (a vertical pair's strip waits a whole grid row)."""
 
-    def __init__(self, image: np.ndarray, rows: slice, cols: slice) -> None:
-        self.data = np.array(image[rows, cols], np.float32)  # a copy: the tile may go
+    def __init__(
+        self, image: np.ndarray, rows: slice, cols: slice, spool: ChunkSpool | None = None
+    ) -> None:
+        part = np.array(image[rows, cols], np.float32)  # a copy: the tile may go
+        self.data: np.ndarray | PackedTile = part if spool is None else PackedTile(part, spool)
         self.r0, self.c0 = rows.start, cols.start
         self.shape = image.shape[:2]
+
+    def release(self) -> None:
+        if isinstance(self.data, PackedTile):
+            self.data.release()
 
     def __getitem__(self, sl: tuple[slice, slice]) -> np.ndarray:
         r, c = sl
@@ -222,9 +231,11 @@ class StreamingRegistration:
         shape: tuple[int, int],
         px_um: float,
         settings: MosaicSettings | None = None,
+        spool: ChunkSpool | None = None,
     ) -> None:
         self.settings = s = settings or MosaicSettings()
         self.shape, self.px_um = shape, px_um
+        self.spool = spool  # where strips waiting for a neighbour are kept (None: as arrays)
         self.stage = stage_origins(positions_mm, shape, px_um)
         self.max_shift_px = s.max_shift_um / px_um
         # room for the largest accepted correction, and for stage read-backs that differ from
@@ -254,7 +265,9 @@ class StreamingRegistration:
         si, sj = _overlap(self.shape, (int(round(e[0])), int(round(e[1]))))
         rows, cols = si if first else sj
         h, w = self.shape
-        return Strip(image, _grown(rows, self._margin, h), _grown(cols, self._margin, w))
+        return Strip(
+            image, _grown(rows, self._margin, h), _grown(cols, self._margin, w), self.spool
+        )
 
     def add(
         self, k: int, image: np.ndarray, position_mm: tuple[float, float] | None = None
@@ -275,6 +288,7 @@ class StreamingRegistration:
             held = self._strips.pop(pair)
             a, b = (img, held) if pair[0] == k else (held, img)
             self._measure(pair, a, b)
+            held.release()
 
     def _measure(self, pair: tuple[int, int], a: np.ndarray | Strip, b: np.ndarray | Strip) -> None:
         s, e = self.settings, self._expected(*pair)
