@@ -118,3 +118,20 @@ def test_a_stream_over_its_budget_writes_the_same_mosaic(tmp_path, budget):
         tifffile.imread(tmp_path / "m.ome.tif"), tifffile.imread(tmp_path / "r.ome.tif")
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ome.tif", "r.ome.tif"]
+
+
+def test_a_full_disk_is_a_storage_error_naming_the_folder(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from uvscope.errors import StorageError
+    from uvscope.io.packed import ChunkSpool
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    spool = ChunkSpool(0, tmp_path)
+    with pytest.raises(StorageError, match=f"{tmp_path}.*No space left"):
+        spool.store([b"x" * 10])
+    assert spool.on_disk_bytes == 0 and spool._end == 0

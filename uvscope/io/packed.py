@@ -12,6 +12,7 @@ mosaic, so a region of any width holds at most the budget in memory.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import IO
 
 import numpy as np
 from numcodecs import Blosc
+
+from uvscope.errors import StorageError
 
 CHUNK_ROWS = 32  # tile rows per compressed chunk: a 64-row render slice decodes 2-4 of them
 #: compressed bytes a mosaic stream keeps in memory; a square region of about 15-20 columns
@@ -49,13 +52,20 @@ class ChunkSpool:
         if self.in_memory_bytes + size <= self.budget_bytes:
             self.in_memory_bytes += size
             return list(chunks)
-        if self._fh is None:
-            self._fh = tempfile.TemporaryFile(dir=self.folder, prefix=".tile-spool-")  # noqa: SIM115
-        refs: list[ChunkRef] = []
-        for c in chunks:
-            os.pwrite(self._fh.fileno(), c, self._end)
-            refs.append((self._end, len(c)))
-            self._end += len(c)
+        try:
+            if self._fh is None:
+                self._fh = tempfile.TemporaryFile(dir=self.folder, prefix=".tile-spool-")  # noqa: SIM115
+            refs: list[ChunkRef] = []
+            for c in chunks:
+                if os.pwrite(self._fh.fileno(), c, self._end) != len(c):
+                    raise OSError(errno.ENOSPC, "short write")
+                refs.append((self._end, len(c)))
+                self._end += len(c)
+        except OSError as err:
+            raise StorageError(
+                f"cannot keep waiting tiles in {self.folder}: {err.strerror or err}; "
+                "free space on that disk"
+            ) from err
         self.on_disk_bytes += size
         self.spilled_bytes += size
         return refs
