@@ -5,10 +5,10 @@ the analysis mosaics (registered placement, gray / stained / labels / outlines).
 rendered in horizontal bands, top to bottom, by a ``MosaicStream``: tiles are pushed as they
 are written or analysed (or read back, for a one-shot build), downsampled, kept only while a
 band can still reach them, and each band is blended and encoded into its pyramidal OME-TIFF
-(``PyramidStream``) as soon as every tile that can reach it is in. Memory is flat in the
-number of rows of tiles: one to two grid rows of downsampled tiles, kept compressed
-(``PackedTile``), plus one band, so it grows with the region's width only; at the end of a
-scan only the last bands and the copy of the encoded pyramid remain.
+(``PyramidStream``) as soon as every tile that can reach it is in. The tiles waiting (one to
+two grid rows of them) are kept compressed (``PackedTile``), in memory up to a budget and on
+disk beyond it (``ChunkSpool``), so memory is flat in the number of tiles and in the region's
+width; at the end of a scan only the last bands and the copy of the encoded pyramid remain.
 
 Placement: a tile's *origin* is the global pixel (row, col) of its pixel (0, 0) in one grid
 of full-resolution tile pixels (``stage_origins`` for stage placement). The frame is set by
