@@ -7,8 +7,9 @@ are written or analysed (or read back, for a one-shot build), downsampled, kept 
 band can still reach them, and each band is blended and encoded into its pyramidal OME-TIFF
 (``PyramidStream``) as soon as every tile that can reach it is in. The tiles waiting (one to
 two grid rows of them) are kept compressed (``PackedTile``), in memory up to a budget and on
-disk beyond it (``ChunkSpool``), so memory is flat in the number of tiles and in the region's
-width; at the end of a scan only the last bands and the copy of the encoded pyramid remain.
+disk beyond it (``ChunkSpool``), so memory is flat in the number of tiles; only the band being
+rendered grows with the region's width. At the end of a scan only the last bands and the copy
+of the encoded pyramid remain.
 
 Placement: a tile's *origin* is the global pixel (row, col) of its pixel (0, 0) in one grid
 of full-resolution tile pixels (``stage_origins`` for stage placement). The frame is set by
