@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import subprocess
 import sys
 
 import pytest
 
-from uvscope.allocator import release_free_memory
+from uvscope.allocator import _glibc_malloc_trim, release_free_memory
 
 # many tile-sized arrays freed out of order leave free pages inside glibc's heap; the resident
 # size (VmRSS) drops only when they are handed back
@@ -32,14 +31,6 @@ print(released, round(before - rss_mib()))
 """
 
 
-def _glibc() -> bool:
-    try:
-        ctypes.CDLL("libc.so.6").gnu_get_libc_version  # noqa: B018
-    except (OSError, AttributeError):
-        return False
-    return True
-
-
 def _probe(mode: str) -> tuple[str, int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "UVSCOPE_MALLOC"))}
     out = subprocess.run(
@@ -49,7 +40,9 @@ def _probe(mode: str) -> tuple[str, int]:
     return released, int(freed_mib)
 
 
-@pytest.mark.skipif(not _glibc(), reason="glibc only: elsewhere release_free_memory does nothing")
+@pytest.mark.skipif(
+    _glibc_malloc_trim() is None, reason="glibc only: elsewhere release_free_memory does nothing"
+)
 def test_freed_heap_pages_leave_the_resident_size():
     assert _probe("trim") == ("True", pytest.approx(86, abs=10))  # 60 blocks of 1.43 MiB
     released, freed_mib = _probe("none")

@@ -13,28 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.cli.scanfiles import SMALL_RIG, small_scan
 from uvscope.cli import main
 
-RIG = """name = "small simulated rig"
-[camera]
-backend = "sim"
-width_px = 160
-height_px = 120
-pixel_size_um = 0.5
-"""
-
-SCAN = """name = "t"
-[region]
-center_mm = [42.5, 32.5]
-rows = 2
-columns = 2
-[[wavelengths]]
-nm = 260
-exposure_ms = 50.0
-[background]
-frames = 2
-dark_frames = 2
-"""
+RIG = SMALL_RIG
+SCAN = small_scan(2, 2)
 
 
 def _ok(r, expect: str, code: int = 2, bug: bool = False) -> None:

@@ -10,38 +10,23 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.cli.scanfiles import SMALL_RIG, small_scan
 from uvscope.cli import main
 from uvscope.io.scanfolder import ScanFolder
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "uvscope" / "models" / "weights"
 
-RIG = """
-name = "small simulated rig"
-[camera]
-backend = "sim"
-width_px = 160
-height_px = 120
-pixel_size_um = {px}
-"""
+RIG = SMALL_RIG.replace("pixel_size_um = 0.5", "pixel_size_um = {px}")
 
-SCAN = """
-name = "t"
-[region]
-center_mm = [42.5, 32.5]
-rows = 1
-columns = 2
-[[wavelengths]]
-nm = 260
-exposure_ms = 50.0
-[background]
-frames = 2
-dark_frames = 2
-[analysis]
+SCAN = (
+    small_scan(1, 2)
+    + """[analysis]
 enabled = {enabled}
 models = "{models}"
 report = false
 device = "cpu"
 """
+)
 
 
 def model_set(root: Path, **classify_card: object) -> Path:

@@ -159,27 +159,19 @@ class AnalysisMosaics:
         if self.origins is None:
             margin = 2 * s.max_shift_um / self.pixel_size_um + 16
         self.layers = mosaic_layers(self.sources, self.counted, s)
+        blended = ("gray", "stained") if self.stained else ("gray",)
         self.streams: dict[str, MosaicStream] = {
-            "gray": layer_stream(
-                self.paths["gray"],
+            kind: layer_stream(
+                self.paths[kind],
                 g,
                 self.planned,
-                self.layers["gray"],
-                NAMES["gray"],
+                self.layers[kind],
+                NAMES[kind],
                 tile=s.tile_size,
                 margin_px=margin,
             )
+            for kind in blended
         }
-        if self.stained:
-            self.streams["stained"] = layer_stream(
-                self.paths["stained"],
-                g,
-                self.planned,
-                self.layers["stained"],
-                NAMES["stained"],
-                tile=s.tile_size,
-                margin_px=margin,
-            )
         labels = self._pyramid("labels", np.dtype(np.uint32), 1, labels=True)
         outlines = self._pyramid("outlines", np.dtype(np.uint8), 3)
         counted = self.counted

@@ -135,7 +135,3 @@ class PackedTile:
         ref = self._chunks[i]
         raw = _CODEC.decode(self._spool.load(ref) if self._spool is not None else ref)
         return np.frombuffer(raw, self.dtype).reshape(rows, *self.shape[1:])
-
-    def unpack(self) -> np.ndarray:
-        """The whole array (a copy)."""
-        return self[0 : self.shape[0], slice(None)].copy()
