@@ -13,6 +13,32 @@ DEAD = "dead"
 #: every class a counted cell can have
 ALL_CLASSES: tuple[str, ...] = (*CLASSES, DEAD)
 
+#: white cells pre-classified beyond the five parts, as a review station lists them: reported
+#: apart from the five-part 100 % (nucleated red cells per 100 WBC, as a CBC does)
+PRECLASSES: tuple[str, ...] = (
+    "band_neutrophil",
+    "metamyelocyte",
+    "myelocyte",
+    "promyelocyte",
+    "blast",
+    "variant_lymphocyte",
+    "plasma_cell",
+    "nrbc",
+    "smudge",
+)
+#: the immature granulocytes of the IG %
+IMMATURE_GRANULOCYTES: tuple[str, ...] = ("metamyelocyte", "myelocyte", "promyelocyte")
+
+#: red-cell morphology classes, label-free (shape and haemoglobin), in the report's order
+RBC_CLASSES: tuple[str, ...] = (
+    "normal",
+    "sickle",
+    "spherocyte",
+    "elliptocyte",
+    "schistocyte",
+    "target",
+)
+
 #: sRGB colour per class (colour-blind-safe where it matters: neutrophil vs lymphocyte)
 CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
     "neutrophil": (230, 97, 1),
