@@ -84,7 +84,7 @@ class ThorlabsFilterWheel(FilterWheel):
                 "filter_wheel.port is not set; give the wheel's serial port, e.g. /dev/ttyUSB0"
             )
         super().__init__(
-            {int(k): v for k, v in config.slots.items()}, config.position_count, config.dark_slot
+            {int(k): v for k, v in config.slots.items()}, config.positions, config.dark_slot
         )
         self.config = config
         self.timing_scale = timing_scale

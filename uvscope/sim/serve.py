@@ -63,7 +63,7 @@ def start_emulators(
     rig = rig or RigConfig()
     Path(link_dir).mkdir(parents=True, exist_ok=True)
     wheel = EmuFW102C(
-        position_count=rig.filter_wheel.position_count,
+        position_count=rig.filter_wheel.positions,
         ms_per_slot=rig.filter_wheel.move_ms_per_slot,
         link_dir=link_dir,
         time_scale=time_scale,
