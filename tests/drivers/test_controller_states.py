@@ -48,9 +48,7 @@ def emu(tmp_path):
 
 def connect_home_and_move(emu: EmuAptBBD) -> None:
     """What uvscope does on a rig: connect, home, move both axes and the focus, read back."""
-    xy, z = build_apt_devices(
-        stage_config(emu.path), focus_config(emu.path), timing_scale=SCALE
-    )
+    xy, z = build_apt_devices(stage_config(emu.path), focus_config(emu.path), timing_scale=SCALE)
     with xy, z:  # type: ignore[union-attr]
         z.home()  # type: ignore[union-attr]
         xy.home()  # type: ignore[union-attr]
