@@ -1,4 +1,5 @@
-"""Drivers nobody here wrote, against the emulators as ``uvscope sim serve`` starts them.
+"""Drivers nobody here wrote, against the emulators as ``uvscope sim serve`` starts them,
+each alone and one after another on the same emulator.
 
 pyLabLib (``Thorlabs.FW``, ``Thorlabs.KinesisMotor``) and thorlabs-apt-device (``BBD202``)
 are test dependencies. They read the protocols from the Thorlabs manuals independently of
@@ -22,9 +23,10 @@ import serial.serialposix
 import thorlabs_apt_device
 from pylablib.devices import Thorlabs
 
-from tests.drivers.conftest import stage_config
+from tests.drivers.conftest import fw_config, stage_config
 from uvscope.config import RigConfig
 from uvscope.drivers.thorlabs_apt import build_apt_devices
+from uvscope.drivers.thorlabs_fw import ThorlabsFilterWheel
 from uvscope.sim.serve import Emulators, start_emulators
 
 SCALE = 0.01
@@ -169,7 +171,6 @@ def fds_on(port: str) -> int:
     return count
 
 
-@pytest.mark.slow
 def test_clients_one_after_another_on_one_controller(served, no_modem_lines, tmp_path, monkeypatch):
     """A lab's day on one controller: thorlabs-apt-device, pyLabLib, uvscope's driver, then
     pyLabLib again, each opening the port only once the one before has really let go of it
@@ -223,3 +224,28 @@ def test_clients_one_after_another_on_one_controller(served, no_modem_lines, tmp
     assert fds_on(apt.path) == own
     assert (apt.axes[0x21].position, apt.axes[0x22].position) == (800_000, 580_000)
     assert apt.refused == [] and apt.violations == []
+
+
+def test_wheel_clients_one_after_another(served):
+    """pyLabLib, uvscope's driver, then pyLabLib again on one FW102C emulator."""
+    wheel = served.wheel
+    own = fds_on(wheel.path)
+    fw = Thorlabs.FW(wheel.path)
+    try:
+        assert fw.set_position(5) == 5 and fw.set_speed_mode("low") == "low"
+        assert fw.set_sensor_mode("on") == "on"
+    finally:
+        fw.close()
+    assert fds_on(wheel.path) == own
+    config = fw_config(wheel.path, move_ms_per_slot=wheel.ms_per_slot)
+    with ThorlabsFilterWheel(config, timing_scale=SCALE) as ours:
+        assert ours.slot == 5
+        ours.move_to_wavelength(280)
+    assert fds_on(wheel.path) == own
+    fw = Thorlabs.FW(wheel.path)
+    try:
+        assert fw.get_position() == 2 and fw.get_speed_mode() == "high"
+        assert fw.get_sensor_mode() == "off"  # uvscope's default: no stray light when idle
+    finally:
+        fw.close()
+    assert wheel.violations == []
