@@ -9,11 +9,9 @@ encoder) and closing without cleaning up; then uvscope's driver connects, homes 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import serial
