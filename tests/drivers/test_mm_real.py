@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -60,29 +61,9 @@ def write_rig(tmp_path, cfg: RigConfig):
     return path
 
 
-SCAN = """
-name = "demo"
-overlap_percent = 10.0
-[region]
-center_mm = [5.0, 5.0]
-rows = 2
-columns = 3
-[[wavelengths]]
-nm = 260
-exposure_ms = 2.0
-[background]
-position_mm = [12.0, 12.0]
-frames = 2
-dark_frames = 2
-[focus]
-mode = "fixed"
-z_um = 0.0
-"""
-
-
 def run_scan(tmp_path, cfg: RigConfig, *extra: str):
-    scan = tmp_path / "scan.toml"
-    scan.write_text(SCAN, encoding="utf-8")
+    """The shipped ``scan-micromanager-demo.toml`` (2 x 3 tiles around (5, 5) mm) on ``cfg``."""
+    scan = resources.files("uvscope.examples").joinpath("scan-micromanager-demo.toml")
     out = tmp_path / "out"
     args = ["scan", "--config", str(scan), "--rig", str(write_rig(tmp_path, cfg))]
     result = CliRunner().invoke(main, [*args, "--out", str(out), "--quiet", *extra])
