@@ -31,14 +31,8 @@ from uvscope.config import (
     StageConfig,
 )
 from uvscope.drivers.base import Camera, FilterWheel, FocusAxis, XYStage
-from uvscope.drivers.micromanager import (
-    MMCamera,
-    MMFilterWheel,
-    MMFocus,
-    MMSession,
-    MMXYStage,
-    settings_from,
-)
+from uvscope.drivers.micromanager import MMCamera, MMFilterWheel, MMFocus, MMXYStage
+from uvscope.drivers.mm_core import MMSession, settings_from
 from uvscope.drivers.pco_camera import PcoCamera
 from uvscope.drivers.thorlabs_apt import build_apt_devices
 from uvscope.drivers.thorlabs_fw import ThorlabsFilterWheel

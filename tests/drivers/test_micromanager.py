@@ -13,12 +13,10 @@ import pytest
 
 from tests.drivers.fake_mm import FakeCore
 from uvscope.config import RigConfig
-from uvscope.drivers.micromanager import (
+from uvscope.drivers.micromanager import MMCamera, MMFilterWheel, MMXYStage
+from uvscope.drivers.mm_core import (
     MicroManagerSettings,
-    MMCamera,
-    MMFilterWheel,
     MMSession,
-    MMXYStage,
     default_core_factory,
     settings_from,
 )
@@ -83,9 +81,9 @@ def test_pycromanager_missing(monkeypatch):
 
 @pytest.fixture
 def no_headless_core(monkeypatch):
-    from uvscope.drivers import micromanager
+    from uvscope.drivers import mm_core
 
-    monkeypatch.setattr(micromanager, "_HEADLESS", {})
+    monkeypatch.setattr(mm_core, "_HEADLESS", {})
 
 
 def fake_pycromanager(monkeypatch, calls: list) -> None:
@@ -106,9 +104,9 @@ def test_zmq_mode_asks_for_the_core_on_its_port(monkeypatch, no_headless_core):
 def test_zmq_after_a_headless_core_is_refused(monkeypatch):
     """pycromanager's Core() hands back a headless core of this process whatever port is
     asked, so a zmq rig would silently drive the wrong Micro-Manager."""
-    from uvscope.drivers import micromanager
+    from uvscope.drivers import mm_core
 
-    monkeypatch.setattr(micromanager, "_HEADLESS", {("/opt/mm", "/opt/mm/a.cfg"): FakeCore()})
+    monkeypatch.setattr(mm_core, "_HEADLESS", {("/opt/mm", "/opt/mm/a.cfg"): FakeCore()})
     calls = []
     fake_pycromanager(monkeypatch, calls)
     with pytest.raises(ConfigError, match="runs a headless Micro-Manager"):

@@ -33,14 +33,8 @@ from uvscope.acquisition.live import LiveView
 from uvscope.cli import main
 from uvscope.config import RigConfig, dump_toml
 from uvscope.drivers.factory import build_hardware_rig
-from uvscope.drivers.micromanager import (
-    MMCamera,
-    MMFilterWheel,
-    MMFocus,
-    MMSession,
-    MMXYStage,
-    settings_from,
-)
+from uvscope.drivers.micromanager import MMCamera, MMFilterWheel, MMFocus, MMXYStage
+from uvscope.drivers.mm_core import MMSession, settings_from
 from uvscope.drivers.rig import build_rig
 from uvscope.errors import ConfigError, DeviceError, DeviceTimeout
 
