@@ -124,3 +124,27 @@ def test_fw102c_on_a_wheel_left_turning(tmp_path, speed):
             fw.move_to_slot(2)
             assert fw.slot == 2 and wheel.pos == 2
         assert wheel.speed == 1 and wheel.errors == []
+
+
+HOLD_OPEN = """
+import sys, time, serial
+s = serial.Serial(sys.argv[1], 115200)  # no lock, as many programs open a port
+print("holding", flush=True)
+time.sleep(30)
+"""
+
+
+def test_a_silent_wheel_names_who_else_has_its_port_open(tmp_path):
+    with EmuFW102C(link_dir=tmp_path, time_scale=SCALE) as wheel:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_OPEN, wheel.path], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+            wheel.inject("no_reply", 10)  # as when the other program reads our replies away
+            fw = ThorlabsFilterWheel(fw_config(wheel.path, timeout_s=0.5), timing_scale=SCALE)
+            with pytest.raises(DeviceError, match=rf"no other program .*pid {holder.pid} "):
+                fw.connect()
+        finally:
+            holder.kill()
+            holder.wait()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from uvscope.config import FilterWheelConfig
 from uvscope.drivers.base import DeviceInfo, FilterWheel
-from uvscope.drivers.serial_link import LinkLost, SerialFactory, SerialLink
+from uvscope.drivers.serial_link import LinkLost, SerialFactory, SerialLink, holders_hint
 from uvscope.errors import ConfigError, DeviceDisconnected, DeviceError, DeviceTimeout
 
 PROMPT = b"> "
@@ -159,7 +159,14 @@ class ThorlabsFilterWheel(FilterWheel):
         except FilterWheelError:  # the error every wheel gives after power-on
             return self.query("*idn?")
         except DeviceTimeout:
+            pass
+        try:
             return self._exchange("*idn?", self.config.timeout_s, _nonempty, retries=0)
+        except DeviceTimeout as err:
+            raise DeviceTimeout(
+                f"{err}; check that the port is the wheel's and that no other program still "
+                f"has it open{holders_hint(self.config.port or '')}"
+            ) from None
 
     def _discard(self) -> None:
         self.link.discard_input()
