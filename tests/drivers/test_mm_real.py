@@ -280,7 +280,7 @@ def test_pymmcore_plus_mode_shares_the_core_other_tools_drive(tmp_path):
     shared.setDeviceAdapterSearchPaths([adapters()])
     shared.loadSystemConfiguration(demo_config())
     shared.setConfig("Objective", "40X")  # set in the other tool
-    mm = {"mode": "pymmcore-plus", "config_file": demo_config(), "buffer_size_mb": 256}
+    mm = {"mode": "pymmcore-plus", "config_file": demo_config()}
     cfg = demo_rig(micromanager=mm)
     rig = build_rig(cfg)
     with rig:

@@ -121,7 +121,7 @@ def config_path(app: str | None, config_file: str) -> str:
         path = os.path.join(app, path)
     if not os.path.isfile(path):
         raise ConfigError(f"micromanager.config_file: {path} does not exist")
-    return os.path.abspath(path)
+    return os.path.realpath(path)
 
 
 def _import_pycromanager() -> Any:
@@ -176,7 +176,7 @@ def _pymmcore_plus_core(settings: MicroManagerSettings) -> Any:
             if app:
                 core.setDeviceAdapterSearchPaths([app])
             core.loadSystemConfiguration(cfg)
-    elif [d for d in core.getLoadedDevices() if d != "Core"] == []:
+    elif all(label == "Core" for label in core.getLoadedDevices()):
         raise ConfigError(
             "micromanager: the pymmcore-plus core has no devices loaded; set config_file "
             "(and mm_app_path) in [micromanager], or load a configuration first"
