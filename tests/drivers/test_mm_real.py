@@ -132,7 +132,9 @@ def test_scan_with_analysis_on_binned_demo_frames(tmp_path):
     out = run_scan(tmp_path, cfg, "--analysis")
     check_tiles(out, (128, 128), 1.0)
     differential = json.loads((out / "analysis" / "differential.json").read_text())
-    assert differential  # the analysis ran to its end on every tile
+    assert differential["tiles"]["analysed"] == 6 and differential["tiles"]["failed"] == {}
+    stained = sorted((out / "analysis" / "stained").iterdir())
+    assert len(stained) == 6 and tifffile.imread(stained[0]).shape[:2] == (128, 128)
     assert (out / "analysis" / "cells.csv").is_file()
 
 
