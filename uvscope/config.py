@@ -26,6 +26,8 @@ from pydantic import (
 from uvscope.errors import ConfigError
 
 WAVELENGTHS_NM: tuple[int, ...] = (260, 280, 300)
+#: positions of a Thorlabs FW102C, the default wheel (an FW212C has 12)
+FW102C_POSITIONS = 6
 
 
 def _wants_number(annotation: Any) -> bool:
@@ -153,7 +155,13 @@ class FilterWheelConfig(DeviceModel):
     dark_slot: int | None = Field(
         6, ge=1, description="A blocked position used for dark frames; none to skip darks"
     )
-    position_count: int = Field(6, description="6 (FW102C) or 12 (FW212C)")
+    position_count: int | None = Field(
+        None,
+        ge=2,
+        description="Wheel positions: 6 (FW102C, the default) or 12 (FW212C) for sim and serial "
+        "wheels; a micromanager state device may have any count, read from the core at "
+        "connect (a count given here is checked against it)",
+    )
     move_ms_per_slot: float = Field(
         1000.0,
         ge=0,
@@ -176,27 +184,50 @@ class FilterWheelConfig(DeviceModel):
         False, description="serial: trig=1 emits a pulse when in position (else trig=0, input mode)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _thorlabs_count(cls, data: Any) -> Any:
+        """Sim and serial wheels are Thorlabs FW102C/FW212C: 6 positions unless told 12."""
+        if (
+            isinstance(data, dict)
+            and data.get("position_count") is None
+            and data.get("backend", "sim") != "micromanager"
+        ):
+            return {**data, "position_count": FW102C_POSITIONS}
+        return data
+
     @model_validator(mode="after")
     def _slots(self) -> FilterWheelConfig:
-        if self.position_count not in (6, 12):
-            raise ValueError("position_count must be 6 (FW102C) or 12 (FW212C)")
+        count = self.position_count
+        if self.backend != "micromanager" and count not in (6, 12):
+            raise ValueError(
+                "position_count must be 6 (FW102C) or 12 (FW212C) for a sim or serial wheel"
+            )
         used: set[int] = set()
         for key, pos in self.slots.items():
             if not key.isdigit() or int(key) not in WAVELENGTHS_NM:
                 raise ValueError(f"slots: unknown wavelength {key!r}; use one of {WAVELENGTHS_NM}")
-            if not 1 <= pos <= self.position_count:
-                raise ValueError(
-                    f"slots: position {pos} for {key} nm is outside 1..{self.position_count}"
-                )
+            if pos < 1 or (count is not None and pos > count):
+                raise ValueError(f"slots: position {pos} for {key} nm is outside 1..{count}")
             if pos in used:
                 raise ValueError(f"slots: position {pos} is used twice")
             used.add(pos)
         if self.dark_slot is not None:
             if self.dark_slot in used:
                 raise ValueError("dark_slot must not hold a filter")
-            if self.dark_slot > self.position_count:
-                raise ValueError(f"dark_slot {self.dark_slot} is outside 1..{self.position_count}")
+            if count is not None and self.dark_slot > count:
+                raise ValueError(f"dark_slot {self.dark_slot} is outside 1..{count}")
         return self
+
+    @property
+    def positions(self) -> int:
+        """The position count of a sim or serial wheel (a Micro-Manager wheel's comes from
+        its core at connect)."""
+        if self.position_count is None:
+            raise ConfigError(
+                "filter_wheel.position_count: a micromanager wheel reads its count from the core"
+            )
+        return self.position_count
 
     def slot_for(self, wavelength_nm: int) -> int:
         try:

@@ -1,4 +1,7 @@
-"""A fake pycromanager Core with the snake_case methods the driver calls, recording them."""
+"""A fake of pycromanager's ZMQ Core (a running Micro-Manager's Java core): snake_case
+methods, flat image buffers, string vectors with ``size()``/``get(i)`` and device types as
+Java enum objects, none of which the in-process demo core shows. The real core with
+Micro-Manager's demo adapters is tested in ``test_mm_real.py``."""
 
 from __future__ import annotations
 
@@ -15,6 +18,51 @@ class FakeCore:
         self.configs = {"Filter": "UV260"}
         self.exposure = 10.0
         self.camera = "Cam"
+        self.devices = {"Cam": "CameraDevice", "XY": "XYStageDevice", "Z": "StageDevice"}
+        self.devices.update(Wheel="StateDevice")
+        self.groups = {"Filter": ["UV260", "UV280", "UV300", "Block"]}
+        self.pixel_size_um = 0.0
+        self.busy_polls = 0
+
+    def get_loaded_devices(self):
+        return StrVector(["Core", *self.devices])
+
+    def get_device_type(self, label):
+        return JavaEnum(self.devices[label])
+
+    def device_busy(self, label):
+        self._log("device_busy", label)
+        if self.busy_polls:
+            self.busy_polls -= 1
+            return True
+        return False
+
+    def get_number_of_components(self):
+        return 1
+
+    def get_bytes_per_pixel(self):
+        return 2
+
+    def get_image_bit_depth(self):
+        return 14
+
+    def get_pixel_size_um(self):
+        return self.pixel_size_um
+
+    def has_property_limits(self, label, prop):
+        return False
+
+    def get_number_of_states(self, label):
+        return 6
+
+    def get_state_labels(self, label):
+        return StrVector([f"State-{i}" for i in range(6)])
+
+    def get_available_config_groups(self):
+        return StrVector(list(self.groups))
+
+    def get_available_configs(self, group):
+        return StrVector(self.groups[group])
 
     def _log(self, *c):
         self.calls.append(c)
@@ -93,3 +141,28 @@ class FakeCore:
 
     def set_property(self, label, prop, value):
         self._log("set_property", label, prop, value)
+
+
+class StrVector:
+    """A Java StrVector over ZMQ: ``size()`` and ``get(i)``, not a Python sequence."""
+
+    def __init__(self, items):
+        self._items = list(items)
+
+    def size(self):
+        return len(self._items)
+
+    def get(self, i):
+        return self._items[i]
+
+
+class JavaEnum:
+    """MMCoreJ's SWIG enum DeviceType over ZMQ: an object with ``swig_value()``, not an int."""
+
+    CODES = {"CameraDevice": 2, "StateDevice": 4, "StageDevice": 5, "XYStageDevice": 6}
+
+    def __init__(self, name):
+        self.name = name
+
+    def swig_value(self):
+        return self.CODES[self.name]

@@ -1,9 +1,12 @@
 """One contract per device kind, run against every backend that implements it.
 
 Each kind's promises (what the scan engine and the GUI rely on) are checked against the
-simulated device, the serial driver through its wire-level emulator, and the pco /
-Micro-Manager drivers over fakes of their Python packages. A backend that breaks a promise
-the others keep fails here, whichever test of its own it passes.
+simulated device, the serial driver through its wire-level emulator, the pco driver over a
+fake of its package, and the Micro-Manager driver on a genuine MMCore with Micro-Manager's
+own demo adapters, both as a bare pymmcore core (``mm-demo``) and as pymmcore-plus's
+CMMCorePlus (``mm-demo-plus``), and over a fake of pycromanager's ZMQ core (``micromanager``:
+Java string vectors and flat image buffers, which no in-process core shows). A backend that
+breaks a promise the others keep fails here, whichever test of its own it passes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from tests.conftest import FlatWorld
 from tests.drivers.conftest import SCALE, apt_soft_limits, focus_config, fw_config, stage_config
 from tests.drivers.fake_mm import FakeCore
 from tests.drivers.fake_pco import make_module
+from tests.drivers.mm_demo import fast_xy, pymmcore_core, pymmcore_plus_core
 from uvscope.clock import VirtualClock
 from uvscope.config import (
     CameraConfig,
@@ -27,14 +31,8 @@ from uvscope.config import (
     StageConfig,
 )
 from uvscope.drivers.base import Camera, FilterWheel, FocusAxis, XYStage
-from uvscope.drivers.micromanager import (
-    MMCamera,
-    MMFilterWheel,
-    MMFocus,
-    MMSession,
-    MMXYStage,
-    settings_from,
-)
+from uvscope.drivers.micromanager import MMCamera, MMFilterWheel, MMFocus, MMXYStage
+from uvscope.drivers.mm_core import MMSession, settings_from
 from uvscope.drivers.pco_camera import PcoCamera
 from uvscope.drivers.thorlabs_apt import build_apt_devices
 from uvscope.drivers.thorlabs_fw import ThorlabsFilterWheel
@@ -44,6 +42,9 @@ from uvscope.sim.emu_apt import EmuAptBBD
 from uvscope.sim.emu_fw102c import EmuFW102C
 
 X_LIMITS, Y_LIMITS, Z_LIMITS = (5.0, 105.0), (5.0, 70.0), (100.0, 9000.0)
+#: inside the demo Z drive's -300..300 um travel
+DEMO_Z_LIMITS = (-250.0, 250.0)
+MM = ["micromanager", "mm-demo", "mm-demo-plus"]
 
 
 def mm_rig(**mm) -> RigConfig:
@@ -58,8 +59,35 @@ def mm_rig(**mm) -> RigConfig:
     )
 
 
-def mm_session(cfg: RigConfig) -> MMSession:
-    core = FakeCore()
+def mm_demo_rig() -> RigConfig:
+    return RigConfig.model_validate(
+        {
+            "camera": {"backend": "micromanager"},
+            "filter_wheel": {"backend": "micromanager"},
+            "stage": {"backend": "micromanager", "x_limits_mm": X_LIMITS, "y_limits_mm": Y_LIMITS},
+            "focus": {"backend": "micromanager", "limits_um": DEMO_Z_LIMITS},
+            "micromanager": {
+                "camera": "Camera",
+                "xy_stage": "XY",
+                "focus": "Z",
+                "filter_wheel": "Emission",
+            },
+        }
+    )
+
+
+def mm_config(kind: str) -> RigConfig:
+    return mm_rig() if kind == "micromanager" else mm_demo_rig()
+
+
+def mm_session(cfg: RigConfig, kind: str = "micromanager") -> MMSession:
+    """A session on the fake ZMQ core, or on a demo core (a 32 x 24 ROI, a fast XY stage)."""
+    if kind == "micromanager":
+        core = FakeCore()
+    else:
+        core = pymmcore_core() if kind == "mm-demo" else pymmcore_plus_core()
+        fast_xy(core)
+        core.setROI(0, 0, 32, 24)
     return MMSession(settings_from(cfg), core_factory=lambda s: core)
 
 
@@ -76,7 +104,7 @@ def apt_emulator(tmp_path) -> Iterator[EmuAptBBD]:
 # ---------------------------------------------------------------------- filter wheel
 
 
-@pytest.fixture(params=["sim", "serial", "micromanager"])
+@pytest.fixture(params=["sim", "serial", *MM])
 def wheel(request, tmp_path) -> Iterator[FilterWheel]:
     if request.param == "sim":
         dev: FilterWheel = SimFilterWheel(FilterWheelConfig(), VirtualClock())
@@ -87,8 +115,8 @@ def wheel(request, tmp_path) -> Iterator[FilterWheel]:
             with ThorlabsFilterWheel(fw_config(emu.path), timing_scale=SCALE) as dev:
                 yield dev
     else:
-        cfg = mm_rig()
-        with MMFilterWheel(cfg, mm_session(cfg)) as dev:
+        cfg = mm_config(request.param)
+        with MMFilterWheel(cfg, mm_session(cfg, request.param)) as dev:
             yield dev
 
 
@@ -110,7 +138,7 @@ def test_wheel_contract(wheel):
 # ---------------------------------------------------------------------- XY stage
 
 
-@pytest.fixture(params=["sim", "serial", "micromanager"])
+@pytest.fixture(params=["sim", "serial", *MM])
 def xy(request, tmp_path) -> Iterator[XYStage]:
     if request.param == "sim":
         cfg = StageConfig(x_limits_mm=X_LIMITS, y_limits_mm=Y_LIMITS)
@@ -122,8 +150,8 @@ def xy(request, tmp_path) -> Iterator[XYStage]:
         with dev:  # type: ignore[union-attr]
             yield dev  # type: ignore[misc]
     else:
-        cfg = mm_rig()
-        with MMXYStage(cfg, mm_session(cfg)) as dev:
+        cfg = mm_config(request.param)
+        with MMXYStage(cfg, mm_session(cfg, request.param)) as dev:
             dev.move_to_mm(50.0, 30.0)
             yield dev
 
@@ -151,7 +179,7 @@ def test_xy_stage_contract(xy):
 # ---------------------------------------------------------------------- focus
 
 
-@pytest.fixture(params=["sim", "serial", "micromanager"])
+@pytest.fixture(params=["sim", "serial", *MM])
 def focus(request, tmp_path) -> Iterator[FocusAxis]:
     if request.param == "sim":
         with SimFocusAxis(FocusConfig(limits_um=Z_LIMITS), VirtualClock(), start_um=5000.0) as z:
@@ -162,30 +190,32 @@ def focus(request, tmp_path) -> Iterator[FocusAxis]:
         with z:  # type: ignore[union-attr]
             yield z  # type: ignore[misc]
     else:
-        cfg = mm_rig()
-        with MMFocus(cfg, mm_session(cfg)) as z:
-            z.move_to_um(5000.0)
+        cfg = mm_config(request.param)
+        with MMFocus(cfg, mm_session(cfg, request.param)) as z:
+            z.move_to_um(sum(cfg.focus.limits_um) / 2)
             yield z
 
 
 def test_focus_contract(focus):
     assert focus.info().kind == "focus"
     assert focus.is_homed() in (True, None)
-    focus.move_to_um(4321.5)
-    assert focus.position_um() == pytest.approx(4321.5, abs=0.05)
+    lo, hi = focus.limits_um
+    z = round(lo + 0.4 * (hi - lo), 1) + 0.5
+    focus.move_to_um(z)
+    assert focus.position_um() == pytest.approx(z, abs=0.05)
     focus.move_by_um(-21.5)
-    assert focus.position_um() == pytest.approx(4300.0, abs=0.05)
-    for bad in (Z_LIMITS[1] + 1, Z_LIMITS[0] - 1, math.nan):
+    assert focus.position_um() == pytest.approx(z - 21.5, abs=0.05)
+    for bad in (hi + 1, lo - 1, math.nan):
         with pytest.raises(LimitError):
             focus.move_to_um(bad)
-    assert focus.position_um() == pytest.approx(4300.0, abs=0.05)
+    assert focus.position_um() == pytest.approx(z - 21.5, abs=0.05)
     focus.stop()
 
 
 # ---------------------------------------------------------------------- camera
 
 
-@pytest.fixture(params=["sim", "pco", "micromanager"])
+@pytest.fixture(params=["sim", "pco", *MM])
 def camera(request) -> Iterator[Camera]:
     if request.param == "sim":
         clock = VirtualClock()
@@ -200,8 +230,8 @@ def camera(request) -> Iterator[Camera]:
             pco_module=make_module(width=32, height=24),
         )
     else:
-        cfg = mm_rig()
-        cam = MMCamera(cfg, mm_session(cfg))
+        cfg = mm_config(request.param)
+        cam = MMCamera(cfg, mm_session(cfg, request.param))
     with cam:
         yield cam
 

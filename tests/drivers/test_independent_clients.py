@@ -1,4 +1,5 @@
-"""Drivers nobody here wrote, against the emulators as ``uvscope sim serve`` starts them.
+"""Drivers nobody here wrote, against the emulators as ``uvscope sim serve`` starts them,
+each alone and one after another on the same emulator.
 
 pyLabLib (``Thorlabs.FW``, ``Thorlabs.KinesisMotor``) and thorlabs-apt-device (``BBD202``)
 are test dependencies. They read the protocols from the Thorlabs manuals independently of
@@ -13,6 +14,7 @@ such patch.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 
@@ -21,7 +23,10 @@ import serial.serialposix
 import thorlabs_apt_device
 from pylablib.devices import Thorlabs
 
+from tests.drivers.conftest import fw_config, stage_config
 from uvscope.config import RigConfig
+from uvscope.drivers.thorlabs_apt import build_apt_devices
+from uvscope.drivers.thorlabs_fw import ThorlabsFilterWheel
 from uvscope.sim.serve import Emulators, start_emulators
 
 SCALE = 0.01
@@ -151,3 +156,96 @@ def test_thorlabs_apt_device_bbd202_homes_and_moves_both_bays(served):
         stage.close()
     assert served.apt.axes[0x23].position == 5000 * 20  # focus untouched: bay 0x23 not driven
     assert served.apt.refused == []
+
+
+def fds_on(port: str) -> int:
+    """File descriptors of this process open on ``port``'s device: the emulator keeps one."""
+    rdev = os.stat(port).st_rdev
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            st = os.stat(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        count += stat.S_ISCHR(st.st_mode) and st.st_rdev == rdev
+    return count
+
+
+def test_clients_one_after_another_on_one_controller(served, no_modem_lines, tmp_path, monkeypatch):
+    """A lab's day on one controller: thorlabs-apt-device, pyLabLib, uvscope's driver, then
+    pyLabLib again, each opening the port only once the one before has really let go of it
+    (thorlabs-apt-device's close() returns before its event loop closes the port), and each
+    finding the stage where the one before left it."""
+    apt = served.apt
+    own = fds_on(apt.path)  # the emulator's end of the pty
+    os.symlink(apt.path, tmp_path / "ttyAPT")  # pyLabLib picks its backend by a /dev/tty* name
+    monkeypatch.chdir(tmp_path)
+
+    stage = thorlabs_apt_device.BBD202(apt.path, home=True)
+    stage._port.timeout = 0.02  # as in the test above: its reads never starve its writes
+    x, y = stage.status_[0][0], stage.status_[1][0]
+    try:
+        assert until(lambda: x["homed"] and y["homed"])
+        stage.move_absolute(200_000, bay=0)
+        stage.move_absolute(100_000, bay=1)
+        assert until(lambda: (x["position"], y["position"]) == (200_000, 100_000))
+    finally:
+        stage.close()
+    stage._thread.join(timeout=5)  # its event loop closes the port after close() returns
+    assert not stage._thread.is_alive() and fds_on(apt.path) == own
+    # its HW_STOP_UPDATEMSGS to each bay, written by that loop after close() returned
+    assert until(lambda: not apt.updates, 1.0)
+
+    m = Thorlabs.KinesisMotor(("ttyAPT", 115200), is_rack_system=True)
+    try:
+        assert m.is_homed() and m.get_position() == 200_000
+        m.move_to(300_000)
+        m.wait_move(timeout=10)
+    finally:
+        m.close()
+    assert fds_on(apt.path) == own
+
+    xy, _ = build_apt_devices(stage_config(apt.path), None, timing_scale=SCALE)
+    assert xy is not None
+    with xy:
+        assert xy.is_homed() and xy.position_mm() == pytest.approx((15.0, 5.0))
+        xy.move_to_mm(40.0, 30.0)
+    assert fds_on(apt.path) == own and not apt.updates
+
+    m = Thorlabs.KinesisMotor(("ttyAPT", 115200), is_rack_system=True)
+    try:
+        assert m.get_position() == 800_000
+        with m.using_channel(2):
+            assert m.is_homed() and m.get_position() == 600_000
+            m.move_by(-20_000)
+            m.wait_move(timeout=10)
+    finally:
+        m.close()
+    assert fds_on(apt.path) == own
+    assert (apt.axes[0x21].position, apt.axes[0x22].position) == (800_000, 580_000)
+    assert apt.refused == [] and apt.violations == []
+
+
+def test_wheel_clients_one_after_another(served):
+    """pyLabLib, uvscope's driver, then pyLabLib again on one FW102C emulator."""
+    wheel = served.wheel
+    own = fds_on(wheel.path)
+    fw = Thorlabs.FW(wheel.path)
+    try:
+        assert fw.set_position(5) == 5 and fw.set_speed_mode("low") == "low"
+        assert fw.set_sensor_mode("on") == "on"
+    finally:
+        fw.close()
+    assert fds_on(wheel.path) == own
+    config = fw_config(wheel.path, move_ms_per_slot=wheel.ms_per_slot)
+    with ThorlabsFilterWheel(config, timing_scale=SCALE) as ours:
+        assert ours.slot == 5
+        ours.move_to_wavelength(280)
+    assert fds_on(wheel.path) == own
+    fw = Thorlabs.FW(wheel.path)
+    try:
+        assert fw.get_position() == 2 and fw.get_speed_mode() == "high"
+        assert fw.get_sensor_mode() == "off"  # uvscope's default: no stray light when idle
+    finally:
+        fw.close()
+    assert wheel.violations == []

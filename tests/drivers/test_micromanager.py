@@ -1,24 +1,26 @@
-"""The Micro-Manager backend against a fake Core with pycromanager's method names."""
+"""The Micro-Manager backend where the demo devices cannot show it: pycromanager's ZMQ core
+of a running Micro-Manager (faked: Java string vectors and enums, flat image buffers), a
+missing package, and settings checked before any core exists. Everything a core does is
+tested on a genuine MMCore with Micro-Manager's demo adapters in ``test_mm_real.py`` and
+``test_contract.py``."""
 
 from __future__ import annotations
 
 import sys
+import types
 
 import pytest
 
 from tests.drivers.fake_mm import FakeCore
 from uvscope.config import RigConfig
-from uvscope.drivers.micromanager import (
+from uvscope.drivers.micromanager import MMCamera, MMFilterWheel, MMXYStage
+from uvscope.drivers.mm_core import (
     MicroManagerSettings,
-    MMCamera,
-    MMFilterWheel,
-    MMFocus,
     MMSession,
-    MMXYStage,
     default_core_factory,
     settings_from,
 )
-from uvscope.errors import ConfigError, DeviceNotFound, LimitError
+from uvscope.errors import ConfigError, DeviceNotFound
 
 
 def rig(**mm) -> RigConfig:
@@ -56,48 +58,6 @@ def test_camera_snaps_and_reshapes():
     assert core.calls == [("set_camera_device", "Cam"), ("set_exposure", 40.0), ("snap_image",)]
 
 
-def test_stage_and_focus_convert_units_and_keep_limits():
-    core = FakeCore()
-    cfg = rig(xy_stage="XY", focus="Z")
-    s = session(cfg, core)
-    with MMXYStage(cfg, s) as xy, MMFocus(cfg, s) as z:
-        xy.move_to_mm(12.5, 30.0)
-        assert ("set_xy_position", "XY", 12500.0, 30000.0) in core.calls
-        assert xy.position_mm() == (12.5, 30.0)
-        z.move_to_um(4321.0)
-        assert core.calls[-2:] == [("set_position", "Z", 4321.0), ("wait_for_device", "Z")]
-        n = len(core.calls)
-        with pytest.raises(LimitError):
-            xy.move_to_mm(500.0, 0.0)
-        with pytest.raises(LimitError):
-            z.move_to_um(float("nan"))
-        assert len(core.calls) == n
-
-
-def test_filter_state_device():
-    core = FakeCore()
-    cfg = rig(filter_wheel="Wheel")
-    with MMFilterWheel(cfg, session(cfg, core)) as wheel:
-        wheel.move_to_wavelength(280)
-        assert ("set_state", "Wheel", 1) in core.calls
-        assert wheel.slot == 2 and wheel.wavelength_nm == 280
-
-
-def test_filter_config_group():
-    core = FakeCore()
-    cfg = rig(
-        filter_group="Filter",
-        filter_presets={"260": "UV260", "280": "UV280", "300": "UV300"},
-        dark_preset="Block",
-    )
-    with MMFilterWheel(cfg, session(cfg, core)) as wheel:
-        wheel.move_to_wavelength(300)
-        assert ("set_config", "Filter", "UV300") in core.calls
-        assert wheel.wavelength_nm == 300
-        wheel.move_to_dark()
-        assert core.configs["Filter"] == "Block"
-
-
 def test_filter_group_needs_presets():
     cfg = rig(filter_group="Filter", filter_presets={"260": "UV260"})
     with pytest.raises(ConfigError, match="filter_presets"):
@@ -121,59 +81,47 @@ def test_pycromanager_missing(monkeypatch):
 
 @pytest.fixture
 def no_headless_core(monkeypatch):
-    from uvscope.drivers import micromanager
+    from uvscope.drivers import mm_core
 
-    monkeypatch.setattr(micromanager, "_HEADLESS", {})
+    monkeypatch.setattr(mm_core, "_HEADLESS", {})
 
 
-def test_headless_path_calls_start_headless(monkeypatch, no_headless_core):
-    import types
-
-    calls = []
+def fake_pycromanager(monkeypatch, calls: list) -> None:
     fake = types.ModuleType("pycromanager")
-    fake.start_headless = lambda app, cfg, python_backend: calls.append((app, cfg, python_backend))
     fake.Core = lambda **kw: calls.append(("Core", kw)) or FakeCore()
     monkeypatch.setitem(sys.modules, "pycromanager", fake)
-    core = default_core_factory(
-        MicroManagerSettings(mode="headless", mm_app_path="/opt/mm", config_file="uv.cfg")
-    )
-    assert isinstance(core, FakeCore)
-    assert calls == [("/opt/mm", "uv.cfg", True), ("Core", {})]
-    default_core_factory(MicroManagerSettings(port=5000))
-    assert calls[-1] == ("Core", {"port": 5000})
 
 
-def test_headless_reconnect_keeps_one_core_and_reloads_its_devices(monkeypatch, no_headless_core):
-    import types
-
+def test_zmq_mode_asks_for_the_core_on_its_port(monkeypatch, no_headless_core):
     calls = []
-    first = FakeCore()
-    first.load_system_configuration = lambda cfg: calls.append(("load", cfg))
-    fake = types.ModuleType("pycromanager")
-    fake.start_headless = lambda app, cfg, python_backend: calls.append(("start", cfg))
-    fake.Core = lambda **kw: first  # pycromanager: the process's first core, always
-    monkeypatch.setitem(sys.modules, "pycromanager", fake)
-    cfg = rig(mode="headless", mm_app_path="/opt/mm", config_file="uv.cfg")
-    session = MMSession(settings_from(cfg))
-    cam = MMCamera(cfg, session)
-    cam.connect()
-    cam.close()  # the last user gone: the session lets go of the core
-    cam.connect()  # a reconnect (Rig.reopen)
-    assert session.core is first
-    assert calls == [("start", "uv.cfg"), ("load", "uv.cfg")]
-    cam.close()
-    other = settings_from(rig(mode="headless", mm_app_path="/opt/mm", config_file="other.cfg"))
-    with pytest.raises(ConfigError, match="one headless core per process"):
-        default_core_factory(other)
+    fake_pycromanager(monkeypatch, calls)
+    assert isinstance(default_core_factory(MicroManagerSettings(port=5000)), FakeCore)
+    assert calls == [("Core", {"port": 5000})]
+    with pytest.raises(ConfigError, match="remove mm_app_path"):
+        settings_from(rig(mode="zmq", config_file="rig.cfg"))
 
 
-def test_camera_geometry_and_pixel_size_come_from_the_core():
-    core = FakeCore(width=40, height=30)
-    core.get_pixel_size_um = lambda: 0.32  # calibrated in Micro-Manager (binning included)
-    cfg = rig()
-    with MMCamera(cfg, session(cfg, core)) as cam:
-        assert (cam.width_px, cam.height_px, cam.pixel_size_um) == (40, 30, 0.32)
-        assert cam.snap().image.shape == (30, 40)
-    core.get_pixel_size_um = lambda: 0.0  # not calibrated: the rig file's value holds
-    with MMCamera(cfg, session(cfg, core)) as cam:
-        assert cam.pixel_size_um is None
+def test_zmq_after_a_headless_core_is_refused(monkeypatch):
+    """pycromanager's Core() hands back a headless core of this process whatever port is
+    asked, so a zmq rig would silently drive the wrong Micro-Manager."""
+    from uvscope.drivers import mm_core
+
+    monkeypatch.setattr(mm_core, "_HEADLESS", {("/opt/mm", "/opt/mm/a.cfg"): FakeCore()})
+    calls = []
+    fake_pycromanager(monkeypatch, calls)
+    with pytest.raises(ConfigError, match="runs a headless Micro-Manager"):
+        default_core_factory(MicroManagerSettings(port=5000))
+    assert calls == []
+
+
+def test_zmq_labels_are_checked_against_java_string_vectors():
+    core = FakeCore()
+    cfg = rig(xy_stage="XYStage")
+    with pytest.raises(ConfigError, match=r"'XYStage' is not a XY stage .*there: XY\b"):
+        MMXYStage(cfg, session(cfg, core)).connect()
+    cfg = rig(filter_group="Filters", filter_presets={"260": "UV260", "280": "UV280", "300": "UV3"})
+    with pytest.raises(ConfigError, match="groups there: Filter"):
+        MMFilterWheel(
+            cfg.replace(filter_wheel={"backend": "micromanager", "dark_slot": None}),
+            session(cfg, core),
+        ).connect()

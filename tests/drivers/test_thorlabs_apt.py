@@ -29,22 +29,23 @@ def ids(emu):
 def test_open_sequence_identifies_enables_and_homes(stage_focus, apt_emu):
     xy, z = stage_focus
     seq = ids(apt_emu)
-    assert seq[:2] == [ap.HW_NO_FLASH_PROGRAMMING, ap.HW_REQ_INFO]
-    assert apt_emu.frames[1][1].dest == ap.RACK
+    assert seq[:3] == [ap.HW_NO_FLASH_PROGRAMMING, ap.HW_STOP_UPDATEMSGS, ap.HW_REQ_INFO]
+    assert apt_emu.frames[1][1].dest == apt_emu.frames[2][1].dest == ap.RACK
     for bay in (0x21, 0x22, 0x23):
         sent = [f for _, f in apt_emu.frames if f.dest == bay]
         kinds = [f.msgid for f in sent if f.msgid != ap.MOT_ACK_DCSTATUSUPDATE]
-        assert kinds[:8] == [
+        assert kinds[:9] == [
+            ap.HW_STOP_UPDATEMSGS,
             ap.MOD_SET_CHANENABLESTATE,
-            ap.MOT_SET_VELPARAMS,
             ap.MOT_REQ_DCSTATUSUPDATE,
+            ap.MOT_SET_VELPARAMS,
             ap.MOT_REQ_HOMEPARAMS,
             ap.MOT_REQ_STAGEAXISPARAMS,
             ap.MOT_REQ_LIMSWITCHPARAMS,
             ap.MOT_SET_LIMSWITCHPARAMS,
             ap.MOT_MOVE_HOME,
         ]
-        assert sent[0].param1 == 1 and sent[0].param2 == 1  # channel 1 enabled
+        assert sent[1].param1 == 1 and sent[1].param2 == 1  # channel 1 enabled
     assert all(ax.homed for ax in apt_emu.axes.values())
     info = xy.info()
     assert info.model.startswith("BBD203") and info.serial == "73000001"
@@ -314,4 +315,7 @@ def test_focus_on_its_own_unit(tmp_path):
             z.move_to_um(250.0)
             assert z.position_um() == pytest.approx(250.0)
             assert z.info().model == "KBD101"
-        assert emu.frames[1][1].msgid == ap.HW_REQ_INFO and emu.frames[1][1].dest == 0x50
+        assert [(f.msgid, f.dest) for _, f in emu.frames[1:3]] == [
+            (ap.HW_STOP_UPDATEMSGS, 0x50),
+            (ap.HW_REQ_INFO, 0x50),
+        ]

@@ -298,6 +298,11 @@ def no_flash_programming(dest: int) -> bytes:
     return _frame(apt.hw_no_flash_programming(dest, HOST))
 
 
+def stop_update_messages(dest: int) -> bytes:
+    """HW_STOP_UPDATEMSGS: another program may have left the controller streaming status."""
+    return _frame(apt.hw_stop_updatemsgs(dest, HOST))
+
+
 def req_info(dest: int) -> bytes:
     return _frame(apt.hw_req_info(dest, HOST))
 

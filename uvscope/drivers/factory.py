@@ -43,7 +43,7 @@ def build_hardware_rig(
         config.stage.backend,
         config.focus.backend,
     }:
-        from uvscope.drivers.micromanager import MMSession, settings_from
+        from uvscope.drivers.mm_core import MMSession, settings_from
 
         mm = MMSession(settings_from(config), core_factory=mm_core_factory)
 

@@ -1,24 +1,25 @@
-"""Any camera, XY stage, focus drive or filter wheel Micro-Manager knows, via pycromanager.
+"""Any camera, XY stage, focus drive or filter wheel Micro-Manager knows, on its own core.
 
-The Core comes from ``pycromanager.Core()`` (ZMQ, a running Micro-Manager with its server on)
-or from ``start_headless(mm_app_path, config_file, python_backend=True)`` (pymmcore in this
-process). Settings live in ``RigConfig.micromanager`` and are validated by
-``MicroManagerSettings``. Micro-Manager works in um; the interfaces here use mm for the stage.
-Calls go through snake_case names, with a camelCase fallback for a bare pymmcore core.
+The devices of a rig share one core through ``mm_core.MMSession`` (zmq, headless or
+pymmcore-plus; any other core object goes in through ``build_hardware_rig(...,
+mm_core_factory=...)``), so uvscope runs beside napari-micromanager and pymmcore-widgets on
+one configuration. At connect every device label, config group and preset is checked
+against the loaded configuration (the error lists what exists), the camera's exposure
+limits, image size, pixel size and pixel type are read from the core, and a state-device
+wheel's position count comes from the core. Micro-Manager works in um; the stage interface
+here is in mm. Moves are waited for by polling ``deviceBusy`` up to ``move_timeout_s``: the
+core's own ``waitForDevice`` gives up after its ``TimeoutMs`` (5 s), shorter than a long
+stage move.
 """
 
 from __future__ import annotations
 
-import re
-import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from uvscope.config import RigConfig, parse_model
+from uvscope.config import RigConfig
 from uvscope.drivers.base import (
     Camera,
     DeviceInfo,
@@ -28,152 +29,8 @@ from uvscope.drivers.base import (
     FrameMeta,
     XYStage,
 )
-from uvscope.errors import ConfigError, DeviceError, DeviceNotFound
-
-
-class MicroManagerSettings(BaseModel):
-    """The ``[micromanager]`` table of a rig config."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mode: Literal["zmq", "headless"] = Field(
-        "zmq", description="zmq: a running Micro-Manager; headless: pymmcore in this process"
-    )
-    port: int = Field(4827, description="zmq: Micro-Manager's server port")
-    mm_app_path: str | None = Field(None, description="headless: Micro-Manager install folder")
-    config_file: str | None = Field(None, description="headless: the hardware .cfg file")
-    camera: str | None = Field(None, description="camera label; default: the core's camera")
-    xy_stage: str | None = Field(None, description="XY stage label; default: the core's")
-    focus: str | None = Field(None, description="focus drive label; default: the core's")
-    filter_wheel: str | None = Field(
-        None, description="state device label of the wheel (state = slot - 1)"
-    )
-    filter_group: str | None = Field(
-        None, description="config group that selects the filter (instead of a state device)"
-    )
-    filter_presets: dict[str, str] = Field(
-        default_factory=dict, description="filter_group: wavelength nm -> preset name"
-    )
-    dark_preset: str | None = Field(None, description="filter_group: preset that blocks light")
-
-    @model_validator(mode="after")
-    def _check(self) -> MicroManagerSettings:
-        if self.mode == "headless" and not (self.mm_app_path and self.config_file):
-            raise ValueError("headless mode needs mm_app_path and config_file")
-        if self.filter_wheel and self.filter_group:
-            raise ValueError("give filter_wheel (a state device) or filter_group, not both")
-        return self
-
-
-def settings_from(config: RigConfig) -> MicroManagerSettings:
-    return parse_model(MicroManagerSettings, dict(config.micromanager), "rig micromanager")
-
-
-def _camel(name: str) -> str:
-    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
-
-
-CoreFactory = Callable[[MicroManagerSettings], Any]
-
-
-#: the headless Micro-Manager of this process: (mm_app_path, config_file) -> its Core.
-#: pycromanager's ``start_headless`` starts a core per call while ``Core()`` keeps returning
-#: the first one, so it is called once per process; a reconnect reloads the hardware
-#: configuration into that same core instead.
-_HEADLESS: dict[tuple[str, str], Any] = {}
-_HEADLESS_LOCK = threading.Lock()
-
-
-def _import_pycromanager() -> Any:
-    try:
-        import pycromanager
-    except ImportError:
-        raise DeviceNotFound(
-            "pycromanager is not installed: pip install 'uvscope[micromanager]'"
-        ) from None
-    return pycromanager
-
-
-def _headless_core(pycromanager: Any, settings: MicroManagerSettings) -> Any:
-    key = (str(settings.mm_app_path), str(settings.config_file))
-    with _HEADLESS_LOCK:
-        if key in _HEADLESS:
-            core = _HEADLESS[key]
-            load = getattr(core, "load_system_configuration", None) or core.loadSystemConfiguration
-            load(settings.config_file)  # reopen the devices in the same core
-            return core
-        if _HEADLESS:
-            ((app, cfg),) = _HEADLESS
-            raise ConfigError(
-                f"this process already runs headless Micro-Manager from {app} with {cfg}; "
-                "one headless core per process: use the same mm_app_path and config_file, "
-                'or mode = "zmq"'
-            )
-        pycromanager.start_headless(settings.mm_app_path, settings.config_file, python_backend=True)
-        core = pycromanager.Core()
-        _HEADLESS[key] = core
-        return core
-
-
-def default_core_factory(settings: MicroManagerSettings) -> Any:
-    """A pycromanager Core for ``settings`` (imported only here)."""
-    pycromanager = _import_pycromanager()
-    try:
-        if settings.mode == "headless":
-            return _headless_core(pycromanager, settings)
-        return pycromanager.Core(port=settings.port)
-    except ConfigError:
-        raise
-    except Exception as err:  # ZMQ and Java errors have no common base class
-        raise DeviceNotFound(
-            f"cannot reach Micro-Manager ({settings.mode}): {err}. For zmq, start Micro-Manager "
-            f"and enable Tools > Options > Run server on port {settings.port}"
-        ) from err
-
-
-class MMSession:
-    """One Core shared by the devices of a rig; created on first connect."""
-
-    def __init__(
-        self, settings: MicroManagerSettings, core_factory: CoreFactory | None = None
-    ) -> None:
-        self.settings = settings
-        self._factory = core_factory or default_core_factory
-        self.core: Any = None
-        self._users = 0
-
-    def acquire(self) -> Any:
-        if self.core is None:
-            self.core = self._factory(self.settings)
-        self._users += 1
-        return self.core
-
-    def release(self) -> None:
-        self._users = max(0, self._users - 1)
-        if self._users == 0:
-            self.core = None
-
-    def call(self, name: str, *args: Any) -> Any:
-        if self.core is None:
-            raise DeviceError("Micro-Manager device is not connected; call connect() first")
-        fn = getattr(self.core, name, None) or getattr(self.core, _camel(name), None)
-        if fn is None:
-            raise DeviceError(f"this Micro-Manager core has no method {name}")
-        try:
-            return fn(*args)
-        except DeviceError:
-            raise
-        except Exception as err:  # Micro-Manager raises Java / C++ exceptions
-            raise DeviceError(f"Micro-Manager {name}{args}: {err}") from err
-
-    def label(self, configured: str | None, getter: str, what: str) -> str:
-        label = configured or self.call(getter)
-        if not label:
-            raise ConfigError(
-                f"micromanager: no {what} is set in the Micro-Manager config "
-                f"and none is named in the rig config"
-            )
-        return str(label)
+from uvscope.drivers.mm_core import MMSession, strings
+from uvscope.errors import ConfigError, DeviceError
 
 
 class _MMDevice:
@@ -183,10 +40,17 @@ class _MMDevice:
         self.session = session
         self._connected = False
 
-    def _mm_connect(self) -> None:
-        if not self._connected:
-            self.session.acquire()
-            self._connected = True
+    def _mm_connect(self, connect: Callable[[], None]) -> None:
+        """Acquire the core and run ``connect``; a failed check lets the core go again."""
+        if self._connected:
+            return
+        self.session.acquire()
+        try:
+            connect()
+        except Exception:
+            self.session.release()
+            raise
+        self._connected = True
 
     def _mm_close(self) -> None:
         if self._connected:
@@ -211,21 +75,47 @@ class MMCamera(Camera, _MMDevice):
         self._t0: float | None = None
 
     def _do_connect(self) -> None:
-        self._mm_connect()
-        self.label = self.session.label(self.session.settings.camera, "get_camera_device", "camera")
-        self.session.call("set_camera_device", self.label)
-        self._read_geometry()
+        self._mm_connect(self._open)
 
-    def _read_geometry(self) -> None:
-        """Image size and pixel size as Micro-Manager has them (ROI and binning included; a
-        pixel size of 0 means not calibrated there, so the rig file's value holds)."""
-        core = self.session.core
-        if hasattr(core, "get_image_width") or hasattr(core, "getImageWidth"):
-            self.width_px = int(self.session.call("get_image_width"))
-            self.height_px = int(self.session.call("get_image_height"))
-        if hasattr(core, "get_pixel_size_um") or hasattr(core, "getPixelSizeUm"):
-            px = float(self.session.call("get_pixel_size_um"))
-            self.pixel_size_um = px if px > 0 else None
+    def _open(self) -> None:
+        self.label = self.session.label("camera", "get_camera_device", "camera")
+        self.session.call("set_camera_device", self.label)
+        self._read_pixels()
+        self._read_exposure_limits()
+
+    def _read_pixels(self) -> None:
+        """Image size, pixel size and pixel type as Micro-Manager has them (ROI and binning
+        included; a pixel size of 0 means not calibrated there, so the rig file's holds)."""
+        call = self.session.call
+        components, nbytes = int(call("get_number_of_components")), int(call("get_bytes_per_pixel"))
+        if components != 1 or nbytes > 2:
+            raise ConfigError(
+                f"Micro-Manager camera {self.label} gives {8 * nbytes}-bit "
+                f"{'colour' if components > 1 else 'monochrome'} images; uvscope takes 8- to "
+                "16-bit monochrome: set its PixelType (or BitDepth) in Micro-Manager"
+            )
+        self.width_px = int(call("get_image_width"))
+        self.height_px = int(call("get_image_height"))
+        self.bit_depth = int(call("get_image_bit_depth"))
+        px = float(call("get_pixel_size_um"))
+        self.pixel_size_um = px if px > 0 else None
+
+    def _read_exposure_limits(self) -> None:
+        """The rig file's exposure range narrowed to the camera's own (many cameras, the
+        demo one too, ignore an exposure they cannot do instead of refusing it)."""
+        lo, hi = self.config.exposure_min_ms, self.config.exposure_max_ms
+        call = self.session.call
+        if call("has_property_limits", self.label, "Exposure"):
+            core_lo = float(call("get_property_lower_limit", self.label, "Exposure"))
+            core_hi = float(call("get_property_upper_limit", self.label, "Exposure"))
+            lo, hi = max(lo, core_lo), min(hi, core_hi)
+            if lo >= hi:
+                raise ConfigError(
+                    f"camera.exposure_min_ms/exposure_max_ms do not overlap Micro-Manager "
+                    f"camera {self.label}'s {core_lo:g}-{core_hi:g} ms"
+                )
+        self.exposure_range_ms = (lo, hi)
+        self._exposure_ms = min(max(self._exposure_ms, lo), hi)
 
     def _do_close(self) -> None:
         self._mm_close()
@@ -234,7 +124,10 @@ class MMCamera(Camera, _MMDevice):
         return DeviceInfo(
             self.kind,
             f"Micro-Manager camera {self.label}",
-            extra={"exposure_range_ms": self.exposure_range_ms},
+            extra={
+                "exposure_range_ms": self.exposure_range_ms,
+                "pixel_size_um": self.pixel_size_um,
+            },
         )
 
     def _do_set_exposure_ms(self, exposure_ms: float) -> None:
@@ -273,10 +166,10 @@ class MMXYStage(XYStage, _MMDevice):
         self.label = ""
 
     def _do_connect(self) -> None:
-        self._mm_connect()
-        self.label = self.session.label(
-            self.session.settings.xy_stage, "get_xy_stage_device", "XY stage"
-        )
+        self._mm_connect(self._open)
+
+    def _open(self) -> None:
+        self.label = self.session.label("xy_stage", "get_xy_stage_device", "XY stage")
 
     def _do_close(self) -> None:
         self._mm_close()
@@ -288,7 +181,7 @@ class MMXYStage(XYStage, _MMDevice):
         self.session.call("set_xy_position", self.label, x_mm * 1000.0, y_mm * 1000.0)
 
     def _do_wait(self) -> None:
-        self.session.call("wait_for_device", self.label)
+        self.session.wait_idle(self.label, "XY stage")
 
     def _do_get_position(self) -> tuple[float, float]:
         x = float(self.session.call("get_x_position", self.label))
@@ -300,7 +193,7 @@ class MMXYStage(XYStage, _MMDevice):
 
     def _do_home(self) -> None:
         self.session.call("home", self.label)
-        self.session.call("wait_for_device", self.label)
+        self.session.wait_idle(self.label, "XY stage")
 
     def _do_stop(self) -> None:
         self.session.call("stop", self.label)
@@ -313,10 +206,10 @@ class MMFocus(FocusAxis, _MMDevice):
         self.label = ""
 
     def _do_connect(self) -> None:
-        self._mm_connect()
-        self.label = self.session.label(
-            self.session.settings.focus, "get_focus_device", "focus drive"
-        )
+        self._mm_connect(self._open)
+
+    def _open(self) -> None:
+        self.label = self.session.label("focus", "get_focus_device", "focus drive")
 
     def _do_close(self) -> None:
         self._mm_close()
@@ -328,7 +221,7 @@ class MMFocus(FocusAxis, _MMDevice):
         self.session.call("set_position", self.label, float(z_um))
 
     def _do_wait(self) -> None:
-        self.session.call("wait_for_device", self.label)
+        self.session.wait_idle(self.label, "focus drive")
 
     def _do_get_position(self) -> float:
         return float(self.session.call("get_position", self.label))
@@ -338,24 +231,29 @@ class MMFocus(FocusAxis, _MMDevice):
 
     def _do_home(self) -> None:
         self.session.call("home", self.label)
-        self.session.call("wait_for_device", self.label)
+        self.session.wait_idle(self.label, "focus drive")
 
     def _do_stop(self) -> None:
         self.session.call("stop", self.label)
 
 
 class MMFilterWheel(FilterWheel, _MMDevice):
-    """A state device (slot n is state n-1) or a config group with one preset per filter."""
+    """A state device (slot n is state n-1; its position count is the core's) or a config
+    group with one preset per filter."""
 
     def __init__(self, config: RigConfig, session: MMSession) -> None:
         wheel = config.filter_wheel
-        FilterWheel.__init__(
-            self, {int(k): v for k, v in wheel.slots.items()}, wheel.position_count, wheel.dark_slot
-        )
+        slots = {int(k): v for k, v in wheel.slots.items()}
+        used = [*slots.values(), *([wheel.dark_slot] if wheel.dark_slot is not None else [])]
+        count = wheel.position_count or max(used, default=1)  # the core's, read at connect
+        FilterWheel.__init__(self, slots, count, wheel.dark_slot)
         _MMDevice.__init__(self, session)
+        self.config = wheel
         s = session.settings
         self.group = s.filter_group
         self.label = s.filter_wheel or ""
+        self.state_labels: list[str] = []
+        self.presets: dict[int, str] = {}
         if self.group:
             missing = [nm for nm in wheel.slots if nm not in s.filter_presets]
             if missing:
@@ -371,19 +269,62 @@ class MMFilterWheel(FilterWheel, _MMDevice):
                 self.presets[wheel.dark_slot] = s.dark_preset
 
     def _do_connect(self) -> None:
-        self._mm_connect()
-        if not self.group and not self.label:
+        self._mm_connect(self._open)
+
+    def _open(self) -> None:
+        if self.group:
+            self.session.check_presets(self.group, self.presets.values(), "filter_group")
+            return
+        if not self.session.settings.filter_wheel:
             raise ConfigError(
                 "micromanager: set filter_wheel (a state device label) or "
                 "filter_group for the filter wheel"
+            )
+        self.label = self.session.label("filter_wheel", None, "state device")
+        count = int(self.session.call("get_number_of_states", self.label))
+        self.state_labels = strings(self.session.call("get_state_labels", self.label))
+        self._check_count(count)
+        self.position_count = count
+
+    def _check_count(self, count: int) -> None:
+        """The rig file's positions against the state device's ``count`` states."""
+        given = self.config.position_count
+        if given is not None and given != count:
+            raise ConfigError(
+                f"filter_wheel.position_count is {given} but Micro-Manager's {self.label} has "
+                f"{count} states; fix it or leave it out (the count is read from the core)"
+            )
+        named = {f"{nm} nm": slot for nm, slot in self.slots.items()}
+        if self.dark_slot is not None:
+            named["dark_slot"] = self.dark_slot
+        outside = [f"{what} at slot {slot}" for what, slot in named.items() if slot > count]
+        if outside:
+            listing = ", ".join(f"{i + 1}={name}" for i, name in enumerate(self.state_labels))
+            raise ConfigError(
+                f"filter_wheel: {', '.join(outside)} is beyond Micro-Manager's {self.label} "
+                f"with {count} states (slot n = state n-1: {listing})"
             )
 
     def _do_close(self) -> None:
         self._mm_close()
 
     def _do_info(self) -> DeviceInfo:
-        what = f"config group {self.group}" if self.group else f"state device {self.label}"
-        return DeviceInfo(self.kind, f"Micro-Manager filter ({what})")
+        if self.group:
+            return DeviceInfo(
+                self.kind,
+                f"Micro-Manager filter (config group {self.group})",
+                extra={"presets": {str(slot): name for slot, name in self.presets.items()}},
+            )
+        filters = {
+            nm: self.state_labels[slot - 1]
+            for nm, slot in self.slots.items()
+            if slot <= len(self.state_labels)
+        }
+        return DeviceInfo(
+            self.kind,
+            f"Micro-Manager filter (state device {self.label}, {self.position_count} positions)",
+            extra={"filters": filters},
+        )
 
     def _do_start_move(self, slot: int) -> None:
         if self.group:
@@ -399,7 +340,7 @@ class MMFilterWheel(FilterWheel, _MMDevice):
                 "wait_for_config", self.group, self.session.call("get_current_config", self.group)
             )
         else:
-            self.session.call("wait_for_device", self.label)
+            self.session.wait_idle(self.label, "filter wheel")
 
     def _do_get_slot(self) -> int:
         if self.group:

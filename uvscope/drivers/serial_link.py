@@ -9,10 +9,13 @@ can reopen the port once and repeat its exchange, and reports a missing port as
 from __future__ import annotations
 
 import errno
+import os
+import stat
 import termios
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import serial
@@ -23,6 +26,39 @@ SerialFactory = Callable[..., Any]
 
 #: what a vanished port raises: pyserial wraps most errors, but flush() leaks termios.error
 PORT_ERRORS = (OSError, serial.SerialException, termios.error)
+
+
+def port_holders(port: str) -> list[str]:
+    """Other processes that have ``port`` open, as "pid N (name)" (Linux ``/proc``; empty
+    elsewhere or where their file descriptors cannot be read), to name who holds a port."""
+    try:
+        rdev = os.stat(port).st_rdev
+    except OSError:
+        return []
+    holders = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        if proc.name == str(os.getpid()):
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(fd)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == rdev:
+                name = (proc / "comm").read_text(errors="replace").strip()
+                holders.append(f"pid {proc.name} ({name})")
+                break
+    return holders
+
+
+def holders_hint(port: str) -> str:
+    """'; held by pid N (name), ...' when other processes have ``port`` open, else ''."""
+    holders = port_holders(port)
+    return f"; held by {', '.join(holders)}" if holders else ""
 
 
 class LinkLost(DeviceDisconnected):
@@ -83,7 +119,8 @@ class SerialLink:
             if "exclusively lock" in str(err):
                 raise DeviceError(
                     f"serial port {self.port} is in use by another program (another uvscope "
-                    "scan or GUI, or a terminal); close it first"
+                    f"scan or GUI, Kinesis, a script or a terminal{holders_hint(self.port)}); "
+                    "close it first"
                 ) from None
             raise DeviceNotFound(
                 f"cannot open serial port {self.port}: {err}. Check the cable and power, the "

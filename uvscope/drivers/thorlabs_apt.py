@@ -10,6 +10,7 @@ against the soft limits by the base classes and once more where the counts are p
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from uvscope.config import FocusConfig, StageConfig
 from uvscope.drivers import apt_protocol as ap
 from uvscope.drivers.base import DeviceInfo, FocusAxis, XYStage
-from uvscope.drivers.serial_link import LinkLost, SerialFactory, SerialLink
+from uvscope.drivers.serial_link import LinkLost, SerialFactory, SerialLink, holders_hint
 from uvscope.errors import (
     ConfigError,
     DeviceDisconnected,
@@ -33,6 +34,9 @@ from uvscope.errors import (
 
 class NotHomedError(DeviceError):
     """A move was asked of an axis the controller reports as not homed."""
+
+
+log = logging.getLogger(__name__)
 
 
 def move_time_s(distance: float, velocity: float, acceleration: float) -> float:
@@ -88,6 +92,10 @@ class AptController:
         try:
             self.link.open()
             self.send(ap.no_flash_programming(self.address))
+            # a program before us (thorlabs-apt-device, Kinesis) may have left the controller
+            # streaming status at 10 Hz; this driver asks for what it needs, so silence it
+            # (each bay is asked too as it connects: a rack's reach is unverified)
+            self.send(ap.stop_update_messages(self.address))
             frame = self.request(
                 ap.req_info(self.address), ap.HW_GET_INFO, self.address, "identify (HW_REQ_INFO)"
             )
@@ -104,7 +112,8 @@ class AptController:
             self.link.close()
             raise DeviceNotFound(
                 f"no APT controller answers on {self.port} ({err}); check that the port is the "
-                "controller's and that it is switched on"
+                "controller's, that it is switched on and that no other program (Kinesis, a "
+                f"script) still has it open{holders_hint(self.port)}"
             ) from None
         except BaseException:
             self._users = 0
@@ -302,15 +311,24 @@ class AptAxis:
 
     # ------------------------------------------------------------------ commands
     def connect(self) -> None:
+        """Take over the channel in whatever state another program left it: update
+        messages stopped, the channel enabled, a move or homing run it did not start stopped
+        (its end could not be told from ours, and its target may lie past our soft limits)."""
+        self.ctrl.send(ap.stop_update_messages(self.bay))
         self.ctrl.send(ap.enable_channel(self.bay))
-        self.set_velocity(self.velocity, self.acceleration)
         st = self.status()
+        if st.moving or st.homing:
+            what = "homing" if st.homing else "moving"
+            log.warning("%s axis (bay %#04x) was %s at connect: stopped", self.name, self.bay, what)
+            self.stop(immediate=False)
+            st = self.status()
         self.homed = st.homed
         if not st.enabled:
             raise DeviceError(
                 f"{self.name} channel (bay {self.bay:#04x}) stays disabled after "
                 "MOD_SET_CHANENABLESTATE; check the motor cable and the controller's front panel"
             )
+        self.set_velocity(self.velocity, self.acceleration)
         self.home_velocity = self.homeparams()["home_velocity"]
         self._limits_on_controller()
 

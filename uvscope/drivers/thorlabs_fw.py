@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from uvscope.config import FilterWheelConfig
 from uvscope.drivers.base import DeviceInfo, FilterWheel
-from uvscope.drivers.serial_link import LinkLost, SerialFactory, SerialLink
+from uvscope.drivers.serial_link import LinkLost, SerialFactory, SerialLink, holders_hint
 from uvscope.errors import ConfigError, DeviceDisconnected, DeviceError, DeviceTimeout
 
 PROMPT = b"> "
@@ -84,7 +84,7 @@ class ThorlabsFilterWheel(FilterWheel):
                 "filter_wheel.port is not set; give the wheel's serial port, e.g. /dev/ttyUSB0"
             )
         super().__init__(
-            {int(k): v for k, v in config.slots.items()}, config.position_count, config.dark_slot
+            {int(k): v for k, v in config.slots.items()}, config.positions, config.dark_slot
         )
         self.config = config
         self.timing_scale = timing_scale
@@ -94,6 +94,7 @@ class ThorlabsFilterWheel(FilterWheel):
         self._pending: _PendingMove | None = None
         self._slot: int | None = None
         self.idn = ""
+        self._rx = b""  # bytes read past the last prompt
 
     # ------------------------------------------------------------------ lifecycle
     def _do_connect(self) -> None:
@@ -102,10 +103,7 @@ class ThorlabsFilterWheel(FilterWheel):
         self.link.open()
         try:
             with self.link.lock:
-                try:
-                    self.idn = self.query("*idn?")
-                except FilterWheelError:  # the error every wheel gives after power-on
-                    self.idn = self.query("*idn?")
+                self.idn = self._first_contact()
                 pcount = self.query_int("pcount?")
                 if pcount != self.position_count:
                     raise ConfigError(
@@ -151,27 +149,69 @@ class ThorlabsFilterWheel(FilterWheel):
             self._finish_pending()
             self._exchange(cmd, self.reply_timeout_s, None)
 
-    def _read_prompt(self, timeout_s: float) -> bytes | None:
-        buf = b""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            buf += self.link.read_some()
-            i = buf.find(PROMPT)
-            if i >= 0:
-                return buf[: i + len(PROMPT)]
-        return None
+    def _first_contact(self) -> str:
+        """``*idn?`` on a wheel in whatever state it was left: the first command after
+        power-on draws an error, and a wheel still turning a move another program started
+        reads nothing until it is in position, so a silent wheel is given the longest wait
+        for a move (``timeout_s``) once before it counts as absent."""
+        try:
+            return self._exchange("*idn?", self.reply_timeout_s, _nonempty, retries=0)
+        except FilterWheelError:  # the error every wheel gives after power-on
+            return self.query("*idn?")
+        except DeviceTimeout:
+            pass
+        try:
+            return self._exchange("*idn?", self.config.timeout_s, _nonempty, retries=0)
+        except DeviceTimeout as err:
+            raise DeviceTimeout(
+                f"{err}; check that the port is the wheel's and that no other program still "
+                f"has it open{holders_hint(self.config.port or '')}"
+            ) from None
 
-    def _exchange(self, cmd: str, timeout_s: float, validate: Callable[[str], None] | None) -> str:
+    def _discard(self) -> None:
+        self.link.discard_input()
+        self._rx = b""
+
+    def _read_prompt(self, timeout_s: float) -> bytes | None:
+        """Bytes up to and including the next prompt (the rest kept for the next read)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            i = self._rx.find(PROMPT)
+            if i >= 0:
+                raw, self._rx = self._rx[: i + len(PROMPT)], self._rx[i + len(PROMPT) :]
+                return raw
+            if time.monotonic() >= deadline:
+                return None
+            self._rx += self.link.read_some()
+
+    def _read_reply(self, cmd: str, timeout_s: float) -> bytes | None:
+        """The exchange that answers ``cmd``; whole exchanges of other commands before it
+        (the late prompt of a ``pos=`` another program sent and did not wait for) are
+        skipped."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            raw = self._read_prompt(max(0.0, deadline - time.monotonic()))
+            if raw is None or _echo(raw) in (cmd, None):
+                return raw
+
+    def _exchange(
+        self,
+        cmd: str,
+        timeout_s: float,
+        validate: Callable[[str], None] | None,
+        retries: int | None = None,
+    ) -> str:
         """Send ``cmd`` and parse its reply, repeating a timed-out or garbled exchange
-        ``retries`` times and reopening a lost port once."""
+        ``retries`` times (default: the configured ones) and reopening a lost port once."""
+        retries = self.retries if retries is None else retries
         problems: list[str] = []
         reopened = False
         attempt = 0
-        while attempt <= self.retries:
+        while attempt <= retries:
             try:
-                self.link.discard_input()
+                self._discard()
                 self.link.write(cmd.encode("ascii") + b"\r")
-                raw = self._read_prompt(timeout_s)
+                raw = self._read_reply(cmd, timeout_s)
             except LinkLost:
                 if reopened:
                     raise DeviceDisconnected(
@@ -225,7 +265,7 @@ class ThorlabsFilterWheel(FilterWheel):
             self._finish_pending()
             timeout = self.move_timeout_s(self._slot, slot)
             try:
-                self.link.discard_input()
+                self._discard()
                 self.link.write(f"pos={slot}\r".encode("ascii"))
             except LinkLost:
                 self.link.reopen()  # DeviceDisconnected if it does not come back
@@ -244,7 +284,7 @@ class ThorlabsFilterWheel(FilterWheel):
         cmd = f"pos={move.slot}"
         remaining = max(0.0, move.started + move.timeout_s - time.monotonic())
         try:
-            raw = self._read_prompt(remaining)
+            raw = self._read_reply(cmd, remaining)
         except LinkLost:
             self.link.reopen()
             raw = None
@@ -272,6 +312,17 @@ class ThorlabsFilterWheel(FilterWheel):
         slot = self.query_int("pos?")
         self._slot = slot
         return slot
+
+
+#: a wheel command as echoed: lower-case keyword (or ``*idn``), then ``?`` or ``=value``
+_COMMAND = re.compile(r"^\*?[a-z]+(\?|=\d*)$")
+
+
+def _echo(raw: bytes) -> str | None:
+    """The command an exchange echoes, or None when it does not start with one (noise)."""
+    first = raw[: -len(PROMPT)].split(b"\r", 1)[0].strip(b"\r\n")
+    text = first.decode("ascii", "replace")
+    return text if _COMMAND.match(text) else None
 
 
 def _nonempty(reply: str) -> None:

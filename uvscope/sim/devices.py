@@ -215,7 +215,7 @@ class SimFilterWheel(FilterWheel, _Timed):
         self, cfg: FilterWheelConfig, clock: Clock, faults: FaultInjector | None = None
     ) -> None:
         FilterWheel.__init__(
-            self, {int(k): v for k, v in cfg.slots.items()}, cfg.position_count, cfg.dark_slot
+            self, {int(k): v for k, v in cfg.slots.items()}, cfg.positions, cfg.dark_slot
         )
         _Timed.__init__(self, clock, faults, "filter_wheel")
         self.cfg = cfg

@@ -15,6 +15,26 @@ For tests it records every frame received and every requested position, and flag
 outside the configured soft limits; faults: no reply, garbled reply, dropped connection,
 stalled axis (motion error), slow moves. No byte sequence stops it: a request it cannot
 handle is recorded in ``errors`` (a bug to fix) and the port keeps answering.
+
+Where the manual is silent, the emulator decides as follows (and says on what ground):
+
+- HW_START/STOP_UPDATEMSGS sent to the rack (0x11) or a USB unit (0x50) start or stop every
+  bay; sent to a bay, that bay only. Ground: the APT protocol manual describes them per
+  controller only (hardware.md); pyLabLib (``kinesis.py``, ``KinesisMotor.__init__``) sends
+  one HW_STOP_UPDATEMSGS to the rack of a rack system and then reads on expecting silence,
+  and thorlabs-apt-device (``aptdevice.py``) starts them per bay, so a BBD rack must honour
+  both. Unverified on a real rack; uvscope's driver stops them at the rack and at each bay.
+- The controller's state outlives a client: closing the port stops nothing (position,
+  homing, enabled bays, update messages and a move in progress go on), since the rack is
+  powered apart from its USB link (thorlabs-apt-device 0.3.8 stops its update messages from
+  its event-loop thread after ``close()`` has returned; a program that is killed never
+  does). Bytes sent while no client has the port open wait in the pty until the next
+  client's open sequence purges them (the APT open sequence purges both directions,
+  hardware.md).
+- A move sent during a move takes the axis from where it is to the new target; the move it
+  replaces sends no end message. MOT_MOVE_STOP to a still axis answers MOVE_STOPPED.
+  Unverified; uvscope's driver stops a motion it did not start at connect and waits for that
+  stop, so it relies on neither.
 """
 
 from __future__ import annotations
@@ -334,7 +354,7 @@ class EmuAptBBD(PtyEmulator):
                 self._answer(reply, ap.HW_GET_INFO, f.dest)
         elif f.msgid in (ap.HW_START_UPDATEMSGS, ap.HW_STOP_UPDATEMSGS):
             on = f.msgid == ap.HW_START_UPDATEMSGS
-            for ax in self.axes.values():  # to the rack: every bay; to a bay: that bay
+            for ax in self.axes.values():  # to the rack: every bay (module docstring)
                 if rack or ax.bay == f.dest:
                     ax.updates = on
             self._next_update = now

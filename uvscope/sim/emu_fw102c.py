@@ -6,6 +6,12 @@ the wheel is in position, and the wheel reads nothing else while it turns. An em
 answered with ``CMD_NOT_DEFINED`` (the manual's only case of that error for a well-formed
 line); ``power_on_error`` makes the first command after power-on fail the same way, to test
 a client's tolerance of line noise at power-up. ``save`` stores the settings.
+
+Decisions where the manual is silent: commands that arrive while the wheel turns are kept
+and answered in order once it is in position (hardware.md: ``pos=`` answers only then;
+whether a real wheel buffers or drops them is unverified), and a client that closes the port
+before its ``pos=`` prompt does not stop the wheel: the prompt is still sent when it arrives,
+for the next client to read (or purge), and the wheel keeps every setting it was left with.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from uvscope.config import RigConfig
+from uvscope.config import FW102C_POSITIONS, RigConfig
 from uvscope.sim.emu_apt import EmuAptBBD
 from uvscope.sim.emu_fw102c import EmuFW102C
 
@@ -63,7 +63,8 @@ def start_emulators(
     rig = rig or RigConfig()
     Path(link_dir).mkdir(parents=True, exist_ok=True)
     wheel = EmuFW102C(
-        position_count=rig.filter_wheel.position_count,
+        # an FW102C for any rig: the rig's count, 6 where a Micro-Manager wheel leaves it out
+        position_count=rig.filter_wheel.position_count or FW102C_POSITIONS,
         ms_per_slot=rig.filter_wheel.move_ms_per_slot,
         link_dir=link_dir,
         time_scale=time_scale,
