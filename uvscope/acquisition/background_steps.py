@@ -36,6 +36,22 @@ def _xy(value: object) -> tuple[float, float] | None:
     return None
 
 
+def background_position_mm(rig: Rig, scan: ScanConfig) -> tuple[float, float]:
+    """Where the first background is taken: the scan's ``[background] position_mm``, else
+    the simulated slide's blank patch; a real rig without one is a ConfigError."""
+    if scan.background.position_mm is not None:
+        return scan.background.position_mm
+    world = rig.world
+    blank = getattr(world, "blank_position_mm", None) if world is not None else None
+    if blank is not None:
+        x_mm, y_mm = blank()
+        return (float(x_mm), float(y_mm))
+    raise ConfigError(
+        "background.position_mm is not set: give the stage position of a blank region "
+        "of the slide (no cells) for the background images"
+    )
+
+
 def _read_float32(path: Path) -> np.ndarray:
     return read_ome_tiff(path)[0].astype(np.float32)
 
@@ -206,17 +222,7 @@ class BackgroundKeeper:
         return self.rig.focus.position_um()
 
     def _position_mm(self) -> tuple[float, float]:
-        if self.scan.background.position_mm is not None:
-            return self.scan.background.position_mm
-        world = self.rig.world
-        blank = getattr(world, "blank_position_mm", None) if world is not None else None
-        if blank is not None:
-            x_mm, y_mm = blank()
-            return (float(x_mm), float(y_mm))
-        raise ConfigError(
-            "background.position_mm is not set: give the stage position of a blank region "
-            "of the slide (no cells) for the background images"
-        )
+        return background_position_mm(self.rig, self.scan)
 
     def _write(self, bgs: Backgrounds, pos_mm: tuple[float, float], z_um: float) -> None:
         px_um = self.rig.pixel_size_um

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import sys
@@ -211,6 +212,7 @@ def run_training(
     the default. ``scan_crops(crop_size, pixel_size_um)``: the reviewed cells of analysed scans
     (uvscope.analysis.trainset.reviewed_crops, passed in by the CLI), split by slide.
     """
+    _check_run_numbers(epochs, lr, nucleus_weight, steps_per_epoch, seed, own)
     if nucleus_weight != 1.0 and kind != "segment":
         raise ModelError("--nucleus-weight applies to segment only")
     cfg = _config(kind, size, overrides, backbone)
@@ -258,13 +260,58 @@ def run_training(
     _publish(stage, out, kind)
     log(
         f"wrote {out / f'{kind}.safetensors'} ({full['file_size_bytes'] / 1e6:.2f} MB) "
-        f"in {card['training_seconds']:.0f} s"
+        f"in {card['wall_seconds_this_run']:.0f} s"
+        + (
+            f" (the weights' training in all, start weights included: "
+            f"{card['training_seconds']:.0f} s)"
+            if card["training_seconds"] > card["wall_seconds_this_run"] + 1
+            else ""
+        )
     )
     log(json.dumps(full["metrics"], indent=1))
     return full
 
 
 Trainer = Any  # (epochs, work, device, seed, log, kw) -> (net, history, final cfg)
+
+
+def _check_run_numbers(
+    epochs: int,
+    lr: float | None,
+    nucleus_weight: float,
+    steps_per_epoch: int | None,
+    seed: int,
+    own: OwnOptions | None,
+) -> None:
+    """Refuse numbers no training can use before anything is read or written: 0 epochs
+    would publish the start weights as a trained model, a negative rate climbs the loss."""
+    bad: list[str] = []
+    if epochs < 1:
+        bad.append(f"--epochs {epochs}: train at least 1 epoch")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        bad.append(f"--lr {lr}: the learning rate must be above 0 (default 3e-3)")
+    if not (math.isfinite(nucleus_weight) and nucleus_weight >= 0):
+        bad.append(f"--nucleus-weight {nucleus_weight}: give 0 or more")
+    if steps_per_epoch is not None and steps_per_epoch < 1:
+        bad.append(f"--steps {steps_per_epoch}: give 1 or more batches per epoch")
+    if seed < 0:
+        bad.append(f"--seed {seed}: give 0 or more")
+    if own is not None:
+        bad += _own_option_problems(own)
+    if bad:
+        raise ModelError("; ".join(bad))
+
+
+def _own_option_problems(own: OwnOptions) -> list[str]:
+    bad: list[str] = []
+    px = own.pixel_size_um
+    if px is not None and not (math.isfinite(px) and px > 0):
+        bad.append(f"--pixel-size-um {px}: give the image's um per pixel, above 0")
+    if own.folds < 2:
+        bad.append(f"--folds {own.folds}: a k-fold split needs k of 2 or more")
+    elif not 0 <= own.fold < own.folds:
+        bad.append(f"--fold {own.fold}: give 0 to {own.folds - 1} (--folds {own.folds})")
+    return bad
 
 
 def _own_trainer(
