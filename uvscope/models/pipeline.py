@@ -324,10 +324,12 @@ def _own_trainer(
     log: Log,
 ) -> Trainer:
     """Validate own images + masks now; return the training step for later."""
+    from uvscope.models.maskcheck import cell_size_problem
     from uvscope.models.owndata import open_own_data, split_names
     from uvscope.models.train_own import (
         class_scores,
-        own_crops,
+        own_crops_named,
+        skipped_text,
         train_own_classify,
         train_own_segment,
     )
@@ -338,6 +340,10 @@ def _own_trainer(
             "stained pairs (uvscope pseudocolor SCAN_DIR writes them)"
         )
     ds = open_own_data(data, opt.pixel_size_um, cfg.pixel_size_um, opt.modality)
+    size_problem = cell_size_problem(ds.median_cell_diameter_um, ds.pixel_size_um)
+    if size_problem:
+        log(f"warning: {data}: {size_problem}")
+        card["warnings"] = [size_problem]
     split = split_names(ds, opt.folds, opt.fold, 0)
     inp = _crop_input(ds.modality, opt.classifier_input) if kind == "classify" else "gray"
     if (
@@ -396,9 +402,12 @@ def _own_trainer(
             ds, split, cfg, inp, epochs, work, device, seed, log, norm, init=init_path, **kw
         )
         card.update(extras)
-        te = own_crops(ds, split["test"], cfg, inp, norm)
+        te, skipped = own_crops_named(ds, split["test"], cfg, inp, norm)
         clf = CellClassifier(net, cfg, card, device="cpu")
         card["metrics"] = {"test_fold": class_scores(clf.predict(te.x)[1], te)}
+        if skipped:
+            card["metrics"]["test_fold"]["skipped_images"] = skipped
+            log("warning: " + skipped_text(skipped, len(split["test"]), "the test-fold score"))
         return net, hist, cfg
 
     return run
@@ -645,28 +654,69 @@ def _cls_summary(m: dict[str, Any]) -> dict[str, Any]:
 def _evaluate_own(
     kind: str, data: Path, weights: str, device: str, split: str, opt: OwnOptions
 ) -> dict[str, Any]:
+    from uvscope.models.maskcheck import cell_size_problem
     from uvscope.models.owndata import open_own_data
-    from uvscope.models.train_own import class_scores, own_crops, resolve_split, segment_scores
+    from uvscope.models.train_own import (
+        class_scores,
+        own_crops_named,
+        resolve_split,
+        segment_scores,
+        skipped_text,
+    )
 
     if kind not in ("segment", "classify"):
         raise ModelError("own images with masks evaluate segment or classify models")
     load = load_segmenter if kind == "segment" else load_classifier
     model: Any = load(weights, device)
+    opt = _with_card_defaults(opt, model.card, data)
     ds = open_own_data(data, opt.pixel_size_um, model.cfg.pixel_size_um, opt.modality)
     names = resolve_split(model.card, ds, split)
+    wanted = names if names is not None else [it.name for it in ds.items]
     res: dict[str, Any] = {
         "data": str(data),
         "images": "held-out fold " + split if names is not None else "all",
         "pixel_size_um": ds.pixel_size_um,
     }
+    warnings: list[str] = []
+    trained_on = (model.card.get("data") or {}).get("median_cell_diameter_um")
+    size_problem = cell_size_problem(
+        ds.median_cell_diameter_um,
+        ds.pixel_size_um,
+        float(trained_on) if isinstance(trained_on, (int, float)) else None,
+    )
+    if size_problem:
+        warnings.append(size_problem)
     if kind == "segment":
-        res.update(segment_scores(model.net, ds, names or [it.name for it in ds.items], model.cfg))
-        return res
-    inp = str(model.card.get("input", "composite"))
-    crops = own_crops(ds, names, model.cfg, inp, card_method(model.card))
-    res["input"] = inp
-    res.update(class_scores(model.predict(crops.x)[1], crops))
+        res.update(segment_scores(model.net, ds, wanted, model.cfg))
+    else:
+        inp = str(model.card.get("input", "composite"))
+        crops, skipped = own_crops_named(ds, names, model.cfg, inp, card_method(model.card))
+        res["input"] = inp
+        res.update(class_scores(model.predict(crops.x)[1], crops))
+        if skipped:
+            res["images"] += f" ({len(wanted) - len(skipped)} of {len(wanted)} scored)"
+            res["skipped_images"] = skipped
+            warnings.append(skipped_text(skipped, len(wanted), "the score"))
+    if warnings:
+        res["warnings"] = warnings
     return res
+
+
+def _with_card_defaults(opt: OwnOptions, card: dict[str, Any], data: Path) -> OwnOptions:
+    """Evaluating the folder the weights were trained on: its pixel size and modality as
+    the card recorded them, unless the command line or dataset.toml gives them."""
+    from uvscope.models.owndata import read_toml
+
+    trained = card.get("data") or {}
+    if str(Path(str(trained.get("path", ""))).resolve()) != str(Path(data).resolve()):
+        return opt
+    meta = read_toml(Path(data))
+    px, mod = opt.pixel_size_um, opt.modality
+    if px is None and meta.get("pixel_size_um") is None:
+        px = trained.get("pixel_size_um")
+    if mod is None and meta.get("modality") is None:
+        mod = trained.get("modality")
+    return dataclasses.replace(opt, pixel_size_um=px, modality=mod)
 
 
 def stain_metrics(
