@@ -146,3 +146,13 @@ def test_resume_of_a_plain_folder_is_still_not_a_scan_folder(tmp_path: Path) -> 
     (tmp_path / "x" / ".uvscope.lock").write_text("")
     r = CliRunner().invoke(main, ["scan", "--resume", str(tmp_path / "x"), "--quiet"])
     _clean(r, "not a scan folder")
+
+
+@pytest.mark.parametrize("target", ["missing/x", "self"], ids=["dangling", "loop"])
+def test_a_symlink_out_to_nothing_is_named_as_such(tmp_path: Path, target: str) -> None:
+    out = tmp_path / "out"
+    out.symlink_to(out if target == "self" else tmp_path / target)
+    r = _scan(tmp_path, SCAN, out)
+    _clean(r, "is a symbolic link to")
+    assert "File exists" not in r.output
+    assert out.is_symlink() and not (tmp_path / "missing").exists()
