@@ -82,7 +82,7 @@ class Model(BaseModel):
             field is not None
             and _wants_bool(field.annotation)
             and value is not None
-            and not isinstance(value, bool)
+            and type(value).__name__ not in ("bool", "bool_")  # numpy's bool too
         ):
             raise ValueError(f"{value!r} is not a boolean: write true or false (no quotes)")
         return value
