@@ -175,3 +175,37 @@ def test_no_red_cell_negatives_is_a_warning() -> None:
     lines: list[str] = []
     assert find_negatives(tiles, 64, lines.append) == 0
     assert lines[-1].startswith("warning:") and "1 training tiles" in lines[-1]
+
+
+GARBAGE = bytes(range(128, 256)) * 16
+
+
+@pytest.mark.parametrize("name", ["classes.csv", "groups.csv", "dataset.toml"])
+def test_a_binary_side_file_is_named_not_a_crash(tmp_path: Path, name: str) -> None:
+    root = make_class_mask_dir(tmp_path / "d")
+    (root / name).write_bytes(GARBAGE)
+    cmd = ["train", "classify", "--data", str(root), "--out", str(tmp_path / "o")]
+    r = CliRunner().invoke(main, [*cmd, "--pixel-size-um", "0.23"])
+    assert r.exit_code == 2, r.output
+    assert f"{name} is not UTF-8" in r.output and "unexpected" not in r.output
+
+
+def test_a_crop_that_is_no_image_is_named(tmp_path: Path) -> None:
+    for cls in ("neutrophil", "lymphocyte"):
+        (tmp_path / "crops" / cls).mkdir(parents=True)
+        rgb = np.full((40, 40, 3), 200, np.uint8)
+        Image.fromarray(rgb).save(tmp_path / "crops" / cls / "a.png")
+    (tmp_path / "crops" / "lymphocyte" / "b.png").write_bytes(GARBAGE)
+    cmd = ["train", "classify", "--data", str(tmp_path / "crops"), "--out", str(tmp_path / "o")]
+    r = CliRunner().invoke(main, cmd)
+    assert r.exit_code == 2, r.output
+    assert "b.png cannot be read as an image" in " ".join(r.output.split())
+
+
+def test_a_binary_model_card_is_named(tmp_path: Path) -> None:
+    from uvscope.models.registry import read_card
+
+    (tmp_path / "segment.safetensors").write_bytes(b"x")
+    (tmp_path / "segment.json").write_bytes(GARBAGE)
+    with pytest.raises(ModelError, match="segment.json is not valid JSON"):
+        read_card(tmp_path / "segment.safetensors")

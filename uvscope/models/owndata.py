@@ -117,9 +117,13 @@ def read_toml(root: Path) -> dict[str, object]:
     if not f.exists():
         return {}
     try:
-        data = tomllib.loads(f.read_text(encoding="utf-8"))
+        data = tomllib.loads(f.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as err:
         raise _err(f"{f} is not valid TOML ({err}); fix the line it names") from err
+    except UnicodeDecodeError:
+        raise _err(f"{f} is not UTF-8 text; save it as UTF-8 TOML") from None
+    except OSError as err:
+        raise _err(f"{f} cannot be read ({err.strerror or err})") from None
     bad = sorted(set(data) - TOML_KEYS)
     if bad:
         raise _err(f"{f}: unknown keys {bad}; allowed are {sorted(TOML_KEYS)}")
@@ -214,9 +218,16 @@ def _find_masks(root: Path) -> tuple[str, list[Path]]:
 
 
 def _read_csv(path: Path, need: tuple[str, ...]) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.DictReader(f))
-        cols = set(rows[0]) if rows else set()
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError:
+        raise _err(f"{path} is not UTF-8 text; save it as a UTF-8 CSV file") from None
+    except csv.Error as err:
+        raise _err(f"{path} is not a readable CSV file ({err})") from None
+    except OSError as err:
+        raise _err(f"{path} cannot be read ({err.strerror or err})") from None
+    cols = set(rows[0]) if rows else set()
     if not rows or not set(need) <= cols:
         raise _err(f"{path} needs a header with columns {list(need)} and one row per entry")
     return rows
