@@ -69,6 +69,18 @@ def test_device_limits_are_refused_before_the_folder_exists(
     assert "--resume" not in r.output
 
 
+def test_a_wavelength_without_a_filter_is_refused_before_the_folder_exists(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "rig.toml").write_text(SMALL_RIG + '[filter_wheel]\nslots = { "260" = 1 }\n')
+    (tmp_path / "scan.toml").write_text(SCAN.replace("nm = 260", "nm = 280"))
+    out = tmp_path / "out"
+    cmd = ["scan", "--config", str(tmp_path / "scan.toml"), "--rig", str(tmp_path / "rig.toml")]
+    r = CliRunner().invoke(main, [*cmd, "--out", str(out), "--quiet", "--no-analysis"])
+    _clean(r, "wavelengths.0.nm = 280")
+    assert not out.exists()
+
+
 def _failed_start(tmp_path: Path) -> Path:
     """A folder whose scan failed before its first tile (a full disk at the first raw
     frame): manifest, darks and background written, no tile."""

@@ -70,4 +70,6 @@ def _check_background(scan: ScanConfig, rig: Rig) -> None:
     try:
         rig.stage.check_limits(x_mm, y_mm)
     except LimitError as err:
-        raise LimitError(f"background.position_mm = [{x_mm:g}, {y_mm:g}]: {err}") from None
+        raise LimitError(
+            f"background.position_mm = [{x_mm:g}, {y_mm:g}]: {err}; nothing was written"
+        ) from None
