@@ -42,11 +42,14 @@ def startup_leftovers(root: Path) -> list[Path] | None:
     if journal.exists() and (not journal.is_file() or journal.stat().st_size > 0):
         return None  # a journal line, even a torn one: a tile was (being) taken
     leftovers: list[Path] = []
-    for entry in root.iterdir():
-        found = _leftovers_in(entry)
-        if found is None:
-            return None
-        leftovers += found
+    try:
+        for entry in root.iterdir():
+            found = _leftovers_in(entry)
+            if found is None:
+                return None
+            leftovers += found
+    except OSError:
+        return None  # unreadable: not ours to judge (the ordinary refusal names it)
     return leftovers
 
 
@@ -96,7 +99,7 @@ def claim_for_new_scan(root: Path) -> tuple[ScanFolder, list[Path]]:
 
 
 def remove_startup_files(folder: ScanFolder, leftovers: list[Path]) -> None:
-    """Remove an earlier start's files (all checks passed, the lock held) and say so."""
+    """Remove an earlier start's files (all checks passed, the lock held)."""
     for path in leftovers:
         try:
             path.unlink(missing_ok=True)
@@ -112,9 +115,11 @@ def killed_start_text(root: Path) -> str | None:
     while the models loaded): None if ``root`` holds more than that."""
     if (root / "manifest.json").exists() or not (root / LOCK_FILE_NAME).is_file():
         return None  # a scan, or a folder no uvscope scan ever started in
-    for entry in root.iterdir():
-        if _leftovers_in(entry) != []:  # any file but the lock and the logs
-            return None
+    try:
+        if any(_leftovers_in(entry) != [] for entry in root.iterdir()):
+            return None  # any file but the lock and the logs
+    except OSError:
+        return None
     return (
         f"{root}: nothing was acquired there (the scan stopped before it wrote "
         f"manifest.json), so there is nothing to resume; start the scan again with "
