@@ -113,7 +113,14 @@ class BackgroundKeeper:
                 nm: _read_float32(dark_path(folder, nm, step.dark_id)) for nm in exposures
             }
             return
-        self._darks = acquire_darks(self.rig, exposures, self.scan.background.dark_frames)
+        frames = self.scan.background.dark_frames
+        self._darks = acquire_darks(self.rig, exposures, frames)
+        if frames and not self._darks:  # the rig has no blocked slot: say what was not done
+            self.log(
+                "no-darks",
+                f"background.dark_frames = {frames}, but the rig's filter_wheel.dark_slot is "
+                "not set: no dark frames taken, tiles are normalised without dark subtraction",
+            )
         for nm, img in self._darks.items():
             meta = ImageMeta(self.rig.pixel_size_um, None, exposures[nm], name=f"dark for {nm} nm")
             folder.write_image(dark_path(folder, nm, step.dark_id), img, meta)
