@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from uvscope.errors import ConfigError
+from uvscope.errors import ConfigError, ConfigValueError
 
 WAVELENGTHS_NM: tuple[int, ...] = (260, 280, 300)
 
@@ -90,7 +90,10 @@ class Model(BaseModel):
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied and validated again (a ConfigError naming the
         field when a change is invalid: changes often come from the command line)."""
-        return parse_model(type(self), {**self.model_dump(), **changes}, type(self).__name__)
+        try:
+            return type(self).model_validate({**self.model_dump(), **changes})
+        except ValidationError as err:
+            raise ConfigValueError(_format_validation(err, type(self).__name__)) from None
 
 
 # --------------------------------------------------------------------------- rig
