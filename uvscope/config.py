@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from uvscope.errors import ConfigError
+from uvscope.errors import ConfigError, ConfigValueError
 
 WAVELENGTHS_NM: tuple[int, ...] = (260, 280, 300)
 #: positions of a Thorlabs FW102C, the default wheel (an FW212C has 12)
@@ -38,6 +38,13 @@ def _wants_number(annotation: Any) -> bool:
     if annotation in (int, float):
         return True
     return any(_wants_number(a) for a in get_args(annotation) if a is not Ellipsis)
+
+
+def _wants_bool(annotation: Any) -> bool:
+    """Whether a field holds a boolean (alone or optional)."""
+    return annotation is bool or (
+        bool(get_args(annotation)) and set(get_args(annotation)) <= {bool, type(None)}
+    )
 
 
 def _holds_bool(value: Any) -> bool:
@@ -67,9 +74,28 @@ class Model(BaseModel):
             raise ValueError(f"{value!r}: true/false is not a number")
         return value
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_are_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        """``save_raw = "yes"`` or ``flip_x = 1`` is refused: pydantic would read both as
+        true, and a quoted "false" as false, so a typo would silently decide the setting."""
+        field = cls.model_fields.get(info.field_name or "")
+        if (
+            field is not None
+            and _wants_bool(field.annotation)
+            and value is not None
+            and type(value).__name__ not in ("bool", "bool_")  # numpy's bool too
+        ):
+            raise ValueError(f"{value!r} is not a boolean: write true or false (no quotes)")
+        return value
+
     def replace(self, **changes: Any) -> Self:
-        """A copy with ``changes`` applied and validated again."""
-        return type(self).model_validate({**self.model_dump(), **changes})
+        """A copy with ``changes`` applied and validated again (a ConfigError naming the
+        field when a change is invalid: changes often come from the command line)."""
+        try:
+            return type(self).model_validate({**self.model_dump(), **changes})
+        except ValidationError as err:
+            raise ConfigValueError(_format_validation(err, type(self).__name__)) from None
 
 
 # --------------------------------------------------------------------------- rig
@@ -309,7 +335,7 @@ class FocusConfig(DeviceModel):
 class SimConfig(Model):
     """The simulated world behind the ``sim`` backends."""
 
-    seed: int = Field(0, description="Seed of the virtual slide")
+    seed: int = Field(0, ge=0, description="Seed of the virtual slide (0 or more)")
     donor: str = Field("healthy", description="Donor profile name (see uvscope.sim.donors)")
     slide_origin_mm: tuple[float, float] = Field(
         (30.0, 20.0), description="Stage position of the smear's lower-left corner"
@@ -323,6 +349,13 @@ class SimConfig(Model):
         False, description="Run devices in real time instead of a virtual clock"
     )
 
+    @field_validator("slide_size_mm")
+    @classmethod
+    def _positive_size(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if v[0] <= 0 or v[1] <= 0:
+            raise ValueError(f"both sides must be above 0 mm, got {list(v)}")
+        return v
+
 
 class RigConfig(Model):
     name: str = "simulated deep-UV rig"
@@ -334,6 +367,20 @@ class RigConfig(Model):
     micromanager: dict[str, Any] = Field(
         default_factory=dict, description="micromanager backend settings (see drivers.micromanager)"
     )
+
+    @field_validator("micromanager")
+    @classmethod
+    def _micromanager_used(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """A ``[micromanager]`` table no device uses would be silently ignored: refuse it."""
+        devices = [info.data.get(k) for k in ("camera", "filter_wheel", "stage", "focus")]
+        if None in devices:  # a device section is itself invalid: that error says enough
+            return v
+        if v and not any(getattr(d, "backend", None) == "micromanager" for d in devices):
+            raise ValueError(
+                'no device has backend = "micromanager", so these settings would not be '
+                "used; remove the [micromanager] table or set a device's backend"
+            )
+        return v
 
 
 # --------------------------------------------------------------------------- scan
@@ -605,16 +652,15 @@ def load_toml(cls: type[M], path: str | Path) -> M:
                 f"{p}: {p.stat().st_size} bytes is too large for a config file "
                 f"(at most {MAX_CONFIG_BYTES}); check the path"
             )
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        # "utf-8-sig": a byte-order mark (Windows Notepad writes one) is not TOML, but it
+        # is no reason to refuse a file either
+        data = tomllib.loads(p.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file") from None
     except IsADirectoryError:
         raise ConfigError(f"{p}: is a folder, not a TOML file") from None
     except UnicodeDecodeError:
-        raise ConfigError(
-            f"{p}: not UTF-8 text; TOML files are UTF-8 (save it as UTF-8, "
-            "without a byte-order mark)"
-        ) from None
+        raise ConfigError(f"{p}: not UTF-8 text; TOML files are UTF-8 (save it as UTF-8)") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{p}: not valid TOML: {err}") from None
     except RecursionError:
@@ -657,9 +703,11 @@ def default_rig() -> tuple[Path | None, str]:
     cfg = user_config_path()
     if cfg.is_file():
         try:
-            data = tomllib.loads(cfg.read_text(encoding="utf-8"))
+            data = tomllib.loads(cfg.read_text(encoding="utf-8-sig"))
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{cfg}: not valid TOML: {err}") from None
+        except (UnicodeDecodeError, OSError) as err:
+            raise ConfigError(f"{cfg}: cannot read it as UTF-8 text: {err}") from None
         unknown = set(data) - {"rig"}
         if unknown:
             raise ConfigError(f'{cfg}: unknown key(s) {sorted(unknown)}; only rig = "..."')

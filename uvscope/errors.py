@@ -15,6 +15,11 @@ class ConfigError(UvscopeError):
     """A rig or scan configuration is invalid; the message names the field."""
 
 
+class ConfigValueError(ConfigError, ValueError):
+    """A changed setting is invalid (``Model.replace``, often from the command line): a
+    ConfigError for the CLI's edge, and still the ValueError callers validating values catch."""
+
+
 class DeviceError(UvscopeError):
     """A device refused a command, answered garbage or reported a fault."""
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from tests.cli.scanfiles import SMALL_RIG, small_scan
 from uvscope.cli import main
+from uvscope.io.scanfolder import ScanFolder
 
 RIG = SMALL_RIG
 SCAN = small_scan(2, 2)
@@ -96,6 +97,18 @@ SCAN_CASES: list[tuple[str, str | bytes, str]] = [
     ("section-typo", SCAN.replace("[background]", "[backgound]"), "backgound"),
     ("name-number", _sub('name = "t"', "name = 5"), "name"),
     ("save-raw-number", "save_raw = 2\n" + SCAN, "save_raw"),
+    ("save-raw-yes", 'save_raw = "yes"\n' + SCAN, "save_raw: 'yes' is not a boolean"),
+    ("save-raw-one", "save_raw = 1\n" + SCAN, "save_raw"),
+    ("analysis-enabled-word", SCAN + "[analysis]\nenabled = 'false'\n", "analysis.enabled"),
+    ("size-huge", _sub("rows = 2\ncolumns = 2", "size_mm = [1e308, 1e308]"), "size_mm"),
+    (
+        "corners-huge",
+        _sub(
+            "center_mm = [42.5, 32.5]\nrows = 2\ncolumns = 2",
+            "corners_mm = [[-1e308, 0], [1e308, 1]]",
+        ),
+        "corners_mm",
+    ),
     ("output-dir-number", "output_dir = 5\n" + SCAN, "output_dir"),
     ("bg-frames-zero", _sub("frames = 2\ndark", "frames = 0\ndark"), "background.frames"),
     ("bg-frames-huge", _sub("frames = 2\ndark", "frames = 100000\ndark"), "background.frames"),
@@ -131,7 +144,7 @@ SCAN_CASES: list[tuple[str, str | bytes, str]] = [
     ("duplicate-key", "name = 'a'\nname = 'b'\n", "not valid TOML"),
     ("binary", bytes(range(256)) * 4, "scan.toml"),
     ("utf16", SCAN.encode("utf-16"), "UTF-8"),
-    ("utf8-bom", b"\xef\xbb\xbf" + SCAN.encode(), "scan.toml"),
+    ("bom-then-garbage", b"\xef\xbb\xbf" + b"this is not toml\n", "not valid TOML"),
     ("nul-bytes", SCAN.encode() + b"\0\0\0", "not valid TOML"),
     ("deeply-nested", "a = " + "[" * 50000 + "]" * 50000 + "\n", "scan.toml"),
     ("deep-tables", "x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n", "scan.toml"),
@@ -172,6 +185,16 @@ def test_bad_scan_file(tmp_path: Path, rig_file: Path, body: str | bytes, expect
     assert not (tmp_path / "o" / "tiles.jsonl").exists()
 
 
+def test_a_byte_order_mark_is_accepted(tmp_path: Path, rig_file: Path) -> None:
+    """Notepad writes UTF-8 with a BOM; the settings after it are what count."""
+    f = tmp_path / "scan.toml"
+    f.write_bytes(b"\xef\xbb\xbf" + SCAN.encode())
+    args = ["scan", "--config", str(f), "--rig", str(rig_file), "--out", str(tmp_path / "o")]
+    r = CliRunner().invoke(main, [*args, "--quiet", "--no-analysis"])
+    assert r.exit_code == 0, r.output
+    assert ScanFolder.open(tmp_path / "o").read_manifest()["plan"]["tiles"] == 4
+
+
 def test_scan_file_paths(tmp_path: Path, rig_file: Path) -> None:
     for path, expect in ((tmp_path / "missing.toml", "no such file"), (tmp_path, "is a directory")):
         r = CliRunner().invoke(
@@ -206,6 +229,13 @@ RIG_CASES: list[tuple[str, str | bytes, str]] = [
     ("exposure-range", RIG + "exposure_min_ms = 5.0\nexposure_max_ms = 1.0\n", "exposure_min_ms"),
     ("readout-negative", RIG + "readout_ms = -1\n", "readout_ms"),
     ("flip-number", RIG + "flip_x = 2\n", "flip_x"),
+    ("flip-one", RIG + "flip_x = 1\n", "flip_x"),
+    ("flip-word", RIG + "flip_y = 'yes'\n", "flip_y"),
+    ("real-time-word", RIG + "[sim]\nreal_time = 'no'\n", "sim.real_time"),
+    ("micromanager-unused", RIG + "[micromanager]\nconfig = 'x.cfg'\n", "micromanager: no device"),
+    ("sim-seed-negative", RIG + "[sim]\nseed = -1\n", "sim.seed"),
+    ("sim-size-zero", RIG + "[sim]\nslide_size_mm = [0, 0]\n", "sim.slide_size_mm"),
+    ("sim-size-negative", RIG + "[sim]\nslide_size_mm = [25, -1]\n", "sim.slide_size_mm"),
     ("camera-backend", _sub('backend = "sim"', 'backend = "andor"', RIG), "camera.backend"),
     ("camera-typo", RIG + "pixel_size = 1\n", "camera.pixel_size"),
     ("camera-number", "camera = 5\n", "camera"),

@@ -36,6 +36,22 @@ def _xy(value: object) -> tuple[float, float] | None:
     return None
 
 
+def background_position_mm(rig: Rig, scan: ScanConfig) -> tuple[float, float]:
+    """Where the first background is taken: the scan's ``[background] position_mm``, else
+    the simulated slide's blank patch; a real rig without one is a ConfigError."""
+    if scan.background.position_mm is not None:
+        return scan.background.position_mm
+    world = rig.world
+    blank = getattr(world, "blank_position_mm", None) if world is not None else None
+    if blank is not None:
+        x_mm, y_mm = blank()
+        return (float(x_mm), float(y_mm))
+    raise ConfigError(
+        "background.position_mm is not set: give the stage position of a blank region "
+        "of the slide (no cells) for the background images"
+    )
+
+
 def _read_float32(path: Path) -> np.ndarray:
     return read_ome_tiff(path)[0].astype(np.float32)
 
@@ -97,7 +113,14 @@ class BackgroundKeeper:
                 nm: _read_float32(dark_path(folder, nm, step.dark_id)) for nm in exposures
             }
             return
-        self._darks = acquire_darks(self.rig, exposures, self.scan.background.dark_frames)
+        frames = self.scan.background.dark_frames
+        self._darks = acquire_darks(self.rig, exposures, frames)
+        if frames and not self._darks:  # the rig has no blocked slot: say what was not done
+            self.log(
+                "no-darks",
+                f"background.dark_frames = {frames}, but the rig's filter_wheel.dark_slot is "
+                "not set: no dark frames taken, tiles are normalised without dark subtraction",
+            )
         for nm, img in self._darks.items():
             meta = ImageMeta(self.rig.pixel_size_um, None, exposures[nm], name=f"dark for {nm} nm")
             folder.write_image(dark_path(folder, nm, step.dark_id), img, meta)
@@ -206,17 +229,7 @@ class BackgroundKeeper:
         return self.rig.focus.position_um()
 
     def _position_mm(self) -> tuple[float, float]:
-        if self.scan.background.position_mm is not None:
-            return self.scan.background.position_mm
-        world = self.rig.world
-        blank = getattr(world, "blank_position_mm", None) if world is not None else None
-        if blank is not None:
-            x_mm, y_mm = blank()
-            return (float(x_mm), float(y_mm))
-        raise ConfigError(
-            "background.position_mm is not set: give the stage position of a blank region "
-            "of the slide (no cells) for the background images"
-        )
+        return background_position_mm(self.rig, self.scan)
 
     def _write(self, bgs: Backgrounds, pos_mm: tuple[float, float], z_um: float) -> None:
         px_um = self.rig.pixel_size_um

@@ -26,9 +26,11 @@ from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.folder_setup import manifest_base, reopen_folder
 from uvscope.acquisition.outcome import Outcome, crash_text, failure_text, resume_hint
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.preflight import check_scan_on_rig
 from uvscope.acquisition.recovery import DeviceErrorPolicy
 from uvscope.acquisition.resume import ResumePoint, check_resume
 from uvscope.acquisition.retry import RetryBudget
+from uvscope.acquisition.reuse import claim_for_new_scan, remove_startup_files
 from uvscope.acquisition.runner import ProgressBase, RunParts, StepRunner
 from uvscope.acquisition.sinks import SinkSet
 from uvscope.acquisition.steps import (
@@ -106,6 +108,8 @@ class ScanEngine:
         #: called with each path before the scan folder writes it (tests inject a full disk)
         self.storage_hook: Callable[[Path], None] | None = None
         self._claimed: ScanFolder | None = None  # checked and locked by ``check``
+        #: start-up files of an earlier start that acquired nothing, replaced by this one
+        self._leftovers: list[Path] = []
         self._resume_point: ResumePoint | None = None
         self._sinks: SinkSet | None = None
         self._thread: threading.Thread | None = None
@@ -191,8 +195,9 @@ class ScanEngine:
             fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um),
             self.rig.config.stage,
         )
+        check_scan_on_rig(self.scan, self.rig)  # before the folder is made or locked
         if not self.resume_existing:
-            self._claimed = ScanFolder.claim_new(self.out_dir)
+            self._claimed, self._leftovers = claim_for_new_scan(self.out_dir)
             return
         folder = ScanFolder.claim(self.out_dir, "resume")
         try:
@@ -290,7 +295,14 @@ class ScanEngine:
         """The checked folder, now written: a new manifest, or a resume's repairs."""
         if not self.resume_existing:
             manifest = manifest_base(self.scan, self.rig, plan, self._tile_shape())
+            remove_startup_files(claimed, self._leftovers)
             self.folder = ScanFolder.create(self.out_dir, manifest, claimed=claimed)
+            if self._leftovers:
+                self.folder.log_event(
+                    "reuse",
+                    f"took over a folder in which an earlier start acquired nothing; "
+                    f"replaced its {len(self._leftovers)} start-up file(s)",
+                )
             return self.folder, {}
         point = self._resume_point
         if point is None:
@@ -394,9 +406,11 @@ class ScanEngine:
         self.control.set_state(outcome.state)
         self.events.finished.emit(summary)
         if outcome.status == "failed":
-            raise ScanError(failure_text(outcome.message, self.out_dir, folder is not None))
+            raise ScanError(failure_text(outcome.message, self.out_dir, folder, summary.tiles_done))
         if outcome.status == "aborted":
-            raise ScanAborted(failure_text(outcome.message, self.out_dir, folder is not None))
+            raise ScanAborted(
+                failure_text(outcome.message, self.out_dir, folder, summary.tiles_done)
+            )
         return summary
 
     @staticmethod

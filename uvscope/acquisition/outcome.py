@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from uvscope.acquisition.events import RunState
+from uvscope.acquisition.reuse import startup_leftovers
 from uvscope.crashlog import save_traceback
 from uvscope.io.scanfolder import ScanFolder
 
@@ -51,10 +52,19 @@ def crash_text(err: Exception, folder: ScanFolder | None) -> str:
     return f"unexpected error ({type(err).__name__}: {err}); this is a bug, {where}"
 
 
-def failure_text(message: str, out_dir: Path, folder_written: bool) -> str:
-    """The error a failed or aborted run raises: with how to finish it when files exist."""
-    if not folder_written:
+def failure_text(
+    message: str, out_dir: Path, folder: ScanFolder | None, tiles_done: int = 1
+) -> str:
+    """The error a failed or aborted run raises: with how to finish it when files exist, or
+    that the folder may be reused when no tile was acquired."""
+    if folder is None:
         return message
+    if tiles_done == 0 and startup_leftovers(folder.root) is not None:
+        return (
+            f"{message}; no tile was acquired: after fixing the cause, start again with "
+            f"`uvscope scan --out {out_dir}` (it reuses the folder) or finish it with "
+            f"`uvscope scan --resume {out_dir}`"
+        )
     return (
         f"{message}; files written so far are intact: finish with `uvscope scan --resume {out_dir}`"
     )

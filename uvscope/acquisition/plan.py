@@ -27,10 +27,21 @@ class GridPlan:
         return len(self.tiles)
 
 
-def _count(extent: float, fov: float, step: float) -> int:
+#: more tiles along one axis than any stage holds: a region this large is a typo
+_MAX_TILES_PER_AXIS = 10**9
+
+
+def _count(extent: float, fov: float, step: float, name: str) -> int:
     if extent <= fov:
         return 1
-    return int(math.ceil((extent - fov) / step - 1e-9)) + 1
+    steps = (extent - fov) / step
+    if not math.isfinite(steps) or steps > _MAX_TILES_PER_AXIS:
+        # int(inf) would be an OverflowError: say what is wrong instead
+        raise LimitError(
+            f"region {name} of {extent:g} mm needs more than {_MAX_TILES_PER_AXIS} tiles "
+            "in a row; give the region's size in mm"
+        )
+    return int(math.ceil(steps - 1e-9)) + 1
 
 
 def region_centre_and_counts(
@@ -40,16 +51,16 @@ def region_centre_and_counts(
     if region.corners_mm is not None:
         (xa, ya), (xb, yb) = region.corners_mm
         centre = ((xa + xb) / 2, (ya + yb) / 2)
-        size = (abs(xb - xa), abs(yb - ya))
+        size, name = (abs(xb - xa), abs(yb - ya)), "corners_mm"
     else:
         assert region.center_mm is not None
         centre = region.center_mm
         if region.rows is not None and region.columns is not None:
             return centre, region.rows, region.columns
         assert region.size_mm is not None
-        size = region.size_mm
-    cols = _count(size[0], fov_mm[0], step_mm[0])
-    rows = _count(size[1], fov_mm[1], step_mm[1])
+        size, name = region.size_mm, "size_mm"
+    cols = _count(size[0], fov_mm[0], step_mm[0], f"{name} width")
+    rows = _count(size[1], fov_mm[1], step_mm[1], f"{name} height")
     return centre, rows, cols
 
 

@@ -63,9 +63,22 @@ def load_reviewed_labels(scan_dir: str | Path) -> dict[str, ReviewedLabel]:
         return {}
     try:
         with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames
     except OSError as err:
         raise StorageError(f"could not read reviewed labels {path}: {err}") from err
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise StorageError(
+            f"{path} is damaged (not CSV text: {err}); fix or delete the file and review again"
+        ) from None
+    if header is None:  # the review always writes its header: an empty file is damage
+        raise StorageError(f"{path} is empty (not even its header); delete it and review again")
+    if not set(REVIEWED_FIELDS) <= set(header):
+        raise StorageError(
+            f"{path} is not a reviewed-labels file: its header is {', '.join(header)[:80]!r}, "
+            f"not {', '.join(REVIEWED_FIELDS)}; fix or delete the file and review again"
+        )
     out: dict[str, ReviewedLabel] = {}
     for n, row in enumerate(rows, start=2):
         try:

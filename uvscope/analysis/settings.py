@@ -7,10 +7,11 @@ where it gives numbers and sensible values for 0.16 um pixels where it does not.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from uvscope.classes import CLASSES as CLASSES  # re-exported; defined once in uvscope.classes
 from uvscope.config import Model, load_toml
@@ -55,7 +56,7 @@ class InferenceSettings(Model):
         16, ge=1, description="Patches per network call (tiling = 'whole': one tile a call)"
     )
     tile_batch: int = Field(4, ge=1, description="Tiles the worker gathers into one batch")
-    device: str = Field("auto", description="auto, cpu or cuda")
+    device: str = Field("auto", description="auto, cpu or cuda (cuda:N for GPU N)")
     engine: Literal["auto", "torch", "openvino", "onnxruntime"] = Field(
         "auto",
         description=(
@@ -65,6 +66,13 @@ class InferenceSettings(Model):
             "Runtime, else torch; a missing runtime falls back to torch with a warning"
         ),
     )
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", v):
+            raise ValueError(f"{v!r} is not a device uvscope runs on; use auto, cpu or cuda")
+        return v
 
 
 class PostprocessSettings(Model):

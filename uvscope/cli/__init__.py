@@ -105,6 +105,8 @@ def main(verbose: int, log_level: str | None) -> None:
     Without --rig, a command uses the rig named by $UVSCOPE_RIG or by rig = "..." in
     ~/.config/uvscope/config.toml, else the built-in simulated rig (--rig sim asks for it).
     """
+    from uvscope.cli.streams import tolerate_closed_pipes
     from uvscope.logs import configure, level_from
 
+    tolerate_closed_pipes()  # first: the log handler keeps the stream it is given
     configure(level_from(verbose, log_level))

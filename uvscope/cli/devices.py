@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from uvscope.cli.options import rig_option
+from uvscope.cli.options import FiniteFloatRange, rig_option
 from uvscope.config import load_rig
 from uvscope.drivers.base import Camera, Device, FilterWheel, FocusAxis, XYStage
 from uvscope.errors import UvscopeError
@@ -144,7 +144,7 @@ def check(rig_path: Path | None, as_json: bool = False) -> None:
 )
 @click.option(
     "--clearance-um",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=1000.0,
     show_default=True,
     help="Before X/Y home, lower the focus by this much (inside its soft limits) "

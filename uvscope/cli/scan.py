@@ -59,8 +59,12 @@ def _configs(
 ) -> tuple[ScanConfig, RigConfig, Path]:
     """(scan, rig, folder): from the files given, or from the folder's manifest on resume."""
     if resume is not None:
+        from uvscope.acquisition.reuse import killed_start_text
         from uvscope.io.scanfolder import ScanFolder
 
+        bare = killed_start_text(resume)
+        if bare is not None:
+            raise StorageError(bare)
         folder = ScanFolder.open(resume)
         scan = _saved_model(
             ScanConfig, folder.manifest_section("config"), f"{folder.manifest_path} config"

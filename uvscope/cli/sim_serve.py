@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 import click
 
 from uvscope.cli.options import rig_option
-from uvscope.config import load_rig
+from uvscope.config import RigConfig, load_rig
 
 
 def _idle() -> None:
     time.sleep(0.5)
+
+
+def _time_scale(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """0 or more, finite: a negative scale would make moves end before they start."""
+    if not math.isfinite(value) or value < 0:
+        raise click.BadParameter(
+            f"{value:g}: give a finite factor of 0 or more (0.1: ten times faster)", ctx, param
+        )
+    return value
 
 
 @click.group()
@@ -35,7 +45,8 @@ def sim() -> None:
     type=float,
     default=1.0,
     show_default=True,
-    help="Move durations are multiplied by this (0.1: ten times faster).",
+    callback=_time_scale,
+    help="Move durations are multiplied by this (0.1: ten times faster; 0 or more).",
 )
 @click.option(
     "--homed/--not-homed",
@@ -47,10 +58,22 @@ def serve(rig_path: Path | None, link_dir: Path, time_scale: float, homed: bool)
     """Serve an FW102C filter wheel and an APT BBD rack (X, Y, focus) on pseudo-terminals.
 
     The rig gives the wheel's positions, the rack's bays and the soft limits it flags.
+    One server per --dir: a second one on the same folder is refused while the first runs
+    (it would take over the port links under the first one's clients).
     """
-    from uvscope.sim.serve import start_emulators
+    from uvscope.io.lock import FolderLock
 
     rig = load_rig(rig_path)
+    lock = FolderLock(link_dir, "sim serve", create=True).acquire()  # FolderLocked: exit 2
+    try:
+        _serve(rig, link_dir, time_scale, homed)
+    finally:
+        lock.release()
+
+
+def _serve(rig: RigConfig, link_dir: Path, time_scale: float, homed: bool) -> None:
+    from uvscope.sim.serve import start_emulators
+
     emus = start_emulators(
         rig,
         link_dir=link_dir,

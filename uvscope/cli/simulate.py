@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from uvscope import __version__
+from uvscope.cli.options import FiniteFloatRange
 from uvscope.config import WAVELENGTHS_NM, CameraConfig, SimConfig
 from uvscope.errors import ConfigError
 from uvscope.geometry import stage_to_pixel
@@ -184,7 +185,13 @@ def _write_tile(
     default=None,
     help="Use K random held-out donors instead of named profiles.",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of slides and noise.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed of slides and noise (0 or more).",
+)
 @click.option(
     "--wavelengths", default="260,280,300", show_default=True, help="Wavelengths (nm) to image."
 )
@@ -206,14 +213,14 @@ def _write_tile(
     "--wbc-fraction",
     default=0.5,
     show_default=True,
-    type=click.FloatRange(0, 1),
+    type=FiniteFloatRange(0, 1),
     help="Fraction of tiles centred near a WBC (WBCs are rare: 0.3-0.6 per frame).",
 )
 @click.option(
     "--defocus-sd",
     default=0.25,
     show_default=True,
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     help="Standard deviation of the focus error per tile (um).",
 )
 @click.option("--force", is_flag=True, help="Write into a folder that already holds a dataset.")

@@ -164,7 +164,7 @@ def train(
         seed,
         resume,
         backbone,
-        log=lambda s: click.echo(s),
+        log=_log,
         steps_per_epoch=steps,
         overrides=_parse_overrides(overrides),
         init=init,
@@ -175,6 +175,15 @@ def train(
         ),
         scan_crops=_scan_crops(scans) if scans else None,
     )
+
+
+def _log(line: str) -> None:
+    """Training's progress on stdout; its warnings (data left out, a doubtful pixel size)
+    stand out on stderr."""
+    if line.startswith("warning:"):
+        click.secho(line, fg="yellow", err=True)
+    else:
+        click.echo(line)
 
 
 def _scan_crops(scans: list[Path]):  # type: ignore[no-untyped-def]
@@ -237,6 +246,8 @@ def evaluate(
     from uvscope.models.pipeline import OwnOptions, run_evaluation
 
     res = run_evaluation(kind, data, weights, device, split, OwnOptions(pixel_size_um, modality))
+    for warning in res.get("warnings", []):
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if as_json:
         click.echo(json.dumps(res, indent=2, default=str))
         return

@@ -111,11 +111,23 @@ def _open_lock_file(root: Path, create: bool) -> int:
         elif not root.is_dir():
             raise StorageError(f"{root} is not a folder; check the path")
         return os.open(root / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except FileExistsError:  # mkdir: something that is not a folder stands at ``root``
+        raise StorageError(_not_a_folder(root)) from None
     except OSError as err:
         raise StorageError(
             f"cannot lock {root} for writing ({err.strerror or err}); the folder must exist "
             "and be writable"
         ) from err
+
+
+def _not_a_folder(root: Path) -> str:
+    if root.is_symlink():
+        target = os.readlink(root)
+        return (
+            f"{root} is a symbolic link to {target}, which is not an existing folder (a "
+            f"dangling or looping link); create the folder it points to, or choose another"
+        )
+    return f"{root} exists and is not a folder; choose another folder"
 
 
 def _refusal(root: Path, fd: int, purpose: str) -> FolderLocked:

@@ -34,6 +34,7 @@ from skimage.transform import resize
 
 from uvscope.errors import ModelError
 from uvscope.models.arch import CLASS_NAMES
+from uvscope.models.maskcheck import MaskGeometry, check_codes, mask_geometry, median_diameter_um
 from uvscope.models.preprocess import composite_crop, contrast_stretch
 from uvscope.models.userdata import IMAGE_EXT, class_index
 
@@ -69,6 +70,8 @@ class OwnDataset:
     channels: int
     groups_given: bool
     cell_labels: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: the median cell's equivalent diameter at ``pixel_size_um`` (None: no cell in any mask)
+    median_cell_diameter_um: float | None = None
 
     def summary(self) -> dict[str, object]:
         """What a model card says about its training data."""
@@ -92,6 +95,11 @@ class OwnDataset:
             "gray_conversion": GRAY_CONVERSION if self.channels == 3 else "none (gray images)",
             "groups": len({it.group for it in self.items}) if self.groups_given else None,
             "class_counts": counts,
+            "median_cell_diameter_um": (
+                None
+                if self.median_cell_diameter_um is None
+                else round(self.median_cell_diameter_um, 2)
+            ),
         }
 
 
@@ -109,9 +117,13 @@ def read_toml(root: Path) -> dict[str, object]:
     if not f.exists():
         return {}
     try:
-        data = tomllib.loads(f.read_text(encoding="utf-8"))
+        data = tomllib.loads(f.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as err:
         raise _err(f"{f} is not valid TOML ({err}); fix the line it names") from err
+    except UnicodeDecodeError:
+        raise _err(f"{f} is not UTF-8 text; save it as UTF-8 TOML") from None
+    except OSError as err:
+        raise _err(f"{f} cannot be read ({err.strerror or err})") from None
     bad = sorted(set(data) - TOML_KEYS)
     if bad:
         raise _err(f"{f}: unknown keys {bad}; allowed are {sorted(TOML_KEYS)}")
@@ -206,9 +218,16 @@ def _find_masks(root: Path) -> tuple[str, list[Path]]:
 
 
 def _read_csv(path: Path, need: tuple[str, ...]) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.DictReader(f))
-        cols = set(rows[0]) if rows else set()
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError:
+        raise _err(f"{path} is not UTF-8 text; save it as a UTF-8 CSV file") from None
+    except csv.Error as err:
+        raise _err(f"{path} is not a readable CSV file ({err})") from None
+    except OSError as err:
+        raise _err(f"{path} cannot be read ({err.strerror or err})") from None
+    cols = set(rows[0]) if rows else set()
     if not rows or not set(need) <= cols:
         raise _err(f"{path} needs a header with columns {list(need)} and one row per entry")
     return rows
@@ -262,7 +281,9 @@ def _read_classes(root: Path, names: set[str]) -> tuple[dict[str, int], dict[tup
 
 def _check_mask_files(
     layout: str, img: Path, masks: tuple[Path, ...], shape: tuple[int, int]
-) -> None:
+) -> list[np.ndarray]:
+    """The masks of one image, checked (channels, size, values), as read."""
+    arrays = []
     for m in masks:
         arr = read_any(m)
         if arr.ndim != 2:
@@ -276,6 +297,8 @@ def _check_mask_files(
             _check_class_mask(m, arr)
         elif not np.issubdtype(arr.dtype, np.integer) and not arr.dtype == bool:
             raise _err(f"{m} is {arr.dtype}; save cells/ and nuclei/ as integer label images")
+        arrays.append(arr)
+    return arrays
 
 
 def open_own_data(
@@ -313,6 +336,7 @@ def open_own_data(
     per_image, per_cell = _read_classes(root, set(images))
     items: list[OwnItem] = []
     channels: set[int] = set()
+    geometry: list[MaskGeometry] = []
     for name, img in images.items():
         shape, ch = _image_shape(img)
         channels.add(ch)
@@ -325,7 +349,7 @@ def open_own_data(
                     "network can take; use larger fields or a model with a finer pixel size"
                 )
         masks = tuple(files[name] for files in mask_files)
-        _check_mask_files(layout, img, masks, shape)
+        geometry.append(mask_geometry(layout, _check_mask_files(layout, img, masks, shape)))
         items.append(
             OwnItem(name, img, masks, shape, (groups or {}).get(name, name), per_image.get(name))
         )
@@ -336,7 +360,10 @@ def open_own_data(
             f"{root / 'classes.csv'} names cell ids, which need cells/ label images; give one "
             "class per image (name,class) with masks/"
         )
-    return OwnDataset(root, layout, items, px, mod, channels.pop(), groups is not None, per_cell)
+    check_codes(mask_dirs[0] if layout == "class-mask" else root, layout, geometry)
+    ds = OwnDataset(root, layout, items, px, mod, channels.pop(), groups is not None, per_cell)
+    ds.median_cell_diameter_um = median_diameter_um(geometry, px)
+    return ds
 
 
 # ------------------------------------------------------------------ loading

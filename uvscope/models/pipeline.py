@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import sys
@@ -211,6 +212,7 @@ def run_training(
     the default. ``scan_crops(crop_size, pixel_size_um)``: the reviewed cells of analysed scans
     (uvscope.analysis.trainset.reviewed_crops, passed in by the CLI), split by slide.
     """
+    _check_run_numbers(epochs, lr, nucleus_weight, steps_per_epoch, seed, own)
     if nucleus_weight != 1.0 and kind != "segment":
         raise ModelError("--nucleus-weight applies to segment only")
     cfg = _config(kind, size, overrides, backbone)
@@ -258,13 +260,58 @@ def run_training(
     _publish(stage, out, kind)
     log(
         f"wrote {out / f'{kind}.safetensors'} ({full['file_size_bytes'] / 1e6:.2f} MB) "
-        f"in {card['training_seconds']:.0f} s"
+        f"in {card['wall_seconds_this_run']:.0f} s"
+        + (
+            f" (the weights' training in all, start weights included: "
+            f"{card['training_seconds']:.0f} s)"
+            if card["training_seconds"] > card["wall_seconds_this_run"] + 1
+            else ""
+        )
     )
     log(json.dumps(full["metrics"], indent=1))
     return full
 
 
 Trainer = Any  # (epochs, work, device, seed, log, kw) -> (net, history, final cfg)
+
+
+def _check_run_numbers(
+    epochs: int,
+    lr: float | None,
+    nucleus_weight: float,
+    steps_per_epoch: int | None,
+    seed: int,
+    own: OwnOptions | None,
+) -> None:
+    """Refuse numbers no training can use before anything is read or written: 0 epochs
+    would publish the start weights as a trained model, a negative rate climbs the loss."""
+    bad: list[str] = []
+    if epochs < 1:
+        bad.append(f"--epochs {epochs}: train at least 1 epoch")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        bad.append(f"--lr {lr}: the learning rate must be above 0 (default 3e-3)")
+    if not (math.isfinite(nucleus_weight) and nucleus_weight >= 0):
+        bad.append(f"--nucleus-weight {nucleus_weight}: give 0 or more")
+    if steps_per_epoch is not None and steps_per_epoch < 1:
+        bad.append(f"--steps {steps_per_epoch}: give 1 or more batches per epoch")
+    if seed < 0:
+        bad.append(f"--seed {seed}: give 0 or more")
+    if own is not None:
+        bad += _own_option_problems(own)
+    if bad:
+        raise ModelError("; ".join(bad))
+
+
+def _own_option_problems(own: OwnOptions) -> list[str]:
+    bad: list[str] = []
+    px = own.pixel_size_um
+    if px is not None and not (math.isfinite(px) and px > 0):
+        bad.append(f"--pixel-size-um {px}: give the image's um per pixel, above 0")
+    if own.folds < 2:
+        bad.append(f"--folds {own.folds}: a k-fold split needs k of 2 or more")
+    elif not 0 <= own.fold < own.folds:
+        bad.append(f"--fold {own.fold}: give 0 to {own.folds - 1} (--folds {own.folds})")
+    return bad
 
 
 def _own_trainer(
@@ -277,10 +324,12 @@ def _own_trainer(
     log: Log,
 ) -> Trainer:
     """Validate own images + masks now; return the training step for later."""
+    from uvscope.models.maskcheck import cell_size_problem
     from uvscope.models.owndata import open_own_data, split_names
     from uvscope.models.train_own import (
         class_scores,
-        own_crops,
+        own_crops_named,
+        skipped_text,
         train_own_classify,
         train_own_segment,
     )
@@ -291,6 +340,10 @@ def _own_trainer(
             "stained pairs (uvscope pseudocolor SCAN_DIR writes them)"
         )
     ds = open_own_data(data, opt.pixel_size_um, cfg.pixel_size_um, opt.modality)
+    size_problem = cell_size_problem(ds.median_cell_diameter_um, ds.pixel_size_um)
+    if size_problem:
+        log(f"warning: {data}: {size_problem}")
+        card["warnings"] = [size_problem]
     split = split_names(ds, opt.folds, opt.fold, 0)
     inp = _crop_input(ds.modality, opt.classifier_input) if kind == "classify" else "gray"
     if (
@@ -349,9 +402,12 @@ def _own_trainer(
             ds, split, cfg, inp, epochs, work, device, seed, log, norm, init=init_path, **kw
         )
         card.update(extras)
-        te = own_crops(ds, split["test"], cfg, inp, norm)
+        te, skipped = own_crops_named(ds, split["test"], cfg, inp, norm)
         clf = CellClassifier(net, cfg, card, device="cpu")
         card["metrics"] = {"test_fold": class_scores(clf.predict(te.x)[1], te)}
+        if skipped:
+            card["metrics"]["test_fold"]["skipped_images"] = skipped
+            log("warning: " + skipped_text(skipped, len(split["test"]), "the test-fold score"))
         return net, hist, cfg
 
     return run
@@ -598,28 +654,69 @@ def _cls_summary(m: dict[str, Any]) -> dict[str, Any]:
 def _evaluate_own(
     kind: str, data: Path, weights: str, device: str, split: str, opt: OwnOptions
 ) -> dict[str, Any]:
+    from uvscope.models.maskcheck import cell_size_problem
     from uvscope.models.owndata import open_own_data
-    from uvscope.models.train_own import class_scores, own_crops, resolve_split, segment_scores
+    from uvscope.models.train_own import (
+        class_scores,
+        own_crops_named,
+        resolve_split,
+        segment_scores,
+        skipped_text,
+    )
 
     if kind not in ("segment", "classify"):
         raise ModelError("own images with masks evaluate segment or classify models")
     load = load_segmenter if kind == "segment" else load_classifier
     model: Any = load(weights, device)
+    opt = _with_card_defaults(opt, model.card, data)
     ds = open_own_data(data, opt.pixel_size_um, model.cfg.pixel_size_um, opt.modality)
     names = resolve_split(model.card, ds, split)
+    wanted = names if names is not None else [it.name for it in ds.items]
     res: dict[str, Any] = {
         "data": str(data),
         "images": "held-out fold " + split if names is not None else "all",
         "pixel_size_um": ds.pixel_size_um,
     }
+    warnings: list[str] = []
+    trained_on = (model.card.get("data") or {}).get("median_cell_diameter_um")
+    size_problem = cell_size_problem(
+        ds.median_cell_diameter_um,
+        ds.pixel_size_um,
+        float(trained_on) if isinstance(trained_on, (int, float)) else None,
+    )
+    if size_problem:
+        warnings.append(size_problem)
     if kind == "segment":
-        res.update(segment_scores(model.net, ds, names or [it.name for it in ds.items], model.cfg))
-        return res
-    inp = str(model.card.get("input", "composite"))
-    crops = own_crops(ds, names, model.cfg, inp, card_method(model.card))
-    res["input"] = inp
-    res.update(class_scores(model.predict(crops.x)[1], crops))
+        res.update(segment_scores(model.net, ds, wanted, model.cfg))
+    else:
+        inp = str(model.card.get("input", "composite"))
+        crops, skipped = own_crops_named(ds, names, model.cfg, inp, card_method(model.card))
+        res["input"] = inp
+        res.update(class_scores(model.predict(crops.x)[1], crops))
+        if skipped:
+            res["images"] += f" ({len(wanted) - len(skipped)} of {len(wanted)} scored)"
+            res["skipped_images"] = skipped
+            warnings.append(skipped_text(skipped, len(wanted), "the score"))
+    if warnings:
+        res["warnings"] = warnings
     return res
+
+
+def _with_card_defaults(opt: OwnOptions, card: dict[str, Any], data: Path) -> OwnOptions:
+    """Evaluating the folder the weights were trained on: its pixel size and modality as
+    the card recorded them, unless the command line or dataset.toml gives them."""
+    from uvscope.models.owndata import read_toml
+
+    trained = card.get("data") or {}
+    if str(Path(str(trained.get("path", ""))).resolve()) != str(Path(data).resolve()):
+        return opt
+    meta = read_toml(Path(data))
+    px, mod = opt.pixel_size_um, opt.modality
+    if px is None and meta.get("pixel_size_um") is None:
+        px = trained.get("pixel_size_um")
+    if mod is None and meta.get("modality") is None:
+        mod = trained.get("modality")
+    return dataclasses.replace(opt, pixel_size_um=px, modality=mod)
 
 
 def stain_metrics(

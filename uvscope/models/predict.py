@@ -40,7 +40,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """'auto' -> cuda if available else cpu; asking for cuda without one is a ModelError."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise ModelError(
+            f"device {str(device)!r} is not one uvscope runs on; use auto, cpu or cuda"
+        )
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ModelError("CUDA was requested but torch sees no GPU; use --device cpu or auto")
     return dev

@@ -64,7 +64,12 @@ def open_dataset(root: str | Path) -> Dataset:
     meta: dict[str, Any] = {}
     mf = root / "dataset.json"
     if mf.exists():
-        meta = json.loads(mf.read_text())
+        try:
+            meta = json.loads(mf.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as err:  # JSON and UTF-8 errors
+            raise ModelError(f"{mf} is damaged ({err}); write the dataset again") from None
+        if not isinstance(meta, dict):
+            raise ModelError(f"{mf} is damaged: not a JSON object; write the dataset again")
     tiles = [
         TileFiles(p.parent.parent.name, p.parent) for p in sorted(root.glob("*/*/norm_260.tif"))
     ]

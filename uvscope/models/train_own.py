@@ -145,13 +145,51 @@ def own_crops(
 ) -> CropArrays:
     """Classifier inputs of the named images: composite crops, or whole colour images
     (``normalise``: a uvscope.models.colournorm method, None for none)."""
+    return own_crops_named(ds, names, cfg, inp, normalise)[0]
+
+
+def own_crops_named(
+    ds: OwnDataset,
+    names: list[str] | None,
+    cfg: ClassifyConfig,
+    inp: str,
+    normalise: str | None = DEFAULT_COLOUR_NORM,
+) -> tuple[CropArrays, dict[str, str]]:
+    """``own_crops`` and the named images it could not use, each with why (no class in
+    classes.csv, no cell in its mask at the model's pixel size)."""
     if inp == "rgb-crop":
-        x, lab, dead, _ = rgb_crops(ds, names, cfg.crop_size)
+        x, lab, dead, got = rgb_crops(ds, names, cfg.crop_size)
         if normalise:
             x = colour_normalise(x, normalise)
     else:
-        x, lab, dead, _ = composite_crops(ds, names, cfg.pixel_size_um, cfg.crop_size)
-    return CropArrays(x.astype(np.float32), lab, dead)
+        x, lab, dead, got = composite_crops(ds, names, cfg.pixel_size_um, cfg.crop_size)
+    return CropArrays(x.astype(np.float32), lab, dead), skipped_images(ds, names, set(got))
+
+
+def skipped_images(ds: OwnDataset, names: list[str] | None, cropped: set[str]) -> dict[str, str]:
+    """Images of ``names`` (None: all) that gave no crop, with the reason."""
+    labelled = {n for n, _ in ds.cell_labels}
+    out: dict[str, str] = {}
+    for it in _items(ds, names):
+        if it.name in cropped:
+            continue
+        if it.label is None and it.name not in labelled:
+            out[it.name] = "no row in classes.csv"
+        else:
+            out[it.name] = "no labelled cell in the mask at the model's pixel size"
+    return out
+
+
+def skipped_text(skipped: dict[str, str], of: int, what: str) -> str:
+    """One warning line naming the images left out (the first few), by reason."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in skipped.items():
+        by_reason.setdefault(why, []).append(name)
+    parts = [
+        f"{len(v)} for {why} ({', '.join(v[:5])}{', ...' if len(v) > 5 else ''})"
+        for why, v in by_reason.items()
+    ]
+    return f"{len(skipped)} of {of} images left out of {what}: " + "; ".join(parts)
 
 
 def train_own_classify(
@@ -167,7 +205,12 @@ def train_own_classify(
     colour_norm: str | None = DEFAULT_COLOUR_NORM,
     **kw: Any,
 ) -> tuple[torch.nn.Module, History, dict[str, Any]]:
-    tr, va = (own_crops(ds, split[k], cfg, inp, colour_norm) for k in ("train", "val"))
+    (tr, tr_skip), (va, va_skip) = (
+        own_crops_named(ds, split[k], cfg, inp, colour_norm) for k in ("train", "val")
+    )
+    n_named = len(split["train"]) + len(split["val"])
+    if tr_skip or va_skip:
+        log("warning: " + skipped_text({**tr_skip, **va_skip}, n_named, "classifier training"))
     log(f"{len(tr.x)} training and {len(va.x)} validation cells ({inp} crops)")
     net, hist, extras = train_classifier(
         tr,

@@ -78,6 +78,12 @@ def find_negatives(tiles: list[TileArrays], size: int, log: Log = print) -> int:
         f"red-cell-rich negatives: {n} windows without a WBC in {n_tiles} of {len(tiles)} "
         f"training tiles ({NEGATIVE_FRACTION:.0%} of patches where a tile has them)"
     )
+    if n == 0:
+        log(
+            f"warning: no red-cell-rich window without a white cell in any of the {len(tiles)} "
+            "training tiles: the network sees no red cells as background and may take them "
+            "for white cells; add fields with red cells and no white cell (larger images)"
+        )
     return n
 
 

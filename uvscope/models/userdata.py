@@ -46,6 +46,17 @@ def class_index(folder_name: str) -> int | None:
 
 
 def _read_image(path: Path) -> np.ndarray:
+    """RGB float 0..1; a file that is not an image is a ModelError naming it."""
+    try:
+        return _decode_image(path)
+    except (OSError, ValueError) as err:  # PIL and tifffile errors are either
+        raise ModelError(
+            f"{path} cannot be read as an image ({err}); re-save it as PNG, JPEG or TIFF, "
+            "or remove it"
+        ) from None
+
+
+def _decode_image(path: Path) -> np.ndarray:
     if path.suffix.lower() in {".tif", ".tiff"}:
         arr = tifffile.imread(path).astype(np.float32)
         if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):

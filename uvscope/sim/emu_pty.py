@@ -9,6 +9,7 @@ device's timed events and sends replies, and keeps a record of every byte receiv
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import tempfile
@@ -42,6 +43,8 @@ class PtyEmulator:
     name = "device"
 
     def __init__(self, *, link_dir: str | Path | None = None, time_scale: float = 1.0) -> None:
+        if not (math.isfinite(time_scale) and time_scale >= 0):
+            raise ValueError(f"time_scale must be finite and 0 or more, got {time_scale}")
         self.time_scale = time_scale
         self._own_dir = link_dir is None
         self.link_dir = Path(link_dir or tempfile.mkdtemp(prefix="uvscope-emu-"))
