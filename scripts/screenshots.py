@@ -32,7 +32,7 @@ from PySide6.QtCore import QPointF  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from uvscope.acquisition.events import RunState  # noqa: E402
-from uvscope.config import RegionConfig, ScanConfig, load_rig  # noqa: E402
+from uvscope.config import RegionConfig, SampleConfig, ScanConfig, load_rig  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
 from uvscope.gui import priority  # noqa: E402
 from uvscope.gui.main_window import MainWindow  # noqa: E402
@@ -191,6 +191,7 @@ def main() -> None:
         region=RegionConfig(center_mm=(x, y), rows=args.rows, columns=args.columns),
         output_dir=scan_dir,
         save_raw=False,
+        sample=SampleConfig(id="H-2026-0412", slide_id="SL-7731", operator="A. Operator"),
     ).replace(analysis={"enabled": analysis}, background={"frames": 4, "dark_frames": 2})
     win.form.set_config(scan)
     win.left_tabs.setCurrentIndex(1)

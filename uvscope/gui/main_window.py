@@ -29,6 +29,7 @@ from uvscope.gui.device_worker import DeviceWorker
 from uvscope.gui.error_banner import ErrorBanner
 from uvscope.gui.folder_state import folder_state
 from uvscope.gui.input_guards import guard_wheel
+from uvscope.gui.lab_settings import LabSettings
 from uvscope.gui.live_session import LiveSession
 from uvscope.gui.live_view import LiveViewWidget
 from uvscope.gui.priority import lower_analysis_threads
@@ -36,7 +37,9 @@ from uvscope.gui.results_panel import ResultsPanel
 from uvscope.gui.scan_controller import AnalysisFactory, ScanController, default_analysis_factory
 from uvscope.gui.scan_form import ScanForm
 from uvscope.gui.scan_view import ScanView
+from uvscope.gui.stored_scan import StoredScan, StoredScanLoader, open_stored_scan
 from uvscope.gui.tile_worker import TileWorker
+from uvscope.gui.worklist import WorklistDialog
 
 Ask = Callable[[str, str], bool]
 
@@ -72,6 +75,7 @@ class MainWindow(QMainWindow):
         ask: Ask | None = None,
         live_on_connect: bool = True,
         scan: ScanConfig | None = None,
+        lab: LabSettings | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle(f"uvscope - {rig.config.name}")
@@ -86,6 +90,10 @@ class MainWindow(QMainWindow):
             self,
         )
         self.tile_worker: TileWorker | None = None
+        self.loader = StoredScanLoader(self)
+        self.stored: StoredScan | None = None  #: the stored scan on screen, if any
+        self._worklist_folder: Path | None = None
+        self._loading = 0
         self._live_was_on = False
         self._resume_folder = False
         self._closing = False
@@ -94,7 +102,9 @@ class MainWindow(QMainWindow):
         # widgets
         self.banner = ErrorBanner()
         self.panel = DevicePanel(rig, self.worker, ask=self.ask)
+        self.lab = lab or LabSettings()
         self.form = ScanForm()
+        self.form.set_identity_required(self.lab.require_identity)
         if scan is not None:
             self.form.set_config(scan)
         self.form.position_mm = lambda: self.panel.position[:2] if self.panel.position else None
@@ -109,6 +119,7 @@ class MainWindow(QMainWindow):
         guard_wheel(self.panel, self._wheel_guard)
         self.scan_view = ScanView()
         self.results = ResultsPanel()
+        self.results.reference = self.lab.reference
 
         left = QTabWidget()
         for widget, title in ((self.panel, "Devices"), (self.form, "Scan set-up")):
@@ -192,6 +203,12 @@ class MainWindow(QMainWindow):
         self.controller.differential.connect(self._on_differential)
         self.controller.stopped.connect(self._on_stopped)
         self.controller.analysis_error.connect(self._on_analysis_error)
+        self.loader.tile_ready.connect(self._stored_tile)
+        self.loader.result_ready.connect(self._stored_result)
+        self.loader.done.connect(self._stored_done)
+        self.loader.failed.connect(
+            lambda gen, text: gen == self.loader.generation and self.banner.show_message(text)
+        )
         self.results.cell_activated.connect(self._show_cell)
         self.results.failed.connect(self.banner.show_error)
         self.statusBar().showMessage("connecting to the rig...")
@@ -217,6 +234,16 @@ class MainWindow(QMainWindow):
         self.main_split.setSizes([left, w - left])
 
     def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for text, slot, key in (
+            ("Open scan for review...", self._open_stored_dialog, "Ctrl+Shift+O"),
+            ("Worklist...", self.show_worklist, "Ctrl+L"),
+        ):
+            act = QAction(text, self)
+            act.setShortcut(QKeySequence(key))
+            act.triggered.connect(slot)
+            file_menu.addAction(act)
+        self.file_menu = file_menu
         menu = self.menuBar().addMenu("&Scan")
         for text, slot, key in (
             ("Open scan set-up...", self._open_scan, QKeySequence.StandardKey.Open),
@@ -349,6 +376,76 @@ class MainWindow(QMainWindow):
             except UvscopeError as err:
                 self.banner.show_error(f"save {path}", err)
 
+    # ------------------------------------------------------------------ stored scans
+    def _open_stored_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a finished scan for review")
+        if path:
+            self.open_scan(Path(path))
+
+    def show_worklist(self, folder: Path | None = None) -> WorklistDialog:
+        """The scans of a folder (the last one used, else the scan set-up's parent folder)."""
+        if folder is None:
+            folder = self._worklist_folder
+        if folder is None and self.form.output_dir.text().strip():
+            folder = Path(self.form.output_dir.text().strip()).parent
+        dialog = WorklistDialog(folder, self)
+        dialog.open_requested.connect(self.open_scan)
+        dialog.finished.connect(
+            lambda _r: setattr(self, "_worklist_folder", Path(dialog.folder_edit.text() or "."))
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def open_scan(self, folder: Path) -> bool:
+        """Show a stored scan for review, re-review, sign-off and report: no rig needed.
+        Everything the last scan left on screen is replaced; a running scan is never hidden."""
+        if self.controller.running:
+            self.banner.show_message(
+                "A scan is running: open a stored scan once it has finished (the running "
+                "scan's cells are on screen until then)."
+            )
+            return False
+        try:
+            scan = open_stored_scan(folder)
+            self.results.open_stored(scan.folder, scan.sample, scan.analysed)
+        except UvscopeError as err:
+            self.banner.show_error(f"open {folder}", err)
+            return False
+        self.banner.hide()
+        self.stored = scan
+        self.scan_view.mosaic.clear_tiles()
+        fx, fy = scan.fov_mm
+        self.scan_view.mosaic.set_plan(scan.positions_mm, fx * 1e3, fy * 1e3)
+        self.scan_view.set_state(RunState.IDLE)
+        self.scan_view.set_total(len(scan.positions_mm), len(scan.tiles))
+        self.scan_view.log_event(f"opened {folder} for review ({scan.status})")
+        if scan.differential is not None:
+            self.results.show_analysis_differential(scan.differential)
+        self.setWindowTitle(
+            f"uvscope - {self.rig.config.name} - reviewing {scan.sample.id or folder.name}"
+        )
+        self._loading = self.loader.load(scan)
+        self.tabs.setCurrentWidget(self.results)
+        self.statusBar().showMessage(f"reading {len(scan.tiles)} tiles of {folder}...")
+        return True
+
+    def _stored_tile(self, gen: int, tile: Any) -> None:
+        if gen == self.loader.generation:
+            self.scan_view.mosaic.add_tile(tile)
+
+    def _stored_result(self, gen: int, index: int, images: Any, thumbs: Any) -> None:
+        if gen == self.loader.generation:
+            self.scan_view.mosaic.update_tile(index, images)
+            self.results.add_cells(thumbs)
+
+    def _stored_done(self, gen: int, tiles: int) -> None:
+        if gen == self.loader.generation:
+            self.results.stored_loaded()
+            self.statusBar().showMessage(
+                f"{tiles} tiles and {len(self.results.cells)} cells read for review", 10_000
+            )
+
     # ------------------------------------------------------------------ scan
     def start_scan(self) -> None:
         """Validate the set-up, stop live view (in the worker), then start the engine."""
@@ -362,6 +459,8 @@ class MainWindow(QMainWindow):
                 raise err
             self.controller.plan(cfg)
             resume = self._ask_about_folder(cfg)
+            if resume is False and self.lab.require_identity:
+                self.form.check_identity()  # a resumed scan keeps the identity it started with
         except UvscopeError as err:
             self.left_tabs.setCurrentIndex(1)
             self.banner.show_error("start the scan", err)
@@ -448,6 +547,9 @@ class MainWindow(QMainWindow):
     def _start_engine(self, cfg: ScanConfig, analysis: Any = None) -> None:
         assert cfg.output_dir is not None
         out = Path(cfg.output_dir)
+        self.loader.generation += 1  # a stored scan still being read: its tiles are dropped
+        self.stored = None
+        self.setWindowTitle(f"uvscope - {self.rig.config.name}")
         self.scan_view.mosaic.clear_tiles()
         self.scan_view.analysis_on = analysis is not None
         self.scan_view.log_event(
@@ -455,6 +557,7 @@ class MainWindow(QMainWindow):
             + (" with analysis" if analysis is not None else " (no analysis)")
         )
         self.results.reset(out, analysed=analysis is not None, operator=cfg.sample.operator)
+        self.results.set_identity(cfg.sample, out)
         if analysis is not None:
             self.statusBar().showMessage("analysis models loaded", 5000)
             lower_analysis_threads()  # the window wins the CPU from the networks
@@ -582,3 +685,4 @@ class MainWindow(QMainWindow):
         self.worker.shutdown(wait=True)
         if self.tile_worker is not None:
             self.tile_worker.shutdown(wait=True)
+        self.loader.shutdown(wait=True)

@@ -6,12 +6,14 @@ and when in analysis/signoff.json and rewrites the report; "Open report" shows i
 
 from __future__ import annotations
 
+import html
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -21,7 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from uvscope.analysis.reference import ReferenceIntervals, ReferenceResult, evaluate
+from uvscope.classes import DEAD
+from uvscope.config import SampleConfig
 from uvscope.gui.differential_view import DifferentialView
+from uvscope.gui.flags_banner import FlagsBanner
 from uvscope.gui.gallery import CellGallery, CellThumb
 from uvscope.gui.results import OUTSIDE_CLASSES, CellRow, Differential, differential_from_labels
 from uvscope.gui.review import ReviewStore
@@ -44,6 +50,25 @@ class ResultsPanel(QWidget):
         self.scan_dir: Path | None = None
         self._analysis_diff: Differential | None = None
         self._signed_text = ""
+        self._restoring = False  #: taking up a stored review: nothing to save
+        #: who and what is on screen: a reviewer must never sign the wrong slide
+        self.identity_label = QLabel("")
+        self.identity_label.setWordWrap(True)
+        self.identity_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.flags_banner = FlagsBanner()
+        self.reference = ReferenceIntervals()  #: the lab's intervals (the window sets them)
+        self.reference_result: ReferenceResult | None = None
+        self.wbc_count = QDoubleSpinBox()
+        self.wbc_count.setRange(0, 1_000_000)
+        self.wbc_count.setDecimals(0)
+        self.wbc_count.setSingleStep(100)
+        self.wbc_count.setSpecialValueText("not given")
+        self.wbc_count.setSuffix(" /µL")
+        self.wbc_count.setToolTip(
+            "The sample's WBC count from the analyser's CBC: gives absolute counts per class "
+            "and marks them against the absolute reference intervals"
+        )
+        self.wbc_count.valueChanged.connect(lambda _v: self._refresh_reference())
         self.gallery.cell_activated.connect(self.cell_activated.emit)
         self.gallery.reclassified.connect(self._on_reclassified)
         self.export_button = QPushButton("Export training labels...")
@@ -71,6 +96,8 @@ class ResultsPanel(QWidget):
         self.saved_label = QLabel("")
         self.saved_label.setWordWrap(True)
         buttons = QHBoxLayout()
+        buttons.addWidget(QLabel("WBC count"))
+        buttons.addWidget(self.wbc_count)
         buttons.addStretch(1)
         buttons.addWidget(self.operator_edit)
         buttons.addWidget(self.sign_button)
@@ -82,6 +109,8 @@ class ResultsPanel(QWidget):
         self.gallery.left.setMaximumWidth(330)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.identity_label)
+        lay.addWidget(self.flags_banner)
         lay.addWidget(self.gallery, 1)
         lay.addWidget(self.saved_label)  # its own line: paths are long
         lay.addLayout(buttons)
@@ -89,12 +118,16 @@ class ResultsPanel(QWidget):
     def reset(self, scan_dir: Path | None, analysed: bool = True, operator: str = "") -> None:
         """A new scan's results; ``analysed``: the scan runs the analysis (so has a report)."""
         self.scan_dir = scan_dir
+        self.identity_label.setText("")
         self.operator_edit.setText(operator)
         self.sign_button.setEnabled(scan_dir is not None and analysed)
         self.open_button.setEnabled(self._report_path() is not None)
         self.cells.clear()
         self.review = ReviewStore()
         self._analysis_diff = None
+        self.reference_result = None
+        self.flags_banner.show_flags([])
+        self.differential.show_reference(None)
         self.gallery.clear()
         self.saved_label.setText("")
         self.report_button.setEnabled(scan_dir is not None and analysed)
@@ -102,10 +135,50 @@ class ResultsPanel(QWidget):
             "No cells counted yet" if analysed else "Analysis is off for this scan"
         )
 
+    def set_identity(self, sample: SampleConfig, folder: Path | None) -> None:
+        """Say whose slide the cells are (sample, slide, operator, folder) above them."""
+        parts = [
+            f"Sample <b>{html.escape(sample.id) or '(no id)'}</b>",
+            f"slide {html.escape(sample.slide_id) or '(no id)'}",
+            f"operator {html.escape(sample.operator) or '(not given)'}",
+        ]
+        if folder is not None:
+            parts.append(f"folder {html.escape(str(folder))}")
+        self.identity_label.setText(" &nbsp;|&nbsp; ".join(parts))
+
+    def open_stored(self, folder: Path, sample: SampleConfig, analysed: bool) -> int:
+        """Clear everything shown and take up a stored scan for (re-)review; its cells come
+        through ``add_cells`` as they are read. Returns the stored reviewed labels taken up."""
+        self.reset(folder, analysed=analysed)
+        self.set_identity(sample, folder)
+        if not analysed:
+            self.differential.summary.setText(
+                f"Not analysed: run `uvscope analyze {folder}`, then open it again"
+            )
+            return 0
+        self.differential.summary.setText("Reading the cells of the stored scan...")
+        return self.review.restore(folder)
+
+    def stored_loaded(self) -> None:
+        """Every cell of a stored scan is shown: the summary says what the review holds."""
+        if len(self.review):
+            self._show_reviewed()
+        elif self._analysis_diff is not None:
+            self.differential.show_differential(self._analysis_diff)
+            self._refresh_reference()
+
     def add_cells(self, thumbs: list[CellThumb]) -> None:
         for t in thumbs:
             self.cells[t.cell.cell_id] = t.cell
         self.gallery.add_cells(thumbs)
+        self._restoring = True
+        try:  # a stored review: each cell back in the class the reviewer gave it
+            for t in thumbs:
+                label = self.review.kept_label(t.cell.cell_id)
+                if label is not None and label in self.gallery.lists:
+                    self.gallery.reclassify(t.cell.cell_id, label)
+        finally:
+            self._restoring = False
         if len(self.review):
             self._show_reviewed()
 
@@ -115,6 +188,7 @@ class ResultsPanel(QWidget):
             self._show_reviewed()
         else:
             self.differential.show_differential(diff)
+            self._refresh_reference()
 
     def _show_reviewed(self) -> None:
         labels = [self.review.label_of(c) for c in self.cells.values()]
@@ -122,13 +196,39 @@ class ResultsPanel(QWidget):
         self.differential.show_differential(
             differential_from_labels(labels), len(self.review), outside
         )
+        self._refresh_reference()
+
+    def counts(self) -> dict[str, int]:
+        """Cells per class as shown: the automatic count until a cell is reclassified, then
+        every cell's reviewed label (bands, blasts and other review-only classes included)."""
+        if len(self.review):
+            labels = [self.review.label_of(c) for c in self.cells.values()]
+            return {lab: labels.count(lab) for lab in set(labels) if lab != DEAD}
+        diff = self._analysis_diff or self.differential.current
+        return dict(diff.counts) if diff is not None else {}
+
+    def _refresh_reference(self) -> None:
+        """H/L marks and flags for what is shown, against the lab's intervals."""
+        counts = self.counts()
+        if not sum(counts.values()):
+            self.reference_result = None
+            self.differential.show_reference(None)
+            self.flags_banner.show_flags([])
+            return
+        wbc = self.wbc_count.value() or None
+        self.reference_result = evaluate(counts, self.reference, wbc)
+        self.differential.show_reference(self.reference_result, self.reference.source)
+        self.flags_banner.show_flags(self.reference_result.flags)
 
     def _on_reclassified(self, cell: CellRow, new_cls: str) -> None:
         self.review.set(cell, new_cls)
+        if self._restoring:
+            return  # as stored: shown by add_cells, nothing changed on disk
         if len(self.review):
             self._show_reviewed()
         elif self._analysis_diff is not None:
             self.differential.show_differential(self._analysis_diff)
+            self._refresh_reference()
         if self.scan_dir is not None:
             try:
                 path = self.review.save(self.scan_dir)

@@ -41,7 +41,9 @@ from uvscope.config import (
     AnalysisConfig,
     BackgroundConfig,
     FocusPlanConfig,
+    RetryConfig,
     RigConfig,
+    SampleConfig,
     ScanConfig,
     dump_toml,
     load_toml,
@@ -58,6 +60,10 @@ _ANALYSIS_OWN = {"enabled", "stop_after_wbc", "models"}
 _FOCUS_OWN = {"z_um"}
 _BACKGROUND_OWN = {"position_mm", "frames", "dark_frames"}
 
+
+#: the identity fields: (label, SampleConfig field), and their error keys
+_SAMPLE_FIELDS = (("Sample id", "id"), ("Slide id", "slide_id"), ("Operator", "operator"))
+_SAMPLE_KEYS = tuple(f"sample.{name}" for _, name in _SAMPLE_FIELDS)
 
 _UNITS = {"_nm": "nm", "_um": "µm", "_mm": "mm", "_ms": "ms", "_percent": "%", "_s": "s"}
 
@@ -247,8 +253,11 @@ class ScanForm(QWidget):
         self.position_mm: Callable[[], tuple[float, float] | None] = lambda: None
         self.focus_um: Callable[[], float | None] = lambda: None
         self.errors: dict[str, QLabel] = {}
+        self._retries = RetryConfig()
         lay = QVBoxLayout(self)
         lay.addWidget(self._error_label("general"))
+        lay.addWidget(self._sample_box())
+        self.set_identity_required(True)
 
         general = QFormLayout()
         self.name = QLineEdit()
@@ -437,6 +446,69 @@ class ScanForm(QWidget):
 
         self.set_config(ScanConfig())
 
+    # ------------------------------------------------------------------ sample identity
+    def _sample_box(self) -> QGroupBox:
+        """Sample id, slide id and operator first: typed, or read by a barcode scanner (which
+        types the code and presses Enter: Enter goes on to the next field, never starts)."""
+        box = QGroupBox("Sample")
+        self.sample_group = box
+        form = QFormLayout(box)
+        self.sample_id = QLineEdit()
+        self.sample_id.setPlaceholderText("specimen / LIS number (type or scan the barcode)")
+        self.slide_id = QLineEdit()
+        self.slide_id.setPlaceholderText("slide barcode")
+        self.operator = QLineEdit()
+        self.operator.setPlaceholderText("who runs the scan")
+        edits = (self.sample_id, self.slide_id, self.operator)
+        for edit, key, (label, name) in zip(edits, _SAMPLE_KEYS, _SAMPLE_FIELDS, strict=True):
+            edit.setMaxLength(64)  # SampleConfig's limit: a longer scan cannot be saved
+            edit.setToolTip(SampleConfig.model_fields[name].description or "")
+            form.addRow(label, self._with_error(edit, key))
+        for edit, after in zip(edits, (*edits[1:], None), strict=True):
+            edit.returnPressed.connect(lambda after=after: self._next_field(after))
+        return box
+
+    def _next_field(self, after: QLineEdit | None) -> None:
+        if after is not None:
+            after.setFocus()
+            after.selectAll()
+        else:
+            self.focusNextChild()  # past the operator: on into the form, nothing starts
+
+    def set_identity_required(self, required: bool) -> None:
+        """Say on the form what the lab's settings ask (Start checks it)."""
+        self.identity_required = required
+        self.sample_group.setTitle(
+            "Sample (required before Start)" if required else "Sample (optional in this lab)"
+        )
+
+    def sample(self) -> SampleConfig:
+        return SampleConfig(
+            id=self.sample_id.text().strip(),
+            slide_id=self.slide_id.text().strip(),
+            operator=self.operator.text().strip(),
+        )
+
+    def check_identity(self) -> None:
+        """Refuse (ConfigError, shown beside each empty field) a scan of an unnamed sample."""
+        edits = (self.sample_id, self.slide_id, self.operator)
+        empty = [
+            (edit, key, label)
+            for edit, key, (label, _) in zip(edits, _SAMPLE_KEYS, _SAMPLE_FIELDS, strict=True)
+            if not edit.text().strip()
+        ]
+        if empty:
+            err = ConfigError(
+                "scan set-up: the sample is not identified\n"
+                + "\n".join(
+                    f"  {key}: required: type the {label.lower()} or scan its barcode"
+                    for _, key, label in empty
+                )
+            )
+            self.show_errors(err)
+            empty[0][0].setFocus()
+            raise err
+
     # ------------------------------------------------------------------ building blocks
     def _error_label(self, key: str) -> QLabel:
         lab = QLabel("")
@@ -542,6 +614,10 @@ class ScanForm(QWidget):
     # ------------------------------------------------------------------ model <-> widgets
     def set_config(self, cfg: ScanConfig) -> None:
         self.name.setText(cfg.name)
+        self.sample_id.setText(cfg.sample.id)
+        self.slide_id.setText(cfg.sample.slide_id)
+        self.operator.setText(cfg.sample.operator)
+        self._retries = cfg.retries  # no widget: kept as loaded, never reset by a save
         r = cfg.region
         if r.corners_mm is not None:
             self.by_corners.setChecked(True)
@@ -620,6 +696,11 @@ class ScanForm(QWidget):
         analysis.update(self.analysis_extra.data())
         data: dict[str, Any] = {
             "name": self.name.text(),
+            "sample": {
+                "id": self.sample_id.text().strip(),
+                "slide_id": self.slide_id.text().strip(),
+                "operator": self.operator.text().strip(),
+            },
             "region": region,
             "overlap_percent": self.overlap.value(),
             "order": self.order.currentText(),
@@ -632,6 +713,8 @@ class ScanForm(QWidget):
             "analysis": analysis,
             "save_raw": self.save_raw.isChecked(),
         }
+        if self._retries != RetryConfig():
+            data["retries"] = self._retries.model_dump()
         if self.output_dir.text().strip():
             data["output_dir"] = self.output_dir.text().strip()
         return data
