@@ -20,9 +20,7 @@ def analysed_scan(
     specs = grid_specs(2, 2, SHAPE, PX_UM, 0.3)
     xs = [s.x_mm * 1e3 for s in specs]
     ys = [s.y_mm * 1e3 for s in specs]
-    cells = random_slide(
-        n_cells, (min(xs) - 20, max(xs) + 20), (min(ys) - 15, max(ys) + 15), seed
-    )
+    cells = random_slide(n_cells, (min(xs) - 20, max(xs) + 20), (min(ys) - 15, max(ys) + 15), seed)
     tiles = [make_tile(s, cells, SHAPE, PX_UM, nms=(260,)) for s in specs]
     write_scan_folder(root, specs, tiles)
     mpath = root / "manifest.json"

@@ -92,9 +92,7 @@ def test_start_refuses_an_unnamed_sample_then_the_manifest_has_it(qtbot, flat_ri
 
 def test_a_lab_may_allow_unnamed_scans(qtbot, flat_rig, tmp_path):
     scan = _scan(tmp_path, rows=1, columns=1, analysis=False).replace(sample=SampleConfig())
-    win, _ = _window(
-        qtbot, flat_rig, tmp_path, scan=scan, lab=LabSettings(require_identity=False)
-    )
+    win, _ = _window(qtbot, flat_rig, tmp_path, scan=scan, lab=LabSettings(require_identity=False))
     assert "optional" in win.form.sample_group.title()
     win.start_scan()
     qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=20_000)

@@ -255,11 +255,13 @@ class ResultsPanel(QWidget):
         self.report_button.setEnabled(False)
         self.saved_label.setText(self._signed_text + "writing the report...")
 
+        reference, wbc = self.reference, self.wbc_count.value() or None
+
         def work() -> None:
             from uvscope.io.report import write_report
 
             try:
-                path = write_report(scan_dir)
+                path = write_report(scan_dir, reference=reference, wbc_per_ul=wbc)
             except Exception as err:  # shown by the window with what to do
                 self.failed.emit("write the report", err)
                 self.report_written.emit("")

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from uvscope.analysis.reference import ReferenceIntervals
 from uvscope.analysis.review import (
     class_label,
     outside_counts,
@@ -30,6 +31,7 @@ from uvscope.classes import ALL_CLASSES, CLASSES, DEAD, class_hex
 from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
 from uvscope.io.report_images import gallery_html, mosaic_html
 from uvscope.io.report_provenance import PROVENANCE_NAME, write_provenance
+from uvscope.io.report_reference import evaluate_report, findings_html, reference_html
 
 CLASS_ORDER = CLASSES
 COLOURS = {name: class_hex(name) for name in ALL_CLASSES}  # the one colour table
@@ -384,25 +386,32 @@ def write_report(
     sample_id: str | None = None,
     operator: str | None = None,
     slide_id: str | None = None,
+    reference: ReferenceIntervals | None = None,
+    wbc_per_ul: float | None = None,
 ) -> Path:
     """Write DIR/analysis/report.html (or ``out``) and its provenance file beside it.
 
-    ``sample_id``, ``operator`` and ``slide_id`` override the scan file's ``[sample]``.
+    ``sample_id``, ``operator`` and ``slide_id`` override the scan file's ``[sample]``;
+    ``reference``: the lab's intervals (default: the textbook adult ones); ``wbc_per_ul``:
+    the sample's WBC count, for absolute counts.
     """
     scan_dir = Path(scan_dir)
     facts = load_facts(scan_dir, sample_id, operator, slide_id)
     report_time = datetime.now(UTC).isoformat(timespec="seconds")
     tables, charts, counted = _differential_html(facts)
     flags = quality_flags(facts, int(counted["healthy"]), int(counted["dead"]))
+    pairs = [(c["cell_id"], c["cell_class"]) for c in facts.cells]
+    ref = evaluate_report(counted, outside_counts(pairs, facts.reviewed), reference, wbc_per_ul)
+    source = (reference or ReferenceIntervals()).source
     sample = facts.sample.id or scan_dir.name
     target = Path(out) if out is not None else scan_dir / "analysis" / "report.html"
     text = resources.files("uvscope.io").joinpath("templates/report.html").read_text("utf-8")
     page = Template(text).substitute(
         title=html.escape(f"{sample}: white-cell differential"),
-        notice=_use_notice(facts),
+        notice=findings_html(ref.flags) + _use_notice(facts),
         ids=_id_html(facts, report_time),
         flags=_flags_html(flags + _tile_flags(facts)),
-        differential=tables,
+        differential=tables + reference_html(ref, source),
         charts=charts,
         signature=_signature_html(facts),
         mosaic=mosaic_html(scan_dir / "analysis"),

@@ -1,0 +1,50 @@
+"""The report marks the differential against the reference intervals and opens with the
+critical findings (a reviewer's blast), in the lab's own intervals when it has them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.io._report_fixture import make_scan, review
+from uvscope.analysis.reference import Interval, ReferenceIntervals
+from uvscope.io.report import write_report
+
+#: 20 neutrophils, 16 lymphocytes, 2 monocytes, 2 eosinophils: lymphocytes 40 % (in range)
+CLASSES = ["neutrophil"] * 20 + ["lymphocyte"] * 16 + ["monocyte"] * 2 + ["eosinophil"] * 2
+
+
+def _ids(scan: Path, cls: str) -> list[str]:
+    lines = (scan / "analysis" / "cells.csv").read_text().splitlines()[1:]
+    return [ln.split(",")[0] for ln in lines if ln.split(",")[4] == cls]
+
+
+def test_a_reviewed_blast_opens_the_report_as_a_critical_finding(tmp_path: Path):
+    scan = make_scan(tmp_path, CLASSES, images=False, sample={"id": "H-9", "slide_id": "S-9"})
+    lymph = _ids(scan, "lymphocyte")
+    review(scan, [(lymph[0], "lymphocyte", "blast"), (lymph[1], "lymphocyte", "band_neutrophil")])
+    page = write_report(scan).read_text(encoding="utf-8")
+    findings = page.index("CRITICAL: Blasts seen: 1")
+    assert findings < page.index("<h1>")  # before everything else, the title included
+    assert "H-9" in page[page.index("<h1>") :]  # identity in the header
+    table = page[page.index("Against the reference intervals") :]
+    # 39 WBCs after review (40 - the blast); neutrophils 20 + 1 band = 53.8 %
+    assert re.search(r"<td>neutrophil \(incl. bands\)</td><td>53.8</td><td>40-80</td>", table)
+    assert "of which bands" in table and "Dacie and Lewis" in table
+
+
+def test_h_and_l_marks_and_absolute_counts_in_the_lab_intervals(tmp_path: Path):
+    scan = make_scan(tmp_path, CLASSES, images=False)
+    lab = ReferenceIntervals(
+        source="Test lab 2026",
+        intervals={"lymphocyte": Interval(low_percent=20, high_percent=35)},
+    )
+    page = write_report(scan, reference=lab, wbc_per_ul=10_000).read_text(encoding="utf-8")
+    table = page[page.index("Against the reference intervals") :]
+    row = re.search(r"<tr><td>lymphocyte</td>(.*?)</tr>", table).group(1)
+    assert "<td>40.0</td><td>4,000</td><td>20-35</td>" in row and "<b>H</b>" in row
+    assert "Reference intervals: Test lab 2026" in table
+    top = page[: page.index("<h1>")]
+    assert "Lymphocytes 40.0 %, 4,000 /µL (H; reference 20-35 %" in top
+    assert "CRITICAL" not in top
+    assert write_report(scan).read_text(encoding="utf-8").count("<b>H</b>") == 0
