@@ -23,12 +23,10 @@ from uvscope.config import Model, load_toml
 BAND = "band_neutrophil"
 NEUTROPHIL = "neutrophil"
 
-#: where the default intervals come from (said in the GUI and the report)
-DEFAULT_SOURCE = (
-    "adult ranges of Dacie and Lewis Practical Haematology (12th ed., Bain, Bates and "
-    "Laffan, 2017; eosinophil and basophil lower limits left open), bands 0-5 % as commonly "
-    "used: replace with your lab's verified intervals"
-)
+#: where the default intervals come from (said in the GUI and the report); bands 0-5 % is a
+#: commonly used range, and the eosinophil and basophil lower limits are left open (see
+#: ``_defaults``); docs/lab-bench.md says so
+DEFAULT_SOURCE = "Dacie and Lewis Practical Haematology, 12th ed. (2017), adult"
 
 
 class Interval(Model):

@@ -37,8 +37,7 @@ def run(
     collector = prepare_application(app)
     rig = build_rig(rig_config)
     window = MainWindow(rig, scan=scan, lab=lab or load_lab_settings())
-    window.fit_to_screen()
-    window.show()
+    window.show_on_start_screen()
     try:
         return int(app.exec())
     finally:

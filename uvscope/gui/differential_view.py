@@ -31,13 +31,14 @@ class DifferentialView(QWidget):
         super().__init__(parent)
         self.classes = classes
         self.summary = QLabel("No cells counted yet")
+        self.summary.setWordWrap(True)
         self.table = QTableWidget(len(classes), len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.setColumnHidden(COLUMNS.index("/µL"), True)  # until a WBC count is given
         self.table.setVerticalHeaderLabels([c.capitalize() for c in classes])  # report order
         head = self.table.horizontalHeader()
-        head.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        head.setSectionResizeMode(COLUMNS.index(""), QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(COLUMNS.index("95 % CI"), QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         # all five rows always visible: the chart below takes what height is left
@@ -109,6 +110,35 @@ class DifferentialView(QWidget):
             text += f"; {outside} outside the differential (band, blast, smudge, ...)"
         self.summary.setText(text)
 
+    def _fit_width(self) -> None:
+        """Wide enough for every column (the splitter then gives the table its room: no
+        "..." for a number a reader needs)."""
+        self.table.resizeColumnsToContents()
+        head = self.table.horizontalHeader()
+        ci = COLUMNS.index("95 % CI")
+        width = sum(
+            max(head.sectionSizeHint(i), self.table.sizeHintForColumn(i))
+            for i in range(len(COLUMNS))
+            if not self.table.isColumnHidden(i)
+        )
+        if not self.table.isColumnHidden(ci):
+            width += 8
+        self.table.setMinimumWidth(
+            width + self.table.verticalHeader().sizeHint().width() + 2 * self.table.frameWidth()
+        )
+
+    def clear(self) -> None:
+        """Nothing counted: empty table and bars (a new slide starts from nothing)."""
+        self.current = None
+        self.table.clearContents()
+        zeros = np.zeros(len(self.classes))
+        self.bars.setOpts(height=zeros)
+        x = np.arange(len(self.classes), dtype=float)
+        self.errors.setData(x=x, y=zeros, top=zeros, bottom=zeros)
+        self.plot.setYRange(0, 100)
+        self.show_reference(None)
+        self.summary.setText("No cells counted yet")
+
     def show_reference(self, result: ReferenceResult | None, source: str = "") -> None:
         """The reference interval and H/L mark of each class (absolute counts when the WBC
         count is known); bands, counted with the neutrophils there, on their own line."""
@@ -131,6 +161,7 @@ class DifferentialView(QWidget):
                 if col == "Ref. %" and source:
                     item.setToolTip(f"reference interval: {source}")
                 self.table.setItem(i, COLUMNS.index(col), item)
+        self._fit_width()
         bands = result.bands if result is not None else None
         self.bands_label.setVisible(bands is not None)
         if bands is not None and result is not None:

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QCursor,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
@@ -28,6 +35,7 @@ from uvscope.gui.device_panel import DevicePanel
 from uvscope.gui.device_worker import DeviceWorker
 from uvscope.gui.error_banner import ErrorBanner
 from uvscope.gui.folder_state import folder_state
+from uvscope.gui.help_dialog import HelpDialog, about_text
 from uvscope.gui.input_guards import guard_wheel
 from uvscope.gui.lab_settings import LabSettings
 from uvscope.gui.live_session import LiveSession
@@ -53,18 +61,31 @@ def fitted_size(preferred: tuple[int, int], available: tuple[int, int]) -> tuple
     )
 
 
-def _ask_dialog(parent: QWidget) -> Ask:
-    def ask(title: str, text: str) -> bool:
-        answer = QMessageBox.question(
-            parent,
-            title,
-            text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+class _AskDialog:
+    """Yes/No questions; ``dismiss`` closes the one on screen as No (a question about a scan
+    that has ended behind it must not stay up)."""
 
-    return ask
+    def __init__(self, parent: QWidget) -> None:
+        self.parent = parent
+        self.box: QMessageBox | None = None
+
+    def __call__(self, title: str, text: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self.parent)
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        self.box = box
+        try:
+            return box.exec() == QMessageBox.StandardButton.Yes
+        finally:
+            self.box = None
+
+    def dismiss(self) -> None:
+        if self.box is not None:
+            self.box.done(QMessageBox.StandardButton.No)
+
+
+def _ask_dialog(parent: QWidget) -> Ask:
+    return _AskDialog(parent)
 
 
 class MainWindow(QMainWindow):
@@ -94,6 +115,7 @@ class MainWindow(QMainWindow):
         self.stored: StoredScan | None = None  #: the stored scan on screen, if any
         self._worklist_folder: Path | None = None
         self._loading = 0
+        self._review_cell = ""
         self._live_was_on = False
         self._resume_folder = False
         self._closing = False
@@ -168,6 +190,10 @@ class MainWindow(QMainWindow):
         self.live_session.stopped.connect(lambda: self.live.set_source(None))
         self.live_session.refused.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.live.source_failed.connect(self._live_failed)
+        self.live.saver.saved.connect(
+            lambda path: self.statusBar().showMessage(f"frame saved to {path}", 15_000)
+        )
+        self.live.saver.failed.connect(lambda text: self.banner.show_message(text))
         for key, (dx, dy) in {
             Qt.Key.Key_Left: (-1, 0),
             Qt.Key.Key_Right: (1, 0),
@@ -210,6 +236,7 @@ class MainWindow(QMainWindow):
             lambda gen, text: gen == self.loader.generation and self.banner.show_message(text)
         )
         self.results.cell_activated.connect(self._show_cell)
+        self.scan_view.back_requested.connect(self.back_to_review)
         self.results.failed.connect(self.banner.show_error)
         self.statusBar().showMessage("connecting to the rig...")
         QTimer.singleShot(0, self.panel.connect_all)
@@ -243,6 +270,11 @@ class MainWindow(QMainWindow):
             act.setShortcut(QKeySequence(key))
             act.triggered.connect(slot)
             file_menu.addAction(act)
+        file_menu.addSeparator()
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.close)  # asks first when a scan is running
+        file_menu.addAction(quit_action)
         self.file_menu = file_menu
         menu = self.menuBar().addMenu("&Scan")
         for text, slot, key in (
@@ -264,6 +296,31 @@ class MainWindow(QMainWindow):
             act = QAction(text, self)
             act.triggered.connect(slot)
             live.addAction(act)
+        help_menu = self.menuBar().addMenu("&Help")
+        guide = QAction("Operator's guide", self)
+        guide.setShortcut(QKeySequence("F1"))
+        guide.triggered.connect(self.show_help)
+        help_menu.addAction(guide)
+        about = QAction("About uvscope", self)
+        about.triggered.connect(lambda: QMessageBox.about(self, "About uvscope", about_text()))
+        help_menu.addAction(about)
+
+    def show_help(self) -> HelpDialog:
+        dialog = HelpDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_on_start_screen(self) -> None:
+        """Open maximised on the screen the operator starts it on (the one under the
+        mouse pointer; the primary screen otherwise), not in a corner at a fixed size."""
+        screen = QGuiApplication.screenAt(QCursor.pos()) or QGuiApplication.primaryScreen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            self.move(area.topLeft())
+            self.lay_out_for(area.width(), area.height())  # the set-up column's share
+            self.setScreen(screen)
+        self.showMaximized()
 
     # ------------------------------------------------------------------ devices and live
     def _device_failed(self, what: str, err: BaseException) -> None:
@@ -469,6 +526,14 @@ class MainWindow(QMainWindow):
             return
         self._resume_folder = resume
         self.banner.hide()
+        # the last slide's numbers go at once, not when the models have loaded
+        self.loader.generation += 1
+        self.results.reset(
+            Path(str(cfg.output_dir)), analysed=cfg.analysis.enabled, operator=cfg.sample.operator
+        )
+        self.results.set_identity(cfg.sample, Path(str(cfg.output_dir)))
+        self.results.set_scanning(True)
+        self.scan_view.back_button.setVisible(False)
         self._live_was_on = self.live_session.running
         self.panel.set_scanning(True)
         self.live_session.lock(
@@ -558,6 +623,7 @@ class MainWindow(QMainWindow):
         )
         self.results.reset(out, analysed=analysis is not None, operator=cfg.sample.operator)
         self.results.set_identity(cfg.sample, out)
+        self.results.set_scanning(True)
         if analysis is not None:
             self.statusBar().showMessage("analysis models loaded", 5000)
             lower_analysis_threads()  # the window wins the CPU from the networks
@@ -634,7 +700,12 @@ class MainWindow(QMainWindow):
         self._scan_over()
 
     def _scan_over(self) -> None:
+        dismiss = getattr(self.ask, "dismiss", None)
+        if dismiss is not None and not self._closing:
+            dismiss()  # "stop the scan?" / "abort?" about a scan that has ended
         self.panel.set_scanning(False)
+        self.results.set_scanning(False)
+        self.results.update_signoff_state()
         self.live_session.unlock()
         self.scan_view.set_state(
             self.controller.engine.state if self.controller.engine else RunState.IDLE
@@ -645,6 +716,15 @@ class MainWindow(QMainWindow):
     def _show_cell(self, cell: Any) -> None:
         self.tabs.setCurrentIndex(1)
         self.scan_view.mosaic.center_on(cell.x_um, cell.y_um)
+        self.scan_view.back_button.setVisible(True)
+        self._review_cell = cell.cell_id
+
+    def back_to_review(self) -> None:
+        """From the mosaic back to the gallery, the cell that was shown still selected."""
+        self.scan_view.back_button.setVisible(False)
+        self.tabs.setCurrentWidget(self.results)
+        if self._review_cell in self.results.cells:
+            self.results.gallery.select(self._review_cell)
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
@@ -653,12 +733,19 @@ class MainWindow(QMainWindow):
             return
         if self.controller.running:
             out = self.controller.out_dir
-            if not self.ask(
+            stop = self.ask(
                 "A scan is running",
                 "Stop the scan now and close? Every tile taken so far is kept (the scan "
                 "stops at the next tile boundary); the analysis is left for later: finish "
                 f"with `uvscope scan --resume {out}` or `uvscope analyze {out}`.",
-            ):
+            )
+            if not stop and not self.controller.running:
+                # the scan ended while the question was up (it closed itself): nothing is
+                # left to stop, so the window closes as the operator asked
+                self._shutdown()
+                event.accept()
+                return
+            if not stop:
                 event.ignore()
                 return
             self._closing = True

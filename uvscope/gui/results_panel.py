@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
@@ -24,13 +24,22 @@ from PySide6.QtWidgets import (
 )
 
 from uvscope.analysis.reference import ReferenceIntervals, ReferenceResult, evaluate
+from uvscope.analysis.review import SignOff
 from uvscope.classes import DEAD
 from uvscope.config import SampleConfig
+from uvscope.errors import UvscopeError
 from uvscope.gui.differential_view import DifferentialView
 from uvscope.gui.flags_banner import FlagsBanner
 from uvscope.gui.gallery import CellGallery, CellThumb
+from uvscope.gui.report_viewer import ReportViewer, browser_available
 from uvscope.gui.results import OUTSIDE_CLASSES, CellRow, Differential, differential_from_labels
 from uvscope.gui.review import ReviewStore
+from uvscope.localtime import local_text
+
+SIGNED_STYLE = "QLabel { background: #e8f6ec; color: #14532d; padding: 4px; }"
+VOID_STYLE = (
+    "QLabel { background: #fdecea; color: #8b1a10; border: 2px solid #c0392b; padding: 6px; }"
+)
 
 
 class ResultsPanel(QWidget):
@@ -51,6 +60,24 @@ class ResultsPanel(QWidget):
         self._analysis_diff: Differential | None = None
         self._signed_text = ""
         self._restoring = False  #: taking up a stored review: nothing to save
+        self._replaying = False  #: an undo or redo: not a new step
+        self._scanning = False
+        self._analysed = False
+        self.signed_current = False
+        #: (cell id, class before, class after) per reclassification, newest last
+        self.undo_stack: list[tuple[str, str, str]] = []
+        self.redo_stack: list[tuple[str, str, str]] = []
+        self.signoff_banner = QLabel("")
+        self.signoff_banner.setWordWrap(True)
+        self.signoff_banner.setVisible(False)
+        for keys, slot in (
+            (("Ctrl+Z",), self.undo),
+            (("Ctrl+Shift+Z", "Ctrl+Y"), self.redo),
+        ):
+            for key in keys:
+                shortcut = QShortcut(QKeySequence(key), self)
+                shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                shortcut.activated.connect(slot)
         #: who and what is on screen: a reviewer must never sign the wrong slide
         self.identity_label = QLabel("")
         self.identity_label.setWordWrap(True)
@@ -106,10 +133,11 @@ class ResultsPanel(QWidget):
         buttons.addWidget(self.export_button)
         # the differential under the class list: the cells get the width (a laptop's too)
         self.gallery.left_layout.addWidget(self.differential, 1)
-        self.gallery.left.setMaximumWidth(330)
+        self.gallery.left.setMaximumWidth(400)  # the table's reference columns fit
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.identity_label)
+        lay.addWidget(self.signoff_banner)
         lay.addWidget(self.flags_banner)
         lay.addWidget(self.gallery, 1)
         lay.addWidget(self.saved_label)  # its own line: paths are long
@@ -118,22 +146,94 @@ class ResultsPanel(QWidget):
     def reset(self, scan_dir: Path | None, analysed: bool = True, operator: str = "") -> None:
         """A new scan's results; ``analysed``: the scan runs the analysis (so has a report)."""
         self.scan_dir = scan_dir
+        self._analysed = analysed
         self.identity_label.setText("")
         self.operator_edit.setText(operator)
-        self.sign_button.setEnabled(scan_dir is not None and analysed)
         self.open_button.setEnabled(self._report_path() is not None)
         self.cells.clear()
         self.review = ReviewStore()
+        self.undo_stack.clear()
+        self.redo_stack.clear()
+        self.differential.clear()  # the last slide's numbers never stand beside this one's
         self._analysis_diff = None
         self.reference_result = None
         self.flags_banner.show_flags([])
         self.differential.show_reference(None)
         self.gallery.clear()
         self.saved_label.setText("")
-        self.report_button.setEnabled(scan_dir is not None and analysed)
+        self.wbc_count.blockSignals(True)
+        self.wbc_count.setValue(0)  # the last sample's WBC count is not this one's
+        self.wbc_count.blockSignals(False)
+        self._update_buttons()
+        self.update_signoff_state()
         self.differential.summary.setText(
             "No cells counted yet" if analysed else "Analysis is off for this scan"
         )
+
+    # ------------------------------------------------------------------ what can act now
+    def set_scanning(self, scanning: bool) -> None:
+        """During a scan nothing is final: no sign-off, no report until it has ended."""
+        self._scanning = scanning
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        can = self.scan_dir is not None and self._analysed and not self._scanning
+        self.sign_button.setEnabled(can)
+        self.report_button.setEnabled(can)
+        why = "" if can else ("a scan is running" if self._scanning else "no analysed scan")
+        for b in (self.sign_button, self.report_button):
+            b.setStatusTip(why)
+
+    def update_signoff_state(self) -> SignOff | None:
+        """Show whether the review on screen is signed off, and void (red) once changed."""
+        from uvscope.analysis.review import load_signoff, signoff_is_current
+
+        record = None
+        if self.scan_dir is not None:
+            try:
+                record = load_signoff(self.scan_dir)
+            except UvscopeError as err:
+                self.signoff_banner.setText(f"Sign-off unreadable: {err}")
+                self.signoff_banner.setStyleSheet(VOID_STYLE)
+                self.signoff_banner.setVisible(True)
+                return None
+        self.signed_current = record is not None and signoff_is_current(self.scan_dir, record)
+        self.signoff_banner.setVisible(record is not None)
+        if record is None:
+            return None
+        who = f"{html.escape(record.operator)} at {local_text(record.time)}"
+        if self.signed_current:
+            self.signoff_banner.setText(f"Review signed off by {who}")
+            self.signoff_banner.setStyleSheet(SIGNED_STYLE)
+        else:
+            self.signoff_banner.setText(
+                f"<b>The sign-off by {who} no longer covers these numbers</b>: the review was "
+                "changed afterwards. Check it, then Sign off review again."
+            )
+            self.signoff_banner.setStyleSheet(VOID_STYLE)
+        return record
+
+    # ------------------------------------------------------------------ undo and redo
+    def undo(self) -> bool:
+        """Put the last reclassified cell back where it was (Ctrl+Z)."""
+        return self._step(self.undo_stack, self.redo_stack)
+
+    def redo(self) -> bool:
+        """Do the last undone reclassification again (Ctrl+Shift+Z)."""
+        return self._step(self.redo_stack, self.undo_stack)
+
+    def _step(self, source: list[tuple[str, str, str]], target: list[tuple[str, str, str]]) -> bool:
+        if not source:
+            return False
+        cell_id, before, after = source.pop()
+        self._replaying = True
+        try:
+            self.gallery.reclassify(cell_id, before)
+        finally:
+            self._replaying = False
+        target.append((cell_id, after, before))
+        self.gallery.select(cell_id)
+        return True
 
     def set_identity(self, sample: SampleConfig, folder: Path | None) -> None:
         """Say whose slide the cells are (sample, slide, operator, folder) above them."""
@@ -221,9 +321,13 @@ class ResultsPanel(QWidget):
         self.flags_banner.show_flags(self.reference_result.flags)
 
     def _on_reclassified(self, cell: CellRow, new_cls: str) -> None:
+        before = self.review.label_of(cell)
         self.review.set(cell, new_cls)
         if self._restoring:
             return  # as stored: shown by add_cells, nothing changed on disk
+        if not self._replaying:
+            self.undo_stack.append((cell.cell_id, before, new_cls))
+            self.redo_stack.clear()
         if len(self.review):
             self._show_reviewed()
         elif self._analysis_diff is not None:
@@ -239,6 +343,13 @@ class ResultsPanel(QWidget):
                 f"{len(self.review)} reviewed labels saved to {path}; "
                 "Update report puts them in the report"
             )
+            was_signed = self.signed_current
+            self.update_signoff_state()
+            if was_signed and not self.signed_current:
+                self.saved_label.setText(
+                    "This change voids the sign-off: the report no longer covers the review "
+                    "until it is signed off again"
+                )
             self.review_saved.emit(str(path))
 
     def update_report(self) -> None:
@@ -283,11 +394,20 @@ class ResultsPanel(QWidget):
         path = self.scan_dir / "analysis" / "report.html"
         return path if path.exists() else None
 
-    def open_report(self) -> None:
-        """Show the report in the system's browser (print it from there)."""
+    def open_report(self) -> QWidget | None:
+        """Show the report in the system's browser (print it from there); where no browser
+        can start, in the window, saying where the file is."""
         path = self._report_path()
-        if path is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        if path is None:
+            self.saved_label.setText("No report yet: Update report writes it")
+            return None
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))) and browser_available():
+            self.saved_label.setText(f"report opened in the browser: {path}")
+            return None
+        viewer = ReportViewer(path, self)
+        viewer.show()
+        self.saved_label.setText(f"no browser could be started: the report is shown here; {path}")
+        return viewer
 
     def sign_off(self) -> None:
         """Sign the review off as the name typed beside the button, then rewrite the report."""
@@ -307,7 +427,8 @@ class ResultsPanel(QWidget):
             self.operator_edit.setFocus()
             self.failed.emit("sign off the review", err)
             return
-        self._signed_text = f"Review signed off by {record.operator} at {record.time}; "
+        self._signed_text = f"Review signed off by {record.operator} at {local_text(record.time)}; "
+        self.update_signoff_state()
         self.saved_label.setText(self._signed_text + "writing the report...")
         self.update_report()
 

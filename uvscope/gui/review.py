@@ -67,6 +67,16 @@ class ReviewStore:
     def save(self, scan_dir: Path) -> Path:
         """Write the reviewed labels into the scan folder (atomically); return the path."""
         path = Path(scan_dir) / REVIEWED_CSV
+        if not self._reviews and not self._kept:
+            # every change undone: no file, exactly as before the review (a sign-off of the
+            # unreviewed count covers it again)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as err:
+                raise StorageError(
+                    f"could not remove {path}: {err}; check the scan folder is writable"
+                ) from err
+            return path
         return self._write(path)
 
     def export_training_labels(self, path: Path, cells: list[CellRow]) -> Path:

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -58,6 +59,9 @@ from uvscope.gui.model_choice import model_choices
 #: so new config fields are editable (and survive a load/save) without touching the form
 _ANALYSIS_OWN = {"enabled", "stop_after_wbc", "models"}
 _FOCUS_OWN = {"z_um"}
+#: the focus fields an operator sets; the rest (map, surface, metric, sweeps, thresholds)
+#: are folded under "Advanced focus settings"
+_FOCUS_BASIC = {"mode"}
 _BACKGROUND_OWN = {"position_mm", "frames", "dark_frames"}
 
 
@@ -173,6 +177,26 @@ class ExtraFields:
                 out[name] = w.value()
             elif isinstance(w, QLineEdit) and w.text().strip():
                 out[name] = w.text().strip()
+        return out
+
+
+class MergedFields:
+    """Two ExtraFields of one model (the operator's and the expert's) as one."""
+
+    def __init__(self, *parts: ExtraFields) -> None:
+        self.parts = parts
+        self.widgets: dict[str, QWidget] = {}
+        for part in parts:
+            self.widgets.update(part.widgets)
+
+    def set(self, obj: BaseModel) -> None:
+        for part in self.parts:
+            part.set(obj)
+
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for part in self.parts:
+            out.update(part.data())
         return out
 
 
@@ -388,7 +412,7 @@ class ScanForm(QWidget):
         zw.setLayout(zrow)
         zrow.setContentsMargins(0, 0, 0, 0)
         form.addRow("Focus", self._with_error(zw, "focus"))
-        self.focus_extra = ExtraFields(FocusPlanConfig, _FOCUS_OWN, form, "focus", self._with_error)
+        self.focus_extra = self._focus_fields(form)
         self.output_dir = QLineEdit()
         self.output_dir.setPlaceholderText("scan folder (required to start from the GUI)")
         browse = QPushButton("Browse...")
@@ -508,6 +532,35 @@ class ScanForm(QWidget):
             self.show_errors(err)
             empty[0][0].setFocus()
             raise err
+
+    def _focus_fields(self, form: QFormLayout) -> MergedFields:
+        """The focus mode for the operator; the focus-map and sweep settings of an expert
+        folded under "Advanced focus settings" (opened by an error in one of them)."""
+        names = set(FocusPlanConfig.model_fields)
+        basic = ExtraFields(FocusPlanConfig, names - _FOCUS_BASIC, form, "focus", self._with_error)
+        self.advanced_toggle = QToolButton()
+        self.advanced_toggle.setText("Advanced focus settings")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_toggle.setStyleSheet("QToolButton { border: none; }")
+        self.advanced = QWidget()
+        adv_form = QFormLayout(self.advanced)
+        adv_form.setContentsMargins(12, 0, 0, 0)
+        advanced = ExtraFields(
+            FocusPlanConfig, _FOCUS_OWN | _FOCUS_BASIC, adv_form, "focus", self._with_error
+        )
+        self.advanced.setVisible(False)
+
+        def fold(open_: bool) -> None:
+            self.advanced.setVisible(open_)
+            arrow = Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow
+            self.advanced_toggle.setArrowType(arrow)
+
+        self.advanced_toggle.toggled.connect(fold)
+        form.addRow(self.advanced_toggle)
+        form.addRow(self.advanced)
+        return MergedFields(basic, advanced)
 
     # ------------------------------------------------------------------ building blocks
     def _error_label(self, key: str) -> QLabel:
@@ -746,6 +799,8 @@ class ScanForm(QWidget):
         for path, msg in error_fields(str(err)):
             key = self._error_key(path, msg)
             lab = self.errors[key]
+            if self.advanced.isAncestorOf(lab):
+                self.advanced_toggle.setChecked(True)  # an error is never hidden in the fold
             text = human_message(msg)
             if key == "general":  # not beside a field: say which one
                 text = f"{human_label(path.split('.')[-1])}: {text}"
@@ -760,8 +815,11 @@ class ScanForm(QWidget):
         while w is not None and not isinstance(w, QScrollArea):
             w = w.parentWidget()
         if isinstance(w, QScrollArea):
+            area = w
             target = label.parentWidget() or label
-            w.ensureWidgetVisible(target, 20, 40)
+            area.ensureWidgetVisible(target, 20, 40)
+            # again once the layout has settled (a fold just opened moves the field down)
+            QTimer.singleShot(0, lambda: area.ensureWidgetVisible(target, 20, 40))
 
     def _error_key(self, path: str, msg: str) -> str:
         parts = path.split(".")

@@ -11,7 +11,12 @@ import html
 from typing import Any
 
 from uvscope.analysis.flags import Flag, ordered
-from uvscope.analysis.reference import ReferenceIntervals, ReferenceResult, evaluate
+from uvscope.analysis.reference import (
+    ClassResult,
+    ReferenceIntervals,
+    ReferenceResult,
+    evaluate,
+)
 from uvscope.classes import CLASSES
 
 
@@ -28,53 +33,64 @@ def evaluate_report(
     return evaluate(counts, reference, wbc_per_ul)
 
 
+def _mark(mark: str) -> str:
+    return f' <b class="flag">&nbsp;{mark}&nbsp;</b>' if mark else ""
+
+
+def _item(r: ClassResult, star: str) -> str:
+    text = f"{html.escape(r.name)}{star} <b>{r.percent:.1f} %</b>"
+    if r.per_ul is not None:
+        text += f", {r.per_ul:,.0f} /µL"
+    ref = html.escape(r.reference) + (
+        f"; {html.escape(r.reference_per_ul)}"
+        if r.per_ul is not None and r.reference_per_ul
+        else ""
+    )
+    return f'<span class="ref">{text} ({ref}){_mark(r.mark)}</span>'
+
+
 def reference_html(result: ReferenceResult, source: str) -> str:
-    absolute = any(r.per_ul is not None for r in result.rows.values())
-    head = "<tr><th>class</th><th>%</th>" + ("<th>/µL</th>" if absolute else "")
-    head += "<th>reference %</th>" + ("<th>reference /µL</th>" if absolute else "")
-    rows = [f'<table class="diff reference">{head}<th></th></tr>']
-    for name in CLASSES:
-        r = result.rows[name]
-        mark = f'<td class="flag"><b>{r.mark}</b></td>' if r.mark else "<td></td>"
-        label = name + (" (incl. bands)" if name == "neutrophil" and result.bands else "")
-        cells = f"<td>{html.escape(label)}</td><td>{r.percent:.1f}</td>"
-        if absolute:
-            cells += f"<td>{'' if r.per_ul is None else f'{r.per_ul:,.0f}'}</td>"
-        cells += f"<td>{html.escape(r.reference)}</td>"
-        if absolute:
-            cells += f"<td>{html.escape(r.reference_per_ul)}</td>"
-        rows.append(f"<tr>{cells}{mark}</tr>")
+    """A short paragraph, a clause per class: the percent (and /µL) with its H/L mark and
+    the interval in brackets; two or three lines, so the first page keeps its room."""
+    star = "*" if result.bands else ""
+    items = "; ".join(
+        _item(result.rows[name], star if name == "neutrophil" else "") for name in CLASSES
+    )
+    note = ""
     if result.bands is not None:
         b = result.bands
-        span = 3 + (2 if absolute else 0)
-        rows.append(
-            f'<tr><td>of which bands</td><td>{b.percent:.1f}</td><td colspan="{span - 2}">'
-            f"{b.count} of {result.denominator} WBCs (reference {html.escape(b.reference)} %)"
-            f'</td><td class="flag"><b>{b.mark}</b></td></tr>'
+        note = (
+            f" * with {b.count} band{'s' if b.count != 1 else ''} ({b.percent:.1f} % of "
+            f"{result.denominator} WBCs, reference {html.escape(b.reference)} %"
+            f"{', ' + b.mark if b.mark else ''})."
         )
-    rows.append("</table>")
     return (
-        "<h3>Against the reference intervals</h3>"
-        + "".join(rows)
-        + f'<p class="muted">Reference intervals: {html.escape(source)}.</p>'
+        '<p class="reference"><b>Against the reference intervals:</b> '
+        f"{items}.{note} "
+        f'<span class="muted" style="font-size:0.8em">Intervals: {html.escape(source)}.</span></p>'
     )
 
 
 def findings_html(flags: list[Flag]) -> str:
-    """The box at the top of the report: critical findings first (red), then the others."""
-    if not flags:
-        return ""
-    items = []
-    for f in ordered(flags):
-        text = html.escape(f.message)
-        if f.critical:
-            items.append(f'<li style="color:#8b1a10"><b>CRITICAL: {text}</b></li>')
-        else:
-            items.append(f"<li>{text}</li>")
-    critical = any(f.critical for f in flags)
-    border = "#c0392b" if critical else "#d4a017"
-    title = "Critical findings and flags" if critical else "Flags"
-    return (
-        f'<div class="findings" style="border:2px solid {border};padding:4px 10px;'
-        f'margin:6px 0"><b>{title}</b><ul style="margin:2px 0">{"".join(items)}</ul></div>'
+    """One red line above the title for each critical finding (nothing when there is none):
+    the first thing a reader sees."""
+    critical = [f for f in ordered(flags) if f.critical]
+    return "".join(
+        '<div class="critical" style="border:2px solid #c0392b;color:#8b1a10;'
+        f'padding:2px 8px;margin:0 0 4px 0"><b>CRITICAL: {html.escape(f.message)}</b></div>'
+        for f in critical
     )
+
+
+def with_flag_rows(flags_table: str, flags: list[Flag]) -> str:
+    """The quality-flag table with the other reference flags (H/L, bands, immature cells)
+    as its first rows; the critical ones are already the report's first lines."""
+    rows = "".join(
+        f'<tr class="raised"><td class="flag">FLAG</td>'
+        f"<td>{html.escape(f.code.replace('_', ' '))}</td><td>{html.escape(f.message)}</td>"
+        f"<td>{html.escape(f.rule)}</td></tr>"
+        for f in flags
+        if not f.critical
+    )
+    head = '<table class="flags">'
+    return flags_table.replace(head, head + rows, 1) if head in flags_table else flags_table
