@@ -18,6 +18,7 @@ from uvscope.gui.help_dialog import about_text, operator_section, readme_text
 from uvscope.gui.live_view import LiveViewWidget
 from uvscope.gui.main_window import MainWindow, _AskDialog
 from uvscope.gui.results_panel import ResultsPanel
+from uvscope.gui.worklist import WorklistDialog
 
 
 def _plain_window(qtbot, flat_rig) -> MainWindow:
@@ -26,7 +27,7 @@ def _plain_window(qtbot, flat_rig) -> MainWindow:
     return win
 
 
-def test_opens_maximised_with_help_about_and_quit(qtbot, flat_rig):
+def test_opens_maximised_with_help_about_and_quit(qtbot, flat_rig, tmp_path):
     win = _plain_window(qtbot, flat_rig)
     win.show_on_start_screen()
     qtbot.waitUntil(win.isVisible)
@@ -36,6 +37,11 @@ def test_opens_maximised_with_help_about_and_quit(qtbot, flat_rig):
     file_actions = {a.text(): a for a in win.file_menu.actions()}
     assert {"Open scan for review...", "Worklist...", "Quit"} <= set(file_actions)
     assert file_actions["Quit"].shortcut().toString() == "Ctrl+Q"
+    win.form.output_dir.setText(str(tmp_path / "scans" / "next"))
+    file_actions["Worklist..."].trigger()  # from the menu: the set-up folder's parent
+    dialogs = [d for d in win.findChildren(WorklistDialog) if d.isVisible()]
+    assert len(dialogs) == 1 and dialogs[0].folder_edit.text() == str(tmp_path / "scans")
+    dialogs[0].close()
     help_dialog = win.show_help()
     text = help_dialog.browser.toPlainText()
     assert text.startswith("The operator GUI") and "Sign off" in text

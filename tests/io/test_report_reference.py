@@ -48,3 +48,15 @@ def test_h_and_l_marks_and_absolute_counts_in_the_lab_intervals(tmp_path: Path):
     first = flags[: flags.index("</tr>")]  # the reference flag leads the quality flags
     assert "Lymphocytes 40.0 %, 4,000 /µL (H; reference 20-35 %" in first
     assert 'class="flag">&nbsp;H' not in write_report(scan).read_text(encoding="utf-8")
+
+
+def test_the_gallery_is_grouped_by_the_reviewed_class(tmp_path: Path):
+    scan = make_scan(tmp_path, CLASSES[:6] + CLASSES[20:24], tiles=2)  # 6 neut, 4 lymph
+    lymph = _ids(scan, "lymphocyte")
+    review(scan, [(lymph[0], "lymphocyte", "blast")])
+    page = write_report(scan).read_text(encoding="utf-8")
+    gallery = page[page.index('<div class="gclass">') :]
+    assert "<h3>lymphocyte (3)</h3>" in gallery and "<h3>neutrophil (6)</h3>" in gallery
+    blast = gallery[gallery.index("<h3>blast (1)</h3>") :]
+    assert f'alt="{lymph[0]}"' in blast[: blast.index("</div></div>")]
+    assert "<b>was lymphocyte</b>" in blast

@@ -24,8 +24,8 @@ def readme_text() -> str:
     if path.exists():
         return path.read_text(encoding="utf-8")
     try:
-        return metadata.metadata("uvscope").get("Description", "") or ""
-    except metadata.PackageNotFoundError:
+        return str(metadata.metadata("uvscope")["Description"] or "")
+    except (metadata.PackageNotFoundError, KeyError):
         return ""
 
 

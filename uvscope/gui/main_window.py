@@ -232,9 +232,7 @@ class MainWindow(QMainWindow):
         self.loader.tile_ready.connect(self._stored_tile)
         self.loader.result_ready.connect(self._stored_result)
         self.loader.done.connect(self._stored_done)
-        self.loader.failed.connect(
-            lambda gen, text: gen == self.loader.generation and self.banner.show_message(text)
-        )
+        self.loader.failed.connect(self._stored_failed)
         self.results.cell_activated.connect(self._show_cell)
         self.scan_view.back_requested.connect(self.back_to_review)
         self.results.failed.connect(self.banner.show_error)
@@ -262,13 +260,13 @@ class MainWindow(QMainWindow):
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        for text, slot, key in (
+        for label, action, shortcut in (
             ("Open scan for review...", self._open_stored_dialog, "Ctrl+Shift+O"),
-            ("Worklist...", self.show_worklist, "Ctrl+L"),
+            ("Worklist...", lambda: self.show_worklist(), "Ctrl+L"),  # not with `checked`
         ):
-            act = QAction(text, self)
-            act.setShortcut(QKeySequence(key))
-            act.triggered.connect(slot)
+            act = QAction(label, self)
+            act.setShortcut(QKeySequence(shortcut))
+            act.triggered.connect(action)
             file_menu.addAction(act)
         file_menu.addSeparator()
         quit_action = QAction("Quit", self)
@@ -495,6 +493,10 @@ class MainWindow(QMainWindow):
         if gen == self.loader.generation:
             self.scan_view.mosaic.update_tile(index, images)
             self.results.add_cells(thumbs)
+
+    def _stored_failed(self, gen: int, text: str) -> None:
+        if gen == self.loader.generation:
+            self.banner.show_message(text)
 
     def _stored_done(self, gen: int, tiles: int) -> None:
         if gen == self.loader.generation:

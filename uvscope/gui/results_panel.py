@@ -197,7 +197,11 @@ class ResultsPanel(QWidget):
                 self.signoff_banner.setStyleSheet(VOID_STYLE)
                 self.signoff_banner.setVisible(True)
                 return None
-        self.signed_current = record is not None and signoff_is_current(self.scan_dir, record)
+        self.signed_current = (
+            record is not None
+            and self.scan_dir is not None
+            and signoff_is_current(self.scan_dir, record)
+        )
         self.signoff_banner.setVisible(record is not None)
         if record is None:
             return None
