@@ -45,8 +45,7 @@ def test_h_and_l_marks_and_absolute_counts_in_the_lab_intervals(tmp_path: Path):
     assert "Intervals: Test lab 2026" in table
     assert "CRITICAL" not in page[: page.index("<h1>")]  # nothing critical: no red line
     flags = page[page.index('<table class="flags">') :]
-    first = flags[: flags.index("</tr>")]  # the reference flag leads the quality flags
-    assert "Lymphocytes 40.0 %, 4,000 /µL (H; reference 20-35 %" in first
+    assert "Lymphocytes 40.0 %" not in flags[: flags.index("</table>")]  # marked, not repeated
     assert 'class="flag">&nbsp;H' not in write_report(scan).read_text(encoding="utf-8")
 
 
@@ -60,3 +59,12 @@ def test_the_gallery_is_grouped_by_the_reviewed_class(tmp_path: Path):
     blast = gallery[gallery.index("<h3>blast (1)</h3>") :]
     assert f'alt="{lymph[0]}"' in blast[: blast.index("</div></div>")]
     assert "<b>was lymphocyte</b>" in blast
+
+
+def test_a_left_shift_leads_the_quality_flags(tmp_path: Path):
+    scan = make_scan(tmp_path, CLASSES, images=False)
+    review(scan, [(c, "neutrophil", "band_neutrophil") for c in _ids(scan, "neutrophil")[:4]])
+    page = write_report(scan).read_text(encoding="utf-8")
+    flags = page[page.index('<table class="flags">') :]
+    first = flags[: flags.index("</tr>")]
+    assert "band neutrophil high" in first and "Bands 10.0 % of WBCs" in first

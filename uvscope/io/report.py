@@ -41,7 +41,7 @@ from uvscope.localtime import local_text, now_local
 CLASS_ORDER = CLASSES
 COLOURS = {name: class_hex(name) for name in ALL_CLASSES}  # the one colour table
 #: reviewed cells listed in the report itself; all of them are in the provenance file
-REVIEWED_ROWS = 25
+REVIEWED_ROWS = 20  # the gallery shows them by reviewed class too
 
 
 _SHORT = {

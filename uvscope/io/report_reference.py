@@ -41,12 +41,7 @@ def _item(r: ClassResult, star: str) -> str:
     text = f"{html.escape(r.name)}{star} <b>{r.percent:.1f} %</b>"
     if r.per_ul is not None:
         text += f", {r.per_ul:,.0f} /µL"
-    ref = html.escape(r.reference) + (
-        f"; {html.escape(r.reference_per_ul)}"
-        if r.per_ul is not None and r.reference_per_ul
-        else ""
-    )
-    return f'<span class="ref">{text} ({ref}){_mark(r.mark)}</span>'
+    return f'<span class="ref">{text} ({html.escape(r.reference)}){_mark(r.mark)}</span>'
 
 
 def reference_html(result: ReferenceResult, source: str) -> str:
@@ -65,7 +60,7 @@ def reference_html(result: ReferenceResult, source: str) -> str:
             f"{', ' + b.mark if b.mark else ''})."
         )
     return (
-        '<p class="reference"><b>Against the reference intervals:</b> '
+        '<p class="reference" style="font-size:0.85em"><b>Against the reference intervals:</b> '
         f"{items}.{note} "
         f'<span class="muted" style="font-size:0.8em">Intervals: {html.escape(source)}.</span></p>'
     )
@@ -82,15 +77,21 @@ def findings_html(flags: list[Flag]) -> str:
     )
 
 
+def _is_range_flag(flag: Flag) -> bool:
+    return any(flag.code in (f"{c}_high", f"{c}_low") for c in CLASSES)
+
+
 def with_flag_rows(flags_table: str, flags: list[Flag]) -> str:
-    """The quality-flag table with the other reference flags (H/L, bands, immature cells)
-    as its first rows; the critical ones are already the report's first lines."""
+    """The quality-flag table with the cell findings (bands above their interval, immature
+    and atypical cells) as its first rows. The critical ones are already the report's first
+    lines, and H/L is marked beside each class in the reference paragraph: neither is
+    repeated here, so the first page keeps its room."""
     rows = "".join(
         f'<tr class="raised"><td class="flag">FLAG</td>'
         f"<td>{html.escape(f.code.replace('_', ' '))}</td><td>{html.escape(f.message)}</td>"
         f"<td>{html.escape(f.rule)}</td></tr>"
         for f in flags
-        if not f.critical
+        if not f.critical and not _is_range_flag(f)
     )
     head = '<table class="flags">'
     return flags_table.replace(head, head + rows, 1) if head in flags_table else flags_table
