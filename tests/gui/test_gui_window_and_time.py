@@ -121,3 +121,24 @@ def test_snap_holds_the_frame_and_save_writes_it_losslessly(qtbot, tmp_path, nam
     assert 'PhysicalSizeX="0.5"' in ome and "280" in ome and "41.25" in ome
     w.snap_button.setChecked(False)
     assert w.refresh() and w.image.image[0, 1] == 999
+
+
+def test_the_set_up_column_folds_away_for_review_on_a_laptop(qtbot, flat_rig):
+    win = _plain_window(qtbot, flat_rig)
+    win.resize(1366, 740)
+    win.show()
+    qtbot.waitUntil(lambda: win.main_split.sizes()[0] > 0)
+    left = win.main_split.sizes()[0]
+    win.tabs.setCurrentWidget(win.results)
+    assert win.main_split.sizes()[0] == 0 and win.setup_toggle.text() == "Show set-up"
+    win.tabs.setCurrentIndex(0)  # back to Live: the column returns as it was
+    assert win.main_split.sizes()[0] == left and win.setup_toggle.text() == "Hide set-up"
+    win.setup_toggle.click()  # by hand, on any tab
+    assert win.main_split.sizes()[0] == 0
+    win.setup_toggle.click()
+    assert win.main_split.sizes()[0] == left
+    win.resize(1800, 900)  # a wide screen keeps it while reviewing
+    qtbot.waitUntil(lambda: win.width() >= 1600)
+    win.tabs.setCurrentWidget(win.results)
+    assert win.main_split.sizes()[0] > 0
+    win.close()

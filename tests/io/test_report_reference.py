@@ -41,12 +41,13 @@ def test_h_and_l_marks_and_absolute_counts_in_the_lab_intervals(tmp_path: Path):
     )
     page = write_report(scan, reference=lab, wbc_per_ul=10_000).read_text(encoding="utf-8")
     table = page[page.index("Against the reference intervals") :]
-    assert 'lymphocyte <b>40.0 %</b>, 4,000 /µL (20-35) <b class="flag">&nbsp;H' in table
+    assert 'lymphocyte <b>40.0 %</b>, 4,000 /µL (20-35) <b class="flag"' in table
+    assert '#c0392b">&nbsp;H&nbsp;</b>' in table
     assert "Intervals: Test lab 2026" in table
     assert "CRITICAL" not in page[: page.index("<h1>")]  # nothing critical: no red line
     flags = page[page.index('<table class="flags">') :]
     assert "Lymphocytes 40.0 %" not in flags[: flags.index("</table>")]  # marked, not repeated
-    assert 'class="flag">&nbsp;H' not in write_report(scan).read_text(encoding="utf-8")
+    assert "&nbsp;H&nbsp;" not in write_report(scan).read_text(encoding="utf-8")
 
 
 def test_the_gallery_is_grouped_by_the_reviewed_class(tmp_path: Path):

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -50,6 +51,8 @@ from uvscope.gui.tile_worker import TileWorker
 from uvscope.gui.worklist import WorklistDialog
 
 Ask = Callable[[str, str], bool]
+#: below this window width the set-up column folds away while reviewing
+NARROW_PX = 1600
 
 
 def fitted_size(preferred: tuple[int, int], available: tuple[int, int]) -> tuple[int, int]:
@@ -162,6 +165,17 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(1, 1)
         split.setSizes([490, 1010])
         self.main_split = split
+        # the devices and set-up column folds away for review (a laptop's width goes to the
+        # cells); the corner button says so and brings it back
+        self.setup_toggle = QToolButton()
+        self.setup_toggle.setCheckable(True)
+        self.setup_toggle.setChecked(True)
+        self.setup_toggle.setText("Hide set-up")
+        self.setup_toggle.setToolTip("Show or hide the Devices / Scan set-up column")
+        self.setup_toggle.toggled.connect(self.show_setup_column)
+        self.tabs.setCornerWidget(self.setup_toggle, Qt.Corner.TopLeftCorner)
+        self.tabs.currentChanged.connect(self._on_tab)
+        self._left_width = 0
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -249,6 +263,29 @@ class MainWindow(QMainWindow):
         w, h = fitted_size(preferred, screen.availableGeometry().size().toTuple())
         self.lay_out_for(w, h)
         self.move(screen.availableGeometry().topLeft())
+
+    def show_setup_column(self, show: bool) -> None:
+        sizes = self.main_split.sizes()
+        total = sum(sizes)
+        if not show and sizes[0] > 0:
+            self._left_width = sizes[0]
+            self.main_split.setSizes([0, total])
+        elif show and sizes[0] == 0:
+            left = self._left_width or min(490, total // 3)
+            self.main_split.setSizes([left, total - left])
+        self.setup_toggle.setText("Hide set-up" if show else "Show set-up")
+        if self.setup_toggle.isChecked() != show:
+            self.setup_toggle.setChecked(show)
+
+    def _on_tab(self, index: int) -> None:
+        """Reviewing on a narrow screen (a 1366 px laptop): the cells get the set-up
+        column's width; back on Live or Scan it returns."""
+        narrow = self.width() < NARROW_PX
+        if self.tabs.widget(index) is self.results:
+            if narrow:
+                self.show_setup_column(False)
+        elif narrow and not self.setup_toggle.isChecked():
+            self.show_setup_column(True)
 
     def lay_out_for(self, w: int, h: int) -> None:
         """Size the window and give the set-up column the width its form needs (no

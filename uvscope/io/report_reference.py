@@ -34,7 +34,8 @@ def evaluate_report(
 
 
 def _mark(mark: str) -> str:
-    return f' <b class="flag">&nbsp;{mark}&nbsp;</b>' if mark else ""
+    colour = "#c0392b" if mark == "H" else "#1f5fbf"  # as the window marks them
+    return f' <b class="flag" style="color:{colour}">&nbsp;{mark}&nbsp;</b>' if mark else ""
 
 
 def _item(r: ClassResult, star: str) -> str:
