@@ -35,3 +35,14 @@ def test_files_get_iso_8601_with_a_colon_offset(new_york):
     text = iso_now()
     assert text[-6:] in ("-05:00", "-04:00")
     assert datetime.fromisoformat(text).utcoffset() is not None
+
+
+def test_a_new_scan_folder_records_its_creation_with_the_offset(tmp_path, new_york):
+    import json
+
+    from uvscope.io.scanfolder import ScanFolder
+
+    folder = ScanFolder.create(tmp_path / "scan", {"config": {}, "plan": {"tiles": 0}})
+    folder.release()
+    created = json.loads((tmp_path / "scan" / "manifest.json").read_text())["created"]
+    assert created[-6:] in ("-05:00", "-04:00") and "T" in created

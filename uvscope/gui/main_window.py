@@ -117,7 +117,6 @@ class MainWindow(QMainWindow):
         self.loader = StoredScanLoader(self)
         self.stored: StoredScan | None = None  #: the stored scan on screen, if any
         self._worklist_folder: Path | None = None
-        self._loading = 0
         self._review_cell = ""
         self._live_was_on = False
         self._resume_folder = False
@@ -517,7 +516,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(
             f"uvscope - {self.rig.config.name} - reviewing {scan.sample.id or folder.name}"
         )
-        self._loading = self.loader.load(scan)
+        self.loader.load(scan)
         self.tabs.setCurrentWidget(self.results)
         self.statusBar().showMessage(f"reading {len(scan.tiles)} tiles of {folder}...")
         return True
