@@ -158,7 +158,7 @@ def bench_scan(
     app: QApplication, rows: int, columns: int, analysis: bool = True, device: str = "cpu"
 ) -> dict[str, float]:
     from uvscope.acquisition.events import RunState
-    from uvscope.config import RegionConfig, RigConfig, ScanConfig
+    from uvscope.config import RegionConfig, RigConfig, SampleConfig, ScanConfig
     from uvscope.gui.main_window import MainWindow
     from uvscope.gui.stall_monitor import StallMonitor
     from uvscope.sim.devices import build_sim_rig
@@ -175,6 +175,7 @@ def bench_scan(
         region=RegionConfig(center_mm=(42.0, 32.0), rows=rows, columns=columns),
         output_dir=out,
         save_raw=False,
+        sample=SampleConfig(id="BENCH-1", slide_id="BENCH-1", operator="benchmark"),
     ).replace(
         background={"frames": 2, "dark_frames": 1}, analysis={"enabled": analysis, "device": device}
     )

@@ -32,7 +32,7 @@ from PySide6.QtCore import QPointF  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from uvscope.acquisition.events import RunState  # noqa: E402
-from uvscope.config import RegionConfig, ScanConfig, load_rig  # noqa: E402
+from uvscope.config import RegionConfig, SampleConfig, ScanConfig, load_rig  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
 from uvscope.gui import priority  # noqa: E402
 from uvscope.gui.main_window import MainWindow  # noqa: E402
@@ -96,6 +96,21 @@ def print_report(report: Path, out: Path) -> None:
     print(f"wrote {pdf} ({len(pages)} pages) and {', '.join(p.name for p in pages)}")
 
 
+def bench_views(app: QApplication, win: MainWindow, scan_dir: Path, out: Path) -> None:
+    """The lab-bench views: the worklist of the scan folder, the scan reopened from it for
+    review (no rig needed), and the operator's guide under Help."""
+    dialog = win.show_worklist(scan_dir.parent)
+    settle(app, 0.5)
+    grab(app, dialog, out / "worklist.png")
+    dialog._open_row(0)  # as a double-click does
+    wait(app, lambda: "tiles and" in win.statusBar().currentMessage(), 120)
+    grab(app, win, out / "review-reopened.png")
+    help_dialog = win.show_help()
+    settle(app, 0.5)
+    grab(app, help_dialog, out / "help.png")
+    help_dialog.close()
+
+
 def _models_available() -> bool:
     """Analysis screenshots need the trained models (uvscope train); skip them otherwise."""
     try:
@@ -153,10 +168,10 @@ def main() -> None:
     scan_dir = Path(tempfile.mkdtemp(prefix="uvscope-shots-")) / "slide-001"
     win = MainWindow(rig, live_on_connect=True, ask=lambda *a: True)
     if on_x_server(app):
-        win.fit_to_screen(size)  # as `uvscope gui` does
+        win.show_on_start_screen()  # maximised, as `uvscope gui` opens
     else:
         win.resize(*size)
-    win.show()
+        win.show()
     wait(app, lambda: win.panel.position is not None, 30)
     print(f"window {win.width()} x {win.height()}")
 
@@ -191,6 +206,7 @@ def main() -> None:
         region=RegionConfig(center_mm=(x, y), rows=args.rows, columns=args.columns),
         output_dir=scan_dir,
         save_raw=False,
+        sample=SampleConfig(id="H-2026-0412", slide_id="SL-7731", operator="A. Operator"),
     ).replace(analysis={"enabled": analysis}, background={"frames": 4, "dark_frames": 2})
     win.form.set_config(scan)
     win.left_tabs.setCurrentIndex(1)
@@ -240,7 +256,15 @@ def main() -> None:
         if cells:
             win.results.cell_activated.emit(cells[0])
             settle(app, 0.5)  # the finer level of the tiles now in view
-            grab(app, win, args.out / "scan-mosaic-outlines.png")
+            grab(app, win, args.out / "scan-mosaic-outlines.png")  # with "Back to review"
+            win.back_to_review()
+            # after the sign-off the reviewer calls a cell a blast: critical finding, the
+            # sign-off voided, the reclassified thumbnail tabbed
+            win.results.gallery.reclassify(cells[-1].cell_id, "blast")
+            win.results.gallery.select(cells[-1].cell_id)
+            win.results.wbc_count.setValue(7400)
+            grab(app, win, args.out / "review-critical-finding.png")
+        bench_views(app, win, scan_dir, args.out)
     win.close()
     settle(app, 0.5)
 

@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtWidgets import QCheckBox
 
 from tests.cli.test_scan_models import WEIGHTS, model_set
+from tests.gui.identity import IDENTIFIED
 from uvscope.acquisition.events import RunState
 from uvscope.config import RegionConfig, ScanConfig
 from uvscope.gui.analysis_adapter import session_factory
@@ -25,6 +26,7 @@ def _scan(tmp_path, models: str) -> ScanConfig:
         name="gui model fit",
         region=RegionConfig(center_mm=(40.0, 30.0), rows=1, columns=2),
         output_dir=tmp_path / "scan",
+        sample=IDENTIFIED,
     ).replace(
         analysis={"enabled": True, "models": models, "report": False, "device": "cpu"},
         background={"frames": 2, "dark_frames": 1},

@@ -171,3 +171,19 @@ def test_form_models_field_is_a_combo_with_default_first(form):
     assert isinstance(form.models, QComboBox)
     assert form.models.itemData(0) == "default"
     assert form.config().analysis.models == "default"
+
+
+def test_expert_focus_settings_are_folded_until_asked_for(form):
+    widgets = form.focus_extra.widgets
+    assert not form.advanced.isAncestorOf(widgets["mode"])  # the operator's choice
+    for name in ("map_points", "surface", "metric", "sweep_range_um", "refocus_threshold"):
+        assert form.advanced.isAncestorOf(widgets[name]), name
+    assert form.advanced.isHidden()
+    form.advanced_toggle.click()
+    assert not form.advanced.isHidden()
+    form.advanced_toggle.click()
+    widgets["wavelength_nm"].setText("290")  # not a wavelength of the rig: refused
+    with pytest.raises(ConfigError):
+        form.config()
+    assert "must be one of" in form.error_text("focus.wavelength_nm")
+    assert not form.advanced.isHidden()  # the error opened the fold: never hidden

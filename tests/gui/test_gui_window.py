@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import FlatWorld
 from tests.gui.fake_analysis import FakeAnalysisSink
+from tests.gui.identity import IDENTIFIED
 from uvscope.acquisition.events import RunState
 from uvscope.config import RegionConfig, ScanConfig
 from uvscope.gui.main_window import MainWindow
@@ -27,6 +28,7 @@ def _scan(tmp_path, rows=2, columns=3, analysis=True) -> ScanConfig:
         name="gui test",
         region=RegionConfig(center_mm=(40.0, 30.0), rows=rows, columns=columns),
         output_dir=tmp_path / "scan",
+        sample=IDENTIFIED,
     ).replace(analysis={"enabled": analysis}, background={"frames": 2, "dark_frames": 1})
 
 

@@ -26,7 +26,19 @@ def _flag(page: str, name: str) -> str:
     return f"{m.group(1)}: {m.group(2)}"
 
 
-def test_header_names_sample_slide_operator_rig_and_dates(tmp_path: Path) -> None:
+@pytest.fixture
+def berlin(monkeypatch):
+    """The lab's clock one hour east of UTC: every time on the report is local, with +01:00."""
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_header_names_sample_slide_operator_rig_and_dates(tmp_path: Path, berlin) -> None:
     sample = {"id": "S-0042", "slide_id": "SL-7", "operator": "A. Tech"}
     page = write_report(make_scan(tmp_path, HEALTHY, sample=sample, images=False)).read_text()
     for key, value in (
@@ -34,7 +46,7 @@ def test_header_names_sample_slide_operator_rig_and_dates(tmp_path: Path) -> Non
         ("Slide id", "SL-7"),
         ("Operator", "A. Tech"),
         ("Rig", "simulated deep-UV rig"),
-        ("Scanned", "2026-12-01T09:50:00"),
+        ("Scanned", "2026-12-01 10:50 +01:00"),  # 09:50 UTC in the lab's local time
     ):
         assert re.search(rf'<span class="k">{key}</span> {re.escape(value)}', page), key
     assert "<title>uvscope report: S-0042: white-cell differential</title>" in page
@@ -113,14 +125,14 @@ def test_classes_outside_the_differential_are_reported_apart(tmp_path: Path) -> 
     assert _flag(page, "WBCs counted") == "flag: 96 healthy WBCs"  # the reviewed count
 
 
-def test_sign_off_is_shown_and_voided_by_a_later_change(tmp_path: Path) -> None:
+def test_sign_off_is_shown_and_voided_by_a_later_change(tmp_path: Path, berlin) -> None:
     scan = make_scan(tmp_path, HEALTHY, images=False)
     review(scan, [("t00000c0000", "neutrophil", "lymphocyte")])
     when = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
     record = sign_off(scan, "  Dr. Rivera ", now=when)
     assert record.operator == "Dr. Rivera" and record.reviewed_cells == 1
     page = write_report(scan).read_text()
-    assert "signed off in uvscope by <b>Dr. Rivera</b> at 2026-12-01T12:30:00+00:00" in page
+    assert "signed off in uvscope by <b>Dr. Rivera</b> at 2026-12-01 13:30 +01:00" in page
     assert "(1 cell reclassified)" in page
     assert "Reviewed by (name)" in page and "Signature" in page
     review(scan, [("t00000c0000", "neutrophil", "monocyte")])

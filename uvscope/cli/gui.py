@@ -20,12 +20,21 @@ from uvscope.errors import DeviceNotFound
     help="Scan TOML to load into the set-up form.",
 )
 @click.option(
+    "--lab",
+    "lab_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Lab settings TOML (identity required, reference intervals); default "
+    "$UVSCOPE_LAB or ~/.config/uvscope/lab.toml when present.",
+)
+@click.option(
     "--real-time/--virtual-time",
     default=None,
     help="Simulated devices: run at real speed (default for the built-in rig) or on "
     "a virtual clock.",
 )
-def gui(rig_path: Path | None, scan_path: Path | None, real_time: bool | None) -> None:
+def gui(
+    rig_path: Path | None, scan_path: Path | None, lab_path: Path | None, real_time: bool | None
+) -> None:
     """Open the operator's window: live view, devices, scan set-up, mosaic and cells."""
     rig = load_rig(rig_path)
     if real_time is None:
@@ -34,9 +43,11 @@ def gui(rig_path: Path | None, scan_path: Path | None, real_time: bool | None) -
     scan = load_scan(scan_path)  # the demo scan (analysis on) when none is given, as `scan`
     try:
         from uvscope.gui.app import run
+        from uvscope.gui.lab_settings import load_lab_settings
     except ImportError as err:
         raise DeviceNotFound(
             f"the GUI needs PySide6 and pyqtgraph ({err}); install them with "
             "`pip install uvscope[gui]`"
         ) from None
-    raise SystemExit(run(rig, scan))
+    lab = load_lab_settings(lab_path)  # a bad file: one line naming the field, exit 2
+    raise SystemExit(run(rig, scan, lab))

@@ -11,6 +11,7 @@ from uvscope.config import RigConfig, ScanConfig
 from uvscope.drivers.rig import build_rig
 from uvscope.gui.analysis_adapter import preload_analysis
 from uvscope.gui.gui_gc import GuiThreadGarbageCollector, settle_startup
+from uvscope.gui.lab_settings import LabSettings, load_lab_settings
 from uvscope.gui.main_window import MainWindow
 
 
@@ -26,16 +27,17 @@ def prepare_application(app: QApplication) -> GuiThreadGarbageCollector:
     return collector
 
 
-def run(rig_config: RigConfig, scan: ScanConfig | None = None) -> int:
+def run(
+    rig_config: RigConfig, scan: ScanConfig | None = None, lab: LabSettings | None = None
+) -> int:
     """Open the window on a new rig; returns the application's exit code."""
     # instance() is typed as the QCoreApplication it inherits from; in the GUI it is a QApplication
     app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
     app.setApplicationName("uvscope")
     collector = prepare_application(app)
     rig = build_rig(rig_config)
-    window = MainWindow(rig, scan=scan)
-    window.fit_to_screen()
-    window.show()
+    window = MainWindow(rig, scan=scan, lab=lab or load_lab_settings())
+    window.show_on_start_screen()
     try:
         return int(app.exec())
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -14,8 +15,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from uvscope.analysis.reference import ReferenceResult
 from uvscope.gui.results import WBC_CLASSES, Differential
 from uvscope.gui.style import class_color
+
+COLUMNS: tuple[str, ...] = ("Count", "%", "95 % CI", "/µL", "Ref. %", "")
+#: H in red, L in blue, as analysers print them
+MARK_COLOURS = {"H": "#c0392b", "L": "#1f5fbf"}
 
 
 class DifferentialView(QWidget):
@@ -25,10 +31,14 @@ class DifferentialView(QWidget):
         super().__init__(parent)
         self.classes = classes
         self.summary = QLabel("No cells counted yet")
-        self.table = QTableWidget(len(classes), 3)
-        self.table.setHorizontalHeaderLabels(["Count", "%", "95 % CI"])
+        self.summary.setWordWrap(True)
+        self.table = QTableWidget(len(classes), len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.setColumnHidden(COLUMNS.index("/µL"), True)  # until a WBC count is given
         self.table.setVerticalHeaderLabels([c.capitalize() for c in classes])  # report order
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        head = self.table.horizontalHeader()
+        head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        head.setSectionResizeMode(COLUMNS.index("95 % CI"), QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         # all five rows always visible: the chart below takes what height is left
@@ -61,6 +71,11 @@ class DifferentialView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.summary)
         lay.addWidget(self.table)
+        #: bands are in the neutrophil row for the reference check; said apart here
+        self.bands_label = QLabel("")
+        self.bands_label.setWordWrap(True)
+        self.bands_label.setVisible(False)
+        lay.addWidget(self.bands_label)
         lay.addWidget(self.plot, 1)
         self.current: Differential | None = None
 
@@ -72,7 +87,7 @@ class DifferentialView(QWidget):
         hi = np.array([diff.ci95.get(c, (0.0, 0.0))[1] for c in self.classes])
         for i, c in enumerate(self.classes):
             cells = (str(diff.counts.get(c, 0)), f"{pct[i]:.1f}", f"{lo[i]:.1f} - {hi[i]:.1f}")
-            for j, text in enumerate(cells):
+            for j, text in enumerate(cells):  # the reference columns: show_reference
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)
@@ -94,3 +109,65 @@ class DifferentialView(QWidget):
         if outside:
             text += f"; {outside} outside the differential (band, blast, smudge, ...)"
         self.summary.setText(text)
+
+    def _fit_width(self) -> None:
+        """Wide enough for every column (the splitter then gives the table its room: no
+        "..." for a number a reader needs)."""
+        self.table.resizeColumnsToContents()
+        head = self.table.horizontalHeader()
+        ci = COLUMNS.index("95 % CI")
+        width = sum(
+            max(head.sectionSizeHint(i), self.table.sizeHintForColumn(i))
+            for i in range(len(COLUMNS))
+            if not self.table.isColumnHidden(i)
+        )
+        if not self.table.isColumnHidden(ci):
+            width += 8
+        self.table.setMinimumWidth(
+            width + self.table.verticalHeader().sizeHint().width() + 2 * self.table.frameWidth()
+        )
+
+    def clear(self) -> None:
+        """Nothing counted: empty table and bars (a new slide starts from nothing)."""
+        self.current = None
+        self.table.clearContents()
+        zeros = np.zeros(len(self.classes))
+        self.bars.setOpts(height=zeros)
+        x = np.arange(len(self.classes), dtype=float)
+        self.errors.setData(x=x, y=zeros, top=zeros, bottom=zeros)
+        self.plot.setYRange(0, 100)
+        self.show_reference(None)
+        self.summary.setText("No cells counted yet")
+
+    def show_reference(self, result: ReferenceResult | None, source: str = "") -> None:
+        """The reference interval and H/L mark of each class (absolute counts when the WBC
+        count is known); bands, counted with the neutrophils there, on their own line."""
+        absolute = result is not None and any(r.per_ul is not None for r in result.rows.values())
+        self.table.setColumnHidden(COLUMNS.index("/µL"), not absolute)
+        for i, c in enumerate(self.classes):
+            row = result.rows.get(c) if result is not None else None
+            per_ul = f"{row.per_ul:,.0f}" if row is not None and row.per_ul is not None else ""
+            ref = row.reference if row is not None else ""
+            mark = row.mark if row is not None else ""
+            for col, text in (("/µL", per_ul), ("Ref. %", ref), ("", mark)):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if col == "" and mark:
+                    item.setForeground(QColor(MARK_COLOURS[mark]))
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                    item.setToolTip("above the reference interval" if mark == "H" else "below it")
+                if col == "Ref. %" and source:
+                    item.setToolTip(f"reference interval: {source}")
+                self.table.setItem(i, COLUMNS.index(col), item)
+        self._fit_width()
+        bands = result.bands if result is not None else None
+        self.bands_label.setVisible(bands is not None)
+        if bands is not None and result is not None:
+            neut = result.rows["neutrophil"]
+            self.bands_label.setText(
+                f"Bands: {bands.count} ({bands.percent:.1f} % of {result.denominator} WBCs"
+                f"{', ' + bands.mark if bands.mark else ''}), counted with the neutrophils for "
+                f"the reference check: neutrophils {neut.percent:.1f} % {neut.mark}".rstrip()
+            )

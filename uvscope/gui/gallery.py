@@ -60,6 +60,13 @@ HOTKEYS: dict[str, str] = {
 }
 _KEY_OF = {cls: key for key, cls in HOTKEYS.items()}
 LOW_MARK_RGB = (210, 0, 0)
+REVIEWED_MARK_RGB = (255, 196, 0)
+#: selection drawn as a frame around the thumbnail, never a tint over it (colour is morphology)
+SELECTION_STYLE = (
+    "QListWidget::item:selected { background: transparent; border: 3px solid #1f5fbf; }"
+    "QListWidget::item:selected:!active { border: 3px solid #7a9cd6; }"
+    "QListWidget::item:hover { background: transparent; }"
+)
 _PLAIN = Qt.KeyboardModifier.KeypadModifier | Qt.KeyboardModifier.ShiftModifier
 
 
@@ -82,8 +89,24 @@ class _CellItem(QListWidgetItem):
         return self.key < getattr(other, "key", self.key)
 
 
-def marked(image: np.ndarray, low: bool) -> np.ndarray:
-    """The thumbnail, framed in red when the cell is low-confidence."""
+def reviewed_mark(image: np.ndarray) -> np.ndarray:
+    """The thumbnail with a corner tab (top right, over the gray half: the stained cell stays
+    as it is) saying a reviewer changed the cell's class."""
+    out = image.copy()
+    h = image.shape[0]
+    n = max(8, h // 5)
+    rows = np.arange(n)[:, None]
+    cols = np.arange(n)[None, :]
+    tab = cols >= rows  # the upper-right triangle
+    corner = out[:n, -n:]
+    corner[tab] = REVIEWED_MARK_RGB
+    return out
+
+
+def marked(image: np.ndarray, low: bool, reviewed: bool = False) -> np.ndarray:
+    """The thumbnail, framed in red when the cell is low-confidence, tabbed when reviewed."""
+    if reviewed:
+        image = reviewed_mark(image)
     if not low:
         return image
     out = image.copy()
@@ -95,6 +118,16 @@ def marked(image: np.ndarray, low: bool) -> np.ndarray:
         LOW_MARK_RGB,
     )
     return out
+
+
+def thumb_icon(image: np.ndarray) -> QIcon:
+    """The same picture selected or not: Qt would tint a selected icon with the highlight
+    colour, and a tinted cell is a different cell to a morphologist."""
+    pix = rgb_to_pixmap(image)
+    icon = QIcon()
+    for mode in (QIcon.Mode.Normal, QIcon.Mode.Selected, QIcon.Mode.Active):
+        icon.addPixmap(pix, mode)
+    return icon
 
 
 class CellGallery(QWidget):
@@ -119,6 +152,7 @@ class CellGallery(QWidget):
         self._class_of: dict[str, str] = {}
         self._thumbs: dict[str, np.ndarray] = {}
         self._low: set[str] = set()  #: ids of the low-confidence cells
+        self._reviewed_ids: set[str] = set()  #: ids of the cells a reviewer moved
         for c in classes:
             self.class_list.addItem(QListWidgetItem(class_label(c).capitalize()))
             self.stack.addWidget(self._make_list(c, thumb_px))
@@ -168,6 +202,7 @@ class CellGallery(QWidget):
         lw.setMovement(QListWidget.Movement.Static)
         lw.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
         lw.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        lw.setStyleSheet(SELECTION_STYLE)
         lw.currentItemChanged.connect(self._on_current)
         lw.itemDoubleClicked.connect(lambda item: self.cell_activated.emit(item.data(_CELL_ROLE)))
         lw.customContextMenuRequested.connect(lambda pos, lw=lw: self._context_menu(lw, pos))
@@ -230,22 +265,40 @@ class CellGallery(QWidget):
     def _make_item(self, cell: CellRow, image: np.ndarray) -> _CellItem:
         p = cell_confidence(cell)
         low = p < LOW_CONFIDENCE_P
-        item = _CellItem(
-            QIcon(rgb_to_pixmap(marked(image, low))), f"p {p:.2f}" + (" !" if low else ""), cell
-        )
+        item = _CellItem(thumb_icon(marked(image, low)), f"p {p:.2f}" + (" !" if low else ""), cell)
         item.setData(_CELL_ROLE, cell)
         item.setToolTip(self._tooltip(cell))
         if low:
             item.setForeground(Qt.GlobalColor.red)
         return item
 
+    def mark_reviewed(self, cell_id: str, reviewed: bool) -> None:
+        """Tab the thumbnail of a cell a reviewer moved (and untab it when moved back)."""
+        item = self._items.get(cell_id)
+        if item is None:
+            return
+        cell: CellRow = item.data(_CELL_ROLE)
+        low = cell_id in self._low
+        item.setIcon(thumb_icon(marked(self._thumbs[cell_id], low, reviewed)))
+        p = cell_confidence(cell)
+        item.setText(f"p {p:.2f}" + (" !" if low else "") + (" R" if reviewed else ""))
+        self._reviewed_ids.discard(cell_id)
+        if reviewed:
+            self._reviewed_ids.add(cell_id)
+
+    def is_marked(self, cell_id: str) -> bool:
+        return cell_id in self._reviewed_ids
+
     def clear(self) -> None:
-        for lw in self.lists.values():
-            lw.clear()
+        # forget the items before the lists delete them: deleting the current one signals
+        # currentItemChanged, whose slot must not reach a deleted item
+        self._reviewed_ids.clear()
         self._items.clear()
         self._class_of.clear()
         self._thumbs.clear()
         self._low.clear()
+        for lw in self.lists.values():
+            lw.clear()
         self.detail.show_cell(None, None, "", [])
         self._update_titles()
 
@@ -295,6 +348,7 @@ class CellGallery(QWidget):
         self._class_of[cell_id] = new_cls
         cell: CellRow = item.data(_CELL_ROLE)
         item.setToolTip(self._tooltip(cell, new_cls))
+        self.mark_reviewed(cell_id, new_cls != cell.cls)
         self._update_titles()
         self.reclassified.emit(cell, new_cls)
 

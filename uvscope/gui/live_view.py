@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +18,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -28,6 +30,7 @@ from uvscope.config import WAVELENGTHS_NM
 from uvscope.drivers.base import Frame, FrameMeta
 from uvscope.geometry import pixel_to_stage_mm
 from uvscope.gui.exposure import full_scale, saturated_mask
+from uvscope.gui.frame_saver import FrameSaver, frame_meta
 
 SATURATED_RGBA = (255, 0, 0, 200)
 
@@ -77,6 +80,8 @@ class LiveViewWidget(QWidget):
         self.last_index = -1
         self.last_shown_at = 0.0
         self.last_meta: FrameMeta | None = None
+        self.last_frame: Frame | None = None  #: the frame on screen (Snap keeps it)
+        self.saver = FrameSaver(self)
         self._shown_times: deque[float] = deque(maxlen=30)
         self.glw = pg.GraphicsLayoutWidget()
         self.vb = self.glw.addViewBox(lockAspect=True, invertY=True)
@@ -114,6 +119,16 @@ class LiveViewWidget(QWidget):
             "full scale with nothing saturated (kept per wavelength and used by the scan form)"
         )
         self.auto_exposure_button.clicked.connect(self.auto_exposure_requested.emit)
+        self.snap_button = QPushButton("Snap")
+        self.snap_button.setCheckable(True)
+        self.snap_button.setToolTip("Hold the frame on screen (press again to go live)")
+        self.snap_button.toggled.connect(self._snap)
+        self.save_button = QPushButton("Save frame...")
+        self.save_button.setToolTip(
+            "Save the frame on screen as OME-TIFF: raw camera counts, lossless, with pixel "
+            "size, wavelength, exposure and stage position"
+        )
+        self.save_button.clicked.connect(self._save_dialog)
         self.fps_label = QLabel("no camera")
         self.exposure_label = QLabel("")
         self.cursor_label = QLabel("")
@@ -132,6 +147,8 @@ class LiveViewWidget(QWidget):
         top.addWidget(self.auto)
         top.addWidget(self.show_saturation)
         top.addWidget(self.auto_exposure_button)
+        top.addWidget(self.snap_button)
+        top.addWidget(self.save_button)
         top.addSpacing(12)
         top.addWidget(self.saturation_label)
         top.addStretch(1)
@@ -170,6 +187,33 @@ class LiveViewWidget(QWidget):
         else:
             self.timer.start()
 
+    # ------------------------------------------------------------------ snap and save
+    def _snap(self, on: bool) -> None:
+        self.snap_button.setText("Live" if on else "Snap")
+        if on and self.last_frame is not None:
+            self.fps_label.setText(f"snapped frame {self.last_frame.meta.frame_index}")
+
+    def wavelength_nm(self) -> int | None:
+        return next((nm for nm, b in self.wl_buttons.items() if b.isChecked()), None)
+
+    def save_frame(self, path: str | Path) -> bool:
+        """Write the frame on screen (raw counts) as OME-TIFF, off the GUI thread."""
+        frame = self.last_frame
+        if frame is None:
+            self.saver.failed.emit("no frame to save yet: start the live view first")
+            return False
+        meta = frame_meta(frame, self.pixel_size_um, self.wavelength_nm(), self.stage_mm)
+        self.saver.save(path, frame, meta)
+        return True
+
+    def _save_dialog(self) -> None:
+        name = f"frame-{time.strftime('%Y%m%d-%H%M%S')}.ome.tif"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save frame as OME-TIFF", name, "OME-TIFF (*.ome.tif)"
+        )
+        if path:
+            self.save_frame(path)
+
     def set_pixel_size(self, pixel_size_um: float) -> None:
         self.pixel_size_um = pixel_size_um
         self.scale_bar.size = 50.0 / pixel_size_um
@@ -184,9 +228,12 @@ class LiveViewWidget(QWidget):
             self.source_failed.emit(str(error))
             self.set_source(None)
             return False
+        if self.snap_button.isChecked():
+            return False  # snapped: the held frame stays
         frame = self.source.latest()
         if frame is None or frame.meta.frame_index == self.last_index:
             return False
+        self.last_frame = frame
         img = frame.image
         levels = auto_levels(img) if self.auto.isChecked() else self.hist.getLevels()
         self.image.setImage(img, autoLevels=False, levels=levels)

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QCursor,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
@@ -15,6 +22,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -28,7 +36,9 @@ from uvscope.gui.device_panel import DevicePanel
 from uvscope.gui.device_worker import DeviceWorker
 from uvscope.gui.error_banner import ErrorBanner
 from uvscope.gui.folder_state import folder_state
+from uvscope.gui.help_dialog import HelpDialog, about_text
 from uvscope.gui.input_guards import guard_wheel
+from uvscope.gui.lab_settings import LabSettings
 from uvscope.gui.live_session import LiveSession
 from uvscope.gui.live_view import LiveViewWidget
 from uvscope.gui.priority import lower_analysis_threads
@@ -36,9 +46,13 @@ from uvscope.gui.results_panel import ResultsPanel
 from uvscope.gui.scan_controller import AnalysisFactory, ScanController, default_analysis_factory
 from uvscope.gui.scan_form import ScanForm
 from uvscope.gui.scan_view import ScanView
+from uvscope.gui.stored_scan import StoredScan, StoredScanLoader, open_stored_scan
 from uvscope.gui.tile_worker import TileWorker
+from uvscope.gui.worklist import WorklistDialog
 
 Ask = Callable[[str, str], bool]
+#: below this window width the set-up column folds away while reviewing
+NARROW_PX = 1600
 
 
 def fitted_size(preferred: tuple[int, int], available: tuple[int, int]) -> tuple[int, int]:
@@ -50,18 +64,31 @@ def fitted_size(preferred: tuple[int, int], available: tuple[int, int]) -> tuple
     )
 
 
-def _ask_dialog(parent: QWidget) -> Ask:
-    def ask(title: str, text: str) -> bool:
-        answer = QMessageBox.question(
-            parent,
-            title,
-            text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+class _AskDialog:
+    """Yes/No questions; ``dismiss`` closes the one on screen as No (a question about a scan
+    that has ended behind it must not stay up)."""
 
-    return ask
+    def __init__(self, parent: QWidget) -> None:
+        self.parent = parent
+        self.box: QMessageBox | None = None
+
+    def __call__(self, title: str, text: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self.parent)
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        self.box = box
+        try:
+            return box.exec() == QMessageBox.StandardButton.Yes
+        finally:
+            self.box = None
+
+    def dismiss(self) -> None:
+        if self.box is not None:
+            self.box.done(QMessageBox.StandardButton.No)
+
+
+def _ask_dialog(parent: QWidget) -> Ask:
+    return _AskDialog(parent)
 
 
 class MainWindow(QMainWindow):
@@ -72,6 +99,7 @@ class MainWindow(QMainWindow):
         ask: Ask | None = None,
         live_on_connect: bool = True,
         scan: ScanConfig | None = None,
+        lab: LabSettings | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle(f"uvscope - {rig.config.name}")
@@ -86,6 +114,10 @@ class MainWindow(QMainWindow):
             self,
         )
         self.tile_worker: TileWorker | None = None
+        self.loader = StoredScanLoader(self)
+        self.stored: StoredScan | None = None  #: the stored scan on screen, if any
+        self._worklist_folder: Path | None = None
+        self._review_cell = ""
         self._live_was_on = False
         self._resume_folder = False
         self._closing = False
@@ -94,7 +126,9 @@ class MainWindow(QMainWindow):
         # widgets
         self.banner = ErrorBanner()
         self.panel = DevicePanel(rig, self.worker, ask=self.ask)
+        self.lab = lab or LabSettings()
         self.form = ScanForm()
+        self.form.set_identity_required(self.lab.require_identity)
         if scan is not None:
             self.form.set_config(scan)
         self.form.position_mm = lambda: self.panel.position[:2] if self.panel.position else None
@@ -109,6 +143,7 @@ class MainWindow(QMainWindow):
         guard_wheel(self.panel, self._wheel_guard)
         self.scan_view = ScanView()
         self.results = ResultsPanel()
+        self.results.reference = self.lab.reference
 
         left = QTabWidget()
         for widget, title in ((self.panel, "Devices"), (self.form, "Scan set-up")):
@@ -129,6 +164,17 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(1, 1)
         split.setSizes([490, 1010])
         self.main_split = split
+        # the devices and set-up column folds away for review (a laptop's width goes to the
+        # cells); the corner button says so and brings it back
+        self.setup_toggle = QToolButton()
+        self.setup_toggle.setCheckable(True)
+        self.setup_toggle.setChecked(True)
+        self.setup_toggle.setText("Hide set-up")
+        self.setup_toggle.setToolTip("Show or hide the Devices / Scan set-up column")
+        self.setup_toggle.toggled.connect(self.show_setup_column)
+        self.tabs.setCornerWidget(self.setup_toggle, Qt.Corner.TopLeftCorner)
+        self.tabs.currentChanged.connect(self._on_tab)
+        self._left_width = 0
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -157,6 +203,10 @@ class MainWindow(QMainWindow):
         self.live_session.stopped.connect(lambda: self.live.set_source(None))
         self.live_session.refused.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.live.source_failed.connect(self._live_failed)
+        self.live.saver.saved.connect(
+            lambda path: self.statusBar().showMessage(f"frame saved to {path}", 15_000)
+        )
+        self.live.saver.failed.connect(lambda text: self.banner.show_message(text))
         for key, (dx, dy) in {
             Qt.Key.Key_Left: (-1, 0),
             Qt.Key.Key_Right: (1, 0),
@@ -192,7 +242,12 @@ class MainWindow(QMainWindow):
         self.controller.differential.connect(self._on_differential)
         self.controller.stopped.connect(self._on_stopped)
         self.controller.analysis_error.connect(self._on_analysis_error)
+        self.loader.tile_ready.connect(self._stored_tile)
+        self.loader.result_ready.connect(self._stored_result)
+        self.loader.done.connect(self._stored_done)
+        self.loader.failed.connect(self._stored_failed)
         self.results.cell_activated.connect(self._show_cell)
+        self.scan_view.back_requested.connect(self.back_to_review)
         self.results.failed.connect(self.banner.show_error)
         self.statusBar().showMessage("connecting to the rig...")
         QTimer.singleShot(0, self.panel.connect_all)
@@ -208,6 +263,29 @@ class MainWindow(QMainWindow):
         self.lay_out_for(w, h)
         self.move(screen.availableGeometry().topLeft())
 
+    def show_setup_column(self, show: bool) -> None:
+        sizes = self.main_split.sizes()
+        total = sum(sizes)
+        if not show and sizes[0] > 0:
+            self._left_width = sizes[0]
+            self.main_split.setSizes([0, total])
+        elif show and sizes[0] == 0:
+            left = self._left_width or min(490, total // 3)
+            self.main_split.setSizes([left, total - left])
+        self.setup_toggle.setText("Hide set-up" if show else "Show set-up")
+        if self.setup_toggle.isChecked() != show:
+            self.setup_toggle.setChecked(show)
+
+    def _on_tab(self, index: int) -> None:
+        """Reviewing on a narrow screen (a 1366 px laptop): the cells get the set-up
+        column's width; back on Live or Scan it returns."""
+        narrow = self.width() < NARROW_PX
+        if self.tabs.widget(index) is self.results:
+            if narrow:
+                self.show_setup_column(False)
+        elif narrow and not self.setup_toggle.isChecked():
+            self.show_setup_column(True)
+
     def lay_out_for(self, w: int, h: int) -> None:
         """Size the window and give the set-up column the width its form needs (no
         horizontal scroll bar, nothing clipped), the rest to the images."""
@@ -217,6 +295,21 @@ class MainWindow(QMainWindow):
         self.main_split.setSizes([left, w - left])
 
     def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for label, action, shortcut in (
+            ("Open scan for review...", self._open_stored_dialog, "Ctrl+Shift+O"),
+            ("Worklist...", lambda: self.show_worklist(), "Ctrl+L"),  # not with `checked`
+        ):
+            act = QAction(label, self)
+            act.setShortcut(QKeySequence(shortcut))
+            act.triggered.connect(action)
+            file_menu.addAction(act)
+        file_menu.addSeparator()
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.close)  # asks first when a scan is running
+        file_menu.addAction(quit_action)
+        self.file_menu = file_menu
         menu = self.menuBar().addMenu("&Scan")
         for text, slot, key in (
             ("Open scan set-up...", self._open_scan, QKeySequence.StandardKey.Open),
@@ -237,6 +330,31 @@ class MainWindow(QMainWindow):
             act = QAction(text, self)
             act.triggered.connect(slot)
             live.addAction(act)
+        help_menu = self.menuBar().addMenu("&Help")
+        guide = QAction("Operator's guide", self)
+        guide.setShortcut(QKeySequence("F1"))
+        guide.triggered.connect(self.show_help)
+        help_menu.addAction(guide)
+        about = QAction("About uvscope", self)
+        about.triggered.connect(lambda: QMessageBox.about(self, "About uvscope", about_text()))
+        help_menu.addAction(about)
+
+    def show_help(self) -> HelpDialog:
+        dialog = HelpDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def show_on_start_screen(self) -> None:
+        """Open maximised on the screen the operator starts it on (the one under the
+        mouse pointer; the primary screen otherwise), not in a corner at a fixed size."""
+        screen = QGuiApplication.screenAt(QCursor.pos()) or QGuiApplication.primaryScreen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            self.move(area.topLeft())
+            self.lay_out_for(area.width(), area.height())  # the set-up column's share
+            self.setScreen(screen)
+        self.showMaximized()
 
     # ------------------------------------------------------------------ devices and live
     def _device_failed(self, what: str, err: BaseException) -> None:
@@ -349,6 +467,80 @@ class MainWindow(QMainWindow):
             except UvscopeError as err:
                 self.banner.show_error(f"save {path}", err)
 
+    # ------------------------------------------------------------------ stored scans
+    def _open_stored_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a finished scan for review")
+        if path:
+            self.open_scan(Path(path))
+
+    def show_worklist(self, folder: Path | None = None) -> WorklistDialog:
+        """The scans of a folder (the last one used, else the scan set-up's parent folder)."""
+        if folder is None:
+            folder = self._worklist_folder
+        if folder is None and self.form.output_dir.text().strip():
+            folder = Path(self.form.output_dir.text().strip()).parent
+        dialog = WorklistDialog(folder, self)
+        dialog.open_requested.connect(self.open_scan)
+        dialog.finished.connect(
+            lambda _r: setattr(self, "_worklist_folder", Path(dialog.folder_edit.text() or "."))
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def open_scan(self, folder: Path) -> bool:
+        """Show a stored scan for review, re-review, sign-off and report: no rig needed.
+        Everything the last scan left on screen is replaced; a running scan is never hidden."""
+        if self.controller.running:
+            self.banner.show_message(
+                "A scan is running: open a stored scan once it has finished (the running "
+                "scan's cells are on screen until then)."
+            )
+            return False
+        try:
+            scan = open_stored_scan(folder)
+            self.results.open_stored(scan.folder, scan.sample, scan.analysed)
+        except UvscopeError as err:
+            self.banner.show_error(f"open {folder}", err)
+            return False
+        self.banner.hide()
+        self.stored = scan
+        self.scan_view.mosaic.clear_tiles()
+        fx, fy = scan.fov_mm
+        self.scan_view.mosaic.set_plan(scan.positions_mm, fx * 1e3, fy * 1e3)
+        self.scan_view.set_state(RunState.IDLE)
+        self.scan_view.set_total(len(scan.positions_mm), len(scan.tiles))
+        self.scan_view.log_event(f"opened {folder} for review ({scan.status})")
+        if scan.differential is not None:
+            self.results.show_analysis_differential(scan.differential)
+        self.setWindowTitle(
+            f"uvscope - {self.rig.config.name} - reviewing {scan.sample.id or folder.name}"
+        )
+        self.loader.load(scan)
+        self.tabs.setCurrentWidget(self.results)
+        self.statusBar().showMessage(f"reading {len(scan.tiles)} tiles of {folder}...")
+        return True
+
+    def _stored_tile(self, gen: int, tile: Any) -> None:
+        if gen == self.loader.generation:
+            self.scan_view.mosaic.add_tile(tile)
+
+    def _stored_result(self, gen: int, index: int, images: Any, thumbs: Any) -> None:
+        if gen == self.loader.generation:
+            self.scan_view.mosaic.update_tile(index, images)
+            self.results.add_cells(thumbs)
+
+    def _stored_failed(self, gen: int, text: str) -> None:
+        if gen == self.loader.generation:
+            self.banner.show_message(text)
+
+    def _stored_done(self, gen: int, tiles: int) -> None:
+        if gen == self.loader.generation:
+            self.results.stored_loaded()
+            self.statusBar().showMessage(
+                f"{tiles} tiles and {len(self.results.cells)} cells read for review", 10_000
+            )
+
     # ------------------------------------------------------------------ scan
     def start_scan(self) -> None:
         """Validate the set-up, stop live view (in the worker), then start the engine."""
@@ -362,6 +554,8 @@ class MainWindow(QMainWindow):
                 raise err
             self.controller.plan(cfg)
             resume = self._ask_about_folder(cfg)
+            if resume is False and self.lab.require_identity:
+                self.form.check_identity()  # a resumed scan keeps the identity it started with
         except UvscopeError as err:
             self.left_tabs.setCurrentIndex(1)
             self.banner.show_error("start the scan", err)
@@ -370,6 +564,14 @@ class MainWindow(QMainWindow):
             return
         self._resume_folder = resume
         self.banner.hide()
+        # the last slide's numbers go at once, not when the models have loaded
+        self.loader.generation += 1
+        self.results.reset(
+            Path(str(cfg.output_dir)), analysed=cfg.analysis.enabled, operator=cfg.sample.operator
+        )
+        self.results.set_identity(cfg.sample, Path(str(cfg.output_dir)))
+        self.results.set_scanning(True)
+        self.scan_view.back_button.setVisible(False)
         self._live_was_on = self.live_session.running
         self.panel.set_scanning(True)
         self.live_session.lock(
@@ -448,6 +650,9 @@ class MainWindow(QMainWindow):
     def _start_engine(self, cfg: ScanConfig, analysis: Any = None) -> None:
         assert cfg.output_dir is not None
         out = Path(cfg.output_dir)
+        self.loader.generation += 1  # a stored scan still being read: its tiles are dropped
+        self.stored = None
+        self.setWindowTitle(f"uvscope - {self.rig.config.name}")
         self.scan_view.mosaic.clear_tiles()
         self.scan_view.analysis_on = analysis is not None
         self.scan_view.log_event(
@@ -455,6 +660,8 @@ class MainWindow(QMainWindow):
             + (" with analysis" if analysis is not None else " (no analysis)")
         )
         self.results.reset(out, analysed=analysis is not None, operator=cfg.sample.operator)
+        self.results.set_identity(cfg.sample, out)
+        self.results.set_scanning(True)
         if analysis is not None:
             self.statusBar().showMessage("analysis models loaded", 5000)
             lower_analysis_threads()  # the window wins the CPU from the networks
@@ -531,7 +738,12 @@ class MainWindow(QMainWindow):
         self._scan_over()
 
     def _scan_over(self) -> None:
+        dismiss = getattr(self.ask, "dismiss", None)
+        if dismiss is not None and not self._closing:
+            dismiss()  # "stop the scan?" / "abort?" about a scan that has ended
         self.panel.set_scanning(False)
+        self.results.set_scanning(False)
+        self.results.update_signoff_state()
         self.live_session.unlock()
         self.scan_view.set_state(
             self.controller.engine.state if self.controller.engine else RunState.IDLE
@@ -542,6 +754,15 @@ class MainWindow(QMainWindow):
     def _show_cell(self, cell: Any) -> None:
         self.tabs.setCurrentIndex(1)
         self.scan_view.mosaic.center_on(cell.x_um, cell.y_um)
+        self.scan_view.back_button.setVisible(True)
+        self._review_cell = cell.cell_id
+
+    def back_to_review(self) -> None:
+        """From the mosaic back to the gallery, the cell that was shown still selected."""
+        self.scan_view.back_button.setVisible(False)
+        self.tabs.setCurrentWidget(self.results)
+        if self._review_cell in self.results.cells:
+            self.results.gallery.select(self._review_cell)
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
@@ -550,12 +771,19 @@ class MainWindow(QMainWindow):
             return
         if self.controller.running:
             out = self.controller.out_dir
-            if not self.ask(
+            stop = self.ask(
                 "A scan is running",
                 "Stop the scan now and close? Every tile taken so far is kept (the scan "
                 "stops at the next tile boundary); the analysis is left for later: finish "
                 f"with `uvscope scan --resume {out}` or `uvscope analyze {out}`.",
-            ):
+            )
+            if not stop and not self.controller.running:
+                # the scan ended while the question was up (it closed itself): nothing is
+                # left to stop, so the window closes as the operator asked
+                self._shutdown()
+                event.accept()
+                return
+            if not stop:
                 event.ignore()
                 return
             self._closing = True
@@ -582,3 +810,4 @@ class MainWindow(QMainWindow):
         self.worker.shutdown(wait=True)
         if self.tile_worker is not None:
             self.tile_worker.shutdown(wait=True)
+        self.loader.shutdown(wait=True)

@@ -26,12 +26,32 @@ class ReviewStore:
 
     def __init__(self) -> None:
         self._reviews: dict[str, Review] = {}
+        #: rows of a stored review whose cells are not shown (yet): written back as they were
+        self._kept: dict[str, list[str]] = {}
 
     def __len__(self) -> int:
         return len(self._reviews)
 
+    def restore(self, scan_dir: Path) -> int:
+        """Take up the review stored in a scan folder (a re-review): its rows are kept as they
+        are until their cells arrive (``kept_label``), so a save never drops one."""
+        labels = load_reviewed_labels(scan_dir)  # validates the file
+        path = Path(scan_dir) / REVIEWED_CSV
+        self._kept = {}
+        if labels:
+            with path.open(newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    self._kept[row["cell_id"]] = [row[k] for k in REVIEWED_FIELDS]
+        return len(self._kept)
+
+    def kept_label(self, cell_id: str) -> str | None:
+        """The stored reviewed label of a cell not yet taken up, if any."""
+        row = self._kept.get(cell_id)
+        return row[REVIEWED_FIELDS.index("reviewed")] if row else None
+
     def set(self, cell: CellRow, reviewed: str) -> None:
         """Record that ``cell`` is really ``reviewed``; setting it back to the prediction undoes."""
+        self._kept.pop(cell.cell_id, None)
         if reviewed == cell.cls:
             self._reviews.pop(cell.cell_id, None)
         else:
@@ -47,6 +67,16 @@ class ReviewStore:
     def save(self, scan_dir: Path) -> Path:
         """Write the reviewed labels into the scan folder (atomically); return the path."""
         path = Path(scan_dir) / REVIEWED_CSV
+        if not self._reviews and not self._kept:
+            # every change undone: no file, exactly as before the review (a sign-off of the
+            # unreviewed count covers it again)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as err:
+                raise StorageError(
+                    f"could not remove {path}: {err}; check the scan folder is writable"
+                ) from err
+            return path
         return self._write(path)
 
     def export_training_labels(self, path: Path, cells: list[CellRow]) -> Path:
@@ -98,18 +128,19 @@ class ReviewStore:
             with tmp.open("w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
                 w.writerow(REVIEWED_FIELDS)
+                rows = dict(self._kept)
                 for r in self.reviews():
                     c = r.cell
-                    w.writerow(
-                        [
-                            c.cell_id,
-                            c.tile_index,
-                            f"{c.x_um:.3f}",
-                            f"{c.y_um:.3f}",
-                            c.cls,
-                            r.reviewed,
-                        ]
-                    )
+                    rows[c.cell_id] = [
+                        c.cell_id,
+                        str(c.tile_index),
+                        f"{c.x_um:.3f}",
+                        f"{c.y_um:.3f}",
+                        c.cls,
+                        r.reviewed,
+                    ]
+                for cell_id in sorted(rows):
+                    w.writerow(rows[cell_id])
             tmp.replace(path)
         except OSError as err:
             raise StorageError(

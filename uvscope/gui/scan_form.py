@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -41,7 +42,9 @@ from uvscope.config import (
     AnalysisConfig,
     BackgroundConfig,
     FocusPlanConfig,
+    RetryConfig,
     RigConfig,
+    SampleConfig,
     ScanConfig,
     dump_toml,
     load_toml,
@@ -56,8 +59,15 @@ from uvscope.gui.model_choice import model_choices
 #: so new config fields are editable (and survive a load/save) without touching the form
 _ANALYSIS_OWN = {"enabled", "stop_after_wbc", "models"}
 _FOCUS_OWN = {"z_um"}
+#: the focus fields an operator sets; the rest (map, surface, metric, sweeps, thresholds)
+#: are folded under "Advanced focus settings"
+_FOCUS_BASIC = {"mode"}
 _BACKGROUND_OWN = {"position_mm", "frames", "dark_frames"}
 
+
+#: the identity fields: (label, SampleConfig field), and their error keys
+_SAMPLE_FIELDS = (("Sample id", "id"), ("Slide id", "slide_id"), ("Operator", "operator"))
+_SAMPLE_KEYS = tuple(f"sample.{name}" for _, name in _SAMPLE_FIELDS)
 
 _UNITS = {"_nm": "nm", "_um": "µm", "_mm": "mm", "_ms": "ms", "_percent": "%", "_s": "s"}
 
@@ -170,6 +180,26 @@ class ExtraFields:
         return out
 
 
+class MergedFields:
+    """Two ExtraFields of one model (the operator's and the expert's) as one."""
+
+    def __init__(self, *parts: ExtraFields) -> None:
+        self.parts = parts
+        self.widgets: dict[str, QWidget] = {}
+        for part in parts:
+            self.widgets.update(part.widgets)
+
+    def set(self, obj: BaseModel) -> None:
+        for part in self.parts:
+            part.set(obj)
+
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for part in self.parts:
+            out.update(part.data())
+        return out
+
+
 class ModelCombo(QComboBox):
     """The model sets the weights folder holds, "default" first; editable, so the folder of
     any trained set (or a registry name) can be typed."""
@@ -247,8 +277,11 @@ class ScanForm(QWidget):
         self.position_mm: Callable[[], tuple[float, float] | None] = lambda: None
         self.focus_um: Callable[[], float | None] = lambda: None
         self.errors: dict[str, QLabel] = {}
+        self._retries = RetryConfig()
         lay = QVBoxLayout(self)
         lay.addWidget(self._error_label("general"))
+        lay.addWidget(self._sample_box())
+        self.set_identity_required(True)
 
         general = QFormLayout()
         self.name = QLineEdit()
@@ -379,7 +412,7 @@ class ScanForm(QWidget):
         zw.setLayout(zrow)
         zrow.setContentsMargins(0, 0, 0, 0)
         form.addRow("Focus", self._with_error(zw, "focus"))
-        self.focus_extra = ExtraFields(FocusPlanConfig, _FOCUS_OWN, form, "focus", self._with_error)
+        self.focus_extra = self._focus_fields(form)
         self.output_dir = QLineEdit()
         self.output_dir.setPlaceholderText("scan folder (required to start from the GUI)")
         browse = QPushButton("Browse...")
@@ -436,6 +469,98 @@ class ScanForm(QWidget):
         self._watch_inputs()
 
         self.set_config(ScanConfig())
+
+    # ------------------------------------------------------------------ sample identity
+    def _sample_box(self) -> QGroupBox:
+        """Sample id, slide id and operator first: typed, or read by a barcode scanner (which
+        types the code and presses Enter: Enter goes on to the next field, never starts)."""
+        box = QGroupBox("Sample")
+        self.sample_group = box
+        form = QFormLayout(box)
+        self.sample_id = QLineEdit()
+        self.sample_id.setPlaceholderText("specimen / LIS number (type or scan the barcode)")
+        self.slide_id = QLineEdit()
+        self.slide_id.setPlaceholderText("slide barcode")
+        self.operator = QLineEdit()
+        self.operator.setPlaceholderText("who runs the scan")
+        edits = (self.sample_id, self.slide_id, self.operator)
+        for edit, key, (label, name) in zip(edits, _SAMPLE_KEYS, _SAMPLE_FIELDS, strict=True):
+            edit.setMaxLength(64)  # SampleConfig's limit: a longer scan cannot be saved
+            edit.setToolTip(SampleConfig.model_fields[name].description or "")
+            form.addRow(label, self._with_error(edit, key))
+        for edit, after in zip(edits, (*edits[1:], None), strict=True):
+            edit.returnPressed.connect(lambda after=after: self._next_field(after))
+        return box
+
+    def _next_field(self, after: QLineEdit | None) -> None:
+        if after is not None:
+            after.setFocus()
+            after.selectAll()
+        else:
+            self.focusNextChild()  # past the operator: on into the form, nothing starts
+
+    def set_identity_required(self, required: bool) -> None:
+        """Say on the form what the lab's settings ask (Start checks it)."""
+        self.identity_required = required
+        self.sample_group.setTitle(
+            "Sample (required before Start)" if required else "Sample (optional in this lab)"
+        )
+
+    def sample(self) -> SampleConfig:
+        return SampleConfig(
+            id=self.sample_id.text().strip(),
+            slide_id=self.slide_id.text().strip(),
+            operator=self.operator.text().strip(),
+        )
+
+    def check_identity(self) -> None:
+        """Refuse (ConfigError, shown beside each empty field) a scan of an unnamed sample."""
+        edits = (self.sample_id, self.slide_id, self.operator)
+        empty = [
+            (edit, key, label)
+            for edit, key, (label, _) in zip(edits, _SAMPLE_KEYS, _SAMPLE_FIELDS, strict=True)
+            if not edit.text().strip()
+        ]
+        if empty:
+            err = ConfigError(
+                "scan set-up: the sample is not identified\n"
+                + "\n".join(
+                    f"  {key}: required: type the {label.lower()} or scan its barcode"
+                    for _, key, label in empty
+                )
+            )
+            self.show_errors(err)
+            empty[0][0].setFocus()
+            raise err
+
+    def _focus_fields(self, form: QFormLayout) -> MergedFields:
+        """The focus mode for the operator; the focus-map and sweep settings of an expert
+        folded under "Advanced focus settings" (opened by an error in one of them)."""
+        names = set(FocusPlanConfig.model_fields)
+        basic = ExtraFields(FocusPlanConfig, names - _FOCUS_BASIC, form, "focus", self._with_error)
+        self.advanced_toggle = QToolButton()
+        self.advanced_toggle.setText("Advanced focus settings")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_toggle.setStyleSheet("QToolButton { border: none; }")
+        self.advanced = QWidget()
+        adv_form = QFormLayout(self.advanced)
+        adv_form.setContentsMargins(12, 0, 0, 0)
+        advanced = ExtraFields(
+            FocusPlanConfig, _FOCUS_OWN | _FOCUS_BASIC, adv_form, "focus", self._with_error
+        )
+        self.advanced.setVisible(False)
+
+        def fold(open_: bool) -> None:
+            self.advanced.setVisible(open_)
+            arrow = Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow
+            self.advanced_toggle.setArrowType(arrow)
+
+        self.advanced_toggle.toggled.connect(fold)
+        form.addRow(self.advanced_toggle)
+        form.addRow(self.advanced)
+        return MergedFields(basic, advanced)
 
     # ------------------------------------------------------------------ building blocks
     def _error_label(self, key: str) -> QLabel:
@@ -542,6 +667,10 @@ class ScanForm(QWidget):
     # ------------------------------------------------------------------ model <-> widgets
     def set_config(self, cfg: ScanConfig) -> None:
         self.name.setText(cfg.name)
+        self.sample_id.setText(cfg.sample.id)
+        self.slide_id.setText(cfg.sample.slide_id)
+        self.operator.setText(cfg.sample.operator)
+        self._retries = cfg.retries  # no widget: kept as loaded, never reset by a save
         r = cfg.region
         if r.corners_mm is not None:
             self.by_corners.setChecked(True)
@@ -620,6 +749,11 @@ class ScanForm(QWidget):
         analysis.update(self.analysis_extra.data())
         data: dict[str, Any] = {
             "name": self.name.text(),
+            "sample": {
+                "id": self.sample_id.text().strip(),
+                "slide_id": self.slide_id.text().strip(),
+                "operator": self.operator.text().strip(),
+            },
             "region": region,
             "overlap_percent": self.overlap.value(),
             "order": self.order.currentText(),
@@ -632,6 +766,8 @@ class ScanForm(QWidget):
             "analysis": analysis,
             "save_raw": self.save_raw.isChecked(),
         }
+        if self._retries != RetryConfig():
+            data["retries"] = self._retries.model_dump()
         if self.output_dir.text().strip():
             data["output_dir"] = self.output_dir.text().strip()
         return data
@@ -663,6 +799,8 @@ class ScanForm(QWidget):
         for path, msg in error_fields(str(err)):
             key = self._error_key(path, msg)
             lab = self.errors[key]
+            if self.advanced.isAncestorOf(lab):
+                self.advanced_toggle.setChecked(True)  # an error is never hidden in the fold
             text = human_message(msg)
             if key == "general":  # not beside a field: say which one
                 text = f"{human_label(path.split('.')[-1])}: {text}"
@@ -677,8 +815,11 @@ class ScanForm(QWidget):
         while w is not None and not isinstance(w, QScrollArea):
             w = w.parentWidget()
         if isinstance(w, QScrollArea):
+            area = w
             target = label.parentWidget() or label
-            w.ensureWidgetVisible(target, 20, 40)
+            area.ensureWidgetVisible(target, 20, 40)
+            # again once the layout has settled (a fold just opened moves the field down)
+            QTimer.singleShot(0, lambda: area.ensureWidgetVisible(target, 20, 40))
 
     def _error_key(self, path: str, msg: str) -> str:
         parts = path.split(".")

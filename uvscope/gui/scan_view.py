@@ -34,6 +34,7 @@ class ScanView(QWidget):
     pause_requested = Signal()
     resume_requested = Signal()
     abort_requested = Signal()
+    back_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -67,6 +68,12 @@ class ScanView(QWidget):
         modes.addStretch(1)
         self.tile_count = QLabel("")
         modes.addWidget(self.tile_count)
+        #: shown after "Show in mosaic": back to the cell in the review, where it was
+        self.back_button = QPushButton("Back to review")
+        self.back_button.setToolTip("Return to the cell gallery, the same cell selected")
+        self.back_button.setVisible(False)
+        self.back_button.clicked.connect(self.back_requested.emit)
+        modes.addWidget(self.back_button)
         self.mosaic.tile_added.connect(
             lambda _: self.tile_count.setText(f"{len(self.mosaic.tiles)} tiles shown")
         )

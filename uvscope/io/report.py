@@ -13,7 +13,6 @@ can be re-run at any time without the networks.
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from uvscope.analysis.reference import ReferenceIntervals
 from uvscope.analysis.review import (
     class_label,
     outside_counts,
@@ -30,11 +30,18 @@ from uvscope.classes import ALL_CLASSES, CLASSES, DEAD, class_hex
 from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
 from uvscope.io.report_images import gallery_html, mosaic_html
 from uvscope.io.report_provenance import PROVENANCE_NAME, write_provenance
+from uvscope.io.report_reference import (
+    evaluate_report,
+    findings_html,
+    reference_html,
+    with_flag_rows,
+)
+from uvscope.localtime import local_text, now_local
 
 CLASS_ORDER = CLASSES
 COLOURS = {name: class_hex(name) for name in ALL_CLASSES}  # the one colour table
 #: reviewed cells listed in the report itself; all of them are in the provenance file
-REVIEWED_ROWS = 25
+REVIEWED_ROWS = 20  # the gallery shows them by reviewed class too
 
 
 _SHORT = {
@@ -263,7 +270,7 @@ def _id_html(facts: ReportFacts, report_time: str) -> str:
         ("Slide id", s.slide_id),
         ("Operator", s.operator),
         ("Rig", facts.rig_name),
-        ("Scanned", facts.scan_started),
+        ("Scanned", local_text(facts.scan_started)),
         ("Report", report_time),
         ("Scan", scan),
         ("Folder", facts.scan_dir.name),
@@ -280,13 +287,14 @@ def _signature_html(facts: ReportFacts) -> str:
     if so is not None and facts.signoff_current:
         signed = (
             f"Review signed off in uvscope by <b>{html.escape(so.operator)}</b> at "
-            f"{html.escape(so.time)} ({plural(so.reviewed_cells, 'cell')} reclassified)."
+            f"{html.escape(local_text(so.time))} ({plural(so.reviewed_cells, 'cell')} "
+            "reclassified)."
         )
     elif so is not None:
         signed = (
             f'<span class="warn">The review signed off by {html.escape(so.operator)} at '
-            f"{html.escape(so.time)} was changed afterwards: the sign-off does not cover "
-            "these numbers; sign off again.</span>"
+            f"{html.escape(local_text(so.time))} was changed afterwards: the sign-off does "
+            "not cover these numbers; sign off again.</span>"
         )
     else:
         signed = "The review has not been signed off in uvscope."
@@ -384,25 +392,32 @@ def write_report(
     sample_id: str | None = None,
     operator: str | None = None,
     slide_id: str | None = None,
+    reference: ReferenceIntervals | None = None,
+    wbc_per_ul: float | None = None,
 ) -> Path:
     """Write DIR/analysis/report.html (or ``out``) and its provenance file beside it.
 
-    ``sample_id``, ``operator`` and ``slide_id`` override the scan file's ``[sample]``.
+    ``sample_id``, ``operator`` and ``slide_id`` override the scan file's ``[sample]``;
+    ``reference``: the lab's intervals (default: the textbook adult ones); ``wbc_per_ul``:
+    the sample's WBC count, for absolute counts.
     """
     scan_dir = Path(scan_dir)
     facts = load_facts(scan_dir, sample_id, operator, slide_id)
-    report_time = datetime.now(UTC).isoformat(timespec="seconds")
+    report_time = local_text(now_local())  # the lab's clock, with its UTC offset
     tables, charts, counted = _differential_html(facts)
     flags = quality_flags(facts, int(counted["healthy"]), int(counted["dead"]))
+    pairs = [(c["cell_id"], c["cell_class"]) for c in facts.cells]
+    ref = evaluate_report(counted, outside_counts(pairs, facts.reviewed), reference, wbc_per_ul)
+    source = (reference or ReferenceIntervals()).source
     sample = facts.sample.id or scan_dir.name
     target = Path(out) if out is not None else scan_dir / "analysis" / "report.html"
     text = resources.files("uvscope.io").joinpath("templates/report.html").read_text("utf-8")
     page = Template(text).substitute(
         title=html.escape(f"{sample}: white-cell differential"),
-        notice=_use_notice(facts),
+        notice=findings_html(ref.flags) + _use_notice(facts),
         ids=_id_html(facts, report_time),
-        flags=_flags_html(flags + _tile_flags(facts)),
-        differential=tables,
+        flags=with_flag_rows(_flags_html(flags + _tile_flags(facts)), ref.flags),
+        differential=tables + reference_html(ref, source),
         charts=charts,
         signature=_signature_html(facts),
         mosaic=mosaic_html(scan_dir / "analysis"),

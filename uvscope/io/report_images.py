@@ -111,6 +111,11 @@ def _thumb(tiles: _TileCache, cell: dict[str, str], half: int) -> np.ndarray | N
     return np.concatenate(pics, axis=1).astype(np.uint8) if pics else None
 
 
+def _final_class(cell: dict[str, str], reviewed: dict[str, ReviewedLabel] | None) -> str:
+    review = (reviewed or {}).get(cell["cell_id"])
+    return review.reviewed if review is not None else cell["cell_class"]
+
+
 def gallery_html(
     scan_dir: Path,
     cells: list[dict[str, str]],
@@ -120,11 +125,15 @@ def gallery_html(
     per_class: int = 6,
     half: int = 40,
 ) -> str:
-    """Per class, the ``per_class`` least confident cells: the ones worth a second look."""
+    """Per class as reviewed (a reviewer's class, else the automatic one), the ``per_class``
+    least confident cells: the ones worth a second look. Classes only a reviewer gave (a
+    blast) follow the listed ones."""
     tiles = _TileCache(scan_dir, scan_dir / "analysis", wavelength)
+    final = {c["cell_id"]: _final_class(c, reviewed) for c in cells}
+    extra = sorted({k for k in final.values() if k not in classes})
     out = []
-    for name in classes:
-        members = sorted((c for c in cells if c["cell_class"] == name), key=cell_confidence)
+    for name in (*classes, *extra):
+        members = sorted((c for c in cells if final[c["cell_id"]] == name), key=cell_confidence)
         items = []
         for c in members[:per_class]:
             img = _thumb(tiles, c, half)
@@ -133,7 +142,7 @@ def gallery_html(
             p = cell_confidence(c)
             low = ' class="low"' if p < LOW_CONFIDENCE_P else ""
             review = (reviewed or {}).get(c["cell_id"])
-            note = f"<br><b>now {html.escape(class_label(review.reviewed))}</b>" if review else ""
+            note = f"<br><b>was {html.escape(class_label(c['cell_class']))}</b>" if review else ""
             items.append(
                 f'<div class="cell"><img src="{png_data_uri(img)}" alt="{c["cell_id"]}">'
                 f"<br><span{low}>p = {p:.2f}</span>{note}</div>"

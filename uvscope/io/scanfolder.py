@@ -47,6 +47,7 @@ from uvscope.errors import StorageError
 from uvscope.imaging import normalise_denominator, normalise_with
 from uvscope.io.lock import LOCK_FILE_NAME, FolderLock
 from uvscope.io.ome import ImageMeta, read_ome_tiff, tiff_damage, write_ome_tiff
+from uvscope.localtime import iso_now
 
 FORMAT = "uvscope-scan"
 FORMAT_VERSION = 1
@@ -299,7 +300,7 @@ class ScanFolder:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "software": {"name": "uvscope", "version": __version__},
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "created": iso_now(),  # ISO 8601 with the offset (+01:00), as every file
             "status": "running",
             **manifest,
         }
