@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from uvscope.config import RigConfig
+from uvscope.drivers.mm_core import plain_signals_unless_qtpy
 
 INSTALL = 'pip install -e ".[micromanager-demo]" (pymmcore, mm-test-adapters, pycromanager)'
 
@@ -62,6 +63,7 @@ def pymmcore_core() -> Any:
 def pymmcore_plus_core() -> Any:
     """A pymmcore-plus CMMCorePlus (napari-micromanager's core) with the demo loaded."""
     need("pymmcore_plus")
+    plain_signals_unless_qtpy()
     from pymmcore_plus import CMMCorePlus
 
     core = CMMCorePlus(adapter_paths=[adapters()])

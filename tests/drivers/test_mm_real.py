@@ -12,9 +12,13 @@ over a socket). The contract suite runs on these cores too (``test_contract.py``
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,7 +38,7 @@ from uvscope.cli import main
 from uvscope.config import RigConfig, dump_toml
 from uvscope.drivers.factory import build_hardware_rig
 from uvscope.drivers.micromanager import MMCamera, MMFilterWheel, MMFocus, MMXYStage
-from uvscope.drivers.mm_core import MMSession, settings_from
+from uvscope.drivers.mm_core import MMSession, plain_signals_unless_qtpy, settings_from
 from uvscope.drivers.rig import build_rig
 from uvscope.errors import ConfigError, DeviceError, DeviceTimeout
 
@@ -276,6 +280,7 @@ def test_pymmcore_plus_mode_shares_the_core_other_tools_drive(tmp_path):
     """napari-micromanager's core (CMMCorePlus.instance()) with its own settings: uvscope
     drives it as it is instead of reloading the configuration."""
     need("pymmcore_plus")
+    plain_signals_unless_qtpy()
     from pymmcore_plus import CMMCorePlus
 
     shared = CMMCorePlus.instance()
@@ -304,3 +309,37 @@ def test_any_core_object_goes_in_through_the_factory():
         assert core.getXYPosition("XY") == pytest.approx((500.0, 250.0), abs=0.01)
         rig.focus.move_to_um(12.5)
         assert core.getPosition("Z") == 12.5
+
+
+_UNDER_QT = """
+import sys
+from PySide6.QtWidgets import QApplication
+from tests.drivers.mm_demo import demo_config, demo_rig
+from uvscope.drivers.rig import build_rig
+
+app = QApplication([])
+cfg = demo_rig(micromanager={"mode": "pymmcore-plus", "config_file": demo_config()})
+with build_rig(cfg) as rig:
+    rig.filter_wheel.move_to_wavelength(280)
+print("wheel moved")
+"""
+
+
+def test_pymmcore_plus_mode_works_beside_a_running_qt_application(tmp_path):
+    """uvscope's GUI runs a QApplication; pymmcore-plus then picks Qt signals, which need
+    qtpy (not a uvscope dependency): the core must still be made, with psygnal events."""
+    need("pymmcore_plus")
+    pytest.importorskip("PySide6", reason="needs the gui extra (PySide6)")
+    env = {k: v for k, v in os.environ.items() if k != "PYMM_SIGNALS_BACKEND"}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", _UNDER_QT],
+        cwd=root,
+        env={**env, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "wheel moved" in done.stdout

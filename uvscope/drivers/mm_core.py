@@ -10,6 +10,7 @@ loaded configuration and waits for a device by polling ``deviceBusy``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 import time
@@ -159,9 +160,21 @@ def _headless_core(pycromanager: Any, settings: MicroManagerSettings) -> Any:
         return core
 
 
+def plain_signals_unless_qtpy() -> None:
+    """Make pymmcore-plus use psygnal for its events when qtpy is missing.
+
+    pymmcore-plus picks Qt signals whenever a Qt application runs (uvscope's GUI) and then
+    needs qtpy, which uvscope does not use: without qtpy that core could not be made at all.
+    A backend the user chose (``PYMM_SIGNALS_BACKEND``) is kept.
+    """
+    if importlib.util.find_spec("qtpy") is None:
+        os.environ.setdefault("PYMM_SIGNALS_BACKEND", "psygnal")
+
+
 def _pymmcore_plus_core(settings: MicroManagerSettings) -> Any:
     """The process's shared CMMCorePlus; its configuration is loaded only when the rig
     names another one, so napari-micromanager's devices stay as they are."""
+    plain_signals_unless_qtpy()
     try:
         from pymmcore_plus import CMMCorePlus
     except ImportError:
