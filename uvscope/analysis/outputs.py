@@ -273,7 +273,9 @@ class AnalysisOutputs:
         settings: AnalysisSettings,
         provenance: dict[str, Any],
         mosaic: dict[str, Any],
+        skipped: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """``skipped``: tiles (or files) left out unread, each named with why."""
         failed = {str(r.index): r.error for r in results if r.failed}
         doc = {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -284,6 +286,7 @@ class AnalysisOutputs:
                 "left_out_of_counting": sorted(
                     r.index for r in results if r.out_of_focus and not r.failed
                 ),
+                "skipped": dict(skipped or {}),
             },
             "removed_by_postprocessing": _sum_removed(results),
             "models": provenance,

@@ -458,31 +458,15 @@ class ScanFolder:
     ) -> tuple[dict[int, TileRecord], dict[int, str]]:
         """(finished tiles whose files are whole, {index: what is wrong} for the others).
 
-        Every normalised file must be there, whole, float32 OME-TIFF of the scan's tile shape
-        (``shape_px``, default the manifest's); a raw file, where there is one, whole uint16
-        of that shape too. Reads TIFF headers only (~0.2 ms a file).
+        The one rule of ``uvscope.io.scancheck``: every file there, whole, of the scan's tile
+        shape (``shape_px``, default the manifest's) and pixel type, its own OME metadata
+        naming this tile, wavelength and journaled position; a raw tile's background and
+        dark whole too. Reads TIFF headers only (~0.2 ms a file).
         """
-        shape_px = shape_px if shape_px is not None else self.tile_shape_px()
-        good: dict[int, TileRecord] = {}
-        bad: dict[int, str] = {}
-        for i, rec in self.tile_records().items():
-            problem = None
-            for nm in rec.wavelengths:
-                path = self.tile_path(i, nm)
-                raw = self.raw_path(i, nm)  # with raw, the normalised tile is derived on read
-                problem = (
-                    image_problem(path, shape_px, np.float32)
-                    if path.exists() or not raw.exists()
-                    else None
-                )
-                if problem is None and raw.exists():
-                    path, problem = raw, image_problem(raw, shape_px, np.uint16)
-                if problem is not None:
-                    bad[i] = f"{path.relative_to(self.root)}: {problem}"
-                    break
-            if problem is None:
-                good[i] = rec
-        return good, bad
+        from uvscope.io.scancheck import check_scan
+
+        check = check_scan(self, shape_px)
+        return check.good, check.damaged
 
     # ---------------------------------------------------------------- images
     def write_tile_images(
