@@ -20,12 +20,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from uvscope.acquisition.plan import GridPlan
 from uvscope.config import RigConfig, parse_model
 from uvscope.errors import ConfigError, ScanError, StorageError
-from uvscope.io.scanfolder import ScanFolder, TileRecord, image_problem
+from uvscope.io.scancheck import frame_problem
+from uvscope.io.scanfolder import ScanFolder, TileRecord
 
 
 def rig_fingerprint(rig: RigConfig) -> str:
@@ -67,14 +66,21 @@ def check_rig(
     """The rig change to record, or None when the rig is the manifest's; raises otherwise."""
     saved = _manifest_rig(folder)
     old, new = rig_fingerprint(saved), rig_fingerprint(rig)
+    stored = folder.read_manifest().get("rig_sha256")
+    if stored != old:  # the manifest's rig and its hash disagree: one was changed after
+        raise StorageError(
+            f"{folder.manifest_path}: its rig_sha256 ({stored}) is not the hash of the rig "
+            f"it records ({old}); the manifest was edited or damaged, so the rig the scan "
+            "started on is unknown. Nothing was changed; restore manifest.json from a copy"
+        )
     if old == new:
         return None
     diff = _differences(saved.model_dump(mode="json"), rig.model_dump(mode="json"))
     if not accept_change:
         raise ScanError(
             f"{folder.root} was scanned on a different rig ({'; '.join(diff[:4])}"
-            f"{'; ...' if len(diff) > 4 else ''}); resume without --rig to use the recorded "
-            "one, or give --accept-rig-change REASON to record the change and go on"
+            f"{'; ...' if len(diff) > 4 else ''}); resume with the recorded rig (leave --rig "
+            "out), or give --accept-rig-change REASON to record the change and go on"
         )
     return {
         "from_sha256": old,
@@ -148,12 +154,12 @@ def background_problem(
     if need_dark:
         for nm in nms:
             p = dark_path(folder, nm, dark_id)
-            problem = image_problem(p, shape_px, np.float32)
+            problem = frame_problem(p, shape_px, "dark", nm)
             if problem is not None:
                 return f"{p.relative_to(folder.root)}: {problem}", False
     for nm in nms:
         p = folder.background_path(nm, bg_id)
-        problem = image_problem(p, shape_px, np.float32)
+        problem = frame_problem(p, shape_px, "background", nm)
         if problem is not None:
             return f"{p.relative_to(folder.root)}: {problem}", darks_ok
     return None, darks_ok

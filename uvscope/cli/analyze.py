@@ -205,7 +205,10 @@ def analyze(
         import json
 
         click.echo(json.dumps([dataclasses.asdict(r) for r in results], indent=2, default=str))
-    elif len(results) == 1 and results[0].status == "done":
+    elif len(results) == 1 and results[0].status != "done":
+        r = results[0]
+        console.print(f"[red]{r.status}:[/] {r.message}")
+    elif len(results) == 1:
         r = results[0]
         print_differential(r.differential)
         print_skipped(r)

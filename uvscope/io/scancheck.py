@@ -121,18 +121,23 @@ def _background_problem(
     if entry is None:
         return f"background {bg_id!r} is not recorded in manifest.json"
     path = folder.background_path(nm, bg_id)
-    problem, meta = image_header(path, shape, np.float32)
-    if problem is None and meta is not None:
-        problem = _frame_kind_problem(meta, "background", nm)
+    problem = frame_problem(path, shape, "background", nm)
     if problem is not None:
         return f"{path.relative_to(folder.root)}: {problem}"
     dark = folder.dark_path(nm, str(entry.get("dark_id", "bg0")))
     if not check.darks_needed and not dark.exists():
         return None
-    problem, meta = image_header(dark, shape, np.float32)
-    if problem is None and meta is not None:
-        problem = _frame_kind_problem(meta, "dark", None)
+    problem = frame_problem(dark, shape, "dark", nm)
     return f"{dark.relative_to(folder.root)}: {problem}" if problem else None
+
+
+def frame_problem(path: Path, shape: Any, kind: str, nm: int) -> str | None:
+    """Why a background (``kind`` "background") or dark ("dark") of ``nm`` at ``path`` is not
+    a whole float32 frame of the tile shape that says so in its metadata."""
+    problem, meta = image_header(path, shape, np.float32)
+    if problem is None and meta is not None:
+        problem = _frame_kind_problem(meta, kind, nm if kind == "background" else None)
+    return problem
 
 
 def _frame_kind_problem(meta: ImageMeta, kind: str, nm: int | None) -> str | None:
