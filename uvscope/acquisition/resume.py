@@ -9,8 +9,12 @@ A resumed scan continues somebody's half-finished work, so nothing is taken on f
 - a background counts only once its manifest entry is written (the entry is written after
   its files) and its files, and the darks it uses, are whole float32 OME-TIFFs of the tile
   shape; otherwise the resume takes a new one;
-- a finished tile counts only with a CRC-checked journal line and whole files of the right
-  shape, dtype and OME metadata (``ScanFolder.verify_tiles``); the others are taken again.
+- a finished tile counts only with a CRC-checked journal line, at its planned position, and
+  whole files of the right shape and dtype whose own OME metadata names this tile, wavelength
+  and position, normalisable with a whole background and dark (``uvscope.io.scancheck``, the
+  rule every reader follows); the others are taken again, each logged with its file;
+- the manifest's ``rig_sha256`` must be the hash of the rig it records (an edited or damaged
+  manifest is refused), and the rig is the recorded one unless ``--rig`` names another.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 from uvscope.acquisition.plan import GridPlan
 from uvscope.config import RigConfig, parse_model
 from uvscope.errors import ConfigError, ScanError, StorageError
-from uvscope.io.scancheck import frame_problem
+from uvscope.io.scancheck import check_scan, frame_problem
 from uvscope.io.scanfolder import ScanFolder, TileRecord
 
 
@@ -182,8 +186,13 @@ def check_resume(
         raise StorageError(
             f"{folder.manifest_path}: 'backgrounds' is damaged (not a list of entries)"
         )
-    done, damaged = folder.verify_tiles(shape_px)
-    point = ResumePoint(done, damaged, None, rig_change=rig_change)
+    check = check_scan(folder, shape_px)  # the rule every reader follows (io.scancheck)
+    point = ResumePoint(check.good, check.damaged, None, rig_change=rig_change)
+    if check.journal.damaged_lines:
+        point.notes.append(
+            f"tiles.jsonl line(s) {', '.join(map(str, check.journal.damaged_lines))} damaged "
+            "(not whole tile records): their tiles are taken again"
+        )
     if entries:
         problem, darks_ok = background_problem(
             folder, entries[-1], nms, shape_px, darks_needed(entries)

@@ -175,7 +175,8 @@ def tile_problem(
     for nm in rec.wavelengths:
         norm, raw = folder.tile_path(rec.index, nm), folder.raw_path(rec.index, nm)
         has_norm, has_raw = norm.exists(), raw.exists()
-        files = [(norm, np.float32)] if has_norm or not has_raw else []
+        files: list[tuple[Path, type[np.generic]]] = []
+        files += [(norm, np.float32)] if has_norm or not has_raw else []
         files += [(raw, np.uint16)] if has_raw else []
         for path, dtype in files:
             problem, meta = image_header(path, shape_px, dtype)
