@@ -193,6 +193,11 @@ def check_resume(
             f"tiles.jsonl line(s) {', '.join(map(str, check.journal.damaged_lines))} damaged "
             "(not whole tile records): their tiles are taken again"
         )
+    if check.missing:
+        point.notes.append(
+            f"the scan was {check.status} but tiles.jsonl has no line for tile(s) "
+            f"{', '.join(map(str, check.missing))}: they are taken again"
+        )
     if entries:
         problem, darks_ok = background_problem(
             folder, entries[-1], nms, shape_px, darks_needed(entries)

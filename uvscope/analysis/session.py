@@ -199,9 +199,10 @@ def check_saved(scan_dir: str | Path, skip_damaged: bool, replace: bool) -> Scan
     if check.problems and not skip_damaged:
         raise check.refusal(SKIP_HINT)
     if not check.good:
+        why = "; ".join(check.problems[:3]) or "the journal holds no finished tile"
         raise StorageError(
             f"{folder.root}: no tile can be analysed ({check.planned} planned, "
-            f"{len(check.journal.records)} in the journal); nothing was changed"
+            f"{len(check.journal.records)} in the journal: {why}); nothing was changed"
         )
     check_replacement(folder.root, len(check.good), replace)
     return check

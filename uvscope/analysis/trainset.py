@@ -18,10 +18,11 @@ import numpy as np
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.pipeline import TilePipeline
 from uvscope.analysis.postprocess import Instances
-from uvscope.analysis.review import REVIEWED_CSV, load_reviewed_labels
+from uvscope.analysis.review import REVIEWED_CSV
 from uvscope.analysis.settings import CLASSES, AnalysisSettings
 from uvscope.errors import ModelError
 from uvscope.io.ome import read_ome_tiff, tiff_damage
+from uvscope.io.report_inputs import reviewed_labels
 from uvscope.io.scancheck import check_scan
 from uvscope.io.scanfolder import ScanFolder
 
@@ -54,7 +55,7 @@ def is_scan_folder(path: Path) -> bool:
 def _check_scan(scan: Path) -> dict[str, object]:
     if not is_scan_folder(scan):
         raise ModelError(f"{scan} is not a scan folder (no manifest.json)")
-    labels = load_reviewed_labels(scan)
+    labels = reviewed_labels(scan)  # a garbage file named, not a decoding error
     if not labels:
         raise ModelError(
             f"{scan} has no reviewed labels ({REVIEWED_CSV}); review the cell gallery in "

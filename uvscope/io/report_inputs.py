@@ -14,7 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from uvscope.analysis.review import REVIEW_CLASSES, load_reviewed_labels
+from uvscope.analysis.review import (
+    REVIEW_CLASSES,
+    REVIEWED_CSV,
+    ReviewedLabel,
+    load_reviewed_labels,
+)
 from uvscope.classes import ALL_CLASSES, IMMATURE_GRANULOCYTES, PRECLASSES, RBC_CLASSES
 from uvscope.errors import StorageError
 
@@ -55,27 +60,53 @@ def check_differential(path: Path, scan_dir: Path) -> dict[str, Any]:
     return doc
 
 
-def check_cells(path: Path, scan_dir: Path) -> int:
-    """cells.csv: there, UTF-8 CSV with the report's columns and known classes; its rows."""
+def check_cells(path: Path, scan_dir: Path) -> dict[str, int] | None:
+    """cells.csv: there, UTF-8 CSV with the report's columns, whole rows and known classes.
+    Returns the counted cells per class (``dead`` apart) where the table says which cells
+    were counted (None otherwise)."""
     if not path.is_file():
         raise _reanalyse(path, "missing (the analysis is incomplete)", scan_dir)
+    counted: dict[str, int] = {}
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             missing = [c for c in CELL_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
                 raise _reanalyse(path, f"damaged (no {', '.join(missing)} column)", scan_dir)
-            rows = 0
+            tally = {"counted", "dead"} <= set(reader.fieldnames or [])
             for n, row in enumerate(reader, start=2):
-                rows += 1
-                cls = row.get("cell_class")
-                if cls not in KNOWN_CLASSES:
-                    raise _reanalyse(path, f"damaged (line {n}: unknown class {cls!r})", scan_dir)
+                _check_row(path, scan_dir, n, row)
+                if tally and row["counted"] == "True":
+                    key = "dead" if row["dead"] == "True" else row["cell_class"]
+                    counted[key] = counted.get(key, 0) + 1
     except (UnicodeDecodeError, csv.Error) as err:
         raise _reanalyse(path, f"damaged (not a UTF-8 CSV table: {err})", scan_dir) from None
     except OSError as err:
         raise StorageError(f"cannot read {path}: {err.strerror or err}") from None
-    return rows
+    return counted if tally else None
+
+
+def _check_row(path: Path, scan_dir: Path, n: int, row: dict[Any, Any]) -> None:
+    if None in row or None in row.values():
+        raise _reanalyse(path, f"damaged (line {n} does not have the header's columns)", scan_dir)
+    if row.get("cell_class") not in KNOWN_CLASSES:
+        raise _reanalyse(
+            path, f"damaged (line {n}: unknown class {row.get('cell_class')!r})", scan_dir
+        )
+
+
+def check_agree(counted: dict[str, int], doc: dict[str, Any], scan_dir: Path) -> None:
+    """The cells the table marks counted are the differential's counts, class by class."""
+    diff = doc["differential"]
+    want = {str(c.get("name")): c.get("count") for c in diff["classes"]}
+    want["dead"] = diff.get("dead")
+    for name, count in want.items():
+        if counted.get(name, 0) != count:
+            raise StorageError(
+                f"{scan_dir / 'analysis'}: cells.csv counts {counted.get(name, 0)} {name} "
+                f"cells, differential.json {count}; one of them is damaged or from another "
+                f"analysis: re-run `uvscope analyze {scan_dir}`"
+            )
 
 
 def check_report_inputs(scan_dir: str | Path) -> None:
@@ -85,15 +116,21 @@ def check_report_inputs(scan_dir: str | Path) -> None:
     scan_dir = Path(scan_dir)
     ScanFolder(scan_dir).read_manifest()  # missing or damaged: says which and why
     root = scan_dir / "analysis"
-    check_differential(root / "differential.json", scan_dir)
-    check_cells(root / "cells.csv", scan_dir)
-    reviewed = scan_dir / "analysis" / "reviewed_labels.csv"
+    doc = check_differential(root / "differential.json", scan_dir)
+    counted = check_cells(root / "cells.csv", scan_dir)
+    if counted is not None:
+        check_agree(counted, doc, scan_dir)
+    reviewed_labels(scan_dir)
+
+
+def reviewed_labels(scan_dir: str | Path) -> dict[str, ReviewedLabel]:
+    """``load_reviewed_labels``, with a file that is not UTF-8 CSV at all named too."""
     try:
-        load_reviewed_labels(scan_dir)
+        return load_reviewed_labels(scan_dir)
     except (UnicodeDecodeError, csv.Error) as err:
         raise StorageError(
-            f"{reviewed} is damaged (not a UTF-8 CSV table: {err}); restore it, or delete it "
-            "and review the cells again"
+            f"{Path(scan_dir) / REVIEWED_CSV} is damaged (not a UTF-8 CSV table: {err}); "
+            "restore it, or delete it and review the cells again"
         ) from None
 
 

@@ -539,6 +539,12 @@ class ScanFolder:
                 str(e.get("id", "bg0")): e for e in self.read_manifest().get("backgrounds") or []
             }
             dp = self.dark_path(nm, str(entries.get(bg_id, {}).get("dark_id", "bg0")))
+            first = next(iter(entries.values()), {})
+            if first.get("dark_frames") and not dp.exists():  # never normalise without it
+                raise StorageError(
+                    f"{dp}: missing; the scan took dark frames and its tiles cannot be "
+                    "normalised without them"
+                )
             dark = read_ome_tiff(dp)[0].astype(np.float32) if dp.exists() else None
             self._denominators[key] = (normalise_denominator(bg, dark), dark)
         return self._denominators[key]

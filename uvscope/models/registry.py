@@ -144,8 +144,8 @@ def read_card(weights: Path) -> dict[str, Any]:
             f"{weights} has no model card {cp.name}; a weights file without its card is refused"
         )
     try:
-        card = json.loads(cp.read_text())
-    except json.JSONDecodeError as err:
+        card = json.loads(cp.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise ModelError(f"model card {cp} is not valid JSON: {err}") from err
     if not isinstance(card, dict):
         raise ModelError(f"model card {cp} must be a JSON object")
