@@ -38,7 +38,7 @@ from uvscope.io.mosaic_pyramid import ProgressFn
 from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
 from uvscope.io.packed import SPOOL_BUDGET_BYTES, ChunkSpool
 from uvscope.io.progress import end_products_reporter
-from uvscope.io.scanfolder import ScanFolder
+from uvscope.io.scanfolder import ScanFolder, exchange_paths
 
 PARTIAL = "analysis.partial"
 OLD = "analysis.old"
@@ -300,8 +300,13 @@ class AnalysisOutputs:
 
     def commit(self) -> Path:
         """Swap the finished analysis into ``DIR/analysis`` (the previous one is removed only
-        after the new one is in place: at every moment one whole analysis is on disk)."""
+        after the new one is in place: at every moment one whole analysis is on disk, and
+        where the system can exchange two folders atomically, at ``DIR/analysis``)."""
         old = self.scan_dir / OLD
+        if self.final_root.exists() and exchange_paths(self.root, self.final_root):
+            shutil.rmtree(self.root, ignore_errors=True)  # now the previous analysis
+            self.root = self.final_root
+            return self.root
         try:
             if old.exists():
                 shutil.rmtree(old)

@@ -103,6 +103,8 @@ class AnalysisSession:
         #: tiles (or files) the analysis left out, by name, with why (``uvscope analyze
         #: --skip-damaged``): written to differential.json, the CLI summary and the report
         self.skipped: dict[str, str] = {}
+        #: set by Ctrl-C (``uvscope analyze``): no results are swapped in after it is set
+        self.stop: threading.Event | None = None
         if self._plan is not None:
             self._start()
 
@@ -131,6 +133,7 @@ class AnalysisSession:
         """Drain the worker, analyse saved tiles it never saw (resume), write the products."""
         worker = self._start()
         worker.drain()
+        self._check_stop()
         folder = ScanFolder.open(self.scan_dir)
         skipped = {int(k) for k in self.skipped if k.isdigit()}
         missing = sorted(
@@ -141,6 +144,13 @@ class AnalysisSession:
                 worker.put(tile)
         worker.close()
         self.summary = self.finish(worker.sorted_results(), worker.differential())
+
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise AnalysisInterrupted(
+                f"interrupted before the new results were complete; the previous results in "
+                f"{self.outputs.final_root} were kept"
+            )
 
     def abort(self) -> None:
         """Stop at a tile boundary without results: the tiles queued are finished, the new
@@ -161,6 +171,7 @@ class AnalysisSession:
             diff, results, self.settings, self.models.provenance, mosaic, skipped=self.skipped
         )
         check_replacement(self.scan_dir, analysed, self.replace)  # nothing changed meanwhile
+        self._check_stop()
         out.commit()  # the new analysis replaces the previous one only now, whole
         log_replacement(self.scan_dir, previous, analysed, self.skipped)
         report_path = None
@@ -224,6 +235,7 @@ def analyse_saved(
 
     folder = ScanFolder.open(session.scan_dir)
     session.skipped = dict(check.skipped)
+    session.stop = stop
     try:
         done = 0
         for index in sorted(check.good):

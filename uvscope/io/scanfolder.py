@@ -550,6 +550,28 @@ class ScanFolder:
         return self._denominators[key]
 
 
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths (folders included) in one atomic step (Linux renameat2 with
+    RENAME_EXCHANGE): a reader sees one or the other, never neither. False where the system
+    cannot (then nothing changed and the caller swaps in two renames)."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    ok = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    if ok:
+        fsync_dir(a.parent)
+    return ok
+
+
 def _empty_tree(path: Path) -> bool:
     """A folder holding nothing but (nested) empty folders."""
     return path.is_dir() and not path.is_symlink() and all(_empty_tree(p) for p in path.iterdir())
