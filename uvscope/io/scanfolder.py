@@ -539,7 +539,7 @@ class ScanFolder:
                 str(e.get("id", "bg0")): e for e in self.read_manifest().get("backgrounds") or []
             }
             dp = self.dark_path(nm, str(entries.get(bg_id, {}).get("dark_id", "bg0")))
-            first = next(iter(entries.values()), {})
+            first: dict[str, Any] = next(iter(entries.values()), {})
             if first.get("dark_frames") and not dp.exists():  # never normalise without it
                 raise StorageError(
                     f"{dp}: missing; the scan took dark frames and its tiles cannot be "
@@ -566,7 +566,7 @@ def exchange_paths(a: Path, b: Path) -> bool:
     except (OSError, AttributeError):
         return False
     at_fdcwd, rename_exchange = -100, 2
-    ok = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    ok = bool(renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0)
     if ok:
         fsync_dir(a.parent)
     return ok
