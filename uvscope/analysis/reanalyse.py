@@ -98,9 +98,11 @@ def analyse_locked(job: AnalyzeJob, progress: ProgressFn | None = None) -> Analy
     from uvscope.analysis.keep import ResultsKept
     from uvscope.io.lock import lock_folder
     from uvscope.io.scancheck import DamagedScan
+    from uvscope.io.scanfolder import ScanFolder
 
     t0 = time.monotonic()
     try:
+        ScanFolder.open(job.scan_dir)  # not a scan folder: refused before the lock file
         with lock_folder(job.scan_dir, "analyze"):
             summary = _analyse(job, progress)
     except FolderLocked as err:

@@ -78,7 +78,7 @@ def pseudocolor_scan(
         i, why = next(iter(sorted(damaged.items())))
         raise ModelError(
             f"{scan_dir}: {len(damaged)} tile(s) damaged or mismatched (tile {i}: {why}); "
-            "restore or re-take them (`uvscope scan --resume` retakes them in an unfinished scan)"
+            "restore them, or take them again with `uvscope scan --resume` (slide on the stage)"
         )
     usable = {i: r for i, r in records.items() if all(nm in r.wavelengths for nm in WAVELENGTHS)}
     if not usable:
