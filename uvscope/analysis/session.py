@@ -192,8 +192,8 @@ class AnalysisSession:
 
 SKIP_HINT = (
     "Restore them, or take them again (`uvscope scan --resume` retakes damaged tiles while the "
-    "slide is on the stage), or give --skip-damaged to analyse the other tiles (the skipped ones are named in "
-    "differential.json, the summary and the report)"
+    "slide is on the stage), or give --skip-damaged to analyse the other tiles (the skipped "
+    "ones are named in differential.json, the summary and the report)"
 )
 
 
