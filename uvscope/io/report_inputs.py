@@ -53,11 +53,26 @@ def check_differential(path: Path, scan_dir: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("differential"), dict):
         raise _reanalyse(path, "damaged (no 'differential' object)", scan_dir)
     classes = doc["differential"].get("classes")
-    if not isinstance(classes, list) or not all(isinstance(c, dict) for c in classes):
-        raise _reanalyse(path, "damaged ('differential.classes' is not a list)", scan_dir)
+    if not isinstance(classes, list) or not all(_class_entry(c) for c in classes):
+        raise _reanalyse(
+            path, "damaged ('differential.classes' is not a list of named counts)", scan_dir
+        )
     if not isinstance(doc.get("tiles", {}), dict):
         raise _reanalyse(path, "damaged ('tiles' is not an object)", scan_dir)
     return doc
+
+
+def _class_entry(entry: object) -> bool:
+    """One class of the differential: a name, a count and its percentages."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        return False
+    count = entry.get("count")
+    numbers = [entry.get(k) for k in ("percent", "ci_low_percent", "ci_high_percent")]
+    return (
+        isinstance(count, int)
+        and not isinstance(count, bool)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers)
+    )
 
 
 def check_cells(path: Path, scan_dir: Path) -> dict[str, int] | None:
