@@ -71,3 +71,7 @@ class ModelError(UvscopeError):
 
 class AnalysisError(UvscopeError):
     """The analysis of a tile failed."""
+
+
+class AnalysisInterrupted(AnalysisError):
+    """The analysis was stopped at a tile boundary (Ctrl-C); the previous results were kept."""

@@ -314,3 +314,130 @@ def _final_checks(out: Path, finished: dict[str, str], seed: int) -> None:
         assert now[path] == digest, f"{path} not bit-identical (seed {seed})"
     assert not list(out.rglob("*.part"))
     assert (out / "mosaic" / "mosaic_260.ome.tif").exists()
+
+
+# ------------------------------------------------------------------ analyze and report
+SMALL_SCAN = SCAN.replace("rows = 4\ncolumns = 4", "rows = 2\ncolumns = 2").replace(
+    "report = false", "report = true"
+)
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    """Every file of DIR/analysis (what a kill must leave whole: all old or all new)."""
+    root = out / "analysis"
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def _whole_new_or_old(out: Path, old: dict[str, bytes], seed: int) -> str:
+    """DIR/analysis after a kill: the previous results byte for byte, or a whole new analysis
+    (every file the analysis writes, the table agreeing with the differential, the same cells
+    as before): never a mixture."""
+    from uvscope.io.report_inputs import check_report_inputs
+
+    now = _snapshot(out)
+    if now == old:
+        return "old"
+    # the report is written once the new analysis is in place: a kill may come between
+    reports = {"report.html", "report_provenance.html"}
+    assert set(now) - reports == set(old) - reports, (sorted(set(now) ^ set(old)), seed)
+    check_report_inputs(out)  # cells.csv and differential.json whole and of one analysis
+    assert _analysis(out)[0] == _analysis_of(old)[0], seed
+    return "new"
+
+
+def _analysis_of(files: dict[str, bytes]) -> tuple[list[dict[str, str]], dict[str, object]]:
+    import io
+
+    cells = sorted(
+        csv.DictReader(io.StringIO(files["cells.csv"].decode())),
+        key=lambda c: (int(c["tile"]), float(c["x_um"]), float(c["y_um"])),
+    )
+    return cells, json.loads(files["differential.json"])
+
+
+def _cli(*args: str, stderr: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvscope", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr.open("w"),
+        text=True,
+        cwd=REPO,
+    )
+
+
+def _kill_when(
+    proc: subprocess.Popen[str], ready, delay_s: float, sig: int, limit_s: float
+) -> bool:
+    """Send ``sig`` ``delay_s`` after ``ready()`` first holds; False if the run ended first."""
+    t0, seen = time.monotonic(), None
+    while proc.poll() is None and time.monotonic() - t0 < limit_s:
+        if seen is None and ready():
+            seen = time.monotonic()
+        if seen is not None and time.monotonic() - seen >= delay_s:
+            os.kill(proc.pid, sig)
+            proc.wait(timeout=limit_s)
+            return True
+        time.sleep(0.002)
+    proc.wait(timeout=limit_s)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_analyze_and_report_killed_or_interrupted_leave_old_or_whole_new_results(
+    tmp_path: Path,
+) -> None:
+    seed = int(os.environ.get("UVSCOPE_KILL_SEED", random.randrange(10**6)))
+    rng = random.Random(seed)
+    (tmp_path / "rig.toml").write_text(RIG)
+    (tmp_path / "scan.toml").write_text(SMALL_SCAN)
+    out = tmp_path / "out"
+    err = tmp_path / "err.txt"
+    args = ["--config", str(tmp_path / "scan.toml"), "--rig", str(tmp_path / "rig.toml")]
+    scan = _cli("scan", *args, "--out", str(out), "--quiet", "--analysis", stderr=err)
+    assert scan.wait(timeout=ANALYSIS_LIMIT_S) == 0, err.read_text()
+    old = _snapshot(out)
+    assert "cells.csv" in old and "report.html" in old, sorted(old)
+    log: list[str] = []
+
+    started = [0.0]
+
+    def partial_ready() -> bool:  # this run's tiles analysed, its results not yet in place
+        labels = (out / "analysis.partial" / "labels").glob("tile_*")
+        try:  # a killed run's leftovers do not count
+            return any(p.stat().st_mtime >= started[0] for p in labels)
+        except OSError:
+            return False
+
+    # SIGKILL while tiles are analysed and while the end products and the swap are written
+    for delay_s in (0.0, *(rng.uniform(0.2, 4.0) for _ in range(2))):
+        started[0] = time.time()
+        proc = _cli("analyze", str(out), stderr=err)
+        killed = _kill_when(proc, partial_ready, delay_s, signal.SIGKILL, ANALYSIS_LIMIT_S)
+        if not killed:
+            assert proc.returncode == 0, err.read_text()
+        log.append(f"analyze kill after {delay_s:.2f} s: {_whole_new_or_old(out, old, seed)}")
+        old = _snapshot(out)
+    # Ctrl-C mid-analysis: stops at a tile boundary, exit 130, the previous results kept
+    started[0] = time.time()
+    proc = _cli("analyze", str(out), stderr=err)
+    assert _kill_when(proc, partial_ready, 0.0, signal.SIGINT, ANALYSIS_LIMIT_S), seed
+    text = err.read_text()
+    assert proc.returncode == 130 and "Traceback" not in text, text
+    assert _snapshot(out) == old and not (out / "analysis.partial").exists(), seed
+    log.append("analyze SIGINT: 130, old kept")
+
+    # the report: killed or interrupted while it is written, it is the old one or a whole one
+    report = out / "analysis" / "report.html"
+    for sig in (signal.SIGKILL, signal.SIGKILL, signal.SIGINT):
+        before = report.read_bytes() if report.exists() else b""
+        proc = _cli("report", str(out), stderr=err)
+        _kill_when(proc, lambda: True, rng.uniform(0.3, 2.5), sig, 120)
+        now = report.read_bytes() if report.exists() else b""
+        assert now == before or now.rstrip().endswith(b"</html>"), (sig, seed)
+        assert proc.returncode in (0, -signal.SIGKILL, 130), (proc.returncode, err.read_text())
+        assert not list((out / "analysis").glob("*.part")) or proc.returncode != 0
+        log.append(f"report {signal.Signals(sig).name}: exit {proc.returncode}")
+    print(f"analyze/report kill seed {seed}: " + "; ".join(log))

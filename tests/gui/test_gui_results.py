@@ -178,6 +178,8 @@ def test_results_panel_updates_the_report_with_the_review(qtbot, tmp_path):
         counter.add(cls, dead=False)
     doc = {"differential": counter.snapshot().to_dict(), "tiles": {}}
     (tmp_path / "analysis" / "differential.json").write_text(json.dumps(doc))
+    manifest = {"format": "uvscope-scan", "format_version": 1, "status": "complete"}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))  # no report without it
     with open(tmp_path / "analysis" / "cells.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["cell_id", "tile", "row", "col", "cell_class"])

@@ -17,9 +17,12 @@ AUTO = ["neutrophil"] * 6 + ["lymphocyte"] * 3 + ["monocyte"] + ["dead"]
 
 
 def _analysed_scan(tmp_path: Path) -> Path:
-    """A scan folder with what the analysis writes: differential.json and cells.csv."""
+    """A scan folder with what the analysis writes: differential.json and cells.csv (and the
+    manifest, without which no report is written)."""
     scan = tmp_path / "scan"
     (scan / "analysis").mkdir(parents=True)
+    manifest = {"format": "uvscope-scan", "format_version": 1, "status": "complete"}
+    (scan / "manifest.json").write_text(json.dumps(manifest))
     counter = DifferentialCounter()
     for cls in AUTO:
         counter.add(cls, dead=cls == "dead")

@@ -54,6 +54,8 @@ def reopen_folder(folder: ScanFolder, point: ResumePoint, n_tiles: int) -> dict[
     done, damaged = point.done, point.damaged
     for index, problem in sorted(damaged.items()):
         folder.log_event("damaged-tile", f"tile {index} taken again: {problem}", tile=index)
+    for note in point.notes:
+        folder.log_event("damaged-journal", note)
     folder.update_manifest(status="running")
     folder.log_event(
         "resume",

@@ -9,8 +9,12 @@ A resumed scan continues somebody's half-finished work, so nothing is taken on f
 - a background counts only once its manifest entry is written (the entry is written after
   its files) and its files, and the darks it uses, are whole float32 OME-TIFFs of the tile
   shape; otherwise the resume takes a new one;
-- a finished tile counts only with a CRC-checked journal line and whole files of the right
-  shape, dtype and OME metadata (``ScanFolder.verify_tiles``); the others are taken again.
+- a finished tile counts only with a CRC-checked journal line, at its planned position, and
+  whole files of the right shape and dtype whose own OME metadata names this tile, wavelength
+  and position, normalisable with a whole background and dark (``uvscope.io.scancheck``, the
+  rule every reader follows); the others are taken again, each logged with its file;
+- the manifest's ``rig_sha256`` must be the hash of the rig it records (an edited or damaged
+  manifest is refused), and the rig is the recorded one unless ``--rig`` names another.
 """
 
 from __future__ import annotations
@@ -20,12 +24,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from uvscope.acquisition.plan import GridPlan
 from uvscope.config import RigConfig, parse_model
 from uvscope.errors import ConfigError, ScanError, StorageError
-from uvscope.io.scanfolder import ScanFolder, TileRecord, image_problem
+from uvscope.io.scancheck import check_scan, frame_problem
+from uvscope.io.scanfolder import ScanFolder, TileRecord
 
 
 def rig_fingerprint(rig: RigConfig) -> str:
@@ -67,14 +70,21 @@ def check_rig(
     """The rig change to record, or None when the rig is the manifest's; raises otherwise."""
     saved = _manifest_rig(folder)
     old, new = rig_fingerprint(saved), rig_fingerprint(rig)
+    stored = folder.read_manifest().get("rig_sha256")
+    if stored != old:  # the manifest's rig and its hash disagree: one was changed after
+        raise StorageError(
+            f"{folder.manifest_path}: its rig_sha256 ({stored}) is not the hash of the rig "
+            f"it records ({old}); the manifest was edited or damaged, so the rig the scan "
+            "started on is unknown. Nothing was changed; restore manifest.json from a copy"
+        )
     if old == new:
         return None
     diff = _differences(saved.model_dump(mode="json"), rig.model_dump(mode="json"))
     if not accept_change:
         raise ScanError(
             f"{folder.root} was scanned on a different rig ({'; '.join(diff[:4])}"
-            f"{'; ...' if len(diff) > 4 else ''}); resume without --rig to use the recorded "
-            "one, or give --accept-rig-change REASON to record the change and go on"
+            f"{'; ...' if len(diff) > 4 else ''}); resume with the recorded rig (leave --rig "
+            "out), or give --accept-rig-change REASON to record the change and go on"
         )
     return {
         "from_sha256": old,
@@ -148,12 +158,12 @@ def background_problem(
     if need_dark:
         for nm in nms:
             p = dark_path(folder, nm, dark_id)
-            problem = image_problem(p, shape_px, np.float32)
+            problem = frame_problem(p, shape_px, "dark", nm)
             if problem is not None:
                 return f"{p.relative_to(folder.root)}: {problem}", False
     for nm in nms:
         p = folder.background_path(nm, bg_id)
-        problem = image_problem(p, shape_px, np.float32)
+        problem = frame_problem(p, shape_px, "background", nm)
         if problem is not None:
             return f"{p.relative_to(folder.root)}: {problem}", darks_ok
     return None, darks_ok
@@ -176,8 +186,18 @@ def check_resume(
         raise StorageError(
             f"{folder.manifest_path}: 'backgrounds' is damaged (not a list of entries)"
         )
-    done, damaged = folder.verify_tiles(shape_px)
-    point = ResumePoint(done, damaged, None, rig_change=rig_change)
+    check = check_scan(folder, shape_px)  # the rule every reader follows (io.scancheck)
+    point = ResumePoint(check.good, check.damaged, None, rig_change=rig_change)
+    if check.journal.damaged_lines:
+        point.notes.append(
+            f"tiles.jsonl line(s) {', '.join(map(str, check.journal.damaged_lines))} damaged "
+            "(not whole tile records): their tiles are taken again"
+        )
+    if check.missing:
+        point.notes.append(
+            f"the scan was {check.status} but tiles.jsonl has no line for tile(s) "
+            f"{', '.join(map(str, check.missing))}: they are taken again"
+        )
     if entries:
         problem, darks_ok = background_problem(
             folder, entries[-1], nms, shape_px, darks_needed(entries)

@@ -38,7 +38,7 @@ from uvscope.io.mosaic_pyramid import ProgressFn
 from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
 from uvscope.io.packed import SPOOL_BUDGET_BYTES, ChunkSpool
 from uvscope.io.progress import end_products_reporter
-from uvscope.io.scanfolder import ScanFolder
+from uvscope.io.scanfolder import ScanFolder, exchange_paths
 
 PARTIAL = "analysis.partial"
 OLD = "analysis.old"
@@ -273,7 +273,9 @@ class AnalysisOutputs:
         settings: AnalysisSettings,
         provenance: dict[str, Any],
         mosaic: dict[str, Any],
+        skipped: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """``skipped``: tiles (or files) left out unread, each named with why."""
         failed = {str(r.index): r.error for r in results if r.failed}
         doc = {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -284,6 +286,7 @@ class AnalysisOutputs:
                 "left_out_of_counting": sorted(
                     r.index for r in results if r.out_of_focus and not r.failed
                 ),
+                "skipped": dict(skipped or {}),
             },
             "removed_by_postprocessing": _sum_removed(results),
             "models": provenance,
@@ -297,8 +300,13 @@ class AnalysisOutputs:
 
     def commit(self) -> Path:
         """Swap the finished analysis into ``DIR/analysis`` (the previous one is removed only
-        after the new one is in place: at every moment one whole analysis is on disk)."""
+        after the new one is in place: at every moment one whole analysis is on disk, and
+        where the system can exchange two folders atomically, at ``DIR/analysis``)."""
         old = self.scan_dir / OLD
+        if self.final_root.exists() and exchange_paths(self.root, self.final_root):
+            shutil.rmtree(self.root, ignore_errors=True)  # now the previous analysis
+            self.root = self.final_root
+            return self.root
         try:
             if old.exists():
                 shutil.rmtree(old)

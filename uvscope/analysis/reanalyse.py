@@ -22,7 +22,7 @@ from typing import Any
 
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.settings import AnalysisSettings
-from uvscope.errors import FolderLocked, UvscopeError
+from uvscope.errors import AnalysisInterrupted, FolderLocked, StorageError, UvscopeError
 
 ProgressFn = Callable[[str, str, int, int], None]  # (scan dir, what, done, total)
 _MODELS: dict[Hashable, ModelSet] = {}
@@ -40,17 +40,32 @@ class AnalyzeJob:
     load_models: Callable[[], ModelSet]
     report: bool = True
     ome_zarr: bool = False
+    #: analyse the usable tiles of a damaged scan, naming the skipped ones (else: refuse)
+    skip_damaged: bool = False
+    #: let results of fewer tiles replace the previous analysis (``uvscope.analysis.keep``)
+    replace: bool = False
 
 
 @dataclass(frozen=True)
 class AnalyzeResult:
     scan_dir: str
-    status: str  # "done", "locked" or "failed"
+    #: "done"; "refused" (damaged inputs, fewer tiles than the kept results: nothing
+    #: changed), "locked", "failed" or "interrupted" (previous results kept)
+    status: str
     seconds: float = 0.0
     cells: int = 0
     differential: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     worker: str = ""
+    #: analysed / planned tile counts and what was skipped (tile or file -> why)
+    tiles_analysed: int = 0
+    tiles_planned: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+#: set by ``uvscope analyze``'s Ctrl-C handler: the scan analysed in this process stops at
+#: the next tile boundary and keeps its previous results
+STOP = threading.Event()
 
 
 def default_loader(
@@ -80,16 +95,26 @@ def models_for(job: AnalyzeJob) -> ModelSet:
 def analyse_locked(job: AnalyzeJob, progress: ProgressFn | None = None) -> AnalyzeResult:
     """Analyse one scan folder under its writer lock (never raises for a scan's own trouble:
     the result says what went wrong, so one bad scan does not stop the others)."""
+    from uvscope.analysis.keep import ResultsKept
     from uvscope.io.lock import lock_folder
+    from uvscope.io.scancheck import DamagedScan
+    from uvscope.io.scanfolder import ScanFolder
 
     t0 = time.monotonic()
     try:
+        ScanFolder.open(job.scan_dir)  # not a scan folder: refused before the lock file
         with lock_folder(job.scan_dir, "analyze"):
             summary = _analyse(job, progress)
     except FolderLocked as err:
         return AnalyzeResult(job.scan_dir, "locked", time.monotonic() - t0, message=str(err))
+    except (DamagedScan, ResultsKept) as err:
+        return AnalyzeResult(job.scan_dir, "refused", time.monotonic() - t0, message=str(err))
+    except AnalysisInterrupted as err:
+        return AnalyzeResult(job.scan_dir, "interrupted", time.monotonic() - t0, message=str(err))
     except UvscopeError as err:
-        return AnalyzeResult(job.scan_dir, "failed", time.monotonic() - t0, message=str(err))
+        status = "refused" if isinstance(err, StorageError) else "failed"
+        return AnalyzeResult(job.scan_dir, status, time.monotonic() - t0, message=str(err))
+    tiles = summary.get("tiles") or {}
     return AnalyzeResult(
         job.scan_dir,
         "done",
@@ -97,34 +122,42 @@ def analyse_locked(job: AnalyzeJob, progress: ProgressFn | None = None) -> Analy
         summary["cells"],
         summary["differential"],
         str(summary.get("report") or ""),
+        tiles_analysed=int(tiles.get("analysed", 0)),
+        tiles_planned=int(summary.get("tiles_planned", 0)),
+        skipped=dict(tiles.get("skipped") or {}),
     )
 
 
 def _analyse(job: AnalyzeJob, progress: ProgressFn | None) -> dict[str, Any]:
-    from uvscope.analysis.session import AnalysisSession, plan_from_manifest, read_tiles
+    from uvscope.analysis.session import (
+        AnalysisSession,
+        analyse_saved,
+        check_saved,
+        plan_from_manifest,
+    )
     from uvscope.io.scanfolder import ScanFolder
 
     folder = ScanFolder.open(job.scan_dir)
     plan = plan_from_manifest(folder.read_manifest())
-    total = len(folder.verified_tiles())
+    check = check_saved(job.scan_dir, job.skip_damaged, job.replace)  # before any write
     session = AnalysisSession(
-        job.scan_dir, models_for(job), job.settings, plan=plan, report=job.report
+        job.scan_dir,
+        models_for(job),
+        job.settings,
+        plan=plan,
+        report=job.report,
+        replace=job.replace,
     )
     if progress is not None:  # the end products: rows of each mosaic level written
         session.outputs.progress = lambda what, d, t: progress(job.scan_dir, what, d, t)
-    done = 0
-    for tile in read_tiles(folder):
-        session.put(tile)
-        done += 1
-        if progress is not None:
-            progress(job.scan_dir, "tiles", done, total)
-    session.close()
-    assert session.summary is not None
+    tiles = None if progress is None else lambda d, t: progress(job.scan_dir, "tiles", d, t)
+    summary = analyse_saved(session, check, job.skip_damaged, STOP, tiles)
+    summary["tiles_planned"] = check.planned
     if job.ome_zarr:
         from uvscope.io.zarr_export import export_ome_zarr
 
         export_ome_zarr(job.scan_dir)
-    return session.summary
+    return summary
 
 
 def _dask_task(job: AnalyzeJob, queue_name: str | None) -> AnalyzeResult:
@@ -178,6 +211,9 @@ def run_on_dask(
         results: list[AnalyzeResult | None] = [None] * len(jobs)
         pending = as_completed(futures)
         while not pending.is_empty():
+            if STOP.is_set():  # Ctrl-C: the workers go with the cluster, results untouched
+                client.cancel(futures)
+                break
             _drain(queue, progress)
             for fut in pending.next_batch(block=False) if pending.has_ready() else []:
                 res = fut.result()
@@ -186,11 +222,19 @@ def run_on_dask(
                     on_result(res)
             time.sleep(0.1)
         _drain(queue, progress)
-        return [r for r in results if r is not None]
+        return [
+            r if r is not None else _interrupted(jobs[n].scan_dir) for n, r in enumerate(results)
+        ]
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _interrupted(scan_dir: str) -> AnalyzeResult:
+    return AnalyzeResult(
+        scan_dir, "interrupted", message="interrupted; the previous results were kept"
+    )
 
 
 def _drain(queue: Any, progress: ProgressFn | None) -> None:
@@ -211,6 +255,9 @@ def run_here(
     """One at a time in this process (``--workers 1``, and the reference for the Dask runs)."""
     out = []
     for job in jobs:
+        if STOP.is_set():
+            out.append(_interrupted(job.scan_dir))
+            continue
         res = analyse_locked(job, progress)
         if on_result is not None:
             on_result(res)

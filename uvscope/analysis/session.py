@@ -8,7 +8,8 @@ table, differential, registered mosaics and the report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from uvscope.analysis.outputs import AnalysisOutputs
 from uvscope.analysis.pipeline import TileResult
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.analysis.worker import AnalysisWorker
-from uvscope.errors import StorageError
-from uvscope.io.scanfolder import ScanFolder
+from uvscope.errors import AnalysisInterrupted, StorageError
+from uvscope.io.scancheck import ScanCheck
+from uvscope.io.scanfolder import ScanFolder, TileRecord
 
 
 def plan_from_manifest(manifest: dict[str, Any]) -> list[TileSpec]:
@@ -36,12 +38,20 @@ def plan_from_manifest(manifest: dict[str, Any]) -> list[TileSpec]:
         ) from err
 
 
-def read_tiles(folder: ScanFolder, indices: Sequence[int] | None = None) -> Iterator[Tile]:
-    """Finished tiles of a saved scan as Tile objects, in index order (normalised images only)."""
+def read_tiles(
+    folder: ScanFolder,
+    indices: Sequence[int] | None = None,
+    records: dict[int, TileRecord] | None = None,
+) -> Iterator[Tile]:
+    """Finished tiles of a saved scan as Tile objects, in index order (normalised images only).
+
+    ``records``: the tiles a ``uvscope.io.scancheck`` check let through (default: the folder's
+    verified tiles). A file whose pixels cannot be decoded raises a StorageError naming it.
+    """
     manifest = folder.read_manifest()
     px = float(manifest["plan"]["pixel_size_um"])
     specs = {s.index: s for s in plan_from_manifest(manifest)}
-    records = folder.verified_tiles()
+    records = folder.verified_tiles() if records is None else records
     for index in sorted(records if indices is None else set(indices) & set(records)):
         rec = records[index]
         norm = {nm: folder.read_tile(index, nm)[0].astype(np.float32) for nm in rec.wavelengths}
@@ -73,7 +83,10 @@ class AnalysisSession:
         settings: AnalysisSettings | None = None,
         plan: Sequence[TileSpec] | None = None,
         report: bool = True,
+        replace: bool = False,
     ) -> None:
+        """``replace``: let results of fewer tiles replace the previous analysis (by default
+        they are refused and the previous analysis is kept; ``uvscope.analysis.keep``)."""
         self.scan_dir = Path(scan_dir)
         self.models = models
         self.settings = settings or AnalysisSettings()
@@ -86,6 +99,12 @@ class AnalysisSession:
         self._plan = list(plan) if plan is not None else None
         self.worker: AnalysisWorker | None = None
         self.summary: dict[str, Any] | None = None
+        self.replace = replace
+        #: tiles (or files) the analysis left out, by name, with why (``uvscope analyze
+        #: --skip-damaged``): written to differential.json, the CLI summary and the report
+        self.skipped: dict[str, str] = {}
+        #: set by Ctrl-C (``uvscope analyze``): no results are swapped in after it is set
+        self.stop: threading.Event | None = None
         if self._plan is not None:
             self._start()
 
@@ -114,20 +133,47 @@ class AnalysisSession:
         """Drain the worker, analyse saved tiles it never saw (resume), write the products."""
         worker = self._start()
         worker.drain()
+        self._check_stop()
         folder = ScanFolder.open(self.scan_dir)
-        missing = sorted(set(folder.verified_tiles()) - set(worker.results) - set(worker.failed))
+        skipped = {int(k) for k in self.skipped if k.isdigit()}
+        missing = sorted(
+            set(folder.verified_tiles()) - set(worker.results) - set(worker.failed) - skipped
+        )
         if missing and not worker.should_stop():
             for tile in read_tiles(folder, missing):
                 worker.put(tile)
         worker.close()
         self.summary = self.finish(worker.sorted_results(), worker.differential())
 
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise AnalysisInterrupted(
+                f"interrupted before the new results were complete; the previous results in "
+                f"{self.outputs.final_root} were kept"
+            )
+
+    def abort(self) -> None:
+        """Stop at a tile boundary without results: the tiles queued are finished, the new
+        working folder is removed, the previous analysis stays as it was."""
+        if self.worker is not None:
+            self.worker.close()
+        self.outputs.cleanup()
+
     def finish(self, results: list[TileResult], diff: Differential) -> dict[str, Any]:
+        from uvscope.analysis.keep import check_replacement, log_replacement
+
         out = self.outputs
+        analysed = sum(not r.failed for r in results)
+        previous = check_replacement(self.scan_dir, analysed, self.replace)
         cells = out.write_cells(results)
         _, mosaic = out.write_mosaics(results, self.settings)
-        doc = out.write_differential(diff, results, self.settings, self.models.provenance, mosaic)
+        doc = out.write_differential(
+            diff, results, self.settings, self.models.provenance, mosaic, skipped=self.skipped
+        )
+        check_replacement(self.scan_dir, analysed, self.replace)  # nothing changed meanwhile
+        self._check_stop()
         out.commit()  # the new analysis replaces the previous one only now, whole
+        log_replacement(self.scan_dir, previous, analysed, self.skipped)
         report_path = None
         if self.report:
             from uvscope.io.report import write_report
@@ -137,10 +183,84 @@ class AnalysisSession:
             out._report("report", 1, 1)
         return {
             "cells": len(cells),
+            "tiles": doc["tiles"],
             "differential": doc["differential"],
             "report": str(report_path) if report_path else None,
             "root": str(out.root),
         }
+
+
+SKIP_HINT = (
+    "Restore them, or take them again (`uvscope scan --resume` retakes damaged tiles while the "
+    "slide is on the stage), or give --skip-damaged to analyse the other tiles (the skipped "
+    "ones are named in differential.json, the summary and the report)"
+)
+
+
+def check_saved(scan_dir: str | Path, skip_damaged: bool, replace: bool) -> ScanCheck:
+    """Every input of a re-analysis checked before anything is written (``uvscope.io.
+    scancheck``): damaged or mismatched files refused by name (DamagedScan) unless
+    ``skip_damaged``; a scan with no usable tile, or fewer than the previous analysis holds
+    (without ``replace``), refused too."""
+    from uvscope.analysis.keep import check_replacement
+    from uvscope.io.scancheck import check_scan
+
+    folder = ScanFolder.open(scan_dir)
+    check = check_scan(folder)
+    if check.problems and not skip_damaged:
+        raise check.refusal(SKIP_HINT)
+    if not check.good:
+        why = "; ".join(check.problems[:3]) or "the journal holds no finished tile"
+        raise StorageError(
+            f"{folder.root}: no tile can be analysed ({check.planned} planned, "
+            f"{len(check.journal.records)} in the journal: {why}); nothing was changed"
+        )
+    check_replacement(folder.root, len(check.good), replace)
+    return check
+
+
+def analyse_saved(
+    session: AnalysisSession,
+    check: ScanCheck,
+    skip_damaged: bool = False,
+    stop: threading.Event | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Analyse the tiles ``check`` let through: the one path of ``uvscope analyze``, one scan
+    or many on Dask. A tile whose pixels cannot be decoded is refused by name, or with
+    ``skip_damaged`` left out and recorded. ``stop`` (set by Ctrl-C) ends the run at the next
+    tile boundary (AnalysisInterrupted), the previous results untouched.
+    """
+    from uvscope.io.scancheck import DamagedScan
+
+    folder = ScanFolder.open(session.scan_dir)
+    session.skipped = dict(check.skipped)
+    session.stop = stop
+    try:
+        done = 0
+        for index in sorted(check.good):
+            if stop is not None and stop.is_set():
+                raise AnalysisInterrupted(
+                    f"interrupted after {done} of {len(check.good)} tiles; the previous "
+                    f"results in {session.outputs.final_root} were kept"
+                )
+            try:
+                tile = next(read_tiles(folder, [index], check.good))
+            except StorageError as err:
+                if not skip_damaged:
+                    raise DamagedScan(f"{err}. {SKIP_HINT}", [str(err)]) from None
+                session.skipped[str(index)] = str(err)
+                continue
+            session.put(tile)
+            done += 1
+            if progress is not None:
+                progress(done, len(check.good))
+        session.close()
+    except BaseException:
+        session.abort()
+        raise
+    assert session.summary is not None
+    return session.summary
 
 
 def analyse_scan_folder(
@@ -148,20 +268,19 @@ def analyse_scan_folder(
     models: ModelSet,
     settings: AnalysisSettings | None = None,
     report: bool = True,
+    skip_damaged: bool = False,
+    replace: bool = False,
 ) -> dict[str, Any]:
-    """Re-run the analysis on a saved scan (``uvscope analyze``)."""
+    """Re-run the analysis on a saved scan (what ``uvscope analyze`` does, in this process)."""
     folder = ScanFolder.open(scan_dir)
     manifest = folder.read_manifest()
     plan = plan_from_manifest(manifest)
     px = manifest.get("plan", {}).get("pixel_size_um")
     if px:  # refuse networks far from the scan's pixel size before anything is written
         check_pixel_fit(models, float(px))
-    session = AnalysisSession(scan_dir, models, settings, plan=plan, report=report)
-    for tile in read_tiles(folder):
-        session.put(tile)
-    session.close()
-    assert session.summary is not None
-    return session.summary
+    check = check_saved(scan_dir, skip_damaged, replace)
+    session = AnalysisSession(scan_dir, models, settings, plan=plan, report=report, replace=replace)
+    return analyse_saved(session, check, skip_damaged)
 
 
 def session_for_scan(

@@ -18,10 +18,12 @@ import numpy as np
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.pipeline import TilePipeline
 from uvscope.analysis.postprocess import Instances
-from uvscope.analysis.review import REVIEWED_CSV, load_reviewed_labels
+from uvscope.analysis.review import REVIEWED_CSV
 from uvscope.analysis.settings import CLASSES, AnalysisSettings
 from uvscope.errors import ModelError
-from uvscope.io.ome import read_ome_tiff
+from uvscope.io.ome import read_ome_tiff, tiff_damage
+from uvscope.io.report_inputs import reviewed_labels
+from uvscope.io.scancheck import check_scan
 from uvscope.io.scanfolder import ScanFolder
 
 _CELL_ID = re.compile(r"^t(\d+)c(\d+)$")
@@ -53,19 +55,29 @@ def is_scan_folder(path: Path) -> bool:
 def _check_scan(scan: Path) -> dict[str, object]:
     if not is_scan_folder(scan):
         raise ModelError(f"{scan} is not a scan folder (no manifest.json)")
-    labels = load_reviewed_labels(scan)
+    labels = reviewed_labels(scan)  # a garbage file named, not a decoding error
     if not labels:
         raise ModelError(
             f"{scan} has no reviewed labels ({REVIEWED_CSV}); review the cell gallery in "
             "`uvscope gui` (reclassify saves each label) or leave this scan out"
         )
+    tiles = check_scan(ScanFolder(scan))  # the one rule every reader of a scan follows
     for cid, lab in labels.items():
         if not _CELL_ID.match(cid):
             raise ModelError(f"{scan / REVIEWED_CSV}: cell id {cid!r} is not tTTTTTcCCCC")
-        if not (scan / "analysis" / "labels" / f"tile_{lab.tile:05d}.tif").exists():
+        labels_tif = scan / "analysis" / "labels" / f"tile_{lab.tile:05d}.tif"
+        damage = tiff_damage(labels_tif)
+        if damage is not None:
             raise ModelError(
-                f"{scan}: the labels of tile {lab.tile} are missing from analysis/labels; "
-                f"re-run `uvscope analyze {scan}` with the models the review was made on"
+                f"{labels_tif}: {damage}; the labels of tile {lab.tile} are needed for its "
+                f"reviewed cells: re-run `uvscope analyze {scan}` with the models the review "
+                "was made on"
+            )
+        if lab.tile not in tiles.good:
+            why = tiles.damaged.get(lab.tile, "not in the scan's journal (tiles.jsonl)")
+            raise ModelError(
+                f"{scan}: tile {lab.tile}, which holds reviewed cells, cannot be read: {why}; "
+                "restore the file or leave this scan out"
             )
     return dict(labels)
 

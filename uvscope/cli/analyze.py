@@ -3,6 +3,10 @@ thresholds), many at once on Dask."""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +66,8 @@ def print_summary(results: list[Any]) -> None:
     for r in results:
         if r.status != "done":
             console.print(f"[red]{r.scan_dir}[/]: {r.message}")
+        else:
+            print_skipped(r)
 
 
 @click.command()
@@ -118,6 +124,19 @@ def print_summary(results: list[Any]) -> None:
     "SLURMCluster's) instead of a local cluster.",
 )
 @click.option(
+    "--skip-damaged",
+    is_flag=True,
+    help="Analyse the usable tiles of a scan with damaged or mismatched files; every "
+    "skipped tile is named in differential.json, the summary and the report (default: "
+    "refuse, naming the files).",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Let results of fewer tiles than the previous analysis replace it (logged in "
+    "events.jsonl; default: keep the previous results and refuse).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (no tables)."
 )
 def analyze(
@@ -133,14 +152,23 @@ def analyze(
     ome_zarr: bool,
     workers: int | None,
     scheduler: str | None,
+    skip_damaged: bool = False,
+    replace: bool = False,
     as_json: bool = False,
 ) -> None:
     """Analyse the saved scans in SCAN_DIRS, each into SCAN_DIR/analysis.
 
     The same models and settings give the same cells and differential as the run during the
-    scan, one scan at a time or many in parallel. Each scan's previous analysis stays until
-    the new one is complete; a scan another process is writing is left alone ("locked").
-    Exit status 1 when any scan failed or was locked.
+    scan, one scan at a time or many in parallel. Every input is checked first: damaged or
+    mismatched files are refused by name (--skip-damaged analyses the rest and names what it
+    skipped). Each scan's previous analysis stays until the new one is complete, and is
+    replaced only by one of at least as many tiles (--replace overrides); a scan another
+    process is writing is left alone ("locked"). Ctrl-C stops at the next tile boundary and
+    keeps the previous results.
+
+    Exit status: 0 every scan analysed; 1 a scan failed or was locked; 2 a scan was refused
+    (damaged inputs, fewer tiles than its kept results, not a scan folder): nothing of it
+    changed; 130 interrupted by Ctrl-C (143 SIGTERM), the previous results kept.
     """
     from uvscope.analysis.reanalyse import AnalyzeJob, default_loader, existing_dirs
     from uvscope.analysis.settings import load_settings
@@ -163,29 +191,94 @@ def analyze(
             default_loader(*names, allow_mismatch=allow_model_mismatch),
             report=not no_report,
             ome_zarr=ome_zarr,
+            skip_damaged=skip_damaged,
+            replace=replace,
         )
         for d in existing_dirs(scan_dirs)
     ]
     n_workers = workers if workers is not None else (1 if len(jobs) == 1 else 2)
-    results = _run(jobs, n_workers, scheduler, quiet=as_json)
+    with AnalyzeSignals() as signals:
+        results = _run(jobs, n_workers, scheduler, quiet=as_json)
+    code = exit_code(results, signals.signum)
     if as_json:
         import dataclasses
         import json
 
         click.echo(json.dumps([dataclasses.asdict(r) for r in results], indent=2, default=str))
-        if any(r.status != "done" for r in results):
-            raise SystemExit(1)
-        return
-    if len(results) == 1 and results[0].status == "done":
+    elif len(results) == 1 and results[0].status != "done":
+        r = results[0]
+        console.print(f"[red]{r.status}:[/] {r.message}")
+    elif len(results) == 1:
         r = results[0]
         print_differential(r.differential)
+        print_skipped(r)
         console.print(f"{r.cells} cells -> {Path(r.scan_dir) / 'analysis'}")
         if r.message:
             console.print(f"report: {r.message}")
     else:
         print_summary(results)
-    if any(r.status != "done" for r in results):
-        raise SystemExit(1)
+    if code:
+        raise SystemExit(code)
+
+
+def exit_code(results: list[Any], signum: int | None) -> int:
+    """130/143 interrupted; else 2 when a scan was refused; else 1 when one failed or was
+    locked; else 0."""
+    if signum is not None or any(r.status == "interrupted" for r in results):
+        return 128 + (signum or signal.SIGINT)
+    if any(r.status == "refused" for r in results):
+        return 2
+    return 1 if any(r.status != "done" for r in results) else 0
+
+
+def print_skipped(r: Any) -> None:
+    """The tiles a --skip-damaged run left out, each by name."""
+    if not r.skipped:
+        return
+    console.print(
+        f"[bold yellow]warning:[/] {r.tiles_analysed} of {r.tiles_planned} planned tiles "
+        f"analysed; skipped {len(r.skipped)}:"
+    )
+    for what, why in r.skipped.items():
+        console.print(f"  {'tile ' + what if what.isdigit() else what}: {why}")
+
+
+class AnalyzeSignals:
+    """Ctrl-C (SIGINT) and SIGTERM during ``analyze``: the scan being analysed here stops at
+    the next tile boundary and keeps its previous results; a second signal leaves at once
+    (the results still untouched: the new ones are only ever swapped in whole)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> AnalyzeSignals:
+        from uvscope.analysis.reanalyse import STOP
+
+        STOP.clear()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        from uvscope.analysis.reanalyse import STOP
+
+        if self.signum is not None:  # a second signal: leave now (results are swapped in
+            sys.stdout.flush()  # whole, so the previous ones are still there)
+            sys.stderr.flush()
+            os._exit(128 + self.signum)
+        self.signum = signum
+        STOP.set()
+        console.print(
+            f"[yellow]{signal.Signals(signum).name}: stopping at the next tile boundary; "
+            "the previous results are kept[/]"
+        )
 
 
 def _run(jobs: list[Any], workers: int, scheduler: str | None, quiet: bool = False) -> list[Any]:

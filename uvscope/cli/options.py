@@ -16,6 +16,11 @@ def _resolve_rig(ctx: click.Context, param: click.Parameter, value: str | None) 
     """The rig file to use, said on stderr: a path, ``sim`` (asked for the simulator), or
     None (nothing configured: the simulator, or for ``scan --resume`` the folder's rig)."""
     path: Path | None
+    if value is None and ctx.params.get("resume") is not None:
+        # scan --resume drives the rig its folder recorded: a rig named by the environment
+        # or the user config never silently replaces it (only --rig, checked against it)
+        click.echo("rig: the one recorded in the scan folder's manifest", err=True)
+        return None
     if value is not None:
         # "sim": load_rig gives the simulated rig, whatever this PC is configured for
         path, source = Path(value), ("--rig sim" if value == SIM_RIG else "--rig")
@@ -24,10 +29,6 @@ def _resolve_rig(ctx: click.Context, param: click.Parameter, value: str | None) 
             path, source = default_rig()
         except ConfigError as err:
             raise click.BadParameter(str(err), ctx, param) from None
-    if path is None and value is None and ctx.params.get("resume") is not None:
-        # scan --resume with nothing configured drives the rig its folder recorded
-        click.echo("rig: the one recorded in the scan folder's manifest", err=True)
-        return None
     try:
         name = load_rig(path).name
     except ConfigError as err:

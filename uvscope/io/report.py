@@ -29,6 +29,7 @@ from uvscope.analysis.review import (
 from uvscope.classes import ALL_CLASSES, CLASSES, DEAD, class_hex
 from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
 from uvscope.io.report_images import gallery_html, mosaic_html
+from uvscope.io.report_inputs import check_report_inputs, write_text_whole
 from uvscope.io.report_provenance import PROVENANCE_NAME, write_provenance
 from uvscope.io.report_reference import (
     evaluate_report,
@@ -210,6 +211,16 @@ def _tile_flags(facts: ReportFacts) -> list[Flag]:
                 f"{len(failed)}: {', '.join(sorted(map(str, failed)))}",
                 True,
                 "their cells are missing: see differential.json, re-run `uvscope analyze`",
+            )
+        )
+    skipped = tiles.get("skipped") or {}
+    if skipped:
+        out.append(
+            Flag(
+                "tiles skipped (damaged files)",
+                f"{len(skipped)}: {', '.join(sorted(map(str, skipped)))}",
+                True,
+                "not analysed: see differential.json for each file and why",
             )
         )
     left_out = tiles.get("left_out_of_counting", [])
@@ -402,6 +413,7 @@ def write_report(
     the sample's WBC count, for absolute counts.
     """
     scan_dir = Path(scan_dir)
+    check_report_inputs(scan_dir)  # never a report from missing or damaged results
     facts = load_facts(scan_dir, sample_id, operator, slide_id)
     report_time = local_text(now_local())  # the lab's clock, with its UTC offset
     tables, charts, counted = _differential_html(facts)
@@ -430,6 +442,6 @@ def write_report(
         software=html.escape(str((facts.manifest.get("software") or {}).get("version", ""))),
         provenance=PROVENANCE_NAME,
     )
-    target.write_text(page, encoding="utf-8")
+    write_text_whole(target, page)  # a killed writer leaves the previous report
     write_provenance(facts, target)
     return target

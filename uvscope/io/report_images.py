@@ -69,6 +69,8 @@ class _TileCache:
     def __init__(self, scan_dir: Path, root: Path, wavelength: int) -> None:
         self.scan_dir, self.root, self.wavelength = scan_dir, root, wavelength
         self._cache: dict[tuple[str, int], np.ndarray | None] = {}
+        #: tiles whose gray image could not be shown, and why
+        self.problems: dict[int, str] = {}
 
     def get(self, kind: str, tile: int) -> np.ndarray | None:
         from uvscope.io.ome import read_ome_tiff
@@ -79,17 +81,26 @@ class _TileCache:
                 p = self.root / "stained" / f"tile_{tile:05d}.tif"
                 self._cache[key] = read_ome_tiff(p)[0] if p.exists() else None
             else:  # the normalised tile, stored or derived from the raw frame
-                self._cache[key] = _read_gray(self.scan_dir, tile, self.wavelength)
+                self._cache[key] = self._read_gray(tile)
         return self._cache[key]
 
+    def _read_gray(self, tile: int) -> np.ndarray | None:
+        """The tile, once the scan check (``uvscope.io.scancheck``) lets it through; else
+        None, and why in ``problems`` (the gallery names it)."""
+        from uvscope.errors import StorageError
+        from uvscope.io.scancheck import background_check, tile_problem
+        from uvscope.io.scanfolder import ScanFolder
 
-def _read_gray(scan_dir: Path, tile: int, nm: int) -> np.ndarray | None:
-    from uvscope.errors import StorageError
-    from uvscope.io.scanfolder import ScanFolder
-
-    try:
-        return ScanFolder(scan_dir).read_tile(tile, nm)[0]
-    except StorageError:
+        folder = ScanFolder(self.scan_dir)
+        try:
+            rec = folder.tile_records().get(tile)
+            bgs = background_check(folder)
+            why = "no line in tiles.jsonl" if rec is None else tile_problem(folder, rec, None, bgs)
+            if why is None:
+                return folder.read_tile(tile, self.wavelength)[0]
+        except StorageError as err:
+            why = str(err)
+        self.problems[tile] = why
         return None
 
 
@@ -152,4 +163,8 @@ def gallery_html(
             f'<div class="gclass"><h3>{html.escape(class_label(name))} ({len(members)})</h3>'
             f'<div class="gallery">{body}</div></div>'
         )
+    out += [
+        f'<p class="warn">Tile {t}: gray image not shown ({html.escape(why)}).</p>'
+        for t, why in sorted(tiles.problems.items())
+    ]
     return "".join(out)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from uvscope.io.report_facts import ReportFacts
+from uvscope.io.report_inputs import write_text_whole
 
 PROVENANCE_NAME = "report_provenance.html"
 
@@ -84,5 +85,5 @@ def provenance_html(facts: ReportFacts, report_name: str = "report.html") -> str
 def write_provenance(facts: ReportFacts, report_path: Path) -> Path:
     """Write the provenance page beside the report; return its path."""
     path = report_path.with_name(PROVENANCE_NAME)
-    path.write_text(provenance_html(facts, report_path.name), encoding="utf-8")
+    write_text_whole(path, provenance_html(facts, report_path.name))  # never half a file
     return path

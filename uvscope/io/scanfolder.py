@@ -459,31 +459,15 @@ class ScanFolder:
     ) -> tuple[dict[int, TileRecord], dict[int, str]]:
         """(finished tiles whose files are whole, {index: what is wrong} for the others).
 
-        Every normalised file must be there, whole, float32 OME-TIFF of the scan's tile shape
-        (``shape_px``, default the manifest's); a raw file, where there is one, whole uint16
-        of that shape too. Reads TIFF headers only (~0.2 ms a file).
+        The one rule of ``uvscope.io.scancheck``: every file there, whole, of the scan's tile
+        shape (``shape_px``, default the manifest's) and pixel type, its own OME metadata
+        naming this tile, wavelength and journaled position; a raw tile's background and
+        dark whole too. Reads TIFF headers only (~0.2 ms a file).
         """
-        shape_px = shape_px if shape_px is not None else self.tile_shape_px()
-        good: dict[int, TileRecord] = {}
-        bad: dict[int, str] = {}
-        for i, rec in self.tile_records().items():
-            problem = None
-            for nm in rec.wavelengths:
-                path = self.tile_path(i, nm)
-                raw = self.raw_path(i, nm)  # with raw, the normalised tile is derived on read
-                problem = (
-                    image_problem(path, shape_px, np.float32)
-                    if path.exists() or not raw.exists()
-                    else None
-                )
-                if problem is None and raw.exists():
-                    path, problem = raw, image_problem(raw, shape_px, np.uint16)
-                if problem is not None:
-                    bad[i] = f"{path.relative_to(self.root)}: {problem}"
-                    break
-            if problem is None:
-                good[i] = rec
-        return good, bad
+        from uvscope.io.scancheck import check_scan
+
+        check = check_scan(self, shape_px)
+        return check.good, check.damaged
 
     # ---------------------------------------------------------------- images
     def write_tile_images(
@@ -556,9 +540,37 @@ class ScanFolder:
                 str(e.get("id", "bg0")): e for e in self.read_manifest().get("backgrounds") or []
             }
             dp = self.dark_path(nm, str(entries.get(bg_id, {}).get("dark_id", "bg0")))
+            first: dict[str, Any] = next(iter(entries.values()), {})
+            if first.get("dark_frames") and not dp.exists():  # never normalise without it
+                raise StorageError(
+                    f"{dp}: missing; the scan took dark frames and its tiles cannot be "
+                    "normalised without them"
+                )
             dark = read_ome_tiff(dp)[0].astype(np.float32) if dp.exists() else None
             self._denominators[key] = (normalise_denominator(bg, dark), dark)
         return self._denominators[key]
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths (folders included) in one atomic step (Linux renameat2 with
+    RENAME_EXCHANGE): a reader sees one or the other, never neither. False where the system
+    cannot (then nothing changed and the caller swaps in two renames)."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    ok = bool(renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0)
+    if ok:
+        fsync_dir(a.parent)
+    return ok
 
 
 def _empty_tree(path: Path) -> bool:

@@ -73,7 +73,13 @@ def pseudocolor_scan(
     folder = ScanFolder.open(scan_dir)
     manifest = folder.read_manifest()
     plan = manifest.get("plan", {})
-    records = folder.verified_tiles()
+    records, damaged = folder.verify_tiles()  # the rule every reader follows
+    if damaged:
+        i, why = next(iter(sorted(damaged.items())))
+        raise ModelError(
+            f"{scan_dir}: {len(damaged)} tile(s) damaged or mismatched (tile {i}: {why}); "
+            "restore them, or take them again with `uvscope scan --resume` (slide on the stage)"
+        )
     usable = {i: r for i, r in records.items() if all(nm in r.wavelengths for nm in WAVELENGTHS)}
     if not usable:
         raise ModelError(
