@@ -258,3 +258,19 @@ def test_analysis_failing_at_the_end_keeps_the_scan_complete(flat_rig, tmp_path:
     folder = ScanFolder.open(tmp_path / "s")
     assert folder.read_manifest()["status"] == "complete"
     assert any(e["kind"] == "sink-error" for e in folder.read_events())
+
+
+def test_a_lossless_sink_gets_only_the_tiles_the_writer_saved(flat_rig, tmp_path: Path):
+    """A full disk at the third tile: the analysis-like sink never sees a tile not on disk."""
+    sink = StopAfter(100)
+    out = tmp_path / "s"
+    engine = ScanEngine(flat_rig, small_scan(rows=2, columns=3), out, sinks=[sink])
+
+    def full_disk(path: Path) -> None:
+        if path.name.startswith("tile_00002"):
+            raise OSError(28, "No space left on device")
+
+    engine.storage_hook = full_disk
+    with pytest.raises(ScanError, match="No space left on device"):
+        engine.run()
+    assert sink.seen == [0, 1] == sorted(ScanFolder(out).verified_tiles())

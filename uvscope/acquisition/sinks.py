@@ -36,8 +36,17 @@ class SinkSet:
         self.unclosed: list[TileSink] = [writer, *self.others]
 
     def put(self, tile: Tile) -> None:
+        """The tile to the writer and the lossy sinks (displays), then, once the writer has
+        saved it, to the lossless ones (the analysis): a tile the writer failed on raises
+        here and never reaches them, so no result is ever made of a tile not on disk."""
         self.writer.put(tile)
+        lossless = [s for s in self.others if getattr(s, "lossless", True)]
         for sink in self.others:
+            if sink not in lossless:
+                self._put_or_log(sink, tile)
+        if lossless:
+            self.writer.wait_saved()
+        for sink in lossless:
             self._put_or_log(sink, tile)
 
     def should_stop(self) -> bool:

@@ -27,12 +27,25 @@ class TileWriter:
         self._q: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self.written = 0
+        #: tiles put and tiles handled (written, or dropped after an error): ``wait_saved``
+        self._put = self._handled = 0
+        self._handled_cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="uvscope-writer", daemon=True)
         self._thread.start()
 
     def put(self, tile: Tile) -> None:
         self._raise_if_failed()
+        self._put += 1
         self._q.put(tile)
+
+    def wait_saved(self) -> None:
+        """Wait until every tile put so far is on disk; raises if one could not be written
+        (so a sink fed after this never sees a tile the scan did not save)."""
+        with self._handled_cond:
+            self._handled_cond.wait_for(
+                lambda: self._handled >= self._put or not self._thread.is_alive()
+            )
+        self._raise_if_failed()
 
     def close(self) -> None:
         self._q.put(_STOP)
@@ -51,12 +64,15 @@ class TileWriter:
             item = self._q.get()
             if item is _STOP:
                 return
-            if self._error is not None:
-                continue  # drain: the engine is told at its next put
             try:
-                self._write(item)  # type: ignore[arg-type]
+                if self._error is None:  # else drain: the engine is told at its next put
+                    self._write(item)  # type: ignore[arg-type]
             except BaseException as err:  # noqa: BLE001 - reported to the engine thread
                 self._error = err
+            finally:
+                with self._handled_cond:
+                    self._handled += 1
+                    self._handled_cond.notify_all()
             release_free_memory()  # the written tile's arrays back to the system
 
     def _write(self, tile: Tile) -> None:

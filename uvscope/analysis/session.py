@@ -115,7 +115,11 @@ class AnalysisSession:
         worker = self._start()
         worker.drain()
         folder = ScanFolder.open(self.scan_dir)
-        missing = sorted(set(folder.verified_tiles()) - set(worker.results) - set(worker.failed))
+        saved = set(folder.verified_tiles())
+        if not saved:  # the scan saved no tile (it failed at the first): nothing to analyse,
+            worker.close()  # and nothing written, so `scan --out` may take the folder over
+            return
+        missing = sorted(saved - set(worker.results) - set(worker.failed))
         if missing and not worker.should_stop():
             for tile in read_tiles(folder, missing):
                 worker.put(tile)
