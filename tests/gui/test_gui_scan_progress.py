@@ -170,7 +170,8 @@ def test_scan_view_shows_a_preparation_step_then_the_tiles(qtbot) -> None:
     view.set_preparing(PrepProgress(PrepStep.FOCUS_MAP, 2, 9, 20.0, 70.0))
     assert view.state_label.text() == "Scan preparing: Focus map: point 3 of 9, about 70 s left"
     assert view.progress_bar.value() == 2 and view.progress_bar.maximum() == 9
-    view.set_state(RunState.RUNNING)
+    view.set_state(RunState.RUNNING)  # before the first tile: the bar is the tiles' again
+    assert view.progress_bar.format() == "%v / %m acquired" and view.progress_bar.value() == 0
     view.set_progress(ScanProgress(1, 9, 1.0, 1.0, 8.0, 1.0))
     assert view.state_label.text() == "Scan running"
-    assert view.progress_bar.format() == "%v / %m acquired"
+    assert view.progress_bar.value() == 1

@@ -119,8 +119,11 @@ class ScanView(QWidget):
 
     def set_state(self, state: RunState) -> None:
         self.state = state
-        if state != RunState.PREPARING:
-            self.prep = None
+        if state != RunState.PREPARING and self.prep is not None:
+            self.prep = None  # the bar goes back to the tiles
+            self.progress_bar.setFormat("%v / %m acquired")
+            self.progress_bar.setRange(0, max(1, self.run.total))
+            self.progress_bar.setValue(self.run.acquired)
         active = state in _ACTIVE
         self.start_button.setEnabled(not active)
         self.pause_button.setEnabled(state == RunState.RUNNING)
