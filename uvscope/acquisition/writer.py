@@ -1,13 +1,15 @@
 """The writer sink: every tile to disk, in order, never dropped.
 
 Runs in its own thread behind a small bounded queue (two tiles), so acquisition overlaps
-file writing while at most the tiles in flight are lost if the process is killed.
+file writing while at most the tiles in flight are lost if the process is killed. A tile on
+disk is handed on (``on_saved``: the analysis), so nothing is ever made of a tile not saved.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 
 from uvscope.acquisition.tiles import Tile
 from uvscope.allocator import release_free_memory
@@ -27,25 +29,15 @@ class TileWriter:
         self._q: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self.written = 0
-        #: tiles put and tiles handled (written, or dropped after an error): ``wait_saved``
-        self._put = self._handled = 0
-        self._handled_cond = threading.Condition()
+        #: called in the writer's thread with each tile once it is on disk (the lossless
+        #: sinks behind the writer); a tile that could not be written is never passed on
+        self.on_saved: Callable[[Tile], None] | None = None
         self._thread = threading.Thread(target=self._run, name="uvscope-writer", daemon=True)
         self._thread.start()
 
     def put(self, tile: Tile) -> None:
         self._raise_if_failed()
-        self._put += 1
         self._q.put(tile)
-
-    def wait_saved(self) -> None:
-        """Wait until every tile put so far is on disk; raises if one could not be written
-        (so a sink fed after this never sees a tile the scan did not save)."""
-        with self._handled_cond:
-            self._handled_cond.wait_for(
-                lambda: self._handled >= self._put or not self._thread.is_alive()
-            )
-        self._raise_if_failed()
 
     def close(self) -> None:
         self._q.put(_STOP)
@@ -64,15 +56,15 @@ class TileWriter:
             item = self._q.get()
             if item is _STOP:
                 return
+            if self._error is not None:
+                continue  # drain: the engine is told at its next put
             try:
-                if self._error is None:  # else drain: the engine is told at its next put
-                    self._write(item)  # type: ignore[arg-type]
+                self._write(item)  # type: ignore[arg-type]
             except BaseException as err:  # noqa: BLE001 - reported to the engine thread
                 self._error = err
-            finally:
-                with self._handled_cond:
-                    self._handled += 1
-                    self._handled_cond.notify_all()
+                continue
+            if self.on_saved is not None:
+                self.on_saved(item)  # type: ignore[arg-type]
             release_free_memory()  # the written tile's arrays back to the system
 
     def _write(self, tile: Tile) -> None:
