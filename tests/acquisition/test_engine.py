@@ -208,8 +208,10 @@ def test_stop_rule_ends_the_scan_early(flat_rig, tmp_path: Path):
     sink = StopAfter(3)
     summary = run_scan(flat_rig, small_scan(rows=3, columns=3), tmp_path / "s", sinks=[sink])
     assert summary.status == "stopped-early"
-    # the tile in flight when the rule fired is finished and kept, nothing after it
-    assert sink.seen[:3] == [0, 1, 2] and len(sink.seen) <= 4
+    # a lossless sink gets each tile from the writer once it is on disk, so the rule fires
+    # while the tiles behind it are still in the writer's queue (2), being written (1), held
+    # by the engine (1) and in flight (1): those are finished and kept, nothing after them
+    assert sink.seen == list(range(len(sink.seen))) and 3 <= len(sink.seen) <= 8
     assert set(ScanFolder(tmp_path / "s").verified_tiles()) == set(sink.seen)
 
 
@@ -258,3 +260,19 @@ def test_analysis_failing_at_the_end_keeps_the_scan_complete(flat_rig, tmp_path:
     folder = ScanFolder.open(tmp_path / "s")
     assert folder.read_manifest()["status"] == "complete"
     assert any(e["kind"] == "sink-error" for e in folder.read_events())
+
+
+def test_a_lossless_sink_gets_only_the_tiles_the_writer_saved(flat_rig, tmp_path: Path):
+    """A full disk at the third tile: the analysis-like sink never sees a tile not on disk."""
+    sink = StopAfter(100)
+    out = tmp_path / "s"
+    engine = ScanEngine(flat_rig, small_scan(rows=2, columns=3), out, sinks=[sink])
+
+    def full_disk(path: Path) -> None:
+        if path.name.startswith("tile_00002"):
+            raise OSError(28, "No space left on device")
+
+    engine.storage_hook = full_disk
+    with pytest.raises(ScanError, match="No space left on device"):
+        engine.run()
+    assert sink.seen == [0, 1] == sorted(ScanFolder(out).verified_tiles())

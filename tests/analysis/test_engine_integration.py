@@ -54,3 +54,32 @@ def test_scan_with_slow_analysis_loses_nothing_and_analyze_reproduces_it(
     assert json.loads(json.dumps(again["differential"])) == doc["differential"]
     with open(a / "cells.csv", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == again["cells"]
+
+
+def test_a_tile_the_writer_failed_on_is_never_analysed(
+    tmp_path: Path, settings: AnalysisSettings
+) -> None:
+    """A full disk while the first tile is written: the analysis sees no tile, commits
+    nothing, and `scan --out` may take the folder over (nothing was acquired)."""
+    import pytest
+
+    from uvscope.acquisition.engine import ScanEngine
+    from uvscope.acquisition.reuse import startup_leftovers
+    from uvscope.errors import ScanError
+
+    rig_cfg, scan = _rig_and_scan()
+    out = tmp_path / "scan"
+    session = AnalysisSession(out, fake_models(), settings)
+    engine = ScanEngine(build_rig(rig_cfg), scan, out, sinks=[session])
+
+    def full_disk(path: Path) -> None:
+        if path.name.startswith("tile_00000"):
+            raise OSError(28, "No space left on device")
+
+    engine.storage_hook = full_disk
+    with pytest.raises(ScanError, match="No space left on device"):
+        engine.run()
+    assert session.worker is None or not session.worker.results  # nothing analysed
+    analysed = [p for d in ("analysis", "analysis.partial") for p in (out / d).rglob("*")]
+    assert not [p for p in analysed if p.is_file()]
+    assert startup_leftovers(out) is not None  # `scan --out` takes it over

@@ -126,3 +126,12 @@ def test_resume_finishes_an_interrupted_scan(files: Path, monkeypatch: pytest.Mo
     assert "built-in" not in r.output
     assert len(ScanFolder.open(out).tile_records()) == 4
     assert len(folder.journal_path.read_text().splitlines()) == 4
+
+
+def test_the_progress_display_shows_the_preparation(files: Path):
+    """Darks, background and focus points have a "preparing" bar, not a silent wait."""
+    out = files / "out"
+    args = ["scan", "--config", str(files / "scan.toml"), "--rig", str(files / "rig.toml")]
+    r = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "preparing: Autofocus: 1 of 1 points done" in r.output  # the last step, finished

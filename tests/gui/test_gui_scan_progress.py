@@ -8,7 +8,8 @@ import json
 import pytest
 
 from tests.gui.test_gui_window import _scan, _window, slow_rig  # noqa: F401 - fixture
-from uvscope.acquisition.events import RunState, ScanProgress
+from uvscope.acquisition.events import PrepProgress, PrepStep, RunState, ScanProgress
+from uvscope.config import RegionConfig
 from uvscope.gui.run_progress import RunProgress
 from uvscope.gui.scan_view import ScanView
 
@@ -126,3 +127,51 @@ def test_double_click_moves_the_stage_inside_limits_after_asking(qtbot, flat_rig
     assert "outside the stage's soft limits" in win.banner.label.text()
     assert len(asked) == 2  # never asked for the refused move
     win.close()
+
+
+def test_the_progress_label_follows_each_focus_map_point(qtbot, tmp_path) -> None:
+    """Preparing is no black box: darks, background and each focus-map point, k of N."""
+    from tests.acquisition._focus_world import small_rig
+
+    rig, _ = small_rig()
+    scan = _scan(tmp_path, rows=1, columns=9, analysis=False).replace(
+        region=RegionConfig(center_mm=(44.0, 33.0), rows=1, columns=9),
+        focus={"mode": "map", "map_points": 3},
+    )
+    win, _ = _window(qtbot, rig, tmp_path, scan=scan)
+    labels: list[str] = []
+    bars: list[tuple[int, int]] = []
+
+    def seen(_p) -> None:  # connected after the window's own slot: the view is updated
+        labels.append(win.scan_view.state_label.text())
+        bars.append((win.scan_view.progress_bar.value(), win.scan_view.progress_bar.maximum()))
+
+    win.controller.preparing.connect(seen)
+    win.scan_view.start_button.click()
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=20_000)
+    focus = [t for t in labels if "Focus map" in t]
+    assert focus[0] == "Scan preparing: Focus map: point 1 of 3"
+    assert focus[1].startswith("Scan preparing: Focus map: point 2 of 3, about ")
+    assert focus[1].endswith(" s left")
+    assert focus[-1] == "Scan preparing: Focus map: 3 of 3 points done"
+    assert labels[0].startswith("Scan preparing: Dark frames: wavelength 1 of ")
+    assert any(t.startswith("Scan preparing: Background: wavelength 1 of ") for t in labels)
+    assert (3, 3) in bars
+    assert not win.scan_view.state_label.text().startswith("Scan preparing")
+    win.close()
+
+
+def test_scan_view_shows_a_preparation_step_then_the_tiles(qtbot) -> None:
+    view = ScanView()
+    qtbot.addWidget(view)
+    view.set_total(9)
+    view.set_state(RunState.PREPARING)
+    assert view.state_label.text() == "Scan preparing"
+    view.set_preparing(PrepProgress(PrepStep.FOCUS_MAP, 2, 9, 20.0, 70.0))
+    assert view.state_label.text() == "Scan preparing: Focus map: point 3 of 9, about 70 s left"
+    assert view.progress_bar.value() == 2 and view.progress_bar.maximum() == 9
+    view.set_state(RunState.RUNNING)  # before the first tile: the bar is the tiles' again
+    assert view.progress_bar.format() == "%v / %m acquired" and view.progress_bar.value() == 0
+    view.set_progress(ScanProgress(1, 9, 1.0, 1.0, 8.0, 1.0))
+    assert view.state_label.text() == "Scan running"
+    assert view.progress_bar.value() == 1

@@ -7,6 +7,7 @@ offset so a blank field normalises to 1.0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,8 +57,14 @@ def average_frames(rig: Rig, n: int) -> np.ndarray:
     return (acc / n).astype(np.float32)
 
 
-def acquire_darks(rig: Rig, exposures_ms: dict[int, float], frames: int) -> dict[int, np.ndarray]:
-    """Dark frames with the wheel's blocked slot, one per wavelength's exposure."""
+def acquire_darks(
+    rig: Rig,
+    exposures_ms: dict[int, float],
+    frames: int,
+    on_wavelength: Callable[[int], None] = lambda nm: None,
+) -> dict[int, np.ndarray]:
+    """Dark frames with the wheel's blocked slot, one per wavelength's exposure;
+    ``on_wavelength`` is called as each wavelength's dark is done (progress)."""
     if frames == 0 or rig.filter_wheel.dark_slot is None:
         return {}
     rig.filter_wheel.move_to_dark()
@@ -68,6 +75,7 @@ def acquire_darks(rig: Rig, exposures_ms: dict[int, float], frames: int) -> dict
             rig.camera.set_exposure_ms(exp)
             cache[exp] = average_frames(rig, frames)
         out[nm] = cache[exp]
+        on_wavelength(nm)
     return out
 
 
@@ -79,8 +87,10 @@ def acquire_backgrounds(
     z_um: float,
     darks: dict[int, np.ndarray],
     bg_id: str = "bg0",
+    on_wavelength: Callable[[int], None] = lambda nm: None,
 ) -> Backgrounds:
-    """Backgrounds at a blank position, one per wavelength, with the given darks."""
+    """Backgrounds at a blank position, one per wavelength, with the given darks;
+    ``on_wavelength`` is called as each wavelength's background is done (progress)."""
     rig.stage.start_move_to_mm(*position_mm)
     rig.focus.start_move_to_um(z_um)
     rig.stage.wait()
@@ -96,4 +106,5 @@ def acquire_backgrounds(
         rig.filter_wheel.move_to_wavelength(nm)
         rig.camera.set_exposure_ms(exp)
         result.background[nm] = average_frames(rig, frames)
+        on_wavelength(nm)
     return result

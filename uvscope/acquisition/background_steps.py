@@ -16,7 +16,8 @@ import numpy as np
 
 from uvscope.acquisition.background import Backgrounds, acquire_backgrounds, acquire_darks
 from uvscope.acquisition.drift import DriftDecision, DriftMonitor
-from uvscope.acquisition.events import ScanEvents
+from uvscope.acquisition.events import PrepStep, ScanEvents
+from uvscope.acquisition.prep_progress import PrepReporter
 from uvscope.acquisition.resume import ResumePoint, dark_path
 from uvscope.acquisition.steps import BackgroundStep, DarkStep, ReloadBackgroundStep, ScanStep
 from uvscope.acquisition.tiles import Tile
@@ -78,6 +79,9 @@ class BackgroundKeeper:
         self.reloaded = False  # resumed with the saved background (not a new one)
         self._darks: dict[int, np.ndarray] = {}
         self._dark_id = "bg0"
+        #: progress of the darks and the first background (the later ones are not a step
+        #: of the preparation)
+        self.prep = PrepReporter(events.preparing.emit)
 
     def normalise(self, nm: int, raw: np.ndarray) -> np.ndarray:
         return self.backgrounds().normalise(nm, raw)
@@ -114,7 +118,9 @@ class BackgroundKeeper:
             }
             return
         frames = self.scan.background.dark_frames
-        self._darks = acquire_darks(self.rig, exposures, frames)
+        takes = bool(frames) and self.rig.filter_wheel.dark_slot is not None
+        on_nm = self._report(PrepStep.DARKS if takes else None)
+        self._darks = acquire_darks(self.rig, exposures, frames, on_nm)
         if frames and not self._darks:  # the rig has no blocked slot: say what was not done
             self.log(
                 "no-darks",
@@ -133,8 +139,16 @@ class BackgroundKeeper:
         pos_mm = (old.position_mm if old is not None else None) or self._position_mm()
         z_um = self._z_um(old)
         darks = old.dark if old is not None and step.due is not None else self._darks
+        on_nm = self._report(PrepStep.BACKGROUND if step.due is None else None)
         bgs = acquire_backgrounds(
-            rig, self._exposures_ms, self.scan.background.frames, pos_mm, z_um, darks, new_id
+            rig,
+            self._exposures_ms,
+            self.scan.background.frames,
+            pos_mm,
+            z_um,
+            darks,
+            new_id,
+            on_nm,
         )
         self._write(bgs, pos_mm, z_um)
         entries.append(self._entry(bgs, entries, pos_mm, z_um, step.due))
@@ -149,6 +163,20 @@ class BackgroundKeeper:
         self.current = bgs
         if step.due is not None and self.drift is not None:
             self.drift.reset(rig.clock.now())
+
+    def _report(self, step: PrepStep | None) -> Callable[[int], None]:
+        """Begin ``step``'s progress (one item per wavelength); the per-wavelength callback
+        that advances it (a no-op for None: no progress to report)."""
+        if step is None:
+            return lambda nm: None
+        nms = list(self._exposures_ms)
+        self.prep.begin(step, len(nms), f"{nms[0]} nm")
+
+        def done(nm: int) -> None:
+            i = nms.index(nm) + 1
+            self.prep.advance(f"{nms[i]} nm" if i < len(nms) else "")
+
+        return done
 
     def reload(self, step: ReloadBackgroundStep) -> None:
         """A checked background entry of the folder (the newest: the scan may have retaken

@@ -336,6 +336,7 @@ class ScanEngine:
             keeper.normalise,
             should_stop=lambda: self.control.aborted,
             log=self._log,
+            prep=keeper.prep,
         )
         saved = folder.read_manifest().get("focus") if self.resume_existing else None
         if self.focus_source is None:

@@ -31,6 +31,53 @@ class ScanProgress:
     virtual_elapsed_s: float
 
 
+class PrepStep(Enum):
+    """A step of the preparation before the first tile; the value is what the operator reads."""
+
+    DARKS = "Dark frames"
+    BACKGROUND = "Background"
+    FOCUS = "Autofocus"
+    FOCUS_MAP = "Focus map"
+
+
+_UNIT = {
+    PrepStep.DARKS: "wavelength",
+    PrepStep.BACKGROUND: "wavelength",
+    PrepStep.FOCUS: "point",
+    PrepStep.FOCUS_MAP: "point",
+}
+
+
+@dataclass(frozen=True)
+class PrepProgress:
+    """Progress of one preparation step: ``done`` of ``total`` items finished (wavelengths,
+    focus points), ``detail`` naming the one in work, an ETA from the items done so far."""
+
+    step: PrepStep
+    done: int
+    total: int
+    elapsed_s: float
+    eta_s: float | None
+    detail: str = ""
+
+    def text(self) -> str:
+        """One line, e.g. "Focus map: point 3 of 9, about 40 s left"."""
+        unit = _UNIT[self.step]
+        if self.done >= self.total:
+            return f"{self.step.value}: {self.total} of {self.total} {unit}s done"
+        line = f"{self.step.value}: {unit} {self.done + 1} of {self.total}"
+        if self.detail:
+            line += f" ({self.detail})"
+        if self.eta_s is not None:
+            line += f", about {_about(self.eta_s)} left"
+        return line
+
+
+def _about(seconds: float) -> str:
+    s = max(0, int(round(seconds)))
+    return f"{s} s" if s < 120 else f"{round(s / 60)} min"
+
+
 @dataclass(frozen=True)
 class ScanSummary:
     status: str  # "complete", "stopped-early", "interrupted", "aborted", "failed"
@@ -47,6 +94,7 @@ class ScanSummary:
 class ScanEvents(SignalGroup):
     state_changed = Signal(RunState)
     progress = Signal(ScanProgress)
+    preparing = Signal(PrepProgress)  # darks, background, focus points before the first tile
     tile_acquired = Signal(Tile)
     background_acquired = Signal(int, object)  # wavelength, float32 image
     device_error = Signal(str)

@@ -28,6 +28,7 @@ from uvscope.acquisition.autofocus import (
     parabola_peak,
     sharpness,
 )
+from uvscope.acquisition.events import PrepStep
 from uvscope.acquisition.focus_map import (
     FixedFocus,
     FocusMap,
@@ -39,6 +40,7 @@ from uvscope.acquisition.focus_map import (
     nearest_neighbour_order,
 )
 from uvscope.acquisition.plan import GridPlan
+from uvscope.acquisition.prep_progress import PrepReporter
 from uvscope.acquisition.tiles import Tile, TileSpec
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
@@ -106,6 +108,7 @@ class FocusController:
         should_stop: Callable[[], bool] = lambda: False,
         log: Log = lambda kind, message, **extra: None,
         point_retries: int = 1,
+        prep: PrepReporter | None = None,
     ) -> None:
         self.rig, self.scan, self.cfg = rig, scan, scan.focus
         nms = [w.nm for w in scan.wavelengths]
@@ -138,6 +141,8 @@ class FocusController:
         )
         self.log = log
         self.should_stop = should_stop
+        #: progress of the focus points taken before the tiles
+        self.prep = prep if prep is not None else PrepReporter()
         self.exposure_ms = exposure
         self.point_retries = point_retries
         self.source: FocusMap | FixedFocus | None = None
@@ -189,12 +194,14 @@ class FocusController:
     def _focus_once(self, plan: GridPlan) -> FixedFocus | None:
         """One autofocus at the region centre (or the nearest tile there with structure)."""
         planned = choose_map_points(plan.tiles, 1)[0]
+        self.prep.begin(PrepStep.FOCUS, 1)
         centre = self._structured(planned, plan, set())
         res = (
             self._focus_point(planned.x_mm, planned.y_mm, None)
             if centre is None
             else (self._focus_point(centre.x_mm, centre.y_mm, None))
         )
+        self.prep.advance()
         if not res.found:
             if self.cfg.mode == "auto":
                 self._no_map_points(1)
@@ -222,7 +229,9 @@ class FocusController:
             return
         z_before = self.rig.focus.position_um()
         centre = choose_map_points(plan.tiles, 1)[0]
+        self.prep.begin(PrepStep.FOCUS, 1)
         res = self._focus_point(centre.x_mm, centre.y_mm, self.cfg.z_um)
+        self.prep.advance()
         self.rig.focus.move_to_um(z_before)
         self.reference_ratio = self._reference_ratio([res]) if res.found else None
         if self.reference_ratio is None:
@@ -297,13 +306,16 @@ class FocusController:
         found: list[AutofocusResult] = []
         partial: FocusMap | None = None
         taken = {s.index for s in chosen}
+        self.prep.begin(PrepStep.FOCUS_MAP, len(order))
         for planned in order:
             spec = self._structured(planned, plan, taken - {planned.index})
             if spec is None:
+                self.prep.advance()
                 continue
             taken.add(spec.index)
             centre = partial.z_at(spec.x_mm, spec.y_mm) if partial is not None else None
             res = self._focus_point(spec.x_mm, spec.y_mm, centre)
+            self.prep.advance()
             if not res.found:
                 self.log(
                     "focus-point",

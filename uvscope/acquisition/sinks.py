@@ -32,12 +32,23 @@ class SinkSet:
         self.out_dir, self.log = out_dir, log
         #: what the non-writer sinks lost (the scan is still complete)
         self.errors = errors
-        #: sinks still to close if the scan ends here
+        #: sinks still to close if the scan ends here (the writer first: it feeds the rest)
         self.unclosed: list[TileSink] = [writer, *self.others]
+        self._lossless = [s for s in self.others if getattr(s, "lossless", True)]
+        self._lossy = [s for s in self.others if s not in self._lossless]
+        writer.on_saved = self._saved
 
     def put(self, tile: Tile) -> None:
+        """The tile to the writer and the lossy sinks (displays); the lossless ones (the
+        analysis) get it from the writer's thread once it is on disk, so no result is ever
+        made of a tile the scan did not save, and the engine never waits for a write (their
+        backpressure reaches it through the writer's bounded queue)."""
         self.writer.put(tile)
-        for sink in self.others:
+        for sink in self._lossy:
+            self._put_or_log(sink, tile)
+
+    def _saved(self, tile: Tile) -> None:
+        for sink in self._lossless:
             self._put_or_log(sink, tile)
 
     def should_stop(self) -> bool:

@@ -53,9 +53,10 @@ class Tile:
 class TileSink(Protocol):
     """A consumer of acquired tiles (writer, analysis, live view).
 
-    ``lossless`` sinks make the engine wait when they fall behind (backpressure); others may
-    drop tiles. ``put`` is called from the engine thread; ``close`` after the last tile, and
-    must return only once everything put has been handled (or re-raise the sink's error).
+    ``lossless`` sinks make the engine wait when they fall behind (backpressure), and get a
+    tile only once the writer has saved it; others may drop tiles. ``put`` is called from
+    the engine thread; ``close`` after the last tile, and must return only once everything
+    put has been handled (or re-raise the sink's error).
     """
 
     lossless: bool

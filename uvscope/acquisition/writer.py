@@ -1,13 +1,15 @@
 """The writer sink: every tile to disk, in order, never dropped.
 
 Runs in its own thread behind a small bounded queue (two tiles), so acquisition overlaps
-file writing while at most the tiles in flight are lost if the process is killed.
+file writing while at most the tiles in flight are lost if the process is killed. A tile on
+disk is handed on (``on_saved``: the analysis), so nothing is ever made of a tile not saved.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 
 from uvscope.acquisition.tiles import Tile
 from uvscope.allocator import release_free_memory
@@ -27,6 +29,9 @@ class TileWriter:
         self._q: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self.written = 0
+        #: called in the writer's thread with each tile once it is on disk (the lossless
+        #: sinks behind the writer); a tile that could not be written is never passed on
+        self.on_saved: Callable[[Tile], None] | None = None
         self._thread = threading.Thread(target=self._run, name="uvscope-writer", daemon=True)
         self._thread.start()
 
@@ -57,6 +62,9 @@ class TileWriter:
                 self._write(item)  # type: ignore[arg-type]
             except BaseException as err:  # noqa: BLE001 - reported to the engine thread
                 self._error = err
+                continue
+            if self.on_saved is not None:
+                self.on_saved(item)  # type: ignore[arg-type]
             release_free_memory()  # the written tile's arrays back to the system
 
     def _write(self, tile: Tile) -> None:

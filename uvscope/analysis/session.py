@@ -135,10 +135,12 @@ class AnalysisSession:
         worker.drain()
         self._check_stop()
         folder = ScanFolder.open(self.scan_dir)
+        saved = set(folder.verified_tiles())
+        if not saved:  # the scan saved no tile (it failed at the first): nothing to analyse,
+            worker.close()  # and nothing written, so `scan --out` may take the folder over
+            return
         skipped = {int(k) for k in self.skipped if k.isdigit()}
-        missing = sorted(
-            set(folder.verified_tiles()) - set(worker.results) - set(worker.failed) - skipped
-        )
+        missing = sorted(saved - set(worker.results) - set(worker.failed) - skipped)
         if missing and not worker.should_stop():
             for tile in read_tiles(folder, missing):
                 worker.put(tile)

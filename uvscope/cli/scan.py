@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from uvscope.acquisition.engine import ScanEngine
-from uvscope.acquisition.events import ScanProgress, ScanSummary
+from uvscope.acquisition.events import PrepProgress, ScanProgress, ScanSummary
 from uvscope.cli.options import rig_option
 from uvscope.cli.signals import LeaveNow, SignalStop
 from uvscope.config import (
@@ -135,6 +135,21 @@ def _end_product_bars(progress: Progress) -> Any:
     return on_step
 
 
+def _prep_bar(progress: Progress) -> Any:
+    """A listener for ``events.preparing``: one "preparing" bar under the scan's bar, showing
+    the current step (darks, background, focus points) k of N with its ETA."""
+    bar: list[Any] = []
+
+    def on_prep(p: PrepProgress) -> None:
+        if not bar:
+            bar.append(progress.add_task("", total=p.total, rate=""))
+        progress.update(
+            bar[0], description=f"  preparing: {p.text()}", completed=p.done, total=p.total
+        )
+
+    return on_prep
+
+
 def _analysis_overrides(
     scan: ScanConfig, analysis: bool | None, models: str | None, allow: bool
 ) -> ScanConfig:
@@ -217,6 +232,7 @@ def run_one(
             )
 
         on_end_product = _end_product_bars(progress)
+        engine.events.preparing.connect(_prep_bar(progress))
         engine.events.state_changed.connect(on_state)
         engine.events.progress.connect(on_progress)
         end_products.step.connect(on_end_product)

@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
         self.scan_view.abort_requested.connect(self._abort)
         self.controller.state_changed.connect(self._on_state)
         self.controller.progress.connect(self._on_progress)
+        self.controller.preparing.connect(self.scan_view.set_preparing)
         self.controller.plan_ready.connect(self._on_plan)
         self.controller.finished.connect(self._on_finished)
         self.controller.device_error.connect(self._on_device_error)

@@ -48,6 +48,7 @@ class ScanController(QObject):
 
     state_changed = Signal(object)  # RunState
     progress = Signal(object)  # ScanProgress
+    preparing = Signal(object)  # PrepProgress: darks, background, focus points
     finished = Signal(object)  # ScanSummary
     device_error = Signal(str)
     log = Signal(str)
@@ -139,6 +140,7 @@ class ScanController(QObject):
         relay = QtRelay(engine.events, self)
         relay.on("state_changed", self.state_changed.emit)
         relay.on("progress", self.progress.emit)
+        relay.on("preparing", self.preparing.emit)
         relay.on("device_error", self.device_error.emit)
         relay.on("log", self.log.emit)
         relay.on("finished", self._on_finished)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from uvscope.acquisition.events import RunState, ScanProgress
+from uvscope.acquisition.events import PrepProgress, RunState, ScanProgress
 from uvscope.gui.mosaic_view import MosaicView
 from uvscope.gui.run_progress import RunProgress
 from uvscope.gui.tile_prep import MODES
@@ -109,6 +109,8 @@ class ScanView(QWidget):
         #: the analysis runs with this scan (set by the window before it starts)
         self.analysis_on = False
         self.run = RunProgress()
+        #: the preparation step in work (darks, background, focus points), while preparing
+        self.prep: PrepProgress | None = None
         self.clock = time.monotonic
         self.tick = QTimer(self)  # elapsed and ETA keep moving while the scan waits
         self.tick.setInterval(1000)
@@ -117,6 +119,11 @@ class ScanView(QWidget):
 
     def set_state(self, state: RunState) -> None:
         self.state = state
+        if state != RunState.PREPARING and self.prep is not None:
+            self.prep = None  # the bar goes back to the tiles
+            self.progress_bar.setFormat("%v / %m acquired")
+            self.progress_bar.setRange(0, max(1, self.run.total))
+            self.progress_bar.setValue(self.run.acquired)
         active = state in _ACTIVE
         self.start_button.setEnabled(not active)
         self.pause_button.setEnabled(state == RunState.RUNNING)
@@ -130,10 +137,9 @@ class ScanView(QWidget):
 
     def _show_state(self) -> None:
         state = self.state
-        text = {
-            RunState.PREPARING: "preparing: dark and background frames",
-            RunState.PAUSED: "paused",
-        }.get(state, state.value)
+        text = {RunState.PAUSED: "paused"}.get(state, state.value)
+        if state == RunState.PREPARING and self.prep is not None:
+            text = f"preparing: {self.prep.text()}"
         if state == RunState.RUNNING and self.run.waiting_for_analysis:
             text = "acquired; waiting for the analysis"
         if state == RunState.IDLE and not self.mosaic.tiles:
@@ -149,6 +155,14 @@ class ScanView(QWidget):
         self.analysis_bar.setValue(done if self.analysis_on else 0)
         self.run.start(total, self.analysis_on, self.clock())
         self._refresh()
+
+    def set_preparing(self, p: PrepProgress) -> None:
+        """A step of the preparation: its k of N on the bar, its line (with an ETA) above."""
+        self.prep = p
+        self.progress_bar.setFormat(f"{p.step.value}: %v / %m")
+        self.progress_bar.setRange(0, max(1, p.total))
+        self.progress_bar.setValue(p.done)
+        self._show_state()
 
     def set_progress(self, p: ScanProgress) -> None:
         self.progress_bar.setFormat("%v / %m acquired")
