@@ -24,7 +24,7 @@ _EF_C0, _EF_C2, _EF_C4 = 0.81, 7.83, -4.39
 FRAGMENTS: tuple[str, ...] = ("helmet", "triangle", "crescent")
 #: target cell: height (um) and relative radius of the central haemoglobin bump, and how much
 #: of the Evans-Fung central thickness is left in the pallor ring around it
-_TARGET_BUMP_UM, _TARGET_BUMP_RHO, _TARGET_RING = 2.0, 0.22, 0.3
+_TARGET_BUMP_UM, _TARGET_BUMP_RHO, _TARGET_RING = 2.0, 0.27, 0.3
 #: a schistocyte's dome rises over this fraction of its parent radius (no pallor)
 _FRAGMENT_DOME = 0.5
 

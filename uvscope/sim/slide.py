@@ -274,11 +274,6 @@ class VirtualSlide:
 
     def chunk(self, ix: int, iy: int) -> Chunk:
         """All objects whose centre lies in chunk (ix, iy)."""
-        key = (ix, iy)
-        hit = self._chunk_cache.get(key)
-        if hit is not None:
-            self._chunk_cache.move_to_end(key)
-            return hit
         ch = self._raw_chunk(ix, iy)
         if not ch.overlaps_done:
             ch.rbcs = self._flag_overlaps(ix, iy, ch.rbcs)
