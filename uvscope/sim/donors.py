@@ -51,6 +51,9 @@ class DonorProfile:
     #: share of each abnormal red-cell class (names from RBC_CLASSES, not "normal": normal
     #: is the rest); see ``rbc_morph_shares``
     rbc_morph_fractions: dict[str, float] = field(default_factory=dict)
+    #: scales every normal-shaped RBC's central thickness: below 1 a wider, paler central
+    #: pallor (hypochromic cells: the same haemoglobin pushed to the rim)
+    rbc_pallor_scale: float = 1.0
     #: platelets per RBC (about 250e3 / 5e6 per uL)
     platelets_per_rbc: float = 0.05
     platelet_clump_prob: float = 0.08
@@ -165,6 +168,7 @@ def _iron_deficiency() -> DonorProfile:
         rbc_diameter_um=6.3,
         rbc_diameter_sd_um=0.85,
         rbc_morph_fractions={"elliptocyte": 0.03},
+        rbc_pallor_scale=0.45,
         platelets_per_rbc=0.07,
     )
 
@@ -208,6 +212,7 @@ def _thalassaemia_like() -> DonorProfile:
         rbc_diameter_um=6.4,
         rbc_diameter_sd_um=0.6,
         rbc_morph_fractions={"target": 0.10, "elliptocyte": 0.02, "schistocyte": 0.01},
+        rbc_pallor_scale=0.6,
         rbc_coverage=0.32,
     )
 

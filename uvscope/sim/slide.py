@@ -439,7 +439,7 @@ class VirtualSlide:
                         r * (0.9 + 0.1 * u[i, 1]),
                         a,
                         float(hb[i]),
-                        float(0.6 + 1.0 * u[i, 2]),
+                        float((0.6 + 1.0 * u[i, 2]) * d.rbc_pallor_scale),
                         morph,
                         id=first_id + len(out),
                     )
