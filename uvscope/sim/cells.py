@@ -117,16 +117,18 @@ class RBC:
         r = np.float32(self.a)
         disc = np.sqrt(xr * xr + yr * yr) - r
         if self.fragment == "helmet":  # one straight cut
-            return np.maximum(disc, xr - np.float32(self.cut) * r)
-        if self.fragment == "triangle":  # three cuts, inradius cut * a
+            cut = xr - np.float32(self.cut) * r
+        elif self.fragment == "triangle":  # three cuts, inradius cut * a
             sides = [
                 xr * np.float32(math.cos(t)) + yr * np.float32(math.sin(t))
                 for t in (0.0, 2 * math.pi / 3, 4 * math.pi / 3)
             ]
-            return np.maximum(disc, np.maximum.reduce(sides) - np.float32(self.cut) * r)
-        # crescent: the disc less a disc of radius 0.9 a shifted by cut * a
-        bite = np.sqrt((xr - np.float32(self.cut) * r) ** 2 + yr * yr) - np.float32(0.9) * r
-        return np.maximum(disc, -bite)
+            cut = np.maximum.reduce(sides) - np.float32(self.cut) * r
+        else:  # crescent: the disc less a disc of radius 0.9 a shifted by cut * a
+            bite = np.sqrt((xr - np.float32(self.cut) * r) ** 2 + yr * yr) - np.float32(0.9) * r
+            cut = -bite
+        out: np.ndarray = np.maximum(disc, cut)
+        return out
 
     def patch(self, ps: float, optics: OpticsParams) -> Patch:
         g = grid(self.cx, self.cy, self.radius_um, ps)
