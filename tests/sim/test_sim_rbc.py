@@ -181,7 +181,7 @@ def test_overlap_flags_are_symmetric_across_chunk_borders():
             q
             for q in pts.values()
             if q.id != r.id
-            and math.hypot(q.cx - r.cx, q.cy - r.cy) < max(q.a, q.b) + max(r.a, r.b)
+            and math.hypot(q.cx - r.cx, q.cy - r.cy) < q.reach_um + r.reach_um
             and rbc_overlap(r, q, OVERLAP_MIN_FRACTION)
         ]
         assert r.overlapped == bool(partners), r

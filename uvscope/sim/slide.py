@@ -33,6 +33,7 @@ from uvscope.sim.cells import (
     Debris,
     Platelet,
     fragment_area_fraction,
+    lens_area,
     make_debris,
     make_platelets,
     rbc_overlap,
@@ -305,19 +306,23 @@ class VirtualSlide:
             if 0 <= jx < self.nx and 0 <= jy < self.ny
             for q in (rbcs if (jx, jy) == (ix, iy) else self._raw_chunk(jx, jy).rbcs)
         ]
-        pts = np.array([(q.cx, q.cy) for q in others])
-        reach = np.array([max(q.a, q.b) for q in others])
-        out = []
-        for r in rbcs:
-            near = np.nonzero(np.hypot(pts[:, 0] - r.cx, pts[:, 1] - r.cy) < reach + max(r.a, r.b))[
-                0
-            ]
-            hit = any(
-                others[j].id != r.id and rbc_overlap(r, others[j], OVERLAP_MIN_FRACTION)
-                for j in near
-            )
-            out.append(dataclasses.replace(r, overlapped=True) if hit else r)
-        return out
+        pts = np.array([(q.cx, q.cy, q.reach_um, q.area_um2) for q in others])
+        own = np.array([(r.cx, r.cy, r.reach_um, r.area_um2) for r in rbcs])
+        dist = np.hypot(own[:, None, 0] - pts[None, :, 0], own[:, None, 1] - pts[None, :, 1])
+        ii, jj = np.nonzero(dist < own[:, None, 2] + pts[None, :, 2])
+        # the discs holding the two outlines must share more than the threshold to matter
+        shared = lens_area(own[ii, 2], pts[jj, 2], dist[ii, jj])
+        keep = shared > OVERLAP_MIN_FRACTION * np.minimum(own[ii, 3], pts[jj, 3])
+        hit = np.zeros(len(rbcs), bool)
+        for i, j in zip(ii[keep].tolist(), jj[keep].tolist(), strict=True):
+            q = others[j]
+            if not hit[i] and q.id != rbcs[i].id:
+                hit[i] = rbc_overlap(rbcs[i], q, OVERLAP_MIN_FRACTION)
+        flagged = [
+            dataclasses.replace(r, overlapped=True) if h else r
+            for r, h in zip(rbcs, hit, strict=True)
+        ]
+        return flagged
 
     def _generate(self, ix: int, iy: int) -> Chunk:
         d = self.donor
@@ -487,7 +492,7 @@ class VirtualSlide:
         out: list[Any] = []
         for iy in ys:
             for ix in xs:
-                ch = self.chunk(ix, iy)
+                ch = self._raw_chunk(ix, iy)  # drawing needs no overlap flags
                 out.extend(ch.others)
                 out.extend(ch.rbcs)
                 out.extend(ch.wbcs)  # drawn last: WBC labels win over RBC overlaps
