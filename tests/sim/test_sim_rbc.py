@@ -288,3 +288,29 @@ def test_tile_bytes_count_the_instance_maps(thal):
     assert t.nbytes == sum(
         a.nbytes for a in (t.na, t.prot, t.hb, t.scat, t.cell, t.nuc, t.rbc_id, t.plt_id)
     ) + sum(a.nbytes for a in t.trans.values())
+
+
+def test_hypochromic_cells_have_a_wider_paler_centre():
+    """Same haemoglobin per area, pushed to the rim: the centre-to-rim density ratio drops."""
+
+    def centre_to_rim(donor: str) -> float:
+        w = _world(donor, 6)
+        x, y = w.smear_centre_mm()
+        cells = [
+            r
+            for r in w.slide.rbcs_in_box(x * 1e3, y * 1e3, x * 1e3 + 150, y * 1e3 + 150)
+            if r.morph == "normal"
+        ][:40]
+        ratios = []
+        for r in cells:
+            p = r.patch(0.1, w.optics)
+            assert p.hb is not None
+            h, wd = p.hb.shape
+            yy, xx = np.mgrid[0:h, 0:wd]
+            rho = np.hypot(yy - (r.cy / 0.1 - p.r0), xx - (r.cx / 0.1 - p.c0)) * 0.1
+            rho /= math.sqrt(r.a * r.b)
+            ratios.append(p.hb[rho < 0.2].mean() / p.hb[(rho > 0.6) & (rho < 0.8)].mean())
+        return float(np.median(ratios))
+
+    healthy, iron = centre_to_rim("healthy"), centre_to_rim("iron-deficiency")
+    assert iron < 0.7 * healthy, (iron, healthy)
