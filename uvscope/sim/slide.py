@@ -571,7 +571,7 @@ class VirtualSlide:
             for kind, mask in (("rbc", p.rbc), ("plt", p.plt)):
                 if mask is not None:  # the larger id wins an overlap (the one drawn later)
                     view = ids_of[kind][dst]
-                    np.maximum(view, np.where(mask[src], np.int32(p.label), 0), out=view)
+                    np.maximum(view, np.int32(p.label), out=view, where=mask[src])
             if p.cell is not None:
                 m = p.cell[src]
                 if m.any():
