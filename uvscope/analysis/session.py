@@ -21,6 +21,7 @@ from uvscope.analysis.outputs import AnalysisOutputs
 from uvscope.analysis.pipeline import TileResult
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.analysis.worker import AnalysisWorker
+from uvscope.config import HaemoglobinConfig
 from uvscope.errors import StorageError
 from uvscope.io.scanfolder import ScanFolder
 
@@ -85,6 +86,11 @@ class AnalysisSession:
         self.report = report
         self._plan = list(plan) if plan is not None else None
         self.worker: AnalysisWorker | None = None
+        #: the sample's red-cell count and whether the scan took a background (from the
+        #: manifest, read at the first tile: the engine writes it before)
+        self.rbc_per_ul: float | None = None
+        self.background_usable = True
+        self._smear_configured = False
         self.summary: dict[str, Any] | None = None
         if self._plan is not None:
             self._start()
@@ -102,7 +108,24 @@ class AnalysisSession:
 
     # ---------------------------------------------------------------- TileSink
     def put(self, tile: Tile) -> None:
-        self._start().put(tile)
+        worker = self._start()
+        if not self._smear_configured:
+            self._configure_smear(worker)
+        worker.put(tile)
+
+    def _configure_smear(self, worker: AnalysisWorker) -> None:
+        """The rig's haemoglobin constants, the sample's red-cell count and whether a
+        background was taken, from the scan's manifest."""
+        self._smear_configured = True
+        try:
+            manifest = ScanFolder.open(self.scan_dir).read_manifest()
+        except (StorageError, OSError):
+            return
+        self.rbc_per_ul, hb, self.background_usable = smear_context(manifest)
+        smear = worker.pipeline.smear
+        if smear is not None:
+            smear.haemoglobin = hb
+            smear.background_usable = self.background_usable
 
     def should_stop(self) -> bool:
         return self.worker is not None and self.worker.should_stop()
@@ -127,6 +150,7 @@ class AnalysisSession:
         cells = out.write_cells(results)
         _, mosaic = out.write_mosaics(results, self.settings)
         doc = out.write_differential(diff, results, self.settings, self.models.provenance, mosaic)
+        out.write_cbc(diff, self.rbc_per_ul, self.background_usable)
         out.commit()  # the new analysis replaces the previous one only now, whole
         report_path = None
         if self.report:
@@ -141,6 +165,20 @@ class AnalysisSession:
             "report": str(report_path) if report_path else None,
             "root": str(out.root),
         }
+
+
+def smear_context(manifest: dict[str, Any]) -> tuple[float | None, HaemoglobinConfig, bool]:
+    """(the sample's red cells per uL or None, the rig's haemoglobin constants, whether the
+    scan recorded a background) from a scan manifest; a manifest written before these
+    settings existed gets the defaults."""
+    config = manifest.get("config") or {}
+    count = (config.get("sample") or {}).get("rbc_per_ul")
+    rig = manifest.get("rig") or {}
+    try:
+        hb = HaemoglobinConfig.model_validate(rig.get("haemoglobin") or {})
+    except ValueError as err:
+        raise StorageError(f"the scan manifest's rig.haemoglobin is not valid: {err}") from err
+    return (float(count) if count else None), hb, bool(manifest.get("backgrounds"))
 
 
 def analyse_scan_folder(
