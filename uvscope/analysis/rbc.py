@@ -22,6 +22,10 @@ from scipy import ndimage as ndi
 from skimage.measure import regionprops
 from skimage.segmentation import watershed
 
+#: touching cells share a boundary shorter than this share of the smaller one's diameter
+NECK_SHARE = 0.5
+#: an unsplit piece this many times the median red cell's area holds two cells
+MERGED_AREA = 1.7
 #: shapes that fill at least this share of their moment ellipse are convex enough that their
 #: solidity is taken as 1 (the convex hull is computed only for the others)
 CONVEX_FILL = 0.93
@@ -101,6 +105,40 @@ def split_touching(
             split.append(True)
         split[k] = True
     return pieces, np.asarray(origin), np.asarray(split)
+
+
+def overlapping(
+    pieces: np.ndarray, split: np.ndarray, area_um2: np.ndarray, px_um: float
+) -> np.ndarray:
+    """Which pieces overlap another (True) rather than merely touch it, or hold two cells.
+
+    Two discs that touch share a short boundary; two that overlap share a chord as long as
+    a good part of the smaller one's diameter. A piece is overlapped when its shared boundary
+    with a neighbour exceeds ``NECK_SHARE`` of the smaller one's equivalent diameter, and an
+    unsplit piece larger than ``MERGED_AREA`` times the tile's median red cell holds two.
+    """
+    n = split.size - 1
+    over = np.zeros(n + 1, bool)
+    diameter = 2.0 * np.sqrt(area_um2 / math.pi)
+    pairs = []
+    for a, b in ((pieces[1:, :], pieces[:-1, :]), (pieces[:, 1:], pieces[:, :-1])):
+        sel = (a != b) & (a > 0) & (b > 0)
+        pairs.append(np.stack([np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])], axis=1))
+    both = np.concatenate(pairs)
+    if both.size:
+        uniq, counts = np.unique(both, axis=0, return_counts=True)
+        neck_um = counts * px_um * (math.pi / 4.0) * 2.0  # pixel sides of both orientations
+        small = np.minimum(diameter[uniq[:, 0]], diameter[uniq[:, 1]])
+        bad = neck_um > NECK_SHARE * small
+        over[uniq[bad, 0]] = True
+        over[uniq[bad, 1]] = True
+    single = ~split
+    single[0] = False
+    if single.any():
+        median = float(np.median(area_um2[single]))
+        over |= single & (area_um2 > MERGED_AREA * median)
+    over[0] = False
+    return over
 
 
 @dataclass(frozen=True)

@@ -215,17 +215,19 @@ class CbcSettings(Model):
     rbc_od_threshold: float = Field(
         0.05, gt=0, description="Red cells: smoothed OD above this (pale centres filled)"
     )
-    rbc_opening_um: float = Field(
-        0.64,
-        gt=0,
-        description="Red-cell masks are opened by a disc this wide (radius), so a "
-        "platelet's dense centre touching a red cell is not part of it",
+    platelet_min_mean_od: float = Field(
+        0.04, gt=0, description="Platelets absorb more than this on average (halo remnants less)"
+    )
+    platelet_min_od_um2: float = Field(
+        0.08, gt=0, description="Platelets' integrated OD (um^2) is at least this"
     )
     platelet_max_mean_od: float = Field(
         0.15, gt=0, description="Platelets absorb less than this on average (dust more)"
     )
     platelet_min_area_um2: float = Field(0.8, gt=0, description="Smaller objects are noise")
-    platelet_max_area_um2: float = Field(80.0, gt=0, description="Larger weak objects are debris")
+    platelet_max_area_um2: float = Field(
+        30.0, gt=0, description="Larger objects are red cells (a clump of 5 is ~20 um^2)"
+    )
     platelet_single_od_um2: float = Field(
         0.28,
         gt=0,

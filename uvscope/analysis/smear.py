@@ -24,7 +24,7 @@ from uvscope.analysis.absorbance import (
 )
 from uvscope.analysis.dedup import CoreRegions, touched_sides
 from uvscope.analysis.platelets import PlateletRecord, platelets_in
-from uvscope.analysis.rbc import RbcRecord, Shapes, measure, split_touching
+from uvscope.analysis.rbc import RbcRecord, Shapes, measure, overlapping, split_touching
 from uvscope.analysis.rbc_morphology import classify
 from uvscope.analysis.settings import CbcSettings
 from uvscope.config import HaemoglobinConfig
@@ -38,7 +38,7 @@ SMOOTH_UM = 0.3
 PLATELET_GAP_PX = 2
 #: a platelet centred this much further from a red cell than PLATELET_GAP_PX is still found
 #: (its visible part is large enough); nearer, it is hidden (calibrated on simulated truth)
-PLATELET_HIDDEN_PX = 1
+PLATELET_HIDDEN_PX = 2
 #: WBC masks grow by this much before objects touching them are set aside
 WBC_MARGIN_UM = 1.0
 
@@ -106,12 +106,6 @@ def _bbox(sl: tuple[slice, slice]) -> tuple[int, int, int, int]:
     return (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
 
 
-def _disk(radius: int) -> np.ndarray:
-    y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
-    disk: np.ndarray = x * x + y * y <= radius * radius
-    return disk
-
-
 class SmearAnalyser:
     """Red cells and platelets of tiles, counted once across overlaps."""
 
@@ -158,11 +152,9 @@ class SmearAnalyser:
                 bin2_pick(wbc_labels) > 0, iterations=max(int(round(WBC_MARGIN_UM / px)), 1)
             )
             objects &= ~wbc
-        # red cells: the dense objects, holes (pale centres) filled, with anything narrower
-        # than a platelet's dense centre (a platelet resting on a red cell's edge) opened away
+        # red cells: the dense objects, holes (pale centres) filled; a platelet's body absorbs
+        # less than this, so one against a red cell stays outside it but for its dense centre
         dense = ndi.binary_fill_holes(objects & (smooth > s.rbc_od_threshold))
-        r = max(int(round(s.rbc_opening_um / px)), 1)
-        dense = ndi.binary_opening(dense, structure=_disk(r))
         labels, n = ndi.label(dense)
         od_hb, clipped = self._hb_image(tile, od, t, clear, out)
         return _Frame(tile, od, od_hb, clipped, labels, n, px, objects, wbc)
@@ -202,7 +194,10 @@ class SmearAnalyser:
         area = np.bincount(f.labels.ravel(), minlength=n + 1) * a_px
         od_sum = np.bincount(f.labels.ravel(), f.od.ravel(), minlength=n + 1) * a_px
         mean_od = od_sum / np.maximum(area, 1e-9)
-        is_rbc = (area >= s.rbc_min_area_um2) & (mean_od >= s.rbc_min_mean_od)
+        # dense enough, or larger than any platelet clump (a pale, large red cell)
+        is_rbc = (area >= s.rbc_min_area_um2) & (
+            (mean_od >= s.rbc_min_mean_od) | (area > s.platelet_max_area_um2)
+        )
         is_rbc[0] = False
         pieces = None
         if is_rbc.any():
@@ -210,14 +205,17 @@ class SmearAnalyser:
             pieces, origin, split = split_touching(
                 f.labels, is_rbc, dist, s.split_radius_um / f.px_um
             )
-        rest = self._rest(f, pieces, out)
+        rest, hidden = self._rest(f, pieces, out)
         if pieces is not None:
             self._rbcs(f, pieces, split, dist, rest, cores, out)
-        self._platelets(f, rest, cores, out)
+        self._platelets(f, rest, hidden, cores, out)
 
-    def _rest(self, f: _Frame, pieces: np.ndarray | None, out: SmearTile) -> np.ndarray:
-        """What absorbs beyond the red cells' margin (platelets, debris); sets the share of
-        the tile where a platelet would be seen."""
+    def _rest(
+        self, f: _Frame, pieces: np.ndarray | None, out: SmearTile
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What absorbs beyond the red cells' margin (platelets, debris), and where a
+        platelet's centre is hidden (on or against a red or white cell); sets the share of the
+        tile where it is not."""
         rest = f.objects
         hidden = f.wbc if f.wbc is not None else np.zeros(rest.shape, bool)
         if pieces is not None:
@@ -225,12 +223,19 @@ class SmearAnalyser:
             rest = rest & ~near
             hidden = hidden | ndi.binary_dilation(near, iterations=PLATELET_HIDDEN_PX)
         out.platelet_visible_fraction = float(1.0 - hidden.mean())
-        return rest
+        return rest, hidden
 
     def _platelets(
-        self, f: _Frame, rest: np.ndarray, cores: CoreRegions | None, out: SmearTile
+        self,
+        f: _Frame,
+        rest: np.ndarray,
+        hidden: np.ndarray,
+        cores: CoreRegions | None,
+        out: SmearTile,
     ) -> None:
-        """Weak objects that are no red cell, single or clumped."""
+        """Weak objects that are no red cell, single or clumped, whose centre lies where a
+        platelet can be seen (the count is scaled by that area's share: an unbiased estimate
+        when platelets lie independently of red cells)."""
         s = self.settings
         labels, n = ndi.label(rest)
         if n == 0:
@@ -242,9 +247,16 @@ class SmearAnalyser:
         ok = (
             (area >= s.platelet_min_area_um2)
             & (area <= s.platelet_max_area_um2)
+            & (od_sum >= s.platelet_min_od_um2)
+            & (mean_od >= s.platelet_min_mean_od)
             & (mean_od <= s.platelet_max_mean_od)
         )
         ok[0] = False
+        cnt = np.maximum(area / a_px, 1.0)
+        rows, cols = np.indices(labels.shape)
+        r = np.rint(np.bincount(labels.ravel(), rows.ravel(), minlength=n + 1) / cnt).astype(int)
+        c = np.rint(np.bincount(labels.ravel(), cols.ravel(), minlength=n + 1) / cnt).astype(int)
+        ok &= ~hidden[np.clip(r, 0, labels.shape[0] - 1), np.clip(c, 0, labels.shape[1] - 1)]
         slices = ndi.find_objects(labels)
         for k in np.nonzero(ok)[0]:
             self._platelet(
@@ -264,6 +276,7 @@ class SmearAnalyser:
         """Records of every red-cell piece: shape, class, haemoglobin, counted or not."""
         m = len(split) - 1
         shapes = measure(pieces, m, f.od, dist, f.px_um)
+        over = overlapping(pieces, split, shapes.area_um2, f.px_um)
         morph = classify(shapes)
         hb = self._hb_pg(f, pieces, rest, m, shapes.perimeter_um)
         clipped = (
@@ -274,7 +287,7 @@ class SmearAnalyser:
         for k, sl in enumerate(ndi.find_objects(pieces), start=1):
             if sl is None:
                 continue
-            rec = self._record(f, k, sl, shapes, morph, hb, bool(split[k]), bool(clipped[k]), cores)
+            rec = self._record(f, k, sl, shapes, morph, hb, bool(over[k]), bool(clipped[k]), cores)
             out.rbcs.append(rec)
             if rec.counted and rec.morph not in ("", "normal"):
                 self._keep_crop(out, rec.morph, rec.rbc_id, f.od, _bbox(sl))
