@@ -27,6 +27,14 @@ from uvscope.errors import ConfigError
 
 WAVELENGTHS_NM: tuple[int, ...] = (260, 280, 300)
 
+#: specific absorptivity of oxy-haemoglobin, cm^2/g (decadic: OD = value x mass per area in
+#: g/cm^2; 1 pg/um^2 = 1e-4 g/cm^2), per wavelength in nm: Prahl's molar extinction table
+#: (OMLC, "Optical absorption of hemoglobin") over 64,500 g/mol, as in
+#: shared/reference/simulator-physics.md. One definition: the simulator's optics draws red
+#: cells with it and the analysis turns integrated OD into haemoglobin mass with the rig's
+#: ``haemoglobin_absorptivity_cm2_g`` (this by default).
+HAEMOGLOBIN_ABSORPTIVITY_CM2_G: dict[int, float] = {260: 1_804.0, 280: 2_046.0, 300: 1_023.0}
+
 
 def _wants_number(annotation: Any) -> bool:
     """Whether a field of this type holds numbers (int/float, alone, optional or in a tuple,
@@ -345,6 +353,11 @@ class RigConfig(Model):
     )
     micromanager: dict[str, Any] = Field(
         default_factory=dict, description="micromanager backend settings (see drivers.micromanager)"
+    )
+    haemoglobin_absorptivity_cm2_g: dict[int, float] = Field(
+        default_factory=lambda: dict(HAEMOGLOBIN_ABSORPTIVITY_CM2_G),
+        description="Oxy-haemoglobin specific absorptivity (cm^2/g, decadic) per wavelength "
+        "(nm), for haemoglobin mass from integrated OD; default: Prahl's table (OMLC)",
     )
 
 

@@ -104,3 +104,39 @@ def test_simulate_rejects_bad_arguments(tmp_path):
     assert r.exit_code == 2
     r = run(main, ["simulate", "--out", str(tmp_path / "e"), "--size", "big"])
     assert r.exit_code == 2 and "WIDTHxHEIGHT" in r.output
+
+
+def test_simulate_exports_the_red_cell_and_platelet_truth(tmp_path):
+    out = tmp_path / "ds"
+    args = ["simulate", "--out", str(out), "--tiles", "2", "--donors", "thalassaemia-like"]
+    r = CliRunner().invoke(main, [*args, "--size", "256x192", "--seed", "6"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["files"]["rbcs"] == "rbcs.csv" and meta["files"]["rbc_labels"] == "rbc_labels.tif"
+    profile = meta["donors"]["thalassaemia-like"]["profile"]
+    assert profile["rbc_morph_fractions"]["target"] > 0
+    px_um2 = meta["pixel_size_um"] ** 2
+    seen_rbcs = 0
+    for t in meta["tiles"]:
+        d = out / t["path"]
+        rbc = tifffile.imread(d / "rbc_labels.tif")
+        plt = tifffile.imread(d / "platelet_labels.tif")
+        assert rbc.dtype == np.int32 and rbc.shape == (192, 256) and plt.dtype == np.int32
+        with open(d / "rbcs.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert {int(row["id"]) for row in rows} == set(np.unique(rbc)) - {0}
+        with open(d / "platelets.csv", newline="") as fh:
+            prow = list(csv.DictReader(fh))
+        assert {int(row["id"]) for row in prow} == set(np.unique(plt)) - {0}
+        for row in rows:
+            assert row["morph"] in ("normal", "sickle", "spherocyte", "elliptocyte",
+                                    "schistocyte", "target")  # fmt: skip
+            assert 8.0 < float(row["hb_pg"]) < 45.0 and row["overlapped"] in ("0", "1")
+            rr, cc = float(row["row"]), float(row["col"])
+            half = float(row["diameter_um"]) / 2 / meta["pixel_size_um"]
+            whole = half < rr < 191 - half and half < cc < 255 - half
+            if whole and row["overlapped"] == "0":  # its pixels are its outline's area
+                area = float((rbc == int(row["id"])).sum()) * px_um2
+                assert abs(area - float(row["area_um2"])) < 0.1 * float(row["area_um2"])
+                seen_rbcs += 1
+    assert seen_rbcs >= 5

@@ -2,7 +2,9 @@
 
 Each tile is imaged like a scan would image it (raw frames at every wavelength, normalised
 with a dark frame and a blank-field background at the same wavelength), and saved beside its
-labels, cell table and Giemsa-like colour.
+labels, cell table and Giemsa-like colour, and the red-cell and platelet truth: instance maps
+and per-object tables (haemoglobin, size, morphology class, overlap, clump), so a red-cell
+morphology classifier or a haemoglobin estimator can be trained and scored on them.
 """
 
 from __future__ import annotations
@@ -159,6 +161,61 @@ def _write_tile(
                     f"{c.diameter_um:.2f}",
                 ]
             )
+    _write_rbc_truth(folder, gt, world, centre)
+
+
+#: columns of rbcs.csv and platelets.csv (units in the names)
+RBC_COLUMNS = (
+    "id",
+    "morph",
+    "hb_pg",
+    "diameter_um",
+    "area_um2",
+    "major_um",
+    "minor_um",
+    "overlapped",
+    "centroid_x_mm",
+    "centroid_y_mm",
+    "row",
+    "col",
+)
+PLATELET_COLUMNS = ("id", "clump_id", "diameter_um", "centroid_x_mm", "centroid_y_mm", "row", "col")
+
+
+def _write_rbc_truth(
+    folder: Path, gt: GroundTruth, world: SimWorld, centre: tuple[float, float]
+) -> None:
+    """rbc_labels.tif / platelet_labels.tif (int32 ids, 0 = none; where red cells overlap the
+    larger id holds the pixel) and rbcs.csv / platelets.csv: every object with a pixel here."""
+    import tifffile
+
+    assert gt.rbc_labels is not None and gt.platelet_labels is not None
+    tifffile.imwrite(folder / "rbc_labels.tif", gt.rbc_labels.astype(np.int32))
+    tifffile.imwrite(folder / "platelet_labels.tif", gt.platelet_labels.astype(np.int32))
+
+    def pixel(centroid_mm: tuple[float, float]) -> list[str]:
+        row, col = stage_to_pixel(*centroid_mm, centre, world.shape, world.pixel_size_um)
+        return [
+            f"{centroid_mm[0]:.6f}",
+            f"{centroid_mm[1]:.6f}",
+            f"{float(row):.2f}",
+            f"{float(col):.2f}",
+        ]
+
+    with open(folder / "rbcs.csv", "w", newline="", encoding="utf-8") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(RBC_COLUMNS)
+        for r in gt.rbcs:
+            sizes = (r.hb_pg, r.diameter_um, r.area_um2, r.major_um, r.minor_um)
+            wr.writerow(
+                [r.id, r.morph, *(f"{v:.3f}" for v in sizes), int(r.overlapped)]
+                + pixel(r.centroid_mm)
+            )
+    with open(folder / "platelets.csv", "w", newline="", encoding="utf-8") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(PLATELET_COLUMNS)
+        for p in gt.platelets:
+            wr.writerow([p.id, p.clump_id, f"{p.diameter_um:.3f}"] + pixel(p.centroid_mm))
 
 
 @click.command("simulate")
@@ -309,6 +366,10 @@ def simulate(
                     "nucleus_labels": "nucleus_labels.tif",
                     "stained_rgb": "stained_rgb.tif",
                     "cells": "cells.csv",
+                    "rbc_labels": "rbc_labels.tif",
+                    "platelet_labels": "platelet_labels.tif",
+                    "rbcs": "rbcs.csv",
+                    "platelets": "platelets.csv",
                 },
                 "donors": donor_info,
                 "tiles": records,

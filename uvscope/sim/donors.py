@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from uvscope.classes import CLASSES
+from uvscope.classes import CLASSES, RBC_CLASSES
 from uvscope.errors import ConfigError
 
 WBC_KINDS: tuple[str, ...] = CLASSES  # the simulator draws the classes uvscope counts
@@ -46,7 +46,14 @@ class DonorProfile:
     rbc_hb_sd_pg: float = 3.0
     #: probability that a new RBC may overlap an existing one
     rbc_overlap_prob: float = 0.12
+    #: share of sickle cells among RBCs (kept for old configs; ``rbc_morph_fractions`` wins)
     sickle_fraction: float = 0.0
+    #: share of each abnormal red-cell class (names from RBC_CLASSES, not "normal": normal
+    #: is the rest); see ``rbc_morph_shares``
+    rbc_morph_fractions: dict[str, float] = field(default_factory=dict)
+    #: scales every normal-shaped RBC's central thickness: below 1 a wider, paler central
+    #: pallor (hypochromic cells: the same haemoglobin pushed to the rim)
+    rbc_pallor_scale: float = 1.0
     #: platelets per RBC (about 250e3 / 5e6 per uL)
     platelets_per_rbc: float = 0.05
     platelet_clump_prob: float = 0.08
@@ -75,6 +82,26 @@ class DonorProfile:
             raise ConfigError(f"donor {self.name!r}: wbc_fractions sum to zero")
         fractions: np.ndarray = p / p.sum()
         return fractions
+
+    def rbc_morph_shares(self) -> dict[str, float]:
+        """Share of every red-cell class, in RBC_CLASSES order, summing to 1 (normal is the
+        rest). ``sickle_fraction`` gives sickle unless ``rbc_morph_fractions`` names it."""
+        shares = {k: 0.0 for k in RBC_CLASSES[1:]}
+        shares["sickle"] = self.sickle_fraction
+        for k, v in self.rbc_morph_fractions.items():
+            if k not in shares:
+                raise ConfigError(
+                    f"donor {self.name!r}: rbc_morph_fractions has {k!r}; use some of "
+                    f"{list(RBC_CLASSES[1:])} (normal is the rest)"
+                )
+            shares[k] = float(v)
+        total = sum(shares.values())
+        if min(shares.values()) < 0 or total > 1.0 + 1e-9:
+            raise ConfigError(
+                f"donor {self.name!r}: red-cell class shares must be >= 0 and sum to at most 1, "
+                f"got {shares}"
+            )
+        return {RBC_CLASSES[0]: max(1.0 - total, 0.0), **shares}
 
 
 def _healthy() -> DonorProfile:
@@ -114,15 +141,113 @@ def _lymphocytosis() -> DonorProfile:
     )
 
 
+# ---------------------------------------------------------------- red-cell and platelet donors
+# Healthy white cells; the red cells and platelets carry the finding (values: E, typical of
+# the disorder as a haematology atlas describes it).
+
+
+def _ttp_like() -> DonorProfile:
+    """Thrombotic microangiopathy: schistocytes (fragments) with thrombocytopenia."""
+    return DonorProfile(
+        name="ttp-like",
+        rbc_morph_fractions={"schistocyte": 0.05},
+        rbc_coverage=0.26,
+        rbc_diameter_sd_um=0.6,
+        platelets_per_rbc=0.007,
+        platelet_clump_prob=0.0,
+    )
+
+
+def _iron_deficiency() -> DonorProfile:
+    """Hypochromic microcytic: MCH about 20 pg, cells about 6.3 um, wide size spread (high
+    RDW), a few pencil cells (elliptocytes), often a reactive rise in platelets."""
+    return DonorProfile(
+        name="iron-deficiency",
+        rbc_hb_pg=20.0,
+        rbc_hb_sd_pg=3.5,
+        rbc_diameter_um=6.3,
+        rbc_diameter_sd_um=0.85,
+        rbc_morph_fractions={"elliptocyte": 0.03},
+        rbc_pallor_scale=0.45,
+        platelets_per_rbc=0.07,
+    )
+
+
+def _macrocytic() -> DonorProfile:
+    """Macrocytic (megaloblastic-like): MCH about 34 pg, cells about 8.6 um, a few
+    macro-ovalocytes."""
+    return DonorProfile(
+        name="macrocytic",
+        rbc_hb_pg=34.0,
+        rbc_hb_sd_pg=3.5,
+        rbc_diameter_um=8.6,
+        rbc_diameter_sd_um=0.6,
+        rbc_morph_fractions={"elliptocyte": 0.03},
+        rbc_coverage=0.26,
+    )
+
+
+def _spherocytosis() -> DonorProfile:
+    """Hereditary spherocytosis: 15 % spherocytes (small, dense, no pallor), MCH normal."""
+    return DonorProfile(
+        name="spherocytosis",
+        rbc_morph_fractions={"spherocyte": 0.15},
+        rbc_diameter_um=7.3,
+        rbc_diameter_sd_um=0.6,
+    )
+
+
+def _elliptocytosis() -> DonorProfile:
+    """Hereditary elliptocytosis: 30 % elliptocytes / ovalocytes (axis ratio 1.3-2.5)."""
+    return DonorProfile(name="elliptocytosis", rbc_morph_fractions={"elliptocyte": 0.30})
+
+
+def _thalassaemia_like() -> DonorProfile:
+    """Thalassaemia trait-like: hypochromic microcytic (MCH about 21 pg, about 6.4 um), 10 %
+    target cells, a few elliptocytes and fragments."""
+    return DonorProfile(
+        name="thalassaemia-like",
+        rbc_hb_pg=21.0,
+        rbc_hb_sd_pg=2.5,
+        rbc_diameter_um=6.4,
+        rbc_diameter_sd_um=0.6,
+        rbc_morph_fractions={"target": 0.10, "elliptocyte": 0.02, "schistocyte": 0.01},
+        rbc_pallor_scale=0.6,
+        rbc_coverage=0.32,
+    )
+
+
+RBC_DONORS = {
+    "ttp-like": _ttp_like,
+    "iron-deficiency": _iron_deficiency,
+    "macrocytic": _macrocytic,
+    "spherocytosis": _spherocytosis,
+    "elliptocytosis": _elliptocytosis,
+    "thalassaemia-like": _thalassaemia_like,
+}
+
 DONORS = {
     "healthy": _healthy,
     "neutropenia": _neutropenia,
     "thrombocytopenia": _thrombocytopenia,
     "sickle": _sickle,
     "lymphocytosis": _lymphocytosis,
+    **RBC_DONORS,
 }
 
 _RANDOM = re.compile(r"^random-(\d+)$")
+
+
+def _random_rbc_morph(seed: int, sickle: float) -> dict[str, float]:
+    """Small shares of the poikilocytes for a random donor, from their own random stream (so
+    the white-cell draws of ``random_donor`` are those of before)."""
+    rng = np.random.default_rng([seed, 0xD1]) if seed >= 0 else np.random.default_rng()
+    out = {"sickle": sickle}
+    for k in ("spherocyte", "elliptocyte", "schistocyte", "target"):
+        present = rng.uniform() < 0.15
+        share = float(rng.uniform(0.01, 0.05))
+        out[k] = share if present else 0.0
+    return out
 
 
 def random_donor(seed: int) -> DonorProfile:
@@ -149,6 +274,7 @@ def random_donor(seed: int) -> DonorProfile:
         rbc_hb_pg=float(rng.normal(29.0, 2.5)),
         rbc_overlap_prob=float(rng.uniform(0.05, 0.25)),
         sickle_fraction=sickle,
+        rbc_morph_fractions=_random_rbc_morph(seed, sickle),
         platelets_per_rbc=platelets,
         dead_fraction=float(rng.uniform(0.01, 0.10)),
         large_lymphocyte_fraction=float(rng.uniform(0.05, 0.18)),

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from uvscope.config import HAEMOGLOBIN_ABSORPTIVITY_CM2_G
+
 PLANCK_J_S = 6.62607015e-34
 LIGHT_M_S = 2.99792458e8
 #: 1 pg/um^2 expressed in g/cm^2
@@ -19,11 +21,13 @@ PG_PER_UM2_IN_G_PER_CM2 = 1e-4
 
 
 def _absorptivity() -> dict[int, tuple[float, float, float]]:
-    # cm^2/g for (nucleic acid, protein, oxy-haemoglobin); 300 nm NA/protein are estimates
+    # cm^2/g for (nucleic acid, protein, oxy-haemoglobin); 300 nm NA/protein are estimates;
+    # haemoglobin's from the one table the analysis also reads (through the rig config)
+    hb = HAEMOGLOBIN_ABSORPTIVITY_CM2_G
     return {
-        260: (20_000.0, 570.0, 1_804.0),
-        280: (10_000.0, 1_000.0, 2_046.0),
-        300: (1_500.0, 60.0, 1_023.0),
+        260: (20_000.0, 570.0, hb[260]),
+        280: (10_000.0, 1_000.0, hb[280]),
+        300: (1_500.0, 60.0, hb[300]),
     }
 
 

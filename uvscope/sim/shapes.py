@@ -26,6 +26,8 @@ class Patch:
     cell: np.ndarray | None = None
     nuc: np.ndarray | None = None
     rbc: np.ndarray | None = None
+    plt: np.ndarray | None = None
+    #: the object's id: a WBC's in ``cell``/``nuc``, an RBC's in ``rbc``, a platelet's in ``plt``
     label: int = 0
 
 

@@ -5,6 +5,13 @@ Generation chunks are squares of the smear (``chunk_um``) seeded from (seed, ix,
 A cell belongs to the chunk holding its centre. Rasterisation is a second, pixel-size-aware
 layer: square tiles of the global pixel grid, each drawing every object that overlaps it,
 kept in a byte-bounded LRU cache.
+
+Identity: every WBC, RBC and platelet has a global id from a range of ids its chunk owns
+(``(iy * nx + ix) * IDS + k + 1``), so ids are stable however the slide is visited. The truth
+tile holds instance maps of each: ``cell``/``nuc`` (WBC ids), ``rbc_id`` and ``plt_id``; where
+two RBCs (or platelets) overlap, the larger id wins the pixel (the one drawn later) and an RBC
+overlapping another by more than ``OVERLAP_MIN_FRACTION`` of the smaller's area is marked
+``overlapped`` (both of them).
 """
 
 from __future__ import annotations
@@ -17,15 +24,31 @@ from typing import Any
 
 import numpy as np
 
+from uvscope.classes import RBC_CLASSES
 from uvscope.config import SimConfig
 from uvscope.errors import ConfigError
-from uvscope.sim.cells import RBC, Debris, Platelet, make_debris, make_platelets
+from uvscope.sim.cells import (
+    FRAGMENTS,
+    RBC,
+    Debris,
+    Platelet,
+    fragment_area_fraction,
+    lens_area,
+    make_debris,
+    make_platelets,
+    rbc_overlap,
+)
 from uvscope.sim.donors import WBC_KINDS, DonorProfile
 from uvscope.sim.optics import OpticsParams
 from uvscope.sim.shapes import Patch
 from uvscope.sim.wbc import WBC, make_wbc
 
 IDS_PER_CHUNK = 256
+#: RBC and platelet ids each chunk owns (each kind has its own id space and map)
+RBC_IDS_PER_CHUNK = 1024
+PLT_IDS_PER_CHUNK = 1024
+#: an RBC is ``overlapped`` when another covers more than this share of the smaller's area
+OVERLAP_MIN_FRACTION = 0.05
 LN10 = math.log(10.0)
 
 
@@ -53,6 +76,8 @@ class Chunk:
     wbcs: list[WBC]
     rbcs: list[RBC] = field(default_factory=list)
     others: list[Platelet | Debris] = field(default_factory=list)
+    #: the RBCs' ``overlapped`` flags are set (they need the neighbouring chunks)
+    overlaps_done: bool = False
 
 
 @dataclass
@@ -63,10 +88,19 @@ class Tile:
     scat: np.ndarray
     cell: np.ndarray
     nuc: np.ndarray
-    rbc: np.ndarray
+    #: int32 RBC instance ids (0 = none; the larger id wins where RBCs overlap)
+    rbc_id: np.ndarray
+    #: int32 platelet instance ids (0 = none; the larger id wins where platelets overlap)
+    plt_id: np.ndarray
     wbc_ids: set[int]
     #: transmission per wavelength, computed on first use
     trans: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def rbc(self) -> np.ndarray:
+        """Bool mask of red cells (derived, so the tile stores one map, not two)."""
+        mask: np.ndarray = self.rbc_id > 0
+        return mask
 
     @property
     def nbytes(self) -> int:
@@ -77,7 +111,8 @@ class Tile:
             self.scat,
             self.cell,
             self.nuc,
-            self.rbc,
+            self.rbc_id,
+            self.plt_id,
             *self.trans.values(),
         )
         return sum(a.nbytes for a in arrays)
@@ -88,7 +123,7 @@ class Tile:
 
 
 MAPS = ("na", "prot", "hb", "scat")
-LABELS = ("cell", "nuc", "rbc")
+LABELS = ("cell", "nuc", "rbc", "rbc_id", "plt_id")
 
 
 class VirtualSlide:
@@ -109,6 +144,11 @@ class VirtualSlide:
         self.size_um = (sim.slide_size_mm[0] * 1e3, sim.slide_size_mm[1] * 1e3)
         self.nx = int(math.ceil(self.size_um[0] / c))
         self.ny = int(math.ceil(self.size_um[1] / c))
+        if self.nx * self.ny * max(RBC_IDS_PER_CHUNK, PLT_IDS_PER_CHUNK) >= 2**31:
+            raise ConfigError(
+                f"sim.slide_size_mm = {sim.slide_size_mm}: too large for int32 cell ids; "
+                "use a smear of at most 150 x 150 mm"
+            )
         self._kind_p = donor.fractions()
         self._wbc_cache: OrderedDict[tuple[int, int], list[WBC]] = OrderedDict()
         self._chunk_cache: OrderedDict[tuple[int, int], Chunk] = OrderedDict()
@@ -235,6 +275,14 @@ class VirtualSlide:
 
     def chunk(self, ix: int, iy: int) -> Chunk:
         """All objects whose centre lies in chunk (ix, iy)."""
+        ch = self._raw_chunk(ix, iy)
+        if not ch.overlaps_done:
+            ch.rbcs = self._flag_overlaps(ix, iy, ch.rbcs)
+            ch.overlaps_done = True
+        return ch
+
+    def _raw_chunk(self, ix: int, iy: int) -> Chunk:
+        """The chunk, its RBCs' overlap flags maybe not set yet (cached either way)."""
         key = (ix, iy)
         hit = self._chunk_cache.get(key)
         if hit is not None:
@@ -245,6 +293,36 @@ class VirtualSlide:
         if len(self._chunk_cache) > self.layout.chunk_cache:
             self._chunk_cache.popitem(last=False)
         return ch
+
+    def _flag_overlaps(self, ix: int, iy: int, rbcs: list[RBC]) -> list[RBC]:
+        """``overlapped`` set on the chunk's RBCs that overlap any RBC (in any chunk) by more
+        than OVERLAP_MIN_FRACTION of the smaller one's area; symmetric, so both are marked."""
+        if not rbcs:
+            return rbcs
+        others = [
+            q
+            for jx in (ix - 1, ix, ix + 1)
+            for jy in (iy - 1, iy, iy + 1)
+            if 0 <= jx < self.nx and 0 <= jy < self.ny
+            for q in (rbcs if (jx, jy) == (ix, iy) else self._raw_chunk(jx, jy).rbcs)
+        ]
+        pts = np.array([(q.cx, q.cy, q.reach_um, q.area_um2) for q in others])
+        own = np.array([(r.cx, r.cy, r.reach_um, r.area_um2) for r in rbcs])
+        dist = np.hypot(own[:, None, 0] - pts[None, :, 0], own[:, None, 1] - pts[None, :, 1])
+        ii, jj = np.nonzero(dist < own[:, None, 2] + pts[None, :, 2])
+        # the discs holding the two outlines must share more than the threshold to matter
+        shared = lens_area(own[ii, 2], pts[jj, 2], dist[ii, jj])
+        keep = shared > OVERLAP_MIN_FRACTION * np.minimum(own[ii, 3], pts[jj, 3])
+        hit = np.zeros(len(rbcs), bool)
+        for i, j in zip(ii[keep].tolist(), jj[keep].tolist(), strict=True):
+            q = others[j]
+            if not hit[i] and q.id != rbcs[i].id:
+                hit[i] = rbc_overlap(rbcs[i], q, OVERLAP_MIN_FRACTION)
+        flagged = [
+            dataclasses.replace(r, overlapped=True) if h else r
+            for r, h in zip(rbcs, hit, strict=True)
+        ]
+        return flagged
 
     def _generate(self, ix: int, iy: int) -> Chunk:
         d = self.donor
@@ -260,16 +338,26 @@ class VirtualSlide:
         ]
         mean_area = math.pi * (d.rbc_diameter_um / 2) ** 2
         cover = d.rbc_coverage * self._thickness(x0 + c / 2, y0 + c / 2)
-        n_rbc = int(rng.poisson(cover * c * c / mean_area))
-        rbcs = self._place_rbcs(rng, x0, y0, c, n_rbc, near)
+        n_rbc = min(int(rng.poisson(cover * c * c / mean_area)), RBC_IDS_PER_CHUNK - 1)
+        rbc_base = (iy * self.nx + ix) * RBC_IDS_PER_CHUNK + 1
+        rbcs = self._place_rbcs(rng, x0, y0, c, n_rbc, near, rbc_base)
+        # morphology details come from a stream of their own, so the draws above and below
+        # (and so the slides of donors without poikilocytes) are what they always were
+        v = np.random.default_rng([self.sim.seed, ix, iy, 3]).uniform(0, 1, (len(rbcs), 2))
+        rbcs = [r if r.morph in _AS_DRAWN else _shaped(r, v[k]) for k, r in enumerate(rbcs)]
         others: list[Platelet | Debris] = []
         n_plt = int(rng.poisson(d.platelets_per_rbc * n_rbc))
+        plt_base = (iy * self.nx + ix) * PLT_IDS_PER_CHUNK + 1
+        k = 0
         for _ in range(n_plt):
             x, y = x0 + rng.uniform(0, c), y0 + rng.uniform(0, c)
             if not self._in_smear_and_not_blank(x, y, 8.0):
                 continue
             clump = int(rng.integers(2, 6)) if rng.uniform() < d.platelet_clump_prob else 1
-            others.extend(make_platelets(rng, x, y, clump))
+            if k + clump >= PLT_IDS_PER_CHUNK:
+                break  # the chunk's platelet ids are used up (far beyond any real count)
+            others.extend(make_platelets(rng, x, y, clump, plt_base + k))
+            k += clump
         area_mm2 = (c * 1e-3) ** 2
         for dust, rate in ((False, d.debris_per_mm2), (True, d.dust_per_mm2)):
             for _ in range(int(rng.poisson(rate * area_mm2))):
@@ -279,7 +367,14 @@ class VirtualSlide:
         return Chunk(wbcs, rbcs, others)
 
     def _place_rbcs(
-        self, rng: np.random.Generator, x0: float, y0: float, c: float, n: int, wbcs: list[WBC]
+        self,
+        rng: np.random.Generator,
+        x0: float,
+        y0: float,
+        c: float,
+        n: int,
+        wbcs: list[WBC],
+        first_id: int,
     ) -> list[RBC]:
         """Dart throwing: RBCs mostly apart, some overlapping, none on top of a WBC."""
         d = self.donor
@@ -289,7 +384,12 @@ class VirtualSlide:
         ys = (y0 + rng.uniform(0, c, m)).tolist()
         rs = (np.maximum(rng.normal(d.rbc_diameter_um, d.rbc_diameter_sd_um, m), 5.0) / 2).tolist()
         allow = (rng.uniform(0, 1, m) < d.rbc_overlap_prob).tolist()
-        sickle = (rng.uniform(0, 1, m) < d.sickle_fraction).tolist()
+        # one uniform per candidate picks its class (sickle first: the draw that once
+        # decided "sickle or not", so sickle donors keep their cells)
+        shares = d.rbc_morph_shares()
+        edges = np.cumsum([shares[k] for k in RBC_CLASSES[1:]])
+        pick = np.searchsorted(edges, rng.uniform(0, 1, m), side="right").tolist()
+        morphs = [*RBC_CLASSES[1:], RBC_CLASSES[0]]
         hb = np.maximum(rng.normal(d.rbc_hb_pg, d.rbc_hb_sd_pg, m), 10.0)
         u = rng.uniform(0, 1, (m, 4))
         spacing = self.layout.rbc_wbc_spacing
@@ -319,7 +419,8 @@ class VirtualSlide:
                 continue
             grid.setdefault((gx, gy), []).append((x, y, r))
             a = float(u[i, 0] * np.pi)
-            if sickle[i]:
+            morph = morphs[pick[i]]
+            if morph == "sickle":
                 out.append(
                     RBC(
                         x,
@@ -329,8 +430,9 @@ class VirtualSlide:
                         a,
                         float(hb[i]) * (0.7 + 0.3 * u[i, 3]),
                         1.0,
-                        True,
+                        "sickle",
                         float((0.02 + 0.05 * u[i, 3]) * (1 if u[i, 1] > 0.5 else -1)),
+                        first_id + len(out),
                     )
                 )
             else:
@@ -342,10 +444,35 @@ class VirtualSlide:
                         r * (0.9 + 0.1 * u[i, 1]),
                         a,
                         float(hb[i]),
-                        float(0.6 + 1.0 * u[i, 2]),
+                        float((0.6 + 1.0 * u[i, 2]) * d.rbc_pallor_scale),
+                        morph,
+                        id=first_id + len(out),
                     )
                 )
         return out
+
+    def rbcs_in_box(self, x0: float, y0: float, x1: float, y1: float) -> list[RBC]:
+        """RBCs whose centre lies in the box (stage um), with ids, classes and overlap flags."""
+        xs, ys = self.chunk_range(x0, y0, x1, y1)
+        return [
+            r
+            for iy in ys
+            for ix in xs
+            for r in self.chunk(ix, iy).rbcs
+            if x0 <= r.cx < x1 and y0 <= r.cy < y1
+        ]
+
+    def platelets_in_box(self, x0: float, y0: float, x1: float, y1: float) -> list[Platelet]:
+        """Platelets whose centre lies in the box (stage um); a clump's members share a
+        ``clump_id`` (a clump cut by the box edge is only partly inside)."""
+        xs, ys = self.chunk_range(x0, y0, x1, y1)
+        return [
+            p
+            for iy in ys
+            for ix in xs
+            for p in self.chunk(ix, iy).others
+            if isinstance(p, Platelet) and x0 <= p.cx < x1 and y0 <= p.cy < y1
+        ]
 
     def wbcs_in_box(self, x0: float, y0: float, x1: float, y1: float) -> list[WBC]:
         """WBCs whose centre lies in the box (stage um)."""
@@ -365,7 +492,7 @@ class VirtualSlide:
         out: list[Any] = []
         for iy in ys:
             for ix in xs:
-                ch = self.chunk(ix, iy)
+                ch = self._raw_chunk(ix, iy)  # drawing needs no overlap flags
                 out.extend(ch.others)
                 out.extend(ch.rbcs)
                 out.extend(ch.wbcs)  # drawn last: WBC labels win over RBC overlaps
@@ -394,7 +521,7 @@ class VirtualSlide:
                 n = self.layout.tile_px
                 z = np.zeros((n, n), np.float32)
                 zi = np.zeros((n, n), np.int32)
-                blank = Tile(z, z, z, z, zi, zi, np.zeros((n, n), bool), set())
+                blank = Tile(z, z, z, z, zi, zi, zi, zi, set())
                 self._blank[ps] = blank
             return blank
         key = (ps, ti, tj)
@@ -420,7 +547,7 @@ class VirtualSlide:
         arrays = {k: np.zeros((n, n), np.float32) for k in MAPS}
         cell = np.zeros((n, n), np.int32)
         nuc = np.zeros((n, n), np.int32)
-        rbc = np.zeros((n, n), bool)
+        ids_of = {"rbc": np.zeros((n, n), np.int32), "plt": np.zeros((n, n), np.int32)}
         ids: set[int] = set()
         x0, y0 = c0 * ps, r0 * ps
         x1, y1 = (c0 + n) * ps, (r0 + n) * ps
@@ -441,8 +568,10 @@ class VirtualSlide:
                 v = getattr(p, k)
                 if v is not None:
                     arrays[k][dst] += v[src]
-            if p.rbc is not None:
-                rbc[dst] |= p.rbc[src]
+            for kind, mask in (("rbc", p.rbc), ("plt", p.plt)):
+                if mask is not None:  # the larger id wins an overlap (the one drawn later)
+                    view = ids_of[kind][dst]
+                    np.maximum(view, np.where(mask[src], np.int32(p.label), 0), out=view)
             if p.cell is not None:
                 m = p.cell[src]
                 if m.any():
@@ -450,7 +579,17 @@ class VirtualSlide:
                     ids.add(p.label)
                 assert p.nuc is not None
                 nuc[dst][p.nuc[src]] = p.label
-        return Tile(arrays["na"], arrays["prot"], arrays["hb"], arrays["scat"], cell, nuc, rbc, ids)
+        return Tile(
+            arrays["na"],
+            arrays["prot"],
+            arrays["hb"],
+            arrays["scat"],
+            cell,
+            nuc,
+            ids_of["rbc"],
+            ids_of["plt"],
+            ids,
+        )
 
     def _with_transmission(self, t: Tile, wavelength_nm: int) -> None:
         if wavelength_nm in t.trans:
@@ -489,3 +628,32 @@ class VirtualSlide:
                     ]
         self._trim()
         return out
+
+
+#: schistocyte cut range per fragment shape (fraction of the parent radius)
+_FRAGMENT_CUTS = {"helmet": (-0.3, 0.2), "triangle": (0.4, 0.6), "crescent": (0.35, 0.6)}
+
+
+#: classes drawn as placed (their shape comes from the placement's own draws)
+_AS_DRAWN = ("normal", "sickle", "target")
+
+
+def _shaped(r: RBC, v: np.ndarray) -> RBC:
+    """The RBC with the geometry of its class, from two uniforms ``v``: spherocytes about
+    0.8 of the diameter, elliptocytes with axis ratio 1.3-2.5 at the same area, schistocytes
+    a fragment of the cell with haemoglobin in proportion to the area kept."""
+    if r.morph == "spherocyte":
+        s = 0.76 + 0.08 * v[0]
+        return dataclasses.replace(r, a=r.a * s, b=r.a * s * (0.95 + 0.05 * v[1]))
+    if r.morph == "elliptocyte":
+        q = 1.3 + 1.2 * v[0]
+        g = math.sqrt(r.a * r.b)
+        return dataclasses.replace(r, a=g * math.sqrt(q), b=g / math.sqrt(q))
+    if r.morph == "schistocyte":
+        frag = FRAGMENTS[min(int(v[0] * len(FRAGMENTS)), len(FRAGMENTS) - 1)]
+        lo, hi = _FRAGMENT_CUTS[frag]
+        cut = lo + (hi - lo) * float(v[0] * len(FRAGMENTS) % 1.0)
+        kept = fragment_area_fraction(frag, cut)
+        hb = r.hb_pg * kept
+        return dataclasses.replace(r, b=r.a, fragment=frag, cut=cut, hb_pg=hb)
+    return r

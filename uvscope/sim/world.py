@@ -2,20 +2,23 @@
 
 ``render`` gives the raw uint16 frame a camera would read at a stage position, focus and
 wavelength; ``ground_truth`` gives the labels, cell records and Giemsa-like colour of the same
-field. Image orientation follows ``uvscope.geometry``: column grows with stage x, row with
-stage y, the position is the image centre.
+field (white cells, red cells with their haemoglobin and morphology, platelets with their
+clumps); ``cells_in_region`` / ``rbcs_in_region`` / ``platelets_in_region`` give the truth of
+an area (a scan's). Image orientation follows ``uvscope.geometry``: column grows with stage
+x, row with stage y, the position is the image centre.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from uvscope.config import CameraConfig, SimConfig
 from uvscope.errors import ConfigError
+from uvscope.sim.cells import RBC, Platelet
 from uvscope.sim.donors import DonorProfile, get_donor
 from uvscope.sim.optics import OpticsParams, blur_and_crop, blur_pad_px, illumination_field
 from uvscope.sim.sensor import Sensor
@@ -26,7 +29,8 @@ from uvscope.sim.wbc import WBC
 
 @dataclass(frozen=True)
 class CellRecord:
-    """One cell of the ground truth. RBC records (kind "rbc"/"sickle_rbc") have id 0."""
+    """One cell of the ground truth. RBC records (kind "rbc"/"sickle_rbc") carry the RBC's
+    id (its own id space: see ``rbcs_in_region`` for the full red-cell truth)."""
 
     id: int
     kind: str
@@ -37,6 +41,31 @@ class CellRecord:
     large: bool = False  # large lymphocyte
 
 
+@dataclass(frozen=True)
+class RBCRecord:
+    """One red cell of the ground truth (its id is its value in ``rbc_labels``)."""
+
+    id: int
+    morph: str  # one of uvscope.classes.RBC_CLASSES
+    hb_pg: float
+    diameter_um: float  # equivalent-area diameter of its outline
+    area_um2: float
+    centroid_mm: tuple[float, float]
+    overlapped: bool  # another RBC covers more than OVERLAP_MIN_FRACTION of it (or it of one)
+    major_um: float  # full axes (a sickle's length and width; a fragment's parent diameter)
+    minor_um: float
+
+
+@dataclass(frozen=True)
+class PlateletRecord:
+    """One platelet of the ground truth (its id is its value in ``platelet_labels``)."""
+
+    id: int
+    clump_id: int  # -1 alone; else shared by every platelet of the clump
+    centroid_mm: tuple[float, float]
+    diameter_um: float
+
+
 @dataclass
 class GroundTruth:
     cell_labels: np.ndarray  # int32 (H, W), WBC instance ids, 0 = background
@@ -44,6 +73,31 @@ class GroundTruth:
     rbc_mask: np.ndarray  # bool (H, W)
     cells: list[CellRecord]
     stained_rgb: np.ndarray  # uint8 (H, W, 3)
+    #: int32 (H, W) RBC ids, 0 = none; where RBCs overlap the larger id wins the pixel
+    rbc_labels: np.ndarray | None = None
+    #: int32 (H, W) platelet ids, 0 = none
+    platelet_labels: np.ndarray | None = None
+    #: every RBC / platelet with a pixel in the field (ids as in the label maps)
+    rbcs: list[RBCRecord] = field(default_factory=list)
+    platelets: list[PlateletRecord] = field(default_factory=list)
+
+
+def rbc_record(r: RBC) -> RBCRecord:
+    return RBCRecord(
+        r.id,
+        r.morph,
+        r.hb_pg,
+        r.diameter_um,
+        r.area_um2,
+        (r.cx * 1e-3, r.cy * 1e-3),
+        r.overlapped,
+        2 * max(r.a, r.b),
+        2 * min(r.a, r.b),
+    )
+
+
+def platelet_record(p: Platelet) -> PlateletRecord:
+    return PlateletRecord(p.id, p.clump_id, (p.cx * 1e-3, p.cy * 1e-3), p.diameter_um)
 
 
 def _record(w: WBC) -> CellRecord:
@@ -229,11 +283,13 @@ class SimWorld:
         """Labels, cell records and Giemsa-like colour of the field centred at (x, y)."""
         ps = self.pixel_size_um
         hw, hh = self.width_px * ps / 2 + 15.0, self.height_px * ps / 2 + 15.0
+        box = (x_mm * 1e3 - hw, y_mm * 1e3 - hh, x_mm * 1e3 + hw, y_mm * 1e3 + hh)
+        names = ("na", "prot", "hb", "cell", "nuc", "rbc_id", "plt_id")
         with self._lock:
-            m = self._gt_window(x_mm, y_mm, ("na", "prot", "hb", "cell", "nuc", "rbc"))
-            cands = self.slide.wbcs_in_box(
-                x_mm * 1e3 - hw, y_mm * 1e3 - hh, x_mm * 1e3 + hw, y_mm * 1e3 + hh
-            )
+            m = self._gt_window(x_mm, y_mm, names)
+            cands = self.slide.wbcs_in_box(*box)
+            rbcs = self.slide.rbcs_in_box(*box)
+            plts = self.slide.platelets_in_box(*box)
         cell = m["cell"]
         present = set(np.unique(cell[::2, ::2]).tolist()) if cands else set()
         cells = []
@@ -241,8 +297,39 @@ class SimWorld:
             if w.id not in present and not (cell == w.id).any():
                 continue
             cells.append(_record(w))
+        rbc_ids, plt_ids = m["rbc_id"], m["plt_id"]
+        seen_rbc = set(np.unique(rbc_ids).tolist())
+        seen_plt = set(np.unique(plt_ids).tolist())
         rgb = render_stain(m["na"], m["prot"], m["hb"], self.stain)
-        return GroundTruth(cell, m["nuc"], m["rbc"], cells, rgb)
+        return GroundTruth(
+            cell,
+            m["nuc"],
+            rbc_ids > 0,
+            cells,
+            rgb,
+            rbc_ids,
+            plt_ids,
+            [rbc_record(r) for r in rbcs if r.id in seen_rbc],
+            [platelet_record(p) for p in plts if p.id in seen_plt],
+        )
+
+    def rbcs_in_region(
+        self, x0_mm: float, y0_mm: float, x1_mm: float, y1_mm: float
+    ) -> list[RBCRecord]:
+        """Every RBC whose centre lies in the box (mm): ids, class, hb, size, overlap flag."""
+        xa, xb = sorted((x0_mm * 1e3, x1_mm * 1e3))
+        ya, yb = sorted((y0_mm * 1e3, y1_mm * 1e3))
+        with self._lock:
+            return [rbc_record(r) for r in self.slide.rbcs_in_box(xa, ya, xb, yb)]
+
+    def platelets_in_region(
+        self, x0_mm: float, y0_mm: float, x1_mm: float, y1_mm: float
+    ) -> list[PlateletRecord]:
+        """Every platelet whose centre lies in the box (mm), with its clump id."""
+        xa, xb = sorted((x0_mm * 1e3, x1_mm * 1e3))
+        ya, yb = sorted((y0_mm * 1e3, y1_mm * 1e3))
+        with self._lock:
+            return [platelet_record(p) for p in self.slide.platelets_in_box(xa, ya, xb, yb)]
 
     def cells_in_region(
         self, x0_mm: float, y0_mm: float, x1_mm: float, y1_mm: float, include_rbc: bool = False
@@ -261,7 +348,7 @@ class SimWorld:
                                 kind = "sickle_rbc" if r.sickle else "rbc"
                                 out.append(
                                     CellRecord(
-                                        0,
+                                        r.id,
                                         kind,
                                         False,
                                         (r.cx * 1e-3, r.cy * 1e-3),
