@@ -301,46 +301,6 @@ class SimConfig(Model):
     )
 
 
-class HaemoglobinConfig(Model):
-    """What turns a red cell's integrated absorbance into haemoglobin mass (pg).
-
-    OD = -log10(T); a cell's haemoglobin mass is the integral of its OD over its area divided
-    by haemoglobin's specific absorptivity (OD per pg/um^2). The defaults are oxy-haemoglobin's
-    decadic molar extinction (S. Prahl, "Tabulated molar extinction coefficient for hemoglobin
-    in water", Oregon Medical Laser Center 1998, from Gratzer and Kollias: 116,376 / 131,967 /
-    65,984 cm^-1 M^-1 at 260 / 280 / 300 nm) over its molar mass (64,500 g/mol): the same
-    numbers the simulated rig draws with (docs/whole-smear.md). A real rig calibrates them
-    against a reference analyser's MCH.
-    """
-
-    absorptivity_cm2_g: dict[str, float] = Field(
-        default_factory=lambda: {"260": 1804.0, "280": 2046.0, "300": 1023.0},
-        description="Specific absorptivity of haemoglobin per wavelength, cm^2/g "
-        "(decadic; 1 cm^2/g = 1e-4 OD per pg/um^2)",
-    )
-    edge_scatter_od_um: dict[str, float] = Field(
-        default_factory=lambda: {"260": 0.0186, "280": 0.0160, "300": 0.0140},
-        description="Scattering absorbance at a cell's edge integrated across it (OD x um) per "
-        "wavelength: subtracted times the cell's perimeter (the simulated rig's halo: 0.03 OD "
-        "peak x 0.35 um x sqrt(pi), scaled by (260/nm)^2); 0 where not measured",
-    )
-
-    @field_validator("absorptivity_cm2_g", "edge_scatter_od_um")
-    @classmethod
-    def _wavelength_keys(cls, value: dict[str, float]) -> dict[str, float]:
-        for key, v in value.items():
-            if not key.isdigit():
-                raise ValueError(f'{key!r}: keys are wavelengths in nm, e.g. "260"')
-            if v < 0:
-                raise ValueError(f"{key}: {v} is negative")
-        return value
-
-    def od_per_pg_um2(self, wavelength_nm: int) -> float | None:
-        """OD of 1 pg/um^2 of haemoglobin at ``wavelength_nm``; None without a constant."""
-        eps = self.absorptivity_cm2_g.get(str(wavelength_nm))
-        return None if not eps else eps * 1e-4
-
-
 class RigConfig(Model):
     name: str = "simulated deep-UV rig"
     camera: CameraConfig = CameraConfig()
@@ -348,9 +308,6 @@ class RigConfig(Model):
     stage: StageConfig = StageConfig()
     focus: FocusConfig = FocusConfig()
     sim: SimConfig = SimConfig()
-    haemoglobin: HaemoglobinConfig = Field(
-        HaemoglobinConfig(), description="Haemoglobin absorptivity for per-cell haemoglobin mass"
-    )
     micromanager: dict[str, Any] = Field(
         default_factory=dict, description="micromanager backend settings (see drivers.micromanager)"
     )
@@ -358,6 +315,13 @@ class RigConfig(Model):
         default_factory=lambda: dict(HAEMOGLOBIN_ABSORPTIVITY_CM2_G),
         description="Oxy-haemoglobin specific absorptivity (cm^2/g, decadic) per wavelength "
         "(nm), for haemoglobin mass from integrated OD; default: Prahl's table (OMLC)",
+    )
+    rbc_edge_scatter_od_um: dict[int, float] = Field(
+        default_factory=lambda: {260: 0.0186, 280: 0.0160, 300: 0.0140},
+        description="Scattering absorbance at a red cell's edge integrated across it (OD x um) "
+        "per wavelength (nm), subtracted times the cell's perimeter from its integrated OD "
+        "before haemoglobin mass; default: the simulated rig's halo (0.03 OD x 0.35 um x "
+        "sqrt(pi) x (260/nm)^2, docs/whole-smear.md); measure on a real rig, 0 if unknown",
     )
 
 

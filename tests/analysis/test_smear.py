@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from uvscope.acquisition.tiles import Tile, TileSpec
+from uvscope.analysis.absorbance import HbCalibration
 from uvscope.analysis.cbc import CbcAccumulator
 from uvscope.analysis.dedup import CoreRegions
 from uvscope.analysis.evaluate import SimCamera
 from uvscope.analysis.evaluate_cbc import score, truth_in_box
 from uvscope.analysis.smear import SmearAnalyser, SmearTile
-from uvscope.config import HaemoglobinConfig
 
 SHAPE = (520, 696)
 
@@ -173,7 +173,7 @@ def test_a_wavelength_without_a_constant_or_image_is_said() -> None:
     from uvscope.analysis.settings import CbcSettings
 
     tile = _one_tile()
-    hb = HaemoglobinConfig(absorptivity_cm2_g={"280": 2046.0})
+    hb = HbCalibration(absorptivity_cm2_g={280: 2046.0})
     st = SmearAnalyser(haemoglobin=hb).analyse(tile, None, None)
     assert st.hb_problem and "no haemoglobin absorptivity for 260 nm" in st.hb_problem
     st = SmearAnalyser(CbcSettings(hb_wavelength_nm=280)).analyse(tile, None, None)
@@ -200,6 +200,4 @@ def test_saturated_red_cells_are_not_measured() -> None:
 def test_haemoglobin_constants_are_the_literature_values(nm: int, molar: float) -> None:
     # Prahl's molar extinction (cm^-1 M^-1 = L g^-1 cm^-1 x g/mol) over 64,500 g/mol:
     # L/(g cm) x 1000 = cm^2/g; x 1e-4 = OD per pg/um^2
-    assert HaemoglobinConfig().od_per_pg_um2(nm) == pytest.approx(
-        molar / 64_500 * 1e3 * 1e-4, rel=2e-3
-    )
+    assert HbCalibration().od_per_pg_um2(nm) == pytest.approx(molar / 64_500 * 1e3 * 1e-4, rel=2e-3)

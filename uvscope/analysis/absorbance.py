@@ -8,14 +8,50 @@ whose clear glass is far from 1 tells that the background is not usable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from uvscope.config import HAEMOGLOBIN_ABSORPTIVITY_CM2_G, RigConfig
 
 #: transmission floor before the log (an opaque pixel reads OD 4, not infinity)
 T_FLOOR = 1e-4
 #: a bright plateau on at least this share of the tile means the clear glass clipped
 SATURATED_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class HbCalibration:
+    """What turns a red cell's integrated absorbance into haemoglobin mass, per wavelength:
+    haemoglobin's specific absorptivity (cm^2/g) and the edge scattering to subtract (OD x um
+    per um of outline). Both come from the rig config (``haemoglobin_absorptivity_cm2_g``,
+    ``rbc_edge_scatter_od_um``); docs/whole-smear.md has the physics."""
+
+    absorptivity_cm2_g: Mapping[int, float] = field(
+        default_factory=lambda: dict(HAEMOGLOBIN_ABSORPTIVITY_CM2_G)
+    )
+    edge_scatter_od_um: Mapping[int, float] = field(
+        default_factory=lambda: dict(RigConfig().rbc_edge_scatter_od_um)
+    )
+
+    @classmethod
+    def from_rig(cls, rig: RigConfig | Mapping[str, Any]) -> HbCalibration:
+        """From a rig config or its dump in a scan manifest (older manifests: the defaults)."""
+        if not isinstance(rig, RigConfig):
+            fields_ = ("haemoglobin_absorptivity_cm2_g", "rbc_edge_scatter_od_um")
+            rig = RigConfig.model_validate({k: rig[k] for k in fields_ if k in rig})
+        return cls(dict(rig.haemoglobin_absorptivity_cm2_g), dict(rig.rbc_edge_scatter_od_um))
+
+    def od_per_pg_um2(self, wavelength_nm: int) -> float | None:
+        """OD of 1 pg/um^2 of haemoglobin at ``wavelength_nm`` (1 cm^2/g = 1e-4 OD per
+        pg/um^2); None without a constant for that wavelength."""
+        eps = self.absorptivity_cm2_g.get(wavelength_nm)
+        return None if not eps else float(eps) * 1e-4
+
+    def edge_od_um(self, wavelength_nm: int) -> float:
+        return float(self.edge_scatter_od_um.get(wavelength_nm, 0.0))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ at most once.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,21 +25,14 @@ def truth_in_box(
     world: Any, box_um: tuple[float, float, float, float]
 ) -> tuple[list[Any], list[Any]]:
     """(RBCs, platelets) of the simulated slide whose centres lie in the box (stage um)."""
-    from uvscope.sim.cells import RBC, Platelet
-
     x0, y0, x1, y1 = box_um
     slide = world.slide
-    objs = slide.objects_near(x0, y0, x1, y1)
-    inside = [o for o in objs if x0 <= o.cx < x1 and y0 <= o.cy < y1]
-    return [o for o in inside if isinstance(o, RBC)], [o for o in inside if isinstance(o, Platelet)]
+    return slide.rbcs_in_box(x0, y0, x1, y1), slide.platelets_in_box(x0, y0, x1, y1)
 
 
 def true_morph(rbc: Any) -> str:
-    """The morphology class of a simulated RBC (``morph`` where the simulator records it)."""
-    m = getattr(rbc, "morph", None)
-    if m:
-        return str(m)
-    return "sickle" if getattr(rbc, "sickle", False) else "normal"
+    """The morphology class of a simulated RBC."""
+    return str(rbc.morph)
 
 
 @dataclass
@@ -84,7 +76,7 @@ def score(
     s.measured_rbcs = len(rbcs)
     if true_rbcs:
         hb = np.array([r.hb_pg for r in true_rbcs])
-        d = np.array([2.0 * math.sqrt(r.a * r.b) for r in true_rbcs])
+        d = np.array([r.diameter_um for r in true_rbcs])
         s.true_mch_pg, s.true_hb_cv_percent = float(hb.mean()), _cv(hb)
         s.true_diameter_um, s.true_diameter_cv_percent = float(d.mean()), _cv(d)
         s.true_morph = Counter(true_morph(r) for r in true_rbcs)

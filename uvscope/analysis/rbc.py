@@ -22,8 +22,9 @@ from scipy import ndimage as ndi
 from skimage.measure import regionprops
 from skimage.segmentation import watershed
 
-#: touching cells share a boundary shorter than this share of the smaller one's diameter
-NECK_SHARE = 0.5
+#: touching cells share a boundary shorter than this share of the smaller one's diameter (the
+#: blur and the threshold widen a contact point into a short neck; set on simulated truth)
+NECK_SHARE = 0.95
 #: an unsplit piece this many times the median red cell's area holds two cells
 MERGED_AREA = 1.7
 #: shapes that fill at least this share of their moment ellipse are convex enough that their

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 
 from uvscope.acquisition.tiles import Tile, TileSpec
+from uvscope.analysis.absorbance import HbCalibration
 from uvscope.analysis.differential import Differential
 from uvscope.analysis.models import ModelSet, check_pixel_fit
 from uvscope.analysis.outputs import AnalysisOutputs
 from uvscope.analysis.pipeline import TileResult
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.analysis.worker import AnalysisWorker
-from uvscope.config import HaemoglobinConfig
 from uvscope.errors import StorageError
 from uvscope.io.scanfolder import ScanFolder
 
@@ -167,7 +167,7 @@ class AnalysisSession:
         }
 
 
-def smear_context(manifest: dict[str, Any]) -> tuple[float | None, HaemoglobinConfig, bool]:
+def smear_context(manifest: dict[str, Any]) -> tuple[float | None, HbCalibration, bool]:
     """(the sample's red cells per uL or None, the rig's haemoglobin constants, whether the
     scan recorded a background) from a scan manifest; a manifest written before these
     settings existed gets the defaults."""
@@ -175,9 +175,11 @@ def smear_context(manifest: dict[str, Any]) -> tuple[float | None, HaemoglobinCo
     count = (config.get("sample") or {}).get("rbc_per_ul")
     rig = manifest.get("rig") or {}
     try:
-        hb = HaemoglobinConfig.model_validate(rig.get("haemoglobin") or {})
+        hb = HbCalibration.from_rig(rig)
     except ValueError as err:
-        raise StorageError(f"the scan manifest's rig.haemoglobin is not valid: {err}") from err
+        raise StorageError(
+            f"the scan manifest's rig haemoglobin constants are not valid: {err}"
+        ) from err
     return (float(count) if count else None), hb, bool(manifest.get("backgrounds"))
 
 

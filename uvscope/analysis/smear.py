@@ -16,6 +16,7 @@ from scipy import ndimage as ndi
 from uvscope.acquisition.tiles import Tile
 from uvscope.analysis.absorbance import (
     ClearGlass,
+    HbCalibration,
     bin2_any,
     bin2_mean,
     bin2_pick,
@@ -27,7 +28,6 @@ from uvscope.analysis.platelets import PlateletRecord, platelets_in
 from uvscope.analysis.rbc import RbcRecord, Shapes, measure, overlapping, split_touching
 from uvscope.analysis.rbc_morphology import classify
 from uvscope.analysis.settings import CbcSettings
-from uvscope.config import HaemoglobinConfig
 from uvscope.geometry import pixel_to_stage_mm
 
 #: binned pixels of margin around a red cell for its haemoglobin integral (halo and blur)
@@ -112,12 +112,12 @@ class SmearAnalyser:
     def __init__(
         self,
         settings: CbcSettings | None = None,
-        haemoglobin: HaemoglobinConfig | None = None,
+        haemoglobin: HbCalibration | None = None,
         analysis_nm: int = 260,
         background_usable: bool = True,
     ) -> None:
         self.settings = settings or CbcSettings()
-        self.haemoglobin = haemoglobin or HaemoglobinConfig()
+        self.haemoglobin = haemoglobin or HbCalibration()
         self.analysis_nm = analysis_nm
         self.hb_nm = self.settings.hb_wavelength_nm or analysis_nm
         #: False when the scan recorded no background (normalised tiles are then raw counts)
@@ -167,7 +167,7 @@ class SmearAnalyser:
         if self.haemoglobin.od_per_pg_um2(nm) is None:
             out.hb_problem = (
                 f"no haemoglobin absorptivity for {nm} nm in the rig config "
-                "([haemoglobin] absorptivity_cm2_g); haemoglobin mass not measured"
+                "(haemoglobin_absorptivity_cm2_g); haemoglobin mass not measured"
             )
             return None, None
         if nm not in tile.normalised:
@@ -345,7 +345,7 @@ class SmearAnalyser:
         grown = np.where(pieces > 0, pieces, ndi.maximum_filter(pieces, size=2 * r + 1))
         grown[rest] = 0  # a platelet or debris beside the cell is not its haemoglobin
         total = np.bincount(grown.ravel(), f.od_hb.ravel(), minlength=m + 1) * (f.px_um * f.px_um)
-        edge = self.haemoglobin.edge_scatter_od_um.get(str(self.hb_nm), 0.0) * perimeter_um
+        edge = self.haemoglobin.edge_od_um(self.hb_nm) * perimeter_um
         hb: np.ndarray = (total - edge) / eps
         return hb
 
