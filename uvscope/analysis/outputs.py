@@ -345,6 +345,9 @@ class AnalysisOutputs:
             "simulated smears only: the haemoglobin calibration and the morphology rules have "
             "not been validated on real deep-UV images"
         )
+        crops = {f"{g.kind}__{g.object_id}": g.od for g in self.cbc.gallery}
+        if crops:
+            np.savez_compressed(self.root / "rbc_gallery.npz", **crops)
         tmp = self.cbc_json.with_suffix(".json.part")
         tmp.write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
         tmp.replace(self.cbc_json)

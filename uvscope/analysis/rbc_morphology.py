@@ -1,7 +1,8 @@
 """Red-cell morphology from shape and absorbance: a rule set calibrated on simulated truth.
 
 Label-free, a red cell is its outline and its absorbance profile. The rules, first match wins:
-- sickle: long and thin (major / minor axis at least ``SICKLE_ELONGATION``);
+- sickle: long and thin (major / minor axis at least ``SICKLE_ELONGATION``), or a shorter
+  crescent (``BENT_ELONGATION`` with solidity below ``BENT_SOLIDITY``);
 - schistocyte: no central pallor (pallor ratio above ``DOME_PALLOR``) and a fragment's outline:
   cut edges (solidity below ``FRAGMENT_SOLIDITY``) or small (area below ``FRAGMENT_AREA_UM2``);
 - spherocyte: no central pallor, whole outline (densest in the centre, a sphere's profile);
@@ -20,6 +21,10 @@ from uvscope.analysis.rbc import Shapes
 
 #: sickle cells measure 3.0-4.3, elliptocytes up to 2.4
 SICKLE_ELONGATION = 2.75
+#: a shorter cell that is bent (a crescent: solidity below BENT_SOLIDITY) is a sickle cell too;
+#: elliptocytes are convex (solidity about 1), fragments elongate at most 1.87
+BENT_ELONGATION = 2.0
+BENT_SOLIDITY = 0.9
 #: elliptocytes 1.31-2.4; normal cells up to 1.13 (p98), 0.7 % above this (a neighbour or a
 #: platelet on their edge)
 ELLIPTO_ELONGATION = 1.3
@@ -46,7 +51,11 @@ def classify(s: Shapes) -> np.ndarray:
             "schistocyte",
             dome & ((s.solidity < FRAGMENT_SOLIDITY) | (s.area_um2 < FRAGMENT_AREA_UM2)),
         ),
-        ("sickle", elong >= SICKLE_ELONGATION),
+        (
+            "sickle",
+            (elong >= SICKLE_ELONGATION)
+            | ((elong >= BENT_ELONGATION) & (s.solidity < BENT_SOLIDITY)),
+        ),
     ]
     for name, hit in rules:
         out[hit] = name

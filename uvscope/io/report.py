@@ -27,6 +27,7 @@ from uvscope.analysis.review import (
     reviewed_differential,
 )
 from uvscope.classes import ALL_CLASSES, CLASSES, DEAD, class_hex
+from uvscope.io.report_cbc import cbc_section_html
 from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
 from uvscope.io.report_images import gallery_html, mosaic_html
 from uvscope.io.report_provenance import PROVENANCE_NAME, write_provenance
@@ -405,6 +406,7 @@ def write_report(
         differential=tables,
         charts=charts,
         signature=_signature_html(facts),
+        redcells=cbc_section_html(scan_dir / "analysis"),
         mosaic=mosaic_html(scan_dir / "analysis"),
         gallery=gallery_html(
             scan_dir, facts.cells, (*CLASSES, DEAD), _wavelength(facts), facts.reviewed
