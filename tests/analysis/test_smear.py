@@ -145,7 +145,9 @@ def test_platelets_estimate_and_thrombocytopenia_flag() -> None:
     assert abs(per - true_per) < 0.35 * true_per, est
     assert "thrombocytopenia" not in flags
     per, true_per, flags = est["thrombocytopenia"]
-    assert per < 15.0, est  # healthy ~50 per 1,000 red cells, this donor ~6
+    # healthy ~60 per 1,000 red cells, this donor ~6 (+ debris the size of platelets, which
+    # the analysis cannot tell apart at 260 nm alone: as many per mm^2 as this donor's platelets)
+    assert per < 20.0, est
     assert "thrombocytopenia" in flags
 
 

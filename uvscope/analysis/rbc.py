@@ -78,12 +78,11 @@ def split_touching(
     Returns the piece label map, the object each piece came from and whether it was split
     (overlapped). Seeds are the distance map's local maxima (at least ``radius_px`` deep and
     half the object's depth) more than ``2 * radius_px`` apart; only objects with two or more
-    seeds are watershed, one crop at a time.
+    seeds are watershed (in one call).
     """
     n = keep.size - 1
     size = 2 * int(round(radius_px)) + 1
-    slices = ndi.find_objects(labels)
-    depth = _max_per_label(dist, labels, slices, n)
+    depth = _max_per_label(dist, labels, ndi.find_objects(labels), n)
     peaks = (dist == ndi.maximum_filter(dist, size=size)) & (dist >= radius_px)
     peaks &= dist >= 0.5 * depth[labels]
     plateau, m = ndi.label(peaks)
@@ -91,21 +90,26 @@ def split_touching(
     owner[plateau[peaks]] = labels[peaks]
     seeds_of = np.bincount(owner[1:], minlength=n + 1)
     pieces = np.where(keep[labels], labels, 0).astype(np.int32)
-    origin = list(range(n + 1))
-    split = [False] * (n + 1)
-    for k in np.nonzero(keep & (seeds_of >= 2))[0]:
-        sl = slices[k - 1]
-        mask = labels[sl] == k
-        markers, m = ndi.label(peaks[sl] & mask)
-        parts = watershed(-dist[sl], markers, mask=mask)
-        view = pieces[sl]
-        for j in range(2, m + 1):
-            new = len(origin)
-            view[parts == j] = new
-            origin.append(int(k))
-            split.append(True)
-        split[k] = True
-    return pieces, np.asarray(origin), np.asarray(split)
+    multi = keep & (seeds_of >= 2)
+    split = multi.copy()
+    if not multi.any():
+        return pieces, np.arange(n + 1), split
+    # one watershed over every object with two or more seeds, each plateau a seed
+    mask = multi[labels]
+    seeds = np.where(mask, plateau, 0)
+    parts = watershed(-dist, seeds, mask=mask)
+    used = np.nonzero(multi[owner])[0]  # plateau ids that seed a split object
+    order = used[np.argsort(owner[used], kind="stable")]
+    first = np.ones(order.size, bool)
+    first[1:] = owner[order][1:] != owner[order][:-1]
+    ids = np.zeros(m + 1, np.int32)
+    ids[order[first]] = owner[order[first]]  # the object's first piece keeps its label
+    extra = order[~first]
+    ids[extra] = n + 1 + np.arange(extra.size, dtype=np.int32)
+    pieces[mask] = ids[parts[mask]]
+    origin = np.concatenate([np.arange(n + 1), owner[extra]])
+    split = np.concatenate([split, np.ones(extra.size, bool)])
+    return pieces, origin, split
 
 
 def overlapping(
@@ -180,20 +184,23 @@ def _max_per_label(
     return out
 
 
-def _sums(labels: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
-    w = None if weights is None else weights.ravel()
-    out: np.ndarray = np.bincount(labels.ravel(), w, minlength=n + 1).astype(np.float64)
-    return out
-
-
 def _moments(pieces: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
-    """Pixel count, centroid and the eigenvalues of the second central moments per label."""
-    rows, cols = np.indices(pieces.shape, dtype=np.float64)
-    cnt = np.maximum(_sums(pieces, n), 1.0)
-    mr, mc = _sums(pieces, n, rows) / cnt, _sums(pieces, n, cols) / cnt
-    mrr = _sums(pieces, n, rows * rows) / cnt - mr * mr
-    mcc = _sums(pieces, n, cols * cols) / cnt - mc * mc
-    mrc = _sums(pieces, n, rows * cols) / cnt - mr * mc
+    """Pixel count, centroid and the eigenvalues of the second central moments per label
+    (sums over the labelled pixels only)."""
+    flat = np.flatnonzero(pieces)
+    lab = pieces.ravel()[flat]
+    rows, cols = np.divmod(flat, pieces.shape[1])
+    rows, cols = rows.astype(np.float64), cols.astype(np.float64)
+
+    def sums(w: np.ndarray | None = None) -> np.ndarray:
+        out: np.ndarray = np.bincount(lab, w, minlength=n + 1).astype(np.float64)
+        return out
+
+    cnt = np.maximum(sums(), 1.0)
+    mr, mc = sums(rows) / cnt, sums(cols) / cnt
+    mrr = sums(rows * rows) / cnt - mr * mr
+    mcc = sums(cols * cols) / cnt - mc * mc
+    mrc = sums(rows * cols) / cnt - mr * mc
     half = (mrr + mcc) / 2.0
     root = np.sqrt(np.maximum(((mrr - mcc) / 2.0) ** 2 + mrc * mrc, 0.0))
     l1, l2 = half + root, np.maximum(half - root, 0.0)
@@ -235,14 +242,23 @@ def _pallor(
     """(centre / whole, very centre / ring) mean OD per piece; the centre is where the distance
     to the edge exceeds half the piece's depth, the very centre 0.8 of it."""
     depth = _max_per_label(dist, pieces, ndi.find_objects(pieces), n)
-    rel = dist / np.maximum(depth[pieces], 1e-6)
-    whole = _sums(pieces, n, od) / np.maximum(_sums(pieces, n), 1.0)
-    centre_lab = np.where(rel >= 0.5, pieces, 0)
-    core_lab = np.where(rel >= 0.8, pieces, 0)
-    ring_lab = np.where((rel >= 0.5) & (rel < 0.8), pieces, 0)
-    c = _sums(centre_lab, n, od) / np.maximum(_sums(centre_lab, n), 1.0)
-    core = _sums(core_lab, n, od) / np.maximum(_sums(core_lab, n), 1.0)
-    ring = _sums(ring_lab, n, od) / np.maximum(_sums(ring_lab, n), 1.0)
+    flat = np.flatnonzero(pieces)
+    lab = pieces.ravel()[flat]
+    rel = dist.ravel()[flat] / np.maximum(depth[lab], 1e-6)
+    v = od.ravel()[flat].astype(np.float64)
+
+    def mean(sel: np.ndarray | None) -> np.ndarray:
+        k = lab if sel is None else lab[sel]
+        w = v if sel is None else v[sel]
+        total = np.bincount(k, w, minlength=n + 1)
+        count = np.bincount(k, minlength=n + 1)
+        out: np.ndarray = total / np.maximum(count, 1)
+        return out
+
+    whole = mean(None)
+    c = mean(rel >= 0.5)
+    core = mean(rel >= 0.8)
+    ring = mean((rel >= 0.5) & (rel < 0.8))
     pallor = np.where(whole > 0, c / np.maximum(whole, 1e-6), 1.0)
     centre = np.where(ring > 0, core / np.maximum(ring, 1e-6), 1.0)
     shallow = depth < 2.0

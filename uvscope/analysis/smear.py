@@ -38,7 +38,7 @@ SMOOTH_UM = 0.3
 PLATELET_GAP_PX = 2
 #: a platelet centred this much further from a red cell than PLATELET_GAP_PX is still found
 #: (its visible part is large enough); nearer, it is hidden (calibrated on simulated truth)
-PLATELET_HIDDEN_PX = 2
+PLATELET_HIDDEN_PX = 1
 #: WBC masks grow by this much before objects touching them are set aside
 WBC_MARGIN_UM = 1.0
 
@@ -102,6 +102,12 @@ class _Frame:
         return float(x) * 1e3, float(y) * 1e3
 
 
+def _grow(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    """``mask`` grown by a square of ``radius_px`` (a separable maximum filter: cheap)."""
+    grown: np.ndarray = ndi.maximum_filter(mask.view(np.uint8), size=2 * radius_px + 1) > 0
+    return grown
+
+
 def _bbox(sl: tuple[slice, slice]) -> tuple[int, int, int, int]:
     return (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
 
@@ -148,9 +154,7 @@ class SmearAnalyser:
         objects = smooth > s.od_threshold
         wbc: np.ndarray | None = None
         if wbc_labels is not None and wbc_labels.any():
-            wbc = ndi.binary_dilation(
-                bin2_pick(wbc_labels) > 0, iterations=max(int(round(WBC_MARGIN_UM / px)), 1)
-            )
+            wbc = _grow(bin2_pick(wbc_labels) > 0, max(int(round(WBC_MARGIN_UM / px)), 1))
             objects &= ~wbc
         # red cells: the dense objects, holes (pale centres) filled; a platelet's body absorbs
         # less than this, so one against a red cell stays outside it but for its dense centre
@@ -219,9 +223,9 @@ class SmearAnalyser:
         rest = f.objects
         hidden = f.wbc if f.wbc is not None else np.zeros(rest.shape, bool)
         if pieces is not None:
-            near = ndi.binary_dilation(pieces > 0, iterations=PLATELET_GAP_PX)
+            near = _grow(pieces > 0, PLATELET_GAP_PX)
             rest = rest & ~near
-            hidden = hidden | ndi.binary_dilation(near, iterations=PLATELET_HIDDEN_PX)
+            hidden = hidden | _grow(near, PLATELET_HIDDEN_PX)
         out.platelet_visible_fraction = float(1.0 - hidden.mean())
         return rest, hidden
 
@@ -252,13 +256,12 @@ class SmearAnalyser:
             & (mean_od <= s.platelet_max_mean_od)
         )
         ok[0] = False
-        cnt = np.maximum(area / a_px, 1.0)
-        rows, cols = np.indices(labels.shape)
-        r = np.rint(np.bincount(labels.ravel(), rows.ravel(), minlength=n + 1) / cnt).astype(int)
-        c = np.rint(np.bincount(labels.ravel(), cols.ravel(), minlength=n + 1) / cnt).astype(int)
-        ok &= ~hidden[np.clip(r, 0, labels.shape[0] - 1), np.clip(c, 0, labels.shape[1] - 1)]
         slices = ndi.find_objects(labels)
         for k in np.nonzero(ok)[0]:
+            sl = slices[k - 1]
+            rr, cc = np.nonzero(labels[sl] == k)
+            if hidden[sl[0].start + int(round(rr.mean())), sl[1].start + int(round(cc.mean()))]:
+                continue  # centred where a platelet could not be seen: not in the estimate
             self._platelet(
                 f, labels, int(k), slices[k - 1], float(area[k]), float(od_sum[k]), cores, out
             )
