@@ -85,9 +85,9 @@ def optical_density(t: np.ndarray, clear: ClearGlass) -> np.ndarray:
     """OD = -log10(T / T_clear) per pixel (float32)."""
     rel = np.asarray(t, dtype=np.float32) / np.float32(max(clear.level, 1e-6))
     np.maximum(rel, np.float32(T_FLOOR), out=rel)
-    od = np.log10(rel, out=rel)
-    np.negative(od, out=od)
-    return od
+    np.log10(rel, out=rel)
+    np.negative(rel, out=rel)
+    return rel
 
 
 def bin2_mean(a: np.ndarray) -> np.ndarray:

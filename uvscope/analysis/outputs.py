@@ -347,7 +347,7 @@ class AnalysisOutputs:
         )
         crops = {f"{g.kind}__{g.object_id}": g.od for g in self.cbc.gallery}
         if crops:
-            np.savez_compressed(self.root / "rbc_gallery.npz", **crops)
+            np.savez_compressed(self.root / "rbc_gallery.npz", **crops)  # type: ignore[arg-type]
         tmp = self.cbc_json.with_suffix(".json.part")
         tmp.write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
         tmp.replace(self.cbc_json)
