@@ -76,6 +76,8 @@ class CbcAccumulator:
     overlapped: int = 0
     saturated: int = 0
     hb: Moments = field(default_factory=Moments)
+    #: every counted cell's share of haemoglobin (overlapping cells included): the MCH
+    hb_all: Moments = field(default_factory=Moments)
     diameter: Moments = field(default_factory=Moments)
     hb_hist: np.ndarray = field(default_factory=lambda: np.zeros(len(HB_EDGES_PG) - 1, np.int64))
     diameter_hist: np.ndarray = field(
@@ -106,6 +108,7 @@ class CbcAccumulator:
         hb = np.array([r.hb_pg for r in whole], np.float64)
         d = np.array([r.equivalent_diameter_um for r in whole], np.float64)
         self.hb.add(hb)
+        self.hb_all.add(np.array([r.hb_share_pg for r in rbcs], np.float64))
         self.diameter.add(d)
         self.hb_hist += np.histogram(hb[np.isfinite(hb)], HB_EDGES_PG)[0]
         self.diameter_hist += np.histogram(d, DIAMETER_EDGES_UM)[0]
@@ -182,17 +185,19 @@ class CbcAccumulator:
                 f"{self.saturated} red cells lie on clipped (saturated) pixels and were not "
                 "measured: lower the exposure at that wavelength"
             ]
-        if problems or self.hb.n < 2:
+        if problems or self.hb.n < 2 or self.hb_all.n < 2:
             out.update(measured=False, mch_pg=None, mch_ci_pg=None, hb_width_cv_percent=None)
             if not problems:
                 out["problems"] = ["too few whole red cells to measure haemoglobin"]
             return out
-        lo, hi = self.hb.interval(confidence)
+        lo, hi = self.hb_all.interval(confidence)
         out.update(
             measured=True,
             cells=self.hb.n,
-            mch_pg=self.hb.mean,
+            mch_pg=self.hb_all.mean,
             mch_ci_pg=[lo, hi],
+            mch_cells=self.hb_all.n,
+            mch_whole_cells_pg=self.hb.mean,
             hb_sd_pg=self.hb.sd,
             hb_width_cv_percent=self.hb.cv_percent,
             histogram={"edges_pg": HB_EDGES_PG.tolist(), "counts": self.hb_hist.tolist()},

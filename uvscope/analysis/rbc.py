@@ -52,6 +52,10 @@ class RbcRecord:
     #: mean OD of the very centre over that of the ring around it (> 1: a target's bullseye)
     centre_ratio: float
     hb_pg: float  # nan where not measured (overlapped, saturated, no usable background)
+    #: the cell's share of its object's haemoglobin (an overlapped cell: what absorbs within its
+    #: piece of the object): summed over counted cells it gives the MCH without leaving out
+    #: overlapping cells; nan where haemoglobin is not measured at all
+    hb_share_pg: float
     overlapped: bool
     saturated: bool
     morph: str  # a name of RBC_CLASSES, "" where not classified (overlapped)

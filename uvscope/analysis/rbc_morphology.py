@@ -4,7 +4,8 @@ Label-free, a red cell is its outline and its absorbance profile. The rules, fir
 - sickle: long and thin (major / minor axis at least ``SICKLE_ELONGATION``), or a shorter
   crescent (``BENT_ELONGATION`` with solidity below ``BENT_SOLIDITY``);
 - schistocyte: no central pallor (pallor ratio above ``DOME_PALLOR``) and a fragment's outline:
-  cut edges (solidity below ``FRAGMENT_SOLIDITY``) or small (area below ``FRAGMENT_AREA_UM2``);
+  cut edges (solidity below ``FRAGMENT_SOLIDITY``), small (area below ``FRAGMENT_AREA_UM2``) or
+  oval (a helmet: elongation at least ``FRAGMENT_ELONGATION``);
 - spherocyte: no central pallor, whole outline (densest in the centre, a sphere's profile);
 - elliptocyte: oval (major / minor at least ``ELLIPTO_ELONGATION``);
 - target: a dense centre inside a paler ring (centre ratio above ``TARGET_CENTRE``);
@@ -25,6 +26,8 @@ SICKLE_ELONGATION = 2.75
 #: elliptocytes are convex (solidity about 1), fragments elongate at most 1.87
 BENT_ELONGATION = 2.0
 BENT_SOLIDITY = 0.9
+#: ... and long: a sickle cell is 11-16 um, a bitten fragment (crescent schistocyte) 5-8 um
+BENT_MIN_UM = 9.0
 #: elliptocytes 1.31-2.4; normal cells up to 1.13 (p98), 0.7 % above this (a neighbour or a
 #: platelet on their edge)
 ELLIPTO_ELONGATION = 1.3
@@ -34,6 +37,9 @@ DOME_PALLOR = 1.2
 FRAGMENT_SOLIDITY = 0.95
 #: fragments 14-20 um^2, spherocytes from 23
 FRAGMENT_AREA_UM2 = 21.0
+#: a helmet cell (a disc cut by one straight edge) is convex but oval: spherocytes measure
+#: 1.01-1.06
+FRAGMENT_ELONGATION = 1.12
 #: targets 1.04-1.16, biconcave cells up to 0.74
 TARGET_CENTRE = 0.9
 
@@ -49,12 +55,21 @@ def classify(s: Shapes) -> np.ndarray:
         ("spherocyte", dome),
         (
             "schistocyte",
-            dome & ((s.solidity < FRAGMENT_SOLIDITY) | (s.area_um2 < FRAGMENT_AREA_UM2)),
+            dome
+            & (
+                (s.solidity < FRAGMENT_SOLIDITY)
+                | (s.area_um2 < FRAGMENT_AREA_UM2)
+                | (elong >= FRAGMENT_ELONGATION)
+            ),
         ),
         (
             "sickle",
             (elong >= SICKLE_ELONGATION)
-            | ((elong >= BENT_ELONGATION) & (s.solidity < BENT_SOLIDITY)),
+            | (
+                (elong >= BENT_ELONGATION)
+                & (s.solidity < BENT_SOLIDITY)
+                & (s.major_um >= BENT_MIN_UM)
+            ),
         ),
     ]
     for name, hit in rules:

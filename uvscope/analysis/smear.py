@@ -326,6 +326,7 @@ class SmearAnalyser:
             pallor_ratio=float(shapes.pallor_ratio[k]),
             centre_ratio=float(shapes.centre_ratio[k]),
             hb_pg=float(hb[k]) if hb is not None and whole else float("nan"),
+            hb_share_pg=float(hb[k]) if hb is not None and not saturated else float("nan"),
             overlapped=overlapped,
             saturated=saturated,
             morph=cls,
