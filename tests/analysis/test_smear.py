@@ -203,3 +203,71 @@ def test_haemoglobin_constants_are_the_literature_values(nm: int, molar: float) 
     # Prahl's molar extinction (cm^-1 M^-1 = L g^-1 cm^-1 x g/mol) over 64,500 g/mol:
     # L/(g cm) x 1000 = cm^2/g; x 1e-4 = OD per pg/um^2
     assert HbCalibration().od_per_pg_um2(nm) == pytest.approx(molar / 64_500 * 1e3 * 1e-4, rel=2e-3)
+
+
+class _NoCells:
+    """A segmenter that finds no white cell: every absorbing object is left to the smear."""
+
+    pixel_size_um = 0.32
+    patch_size = 64
+
+    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z = np.zeros_like(batch, dtype=np.float32)
+        return z, z
+
+
+def _scan_folder(tmp_path, backgrounds: bool):
+    import json
+
+    from tests.analysis.scanfolder_fixture import write_scan_folder
+
+    cam = camera("healthy")
+    specs = grid(cam, 2, 2)
+    root = tmp_path / "scan"
+    write_scan_folder(root, specs, [cam.tile(s) for s in specs])
+    path = root / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["config"]["sample"] = {"rbc_per_ul": 5.0e6}
+    manifest["backgrounds"] = [{"id": "bg0"}] if backgrounds else []
+    path.write_text(json.dumps(manifest))
+    return root, cam, specs
+
+
+@pytest.mark.slow
+def test_analyze_writes_cbc_tables_and_report_section(tmp_path) -> None:
+    import csv
+    import json
+
+    from tests.analysis.synth import fake_models
+    from uvscope.analysis.models import ModelSet
+    from uvscope.analysis.session import analyse_scan_folder
+
+    f = fake_models()
+    models = ModelSet(_NoCells(), f.stainer, f.classifier, provenance=f.provenance)
+    root, cam, specs = _scan_folder(tmp_path, backgrounds=True)
+    analyse_scan_folder(root, models)
+    a = root / "analysis"
+    doc = json.loads((a / "cbc.json").read_text())
+    with open(a / "rbc.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == doc["red_cells_counted"] > 200
+    assert {"area_um2", "equivalent_diameter_um", "hb_pg", "x_um"} <= set(rows[0])
+    assert (a / "platelets.csv").read_text().startswith("platelet_id,")
+    hx, hy = cam.half_um()
+    xs, ys = [s.x_mm * 1e3 for s in specs], [s.y_mm * 1e3 for s in specs]
+    truth, _ = truth_in_box(cam.world, (min(xs) - hx, min(ys) - hy, max(xs) + hx, max(ys) + hy))
+    true_mch = float(np.mean([r.hb_pg for r in truth]))
+    assert abs(doc["haemoglobin"]["mch_pg"] - true_mch) < 0.05 * true_mch
+    assert doc["rbc_per_ul"] == 5.0e6 and doc["rbc_per_ul_source"] == "sample"
+    page = (a / "report.html").read_text()
+    assert "Red cells and platelets" in page and "simulated smears only" in page
+    assert f"{doc['haemoglobin']['mch_pg']:.1f} pg" in page
+    # the same scan without a background: said, and no haemoglobin number anywhere
+    root2, *_ = _scan_folder(tmp_path / "nobg", backgrounds=False)
+    analyse_scan_folder(root2, models)
+    doc = json.loads((root2 / "analysis" / "cbc.json").read_text())
+    assert doc["haemoglobin"]["mch_pg"] is None and doc["haemoglobin"]["problems"]
+    with open(root2 / "analysis" / "rbc.csv", newline="") as fh:
+        assert all(r["hb_pg"] == "" for r in csv.DictReader(fh))
+    page = (root2 / "analysis" / "report.html").read_text()
+    assert "not measured" in page and "no usable background" in page
