@@ -19,14 +19,17 @@ from uvscope.io.report_images import png_data_uri, to_u8
 
 GALLERY_FILE = "rbc_gallery.npz"
 #: crops shown per class in the report
-GALLERY_PER_CLASS = 6
+GALLERY_PER_CLASS = 2
 
 _STYLE = """<style>
 .rbc table.idx td:nth-child(2) { font-weight: 600; }
 .rbc .hists { display: flex; gap: 0.8em; }
 .rbc .gal { display: flex; flex-wrap: wrap; gap: 0.3em; }
 .rbc .gal div { border: 1px solid #ddd; font-size: 0.7em; text-align: center; padding: 0.1em; }
-.rbc .gal img { height: 1.3cm; image-rendering: pixelated; display: block; }
+.rbc .gal img { height: 1.0cm; image-rendering: pixelated; display: block; }
+.rbc table { font-size: 0.9em; margin: 0.2em 0; } .rbc td, .rbc th { padding: 0.05em 0.5em; }
+.rbc .row { display: flex; gap: 1.2em; align-items: flex-start; }
+.rbc table.idx { min-width: 20em; } .rbc .muted { font-size: 0.85em; }
 .rbc td.crit { color: #fff; background: #b00; font-weight: bold; }
 </style>"""
 
@@ -41,9 +44,9 @@ def _ci(pair: Any, fmt: str) -> str:
     return f' <span class="muted">({format(pair[0], fmt)}-{format(pair[1], fmt)})</span>'
 
 
-def histogram_svg(edges: list[float], counts: list[int], label: str, width: int = 300) -> str:
+def histogram_svg(edges: list[float], counts: list[int], label: str, width: int = 260) -> str:
     """Counts per bin as bars; the x axis labelled at a few edges."""
-    height, left, bottom, top = 120, 30, 26, 8
+    height, left, bottom, top = 92, 20, 24, 4
     c = np.asarray(counts, float)
     nz = np.nonzero(c)[0]
     if nz.size == 0:
@@ -81,6 +84,10 @@ def histogram_svg(edges: list[float], counts: list[int], label: str, width: int 
     return "".join(parts)
 
 
+#: rows whose note is printed (the others' are in cbc.json)
+_NOTED = ("Red cells counted", "MCH", "Platelets / uL")
+
+
 def _thousands(v: Any) -> float | None:
     return None if v is None else float(v) / 1e3
 
@@ -91,7 +98,7 @@ def _indices(doc: dict[str, Any]) -> str:
         (
             "Red cells counted",
             f"{doc['red_cells_counted']:,}",
-            f"{doc['red_cells_overlapped']:,} overlapping (counted, not measured)",
+            f"{doc['red_cells_overlapped']:,} overlapping: counted, not measured",
         )
     ]
     if hb.get("measured"):
@@ -128,7 +135,7 @@ def _indices(doc: dict[str, Any]) -> str:
             _num(_thousands(plt.get("per_ul")), ".0f")
             + " x 10^3"
             + _ci([v / 1e3 for v in plt.get("per_ul_ci") or []] or None, ".0f"),
-            f"at {doc['rbc_per_ul'] / 1e6:.2f} x 10^6 RBC/uL ({source})",
+            f"at {doc['rbc_per_ul'] / 1e6:.2f} x 10^6 RBC/uL, {source}",
         ),
         (
             "WBC / 1,000 RBC",
@@ -137,7 +144,10 @@ def _indices(doc: dict[str, Any]) -> str:
         ),
     ]
     body = "".join(
-        f"<tr><td>{k}</td><td>{v}</td><td class='muted'>{n}</td></tr>" for k, v, n in rows
+        f"<tr><td>{k}</td><td>{v}"
+        + (f"<br><span class='muted'>{n}</span>" if n and k in _NOTED else "")
+        + "</td></tr>"
+        for k, v, n in rows
     )
     return f'<table class="idx">{body}</table>'
 
@@ -167,8 +177,8 @@ def _flags(doc: dict[str, Any]) -> str:
         return '<p class="muted">No red-cell or platelet flag raised.</p>'
     rows = "".join(
         f"<tr><td class='{'crit' if f.get('critical') else ''}'>"
-        f"{'CRITICAL' if f.get('critical') else 'flag'}</td><td>{html.escape(f['message'])}</td>"
-        f"<td class='muted'>{html.escape(f['rule'])}</td></tr>"
+        f"{'CRITICAL' if f.get('critical') else 'flag'}</td><td>{html.escape(f['message'])} "
+        f"<span class='muted'>({html.escape(f['rule'])})</span></td></tr>"
         for f in flags
     )
     return f'<table class="flags">{rows}</table>'
@@ -194,7 +204,7 @@ def _gallery(root: Path) -> str:
             )
     if not cells:
         return ""
-    return "<h3>Flagged cells</h3><div class='gal'>" + "".join(cells) + "</div>"
+    return "<div class='gal'>" + "".join(cells) + "</div>"
 
 
 def cbc_section_html(analysis_dir: str | Path) -> str:
@@ -219,11 +229,12 @@ def cbc_section_html(analysis_dir: str | Path) -> str:
         "and its outline. <b>The haemoglobin calibration and the morphology classifier are "
         "validated on simulated smears only.</b></p>"
         + _flags(doc)
-        + '<div class="results">'
+        + '<div class="row">'
         + _indices(doc)
+        + "<div>"
         + _morphology(doc)
-        + "</div>"
         + f'<div class="hists">{"".join(hists)}</div>'
+        + "</div></div>"
         + _gallery(root)
         + "</div>"
     )
