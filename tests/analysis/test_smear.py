@@ -271,3 +271,25 @@ def test_analyze_writes_cbc_tables_and_report_section(tmp_path) -> None:
         assert all(r["hb_pg"] == "" for r in csv.DictReader(fh))
     page = (root2 / "analysis" / "report.html").read_text()
     assert "not measured" in page and "no usable background" in page
+
+
+def test_the_worker_keeps_no_red_cell_once_written() -> None:
+    """Memory flat in tiles: each tile's object lists go to the writer, then are dropped."""
+    from tests.analysis.synth import fake_models
+    from uvscope.analysis.models import ModelSet
+    from uvscope.analysis.worker import AnalysisWorker
+
+    f = fake_models()
+    models = ModelSet(_NoCells(), f.stainer, f.classifier, provenance=f.provenance)
+    cam = camera("healthy")
+    specs = grid(cam, 1, 2)
+    written: list[int] = []
+    worker = AnalysisWorker(
+        models, plan=specs, on_result=lambda r: written.append(len(r.smear.counted_rbcs))
+    )
+    for s in specs:
+        worker.put(cam.tile(s))
+    worker.close()
+    assert sum(written) > 100
+    for res in worker.results.values():
+        assert res.smear is not None and res.smear.rbcs == [] and res.smear.platelets == []
