@@ -188,8 +188,9 @@ def report(r: dict[str, Any], timing: bool) -> dict[str, Any]:
     for name in RBC_CLASSES:
         got = d["morphology"]["classes"][name]["percent"] or 0.0
         rows.append(
-            (f"{name} %", f"{s.true_share(name):.2f}", f"{got:.2f}",
-             f"{got - s.true_share(name):+.2f} pt")
+            (f"{name} % (truth over all / whole cells)",
+             f"{s.true_share(name):.2f} / {s.true_share(name, whole=True):.2f}", f"{got:.2f}",
+             f"{got - s.true_share(name):+.2f} / {got - s.true_share(name, whole=True):+.2f} pt")
         )  # fmt: skip
     print("| figure | truth | measured | error |\n|---|---|---|---|")
     for row in rows:

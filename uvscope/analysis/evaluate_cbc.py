@@ -47,6 +47,8 @@ class CbcScore:
     true_diameter_um: float = float("nan")
     true_diameter_cv_percent: float = float("nan")
     true_morph: Counter[str] = field(default_factory=Counter)
+    #: the same over the cells no other overlaps (the only ones a shape can classify)
+    true_morph_whole: Counter[str] = field(default_factory=Counter)
     #: true RBCs that counted records of two or more tiles matched (counted twice)
     double_counted: int = 0
     #: true RBCs that two counted records of one tile matched (split by the segmentation)
@@ -56,9 +58,10 @@ class CbcScore:
     #: (true class, measured class) of matched whole cells
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
 
-    def true_share(self, name: str) -> float:
-        n = sum(self.true_morph.values())
-        return 100.0 * self.true_morph[name] / n if n else float("nan")
+    def true_share(self, name: str, whole: bool = False) -> float:
+        c = self.true_morph_whole if whole else self.true_morph
+        n = sum(c.values())
+        return 100.0 * c[name] / n if n else float("nan")
 
 
 def _cv(values: np.ndarray) -> float:
@@ -80,6 +83,7 @@ def score(
         s.true_mch_pg, s.true_hb_cv_percent = float(hb.mean()), _cv(hb)
         s.true_diameter_um, s.true_diameter_cv_percent = float(d.mean()), _cv(d)
         s.true_morph = Counter(true_morph(r) for r in true_rbcs)
+        s.true_morph_whole = Counter(true_morph(r) for r in true_rbcs if not r.overlapped)
         tree = cKDTree([(r.cx, r.cy) for r in true_rbcs])
         hits: dict[int, list[int]] = {}
         for rec in rbcs:

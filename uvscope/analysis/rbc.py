@@ -27,6 +27,8 @@ from skimage.segmentation import watershed
 NECK_SHARE = 0.95
 #: an unsplit piece this many times the median red cell's area holds two cells
 MERGED_AREA = 1.7
+#: ... or this many times the median red cell's haemoglobin
+MERGED_HB = 1.6
 #: shapes that fill at least this share of their moment ellipse are convex enough that their
 #: solidity is taken as 1 (the convex hull is computed only for the others)
 CONVEX_FILL = 0.93
@@ -148,6 +150,17 @@ def overlapping(
         over |= single & (area_um2 > MERGED_AREA * median)
     over[0] = False
     return over
+
+
+def holds_two(hb_pg: np.ndarray, marked: np.ndarray) -> np.ndarray:
+    """Unmarked pieces with ``MERGED_HB`` times the tile's median haemoglobin or more: two
+    cells lying on each other as one outline (the overlap hides the second's edge)."""
+    ok = ~marked & np.isfinite(hb_pg)
+    ok[0] = False
+    out = np.zeros(hb_pg.shape, bool)
+    if ok.sum() >= 5:
+        out[ok] = hb_pg[ok] > MERGED_HB * float(np.median(hb_pg[ok]))
+    return out
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Label-free, a red cell is its outline and its absorbance profile. The rules, first match wins:
 - sickle: long and thin (major / minor axis at least ``SICKLE_ELONGATION``), or a shorter
-  crescent (``BENT_ELONGATION`` with solidity below ``BENT_SOLIDITY``);
+  crescent as large as a cell (``BENT_ELONGATION``, solidity below ``BENT_SOLIDITY``);
 - schistocyte: no central pallor (pallor ratio above ``DOME_PALLOR``) and a fragment's outline:
   cut edges (solidity below ``FRAGMENT_SOLIDITY``), small (area below ``FRAGMENT_AREA_UM2``) or
   oval (a helmet: elongation at least ``FRAGMENT_ELONGATION``);
@@ -26,7 +26,8 @@ SICKLE_ELONGATION = 2.75
 #: elliptocytes are convex (solidity about 1), fragments elongate at most 1.87
 BENT_ELONGATION = 2.0
 BENT_SOLIDITY = 0.9
-#: ... and long: a sickle cell is 11-16 um, a bitten fragment (crescent schistocyte) 5-8 um
+#: ... and long: a sickle cell is 11-16 um, a bitten fragment (crescent schistocyte) 5-10 um
+#: and smaller than FRAGMENT_AREA_UM2 (sickle cells from 25 um^2)
 BENT_MIN_UM = 9.0
 #: elliptocytes 1.31-2.4; normal cells up to 1.13 (p98), 0.7 % above this (a neighbour or a
 #: platelet on their edge)
@@ -69,6 +70,7 @@ def classify(s: Shapes) -> np.ndarray:
                 (elong >= BENT_ELONGATION)
                 & (s.solidity < BENT_SOLIDITY)
                 & (s.major_um >= BENT_MIN_UM)
+                & (s.area_um2 >= FRAGMENT_AREA_UM2)
             ),
         ),
     ]

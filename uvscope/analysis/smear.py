@@ -25,7 +25,14 @@ from uvscope.analysis.absorbance import (
 )
 from uvscope.analysis.dedup import CoreRegions, touched_sides
 from uvscope.analysis.platelets import PlateletRecord, platelets_in
-from uvscope.analysis.rbc import RbcRecord, Shapes, measure, overlapping, split_touching
+from uvscope.analysis.rbc import (
+    RbcRecord,
+    Shapes,
+    holds_two,
+    measure,
+    overlapping,
+    split_touching,
+)
 from uvscope.analysis.rbc_morphology import classify
 from uvscope.analysis.settings import CbcSettings
 from uvscope.geometry import pixel_to_stage_mm
@@ -282,6 +289,8 @@ class SmearAnalyser:
         over = overlapping(pieces, split, shapes.area_um2, f.px_um)
         morph = classify(shapes)
         hb = self._hb_pg(f, pieces, rest, m, shapes.perimeter_um)
+        if hb is not None:
+            over |= holds_two(hb, split | over)
         clipped = (
             np.bincount(pieces[f.clipped], minlength=m + 1) > 0
             if f.clipped is not None
