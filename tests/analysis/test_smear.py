@@ -293,3 +293,14 @@ def test_the_worker_keeps_no_red_cell_once_written() -> None:
     assert sum(written) > 100
     for res in worker.results.values():
         assert res.smear is not None and res.smear.rbcs == [] and res.smear.platelets == []
+
+
+def test_fill_holes_matches_scipy() -> None:
+    from scipy import ndimage as ndi
+
+    from uvscope.analysis.smear import fill_holes
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        m = ndi.gaussian_filter(rng.normal(size=(120, 150)), 3) > 0.05
+        assert (fill_holes(m) == ndi.binary_fill_holes(m)).all()

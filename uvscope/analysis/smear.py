@@ -115,6 +115,18 @@ def _grow(mask: np.ndarray, radius_px: int) -> np.ndarray:
     return grown
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with every background region that does not reach the border filled (the
+    result of ``scipy.ndimage.binary_fill_holes``, by one labelling instead of iterated
+    dilations: a few times faster on a tile)."""
+    lab, n = ndi.label(~mask)
+    keep = np.ones(n + 1, bool)
+    keep[0] = False
+    keep[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])] = False
+    filled: np.ndarray = mask | keep[lab]
+    return filled
+
+
 def _bbox(sl: tuple[slice, slice]) -> tuple[int, int, int, int]:
     return (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
 
@@ -165,7 +177,7 @@ class SmearAnalyser:
             objects &= ~wbc
         # red cells: the dense objects, holes (pale centres) filled; a platelet's body absorbs
         # less than this, so one against a red cell stays outside it but for its dense centre
-        dense = ndi.binary_fill_holes(objects & (smooth > s.rbc_od_threshold))
+        dense = fill_holes(objects & (smooth > s.rbc_od_threshold))
         labels, n = ndi.label(dense)
         od_hb, clipped = self._hb_image(tile, od, t, clear, out)
         return _Frame(tile, od, od_hb, clipped, labels, n, px, objects, wbc)
