@@ -380,6 +380,13 @@ class RigConfig(Model):
         description="Oxy-haemoglobin specific absorptivity (cm^2/g, decadic) per wavelength "
         "(nm), for haemoglobin mass from integrated OD; default: Prahl's table (OMLC)",
     )
+    rbc_edge_scatter_od_um: dict[int, float] = Field(
+        default_factory=lambda: {260: 0.0186, 280: 0.0160, 300: 0.0140},
+        description="Scattering absorbance at a red cell's edge integrated across it (OD x um) "
+        "per wavelength (nm), subtracted times the cell's perimeter from its integrated OD "
+        "before haemoglobin mass; default: the simulated rig's halo (0.03 OD x 0.35 um x "
+        "sqrt(pi) x (260/nm)^2, docs/whole-smear.md); measure on a real rig, 0 if unknown",
+    )
 
     @field_validator("micromanager")
     @classmethod
@@ -573,6 +580,12 @@ class SampleConfig(Model):
     id: str = Field("", max_length=64, description="Sample (specimen) id, e.g. the LIS number")
     slide_id: str = Field("", max_length=64, description="Slide id or barcode")
     operator: str = Field("", max_length=64, description="Who ran the scan")
+    rbc_per_ul: float | None = Field(
+        None,
+        gt=0,
+        description="The sample's red-cell count per uL (from the analyser); platelet and WBC "
+        "estimates per uL scale by it (default 4.5e6 /uL, stated in cbc.json)",
+    )
 
 
 class RetryConfig(Model):

@@ -26,10 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from uvscope.analysis.cbc import CbcAccumulator
 from uvscope.analysis.cells import CellRecord
 from uvscope.analysis.differential import Differential
 from uvscope.analysis.mosaic import KINDS, AnalysisMosaics, TileSources
 from uvscope.analysis.pipeline import TileResult
+from uvscope.analysis.platelets import PlateletRecord
+from uvscope.analysis.rbc import RbcRecord
 from uvscope.analysis.registration import StreamingRegistration
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.errors import StorageError
@@ -68,6 +71,9 @@ class AnalysisOutputs:
         #: why the mosaics were left to the end of the analysis (None: rendered during it)
         self.mosaics_deferred: str | None = None
         self._failed: set[int] = set()
+        #: running red-cell and platelet figures (rows go to rbc.csv / platelets.csv per tile)
+        self.cbc = CbcAccumulator(self.settings.cbc)
+        self._smear_lock = threading.Lock()
         self._reg_lock = threading.RLock()
         self._folder: ScanFolder | None = None
         try:
@@ -96,6 +102,18 @@ class AnalysisOutputs:
     def differential_json(self) -> Path:
         return self.root / "differential.json"
 
+    @property
+    def rbc_csv(self) -> Path:
+        return self.root / "rbc.csv"
+
+    @property
+    def platelets_csv(self) -> Path:
+        return self.root / "platelets.csv"
+
+    @property
+    def cbc_json(self) -> Path:
+        return self.root / "cbc.json"
+
     def mosaic_path(self, kind: str) -> Path:
         return self.root / f"mosaic_{kind}.ome.tif"
 
@@ -121,6 +139,17 @@ class AnalysisOutputs:
             write_ome_tiff(self.stained_path(res.index), res.stained, meta)
         self._register(res.index, res.gray, (res.x_mm, res.y_mm))
         self._add_to_mosaics(res)
+        self.write_smear(res)
+
+    def write_smear(self, res: TileResult) -> None:
+        """The tile's counted red cells and platelets: rows appended to rbc.csv and
+        platelets.csv, figures into the running ``cbc`` (nothing per object kept in memory)."""
+        if res.smear is None:
+            return
+        with self._smear_lock:
+            _append_rows(self.rbc_csv, RbcRecord.columns(), res.smear.counted_rbcs)
+            _append_rows(self.platelets_csv, PlateletRecord.columns(), res.smear.counted_platelets)
+            self.cbc.add(res.smear)
 
     def _register(self, index: int, gray: np.ndarray, position_mm: tuple[float, float]) -> None:
         with self._reg_lock:
@@ -298,6 +327,35 @@ class AnalysisOutputs:
         tmp.replace(self.differential_json)
         return doc
 
+    def write_cbc(
+        self, diff: Differential | None, rbc_per_ul: float | None, background_usable: bool
+    ) -> dict[str, Any] | None:
+        """``cbc.json``: red-cell indices, platelet and WBC estimates, flags (None when the
+        analysis ran without red cells and platelets)."""
+        if not self.settings.cbc.enabled:
+            return None
+        with self._smear_lock:
+            for path, cols in (
+                (self.rbc_csv, RbcRecord.columns()),
+                (self.platelets_csv, PlateletRecord.columns()),
+            ):
+                _append_rows(path, cols, [])  # the header, where no tile had a row
+            doc = self.cbc.document(
+                diff, rbc_per_ul, background_usable, self.settings.counting.confidence
+            )
+        doc["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        doc["validated_on"] = (
+            "simulated smears only: the haemoglobin calibration and the morphology rules have "
+            "not been validated on real deep-UV images"
+        )
+        crops = {f"{g.kind}__{g.object_id}": g.od for g in self.cbc.gallery}
+        if crops:
+            np.savez_compressed(self.root / "rbc_gallery.npz", **crops)  # type: ignore[arg-type]
+        tmp = self.cbc_json.with_suffix(".json.part")
+        tmp.write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
+        tmp.replace(self.cbc_json)
+        return doc
+
     def commit(self) -> Path:
         """Swap the finished analysis into ``DIR/analysis`` (the previous one is removed only
         after the new one is in place: at every moment one whole analysis is on disk, and
@@ -328,6 +386,23 @@ class AnalysisOutputs:
             self._mosaics.abort()
         if self.root != self.final_root:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _append_rows(path: Path, columns: list[str], rows: Sequence[Any]) -> None:
+    """Rows (records with ``to_row``) appended to a CSV, its header written first."""
+    new = not path.exists()
+    with open(path, "a", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        if new:
+            w.writeheader()
+        for r in rows:
+            w.writerow({k: _fmt(v, k) for k, v in r.to_row().items()})
+
+
+def _json_default(v: object) -> object:
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
 
 
 def _sum_removed(results: Sequence[TileResult]) -> dict[str, int]:

@@ -31,6 +31,7 @@ from uvscope.analysis.inference import (
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.postprocess import Instances, instances
 from uvscope.analysis.settings import AnalysisSettings, InferenceSettings
+from uvscope.analysis.smear import SmearAnalyser, SmearTile
 from uvscope.errors import AnalysisError
 from uvscope.geometry import pixel_to_stage_mm
 from uvscope.models.preprocess import bin2x2, composite_crop, contrast_stretch
@@ -57,6 +58,8 @@ class TileResult:
     seconds: float = 0.0
     #: the scan flagged the tile out of focus: analysed for the mosaic, its cells not counted
     out_of_focus: bool = False
+    #: red cells and platelets of the tile (None when ``cbc.enabled`` is off)
+    smear: SmearTile | None = None
 
     @property
     def counted(self) -> list[CellRecord]:
@@ -158,10 +161,18 @@ class TilePipeline:
         models: ModelSet,
         settings: AnalysisSettings | None = None,
         cores: CoreRegions | None = None,
+        smear: SmearAnalyser | None = None,
     ) -> None:
+        """``smear`` analyses red cells and platelets (default: the settings' ``cbc`` with the
+        default rig's haemoglobin constants; none when ``cbc.enabled`` is off)."""
         self.models = models
         self.settings = settings or AnalysisSettings()
         self.cores = cores
+        if smear is None and self.settings.cbc.enabled:
+            smear = SmearAnalyser(
+                self.settings.cbc, analysis_nm=self.settings.inference.wavelength_nm
+            )
+        self.smear = smear
         #: the inference engine each network runs in (``inference.engine``; see apply_engine)
         self.engines = apply_engine(models, self.settings.inference.engine)
         #: seconds spent per stage since it was created (benchmarks read it)
@@ -405,6 +416,18 @@ class TilePipeline:
             )
         return records
 
+    def _smear(self, tile: Tile, wbc_labels: np.ndarray) -> SmearTile:
+        """Red cells and platelets of a tile; none counted when it is out of focus."""
+        assert self.smear is not None
+        st = self.smear.analyse(tile, wbc_labels, self.cores)
+        if is_out_of_focus(tile):
+            for r in st.rbcs:
+                r.counted = False
+            for p in st.platelets:
+                p.counted = False
+            st.gallery.clear()
+        return st
+
     # ---------------------------------------------------------------- batch
     def analyse(self, tiles: Sequence[Tile]) -> list[TileResult]:
         """Analyse a batch of tiles of equal pixel size; raises AnalysisError on bad input."""
@@ -472,6 +495,10 @@ class TilePipeline:
                         out_of_focus=is_out_of_focus(tile),
                     )
                 )
+        if self.smear is not None:
+            with self.timer("red cells and platelets"):
+                for tile, inst, res in zip(out.tiles, insts, results, strict=True):
+                    res.smear = self._smear(tile, inst.cells)
         self.timer.tiles += len(out.tiles)
         per = (time.perf_counter() - out.started_s) / len(out.tiles)
         for r in results:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from uvscope.acquisition.tiles import Tile, TileSpec
+from uvscope.analysis.absorbance import HbCalibration
 from uvscope.analysis.differential import Differential
 from uvscope.analysis.models import ModelSet, check_pixel_fit
 from uvscope.analysis.outputs import AnalysisOutputs
@@ -98,6 +99,11 @@ class AnalysisSession:
         self.report = report
         self._plan = list(plan) if plan is not None else None
         self.worker: AnalysisWorker | None = None
+        #: the sample's red-cell count and whether the scan took a background (from the
+        #: manifest, read at the first tile: the engine writes it before)
+        self.rbc_per_ul: float | None = None
+        self.background_usable = True
+        self._smear_configured = False
         self.summary: dict[str, Any] | None = None
         self.replace = replace
         #: tiles (or files) the analysis left out, by name, with why (``uvscope analyze
@@ -121,7 +127,24 @@ class AnalysisSession:
 
     # ---------------------------------------------------------------- TileSink
     def put(self, tile: Tile) -> None:
-        self._start().put(tile)
+        worker = self._start()
+        if not self._smear_configured:
+            self._configure_smear(worker)
+        worker.put(tile)
+
+    def _configure_smear(self, worker: AnalysisWorker) -> None:
+        """The rig's haemoglobin constants, the sample's red-cell count and whether a
+        background was taken, from the scan's manifest."""
+        self._smear_configured = True
+        try:
+            manifest = ScanFolder.open(self.scan_dir).read_manifest()
+        except (StorageError, OSError):
+            return
+        self.rbc_per_ul, hb, self.background_usable = smear_context(manifest)
+        smear = worker.pipeline.smear
+        if smear is not None:
+            smear.haemoglobin = hb
+            smear.background_usable = self.background_usable
 
     def should_stop(self) -> bool:
         return self.worker is not None and self.worker.should_stop()
@@ -172,6 +195,7 @@ class AnalysisSession:
         doc = out.write_differential(
             diff, results, self.settings, self.models.provenance, mosaic, skipped=self.skipped
         )
+        out.write_cbc(diff, self.rbc_per_ul, self.background_usable)
         check_replacement(self.scan_dir, analysed, self.replace)  # nothing changed meanwhile
         self._check_stop()
         out.commit()  # the new analysis replaces the previous one only now, whole
@@ -263,6 +287,22 @@ def analyse_saved(
         raise
     assert session.summary is not None
     return session.summary
+
+
+def smear_context(manifest: dict[str, Any]) -> tuple[float | None, HbCalibration, bool]:
+    """(the sample's red cells per uL or None, the rig's haemoglobin constants, whether the
+    scan recorded a background) from a scan manifest; a manifest written before these
+    settings existed gets the defaults."""
+    config = manifest.get("config") or {}
+    count = (config.get("sample") or {}).get("rbc_per_ul")
+    rig = manifest.get("rig") or {}
+    try:
+        hb = HbCalibration.from_rig(rig)
+    except ValueError as err:
+        raise StorageError(
+            f"the scan manifest's rig haemoglobin constants are not valid: {err}"
+        ) from err
+    return (float(count) if count else None), hb, bool(manifest.get("backgrounds"))
 
 
 def analyse_scan_folder(

@@ -200,12 +200,88 @@ class MosaicSettings(Model):
     tile_size: int = Field(256, description="TIFF tile size of the pyramids")
 
 
+class CbcSettings(Model):
+    """Red cells, haemoglobin and platelets of the whole smear (uvscope.analysis.smear).
+
+    Object thresholds are optical densities at the analysis wavelength (260 nm by default);
+    flag thresholds follow the usual CBC reference limits and are stated with every flag.
+    """
+
+    enabled: bool = Field(True, description="Analyse red cells and platelets in every tile")
+    hb_wavelength_nm: int | None = Field(
+        None,
+        description="Wavelength whose absorbance gives haemoglobin mass; none: the analysis "
+        "wavelength (the rig config holds the absorptivity per wavelength)",
+    )
+    od_threshold: float = Field(0.02, gt=0, description="Objects: smoothed OD above this")
+    rbc_min_area_um2: float = Field(
+        6.0, gt=0, description="Smaller absorbing objects are not red cells"
+    )
+    rbc_min_mean_od: float = Field(
+        0.07, gt=0, description="Red cells absorb more than this on average (platelets do not)"
+    )
+    rbc_od_threshold: float = Field(
+        0.05, gt=0, description="Red cells: smoothed OD above this (pale centres filled)"
+    )
+    platelet_min_mean_od: float = Field(
+        0.04, gt=0, description="Platelets absorb more than this on average (halo remnants less)"
+    )
+    platelet_min_od_um2: float = Field(
+        0.08, gt=0, description="Platelets' integrated OD (um^2) is at least this"
+    )
+    platelet_max_mean_od: float = Field(
+        0.15, gt=0, description="Platelets absorb less than this on average (dust more)"
+    )
+    platelet_min_area_um2: float = Field(0.8, gt=0, description="Smaller objects are noise")
+    platelet_max_area_um2: float = Field(
+        30.0, gt=0, description="Larger objects are red cells (a clump of 5 is ~20 um^2)"
+    )
+    platelet_single_od_um2: float = Field(
+        0.28,
+        gt=0,
+        description="Integrated OD of one platelet (um^2); a clump's count is its OD over this",
+    )
+    split_radius_um: float = Field(
+        1.8,
+        gt=0,
+        description="Touching cells are split between distance-map peaks this far "
+        "(x 2) apart and at least this deep",
+    )
+    max_clear_deviation: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="Clear glass further than this from 1 after normalisation: "
+        "the background is not usable for haemoglobin mass",
+    )
+    rbc_per_ul_default: float = Field(
+        4.5e6, gt=0, description="Red cells per uL when the scan's [sample] gives none"
+    )
+    platelets_low_per_ul: float = Field(150e3, gt=0, description="Thrombocytopenia below this")
+    platelets_high_per_ul: float = Field(450e3, gt=0, description="Thrombocytosis above this")
+    clump_share_max: float = Field(
+        0.1, gt=0, le=1, description="Clumped platelets above this share: estimate unreliable"
+    )
+    sickle_min_percent: float = Field(1.0, ge=0, description="Sickle cells seen at or above this")
+    schistocyte_min_percent: float = Field(1.0, ge=0, description="Schistocytes above this")
+    hypochromia_mch_pg: float = Field(26.0, gt=0, description="Hypochromia: MCH below this")
+    microcytosis_diameter_um: float = Field(6.8, gt=0, description="Mean diameter below this")
+    macrocytosis_diameter_um: float = Field(8.2, gt=0, description="Mean diameter above this")
+    anisocytosis_cv_percent: float = Field(
+        11.0, gt=0, description="Anisocytosis: diameter distribution width (CV %) above this"
+    )
+    gallery_per_class: int = Field(
+        6, ge=0, le=50, description="Cells kept per class for the report"
+    )
+
+
 class AnalysisSettings(Model):
     inference: InferenceSettings = InferenceSettings()
     postprocess: PostprocessSettings = PostprocessSettings()
     checkpoint: CheckpointSettings = CheckpointSettings()
     counting: CountingSettings = CountingSettings()
     mosaic: MosaicSettings = MosaicSettings()
+    cbc: CbcSettings = CbcSettings()
     queue_size: int = Field(8, ge=1, description="Tiles waiting for analysis before the scan waits")
 
 

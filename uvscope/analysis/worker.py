@@ -24,6 +24,7 @@ from uvscope.analysis.differential import Differential, DifferentialCounter
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.pipeline import TilePipeline, TileResult
 from uvscope.analysis.settings import AnalysisSettings
+from uvscope.analysis.smear import SmearAnalyser
 from uvscope.errors import AnalysisError
 
 _STOP = object()
@@ -45,6 +46,7 @@ class AnalysisWorker:
         plan: Sequence[TileSpec] | None = None,
         on_result: Callable[[TileResult], None] | None = None,
         keep_images: bool = False,
+        smear: SmearAnalyser | None = None,
     ) -> None:
         """``plan`` (all planned tiles) enables counting each cell once across overlaps.
 
@@ -53,7 +55,7 @@ class AnalysisWorker:
         """
         self.settings = settings or AnalysisSettings()
         self.plan = list(plan) if plan else None
-        self.pipeline = TilePipeline(models, self.settings)
+        self.pipeline = TilePipeline(models, self.settings, smear=smear)
         c = self.settings.counting
         self.counter = DifferentialCounter(c.confidence, c.stop_after_wbc)
         self.results: dict[int, TileResult] = {}
@@ -204,3 +206,5 @@ class AnalysisWorker:
             self.listener_errors.append(f"{type(err).__name__}: {err}")
         if not self.keep_images:  # listeners have had the images; the writer has saved them
             res.labels = res.nuclei = res.stained = res.gray = None
+            if res.smear is not None:  # the writer has its rows and running figures
+                res.smear.rbcs, res.smear.platelets, res.smear.gallery = [], [], []

@@ -27,6 +27,7 @@ from uvscope.analysis.review import (
     reviewed_differential,
 )
 from uvscope.classes import ALL_CLASSES, CLASSES, DEAD, class_hex
+from uvscope.io.report_cbc import cbc_section_html
 from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
 from uvscope.io.report_images import gallery_html, mosaic_html
 from uvscope.io.report_inputs import check_report_inputs, write_text_whole
@@ -432,6 +433,7 @@ def write_report(
         differential=tables + reference_html(ref, source),
         charts=charts,
         signature=_signature_html(facts),
+        redcells=cbc_section_html(scan_dir / "analysis"),
         mosaic=mosaic_html(scan_dir / "analysis"),
         gallery=gallery_html(
             scan_dir, facts.cells, (*CLASSES, DEAD), _wavelength(facts), facts.reviewed

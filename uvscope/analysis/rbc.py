@@ -1,0 +1,283 @@
+"""Red-cell instances of one tile, their size, shape and haemoglobin mass.
+
+Red cells are anucleate and full of haemoglobin, which absorbs strongly in the deep UV: they
+are the absorbing objects without a nucleus. Touching cells are split by a watershed on the
+distance transform, seeded at its local maxima at least ``2 x split_radius`` apart; the pieces
+of a split object overlap or touch, so they are counted but marked ``overlapped`` and kept out
+of the per-cell haemoglobin and size, whose edges they share.
+
+Every measure is taken for all cells of a tile at once (sums per label), so a tile of a few
+hundred red cells costs a few tens of milliseconds. Haemoglobin mass (pg) =
+(sum over the cell of OD x pixel area - edge scattering x perimeter) / (haemoglobin's OD per
+pg/um^2 at that wavelength); see docs/whole-smear.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.measure import regionprops
+from skimage.segmentation import watershed
+
+#: touching cells share a boundary shorter than this share of the smaller one's diameter (the
+#: blur and the threshold widen a contact point into a short neck; set on simulated truth)
+NECK_SHARE = 0.95
+#: an unsplit piece this many times the median red cell's area holds two cells
+MERGED_AREA = 1.7
+#: ... or this many times the median red cell's haemoglobin
+MERGED_HB = 1.6
+#: shapes that fill at least this share of their moment ellipse are convex enough that their
+#: solidity is taken as 1 (the convex hull is computed only for the others)
+CONVEX_FILL = 0.93
+
+
+@dataclass
+class RbcRecord:
+    """One red cell as the report, the tables and the indices see it."""
+
+    rbc_id: str
+    tile: int
+    x_um: float
+    y_um: float
+    area_um2: float
+    equivalent_diameter_um: float
+    major_axis_um: float
+    minor_axis_um: float
+    eccentricity: float
+    solidity: float
+    circularity: float
+    #: mean OD of the centre over mean OD of the cell (< 1: central pallor; > 1: none)
+    pallor_ratio: float
+    #: mean OD of the very centre over that of the ring around it (> 1: a target's bullseye)
+    centre_ratio: float
+    hb_pg: float  # nan where not measured (overlapped, saturated, no usable background)
+    #: the cell's share of its object's haemoglobin (an overlapped cell: what absorbs within its
+    #: piece of the object): summed over counted cells it gives the MCH without leaving out
+    #: overlapping cells; nan where haemoglobin is not measured at all
+    hb_share_pg: float
+    overlapped: bool
+    saturated: bool
+    morph: str  # a name of RBC_CLASSES, "" where not classified (overlapped)
+    counted: bool
+
+    @staticmethod
+    def columns() -> list[str]:
+        return [f.name for f in fields(RbcRecord)]
+
+    def to_row(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def measured(self) -> bool:
+        """Whole, single and unclipped: enters the size and haemoglobin indices."""
+        return not self.overlapped and not self.saturated
+
+
+def split_touching(
+    labels: np.ndarray, keep: np.ndarray, dist: np.ndarray, radius_px: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Red-cell pieces: each object in ``keep`` (by label), touching cells split.
+
+    Returns the piece label map, the object each piece came from and whether it was split
+    (overlapped). Seeds are the distance map's local maxima (at least ``radius_px`` deep and
+    half the object's depth) more than ``2 * radius_px`` apart; only objects with two or more
+    seeds are watershed (in one call).
+    """
+    n = keep.size - 1
+    size = 2 * int(round(radius_px)) + 1
+    depth = _max_per_label(dist, labels, ndi.find_objects(labels), n)
+    peaks = (dist == ndi.maximum_filter(dist, size=size)) & (dist >= radius_px)
+    peaks &= dist >= 0.5 * depth[labels]
+    plateau, m = ndi.label(peaks)
+    owner = np.zeros(m + 1, np.int64)
+    owner[plateau[peaks]] = labels[peaks]
+    seeds_of = np.bincount(owner[1:], minlength=n + 1)
+    pieces = np.where(keep[labels], labels, 0).astype(np.int32)
+    multi = keep & (seeds_of >= 2)
+    split = multi.copy()
+    if not multi.any():
+        return pieces, np.arange(n + 1), split
+    # one watershed over every object with two or more seeds, each plateau a seed
+    mask = multi[labels]
+    seeds = np.where(mask, plateau, 0)
+    parts = watershed(-dist, seeds, mask=mask)
+    used = np.nonzero(multi[owner])[0]  # plateau ids that seed a split object
+    order = used[np.argsort(owner[used], kind="stable")]
+    first = np.ones(order.size, bool)
+    first[1:] = owner[order][1:] != owner[order][:-1]
+    ids = np.zeros(m + 1, np.int32)
+    ids[order[first]] = owner[order[first]]  # the object's first piece keeps its label
+    extra = order[~first]
+    ids[extra] = n + 1 + np.arange(extra.size, dtype=np.int32)
+    pieces[mask] = ids[parts[mask]]
+    origin = np.concatenate([np.arange(n + 1), owner[extra]])
+    split = np.concatenate([split, np.ones(extra.size, bool)])
+    return pieces, origin, split
+
+
+def overlapping(
+    pieces: np.ndarray, split: np.ndarray, area_um2: np.ndarray, px_um: float
+) -> np.ndarray:
+    """Which pieces overlap another (True) rather than merely touch it, or hold two cells.
+
+    Two discs that touch share a short boundary; two that overlap share a chord as long as
+    a good part of the smaller one's diameter. A piece is overlapped when its shared boundary
+    with a neighbour exceeds ``NECK_SHARE`` of the smaller one's equivalent diameter, and an
+    unsplit piece larger than ``MERGED_AREA`` times the tile's median red cell holds two.
+    """
+    n = split.size - 1
+    over = np.zeros(n + 1, bool)
+    diameter = 2.0 * np.sqrt(area_um2 / math.pi)
+    pairs = []
+    for a, b in ((pieces[1:, :], pieces[:-1, :]), (pieces[:, 1:], pieces[:, :-1])):
+        sel = (a != b) & (a > 0) & (b > 0)
+        pairs.append(np.stack([np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])], axis=1))
+    both = np.concatenate(pairs)
+    if both.size:
+        uniq, counts = np.unique(both, axis=0, return_counts=True)
+        neck_um = counts * px_um * (math.pi / 4.0) * 2.0  # pixel sides of both orientations
+        small = np.minimum(diameter[uniq[:, 0]], diameter[uniq[:, 1]])
+        bad = neck_um > NECK_SHARE * small
+        over[uniq[bad, 0]] = True
+        over[uniq[bad, 1]] = True
+    single = ~split
+    single[0] = False
+    if single.any():
+        median = float(np.median(area_um2[single]))
+        over |= single & (area_um2 > MERGED_AREA * median)
+    over[0] = False
+    return over
+
+
+def holds_two(hb_pg: np.ndarray, marked: np.ndarray) -> np.ndarray:
+    """Unmarked pieces with ``MERGED_HB`` times the tile's median haemoglobin or more: two
+    cells lying on each other as one outline (the overlap hides the second's edge)."""
+    ok = ~marked & np.isfinite(hb_pg)
+    ok[0] = False
+    out = np.zeros(hb_pg.shape, bool)
+    if ok.sum() >= 5:
+        out[ok] = hb_pg[ok] > MERGED_HB * float(np.median(hb_pg[ok]))
+    return out
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """Size and shape of every piece of a tile (index = piece label; um)."""
+
+    area_um2: np.ndarray
+    row: np.ndarray  # centroid, binned pixels
+    col: np.ndarray
+    major_um: np.ndarray
+    minor_um: np.ndarray
+    eccentricity: np.ndarray
+    solidity: np.ndarray
+    perimeter_um: np.ndarray
+    pallor_ratio: np.ndarray
+    centre_ratio: np.ndarray
+
+    @property
+    def diameter_um(self) -> np.ndarray:
+        d: np.ndarray = 2.0 * np.sqrt(self.area_um2 / math.pi)
+        return d
+
+    @property
+    def circularity(self) -> np.ndarray:
+        p = np.maximum(self.perimeter_um, 1e-6)
+        c: np.ndarray = np.minimum(4.0 * math.pi * self.area_um2 / (p * p), 1.0)
+        return c
+
+
+def _max_per_label(
+    values: np.ndarray, labels: np.ndarray, slices: list[tuple[slice, slice] | None], n: int
+) -> np.ndarray:
+    """The largest value under each label (0 for the background and absent labels)."""
+    out = np.zeros(n + 1, np.float32)
+    for k, sl in enumerate(slices, start=1):
+        if sl is not None and k <= n:
+            out[k] = values[sl][labels[sl] == k].max()
+    return out
+
+
+def _moments(pieces: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """Pixel count, centroid and the eigenvalues of the second central moments per label
+    (sums over the labelled pixels only)."""
+    flat = np.flatnonzero(pieces)
+    lab = pieces.ravel()[flat]
+    rows, cols = np.divmod(flat, pieces.shape[1])
+    rows, cols = rows.astype(np.float64), cols.astype(np.float64)
+
+    def sums(w: np.ndarray | None = None) -> np.ndarray:
+        out: np.ndarray = np.bincount(lab, w, minlength=n + 1).astype(np.float64)
+        return out
+
+    cnt = np.maximum(sums(), 1.0)
+    mr, mc = sums(rows) / cnt, sums(cols) / cnt
+    mrr = sums(rows * rows) / cnt - mr * mr
+    mcc = sums(cols * cols) / cnt - mc * mc
+    mrc = sums(rows * cols) / cnt - mr * mc
+    half = (mrr + mcc) / 2.0
+    root = np.sqrt(np.maximum(((mrr - mcc) / 2.0) ** 2 + mrc * mrc, 0.0))
+    l1, l2 = half + root, np.maximum(half - root, 0.0)
+    return cnt, mr, mc, l1, l2
+
+
+def _edge_counts(pieces: np.ndarray, n: int) -> np.ndarray:
+    """Pixel sides a label shares with another label or the background (x pi/4 = perimeter)."""
+    out = np.zeros(n + 1, np.float64)
+    for a, b in ((pieces[1:, :], pieces[:-1, :]), (pieces[:, 1:], pieces[:, :-1])):
+        diff = a != b
+        out += np.bincount(a[diff], minlength=n + 1)
+        out += np.bincount(b[diff], minlength=n + 1)
+    return out
+
+
+def measure(pieces: np.ndarray, n: int, od: np.ndarray, dist: np.ndarray, px_um: float) -> Shapes:
+    """Area, centroid, axes, eccentricity, solidity, perimeter and pallor of every piece."""
+    cnt, mr, mc, l1, l2 = _moments(pieces, n)
+    area = cnt * px_um * px_um
+    major, minor = 4.0 * np.sqrt(l1) * px_um, 4.0 * np.sqrt(l2) * px_um
+    ecc = np.sqrt(np.clip(1.0 - l2 / np.maximum(l1, 1e-12), 0.0, 1.0))
+    perim = _edge_counts(pieces, n) * (math.pi / 4.0) * px_um
+    fill = area / np.maximum(math.pi * major * minor / 4.0, 1e-9)
+    solidity = np.ones(n + 1)
+    slices = ndi.find_objects(pieces)
+    for k in np.nonzero(fill < CONVEX_FILL)[0]:
+        if k and k - 1 < len(slices) and slices[k - 1] is not None:
+            mask = pieces[slices[k - 1]] == k
+            if mask.sum() >= 3:
+                solidity[k] = float(regionprops(mask.astype(np.uint8))[0].solidity)
+    pallor, centre = _pallor(pieces, n, od, dist)
+    return Shapes(area, mr, mc, major, minor, ecc, solidity, perim, pallor, centre)
+
+
+def _pallor(
+    pieces: np.ndarray, n: int, od: np.ndarray, dist: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(centre / whole, very centre / ring) mean OD per piece; the centre is where the distance
+    to the edge exceeds half the piece's depth, the very centre 0.8 of it."""
+    depth = _max_per_label(dist, pieces, ndi.find_objects(pieces), n)
+    flat = np.flatnonzero(pieces)
+    lab = pieces.ravel()[flat]
+    rel = dist.ravel()[flat] / np.maximum(depth[lab], 1e-6)
+    v = od.ravel()[flat].astype(np.float64)
+
+    def mean(sel: np.ndarray | None) -> np.ndarray:
+        k = lab if sel is None else lab[sel]
+        w = v if sel is None else v[sel]
+        total = np.bincount(k, w, minlength=n + 1)
+        count = np.bincount(k, minlength=n + 1)
+        out: np.ndarray = total / np.maximum(count, 1)
+        return out
+
+    whole = mean(None)
+    c = mean(rel >= 0.5)
+    core = mean(rel >= 0.8)
+    ring = mean((rel >= 0.5) & (rel < 0.8))
+    pallor = np.where(whole > 0, c / np.maximum(whole, 1e-6), 1.0)
+    centre = np.where(ring > 0, core / np.maximum(ring, 1e-6), 1.0)
+    shallow = depth < 2.0
+    pallor[shallow], centre[shallow] = 1.0, 1.0
+    return pallor, centre
