@@ -32,6 +32,7 @@ from uvscope.gui.input_guards import guard_wheel
 from uvscope.gui.live_session import LiveSession
 from uvscope.gui.live_view import LiveViewWidget
 from uvscope.gui.priority import lower_analysis_threads
+from uvscope.gui.red_cells_panel import RedCellsPanel
 from uvscope.gui.results_panel import ResultsPanel
 from uvscope.gui.scan_controller import AnalysisFactory, ScanController, default_analysis_factory
 from uvscope.gui.scan_form import ScanForm
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         guard_wheel(self.panel, self._wheel_guard)
         self.scan_view = ScanView()
         self.results = ResultsPanel()
+        self.red_cells = RedCellsPanel()
 
         left = QTabWidget()
         for widget, title in ((self.panel, "Devices"), (self.form, "Scan set-up")):
@@ -123,6 +125,7 @@ class MainWindow(QMainWindow):
         scan_split.addWidget(self.scan_view)
         self.tabs.addTab(scan_split, "Scan")
         self.tabs.addTab(self.results, "Cells and differential")
+        self.tabs.addTab(self.red_cells, "Red cells and platelets")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
@@ -194,6 +197,7 @@ class MainWindow(QMainWindow):
         self.controller.analysis_error.connect(self._on_analysis_error)
         self.results.cell_activated.connect(self._show_cell)
         self.results.failed.connect(self.banner.show_error)
+        self.red_cells.failed.connect(self.banner.show_error)
         self.statusBar().showMessage("connecting to the rig...")
         QTimer.singleShot(0, self.panel.connect_all)
 
@@ -455,6 +459,7 @@ class MainWindow(QMainWindow):
             + (" with analysis" if analysis is not None else " (no analysis)")
         )
         self.results.reset(out, analysed=analysis is not None, operator=cfg.sample.operator)
+        self.red_cells.reset(out, analysed=analysis is not None)
         if analysis is not None:
             self.statusBar().showMessage("analysis models loaded", 5000)
             lower_analysis_threads()  # the window wins the CPU from the networks
@@ -522,6 +527,7 @@ class MainWindow(QMainWindow):
         )
         self.statusBar().showMessage(text)
         self.scan_view.log_event(text + (f": {summary.message}" if summary.message else ""))
+        self.red_cells.load(summary.out_dir)
         if summary.status == "failed":
             self.banner.show_message(
                 f"The scan failed: {summary.message}\n\nWhat to do: the files written so far "
