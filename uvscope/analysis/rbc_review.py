@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from uvscope.analysis import rbc_morphology as rules
 from uvscope.analysis.differential import wilson_interval
+from uvscope.analysis.rbc import Shapes
+from uvscope.analysis.rbc_morphology import classify
 from uvscope.analysis.settings import CbcSettings
 from uvscope.classes import RBC_CLASSES
 from uvscope.errors import StorageError
@@ -47,8 +48,9 @@ PLATELET_CLUMP = "platelet_clump"
 NOT_RED_CELL = "not_red_cell"
 #: every label a reviewer may give, in the gallery's order
 RBC_REVIEW_CLASSES: tuple[str, ...] = (*RBC_CLASSES, PLATELET, PLATELET_CLUMP, NOT_RED_CELL)
-#: a classification this close (relative) to one of its rule's thresholds is borderline
-BORDERLINE_MARGIN = 0.05
+#: a cell whose class a change of one measure by this much (relative) or less would change is
+#: borderline
+BORDERLINE_MARGIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,13 @@ class SmearObject:
     predicted: str
     #: size of the crop to show (um): the cell's major axis or the platelet's diameter
     size_um: float
-    #: relative distance to the nearest threshold of the rules (small: least sure)
+    #: smallest relative change of one measure that changes the class (small: least sure)
     margin: float
     summary: str  #: one line of measures for the tooltip
 
     @property
     def borderline(self) -> bool:
-        return self.margin < BORDERLINE_MARGIN
+        return self.margin <= BORDERLINE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -80,30 +82,58 @@ class ReviewedObject:
     reviewed: str
 
 
-def _near(value: float, thresholds: Iterable[float]) -> float:
-    return min((abs(value / t - 1.0) for t in thresholds if t), default=math.inf)
+#: relative changes of one measure tried, smallest first: the first that changes a cell's class
+#: is its margin
+MARGIN_STEPS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2)
+#: the measures the rule set reads, as rbc.csv names them
+_RULE_MEASURES: tuple[str, ...] = (
+    "area_um2",
+    "major_axis_um",
+    "minor_axis_um",
+    "solidity",
+    "pallor_ratio",
+    "centre_ratio",
+)
 
 
-def rule_margin(row: Mapping[str, Any]) -> float:
-    """How far a red cell's measures lie from the morphology rules' thresholds (relative).
-
-    The rule set gives no probability; a cell whose elongation, pallor, centre, solidity or
-    area sits within a few per cent of a threshold could have fallen on the other side of it,
-    so these are shown first and marked, as the WBC gallery does with low-confidence cells.
-    """
-    elong = float(row["major_axis_um"]) / max(float(row["minor_axis_um"]), 1e-6)
-    margins = (
-        _near(
-            elong,
-            (rules.ELLIPTO_ELONGATION, rules.BENT_ELONGATION, rules.SICKLE_ELONGATION),
-        ),
-        _near(float(row["pallor_ratio"]), (rules.DOME_PALLOR,)),
-        _near(float(row["centre_ratio"]), (rules.TARGET_CENTRE,)),
-        _near(float(row["solidity"]), (rules.FRAGMENT_SOLIDITY, rules.BENT_SOLIDITY)),
-        _near(float(row["area_um2"]), (rules.FRAGMENT_AREA_UM2,)),
+def _shapes(m: dict[str, np.ndarray]) -> Shapes:
+    zero = np.zeros_like(m["area_um2"])
+    return Shapes(
+        area_um2=m["area_um2"],
+        row=zero,
+        col=zero,
+        major_um=m["major_axis_um"],
+        minor_um=m["minor_axis_um"],
+        eccentricity=zero,
+        solidity=m["solidity"],
+        perimeter_um=zero,
+        pallor_ratio=m["pallor_ratio"],
+        centre_ratio=m["centre_ratio"],
     )
-    finite = [m for m in margins if math.isfinite(m)]
-    return min(finite, default=math.inf)
+
+
+def rule_margins(rows: list[Mapping[str, Any]]) -> np.ndarray:
+    """For each red cell, the smallest relative change of one measure that changes its class.
+
+    The rule set gives no probability; a cell that a 1 or 2 % change of its elongation,
+    pallor, centre, solidity or area would move to another class could as well be that class,
+    so these are shown first and marked, as the WBC gallery does with low-confidence cells
+    (``inf``: no change up to 20 % moves it). The rules themselves are
+    ``uvscope.analysis.rbc_morphology.classify``: one definition.
+    """
+    base = {k: np.array([float(r[k]) for r in rows], np.float64) for k in _RULE_MEASURES}
+    margin = np.full(len(rows), np.inf)
+    if not rows:
+        return margin
+    cls = classify(_shapes(base))
+    for step in MARGIN_STEPS:
+        for key in _RULE_MEASURES:
+            for sign in (-1.0, 1.0):
+                moved = dict(base)
+                moved[key] = base[key] * (1.0 + sign * step)
+                changed = (classify(_shapes(moved)) != cls) & np.isinf(margin)
+                margin[changed] = step
+    return margin
 
 
 def platelet_margin(integrated_od_um2: float, single_od_um2: float) -> float:
@@ -121,15 +151,16 @@ def _rows(path: Path) -> list[dict[str, str]]:
         raise StorageError(f"could not read {path}: {err}") from err
 
 
-def _rbc_object(row: Mapping[str, str]) -> SmearObject | None:
+def _classified(row: Mapping[str, str]) -> bool:
     """A whole, classified red cell (overlapped and clipped cells have no class)."""
-    morph = row.get("morph", "")
-    if (
-        morph not in RBC_CLASSES
-        or row.get("overlapped") == "True"
-        or row.get("saturated") == "True"
-    ):
-        return None
+    return (
+        row.get("morph", "") in RBC_CLASSES
+        and row.get("overlapped") != "True"
+        and row.get("saturated") != "True"
+    )
+
+
+def _rbc_object(row: Mapping[str, str], margin: float) -> SmearObject:
     hb = float(row["hb_pg"]) if row.get("hb_pg") not in (None, "", "nan") else math.nan
     hb_text = f", Hb {hb:.1f} pg" if math.isfinite(hb) else ""
     return SmearObject(
@@ -137,9 +168,9 @@ def _rbc_object(row: Mapping[str, str]) -> SmearObject | None:
         tile=int(row["tile"]),
         x_um=float(row["x_um"]),
         y_um=float(row["y_um"]),
-        predicted=morph,
+        predicted=row["morph"],
         size_um=float(row["major_axis_um"]),
-        margin=rule_margin(row),
+        margin=margin,
         summary=(
             f"diameter {float(row['equivalent_diameter_um']):.2f} um, "
             f"axes {float(row['major_axis_um']):.1f} x {float(row['minor_axis_um']):.1f} um, "
@@ -157,10 +188,8 @@ def load_smear_objects(
     out: list[SmearObject] = []
     where = root / RBC_CSV
     try:
-        for row in _rows(where):
-            obj = _rbc_object(row)
-            if obj is not None:
-                out.append(obj)
+        rows = [r for r in _rows(where) if _classified(r)]
+        out += [_rbc_object(r, float(m)) for r, m in zip(rows, rule_margins(rows), strict=True)]
         where = root / PLATELETS_CSV
         for row in _rows(where):
             iod = float(row["integrated_od_um2"])

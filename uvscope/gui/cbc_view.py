@@ -70,10 +70,9 @@ def index_values(doc: dict[str, Any]) -> list[str]:
         hb_width = with_interval(hb.get("hb_width_cv_percent"), None)
     else:
         mch = hb_width = "not measured"
-    measured = doc.get("red_cells_measured", 0)
     overlapped = doc.get("red_cells_overlapped", 0)
     return [
-        f"{doc.get('red_cells_counted', 0)} ({measured} whole, {overlapped} overlapped)",
+        f"{doc.get('red_cells_counted', 0)} ({overlapped} overlapped)",
         mch,
         hb_width,
         with_interval(size.get("mean_diameter_um"), size.get("mean_diameter_ci_um"), "{:.2f}"),
@@ -185,7 +184,9 @@ class CbcView(QWidget):
         lay.addWidget(self.status)
         lay.addWidget(self.flags)
         lay.addWidget(self.indices)
-        lay.addWidget(QLabel("Red-cell morphology (share of whole red cells, 95 % interval)"))
+        title = QLabel("Morphology: count, % of whole red cells (95 % interval)")
+        title.setWordWrap(True)
+        lay.addWidget(title)
         lay.addWidget(self.shares)
         lay.addStretch(1)
 

@@ -68,10 +68,10 @@ class _ObjItem(QListWidgetItem):
 
     def __init__(self, icon: QIcon, text: str, obj: SmearObject) -> None:
         super().__init__(icon, text)
-        self.key = (obj.margin, obj.object_id)
+        self.key = (float(obj.margin), obj.object_id)
 
     def __lt__(self, other: QListWidgetItem) -> bool:
-        return self.key < getattr(other, "key", self.key)
+        return bool(self.key < getattr(other, "key", self.key))
 
 
 class RbcGallery(QWidget):
@@ -120,6 +120,7 @@ class RbcGallery(QWidget):
         lw = QListWidget()
         lw.setViewMode(QListWidget.ViewMode.IconMode)
         lw.setIconSize(QSize(thumb_px, thumb_px))
+        lw.setGridSize(QSize(thumb_px + 8, thumb_px + 8))  # no caption under the thumbnail
         lw.setResizeMode(QListWidget.ResizeMode.Adjust)
         lw.setMovement(QListWidget.Movement.Static)
         lw.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
