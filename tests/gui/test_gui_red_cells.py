@@ -215,3 +215,43 @@ def test_thumbnails_are_cut_from_the_tiles_at_the_cells(qtbot, sickle_scan) -> N
         h = img.shape[0]
         centre_ring = img[h // 2 - h // 5 : h // 2 + h // 5, h // 2 - h // 5 : h // 2 + h // 5]
         assert centre_ring.min() < np.percentile(img, 90) - 20
+
+
+def test_the_window_fills_the_tab_when_a_scan_finishes(qtbot, flat_rig, tmp_path: Path) -> None:
+    """The end of a scan loads its red cells: here the analysis sink writes a cbc.json."""
+    from tests.gui.fake_analysis import FakeAnalysisSink
+    from uvscope.acquisition.events import RunState
+    from uvscope.config import RegionConfig, ScanConfig
+    from uvscope.gui.main_window import MainWindow
+
+    out = tmp_path / "scan"
+    doc = {"tiles": 2, "red_cells_counted": 1234, "haemoglobin": {"measured": False}}
+
+    class WritesCbc(FakeAnalysisSink):
+        def close(self) -> None:
+            super().close()
+            (out / "analysis").mkdir(exist_ok=True)
+            (out / "analysis" / "cbc.json").write_text(json.dumps(doc), encoding="utf-8")
+
+    scan = ScanConfig(
+        name="gui test",
+        region=RegionConfig(center_mm=(40.0, 30.0), rows=1, columns=2),
+        output_dir=out,
+    ).replace(analysis={"enabled": True}, background={"frames": 2, "dark_frames": 1})
+    win = MainWindow(
+        flat_rig,
+        analysis_factory=lambda *a: WritesCbc(),
+        ask=lambda *a: True,
+        live_on_connect=False,
+        scan=scan,
+    )
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: set(win.panel.state.values()) == {"connected"}, timeout=5000)
+    win.scan_view.start_button.click()
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=20_000)
+    qtbot.waitUntil(lambda: win.red_cells.doc is not None, timeout=10_000)
+    assert win.red_cells.scan_dir == out
+    assert win.red_cells.cbc.text("Red cells counted").startswith("1234")
+    assert win.red_cells.cbc.text("MCH (pg)") == "not measured"
+    qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)
