@@ -5,8 +5,9 @@
 
 Opens the operator's window on the simulated rig (sized for the screen, as ``uvscope gui``
 does), loads the scan's red cells and platelets into their tab as the window does when a scan
-finishes, selects the least sure cell of the largest abnormal class and grabs the window from
-the X server (see scripts/screenshots.py).
+finishes, selects the least sure cell of the largest abnormal class (with --review, reclassifies
+it as normal, as key 1 does, and selects the next) and grabs the window from the X server (see
+scripts/screenshots.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def main() -> None:
     ap.add_argument("scan", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--size", default="1500x900", help="window size (on a screen: at most)")
+    ap.add_argument(
+        "--review",
+        action="store_true",
+        help="reclassify the selected cell as normal first (writes analysis/reviewed_rbc.csv)",
+    )
     args = ap.parse_args()
     app = QApplication.instance() or QApplication([])
     from uvscope.gui.app import prepare_application
@@ -56,6 +62,8 @@ def main() -> None:
     if gallery.count(abnormal):
         gallery.select(gallery.order(abnormal)[0])
         gallery.lists[abnormal].setFocus()
+        if args.review:
+            gallery.reclassify_selected("normal")
     settle(app, 1.0)
     print(f"window {win.width()} x {win.height()}; showing {abnormal}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -100,10 +100,10 @@ def test_the_view_shows_the_numbers_of_cbc_json(qtbot, sickle_scan) -> None:
     mch = panel.cbc.text("MCH (pg)")
     lo, hi = hb["mch_ci_pg"]
     assert mch == f"{hb['mch_pg']:.1f} ({lo:.1f}-{hi:.1f})"
-    assert panel.cbc.text("Mean diameter (um)").startswith(f"{doc['size']['mean_diameter_um']:.2f}")
+    assert panel.cbc.text("Diameter (um)").startswith(f"{doc['size']['mean_diameter_um']:.2f}")
     per = doc["platelets"]["per_1000_rbc"]
-    assert panel.cbc.text("Platelets / 1,000 RBC").startswith(f"{per:.1f}")
-    assert panel.cbc.text("Red cells counted").startswith(str(doc["red_cells_counted"]))
+    assert panel.cbc.text("PLT / 1,000 RBC").startswith(f"{per:.1f}")
+    assert panel.cbc.text("Red cells").startswith(str(doc["red_cells_counted"]))
     # the sickle donor's flag, with its rule
     assert "Sickle cells seen" in panel.cbc.flags.text()
     assert "rule:" in panel.cbc.flags.text()
@@ -116,7 +116,9 @@ def test_the_view_shows_the_numbers_of_cbc_json(qtbot, sickle_scan) -> None:
     assert sickle > 0 and panel.gallery.count("sickle") == sickle
     # the analysis's shares are the automatic column; nothing reviewed yet
     row = INDEX_ROWS  # noqa: F841 - the table's rows are the report's
-    assert panel.cbc.shares.item(1, 0).text().startswith(f"{sickle}:")
+    assert panel.cbc.shares.item(1, 0).toolTip() == f"{sickle} cells"
+    pct = doc["morphology"]["classes"]["sickle"]["percent"]
+    assert panel.cbc.shares.item(1, 0).text().startswith(f"{pct:.1f} (")
     assert panel.cbc.shares.item(1, 1).text() == "-"
 
 
@@ -153,15 +155,16 @@ def test_a_key_reclassifies_saves_and_recounts(qtbot, sickle_scan) -> None:
     assert rows[0] == "object_id,tile,x_um,y_um,predicted,reviewed" and len(rows) == 2
     # the reviewed shares are recounted: one fewer sickle cell, one more normal
     auto = doc["morphology"]["classes"]
-    assert panel.cbc.shares.item(1, 1).text().startswith(f"{auto['sickle']['count'] - 1}:")
-    assert panel.cbc.shares.item(0, 1).text().startswith(f"{auto['normal']['count'] + 1}:")
+    assert panel.cbc.shares.item(1, 1).toolTip() == f"{auto['sickle']['count'] - 1} cells"
+    assert panel.cbc.shares.item(0, 1).toolTip() == f"{auto['normal']['count'] + 1} cells"
     # "not a red cell" leaves the denominator
     with qtbot.waitSignal(panel.review_saved):
         qtbot.keyClick(lw, "n")
     assert load_reviewed_rbc(root)[second].reviewed == NOT_RED_CELL
     n = sum(s["count"] for s in auto.values()) - 1
     normal = auto["normal"]["count"] + 1
-    assert panel.cbc.shares.item(0, 1).text().startswith(f"{normal}: {100 * normal / n:.1f}")
+    assert panel.cbc.shares.item(0, 1).toolTip() == f"{normal} cells"
+    assert panel.cbc.shares.item(0, 1).text().startswith(f"{100 * normal / n:.1f} (")
     # a reopened scan shows the review where it was left
     again = _loaded(qtbot, root)
     assert first in again.gallery.order("normal")
@@ -194,11 +197,11 @@ def test_an_unusable_background_shows_no_haemoglobin_number(qtbot, tmp_path: Pat
     assert doc["haemoglobin"]["mch_pg"] is None
     panel = _loaded(qtbot, root)
     assert panel.cbc.text("MCH (pg)") == "not measured"
-    assert panel.cbc.text("Hb-mass width (CV %)") == "not measured"
+    assert panel.cbc.text("Hb width (CV %)") == "not measured"
     assert "no usable background" in panel.cbc.status.text()
     assert panel.histograms.hb.heights() == []
     # the size is still measured and shown
-    assert math.isfinite(float(panel.cbc.text("Mean diameter (um)").split()[0]))
+    assert math.isfinite(float(panel.cbc.text("Diameter (um)").split()[0]))
     # no digit anywhere in the haemoglobin rows
     assert not any(ch.isdigit() for ch in panel.cbc.text("MCH (pg)"))
 
@@ -252,6 +255,6 @@ def test_the_window_fills_the_tab_when_a_scan_finishes(qtbot, flat_rig, tmp_path
     qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=20_000)
     qtbot.waitUntil(lambda: win.red_cells.doc is not None, timeout=10_000)
     assert win.red_cells.scan_dir == out
-    assert win.red_cells.cbc.text("Red cells counted").startswith("1234")
+    assert win.red_cells.cbc.text("Red cells").startswith("1234")
     assert win.red_cells.cbc.text("MCH (pg)") == "not measured"
     qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)

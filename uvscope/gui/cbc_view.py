@@ -28,14 +28,14 @@ from uvscope.classes import RBC_CLASSES
 
 #: the rows of the indices table, in the report's order
 INDEX_ROWS: tuple[str, ...] = (
-    "Red cells counted",
+    "Red cells",
     "MCH (pg)",
-    "Hb-mass width (CV %)",
-    "Mean diameter (um)",
-    "Size width, RDW-like (CV %)",
-    "Platelets / 1,000 RBC",
-    "Platelets / uL",
-    "Platelet clumps",
+    "Hb width (CV %)",
+    "Diameter (um)",
+    "RDW-like (CV %)",
+    "PLT / 1,000 RBC",
+    "PLT / uL",
+    "PLT clumps",
     "WBC / 1,000 RBC",
     "WBC / uL",
 )
@@ -56,7 +56,7 @@ def _thousands(value: Any, ci: Any = None) -> str:
     if value is None:
         return "-"
     scaled = [None if v is None else v / 1e3 for v in (ci or [])]
-    return with_interval(value / 1e3, scaled, "{:.0f}") + " x 10^3"
+    return with_interval(value / 1e3, scaled, "{:.0f}") + " x10^3"
 
 
 def index_values(doc: dict[str, Any]) -> list[str]:
@@ -79,7 +79,7 @@ def index_values(doc: dict[str, Any]) -> list[str]:
         with_interval(size.get("rdw_cv_percent"), None),
         with_interval(plt.get("per_1000_rbc"), plt.get("per_1000_rbc_ci")),
         _thousands(plt.get("per_ul"), plt.get("per_ul_ci")),
-        f"{plt.get('clumps', 0)} holding {plt.get('platelets_in_clumps', 0)} platelets",
+        f"{plt.get('clumps', 0)} ({plt.get('platelets_in_clumps', 0)} platelets)",
         with_interval(wbc.get("per_1000_rbc"), None, "{:.2f}"),
         _thousands(wbc.get("per_ul")),
     ]
@@ -171,7 +171,12 @@ class CbcView(QWidget):
         super().__init__(parent)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.indices = _table(len(INDEX_ROWS), 1, ["Value (95 % interval)"])
+        self.indices = _table(len(INDEX_ROWS), 1, ["Mean or count (95 % interval)"])
+        self.indices.setToolTip(
+            "MCH: mean haemoglobin mass per whole red cell; Hb width and RDW-like: the CV of "
+            "haemoglobin mass and of diameter; PLT: platelets (clumps counted by their size); "
+            "per uL from the sample's red-cell count"
+        )
         self.indices.setVerticalHeaderLabels(list(INDEX_ROWS))
         self.shares = _table(len(RBC_CLASSES), 2, ["Analysis %", "Reviewed %"])
         self.shares.setVerticalHeaderLabels([c.capitalize() for c in RBC_CLASSES])
@@ -184,7 +189,7 @@ class CbcView(QWidget):
         lay.addWidget(self.status)
         lay.addWidget(self.flags)
         lay.addWidget(self.indices)
-        title = QLabel("Morphology: count, % of whole red cells (95 % interval)")
+        title = QLabel("Morphology: % of whole red cells (95 % interval; cells: tooltip)")
         title.setWordWrap(True)
         lay.addWidget(title)
         lay.addWidget(self.shares)
@@ -222,9 +227,9 @@ class CbcView(QWidget):
             s = shares.get(name) or {}
             pct = s.get("percent")
             text = "-" if pct is None else with_interval(pct, s.get("ci_percent"))
-            if pct is not None:
-                text = f"{s.get('count', 0)}: {text}"
             _cell(self.shares, r, column, text)
+            if pct is not None:
+                self.shares.item(r, column).setToolTip(f"{s.get('count', 0)} cells")
 
     def text(self, row: str) -> str:
         """The shown value of one row of ``INDEX_ROWS`` (for tests and screen readers)."""
@@ -237,8 +242,8 @@ class Histograms(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.hb = Histogram("Haemoglobin mass per red cell", "pg")
-        self.diameter = Histogram("Red-cell diameter", "um")
+        self.hb = Histogram("Haemoglobin per cell", "pg")
+        self.diameter = Histogram("Diameter", "um")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.hb)

@@ -47,6 +47,7 @@ _KEY_OF = {cls: key for key, cls in RBC_HOTKEYS.items()}
 _PLAIN = Qt.KeyboardModifier.KeypadModifier | Qt.KeyboardModifier.ShiftModifier
 #: thumbnails shown per class (least sure first); the counts cover every object
 MAX_SHOWN = 400
+ENLARGED_PX = 120
 
 
 def rbc_class_label(name: str) -> str:
@@ -93,20 +94,28 @@ class RbcGallery(QWidget):
             self.class_list.addItem(QListWidgetItem(rbc_class_label(c).capitalize()))
             self.stack.addWidget(self._make_list(c, thumb_px))
         self.class_list.currentRowChanged.connect(self._on_class_changed)
-        self.class_list.setMaximumWidth(190)
+        self.class_list.setMaximumWidth(150)
         self.enlarged = QLabel("Select a cell")
         self.enlarged.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.enlarged.setMinimumSize(150, 150)
+        self.enlarged.setMinimumSize(ENLARGED_PX, ENLARGED_PX)
+        #: what the shown list holds (thumbnails are capped per class)
+        self.shown_label = QLabel("")
+        self.shown_label.setWordWrap(True)
         self.info = QLabel("")
         self.info.setWordWrap(True)
         self.buttons: dict[str, QToolButton] = {}
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.class_list)
-        split.addWidget(self.stack)
+        middle = QWidget()
+        mid = QVBoxLayout(middle)
+        mid.setContentsMargins(0, 0, 0, 0)
+        mid.addWidget(self.shown_label)
+        mid.addWidget(self.stack, 1)
+        split.addWidget(middle)
         split.addWidget(self._detail_column())
         split.setStretchFactor(1, 1)
         split.setCollapsible(1, False)
-        split.setSizes([170, 400, 200])
+        split.setSizes([125, 400, 190])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split, 1)
@@ -139,9 +148,9 @@ class RbcGallery(QWidget):
             b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             b.clicked.connect(lambda _=False, c=cls: self.reclassify_selected(c))
             self.buttons[cls] = b
-            grid.addWidget(b, i // 2, i % 2)
+            grid.addWidget(b, i, 0)
         col = QWidget()
-        col.setMaximumWidth(250)
+        col.setMaximumWidth(220)
         lay = QVBoxLayout(col)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.enlarged)
@@ -260,6 +269,7 @@ class RbcGallery(QWidget):
         if row < 0:
             return
         self.stack.setCurrentIndex(row)
+        self._update_shown()
         self._on_current(self.lists[self.classes[row]].currentItem())
 
     def _on_current(self, item: QListWidgetItem | None, _previous: object = None) -> None:
@@ -271,15 +281,23 @@ class RbcGallery(QWidget):
         obj: SmearObject = item.data(_OBJ_ROLE)
         image = self._thumbs[obj.object_id]
         pix = rgb_to_pixmap(framed(image, False))
-        self.enlarged.setPixmap(pix.scaled(150, 150, Qt.AspectRatioMode.KeepAspectRatio))
+        self.enlarged.setPixmap(
+            pix.scaled(ENLARGED_PX, ENLARGED_PX, Qt.AspectRatioMode.KeepAspectRatio)
+        )
         self.info.setText(self._tooltip(obj, self._class_of[obj.object_id]))
 
     def _update_titles(self) -> None:
         for i, c in enumerate(self.classes):
-            shown = self.lists[c].count()
-            total = self._totals[c]
-            extra = f", {shown} shown" if shown < total else ""
-            self.class_list.item(i).setText(f"{rbc_class_label(c).capitalize()} ({total}{extra})")
+            self.class_list.item(i).setText(
+                f"{rbc_class_label(c).capitalize()} ({self._totals[c]})"
+            )
+        self._update_shown()
+
+    def _update_shown(self) -> None:
+        c = self.current_class()
+        shown, total = self.lists[c].count(), self._totals[c]
+        capped = f"{shown} of {total} shown, " if shown < total else ""
+        self.shown_label.setText(f"{capped}least sure first (red frame: borderline)")
 
     @staticmethod
     def _tooltip(obj: SmearObject, label: str) -> str:

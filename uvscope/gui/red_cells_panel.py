@@ -63,7 +63,7 @@ class RedCellsPanel(QWidget):
         left = QScrollArea()
         left.setWidgetResizable(True)
         left.setWidget(self.cbc)
-        left.setMinimumWidth(300)
+        left.setMinimumWidth(280)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.histograms)
         right.addWidget(self.gallery)
@@ -73,7 +73,7 @@ class RedCellsPanel(QWidget):
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 1)
-        split.setSizes([360, 900])
+        split.setSizes([330, 900])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split, 1)
@@ -156,8 +156,8 @@ class RedCellsPanel(QWidget):
         plt = platelet_counts(labels.values())
         self.cbc.status.setText(
             self.cbc.status.text().split(" Reviewed:")[0]
-            + f" Reviewed: {len(self.reviewed)} objects changed; {plt['platelet']} single "
-            f"platelets and {plt['platelet_clump']} clumps after review."
+            + f" Reviewed: objects changed {len(self.reviewed)}; after review "
+            f"{plt['platelet']} single platelets and {plt['platelet_clump']} clumps."
         )
 
     def _on_reclassified(self, obj: SmearObject, new_cls: str) -> None:
