@@ -14,7 +14,7 @@ import csv
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +112,7 @@ def _shapes(m: dict[str, np.ndarray]) -> Shapes:
     )
 
 
-def rule_margins(rows: list[Mapping[str, Any]]) -> np.ndarray:
+def rule_margins(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     """For each red cell, the smallest relative change of one measure that changes its class.
 
     The rule set gives no probability; a cell that a 1 or 2 % change of its elongation,

@@ -227,9 +227,10 @@ class CbcView(QWidget):
             s = shares.get(name) or {}
             pct = s.get("percent")
             text = "-" if pct is None else with_interval(pct, s.get("ci_percent"))
-            _cell(self.shares, r, column, text)
+            item = QTableWidgetItem(text)
             if pct is not None:
-                self.shares.item(r, column).setToolTip(f"{s.get('count', 0)} cells")
+                item.setToolTip(f"{s.get('count', 0)} cells")
+            self.shares.setItem(r, column, item)
 
     def text(self, row: str) -> str:
         """The shown value of one row of ``INDEX_ROWS`` (for tests and screen readers)."""
