@@ -71,3 +71,17 @@ def test_the_review_file_round_trips_and_rejects_unknown_classes(tmp_path: Path)
     path.write_text(path.read_text().replace("sickle", "banana"), encoding="utf-8")
     with pytest.raises(StorageError, match="unknown class 'banana'"):
         load_reviewed_rbc(tmp_path)
+
+
+def test_a_gallery_shows_the_least_sure_of_each_class_under_its_current_label() -> None:
+    from dataclasses import replace
+
+    from uvscope.analysis.rbc_review import shown_objects
+
+    objs = [replace(_obj(f"n{i}", "normal"), margin=m) for i, m in enumerate([0.2, 0.01, 0.05])]
+    objs.append(replace(_obj("s", "sickle"), margin=0.5))
+    shown = shown_objects(objs, {}, per_class=2)
+    assert [o.object_id for o in shown] == ["n1", "n2", "s"]
+    # a reviewed label counts in its new class: n1 is a sickle cell now, n0 comes in
+    shown = shown_objects(objs, {"n1": "sickle"}, per_class=2)
+    assert sorted(o.object_id for o in shown) == ["n0", "n1", "n2", "s"]

@@ -325,6 +325,21 @@ def platelet_counts(labels: Iterable[str]) -> dict[str, int]:
     }
 
 
+def shown_objects(
+    objects: Iterable[SmearObject], labels: Mapping[str, str], per_class: int
+) -> list[SmearObject]:
+    """The objects a gallery shows: per current label, the ``per_class`` least sure (a scan's
+    thousands of normal cells are counted, not all drawn: memory stays bounded)."""
+    shown: dict[str, int] = {}
+    out = []
+    for o in sorted(objects, key=lambda o: (o.margin, o.object_id)):
+        cls = labels.get(o.object_id, o.predicted)
+        if shown.get(cls, 0) < per_class:
+            shown[cls] = shown.get(cls, 0) + 1
+            out.append(o)
+    return out
+
+
 # ---------------------------------------------------------------------------- crops
 
 

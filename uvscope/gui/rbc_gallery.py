@@ -30,6 +30,7 @@ from uvscope.analysis.rbc_review import (
     PLATELET_CLUMP,
     RBC_REVIEW_CLASSES,
     SmearObject,
+    shown_objects,
 )
 from uvscope.classes import RBC_CLASSES
 from uvscope.gui.gallery import LOW_MARK_RGB
@@ -177,18 +178,16 @@ class RbcGallery(QWidget):
         thumbs: dict[str, np.ndarray],
         labels: dict[str, str],
     ) -> None:
-        """Show the objects with a thumbnail under their current label (least sure first,
-        at most ``MAX_SHOWN`` per class); ``labels``: object id -> current label."""
+        """Count every object under its current label and show the ``MAX_SHOWN`` least sure
+        of each class that have a thumbnail; ``labels``: object id -> current label."""
         self.clear()
         for o in objects:
             self._totals[labels.get(o.object_id, o.predicted)] += 1
-        shown: dict[str, int] = dict.fromkeys(self.classes, 0)
-        for o in sorted(objects, key=lambda o: (o.margin, o.object_id)):
+        for o in shown_objects(objects, labels, MAX_SHOWN):
             cls = labels.get(o.object_id, o.predicted)
             image = thumbs.get(o.object_id)
-            if image is None or shown[cls] >= MAX_SHOWN:
+            if image is None:
                 continue
-            shown[cls] += 1
             item = _ObjItem(QIcon(rgb_to_pixmap(framed(image, o.borderline))), "", o)
             item.setData(_OBJ_ROLE, o)
             item.setToolTip(self._tooltip(o, cls))

@@ -25,10 +25,11 @@ from uvscope.analysis.rbc_review import (
     morphology_shares,
     platelet_counts,
     save_reviewed_rbc,
+    shown_objects,
     thumbnails,
 )
 from uvscope.gui.cbc_view import CbcView, Histograms
-from uvscope.gui.rbc_gallery import RbcGallery
+from uvscope.gui.rbc_gallery import MAX_SHOWN, RbcGallery
 
 NOT_ANALYSED = (
     "Red cells and platelets were not analysed for this scan (no analysis/cbc.json): run "
@@ -124,7 +125,7 @@ class RedCellsPanel(QWidget):
 
         def work() -> None:
             try:
-                thumbs = thumbnails(scan_dir, objects)
+                thumbs = thumbnails(scan_dir, shown_objects(objects, reviewed, MAX_SHOWN))
             except Exception as err:  # shown by the window with what to do
                 self.failed.emit("crop the red-cell thumbnails", err)
                 thumbs = {}
