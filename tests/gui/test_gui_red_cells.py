@@ -165,6 +165,11 @@ def test_a_key_reclassifies_saves_and_recounts(qtbot, sickle_scan) -> None:
     normal = auto["normal"]["count"] + 1
     assert panel.cbc.shares.item(0, 1).toolTip() == f"{normal} cells"
     assert panel.cbc.shares.item(0, 1).text().startswith(f"{100 * normal / n:.1f} (")
+    # a double-click asks for the cell in the mosaic
+    item = lw.currentItem()
+    with qtbot.waitSignal(panel.cell_activated) as shown:
+        lw.itemDoubleClicked.emit(item)
+    assert shown.args[0].object_id == item.data(Qt.ItemDataRole.UserRole).object_id
     # a reopened scan shows the review where it was left
     again = _loaded(qtbot, root)
     assert first in again.gallery.order("normal")

@@ -198,6 +198,7 @@ class MainWindow(QMainWindow):
         self.results.cell_activated.connect(self._show_cell)
         self.results.failed.connect(self.banner.show_error)
         self.red_cells.failed.connect(self.banner.show_error)
+        self.red_cells.cell_activated.connect(self._show_cell)
         self.statusBar().showMessage("connecting to the rig...")
         QTimer.singleShot(0, self.panel.connect_all)
 

@@ -77,9 +77,11 @@ class _ObjItem(QListWidgetItem):
 
 
 class RbcGallery(QWidget):
-    """Emits ``reclassified(object, class)`` when a reviewer moves an object."""
+    """Emits ``reclassified(object, class)`` when a reviewer moves an object and
+    ``cell_activated(object)`` on a double-click (to show where it lies in the mosaic)."""
 
     reclassified = Signal(object, str)
+    cell_activated = Signal(object)
 
     def __init__(self, thumb_px: int = 48, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -135,6 +137,8 @@ class RbcGallery(QWidget):
         lw.setMovement(QListWidget.Movement.Static)
         lw.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
         lw.currentItemChanged.connect(self._on_current)
+        lw.itemDoubleClicked.connect(lambda item: self.cell_activated.emit(item.data(_OBJ_ROLE)))
+        lw.setToolTip("Double-click: show in the mosaic")
         self.lists[cls] = lw
         return lw
 

@@ -46,6 +46,8 @@ class RedCellsPanel(QWidget):
     gallery_ready = Signal()
     review_saved = Signal(str)
     failed = Signal(str, object)
+    #: a red cell or platelet to show in the mosaic (it has ``x_um`` and ``y_um``)
+    cell_activated = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +60,7 @@ class RedCellsPanel(QWidget):
         self.histograms = Histograms()
         self.gallery = RbcGallery()
         self.gallery.reclassified.connect(self._on_reclassified)
+        self.gallery.cell_activated.connect(self.cell_activated.emit)
         self.saved_label = QLabel("")
         self.saved_label.setWordWrap(True)
         self._thumbs_ready.connect(self._on_thumbs)
