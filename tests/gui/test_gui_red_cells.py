@@ -263,3 +263,19 @@ def test_the_window_fills_the_tab_when_a_scan_finishes(qtbot, flat_rig, tmp_path
     assert win.red_cells.cbc.text("Red cells").startswith("1234")
     assert win.red_cells.cbc.text("MCH (pg)") == "not measured"
     qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)
+
+
+def test_a_damaged_review_file_is_reported_and_left_as_it_is(qtbot, sickle_scan) -> None:
+    root, _ = sickle_scan
+    bad = "object_id,tile,x_um,y_um,predicted,reviewed\nx,0,1.0,2.0,normal,banana\n"
+    (root / REVIEWED_RBC_CSV).write_text(bad, encoding="utf-8")
+    panel = RedCellsPanel()
+    qtbot.addWidget(panel)
+    errors: list[object] = []
+    panel.failed.connect(lambda what, err: errors.append(err))
+    with qtbot.waitSignal(panel.gallery_ready, timeout=20_000):
+        panel.load(root)
+    assert errors and "banana" in str(errors[0])
+    assert "banana" in panel.saved_label.text()
+    assert all(panel.gallery.count(c) == 0 for c in panel.gallery.classes)
+    assert (root / REVIEWED_RBC_CSV).read_text(encoding="utf-8") == bad

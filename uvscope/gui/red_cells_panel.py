@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
@@ -40,7 +39,8 @@ NOT_ANALYSED = (
 class RedCellsPanel(QWidget):
     """``load(folder)`` shows a finished scan's red cells and platelets; ``reset`` clears."""
 
-    #: (generation, objects, thumbnails) from the crop thread
+    #: (generation, (objects, reviewed labels) or None, thumbnails or the error) from the
+    #: reading thread
     _thumbs_ready = Signal(int, object, object)
     #: the gallery is filled (tests and the window wait on it)
     gallery_ready = Signal()
@@ -102,45 +102,53 @@ class RedCellsPanel(QWidget):
             self.cbc.show_nothing(NOT_ANALYSED)
 
     def load(self, scan_dir: str | Path) -> None:
-        """Show a scan folder's red cells and platelets (a clear state when not analysed)."""
+        """Show a scan folder's red cells and platelets (a clear state when not analysed).
+
+        ``cbc.json`` is read here; the tables of objects, the review and the thumbnails off
+        the GUI thread (a large scan has tens of thousands of red cells)."""
         scan_dir = Path(scan_dir)
         self.reset(scan_dir)
         try:
             doc = load_cbc(scan_dir)
-            if doc is None:
-                self.cbc.show_nothing(NOT_ANALYSED)
-                self.histograms.show_cbc(None)
-                return
-            objects = load_smear_objects(scan_dir)
-            reviewed = {k: v.reviewed for k, v in load_reviewed_rbc(scan_dir).items()}
         except Exception as err:  # shown by the window with what to do
             self.cbc.show_nothing(f"Could not read the red-cell results: {err}")
             self.failed.emit("read the red-cell results", err)
             return
+        if doc is None:
+            self.cbc.show_nothing(NOT_ANALYSED)
+            return
         self.doc = doc
-        self.objects = {o.object_id: o for o in objects}
-        self.reviewed = {k: v for k, v in reviewed.items() if k in self.objects}
         self.cbc.show_cbc(doc)
         self.histograms.show_cbc(doc)
         self._show_reviewed()
-        self.saved_label.setText("cropping the red-cell and platelet thumbnails...")
+        self.saved_label.setText("reading the red cells and platelets, cropping thumbnails...")
         generation = self._generation
 
         def work() -> None:
             try:
+                objects = load_smear_objects(scan_dir)
+                reviewed = {k: v.reviewed for k, v in load_reviewed_rbc(scan_dir).items()}
                 thumbs = thumbnails(scan_dir, shown_objects(objects, reviewed, MAX_SHOWN))
             except Exception as err:  # shown by the window with what to do
-                self.failed.emit("crop the red-cell thumbnails", err)
-                thumbs = {}
-            self._thumbs_ready.emit(generation, objects, thumbs)
+                self.failed.emit("read the red cells and platelets", err)
+                self._thumbs_ready.emit(generation, None, str(err))
+                return
+            self._thumbs_ready.emit(generation, (objects, reviewed), thumbs)
 
-        threading.Thread(target=work, name="uvscope-rbc-thumbs", daemon=True).start()
+        threading.Thread(target=work, name="uvscope-rbc-gallery", daemon=True).start()
 
-    def _on_thumbs(
-        self, generation: int, objects: list[SmearObject], thumbs: dict[str, np.ndarray]
-    ) -> None:
+    def _on_thumbs(self, generation: int, read: Any, thumbs: Any) -> None:
+        """The thread's (objects, reviewed labels) and thumbnails, or None and the error."""
         if generation != self._generation:
             return  # a later scan replaced this one
+        if read is None:
+            self.saved_label.setText(f"No gallery: {thumbs}")
+            self.gallery_ready.emit()
+            return
+        objects, reviewed = read
+        self.objects = {o.object_id: o for o in objects}
+        self.reviewed = {k: v for k, v in reviewed.items() if k in self.objects}
+        self._show_reviewed()
         self.gallery.set_objects(objects, thumbs, self.reviewed)
         self.saved_label.setText(
             f"{len(self.reviewed)} reviewed labels in analysis/reviewed_rbc.csv"
