@@ -97,6 +97,8 @@ def test_review_scans_one_after_another_with_nothing_stale(qtbot, flat_rig, scan
     assert "H-0001" in win.results.identity_label.text()
     assert win.results.differential.current.total == _healthy(a)
     qtbot.waitUntil(lambda: len(win.scan_view.mosaic.tiles) == 4, timeout=10_000)
+    assert win.red_cells.scan_dir == a  # the red cells and platelets tab shows the same slide
+    assert (win.red_cells.doc is not None) == (a / "analysis" / "cbc.json").exists()
 
     # re-review: one cell becomes a blast, then sign-off and report, no rig involved
     cell_id = sorted(win.results.cells)[0]
@@ -123,6 +125,8 @@ def test_review_scans_one_after_another_with_nothing_stale(qtbot, flat_rig, scan
     assert win.results.differential.current.total == _healthy(b)
     assert len(win.scan_view.mosaic.tiles) == 4
     assert win.results.gallery.count("blast") == 0
+    assert win.red_cells.scan_dir == b
+    assert (win.red_cells.doc is not None) == (b / "analysis" / "cbc.json").exists()
 
     # back to the first: its review is taken up as stored, the sign-off still holds
     _open(qtbot, win, a)

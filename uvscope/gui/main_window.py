@@ -42,6 +42,7 @@ from uvscope.gui.lab_settings import LabSettings
 from uvscope.gui.live_session import LiveSession
 from uvscope.gui.live_view import LiveViewWidget
 from uvscope.gui.priority import lower_analysis_threads
+from uvscope.gui.red_cells_panel import RedCellsPanel
 from uvscope.gui.results_panel import ResultsPanel
 from uvscope.gui.scan_controller import AnalysisFactory, ScanController, default_analysis_factory
 from uvscope.gui.scan_form import ScanForm
@@ -145,6 +146,8 @@ class MainWindow(QMainWindow):
         self.results = ResultsPanel()
         self.results.reference = self.lab.reference
 
+        self.red_cells = RedCellsPanel()
+
         left = QTabWidget()
         for widget, title in ((self.panel, "Devices"), (self.form, "Scan set-up")):
             area = QScrollArea()
@@ -158,6 +161,7 @@ class MainWindow(QMainWindow):
         scan_split.addWidget(self.scan_view)
         self.tabs.addTab(scan_split, "Scan")
         self.tabs.addTab(self.results, "Cells and differential")
+        self.tabs.addTab(self.red_cells, "Red cells and platelets")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
@@ -250,6 +254,8 @@ class MainWindow(QMainWindow):
         self.results.cell_activated.connect(self._show_cell)
         self.scan_view.back_requested.connect(self.back_to_review)
         self.results.failed.connect(self.banner.show_error)
+        self.red_cells.failed.connect(self.banner.show_error)
+        self.red_cells.cell_activated.connect(self._show_cell)
         self.statusBar().showMessage("connecting to the rig...")
         QTimer.singleShot(0, self.panel.connect_all)
 
@@ -514,6 +520,7 @@ class MainWindow(QMainWindow):
         self.scan_view.log_event(f"opened {folder} for review ({scan.status})")
         if scan.differential is not None:
             self.results.show_analysis_differential(scan.differential)
+        self.red_cells.load(scan.folder)  # a clear "not analysed" state when it was not
         self.setWindowTitle(
             f"uvscope - {self.rig.config.name} - reviewing {scan.sample.id or folder.name}"
         )
@@ -663,6 +670,8 @@ class MainWindow(QMainWindow):
         self.results.reset(out, analysed=analysis is not None, operator=cfg.sample.operator)
         self.results.set_identity(cfg.sample, out)
         self.results.set_scanning(True)
+
+        self.red_cells.reset(out, analysed=analysis is not None)
         if analysis is not None:
             self.statusBar().showMessage("analysis models loaded", 5000)
             lower_analysis_threads()  # the window wins the CPU from the networks
@@ -730,6 +739,7 @@ class MainWindow(QMainWindow):
         )
         self.statusBar().showMessage(text)
         self.scan_view.log_event(text + (f": {summary.message}" if summary.message else ""))
+        self.red_cells.load(summary.out_dir)
         if summary.status == "failed":
             self.banner.show_message(
                 f"The scan failed: {summary.message}\n\nWhat to do: the files written so far "
