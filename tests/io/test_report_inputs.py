@@ -92,3 +92,15 @@ def test_a_report_where_the_write_itself_fails_is_a_clean_error(scan: Path) -> N
     """Even root cannot create files in /proc: the write error is said in one line."""
     code, out = _report(scan, "--out", "/proc/uvscope-report.html")
     assert code == 2 and "cannot write" in out
+
+
+def test_gallery_names_tiles_without_a_gray_image_once_per_reason() -> None:
+    from uvscope.io.report_images import _problem_lines
+
+    lines = _problem_lines(
+        {0: "no line in tiles.jsonl", 5: "truncated", 2: "no line in tiles.jsonl"}
+    )
+    assert lines == [
+        '<p class="warn">Tiles 0, 2: gray image not shown (no line in tiles.jsonl).</p>',
+        '<p class="warn">Tile 5: gray image not shown (truncated).</p>',
+    ]

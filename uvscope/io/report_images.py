@@ -163,8 +163,21 @@ def gallery_html(
             f'<div class="gclass"><h3>{html.escape(class_label(name))} ({len(members)})</h3>'
             f'<div class="gallery">{body}</div></div>'
         )
-    out += [
-        f'<p class="warn">Tile {t}: gray image not shown ({html.escape(why)}).</p>'
-        for t, why in sorted(tiles.problems.items())
-    ]
+    out += _problem_lines(tiles.problems)
     return "".join(out)
+
+
+def _problem_lines(problems: dict[int, str]) -> list[str]:
+    """One warning line per distinct reason, naming its tiles (a scan with many damaged tiles
+    gets a few lines, not one per tile)."""
+    by_why: dict[str, list[int]] = {}
+    for tile, why in sorted(problems.items()):
+        by_why.setdefault(why, []).append(tile)
+    lines = []
+    for why, tiles in by_why.items():
+        names = ", ".join(str(t) for t in tiles)
+        noun = "Tile" if len(tiles) == 1 else "Tiles"
+        lines.append(
+            f'<p class="warn">{noun} {names}: gray image not shown ({html.escape(why)}).</p>'
+        )
+    return lines
