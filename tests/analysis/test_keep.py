@@ -55,3 +55,29 @@ def test_an_unreadable_previous_analysis_may_be_replaced(tmp_path: Path) -> None
     assert _doc(root)["tiles"]["analysed"] == 4
     event = [e for e in ScanFolder(root).read_events() if e["kind"] == "analysis-replaced"][-1]
     assert "unreadable" in event["message"] and event["tiles"] == 4
+
+
+def test_a_reviewed_analysis_is_kept_unless_replace_and_then_its_review_is_archived(
+    tmp_path: Path,
+) -> None:
+    """A reviewer's work is never thrown away by a re-analysis (uvscope analyze)."""
+    root, _, _ = _scan(tmp_path)
+    analyse_scan_folder(root, fake_models(), AnalysisSettings(), report=False)
+    labels = b"cell_id,tile,x_um,y_um,predicted,reviewed\nt00000c0001,0,1.0,2.0,lymphocyte,blast\n"
+    signoff = b'{"operator": "A. Tech"}'
+    (root / "analysis" / "reviewed_labels.csv").write_bytes(labels)
+    (root / "analysis" / "signoff.json").write_bytes(signoff)
+    before = (root / "analysis" / "differential.json").read_bytes()
+
+    with pytest.raises(ResultsKept, match="reviewed_labels.csv, signoff.json"):
+        analyse_scan_folder(root, fake_models(), AnalysisSettings(), report=False)
+    assert (root / "analysis" / "differential.json").read_bytes() == before
+    assert (root / "analysis" / "reviewed_labels.csv").read_bytes() == labels
+
+    analyse_scan_folder(root, fake_models(), AnalysisSettings(), report=False, replace=True)
+    (archived,) = (root / "review-archive").iterdir()
+    assert (archived / "reviewed_labels.csv").read_bytes() == labels
+    assert (archived / "signoff.json").read_bytes() == signoff
+    assert not (root / "analysis" / "signoff.json").exists()
+    event = [e for e in ScanFolder(root).read_events() if e["kind"] == "review-archived"][-1]
+    assert str(archived) in event["message"]

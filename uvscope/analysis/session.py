@@ -185,7 +185,7 @@ class AnalysisSession:
         self.outputs.cleanup()
 
     def finish(self, results: list[TileResult], diff: Differential) -> dict[str, Any]:
-        from uvscope.analysis.keep import check_replacement, log_replacement
+        from uvscope.analysis.keep import archive_review, check_replacement, log_replacement
 
         out = self.outputs
         analysed = sum(not r.failed for r in results)
@@ -198,6 +198,12 @@ class AnalysisSession:
         out.write_cbc(diff, self.rbc_per_ul, self.background_usable)
         check_replacement(self.scan_dir, analysed, self.replace)  # nothing changed meanwhile
         self._check_stop()
+        archived = archive_review(self.scan_dir) if previous is not None else None
+        if archived is not None:
+            ScanFolder(self.scan_dir).log_event(
+                "review-archived",
+                f"the previous analysis's review was copied to {archived} before replacing it",
+            )
         out.commit()  # the new analysis replaces the previous one only now, whole
         log_replacement(self.scan_dir, previous, analysed, self.skipped)
         report_path = None
@@ -228,7 +234,7 @@ def check_saved(scan_dir: str | Path, skip_damaged: bool, replace: bool) -> Scan
     scancheck``): damaged or mismatched files refused by name (DamagedScan) unless
     ``skip_damaged``; a scan with no usable tile, or fewer than the previous analysis holds
     (without ``replace``), refused too."""
-    from uvscope.analysis.keep import check_replacement
+    from uvscope.analysis.keep import check_replacement, check_review_kept
     from uvscope.io.scancheck import check_scan
 
     folder = ScanFolder.open(scan_dir)
@@ -242,6 +248,7 @@ def check_saved(scan_dir: str | Path, skip_damaged: bool, replace: bool) -> Scan
             f"{len(check.journal.records)} in the journal: {why}); nothing was changed"
         )
     check_replacement(folder.root, len(check.good), replace)
+    check_review_kept(folder.root, replace)
     return check
 
 
