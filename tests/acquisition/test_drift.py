@@ -114,7 +114,8 @@ def test_scheduled_backgrounds_and_resume_with_the_newest(tmp_path):
     )
 
     class StopAfter:
-        lossless = True
+        lossless = False  # fed by the engine as each tile is taken (the lossless
+        # sinks get it later, from the writer)
         seen = 0
 
         def put(self, tile):
@@ -152,7 +153,8 @@ def _stop_then_resume(tmp_path, background, stop_after):
     scan = small_scan(columns=12).replace(background=background)
 
     class StopAfter:
-        lossless = True
+        lossless = False  # fed by the engine as each tile is taken (the lossless
+        # sinks get it later, from the writer)
         seen = 0
 
         def put(self, tile):

@@ -264,7 +264,8 @@ def test_resume_reuses_the_saved_map_without_new_sweeps(tmp_path):
     class StallAfterTwoTiles:
         """Once two tiles are in, the stage stalls for good."""
 
-        lossless = True
+        lossless = False  # fed by the engine as each tile is taken (lossless sinks get it
+        # later, from the writer, once it is on disk)
         seen = 0
 
         def put(self, tile):
