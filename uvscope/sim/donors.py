@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from uvscope.classes import CLASSES
+from uvscope.classes import CLASSES, PRECLASSES
 from uvscope.errors import ConfigError
 
 WBC_KINDS: tuple[str, ...] = CLASSES  # the simulator draws the classes uvscope counts
+#: the pre-classes a donor may carry (``wbc_fractions`` keys beyond the five; 0 when absent)
+PRECLASS_KINDS: tuple[str, ...] = PRECLASSES
 
 
 def _healthy_fractions() -> dict[str, float]:
@@ -76,6 +78,18 @@ class DonorProfile:
         fractions: np.ndarray = p / p.sum()
         return fractions
 
+    def preclass_share(self) -> float:
+        """Fraction of all WBCs (nucleated cells on the smear) drawn as a pre-class kind."""
+        five = sum(max(self.wbc_fractions.get(k, 0.0), 0.0) for k in WBC_KINDS)
+        pre = sum(max(self.wbc_fractions.get(k, 0.0), 0.0) for k in PRECLASS_KINDS)
+        return pre / (five + pre) if five + pre > 0 else 0.0
+
+    def preclass_fractions(self) -> np.ndarray:
+        """Pre-class kind probabilities in PRECLASS_KINDS order (summing to 1, or all 0)."""
+        p = np.array([max(self.wbc_fractions.get(k, 0.0), 0.0) for k in PRECLASS_KINDS], float)
+        out: np.ndarray = p / p.sum() if p.sum() > 0 else p
+        return out
+
 
 def _healthy() -> DonorProfile:
     return DonorProfile(name="healthy")
@@ -94,6 +108,7 @@ def _thrombocytopenia() -> DonorProfile:
 def _sickle() -> DonorProfile:
     frac = _healthy_fractions()
     frac["neutrophil"] = 0.66
+    frac.update(_sickle_preclasses())
     return DonorProfile(
         name="sickle",
         wbc_fractions=frac,
@@ -114,12 +129,79 @@ def _lymphocytosis() -> DonorProfile:
     )
 
 
+def _sickle_preclasses() -> dict[str, float]:
+    """A few nucleated red cells, as haemolysis and marrow stress push them out."""
+    return {"nrbc": 0.02}
+
+
+# ------------------------------------------------------------------ donors with pre-classes
+
+
+def _eosinophilia() -> DonorProfile:
+    frac = _healthy_fractions()
+    frac["eosinophil"] = 0.15
+    frac["neutrophil"] = 0.50
+    frac["lymphocyte"] = 0.28
+    return DonorProfile(name="eosinophilia", wbc_fractions=frac, wbc_per_mm2=14.0)
+
+
+def _left_shift() -> DonorProfile:
+    """Infection: neutrophilia with bands and immature granulocytes (IG about 8 %)."""
+    frac = _healthy_fractions()
+    frac.update(neutrophil=0.55, lymphocyte=0.18, monocyte=0.06, eosinophil=0.01)
+    frac.update(band_neutrophil=0.12, metamyelocyte=0.045, myelocyte=0.03, promyelocyte=0.008)
+    return DonorProfile(name="left-shift", wbc_fractions=frac, wbc_per_mm2=20.0)
+
+
+def _acute_leukaemia_like() -> DonorProfile:
+    """Blasts about 30 % of the white cells, few platelets, some smudge cells."""
+    frac = _healthy_fractions()
+    frac.update(neutrophil=0.25, lymphocyte=0.32, monocyte=0.05, eosinophil=0.01)
+    frac.update(blast=0.30, promyelocyte=0.01, smudge=0.03, nrbc=0.01)
+    return DonorProfile(
+        name="acute-leukaemia-like",
+        wbc_fractions=frac,
+        wbc_per_mm2=16.0,
+        platelets_per_rbc=0.012,
+        platelet_clump_prob=0.0,
+    )
+
+
+def _viral() -> DonorProfile:
+    """Reactive lymphocytosis: variant lymphocytes (about 12 %), a few plasma cells."""
+    frac = _healthy_fractions()
+    frac.update(neutrophil=0.36, lymphocyte=0.42, monocyte=0.07, eosinophil=0.02)
+    frac.update(variant_lymphocyte=0.12, plasma_cell=0.01, smudge=0.01)
+    return DonorProfile(
+        name="viral", wbc_fractions=frac, wbc_per_mm2=14.0, large_lymphocyte_fraction=0.2
+    )
+
+
+def _thalassaemia_like() -> DonorProfile:
+    """Small, pale red cells and nucleated red cells (about 8 per 100 WBC)."""
+    frac = _healthy_fractions()
+    frac["nrbc"] = 0.075
+    return DonorProfile(
+        name="thalassaemia-like",
+        wbc_fractions=frac,
+        rbc_diameter_um=6.6,
+        rbc_diameter_sd_um=0.9,
+        rbc_hb_pg=20.0,
+        rbc_hb_sd_pg=3.5,
+    )
+
+
 DONORS = {
     "healthy": _healthy,
     "neutropenia": _neutropenia,
     "thrombocytopenia": _thrombocytopenia,
     "sickle": _sickle,
     "lymphocytosis": _lymphocytosis,
+    "eosinophilia": _eosinophilia,
+    "left-shift": _left_shift,
+    "acute-leukaemia-like": _acute_leukaemia_like,
+    "viral": _viral,
+    "thalassaemia-like": _thalassaemia_like,
 }
 
 _RANDOM = re.compile(r"^random-(\d+)$")
