@@ -168,10 +168,10 @@ def _acute_leukaemia_like() -> DonorProfile:
 
 
 def _viral() -> DonorProfile:
-    """Reactive lymphocytosis: variant lymphocytes (about 12 %), a few plasma cells."""
+    """Reactive lymphocytosis: variant lymphocytes (about 12 %), some plasma cells (3 %)."""
     frac = _healthy_fractions()
     frac.update(neutrophil=0.36, lymphocyte=0.42, monocyte=0.07, eosinophil=0.02)
-    frac.update(variant_lymphocyte=0.12, plasma_cell=0.01, smudge=0.01)
+    frac.update(variant_lymphocyte=0.12, plasma_cell=0.03, smudge=0.01)
     return DonorProfile(
         name="viral", wbc_fractions=frac, wbc_per_mm2=14.0, large_lymphocyte_fraction=0.2
     )

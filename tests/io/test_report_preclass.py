@@ -1,0 +1,47 @@
+"""The report shows the pre-classified cells and the findings they raise: blasts as a critical
+finding first, the IG % above the lab's share, NRBC per 100 WBC outside the 100 %."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from uvscope.io.report import write_report
+from uvscope.io.report_preclass import findings_html, preclass_table_html
+
+from ._report_fixture import make_scan
+
+SMEAR = (
+    ["neutrophil"] * 100
+    + ["lymphocyte"] * 70
+    + ["monocyte"] * 12
+    + ["band_neutrophil"] * 6
+    + ["myelocyte"] * 5
+    + ["metamyelocyte"] * 4
+    + ["blast"] * 3
+    + ["nrbc"] * 4
+    + ["dead"] * 2
+)  # 200 white cells in the 100 %, 4 NRBC apart
+
+
+def test_the_report_puts_blasts_first_and_lists_ig_and_nrbc(tmp_path: Path) -> None:
+    page = write_report(make_scan(tmp_path, SMEAR, images=False)).read_text()
+    findings = re.findall(r'<p class="finding( critical)?"><b>([^<]+):</b> ([^<]+)<', page)
+    assert findings[0] == (
+        " critical",
+        "Critical finding",
+        "Blasts seen: 3 of 200 WBCs (1.5 %); review the smear ",
+    )
+    assert findings[1][2].startswith("Immature granulocytes 4.5 % (9 of 200 WBCs")
+    table = page[page.index('<table class="diff preclass">') :].split("</table>")[0]
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td>", table))
+    assert rows["band neutrophil"] == "6" and rows["blast"] == "3"
+    assert "nucleated red cells (outside the 100 %)" in rows
+    assert "2.0 / 100 WBC" in table and "bands listed apart" in table
+
+
+def test_a_healthy_smear_has_no_finding_and_an_old_differential_no_table() -> None:
+    diff = {"classes": [], "preclasses": [], "flags": [], "nrbc": 0, "nrbc_per_100_wbc": 0.0}
+    assert findings_html(diff) == ""
+    assert "nucleated red cells" in preclass_table_html(diff)
+    assert preclass_table_html({"classes": []}) == ""  # written before the pre-classes
