@@ -2,7 +2,7 @@
 the classifier call it, against the simulator's truth, with the shipped (or given) networks.
 
     PYTHONPATH=. python benchmarks/bench_preclass_fields.py [--fields 8] [--shape 512x640]
-        [--classifier default] [--kinds blast,nrbc,...]
+        [--classifier default] [--kinds blast,nrbc,...] [--settings thresholds.toml]
 
 Each kind is looked for on a donor that carries it, at a slide seed no training export used
 (uvscope.models.simgen trained on the pre-class donors at their own seeds, validated at @52
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from uvscope.analysis.evaluate import SimCamera, wbc_fields  # noqa: E402
 from uvscope.analysis.models import load_models  # noqa: E402
 from uvscope.analysis.pipeline import TilePipeline  # noqa: E402
-from uvscope.analysis.settings import AnalysisSettings  # noqa: E402
+from uvscope.analysis.settings import load_settings  # noqa: E402
 from uvscope.classes import PRECLASSES  # noqa: E402
 
 #: a donor that carries each pre-class, and the held-out slide seed it is read on
@@ -47,10 +47,11 @@ def main() -> None:
     ap.add_argument("--shape", default="512x640")
     ap.add_argument("--classifier", default="default")
     ap.add_argument("--kinds", default=",".join(PRECLASSES))
+    ap.add_argument("--settings", default=None, help="analysis settings TOML (thresholds)")
     args = ap.parse_args()
     h, w = (int(v) for v in args.shape.split("x"))
     models = load_models("default", None, args.classifier, device="cpu")
-    pipe = TilePipeline(models, AnalysisSettings())
+    pipe = TilePipeline(models, load_settings(args.settings))
     print(f"classifier outputs: {getattr(models.classifier, 'classes', None)}")
     print("| kind | donor | true cells | detected | recall | called right | called as |")
     print("|---|---|---|---|---|---|---|")
