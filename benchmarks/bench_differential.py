@@ -72,7 +72,10 @@ def _tilt(text: str) -> tuple[float, float]:
 
 def run_one(donor: str, tilt: tuple[float, float], args: argparse.Namespace, out: Path) -> dict:
     rig_cfg = load_rig(None)
-    seed = HELD_OUT_SEED.get(donor, int(donor.split("-")[-1]) if "-" in donor else 0)
+    if donor in HELD_OUT_SEED:
+        seed = HELD_OUT_SEED[donor]
+    else:
+        seed = int(donor.split("-")[-1]) if donor.startswith("random-") else 0
     rig_cfg = rig_cfg.replace(
         sim={**rig_cfg.sim.model_dump(), "donor": donor, "seed": seed, "tilt_um_per_mm": tilt}
     )
