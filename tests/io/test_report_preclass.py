@@ -33,11 +33,12 @@ def test_the_report_puts_blasts_first_and_lists_ig_and_nrbc(tmp_path: Path) -> N
         "Blasts seen: 3 of 200 WBCs (1.5 %); review the smear ",
     )
     assert findings[1][2].startswith("Immature granulocytes 4.5 % (9 of 200 WBCs")
-    table = page[page.index('<table class="diff preclass">') :].split("</table>")[0]
-    rows = dict(re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td>", table))
-    assert rows["band neutrophil"] == "6" and rows["blast"] == "3"
-    assert "nucleated red cells (outside the 100 %)" in rows
-    assert "2.0 / 100 WBC" in table and "bands listed apart" in table
+    line = page[page.index('<p class="preclass">') :].split("</p>")[0]
+    items = dict(re.findall(r"<b>([^<]+)</b> (\d+) \(", line))
+    assert items["band neutrophil"] == "6" and items["blast"] == "3"
+    assert items["IG (meta-, myelo-, promyelocytes)"] == "9"
+    assert items["nucleated red cells"] == "4" and "2.0 / 100 WBC" in line
+    assert "bands listed apart" in line
 
 
 def test_a_healthy_smear_has_no_finding_and_an_old_differential_no_table() -> None:

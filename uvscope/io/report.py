@@ -26,7 +26,7 @@ from uvscope.analysis.review import (
     outside_counts,
     reviewed_differential,
 )
-from uvscope.classes import ALL_CLASSES, CLASSES, DEAD, PRECLASSES, class_hex
+from uvscope.classes import ALL_CLASSES, CLASSES, DEAD, class_hex
 from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
 from uvscope.io.report_images import gallery_html, mosaic_html
 from uvscope.io.report_preclass import findings_html, preclass_table_html
@@ -408,7 +408,7 @@ def write_report(
         signature=_signature_html(facts),
         mosaic=mosaic_html(scan_dir / "analysis"),
         gallery=gallery_html(
-            scan_dir, facts.cells, (*CLASSES, *PRECLASSES, DEAD), _wavelength(facts), facts.reviewed
+            scan_dir, facts.cells, (*CLASSES, DEAD), _wavelength(facts), facts.reviewed
         ),
         wavelength=_wavelength(facts),
         reviewed=_reviewed_cells_html(facts),

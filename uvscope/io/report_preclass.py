@@ -28,39 +28,34 @@ def findings_html(diff: dict[str, Any]) -> str:
     return '<div class="findings">' + "".join(items) + "</div>" if items else ""
 
 
-def _row(label: str, count: object, percent: str, ci: str = "") -> str:
-    return f"<tr><td>{html.escape(label)}</td><td>{count}</td><td>{percent}</td><td>{ci}</td></tr>"
+def _item(label: str, count: object, share: str) -> str:
+    return f"<b>{html.escape(label)}</b> {count} ({share})"
 
 
 def preclass_table_html(diff: dict[str, Any]) -> str:
-    """Pre-classified cells: rows in the 100 % (bands always when listed apart), the IG %,
-    then NRBC per 100 WBC and smudge cells outside the 100 %."""
+    """Pre-classified cells in one paragraph (page 1 must stay short): each pre-class counted
+    in the 100 % (bands always when listed apart), the IG %, then NRBC per 100 WBC and smudge
+    cells outside the 100 %, with the lab's band rule."""
     if "preclasses" not in diff:
         return ""
-    rows = []
+    items = []
     for c in diff["preclasses"]:
         if c["count"] or c["name"] == BAND:
-            ci = f"{c['ci_low_percent']:.1f} - {c['ci_high_percent']:.1f}"
-            rows.append(_row(class_label(c["name"]), c["count"], f"{c['percent']:.1f}", ci))
+            ci = f"{c['percent']:.1f} %, CI {c['ci_low_percent']:.1f}-{c['ci_high_percent']:.1f}"
+            items.append(_item(class_label(c["name"]), c["count"], ci))
     ig = diff.get("immature_granulocytes")
-    if ig:
-        ci = f"{ig['ci_low_percent']:.1f} - {ig['ci_high_percent']:.1f}"
-        label = "immature granulocytes (IG: meta-, myelo-, promyelocytes)"
-        rows.append(_row(label, ig["count"], f"{ig['percent']:.1f}", ci))
-    rows.append(
-        _row(
-            "nucleated red cells (outside the 100 %)",
-            diff.get("nrbc", 0),
-            f"{float(diff.get('nrbc_per_100_wbc', 0.0)):.1f} / 100 WBC",
+    if ig and ig["count"]:
+        items.append(
+            _item("IG (meta-, myelo-, promyelocytes)", ig["count"], f"{ig['percent']:.1f} %")
         )
-    )
-    rows.append(_row("smudge cells (outside the 100 %)", diff.get("smudge", 0), ""))
+    nrbc = int(diff.get("nrbc", 0))
+    per = float(diff.get("nrbc_per_100_wbc", 0.0))
+    items.append(_item("nucleated red cells", nrbc, f"{per:.1f} / 100 WBC, outside the 100 %"))
+    if diff.get("smudge"):
+        items.append(_item("smudge cells", diff["smudge"], "outside the 100 %"))
     bands = (
         "bands counted with the neutrophils"
         if diff.get("bands_with_neutrophils")
         else "bands listed apart"
     )
-    return (
-        f'<table class="diff preclass"><tr><th>pre-classified ({bands})</th><th>count</th>'
-        "<th>%</th><th>CI</th></tr>" + "".join(rows) + "</table>"
-    )
+    return f'<p class="preclass">Pre-classified ({bands}): ' + "; ".join(items) + ".</p>"
