@@ -12,8 +12,12 @@ smear centre and ``stop_after_wbc = --stop``, run by the scan engine on the buil
 rig (virtual clock) with the analysis streaming beside it, exactly as `uvscope scan` runs it.
 Then: per-class differential error in percentage points, detection recall and precision, class
 accuracy of matched cells, tiles excluded as out of focus, each tile's defocus against the
-slide's true surface, wall time. Held-out donors: the named profiles take a slide seed (300+)
-that no training export used. Never asserts; prints a table per run and a pooled line.
+slide's true surface, wall time. The pre-classes: bands %, IG %, blasts %, variant
+lymphocytes %, nucleated red cells per 100 WBC (truth vs counted, the truth's base the white
+cells in the 100 %, as the differential's) and whether the blast flag was raised. Held-out
+donors: the named profiles take a slide seed (300+) that no training export used (training
+used the pre-class donors at their own seeds and @52/@101 for validation and test). Never
+asserts; prints a table per run and a pooled line.
 """
 
 from __future__ import annotations
@@ -27,14 +31,38 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from uvscope.acquisition.engine import ScanEngine  # noqa: E402
-from uvscope.analysis.evaluate import ScanEvaluation, evaluate_scan_folder  # noqa: E402
+from uvscope.analysis.evaluate import (  # noqa: E402
+    ScanEvaluation,
+    evaluate_scan_folder,
+    preclass_shares,
+    wbc_in_100,
+)
 from uvscope.analysis.session import session_for_scan  # noqa: E402
 from uvscope.analysis.settings import CLASSES  # noqa: E402
 from uvscope.config import load_rig, load_scan  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
 
 #: slide seeds of the named donor profiles here (training used 11-13: uvscope.models.simgen)
-HELD_OUT_SEED = {"healthy": 301, "lymphocytosis": 302, "neutropenia": 303}
+HELD_OUT_SEED = {
+    "healthy": 301,
+    "lymphocytosis": 302,
+    "neutropenia": 303,
+    "left-shift": 304,
+    "acute-leukaemia-like": 305,
+    "viral": 306,
+    "eosinophilia": 307,
+    "thalassaemia-like": 308,
+    "sickle": 309,
+    "monocytosis": 310,
+}
+#: pre-class figures printed truth vs counted (uvscope.analysis.evaluate.preclass_shares)
+PRECLASS_FIGURES = (
+    "band_percent",
+    "ig_percent",
+    "blast_percent",
+    "variant_lymphocyte_percent",
+    "nrbc_per_100_wbc",
+)
 
 
 def _tilt(text: str) -> tuple[float, float]:
@@ -44,7 +72,10 @@ def _tilt(text: str) -> tuple[float, float]:
 
 def run_one(donor: str, tilt: tuple[float, float], args: argparse.Namespace, out: Path) -> dict:
     rig_cfg = load_rig(None)
-    seed = HELD_OUT_SEED.get(donor, int(donor.split("-")[-1]) if "-" in donor else 0)
+    if donor in HELD_OUT_SEED:
+        seed = HELD_OUT_SEED[donor]
+    else:
+        seed = int(donor.split("-")[-1]) if donor.startswith("random-") else 0
     rig_cfg = rig_cfg.replace(
         sim={**rig_cfg.sim.model_dump(), "donor": donor, "seed": seed, "tilt_um_per_mm": tilt}
     )
@@ -98,8 +129,8 @@ def report(r: dict) -> list[float]:
         f"{c.class_accuracy():.3f}  (truth {c.n_truth}, counted {c.n_pred}, matched {c.tp}, "
         f"splits {c.splits}, merges {c.merges})"
     )
-    nt = max(sum(c.truth_counts[k] for k in CLASSES), 1)
-    npred = max(sum(c.pred_counts[k] for k in CLASSES), 1)
+    nt = max(wbc_in_100(c.truth_counts), 1)
+    npred = max(wbc_in_100(c.pred_counts), 1)
     err = c.differential_error_pp()
     print("| class | truth | truth % | counted | counted % | error pp |")
     print("|---|---|---|---|---|---|")
@@ -113,7 +144,25 @@ def report(r: dict) -> list[float]:
     for t in c.missed:
         missed[t.kind] = missed.get(t.kind, 0) + 1
     print(f"missed by kind: {missed}")
+    preclass_report(r)
     return [abs(v) for v in err.values()]
+
+
+def preclass_report(r: dict) -> None:
+    """Pre-class figures truth vs counted, and the blast flag against the truth's blasts."""
+    c = r["eval"].counting
+    truth, counted = preclass_shares(c.truth_counts), preclass_shares(c.pred_counts)
+    print("| pre-class figure | truth | counted | error |")
+    print("|---|---|---|---|")
+    for k in PRECLASS_FIGURES:
+        print(f"| {k} | {truth[k]:.1f} | {counted[k]:.1f} | {counted[k] - truth[k]:+.1f} |")
+    flags = [f["code"] for f in ((r["diff"] or {}).get("flags") or [])]
+    print(
+        f"blasts: truth {int(truth['blasts'])} ({truth['blast_percent']:.1f} %), counted "
+        f"{int(counted['blasts'])}; blast flag raised: {'blasts' in flags}; flags {flags}"
+    )
+    confusion = {t: dict(row) for t, row in c.confusion.items() if t not in CLASSES}
+    print(f"pre-class confusion (truth -> counted): {confusion}")
 
 
 def main() -> None:

@@ -28,6 +28,13 @@ PRECLASSES: tuple[str, ...] = (
 )
 #: the immature granulocytes of the IG %
 IMMATURE_GRANULOCYTES: tuple[str, ...] = ("metamyelocyte", "myelocyte", "promyelocyte")
+#: pre-classes the differential reports by name (a band may join the neutrophils; blasts flag)
+BAND = "band_neutrophil"
+BLAST = "blast"
+#: pre-classes counted apart from the 100 % of white cells: nucleated red cells (per 100 WBC,
+#: as a CBC does) and smudge cells (a broken cell cannot be named)
+NRBC = "nrbc"
+SMUDGE = "smudge"
 
 #: red-cell morphology classes, label-free (shape and haemoglobin), in the report's order
 RBC_CLASSES: tuple[str, ...] = (
@@ -47,6 +54,15 @@ CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
     "lymphocyte": (31, 119, 180),
     "monocyte": (44, 160, 44),
     DEAD: (127, 127, 127),
+    "band_neutrophil": (253, 174, 97),
+    "metamyelocyte": (166, 86, 40),
+    "myelocyte": (140, 81, 10),
+    "promyelocyte": (191, 129, 45),
+    "blast": (200, 0, 100),
+    "variant_lymphocyte": (107, 174, 214),
+    "plasma_cell": (8, 69, 148),
+    "nrbc": (240, 59, 32),
+    "smudge": (189, 189, 189),
 }
 UNKNOWN_COLOUR: tuple[int, int, int] = (255, 255, 255)
 

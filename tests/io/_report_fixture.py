@@ -17,11 +17,12 @@ import numpy as np
 from uvscope.analysis.differential import DifferentialCounter
 from uvscope.analysis.review import REVIEWED_CSV, REVIEWED_FIELDS
 from uvscope.analysis.settings import CLASSES
+from uvscope.classes import PRECLASSES
 from uvscope.io.mosaic_pyramid import write_pyramid
 from uvscope.io.ome import ImageMeta, write_ome_tiff
 
 CELL_FIELDS = ["cell_id", "tile", "row", "col", "cell_class", "p_dead"] + [
-    f"p_{k}" for k in CLASSES
+    f"p_{k}" for k in (*CLASSES, *PRECLASSES)
 ]
 
 
@@ -74,7 +75,7 @@ def make_scan(
         w = csv.DictWriter(fh, fieldnames=CELL_FIELDS)
         w.writeheader()
         for i, cls in enumerate(classes):
-            p = {f"p_{k}": 0.01 for k in CLASSES}
+            p = {f"p_{k}": 0.01 for k in (*CLASSES, *PRECLASSES)}
             top = 0.45 if i < low_confidence else 0.96
             if cls != "dead":
                 p[f"p_{cls}"] = top

@@ -27,9 +27,9 @@ def test_a_reviewed_blast_opens_the_report_as_a_critical_finding(tmp_path: Path)
     assert findings < page.index("<h1>")  # before everything else, the title included
     assert "H-9" in page[page.index("<h1>") :]  # identity in the header
     table = page[page.index("Against the reference intervals") :]
-    # 39 WBCs after review (40 - the blast); neutrophils 20 + 1 band = 53.8 %
-    assert "neutrophil* <b>53.8 %</b> (40-80)" in table
-    assert "* with 1 band (2.6 % of 39 WBCs, reference 0-5 %)" in table
+    # 40 WBCs after review (the blast and the band are in the 100 %); neutrophils 20 + 1 band
+    assert "neutrophil* <b>52.5 %</b> (40-80)" in table
+    assert "* with 1 band (2.5 % of 40 WBCs, reference 0-5 %)" in table
     assert "Dacie and Lewis" in table
 
 

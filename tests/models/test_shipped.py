@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from uvscope.config import CameraConfig, SimConfig
+from uvscope.models.arch import CLASS_NAMES
 from uvscope.models.metrics import dice
 from uvscope.models.predict import load_classifier, load_segmenter, load_stainer
 from uvscope.models.preprocess import bin2x2, composite_crop, contrast_stretch
@@ -50,7 +51,9 @@ def test_shipped_classifier_and_stainer_outputs(field):
         rr, cc = np.nonzero(m)
         crop = composite_crop(gray, m, m & (nucs > 0), (rr.mean(), cc.mean()), clf.crop_size)
         p_dead, p_class = clf.predict(crop[None])
-        assert p_class.shape == (1, 5) and np.isclose(p_class.sum(), 1, atol=1e-4)
+        # the shipped head names the five parts and every pre-class (uvscope.classes)
+        assert clf.classes == CLASS_NAMES and p_class.shape == (1, len(CLASS_NAMES))
+        assert np.isclose(p_class.sum(), 1, atol=1e-4)
         assert 0 <= p_dead[0] <= 1
     if (WEIGHTS_DIR / "stain.safetensors").exists():
         rgb = load_stainer("default", device="cpu").predict(gray[None])

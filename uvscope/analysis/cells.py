@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from uvscope.analysis.settings import CheckpointSettings
-from uvscope.classes import CLASSES, DEAD
+from uvscope.classes import CLASSES, DEAD, PRECLASSES
 
 WAVELENGTH_COLUMNS = (260, 280, 300)
 
@@ -23,7 +23,7 @@ class CellRecord:
     y_um: float
     row: float
     col: float
-    cell_class: str  # one of CLASSES, or "dead"
+    cell_class: str  # one of CLASSES or PRECLASSES, or "dead"
     dead: bool
     p_dead: float
     p_neutrophil: float
@@ -42,6 +42,16 @@ class CellRecord:
     checkpoint_rescued: bool = False
     #: counted here were the tile not flagged out of focus (so the report can say what it cost)
     excluded_out_of_focus: bool = False
+    #: pre-class probabilities (0 from a five-part classifier)
+    p_band_neutrophil: float = 0.0
+    p_metamyelocyte: float = 0.0
+    p_myelocyte: float = 0.0
+    p_promyelocyte: float = 0.0
+    p_blast: float = 0.0
+    p_variant_lymphocyte: float = 0.0
+    p_plasma_cell: float = 0.0
+    p_nrbc: float = 0.0
+    p_smudge: float = 0.0
 
     def to_row(self) -> dict[str, object]:
         return asdict(self)
@@ -77,8 +87,10 @@ def decide(
     mean_intensity: float,
     s: CheckpointSettings,
     checkpoint: bool = True,
+    classes: tuple[str, ...] = CLASSES,
 ) -> tuple[str, bool, bool]:
-    """(class, dead, rescued): dead vs healthy, the checkpoint for dead calls, then five-part.
+    """(class, dead, rescued): dead vs healthy, the checkpoint for dead calls, then the class
+    head (``classes``: its outputs in order, the five parts then any pre-classes).
 
     ``checkpoint`` decides whether the checkpoint runs when ``s.enabled`` is None (auto).
     """
@@ -90,5 +102,10 @@ def decide(
         and looks_healthy(cell_area_um2, nucleus_area_um2, euler_number, mean_intensity, s)
     ):
         dead, rescued = False, True
-    name = DEAD if dead else CLASSES[int(np.argmax(p_class))]
+    name = DEAD if dead else classes[int(np.argmax(p_class))]
     return name, dead, rescued
+
+
+def preclass_probabilities(p_class: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
+    """``p_<pre-class>`` fields of a CellRecord from one cell's class probabilities."""
+    return {f"p_{c}": float(p) for c, p in zip(classes, p_class, strict=True) if c in PRECLASSES}

@@ -1,7 +1,12 @@
-"""The differential count: five classes with Wilson score intervals, dead cells apart.
+"""The differential count: five classes and the pre-classes with Wilson score intervals, dead
+cells, nucleated red cells and smudge cells apart, and the flags they raise.
 
-The Wilson interval stays inside 0..100 % and behaves at small counts (a rare basophil),
-where the normal approximation does not.
+Every white cell a lab counts is in the 100 %: the five parts, bands (listed apart or with the
+neutrophils, as the lab's settings say), the immature granulocytes, blasts, variant
+lymphocytes and plasma cells; a healthy smear has none of the pre-classes, so its five parts
+read as before. Nucleated red cells are reported per 100 WBC outside the 100 %, as a CBC does,
+and smudge cells as a count. The Wilson interval stays inside 0..100 % and behaves at small
+counts (a rare basophil), where the normal approximation does not.
 """
 
 from __future__ import annotations
@@ -10,7 +15,16 @@ import math
 from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
 
-from uvscope.analysis.settings import CLASSES
+from uvscope.analysis.flags import Flag, ordered
+from uvscope.analysis.settings import CLASSES, DifferentialSettings
+from uvscope.classes import BAND, BLAST, IMMATURE_GRANULOCYTES, NRBC, PRECLASSES, SMUDGE
+
+#: pre-classes counted apart from the 100 % of white cells
+APART: tuple[str, ...] = (NRBC, SMUDGE)
+#: pre-classes inside the 100 %, in the report's order
+IN_DIFFERENTIAL: tuple[str, ...] = tuple(c for c in PRECLASSES if c not in APART)
+#: every class the counter accepts besides "dead"
+COUNTABLE: tuple[str, ...] = (*CLASSES, *PRECLASSES)
 
 #: tiles (or cells) left out of counting above this fraction are warned about
 EXCLUDED_WARN_FRACTION = 0.03
@@ -58,6 +72,18 @@ class Differential:
     cells_out_of_focus: int = 0
     #: tiles analysed when the stop rule's count was first reached (None: not reached)
     stop_reached_after_tiles: int | None = None
+    #: pre-classes in the 100 % (bands only when listed apart), same percent base as ``classes``
+    preclasses: tuple[ClassCount, ...] = ()
+    #: meta-, myelo- and promyelocytes together: the IG %
+    immature_granulocytes: ClassCount | None = None
+    #: nucleated red cells (outside the 100 %) and per 100 WBC
+    nrbc: int = 0
+    nrbc_per_100_wbc: float = 0.0
+    #: smudge cells (outside the 100 %)
+    smudge: int = 0
+    bands_with_neutrophils: bool = False
+    #: findings (blasts: critical; immature granulocytes above the lab's share), critical first
+    flags: tuple[Flag, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -127,7 +153,8 @@ class Differential:
         )
 
     def by_name(self) -> dict[str, ClassCount]:
-        return {c.name: c for c in self.classes}
+        """Every row in the 100 %: the five parts and the pre-classes reported apart."""
+        return {c.name: c for c in (*self.classes, *self.preclasses)}
 
 
 @dataclass
@@ -143,18 +170,24 @@ class DifferentialCounter:
     tiles_out_of_focus: int = 0
     cells_out_of_focus: int = 0
     stop_reached_after_tiles: int | None = None
+    rules: DifferentialSettings = field(default_factory=DifferentialSettings)
+    #: pre-classified cells, apart classes (nucleated red cells, smudge cells) included
+    precounts: dict[str, int] = field(default_factory=lambda: {c: 0 for c in PRECLASSES})
 
     def add(self, cell_class: str, dead: bool) -> None:
         if dead:
             self.dead += 1
         elif cell_class in self.counts:
             self.counts[cell_class] += 1
+        elif cell_class in self.precounts:
+            self.precounts[cell_class] += 1
         else:
-            raise ValueError(f"unknown class {cell_class!r}; expected one of {CLASSES}")
+            raise ValueError(f"unknown class {cell_class!r}; expected one of {COUNTABLE}")
 
     @property
     def healthy(self) -> int:
-        return sum(self.counts.values())
+        """White cells in the 100 % (the stop rule counts these)."""
+        return sum(self.counts.values()) + sum(self.precounts[c] for c in IN_DIFFERENTIAL)
 
     def should_stop(self) -> bool:
         """True once the optional stop rule's number of healthy WBCs has been counted."""
@@ -165,15 +198,29 @@ class DifferentialCounter:
         if self.stop_reached_after_tiles is None and self.should_stop():
             self.stop_reached_after_tiles = self.tiles_analysed
 
+    def _row(self, name: str, k: int, n: int) -> ClassCount:
+        lo, hi = wilson_interval(k, n, self.confidence)
+        return ClassCount(name, k, 100.0 * k / n if n else 0.0, 100.0 * lo, 100.0 * hi)
+
     def snapshot(self) -> Differential:
         n = self.healthy
-        rows = []
-        for name in CLASSES:
-            k = self.counts[name]
-            lo, hi = wilson_interval(k, n, self.confidence)
-            rows.append(ClassCount(name, k, 100.0 * k / n if n else 0.0, 100.0 * lo, 100.0 * hi))
+        merge_bands = self.rules.bands_with_neutrophils
+        five = dict(self.counts)
+        if merge_bands:
+            five["neutrophil"] += self.precounts[BAND]
+        listed = [c for c in IN_DIFFERENTIAL if not (merge_bands and c == BAND)]
+        ig = sum(self.precounts[c] for c in IMMATURE_GRANULOCYTES)
+        ig_row = self._row("immature_granulocytes", ig, n)
+        nrbc = self.precounts[NRBC]
         return Differential(
-            classes=tuple(rows),
+            classes=tuple(self._row(name, five[name], n) for name in CLASSES),
+            preclasses=tuple(self._row(c, self.precounts[c], n) for c in listed),
+            immature_granulocytes=ig_row,
+            nrbc=nrbc,
+            nrbc_per_100_wbc=100.0 * nrbc / n if n else 0.0,
+            smudge=self.precounts[SMUDGE],
+            bands_with_neutrophils=merge_bands,
+            flags=tuple(preclass_flags(self.precounts[BLAST], ig_row, n, self.rules)),
             healthy=n,
             dead=self.dead,
             tiles_analysed=self.tiles_analysed,
@@ -184,3 +231,28 @@ class DifferentialCounter:
             cells_out_of_focus=self.cells_out_of_focus,
             stop_reached_after_tiles=self.stop_reached_after_tiles,
         )
+
+
+def preclass_flags(blasts: int, ig: ClassCount, n: int, rules: DifferentialSettings) -> list[Flag]:
+    """Blasts seen (critical) and immature granulocytes above the lab's share."""
+    out = []
+    if blasts >= rules.blast_flag_count:
+        out.append(
+            Flag(
+                "blasts",
+                f"Blasts seen: {blasts} of {n} WBCs ({100.0 * blasts / max(n, 1):.1f} %); "
+                "review the smear",
+                f"at least {rules.blast_flag_count} blast counted",
+                critical=True,
+            )
+        )
+    if n and ig.percent > rules.ig_flag_percent:
+        out.append(
+            Flag(
+                "immature_granulocytes",
+                f"Immature granulocytes {ig.percent:.1f} % ({ig.count} of {n} WBCs; 95 % CI "
+                f"{ig.ci_low_percent:.1f}-{ig.ci_high_percent:.1f} %)",
+                f"IG above {rules.ig_flag_percent:g} % of WBCs",
+            )
+        )
+    return ordered(out)

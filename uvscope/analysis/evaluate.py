@@ -26,15 +26,36 @@ from scipy.optimize import linear_sum_assignment
 from uvscope.acquisition.tiles import Tile, TileSpec
 from uvscope.analysis.cells import CellRecord
 from uvscope.analysis.dedup import CoreRegions
+from uvscope.analysis.differential import IN_DIFFERENTIAL
 from uvscope.analysis.pipeline import TilePipeline
-from uvscope.classes import ALL_CLASSES, CLASSES
+from uvscope.classes import (
+    ALL_CLASSES,
+    BAND,
+    BLAST,
+    CLASSES,
+    IMMATURE_GRANULOCYTES,
+    NRBC,
+    PRECLASSES,
+    SMUDGE,
+)
 
 #: donors the shipped networks were trained or validated on (uvscope.models.simgen.SPLIT)
 TRAINING_DONORS = ("healthy", "lymphocytosis", "neutropenia") + tuple(
     f"random-{i}" for i in range(1, 6)
 )
+#: the pre-class donors the classifier was trained on, at their own slide seeds (simgen: the
+#: name's crc32 mod 1000; validated at seed 52, tested at 101): read them at other seeds
+PRECLASS_TRAINING_DONORS = (
+    "eosinophilia",
+    "left-shift",
+    "acute-leukaemia-like",
+    "viral",
+    "thalassaemia-like",
+)
 VALIDATION_DONORS = ("random-51", "random-52")
-LABELS = ALL_CLASSES
+LABELS = (*ALL_CLASSES, *PRECLASSES)
+#: every true WBC kind the simulator draws (the five classes and the pre-classes)
+TRUTH_KINDS = (*CLASSES, *PRECLASSES)
 
 
 @dataclass(frozen=True)
@@ -43,7 +64,7 @@ class Truth:
 
     x_um: float
     y_um: float
-    kind: str  # a CLASSES name, or "dead"
+    kind: str  # a CLASSES or PRECLASSES name, or "dead"
     diameter_um: float
     countable: bool = True  # False: cut by the scanned area's border, matched but not scored
 
@@ -73,9 +94,11 @@ class Evaluation:
         return self.tp / self.n_pred if self.n_pred else float("nan")
 
     def differential_error_pp(self) -> dict[str, float]:
-        """Per class: counted percentage minus true percentage of healthy WBCs (signed, pp)."""
-        nt = sum(self.truth_counts[c] for c in CLASSES)
-        npred = sum(self.pred_counts[c] for c in CLASSES)
+        """Per class: counted percentage minus true percentage of healthy WBCs (signed, pp);
+        the percent base is every white cell in the 100 % (the pre-classes too), as the
+        differential's."""
+        nt = wbc_in_100(self.truth_counts)
+        npred = wbc_in_100(self.pred_counts)
         return {
             c: 100.0 * (self.pred_counts[c] / max(npred, 1) - self.truth_counts[c] / max(nt, 1))
             for c in CLASSES
@@ -102,8 +125,8 @@ class Evaluation:
             lines.append(f"  {t:11s}" + "".join(f"{row[p]:6d}" for p in LABELS))
         err = self.differential_error_pp()
         lines.append("differential (healthy WBCs): class  truth  counted  error pp")
-        nt = max(sum(self.truth_counts[c] for c in CLASSES), 1)
-        npred = max(sum(self.pred_counts[c] for c in CLASSES), 1)
+        nt = max(wbc_in_100(self.truth_counts), 1)
+        npred = max(wbc_in_100(self.pred_counts), 1)
         for c in CLASSES:
             lines.append(
                 f"  {c:11s} {100 * self.truth_counts[c] / nt:6.1f} "
@@ -115,6 +138,28 @@ class Evaluation:
             f"max {max(abs(v) for v in err.values()):.1f} pp"
         )
         return "\n".join(lines)
+
+
+def wbc_in_100(counts: Counter[str]) -> int:
+    """White cells in the differential's 100 %: the five parts and the pre-classes in it."""
+    return sum(counts[c] for c in (*CLASSES, *IN_DIFFERENTIAL))
+
+
+def preclass_shares(counts: Counter[str]) -> dict[str, float]:
+    """The pre-class figures a differential reports, from class counts (truth or counted):
+    percent of the white cells in the 100 %, nucleated red cells per 100 of them, smudge
+    cells and blasts as counts."""
+    n = max(wbc_in_100(counts), 1)
+    return {
+        "band_percent": 100.0 * counts[BAND] / n,
+        "ig_percent": 100.0 * sum(counts[c] for c in IMMATURE_GRANULOCYTES) / n,
+        "blast_percent": 100.0 * counts[BLAST] / n,
+        "variant_lymphocyte_percent": 100.0 * counts["variant_lymphocyte"] / n,
+        "plasma_cell_percent": 100.0 * counts["plasma_cell"] / n,
+        "nrbc_per_100_wbc": 100.0 * counts[NRBC] / n,
+        "blasts": float(counts[BLAST]),
+        "smudge": float(counts[SMUDGE]),
+    }
 
 
 def match(pred_xy: np.ndarray, truth_xy: np.ndarray, max_um: float) -> list[tuple[int, int]]:
@@ -275,21 +320,24 @@ def scan_grid(
 
 
 def wbc_field_centres(
-    cam: SimCamera, n_fields: int, seed: int = 0, dead_fraction: float | None = None
+    cam: SimCamera,
+    n_fields: int,
+    seed: int = 0,
+    dead_fraction: float | None = None,
+    kinds: Sequence[str] = TRUTH_KINDS,
 ) -> list[tuple[float, float]]:
     """Centres (stage um) of ``n_fields`` separate fields, each on a different true WBC.
 
     Centres are drawn from the donor's WBCs near the smear centre (jittered), fields kept apart
     so no cell is scored twice. ``dead_fraction`` (optional) sets the fraction of centres put on
     dead cells (as far as the donor has them): a donor has only 1-10 % dead WBCs, too few to
-    measure dead-cell precision and recall on a few fields.
+    measure dead-cell precision and recall on a few fields. ``kinds``: centre only on WBCs of
+    these kinds (e.g. one pre-class, to score it on a few fields).
     """
     rng = np.random.default_rng(seed)
     hx, hy = cam.half_um()
     cx, cy = cam.world.smear_centre_mm()
-    cand = [
-        c for c in cam.world.cells_in_region(cx - 3, cy - 3, cx + 3, cy + 3) if c.kind in CLASSES
-    ]
+    cand = [c for c in cam.world.cells_in_region(cx - 3, cy - 3, cx + 3, cy + 3) if c.kind in kinds]
     order = [cand[i] for i in rng.permutation(len(cand))]
     n_dead_want = None if dead_fraction is None else int(round(dead_fraction * n_fields))
     if n_dead_want is not None:  # dead cells first, up to the wanted number
@@ -316,10 +364,11 @@ def wbc_fields(
     seed: int = 0,
     batch: int = 2,
     dead_fraction: float | None = None,
+    kinds: Sequence[str] = TRUTH_KINDS,
 ) -> Evaluation:
     """``n_fields`` single-tile scans around different true WBCs (see ``wbc_field_centres``)."""
     hx, hy = cam.half_um()
-    centres = wbc_field_centres(cam, n_fields, seed, dead_fraction)
+    centres = wbc_field_centres(cam, n_fields, seed, dead_fraction, kinds)
     evals = []
     pipe.cores = None
     for k in range(0, len(centres), batch):
@@ -394,7 +443,7 @@ def truth_in_box(
     x0, y0, x1, y1 = box_um
     out = []
     for c in world.cells_in_region(x0 * 1e-3, y0 * 1e-3, x1 * 1e-3, y1 * 1e-3):
-        if c.kind not in CLASSES or (keep is not None and not keep(c.centroid_mm)):
+        if c.kind not in TRUTH_KINDS or (keep is not None and not keep(c.centroid_mm)):
             continue
         x, y = c.centroid_mm[0] * 1e3, c.centroid_mm[1] * 1e3
         r = c.diameter_um / 2 + margin_um

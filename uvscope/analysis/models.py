@@ -42,7 +42,8 @@ class CellClassifier(Protocol):
     pixel_size_um: float
 
     def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 3, S, S) composite crops -> (p_dead (N,), p_class (N, 5))."""
+        """(N, 3, S, S) composite crops -> (p_dead (N,), p_class (N, C)): C the five parts,
+        then the pre-classes, as a ``classes`` attribute lists them (five when absent)."""
         ...
 
 

@@ -19,7 +19,12 @@ from scipy import ndimage as ndi
 from skimage.measure import regionprops
 
 from uvscope.acquisition.tiles import Tile, TileSpec
-from uvscope.analysis.cells import WAVELENGTH_COLUMNS, CellRecord, decide
+from uvscope.analysis.cells import (
+    WAVELENGTH_COLUMNS,
+    CellRecord,
+    decide,
+    preclass_probabilities,
+)
 from uvscope.analysis.dedup import CoreRegions, touched_sides
 from uvscope.analysis.inference import (
     binning_factor,
@@ -30,7 +35,7 @@ from uvscope.analysis.inference import (
 )
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.postprocess import Instances, instances
-from uvscope.analysis.settings import AnalysisSettings, InferenceSettings
+from uvscope.analysis.settings import CLASSES, AnalysisSettings, InferenceSettings
 from uvscope.analysis.smear import SmearAnalyser, SmearTile
 from uvscope.errors import AnalysisError
 from uvscope.geometry import pixel_to_stage_mm
@@ -328,16 +333,22 @@ class TilePipeline:
             return np.zeros((0, 3, size, size), np.float32), ids
         return np.stack(out).astype(np.float32), ids
 
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classifier's outputs in order (a five-part classifier has no ``classes``)."""
+        return tuple(getattr(self.models.classifier, "classes", CLASSES))
+
     def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         clf = self.models.classifier
+        n_cls = len(self.class_names)
         if len(crops) == 0:
-            return np.zeros(0, np.float32), np.zeros((0, 5), np.float32)
+            return np.zeros(0, np.float32), np.zeros((0, n_cls), np.float32)
         step = max(self.settings.inference.patch_batch * 4, 1)
         pd, pc = [], []
         for i in range(0, len(crops), step):
             a, b = clf.predict(crops[i : i + step])
             pd.append(np.asarray(a, np.float32).reshape(-1))
-            pc.append(np.asarray(b, np.float32).reshape(-1, 5))
+            pc.append(np.asarray(b, np.float32).reshape(-1, n_cls))
         return np.concatenate(pd), np.concatenate(pc)
 
     # ---------------------------------------------------------------- records
@@ -360,6 +371,7 @@ class TilePipeline:
         pos = {lab: k for k, lab in enumerate(ids)}
         # the models room's classifier may apply its own (fitted) checkpoint inside predict
         own_checkpoint = getattr(self.models.classifier, "checkpoint", None) is None
+        names = self.class_names
         records: list[CellRecord] = []
         for rp in regionprops(inst.cells, intensity_image=gray):
             k = pos[rp.label]
@@ -373,6 +385,7 @@ class TilePipeline:
                 float(rp.intensity_mean),
                 s.checkpoint,
                 own_checkpoint,
+                names,
             )
             r, c = rp.centroid
             x_mm, y_mm = pixel_to_stage_mm(r, c, (tile.x_mm, tile.y_mm), shape, px)
@@ -402,6 +415,7 @@ class TilePipeline:
                     p_basophil=float(pcs[2]),
                     p_lymphocyte=float(pcs[3]),
                     p_monocyte=float(pcs[4]),
+                    **preclass_probabilities(pcs, names),
                     cell_area_um2=float(area),
                     nucleus_area_um2=float(nuc_area[rp.label - 1]),
                     mean_260=m[260],

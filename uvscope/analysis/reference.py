@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from uvscope.analysis.differential import IN_DIFFERENTIAL
 from uvscope.analysis.flags import Flag
 from uvscope.classes import CLASSES, PRECLASSES
 from uvscope.config import Model, load_toml
@@ -161,10 +162,14 @@ def evaluate(
     raise the flags: H/L per class, bands above their interval, critical and abnormal cells.
 
     ``counts``: cells per class name, five-part classes and any pre-classes (a reviewer's
-    band neutrophils and blasts included); dead cells are not passed."""
+    band neutrophils and blasts included); dead cells are not passed. Percentages are of the
+    differential's 100 % (``uvscope.analysis.differential.IN_DIFFERENTIAL``), as in
+    ``differential.json``."""
     ref = reference or ReferenceIntervals()
     bands = int(counts.get(BAND, 0))
-    n = sum(int(counts.get(c, 0)) for c in CLASSES) + bands
+    # the differential's 100 %: the five parts and the pre-classes counted in it (bands,
+    # immature granulocytes, blasts, ...; not nucleated red cells or smudge cells)
+    n = sum(int(counts.get(c, 0)) for c in (*CLASSES, *IN_DIFFERENTIAL))
     rows: dict[str, ClassResult] = {}
     flags: list[Flag] = []
     for name in CLASSES:

@@ -20,21 +20,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from uvscope.analysis.differential import Differential, DifferentialCounter
-from uvscope.classes import CLASSES, DEAD
+from uvscope.classes import CLASSES, DEAD, PRECLASSES
 from uvscope.errors import StorageError
 
 #: where the reviewed labels live inside a scan folder
 REVIEWED_CSV = Path("analysis") / "reviewed_labels.csv"
 REVIEWED_FIELDS: tuple[str, ...] = ("cell_id", "tile", "x_um", "y_um", "predicted", "reviewed")
 SIGNOFF_JSON = Path("analysis") / "signoff.json"
-#: review-only classes: reported apart from the five-part differential, never counted in it
-OUTSIDE_CLASSES: tuple[str, ...] = (
-    "band_neutrophil",
-    "blast",
-    "smudge",
-    "artefact",
-    "unidentified",
-)
+#: classes beyond the five parts: the pre-classes the classifier names (counted in the
+#: differential's own rows, see ``DifferentialCounter``) and two a reviewer alone gives
+OUTSIDE_CLASSES: tuple[str, ...] = (*PRECLASSES, "artefact", "unidentified")
+#: review-only classes: never counted
+REVIEW_ONLY_CLASSES: tuple[str, ...] = ("artefact", "unidentified")
 #: a cell is low-confidence when the probability of the class it was given is below this
 LOW_CONFIDENCE_P = 0.6
 #: every class a reviewer may choose
@@ -111,14 +108,15 @@ def reviewed_differential(
     """The differential of counted cells ``(cell_id, automatic class)`` after the review.
 
     A reviewed label replaces the automatic class of its cell; moving a cell to or from
-    ``dead`` takes it out of or into the healthy count, as in the automatic differential. A
-    cell moved to one of ``OUTSIDE_CLASSES`` leaves the differential (see ``outside_counts``).
+    ``dead`` takes it out of or into the healthy count, as in the automatic differential; a
+    pre-class counts in its own row. A cell moved to artefact or unidentified leaves the
+    differential (see ``outside_counts``).
     """
     counter = DifferentialCounter(confidence=confidence, stop_after_wbc=stop_after_wbc)
     for cell_id, cls in cells:
         review = reviewed.get(cell_id)
         final = review.reviewed if review is not None else cls
-        if final not in OUTSIDE_CLASSES:
+        if final not in REVIEW_ONLY_CLASSES:
             counter.add(final, dead=final == DEAD)
     return counter.snapshot()
 

@@ -180,6 +180,27 @@ class CountingSettings(Model):
     confidence: float = Field(0.95, gt=0, lt=1, description="Level of the Wilson intervals")
 
 
+class DifferentialSettings(Model):
+    """How the pre-classified cells are reported and when they raise a flag (the lab's policy)."""
+
+    bands_with_neutrophils: bool = Field(
+        False,
+        description=(
+            "Count band neutrophils in the neutrophil row (true) or list them apart (false, "
+            "the default, as a review station pre-classifies them)"
+        ),
+    )
+    ig_flag_percent: float = Field(
+        2.0,
+        ge=0,
+        le=100,
+        description="Flag immature granulocytes (meta-, myelo-, promyelocytes) above this % of WBC",
+    )
+    blast_flag_count: int = Field(
+        1, ge=1, description="Flag blasts (a critical finding) from this many counted blasts"
+    )
+
+
 class MosaicSettings(Model):
     refine_positions: bool = Field(True, description="Refine stage positions by phase correlation")
     max_shift_um: float = Field(15.0, gt=0, description="Larger measured corrections are rejected")
@@ -280,6 +301,7 @@ class AnalysisSettings(Model):
     postprocess: PostprocessSettings = PostprocessSettings()
     checkpoint: CheckpointSettings = CheckpointSettings()
     counting: CountingSettings = CountingSettings()
+    differential: DifferentialSettings = DifferentialSettings()
     mosaic: MosaicSettings = MosaicSettings()
     cbc: CbcSettings = CbcSettings()
     queue_size: int = Field(8, ge=1, description="Tiles waiting for analysis before the scan waits")

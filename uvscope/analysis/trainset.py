@@ -20,6 +20,7 @@ from uvscope.analysis.pipeline import TilePipeline
 from uvscope.analysis.postprocess import Instances
 from uvscope.analysis.review import REVIEWED_CSV
 from uvscope.analysis.settings import CLASSES, AnalysisSettings
+from uvscope.classes import DEAD, PRECLASSES
 from uvscope.errors import ModelError
 from uvscope.io.ome import read_ome_tiff, tiff_damage
 from uvscope.io.report_inputs import reviewed_labels
@@ -27,6 +28,8 @@ from uvscope.io.scancheck import check_scan
 from uvscope.io.scanfolder import ScanFolder
 
 _CELL_ID = re.compile(r"^t(\d+)c(\d+)$")
+#: reviewed classes a classifier learns, in its label order (uvscope.models.arch.CLASS_NAMES)
+LABELLED: tuple[str, ...] = (*CLASSES, *PRECLASSES)
 
 
 @dataclass
@@ -113,8 +116,10 @@ def reviewed_crops(
             crops, ids = pipe.crops(np.asarray(gray, np.float32), inst, meta.pixel_size_um)
             for crop, i in zip(crops, ids, strict=True):
                 name = cells[i]
+                if name not in LABELLED and name != DEAD:
+                    continue  # artefact, unidentified: nothing to learn a class from
                 xs.append(crop)
-                labels.append(CLASSES.index(name) if name in CLASSES else -1)
+                labels.append(LABELLED.index(name) if name in LABELLED else -1)
                 group.append(scan.name)
     lab_arr = np.array(labels, int)
     return ReviewedCrops(

@@ -57,7 +57,9 @@ class AnalysisWorker:
         self.plan = list(plan) if plan else None
         self.pipeline = TilePipeline(models, self.settings, smear=smear)
         c = self.settings.counting
-        self.counter = DifferentialCounter(c.confidence, c.stop_after_wbc)
+        self.counter = DifferentialCounter(
+            c.confidence, c.stop_after_wbc, rules=self.settings.differential
+        )
         self.results: dict[int, TileResult] = {}
         self.failed: dict[int, str] = {}
         self.on_result = on_result

@@ -14,6 +14,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from uvscope.classes import BAND
+
 console = Console()
 
 
@@ -23,15 +25,19 @@ def print_differential(diff: dict[str, Any]) -> None:
     for col in ("class", "count", "%", "95 % CI"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for c in diff["classes"]:
-        table.add_row(
-            c["name"],
-            str(c["count"]),
-            f"{c['percent']:.1f}",
-            f"{c['ci_low_percent']:.1f} - {c['ci_high_percent']:.1f}",
-        )
+        _class_row(table, c)
+    _preclass_rows(table, diff)
     table.add_row("healthy WBCs", str(diff["healthy"]), "", "")
     table.add_row("dead (apart)", str(diff["dead"]), "", "")
+    if diff.get("nrbc"):
+        table.add_row("NRBC (apart)", str(diff["nrbc"]), f"{diff['nrbc_per_100_wbc']:.1f}/100", "")
+    if diff.get("smudge"):
+        table.add_row("smudge (apart)", str(diff["smudge"]), "", "")
     console.print(table)
+    for f in diff.get("flags") or []:
+        style = "bold red" if f.get("critical") else "bold yellow"
+        label = "CRITICAL" if f.get("critical") else "flag"
+        console.print(f"[{style}]{label}:[/] {f['message']} ({f['rule']})")
     if diff.get("tiles_out_of_focus"):
         console.print(
             f"tiles left out of counting: {diff['tiles_out_of_focus']} "
@@ -42,6 +48,26 @@ def print_differential(diff: dict[str, Any]) -> None:
         console.print(str(diff["stop_rule"]))
     for text in diff.get("warnings") or []:
         console.print(f"[bold yellow]warning:[/] {text}")
+
+
+def _class_row(table: Table, c: dict[str, Any], label: str | None = None) -> None:
+    table.add_row(
+        label or c["name"],
+        str(c["count"]),
+        f"{c['percent']:.1f}",
+        f"{c['ci_low_percent']:.1f} - {c['ci_high_percent']:.1f}",
+    )
+
+
+def _preclass_rows(table: Table, diff: dict[str, Any]) -> None:
+    """Pre-classified cells in the 100 % and the IG % (rows where some were counted, and the
+    band row whenever bands are listed apart)."""
+    for c in diff.get("preclasses") or []:
+        if c["count"] or c["name"] == BAND:  # bands listed apart even at 0
+            _class_row(table, c, c["name"].replace("_", " "))
+    ig = diff.get("immature_granulocytes")
+    if ig and ig["count"]:
+        _class_row(table, ig, "IG (meta+myelo+pro)")
 
 
 def print_summary(results: list[Any]) -> None:

@@ -57,6 +57,12 @@ HOTKEYS: dict[str, str] = {
     "8": "smudge",
     "9": "artefact",
     "0": "unidentified",
+    "M": "metamyelocyte",
+    "Y": "myelocyte",
+    "P": "promyelocyte",
+    "V": "variant_lymphocyte",
+    "C": "plasma_cell",
+    "N": "nrbc",
 }
 _KEY_OF = {cls: key for key, cls in HOTKEYS.items()}
 LOW_MARK_RGB = (210, 0, 0)

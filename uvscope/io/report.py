@@ -22,6 +22,7 @@ import numpy as np
 
 from uvscope.analysis.reference import ReferenceIntervals
 from uvscope.analysis.review import (
+    REVIEW_ONLY_CLASSES,
     class_label,
     outside_counts,
     reviewed_differential,
@@ -31,8 +32,10 @@ from uvscope.io.report_cbc import cbc_section_html
 from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
 from uvscope.io.report_images import gallery_html, mosaic_html
 from uvscope.io.report_inputs import check_report_inputs, write_text_whole
+from uvscope.io.report_preclass import preclass_table_html
 from uvscope.io.report_provenance import PROVENANCE_NAME, write_provenance
 from uvscope.io.report_reference import (
+    cell_findings,
     evaluate_report,
     findings_html,
     reference_html,
@@ -328,7 +331,10 @@ def _differential_html(facts: ReportFacts) -> tuple[str, str, dict[str, Any]]:
         confidence=float(diff.get("confidence", 0.95)),
         stop_after_wbc=diff.get("stop_after_wbc"),
     ).to_dict()
-    tables = _comparison_table(diff, rev) + _outside_html(outside_counts(pairs, facts.reviewed))
+    review_only = {  # the pre-classes are in the pre-classified line: not repeated here
+        k: n for k, n in outside_counts(pairs, facts.reviewed).items() if k in REVIEW_ONLY_CLASSES
+    }
+    tables = _comparison_table(diff, rev) + _outside_html(review_only)
     top = chart_top(rev["classes"], diff["classes"])  # one scale for the pair
     charts = (
         '<div class="charts">'
@@ -421,16 +427,17 @@ def write_report(
     flags = quality_flags(facts, int(counted["healthy"]), int(counted["dead"]))
     pairs = [(c["cell_id"], c["cell_class"]) for c in facts.cells]
     ref = evaluate_report(counted, outside_counts(pairs, facts.reviewed), reference, wbc_per_ul)
+    findings = cell_findings(ref.flags, counted)
     source = (reference or ReferenceIntervals()).source
     sample = facts.sample.id or scan_dir.name
     target = Path(out) if out is not None else scan_dir / "analysis" / "report.html"
     text = resources.files("uvscope.io").joinpath("templates/report.html").read_text("utf-8")
     page = Template(text).substitute(
         title=html.escape(f"{sample}: white-cell differential"),
-        notice=findings_html(ref.flags) + _use_notice(facts),
+        notice=findings_html(findings) + _use_notice(facts),
         ids=_id_html(facts, report_time),
-        flags=with_flag_rows(_flags_html(flags + _tile_flags(facts)), ref.flags),
-        differential=tables + reference_html(ref, source),
+        flags=with_flag_rows(_flags_html(flags + _tile_flags(facts)), findings),
+        differential=tables + reference_html(ref, source) + preclass_table_html(counted),
         charts=charts,
         signature=_signature_html(facts),
         redcells=cbc_section_html(scan_dir / "analysis"),

@@ -29,8 +29,20 @@ def evaluate_report(
     """The reference check of the differential the report is about (reviewed when there is
     one), with the reviewer's bands and blasts."""
     counts = {c["name"]: int(c["count"]) for c in counted["classes"]}
-    counts.update({k: int(v) for k, v in outside.items() if v})
+    # the pre-classified cells (automatic, and the reviewer's where there is a review)
+    pre = {c["name"]: int(c["count"]) for c in counted.get("preclasses") or []}
+    counts.update(pre)
+    counts.update({k: int(v) for k, v in outside.items() if v and k not in pre})
     return evaluate(counts, reference, wbc_per_ul)
+
+
+def cell_findings(reference_flags: list[Flag], counted: dict[str, Any]) -> list[Flag]:
+    """The reference check's flags and the differential's own (``differential.json``
+    "flags": blasts, immature granulocytes), one flag per finding: the differential's blast
+    flag is left out where the reference check already raised one for blasts."""
+    codes = {f.code for f in reference_flags}
+    extra = [Flag.from_dict(f) for f in counted.get("flags") or []]
+    return [*reference_flags, *(f for f in extra if not (f.code == "blasts" and "blast" in codes))]
 
 
 def _mark(mark: str) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
-from uvscope.classes import CLASSES
+from uvscope.classes import CLASSES, PRECLASSES
 from uvscope.errors import ModelError
 
-CLASS_NAMES: tuple[str, ...] = CLASSES
-"""Class order of every five-part output in uvscope (``uvscope.classes``, the one definition)."""
+CLASS_NAMES: tuple[str, ...] = (*CLASSES, *PRECLASSES)
+"""Label order of every classifier output and crop label in uvscope: the five parts, then the
+pre-classes (``uvscope.classes``, the one definition). A classifier's head outputs the first
+``len(cfg.classes)`` of them: weights trained before the pre-classes output the five."""
 
 Kind = Literal["segment", "stain", "classify"]
 Size = Literal["small", "paper"]
@@ -74,6 +76,17 @@ class ClassifyConfig:
     dropout: float = 0.2
     dead_hidden: tuple[int, ...] = (128, 64, 32, 8)
     class_hidden: tuple[int, ...] = (256, 128, 64, 32)
+    #: what the class head outputs, in order: the five parts, then the pre-classes training
+    #: taught it (``train_classify.fit_head``; a card without this field is a five-part head)
+    classes: tuple[str, ...] = CLASSES
+
+    def __post_init__(self) -> None:
+        pre = [CLASS_NAMES.index(c) if c in CLASS_NAMES else -1 for c in self.classes[5:]]
+        if tuple(self.classes[:5]) != CLASSES or pre != sorted(set(pre)) or -1 in pre:
+            raise ModelError(
+                f"classifier classes {list(self.classes)} must be the five parts followed by "
+                f"pre-classes in the order {list(CLASS_NAMES)}"
+            )
 
 
 #: the smallest inference patch (model pixels) of a tile-to-tile network: the analysis blends
@@ -93,12 +106,15 @@ def inference_patch_px(cfg: SegConfig | StainConfig) -> int:
 
 def same_network(a: Any, b: Any) -> bool:
     """Whether weights of config ``a`` fit the network of ``b``: the same layers, whatever the
-    pixel size and (U-Nets) training patch, which change the data, not the tensors."""
+    pixel size and (U-Nets) training patch, which change the data, not the tensors, and
+    whatever classes the class head outputs (its last layer follows the training data)."""
     if type(a) is not type(b):
         return False
     keep = {"pixel_size_um": b.pixel_size_um}
     if hasattr(b, "patch_size"):
         keep["patch_size"] = b.patch_size
+    if hasattr(b, "classes"):  # a class head is re-fitted to the classes a fine-tune teaches
+        keep["classes"] = b.classes
     return bool(replace(a, **keep) == b)
 
 

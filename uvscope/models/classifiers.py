@@ -8,10 +8,11 @@ paper's MLP (ResNet-18) or the backbone paper's own final layer (W-Net, WBCsNet-
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from uvscope.models.arch import ClassifyConfig
+from uvscope.models.arch import CLASS_NAMES, ClassifyConfig
 
 
 class BasicBlock(nn.Module):
@@ -158,26 +159,28 @@ def mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float) -> nn.Se
 
 
 class TwoStageClassifier(nn.Module):
-    """Backbone features -> (dead/healthy logits (N,2), five-part logits (N,5))."""
+    """Backbone features -> (dead/healthy logits (N,2), class logits (N, len(cfg.classes))):
+    the five parts, then the pre-classes."""
 
     def __init__(self, cfg: ClassifyConfig) -> None:
         super().__init__()
+        n_cls = len(cfg.classes)
         self.backbone: nn.Module
         class_head: nn.Module
         if cfg.backbone == "resnet18":
             self.backbone = ResNet18Features(cfg.width, cfg.small_input)
-            class_head = mlp(self.backbone.out_features, cfg.class_hidden, 5, cfg.dropout)
+            class_head = mlp(self.backbone.out_features, cfg.class_hidden, n_cls, cfg.dropout)
         elif cfg.backbone == "wnet":
             self.backbone = WNetFeatures(cfg.width, cfg.crop_size)
-            class_head = nn.Linear(1024, 5)
+            class_head = nn.Linear(1024, n_cls)
         elif cfg.backbone == "wbcsnet2":
             self.backbone = WBCsNet2Features(cfg.width)
-            class_head = nn.Linear(512, 5)
+            class_head = nn.Linear(512, n_cls)
         elif cfg.backbone == "urnet":
             from uvscope.models.urnet import URNetFeatures
 
             self.backbone = URNetFeatures(cfg.width, cfg.small_input)
-            class_head = mlp(self.backbone.out_features, cfg.class_hidden, 5, cfg.dropout)
+            class_head = mlp(self.backbone.out_features, cfg.class_hidden, n_cls, cfg.dropout)
         else:
             raise ValueError(
                 f"unknown backbone {cfg.backbone!r}; use resnet18, wnet, wbcsnet2 or urnet"
@@ -185,7 +188,26 @@ class TwoStageClassifier(nn.Module):
         n_feat = int(self.backbone.out_features)
         self.dead_head = mlp(n_feat, cfg.dead_hidden, 2, cfg.dropout)
         self.class_head = class_head
+        #: what the class head outputs, in order
+        self.classes: tuple[str, ...] = tuple(cfg.classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.backbone(x)
         return self.dead_head(f), self.class_head(f)
+
+
+def output_names(classes: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns ``widen`` gives a head with ``classes``: the head's own when they lead
+    CLASS_NAMES (a five-part head keeps its five), else all of CLASS_NAMES."""
+    return classes if classes == CLASS_NAMES[: len(classes)] else CLASS_NAMES
+
+
+def widen(p_class: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """Class probabilities in ``output_names(classes)`` columns: a head trained on some of the
+    pre-classes gives 0 for those it never learnt, so every label index means one class."""
+    names = output_names(classes)
+    if names == classes:
+        return p_class
+    out = np.zeros((len(p_class), len(names)), p_class.dtype)
+    out[:, [names.index(c) for c in classes]] = p_class
+    return out

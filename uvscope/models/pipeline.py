@@ -246,6 +246,7 @@ def run_training(
     if steps_per_epoch and kind in ("segment", "stain"):
         kw["patches_per_epoch"] = steps_per_epoch * 8
     net, hist, cfg = trainer(epochs, stage / "work", device, seed, log, kw)
+    cfg = _taught_config(kind, cfg, net)
     # training time over all (resumed) runs, plus this run's wall time including data loading
     card["training_seconds"] = round(max(hist.elapsed(), time.time() - t0), 1)
     if "init" in card:
@@ -270,6 +271,13 @@ def run_training(
     )
     log(json.dumps(full["metrics"], indent=1))
     return full
+
+
+def _taught_config(kind: str, cfg: Any, net: torch.nn.Module) -> Any:
+    """A classifier's config with the class head its training data taught (``fit_head``)."""
+    if kind != "classify":
+        return cfg
+    return dataclasses.replace(cfg, classes=tuple(getattr(net, "classes", cfg.classes)))
 
 
 Trainer = Any  # (epochs, work, device, seed, log, kw) -> (net, history, final cfg)
@@ -502,7 +510,9 @@ def _crop_trainer(
     norm = _colour_norm(opt, inp)
     x = colour_normalise(crops.x, norm) if norm else crops.x
     arr = CropArrays(x, crops.label, crops.dead)
-    tr, va = stratified_kfold(np.where(arr.dead > 0, 5, arr.label), k=5, seed=seed)[0]
+    tr, va = stratified_kfold(np.where(arr.dead > 0, len(CLASS_NAMES), arr.label), k=5, seed=seed)[
+        0
+    ]
     card["modality"] = mod
     card["input"] = inp
     if norm:
@@ -645,6 +655,8 @@ def _cls_summary(m: dict[str, Any]) -> dict[str, Any]:
         "five_part_accuracy": m["five_part_accuracy"],
         "five_part": m["five_part_report"].to_dict(),
     }
+    if "preclass_accuracy" in m:
+        out["preclass_accuracy"] = m["preclass_accuracy"]
     if "dead_accuracy" in m:
         out["dead_accuracy"] = m["dead_accuracy"]
         out["dead"] = m["dead_report"].to_dict()
@@ -782,7 +794,7 @@ def run_evaluation(
         crops = _crop_arrays(ds, donors, clf.cfg)
         pd, pc = clf.predict(crops.x)
         res.update(_cls_summary(evaluate_arrays(pd, pc, crops)))
-        res["class_order"] = list(CLASS_NAMES)
+        res["class_order"] = list(clf.classes)
     else:
         raise ModelError(f"unknown model kind {kind!r}; use segment, stain or classify")
     return res

@@ -30,6 +30,7 @@ from uvscope.models.arch import (
     inference_patch_px,
     preset,
 )
+from uvscope.models.classifiers import output_names, widen
 from uvscope.models.deadcheck import DeadCheckpoint, crop_features
 from uvscope.models.registry import build_network, load_model
 from uvscope.models.runtime import EngineFallbackWarning, Runner, build_runner, resolve_engine
@@ -251,7 +252,7 @@ def _dihedral(t: torch.Tensor) -> list[torch.Tensor]:
 
 
 class _ClassifyHead(nn.Module):
-    """The classifier with its softmaxes: (p_dead (N,), p_class (N, 5)) from crops."""
+    """The classifier with its softmaxes: (p_dead (N,), p_class (N, C)) from crops."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -278,6 +279,12 @@ class CellClassifier(_Predictor):
     ) -> None:
         super().__init__(net, cfg, card, device, batch_size)
         self.crop_size: int = cfg.crop_size
+        #: the head's classes (the network's own when it says: a freshly trained head follows
+        #: its training data); ``predict`` gives their probabilities in ``self.classes`` order
+        self.head_classes: tuple[str, ...] = tuple(getattr(net, "classes", cfg.classes))
+        #: the columns of p_class: the five parts, then the pre-classes (all of them when the
+        #: head learnt some)
+        self.classes: tuple[str, ...] = output_names(self.head_classes)
         #: average the five-part probabilities over the 8 rotations and mirrors of each crop
         #: (a cell has no orientation; chosen on validation donors, see the model card's
         #: "selection"); the dead/healthy call uses the crop as it is, since averaging it
@@ -308,7 +315,8 @@ class CellClassifier(_Predictor):
 
     @torch.inference_mode()
     def predict_raw(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Network outputs without the dead-cell checkpoint: (p_dead (N,), p_class (N,5))."""
+        """Network outputs without the dead-cell checkpoint: (p_dead (N,), p_class (N, C)),
+        C = len(self.classes)."""
         arr = np.asarray(crops, dtype=np.float32)
         s = self.crop_size
         if arr.ndim != 4 or arr.shape[1:] != (3, s, s):
@@ -316,7 +324,7 @@ class CellClassifier(_Predictor):
                 f"CellClassifier expects composite crops (N, 3, {s}, {s}), got {arr.shape}"
             )
         if len(arr) == 0:
-            return np.zeros(0, np.float32), np.zeros((0, 5), np.float32)
+            return np.zeros(0, np.float32), np.zeros((0, len(self.classes)), np.float32)
         dead, cls = [], []
         for t in self._chunks(arr):
             views = _dihedral(t) if self.class_tta else [t]
@@ -324,11 +332,12 @@ class CellClassifier(_Predictor):
             n = len(t)
             # no dead cells were trained on: p_dead is 0, never an untrained head's guess
             dead.append(d[:n] if self.dead_head else np.zeros_like(d[:n]))
-            cls.append(c.reshape(len(views), n, -1).mean(0))
+            cls.append(widen(c.reshape(len(views), n, -1).mean(0), self.head_classes))
         return np.concatenate(dead).astype(np.float32), np.concatenate(cls).astype(np.float32)
 
     def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N,3,S,S) composite crops -> (p_dead (N,), p_class (N,5)), class order CLASS_NAMES.
+        """(N,3,S,S) composite crops -> (p_dead (N,), p_class (N, C)), class order
+        ``self.classes`` (the five parts, then the pre-classes).
 
         Cells called dead that the checkpoint hands back as healthy report p_dead = 0.
         """

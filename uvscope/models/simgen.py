@@ -3,7 +3,10 @@
 WBCs are sparse (about one per camera field), so a scan-like export holds few cells per CPU
 minute. This writes small fields centred (with jitter) on chosen WBCs, rare kinds and dead
 cells drawn as often as common ones, plus some random fields, with donors split into train,
-val and test (test donors: profiles and seeds never used in training).
+val and test (test donors: profiles and seeds never used in training). A donor written
+``name@seed`` is the named profile on another slide seed: the pre-class donors (left shift,
+blasts, variant lymphocytes, nucleated red cells) are held out that way, since their profile
+is what carries the pre-classes.
 
     PYTHONPATH=. python -m uvscope.models.simgen --out data/sim --tiles-per-kind 6
 """
@@ -22,6 +25,15 @@ import tifffile
 from uvscope.config import CameraConfig, SimConfig
 from uvscope.sim.world import CellRecord, SimWorld
 
+#: the donors that carry the pre-classes (bands, immature granulocytes, blasts, ...)
+PRECLASS_DONORS = (
+    "eosinophilia",
+    "left-shift",
+    "acute-leukaemia-like",
+    "viral",
+    "thalassaemia-like",
+)
+
 SPLIT = {
     "train": [
         "healthy",
@@ -32,13 +44,27 @@ SPLIT = {
         "random-3",
         "random-4",
         "random-5",
+        *PRECLASS_DONORS,
     ],
-    "val": ["random-51", "random-52"],
-    "test": ["random-101", "random-102", "random-103", "random-104"],
+    "val": ["random-51", "random-52", *(f"{d}@52" for d in PRECLASS_DONORS)],
+    "test": [
+        "random-101",
+        "random-102",
+        "random-103",
+        "random-104",
+        *(f"{d}@101" for d in PRECLASS_DONORS),
+    ],
 }
 
 
+def _profile(donor: str) -> str:
+    """The donor profile of a split entry (``name@seed`` -> ``name``)."""
+    return donor.split("@", 1)[0]
+
+
 def _seed(donor: str) -> int:
+    if "@" in donor:
+        return int(donor.split("@", 1)[1])
     named = {"healthy": 11, "lymphocytosis": 12, "neutropenia": 13}
     if donor in named:
         return named[donor]
@@ -51,7 +77,8 @@ def export_donor(
     out: Path, donor: str, size_px: int, per_kind: int, n_random: int, rng: np.random.Generator
 ) -> int:
     world = SimWorld(
-        SimConfig(seed=_seed(donor), donor=donor), CameraConfig(width_px=size_px, height_px=size_px)
+        SimConfig(seed=_seed(donor), donor=_profile(donor)),
+        CameraConfig(width_px=size_px, height_px=size_px),
     )
     cx, cy = world.smear_centre_mm()
     cells = world.cells_in_region(cx - 4, cy - 4, cx + 4, cy + 4)

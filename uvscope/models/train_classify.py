@@ -7,6 +7,7 @@ sampling (each class drawn equally often) plus random flips/rotations, the paper
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,50 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from uvscope.classes import CLASSES
+from uvscope.errors import ModelError
 from uvscope.models.arch import CLASS_NAMES, ClassifyConfig
 from uvscope.models.augment import augment_crops, batch_dihedral
 from uvscope.models.checkpoint import load_checkpoint, save_checkpoint
-from uvscope.models.classifiers import TwoStageClassifier
+from uvscope.models.classifiers import TwoStageClassifier, widen
 from uvscope.models.deadcheck import DeadCheckpoint, crop_features
 from uvscope.models.loop import History, Log, setup
 from uvscope.models.metrics import ClassReport, classification_report
+
+#: a pre-class needs at least this many training examples to join the class head; fewer is
+#: refused (never dropped in silence): label more, or relabel them
+MIN_PRECLASS_EXAMPLES = 10
+#: a five-part class with fewer training examples is reported (the head always has the five)
+MIN_CLASS_EXAMPLES = 10
+
+
+def fit_head(cfg: ClassifyConfig, label: np.ndarray, log: Log = print) -> ClassifyConfig:
+    """``cfg`` with the class head the training labels teach: the five parts, then every
+    pre-class they hold. A pre-class with too few examples is refused, a thin five-part class
+    reported."""
+    counts = np.bincount(label[label >= 0], minlength=len(CLASS_NAMES))
+    few = [
+        f"{CLASS_NAMES[i]} ({counts[i]})"
+        for i in range(len(CLASSES), len(CLASS_NAMES))
+        if 0 < counts[i] < MIN_PRECLASS_EXAMPLES
+    ]
+    if few:
+        raise ModelError(
+            f"too few training examples of {', '.join(few)} (cells in the training split): a "
+            f"pre-class needs at least "
+            f"{MIN_PRECLASS_EXAMPLES} to be learnt; label more cells of it, or relabel those "
+            "cells (e.g. as unidentified) so the class is left out knowingly"
+        )
+    for i, name in enumerate(CLASSES):
+        if counts[i] < MIN_CLASS_EXAMPLES:
+            log(
+                f"warning: only {counts[i]} training examples of {name}; the head keeps the "
+                "class but will call it poorly: label more"
+            )
+    pre = tuple(c for i, c in enumerate(CLASS_NAMES) if i >= len(CLASSES) and counts[i])
+    if pre:
+        log(f"class head: the five parts and {len(pre)} pre-classes ({', '.join(pre)})")
+    return dataclasses.replace(cfg, classes=(*CLASSES, *pre))
 
 
 @dataclass
@@ -55,12 +93,23 @@ def predict_arrays(
     for i in range(0, len(x), bs):
         d, c = net(torch.from_numpy(x[i : i + bs]).to(device))
         pd.append(torch.softmax(d.float(), 1)[:, 1].cpu().numpy())
-        pc.append(torch.softmax(c.float(), 1).cpu().numpy())
+        pc.append(widen(torch.softmax(c.float(), 1).cpu().numpy(), net.classes))
     return np.concatenate(pd), np.concatenate(pc)
 
 
+def _head_index(cfg: ClassifyConfig) -> np.ndarray:
+    """Label (CLASS_NAMES index, -1 dead/unknown, last) -> class head output index."""
+    out = np.full(len(CLASS_NAMES) + 1, -1, np.int64)
+    for i, c in enumerate(cfg.classes):
+        out[CLASS_NAMES.index(c)] = i
+    return out
+
+
 def evaluate_arrays(p_dead: np.ndarray, p_class: np.ndarray, data: CropArrays) -> dict[str, Any]:
-    """Dead/healthy accuracy (where dead cells exist) and five-part report on healthy cells."""
+    """Dead/healthy accuracy (where dead cells exist), the five-part accuracy (cells of the
+    five classes, called among every class the head has) and the report on all healthy cells.
+
+    ``p_class`` columns are CLASS_NAMES[:n] (``widen`` puts a head's outputs there)."""
     out: dict[str, Any] = {}
     if data.dead.any():
         out["dead_accuracy"] = float(((p_dead >= 0.5).astype(int) == data.dead).mean())
@@ -68,9 +117,16 @@ def evaluate_arrays(p_dead: np.ndarray, p_class: np.ndarray, data: CropArrays) -
             data.dead, (p_dead >= 0.5).astype(int), ("healthy", "dead")
         )
     healthy = (data.dead == 0) & (data.label >= 0)
-    rep = classification_report(data.label[healthy], p_class[healthy].argmax(1), CLASS_NAMES)
-    out["five_part_accuracy"] = rep.accuracy
+    pred = p_class.argmax(1)
+    rep = classification_report(data.label[healthy], pred[healthy], CLASS_NAMES)
+    five = healthy & (data.label < len(CLASSES))
+    out["five_part_accuracy"] = (
+        float((pred[five] == data.label[five]).mean()) if five.any() else 0.0
+    )
     out["five_part_report"] = rep
+    if (data.label[healthy] >= len(CLASSES)).any():
+        pre = healthy & (data.label >= len(CLASSES))
+        out["preclass_accuracy"] = float((pred[pre] == data.label[pre]).mean())
     return out
 
 
@@ -106,6 +162,8 @@ def train_classifier(
     the dead/healthy head is not trained, and the card says it is absent (p_dead is then 0).
     """
     dev = setup(seed, device)
+    cfg = fit_head(cfg, train.label, log)
+    head_of = _head_index(cfg)
     net = TwoStageClassifier(cfg).to(dev)
     identity_mse = _start_weights(net, cfg, init, resume, train.x, seed, log)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -133,7 +191,7 @@ def train_classifier(
         for b in range(n_per // batch_size):
             j = idx[b * batch_size : (b + 1) * batch_size]
             x = _augment(xt[j], gen, augment).to(dev)
-            lab = torch.from_numpy(train.label[j]).to(dev)
+            lab = torch.from_numpy(head_of[train.label[j]]).to(dev)
             dead = torch.from_numpy(train.dead[j]).long().to(dev)
             d_logit, c_logit = net(x)
             keep = lab >= 0
@@ -250,7 +308,13 @@ def _load_init(net: TwoStageClassifier, cfg: ClassifyConfig, path: Path) -> None
             f"{path} is a {src_cfg} network but training asks for {cfg}; fine-tune with the "
             "same architecture or train from scratch (--init none)"
         )
-    net.load_state_dict(src.state_dict())
+    state = src.state_dict()
+    own = net.state_dict()
+    refit = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if refit:  # the class head's last layer: other classes than the start weights had
+        for k in refit:
+            state[k] = own[k]
+    net.load_state_dict(state)
 
 
 def _fit_checkpoint(net: TwoStageClassifier, train: CropArrays, val: CropArrays) -> dict[str, Any]:

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from uvscope.classes import CLASSES, RBC_CLASSES
+from uvscope.classes import CLASSES, PRECLASSES, RBC_CLASSES
 from uvscope.errors import ConfigError
 
 WBC_KINDS: tuple[str, ...] = CLASSES  # the simulator draws the classes uvscope counts
+#: the pre-classes a donor may carry (``wbc_fractions`` keys beyond the five; 0 when absent)
+PRECLASS_KINDS: tuple[str, ...] = PRECLASSES
 
 
 def _healthy_fractions() -> dict[str, float]:
@@ -103,6 +105,18 @@ class DonorProfile:
             )
         return {RBC_CLASSES[0]: max(1.0 - total, 0.0), **shares}
 
+    def preclass_share(self) -> float:
+        """Fraction of all WBCs (nucleated cells on the smear) drawn as a pre-class kind."""
+        five = sum(max(self.wbc_fractions.get(k, 0.0), 0.0) for k in WBC_KINDS)
+        pre = sum(max(self.wbc_fractions.get(k, 0.0), 0.0) for k in PRECLASS_KINDS)
+        return pre / (five + pre) if five + pre > 0 else 0.0
+
+    def preclass_fractions(self) -> np.ndarray:
+        """Pre-class kind probabilities in PRECLASS_KINDS order (summing to 1, or all 0)."""
+        p = np.array([max(self.wbc_fractions.get(k, 0.0), 0.0) for k in PRECLASS_KINDS], float)
+        out: np.ndarray = p / p.sum() if p.sum() > 0 else p
+        return out
+
 
 def _healthy() -> DonorProfile:
     return DonorProfile(name="healthy")
@@ -121,6 +135,7 @@ def _thrombocytopenia() -> DonorProfile:
 def _sickle() -> DonorProfile:
     frac = _healthy_fractions()
     frac["neutrophil"] = 0.66
+    frac.update(_sickle_preclasses())
     return DonorProfile(
         name="sickle",
         wbc_fractions=frac,
@@ -154,6 +169,44 @@ def _ttp_like() -> DonorProfile:
         rbc_coverage=0.26,
         rbc_diameter_sd_um=0.6,
         platelets_per_rbc=0.007,
+        platelet_clump_prob=0.0,
+    )
+
+
+def _sickle_preclasses() -> dict[str, float]:
+    """A few nucleated red cells, as haemolysis and marrow stress push them out."""
+    return {"nrbc": 0.02}
+
+
+# ------------------------------------------------------------------ donors with pre-classes
+
+
+def _eosinophilia() -> DonorProfile:
+    frac = _healthy_fractions()
+    frac["eosinophil"] = 0.15
+    frac["neutrophil"] = 0.50
+    frac["lymphocyte"] = 0.28
+    return DonorProfile(name="eosinophilia", wbc_fractions=frac, wbc_per_mm2=14.0)
+
+
+def _left_shift() -> DonorProfile:
+    """Infection: neutrophilia with bands and immature granulocytes (IG about 8 %)."""
+    frac = _healthy_fractions()
+    frac.update(neutrophil=0.55, lymphocyte=0.18, monocyte=0.06, eosinophil=0.01)
+    frac.update(band_neutrophil=0.12, metamyelocyte=0.045, myelocyte=0.03, promyelocyte=0.008)
+    return DonorProfile(name="left-shift", wbc_fractions=frac, wbc_per_mm2=20.0)
+
+
+def _acute_leukaemia_like() -> DonorProfile:
+    """Blasts about 30 % of the white cells, few platelets, some smudge cells."""
+    frac = _healthy_fractions()
+    frac.update(neutrophil=0.25, lymphocyte=0.32, monocyte=0.05, eosinophil=0.01)
+    frac.update(blast=0.30, promyelocyte=0.01, smudge=0.03, nrbc=0.01)
+    return DonorProfile(
+        name="acute-leukaemia-like",
+        wbc_fractions=frac,
+        wbc_per_mm2=16.0,
+        platelets_per_rbc=0.012,
         platelet_clump_prob=0.0,
     )
 
@@ -204,9 +257,13 @@ def _elliptocytosis() -> DonorProfile:
 
 def _thalassaemia_like() -> DonorProfile:
     """Thalassaemia trait-like: hypochromic microcytic (MCH about 21 pg, about 6.4 um), 10 %
-    target cells, a few elliptocytes and fragments."""
+    target cells, a few elliptocytes and fragments, and nucleated red cells (about 8 per 100
+    WBC)."""
+    frac = _healthy_fractions()
+    frac["nrbc"] = 0.075
     return DonorProfile(
         name="thalassaemia-like",
+        wbc_fractions=frac,
         rbc_hb_pg=21.0,
         rbc_hb_sd_pg=2.5,
         rbc_diameter_um=6.4,
@@ -214,6 +271,16 @@ def _thalassaemia_like() -> DonorProfile:
         rbc_morph_fractions={"target": 0.10, "elliptocyte": 0.02, "schistocyte": 0.01},
         rbc_pallor_scale=0.6,
         rbc_coverage=0.32,
+    )
+
+
+def _viral() -> DonorProfile:
+    """Reactive lymphocytosis: variant lymphocytes (about 12 %), some plasma cells (3 %)."""
+    frac = _healthy_fractions()
+    frac.update(neutrophil=0.36, lymphocyte=0.42, monocyte=0.07, eosinophil=0.02)
+    frac.update(variant_lymphocyte=0.12, plasma_cell=0.03, smudge=0.01)
+    return DonorProfile(
+        name="viral", wbc_fractions=frac, wbc_per_mm2=14.0, large_lymphocyte_fraction=0.2
     )
 
 
@@ -233,6 +300,10 @@ DONORS = {
     "sickle": _sickle,
     "lymphocytosis": _lymphocytosis,
     **RBC_DONORS,
+    "eosinophilia": _eosinophilia,
+    "left-shift": _left_shift,
+    "acute-leukaemia-like": _acute_leukaemia_like,
+    "viral": _viral,
 }
 
 _RANDOM = re.compile(r"^random-(\d+)$")

@@ -38,7 +38,7 @@ from uvscope.sim.cells import (
     make_platelets,
     rbc_overlap,
 )
-from uvscope.sim.donors import WBC_KINDS, DonorProfile
+from uvscope.sim.donors import PRECLASS_KINDS, WBC_KINDS, DonorProfile
 from uvscope.sim.optics import OpticsParams
 from uvscope.sim.shapes import Patch
 from uvscope.sim.wbc import WBC, make_wbc
@@ -150,6 +150,8 @@ class VirtualSlide:
                 "use a smear of at most 150 x 150 mm"
             )
         self._kind_p = donor.fractions()
+        self._preclass_share = donor.preclass_share()
+        self._preclass_p = donor.preclass_fractions()
         self._wbc_cache: OrderedDict[tuple[int, int], list[WBC]] = OrderedDict()
         self._chunk_cache: OrderedDict[tuple[int, int], Chunk] = OrderedDict()
         self._tiles: OrderedDict[tuple[float, int, int], Tile] = OrderedDict()
@@ -270,8 +272,18 @@ class VirtualSlide:
             dead = "karyorrhexis" if kx else "pyknotic"
         if not self._in_smear_and_not_blank(x, y, 12.0):
             return None
+        if self._preclass_share > 0:
+            kind = self._preclass_kind(ix, iy, k, kind)
         cell_rng = np.random.default_rng([self.sim.seed, ix, iy, 1, k])
         return make_wbc(cell_rng, base + k, kind, dead, x, y, self.donor)
+
+    def _preclass_kind(self, ix: int, iy: int, k: int, kind: str) -> str:
+        """The cell's kind, or a pre-class drawn in its place from a stream of its own, so a
+        donor's five-class cells keep their places and kinds whatever pre-classes it carries."""
+        rng = np.random.default_rng([self.sim.seed, ix, iy, 3, k])
+        if rng.uniform() >= self._preclass_share:
+            return kind
+        return PRECLASS_KINDS[int(rng.choice(len(PRECLASS_KINDS), p=self._preclass_p))]
 
     def chunk(self, ix: int, iy: int) -> Chunk:
         """All objects whose centre lies in chunk (ix, iy)."""

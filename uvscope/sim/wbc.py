@@ -1,8 +1,13 @@
-"""White blood cells: the five kinds and dead cells, designed in micrometres and drawn as Patches.
+"""White blood cells: the five kinds, the pre-classes and dead cells, designed in micrometres and
+drawn as Patches.
 
 A cell's design (outline, nuclear primitives, granules, vacuoles, chromatin texture seed) is
 drawn once from the cell's random stream, so the same cell looks the same in every field of
-view and at every pixel size.
+view and at every pixel size. Each kind is described by what it contains (DNA and nuclear
+protein, cytoplasmic protein and RNA, haemoglobin in a nucleated red cell), so its deep-UV
+appearance follows from the absorbance of those masses; the designs of the pre-classes
+(immature granulocytes, blasts, variant lymphocytes, plasma cells, nucleated red cells, smudge
+cells) follow the five kinds below.
 """
 
 from __future__ import annotations
@@ -56,6 +61,13 @@ class WBC:
     cyto_protein: float  # pg/um^2
     cyto_rna: float  # pg/um^2
     large: bool = False
+    #: nucleoli (cell-frame um centre x, y, radius) and the RNA of each (pg): blasts, promyelocytes
+    nucleoli: tuple[tuple[float, float, float], ...] = ()
+    nucleolus_rna_pg: float = 0.0
+    #: a paler cytoplasm zone beside the nucleus (x, y, radius um): the plasma cell's Golgi hof
+    clear_zone: tuple[float, float, float] | None = None
+    #: haemoglobin in the cytoplasm (pg): a nucleated red cell
+    cyto_hb_pg: float = 0.0
 
     @property
     def diameter_um(self) -> float:
@@ -129,6 +141,18 @@ class WBC:
             cyto *= 1.0 - 0.8 * dome(dv, 0.25)
             scat += halo(dv, 0.5 * optics.halo_od_wbc, optics.halo_width_um)
         rna = cyto_t * (1.0 - nuc_t) * np.float32(self.cyto_rna)
+        if self.clear_zone is not None:
+            zx, zy, zr = self.clear_zone
+            pale = 1.0 - 0.75 * dome(sdf_ellipse(xr, yr, zx, zy, zr, zr), 0.8)
+            rna *= pale
+            cyto *= pale
+        for nx, ny, nr in self.nucleoli:  # RNA-rich, dense spots inside the nucleus
+            na = na + normalised(
+                dome(sdf_ellipse(xr, yr, nx, ny, nr, nr), nr), self.nucleolus_rna_pg, ps
+            )
+        hb = None
+        if self.cyto_hb_pg > 0:  # haemoglobin fills the cytoplasm around the nucleus
+            hb = normalised(cyto_t * (1.0 - nuc_t), self.cyto_hb_pg, ps)
 
         if len(self.granules):
             gx, gy = self.granules[:, 0], self.granules[:, 1]
@@ -156,6 +180,7 @@ class WBC:
             g.shape,
             na=(na + rna).astype(np.float32, copy=False),
             prot=(prot + cyto).astype(np.float32, copy=False),
+            hb=hb,
             scat=scat.astype(np.float32, copy=False),
             cell=d_cell < 0,
             nuc=d_nuc < 0,
@@ -225,6 +250,10 @@ class _Design:
     tex_scale: float = 0.6
     rna: float = 0.004
     large: bool = False
+    nucleoli: list[tuple[float, float, float]] = field(default_factory=list)
+    nucleolus_rna_pg: float = 0.0
+    clear_zone: tuple[float, float, float] | None = None
+    hb_pg: float = 0.0
 
 
 def _pyknotic(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
@@ -324,6 +353,150 @@ def _monocyte(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Desi
         s.vac.append((float(p[0]), float(p[1]), float(rng.uniform(0.3, 0.8))))
 
 
+# ------------------------------------------------------------------ pre-classes (issue 23)
+# Sizes and shapes after the smear-morphology tables in simulator-physics.md (labce, TTU, ASH
+# image bank); masses are estimates: an RNA-rich (basophilic) cytoplasm carries 0.03-0.06 pg/um^2
+# of RNA where a mature neutrophil's carries 0.004, a nucleolus about 1 pg of RNA.
+
+
+def _arc_nucleus(
+    rng: np.random.Generator, radius: float, span: float, thick: float, n: int = 6
+) -> list[Prim]:
+    """An unsegmented curved rod (C or U), as capsules along an arc centred on the cell."""
+    t0 = rng.uniform(0, 2 * np.pi)
+    ts = t0 + np.linspace(-span / 2, span / 2, n)
+    pts = [(radius * math.cos(t), radius * math.sin(t)) for t in ts]
+    cx = sum(p[0] for p in pts) / n
+    cy = sum(p[1] for p in pts) / n
+    pts = [(x - cx, y - cy) for x, y in pts]
+    return [("c", p, q, thick * rng.uniform(0.85, 1.1)) for p, q in zip(pts, pts[1:], strict=False)]
+
+
+def _eccentric_round(
+    rng: np.random.Generator, d: float, rn: float, shift: float
+) -> tuple[float, float, Prim]:
+    """A round-oval nucleus pushed ``shift`` of the free space towards one side of the cell."""
+    t = rng.uniform(0, 2 * np.pi)
+    off = shift * (d / 2 - rn)
+    ox, oy = off * math.cos(t), off * math.sin(t)
+    return ox, oy, ("e", ox, oy, rn, rn * rng.uniform(0.8, 0.95), rng.uniform(0, np.pi))
+
+
+def _nucleoli(
+    rng: np.random.Generator, ox: float, oy: float, rn: float, n: int, r_um: tuple[float, float]
+) -> list[tuple[float, float, float]]:
+    return [
+        (float(ox + p[0]), float(oy + p[1]), float(rng.uniform(*r_um)))
+        for p in _disc_points(rng, n, 0.5 * rn)
+    ]
+
+
+def _band(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = d = np.clip(rng.normal(12.0, 0.9), 10.0, 14.0) * sc
+    s.nucleus = _arc_nucleus(rng, 2.6 * sc, rng.uniform(2.2, 3.6), 1.3 * sc)
+    s.gran_r, s.n_gran, s.keep_nuc = 0.2, int(0.9 * d * d), 0.5
+    s.tex_amp, s.tex_scale = 0.3, 0.5
+
+
+def _metamyelocyte(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = d = np.clip(rng.normal(12.5, 1.0), 10.0, 15.0) * sc
+    a = d / 2 * rng.uniform(0.5, 0.6)
+    b = a * rng.uniform(0.7, 0.85)
+    ang = rng.uniform(0, np.pi)
+    s.nucleus = [("e", 0.0, 0.0, a, b, ang)]
+    t = ang + np.pi / 2
+    s.nucleus.append(("cut", 1.25 * b * math.cos(t), 1.25 * b * math.sin(t), b * 0.6))  # kidney
+    s.gran_r, s.n_gran, s.keep_nuc = 0.2, int(0.9 * d * d), 0.4
+    s.tex_amp, s.tex_scale, s.rna = 0.3, 0.5, 0.006
+
+
+def _myelocyte(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = d = np.clip(rng.normal(14.0, 1.2), 12.0, 18.0) * sc
+    rn = d / 2 * rng.uniform(0.5, 0.6)
+    ox, oy, nuc = _eccentric_round(rng, d, rn, 0.7)
+    s.nucleus = [nuc]
+    s.gran_r, s.n_gran, s.keep_nuc = 0.22, int(0.8 * d * d), 0.3
+    s.tex_amp, s.tex_scale, s.rna = 0.25, 0.5, 0.012
+
+
+def _promyelocyte(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = d = np.clip(rng.normal(17.0, 1.5), 14.0, 20.0) * sc
+    rn = d / 2 * rng.uniform(0.55, 0.65)
+    ox, oy, nuc = _eccentric_round(rng, d, rn, 0.5)
+    s.nucleus = [nuc]
+    s.nucleoli = _nucleoli(rng, ox, oy, rn, int(rng.integers(1, 3)), (0.5, 0.8))
+    s.nucleolus_rna_pg = 0.8
+    s.gran_r, s.n_gran, s.keep_nuc = 0.32, int(0.6 * d * d), 0.6  # large primary granules
+    s.tex_amp, s.tex_scale, s.rna = 0.15, 0.4, 0.025
+
+
+def _blast(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = d = np.clip(rng.normal(15.0, 1.8), 12.0, 19.0) * sc
+    rn = d / 2 * rng.uniform(0.72, 0.85)  # nucleus : cytoplasm ratio 0.7-0.9
+    ox, oy, nuc = _eccentric_round(rng, d, rn, 0.3)
+    s.nucleus = [nuc]
+    s.nucleoli = _nucleoli(rng, ox, oy, rn, int(rng.integers(2, 5)), (0.45, 0.8))
+    s.nucleolus_rna_pg = 1.0
+    s.tex_amp, s.tex_scale = 0.08, 0.3  # fine, open chromatin
+    s.rna = 0.04  # thin, basophilic cytoplasm
+    s.cyto_p *= 0.8
+    if rng.uniform() < 0.3:  # a few fine azurophilic granules (myeloblast)
+        s.gran_r, s.n_gran, s.keep_nuc = 0.18, int(rng.integers(3, 12)), 0.0
+
+
+def _variant_lymphocyte(
+    rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design
+) -> None:
+    s.d = d = np.clip(rng.normal(15.5, 1.8), 12.0, 19.0) * sc
+    rn = d / 2 * rng.uniform(0.45, 0.58)
+    ox, oy, nuc = _eccentric_round(rng, d, rn, 0.4)
+    s.nucleus = [nuc]
+    if rng.uniform() < 0.4:  # indented or cleaved nucleus
+        t = rng.uniform(0, 2 * np.pi)
+        s.nucleus.append(
+            ("cut", ox + 1.2 * rn * math.cos(t), oy + 1.2 * rn * math.sin(t), 0.5 * rn)
+        )
+    a2, p2, a3, p3 = s.outline  # irregular, skirting outline (the cell hugs its neighbours)
+    s.outline = (a2 + rng.normal(0, 0.07), p2, a3 + rng.normal(0, 0.05), p3)
+    s.tex_amp, s.tex_scale = 0.3, 0.55
+    s.rna = 0.045  # abundant, basophilic cytoplasm
+
+
+def _plasma_cell(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = d = np.clip(rng.normal(12.5, 1.2), 10.0, 15.0) * sc
+    rn = d / 2 * rng.uniform(0.45, 0.55)
+    ox, oy, nuc = _eccentric_round(rng, d, rn, 0.9)
+    s.nucleus = [nuc]
+    a2, p2, a3, p3 = s.outline
+    s.outline = (abs(a2) + 0.1, p2, a3, p3)  # oval
+    nr = math.hypot(ox, oy) or 1.0
+    zr = 0.35 * d / 2  # perinuclear clear zone (Golgi) on the cell's side of the nucleus
+    s.clear_zone = (ox - ox / nr * (rn + 0.6 * zr), oy - oy / nr * (rn + 0.6 * zr), zr)
+    s.tex_amp, s.tex_scale = 0.55, 0.6  # coarse "clock-face" chromatin
+    s.rna = 0.06  # intensely basophilic cytoplasm (immunoglobulin synthesis)
+    s.cyto_p *= 1.2
+
+
+def _nrbc(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = np.clip(rng.normal(9.0, 0.8), 7.5, 11.0) * sc
+    rn = rng.uniform(2.0, 2.6) * sc  # small, dense (condensed) nucleus
+    ox, oy, nuc = _eccentric_round(rng, s.d, rn, 0.4)
+    s.nucleus = [nuc]
+    s.hb_pg = float(np.clip(rng.normal(donor.rbc_hb_pg, 3.0), 12.0, 40.0))
+    s.cyto_p *= 0.25  # the cytoplasm is haemoglobin, not other protein
+    s.tex_amp, s.tex_scale, s.rna = 0.1, 0.6, 0.002
+
+
+def _smudge(rng: np.random.Generator, sc: float, donor: DonorProfile, s: _Design) -> None:
+    s.d = np.clip(rng.normal(13.0, 2.0), 9.0, 17.0) * sc
+    a, p = 0.22 + rng.uniform(0, 0.12), rng.uniform(0, 6.3)  # a smeared, streaky outline
+    s.outline = (a, p, rng.normal(0, 0.08), rng.uniform(0, 6.3))
+    r = s.d / 2
+    s.nucleus = [("e", 0.0, 0.0, r * 1.3, r * 1.0, 0.0)]  # the chromatin fills the remnant
+    s.cyto_p *= 0.05  # no cytoplasm outline left
+    s.tex_amp, s.tex_scale, s.rna = 0.7, 0.9, 0.0
+
+
 _DesignStep = Callable[[np.random.Generator, float, DonorProfile, _Design], None]
 _DEAD_DESIGNS: dict[str, _DesignStep] = {"pyknotic": _pyknotic, "karyorrhexis": _karyorrhexis}
 _KIND_DESIGNS: dict[str, _DesignStep] = {
@@ -332,6 +505,15 @@ _KIND_DESIGNS: dict[str, _DesignStep] = {
     "basophil": _basophil,
     "lymphocyte": _lymphocyte,
     "monocyte": _monocyte,
+    "band_neutrophil": _band,
+    "metamyelocyte": _metamyelocyte,
+    "myelocyte": _myelocyte,
+    "promyelocyte": _promyelocyte,
+    "blast": _blast,
+    "variant_lymphocyte": _variant_lymphocyte,
+    "plasma_cell": _plasma_cell,
+    "nrbc": _nrbc,
+    "smudge": _smudge,
 }
 
 
@@ -383,6 +565,10 @@ def make_wbc(
         float(s.cyto_p),
         float(s.rna),
         s.large,
+        nucleoli=tuple(s.nucleoli),
+        nucleolus_rna_pg=float(s.nucleolus_rna_pg),
+        clear_zone=s.clear_zone,
+        cyto_hb_pg=float(s.hb_pg),
     )
     vac = s.vac
     if vac:  # vacuoles only in the cytoplasm
