@@ -114,12 +114,23 @@ def _lymphocytosis() -> DonorProfile:
     )
 
 
+def _monocytosis() -> DonorProfile:
+    """Reactive monocytosis (chronic infection, recovery from neutropenia, CMML-like): about
+    18 % monocytes, absolute count above 1e9/L, taken from the neutrophils and lymphocytes."""
+    frac = _healthy_fractions()
+    frac["monocyte"] = 0.18
+    frac["neutrophil"] = 0.52
+    frac["lymphocyte"] = 0.263
+    return DonorProfile(name="monocytosis", wbc_fractions=frac, wbc_per_mm2=14.0)
+
+
 DONORS = {
     "healthy": _healthy,
     "neutropenia": _neutropenia,
     "thrombocytopenia": _thrombocytopenia,
     "sickle": _sickle,
     "lymphocytosis": _lymphocytosis,
+    "monocytosis": _monocytosis,
 }
 
 _RANDOM = re.compile(r"^random-(\d+)$")
