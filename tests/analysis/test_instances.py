@@ -88,4 +88,4 @@ def test_a_pale_cell_with_a_dark_nucleus_stays_and_pale_debris_goes() -> None:
     gray[blob], gray[blob_nuc] = 0.8, 0.7  # no absorbing core: debris
     inst = instances(cp, npb, gray, PX, PostprocessSettings())
     assert inst.count == 1 and inst.cells[int(15 / PX), int(15 / PX)] == 1
-    assert inst.removed["nucleus_intensity"] == 1
+    assert inst.removed["nucleus_od"] == 1

@@ -52,7 +52,7 @@ def test_touching_cells_are_split_and_lobed_nucleus_is_not() -> None:
     _cell(cell, nuc, img, (80, 70), 40, 14)
     _cell(cell, nuc, img, (80, 145), 40, 14)  # overlaps the first: one blob, two nuclei
     _cell(cell, nuc, img, (80, 215), 30, 6, nuc_offsets=((-8, -8), (6, 10), (10, -6)))  # lobes
-    s = PostprocessSettings(min_solidity=0.5, max_cell_area_um2=2000)
+    s = PostprocessSettings(min_solidity=0.5, max_cell_area_um2=2000, min_nucleus_od_um2=0.0)
     inst = instances(cell, nuc, img, PX, s)
     assert inst.count == 3
     assert inst.cells[80, 70] != inst.cells[80, 145]

@@ -1,16 +1,19 @@
 """Mask post-processing (paper 000, 4.5.4) and cell instances.
 
-Steps: threshold -> opening -> nuclei outside cells removed -> cells without a nucleus removed
+Steps: threshold -> opening (a smaller one for nuclei: karyorrhectic fragments are small)
+-> nuclei outside cells removed -> cells without a nucleus removed
 -> touching cells split by a watershed of the cell mask's distance transform (where the
 mask's own shape shows two bodies, never per nucleus fragment: a neutrophil's lobes stay one
-cell) -> per-cell thresholds on area, solidity, Euler number and the mean intensity of the cell
-and of its nucleus. Labels come out numbered 1..n in raster order of their seeds, so the same
-input always gives the same labels.
+cell) -> per-cell thresholds on area, solidity, Euler number, the cell's mean intensity and
+the nucleus's integrated optical density (its DNA content: a large pale monocyte nucleus holds
+as much as a small dark lymphocyte one, so its mean intensity is no test). Labels come out
+numbered 1..n in raster order of their seeds, so the same input always gives the same labels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -19,6 +22,11 @@ from skimage.morphology import disk, h_maxima
 from skimage.segmentation import watershed
 
 from uvscope.analysis.settings import PostprocessSettings
+
+#: the rules a candidate cell can fail, in the order they are tried (``Instances.removed``)
+REJECTIONS: tuple[str, ...] = (
+    "area", "nucleus_area", "solidity", "euler", "intensity", "nucleus_od", "nucleus_intensity",
+)  # fmt: skip
 
 
 @dataclass
@@ -78,8 +86,9 @@ def clean_masks(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Binary cell and nucleus masks after opening and the joint cell/nucleus rule."""
     r = int(round(s.opening_radius_um / pixel_size_um))
+    rn = int(round(s.nucleus_opening_radius_um / pixel_size_um))
     cell = binary_open(cell_prob >= s.cell_threshold, r)
-    nuc = binary_open(nucleus_prob >= s.nucleus_threshold, r)
+    nuc = binary_open(nucleus_prob >= s.nucleus_threshold, rn)
     # nuclei without a cell: drop nucleus components that do not touch a cell, clip the rest
     nuc = _touching(nuc, cell)[0] & cell
     # cells without a nucleus
@@ -165,6 +174,50 @@ def _nucleus_mean(intensity: np.ndarray, nucleus: np.ndarray) -> float:
     return float(intensity[nucleus].mean()) if nucleus.any() else 0.0
 
 
+#: transmission floor of the optical density (OD 2): a pyknotic nucleus is nearly opaque, and
+#: sensor noise around zero must not weigh as infinite absorbance
+OD_FLOOR_TRANSMISSION = 0.01
+
+
+def nucleus_od_um2(intensity: np.ndarray, nucleus: np.ndarray, pixel_size_um: float) -> float:
+    """Integrated optical density of a nucleus: the sum of -log10(transmission) over its
+    pixels times the pixel area (OD um^2), the absorbance-cytometry measure of DNA content.
+
+    A nucleus holds a fixed mass of DNA, which absorbs ~35x more per gram than protein at
+    260 nm, so by Beer-Lambert its integrated absorbance is the same whether it is small and
+    dark (a lymphocyte) or large and pale (a monocyte, whose nucleus transmits up to ~0.7);
+    its mean transmission is not. Debris, platelet clumps and overlapping red cells hold
+    little or no DNA and stay far below.
+    """
+    t = np.clip(intensity[nucleus], OD_FLOOR_TRANSMISSION, None)
+    return float(-np.log10(t).sum() * pixel_size_um * pixel_size_um)
+
+
+def _rejection(
+    rp: Any, nuc: np.ndarray, intensity: np.ndarray, pixel_size_um: float, s: PostprocessSettings
+) -> str | None:
+    """The first rule one candidate cell fails (a key of ``Instances.removed``), or None."""
+    a_px = pixel_size_um**2
+    area = rp.area * a_px
+    nucleus = rp.image & nuc[rp.slice]
+    if not s.min_cell_area_um2 <= area <= s.max_cell_area_um2:
+        return "area"
+    if float(nucleus.sum()) * a_px < s.min_nucleus_area_um2:
+        return "nucleus_area"
+    if rp.solidity < s.min_solidity:
+        return "solidity"
+    if rp.euler_number < s.min_euler_number:
+        return "euler"
+    if not s.min_mean_intensity <= rp.intensity_mean <= s.max_mean_intensity:
+        return "intensity"
+    if nucleus_od_um2(intensity[rp.slice], nucleus, pixel_size_um) < s.min_nucleus_od_um2:
+        return "nucleus_od"
+    limit = s.max_nucleus_mean_intensity
+    if limit is not None and _nucleus_mean(intensity[rp.slice], nucleus) > limit:
+        return "nucleus_intensity"
+    return None
+
+
 def instances(
     cell_prob: np.ndarray,
     nucleus_prob: np.ndarray,
@@ -175,31 +228,14 @@ def instances(
     """Cell instances passing every rule, with their nuclei; ``intensity``: the normalised tile."""
     cell, nuc = clean_masks(cell_prob, nucleus_prob, pixel_size_um, s)
     labels = split_cells(cell, nuc, pixel_size_um, s)
-    a_px = pixel_size_um**2
-    removed = {
-        "area": 0, "nucleus_area": 0, "solidity": 0, "euler": 0, "intensity": 0,
-        "nucleus_intensity": 0,
-    }  # fmt: skip
+    removed = dict.fromkeys(REJECTIONS, 0)
     keep: list[int] = []
     for rp in regionprops(labels, intensity_image=intensity):
-        area = rp.area * a_px
-        nuc_area = float(nuc[rp.slice][rp.image].sum()) * a_px
-        if not s.min_cell_area_um2 <= area <= s.max_cell_area_um2:
-            removed["area"] += 1
-        elif nuc_area < s.min_nucleus_area_um2:
-            removed["nucleus_area"] += 1
-        elif rp.solidity < s.min_solidity:
-            removed["solidity"] += 1
-        elif rp.euler_number < s.min_euler_number:
-            removed["euler"] += 1
-        elif not s.min_mean_intensity <= rp.intensity_mean <= s.max_mean_intensity:
-            removed["intensity"] += 1
-        elif _nucleus_mean(intensity[rp.slice], rp.image & nuc[rp.slice]) > (
-            s.max_nucleus_mean_intensity
-        ):
-            removed["nucleus_intensity"] += 1
-        else:
+        why = _rejection(rp, nuc, intensity, pixel_size_um, s)
+        if why is None:
             keep.append(rp.label)
+        else:
+            removed[why] += 1
     lut = np.zeros(int(labels.max()) + 1, np.int32)
     lut[keep] = np.arange(1, len(keep) + 1, dtype=np.int32)
     cells = lut[labels]
