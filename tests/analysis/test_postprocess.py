@@ -21,7 +21,7 @@ def _cell(cell, nuc, img, rc, r_cell, r_nuc, nuc_offsets=((0, 0),)) -> None:
     for dr, dc in nuc_offsets:
         rr, cc = draw_disk((rc[0] + dr, rc[1] + dc), r_nuc, shape=cell.shape)
         nuc[rr, cc] = 1.0
-        img[rr, cc] = 0.4
+        img[rr, cc] = 0.1  # a nucleus absorbs: DNA at 260 nm
 
 
 def test_cells_without_nucleus_and_nuclei_without_cell_are_removed() -> None:
@@ -52,7 +52,7 @@ def test_touching_cells_are_split_and_lobed_nucleus_is_not() -> None:
     _cell(cell, nuc, img, (80, 70), 40, 14)
     _cell(cell, nuc, img, (80, 145), 40, 14)  # overlaps the first: one blob, two nuclei
     _cell(cell, nuc, img, (80, 215), 30, 6, nuc_offsets=((-8, -8), (6, 10), (10, -6)))  # lobes
-    s = PostprocessSettings(min_solidity=0.5, max_cell_area_um2=2000, min_nucleus_od_um2=0.0)
+    s = PostprocessSettings(min_solidity=0.5, max_cell_area_um2=2000)
     inst = instances(cell, nuc, img, PX, s)
     assert inst.count == 3
     assert inst.cells[80, 70] != inst.cells[80, 145]

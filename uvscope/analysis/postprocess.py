@@ -97,7 +97,11 @@ def clean_masks(
 
 
 def split_cells(
-    cell: np.ndarray, nuc: np.ndarray, pixel_size_um: float, s: PostprocessSettings
+    cell: np.ndarray,
+    nuc: np.ndarray,
+    pixel_size_um: float,
+    s: PostprocessSettings,
+    intensity: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label cells; split a cell mask only where its own shape says it holds several cells.
 
@@ -105,8 +109,11 @@ def split_cells(
     round cell, and one seed per lobe would cut it into pieces. Instead each connected mask is
     split by a watershed of its distance transform, seeded by the maxima that stand out by at
     least ``split_min_depth_um`` (a neck between two round bodies) and are at least
-    ``split_min_radius_um`` deep (a body, not a bump of the outline). Pieces left without a
-    nucleus are merged back into the neighbour they share most border with.
+    ``split_min_radius_um`` deep (a body, not a bump of the outline). A piece must then hold a
+    cell's nucleus: with ``intensity`` (the normalised tile) at least
+    ``split_min_nucleus_od_um2`` of nucleus absorbance (half of a notched neutrophil holds half
+    its DNA), without it any nucleus pixel. The weakest piece short of that is merged into the
+    neighbour it shares most border with, until every piece holds enough or one is left.
     """
     lab, n = ndi.label(cell)
     out = np.zeros(cell.shape, np.int32)
@@ -117,7 +124,15 @@ def split_cells(
         if sl is None:
             continue
         comp = lab[sl] == i + 1
-        pieces = _split_component(comp, nuc[sl] & comp, h, rmin)
+        pieces = _split_component(comp, h, rmin)
+        if pieces.max() > 1:
+            nm = nuc[sl] & comp
+            if intensity is None:
+                weight, need = nm.astype(np.float64), 0.5  # at least one nucleus pixel
+            else:
+                weight = np.where(nm, _od_um2(intensity[sl], pixel_size_um), 0.0)
+                need = s.split_min_nucleus_od_um2
+            pieces = _merge_weak_pieces(pieces, weight, need)
         k = int(pieces.max())
         view = out[sl]
         view[pieces > 0] = pieces[pieces > 0] + (nxt - 1)
@@ -125,8 +140,8 @@ def split_cells(
     return _relabel_by_group(out)
 
 
-def _split_component(comp: np.ndarray, nuc: np.ndarray, h_px: float, rmin_px: float) -> np.ndarray:
-    """Labels 1..k of the cells in one connected mask (see ``split_cells``)."""
+def _split_component(comp: np.ndarray, h_px: float, rmin_px: float) -> np.ndarray:
+    """Labels 1..k of the bodies of one connected mask by its shape (see ``split_cells``)."""
     dist = ndi.distance_transform_edt(np.pad(comp, 1))[1:-1, 1:-1]
     if dist.max() < rmin_px + h_px or h_px <= 0:  # too small to hold two cells
         return comp.astype(np.int32)
@@ -134,20 +149,27 @@ def _split_component(comp: np.ndarray, nuc: np.ndarray, h_px: float, rmin_px: fl
     markers, k = ndi.label(peaks, structure=np.ones((3, 3)))
     if k <= 1:
         return comp.astype(np.int32)
-    pieces = watershed(-dist, markers=markers, mask=comp).astype(np.int32)
-    return _merge_without_nucleus(pieces, nuc)
+    pieces: np.ndarray = watershed(-dist, markers=markers, mask=comp).astype(np.int32)
+    return pieces
 
 
-def _merge_without_nucleus(pieces: np.ndarray, nuc: np.ndarray) -> np.ndarray:
-    """Merge each piece holding no nucleus into the neighbour it shares most border with."""
+def _merge_weak_pieces(pieces: np.ndarray, weight: np.ndarray, need: float) -> np.ndarray:
+    """Merge the piece with the least ``weight`` summed over it, while that is below ``need``,
+    into the neighbour it shares most border with; labels renumbered 1..k."""
     k = int(pieces.max())
-    has = np.bincount(pieces[nuc].ravel(), minlength=k + 1) > 0
-    for p in range(1, k + 1):
-        if has[p] or not (pieces == p).any():
-            continue
+    stuck: set[int] = set()
+    while True:
+        total = np.bincount(pieces.ravel(), weights=weight.ravel(), minlength=k + 1)
+        alive = [p for p in np.unique(pieces[pieces > 0]) if int(p) not in stuck]
+        weak = [int(p) for p in alive if total[p] < need]
+        if not weak or len(np.unique(pieces[pieces > 0])) <= 1:
+            break
+        p = min(weak, key=lambda q: total[q])
         ring = ndi.binary_dilation(pieces == p, np.ones((3, 3))) & (pieces != p) & (pieces > 0)
         if ring.any():
             pieces[pieces == p] = np.bincount(pieces[ring]).argmax()
+        else:
+            stuck.add(p)
     lut = np.zeros(k + 1, np.int32)
     used = np.unique(pieces[pieces > 0])
     lut[used] = np.arange(1, used.size + 1, dtype=np.int32)
@@ -179,6 +201,13 @@ def _nucleus_mean(intensity: np.ndarray, nucleus: np.ndarray) -> float:
 OD_FLOOR_TRANSMISSION = 0.01
 
 
+def _od_um2(intensity: np.ndarray, pixel_size_um: float) -> np.ndarray:
+    """Per pixel: decadic optical density times the pixel area (OD um^2)."""
+    t = np.clip(intensity, OD_FLOOR_TRANSMISSION, None)
+    od: np.ndarray = -np.log10(t) * (pixel_size_um * pixel_size_um)
+    return od
+
+
 def nucleus_od_um2(intensity: np.ndarray, nucleus: np.ndarray, pixel_size_um: float) -> float:
     """Integrated optical density of a nucleus: the sum of -log10(transmission) over its
     pixels times the pixel area (OD um^2), the absorbance-cytometry measure of DNA content.
@@ -189,8 +218,7 @@ def nucleus_od_um2(intensity: np.ndarray, nucleus: np.ndarray, pixel_size_um: fl
     its mean transmission is not. Debris, platelet clumps and overlapping red cells hold
     little or no DNA and stay far below.
     """
-    t = np.clip(intensity[nucleus], OD_FLOOR_TRANSMISSION, None)
-    return float(-np.log10(t).sum() * pixel_size_um * pixel_size_um)
+    return float(_od_um2(intensity[nucleus], pixel_size_um).sum())
 
 
 def _rejection(
@@ -227,7 +255,7 @@ def instances(
 ) -> Instances:
     """Cell instances passing every rule, with their nuclei; ``intensity``: the normalised tile."""
     cell, nuc = clean_masks(cell_prob, nucleus_prob, pixel_size_um, s)
-    labels = split_cells(cell, nuc, pixel_size_um, s)
+    labels = split_cells(cell, nuc, pixel_size_um, s, intensity)
     removed = dict.fromkeys(REJECTIONS, 0)
     keep: list[int] = []
     for rp in regionprops(labels, intensity_image=intensity):

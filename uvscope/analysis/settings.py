@@ -149,6 +149,15 @@ class PostprocessSettings(Model):
     split_min_radius_um: float = Field(
         2.5, gt=0, description="Each cell of a split must be at least this deep (inscribed radius)"
     )
+    split_min_nucleus_od_um2: float = Field(
+        9.0,
+        ge=0,
+        description=(
+            "Each cell of a split must hold this much nucleus absorbance (integrated optical "
+            "density, as min_nucleus_od_um2; a whole nucleus ~15 OD um2 at 260 nm), or it is "
+            "merged back: a neutrophil cut in two by a notch of its outline gives halves of 6-8"
+        ),
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> PostprocessSettings:
