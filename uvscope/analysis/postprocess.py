@@ -6,8 +6,9 @@ Steps: threshold -> opening (a smaller one for nuclei: karyorrhectic fragments a
 mask's own shape shows two bodies, never per nucleus fragment: a neutrophil's lobes stay one
 cell) -> per-cell thresholds on area, solidity, Euler number, the cell's mean intensity and
 the nucleus's integrated optical density (its DNA content: a large pale monocyte nucleus holds
-as much as a small dark lymphocyte one, so its mean intensity is no test). Labels come out
-numbered 1..n in raster order of their seeds, so the same input always gives the same labels.
+as much as a small dark lymphocyte one, so a pale nucleus is judged by its DNA, not dropped).
+Labels come out numbered 1..n in raster order of their seeds, so the same input always gives
+the same labels.
 """
 
 from __future__ import annotations
@@ -238,11 +239,12 @@ def _rejection(
         return "euler"
     if not s.min_mean_intensity <= rp.intensity_mean <= s.max_mean_intensity:
         return "intensity"
-    if nucleus_od_um2(intensity[rp.slice], nucleus, pixel_size_um) < s.min_nucleus_od_um2:
+    od = nucleus_od_um2(intensity[rp.slice], nucleus, pixel_size_um)
+    if od < s.min_nucleus_od_um2:
         return "nucleus_od"
-    limit = s.max_nucleus_mean_intensity
-    if limit is not None and _nucleus_mean(intensity[rp.slice], nucleus) > limit:
-        return "nucleus_intensity"
+    pale = _nucleus_mean(intensity[rp.slice], nucleus) > s.max_nucleus_mean_intensity
+    if pale and od < s.pale_nucleus_min_od_um2:
+        return "nucleus_intensity"  # pale and short of a nucleus's DNA: a red cell, debris
     return None
 
 

@@ -122,20 +122,28 @@ class PostprocessSettings(Model):
         ge=0,
         description=(
             "Cells whose nucleus absorbs less than this in all (integrated optical density at "
-            "the analysis wavelength, sum of -log10 transmission x um2) are removed: a nucleus "
-            "holds a fixed mass of DNA, so at 260 nm a healthy WBC nucleus integrates to ~15 "
-            "OD um2 whether small and dark or large and pale (simulated donors: 14-17, "
-            "karyorrhectic fragments >= 5); debris, platelet clumps and overlapping red cells "
-            "hold next to no DNA"
+            "the analysis wavelength: sum of -log10 transmission x um2) are removed. A nucleus "
+            "holds a fixed mass of DNA: at 260 nm a healthy WBC nucleus integrates to ~15 OD um2 "
+            "whether small and dark or large and pale (simulated donors 13.5-17), a dead cell's "
+            "fragments to 5-11; specks, debris and platelet clumps to less"
         ),
     )
-    max_nucleus_mean_intensity: float | None = Field(
-        None,
+    max_nucleus_mean_intensity: float = Field(
+        0.55,
         gt=0,
         description=(
-            "Optional: cells whose nucleus transmits more than this on average are removed. Off "
-            "by default: a large monocyte nucleus spreads its DNA thin and transmits 0.55-0.7 "
-            "at 260 nm (min_nucleus_od_um2 tests the DNA instead)"
+            "A nucleus transmitting more than this on average (no dense chromatin) must hold a "
+            "whole nucleus's DNA, pale_nucleus_min_od_um2, or its cell is removed: a red cell "
+            "(~0.74, ~6 OD um2) or pale debris goes, a large monocyte nucleus (0.55-0.7: its "
+            "DNA spread thin, ~15 OD um2) stays. Compact and dead nuclei are darker (<= 0.5)"
+        ),
+    )
+    pale_nucleus_min_od_um2: float = Field(
+        10.0,
+        ge=0,
+        description=(
+            "Integrated optical density a pale nucleus (see max_nucleus_mean_intensity) needs: "
+            "two thirds of a healthy nucleus's ~15 OD um2 at 260 nm, above a red cell's ~6"
         ),
     )
     split_min_depth_um: float = Field(
