@@ -10,7 +10,8 @@ For every donor x slide tilt: the embedded default scan file (its focus strategy
 exposure, analysis) with only the region enlarged to ``--rows`` x ``--columns`` tiles at the
 smear centre and ``stop_after_wbc = --stop``, run by the scan engine on the built-in simulated
 rig (virtual clock) with the analysis streaming beside it, exactly as `uvscope scan` runs it.
-Then: per-class differential error in percentage points, detection recall and precision, class
+Then: per-class differential error in percentage points, detection recall and precision
+(pooled and per true kind, the five classes and dead cells), class
 accuracy of matched cells, tiles excluded as out of focus, each tile's defocus against the
 slide's true surface, wall time. The pre-classes: bands %, IG %, blasts %, variant
 lymphocytes %, nucleated red cells per 100 WBC (truth vs counted, the truth's base the white
@@ -34,6 +35,7 @@ from uvscope.acquisition.engine import ScanEngine  # noqa: E402
 from uvscope.analysis.evaluate import (  # noqa: E402
     ScanEvaluation,
     evaluate_scan_folder,
+    merge,
     preclass_shares,
     wbc_in_100,
 )
@@ -53,7 +55,9 @@ HELD_OUT_SEED = {
     "eosinophilia": 307,
     "thalassaemia-like": 308,
     "sickle": 309,
-    "monocytosis": 310,
+    # the seed the monocytosis figures in RESULTS.md were measured at (a seed is a slide:
+    # shared by two donors it still gives two different slides, both unseen in training)
+    "monocytosis": 304,
 }
 #: pre-class figures printed truth vs counted (uvscope.analysis.evaluate.preclass_shares)
 PRECLASS_FIGURES = (
@@ -115,6 +119,7 @@ def run_one(donor: str, tilt: tuple[float, float], args: argparse.Namespace, out
 
 
 def report(r: dict) -> list[float]:
+    """Print one run's tables; returns the absolute per-class errors (pp)."""
     ev: ScanEvaluation = r["eval"]
     c = ev.counting
     s = r["summary"]
@@ -132,14 +137,19 @@ def report(r: dict) -> list[float]:
     nt = max(wbc_in_100(c.truth_counts), 1)
     npred = max(wbc_in_100(c.pred_counts), 1)
     err = c.differential_error_pp()
-    print("| class | truth | truth % | counted | counted % | error pp |")
-    print("|---|---|---|---|---|---|")
+    rec = c.recall_by_kind()
+    print("| class | truth | truth % | counted | counted % | error pp | found | recall |")
+    print("|---|---|---|---|---|---|---|---|")
     for k in CLASSES:
         print(
             f"| {k} | {c.truth_counts[k]} | {100 * c.truth_counts[k] / nt:.1f} | "
-            f"{c.pred_counts[k]} | {100 * c.pred_counts[k] / npred:.1f} | {err[k]:+.1f} |"
+            f"{c.pred_counts[k]} | {100 * c.pred_counts[k] / npred:.1f} | {err[k]:+.1f} | "
+            f"{rec[k][0]} | {rec[k][2]:.3f} |"
         )
-    print(f"| dead | {c.truth_counts['dead']} | | {c.pred_counts['dead']} | | |")
+    print(
+        f"| dead | {c.truth_counts['dead']} | | {c.pred_counts['dead']} | | | "
+        f"{rec['dead'][0]} | {rec['dead'][2]:.3f} |"
+    )
     missed: dict[str, int] = {}
     for t in c.missed:
         missed[t.kind] = missed.get(t.kind, 0) + 1
@@ -185,7 +195,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     worst: list[float] = []
-    recalls = []
+    recalls, precisions = [], []
+    evals = []
     if args.pairs:
         runs = [(p.split("@")[0], _tilt(p.split("@")[1])) for p in args.pairs.split(",") if p]
     else:
@@ -199,11 +210,19 @@ def main() -> None:
         sys.stdout.flush()
         worst.append(max(errs))
         recalls.append(r["eval"].counting.recall)
+        precisions.append(r["eval"].counting.precision)
+        evals.append(r["eval"].counting)
         if not args.keep:
             shutil.rmtree(out, ignore_errors=True)
     print(
         f"\nworst per-class error over all runs {max(worst):.1f} pp (target <= 3); "
-        f"lowest recall {min(recalls):.3f} (target >= 0.95)"
+        f"lowest recall {min(recalls):.3f} (target >= 0.95); "
+        f"lowest precision {min(precisions):.3f} (target >= 0.98)"
+    )
+    pooled = merge(evals).recall_by_kind()
+    print(
+        "pooled detection recall by kind (targets: >= 0.95 each class, >= 0.90 dead): "
+        + ", ".join(f"{k} {f}/{n} = {v:.3f}" for k, (f, n, v) in pooled.items())
     )
 
 

@@ -21,7 +21,7 @@ def _cell(cell, nuc, img, rc, r_cell, r_nuc, nuc_offsets=((0, 0),)) -> None:
     for dr, dc in nuc_offsets:
         rr, cc = draw_disk((rc[0] + dr, rc[1] + dc), r_nuc, shape=cell.shape)
         nuc[rr, cc] = 1.0
-        img[rr, cc] = 0.4
+        img[rr, cc] = 0.1  # a nucleus absorbs: DNA at 260 nm
 
 
 def test_cells_without_nucleus_and_nuclei_without_cell_are_removed() -> None:

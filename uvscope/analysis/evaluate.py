@@ -93,6 +93,20 @@ class Evaluation:
     def precision(self) -> float:
         return self.tp / self.n_pred if self.n_pred else float("nan")
 
+    def recall_by_kind(self) -> dict[str, tuple[int, int, float]]:
+        """Per true kind (five classes and dead): (found, truth, detection recall).
+
+        Found means matched to a counted detection, whatever class it was given: a class the
+        pipeline never detects is invisible in the pooled recall when the class is rare.
+        """
+        found = Counter(t.kind for t, _ in self.matched)
+        return {
+            k: (found[k], self.truth_counts[k], found[k] / self.truth_counts[k])
+            if self.truth_counts[k]
+            else (0, 0, float("nan"))
+            for k in LABELS
+        }
+
     def differential_error_pp(self) -> dict[str, float]:
         """Per class: counted percentage minus true percentage of healthy WBCs (signed, pp);
         the percent base is every white cell in the 100 % (the pre-classes too), as the
@@ -117,6 +131,8 @@ class Evaluation:
             f"missed {len(self.missed)}  false positives {len(self.false_pos)} "
             f"(of which splits {self.splits})  merges {self.merges}",
             f"class accuracy of matched cells {self.class_accuracy():.3f}",
+            "detection recall by kind: "
+            + "  ".join(f"{k} {f}/{n}" for k, (f, n, _) in self.recall_by_kind().items()),
             "confusion (rows truth, columns predicted): "
             + " ".join(f"{k[:5]:>5s}" for k in LABELS),
         ]

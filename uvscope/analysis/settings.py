@@ -81,18 +81,36 @@ class PostprocessSettings(Model):
     cell_threshold: float = Field(0.5, gt=0, lt=1, description="Cell probability threshold")
     nucleus_threshold: float = Field(0.5, gt=0, lt=1, description="Nucleus probability threshold")
     opening_radius_um: float = Field(
-        0.8, ge=0, description="Disk radius of the morphological opening"
+        0.8, ge=0, description="Disk radius of the morphological opening of the cell mask"
     )
-    min_cell_area_um2: float = Field(
-        30.0,
+    nucleus_opening_radius_um: float = Field(
+        0.3,
         ge=0,
         description=(
-            "Smaller cells are removed (platelet clumps, debris; the smallest simulated "
-            "lymphocytes are ~35 um2; tuned on training donors)"
+            "Disk radius of the opening of the nucleus mask: small, because a karyorrhectic "
+            "dead cell's nucleus is 3-5 fragments of 0.6-1.1 um radius that a 0.8 um opening "
+            "erases (the cell then has no nucleus and is dropped); specks it keeps hold too "
+            "little DNA to pass min_nucleus_od_um2"
+        ),
+    )
+    min_cell_area_um2: float = Field(
+        20.0,
+        ge=0,
+        description=(
+            "Smaller cells are removed (dust specks; platelet clumps and debris hold no DNA and "
+            "fail min_nucleus_od_um2 at any size). Simulated donors: the smallest dead-cell masks "
+            "are ~26 um2, the smallest lymphocytes ~35 um2"
         ),
     )
     max_cell_area_um2: float = Field(600.0, gt=0, description="Larger cells (clumps) are removed")
-    min_nucleus_area_um2: float = Field(4.0, ge=0, description="A cell needs this much nucleus")
+    min_nucleus_area_um2: float = Field(
+        2.0,
+        ge=0,
+        description=(
+            "A cell needs this much nucleus (a karyorrhectic cell's fragments cover 3-8 um2; "
+            "how much DNA it holds is min_nucleus_od_um2's test)"
+        ),
+    )
     min_solidity: float = Field(0.75, ge=0, le=1, description="Cells less convex are removed")
     min_euler_number: int = Field(-1, description="Cells with more holes than 1 - this are removed")
     min_mean_intensity: float = Field(
@@ -107,13 +125,33 @@ class PostprocessSettings(Model):
             "is the test that separates WBCs from pale debris"
         ),
     )
+    min_nucleus_od_um2: float = Field(
+        4.0,
+        ge=0,
+        description=(
+            "Cells whose nucleus absorbs less than this in all (integrated optical density at "
+            "the analysis wavelength: sum of -log10 transmission x um2) are removed. A nucleus "
+            "holds a fixed mass of DNA: at 260 nm a healthy WBC nucleus integrates to ~15 OD um2 "
+            "whether small and dark or large and pale (simulated donors 13.5-17), a dead cell's "
+            "fragments to 5-11; specks, debris and platelet clumps to less"
+        ),
+    )
     max_nucleus_mean_intensity: float = Field(
         0.55,
         gt=0,
         description=(
-            "Cells whose nucleus is this bright on average are removed: DNA absorbs strongly at "
-            "260 nm, so a WBC nucleus is dark whatever the cell's size (training donors: healthy "
-            "<= 0.45, dead <= 0.17); pale debris has no such core"
+            "A nucleus transmitting more than this on average (no dense chromatin) must hold a "
+            "whole nucleus's DNA, pale_nucleus_min_od_um2, or its cell is removed: a red cell "
+            "(~0.74, ~6 OD um2) or pale debris goes, a large monocyte nucleus (0.55-0.7: its "
+            "DNA spread thin, ~15 OD um2) stays. Compact and dead nuclei are darker (<= 0.5)"
+        ),
+    )
+    pale_nucleus_min_od_um2: float = Field(
+        10.0,
+        ge=0,
+        description=(
+            "Integrated optical density a pale nucleus (see max_nucleus_mean_intensity) needs: "
+            "two thirds of a healthy nucleus's ~15 OD um2 at 260 nm, above a red cell's ~6"
         ),
     )
     split_min_depth_um: float = Field(
@@ -126,6 +164,15 @@ class PostprocessSettings(Model):
     )
     split_min_radius_um: float = Field(
         2.5, gt=0, description="Each cell of a split must be at least this deep (inscribed radius)"
+    )
+    split_min_nucleus_od_um2: float = Field(
+        9.0,
+        ge=0,
+        description=(
+            "Each cell of a split must hold this much nucleus absorbance (integrated optical "
+            "density, as min_nucleus_od_um2; a whole nucleus ~15 OD um2 at 260 nm), or it is "
+            "merged back: a neutrophil cut in two by a notch of its outline gives halves of 6-8"
+        ),
     )
 
     @model_validator(mode="after")

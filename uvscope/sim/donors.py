@@ -293,6 +293,16 @@ RBC_DONORS = {
     "thalassaemia-like": _thalassaemia_like,
 }
 
+def _monocytosis() -> DonorProfile:
+    """Reactive monocytosis (chronic infection, recovery from neutropenia, CMML-like): about
+    18 % monocytes, absolute count above 1e9/L, taken from the neutrophils and lymphocytes."""
+    frac = _healthy_fractions()
+    frac["monocyte"] = 0.18
+    frac["neutrophil"] = 0.52
+    frac["lymphocyte"] = 0.263
+    return DonorProfile(name="monocytosis", wbc_fractions=frac, wbc_per_mm2=14.0)
+
+
 DONORS = {
     "healthy": _healthy,
     "neutropenia": _neutropenia,
@@ -304,6 +314,8 @@ DONORS = {
     "left-shift": _left_shift,
     "acute-leukaemia-like": _acute_leukaemia_like,
     "viral": _viral,
+
+    "monocytosis": _monocytosis,
 }
 
 _RANDOM = re.compile(r"^random-(\d+)$")
