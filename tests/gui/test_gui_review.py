@@ -109,8 +109,16 @@ def test_outside_classes_are_kept_out_of_the_reviewed_differential(qtbot, tmp_pa
     panel.add_cells(_thumbs(cells))
     panel.gallery.reclassify("t00000c0000", "smudge")
     diff = panel.differential.current
+    # a smudge cell is pre-classified outside the 100 %, as differential.json counts it
     assert diff.counts["neutrophil"] == 3 and diff.total == 3
-    assert "1 outside the differential" in panel.differential.summary.text()
+    assert diff.preclasses == {"smudge": 1}
+    assert "pre-classified: smudge 1" in panel.differential.summary.text()
+    panel.gallery.reclassify("t00000c0001", "blast")  # a blast is in the 100 %
+    diff = panel.differential.current
+    assert diff.total == 3 and diff.percentages["neutrophil"] == pytest.approx(200 / 3)
+    panel.gallery.reclassify("t00000c0002", "artefact")  # set aside: in no count
+    diff = panel.differential.current
+    assert diff.total == 2 and "1 set aside" in panel.differential.summary.text()
     assert load_reviewed_labels(tmp_path)["t00000c0000"].reviewed == "smudge"
     assert set(OUTSIDE_CLASSES) <= set(panel.gallery.lists)
 

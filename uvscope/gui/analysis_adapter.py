@@ -111,4 +111,5 @@ def to_differential(d: Any) -> Differential:
         percentages={r.name: float(r.percent) for r in rows},
         ci95={r.name: (float(r.ci_low_percent), float(r.ci_high_percent)) for r in rows},
         dead=int(d.dead),
+        preclasses={r.name: int(r.count) for r in getattr(d, "preclasses", ()) if r.count},
     )

@@ -80,7 +80,8 @@ class DifferentialView(QWidget):
         self.current: Differential | None = None
 
     def show_differential(self, diff: Differential, reviewed: int = 0, outside: int = 0) -> None:
-        """``reviewed``: cells reclassified; ``outside``: put outside the five-part count."""
+        """``reviewed``: cells reclassified; ``outside``: set aside by the reviewer (artefact,
+        unidentified). The percentages are of the 100 % that holds the pre-classes."""
         self.current = diff
         pct = np.array([diff.percentages.get(c, 0.0) for c in self.classes])
         lo = np.array([diff.ci95.get(c, (0.0, 0.0))[0] for c in self.classes])
@@ -106,8 +107,13 @@ class DifferentialView(QWidget):
         text = f"{diff.total} {wbcs} counted, {diff.dead} {dead} excluded"
         if reviewed:
             text += f"; {reviewed} reclassified by review"
+        if diff.preclasses:
+            listed = ", ".join(
+                f"{name.replace('_', ' ')} {n}" for name, n in sorted(diff.preclasses.items())
+            )
+            text += f"; pre-classified: {listed} (nrbc and smudge outside the 100 %)"
         if outside:
-            text += f"; {outside} outside the differential (band, blast, smudge, ...)"
+            text += f"; {outside} set aside (artefact, unidentified)"
         self.summary.setText(text)
 
     def _fit_width(self) -> None:

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from uvscope.analysis.differential import wilson_interval
+from uvscope.analysis.differential import IN_DIFFERENTIAL, wilson_interval
 from uvscope.analysis.review import (  # noqa: F401 - the widgets' one place for class names
     LOW_CONFIDENCE_P,
     OUTSIDE_CLASSES,
     REVIEW_CLASSES,
+    REVIEW_ONLY_CLASSES,
 )
 from uvscope.analysis.settings import CLASSES
-from uvscope.classes import DEAD
+from uvscope.classes import DEAD, PRECLASSES
 
 #: the five-part differential, in the report's order
 WBC_CLASSES: tuple[str, ...] = CLASSES
@@ -65,24 +66,36 @@ class Differential:
     percentages: Mapping[str, float]
     ci95: Mapping[str, tuple[float, float]]  #: (low, high) in percent
     dead: int = 0
+    #: pre-classified cells per class (bands, blasts, ...; nucleated red and smudge cells too)
+    preclasses: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
-        return int(sum(self.counts.values()))
+        """The white cells of the 100 %: the five parts and the pre-classes counted in it,
+        as ``differential.json`` counts them (its ``healthy``)."""
+        inside = sum(int(self.preclasses.get(c, 0)) for c in IN_DIFFERENTIAL)
+        return int(sum(self.counts.values())) + inside
 
 
 def differential_from_labels(
     labels: Iterable[str], classes: Iterable[str] = WBC_CLASSES
 ) -> Differential:
-    """The differential of a list of per-cell class names (used after a reviewer's changes)."""
+    """The differential of a list of per-cell class names (used after a reviewer's changes):
+    percentages of the 100 % that holds the pre-classes counted in it, as the report's."""
     classes = tuple(classes)
     labels = list(labels)
     counts = {c: sum(1 for lab in labels if lab == c) for c in classes}
-    n = sum(counts.values())
+    pre = {c: k for c in PRECLASSES if (k := sum(1 for lab in labels if lab == c))}
+    n = sum(counts.values()) + sum(pre.get(c, 0) for c in IN_DIFFERENTIAL)
     pct = {c: (100.0 * counts[c] / n if n else 0.0) for c in classes}
     ci = {c: _percent(wilson_interval(counts[c], n)) for c in classes}
     dead = sum(1 for lab in labels if lab == DEAD)
-    return Differential(counts=counts, percentages=pct, ci95=ci, dead=dead)
+    return Differential(counts=counts, percentages=pct, ci95=ci, dead=dead, preclasses=pre)
+
+
+def set_aside(labels: Iterable[str]) -> int:
+    """Cells a reviewer set aside as artefact or unidentified (in no count)."""
+    return sum(1 for lab in labels if lab in REVIEW_ONLY_CLASSES)
 
 
 def _percent(interval: tuple[float, float]) -> tuple[float, float]:

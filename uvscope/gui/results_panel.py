@@ -32,7 +32,7 @@ from uvscope.gui.differential_view import DifferentialView
 from uvscope.gui.flags_banner import FlagsBanner
 from uvscope.gui.gallery import CellGallery, CellThumb
 from uvscope.gui.report_viewer import ReportViewer, browser_available
-from uvscope.gui.results import OUTSIDE_CLASSES, CellRow, Differential, differential_from_labels
+from uvscope.gui.results import CellRow, Differential, differential_from_labels, set_aside
 from uvscope.gui.review import ReviewStore
 from uvscope.localtime import local_text
 
@@ -296,9 +296,8 @@ class ResultsPanel(QWidget):
 
     def _show_reviewed(self) -> None:
         labels = [self.review.label_of(c) for c in self.cells.values()]
-        outside = sum(1 for lab in labels if lab in OUTSIDE_CLASSES)
         self.differential.show_differential(
-            differential_from_labels(labels), len(self.review), outside
+            differential_from_labels(labels), len(self.review), set_aside(labels)
         )
         self._refresh_reference()
 
@@ -309,7 +308,7 @@ class ResultsPanel(QWidget):
             labels = [self.review.label_of(c) for c in self.cells.values()]
             return {lab: labels.count(lab) for lab in set(labels) if lab != DEAD}
         diff = self._analysis_diff or self.differential.current
-        return dict(diff.counts) if diff is not None else {}
+        return {**diff.counts, **diff.preclasses} if diff is not None else {}
 
     def _refresh_reference(self) -> None:
         """H/L marks and flags for what is shown, against the lab's intervals."""

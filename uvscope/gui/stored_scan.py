@@ -75,6 +75,9 @@ def differential_of(doc: dict[str, Any]) -> Differential:
             for k in CLASSES
         },
         dead=int(doc.get("dead", 0)),
+        preclasses={
+            str(c["name"]): int(c["count"]) for c in doc.get("preclasses") or [] if c["count"]
+        },
     )
 
 
