@@ -143,3 +143,24 @@ def test_a_folder_without_a_scan_is_refused_with_a_message(qtbot, flat_rig, tmp_
     assert not win.open_scan(tmp_path)
     assert "manifest.json" in win.banner.label.text()
     win.close()
+
+
+@pytest.mark.parametrize(("count", "expected"), [(None, None), (4.2e6, 4.2e6)])
+def test_a_stored_scan_keeps_its_red_cell_count_in_the_identity(scans, tmp_path, count, expected):
+    """The manifest's [sample] holds rbc_per_ul (a number or null) beside the identity."""
+    import shutil
+
+    from uvscope.errors import StorageError
+    from uvscope.gui.stored_scan import open_stored_scan
+
+    folder = tmp_path / "scan"
+    shutil.copytree(scans / "scan-a", folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["config"]["sample"]["rbc_per_ul"] = count
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    stored = open_stored_scan(folder)
+    assert stored.sample.id == "H-0001" and stored.sample.rbc_per_ul == expected
+    manifest["config"]["sample"]["rbc_per_ul"] = "lots"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(StorageError, match="manifest.json: its \\[sample\\] is not valid"):
+        open_stored_scan(folder)

@@ -81,6 +81,17 @@ def differential_of(doc: dict[str, Any]) -> Differential:
     )
 
 
+def _sample(data: dict[str, Any], folder: Path) -> SampleConfig:
+    """The manifest's sample identity (its red-cell count too); a damaged one is named."""
+    try:
+        return SampleConfig.model_validate({k: v for k, v in data.items() if v is not None})
+    except ValueError as err:
+        raise StorageError(
+            f"{folder / 'manifest.json'}: its [sample] is not valid ({err}); the scan cannot be "
+            "identified"
+        ) from None
+
+
 def open_stored_scan(folder: str | Path) -> StoredScan:
     """Read a scan folder's manifest and differential (fast: no images); StorageError when
     the folder holds no scan."""
@@ -99,7 +110,7 @@ def open_stored_scan(folder: str | Path) -> StoredScan:
     fov = plan.get("fov_mm") or (shape[1] * px / 1e3, shape[0] * px / 1e3)
     return StoredScan(
         folder=folder,
-        sample=SampleConfig(**{k: str(v) for k, v in (cfg.get("sample") or {}).items()}),
+        sample=_sample(cfg.get("sample") or {}, folder),
         status=str(manifest.get("status", "unknown")),
         analysed=diff is not None,
         pixel_size_um=px,
