@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from uvscope.classes import BAND
+from uvscope.cli.cbc_summary import print_cbc
 
 console = Console()
 
@@ -237,6 +238,7 @@ def analyze(
     elif len(results) == 1:
         r = results[0]
         print_differential(r.differential)
+        print_cbc(console, Path(r.scan_dir) / "analysis")
         print_skipped(r)
         console.print(f"{r.cells} cells -> {Path(r.scan_dir) / 'analysis'}")
         if r.message:

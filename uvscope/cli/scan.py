@@ -115,8 +115,10 @@ def _print_analysis(sinks: Sequence[object]) -> None:
         result = getattr(sink, "summary", None)
         if result:
             from uvscope.cli.analyze import print_differential
+            from uvscope.cli.cbc_summary import print_cbc
 
             print_differential(result["differential"])
+            print_cbc(console, result["root"])
             console.print(f"cells: {result['cells']}; analysis in {result['root']}")
             if result.get("report"):
                 console.print(f"report: [bold]{result['report']}[/]")
