@@ -384,7 +384,9 @@ def _reviewed_cells_html(facts: ReportFacts) -> str:
 def _models_summary(facts: ReportFacts) -> str:
     models = facts.doc.get("models", {})
     rows = []
-    for kind in sorted(k for k in models if not k.endswith("_card") and models[k] is not None):
+    # the networks by name (other provenance, e.g. an allowed modality mismatch, is in the
+    # provenance file)
+    for kind in sorted(k for k in models if not k.endswith("_card") and isinstance(models[k], str)):
         card = models.get(f"{kind}_card")
         sha = str(card.get("sha256", ""))[:12] if isinstance(card, dict) else ""
         sim = " (simulated training data)" if kind in facts.simulated_models else ""
