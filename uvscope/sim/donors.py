@@ -293,6 +293,7 @@ RBC_DONORS = {
     "thalassaemia-like": _thalassaemia_like,
 }
 
+
 def _monocytosis() -> DonorProfile:
     """Reactive monocytosis (chronic infection, recovery from neutropenia, CMML-like): about
     18 % monocytes, absolute count above 1e9/L, taken from the neutrophils and lymphocytes."""
@@ -314,7 +315,6 @@ DONORS = {
     "left-shift": _left_shift,
     "acute-leukaemia-like": _acute_leukaemia_like,
     "viral": _viral,
-
     "monocytosis": _monocytosis,
 }
 
