@@ -24,6 +24,7 @@ import numpy as np
 from uvscope.analysis.differential import wilson_interval
 from uvscope.analysis.rbc import Shapes
 from uvscope.analysis.rbc_morphology import classify
+from uvscope.analysis.review import read_review_csv
 from uvscope.analysis.settings import CbcSettings
 from uvscope.classes import RBC_CLASSES
 from uvscope.errors import StorageError
@@ -236,7 +237,8 @@ def load_reviewed_rbc(scan_dir: str | Path) -> dict[str, ReviewedObject]:
     """object id -> reviewed label from a scan folder; empty when it was never reviewed."""
     path = Path(scan_dir) / REVIEWED_RBC_CSV
     out: dict[str, ReviewedObject] = {}
-    for n, row in enumerate(_rows(path), start=2):
+    rows = read_review_csv(path, REVIEWED_RBC_FIELDS, "reviewed red-cell")
+    for n, row in enumerate(rows, start=2):
         try:
             label = ReviewedObject(
                 object_id=row["object_id"],

@@ -14,7 +14,7 @@ import csv
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,29 +53,37 @@ class ReviewedLabel:
     reviewed: str
 
 
-def load_reviewed_labels(scan_dir: str | Path) -> dict[str, ReviewedLabel]:
-    """cell id -> reviewed label from a scan folder; empty when it was never reviewed."""
-    path = Path(scan_dir) / REVIEWED_CSV
+def read_review_csv(path: Path, fields: Sequence[str], what: str) -> list[dict[str, str]]:
+    """The rows of a review file (``what``: e.g. "reviewed-labels"); none when it does not
+    exist. Damage (not CSV text, empty, another header) is named as this file's, never blamed
+    on the results it reviews."""
     if not path.exists():
-        return {}
+        return []
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             rows = list(reader)
             header = reader.fieldnames
     except OSError as err:
-        raise StorageError(f"could not read reviewed labels {path}: {err}") from err
+        raise StorageError(f"could not read {what} file {path}: {err}") from err
     except (UnicodeDecodeError, csv.Error) as err:
         raise StorageError(
             f"{path} is damaged (not CSV text: {err}); fix or delete the file and review again"
         ) from None
     if header is None:  # the review always writes its header: an empty file is damage
         raise StorageError(f"{path} is empty (not even its header); delete it and review again")
-    if not set(REVIEWED_FIELDS) <= set(header):
+    if not set(fields) <= set(header):
         raise StorageError(
-            f"{path} is not a reviewed-labels file: its header is {', '.join(header)[:80]!r}, "
-            f"not {', '.join(REVIEWED_FIELDS)}; fix or delete the file and review again"
+            f"{path} is not a {what} file: its header is {', '.join(header)[:80]!r}, "
+            f"not {', '.join(fields)}; fix or delete the file and review again"
         )
+    return rows
+
+
+def load_reviewed_labels(scan_dir: str | Path) -> dict[str, ReviewedLabel]:
+    """cell id -> reviewed label from a scan folder; empty when it was never reviewed."""
+    path = Path(scan_dir) / REVIEWED_CSV
+    rows = read_review_csv(path, REVIEWED_FIELDS, "reviewed-labels")
     out: dict[str, ReviewedLabel] = {}
     for n, row in enumerate(rows, start=2):
         try:
