@@ -87,3 +87,21 @@ def test_an_analysis_sink_made_first_does_not_block_a_new_scan(tmp_path: Path) -
     (root / "analysis" / "cells.csv").write_text("index\n")  # but results are not overwritten
     with pytest.raises(StorageError, match="not empty"):
         ScanFolder.claim_new(root)
+
+
+def test_a_takeover_killed_before_its_manifest_leaves_a_folder_a_new_scan_takes(
+    tmp_path: Path,
+) -> None:
+    """A start killed before or while writing its manifest (a takeover keeps events.jsonl;
+    the manifest is written to manifest.json.part first) must not leave a folder that no scan
+    will take: the kill harness found a manifest.json.part doing that."""
+    root = tmp_path / "s"
+    (root / "raw").mkdir(parents=True)
+    (root / "uvscope.log").write_text("start\n")
+    (root / "events.jsonl").write_text('{"kind": "reuse"}\n')
+    ScanFolder.claim_new(root).release()
+    (root / "manifest.json.part").write_bytes(b"")  # killed while writing its manifest
+    ScanFolder.claim_new(root).release()
+    (root / "notes.txt").write_text("mine")  # anything else still keeps a folder occupied
+    with pytest.raises(StorageError, match="not empty"):
+        ScanFolder.claim_new(root)

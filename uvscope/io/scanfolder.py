@@ -246,11 +246,15 @@ class ScanFolder:
                 "output folder"
             )
         # what a killed start or this process's own analysis sink leaves: empty folders (and
-        # the run's log, which only ever appends)
+        # the logs, which only ever append: a takeover of a folder where nothing was acquired
+        # keeps events.jsonl, so a kill before its new manifest leaves it behind), and the
+        # manifest's own unfinished write (a kill while it was being written)
+        part = self.manifest_path.name + ".part"  # written as path + ".part", then renamed
+        startup = (LOCK_FILE_NAME, "uvscope.log", self.events_path.name, part)
         others = [
             p.name
             for p in self.root.iterdir()
-            if p.name not in (LOCK_FILE_NAME, "uvscope.log")
+            if p.name not in startup
             and not (p.name in (*LAYOUT, "analysis", "analysis.partial") and _empty_tree(p))
         ]
         if others:
