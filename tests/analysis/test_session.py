@@ -80,7 +80,7 @@ def test_label_mosaic_holds_each_counted_cell_once(
 def test_report_renders_differential_chart_mosaic_and_gallery(
     tmp_path: Path, settings: AnalysisSettings
 ) -> None:
-    from uvscope.io.report import write_report
+    from uvscope.report.page import write_report
 
     root, _, _ = _scan(tmp_path)
     analyse_scan_folder(root, fake_models(), settings, report=False)

@@ -334,7 +334,7 @@ def _whole_new_or_old(out: Path, old: dict[str, bytes], seed: int) -> str:
     """DIR/analysis after a kill: the previous results byte for byte, or a whole new analysis
     (every file the analysis writes, the table agreeing with the differential, the same cells
     as before): never a mixture."""
-    from uvscope.io.report_inputs import check_report_inputs
+    from uvscope.report.inputs import check_report_inputs
 
     now = _snapshot(out)
     if now == old:

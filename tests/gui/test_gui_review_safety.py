@@ -10,7 +10,7 @@ from PySide6.QtGui import QImage
 
 from tests.gui.test_gui_review import _cell, _thumbs
 from tests.gui.test_gui_window import _scan, _window, slow_rig  # noqa: F401
-from tests.io._report_fixture import make_scan
+from tests.report._report_fixture import make_scan
 from uvscope.acquisition.events import RunState
 from uvscope.analysis.review import load_reviewed_labels
 from uvscope.gui.gallery import CellGallery, CellThumb

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 import uvscope
 from tests.gui.test_gui_live_view import ListSource
 from tests.gui.test_gui_window import _scan, _window, slow_rig  # noqa: F401
-from tests.io._report_fixture import make_scan
+from tests.report._report_fixture import make_scan
 from uvscope.acquisition.events import RunState
 from uvscope.gui.help_dialog import about_text, operator_section, readme_text
 from uvscope.gui.live_view import LiveViewWidget
@@ -80,7 +80,7 @@ def test_the_close_question_goes_when_the_scan_ends_behind_it(qtbot, slow_rig, t
 
 
 def test_open_report_without_a_browser_shows_it_in_the_window(qtbot, tmp_path, monkeypatch):
-    from uvscope.io.report import write_report
+    from uvscope.report.page import write_report
 
     scan = make_scan(tmp_path, ["neutrophil"] * 4, images=False, sample={"id": "H-77"})
     write_report(scan)

@@ -1,5 +1,5 @@
 """What an analysis leaves in DIR/analysis/: per-tile labels and stained tiles, the cell table,
-the differential, the mosaics and (through ``uvscope.io.report``) the HTML report.
+the differential, the mosaics and (through ``uvscope.report.page``) the HTML report.
 
 Everything is written into ``DIR/analysis.partial/`` and swapped into place by ``commit`` once
 complete, so a previous analysis stays whole until the new one is (a failed or interrupted

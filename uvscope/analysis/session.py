@@ -208,7 +208,7 @@ class AnalysisSession:
         log_replacement(self.scan_dir, previous, analysed, self.skipped)
         report_path = None
         if self.report:
-            from uvscope.io.report import write_report
+            from uvscope.report.page import write_report
 
             out._report("report", 0, 1)
             report_path = write_report(self.scan_dir)

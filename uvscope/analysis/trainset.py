@@ -23,9 +23,9 @@ from uvscope.analysis.settings import CLASSES, AnalysisSettings
 from uvscope.classes import DEAD, PRECLASSES
 from uvscope.errors import ModelError
 from uvscope.io.ome import read_ome_tiff, tiff_damage
-from uvscope.io.report_inputs import reviewed_labels
 from uvscope.io.scancheck import check_scan
 from uvscope.io.scanfolder import ScanFolder
+from uvscope.report.inputs import reviewed_labels
 
 _CELL_ID = re.compile(r"^t(\d+)c(\d+)$")
 #: reviewed classes a classifier learns, in its label order (uvscope.models.arch.CLASS_NAMES)

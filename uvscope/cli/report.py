@@ -33,8 +33,8 @@ def report(
     cards, every reviewed cell) goes to report_provenance.html beside it. Sample id, slide
     id and operator come from the scan file's [sample] table unless given here.
     """
-    from uvscope.io.report import write_report
-    from uvscope.io.report_inputs import check_report_inputs, check_report_target
+    from uvscope.report.inputs import check_report_inputs, check_report_target
+    from uvscope.report.page import write_report
 
     check_report_inputs(scan_dir)
     check_report_target(out if out is not None else scan_dir / "analysis" / "report.html")

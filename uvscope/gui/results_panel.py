@@ -372,7 +372,7 @@ class ResultsPanel(QWidget):
         reference, wbc = self.reference, self.wbc_count.value() or None
 
         def work() -> None:
-            from uvscope.io.report import write_report
+            from uvscope.report.page import write_report
 
             try:
                 path = write_report(scan_dir, reference=reference, wbc_per_ul=wbc)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.io._report_fixture import make_scan
+from tests.report._report_fixture import make_scan
 from uvscope.cli import main
 
 CLASSES = ["neutrophil", "neutrophil", "lymphocyte", "monocyte", "dead"]
@@ -95,7 +95,7 @@ def test_a_report_where_the_write_itself_fails_is_a_clean_error(scan: Path) -> N
 
 
 def test_gallery_names_tiles_without_a_gray_image_once_per_reason() -> None:
-    from uvscope.io.report_images import _problem_lines
+    from uvscope.report.images import _problem_lines
 
     lines = _problem_lines(
         {0: "no line in tiles.jsonl", 5: "truncated", 2: "no line in tiles.jsonl"}

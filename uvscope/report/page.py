@@ -28,20 +28,20 @@ from uvscope.analysis.review import (
     reviewed_differential,
 )
 from uvscope.classes import ALL_CLASSES, CLASSES, DEAD, class_hex
-from uvscope.io.report_cbc import cbc_section_html
-from uvscope.io.report_facts import Flag, ReportFacts, load_facts, plural, quality_flags
-from uvscope.io.report_images import gallery_html, mosaic_html
-from uvscope.io.report_inputs import check_report_inputs, write_text_whole
-from uvscope.io.report_preclass import preclass_table_html
-from uvscope.io.report_provenance import PROVENANCE_NAME, write_provenance
-from uvscope.io.report_reference import (
+from uvscope.localtime import local_text, now_local
+from uvscope.report.cbc import cbc_section_html
+from uvscope.report.facts import Flag, ReportFacts, load_facts, plural, quality_flags
+from uvscope.report.images import gallery_html, mosaic_html
+from uvscope.report.inputs import check_report_inputs, write_text_whole
+from uvscope.report.preclass import preclass_table_html
+from uvscope.report.provenance import PROVENANCE_NAME, write_provenance
+from uvscope.report.reference import (
     cell_findings,
     evaluate_report,
     findings_html,
     reference_html,
     with_flag_rows,
 )
-from uvscope.localtime import local_text, now_local
 
 CLASS_ORDER = CLASSES
 COLOURS = {name: class_hex(name) for name in ALL_CLASSES}  # the one colour table
@@ -433,7 +433,7 @@ def write_report(
     source = (reference or ReferenceIntervals()).source
     sample = facts.sample.id or scan_dir.name
     target = Path(out) if out is not None else scan_dir / "analysis" / "report.html"
-    text = resources.files("uvscope.io").joinpath("templates/report.html").read_text("utf-8")
+    text = resources.files("uvscope.report").joinpath("templates/report.html").read_text("utf-8")
     page = Template(text).substitute(
         title=html.escape(f"{sample}: white-cell differential"),
         notice=findings_html(findings) + _use_notice(facts),

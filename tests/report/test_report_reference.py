@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.io._report_fixture import make_scan, review
+from tests.report._report_fixture import make_scan, review
 from uvscope.analysis.reference import Interval, ReferenceIntervals
-from uvscope.io.report import write_report
+from uvscope.report.page import write_report
 
 #: 20 neutrophils, 16 lymphocytes, 2 monocytes, 2 eosinophils: lymphocytes 40 % (in range)
 CLASSES = ["neutrophil"] * 20 + ["lymphocyte"] * 16 + ["monocyte"] * 2 + ["eosinophil"] * 2

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from uvscope.analysis.review import ReviewedLabel, class_label
-from uvscope.io.report_facts import LOW_CONFIDENCE_P, cell_confidence
+from uvscope.report.facts import LOW_CONFIDENCE_P, cell_confidence
 
 
 def png_data_uri(img: np.ndarray) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from uvscope.analysis.differential import DifferentialCounter, wilson_interval
 from uvscope.analysis.review import REVIEWED_CSV, REVIEWED_FIELDS
-from uvscope.io.report import write_report
+from uvscope.report.page import write_report
 
 AUTO = ["neutrophil"] * 6 + ["lymphocyte"] * 3 + ["monocyte"] + ["dead"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from uvscope.io.report import write_report
-from uvscope.io.report_preclass import preclass_table_html
+from uvscope.report.page import write_report
+from uvscope.report.preclass import preclass_table_html
 
 from ._report_fixture import make_scan
 

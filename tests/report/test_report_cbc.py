@@ -16,7 +16,7 @@ from uvscope.analysis.platelets import PlateletRecord
 from uvscope.analysis.rbc import RbcRecord
 from uvscope.analysis.smear import GalleryCrop, SmearTile
 from uvscope.classes import RBC_CLASSES
-from uvscope.io.report import write_report
+from uvscope.report.page import write_report
 
 from ._report_fixture import make_scan, review
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from uvscope.analysis.review import load_reviewed_labels, sign_off
-from uvscope.io.report import write_report
-from uvscope.io.report_provenance import PROVENANCE_NAME
+from uvscope.report.page import write_report
+from uvscope.report.provenance import PROVENANCE_NAME
 
 from ._report_fixture import make_scan, review
 

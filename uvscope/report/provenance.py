@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from uvscope.io.report_facts import ReportFacts
-from uvscope.io.report_inputs import write_text_whole
+from uvscope.report.facts import ReportFacts
+from uvscope.report.inputs import write_text_whole
 
 PROVENANCE_NAME = "report_provenance.html"
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from uvscope.classes import RBC_CLASSES
-from uvscope.io.report_images import png_data_uri, to_u8
+from uvscope.report.images import png_data_uri, to_u8
 
 GALLERY_FILE = "rbc_gallery.npz"
 #: crops shown per class in the report
