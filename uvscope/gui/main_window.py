@@ -701,6 +701,7 @@ class MainWindow(QMainWindow):
         tw = TileWorker(cfg.wavelengths[0].nm, self)
         tw.tile_ready.connect(self.scan_view.mosaic.add_tile)
         tw.tile_ready.connect(lambda t: self.overview.add_tile(t.x_mm, t.y_mm))
+        tw.tile_ready.connect(lambda t: self.overview.set_position(t.x_mm, t.y_mm))
         self.overview.clear_tiles()
         tw.tile_ready.connect(lambda t: self.panel.show_scan_position(t.x_mm, t.y_mm))
         tw.result_ready.connect(self._on_result)

@@ -60,9 +60,13 @@ def _smallest_level(path: Path, max_side: int) -> np.ndarray:
         levels = tif.series[0].levels
         level = next((lv for lv in levels if max(lv.shape[:2]) <= max_side), levels[-1])
         img = np.asarray(level.asarray())
-    img = img if img.ndim == 2 else img[..., 0]
+    img = (img if img.ndim == 2 else img[..., 0]).astype(np.float32)
     step = max(1, int(np.ceil(max(img.shape) / max_side)))
-    return img[::step, ::step]
+    if step == 1:
+        return img
+    rows, cols = img.shape[0] // step * step, img.shape[1] // step * step
+    # block means, not every step-th pixel: a strided thumbnail of cells is noise
+    return img[:rows, :cols].reshape(rows // step, step, cols // step, step).mean(axis=(1, 3))
 
 
 def _to_u8(img: np.ndarray) -> np.ndarray:
@@ -189,7 +193,7 @@ class SlideOverview(QWidget):
         self.tiles_item = QGraphicsPathItem()
         self.tiles_item.setBrush(_TILE_BRUSH)
         self.tiles_item.setPen(QPen(Qt.PenStyle.NoPen))
-        self._tiles_path = QPainterPath()
+        self._tiles_path = self._new_path()
         self.start_item = pg.ScatterPlotItem(size=12, symbol="star", brush="#2e7d32", pen="k")
         self.here_item = pg.ScatterPlotItem(size=9, symbol="+", brush="#c0392b", pen="#c0392b")
         for z, item in enumerate(
@@ -275,13 +279,19 @@ class SlideOverview(QWidget):
         self._tiles_path.addRect(QRectF(x_mm - fx / 2, y_mm - fy / 2, fx, fy))
         self.tiles_item.setPath(self._tiles_path)
 
+    @staticmethod
+    def _new_path() -> QPainterPath:
+        path = QPainterPath()
+        path.setFillRule(Qt.FillRule.WindingFill)  # overlapping tiles stay filled
+        return path
+
     def clear_tiles(self) -> None:
         self.tiles_mm = []
-        self._tiles_path = QPainterPath()
+        self._tiles_path = self._new_path()
         self.tiles_item.setPath(self._tiles_path)
 
     def set_position(self, x_mm: float, y_mm: float) -> None:
-        """The stage's position: the camera field drawn around it."""
+        """The stage's position (polled, or the tile being scanned): its camera field."""
         self.position_mm = (x_mm, y_mm)
         fx, fy = self.fov_mm
         self.field_item.setRect(QRectF(x_mm - fx / 2, y_mm - fy / 2, fx, fy))
