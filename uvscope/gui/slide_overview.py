@@ -66,7 +66,9 @@ def _smallest_level(path: Path, max_side: int) -> np.ndarray:
         return img
     rows, cols = img.shape[0] // step * step, img.shape[1] // step * step
     # block means, not every step-th pixel: a strided thumbnail of cells is noise
-    return img[:rows, :cols].reshape(rows // step, step, cols // step, step).mean(axis=(1, 3))
+    blocks = img[:rows, :cols].reshape(rows // step, step, cols // step, step)
+    out: np.ndarray = blocks.mean(axis=(1, 3))
+    return out
 
 
 def _to_u8(img: np.ndarray) -> np.ndarray:
@@ -75,7 +77,8 @@ def _to_u8(img: np.ndarray) -> np.ndarray:
     if finite.size == 0:
         return np.zeros(g.shape, np.uint8)
     lo, hi = np.percentile(finite, [1, 99.5])
-    return (np.clip((g - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+    out: np.ndarray = (np.clip((g - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+    return out
 
 
 def read_earlier_scan(folder: Path, max_side: int = EARLIER_MOSAIC_PX) -> EarlierScan | None:
@@ -85,17 +88,17 @@ def read_earlier_scan(folder: Path, max_side: int = EARLIER_MOSAIC_PX) -> Earlie
 
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        bounds = tuple(float(v) for v in manifest["plan"]["bounds_mm"])
+        x0, y0, x1, y1 = (float(v) for v in manifest["plan"]["bounds_mm"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     mosaics = sorted((folder / "mosaic").glob("mosaic_*.ome.tif"))
-    if len(bounds) != 4 or not mosaics:
+    if not mosaics:
         return None
     try:
         image = _to_u8(_smallest_level(mosaics[0], max_side))
     except (OSError, ValueError, IndexError):
         return None  # a damaged mosaic is left off the map, never fatal
-    return EarlierScan(folder, bounds, image)  # type: ignore[arg-type]
+    return EarlierScan(folder, (x0, y0, x1, y1), image)
 
 
 def earlier_scans(root: Path, slide_id: str, exclude: Path | None = None) -> list[EarlierScan]:
