@@ -142,6 +142,12 @@ def test_scanned_tiles_are_drawn_live_at_their_stage_positions(qtbot, flat_rig, 
     assert c.green() > c.red() + 20 and c.green() > c.blue() + 20, c.name()
     out = img.pixelColor(ov.plot.mapTo(ov.plot, _px(ov, x1 + (x1 - x0) * 0.2, y0)))
     assert out.green() - out.red() < 10, out.name()
+    # the finished scan opened for review: its tiles are on the map again, read from disk
+    qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)
+    assert win.open_scan(tmp_path / "scan")
+    assert ov.tiles_mm == []  # the live scan's tiles are gone; the stored ones come from disk
+    qtbot.waitUntil(lambda: len(ov.tiles_mm) == 6, timeout=10_000)
+    assert sorted(ov.tiles_mm) == pytest.approx(sorted((t.x_mm, t.y_mm) for t in plan.tiles))
     win.close()
 
 

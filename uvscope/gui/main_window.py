@@ -536,6 +536,8 @@ class MainWindow(QMainWindow):
         self.scan_view.mosaic.clear_tiles()
         fx, fy = scan.fov_mm
         self.scan_view.mosaic.set_plan(scan.positions_mm, fx * 1e3, fy * 1e3)
+        self.overview.clear_tiles()  # the stored scan's tiles are drawn as they are read
+        self.overview.fov_mm = scan.fov_mm
         self.scan_view.set_state(RunState.IDLE)
         self.scan_view.set_total(len(scan.positions_mm), len(scan.tiles))
         self.scan_view.log_event(f"opened {folder} for review ({scan.status})")
@@ -553,6 +555,7 @@ class MainWindow(QMainWindow):
     def _stored_tile(self, gen: int, tile: Any) -> None:
         if gen == self.loader.generation:
             self.scan_view.mosaic.add_tile(tile)
+            self.overview.add_tile(tile.x_mm, tile.y_mm)
 
     def _stored_result(self, gen: int, index: int, images: Any, thumbs: Any) -> None:
         if gen == self.loader.generation:
