@@ -58,7 +58,6 @@ def test_the_map_shows_limits_smear_and_the_planned_region(qtbot, flat_rig, tmp_
     smear = smear_rect_mm(flat_rig.config)
     assert smear == (30.0, 20.0, 55.0, 45.0)  # the simulated slide's smear
     assert ov.slide_item.isVisible() and ov.slide_item.rect() == QRectF(30, 20, 25, 25)
-    win.overview_feed.refresh()
     plan = win.controller.plan(win.form.config())
     assert ov.plan_bounds_mm == pytest.approx(plan.bounds_mm)
     assert ov.start_mm == pytest.approx((plan.tiles[0].x_mm, plan.tiles[0].y_mm))

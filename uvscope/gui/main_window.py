@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from uvscope.acquisition.events import RunState, ScanProgress, ScanSummary
-from uvscope.acquisition.plan import GridPlan, fov_mm
+from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, ModelError, UvscopeError
@@ -152,8 +152,15 @@ class MainWindow(QMainWindow):
         self.overview = SlideOverview()
         self.overview.configure(rig.config, self._fov_mm())
         self.overview_feed = OverviewFeed(
-            self.overview, self.form, self.controller.plan, lambda: self._worklist_folder, self
+            self.overview,
+            self.form,
+            # the map's field (the camera's where it answers, else its configuration): a rig
+            # not connected yet still shows the set-up's region
+            lambda cfg: plan_tiles(cfg, self.overview.fov_mm, rig.config.stage),
+            lambda: self._worklist_folder,
+            self,
         )
+        self.overview_feed.refresh()
 
         left = QTabWidget()
         for widget, title in ((self.panel, "Devices"), (self.form, "Scan set-up")):
