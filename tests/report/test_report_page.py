@@ -90,12 +90,12 @@ def test_fewer_than_100_wbcs_is_flagged_and_plurals_are_right(tmp_path: Path) ->
 def test_low_confidence_and_dead_shares_are_flagged(tmp_path: Path) -> None:
     classes = HEALTHY + ["dead"] * 20
     page = write_report(make_scan(tmp_path, classes, low_confidence=15, images=False)).read_text()
-    assert _flag(page, "low-confidence cells").startswith("flag: 15 of 119 (13 %)")
-    assert _flag(page, "dead cells") == "flag: 20 of 119 (17 %)"
+    assert _flag(page, "low-confidence cells").startswith("flag: 15 of 119 cells found (13 %)")
+    assert _flag(page, "dead cells") == "flag: 20 of 119 cells found (17 %)"
     page = write_report(make_scan(tmp_path / "b", HEALTHY, low_confidence=5, images=False))
     text = page.read_text()
-    assert _flag(text, "low-confidence cells").startswith("ok: 5 of 99")
-    assert _flag(text, "dead cells") == "ok: 0 of 99 (0 %)"
+    assert _flag(text, "low-confidence cells").startswith("ok: 5 of 99 cells found")
+    assert _flag(text, "dead cells") == "ok: 0 of 99 cells found (0 %)"
 
 
 def test_a_report_written_while_the_manifest_says_running_does_not_say_running(
@@ -144,6 +144,24 @@ def test_sign_off_is_shown_and_voided_by_a_later_change(tmp_path: Path, berlin) 
     assert "was changed afterwards" in page and "by <b>Dr. Rivera</b>" not in page
 
 
+def test_every_percent_on_page_one_names_its_denominator(tmp_path: Path) -> None:
+    """Reviewed blasts count in the 100 %: the class rows with the pre-classified row add up
+    to the healthy-WBC total, and the page says which count every percent is of."""
+    scan = make_scan(tmp_path, HEALTHY + ["neutrophil"] + ["dead"] * 4, images=False)
+    review(scan, [("t00000c0000", "neutrophil", "blast"), ("t00001c0001", "neutrophil", "blast")])
+    page = write_report(scan).read_text()
+    table = page[page.index('<table class="diff compare">') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr><td>(?:<span[^>]*></span>)?([a-z ()-]+)</td><td>(\d+)</td>", table)
+    counted = {name: int(n) for name, n in rows}
+    total = int(re.search(r"<th>healthy WBCs</th><th>(\d+)</th><th>100</th>", table).group(1))
+    assert counted["pre-classified (below)"] == 2 and counted["neutrophil"] == 59
+    assert sum(n for k, n in counted.items() if not k.startswith("dead")) == total == 100
+    assert "Every % above and below is of the 100 healthy WBCs" in page
+    assert _flag(page, "dead cells").startswith("ok: 4 of 104 cells found")
+    assert "<b>blast</b> 2 (2.0 %" in page  # the pre-classified paragraph: of the same 100
+
+
 def test_sign_off_needs_a_name(tmp_path: Path) -> None:
     from uvscope.errors import StorageError
 
@@ -173,8 +191,8 @@ def _pdf_pages(pdf: Path) -> int:
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
-def test_report_prints_on_at_most_three_pages(tmp_path: Path) -> None:
-    """Hundreds of cells, all classes, 40 reviewed cells, model cards: still <= 3 A4 pages."""
+def test_report_prints_on_at_most_two_pages(tmp_path: Path) -> None:
+    """Hundreds of cells, all classes, 40 reviewed cells, model cards: still <= 2 A4 pages."""
     classes = (HEALTHY * 3) + ["basophil"] * 4 + ["dead"] * 30
     scan = make_scan(tmp_path, classes, low_confidence=40, tiles=3)
     review(scan, [(f"t{i % 3:05d}c{i:04d}", classes[i], "blast") for i in range(40)])
@@ -187,7 +205,7 @@ def test_report_prints_on_at_most_three_pages(tmp_path: Path) -> None:
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     pages = _pdf_pages(pdf)
-    assert 2 <= pages <= 3, f"the report prints on {pages} pages"
+    assert pages == 2, f"the report prints on {pages} pages"
 
 
 def test_report_command_takes_sample_slide_and_operator(tmp_path: Path) -> None:

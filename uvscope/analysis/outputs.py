@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -42,6 +41,7 @@ from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
 from uvscope.io.packed import SPOOL_BUDGET_BYTES, ChunkSpool
 from uvscope.io.progress import end_products_reporter
 from uvscope.io.scanfolder import ScanFolder, exchange_paths
+from uvscope.localtime import iso_now
 
 PARTIAL = "analysis.partial"
 OLD = "analysis.old"
@@ -307,7 +307,7 @@ class AnalysisOutputs:
         """``skipped``: tiles (or files) left out unread, each named with why."""
         failed = {str(r.index): r.error for r in results if r.failed}
         doc = {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "created": iso_now(),
             "differential": diff.to_dict(),
             "tiles": {
                 "analysed": sum(not r.failed for r in results),
@@ -343,7 +343,7 @@ class AnalysisOutputs:
             doc = self.cbc.document(
                 diff, rbc_per_ul, background_usable, self.settings.counting.confidence
             )
-        doc["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        doc["created"] = iso_now()
         doc["validated_on"] = (
             "simulated smears only: the haemoglobin calibration and the morphology rules have "
             "not been validated on real deep-UV images"

@@ -16,12 +16,13 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from uvscope.analysis.differential import Differential, DifferentialCounter
 from uvscope.classes import CLASSES, DEAD, PRECLASSES
 from uvscope.errors import StorageError
+from uvscope.localtime import now_local
 
 #: where the reviewed labels live inside a scan folder
 REVIEWED_CSV = Path("analysis") / "reviewed_labels.csv"
@@ -149,7 +150,7 @@ class SignOff:
     """Who signed the review off and when; ``labels_sha256`` pins the reviewed labels signed."""
 
     operator: str
-    time: str  #: ISO 8601, UTC
+    time: str  #: ISO 8601 with the local offset (older folders: UTC); read with parse_time
     reviewed_cells: int
     labels_sha256: str
 
@@ -165,7 +166,7 @@ def sign_off(scan_dir: str | Path, operator: str, now: datetime | None = None) -
     operator = operator.strip()
     if not operator:
         raise StorageError("a sign-off needs the operator's name: enter it and sign off again")
-    when = (now or datetime.now(UTC)).astimezone(UTC)
+    when = (now or now_local()).astimezone()  # local, with its offset, like every file
     record = SignOff(
         operator=operator,
         time=when.isoformat(timespec="seconds"),

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from uvscope.acquisition.events import RunState, ScanProgress, ScanSummary
-from uvscope.acquisition.plan import GridPlan
+from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, ModelError, UvscopeError
@@ -41,12 +41,14 @@ from uvscope.gui.input_guards import guard_wheel
 from uvscope.gui.lab_settings import LabSettings
 from uvscope.gui.live_session import LiveSession
 from uvscope.gui.live_view import LiveViewWidget
+from uvscope.gui.overview_feed import OverviewFeed
 from uvscope.gui.priority import lower_analysis_threads
 from uvscope.gui.red_cells_panel import RedCellsPanel
 from uvscope.gui.results_panel import ResultsPanel
 from uvscope.gui.scan_controller import AnalysisFactory, ScanController, default_analysis_factory
 from uvscope.gui.scan_form import ScanForm
 from uvscope.gui.scan_view import ScanView
+from uvscope.gui.slide_overview import SlideOverview
 from uvscope.gui.stored_scan import StoredScan, StoredScanLoader, open_stored_scan
 from uvscope.gui.tile_worker import TileWorker
 from uvscope.gui.worklist import WorklistDialog
@@ -147,6 +149,18 @@ class MainWindow(QMainWindow):
         self.results.reference = self.lab.reference
 
         self.red_cells = RedCellsPanel()
+        self.overview = SlideOverview()
+        self.overview.configure(rig.config, self._fov_mm())
+        self.overview_feed = OverviewFeed(
+            self.overview,
+            self.form,
+            # the map's field (the camera's where it answers, else its configuration): a rig
+            # not connected yet still shows the set-up's region
+            lambda cfg: plan_tiles(cfg, self.overview.fov_mm, rig.config.stage),
+            lambda: self._worklist_folder,
+            self,
+        )
+        self.overview_feed.refresh()
 
         left = QTabWidget()
         for widget, title in ((self.panel, "Devices"), (self.form, "Scan set-up")):
@@ -160,6 +174,7 @@ class MainWindow(QMainWindow):
         scan_split = QSplitter(Qt.Orientation.Horizontal)
         scan_split.addWidget(self.scan_view)
         self.tabs.addTab(scan_split, "Scan")
+        self.tabs.addTab(self.overview, "Slide")
         self.tabs.addTab(self.results, "Cells and differential")
         self.tabs.addTab(self.red_cells, "Red cells and platelets")
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -190,6 +205,8 @@ class MainWindow(QMainWindow):
         # wiring
         self.worker.failed.connect(self._device_failed)
         self.panel.position_changed.connect(self._on_position)
+        self.overview.region_drawn.connect(self.form.set_region_corners)
+        self.overview.move_requested.connect(self.move_to_clicked)
         self.panel.connection_changed.connect(self._on_connection)
         self.panel.wavelength_requested.connect(
             lambda nm: self.live_session.start(wavelength_nm=nm)
@@ -448,6 +465,17 @@ class MainWindow(QMainWindow):
 
     def _on_position(self, x: float, y: float, z: float) -> None:
         self.live.stage_mm = (x, y)
+        self.overview.set_position(x, y)
+
+    def _fov_mm(self) -> tuple[float, float]:
+        """The camera's field on the stage, from the camera where it answers, else from
+        its configuration (a rig not connected yet)."""
+        cam = self.rig.config.camera
+        try:
+            w, h = self.rig.camera.width_px, self.rig.camera.height_px
+        except UvscopeError:
+            w, h = cam.width_px, cam.height_px
+        return fov_mm(w, h, cam.pixel_size_um)
 
     def _set_exposure(self, exposure_ms: float) -> None:
         if self.live_session.running:
@@ -515,6 +543,8 @@ class MainWindow(QMainWindow):
         self.scan_view.mosaic.clear_tiles()
         fx, fy = scan.fov_mm
         self.scan_view.mosaic.set_plan(scan.positions_mm, fx * 1e3, fy * 1e3)
+        self.overview.clear_tiles()  # the stored scan's tiles are drawn as they are read
+        self.overview.fov_mm = scan.fov_mm
         self.scan_view.set_state(RunState.IDLE)
         self.scan_view.set_total(len(scan.positions_mm), len(scan.tiles))
         self.scan_view.log_event(f"opened {folder} for review ({scan.status})")
@@ -532,6 +562,7 @@ class MainWindow(QMainWindow):
     def _stored_tile(self, gen: int, tile: Any) -> None:
         if gen == self.loader.generation:
             self.scan_view.mosaic.add_tile(tile)
+            self.overview.add_tile(tile.x_mm, tile.y_mm)
 
     def _stored_result(self, gen: int, index: int, images: Any, thumbs: Any) -> None:
         if gen == self.loader.generation:
@@ -679,6 +710,9 @@ class MainWindow(QMainWindow):
             self.tile_worker.shutdown(wait=False)
         tw = TileWorker(cfg.wavelengths[0].nm, self)
         tw.tile_ready.connect(self.scan_view.mosaic.add_tile)
+        tw.tile_ready.connect(lambda t: self.overview.add_tile(t.x_mm, t.y_mm))
+        tw.tile_ready.connect(lambda t: self.overview.set_position(t.x_mm, t.y_mm))
+        self.overview.clear_tiles()
         tw.tile_ready.connect(lambda t: self.panel.show_scan_position(t.x_mm, t.y_mm))
         tw.result_ready.connect(self._on_result)
         tw.failed.connect(lambda text: self.statusBar().showMessage(text, 10_000))
@@ -693,6 +727,8 @@ class MainWindow(QMainWindow):
         fx, fy = plan.fov_mm
         self.scan_view.set_total(len(plan.tiles))
         self.scan_view.mosaic.set_plan([(t.x_mm, t.y_mm) for t in plan.tiles], fx * 1e3, fy * 1e3)
+        self.overview.fov_mm = plan.fov_mm
+        self.overview_feed.show_plan(plan)
 
     def _on_state(self, state: RunState) -> None:
         self.scan_view.set_state(state)

@@ -593,6 +593,14 @@ class ScanForm(QWidget):
         spins[0].setValue(pos[0])
         spins[1].setValue(pos[1])
 
+    def set_region_corners(self, x0_mm: float, y0_mm: float, x1_mm: float, y1_mm: float) -> None:
+        """A region drawn on the slide overview: the two-corners form, those corners."""
+        self.by_corners.setChecked(True)
+        for spins, (x, y) in zip(self.corner, ((x0_mm, y0_mm), (x1_mm, y1_mm)), strict=True):
+            spins[0].setValue(x)
+            spins[1].setValue(y)
+        self._region_mode()
+
     def _z_here(self) -> None:
         z = self.focus_um()
         if z is not None:

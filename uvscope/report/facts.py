@@ -188,7 +188,8 @@ def quality_flags(facts: ReportFacts, healthy: int, dead: int) -> list[Flag]:
         flags.append(
             Flag(
                 "low-confidence cells",
-                f"{low} of {len(facts.cells)} ({100 * share:.0f} %), p < {LOW_CONFIDENCE_P:.2f}",
+                f"{low} of {len(facts.cells)} cells found ({100 * share:.0f} %), "
+                f"p < {LOW_CONFIDENCE_P:.2f}",
                 share > LOW_CONFIDENCE_SHARE,
                 f"over {100 * LOW_CONFIDENCE_SHARE:.0f} %: review them in the gallery",
             )
@@ -198,7 +199,7 @@ def quality_flags(facts: ReportFacts, healthy: int, dead: int) -> list[Flag]:
     flags.append(
         Flag(
             "dead cells",
-            f"{dead} of {total} ({100 * dead_share:.0f} %)",
+            f"{dead} of {total} cells found ({100 * dead_share:.0f} %)",
             dead_share > DEAD_SHARE,
             f"over {100 * DEAD_SHARE:.0f} %: an old or badly stored sample? check the smear",
         )

@@ -133,12 +133,12 @@ def gallery_html(
     classes: tuple[str, ...],
     wavelength: int,
     reviewed: dict[str, ReviewedLabel] | None = None,
-    per_class: int = 6,
+    per_class: int = 3,
     half: int = 40,
 ) -> str:
     """Per class as reviewed (a reviewer's class, else the automatic one), the ``per_class``
     least confident cells: the ones worth a second look. Classes only a reviewer gave (a
-    blast) follow the listed ones."""
+    blast) follow the listed ones; a cell the reviewer moved says what it was."""
     tiles = _TileCache(scan_dir, scan_dir / "analysis", wavelength)
     final = {c["cell_id"]: _final_class(c, reviewed) for c in cells}
     extra = sorted({k for k in final.values() if k not in classes})
@@ -163,8 +163,9 @@ def gallery_html(
             f'<div class="gclass"><h3>{html.escape(class_label(name))} ({len(members)})</h3>'
             f'<div class="gallery">{body}</div></div>'
         )
-    out += _problem_lines(tiles.problems)
-    return "".join(out)
+    # three columns of classes: the gallery shares the second printed page with the mosaic's
+    # neighbours (red cells and platelets), so it may not take a line per class
+    return f'<div class="ggrid">{"".join(out)}</div>' + "".join(_problem_lines(tiles.problems))
 
 
 def _problem_lines(problems: dict[int, str]) -> list[str]:

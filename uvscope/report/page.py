@@ -132,6 +132,35 @@ def _ci(c: dict[str, Any]) -> str:
     return f"{c['ci_low_percent']:.1f} - {c['ci_high_percent']:.1f}"
 
 
+def _preclassified(diff: dict[str, Any]) -> tuple[int, float]:
+    """The pre-classified cells counted in the 100 % (bands, blasts, ...): with them the
+    class rows add up to the healthy-WBC total every percent is of."""
+    n = sum(int(c["count"]) for c in diff.get("preclasses", ()))
+    return n, 100.0 * n / diff["healthy"] if diff["healthy"] else 0.0
+
+
+def _preclassified_row(*diffs: dict[str, Any]) -> str:
+    """The row of pre-classified cells (none when no differential has any)."""
+    if not any(_preclassified(d)[0] for d in diffs):
+        return ""
+    cells = []
+    for k, d in enumerate(diffs):
+        n, pct = _preclassified(d)
+        auto = ' class="auto"' if k else ""
+        cells.append(f"<td{auto}>{n}</td><td{auto}>{pct:.1f}</td><td{auto}></td>")
+    return "<tr><td>pre-classified (below)</td>" + "".join(cells) + "</tr>"
+
+
+def denominators_html(diff: dict[str, Any]) -> str:
+    """Which count each percent on page 1 is of, said once under the differential."""
+    n = plural(int(diff["healthy"]), "healthy WBC")
+    return (
+        f'<p class="muted denominators">Every % above and below is of the {n} (the 100 %: '
+        "the five classes and the pre-classified cells); dead cells, nucleated red cells and "
+        "smudge cells are counted apart. The quality flags' shares are of all cells found.</p>"
+    )
+
+
 def _table(diff: dict[str, Any]) -> str:
     conf = 100 * float(diff.get("confidence", 0.95))
     rows = [
@@ -143,7 +172,8 @@ def _table(diff: dict[str, Any]) -> str:
             f"<tr><td>{_swatch(c['name'])}{html.escape(c['name'])}</td><td>{c['count']}</td>"
             f"<td>{c['percent']:.1f}</td><td>{_ci(c)}</td></tr>"
         )
-    rows.append(f"<tr><th>healthy WBCs</th><th>{diff['healthy']}</th><th></th><th></th></tr>")
+    rows.append(_preclassified_row(diff))
+    rows.append(f"<tr><th>healthy WBCs</th><th>{diff['healthy']}</th><th>100</th><th></th></tr>")
     rows.append(
         f"<tr><td>dead cells (not in the differential)</td><td>{diff['dead']}</td>"
         "<td></td><td></td></tr></table>"
@@ -168,9 +198,10 @@ def _comparison_table(auto: dict[str, Any], reviewed: dict[str, Any]) -> str:
             f'<td class="auto">{c["count"]}</td><td class="auto">{c["percent"]:.1f}</td>'
             f'<td class="auto">{_ci(c)}</td></tr>'
         )
+    rows.append(_preclassified_row(reviewed, auto))
     rows.append(
-        f"<tr><th>healthy WBCs</th><th>{reviewed['healthy']}</th><th></th><th></th>"
-        f'<th class="auto">{auto["healthy"]}</th><th></th><th></th></tr>'
+        f"<tr><th>healthy WBCs</th><th>{reviewed['healthy']}</th><th>100</th><th></th>"
+        f'<th class="auto">{auto["healthy"]}</th><th class="auto">100</th><th></th></tr>'
         f"<tr><td>dead cells (not in the differential)</td><td>{reviewed['dead']}</td>"
         f'<td></td><td></td><td class="auto">{auto["dead"]}</td><td></td><td></td></tr></table>'
     )
@@ -338,8 +369,8 @@ def _differential_html(facts: ReportFacts) -> tuple[str, str, dict[str, Any]]:
     top = chart_top(rev["classes"], diff["classes"])  # one scale for the pair
     charts = (
         '<div class="charts">'
-        + _figure(bar_chart_svg(rev["classes"], 340, 190, top), "after review")
-        + _figure(bar_chart_svg(diff["classes"], 340, 190, top), "automatic")
+        + _figure(bar_chart_svg(rev["classes"], 340, 170, top), "after review")
+        + _figure(bar_chart_svg(diff["classes"], 340, 170, top), "automatic")
         + "</div>"
     )
     return tables, charts, rev
@@ -350,56 +381,45 @@ def _figure(svg: str, caption: str) -> str:
 
 
 def _reviewed_cells_html(facts: ReportFacts) -> str:
-    """The reviewed cells (the first ``REVIEWED_ROWS``): id, tile, automatic -> reviewed."""
+    """The reviewed cells (the first ``REVIEWED_ROWS``) in one paragraph: id, tile,
+    automatic -> reviewed (a table of them took a third printed page)."""
     if not facts.reviewed:
         return ""
     automatic = {c["cell_id"]: c["cell_class"] for c in facts.cells}
-    rows = [
-        '<table class="reviewed"><tr><th>cell</th><th>tile</th><th>automatic</th>'
-        "<th></th><th>reviewed</th></tr>"
-    ]
     missing = [cid for cid in facts.reviewed if cid not in automatic]
+    items = []
     for cell_id in sorted(facts.reviewed)[:REVIEWED_ROWS]:  # zero-padded: tile, label order
         r = facts.reviewed[cell_id]
         auto, note = automatic.get(cell_id, r.predicted), " *" if cell_id in missing else ""
-        rows.append(
-            f"<tr><td>{html.escape(cell_id)}{note}</td><td>{r.tile}</td>"
-            f"<td>{html.escape(auto)}</td><td>&rarr;</td>"
-            f"<td>{html.escape(class_label(r.reviewed))}</td></tr>"
+        items.append(
+            f'<span class="rc">{html.escape(cell_id)}{note} (tile {r.tile}): '
+            f"{html.escape(auto)} &rarr; {html.escape(class_label(r.reviewed))}</span>"
         )
-    rows.append("</table>")
     n = len(facts.reviewed)
-    if n > REVIEWED_ROWS:
-        rows.append(
-            f'<p class="muted">... and {n - REVIEWED_ROWS} more in the provenance file.</p>'
-        )
+    more = f"; ... and {n - REVIEWED_ROWS} more in the provenance file" if n > REVIEWED_ROWS else ""
+    out = [f'<p class="reviewed"><b>Reviewed cells ({n}):</b> ' + "; ".join(items) + more + "."]
     if missing:
-        rows.append(
+        out.append(
             f'<p class="warn">* {plural(len(missing), "reviewed cell")} not in cells.csv (the '
             "scan was re-analysed after the review?): not in the reviewed differential.</p>"
         )
-    return f"<h3>Reviewed cells ({n})</h3>" + "".join(rows)
+    return "".join(out)
 
 
 def _models_summary(facts: ReportFacts) -> str:
+    """The networks by name and weights (other provenance, e.g. an allowed modality
+    mismatch, is in the provenance file), in one line."""
     models = facts.doc.get("models", {})
-    rows = []
-    # the networks by name (other provenance, e.g. an allowed modality mismatch, is in the
-    # provenance file)
+    items = []
     for kind in sorted(k for k in models if not k.endswith("_card") and isinstance(models[k], str)):
         card = models.get(f"{kind}_card")
         sha = str(card.get("sha256", ""))[:12] if isinstance(card, dict) else ""
-        sim = " (simulated training data)" if kind in facts.simulated_models else ""
-        rows.append(
-            f"<tr><td>{html.escape(kind)}</td><td>{html.escape(str(models[kind]))}</td>"
-            f"<td><code>{html.escape(sha)}</code>{sim}</td></tr>"
-        )
-    if not rows:
+        sim = ", simulated training data" if kind in facts.simulated_models else ""
+        weights = f" (weights sha256 <code>{html.escape(sha)}</code>{sim})" if sha else ""
+        items.append(f"{html.escape(kind)} {html.escape(str(models[kind]))}{weights}")
+    if not items:
         return ""
-    return (
-        '<table class="models"><tr><th>network</th><th>model</th><th>weights sha256</th>'
-        "</tr>" + "".join(rows) + "</table>"
-    )
+    return '<p class="models"><b>Networks:</b> ' + "; ".join(items) + ".</p>"
 
 
 def _wavelength(facts: ReportFacts) -> int:
@@ -439,7 +459,10 @@ def write_report(
         notice=findings_html(findings) + _use_notice(facts),
         ids=_id_html(facts, report_time),
         flags=with_flag_rows(_flags_html(flags + _tile_flags(facts)), findings),
-        differential=tables + reference_html(ref, source) + preclass_table_html(counted),
+        differential=tables
+        + denominators_html(counted)
+        + reference_html(ref, source)
+        + preclass_table_html(counted),
         charts=charts,
         signature=_signature_html(facts),
         redcells=cbc_section_html(scan_dir / "analysis"),
