@@ -30,11 +30,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from uvscope.acquisition.control import RunControl
 from uvscope.acquisition.events import ScanEvents, ScanProgress
 from uvscope.acquisition.recovery import DeviceErrorPolicy
-from uvscope.acquisition.sinks import SinkSet
 from uvscope.acquisition.steps import (
     BackgroundPolicy,
     BackgroundStep,
@@ -47,17 +47,23 @@ from uvscope.acquisition.steps import (
     RefocusStep,
     ReloadBackgroundStep,
     RetakeStep,
+    ScanRecord,
     ScanStep,
     TileEngine,
     TileStep,
     tile_steps,
 )
-from uvscope.acquisition.tiles import Tile, TileSpec
+from uvscope.acquisition.tiles import StopRule, Tile, TileSpec
 from uvscope.clock import Clock
 from uvscope.errors import DeviceError
-from uvscope.io.scanfolder import ScanFolder
 
-__all__ = ["LoopParts", "ProgressBase", "ScanLoop", "tile_steps"]
+__all__ = ["LoopParts", "ProgressBase", "ScanLoop", "ScanRecord", "TileSinks", "tile_steps"]
+
+
+class TileSinks(StopRule, Protocol):
+    """Where finished tiles go (``sinks.SinkSet``: the writer first); also the stop rule."""
+
+    def put(self, tile: Tile) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ class LoopParts:
     recovery: DeviceErrorPolicy
     control: RunControl
     events: ScanEvents
-    folder: ScanFolder
+    folder: ScanRecord
     clock: Clock
 
 
@@ -98,7 +104,7 @@ class ScanLoop:
         self,
         parts: LoopParts,
         plan: PlanSource,
-        open_sinks: Callable[[], SinkSet],
+        open_sinks: Callable[[], TileSinks],
         progress: ProgressBase,
     ) -> None:
         self.parts = parts
@@ -107,7 +113,7 @@ class ScanLoop:
         self.folder = parts.folder
         self.plan = plan
         self._open_sinks = open_sinks
-        self.sinks: SinkSet | None = None
+        self.sinks: TileSinks | None = None
         self.progress = progress
         self.tiles_began = False  # the preparation is over (``BeginTilesStep`` ran)
         self.acquired_now = 0  # tiles delivered by this run

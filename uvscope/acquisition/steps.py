@@ -206,6 +206,14 @@ class BackgroundPolicy(Protocol):
         """The due background's reason, cleared (None: none due)."""
 
 
+class ScanRecord(Protocol):
+    """The scan folder as the loop writes to it: its event log and its manifest."""
+
+    def log_event(self, kind: str, message: str, **extra: Any) -> None: ...
+
+    def update_manifest(self, **changes: Any) -> object: ...
+
+
 class PlanSource(Protocol):
     """Where the loop's tiles come from. ``next_tiles`` is asked whenever the tile steps run
     dry and the stop rule has not fired; an empty answer ends the scan. A fixed plan answers

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -64,3 +64,12 @@ class TileSink(Protocol):
     def put(self, tile: Tile) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class StopRule(Protocol):
+    """A sink that knows when the scan has what it came for (e.g. N healthy white cells
+    counted): once ``should_stop`` is True the scan loop ends at the next tile boundary, and a
+    growing plan is not extended."""
+
+    def should_stop(self) -> bool: ...
