@@ -233,6 +233,12 @@ class ScanEngine:
             if folder is not None:
                 folder.release()
 
+    def _tiles_total(self) -> int:
+        """The plan's tiles, with those a growing plan source added while the scan ran."""
+        if self.runner is not None:
+            return self.runner.progress.total
+        return len(self.plan.tiles) if self.plan is not None else 0
+
     def _tile_shape(self) -> tuple[int, int]:
         return (int(self.rig.camera.height_px), int(self.rig.camera.width_px))
 
@@ -362,7 +368,7 @@ class ScanEngine:
         """Tiles are on disk: say so in manifest and events before the analysis finishes."""
         runner = self.runner
         done = written_now + (runner.progress.done_before if runner is not None else 0)
-        total = len(self.plan.tiles) if self.plan is not None else 0
+        total = self._tiles_total()
         text = (
             f"{self.interrupt_reason}: stopped at a tile boundary with {done} of {total} "
             f"tiles saved; {self.resume_hint()}"
@@ -388,7 +394,7 @@ class ScanEngine:
         summary = ScanSummary(
             status=outcome.status,
             out_dir=str(self.out_dir),
-            tiles_total=len(self.plan.tiles) if self.plan else 0,
+            tiles_total=self._tiles_total(),
             tiles_done=len(folder.verified_tiles()) if folder else 0,
             tiles_acquired_now=self.runner.acquired_now if self.runner is not None else 0,
             wall_s=time.monotonic() - t0_s,
