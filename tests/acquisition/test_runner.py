@@ -292,6 +292,23 @@ def test_a_doubtful_tile_is_refocused_after_a_flush_and_taken_again_at_the_new_f
     assert h.engine.z_um[1] == 7.5
 
 
+def test_a_device_error_in_a_refocus_retake_retries_at_the_found_focus_without_probing_again():
+    h = Harness(focus=FakeFocus(doubtful={1}))
+    h.engine.refocus_to = {1: 7.5}
+    probe = h.engine.refocus
+
+    def probe_then_fail_the_retake(tile):
+        h.engine.fail_exec[tile.index] = 1  # the retake's first exec fails
+        return probe(tile)
+
+    h.engine.refocus = probe_then_fail_the_retake
+    assert h.run() == ("complete", "")
+    assert h.calls("refocus") == ["refocus 1"]  # probed once
+    assert h.calls("exec 1", "error 1") == ["exec 1", "error 1", "exec 1"]
+    assert h.sinks.tiles == [0, 2, 1, 3] and h.engine.z_um[1] == 7.5
+    assert [k for k, _ in h.folder.events] == ["device-error", "recovered"]
+
+
 def test_a_tile_whose_refocus_finds_nothing_better_is_delivered_as_it_is():
     h = Harness(focus=FakeFocus(doubtful={0}))
     assert h.run() == ("complete", "")

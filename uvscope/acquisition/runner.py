@@ -12,8 +12,8 @@ Read this first. In pseudo-code::
             stop rule met: read frames in flight, end "stopped-early"
             wait while paused; raise if aborted; interrupted: read frames, end "interrupted"
         match step: run it on the engine (the hardware side, ``steps.TileEngine``)
-            a device error: the retry budget pays, and a RetakeStep of the tiles whose frames
-            were lost (plus the step's own) goes first
+            a device error: the retry budget pays, and the step goes first again with the
+            tiles whose frames were lost to take before its own (no tile boundary)
         deliver the tiles the step FINISHED (pipelined: frames read now may complete earlier
             tiles): focus in doubt -> held; else drift check -> sinks (writer first) -> stop rule
         queue first what they call for: a flush, then a re-focus per held tile, then a background
@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from uvscope.acquisition.control import RunControl
@@ -46,7 +46,6 @@ from uvscope.acquisition.steps import (
     PlanSource,
     RefocusStep,
     ReloadBackgroundStep,
-    RetakeStep,
     ScanRecord,
     ScanStep,
     TileEngine,
@@ -118,8 +117,7 @@ class ScanLoop:
         self.tiles_began = False  # the preparation is over (``BeginTilesStep`` ran)
         self.acquired_now = 0  # tiles delivered by this run
         self.stop_rule_met = False
-        self.held: list[Tile] = []  # delivered tiles whose focus is in doubt
-        self.released: list[Tile] = []  # re-focus checked: to deliver as they are
+        self.held: list[Tile] = []  # finished tiles whose focus is in doubt, to re-focus
         self._planned = 0  # tiles the plan gave this run
 
     def run(self, first: Sequence[ScanStep]) -> tuple[str, str]:
@@ -130,19 +128,16 @@ class ScanLoop:
             if not queue and not self._more_tiles(queue):
                 return "complete", ""
             step = queue.popleft()
-            if isinstance(step, TileStep):
+            if isinstance(step, TileStep) and not step.failed:  # a tile boundary
                 ended = self._at_tile_boundary()
                 if ended is not None:
                     return ended
-            retake = self._run_step(step)
-            if retake is not None:
-                queue.appendleft(retake)
-                continue
-            queue.extendleft(reversed(self._finish(step)))
+            queue.extendleft(reversed(self._run_step(step)))
 
     # ------------------------------------------------------------------ the one dispatch
-    def _run_step(self, step: ScanStep) -> RetakeStep | None:
-        """Run ``step``; a RetakeStep to run first when a device error lost frames."""
+    def _run_step(self, step: ScanStep) -> list[ScanStep]:
+        """Run ``step``; the steps to run next, before the rest of the queue (the step
+        itself again after a device error, or the work the finished tiles call for)."""
         engine, recovery = self.engine, self.recovery
         match step:
             case DarkStep():
@@ -157,33 +152,12 @@ class ScanLoop:
                 self.folder.update_manifest(focus=self.focus.manifest_entry())
             case BeginTilesStep():
                 self._begin_tiles()
-            case TileStep(spec=spec, next_spec=next_spec):
-                return self._take((spec,), next_spec, step, frozenset())
+            case TileStep():
+                return self._tile(step)
             case FlushStep():
-                return self._take((), None, step, frozenset())
-            case RefocusStep(tile=tile):
-                return self._refocus(step, tile)
-            case RetakeStep(specs=specs, next_spec=next_spec, stands_for=was, failed=failed):
-                return self._take(specs, next_spec, was, failed)
-        return None
-
-    def _finish(self, step: ScanStep) -> list[ScanStep]:
-        """After a step has run: deliver what it finished; the steps that must come next."""
-        match step:
-            case TileStep(next_spec=next_spec):
-                self.keeper.tile_taken(more_tiles=next_spec is not None)
-                self.deliver()
-                return [FlushStep()] if self.held or self.keeper.due is not None else []
-            case FlushStep():
-                self.deliver()
-                return self._off_path_work()
+                return self._flush(step)
             case RefocusStep():
-                self.deliver()
-                self.folder.update_manifest(focus=self.focus.manifest_entry())
-                return self._off_path_work()
-            case RetakeStep(stands_for=was, failed=failed):
-                self.recovery.log_recovered(set(failed))
-                return self._finish(was)
+                return self._refocus(step)
         return []
 
     # ------------------------------------------------------------------ the arms
@@ -200,21 +174,60 @@ class ScanLoop:
             self.parts.clock.now(),
         )
 
+    def _tile(self, step: TileStep) -> list[ScanStep]:
+        """Trigger the tile's frames (after any lost ones); a flush if the finished tiles
+        call for work off the tile path."""
+        lost = self._take(step.retake, step.spec, step.next_spec, step.failed)
+        if lost is not None:
+            return [replace(step, retake=lost[0], failed=lost[1])]
+        self.keeper.tile_taken(more_tiles=step.next_spec is not None)
+        self.deliver()
+        return [FlushStep()] if self.held or self.keeper.due is not None else []
+
+    def _flush(self, step: FlushStep) -> list[ScanStep]:
+        """Read out every frame in flight; then the work off the tile path."""
+        lost = self._take(step.retake, None, None, step.failed)
+        if lost is not None:
+            return [replace(step, retake=lost[0], failed=lost[1])]
+        self.deliver()
+        return self._off_path_work()
+
+    def _refocus(self, step: RefocusStep) -> list[ScanStep]:
+        """Probe (and sweep) a doubtful tile; take it again where its focus is, or deliver it
+        as it is with its focus verdict. Then the next work off the tile path."""
+        tile, z_um = step.tile, step.z_um
+        if z_um is None:  # not probed yet (a retry after a device error skips the probe)
+            where = f"re-focus at tile {tile.index}"
+            z_um = self.recovery.retrying(where, lambda: self.engine.refocus(tile))
+            self.engine.forget_move()
+            if z_um is None:
+                self.deliver(also=[tile])
+            else:
+                self.engine.set_focus_um(tile.index, z_um)
+        if z_um is not None:
+            lost = self._take(step.retake, tile.spec, None, step.failed)
+            if lost is not None:
+                return [replace(step, z_um=z_um, retake=lost[0], failed=lost[1])]
+            self.deliver()
+        self.folder.update_manifest(focus=self.focus.manifest_entry())
+        return self._off_path_work()
+
     def _take(
         self,
-        specs: tuple[TileSpec, ...],
+        retake: tuple[TileSpec, ...],
+        spec: TileSpec | None,
         next_spec: TileSpec | None,
-        stands_for: TileStep | FlushStep | RefocusStep,
         failed: frozenset[int],
-    ) -> RetakeStep | None:
-        """Trigger the frames of ``specs`` in order (each moving on to the next), then, without
-        a next tile, read out every frame. After a device error: the RetakeStep of the tiles
-        whose frames were lost plus those not taken yet."""
-        engine = self.engine
-        taken = 0
+    ) -> tuple[tuple[TileSpec, ...], frozenset[int]] | None:
+        """Trigger the frames of ``retake`` then ``spec`` in order (each moving on to the
+        next), then, without a next tile, read out every frame. None when done; after a
+        device error within the budget, the tiles to take again before ``spec`` and the
+        tiles hit so far."""
+        specs = (*retake, spec) if spec is not None else retake
+        engine, taken = self.engine, 0
         try:
-            for i, spec in enumerate(specs):
-                step = TileStep(spec, specs[i + 1] if i + 1 < len(specs) else next_spec)
+            for i, this in enumerate(specs):
+                step = TileStep(this, specs[i + 1] if i + 1 < len(specs) else next_spec)
                 engine.setup_step(step)
                 engine.exec_step(step)
                 engine.teardown_step(step)
@@ -222,32 +235,19 @@ class ScanLoop:
             if next_spec is None:
                 engine.flush()
         except DeviceError as err:
-            lost = engine.drop_in_flight()
-            todo = tuple(dict.fromkeys(lost + list(specs[taken:])))  # in order, each once
-            where = todo[0].index if todo else -1
+            todo = list(dict.fromkeys(engine.drop_in_flight() + list(specs[taken:])))
+            where = todo[0].index if todo else -1  # in order, each once: the oldest pays
             try:
                 self.recovery.handle(err, f"tile {where}", tile=where)
             except BaseException:
                 self.deliver()  # finished tiles reach the writer even when the scan stops
                 raise
-            return RetakeStep(todo, next_spec, stands_for, failed | {where})
+            return tuple(s for s in todo if s != spec), failed | {where}
         except BaseException:
             self.deliver()
             raise
+        self.recovery.log_recovered(set(failed))
         return None
-
-    def _refocus(self, step: RefocusStep, tile: Tile) -> RetakeStep | None:
-        """Probe (and sweep) a doubtful tile; take it again where its focus is, or release it
-        as it is with its focus verdict."""
-        engine = self.engine
-        where = f"re-focus at tile {tile.index}"
-        z_um = self.recovery.retrying(where, lambda: engine.refocus(tile))
-        engine.forget_move()
-        if z_um is None:
-            self.released.append(tile)  # delivered with its verdict
-            return None
-        engine.set_focus_um(tile.index, z_um)
-        return self._take((tile.spec,), None, step, frozenset())
 
     def _off_path_work(self) -> list[ScanStep]:
         """With nothing in flight: re-focus the held tiles one by one, then a due background."""
@@ -293,25 +293,22 @@ class ScanLoop:
     def stop_at_boundary(self) -> None:
         """End between tiles: frames in flight are read and delivered, the stage's move
         towards the next tile is stopped."""
-        queue: deque[ScanStep] = deque([FlushStep()])
-        while queue:  # a device error while reading out: the lost tiles again, then stop
-            step = queue.popleft()
-            retake = self._run_step(step)
-            if retake is not None:
-                queue.append(retake)
-            elif isinstance(step, RetakeStep):
-                self.recovery.log_recovered(set(step.failed))
+        step = FlushStep()
+        while True:  # a device error while reading out: the lost tiles again, then stop
+            lost = self._take(step.retake, None, None, step.failed)
+            if lost is None:
+                break
+            step = replace(step, retake=lost[0], failed=lost[1])
         self.deliver()
         self.engine.stop_stage()
 
-    def deliver(self) -> None:
-        """Finished tiles to the sinks, unless their focus is in doubt (held for a
-        re-focus); each counts towards the drift monitor and the progress."""
+    def deliver(self, also: Sequence[Tile] = ()) -> None:
+        """Finished tiles (``also`` first: a re-focused tile kept as it is) to the sinks,
+        unless their focus is in doubt (held for a re-focus); each counts towards the drift
+        monitor and the progress."""
         if self.sinks is None:
             return
-        batch = self.released + self.engine.take_finished()
-        self.released = []
-        for tile in batch:
+        for tile in [*also, *self.engine.take_finished()]:
             if self.focus.assess(tile):
                 self.held.append(tile)  # re-focused at the next safe point
                 continue

@@ -5,7 +5,8 @@ background (or a resumed scan's checked background), the focus source, the start
 then one ``TileStep`` per planned tile. Work the tiles call for is queued first at a safe point:
 a ``FlushStep`` (read out the frames in flight), then a ``RefocusStep`` per tile whose focus is
 in doubt, then a ``BackgroundStep`` when the illumination drifted or the schedule is due. A
-device error turns the step it hit into a ``RetakeStep`` of the tiles whose frames it lost.
+step a device error hit is queued again, first, with the tiles whose frames it lost to take
+again before its own (``retake``) and the tiles the error hit (``failed``).
 
 Frames are pipelined: a step TRIGGERS frames, and the frames it reads out may complete EARLIER
 tiles (``TileEngine.take_finished``). So one step is not one tile; the loop hands on whatever
@@ -67,10 +68,15 @@ class BeginTilesStep:
 class TileStep:
     """Trigger the frames of one planned tile; ``next_spec`` is the tile the stage moves on to
     while the last frame is read out (None: the last of a run of tiles, every frame is read
-    before the step ends). Before it the loop honours the operator (a tile boundary)."""
+    before the step ends). Before it the loop honours the operator (a tile boundary), unless
+    it is being retried after a device error (``failed``)."""
 
     spec: TileSpec
     next_spec: TileSpec | None = None
+    #: tiles whose frames a device error lost, taken again first (pipelined, no boundary)
+    retake: tuple[TileSpec, ...] = ()
+    #: tiles hit by device errors in this step's tries (logged as recovered once taken)
+    failed: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -78,24 +84,21 @@ class FlushStep:
     """Read out every frame still in flight: afterwards nothing is triggered or pending, so
     the stage may leave the tile path (a re-focus, a background)."""
 
+    retake: tuple[TileSpec, ...] = ()
+    failed: frozenset[int] = frozenset()
+
 
 @dataclass(frozen=True, eq=False)
 class RefocusStep:
     """Re-focus a delivered tile whose focus is in doubt and, if the focus is elsewhere,
-    take it again there (else it is delivered as it is, with its focus flags)."""
+    take it again there (else it is delivered as it is, with its focus verdict).
+
+    ``z_um``: the focus the re-focus found (set when the step is retried after a device error:
+    the tile is taken again there without a new probe)."""
 
     tile: Tile
-
-
-@dataclass(frozen=True)
-class RetakeStep:
-    """Take ``specs`` (again), pipelined, with no tile boundary between them, then end as
-    ``stands_for`` would have: the tiles a device error lost plus the step's own, or a tile at
-    the focus a re-focus found. ``failed``: tiles hit by device errors, logged once taken."""
-
-    specs: tuple[TileSpec, ...]
-    next_spec: TileSpec | None
-    stands_for: TileStep | FlushStep | RefocusStep
+    z_um: float | None = None
+    retake: tuple[TileSpec, ...] = ()
     failed: frozenset[int] = frozenset()
 
 
@@ -108,7 +111,6 @@ ScanStep = (
     | TileStep
     | FlushStep
     | RefocusStep
-    | RetakeStep
 )
 
 
