@@ -2,8 +2,8 @@
 
 It puts together the three device-facing parts of a scan: the ``BackgroundKeeper`` (darks and
 backgrounds), the ``FocusController`` (focus source before the tiles, re-focus during them) and
-the ``TileAcquirer`` (move, settle, expose, pipelined across tiles), built when the loop reaches
-them so each starts from the devices as the step before left them.
+the ``TileAcquirer`` (move, settle, expose, pipelined across tiles), built when the tiles begin
+so it starts from the devices (the focus) as the preparation left them.
 """
 
 from __future__ import annotations
