@@ -6,7 +6,7 @@ from pathlib import Path
 
 from uvscope.acquisition.tiles import Tile, TileSpec
 from uvscope.io.ome import ImageMeta
-from uvscope.io.scanfolder import ScanFolder, TileRecord
+from uvscope.io.scanfolder import ScanFolder
 
 
 def write_scan_folder(root: Path, specs: list[TileSpec], tiles: list[Tile]) -> ScanFolder:
@@ -26,20 +26,6 @@ def write_scan_folder(root: Path, specs: list[TileSpec], tiles: list[Tile]) -> S
         for nm, img in t.normalised.items():
             meta = ImageMeta(pixel_size_um=px, wavelength_nm=nm, x_mm=t.x_mm, y_mm=t.y_mm)
             folder.write_tile_images(t.index, nm, None, img, meta)
-        folder.append_tile(
-            TileRecord(
-                index=t.index,
-                row=t.spec.row,
-                col=t.spec.col,
-                x_mm=t.x_mm,
-                y_mm=t.y_mm,
-                z_um=t.z_um,
-                wavelengths=sorted(t.normalised),
-                exposure_ms={str(k): v for k, v in t.exposure_ms.items()},
-                background_id=t.background_id,
-                acquired_at_s=t.acquired_at_s,
-                extra=dict(t.extra) or None,
-            )
-        )
+        folder.append_tile(t.to_record())
     folder.release()  # the scan that wrote it is over: its writer lock goes with it
     return folder

@@ -12,6 +12,7 @@ import tifffile
 from tests.analysis.conftest import PX_UM, SHAPE
 from tests.analysis.scanfolder_fixture import write_scan_folder
 from tests.analysis.synth import fake_models, grid_specs, make_tile, random_slide
+from uvscope.acquisition.tiles import FocusVerdict
 from uvscope.analysis.mosaic import LABEL_STRIDE
 from uvscope.analysis.session import AnalysisSession, analyse_scan_folder
 from uvscope.analysis.settings import AnalysisSettings
@@ -113,7 +114,7 @@ def test_out_of_focus_tiles_are_in_the_mosaic_but_not_in_the_count(
     cells = random_slide(30, (min(xs) - 20, max(xs) + 20), (min(ys) - 15, max(ys) + 15), 5)
     tiles = [make_tile(s, cells, SHAPE, PX_UM, nms=(260, 280)) for s in specs]
     for t in tiles:
-        t.extra.update(out_of_focus=t.index == flagged, focus_score=0.1)
+        t.focus = FocusVerdict(score=0.1, out_of_focus=t.index == flagged)
     root = tmp_path / "scan"
     write_scan_folder(root, specs, tiles)
     summary = analyse_scan_folder(root, fake_models(), settings)  # extra read from tiles.jsonl
@@ -131,7 +132,7 @@ def test_out_of_focus_tiles_are_in_the_mosaic_but_not_in_the_count(
     )
 
     session = AnalysisSession(tmp_path / "scan", fake_models(), settings, report=False)
-    for t in tiles:  # on the fly: the flag comes in Tile.extra
+    for t in tiles:  # on the fly: the flag comes in Tile.focus
         session.put(t)
     session.close()
     assert _read_csv(a / "cells.csv") == after

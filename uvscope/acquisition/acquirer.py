@@ -20,6 +20,7 @@ from uvscope.acquisition.background import Backgrounds
 from uvscope.acquisition.steps import TileStep
 from uvscope.acquisition.tiles import Tile, TileSpec
 from uvscope.config import ScanConfig
+from uvscope.drivers.base import FrameMeta
 from uvscope.drivers.rig import Rig
 from uvscope.errors import ScanAborted
 
@@ -48,10 +49,11 @@ class _TileInProgress:
     t_acq_s: float
     n_wavelengths: int
     raws: dict[int, np.ndarray] = field(default_factory=dict)
+    frames: dict[int, FrameMeta] = field(default_factory=dict)
 
 
 class TileAcquirer:
-    """Takes planned tiles on a rig (the ``TileEngine`` protocol of ``steps``).
+    """Takes planned tiles on a rig: the tile half of ``rig_engine.RigEngine``.
 
     ``backgrounds`` gives the current darks and backgrounds (a retaken background applies to
     the tiles taken after it); ``should_abort`` says the operator aborted, so a stage move cut
@@ -192,9 +194,9 @@ class TileAcquirer:
         """Read frames in trigger order until at most ``keep`` remain in flight."""
         while len(self._pending) > keep:
             ctx, nm = self._pending[0]
-            image = self.rig.camera.read().image
+            frame = self.rig.camera.read()
             self._pending.pop(0)
-            ctx.raws[nm] = image
+            ctx.raws[nm], ctx.frames[nm] = frame.image, frame.meta
             if len(ctx.raws) == ctx.n_wavelengths:
                 self._finished.append(self._finish(ctx))
 
@@ -208,7 +210,8 @@ class TileAcquirer:
             pixel_size_um=self.rig.pixel_size_um,
             raw=dict(ctx.raws),
             normalised={nm: bgs.normalise(nm, raw) for nm, raw in ctx.raws.items()},
-            exposure_ms={nm: self._exposures_ms[nm] for nm in ctx.raws},
+            exposure_ms={nm: meta.exposure_ms for nm, meta in ctx.frames.items()},
             acquired_at_s=ctx.t_acq_s,
             background_id=bgs.id,
+            frames=dict(ctx.frames),
         )

@@ -1,12 +1,12 @@
 """The scan engine: one scan from a ScanConfig on a Rig into a scan folder.
 
-A scan is a plan of steps (``steps``): darks and a background, then the tiles, with re-focus
-and new backgrounds queued as the tiles call for them. This module owns the run's life: the
-checks before anything is written, the preparation, then the ``StepRunner`` (``runner``)
-over the tiles with a ``TileAcquirer`` (``acquirer``) driving the devices, and the end: sinks
-closed, manifest and events saying how it ended, the summary. Other threads control it only
-through ``pause``, ``resume``, ``interrupt``, ``leave_analysis`` and ``abort``, honoured at tile
-boundaries, and follow it through ``events`` (psygnal, no Qt).
+A scan is one queue of steps (``steps``) run by the scan loop (``runner.ScanLoop``: read it
+first): darks and a background, the focus, then the tiles, with re-focus and new backgrounds
+queued as the tiles call for them, on a ``RigEngine`` (``rig_engine``, the hardware side). This
+module owns the run's life: the checks before anything is written, the folder, the loop, and
+the end: sinks closed, manifest and events saying how it ended, the summary. Other threads
+control it only through ``pause``, ``resume``, ``interrupt``, ``leave_analysis`` and ``abort``,
+honoured at tile boundaries, and follow it through ``events`` (psygnal, no Qt).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from uvscope.acquisition.acquirer import FocusSource, TileAcquirer
+from uvscope.acquisition.acquirer import FocusSource
 from uvscope.acquisition.background import Backgrounds
 from uvscope.acquisition.background_steps import BackgroundKeeper
 from uvscope.acquisition.control import RunControl
@@ -31,15 +31,17 @@ from uvscope.acquisition.recovery import DeviceErrorPolicy
 from uvscope.acquisition.resume import ResumePoint, check_resume
 from uvscope.acquisition.retry import RetryBudget
 from uvscope.acquisition.reuse import claim_for_new_scan, remove_startup_files
-from uvscope.acquisition.runner import ProgressBase, RunParts, StepRunner
+from uvscope.acquisition.rig_engine import FocusSetup, RigEngine
+from uvscope.acquisition.runner import LoopParts, ProgressBase, ScanLoop
 from uvscope.acquisition.sinks import SinkSet
 from uvscope.acquisition.steps import (
-    BackgroundStep,
-    DarkStep,
-    ReloadBackgroundStep,
+    BeginTilesStep,
+    FixedPlan,
+    FocusStep,
+    PlanSource,
     ScanStep,
 )
-from uvscope.acquisition.tiles import TileSink, TileSpec
+from uvscope.acquisition.tiles import TileSink
 from uvscope.acquisition.writer import TileWriter
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
@@ -95,9 +97,15 @@ class ScanEngine:
         self.control = RunControl(self.events)
         self.plan: GridPlan | None = None
         self.folder: ScanFolder | None = None
-        self.focus_ctl: FocusController | None = None
         self.keeper: BackgroundKeeper | None = None
-        self.runner: StepRunner | None = None
+        #: the hardware side of the run (darks, backgrounds, focus, tiles)
+        self.rig_engine: RigEngine | None = None
+        #: the loop over the scan's steps (``runner``)
+        self.runner: ScanLoop | None = None
+        #: where the tiles come from (None: the plan's tiles not yet done); a growing source
+        #: extends the scan while its stop rule has not fired
+        self.plan_source: PlanSource | None = None
+        self._done: dict[int, TileRecord] = {}  # tiles a resumed scan found done
         self.summary: ScanSummary | None = None
         #: set once every acquired tile is on disk and the manifest says how the scan ended
         #: (before a slow analysis finishes): a process may exit from then on
@@ -127,6 +135,11 @@ class ScanEngine:
     def backgrounds(self) -> Backgrounds | None:
         """The darks and background tiles are normalised with now (None before the first)."""
         return self.keeper.current if self.keeper is not None else None
+
+    @property
+    def focus_ctl(self) -> FocusController | None:
+        """The focus source's builder and the per-tile focus check (None before the run)."""
+        return self.rig_engine.focus if self.rig_engine is not None else None
 
     @property
     def drift(self) -> DriftMonitor | None:
@@ -220,6 +233,12 @@ class ScanEngine:
             if folder is not None:
                 folder.release()
 
+    def _tiles_total(self) -> int:
+        """The plan's tiles, with those a growing plan source added while the scan ran."""
+        if self.runner is not None:
+            return self.runner.progress.total
+        return len(self.plan.tiles) if self.plan is not None else 0
+
     def _tile_shape(self) -> tuple[int, int]:
         return (int(self.rig.camera.height_px), int(self.rig.camera.width_px))
 
@@ -239,9 +258,8 @@ class ScanEngine:
         outcome = Outcome()
         device_t0_s = self.rig.clock.now()
         try:
-            runner, todo = self._prepare(t0_s)
-            device_t0_s = runner.progress.device_t0_s
-            outcome.status, outcome.message = runner.run(todo)
+            loop = self._prepare(t0_s)
+            outcome.status, outcome.message = loop.run(self._first_steps())
             self._end_sinks(outcome.status)
         except ScanAborted as err:
             outcome.status, outcome.message = "aborted", str(err)
@@ -251,10 +269,12 @@ class ScanEngine:
             outcome.fail(crash_text(err, self.folder))
         finally:
             self._close_unclosed_sinks(outcome)
+            if self.runner is not None and self.runner.tiles_began:
+                device_t0_s = self.runner.progress.device_t0_s  # the tiles' device time
         return self._conclude(outcome, t0_s, device_t0_s)
 
-    def _prepare(self, t0_s: float) -> tuple[StepRunner, list[TileSpec]]:
-        """Checks, folder, darks and background, focus: everything before the first tile."""
+    def _prepare(self, t0_s: float) -> ScanLoop:
+        """Checks and the folder; the loop over the scan's steps, from darks to the tiles."""
         if self._claimed is None:
             self.check()
         plan, claimed = self.plan, self._claimed
@@ -269,10 +289,36 @@ class ScanEngine:
         point = self._resume_point if self.resume_existing else None
         keeper = BackgroundKeeper(self.rig, self.scan, folder, self.events, self._log, point)
         self.keeper = keeper
-        for step in keeper.first_steps():
-            self._take_first(step, keeper, recovery)
-        focus = self._prepare_focus(folder, plan, keeper, recovery)
-        keeper.start_drift_monitor(done.values())
+        saved = folder.read_manifest().get("focus") if self.resume_existing else None
+        engine = RigEngine(
+            self.rig,
+            self.scan,
+            keeper,
+            FocusSetup(plan, saved, self.focus_source),
+            lambda: self.control.aborted,
+            self._log,
+        )
+        self.rig_engine = engine
+        control, events, clock = self.control, self.events, self.rig.clock
+        parts = LoopParts(engine, engine.focus, keeper, recovery, control, events, folder, clock)
+        todo = [t for t in plan.tiles if t.index not in done]
+        base = ProgressBase(len(done), len(plan.tiles), t0_s, self.rig.clock.now())
+        self._done = done
+        self.runner = ScanLoop(parts, self.plan_source or FixedPlan(todo), self._open_sinks, base)
+        return self.runner
+
+    def _first_steps(self) -> list[ScanStep]:
+        """The preparation: darks and background (or a resume's), the focus, the tiles begin."""
+        if self.keeper is None:
+            raise ScanError("the scan folder was not opened")
+        return [*self.keeper.first_steps(), FocusStep(), BeginTilesStep()]
+
+    def _open_sinks(self) -> SinkSet:
+        """At the first tile: the drift monitor starts, the writer and the sinks open."""
+        folder, keeper = self.folder, self.keeper
+        if folder is None or keeper is None:
+            raise ScanError("the scan folder was not opened")
+        keeper.start_drift_monitor(self._done.values())
         self._sinks = SinkSet(
             TileWriter(folder, save_raw=self.scan.save_raw),
             self.user_sinks,
@@ -280,14 +326,7 @@ class ScanEngine:
             self._log,
             self.sink_errors,
         )
-        acquirer = TileAcquirer(
-            self.rig, self.scan, keeper.backgrounds, self.focus_source, lambda: self.control.aborted
-        )
-        self.control.enter_running()
-        base = ProgressBase(len(done), len(plan.tiles), t0_s, self.rig.clock.now())
-        parts = RunParts(acquirer, keeper, focus, self._sinks, recovery)
-        self.runner = StepRunner(self.rig, self.control, self.events, folder, parts, base)
-        return self.runner, [t for t in plan.tiles if t.index not in done]
+        return self._sinks
 
     def _open_folder(
         self, plan: GridPlan, claimed: ScanFolder
@@ -310,42 +349,6 @@ class ScanEngine:
         self.folder = claimed
         return claimed, reopen_folder(claimed, point, len(plan.tiles))
 
-    @staticmethod
-    def _take_first(step: ScanStep, keeper: BackgroundKeeper, recovery: DeviceErrorPolicy) -> None:
-        """A step of the preparation (darks, the first background), retried on device errors."""
-        if isinstance(step, DarkStep):
-            recovery.retrying("background", lambda: keeper.take_darks(step))
-        elif isinstance(step, BackgroundStep):
-            recovery.retrying("background", lambda: keeper.take_background(step))
-        elif isinstance(step, ReloadBackgroundStep):
-            keeper.reload(step)
-        else:
-            raise ScanError(f"a {type(step).__name__} cannot run before the tiles")
-
-    def _prepare_focus(
-        self,
-        folder: ScanFolder,
-        plan: GridPlan,
-        keeper: BackgroundKeeper,
-        recovery: DeviceErrorPolicy,
-    ) -> FocusController:
-        """Focus source for the tiles (autofocus / focus map), after the backgrounds."""
-        ctl = FocusController(
-            self.rig,
-            self.scan,
-            keeper.normalise,
-            should_stop=lambda: self.control.aborted,
-            log=self._log,
-            prep=keeper.prep,
-        )
-        saved = folder.read_manifest().get("focus") if self.resume_existing else None
-        if self.focus_source is None:
-            if recovery.retrying("focus map", lambda: ctl.prepare(plan, saved)) is not None:
-                self.focus_source = ctl
-        self.focus_ctl = ctl
-        folder.update_manifest(focus=ctl.manifest_entry())
-        return ctl
-
     # ------------------------------------------------------------------ the end
     def _end_sinks(self, status: str) -> None:
         """Every acquired tile on disk, "interrupted" said before a slow analysis finishes,
@@ -365,7 +368,7 @@ class ScanEngine:
         """Tiles are on disk: say so in manifest and events before the analysis finishes."""
         runner = self.runner
         done = written_now + (runner.progress.done_before if runner is not None else 0)
-        total = len(self.plan.tiles) if self.plan is not None else 0
+        total = self._tiles_total()
         text = (
             f"{self.interrupt_reason}: stopped at a tile boundary with {done} of {total} "
             f"tiles saved; {self.resume_hint()}"
@@ -391,7 +394,7 @@ class ScanEngine:
         summary = ScanSummary(
             status=outcome.status,
             out_dir=str(self.out_dir),
-            tiles_total=len(self.plan.tiles) if self.plan else 0,
+            tiles_total=self._tiles_total(),
             tiles_done=len(folder.verified_tiles()) if folder else 0,
             tiles_acquired_now=self.runner.acquired_now if self.runner is not None else 0,
             wall_s=time.monotonic() - t0_s,

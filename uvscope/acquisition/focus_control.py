@@ -2,18 +2,19 @@
 
 The engine asks this controller for a focus source (fixed z, one autofocus, or a fitted focus
 map) after the backgrounds, and hands it every tile. Each tile gets its sharpness recorded
-(``extra["focus_score"]``, the configured metric) and its focus judged by a measure that does
-not depend on how much is in the field (``extra["focus_ratio"]``: fine detail over total
+(``tile.focus.score``, the configured metric) and its focus judged by a measure that does
+not depend on how much is in the field (``tile.focus.ratio``: fine detail over total
 structure, relative to the map points). Blank fields are never judged. A tile whose ratio is
 low is probed at z +- ``PROBE_STEP_UM`` (two frames); only when the probe says focus is
 elsewhere is it swept, re-focused and taken again. A tile whose focus cannot be confirmed is
-flagged ``extra["out_of_focus"]`` so the analysis can leave it out of the counts.
+flagged ``tile.focus.out_of_focus`` so the analysis can leave it out of the counts.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,7 @@ from uvscope.acquisition.focus_map import (
 )
 from uvscope.acquisition.plan import GridPlan
 from uvscope.acquisition.prep_progress import PrepReporter
-from uvscope.acquisition.tiles import Tile, TileSpec
+from uvscope.acquisition.tiles import FocusVerdict, Tile, TileSpec
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, DeviceError, ScanAborted, ScanError
@@ -93,8 +94,7 @@ def fixed_focus_warning(plan: GridPlan) -> str | None:
 
 def _focus_ratio(tile: Tile) -> float:
     """The tile's recorded focus ratio (0.0 when it has none)."""
-    ratio = tile.extra.get("focus_ratio", 0.0)
-    return float(ratio) if isinstance(ratio, (int, float)) else 0.0
+    return tile.focus.ratio if tile.focus.ratio is not None else 0.0
 
 
 class FocusController:
@@ -153,7 +153,7 @@ class FocusController:
         self.results: list[AutofocusResult] = []
         self.refocused = 0
         self.refocus_points: list[list[float]] = []  # x, y, planned z, found z
-        self._retaken: dict[int, tuple[float, dict[str, object]]] = {}
+        self._retaken: dict[int, tuple[float, FocusVerdict]] = {}
         self.flagged = 0
         #: the focus strategy in use ("auto" resolved by prepare(), recorded in the manifest)
         self.mode: str = self.cfg.mode
@@ -419,33 +419,40 @@ class FocusController:
         the autofocus points' ratio. Blank fields, tiles retaken after a re-focus and tiles
         already checked are never held.
         """
-        tile.extra["focus_score"] = self.score(tile)
+        score = self.score(tile)
         if tile.index in self._retaken:
-            from_z, old_extra = self._retaken.pop(tile.index)
-            keep = ("focus_score", "focus_ratio", "structure_snr")
-            tile.extra.update({k: v for k, v in old_extra.items() if k not in keep})
-            tile.extra.update(refocused=True, out_of_focus=False, refocus_from_um=from_z)
+            from_z, old = self._retaken.pop(tile.index)
+            tile.focus = replace(
+                old,
+                score=score,
+                ratio=None,
+                structure_snr=None,
+                refocused=True,
+                out_of_focus=False,
+                refocus_from_um=from_z,
+            )
             self._record_ratio(tile)
             return False
-        if "focus_check" in tile.extra:
+        tile.focus.score = score
+        if tile.focus.check is not None:
             return False
         thr = self.cfg.refocus_threshold
         if self.reference_ratio is None or self.reference_ratio <= 0 or thr <= 0:
             return False
         sh = self._record_ratio(tile)
         if sh.snr < BLANK_SNR:
-            tile.extra.update(out_of_focus=False, focus_check="blank")
+            tile.focus.out_of_focus, tile.focus.check = False, "blank"
             return False
         if sh.ratio >= thr * self.reference_ratio:
-            tile.extra["out_of_focus"] = False
+            tile.focus.out_of_focus = False
             return False
         return True
 
     def _record_ratio(self, tile: Tile) -> Sharpness:
         sh = sharpness(self._image(tile))
         if self.reference_ratio:
-            tile.extra["focus_ratio"] = round(sh.ratio / self.reference_ratio, 4)
-        tile.extra["structure_snr"] = round(sh.snr, 3) if np.isfinite(sh.snr) else None
+            tile.focus.ratio = round(sh.ratio / self.reference_ratio, 4)
+        tile.focus.structure_snr = round(sh.snr, 3) if np.isfinite(sh.snr) else None
         return sh
 
     def probe(self, tile: Tile) -> float | None:
@@ -468,7 +475,7 @@ class FocusController:
             rig.focus.move_to_um(z)
             img = self.normalise(nm, rig.camera.snap().image)
             samples.append((z - tile.z_um, sharpness(img).detail))
-        tile.extra["probe"] = [[round(dz, 3), round(d, 6)] for dz, d in samples]
+        tile.focus.probe = [[round(dz, 3), round(d, 6)] for dz, d in samples]
         best = max(samples, key=lambda s: s[1])
         if best[0] == 0.0:
             return 0.0
@@ -487,21 +494,20 @@ class FocusController:
 
         The probe (z +- 1 um) finds the best focus when it is near; a tile more than a
         quarter depth of field off it is taken again there. When the probe says focus is
-        further, a sweep finds it. None comes with ``extra["focus_check"]``: "probe" (in
+        further, a sweep finds it. None comes with ``tile.focus.check``: "probe" (in
         focus), "confirmed" (a sweep found it in focus), "sparse" or "no focus peak"
         (flagged ``out_of_focus``: the analysis leaves it out of the counts).
         """
         offset = self.probe(tile)
         self.probed += 1
         if offset is not None and abs(offset) <= DEPTH_OF_FIELD_UM / 4:
-            tile.extra.update(
-                out_of_focus=False, focus_check="probe", probe_offset_um=round(offset, 3)
-            )
+            tile.focus.out_of_focus, tile.focus.check = False, "probe"
+            tile.focus.probe_offset_um = round(offset, 3)
             return None
         if offset is not None:
             return self._retake_at(tile, tile.z_um + offset, "probe")
-        snr = tile.extra.get("structure_snr")
-        if isinstance(snr, (int, float)) and snr < SPARSE_SNR:
+        snr = tile.focus.structure_snr
+        if snr is not None and snr < SPARSE_SNR:
             self._flag(tile, "sparse", "too few cells to sweep on")
             return None
         res = self._focus_point(tile.x_mm, tile.y_mm, tile.z_um)
@@ -510,13 +516,13 @@ class FocusController:
             self._flag(tile, "no focus peak", "no focus peak found")
             return None
         if abs(res.z_um - tile.z_um) <= DEPTH_OF_FIELD_UM / 4:
-            tile.extra.update(out_of_focus=False, focus_check="confirmed")
+            tile.focus.out_of_focus, tile.focus.check = False, "confirmed"
             return None
         return self._retake_at(tile, res.z_um, "sweep")
 
     def _flag(self, tile: Tile, check: str, why: str) -> None:
         self.flagged += 1
-        tile.extra.update(out_of_focus=True, focus_check=check)
+        tile.focus.out_of_focus, tile.focus.check = True, check
         ratio = _focus_ratio(tile)
         self.log(
             "out-of-focus",
@@ -533,7 +539,7 @@ class FocusController:
             base = self.source.z_at(tile.x_mm, tile.y_mm)
             self.corrections.add(tile.x_mm, tile.y_mm, z_um - base)
         self.refocus_points.append([tile.x_mm, tile.y_mm, tile.z_um, z_um])
-        self._retaken[tile.index] = (tile.z_um, dict(tile.extra))
+        self._retaken[tile.index] = (tile.z_um, replace(tile.focus))
         ratio = _focus_ratio(tile)
         self.log(
             "refocus",

@@ -13,9 +13,9 @@ from typing import TypeVar
 from uvscope.acquisition.control import RunControl
 from uvscope.acquisition.events import ScanEvents
 from uvscope.acquisition.retry import RetryBudget
+from uvscope.acquisition.steps import ScanRecord
 from uvscope.drivers.rig import Rig
 from uvscope.errors import DeviceError, ScanError
-from uvscope.io.scanfolder import ScanFolder
 
 T = TypeVar("T")
 
@@ -29,7 +29,7 @@ class DeviceErrorPolicy:
         on_device_error: str,
         control: RunControl,
         rig: Rig,
-        folder: ScanFolder,
+        folder: ScanRecord,
         events: ScanEvents,
     ) -> None:
         self.budget, self.on_device_error = budget, on_device_error

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from uvscope.acquisition.tiles import Tile, TileSink
+from uvscope.acquisition.tiles import StopRule, Tile, TileSink
 from uvscope.acquisition.writer import TileWriter
 
 Log = Callable[..., None]
@@ -36,6 +36,7 @@ class SinkSet:
         self.unclosed: list[TileSink] = [writer, *self.others]
         self._lossless = [s for s in self.others if getattr(s, "lossless", True)]
         self._lossy = [s for s in self.others if s not in self._lossless]
+        self._stop_rules = [s for s in (writer, *self.others) if isinstance(s, StopRule)]
         writer.on_saved = self._saved
 
     def put(self, tile: Tile) -> None:
@@ -53,7 +54,7 @@ class SinkSet:
 
     def should_stop(self) -> bool:
         """A sink's stop rule is met (e.g. enough white cells counted)."""
-        return any(getattr(s, "should_stop", lambda: False)() for s in (self.writer, *self.others))
+        return any(rule.should_stop() for rule in self._stop_rules)
 
     def close_writer(self) -> None:
         """Every acquired tile on disk; raises if the writer failed."""

@@ -15,7 +15,7 @@ from uvscope.acquisition.tiles import Tile
 from uvscope.allocator import release_free_memory
 from uvscope.errors import StorageError
 from uvscope.io.ome import ImageMeta
-from uvscope.io.scanfolder import ScanFolder, TileRecord
+from uvscope.io.scanfolder import ScanFolder
 
 _STOP = object()
 
@@ -80,24 +80,7 @@ class TileWriter:
             )
             raw = tile.raw.get(nm) if self.save_raw else None
             self.folder.write_tile_images(tile.index, nm, raw, norm, meta)
-        self.folder.append_tile(
-            TileRecord(
-                index=tile.index,
-                row=tile.spec.row,
-                col=tile.spec.col,
-                x_mm=tile.x_mm,
-                y_mm=tile.y_mm,
-                z_um=tile.z_um,
-                wavelengths=sorted(tile.normalised),
-                exposure_ms={str(k): v for k, v in tile.exposure_ms.items()},
-                background_id=tile.background_id,
-                acquired_at_s=tile.acquired_at_s,
-                extra={
-                    k: v for k, v in tile.extra.items() if isinstance(v, (int, float, str, bool))
-                }
-                or None,
-            )
-        )
+        self.folder.append_tile(tile.to_record())
         self.written += 1
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from uvscope.acquisition.tiles import Tile, TileSpec
+from uvscope.acquisition.tiles import FocusVerdict, Tile, TileSpec
 from uvscope.analysis.cells import CellRecord
 from uvscope.analysis.dedup import CoreRegions
 from uvscope.analysis.differential import IN_DIFFERENTIAL
@@ -491,7 +491,7 @@ def evaluate_scan_folder(scan_dir: str, max_um: float = 5.0) -> ScanEvaluation:
     defocus = {
         i: abs(r.z_um - world.best_focus_um(r.x_mm, r.y_mm, focus_nm)) for i, r in records.items()
     }
-    flagged = {i for i, r in records.items() if (r.extra or {}).get("out_of_focus")}
+    flagged = {i for i, r in records.items() if FocusVerdict.from_extra(r.extra).out_of_focus}
     acquired = set(records)
     truth = truth_in_box(
         world, [b * 1e3 for b in plan["bounds_mm"]], keep=lambda xy: cores.owner(*xy) in acquired

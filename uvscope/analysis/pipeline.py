@@ -77,8 +77,8 @@ class TileResult:
 
 
 def is_out_of_focus(tile: Tile) -> bool:
-    """Whether the scan's focus check flagged the tile (``extra["out_of_focus"]``)."""
-    return bool(tile.extra.get("out_of_focus", False))
+    """Whether the scan's focus check flagged the tile (``tile.focus.out_of_focus``)."""
+    return bool(tile.focus.out_of_focus)
 
 
 def tile_percentiles(shape: tuple[int, int], inf: InferenceSettings) -> tuple[float, float]:

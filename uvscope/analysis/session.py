@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from uvscope.acquisition.tiles import Tile, TileSpec
+from uvscope.acquisition.tiles import FocusVerdict, Tile, TileSpec, without_verdict
 from uvscope.analysis.absorbance import HbCalibration
 from uvscope.analysis.differential import Differential
 from uvscope.analysis.models import ModelSet, check_pixel_fit
@@ -68,7 +68,8 @@ def read_tiles(
             exposure_ms={int(k): v for k, v in rec.exposure_ms.items()},
             acquired_at_s=rec.acquired_at_s,
             background_id=rec.background_id,
-            extra=dict(rec.extra or {}),
+            extra=without_verdict(rec.extra),
+            focus=FocusVerdict.from_extra(rec.extra),
         )
 
 
