@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 KINDS = click.Choice(["segment", "stain", "classify"])
+#: train also fits the red-cell morphology network (a folder of red-cell crops per class)
+TRAIN_KINDS = click.Choice(["segment", "stain", "classify", "rbc"])
 
 
 #: own-data options shared by train and evaluate (one definition, one help text)
@@ -28,7 +31,7 @@ _modality_option = click.option(
 
 
 @click.command("train")
-@click.argument("kind", type=KINDS)
+@click.argument("kind", type=TRAIN_KINDS)
 @click.option(
     "--data",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -37,7 +40,8 @@ _modality_option = click.option(
     help="A `uvscope simulate` dataset; own images with masks (DIR/images + DIR/masks or "
     "DIR/cells + DIR/nuclei, optional classes.csv, groups.csv, dataset.toml); for classify a "
     "folder of crops per class, or analysed scan folders with reviewed labels (repeat --data "
-    "for each scan; split by slide).",
+    "for each scan; split by slide); for rbc a folder of red-cell crops per class "
+    "(DIR/<class>/NAME.tif, docs/whole-smear.md).",
 )
 @click.option(
     "--out",
@@ -141,11 +145,19 @@ def train(
     classifier_input: str | None,
     colour_norm: str | None = None,
 ) -> None:
-    """Train a segment, stain or classify model; the best epoch on validation is kept.
+    """Train a segment, stain, classify or rbc (red-cell morphology) model; the best epoch on
+    validation is kept.
 
     The data are checked before anything is written; files appear in --out only when the
     run succeeds.
     """
+    if kind == "rbc":
+        from uvscope.models.train_rbc import run_rbc_training
+
+        run_rbc_training(
+            data[0], out, epochs, seed, folds, fold, log=_log, command=" ".join(sys.argv)
+        )
+        return
     from uvscope.analysis.trainset import is_scan_folder
     from uvscope.models.pipeline import OwnOptions, run_training
 
