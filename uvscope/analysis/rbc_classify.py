@@ -63,7 +63,7 @@ class NetworkMorphology:
                 od, pieces, ks, shapes.row[ks], shapes.col[ks], self.cfg.crop_size,
                 self.cfg.od_scale,
             )  # fmt: skip
-            out[ks] = self.classes[predict_classes(self.net, x).argmax(1)]
+            out[ks] = self.classes[predict_classes(self.net, x, threads=1).argmax(1)]
         return out
 
 

@@ -282,9 +282,11 @@ class CbcSettings(Model):
         "wavelength (the rig config holds the absorptivity per wavelength)",
     )
     morphology: Literal["auto", "network", "rules"] = Field(
-        "auto",
-        description="Red-cell morphology: the trained network (uvscope train rbc), the shape "
-        "rule set, or auto: the network when its weights are there, else the rules",
+        "rules",
+        description="Red-cell morphology: the shape rule set (default: as accurate as the "
+        "shipped network on held-out simulated donors, at no cost), the trained network "
+        "(uvscope train rbc; e.g. trained on a lab's own crops), or auto: the network when "
+        "its weights are there, else the rules",
     )
     morphology_weights: str = Field(
         "default",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from uvscope.models.arch import OD_SCALE, RbcConfig
@@ -32,8 +33,9 @@ class RbcNet(nn.Module):
                 nn.MaxPool2d(2),
             ]
             c_in = w
+        self.input_bin = cfg.input_bin
         self.features = nn.Sequential(*layers)
-        side = cfg.crop_size // 2 ** len(cfg.widths)
+        side = cfg.crop_size // cfg.input_bin // 2 ** len(cfg.widths)
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Linear(c_in * side * side, cfg.hidden),
@@ -43,6 +45,8 @@ class RbcNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_bin > 1:
+            x = F.avg_pool2d(x, self.input_bin)
         out: torch.Tensor = self.head(self.features(x))
         return out
 
@@ -74,14 +78,22 @@ def cut_crops(
     return out
 
 
-@torch.no_grad()
-def predict_classes(net: RbcNet, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Softmax probabilities (N, classes) of crops ``x`` on the CPU."""
+@torch.inference_mode()
+def predict_classes(net: RbcNet, x: np.ndarray, batch: int = 512, threads: int = 0) -> np.ndarray:
+    """Softmax probabilities (N, classes) of crops ``x`` on the CPU; ``threads`` > 0 caps
+    torch's threads for the call (a tile's few hundred tiny crops run fastest on one thread,
+    and a second would compete with the analysis's other work on a small machine)."""
     net.eval()
     if len(x) == 0:
         return np.zeros((0, net.head[-1].out_features), np.float32)
-    parts = [
-        torch.softmax(net(torch.from_numpy(x[i : i + batch])), 1).numpy()
-        for i in range(0, len(x), batch)
-    ]
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(min(threads, before))
+    try:
+        parts = [
+            torch.softmax(net(torch.from_numpy(x[i : i + batch])), 1).numpy()
+            for i in range(0, len(x), batch)
+        ]
+    finally:
+        torch.set_num_threads(before)
     return np.concatenate(parts)
