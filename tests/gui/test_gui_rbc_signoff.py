@@ -30,4 +30,3 @@ def test_a_red_cell_reclassified_after_sign_off_voids_it(qtbot, tmp_path):
     with qtbot.waitSignal(panel.report_written, timeout=10_000):
         panel.sign_off()  # signed again over the red-cell review
     assert panel.signed_current
-

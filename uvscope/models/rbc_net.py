@@ -35,6 +35,7 @@ class RbcNet(nn.Module):
             c_in = w
         self.input_bin = cfg.input_bin
         self.features = nn.Sequential(*layers)
+        self.n_classes = len(cfg.classes)
         side = cfg.crop_size // cfg.input_bin // 2 ** len(cfg.widths)
         self.head = nn.Sequential(
             nn.Flatten(),
@@ -79,13 +80,15 @@ def cut_crops(
 
 
 @torch.inference_mode()
-def predict_classes(net: RbcNet, x: np.ndarray, batch: int = 512, threads: int = 0) -> np.ndarray:
+def predict_classes(
+    net: nn.Module, x: np.ndarray, batch: int = 512, threads: int = 0
+) -> np.ndarray:
     """Softmax probabilities (N, classes) of crops ``x`` on the CPU; ``threads`` > 0 caps
     torch's threads for the call (a tile's few hundred tiny crops run fastest on one thread,
     and a second would compete with the analysis's other work on a small machine)."""
     net.eval()
     if len(x) == 0:
-        return np.zeros((0, net.head[-1].out_features), np.float32)
+        return np.zeros((0, int(getattr(net, "n_classes", 0))), np.float32)
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(min(threads, before))
