@@ -93,3 +93,30 @@ def test_the_setting_chooses_and_cbc_json_says_which(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelError, match="uvscope train rbc"):
         choose_morphology(CbcSettings(morphology="network", morphology_weights=missing))
+
+
+def test_analyze_with_the_network_writes_its_classes_and_says_so(tmp_path: Path) -> None:
+    """`uvscope analyze`'s code path with ``[cbc] morphology = "network"`` on a saved scan."""
+    import csv
+    import json
+
+    from tests.analysis.synth import fake_models
+    from uvscope.analysis.models import ModelSet
+    from uvscope.analysis.session import analyse_scan_folder
+    from uvscope.analysis.settings import AnalysisSettings
+
+    from .test_smear import _NoCells, _scan_folder
+
+    f = fake_models()
+    models = ModelSet(_NoCells(), f.stainer, f.classifier, provenance=f.provenance)
+    root, *_ = _scan_folder(tmp_path, backgrounds=True)
+    settings = AnalysisSettings(cbc=CbcSettings(morphology="network"))
+    analyse_scan_folder(root, models, settings)
+    a = root / "analysis"
+    doc = json.loads((a / "cbc.json").read_text())
+    assert doc["morphology"]["method"].startswith("morphology network (rbc.safetensors")
+    with open(a / "rbc.csv", newline="") as fh:
+        morph = [r["morph"] for r in csv.DictReader(fh) if r["morph"]]
+    assert len(morph) == doc["morphology"]["classified"] > 150
+    assert morph.count("normal") >= 0.95 * len(morph)  # a healthy donor
+    assert "whole cells, network)" in (a / "report.html").read_text()
