@@ -1,4 +1,5 @@
-"""Simulated red-cell crops for ``uvscope train rbc``, cut as the analysis cuts them.
+"""Red-cell crops for ``uvscope train rbc``, cut as the analysis cuts them: simulated, or the
+reviewed red cells of a lab's analysed scans.
 
 Each tile of a simulated donor is analysed by ``SmearAnalyser`` exactly as in a scan; every
 whole red cell it finds (not overlapped, not on the tile's edge) whose centre lies within
@@ -7,6 +8,11 @@ analysis's own input to the network (binned OD and the cell's mask). The folder 
 of a lab's own crops (``uvscope.models.rbc_crops``), so both are trained by one code path.
 
     PYTHONPATH=. python -m uvscope.analysis.rbc_trainset --out data/rbc
+
+A lab's analysed scans whose red cells were reviewed in the GUI (``reviewed_rbc.csv``) train
+the network directly (``uvscope train rbc --data SCAN --data SCAN ...``): each tile holding a
+reviewed red cell is analysed again from its saved images and the cell found again at its
+recorded position; the scan folder is the slide, kept on one side of the split.
 """
 
 from __future__ import annotations
@@ -26,8 +32,16 @@ from uvscope.analysis.evaluate import SimCamera
 from uvscope.analysis.evaluate_cbc import MATCH_UM, true_morph, truth_in_box
 from uvscope.analysis.rbc import Shapes
 from uvscope.analysis.rbc_classify import rule_morphology
+from uvscope.analysis.rbc_review import load_reviewed_rbc
+from uvscope.analysis.session import read_tiles, smear_context
+from uvscope.analysis.settings import CbcSettings
 from uvscope.analysis.smear import SmearAnalyser, SmearTile
+from uvscope.classes import RBC_CLASSES
+from uvscope.errors import ModelError
+from uvscope.io.ome import read_ome_tiff
+from uvscope.io.scanfolder import ScanFolder
 from uvscope.models.arch import RbcConfig
+from uvscope.models.rbc_crops import RbcCrops
 from uvscope.models.rbc_net import cut_crops
 
 #: donors whose red cells cover every class (normal cells from all of them)
@@ -131,6 +145,76 @@ def export(
         f'(uvscope.analysis.rbc_trainset), donors {", ".join(donors)}, seeds {list(seeds)}"\n'
     )
     return counts
+
+
+#: a reviewed red cell is found again within this of its recorded position (um)
+REFIND_UM = 1.0
+
+
+def _reviewed_cells(scan: Path) -> dict[int, list[tuple[float, float, str]]]:
+    """Per tile, (x_um, y_um, class) of the red cells a reviewer put in a red-cell class."""
+    rows = load_reviewed_rbc(scan)
+    if not rows:
+        raise ModelError(
+            f"{scan} has no reviewed red cells (analysis/reviewed_rbc.csv); review them in "
+            "`uvscope gui` (Red cells and platelets) or leave this scan out"
+        )
+    with open(scan / "analysis" / "reviewed_rbc.csv", newline="", encoding="utf-8") as fh:
+        pos = {r["object_id"]: (float(r["x_um"]), float(r["y_um"])) for r in csv.DictReader(fh)}
+    out: dict[int, list[tuple[float, float, str]]] = {}
+    for oid, rev in rows.items():
+        if rev.reviewed in RBC_CLASSES:  # platelets and "not a red cell" teach no class
+            out.setdefault(rev.tile, []).append((*pos[oid], rev.reviewed))
+    return out
+
+
+def _tile_wbc(scan: Path, index: int) -> np.ndarray | None:
+    path = scan / "analysis" / "labels" / f"tile_{index:05d}.tif"
+    return read_ome_tiff(path)[0][0] if path.exists() else None
+
+
+def reviewed_rbc_crops(
+    scans: list[Path], size: int, net_px_um: float, settings: CbcSettings | None = None
+) -> RbcCrops:
+    """The network inputs of every reviewed red cell of ``scans`` (group: the scan folder);
+    a reviewed cell the analysis does not find again is an error naming it."""
+    xs, labels, group, names = [], [], [], []
+    for scan in scans:
+        cells = _reviewed_cells(scan)
+        folder = ScanFolder.open(scan)
+        manifest = folder.read_manifest()
+        px = 2.0 * float(manifest["plan"]["pixel_size_um"])
+        if abs(px - net_px_um) > 0.01:
+            raise ModelError(
+                f"{scan}: the analysis sees red cells at {px:.3f} um/px, the network takes "
+                f"{net_px_um} um/px; own red-cell crops must be resampled (crop folders with "
+                "dataset.toml) for this rig"
+            )
+        _, hb, bg = smear_context(manifest)
+        collector = _Collector(size)
+        analyser = SmearAnalyser(settings, hb, background_usable=bg, morphology=collector)
+        for tile in read_tiles(folder, sorted(cells)):
+            res = analyser.analyse(tile, _tile_wbc(scan, tile.index), None)
+            found = [r for r in res.rbcs if int(r.rbc_id.split("r")[-1]) in collector.crops]
+            tree = cKDTree([(r.x_um, r.y_um) for r in found]) if found else None
+            for x_um, y_um, cls in cells.pop(tile.index):
+                dist, j = tree.query((x_um, y_um)) if tree is not None else (np.inf, 0)
+                if dist > REFIND_UM:
+                    raise ModelError(
+                        f"{scan}: the reviewed red cell at ({x_um:.1f}, {y_um:.1f}) um of tile "
+                        f"{tile.index} is not found again as a whole cell; re-run `uvscope "
+                        "analyze` with the settings of the review, or leave this scan out"
+                    )
+                xs.append(collector.crops[int(found[j].rbc_id.split("r")[-1])])
+                labels.append(RBC_CLASSES.index(cls))
+                group.append(scan.name)
+                names.append(f"{scan.name}/{found[j].rbc_id}")
+        if cells:
+            raise ModelError(
+                f"{scan}: tiles {sorted(cells)} hold reviewed red cells but cannot be read; "
+                "restore them or leave this scan out"
+            )
+    return RbcCrops(np.stack(xs), np.array(labels, np.int64), group, names)
 
 
 def main() -> None:

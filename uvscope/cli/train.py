@@ -152,11 +152,7 @@ def train(
     run succeeds.
     """
     if kind == "rbc":
-        from uvscope.models.train_rbc import run_rbc_training
-
-        run_rbc_training(
-            data[0], out, epochs, seed, folds, fold, log=_log, command=" ".join(sys.argv)
-        )
+        _train_rbc(data, out, epochs, seed, folds, fold)
         return
     from uvscope.analysis.trainset import is_scan_folder
     from uvscope.models.pipeline import OwnOptions, run_training
@@ -187,6 +183,29 @@ def train(
         ),
         scan_crops=_scan_crops(scans) if scans else None,
     )
+
+
+def _train_rbc(
+    data: tuple[Path, ...], out: Path, epochs: int, seed: int, folds: int, fold: int
+) -> None:
+    """A crop folder, or analysed scans whose red cells were reviewed (one slide each)."""
+    from uvscope.analysis.trainset import is_scan_folder
+    from uvscope.models.train_rbc import run_rbc_training
+
+    scans = [d for d in data if is_scan_folder(d)]
+    if len(data) > 1 and len(scans) != len(data):
+        raise click.BadParameter(
+            "several --data folders must all be analysed scan folders", param_hint="--data"
+        )
+    crops = None
+    if scans:
+        from uvscope.analysis.rbc_trainset import reviewed_rbc_crops
+
+        def crops(size: int, px: float):  # type: ignore[no-untyped-def]
+            return reviewed_rbc_crops(scans, size, px)
+
+    cmd = " ".join(sys.argv)
+    run_rbc_training(data[0], out, epochs, seed, folds, fold, _log, cmd, crops)
 
 
 def _log(line: str) -> None:

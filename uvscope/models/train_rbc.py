@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,11 +149,17 @@ def run_rbc_training(
     fold: int = 0,
     log: Log = print,
     command: str = "",
+    crops: Callable[[int, float], RbcCrops] | None = None,
 ) -> dict[str, Any]:
-    """``uvscope train rbc``: check and load ``data_dir``, train, write rbc.safetensors and its
-    card into ``out`` (nothing is written when the data are refused)."""
+    """``uvscope train rbc``: check and load ``data_dir`` (or ``crops(size, pixel_um)``: the
+    reviewed red cells of analysed scans, from the analysis room), train, write
+    rbc.safetensors and its card into ``out`` (nothing is written when the data are
+    refused)."""
     cfg = RbcConfig()
-    data = load_rbc_crops(data_dir, cfg.crop_size, cfg.pixel_size_um)
+    if crops is not None:
+        data = crops(cfg.crop_size, cfg.pixel_size_um)
+    else:
+        data = load_rbc_crops(data_dir, cfg.crop_size, cfg.pixel_size_um)
     tr, va = split_groups(data, folds, fold)
     if len(va) == 0 or len(tr) == 0:
         raise ModelError(f"{data_dir}: too few crops or groups to hold out a validation split")
