@@ -89,3 +89,16 @@ def test_a_folder_that_is_no_class_or_no_crop_is_named(tmp_path: Path) -> None:
     (junk / "normal" / "x.tif").write_bytes(b"not a tiff")
     with pytest.raises(ModelError, match="x.tif cannot be read"):
         load_rbc_crops(junk, 40, 0.32)
+
+
+def test_the_prevalence_prior_keeps_a_doubtful_cell_normal() -> None:
+    """Training draws classes equally often; on a smear most cells are normal, so the class is
+    chosen with half the log-prevalence added (normal counted as kept / normal_share)."""
+    from uvscope.models.rbc_net import choose
+    from uvscope.models.train_rbc import prevalence_bias
+
+    bias = prevalence_bias({"normal": 150, "sickle": 10}, ("normal", "sickle"), 0.15)
+    assert bias == pytest.approx((0.5 * np.log(1000 / 1010), 0.5 * np.log(10 / 1010)), abs=1e-4)
+    p = np.array([[0.4, 0.6], [0.02, 0.98]])
+    assert choose(p).tolist() == [1, 1]
+    assert choose(p, bias).tolist() == [0, 1]  # a clear sickle cell stays one

@@ -47,7 +47,7 @@ class NetworkMorphology:
     def __call__(
         self, od: np.ndarray, pieces: np.ndarray, shapes: Shapes, whole: np.ndarray, px_um: float
     ) -> np.ndarray:
-        from uvscope.models.rbc_net import cut_crops, predict_classes
+        from uvscope.models.rbc_net import choose, cut_crops, predict_classes
 
         if abs(px_um - self.cfg.pixel_size_um) > 0.01:
             raise ModelError(
@@ -63,7 +63,8 @@ class NetworkMorphology:
                 od, pieces, ks, shapes.row[ks], shapes.col[ks], self.cfg.crop_size,
                 self.cfg.od_scale,
             )  # fmt: skip
-            out[ks] = self.classes[predict_classes(self.net, x, threads=1).argmax(1)]
+            p = predict_classes(self.net, x, threads=1)
+            out[ks] = self.classes[choose(p, self.cfg.logit_bias)]
         return out
 
 

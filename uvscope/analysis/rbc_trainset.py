@@ -141,7 +141,8 @@ def export(
         w.writerow(["name", "group"])
         w.writerows(rows)
     (out / "dataset.toml").write_text(
-        f'pixel_size_um = {cfg.pixel_size_um}\ndescription = "simulated red-cell crops '
+        f"pixel_size_um = {cfg.pixel_size_um}\nnormal_share = {normal_share}\n"
+        f'description = "simulated red-cell crops '
         f'(uvscope.analysis.rbc_trainset), donors {", ".join(donors)}, seeds {list(seeds)}"\n'
     )
     return counts
@@ -214,7 +215,8 @@ def reviewed_rbc_crops(
                 f"{scan}: tiles {sorted(cells)} hold reviewed red cells but cannot be read; "
                 "restore them or leave this scan out"
             )
-    return RbcCrops(np.stack(xs), np.array(labels, np.int64), group, names)
+    # reviewed cells are those a reviewer chose to change: their counts are no prevalence
+    return RbcCrops(np.stack(xs), np.array(labels, np.int64), group, names, normal_share=None)
 
 
 def main() -> None:

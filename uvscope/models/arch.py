@@ -136,6 +136,10 @@ class RbcConfig:
     #: the classes its head calls, in output order (normal, then the poikilocytes it learnt)
     classes: tuple[str, ...] = RBC_CLASSES
     od_scale: float = OD_SCALE
+    #: added to the log-probabilities before the class is chosen: PRIOR_WEIGHT x the log of
+    #: each class's prevalence in the training data (training draws the classes equally often,
+    #: which over-calls the rare ones on a smear where most cells are normal); empty: none
+    logit_bias: tuple[float, ...] = ()
 
 
 CONFIG_TYPES: dict[str, type] = {

@@ -7,7 +7,9 @@ One layout for both, so the same checks and the same own-data rules apply to eac
                              a mask the cell is the absorbing region under the crop's centre
     DIR/groups.csv           optional: name,group (slide or donor): a split keeps a group
                              together (the simulated export: donor and slide seed)
-    DIR/dataset.toml         optional: pixel_size_um = 0.32 (else the network's)
+    DIR/dataset.toml         optional: pixel_size_um = 0.32 (else the network's),
+                             normal_share = 0.15 (the share of normal cells kept, if fewer
+                             were saved than seen; sets the prevalence the network assumes)
 
 ``<class>`` is a name of ``uvscope.classes.RBC_CLASSES`` (case and a plural ``s`` ignored); any
 other folder is an error naming it, as is a crop that is no image. Crops are resampled to the
@@ -45,6 +47,10 @@ class RbcCrops:
     group: list[str]
     names: list[str]
     classes: tuple[str, ...] = RBC_CLASSES
+    #: the share of the normal cells kept when the crops were chosen (dataset.toml
+    #: ``normal_share``; the simulated export keeps 0.15): their prevalence is count / share;
+    #: None: the crops' counts say nothing of prevalence (reviewed cells of scans)
+    normal_share: float | None = 1.0
 
     def subset(self, idx: np.ndarray) -> RbcCrops:
         return RbcCrops(
@@ -53,6 +59,7 @@ class RbcCrops:
             [self.group[i] for i in idx],
             [self.names[i] for i in idx],
             self.classes,
+            self.normal_share,
         )
 
     def counts(self) -> dict[str, int]:
@@ -80,18 +87,23 @@ def _groups(root: Path) -> dict[str, str]:
     return {r[0].strip(): r[1].strip() for r in rows[1:] if len(r) >= 2}
 
 
-def _pixel_size(root: Path, default_um: float) -> float:
+def _toml(root: Path, default_um: float) -> tuple[float, float]:
+    """(pixel_size_um, normal_share) from DIR/dataset.toml (defaults: the network's pixel
+    size, every normal cell kept)."""
     f = root / "dataset.toml"
     if not f.exists():
-        return default_um
+        return default_um, 1.0
     try:
         data = tomllib.loads(f.read_text(encoding="utf-8-sig"))
         px = float(data.get("pixel_size_um", default_um))
+        share = float(data.get("normal_share", 1.0))
     except (tomllib.TOMLDecodeError, TypeError, ValueError) as err:
         raise ModelError(f"{f}: {err}; write pixel_size_um = 0.32 (um per pixel)") from None
     if not 0.01 <= px <= 5.0:
         raise ModelError(f"{f}: pixel_size_um {px} is not a microscope's pixel size (um)")
-    return px
+    if not 0.0 < share <= 1.0:
+        raise ModelError(f"{f}: normal_share {share} must be in (0, 1]")
+    return px, share
 
 
 def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +149,8 @@ def load_rbc_crops(root: Path, size: int, net_px_um: float) -> RbcCrops:
             f"{root} holds no class folders; lay red-cell crops out as DIR/<class>/NAME.tif "
             f"with <class> one of {', '.join(RBC_CLASSES)}"
         )
-    scale = _pixel_size(root, net_px_um) / net_px_um
+    px_um, normal_share = _toml(root, net_px_um)
+    scale = px_um / net_px_um
     groups = _groups(root)
     xs, labels, group, names = [], [], [], []
     for sub in subs:
@@ -157,4 +170,6 @@ def load_rbc_crops(root: Path, size: int, net_px_um: float) -> RbcCrops:
             names.append(f"{sub.name}/{f.name}")
     if not xs:
         raise ModelError(f"no .tif crops under {root}/<class>/")
-    return RbcCrops(np.stack(xs), np.array(labels, np.int64), group, names)
+    return RbcCrops(
+        np.stack(xs), np.array(labels, np.int64), group, names, normal_share=normal_share
+    )

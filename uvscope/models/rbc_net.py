@@ -100,3 +100,12 @@ def predict_classes(
     finally:
         torch.set_num_threads(before)
     return np.concatenate(parts)
+
+
+def choose(p: np.ndarray, logit_bias: tuple[float, ...] = ()) -> np.ndarray:
+    """The class index of each row of probabilities ``p``, after ``RbcConfig.logit_bias``."""
+    if not logit_bias or len(p) == 0:
+        out: np.ndarray = p.argmax(1)
+        return out
+    biased: np.ndarray = (np.log(np.maximum(p, 1e-12)) + np.asarray(logit_bias)).argmax(1)
+    return biased

@@ -25,7 +25,7 @@ from uvscope.models.augment import batch_dihedral
 from uvscope.models.loop import Log, setup
 from uvscope.models.metrics import classification_report
 from uvscope.models.rbc_crops import RbcCrops, load_rbc_crops
-from uvscope.models.rbc_net import RbcNet, predict_classes
+from uvscope.models.rbc_net import RbcNet, choose, predict_classes
 from uvscope.models.registry import machine_description, save_model
 from uvscope.models.train_classify import check_class_counts
 
@@ -58,16 +58,36 @@ def fit_classes(data: RbcCrops, log: Log) -> tuple[str, ...]:
     return (RBC_CLASSES[0], *present)
 
 
+#: weight of the log-prevalence added to the log-probabilities (0: none, 1: the full Bayes
+#: correction for the balanced draws); chosen on held-out slide seed 341, confirmed on 342
+#: (benchmarks/bench_rbc_morph.py, docs/whole-smear.md)
+PRIOR_WEIGHT = 0.5
+
+
+def prevalence_bias(
+    counts: dict[str, int], classes: tuple[str, ...], normal_share: float
+) -> tuple[float, ...]:
+    """PRIOR_WEIGHT x log(prevalence) of ``classes`` in the training crops, the normal cells
+    counted as ``count / normal_share`` (the ones left out when the crops were chosen)."""
+    n = np.array([counts.get(c, 0) for c in classes], np.float64)
+    if "normal" in classes:
+        n[classes.index("normal")] /= normal_share
+    p = np.maximum(n, 1.0) / np.maximum(n, 1.0).sum()
+    return tuple(round(float(v), 5) for v in PRIOR_WEIGHT * np.log(p))
+
+
 def _balanced(label: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     _, inv, counts = np.unique(label, return_inverse=True, return_counts=True)
     w = 1.0 / counts[inv]
     return rng.choice(len(label), size=n, p=w / w.sum())
 
 
-def _evaluate(net: RbcNet, data: RbcCrops, classes: tuple[str, ...]) -> dict[str, Any]:
+def _evaluate(
+    net: RbcNet, data: RbcCrops, classes: tuple[str, ...], bias: tuple[float, ...] = ()
+) -> dict[str, Any]:
     head = np.array([classes.index(c) if c in classes else -1 for c in RBC_CLASSES])
     y = head[data.label]
-    pred = predict_classes(net, data.x).argmax(1)
+    pred = choose(predict_classes(net, data.x), bias)
     rep = classification_report(y[y >= 0], pred[y >= 0], classes)
     return {
         "accuracy": rep.accuracy,
@@ -131,9 +151,13 @@ def train_rbc_net(
             best = (m["balanced_accuracy"], epoch, state)
     net.load_state_dict(best[2])
     net.eval()
+    if train.normal_share is not None:
+        bias = prevalence_bias(train.counts(), classes, train.normal_share)
+        cfg = dataclasses.replace(cfg, logit_bias=bias)
     card = {
         "best_epoch": best[1],
-        "validation": _evaluate(net, val, classes),
+        "validation": _evaluate(net, val, classes, cfg.logit_bias),
+        "validation_without_prior": _evaluate(net, val, classes),
         "history": history,
         "training_seconds": round(time.time() - t0, 1),
     }
