@@ -283,8 +283,9 @@ class CbcSettings(Model):
     )
     morphology: Literal["auto", "network", "rules"] = Field(
         "rules",
-        description="Red-cell morphology: the shape rule set (default: as accurate as the "
-        "shipped network on held-out simulated donors, at no cost), the trained network "
+        description="Red-cell morphology: the shape rule set (default: on held-out simulated "
+        "donors its shares are as close to the truth as the shipped network's, at no cost), "
+        "the trained network "
         "(uvscope train rbc; e.g. trained on a lab's own crops), or auto: the network when "
         "its weights are there, else the rules",
     )
