@@ -19,6 +19,7 @@ import numpy as np
 
 from uvscope.analysis.differential import Differential, wilson_interval
 from uvscope.analysis.flags import Flag, ordered
+from uvscope.analysis.rbc_classify import morphology_method
 from uvscope.analysis.settings import CbcSettings
 from uvscope.analysis.smear import GalleryCrop, SmearTile
 from uvscope.classes import RBC_CLASSES
@@ -232,7 +233,7 @@ class CbcAccumulator:
                 "percent": 100.0 * k / n if n else None,
                 "ci_percent": [100.0 * lo, 100.0 * hi],
             }
-        return {"classified": n, "classes": shares, "method": "rule set on shape and absorbance"}
+        return {"classified": n, "classes": shares, "method": morphology_method(self.settings)}
 
     def _platelets(self, rbc_per_ul: float, confidence: float) -> dict[str, Any]:
         per = self.platelets_per_1000_rbc()

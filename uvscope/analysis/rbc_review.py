@@ -24,7 +24,7 @@ import numpy as np
 from uvscope.analysis.differential import wilson_interval
 from uvscope.analysis.rbc import Shapes
 from uvscope.analysis.rbc_morphology import classify
-from uvscope.analysis.review import read_review_csv
+from uvscope.analysis.review import REVIEWED_RBC_CSV, read_review_csv
 from uvscope.analysis.settings import CbcSettings
 from uvscope.classes import RBC_CLASSES
 from uvscope.errors import StorageError
@@ -33,8 +33,6 @@ from uvscope.geometry import stage_to_pixel
 CBC_JSON = Path("analysis") / "cbc.json"
 RBC_CSV = Path("analysis") / "rbc.csv"
 PLATELETS_CSV = Path("analysis") / "platelets.csv"
-#: where the reviewed red-cell and platelet labels live inside a scan folder
-REVIEWED_RBC_CSV = Path("analysis") / "reviewed_rbc.csv"
 REVIEWED_RBC_FIELDS: tuple[str, ...] = (
     "object_id",
     "tile",
@@ -402,3 +400,31 @@ def thumbnails(
             crop = crop_at(image, o.x_um, o.y_um, (rec.x_mm, rec.y_mm), px_um, side, out_px)
             out[o.object_id] = to_gray_u8(crop)
     return out
+
+
+@dataclass(frozen=True)
+class ReviewedSmear:
+    """The red-cell morphology and platelet labels after a review, as the report counts them."""
+
+    #: ``morphology_shares`` of the reviewed labels, in ``cbc.json``'s "morphology" form
+    morphology: dict[str, Any]
+    #: objects the reviewer reclassified
+    changed: int
+    #: single platelets and clumps after the review
+    platelets: dict[str, int]
+
+
+def reviewed_smear(scan_dir: str | Path, confidence: float = 0.95) -> ReviewedSmear | None:
+    """The scan's red cells and platelets counted with the reviewer's classes (the analysis's
+    where not reviewed), or None when they were never reviewed."""
+    reviewed = load_reviewed_rbc(scan_dir)
+    if not reviewed:
+        return None
+    objects = load_smear_objects(scan_dir)
+    labels = final_labels(objects, {k: v.reviewed for k, v in reviewed.items()})
+    shares = morphology_shares(labels.values(), confidence)
+    return ReviewedSmear(
+        morphology={"classified": sum(c["count"] for c in shares.values()), "classes": shares},
+        changed=len(reviewed),
+        platelets=platelet_counts(labels.values()),
+    )

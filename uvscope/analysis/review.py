@@ -28,6 +28,9 @@ from uvscope.localtime import now_local
 REVIEWED_CSV = Path("analysis") / "reviewed_labels.csv"
 REVIEWED_FIELDS: tuple[str, ...] = ("cell_id", "tile", "x_um", "y_um", "predicted", "reviewed")
 SIGNOFF_JSON = Path("analysis") / "signoff.json"
+#: the red-cell and platelet review (written and read by ``uvscope.analysis.rbc_review``); the
+#: sign-off covers it as it covers the white cells' reviewed labels
+REVIEWED_RBC_CSV = Path("analysis") / "reviewed_rbc.csv"
 #: classes beyond the five parts: the pre-classes the classifier names (counted in the
 #: differential's own rows, see ``DifferentialCounter``) and two a reviewer alone gives
 OUTSIDE_CLASSES: tuple[str, ...] = (*PRECLASSES, "artefact", "unidentified")
@@ -147,21 +150,36 @@ def outside_counts(
 
 @dataclass(frozen=True)
 class SignOff:
-    """Who signed the review off and when; ``labels_sha256`` pins the reviewed labels signed."""
+    """Who signed the review off and when; ``labels_sha256`` pins the reviewed white-cell labels
+    signed, ``rbc_labels_sha256`` the reviewed red cells and platelets (empty: none; sign-offs
+    written before the red-cell review was covered have neither field and read as empty)."""
 
     operator: str
     time: str  #: ISO 8601 with the local offset (older folders: UTC); read with parse_time
     reviewed_cells: int
     labels_sha256: str
+    reviewed_red_cells: int = 0
+    rbc_labels_sha256: str = ""
 
 
-def _labels_digest(scan_dir: Path) -> str:
-    path = scan_dir / REVIEWED_CSV
+def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
 
 
+def _labels_digest(scan_dir: Path) -> str:
+    return _digest(scan_dir / REVIEWED_CSV)
+
+
+def _rbc_review_rows(scan_dir: Path) -> int:
+    rows = read_review_csv(
+        scan_dir / REVIEWED_RBC_CSV, ("object_id", "reviewed"), "reviewed red-cell"
+    )
+    return len(rows)
+
+
 def sign_off(scan_dir: str | Path, operator: str, now: datetime | None = None) -> SignOff:
-    """Record in the scan folder that ``operator`` signed off the review as it is now."""
+    """Record in the scan folder that ``operator`` signed off the review as it is now: the
+    white cells' reviewed labels and the red-cell and platelet review."""
     scan_dir = Path(scan_dir)
     operator = operator.strip()
     if not operator:
@@ -172,6 +190,8 @@ def sign_off(scan_dir: str | Path, operator: str, now: datetime | None = None) -
         time=when.isoformat(timespec="seconds"),
         reviewed_cells=len(load_reviewed_labels(scan_dir)),
         labels_sha256=_labels_digest(scan_dir),
+        reviewed_red_cells=_rbc_review_rows(scan_dir),
+        rbc_labels_sha256=_digest(scan_dir / REVIEWED_RBC_CSV),
     )
     path = scan_dir / SIGNOFF_JSON
     try:
@@ -200,5 +220,9 @@ def load_signoff(scan_dir: str | Path) -> SignOff | None:
 
 
 def signoff_is_current(scan_dir: str | Path, record: SignOff) -> bool:
-    """False when the reviewed labels changed after the sign-off (it no longer covers them)."""
-    return record.labels_sha256 == _labels_digest(Path(scan_dir))
+    """False when the reviewed white-cell labels or the red-cell review changed after the
+    sign-off (it no longer covers them)."""
+    scan_dir = Path(scan_dir)
+    return record.labels_sha256 == _labels_digest(scan_dir) and (
+        record.rbc_labels_sha256 == _digest(scan_dir / REVIEWED_RBC_CSV)
+    )

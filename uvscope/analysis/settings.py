@@ -281,6 +281,18 @@ class CbcSettings(Model):
         description="Wavelength whose absorbance gives haemoglobin mass; none: the analysis "
         "wavelength (the rig config holds the absorptivity per wavelength)",
     )
+    morphology: Literal["auto", "network", "rules"] = Field(
+        "rules",
+        description="Red-cell morphology: the shape rule set (default: on held-out simulated "
+        "donors its shares are as close to the truth as the shipped network's, at no cost), "
+        "the trained network "
+        "(uvscope train rbc; e.g. trained on a lab's own crops), or auto: the network when "
+        "its weights are there, else the rules",
+    )
+    morphology_weights: str = Field(
+        "default",
+        description="The morphology network's .safetensors ('default': the shipped weights)",
+    )
     od_threshold: float = Field(0.02, gt=0, description="Objects: smoothed OD above this")
     rbc_min_area_um2: float = Field(
         6.0, gt=0, description="Smaller absorbing objects are not red cells"

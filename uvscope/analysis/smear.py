@@ -33,7 +33,7 @@ from uvscope.analysis.rbc import (
     overlapping,
     split_touching,
 )
-from uvscope.analysis.rbc_morphology import classify
+from uvscope.analysis.rbc_classify import MorphologyFn, choose_morphology
 from uvscope.analysis.settings import CbcSettings
 from uvscope.geometry import pixel_to_stage_mm
 
@@ -140,8 +140,11 @@ class SmearAnalyser:
         haemoglobin: HbCalibration | None = None,
         analysis_nm: int = 260,
         background_usable: bool = True,
+        morphology: MorphologyFn | None = None,
     ) -> None:
         self.settings = settings or CbcSettings()
+        #: classes every whole red cell (``[cbc] morphology``: the network or the rule set)
+        self.morphology = morphology or choose_morphology(self.settings)
         self.haemoglobin = haemoglobin or HbCalibration()
         self.analysis_nm = analysis_nm
         self.hb_nm = self.settings.hb_wavelength_nm or analysis_nm
@@ -299,7 +302,6 @@ class SmearAnalyser:
         m = len(split) - 1
         shapes = measure(pieces, m, f.od, dist, f.px_um)
         over = overlapping(pieces, split, shapes.area_um2, f.px_um)
-        morph = classify(shapes)
         hb = self._hb_pg(f, pieces, rest, m, shapes.perimeter_um)
         if hb is not None:
             over |= holds_two(hb, split | over)
@@ -308,6 +310,7 @@ class SmearAnalyser:
             if f.clipped is not None
             else np.zeros(m + 1, bool)
         )
+        morph = self.morphology(f.od, pieces, shapes, ~(over | clipped), f.px_um)
         for k, sl in enumerate(ndi.find_objects(pieces), start=1):
             if sl is None:
                 continue

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 KINDS = click.Choice(["segment", "stain", "classify"])
+#: train also fits the red-cell morphology network (a folder of red-cell crops per class)
+TRAIN_KINDS = click.Choice(["segment", "stain", "classify", "rbc"])
 
 
 #: own-data options shared by train and evaluate (one definition, one help text)
@@ -28,7 +31,7 @@ _modality_option = click.option(
 
 
 @click.command("train")
-@click.argument("kind", type=KINDS)
+@click.argument("kind", type=TRAIN_KINDS)
 @click.option(
     "--data",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -37,7 +40,8 @@ _modality_option = click.option(
     help="A `uvscope simulate` dataset; own images with masks (DIR/images + DIR/masks or "
     "DIR/cells + DIR/nuclei, optional classes.csv, groups.csv, dataset.toml); for classify a "
     "folder of crops per class, or analysed scan folders with reviewed labels (repeat --data "
-    "for each scan; split by slide).",
+    "for each scan; split by slide); for rbc a folder of red-cell crops per class "
+    "(DIR/<class>/NAME.tif, docs/whole-smear.md).",
 )
 @click.option(
     "--out",
@@ -141,11 +145,15 @@ def train(
     classifier_input: str | None,
     colour_norm: str | None = None,
 ) -> None:
-    """Train a segment, stain or classify model; the best epoch on validation is kept.
+    """Train a segment, stain, classify or rbc (red-cell morphology) model; the best epoch on
+    validation is kept.
 
     The data are checked before anything is written; files appear in --out only when the
     run succeeds.
     """
+    if kind == "rbc":
+        _train_rbc(data, out, epochs, seed, folds, fold)
+        return
     from uvscope.analysis.trainset import is_scan_folder
     from uvscope.models.pipeline import OwnOptions, run_training
 
@@ -175,6 +183,29 @@ def train(
         ),
         scan_crops=_scan_crops(scans) if scans else None,
     )
+
+
+def _train_rbc(
+    data: tuple[Path, ...], out: Path, epochs: int, seed: int, folds: int, fold: int
+) -> None:
+    """A crop folder, or analysed scans whose red cells were reviewed (one slide each)."""
+    from uvscope.analysis.trainset import is_scan_folder
+    from uvscope.models.train_rbc import run_rbc_training
+
+    scans = [d for d in data if is_scan_folder(d)]
+    if len(data) > 1 and len(scans) != len(data):
+        raise click.BadParameter(
+            "several --data folders must all be analysed scan folders", param_hint="--data"
+        )
+    crops = None
+    if scans:
+        from uvscope.analysis.rbc_trainset import reviewed_rbc_crops
+
+        def crops(size: int, px: float):  # type: ignore[no-untyped-def]
+            return reviewed_rbc_crops(scans, size, px)
+
+    cmd = " ".join(sys.argv)
+    run_rbc_training(data[0], out, epochs, seed, folds, fold, _log, cmd, crops)
 
 
 def _log(line: str) -> None:

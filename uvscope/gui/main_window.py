@@ -272,6 +272,7 @@ class MainWindow(QMainWindow):
         self.scan_view.back_requested.connect(self.back_to_review)
         self.results.failed.connect(self.banner.show_error)
         self.red_cells.failed.connect(self.banner.show_error)
+        self.red_cells.review_saved.connect(self.results.on_red_cell_review_saved)
         self.red_cells.cell_activated.connect(self._show_cell)
         self.statusBar().showMessage("connecting to the rig...")
         QTimer.singleShot(0, self.panel.connect_all)

@@ -355,6 +355,17 @@ class ResultsPanel(QWidget):
                 )
             self.review_saved.emit(str(path))
 
+    def on_red_cell_review_saved(self, _path: str = "") -> None:
+        """The red-cell review is covered by the sign-off too: a reclassified red cell or
+        platelet voids it, with the same banner as a reclassified white cell."""
+        was_signed = self.signed_current
+        self.update_signoff_state()
+        if was_signed and not self.signed_current:
+            self.saved_label.setText(
+                "This red-cell change voids the sign-off: the report no longer covers the "
+                "review until it is signed off again"
+            )
+
     def update_report(self) -> None:
         """Rewrite the scan's HTML report off the GUI thread (it reads mosaic and tiles)."""
         scan_dir = self.scan_dir

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
-from uvscope.classes import CLASSES, PRECLASSES
+from uvscope.classes import CLASSES, PRECLASSES, RBC_CLASSES
 from uvscope.errors import ModelError
 
 CLASS_NAMES: tuple[str, ...] = (*CLASSES, *PRECLASSES)
@@ -118,10 +118,35 @@ def same_network(a: Any, b: Any) -> bool:
     return bool(replace(a, **keep) == b)
 
 
+#: OD is divided by this before the network (a red cell's OD is 0.05-0.4 at 260 nm)
+OD_SCALE = 0.25
+
+
+@dataclass(frozen=True)
+class RbcConfig:
+    """Architecture of the morphology network (stored in its model card)."""
+
+    crop_size: int = 40
+    pixel_size_um: float = 0.32
+    #: the crop is averaged over bin x bin pixels before the first layer (0.64 um: a red cell's
+    #: shape needs no finer pixels, and the network then costs a tenth per tile)
+    input_bin: int = 2
+    widths: tuple[int, ...] = (4, 8, 16)
+    hidden: int = 32
+    #: the classes its head calls, in output order (normal, then the poikilocytes it learnt)
+    classes: tuple[str, ...] = RBC_CLASSES
+    od_scale: float = OD_SCALE
+    #: added to the log-probabilities before the class is chosen: PRIOR_WEIGHT x the log of
+    #: each class's prevalence in the training data (training draws the classes equally often,
+    #: which over-calls the rare ones on a smear where most cells are normal); empty: none
+    logit_bias: tuple[float, ...] = ()
+
+
 CONFIG_TYPES: dict[str, type] = {
     "segment": SegConfig,
     "stain": StainConfig,
     "classify": ClassifyConfig,
+    "rbc": RbcConfig,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -23,12 +23,14 @@ from torch import nn
 from uvscope.errors import ModelError
 from uvscope.models.arch import (
     ClassifyConfig,
+    RbcConfig,
     SegConfig,
     StainConfig,
     config_from_dict,
     config_to_dict,
 )
 from uvscope.models.classifiers import TwoStageClassifier
+from uvscope.models.rbc_net import RbcNet
 from uvscope.models.stain import StainGenerator
 from uvscope.models.unet import SegmentationNet
 
@@ -36,7 +38,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 CARD_VERSION = 1
 #: the input each kind takes in the analysis: a gray (260 nm) image, or the paper's composite
 #: crop (nucleus mask, gray inside the cell, cell mask); "rgb-crop": a whole colour crop
-INPUTS = {"segment": "gray", "stain": "gray", "classify": "composite"}
+#: "od-crop": one red cell's binned optical density and mask (uvscope.models.rbc_net)
+INPUTS = {"segment": "gray", "stain": "gray", "classify": "composite", "rbc": "od-crop"}
+#: input channels of each kind's network
+INPUT_CHANNELS = {"segment": 1, "stain": 1, "classify": 3, "rbc": 2}
 
 
 def build_network(kind: str, cfg: Any) -> nn.Module:
@@ -47,6 +52,8 @@ def build_network(kind: str, cfg: Any) -> nn.Module:
         return StainGenerator.from_config(cfg)
     if kind == "classify" and isinstance(cfg, ClassifyConfig):
         return TwoStageClassifier(cfg)
+    if kind == "rbc" and isinstance(cfg, RbcConfig):
+        return RbcNet(cfg)
     raise ModelError(f"config {type(cfg).__name__} does not describe a {kind!r} model")
 
 
@@ -94,7 +101,7 @@ def save_model(
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(path))
-    patch = cfg.crop_size if isinstance(cfg, ClassifyConfig) else cfg.patch_size
+    patch = cfg.crop_size if isinstance(cfg, (ClassifyConfig, RbcConfig)) else cfg.patch_size
     full = {
         "card_version": CARD_VERSION,
         "kind": kind,
@@ -103,7 +110,7 @@ def save_model(
         "pixel_size_um": cfg.pixel_size_um,
         "modality": "uv260",
         "input": INPUTS[kind],
-        "input_channels": 3 if kind == "classify" else 1,
+        "input_channels": INPUT_CHANNELS[kind],
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "file_size_bytes": path.stat().st_size,
         "torch_version": torch.__version__,
@@ -173,7 +180,7 @@ def load_model(
             f"re-download or retrain it"
         )
     cfg = config_from_dict(kind, card.get("architecture", {}))
-    size = cfg.crop_size if isinstance(cfg, ClassifyConfig) else cfg.patch_size
+    size = cfg.crop_size if isinstance(cfg, (ClassifyConfig, RbcConfig)) else cfg.patch_size
     if card.get("input_size") != size or card.get("pixel_size_um") != cfg.pixel_size_um:
         raise ModelError(
             f"model card {card_path(path)} disagrees with its own architecture on input "

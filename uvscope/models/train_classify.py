@@ -33,30 +33,48 @@ MIN_PRECLASS_EXAMPLES = 10
 MIN_CLASS_EXAMPLES = 10
 
 
-def fit_head(cfg: ClassifyConfig, label: np.ndarray, log: Log = print) -> ClassifyConfig:
-    """``cfg`` with the class head the training labels teach: the five parts, then every
-    pre-class they hold. A pre-class with too few examples is refused, a thin five-part class
-    reported."""
-    counts = np.bincount(label[label >= 0], minlength=len(CLASS_NAMES))
+def check_class_counts(
+    counts: dict[str, int],
+    kept: tuple[str, ...],
+    optional: tuple[str, ...],
+    log: Log = print,
+    what: str = "cells",
+) -> tuple[str, ...]:
+    """The own-data rule every classifier's training follows, never a silent drop: a class of
+    ``optional`` with some but fewer than ``MIN_PRECLASS_EXAMPLES`` training examples is
+    refused (ModelError naming it and the fix), a class of ``kept`` (always in the head) with
+    fewer than ``MIN_CLASS_EXAMPLES`` is reported. Returns the optional classes present."""
     few = [
-        f"{CLASS_NAMES[i]} ({counts[i]})"
-        for i in range(len(CLASSES), len(CLASS_NAMES))
-        if 0 < counts[i] < MIN_PRECLASS_EXAMPLES
+        f"{c} ({counts.get(c, 0)})"
+        for c in optional
+        if 0 < counts.get(c, 0) < MIN_PRECLASS_EXAMPLES
     ]
     if few:
         raise ModelError(
-            f"too few training examples of {', '.join(few)} (cells in the training split): a "
-            f"pre-class needs at least "
-            f"{MIN_PRECLASS_EXAMPLES} to be learnt; label more cells of it, or relabel those "
-            "cells (e.g. as unidentified) so the class is left out knowingly"
+            f"too few training examples of {', '.join(few)} ({what} in the training split): a "
+            f"class needs at least {MIN_PRECLASS_EXAMPLES} to be learnt; label more {what} of "
+            "it, or relabel those (e.g. as unidentified) so the class is left out knowingly"
         )
-    for i, name in enumerate(CLASSES):
-        if counts[i] < MIN_CLASS_EXAMPLES:
+    for name in kept:
+        if counts.get(name, 0) < MIN_CLASS_EXAMPLES:
             log(
-                f"warning: only {counts[i]} training examples of {name}; the head keeps the "
-                "class but will call it poorly: label more"
+                f"warning: only {counts.get(name, 0)} training examples of {name}; the head "
+                "keeps the class but will call it poorly: label more"
             )
-    pre = tuple(c for i, c in enumerate(CLASS_NAMES) if i >= len(CLASSES) and counts[i])
+    return tuple(c for c in optional if counts.get(c, 0))
+
+
+def fit_head(cfg: ClassifyConfig, label: np.ndarray, log: Log = print) -> ClassifyConfig:
+    """``cfg`` with the class head the training labels teach: the five parts, then every
+    pre-class they hold. A pre-class with too few examples is refused, a thin five-part class
+    reported (``check_class_counts``)."""
+    counts = np.bincount(label[label >= 0], minlength=len(CLASS_NAMES))
+    pre = check_class_counts(
+        {c: int(counts[i]) for i, c in enumerate(CLASS_NAMES)},
+        CLASSES,
+        tuple(CLASS_NAMES[len(CLASSES) :]),
+        log,
+    )
     if pre:
         log(f"class head: the five parts and {len(pre)} pre-classes ({', '.join(pre)})")
     return dataclasses.replace(cfg, classes=(*CLASSES, *pre))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from uvscope.analysis.rbc_review import ReviewedSmear, reviewed_smear
 from uvscope.classes import RBC_CLASSES
 from uvscope.report.images import png_data_uri, to_u8
 
@@ -152,8 +153,8 @@ def _indices(doc: dict[str, Any]) -> str:
     return f'<table class="idx">{body}</table>'
 
 
-def _morphology(doc: dict[str, Any]) -> str:
-    m = doc["morphology"]
+def _morphology(doc: dict[str, Any], reviewed: ReviewedSmear | None) -> str:
+    m = reviewed.morphology if reviewed is not None else doc["morphology"]
     rows = []
     for name in RBC_CLASSES:
         c = m["classes"].get(name)
@@ -165,9 +166,23 @@ def _morphology(doc: dict[str, Any]) -> str:
         )
     if not rows:
         return ""
+    method = str(doc["morphology"].get("method", ""))
+    how = "reviewed" if reviewed is not None else ("network" if "network" in method else "rules")
     return (
-        f'<table class="morph"><tr><th>class ({m["classified"]:,} whole cells)</th><th>n</th>'
-        f"<th>% (95 % CI)</th></tr>{''.join(rows)}</table>"
+        f'<table class="morph"><tr><th>class ({m["classified"]:,} whole cells, {how})</th>'
+        f"<th>n</th><th>% (95 % CI)</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _reviewed_note(reviewed: ReviewedSmear | None) -> str:
+    if reviewed is None:
+        return ""
+    p = reviewed.platelets
+    return (
+        f'<p class="muted"><b>Reviewed</b>: {reviewed.changed:,} red cells or platelets '
+        "reclassified by the reviewer; the morphology shares count the reviewed classes "
+        f"(after review {p['platelet']:,} single platelets and {p['platelet_clump']:,} clumps "
+        "in the gallery's list; the platelet estimates are the analysis's).</p>"
     )
 
 
@@ -214,6 +229,7 @@ def cbc_section_html(analysis_dir: str | Path) -> str:
     if not path.exists():
         return ""
     doc = json.loads(path.read_text(encoding="utf-8"))
+    reviewed = reviewed_smear(root.parent, float(doc.get("confidence", 0.95)))
     hb, size = doc["haemoglobin"], doc["size"]
     hists = []
     if hb.get("measured") and hb.get("histogram"):
@@ -229,10 +245,11 @@ def cbc_section_html(analysis_dir: str | Path) -> str:
         "and its outline. <b>The haemoglobin calibration and the morphology classifier are "
         "validated on simulated smears only.</b></p>"
         + _flags(doc)
+        + _reviewed_note(reviewed)
         + '<div class="row">'
         + _indices(doc)
         + "<div>"
-        + _morphology(doc)
+        + _morphology(doc, reviewed)
         + f'<div class="hists">{"".join(hists)}</div>'
         + "</div></div>"
         + _gallery(root)
