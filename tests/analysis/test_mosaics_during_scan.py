@@ -29,6 +29,7 @@ from uvscope.io.mosaic import (
     write_stage_mosaics,
 )
 from uvscope.io.scanfolder import ScanFolder
+from uvscope.io.stage_sink import StageMosaicSink
 
 SHAPE = (192, 256)
 
@@ -73,19 +74,29 @@ def _scan(tmp_path: Path, rows: int, cols: int, seed: int = 3):
 # ---------------------------------------------------------------- stage mosaics
 
 
+def _drawn(root: Path, specs, tiles: list[Tile]) -> tuple[ScanFolder, StageMosaicSink]:
+    """A scan folder whose saved tiles went to the stage-mosaic sink, as the scan's do."""
+    folder = write_scan_folder(root, specs, tiles)
+    sink = StageMosaicSink(folder)
+    for t in tiles:
+        sink.put(t)
+    return folder, sink
+
+
 def test_stage_mosaic_is_rendered_while_tiles_are_written(tmp_path: Path) -> None:
     specs, tiles = _scan(tmp_path, 10, 3)
-    folder = write_scan_folder(tmp_path / "scan", specs, tiles)
-    live = folder.stage_mosaics
+    folder, sink = _drawn(tmp_path / "scan", specs, tiles)
+    live = sink.live
     assert live is not None  # the first tile started it from the plan
     st = live.streams[260]
     total_bands = -(-live.geometry.shape[0] // st.band_rows)
     assert total_bands >= 4
     assert st.bands_rendered >= total_bands - 2  # written as the scan went
-    write_stage_mosaics(folder)
+    sink.close()
     assert st.loaded_at_finish == 0  # no tile read back
     assert st.bands_at_finish <= 2  # only the band(s) under the last grid row
-    assert folder.stage_mosaics is None
+    assert sink.live is None
+    assert folder.read_manifest()["mosaic"]["placement"] == "stage"
 
     # the one-shot build (every tile read back, placed at its read-back position) is the same
     records = folder.verified_tiles()
@@ -106,10 +117,10 @@ def test_stage_mosaic_is_rendered_while_tiles_are_written(tmp_path: Path) -> Non
 
 def test_stage_mosaic_of_a_scan_stopped_early_keeps_the_planned_frame(tmp_path: Path) -> None:
     specs, tiles = _scan(tmp_path, 6, 3)
-    folder = write_scan_folder(tmp_path / "scan", specs, tiles[:10])  # the rest never taken
-    live = folder.stage_mosaics
-    geometry = live.geometry
-    write_stage_mosaics(folder)
+    folder, sink = _drawn(tmp_path / "scan", specs, tiles[:10])  # the rest never taken
+    assert sink.live is not None
+    geometry = sink.live.geometry
+    sink.close()
     img = tifffile.imread(folder.mosaic_path(260))
     assert img.shape == geometry.shape
     assert np.all(img[-20:] == 0)  # nothing imaged there: the fill

@@ -479,15 +479,13 @@ def evaluate_scan_folder(scan_dir: str, max_um: float = 5.0) -> ScanEvaluation:
 
     folder = ScanFolder.open(scan_dir)
     manifest = folder.read_manifest()
-    plan = manifest["plan"]
-    specs = [
-        TileSpec(int(i), int(r), int(c), float(x), float(y)) for i, r, c, x, y in plan["positions"]
-    ]
+    plan = folder.plan()
+    specs = [TileSpec(*t) for t in plan.planned_tiles()]
     world = _scan_world(manifest)
     shape = (world.height_px, world.width_px)
-    cores = CoreRegions(specs, shape, float(plan["pixel_size_um"]))
+    cores = CoreRegions(specs, shape, plan.pixel_size_um)
     records = folder.verified_tiles()
-    focus_nm = (manifest.get("focus") or {}).get("wavelength_nm") or plan["wavelengths"][0]
+    focus_nm = (manifest.get("focus") or {}).get("wavelength_nm") or plan.wavelengths[0]
     defocus = {
         i: abs(r.z_um - world.best_focus_um(r.x_mm, r.y_mm, focus_nm)) for i, r in records.items()
     }

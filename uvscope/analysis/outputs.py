@@ -166,11 +166,10 @@ class AnalysisOutputs:
             self._registration.add(index, gray, position_mm)
 
     def _planned_mm(self) -> dict[int, tuple[float, float]]:
-        plan = self.folder.read_manifest()["plan"]
-        return {int(i): (float(x), float(y)) for i, _r, _c, x, y in plan["positions"]}
+        return self.folder.plan().centres_mm()
 
     def _plan_px(self) -> float:
-        return float(self.folder.read_manifest()["plan"]["pixel_size_um"])
+        return self.folder.plan().pixel_size_um
 
     def _mosaics_for(self, shape: tuple[int, int], px: float, stained: bool) -> AnalysisMosaics:
         """The analysis mosaics rendered as tiles are analysed (made at the first tile; the
@@ -189,12 +188,12 @@ class AnalysisOutputs:
                 stained=stained,
                 mosaic_pixel_size_um=self.mosaic_pixel_size_um,
                 registration=self._registration,
-                progress=self._report,
+                progress=self.end_progress,
             )
             self._mosaics.mark_absent(self._failed)
         return self._mosaics
 
-    def _report(self, what: str, done: int, total: int) -> None:
+    def end_progress(self, what: str, done: int, total: int) -> None:
         """End-of-scan progress: to ``progress`` when set (``uvscope analyze``), else on the
         shared event surface (``uvscope.io.progress.end_products``)."""
         (self.progress or end_products_reporter(self.scan_dir))(what, done, total)

@@ -56,9 +56,12 @@ def session_factory(scan: Any, rig: Any, out_dir: Any, plan: Any) -> Any:
     signals exist before the first tile; the models are checked against the rig's pixel size
     and the scan's modality as the CLI checks them."""
     from uvscope.analysis.session import session_for_scan
+    from uvscope.report.page import write_report
 
     px = getattr(rig, "pixel_size_um", None)
-    return session_for_scan(scan, out_dir, plan=list(plan.tiles), pixel_size_um=px)
+    return session_for_scan(
+        scan, out_dir, plan=list(plan.tiles), pixel_size_um=px, report=write_report
+    )
 
 
 def to_tile_result(res: Any) -> TileResult | None:
