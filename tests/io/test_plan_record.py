@@ -85,3 +85,5 @@ def test_a_manifest_without_a_plan_plans_nothing() -> None:
     assert not plan.recorded and plan.tiles == 0 and plan.positions is None
     assert plan.wavelengths == () and plan.tile_shape_px is None
     assert PlanRecord.from_manifest({"plan": {"tile_shape_px": "big"}}).tile_shape_px is None
+    with pytest.raises(StorageError, match="no 'bounds_mm'"):
+        plan.covered_mm()

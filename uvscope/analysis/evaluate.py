@@ -480,7 +480,7 @@ def evaluate_scan_folder(scan_dir: str, max_um: float = 5.0) -> ScanEvaluation:
     folder = ScanFolder.open(scan_dir)
     manifest = folder.read_manifest()
     plan = folder.plan()
-    specs = [TileSpec(*t) for t in plan.planned_tiles()]
+    specs = [TileSpec(t.index, t.row, t.col, t.x_mm, t.y_mm) for t in plan.planned_tiles()]
     world = _scan_world(manifest)
     shape = (world.height_px, world.width_px)
     cores = CoreRegions(specs, shape, plan.pixel_size_um)
@@ -492,7 +492,7 @@ def evaluate_scan_folder(scan_dir: str, max_um: float = 5.0) -> ScanEvaluation:
     flagged = {i for i, r in records.items() if (r.extra or {}).get("out_of_focus")}
     acquired = set(records)
     truth = truth_in_box(
-        world, [b * 1e3 for b in plan["bounds_mm"]], keep=lambda xy: cores.owner(*xy) in acquired
+        world, [b * 1e3 for b in plan.covered_mm()], keep=lambda xy: cores.owner(*xy) in acquired
     )
     with open(Path(scan_dir) / "analysis" / "cells.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))

@@ -35,7 +35,7 @@ ReportWriter = Callable[[Path], Path]
 
 def planned_specs(plan: PlanRecord) -> list[TileSpec]:
     """The planned tiles a scan manifest records, as the analysis's tile specs."""
-    return [TileSpec(*t) for t in plan.planned_tiles()]
+    return [TileSpec(t.index, t.row, t.col, t.x_mm, t.y_mm) for t in plan.planned_tiles()]
 
 
 def read_tiles(

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from uvscope.errors import StorageError
 
 
-class PlannedTile(NamedTuple):
+@dataclass(frozen=True)
+class PlannedTile:
     """One planned tile: grid index, row, column and stage centre (mm)."""
 
     index: int
@@ -142,6 +143,13 @@ class PlanRecord:
         except (TypeError, ValueError) as err:
             raise self._damaged("bounds_mm", err) from None
         return (x0, y0, x1, y1)
+
+    def covered_mm(self) -> tuple[float, float, float, float]:
+        """``bounds_mm``, refused where the plan does not record it."""
+        bounds = self.bounds_mm
+        if bounds is None:
+            raise self._missing("bounds_mm")
+        return bounds
 
     def without_positions(self) -> dict[str, Any]:
         """The plan as written, less the per-tile positions (what a person reads)."""
