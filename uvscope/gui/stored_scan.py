@@ -26,7 +26,7 @@ from uvscope.config import SampleConfig
 from uvscope.errors import StorageError
 from uvscope.gui.gallery import CellThumb
 from uvscope.gui.priority import lower_current_thread
-from uvscope.gui.results import CellRow, Differential, TileResult
+from uvscope.gui.results import CellRow, Differential, TileResult, cell_box
 from uvscope.gui.tile_prep import MosaicTile, crop_thumb, pyramid, result_images, to_gray_u8
 from uvscope.io.plan_record import PlanRecord
 
@@ -149,12 +149,7 @@ def read_cells(folder: Path) -> dict[int, list[dict[str, str]]]:
 def cell_row(row: dict[str, str], boxes: list[Any]) -> CellRow:
     """A GUI CellRow of one cells.csv row; the box from the tile's label image."""
     label = int(row.get("label") or 0)
-    box = boxes[label - 1] if 0 < label <= len(boxes) else None
-    if box is None:
-        r, k = int(float(row["row"])), int(float(row["col"]))
-        bbox = (r - 8, k - 8, r + 8, k + 8)
-    else:
-        bbox = (box[0].start, box[1].start, box[0].stop, box[1].stop)
+    bbox = cell_box(boxes, label, float(row["row"]), float(row["col"]))
     probs = {k[2:]: float(v) for k, v in row.items() if k.startswith("p_") and v not in ("", None)}
     cls = DEAD if _truthy(row.get("dead", "False")) else row["cell_class"]
     return CellRow(
