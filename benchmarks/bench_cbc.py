@@ -41,6 +41,7 @@ from uvscope.analysis.session import session_for_scan  # noqa: E402
 from uvscope.classes import RBC_CLASSES  # noqa: E402
 from uvscope.config import load_rig, load_scan  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
+from uvscope.report.page import write_report  # noqa: E402
 from uvscope.sim.world import SimWorld  # noqa: E402
 
 #: slide seeds of the named donors here (training used 11-13, bench_differential 301-303)
@@ -121,7 +122,7 @@ def run_one(donor: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     rig = build_rig(rig_cfg)
     t0 = time.perf_counter()
     try:
-        session = session_for_scan(scan, out, stain=not args.no_stain)
+        session = session_for_scan(scan, out, stain=not args.no_stain, report=write_report)
         summary = ScanEngine(rig, scan, out, sinks=[session]).run()
     finally:
         rig.close()

@@ -43,6 +43,7 @@ from uvscope.analysis.session import session_for_scan  # noqa: E402
 from uvscope.analysis.settings import CLASSES  # noqa: E402
 from uvscope.config import load_rig, load_scan  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
+from uvscope.report.page import write_report  # noqa: E402
 
 #: slide seeds of the named donor profiles here (training used 11-13: uvscope.models.simgen)
 HELD_OUT_SEED = {
@@ -101,7 +102,7 @@ def run_one(donor: str, tilt: tuple[float, float], args: argparse.Namespace, out
     rig = build_rig(rig_cfg)
     t0 = time.perf_counter()
     try:
-        session = session_for_scan(scan, out, stain=not args.no_stain)
+        session = session_for_scan(scan, out, stain=not args.no_stain, report=write_report)
         engine = ScanEngine(rig, scan, out, sinks=[session])
         summary = engine.run()
     finally:

@@ -36,8 +36,9 @@ def scan_vs_estimate(rows: int, columns: int, analysis: bool) -> None:
     t0 = time.monotonic()
     if analysis:
         from uvscope.analysis.session import session_for_scan
+        from uvscope.report.page import write_report
 
-        sinks.append(session_for_scan(scan, out))
+        sinks.append(session_for_scan(scan, out, report=write_report))
     rig = build_rig(rig_cfg)
     try:
         summary = ScanEngine(rig, scan, out, sinks=sinks).run()

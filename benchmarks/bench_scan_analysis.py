@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from uvscope.acquisition.engine import ScanEngine  # noqa: E402
 from uvscope.analysis.session import session_for_scan  # noqa: E402
 from uvscope.config import load_rig, load_scan  # noqa: E402
+from uvscope.report.page import write_report  # noqa: E402
 from uvscope.sim.devices import build_sim_rig  # noqa: E402
 
 
@@ -56,7 +57,7 @@ def run(
         },  # fmt: skip
     )
     out = tmp / "scan"
-    sinks = [session_for_scan(scan, out)] if analysis else []
+    sinks = [session_for_scan(scan, out, report=write_report)] if analysis else []
     rig = build_sim_rig(rig_cfg)
     engine_ = ScanEngine(rig, scan, out, sinks=sinks)
     last = {}

@@ -61,6 +61,7 @@ def one(
     from uvscope.analysis.session import AnalysisSession
     from uvscope.analysis.settings import AnalysisSettings
     from uvscope.config import load_rig, load_scan
+    from uvscope.report.page import write_report
     from uvscope.sim.devices import build_sim_rig
 
     if models_name == "standin":
@@ -82,7 +83,7 @@ def one(
     base = keep if keep is not None else Path(tempfile.mkdtemp())
     out = base / f"scan_{rows}x{cols}_{models_name}"
     shutil.rmtree(out, ignore_errors=True)
-    session = AnalysisSession(out, models, AnalysisSettings(), report=True)
+    session = AnalysisSession(out, models, AnalysisSettings(), report=write_report)
     rig = build_sim_rig(load_rig(None))
     engine = ScanEngine(rig, scan, out, sinks=[session])
     marks: dict[str, float] = {}

@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from tests.weights import require_shipped_weights
 from uvscope.acquisition.tiles import TileSpec
 from uvscope.analysis.evaluate import SimCamera, Truth, score
 from uvscope.analysis.pipeline import TilePipeline
@@ -30,10 +31,8 @@ SEED = 404
 def pipe() -> TilePipeline:
     from uvscope.analysis.models import load_models
 
-    try:
-        models = load_models("default", None, "default", device="cpu")
-    except Exception as err:  # noqa: BLE001 - no shipped weights: nothing to measure
-        pytest.skip(f"shipped networks unavailable ({err})")
+    require_shipped_weights("segment", "classify")
+    models = load_models("default", None, "default", device="cpu")
     return TilePipeline(models, AnalysisSettings())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.weights import require_shipped_weights
 from uvscope.acquisition.tiles import TileSpec
 from uvscope.analysis.evaluate import SimCamera, wbc_field_centres
 from uvscope.analysis.pipeline import TilePipeline
@@ -28,10 +29,8 @@ def _settings(engine: str) -> AnalysisSettings:
 def setup():
     from uvscope.analysis.models import load_models
 
-    try:
-        models = load_models("default", "default", "default", device="cpu")
-    except Exception as err:  # noqa: BLE001 - no shipped weights: nothing to compare
-        pytest.skip(f"shipped networks unavailable ({err})")
+    require_shipped_weights("segment", "stain", "classify")
+    models = load_models("default", "default", "default", device="cpu")
     cam = SimCamera("random-7", 7, shape=(520, 696))
     tiles = [
         cam.tile(TileSpec(k, 0, k, x * 1e-3, y * 1e-3))

@@ -19,6 +19,7 @@ from uvscope.acquisition.tiles import Tile
 from uvscope.analysis.mosaic import TileSources, mosaic_layers, outline_overlay
 from uvscope.analysis.outputs import AnalysisOutputs
 from uvscope.analysis.pipeline import TileResult
+from uvscope.analysis.registered_mosaics import RegisteredMosaics
 from uvscope.analysis.registration import StreamingRegistration, stage_origins
 from uvscope.analysis.settings import AnalysisSettings, MosaicSettings
 from uvscope.io.mosaic import (
@@ -29,6 +30,7 @@ from uvscope.io.mosaic import (
     write_stage_mosaics,
 )
 from uvscope.io.scanfolder import ScanFolder
+from uvscope.io.stage_sink import StageMosaicSink
 
 SHAPE = (192, 256)
 
@@ -73,19 +75,29 @@ def _scan(tmp_path: Path, rows: int, cols: int, seed: int = 3):
 # ---------------------------------------------------------------- stage mosaics
 
 
+def _drawn(root: Path, specs, tiles: list[Tile]) -> tuple[ScanFolder, StageMosaicSink]:
+    """A scan folder whose saved tiles went to the stage-mosaic sink, as the scan's do."""
+    folder = write_scan_folder(root, specs, tiles)
+    sink = StageMosaicSink(folder)
+    for t in tiles:
+        sink.put(t)
+    return folder, sink
+
+
 def test_stage_mosaic_is_rendered_while_tiles_are_written(tmp_path: Path) -> None:
     specs, tiles = _scan(tmp_path, 10, 3)
-    folder = write_scan_folder(tmp_path / "scan", specs, tiles)
-    live = folder.stage_mosaics
+    folder, sink = _drawn(tmp_path / "scan", specs, tiles)
+    live = sink.live
     assert live is not None  # the first tile started it from the plan
     st = live.streams[260]
     total_bands = -(-live.geometry.shape[0] // st.band_rows)
     assert total_bands >= 4
     assert st.bands_rendered >= total_bands - 2  # written as the scan went
-    write_stage_mosaics(folder)
+    sink.close()
     assert st.loaded_at_finish == 0  # no tile read back
     assert st.bands_at_finish <= 2  # only the band(s) under the last grid row
-    assert folder.stage_mosaics is None
+    assert sink.live is None
+    assert folder.read_manifest()["mosaic"]["placement"] == "stage"
 
     # the one-shot build (every tile read back, placed at its read-back position) is the same
     records = folder.verified_tiles()
@@ -106,10 +118,10 @@ def test_stage_mosaic_is_rendered_while_tiles_are_written(tmp_path: Path) -> Non
 
 def test_stage_mosaic_of_a_scan_stopped_early_keeps_the_planned_frame(tmp_path: Path) -> None:
     specs, tiles = _scan(tmp_path, 6, 3)
-    folder = write_scan_folder(tmp_path / "scan", specs, tiles[:10])  # the rest never taken
-    live = folder.stage_mosaics
-    geometry = live.geometry
-    write_stage_mosaics(folder)
+    folder, sink = _drawn(tmp_path / "scan", specs, tiles[:10])  # the rest never taken
+    assert sink.live is not None
+    geometry = sink.live.geometry
+    sink.close()
     img = tifffile.imread(folder.mosaic_path(260))
     assert img.shape == geometry.shape
     assert np.all(img[-20:] == 0)  # nothing imaged there: the fill
@@ -158,12 +170,12 @@ def _run(scan: Path, results: dict[int, TileResult], order: list[int], push: boo
     written but the mosaics get no tile, as for a resumed scan's earlier tiles: all read back)."""
     out = AnalysisOutputs(scan, settings=_settings(), mosaic_pixel_size_um=PX_UM * 2)
     if not push:
-        out._add_to_mosaics = lambda res: None  # type: ignore[method-assign]
+        out.mosaics.draw = lambda res: None  # type: ignore[method-assign]
     seen_bands = []
     for k in order:
         out.write_tile(results[k])
         if push:
-            seen_bands.append(out._mosaics.streams["gray"].bands_rendered)
+            seen_bands.append(out.mosaics.live.streams["gray"].bands_rendered)
     g, info = out.write_mosaics(list(results.values()))
     arrays = {k: _levels(out.mosaic_path(k)) for k in ("gray", "stained", "labels", "outlines")}
     return out, g, info, arrays, seen_bands
@@ -186,7 +198,7 @@ def test_analysis_mosaics_are_written_during_the_analysis(analysed) -> None:
     half = seen[len(seen) // 2]
     assert 0 < half < total  # bands written while tiles were still coming
     assert seen[-1] >= total - 5  # by the last tile all but the last few
-    m = out._mosaics
+    m = out.mosaics.live
     assert m.bands_at_finish <= 5  # after the last tile: only those
     assert all(st.loaded_at_finish == 0 for st in m.streams.values())
     assert info["pairs_accepted"] >= len(info["pairs"]) - 1 > 20
@@ -241,7 +253,7 @@ def test_a_failed_tile_does_not_hold_back_the_bands(analysed) -> None:
             out.tile_failed(5)
             continue
         out.write_tile(results[k])
-    m = out._mosaics
+    m = out.mosaics.live
     ok = [r for k, r in results.items() if k != 5]
     out.write_mosaics(ok)
     assert m.bands_at_finish <= 5
@@ -300,7 +312,7 @@ def test_a_mosaic_failure_during_the_analysis_leaves_them_to_the_end(analysed, m
     _, _, info_a, a, _ = _run(scan, results, sorted(results))
     out = AnalysisOutputs(scan, settings=_settings(), mosaic_pixel_size_um=PX_UM * 2)
     calls = {"n": 0}
-    real = AnalysisOutputs._mosaics_for
+    real = RegisteredMosaics._mosaics_for
 
     def flaky(self, *args):
         calls["n"] += 1
@@ -308,10 +320,10 @@ def test_a_mosaic_failure_during_the_analysis_leaves_them_to_the_end(analysed, m
             raise OSError("disk hiccup")
         return real(self, *args)
 
-    monkeypatch.setattr(AnalysisOutputs, "_mosaics_for", flaky)
+    monkeypatch.setattr(RegisteredMosaics, "_mosaics_for", flaky)
     for k in sorted(results):
         out.write_tile(results[k])  # no tile fails
-    assert out.mosaics_deferred == "OSError: disk hiccup"
+    assert out.mosaics.deferred == "OSError: disk hiccup"
     _, info = out.write_mosaics(list(results.values()))
     assert info["deferred_to_the_end"] == "OSError: disk hiccup"
     assert info["positions_px"] == info_a["positions_px"]

@@ -58,11 +58,11 @@ def test_dask_gives_the_one_at_a_time_results_with_one_model_load_per_worker(
     for s in scans:
         copy = tmp_path / "ref" / s.name
         shutil.copytree(s, copy)
-        analyse_scan_folder(copy, fake_models(), settings, report=False)
+        analyse_scan_folder(copy, fake_models(), settings)
         ref.append(_outputs(copy))
     record = tmp_path / "loads.txt"
     jobs = [
-        AnalyzeJob(str(s), settings, ("fake",), partial(counting_loader, str(record)), report=False)
+        AnalyzeJob(str(s), settings, ("fake",), partial(counting_loader, str(record)))
         for s in scans
     ]
     seen: list[tuple[str, str, int, int]] = []
@@ -81,7 +81,7 @@ def test_dask_gives_the_one_at_a_time_results_with_one_model_load_per_worker(
 
 def test_a_locked_scan_is_left_alone_and_reported(tmp_path: Path) -> None:
     scan = _scan(tmp_path / "s", seed=3)
-    analyse_scan_folder(scan, fake_models(), AnalysisSettings(), report=False)
+    analyse_scan_folder(scan, fake_models(), AnalysisSettings())
     before = (scan / "analysis" / "cells.csv").read_bytes()
     holder = subprocess.Popen(
         [
@@ -96,7 +96,7 @@ def test_a_locked_scan_is_left_alone_and_reported(tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        job = AnalyzeJob(str(scan), AnalysisSettings(), ("fake",), fake_models, report=False)
+        job = AnalyzeJob(str(scan), AnalysisSettings(), ("fake",), fake_models)
         (res,) = run_here([job])
         assert res.status == "locked" and "scan" in res.message
         assert (scan / "analysis" / "cells.csv").read_bytes() == before
@@ -127,7 +127,7 @@ def test_an_existing_scheduler_is_used_by_address(tmp_path: Path) -> None:
     with LocalCluster(
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
-        job = AnalyzeJob(str(scan), AnalysisSettings(), ("fake",), fake_models, report=False)
+        job = AnalyzeJob(str(scan), AnalysisSettings(), ("fake",), fake_models)
         (res,) = run_on_dask([job], scheduler=cluster.scheduler_address)
         assert res.status == "done" and res.worker in {w.address for w in cluster.workers.values()}
     assert (scan / "analysis" / "cells.csv").exists()

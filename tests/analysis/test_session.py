@@ -16,6 +16,7 @@ from uvscope.acquisition.tiles import FocusVerdict
 from uvscope.analysis.mosaic import LABEL_STRIDE
 from uvscope.analysis.session import AnalysisSession, analyse_scan_folder
 from uvscope.analysis.settings import AnalysisSettings
+from uvscope.report.page import write_report
 
 
 def _scan(tmp_path: Path):
@@ -53,7 +54,7 @@ def test_on_the_fly_and_analyze_give_the_same_results(
         assert (a / "stained" / f"tile_{t.index:05d}.tif").exists()
     assert not (a / ".gray").exists()
 
-    summary = analyse_scan_folder(root, fake_models(), settings)
+    summary = analyse_scan_folder(root, fake_models(), settings, report=write_report)
     assert _read_csv(a / "cells.csv") == first_cells
     assert json.loads(json.dumps(summary["differential"])) == first_diff
     assert Path(summary["report"]).exists()
@@ -64,7 +65,7 @@ def test_label_mosaic_holds_each_counted_cell_once(
 ) -> None:
     root, _, _ = _scan(tmp_path)
     full_res = settings.replace(mosaic={**settings.mosaic.model_dump(), "pixel_size_um": PX_UM})
-    analyse_scan_folder(root, fake_models(), full_res, report=False)
+    analyse_scan_folder(root, fake_models(), full_res)
     a = root / "analysis"
     cells = _read_csv(a / "cells.csv")
     with tifffile.TiffFile(a / "mosaic_labels.ome.tif") as tif:
@@ -81,10 +82,8 @@ def test_label_mosaic_holds_each_counted_cell_once(
 def test_report_renders_differential_chart_mosaic_and_gallery(
     tmp_path: Path, settings: AnalysisSettings
 ) -> None:
-    from uvscope.report.page import write_report
-
     root, _, _ = _scan(tmp_path)
-    analyse_scan_folder(root, fake_models(), settings, report=False)
+    analyse_scan_folder(root, fake_models(), settings)
     page = write_report(root).read_text()
     diff = json.loads((root / "analysis" / "differential.json").read_text())["differential"]
     assert "<svg" in page and page.count('class="ci"') == 5
@@ -103,7 +102,7 @@ def test_out_of_focus_tiles_are_in_the_mosaic_but_not_in_the_count(
     tmp_path: Path, settings: AnalysisSettings
 ) -> None:
     sharp_root, _, _ = _scan(tmp_path / "sharp")
-    analyse_scan_folder(sharp_root, fake_models(), settings, report=False)
+    analyse_scan_folder(sharp_root, fake_models(), settings)
     before = _read_csv(sharp_root / "analysis" / "cells.csv")
     flagged = 1
     assert any(int(c["tile"]) == flagged for c in before)  # the tile has cells to leave out
@@ -117,7 +116,8 @@ def test_out_of_focus_tiles_are_in_the_mosaic_but_not_in_the_count(
         t.focus = FocusVerdict(score=0.1, out_of_focus=t.index == flagged)
     root = tmp_path / "scan"
     write_scan_folder(root, specs, tiles)
-    summary = analyse_scan_folder(root, fake_models(), settings)  # extra read from tiles.jsonl
+    # the focus verdict is read from tiles.jsonl
+    summary = analyse_scan_folder(root, fake_models(), settings, report=write_report)
     a = root / "analysis"
     after = _read_csv(a / "cells.csv")
     assert after == [c for c in before if int(c["tile"]) != flagged]
@@ -131,7 +131,7 @@ def test_out_of_focus_tiles_are_in_the_mosaic_but_not_in_the_count(
         in Path(summary["report"]).read_text()
     )
 
-    session = AnalysisSession(tmp_path / "scan", fake_models(), settings, report=False)
+    session = AnalysisSession(tmp_path / "scan", fake_models(), settings)
     for t in tiles:  # on the fly: the flag comes in Tile.focus
         session.put(t)
     session.close()
@@ -147,7 +147,7 @@ def test_failed_reanalysis_leaves_the_previous_results_intact(
     from uvscope.errors import StorageError
 
     root, _, _ = _scan(tmp_path)
-    analyse_scan_folder(root, fake_models(), settings, report=False)
+    analyse_scan_folder(root, fake_models(), settings)
     a = root / "analysis"
     before = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
 
@@ -156,11 +156,11 @@ def test_failed_reanalysis_leaves_the_previous_results_intact(
 
     monkeypatch.setattr(outputs_mod.AnalysisOutputs, "write_mosaics", full_disk)
     with pytest.raises(StorageError, match="no space"):
-        analyse_scan_folder(root, fake_models(), settings, report=False)
+        analyse_scan_folder(root, fake_models(), settings)
     after = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
     assert after == before  # every file of the previous analysis, byte for byte
     monkeypatch.undo()
-    analyse_scan_folder(root, fake_models(), settings, report=False)
+    analyse_scan_folder(root, fake_models(), settings)
     assert not (root / "analysis.partial").exists() and not (root / "analysis.old").exists()
     assert (a / "cells.csv").read_bytes() == before[Path("cells.csv")]
 
@@ -174,7 +174,7 @@ def test_a_kill_between_the_two_renames_of_the_swap_loses_nothing(
     from uvscope.errors import StorageError
 
     root, _, _ = _scan(tmp_path)
-    analyse_scan_folder(root, fake_models(), settings, report=False)
+    analyse_scan_folder(root, fake_models(), settings)
     before = (root / "analysis" / "cells.csv").read_bytes()
     (root / "analysis").rename(root / "analysis.old")  # the state after the first rename
 
@@ -183,7 +183,7 @@ def test_a_kill_between_the_two_renames_of_the_swap_loses_nothing(
 
     monkeypatch.setattr(outputs_mod.AnalysisOutputs, "write_mosaics", fails)
     with pytest.raises(StorageError):
-        analyse_scan_folder(root, fake_models(), settings, report=False)
+        analyse_scan_folder(root, fake_models(), settings)
     # the next writer put the previous analysis back before starting its own
     assert (root / "analysis" / "cells.csv").read_bytes() == before
     assert not (root / "analysis.old").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.weights import require_shipped_weights
 from uvscope.analysis.evaluate import (
     TRAINING_DONORS,
     VALIDATION_DONORS,
@@ -30,10 +31,8 @@ RECALL, PRECISION, CLASS_ACCURACY, MAX_PP = 0.85, 0.8, 0.85, 15.0
 def pipe() -> TilePipeline:
     from uvscope.analysis.models import load_models
 
-    try:
-        models = load_models("default", None, "default", device="cpu")
-    except Exception as err:  # noqa: BLE001 - no shipped weights: nothing to measure
-        pytest.skip(f"shipped networks unavailable ({err})")
+    require_shipped_weights("segment", "classify")
+    models = load_models("default", None, "default", device="cpu")
     return TilePipeline(models, AnalysisSettings())
 
 

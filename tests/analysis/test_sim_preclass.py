@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.weights import require_shipped_weights
 from uvscope.analysis.evaluate import SimCamera, wbc_fields
 from uvscope.analysis.pipeline import TilePipeline
 from uvscope.analysis.settings import AnalysisSettings
@@ -29,10 +30,8 @@ KINDS = {
 def pipe() -> TilePipeline:
     from uvscope.analysis.models import load_models
 
-    try:
-        models = load_models("default", None, "default", device="cpu")
-    except Exception as err:  # noqa: BLE001 - no shipped weights: nothing to measure
-        pytest.skip(f"shipped networks unavailable ({err})")
+    require_shipped_weights("segment", "classify")
+    models = load_models("default", None, "default", device="cpu")
     return TilePipeline(models, AnalysisSettings())
 
 

@@ -241,11 +241,12 @@ def test_analyze_writes_cbc_tables_and_report_section(tmp_path) -> None:
     from tests.analysis.synth import fake_models
     from uvscope.analysis.models import ModelSet
     from uvscope.analysis.session import analyse_scan_folder
+    from uvscope.report.page import write_report
 
     f = fake_models()
     models = ModelSet(_NoCells(), f.stainer, f.classifier, provenance=f.provenance)
     root, cam, specs = _scan_folder(tmp_path, backgrounds=True)
-    analyse_scan_folder(root, models)
+    analyse_scan_folder(root, models, report=write_report)
     a = root / "analysis"
     doc = json.loads((a / "cbc.json").read_text())
     with open(a / "rbc.csv", newline="") as fh:
@@ -264,7 +265,7 @@ def test_analyze_writes_cbc_tables_and_report_section(tmp_path) -> None:
     assert f"{doc['haemoglobin']['mch_pg']:.1f} pg" in page
     # the same scan without a background: said, and no haemoglobin number anywhere
     root2, *_ = _scan_folder(tmp_path / "nobg", backgrounds=False)
-    analyse_scan_folder(root2, models)
+    analyse_scan_folder(root2, models, report=write_report)
     doc = json.loads((root2 / "analysis" / "cbc.json").read_text())
     assert doc["haemoglobin"]["mch_pg"] is None and doc["haemoglobin"]["problems"]
     with open(root2 / "analysis" / "rbc.csv", newline="") as fh:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.weights import require_shipped_weights
 from uvscope.acquisition.tiles import TileSpec
 from uvscope.analysis.evaluate import SimCamera, wbc_field_centres
 from uvscope.analysis.models import ModelSet
@@ -69,10 +70,8 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 def test_shipped_networks_agree_between_whole_tiles_and_patches() -> None:
     from uvscope.analysis.models import load_models
 
-    try:
-        models = load_models("default", "default", "default", device="cpu")
-    except Exception as err:  # noqa: BLE001 - no shipped weights: nothing to compare
-        pytest.skip(f"shipped networks unavailable ({err})")
+    require_shipped_weights("segment", "stain", "classify")
+    models = load_models("default", "default", "default", device="cpu")
     cam = SimCamera("random-103", 103, shape=(520, 696))
     (x, y), *_ = wbc_field_centres(cam, 1, seed=5)
     tile = cam.tile(TileSpec(0, 0, 0, x * 1e-3, y * 1e-3))

@@ -37,7 +37,7 @@ def _reviewed_scan(root: Path, seed: int) -> Path:
         inference=InferenceSettings(low_pct=0.0, patch_overlap_px=16),
         postprocess=PostprocessSettings(min_cell_area_um2=10.0),
     )
-    analyse_scan_folder(root, fake_models(), settings, report=False)
+    analyse_scan_folder(root, fake_models(), settings)
     with open(root / "analysis" / "cells.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows, "the synthetic scan should hold cells"

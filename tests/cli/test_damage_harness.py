@@ -101,7 +101,6 @@ def _analyze(scan: Path, skip: bool = False, replace: bool = False) -> AnalyzeRe
         SETTINGS,
         NAMES,
         default_loader(*NAMES),
-        report=False,
         skip_damaged=skip,
         replace=replace,
     )

@@ -27,7 +27,7 @@ def analysed(tmp_path: Path) -> Path:
     tiles = [make_tile(s, cells, SHAPE, PX_UM) for s in specs]
     root = tmp_path / "scan"
     write_scan_folder(root, specs, tiles)
-    analyse_scan_folder(root, fake_models(), AnalysisSettings(), report=False)
+    analyse_scan_folder(root, fake_models(), AnalysisSettings())
     return root
 
 

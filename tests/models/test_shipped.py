@@ -3,18 +3,28 @@
 import numpy as np
 import pytest
 
+from tests.weights import require_shipped_weights
 from uvscope.config import CameraConfig, SimConfig
 from uvscope.models.arch import CLASS_NAMES
 from uvscope.models.metrics import dice
 from uvscope.models.predict import load_classifier, load_segmenter, load_stainer
 from uvscope.models.preprocess import bin2x2, composite_crop, contrast_stretch
-from uvscope.models.registry import WEIGHTS_DIR
+from uvscope.models.registry import INPUTS, WEIGHTS_DIR, load_model, read_card, sha256_file
 from uvscope.sim.world import SimWorld
 
 
-def _need(kind: str) -> None:
-    if not (WEIGHTS_DIR / f"{kind}.safetensors").exists():
-        pytest.skip(f"no shipped {kind} weights yet")
+@pytest.mark.parametrize("kind", sorted(INPUTS))
+def test_the_registry_trusts_each_shipped_weights_file(kind: str) -> None:
+    """Card beside the file, its sha256 matching, every tensor loading into its network."""
+    require_shipped_weights(kind)
+    path = WEIGHTS_DIR / f"{kind}.safetensors"
+    card = read_card(path)
+    assert card["kind"] == kind
+    assert card["sha256"] == sha256_file(path)
+    net, cfg, loaded_card = load_model("default", kind)
+    assert loaded_card["sha256"] == card["sha256"]
+    assert cfg.pixel_size_um == card["pixel_size_um"]
+    assert sum(p.numel() for p in net.parameters()) > 0
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +43,7 @@ def field():
 
 
 def test_shipped_segmenter_finds_the_cell(field):
-    _need("segment")
+    require_shipped_weights("segment")
     gray, cells, nucs, _ = field
     seg = load_segmenter("default", device="cpu")
     assert seg.pixel_size_um == 0.32
@@ -42,21 +52,25 @@ def test_shipped_segmenter_finds_the_cell(field):
     assert dice(n[0] >= 0.5, nucs > 0) > 0.6
 
 
-def test_shipped_classifier_and_stainer_outputs(field):
+def test_shipped_classifier_outputs(field):
+    require_shipped_weights("classify")
     gray, cells, nucs, cell = field
-    if (WEIGHTS_DIR / "classify.safetensors").exists():
-        clf = load_classifier("default", device="cpu")
-        ids, counts = np.unique(cells[cells > 0], return_counts=True)
-        m = cells == ids[counts.argmax()]
-        rr, cc = np.nonzero(m)
-        crop = composite_crop(gray, m, m & (nucs > 0), (rr.mean(), cc.mean()), clf.crop_size)
-        p_dead, p_class = clf.predict(crop[None])
-        # the shipped head names the five parts and every pre-class (uvscope.classes)
-        assert clf.classes == CLASS_NAMES and p_class.shape == (1, len(CLASS_NAMES))
-        assert np.isclose(p_class.sum(), 1, atol=1e-4)
-        assert 0 <= p_dead[0] <= 1
-    if (WEIGHTS_DIR / "stain.safetensors").exists():
-        rgb = load_stainer("default", device="cpu").predict(gray[None])
-        assert rgb.shape == (1, *gray.shape, 3) and 0 <= rgb.min() and rgb.max() <= 1
-        # stained cells are darker than the background
-        assert rgb[0][cells > 0].mean() < rgb[0][cells == 0].mean()
+    clf = load_classifier("default", device="cpu")
+    ids, counts = np.unique(cells[cells > 0], return_counts=True)
+    m = cells == ids[counts.argmax()]
+    rr, cc = np.nonzero(m)
+    crop = composite_crop(gray, m, m & (nucs > 0), (rr.mean(), cc.mean()), clf.crop_size)
+    p_dead, p_class = clf.predict(crop[None])
+    # the shipped head names the five parts and every pre-class (uvscope.classes)
+    assert clf.classes == CLASS_NAMES and p_class.shape == (1, len(CLASS_NAMES))
+    assert np.isclose(p_class.sum(), 1, atol=1e-4)
+    assert 0 <= p_dead[0] <= 1
+
+
+def test_shipped_stainer_outputs(field):
+    require_shipped_weights("stain")
+    gray, cells, _nucs, _cell = field
+    rgb = load_stainer("default", device="cpu").predict(gray[None])
+    assert rgb.shape == (1, *gray.shape, 3) and 0 <= rgb.min() and rgb.max() <= 1
+    # stained cells are darker than the background
+    assert rgb[0][cells > 0].mean() < rgb[0][cells == 0].mean()

@@ -53,8 +53,8 @@ from uvscope.errors import (
     StorageError,
     UvscopeError,
 )
-from uvscope.io.mosaic import write_stage_mosaics
 from uvscope.io.scanfolder import ScanFolder, TileRecord
+from uvscope.io.stage_sink import StageMosaicSink
 
 __all__ = ["FocusSource", "ScanEngine", "run_scan"]
 
@@ -120,6 +120,7 @@ class ScanEngine:
         self._leftovers: list[Path] = []
         self._resume_point: ResumePoint | None = None
         self._sinks: SinkSet | None = None
+        self._stage_mosaics: StageMosaicSink | None = None
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ what others read
@@ -319,9 +320,10 @@ class ScanEngine:
         if folder is None or keeper is None:
             raise ScanError("the scan folder was not opened")
         keeper.start_drift_monitor(self._done.values())
+        self._stage_mosaics = StageMosaicSink(folder)  # closed last: after the analysis
         self._sinks = SinkSet(
             TileWriter(folder, save_raw=self.scan.save_raw),
-            self.user_sinks,
+            [*self.user_sinks, self._stage_mosaics],
             self.out_dir,
             self._log,
             self.sink_errors,
@@ -359,10 +361,23 @@ class ScanEngine:
         sinks.close_writer()
         if status == "interrupted":
             self._record_interrupt(folder, sinks.writer.written)
+        stage = self._detach_stage_mosaics()
         sinks.close_others(self.control.leave_sinks)
-        if status != "interrupted":
-            folder.update_manifest(status="writing-mosaic")
-            write_stage_mosaics(folder)
+        if stage is not None:
+            if status == "interrupted":
+                stage.abort()  # drawn by --resume at its end
+            else:
+                stage.close()  # a mosaic that cannot be written fails the scan, as before
+
+    def _detach_stage_mosaics(self) -> StageMosaicSink | None:
+        """The stage-mosaic sink, taken out of the sinks the set closes: the engine closes it
+        after the analysis, and only for a scan that was not interrupted."""
+        stage, sinks = self._stage_mosaics, self._sinks
+        self._stage_mosaics = None
+        if stage is not None and sinks is not None:
+            sinks.others = [s for s in sinks.others if s is not stage]
+            sinks.unclosed = [s for s in sinks.unclosed if s is not stage]
+        return stage
 
     def _record_interrupt(self, folder: ScanFolder, written_now: int) -> None:
         """Tiles are on disk: say so in manifest and events before the analysis finishes."""
@@ -380,6 +395,9 @@ class ScanEngine:
     def _close_unclosed_sinks(self, outcome: Outcome) -> None:
         if self._sinks is None:
             return
+        stage = self._detach_stage_mosaics()
+        if stage is not None:
+            stage.abort()  # a scan that ended early writes no mosaic
         try:
             self._sinks.close_unclosed(self.control.leave_sinks)
         except Exception as err:  # noqa: BLE001

@@ -479,22 +479,20 @@ def evaluate_scan_folder(scan_dir: str, max_um: float = 5.0) -> ScanEvaluation:
 
     folder = ScanFolder.open(scan_dir)
     manifest = folder.read_manifest()
-    plan = manifest["plan"]
-    specs = [
-        TileSpec(int(i), int(r), int(c), float(x), float(y)) for i, r, c, x, y in plan["positions"]
-    ]
+    plan = folder.plan()
+    specs = [TileSpec(t.index, t.row, t.col, t.x_mm, t.y_mm) for t in plan.planned_tiles()]
     world = _scan_world(manifest)
     shape = (world.height_px, world.width_px)
-    cores = CoreRegions(specs, shape, float(plan["pixel_size_um"]))
+    cores = CoreRegions(specs, shape, plan.pixel_size_um)
     records = folder.verified_tiles()
-    focus_nm = (manifest.get("focus") or {}).get("wavelength_nm") or plan["wavelengths"][0]
+    focus_nm = (manifest.get("focus") or {}).get("wavelength_nm") or plan.wavelengths[0]
     defocus = {
         i: abs(r.z_um - world.best_focus_um(r.x_mm, r.y_mm, focus_nm)) for i, r in records.items()
     }
     flagged = {i for i, r in records.items() if FocusVerdict.from_extra(r.extra).out_of_focus}
     acquired = set(records)
     truth = truth_in_box(
-        world, [b * 1e3 for b in plan["bounds_mm"]], keep=lambda xy: cores.owner(*xy) in acquired
+        world, [b * 1e3 for b in plan.covered_mm()], keep=lambda xy: cores.owner(*xy) in acquired
     )
     with open(Path(scan_dir) / "analysis" / "cells.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))

@@ -1,14 +1,13 @@
 """What an analysis leaves in DIR/analysis/: per-tile labels and stained tiles, the cell table,
-the differential, the mosaics and (through ``uvscope.report.page``) the HTML report.
+the differential and the mosaics (the HTML report beside them is the report room's).
 
 Everything is written into ``DIR/analysis.partial/`` and swapped into place by ``commit`` once
 complete, so a previous analysis stays whole until the new one is (a failed or interrupted
 re-analysis leaves it untouched). Per-tile files are written as each tile is analysed (from the
-worker thread), and each tile's gray image feeds the streaming registration there and then,
-and the tile goes into the analysis mosaics, whose bands are written as soon as every tile
-under them is in (``uvscope.analysis.mosaic.AnalysisMosaics``); the table, the differential
-and the last mosaic bands are written at the end. Tiles that never passed ``write_tile`` are
-read back from the scan's own files: nothing is stored twice.
+worker thread), and the tile goes on to the registration and the analysis mosaics
+(``uvscope.analysis.registered_mosaics``); the table, the differential and the last mosaic
+bands are written at the end. Tiles that never passed ``write_tile`` are read back from the
+scan's own files: nothing is stored twice.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import os
 import shutil
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +26,16 @@ import numpy as np
 from uvscope.analysis.cbc import CbcAccumulator
 from uvscope.analysis.cells import CellRecord
 from uvscope.analysis.differential import Differential
-from uvscope.analysis.mosaic import KINDS, AnalysisMosaics, TileSources
+from uvscope.analysis.mosaic import KINDS, TileSources
 from uvscope.analysis.pipeline import TileResult
 from uvscope.analysis.platelets import PlateletRecord
 from uvscope.analysis.rbc import RbcRecord
-from uvscope.analysis.registration import StreamingRegistration
+from uvscope.analysis.registered_mosaics import RegisteredMosaics
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.errors import StorageError
-from uvscope.io.mosaic import MosaicGeometry, stage_origins
+from uvscope.io.mosaic import MosaicGeometry
 from uvscope.io.mosaic_pyramid import ProgressFn
 from uvscope.io.ome import ImageMeta, read_ome_tiff, write_ome_tiff
-from uvscope.io.packed import SPOOL_BUDGET_BYTES, ChunkSpool
 from uvscope.io.progress import end_products_reporter
 from uvscope.io.scanfolder import ScanFolder, exchange_paths
 from uvscope.localtime import iso_now
@@ -66,15 +63,19 @@ class AnalysisOutputs:
         self.settings = settings or AnalysisSettings()
         self.progress = progress
         self.mosaic_pixel_size_um = mosaic_pixel_size_um  # the networks' pixel size
-        self._registration: StreamingRegistration | None = None
-        self._mosaics: AnalysisMosaics | None = None
-        #: why the mosaics were left to the end of the analysis (None: rendered during it)
-        self.mosaics_deferred: str | None = None
-        self._failed: set[int] = set()
+        #: registration and the analysis mosaics, fed each tile by ``write_tile``
+        self.mosaics = RegisteredMosaics(
+            {kind: self.mosaic_path(kind) for kind in KINDS},
+            lambda: self.folder.plan(),
+            TileSources(self.load_gray, self.load_stained, self.load_labels),
+            self.settings.mosaic,
+            self.root,
+            self.end_progress,
+            mosaic_pixel_size_um,
+        )
         #: running red-cell and platelet figures (rows go to rbc.csv / platelets.csv per tile)
         self.cbc = CbcAccumulator(self.settings.cbc)
         self._smear_lock = threading.Lock()
-        self._reg_lock = threading.RLock()
         self._folder: ScanFolder | None = None
         try:
             old = self.scan_dir / OLD
@@ -125,7 +126,7 @@ class AnalysisOutputs:
 
     # ---------------------------------------------------------------- per tile
     def write_tile(self, res: TileResult) -> None:
-        """Labels (cells, nuclei) and the stained tile; the gray tile goes to registration."""
+        """Labels (cells, nuclei) and the stained tile; the tile goes on to the mosaics."""
         if res.labels is None or res.nuclei is None or res.gray is None:
             raise StorageError(f"tile {res.index}: the result carries no images to write")
         meta = ImageMeta(
@@ -137,8 +138,7 @@ class AnalysisOutputs:
         )
         if res.stained is not None:
             write_ome_tiff(self.stained_path(res.index), res.stained, meta)
-        self._register(res.index, res.gray, (res.x_mm, res.y_mm))
-        self._add_to_mosaics(res)
+        self.mosaics.add(res)
         self.write_smear(res)
 
     def write_smear(self, res: TileResult) -> None:
@@ -151,78 +151,14 @@ class AnalysisOutputs:
             _append_rows(self.platelets_csv, PlateletRecord.columns(), res.smear.counted_platelets)
             self.cbc.add(res.smear)
 
-    def _register(self, index: int, gray: np.ndarray, position_mm: tuple[float, float]) -> None:
-        with self._reg_lock:
-            if self._registration is None:
-                planned = self._planned_mm()
-                planned.setdefault(index, position_mm)
-                self._registration = StreamingRegistration(
-                    planned,
-                    gray.shape[:2],
-                    self._plan_px(),
-                    self.settings.mosaic,
-                    spool=ChunkSpool(SPOOL_BUDGET_BYTES, self.root),
-                )
-            self._registration.add(index, gray, position_mm)
-
-    def _planned_mm(self) -> dict[int, tuple[float, float]]:
-        plan = self.folder.read_manifest()["plan"]
-        return {int(i): (float(x), float(y)) for i, _r, _c, x, y in plan["positions"]}
-
-    def _plan_px(self) -> float:
-        return float(self.folder.read_manifest()["plan"]["pixel_size_um"])
-
-    def _mosaics_for(self, shape: tuple[int, int], px: float, stained: bool) -> AnalysisMosaics:
-        """The analysis mosaics rendered as tiles are analysed (made at the first tile; the
-        frame is the plan's)."""
-        if self._mosaics is None:
-            assert self._registration is not None
-            planned = stage_origins(self._planned_mm(), shape, px)
-            planned.update({k: v for k, v in self._registration.stage.items() if k not in planned})
-            self._mosaics = AnalysisMosaics(
-                {kind: self.mosaic_path(kind) for kind in KINDS},
-                planned,
-                shape,
-                px,
-                TileSources(self.load_gray, self.load_stained, self.load_labels),
-                self.settings.mosaic,
-                stained=stained,
-                mosaic_pixel_size_um=self.mosaic_pixel_size_um,
-                registration=self._registration,
-                progress=self._report,
-            )
-            self._mosaics.mark_absent(self._failed)
-        return self._mosaics
-
-    def _report(self, what: str, done: int, total: int) -> None:
+    def end_progress(self, what: str, done: int, total: int) -> None:
         """End-of-scan progress: to ``progress`` when set (``uvscope analyze``), else on the
         shared event surface (``uvscope.io.progress.end_products``)."""
         (self.progress or end_products_reporter(self.scan_dir))(what, done, total)
 
-    def _add_to_mosaics(self, res: TileResult) -> None:
-        """The tile into the mosaics rendered during the analysis. A failure here does not
-        fail the tile: the streams are dropped and ``write_mosaics`` builds the mosaics in one
-        go from the files at the end (recorded in the differential's ``mosaic`` section)."""
-        assert res.gray is not None
-        with self._reg_lock:
-            if self.mosaics_deferred is not None:
-                return
-            try:
-                m = self._mosaics_for(res.shape, res.pixel_size_um, res.stained is not None)
-                counted = {c.label: c.cell_class for c in res.counted}
-                m.add(res.index, res.gray, res.stained, res.labels, counted)
-            except Exception as err:  # noqa: BLE001 - the tile's own files are written
-                self.mosaics_deferred = f"{type(err).__name__}: {err}"
-                if self._mosaics is not None:
-                    self._mosaics.abort()
-                self._mosaics = None
-
     def tile_failed(self, index: int) -> None:
         """A tile whose analysis failed: the mosaic bands under it stop waiting for it."""
-        with self._reg_lock:
-            self._failed.add(index)
-            if self._mosaics is not None:
-                self._mosaics.mark_absent([index])
+        self.mosaics.tile_failed(index)
 
     def load_labels(self, index: int) -> np.ndarray | None:
         p = self.labels_path(index)
@@ -255,45 +191,7 @@ class AnalysisOutputs:
         """Finish the registered, blended, pyramidal gray / stained / label / outline mosaics
         rendered while the tiles were analysed (tiles that never passed ``write_tile`` are
         read back here)."""
-        ok = [r for r in results if not r.failed]
-        if not ok:
-            if self._mosaics is not None:
-                self._mosaics.abort()
-            return None, {"tiles": 0}
-        shape, px = ok[0].shape, ok[0].pixel_size_um
-        keep = {r.index for r in ok}
-        counted = {r.index: {c.label: c.cell_class for c in r.counted} for r in ok}
-        with self._reg_lock:
-            first = min(keep)
-            if self._registration is None:
-                r0 = next(r for r in ok if r.index == first)
-                self._register(first, self.load_gray(first), (r0.x_mm, r0.y_mm))
-            assert self._registration is not None
-            stained = any(self.stained_path(r.index).exists() for r in ok)
-            m = self._mosaics_for(shape, px, stained)
-            m.mark_absent(set(m.planned) - keep)
-            g = m.finish(counted)
-            origins = {k: v for k, v in m.placed.items() if k in keep}
-            pairs = sorted(self._registration.measures, key=lambda p: (p.i, p.j))
-            if not self._registration.settings.refine_positions:
-                pairs = []
-        info = {
-            "tiles": len(ok),
-            "pixel_size_um": g.mosaic_pixel_size_um,
-            "scale": g.scale,
-            "origin_px": g.origin_px,
-            "centre_mm": list(g.centre_mm()),
-            "placement": "registered, fixed band by band during the analysis",
-            "deferred_to_the_end": self.mosaics_deferred,
-            "bands_after_last_tile": m.bands_at_finish,
-            "pairs": [asdict(p) for p in pairs],
-            "pairs_accepted": sum(p.accepted for p in pairs),
-            "positions_px": {str(k): [float(v[0]), float(v[1])] for k, v in origins.items()},
-        }
-        outside = sorted({k for st in m.streams.values() for k in st.outside} & keep)
-        if outside:
-            info["placed_beyond_margin"] = outside
-        return g, info
+        return self.mosaics.finish(results, lambda index: self.stained_path(index).exists())
 
     def write_differential(
         self,
@@ -382,8 +280,7 @@ class AnalysisOutputs:
 
     def cleanup(self) -> None:
         """Remove an unfinished working folder (the previous analysis stays as it was)."""
-        if self._mosaics is not None and not self._mosaics.closed:
-            self._mosaics.abort()
+        self.mosaics.abort()
         if self.root != self.final_root:
             shutil.rmtree(self.root, ignore_errors=True)
 

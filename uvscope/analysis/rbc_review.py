@@ -384,7 +384,7 @@ def thumbnails(
     from uvscope.io.scanfolder import ScanFolder
 
     folder = ScanFolder.open(scan_dir)
-    px_um = float(folder.read_manifest()["plan"]["pixel_size_um"])
+    px_um = folder.plan().pixel_size_um
     records = folder.verified_tiles()
     by_tile: dict[int, list[SmearObject]] = {}
     for o in objects:

@@ -18,11 +18,14 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.errors import AnalysisInterrupted, FolderLocked, StorageError, UvscopeError
+
+if TYPE_CHECKING:  # the session loads the analysis stack; a job only names its report writer
+    from uvscope.analysis.session import ReportWriter
 
 ProgressFn = Callable[[str, str, int, int], None]  # (scan dir, what, done, total)
 _MODELS: dict[Hashable, ModelSet] = {}
@@ -38,7 +41,8 @@ class AnalyzeJob:
     settings: AnalysisSettings
     models_key: Hashable  # names + device: workers reuse a ModelSet loaded for the same key
     load_models: Callable[[], ModelSet]
-    report: bool = True
+    #: writes each scan's report (``uvscope.report.page.write_report``); None: no report
+    report: ReportWriter | None = None
     ome_zarr: bool = False
     #: analyse the usable tiles of a damaged scan, naming the skipped ones (else: refuse)
     skip_damaged: bool = False
@@ -133,12 +137,12 @@ def _analyse(job: AnalyzeJob, progress: ProgressFn | None) -> dict[str, Any]:
         AnalysisSession,
         analyse_saved,
         check_saved,
-        plan_from_manifest,
+        planned_specs,
     )
     from uvscope.io.scanfolder import ScanFolder
 
     folder = ScanFolder.open(job.scan_dir)
-    plan = plan_from_manifest(folder.read_manifest())
+    plan = planned_specs(folder.plan())
     check = check_saved(job.scan_dir, job.skip_damaged, job.replace)  # before any write
     session = AnalysisSession(
         job.scan_dir,

@@ -111,6 +111,17 @@ def load_reviewed_labels(scan_dir: str | Path) -> dict[str, ReviewedLabel]:
     return out
 
 
+def reviewed_labels(scan_dir: str | Path) -> dict[str, ReviewedLabel]:
+    """``load_reviewed_labels``, with a file that is not UTF-8 CSV at all named too."""
+    try:
+        return load_reviewed_labels(scan_dir)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise StorageError(
+            f"{Path(scan_dir) / REVIEWED_CSV} is damaged (not a UTF-8 CSV table: {err}); "
+            "restore it, or delete it and review the cells again"
+        ) from None
+
+
 def reviewed_differential(
     cells: Iterable[tuple[str, str]],
     reviewed: Mapping[str, ReviewedLabel],

@@ -24,19 +24,18 @@ from uvscope.analysis.pipeline import TileResult
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.analysis.worker import AnalysisWorker
 from uvscope.errors import AnalysisInterrupted, StorageError
+from uvscope.io.plan_record import PlanRecord
 from uvscope.io.scancheck import ScanCheck
 from uvscope.io.scanfolder import ScanFolder, TileRecord
 
+#: writes the report of a finished analysis and returns its path (``uvscope.report.page.
+#: write_report``): the report room sits above this one, so whoever runs a session hands it in
+ReportWriter = Callable[[Path], Path]
 
-def plan_from_manifest(manifest: dict[str, Any]) -> list[TileSpec]:
-    """The planned tiles recorded in a scan manifest."""
-    try:
-        rows = manifest["plan"]["positions"]
-        return [TileSpec(int(i), int(r), int(c), float(x), float(y)) for i, r, c, x, y in rows]
-    except (KeyError, TypeError, ValueError) as err:
-        raise StorageError(
-            f"the scan manifest has no usable plan ({err}); is it complete?"
-        ) from err
+
+def planned_specs(plan: PlanRecord) -> list[TileSpec]:
+    """The planned tiles a scan manifest records, as the analysis's tile specs."""
+    return [TileSpec(t.index, t.row, t.col, t.x_mm, t.y_mm) for t in plan.planned_tiles()]
 
 
 def read_tiles(
@@ -49,9 +48,9 @@ def read_tiles(
     ``records``: the tiles a ``uvscope.io.scancheck`` check let through (default: the folder's
     verified tiles). A file whose pixels cannot be decoded raises a StorageError naming it.
     """
-    manifest = folder.read_manifest()
-    px = float(manifest["plan"]["pixel_size_um"])
-    specs = {s.index: s for s in plan_from_manifest(manifest)}
+    plan = folder.plan()
+    px = plan.pixel_size_um
+    specs = {s.index: s for s in planned_specs(plan)}
     records = folder.verified_tiles() if records is None else records
     for index in sorted(records if indices is None else set(indices) & set(records)):
         rec = records[index]
@@ -84,10 +83,11 @@ class AnalysisSession:
         models: ModelSet,
         settings: AnalysisSettings | None = None,
         plan: Sequence[TileSpec] | None = None,
-        report: bool = True,
+        report: ReportWriter | None = None,
         replace: bool = False,
     ) -> None:
-        """``replace``: let results of fewer tiles replace the previous analysis (by default
+        """``report``: writes the report once the results are in (None: no report).
+        ``replace``: let results of fewer tiles replace the previous analysis (by default
         they are refused and the previous analysis is kept; ``uvscope.analysis.keep``)."""
         self.scan_dir = Path(scan_dir)
         self.models = models
@@ -118,7 +118,7 @@ class AnalysisSession:
     def _start(self) -> AnalysisWorker:
         if self.worker is None:
             if self._plan is None:  # the engine wrote the manifest before the first tile
-                self._plan = plan_from_manifest(ScanFolder.open(self.scan_dir).read_manifest())
+                self._plan = planned_specs(ScanFolder.open(self.scan_dir).plan())
             self.worker = AnalysisWorker(
                 self.models, self.settings, self._plan, on_result=self.outputs.write_tile
             )
@@ -208,12 +208,10 @@ class AnalysisSession:
         out.commit()  # the new analysis replaces the previous one only now, whole
         log_replacement(self.scan_dir, previous, analysed, self.skipped)
         report_path = None
-        if self.report:
-            from uvscope.report.page import write_report
-
-            out._report("report", 0, 1)
-            report_path = write_report(self.scan_dir)
-            out._report("report", 1, 1)
+        if self.report is not None:
+            out.end_progress("report", 0, 1)
+            report_path = self.report(self.scan_dir)
+            out.end_progress("report", 1, 1)
         return {
             "cells": len(cells),
             "tiles": doc["tiles"],
@@ -317,17 +315,16 @@ def analyse_scan_folder(
     scan_dir: str | Path,
     models: ModelSet,
     settings: AnalysisSettings | None = None,
-    report: bool = True,
+    report: ReportWriter | None = None,
     skip_damaged: bool = False,
     replace: bool = False,
 ) -> dict[str, Any]:
     """Re-run the analysis on a saved scan (what ``uvscope analyze`` does, in this process)."""
-    folder = ScanFolder.open(scan_dir)
-    manifest = folder.read_manifest()
-    plan = plan_from_manifest(manifest)
-    px = manifest.get("plan", {}).get("pixel_size_um")
+    record = ScanFolder.open(scan_dir).plan()
+    plan = planned_specs(record)
+    px = record.recorded_pixel_size_um
     if px:  # refuse networks far from the scan's pixel size before anything is written
-        check_pixel_fit(models, float(px))
+        check_pixel_fit(models, px)
     check = check_saved(scan_dir, skip_damaged, replace)
     session = AnalysisSession(scan_dir, models, settings, plan=plan, report=report, replace=replace)
     return analyse_saved(session, check, skip_damaged)
@@ -339,6 +336,7 @@ def session_for_scan(
     plan: Sequence[TileSpec] | None = None,
     stain: bool = True,
     pixel_size_um: float | None = None,
+    report: ReportWriter | None = None,
 ) -> AnalysisSession:
     """The analysis sink a scan's ``[analysis]`` section asks for (CLI and GUI alike).
 
@@ -348,7 +346,8 @@ def session_for_scan(
     (the rig's; on resume the manifest's when not given), are refused with the checks
     ``uvscope analyze`` makes, unless ``[analysis] allow_model_mismatch`` (then the mismatch
     is recorded in the provenance). ``stain=False`` skips virtual staining (counting
-    benchmarks: it changes no count).
+    benchmarks: it changes no count). ``report`` writes the report when ``[analysis] report``
+    asks for one.
     """
     from uvscope.analysis.models import load_models
     from uvscope.analysis.settings import load_settings
@@ -368,13 +367,14 @@ def session_for_scan(
     px = pixel_size_um if pixel_size_um is not None else _saved_pixel_size(out_dir)
     if px:
         check_pixel_fit(models, float(px))
-    return AnalysisSession(out_dir, models, settings, plan=plan, report=a.report)
+    return AnalysisSession(
+        out_dir, models, settings, plan=plan, report=report if a.report else None
+    )
 
 
 def _saved_pixel_size(out_dir: str | Path) -> float | None:
     """The pixel size in the manifest of a scan being resumed; None for a new folder."""
     try:
-        manifest = ScanFolder.open(out_dir).read_manifest()
-        return float(manifest["plan"]["pixel_size_um"])
-    except (StorageError, OSError, KeyError, TypeError, ValueError):
+        return ScanFolder.open(out_dir).plan().pixel_size_um
+    except (StorageError, OSError):
         return None

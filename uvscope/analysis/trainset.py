@@ -18,14 +18,13 @@ import numpy as np
 from uvscope.analysis.models import ModelSet
 from uvscope.analysis.pipeline import TilePipeline
 from uvscope.analysis.postprocess import Instances
-from uvscope.analysis.review import REVIEWED_CSV
+from uvscope.analysis.review import REVIEWED_CSV, reviewed_labels
 from uvscope.analysis.settings import CLASSES, AnalysisSettings
 from uvscope.classes import DEAD, PRECLASSES
 from uvscope.errors import ModelError
 from uvscope.io.ome import read_ome_tiff, tiff_damage
 from uvscope.io.scancheck import check_scan
 from uvscope.io.scanfolder import ScanFolder
-from uvscope.report.inputs import reviewed_labels
 
 _CELL_ID = re.compile(r"^t(\d+)c(\d+)$")
 #: reviewed classes a classifier learns, in its label order (uvscope.models.arch.CLASS_NAMES)

@@ -199,6 +199,7 @@ def analyze(
     """
     from uvscope.analysis.reanalyse import AnalyzeJob, default_loader, existing_dirs
     from uvscope.analysis.settings import load_settings
+    from uvscope.report.page import write_report
 
     settings = load_settings(config_path)
     if device is not None:
@@ -216,7 +217,7 @@ def analyze(
             settings,
             names,
             default_loader(*names, allow_mismatch=allow_model_mismatch),
-            report=not no_report,
+            report=None if no_report else write_report,
             ome_zarr=ome_zarr,
             skip_damaged=skip_damaged,
             replace=replace,

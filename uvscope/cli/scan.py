@@ -17,6 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from uvscope.acquisition.engine import ScanEngine
 from uvscope.acquisition.events import PrepProgress, ScanProgress, ScanSummary
+from uvscope.acquisition.plan import GridPlan
+from uvscope.acquisition.prepare import prepare_scan
+from uvscope.acquisition.tiles import TileSink
 from uvscope.cli.options import rig_option
 from uvscope.cli.signals import LeaveNow, SignalStop
 from uvscope.config import (
@@ -28,6 +31,7 @@ from uvscope.config import (
     load_toml,
     parse_model,
 )
+from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, ScanAborted, StorageError, UvscopeError
 from uvscope.io.progress import end_products
 
@@ -166,6 +170,19 @@ def _analysis_overrides(
     return scan.replace(analysis=a)
 
 
+def _analysis_sink(scan: ScanConfig, rig: Rig, out_dir: Path, _plan: GridPlan) -> TileSink:
+    """The analysis of ``uvscope scan``: models loaded (and their modality and pixel size
+    checked) before the first tile is acquired; the report written at its end."""
+    from uvscope.analysis.session import session_for_scan
+    from uvscope.report.page import write_report
+
+    console.print(f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})")
+    sink = session_for_scan(scan, out_dir, pixel_size_um=rig.pixel_size_um, report=write_report)
+    for why in sink.models.provenance.get("mismatch_overridden", []):
+        console.print(f"[bold yellow]warning:[/] model mismatch overridden: {why}")
+    return sink
+
+
 def run_one(
     scan_path: Path | None,
     rig_path: Path | None,
@@ -186,24 +203,16 @@ def run_one(
     scan, rig_cfg, out_dir = _configs(scan_path, rig_path, out, resume)
     scan = _analysis_overrides(scan, analysis, models, allow_model_mismatch)
     rig = build_rig(rig_cfg)
-    engine = ScanEngine(
-        rig, scan, out_dir, resume=resume is not None, accept_rig_change=accept_rig_change
-    )
     try:
-        engine.check()  # lock and every check first: a refused scan changes nothing
-        if scan.analysis.enabled:
-            console.print(
-                f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})"
-            )
-            from uvscope.analysis.session import session_for_scan
-
-            # modality and pixel size checked here, before the first tile is acquired
-            sink = session_for_scan(scan, out_dir, pixel_size_um=rig.pixel_size_um)
-            for why in sink.models.provenance.get("mismatch_overridden", []):
-                console.print(f"[bold yellow]warning:[/] model mismatch overridden: {why}")
-            engine.user_sinks.append(sink)
+        engine = prepare_scan(
+            rig,
+            scan,
+            out_dir,
+            analysis=_analysis_sink,
+            resume=resume is not None,
+            accept_rig_change=accept_rig_change,
+        )
     except BaseException:
-        engine.release()
         rig.close()
         raise
     sinks = engine.user_sinks

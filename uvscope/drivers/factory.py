@@ -10,16 +10,14 @@ wheel are, on the real clock.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from uvscope.clock import Clock, RealClock
 from uvscope.config import RigConfig
 from uvscope.drivers.base import Camera, FilterWheel, FocusAxis, XYStage
+from uvscope.drivers.bundle import Rig
 from uvscope.drivers.registry import BuildContext, device_builder
 from uvscope.drivers.serial_link import SerialFactory
-
-if TYPE_CHECKING:  # drivers.rig imports this module lazily: no cycle at run time
-    from uvscope.drivers.rig import Rig
 
 
 def build_hardware_rig(
@@ -33,8 +31,6 @@ def build_hardware_rig(
     mm_core_factory: Any = None,
 ) -> Rig:
     """A rig whose devices come from their configured backends; nothing is connected yet."""
-    from uvscope.drivers.rig import Rig
-
     clock = clock or RealClock()
     mm = None
     if "micromanager" in {

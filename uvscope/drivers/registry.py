@@ -11,14 +11,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from uvscope.clock import Clock
 from uvscope.config import RigConfig
+from uvscope.drivers.bundle import Rig
 from uvscope.errors import ConfigError
-
-if TYPE_CHECKING:  # drivers.rig imports this module: no cycle at run time
-    from uvscope.drivers.rig import Rig
 
 #: backend -> the module that registers it (imported on first use)
 PROVIDERS: dict[str, str] = {"sim": "uvscope.sim.devices"}
@@ -38,7 +36,7 @@ class BuildContext:
 
 
 DeviceBuilder = Callable[[BuildContext], Any]
-RigBuilder = Callable[..., "Rig"]
+RigBuilder = Callable[..., Rig]
 
 _devices: dict[tuple[str, str], DeviceBuilder] = {}
 _rigs: dict[str, RigBuilder] = {}

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from uvscope.gui.results import DEAD, CellRow, Differential, TileResult
+from uvscope.gui.results import DEAD, CellRow, Differential, TileResult, cell_box
 
 #: names of the analysis worker's psygnal signals the GUI relays
 ANALYSIS_SIGNALS: tuple[str, ...] = ("tile_analysed", "differential_changed", "error")
@@ -56,9 +56,12 @@ def session_factory(scan: Any, rig: Any, out_dir: Any, plan: Any) -> Any:
     signals exist before the first tile; the models are checked against the rig's pixel size
     and the scan's modality as the CLI checks them."""
     from uvscope.analysis.session import session_for_scan
+    from uvscope.report.page import write_report
 
     px = getattr(rig, "pixel_size_um", None)
-    return session_for_scan(scan, out_dir, plan=list(plan.tiles), pixel_size_um=px)
+    return session_for_scan(
+        scan, out_dir, plan=list(plan.tiles), pixel_size_um=px, report=write_report
+    )
 
 
 def to_tile_result(res: Any) -> TileResult | None:
@@ -79,12 +82,7 @@ def to_tile_result(res: Any) -> TileResult | None:
     for c in res.cells:
         if not getattr(c, "counted", True):
             continue  # a duplicate from the overlap, counted in its neighbour
-        box = boxes[c.label - 1] if 0 < c.label <= len(boxes) else None
-        if box is None:
-            r, k = int(c.row), int(c.col)
-            bbox = (r - 8, k - 8, r + 8, k + 8)
-        else:
-            bbox = (box[0].start, box[1].start, box[0].stop, box[1].stop)
+        bbox = cell_box(boxes, int(c.label), float(c.row), float(c.col))
         probs = {k[2:]: float(v) for k, v in vars(c).items() if k.startswith("p_")}
         cls = DEAD if c.dead else c.cell_class
         cells.append(

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from uvscope.config import ScanConfig, parse_model
 from uvscope.errors import ConfigError
+from uvscope.io.plan_record import PlanRecord
 from uvscope.logs import LOG_NAME
 
 #: manifest states after which a folder cannot take more tiles
@@ -70,7 +71,6 @@ def folder_state(path: str | Path) -> FolderState:
             f"scan set-up\n  output_dir: {mpath} is unreadable ({err}): choose a new folder"
         ) from err
     status = str(manifest.get("status", ""))
-    plan = manifest.get("plan") or {}
-    total = int(plan.get("tiles", 0)) if isinstance(plan, dict) else 0
+    total = PlanRecord.from_manifest(manifest).tiles
     kind: Literal["finished", "interrupted"] = "finished" if status in FINISHED else "interrupted"
     return FolderState(kind, path, status, _tiles_done(path), total, manifest)

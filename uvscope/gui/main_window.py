@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from uvscope.acquisition.events import RunState, ScanProgress, ScanSummary
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.prepare import AnalysisFactory
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, ModelError, UvscopeError
@@ -45,7 +46,7 @@ from uvscope.gui.overview_feed import OverviewFeed
 from uvscope.gui.priority import lower_analysis_threads
 from uvscope.gui.red_cells_panel import RedCellsPanel
 from uvscope.gui.results_panel import ResultsPanel
-from uvscope.gui.scan_controller import AnalysisFactory, ScanController, default_analysis_factory
+from uvscope.gui.scan_controller import ScanController, default_analysis_factory
 from uvscope.gui.scan_form import ScanForm
 from uvscope.gui.scan_view import ScanView
 from uvscope.gui.slide_overview import SlideOverview

@@ -7,7 +7,7 @@ surface only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +38,18 @@ class CellRow:
     y_um: float
     bbox: tuple[int, int, int, int]  #: (row0, col0, row1, col1) in tile pixels
     label: int = 0  #: instance label in the tile's label image
+
+
+def cell_box(
+    boxes: Sequence[tuple[slice, slice] | None], label: int, row: float, col: float
+) -> tuple[int, int, int, int]:
+    """The cell's box (row0, col0, row1, col1) from its tile's label image (``boxes``:
+    ``scipy.ndimage.find_objects`` of it); 16 px around its centre where the label is gone."""
+    box = boxes[label - 1] if 0 < label <= len(boxes) else None
+    if box is None:
+        r, k = int(row), int(col)
+        return (r - 8, k - 8, r + 8, k + 8)
+    return (box[0].start, box[1].start, box[0].stop, box[1].stop)
 
 
 def cell_confidence(cell: CellRow) -> float:

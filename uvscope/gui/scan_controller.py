@@ -8,7 +8,6 @@ thread directly.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from uvscope.acquisition.engine import ScanEngine
 from uvscope.acquisition.events import RunState
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.prepare import AnalysisFactory, prepare_scan
 from uvscope.acquisition.tiles import TileSink
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
@@ -27,9 +27,8 @@ from uvscope.gui.tile_worker import TileWorker
 from uvscope.io.progress import end_products
 from uvscope.logs import attach_scan_log
 
-#: builds the analysis TileSink of a scan from (scan, rig, out_dir, plan); its psygnal
-#: ``tile_analysed`` and ``differential_changed`` signals feed the mosaic and the results
-AnalysisFactory = Callable[[ScanConfig, Rig, Path, GridPlan], TileSink]
+# the analysis sink an ``AnalysisFactory`` builds: its psygnal ``tile_analysed`` and
+# ``differential_changed`` signals feed the mosaic and the results
 
 
 def default_analysis_factory() -> AnalysisFactory | None:
@@ -94,19 +93,17 @@ class ScanController(QObject):
         """The scan's analysis sink (loads models: call it off the GUI thread), or None."""
         if not scan.analysis.enabled:
             return None
-        # the folder's checks first: the analysis sink prepares DIR/analysis, and a refused
-        # scan (a finished scan there, another writer) must leave it as it was
-        probe = ScanEngine(self.rig, scan, out_dir)
-        try:
-            probe.check()
-        finally:
-            probe.release()
+        # the folder's checks first (``prepare_scan``, as for `uvscope scan`): the analysis
+        # sink prepares DIR/analysis, and a refused scan (a finished scan there, another
+        # writer) must leave it as it was; the scan itself starts from ``start``
+        probe = prepare_scan(self.rig, scan, out_dir, analysis=self.analysis_factory)
+        probe.release()
         if self.analysis_factory is None:
             raise ScanError(
                 "analysis is on but the analysis pipeline is not available in "
                 "this installation; turn analysis off to scan without it"
             )
-        return self.analysis_factory(scan, self.rig, out_dir, self.plan(scan))
+        return probe.user_sinks[-1]
 
     def start(
         self,

@@ -26,8 +26,9 @@ from uvscope.config import SampleConfig
 from uvscope.errors import StorageError
 from uvscope.gui.gallery import CellThumb
 from uvscope.gui.priority import lower_current_thread
-from uvscope.gui.results import CellRow, Differential, TileResult
+from uvscope.gui.results import CellRow, Differential, TileResult, cell_box
 from uvscope.gui.tile_prep import MosaicTile, crop_thumb, pyramid, result_images, to_gray_u8
+from uvscope.io.plan_record import PlanRecord
 
 
 @dataclass(frozen=True)
@@ -99,15 +100,15 @@ def open_stored_scan(folder: str | Path) -> StoredScan:
 
     folder = Path(folder)
     manifest = _read_json(folder / "manifest.json")
-    plan = manifest.get("plan") or {}
+    plan = PlanRecord.from_manifest(manifest, str(folder / "manifest.json"))
     cfg = manifest.get("config") or {}
     diff_path = folder / "analysis" / "differential.json"
     diff = differential_of(_read_json(diff_path)["differential"]) if diff_path.exists() else None
     records = ScanFolder(folder).tile_records()
-    wavelengths = [int(w) for w in plan.get("wavelengths") or [260]]
-    px = float(plan.get("pixel_size_um") or 0.16)
-    shape = plan.get("tile_shape_px") or ScanFolder(folder).tile_shape_px() or (1040, 1392)
-    fov = plan.get("fov_mm") or (shape[1] * px / 1e3, shape[0] * px / 1e3)
+    wavelengths = list(plan.wavelengths) or [260]
+    px = plan.recorded_pixel_size_um or 0.16
+    shape = plan.tile_shape_px or (1040, 1392)
+    fov = plan.fov_mm or (shape[1] * px / 1e3, shape[0] * px / 1e3)
     return StoredScan(
         folder=folder,
         sample=_sample(cfg.get("sample") or {}, folder),
@@ -116,7 +117,7 @@ def open_stored_scan(folder: str | Path) -> StoredScan:
         pixel_size_um=px,
         fov_mm=(float(fov[0]), float(fov[1])),
         # [index, row, column, x_mm, y_mm] per planned tile
-        positions_mm=[(float(p[-2]), float(p[-1])) for p in plan.get("positions") or []],
+        positions_mm=[(t.x_mm, t.y_mm) for t in plan.positions or ()],
         display_nm=260 if 260 in wavelengths else wavelengths[0],
         differential=diff,
         tiles=[vars(records[i]) for i in sorted(records)],
@@ -148,12 +149,7 @@ def read_cells(folder: Path) -> dict[int, list[dict[str, str]]]:
 def cell_row(row: dict[str, str], boxes: list[Any]) -> CellRow:
     """A GUI CellRow of one cells.csv row; the box from the tile's label image."""
     label = int(row.get("label") or 0)
-    box = boxes[label - 1] if 0 < label <= len(boxes) else None
-    if box is None:
-        r, k = int(float(row["row"])), int(float(row["col"]))
-        bbox = (r - 8, k - 8, r + 8, k + 8)
-    else:
-        bbox = (box[0].start, box[1].start, box[0].stop, box[1].stop)
+    bbox = cell_box(boxes, label, float(row["row"]), float(row["col"]))
     probs = {k[2:]: float(v) for k, v in row.items() if k.startswith("p_") and v not in ("", None)}
     cls = DEAD if _truthy(row.get("dead", "False")) else row["cell_class"]
     return CellRow(

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from uvscope.imaging import block_mean, block_pick
 from uvscope.io.mosaic_pyramid import ProgressFn, PyramidStream, write_pyramid
 from uvscope.io.ome import ImageMeta
 from uvscope.io.packed import SPOOL_BUDGET_BYTES, ChunkSpool, PackedTile
+from uvscope.io.plan_record import PlanRecord
 from uvscope.io.scanfolder import ScanFolder
 
 BLEND_WIDTH_PX = 64  # full-resolution pixels of the linear blending ramp
@@ -505,19 +506,18 @@ def _stage_margin_px(px_um: float) -> float:
 class StageMosaics:
     """The scan's stage mosaics, one per wavelength, rendered while the tiles are written.
 
-    ``ScanFolder.write_tile_images`` pushes each normalised tile here (from the writer
+    ``uvscope.io.stage_sink.StageMosaicSink`` pushes each saved tile here (from the writer
     thread); the frame comes from the plan in the manifest, so bands finish as the scan moves
     on and ``write_stage_mosaics`` at the end has only the last bands and the file copies left.
     """
 
     def __init__(
-        self, folder: ScanFolder, plan: Mapping[str, Any], shape: tuple[int, int], max_pixels: int
+        self, folder: ScanFolder, plan: PlanRecord, shape: tuple[int, int], max_pixels: int
     ) -> None:
         self.folder = folder
-        self.px = float(plan["pixel_size_um"])
+        self.px = plan.pixel_size_um
         self.shape = shape
-        positions = {int(i): (float(x), float(y)) for i, _r, _c, x, y in plan["positions"]}
-        self.planned = stage_origins(positions, shape, self.px)
+        self.planned = stage_origins(plan.centres_mm(), shape, self.px)
         self.geometry = MosaicGeometry.covering(
             self.planned, shape, self.px, max_pixels, STAGE_MIN_SCALE
         )
@@ -530,11 +530,11 @@ class StageMosaics:
         """From the folder's manifest plan, or None where it has none (then the mosaics are
         built in one go at the end)."""
         try:
-            plan = folder.read_manifest()["plan"]
-            if not plan.get("positions"):
+            plan = folder.plan()
+            if not plan.positions:
                 return None
             return cls(folder, plan, shape, max_pixels)
-        except (KeyError, TypeError, ValueError, UvscopeError):
+        except (TypeError, ValueError, UvscopeError):
             return None
 
     def stream(self, nm: int) -> MosaicStream:
@@ -581,22 +581,20 @@ def write_stage_mosaics(
     max_pixels: int = STAGE_MAX_PIXELS,
     progress: ProgressFn | None = None,
     min_scale: int = STAGE_MIN_SCALE,
+    live: StageMosaics | None = None,
 ) -> list[str]:
     """One mosaic per wavelength of the finished tiles, placed by their stage positions (a
     quick look: at least ``min_scale`` x downsampled, gray rounded to ``GRAY_QUANTUM``).
 
-    Finishes the mosaics streamed during the scan (``folder.stage_mosaics``: tiles it never
-    got, e.g. a resumed scan's earlier ones, are read back); without one, renders them here.
+    Finishes ``live``, the mosaics drawn during the scan (``uvscope.io.stage_sink``: tiles
+    it never got, e.g. a resumed scan's earlier ones, are read back); without, renders them.
     The frame is the planned region (a scan stopped early leaves the rest glass-empty)."""
     from uvscope.io.progress import end_products_reporter
 
     progress = progress or end_products_reporter(folder.root)
-    manifest = folder.read_manifest()
-    plan = manifest["plan"]
-    px = float(plan["pixel_size_um"])
+    plan = folder.plan()
+    px = plan.pixel_size_um
     records = folder.verified_tiles()
-    live: StageMosaics | None = folder.stage_mosaics
-    folder.stage_mosaics = None  # tiles written from now on are not pushed
     if not records:
         if live is not None:
             live.abort()
@@ -610,7 +608,7 @@ def write_stage_mosaics(
         stages = StageMosaics.for_folder(folder, shape, max_pixels)
     written: list[str] = []
     scale = 1
-    for nm in plan["wavelengths"]:
+    for nm in plan.wavelengths:
         keys = {k: r for k, r in records.items() if nm in r.wavelengths}
         if not keys:
             if stages is not None and nm in stages.streams:

@@ -25,13 +25,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from uvscope.errors import StorageError
+from uvscope.io.journal import TileRecord, parse_record
 from uvscope.io.ome import ImageMeta, parse_ome_meta, tiff_damage
-from uvscope.io.scanfolder import ScanFolder, TileRecord, parse_record
+from uvscope.io.plan_record import PlanRecord
 
 #: a file's own stage position may differ from its journal line by rounding only (the OME
 #: metadata keeps 1 nm)
@@ -39,6 +40,24 @@ POSITION_TOLERANCE_MM = 0.0005
 #: the names a scan gives its frames in their OME metadata ("tile 3 260 nm", "background bg0
 #: 260 nm", "dark for 260 nm"); other names (another writer's) claim nothing
 _FRAME_NAME = re.compile(r"^(tile \d+ \d+ nm|background \S+ \d+ nm|dark for \d+ nm)$")
+
+
+class ScanFiles(Protocol):
+    """What the check reads of a scan folder (``uvscope.io.scanfolder.ScanFolder`` is one;
+    it calls this check from ``verify_tiles``)."""
+
+    @property
+    def root(self) -> Path: ...
+    @property
+    def manifest_path(self) -> Path: ...
+    @property
+    def journal_path(self) -> Path: ...
+    def read_manifest(self) -> dict[str, Any]: ...
+    def tile_shape_px(self) -> tuple[int, int] | None: ...
+    def tile_path(self, index: int, nm: int) -> Path: ...
+    def raw_path(self, index: int, nm: int) -> Path: ...
+    def background_path(self, nm: int, bg_id: str = "bg0") -> Path: ...
+    def dark_path(self, nm: int, dark_id: str = "bg0") -> Path: ...
 
 
 class DamagedScan(StorageError):
@@ -106,7 +125,7 @@ class BackgroundCheck:
     darks_needed: bool
     problems: dict[tuple[str, int], str] = field(default_factory=dict)
 
-    def problem(self, folder: ScanFolder, bg_id: str, nm: int, shape: Any) -> str | None:
+    def problem(self, folder: ScanFiles, bg_id: str, nm: int, shape: Any) -> str | None:
         """Why tile frames taken with background ``bg_id`` cannot be normalised (cached)."""
         key = (bg_id, nm)
         if key not in self.problems:
@@ -115,7 +134,7 @@ class BackgroundCheck:
 
 
 def _background_problem(
-    check: BackgroundCheck, folder: ScanFolder, bg_id: str, nm: int, shape: Any
+    check: BackgroundCheck, folder: ScanFiles, bg_id: str, nm: int, shape: Any
 ) -> str | None:
     entry = check.entries.get(bg_id)
     if entry is None:
@@ -148,7 +167,7 @@ def _frame_kind_problem(meta: ImageMeta, kind: str, nm: int | None) -> str | Non
     return None
 
 
-def background_check(folder: ScanFolder) -> BackgroundCheck:
+def background_check(folder: ScanFiles) -> BackgroundCheck:
     """The manifest's background entries, ready to check tile by tile."""
     entries = folder.read_manifest().get("backgrounds") or []
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -162,7 +181,7 @@ def background_check(folder: ScanFolder) -> BackgroundCheck:
 
 
 def tile_problem(
-    folder: ScanFolder,
+    folder: ScanFiles,
     rec: TileRecord,
     shape_px: tuple[int, int] | None,
     backgrounds: BackgroundCheck | None = None,
@@ -220,7 +239,7 @@ def _tile_record(obj: dict[str, Any]) -> TileRecord | None:
     return rec if ok else None
 
 
-def check_journal(folder: ScanFolder) -> JournalCheck:
+def check_journal(folder: ScanFiles) -> JournalCheck:
     """Every line of ``tiles.jsonl``: whole records by tile, damaged line numbers (1-based)."""
     path = folder.journal_path
     try:
@@ -318,25 +337,11 @@ def check_plan_position(rec: TileRecord, planned: dict[int, tuple[float, float]]
     return None
 
 
-def planned_positions(manifest: dict[str, Any]) -> dict[int, tuple[float, float]] | None:
-    """Tile index -> planned stage position (mm) from the manifest's plan (None: a folder
-    written before positions were recorded)."""
-    plan = manifest.get("plan")
-    if not isinstance(plan, dict) or plan.get("positions") is None:
-        return None
-    try:
-        return {int(i): (float(x), float(y)) for i, _r, _c, x, y in plan["positions"]}
-    except (TypeError, ValueError) as err:
-        raise StorageError(
-            f"manifest.json: the plan's positions are damaged ({err}); the scan folder "
-            "cannot be read as it is"
-        ) from None
-
-
-def check_scan(folder: ScanFolder, shape_px: tuple[int, int] | None = None) -> ScanCheck:
+def check_scan(folder: ScanFiles, shape_px: tuple[int, int] | None = None) -> ScanCheck:
     """Every journaled tile and the files it needs, checked (headers and metadata only)."""
     manifest = folder.read_manifest()
-    planned = planned_positions(manifest)
+    plan = PlanRecord.from_manifest(manifest, str(folder.manifest_path))
+    planned = plan.centres_mm() if plan.positions is not None else None
     shape_px = shape_px if shape_px is not None else folder.tile_shape_px()
     journal = check_journal(folder)
     backgrounds = background_check(folder)
@@ -355,13 +360,5 @@ def check_scan(folder: ScanFolder, shape_px: tuple[int, int] | None = None) -> S
         if planned is not None and status == "complete"
         else []
     )
-    n_planned = len(planned) if planned is not None else _planned_count(manifest)
+    n_planned = len(planned) if planned is not None else plan.tiles
     return ScanCheck(folder.root, n_planned, status, journal, good, damaged, missing)
-
-
-def _planned_count(manifest: dict[str, Any]) -> int:
-    plan = manifest.get("plan")
-    try:
-        return int(plan.get("tiles", 0)) if isinstance(plan, dict) else 0
-    except (TypeError, ValueError):
-        return 0

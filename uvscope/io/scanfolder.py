@@ -29,14 +29,12 @@ Invariants (each tested in tests/io/test_scanfolder.py):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
 import time
-import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -45,32 +43,19 @@ import numpy as np
 from uvscope import __version__
 from uvscope.errors import StorageError
 from uvscope.imaging import normalise_denominator, normalise_with
+from uvscope.io.journal import TileRecord as TileRecord
+from uvscope.io.journal import frame_record as frame_record
+from uvscope.io.journal import parse_record as parse_record
 from uvscope.io.lock import LOCK_FILE_NAME, FolderLock
 from uvscope.io.ome import ImageMeta, read_ome_tiff, tiff_damage, write_ome_tiff
+from uvscope.io.plan_record import PlanRecord
+from uvscope.io.scancheck import check_scan
 from uvscope.localtime import iso_now
 
 FORMAT = "uvscope-scan"
 FORMAT_VERSION = 1
 #: the sub-folders of a scan folder (a folder holding only these, empty, is still new)
 LAYOUT = ("background", "raw", "tiles", "mosaic")
-
-
-@dataclass(frozen=True)
-class TileRecord:
-    """The journal line of one finished tile."""
-
-    index: int
-    row: int
-    col: int
-    x_mm: float
-    y_mm: float
-    z_um: float
-    wavelengths: list[int]
-    exposure_ms: dict[str, float]
-    background_id: str
-    acquired_at_s: float
-    status: str = "done"
-    extra: dict[str, Any] | None = None
 
 
 def storage_error(path: Path, err: OSError) -> StorageError:
@@ -134,37 +119,6 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise storage_error(path, err) from err
 
 
-def _canonical(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, separators=(",", ":"), default=str)
-
-
-def frame_record(obj: dict[str, Any]) -> str:
-    """One journal line: the record as JSON with a CRC32 of its content as the last key."""
-    body = json.loads(_canonical(obj))  # what a reader will parse back
-    body.pop("crc32", None)
-    crc = zlib.crc32(_canonical(body).encode("utf-8"))
-    return _canonical({**body, "crc32": f"{crc:08x}"}) + "\n"
-
-
-def parse_record(line: str) -> dict[str, Any] | None:
-    """The record of a journal line, or None if it is torn or damaged.
-
-    Lines without a CRC (folders written before framing) are accepted when they parse.
-    """
-    try:
-        obj = json.loads(line)
-    except (json.JSONDecodeError, RecursionError):
-        return None
-    if not isinstance(obj, dict):
-        return None
-    crc = obj.pop("crc32", None)
-    if crc is None:
-        return obj
-    if not isinstance(crc, str) or f"{zlib.crc32(_canonical(obj).encode('utf-8')):08x}" != crc:
-        return None
-    return obj
-
-
 class ScanFolder:
     """One scan's folder on disk."""
 
@@ -178,11 +132,6 @@ class ScanFolder:
         self.before_write: Callable[[Path], None] | None = None
         self._denominators: dict[tuple[int, str], tuple[np.ndarray, np.ndarray | None]] = {}
         self._background_of: dict[int, str] = {}  # tile -> background id, for read_tile
-        #: the stage mosaics rendered as tiles are written (``uvscope.io.mosaic.StageMosaics``;
-        #: made at the first tile from the manifest's plan; ``write_stage_mosaics`` ends them)
-        self.stage_mosaics: Any = None
-        self.stream_stage_mosaics = True
-        self._stage_mosaics_tried = False
 
     def _check_write(self, path: Path) -> None:
         if self.before_write is not None:
@@ -357,6 +306,10 @@ class ScanFolder:
             )
         return m[key]
 
+    def plan(self) -> PlanRecord:
+        """The grid the scan planned (its manifest's plan section, typed)."""
+        return PlanRecord.from_manifest(self.read_manifest(), str(self.manifest_path))
+
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         with self._lock:
             _atomic_write_text(self.manifest_path, json.dumps(manifest, indent=2, default=str))
@@ -453,9 +406,8 @@ class ScanFolder:
     def tile_shape_px(self) -> tuple[int, int] | None:
         """(height, width) of every tile, as the manifest recorded it (None: not recorded)."""
         try:
-            shape = self.read_manifest().get("plan", {}).get("tile_shape_px")
-            return (int(shape[0]), int(shape[1])) if shape else None
-        except (StorageError, AttributeError, TypeError, ValueError, IndexError):
+            return self.plan().tile_shape_px
+        except StorageError:
             return None
 
     def verify_tiles(
@@ -468,8 +420,6 @@ class ScanFolder:
         naming this tile, wavelength and journaled position; a raw tile's background and
         dark whole too. Reads TIFF headers only (~0.2 ms a file).
         """
-        from uvscope.io.scancheck import check_scan
-
         check = check_scan(self, shape_px)
         return check.good, check.damaged
 
@@ -483,29 +433,6 @@ class ScanFolder:
             self.write_image(self.raw_path(index, nm), raw, meta)
         else:
             self.write_image(self.tile_path(index, nm), normalised.astype(np.float32), meta)
-        self._stream_stage_mosaic(index, nm, normalised, meta)
-
-    def _stream_stage_mosaic(
-        self, index: int, nm: int, normalised: np.ndarray, meta: ImageMeta
-    ) -> None:
-        """Push the tile into the stage mosaic rendered during the scan. Best effort: on any
-        failure the stream is dropped and ``write_stage_mosaics`` builds it at the end."""
-        if not self.stream_stage_mosaics or meta.x_mm is None or meta.y_mm is None:
-            return
-        try:
-            if self.stage_mosaics is None and not self._stage_mosaics_tried:
-                self._stage_mosaics_tried = True
-                from uvscope.io.mosaic import StageMosaics  # the builder needs this module
-
-                self.stage_mosaics = StageMosaics.for_folder(self, normalised.shape[:2])
-            if self.stage_mosaics is not None:
-                self.stage_mosaics.push(index, nm, normalised, meta.x_mm, meta.y_mm)
-        except Exception as err:  # noqa: BLE001 - the tile is saved; the mosaic comes at the end
-            if self.stage_mosaics is not None:
-                self.stage_mosaics.abort()
-            self.stage_mosaics = None
-            with contextlib.suppress(Exception):
-                self.log_event("stage-mosaic", f"stage mosaic left to the end of the scan: {err}")
 
     def write_image(self, path: Path, image: np.ndarray, meta: ImageMeta) -> None:
         """An OME-TIFF written beside and renamed into place, file and folder fsynced."""

@@ -71,8 +71,7 @@ def pseudocolor_scan(
     with colour-based initial masks (uvscope.models.groundtruth) to correct and train on.
     """
     folder = ScanFolder.open(scan_dir)
-    manifest = folder.read_manifest()
-    plan = manifest.get("plan", {})
+    plan = folder.plan()
     records, damaged = folder.verify_tiles()  # the rule every reader follows
     if damaged:
         i, why = next(iter(sorted(damaged.items())))
@@ -88,7 +87,7 @@ def pseudocolor_scan(
         )
     out = Path(out_dir) if out_dir else Path(scan_dir) / "pseudocolor"
     out.mkdir(parents=True, exist_ok=True)
-    px = float(plan.get("pixel_size_um", 0.16))
+    px = plan.recorded_pixel_size_um or 0.16
     rows = []
     for idx in sorted(usable):
         imgs = {nm: folder.read_tile(idx, nm)[0].astype(np.float32) for nm in WAVELENGTHS}
@@ -109,8 +108,8 @@ def pseudocolor_scan(
         w = csv.writer(f)
         w.writerow(["tile", "dy_280_px", "dx_280_px", "dy_300_px", "dx_300_px"])
         w.writerows(rows)
-    if "bounds_mm" in plan:
-        bounds = tuple(plan["bounds_mm"])
+    bounds = plan.bounds_mm
+    if bounds is not None:
         f_ds = choose_downsample(bounds, px, 32_000_000)
 
         def tiles() -> Iterator[tuple[np.ndarray, float, float]]:

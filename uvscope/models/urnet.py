@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uvscope.models.resnet import ResNet18Features
+
 
 class SE(nn.Module):
     """Squeeze-and-excitation: channel weights from globally pooled features."""
@@ -89,8 +91,6 @@ class URNetFeatures(nn.Module):
 
     def __init__(self, width: int = 16, small_input: bool = False) -> None:
         super().__init__()
-        from uvscope.models.classifiers import ResNet18Features
-
         self.enhancer = ResUNetEnhancer(3, width)
         self.resnet = ResNet18Features(width, small_input)
         self.out_features = self.resnet.out_features

@@ -23,6 +23,7 @@ from uvscope.analysis.review import (  # noqa: F401 - LOW_CONFIDENCE_P used by r
 )
 from uvscope.analysis.settings import CLASSES
 from uvscope.errors import StorageError
+from uvscope.io.plan_record import PlanRecord
 
 #: fewer healthy WBCs than this and the differential is flagged (the routine manual count)
 MIN_WBC = 100
@@ -84,8 +85,8 @@ class ReportFacts:
 
     @property
     def tiles_planned(self) -> int | None:
-        plan = self.manifest.get("plan")
-        return int(plan["tiles"]) if isinstance(plan, dict) and "tiles" in plan else None
+        plan = PlanRecord.from_manifest(self.manifest)
+        return plan.tiles if "tiles" in plan.raw else None
 
     @property
     def scan_state(self) -> str:

@@ -16,9 +16,7 @@ from typing import Any
 
 from uvscope.analysis.review import (
     REVIEW_CLASSES,
-    REVIEWED_CSV,
-    ReviewedLabel,
-    load_reviewed_labels,
+    reviewed_labels,
 )
 from uvscope.classes import ALL_CLASSES, IMMATURE_GRANULOCYTES, PRECLASSES, RBC_CLASSES
 from uvscope.errors import StorageError
@@ -136,17 +134,6 @@ def check_report_inputs(scan_dir: str | Path) -> None:
     if counted is not None:
         check_agree(counted, doc, scan_dir)
     reviewed_labels(scan_dir)
-
-
-def reviewed_labels(scan_dir: str | Path) -> dict[str, ReviewedLabel]:
-    """``load_reviewed_labels``, with a file that is not UTF-8 CSV at all named too."""
-    try:
-        return load_reviewed_labels(scan_dir)
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise StorageError(
-            f"{Path(scan_dir) / REVIEWED_CSV} is damaged (not a UTF-8 CSV table: {err}); "
-            "restore it, or delete it and review the cells again"
-        ) from None
 
 
 def check_report_target(path: Path) -> None:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from uvscope.io.plan_record import PlanRecord
 from uvscope.report.facts import ReportFacts
 from uvscope.report.inputs import write_text_whole
 
@@ -38,9 +39,9 @@ def _block(title: str, value: Any) -> str:
 
 def _scan_block(manifest: dict[str, Any]) -> dict[str, Any]:
     scan = {k: manifest.get(k) for k in ("software", "created", "status", "summary")}
-    plan = manifest.get("plan")
-    if isinstance(plan, dict):
-        scan["plan"] = {k: v for k, v in plan.items() if k != "positions"}
+    plan = PlanRecord.from_manifest(manifest)
+    if plan.recorded:
+        scan["plan"] = plan.without_positions()
     return scan
 
 
