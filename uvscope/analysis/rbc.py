@@ -224,6 +224,13 @@ def _moments(pieces: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     return cnt, mr, mc, l1, l2
 
 
+def axis_ratio(labels: np.ndarray, n: int) -> np.ndarray:
+    """Major over minor axis of every label (second moments; 1 for a disc)."""
+    _, _, _, l1, l2 = _moments(labels, n)
+    out: np.ndarray = np.sqrt(l1 / np.maximum(l2, 1e-6))
+    return out
+
+
 def _edge_counts(pieces: np.ndarray, n: int) -> np.ndarray:
     """Pixel sides a label shares with another label or the background (x pi/4 = perimeter)."""
     out = np.zeros(n + 1, np.float64)
