@@ -31,6 +31,7 @@ from uvscope.analysis.rbc import (
     axis_ratio,
     holds_two,
     measure,
+    measure_solidity,
     overlapping,
     split_touching,
 )
@@ -281,8 +282,12 @@ class SmearAnalyser:
         ok[0] = False
         if ok.any():  # debris of a platelet's size: not a platelet's density, centre or shape
             idx = np.nonzero(ok)[0]
-            peak = np.asarray(ndi.maximum(f.smooth, labels, idx), np.float64)
-            ok[idx] = platelet_like(od_sum[idx], mean_od[idx], peak, axis_ratio(labels, n)[idx])
+            sel = np.flatnonzero(ok[labels])  # the candidates' pixels only
+            peak = np.zeros(n + 1)
+            np.maximum.at(peak, labels.ravel()[sel], f.smooth.ravel()[sel])
+            ok[idx] = platelet_like(
+                od_sum[idx], mean_od[idx], peak[idx], axis_ratio(labels, n)[idx]
+            )
         slices = ndi.find_objects(labels)
         for k in np.nonzero(ok)[0]:
             sl = slices[k - 1]
@@ -307,7 +312,6 @@ class SmearAnalyser:
         m = len(split) - 1
         shapes = measure(pieces, m, f.od, dist, f.px_um)
         over = overlapping(pieces, split, shapes.area_um2, f.px_um)
-        morph = classify(shapes)
         hb = self._hb_pg(f, pieces, rest, m, shapes.perimeter_um)
         if hb is not None:
             over |= holds_two(hb, split | over)
@@ -316,7 +320,10 @@ class SmearAnalyser:
             if f.clipped is not None
             else np.zeros(m + 1, bool)
         )
-        for k, sl in enumerate(ndi.find_objects(pieces), start=1):
+        slices = ndi.find_objects(pieces)
+        measure_solidity(pieces, shapes, ~over & ~clipped, slices)
+        morph = classify(shapes)
+        for k, sl in enumerate(slices, start=1):
             if sl is None:
                 continue
             rec = self._record(f, k, sl, shapes, morph, hb, bool(over[k]), bool(clipped[k]), cores)
