@@ -30,6 +30,10 @@ NECK_SHARE = 0.95
 MERGED_AREA = 1.7
 #: ... or this many times the median red cell's haemoglobin
 MERGED_HB = 1.6
+#: the morphology rules read solidity only above these elongation (bent sickle cells: 2.0) and
+#: pallor ratio (fragments: 1.2), less 20 % (uvscope.analysis.rbc_review's widest margin step)
+SOLIDITY_READ_ELONGATION = 1.6
+SOLIDITY_READ_PALLOR = 0.96
 #: shapes that fill at least this share of their moment ellipse are convex enough that their
 #: solidity is taken as 1 (the convex hull is computed only for the others)
 CONVEX_FILL = 0.93
@@ -259,11 +263,16 @@ def measure_solidity(
     pieces: np.ndarray, shapes: Shapes, which: np.ndarray, slices: list[tuple[slice, slice] | None]
 ) -> None:
     """Solidity (area over convex hull) of the pieces in ``which`` that fill less than
-    ``CONVEX_FILL`` of their moment ellipse, in place (the others keep 1). Only whole cells
-    are classified, so the hulls of overlapped pieces are never computed."""
+    ``CONVEX_FILL`` of their moment ellipse and that the morphology rules could read it for,
+    in place (the others keep 1). Only whole cells are classified, so the hulls of overlapped
+    pieces are never computed; the rules read solidity only for elongated cells (bent sickle
+    cells) and cells without central pallor (fragments), and ``SOLIDITY_READ_*`` leave room
+    for the review's margins (a 20 % change of one measure)."""
     ellipse = math.pi * shapes.major_um * shapes.minor_um / 4.0
     fill = shapes.area_um2 / np.maximum(ellipse, 1e-9)
-    for k in np.nonzero(which & (fill < CONVEX_FILL))[0]:
+    elongation = shapes.major_um / np.maximum(shapes.minor_um, 1e-6)
+    read = (elongation >= SOLIDITY_READ_ELONGATION) | (shapes.pallor_ratio > SOLIDITY_READ_PALLOR)
+    for k in np.nonzero(which & read & (fill < CONVEX_FILL))[0]:
         if k and k - 1 < len(slices) and slices[k - 1] is not None:
             mask = pieces[slices[k - 1]] == k
             if mask.sum() >= 3:
