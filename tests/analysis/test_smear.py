@@ -12,6 +12,7 @@ from functools import cache
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 from uvscope.acquisition.tiles import Tile, TileSpec
 from uvscope.analysis.absorbance import HbCalibration
@@ -305,3 +306,46 @@ def test_fill_holes_matches_scipy() -> None:
     for _ in range(5):
         m = ndi.gaussian_filter(rng.normal(size=(120, 150)), 3) > 0.05
         assert (fill_holes(m) == ndi.binary_fill_holes(m)).all()
+
+
+@pytest.mark.slow
+def test_platelet_sized_debris_is_not_counted_as_platelets() -> None:
+    """Thrombocytopenic slides carry as much platelet-sized debris as platelets: counted
+    platelet objects must be platelets of the truth (before the debris rule, a third to a
+    half of them were debris: 9 of 20 on these tiles), while the platelets are still found."""
+    found = debris = 0
+    for donor in ("thrombocytopenia", "ttp-like"):
+        cam = SimCamera(donor, 31)
+        cx, cy = cam.world.smear_centre_mm()
+        an = SmearAnalyser()
+        for i in range(6):
+            x, y = cx + 0.4 * (i % 3), cy + 0.4 * (i // 3)
+            truth = cam.world.ground_truth(x, y)
+            st = an.analyse(cam.tile(TileSpec(i, 0, i, x, y)), truth.cell_labels, None)
+            tree = cKDTree(
+                [(p.centroid_mm[0] * 1e3, p.centroid_mm[1] * 1e3) for p in truth.platelets]
+            )
+            for p in st.counted_platelets:
+                near = tree.query((p.x_um, p.y_um))[0] < 2.0
+                found += near
+                debris += not near
+    assert found >= 8, (found, debris)  # 9 on these tiles (11 objects near a platelet before)
+    assert debris <= 0.15 * (found + debris), (found, debris)
+
+
+@pytest.mark.parametrize(
+    ("donor", "tolerance"),
+    [("healthy", 0.02), ("macrocytic", 0.02), ("iron-deficiency", 0.03), ("sickle", 0.05)],
+)
+def test_mch_against_the_truth_on_every_donor(donor: str, tolerance: float) -> None:
+    """The MCH in cbc.json against the truth of the area. Per piece of an overlapped group it
+    read 3-6 % low (macrocytic: large cells split in two); over the whole cells it is within
+    1 % on healthy and macrocytic slides here. Sickle cells carry 70-100 % of a normal cell's
+    haemoglobin and overlap more often, so the whole cells read about 4 % high there."""
+    tiles, true_rbcs, _, _ = scan(donor, 2, 3)
+    acc = CbcAccumulator()
+    for t in tiles:
+        acc.add(t)
+    mch = acc.document(None, None)["haemoglobin"]["mch_pg"]
+    true_mch = float(np.mean([r.hb_pg for r in true_rbcs]))
+    assert abs(mch - true_mch) < tolerance * true_mch, (mch, true_mch)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -29,6 +30,10 @@ NECK_SHARE = 0.95
 MERGED_AREA = 1.7
 #: ... or this many times the median red cell's haemoglobin
 MERGED_HB = 1.6
+#: the morphology rules read solidity only above these elongation (bent sickle cells: 2.0) and
+#: pallor ratio (fragments: 1.2), less 20 % (uvscope.analysis.rbc_review's widest margin step)
+SOLIDITY_READ_ELONGATION = 1.6
+SOLIDITY_READ_PALLOR = 0.96
 #: shapes that fill at least this share of their moment ellipse are convex enough that their
 #: solidity is taken as 1 (the convex hull is computed only for the others)
 CONVEX_FILL = 0.93
@@ -88,7 +93,7 @@ def split_touching(
     """
     n = keep.size - 1
     size = 2 * int(round(radius_px)) + 1
-    depth = _max_per_label(dist, labels, ndi.find_objects(labels), n)
+    depth = _max_per_label(dist, labels, n)
     peaks = (dist == ndi.maximum_filter(dist, size=size)) & (dist >= radius_px)
     peaks &= dist >= 0.5 * depth[labels]
     plateau, m = ndi.label(peaks)
@@ -137,12 +142,14 @@ def overlapping(
         pairs.append(np.stack([np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])], axis=1))
     both = np.concatenate(pairs)
     if both.size:
-        uniq, counts = np.unique(both, axis=0, return_counts=True)
+        key = both[:, 0].astype(np.int64) * (n + 1) + both[:, 1]  # one integer per pair
+        uniq, counts = np.unique(key, return_counts=True)
+        first, second = uniq // (n + 1), uniq % (n + 1)
         neck_um = counts * px_um * (math.pi / 4.0) * 2.0  # pixel sides of both orientations
-        small = np.minimum(diameter[uniq[:, 0]], diameter[uniq[:, 1]])
+        small = np.minimum(diameter[first], diameter[second])
         bad = neck_um > NECK_SHARE * small
-        over[uniq[bad, 0]] = True
-        over[uniq[bad, 1]] = True
+        over[first[bad]] = True
+        over[second[bad]] = True
     single = ~split
     single[0] = False
     if single.any():
@@ -178,26 +185,25 @@ class Shapes:
     pallor_ratio: np.ndarray
     centre_ratio: np.ndarray
 
-    @property
+    @cached_property
     def diameter_um(self) -> np.ndarray:
         d: np.ndarray = 2.0 * np.sqrt(self.area_um2 / math.pi)
         return d
 
-    @property
+    @cached_property
     def circularity(self) -> np.ndarray:
         p = np.maximum(self.perimeter_um, 1e-6)
         c: np.ndarray = np.minimum(4.0 * math.pi * self.area_um2 / (p * p), 1.0)
         return c
 
 
-def _max_per_label(
-    values: np.ndarray, labels: np.ndarray, slices: list[tuple[slice, slice] | None], n: int
-) -> np.ndarray:
-    """The largest value under each label (0 for the background and absent labels)."""
+def _max_per_label(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """The largest value under each label (0 for the background and absent labels; values
+    are distances, never negative): one unbuffered maximum over the labelled pixels."""
     out = np.zeros(n + 1, np.float32)
-    for k, sl in enumerate(slices, start=1):
-        if sl is not None and k <= n:
-            out[k] = values[sl][labels[sl] == k].max()
+    flat = np.flatnonzero(labels)
+    np.maximum.at(out, labels.ravel()[flat], values.ravel()[flat])
+    out[0] = 0.0
     return out
 
 
@@ -224,6 +230,13 @@ def _moments(pieces: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     return cnt, mr, mc, l1, l2
 
 
+def axis_ratio(labels: np.ndarray, n: int) -> np.ndarray:
+    """Major over minor axis of every label (second moments; 1 for a disc)."""
+    _, _, _, l1, l2 = _moments(labels, n)
+    out: np.ndarray = np.sqrt(l1 / np.maximum(l2, 1e-6))
+    return out
+
+
 def _edge_counts(pieces: np.ndarray, n: int) -> np.ndarray:
     """Pixel sides a label shares with another label or the background (x pi/4 = perimeter)."""
     out = np.zeros(n + 1, np.float64)
@@ -241,16 +254,29 @@ def measure(pieces: np.ndarray, n: int, od: np.ndarray, dist: np.ndarray, px_um:
     major, minor = 4.0 * np.sqrt(l1) * px_um, 4.0 * np.sqrt(l2) * px_um
     ecc = np.sqrt(np.clip(1.0 - l2 / np.maximum(l1, 1e-12), 0.0, 1.0))
     perim = _edge_counts(pieces, n) * (math.pi / 4.0) * px_um
-    fill = area / np.maximum(math.pi * major * minor / 4.0, 1e-9)
     solidity = np.ones(n + 1)
-    slices = ndi.find_objects(pieces)
-    for k in np.nonzero(fill < CONVEX_FILL)[0]:
+    pallor, centre = _pallor(pieces, n, od, dist)
+    return Shapes(area, mr, mc, major, minor, ecc, solidity, perim, pallor, centre)
+
+
+def measure_solidity(
+    pieces: np.ndarray, shapes: Shapes, which: np.ndarray, slices: list[tuple[slice, slice] | None]
+) -> None:
+    """Solidity (area over convex hull) of the pieces in ``which`` that fill less than
+    ``CONVEX_FILL`` of their moment ellipse and that the morphology rules could read it for,
+    in place (the others keep 1). Only whole cells are classified, so the hulls of overlapped
+    pieces are never computed; the rules read solidity only for elongated cells (bent sickle
+    cells) and cells without central pallor (fragments), and ``SOLIDITY_READ_*`` leave room
+    for the review's margins (a 20 % change of one measure)."""
+    ellipse = math.pi * shapes.major_um * shapes.minor_um / 4.0
+    fill = shapes.area_um2 / np.maximum(ellipse, 1e-9)
+    elongation = shapes.major_um / np.maximum(shapes.minor_um, 1e-6)
+    read = (elongation >= SOLIDITY_READ_ELONGATION) | (shapes.pallor_ratio > SOLIDITY_READ_PALLOR)
+    for k in np.nonzero(which & read & (fill < CONVEX_FILL))[0]:
         if k and k - 1 < len(slices) and slices[k - 1] is not None:
             mask = pieces[slices[k - 1]] == k
             if mask.sum() >= 3:
-                solidity[k] = float(regionprops(mask.astype(np.uint8))[0].solidity)
-    pallor, centre = _pallor(pieces, n, od, dist)
-    return Shapes(area, mr, mc, major, minor, ecc, solidity, perim, pallor, centre)
+                shapes.solidity[k] = float(regionprops(mask.astype(np.uint8))[0].solidity)
 
 
 def _pallor(
@@ -258,7 +284,7 @@ def _pallor(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(centre / whole, very centre / ring) mean OD per piece; the centre is where the distance
     to the edge exceeds half the piece's depth, the very centre 0.8 of it."""
-    depth = _max_per_label(dist, pieces, ndi.find_objects(pieces), n)
+    depth = _max_per_label(dist, pieces, n)
     flat = np.flatnonzero(pieces)
     lab = pieces.ravel()[flat]
     rel = dist.ravel()[flat] / np.maximum(depth[lab], 1e-6)
