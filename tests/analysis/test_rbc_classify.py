@@ -104,6 +104,7 @@ def test_analyze_with_the_network_writes_its_classes_and_says_so(tmp_path: Path)
     from uvscope.analysis.models import ModelSet
     from uvscope.analysis.session import analyse_scan_folder
     from uvscope.analysis.settings import AnalysisSettings
+    from uvscope.report.page import write_report
 
     from .test_smear import _NoCells, _scan_folder
 
@@ -111,7 +112,7 @@ def test_analyze_with_the_network_writes_its_classes_and_says_so(tmp_path: Path)
     models = ModelSet(_NoCells(), f.stainer, f.classifier, provenance=f.provenance)
     root, *_ = _scan_folder(tmp_path, backgrounds=True)
     settings = AnalysisSettings(cbc=CbcSettings(morphology="network"))
-    analyse_scan_folder(root, models, settings)
+    analyse_scan_folder(root, models, settings, report=write_report)
     a = root / "analysis"
     doc = json.loads((a / "cbc.json").read_text())
     assert doc["morphology"]["method"].startswith("morphology network (rbc.safetensors")
