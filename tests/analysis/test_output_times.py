@@ -47,7 +47,7 @@ def test_analysis_files_carry_local_iso_times_with_the_offset(
 ) -> None:
     root = _scan(tmp_path)
     before = datetime.now(UTC).replace(microsecond=0)
-    analyse_scan_folder(root, fake_models(), settings, report=False)
+    analyse_scan_folder(root, fake_models(), settings)
     after = datetime.now(UTC) + timedelta(seconds=1)
     a = root / "analysis"
     names = ["differential.json"] + (["cbc.json"] if (a / "cbc.json").exists() else [])
