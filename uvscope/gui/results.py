@@ -106,19 +106,18 @@ class DisplayDifferential:
         classes: Iterable[ClassCount],
         preclasses: Iterable[ClassCount] = (),
         dead: int = 0,
-        shown: Iterable[str] = WBC_CLASSES,
     ) -> DisplayDifferential:
-        """The view of a differential's ``ClassCount`` rows (a class without a row reads 0);
-        pre-classes without a cell are left out."""
+        """The view of a differential's ``ClassCount`` rows: the five parts (a class without
+        a row reads 0) and the pre-classes that have a cell."""
         rows = {r.name: r for r in classes}
         none = ClassCount("", 0, 0.0, 0.0, 0.0)
-        kept = [rows.get(name, none) for name in shown]
+        kept = {name: rows.get(name, none) for name in WBC_CLASSES}
         return cls(
-            counts={name: int(r.count) for name, r in zip(shown, kept, strict=True)},
-            percentages={name: float(r.percent) for name, r in zip(shown, kept, strict=True)},
+            counts={name: int(r.count) for name, r in kept.items()},
+            percentages={name: float(r.percent) for name, r in kept.items()},
             ci95={
                 name: (float(r.ci_low_percent), float(r.ci_high_percent))
-                for name, r in zip(shown, kept, strict=True)
+                for name, r in kept.items()
             },
             dead=int(dead),
             preclasses={r.name: int(r.count) for r in preclasses if r.count},
