@@ -15,10 +15,16 @@ from psygnal import Signal, SignalGroup
 from uvscope.acquisition.tiles import Tile
 from uvscope.gui.results import (
     WBC_CLASSES,
-    CellRow,
-    Differential,
-    TileResult,
     differential_from_labels,
+)
+from uvscope.gui.results import (
+    DisplayCell as CellRow,
+)
+from uvscope.gui.results import (
+    DisplayDifferential as Differential,
+)
+from uvscope.gui.results import (
+    DisplayTile as TileResult,
 )
 
 

@@ -9,7 +9,9 @@ from uvscope.analysis.differential import wilson_interval
 from uvscope.gui.differential_view import DifferentialView
 from uvscope.gui.gallery import CellGallery, CellThumb
 from uvscope.gui.mosaic_view import MosaicView
-from uvscope.gui.results import CellRow, TileResult, differential_from_labels
+from uvscope.gui.results import DisplayCell as CellRow
+from uvscope.gui.results import DisplayTile as TileResult
+from uvscope.gui.results import differential_from_labels
 from uvscope.gui.review import ReviewStore
 from uvscope.gui.tile_prep import MosaicTile, pyramid, result_images, to_gray_u8
 

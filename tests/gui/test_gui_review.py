@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from tests.report._report_fixture import make_scan
 from uvscope.analysis.review import OUTSIDE_CLASSES, REVIEW_CLASSES, load_reviewed_labels
 from uvscope.gui.gallery import HOTKEYS, LOW_MARK_RGB, CellGallery, CellThumb
-from uvscope.gui.results import CellRow
+from uvscope.gui.results import DisplayCell as CellRow
 from uvscope.gui.results_panel import ResultsPanel
 
 

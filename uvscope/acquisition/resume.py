@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from uvscope.acquisition.plan import GridPlan
+from uvscope.acquisition.tiles import TileSpec
 from uvscope.config import RigConfig, parse_model
 from uvscope.errors import ConfigError, ScanError, StorageError
+from uvscope.io.plan_record import PlannedTile
 from uvscope.io.scancheck import check_scan, frame_problem
 from uvscope.io.scanfolder import ScanFolder, TileRecord
 
@@ -105,33 +107,40 @@ def _differences(a: Any, b: Any, where: str = "") -> list[str]:
 
 
 def check_plan(folder: ScanFolder, plan: GridPlan) -> None:
-    """The saved plan must be this one, tile for tile."""
-    saved = folder.manifest_section("plan")
-    if not isinstance(saved, dict) or saved.get("tiles") != len(plan.tiles):
-        got = saved.get("tiles") if isinstance(saved, dict) else None
-        raise ScanError(
-            f"{folder.root}: the saved scan has {got} tiles but this configuration plans "
-            f"{len(plan.tiles)}; resume with the scan's own configuration and rig"
+    """The saved plan (``ScanFolder.plan()``) must be this one, tile for tile."""
+    saved = folder.plan()
+    if not saved.recorded:
+        raise StorageError(
+            f"{folder.manifest_path} has no 'plan' section; it is damaged "
+            "or was not written by a complete uvscope scan start"
         )
-    positions = saved.get("positions")
+    if saved.tiles != len(plan.tiles):
+        raise ScanError(
+            f"{folder.root}: the saved scan has {saved.tiles} tiles but this configuration "
+            f"plans {len(plan.tiles)}; resume with the scan's own configuration and rig"
+        )
+    try:
+        positions = saved.positions
+    except StorageError as err:  # a resume refuses a plan it cannot match as ScanError
+        raise ScanError(str(err)) from None
     if positions is None:
         return  # written before positions were recorded: the count is all we can check
-    mine = [[t.index, t.row, t.col, t.x_mm, t.y_mm] for t in plan.tiles]
-    for got, want in zip(positions, mine, strict=False):
-        ok = (
-            isinstance(got, list)
-            and len(got) == 5
-            and got[:3] == want[:3]
-            and all(
-                isinstance(v, (int, float)) and abs(v - w) < 1e-9
-                for v, w in zip(got[3:], want[3:], strict=True)
-            )
-        )
-        if not ok:
+    for got, want in zip(positions, plan.tiles, strict=False):
+        if not _same_place(got, want):
+            where = [got.index, got.row, got.col, got.x_mm, got.y_mm]
+            mine = [want.index, want.row, want.col, want.x_mm, want.y_mm]
             raise ScanError(
-                f"{folder.root}: tile {want[0]} was planned at {got}, this configuration "
-                f"puts it at {want}; resume with the scan's own configuration and rig"
+                f"{folder.root}: tile {want.index} was planned at {where}, this configuration "
+                f"puts it at {mine}; resume with the scan's own configuration and rig"
             )
+
+
+def _same_place(got: PlannedTile, want: TileSpec) -> bool:
+    return (
+        (got.index, got.row, got.col) == (want.index, want.row, want.col)
+        and abs(got.x_mm - want.x_mm) < 1e-9
+        and abs(got.y_mm - want.y_mm) < 1e-9
+    )
 
 
 def dark_path(folder: ScanFolder, nm: int, dark_id: str) -> Any:

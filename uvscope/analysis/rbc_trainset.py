@@ -184,7 +184,7 @@ def reviewed_rbc_crops(
         cells = _reviewed_cells(scan)
         folder = ScanFolder.open(scan)
         manifest = folder.read_manifest()
-        px = 2.0 * float(manifest["plan"]["pixel_size_um"])
+        px = 2.0 * folder.plan().pixel_size_um
         if abs(px - net_px_um) > 0.01:
             raise ModelError(
                 f"{scan}: the analysis sees red cells at {px:.3f} um/px, the network takes "

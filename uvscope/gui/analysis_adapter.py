@@ -1,18 +1,25 @@
-"""Adapt the analysis pipeline's objects to the small result shapes the widgets show.
+"""Display views (``gui.results``) of the analysis's own result types.
 
-Duck-typed on purpose: the GUI reads a few attributes of ``uvscope.analysis`` results
-(TileResult, CellRecord, Differential) and never imports the pipeline at module load.
+The analysis emits its ``TileResult`` (with ``CellRecord`` cells) and its ``Differential``;
+these functions make the views the widgets draw. The analysis types are imported for type
+checking only: the pipeline (and torch behind it) is not loaded with the window.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage
 
-from uvscope.gui.results import DEAD, CellRow, Differential, TileResult, cell_box
+from uvscope.gui.results import DEAD, DisplayCell, DisplayDifferential, DisplayTile, cell_box
+
+if TYPE_CHECKING:
+    from uvscope.analysis.cells import CellRecord
+    from uvscope.analysis.differential import Differential
+    from uvscope.analysis.pipeline import TileResult
 
 #: names of the analysis worker's psygnal signals the GUI relays
 ANALYSIS_SIGNALS: tuple[str, ...] = ("tile_analysed", "differential_changed", "error")
@@ -32,7 +39,7 @@ def analysis_signals(sink: Any) -> dict[str, Any]:
 
 def snapshot(res: Any) -> Any:
     """Keep a result's arrays: the worker drops them from its own object after emitting."""
-    return res if isinstance(res, TileResult) else copy.copy(res)
+    return res if isinstance(res, DisplayTile) else copy.copy(res)
 
 
 def preload_analysis() -> bool:
@@ -64,9 +71,26 @@ def session_factory(scan: Any, rig: Any, out_dir: Any, plan: Any) -> Any:
     )
 
 
-def to_tile_result(res: Any) -> TileResult | None:
-    """A GUI TileResult from the pipeline's; None for a failed tile or one without labels."""
-    if isinstance(res, TileResult):
+def display_cell(cell: CellRecord, boxes: Sequence[tuple[slice, slice] | None]) -> DisplayCell:
+    """The gallery's view of one cell; ``boxes``: ``find_objects`` of its tile's labels."""
+    bbox = cell_box(boxes, int(cell.label), float(cell.row), float(cell.col))
+    probs = {k[2:]: float(v) for k, v in vars(cell).items() if k.startswith("p_")}
+    return DisplayCell(
+        str(cell.cell_id),
+        int(cell.tile),
+        DEAD if cell.dead else cell.cell_class,
+        probs,
+        float(cell.x_um),
+        float(cell.y_um),
+        bbox,
+        int(cell.label),
+    )
+
+
+def display_tile(res: TileResult | DisplayTile) -> DisplayTile | None:
+    """The view of the analysis's TileResult (its counted cells only: a duplicate from the
+    overlap is counted in its neighbour); None for a failed tile or one without labels."""
+    if isinstance(res, DisplayTile):
         return res
     if getattr(res, "failed", False) or res.labels is None:
         return None
@@ -78,36 +102,13 @@ def to_tile_result(res: Any) -> TileResult | None:
         g8 = (np.clip(g, 0, 1.1) * (255 / 1.1)).astype(np.uint8)
         stained = np.repeat(g8[..., None], 3, axis=2)
     boxes = ndimage.find_objects(labels)
-    cells = []
-    for c in res.cells:
-        if not getattr(c, "counted", True):
-            continue  # a duplicate from the overlap, counted in its neighbour
-        bbox = cell_box(boxes, int(c.label), float(c.row), float(c.col))
-        probs = {k[2:]: float(v) for k, v in vars(c).items() if k.startswith("p_")}
-        cls = DEAD if c.dead else c.cell_class
-        cells.append(
-            CellRow(
-                str(c.cell_id),
-                int(c.tile),
-                cls,
-                probs,
-                float(c.x_um),
-                float(c.y_um),
-                bbox,
-                int(c.label),
-            )
-        )
-    return TileResult(int(res.index), stained, labels, cells)
+    cells = [display_cell(c, boxes) for c in res.cells if getattr(c, "counted", True)]
+    return DisplayTile(int(res.index), stained, labels, cells)
 
 
-def to_differential(d: Any) -> Differential:
-    if isinstance(d, Differential):
+def to_differential(d: Differential | DisplayDifferential) -> DisplayDifferential:
+    """The table's view of the analysis's Differential (its five parts and the pre-classes
+    counted in the 100 %)."""
+    if isinstance(d, DisplayDifferential):
         return d
-    rows = list(d.classes)
-    return Differential(
-        counts={r.name: int(r.count) for r in rows},
-        percentages={r.name: float(r.percent) for r in rows},
-        ci95={r.name: (float(r.ci_low_percent), float(r.ci_high_percent)) for r in rows},
-        dead=int(d.dead),
-        preclasses={r.name: int(r.count) for r in getattr(d, "preclasses", ()) if r.count},
-    )
+    return DisplayDifferential.from_rows(d.classes, getattr(d, "preclasses", ()), d.dead)

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWi
 
 from uvscope.analysis.review import class_label
 from uvscope.gui.qimage import rgb_to_pixmap
-from uvscope.gui.results import LOW_CONFIDENCE_P, CellRow, cell_confidence
+from uvscope.gui.results import LOW_CONFIDENCE_P, DisplayCell, cell_confidence
 from uvscope.gui.style import class_color
 
 
@@ -24,10 +24,10 @@ class Locator(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumSize(160, 110)
-        self.cells: list[CellRow] = []
-        self.selected: CellRow | None = None
+        self.cells: list[DisplayCell] = []
+        self.selected: DisplayCell | None = None
 
-    def set_cells(self, cells: list[CellRow], selected: CellRow | None) -> None:
+    def set_cells(self, cells: list[DisplayCell], selected: DisplayCell | None) -> None:
         self.cells, self.selected = cells, selected
         self.update()
 
@@ -83,11 +83,15 @@ class CellDetail(QWidget):
         lay.addWidget(self.info)
         lay.addWidget(self.locator, 1)
         lay.addWidget(self.locate_button)
-        self.cell: CellRow | None = None
+        self.cell: DisplayCell | None = None
         self._thumb: np.ndarray | None = None
 
     def show_cell(
-        self, cell: CellRow | None, thumb: np.ndarray | None, label: str, cells: list[CellRow]
+        self,
+        cell: DisplayCell | None,
+        thumb: np.ndarray | None,
+        label: str,
+        cells: list[DisplayCell],
     ) -> None:
         """Show ``cell`` (now labelled ``label``) among all ``cells``; None clears."""
         self.cell, self._thumb = cell, thumb

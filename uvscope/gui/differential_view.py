@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from uvscope.analysis.reference import ReferenceResult
-from uvscope.gui.results import WBC_CLASSES, Differential
+from uvscope.gui.results import WBC_CLASSES, DisplayDifferential
 from uvscope.gui.style import class_color
 
 COLUMNS: tuple[str, ...] = ("Count", "%", "95 % CI", "/µL", "Ref. %", "")
@@ -25,7 +25,8 @@ MARK_COLOURS = {"H": "#c0392b", "L": "#1f5fbf"}
 
 
 class DifferentialView(QWidget):
-    """Shows one Differential; ``show_differential`` replaces it (cheap: five rows, five bars)."""
+    """Shows one DisplayDifferential; ``show_differential`` replaces it (cheap: five rows,
+    five bars)."""
 
     def __init__(self, classes: tuple[str, ...] = WBC_CLASSES, parent: QWidget | None = None):
         super().__init__(parent)
@@ -77,9 +78,11 @@ class DifferentialView(QWidget):
         self.bands_label.setVisible(False)
         lay.addWidget(self.bands_label)
         lay.addWidget(self.plot, 1)
-        self.current: Differential | None = None
+        self.current: DisplayDifferential | None = None
 
-    def show_differential(self, diff: Differential, reviewed: int = 0, outside: int = 0) -> None:
+    def show_differential(
+        self, diff: DisplayDifferential, reviewed: int = 0, outside: int = 0
+    ) -> None:
         """``reviewed``: cells reclassified; ``outside``: set aside by the reviewer (artefact,
         unidentified). The percentages are of the 100 % that holds the pre-classes."""
         self.current = diff

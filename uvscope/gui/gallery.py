@@ -39,7 +39,7 @@ from uvscope.gui.results import (
     LOW_CONFIDENCE_P,
     OUTSIDE_CLASSES,
     REVIEW_CLASSES,
-    CellRow,
+    DisplayCell,
     cell_confidence,
 )
 
@@ -80,14 +80,14 @@ _PLAIN = Qt.KeyboardModifier.KeypadModifier | Qt.KeyboardModifier.ShiftModifier
 class CellThumb:
     """A cell with its thumbnail: stained crop and gray crop side by side, (h, 2w, 3) uint8."""
 
-    cell: CellRow
+    cell: DisplayCell
     image: np.ndarray
 
 
 class _CellItem(QListWidgetItem):
     """Sorts by confidence (least sure first), then by id, so the order is stable."""
 
-    def __init__(self, icon: QIcon, text: str, cell: CellRow) -> None:
+    def __init__(self, icon: QIcon, text: str, cell: DisplayCell) -> None:
         super().__init__(icon, text)
         self.key = (cell_confidence(cell), cell.cell_id)
 
@@ -268,7 +268,7 @@ class CellGallery(QWidget):
             self.lists[cls].sortItems()
         self._update_titles()
 
-    def _make_item(self, cell: CellRow, image: np.ndarray) -> _CellItem:
+    def _make_item(self, cell: DisplayCell, image: np.ndarray) -> _CellItem:
         p = cell_confidence(cell)
         low = p < LOW_CONFIDENCE_P
         item = _CellItem(thumb_icon(marked(image, low)), f"p {p:.2f}" + (" !" if low else ""), cell)
@@ -283,7 +283,7 @@ class CellGallery(QWidget):
         item = self._items.get(cell_id)
         if item is None:
             return
-        cell: CellRow = item.data(_CELL_ROLE)
+        cell: DisplayCell = item.data(_CELL_ROLE)
         low = cell_id in self._low
         item.setIcon(thumb_icon(marked(self._thumbs[cell_id], low, reviewed)))
         p = cell_confidence(cell)
@@ -314,7 +314,7 @@ class CellGallery(QWidget):
     def class_of(self, cell_id: str) -> str:
         return self._class_of[cell_id]
 
-    def cells(self) -> list[CellRow]:
+    def cells(self) -> list[DisplayCell]:
         return [item.data(_CELL_ROLE) for item in self._items.values()]
 
     def order(self, cls: str) -> list[str]:
@@ -352,7 +352,7 @@ class CellGallery(QWidget):
         dst.addItem(item)
         dst.sortItems()
         self._class_of[cell_id] = new_cls
-        cell: CellRow = item.data(_CELL_ROLE)
+        cell: DisplayCell = item.data(_CELL_ROLE)
         item.setToolTip(self._tooltip(cell, new_cls))
         self.mark_reviewed(cell_id, new_cls != cell.cls)
         self._update_titles()
@@ -375,7 +375,7 @@ class CellGallery(QWidget):
         item = lw.itemAt(pos)
         if item is None:
             return
-        cell: CellRow = item.data(_CELL_ROLE)
+        cell: DisplayCell = item.data(_CELL_ROLE)
         menu = QMenu(self)
         for c in self.classes:
             if c != self._class_of[cell.cell_id]:
@@ -397,7 +397,7 @@ class CellGallery(QWidget):
         if item is None:
             self.detail.show_cell(None, None, "", self.cells())
             return
-        cell: CellRow = item.data(_CELL_ROLE)
+        cell: DisplayCell = item.data(_CELL_ROLE)
         label = self._class_of.get(cell.cell_id, cell.cls)
         self.detail.show_cell(cell, self._thumbs.get(cell.cell_id), label, self.cells())
 
@@ -413,7 +413,7 @@ class CellGallery(QWidget):
             item.setToolTip("outside the five-part differential: counted apart" if apart else "")
 
     @staticmethod
-    def _tooltip(cell: CellRow, reviewed: str | None = None) -> str:
+    def _tooltip(cell: DisplayCell, reviewed: str | None = None) -> str:
         probs = ", ".join(
             f"{class_label(k)} {v:.2f}"
             for k, v in sorted(cell.probabilities.items(), key=lambda kv: -kv[1])[:3]

@@ -1,18 +1,26 @@
-"""The shapes of analysis results the result widgets show.
+"""Display views of the analysis's results: what the result widgets draw, nothing more.
 
-These mirror what the analysis pipeline emits (``tile_analysed`` and ``differential_changed``);
-``from_analysis`` helpers adapt the pipeline's own objects so widgets depend on this small
-surface only.
+The analysis's own types are the results (``uvscope.analysis.pipeline.TileResult``,
+``uvscope.analysis.cells.CellRecord``, ``uvscope.analysis.differential.Differential``); these
+views hold only what a widget shows, in the shape it shows it (a cell's box in tile pixels, a
+class's percentages by name), so a stored scan read back from ``cells.csv`` and
+``differential.json`` looks exactly like a live one. ``analysis_adapter`` makes them from the
+analysis's objects; the counting itself is always the analysis's (``DifferentialCounter``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from uvscope.analysis.differential import IN_DIFFERENTIAL, wilson_interval
+from uvscope.analysis.differential import (
+    COUNTABLE,
+    IN_DIFFERENTIAL,
+    ClassCount,
+    DifferentialCounter,
+)
 from uvscope.analysis.review import (  # noqa: F401 - the widgets' one place for class names
     LOW_CONFIDENCE_P,
     OUTSIDE_CLASSES,
@@ -27,8 +35,10 @@ WBC_CLASSES: tuple[str, ...] = CLASSES
 
 
 @dataclass(frozen=True)
-class CellRow:
-    """One detected cell: where it is, what it was called and how sure the model was."""
+class DisplayCell:
+    """One counted cell as the gallery and the review show it (from a ``CellRecord`` or a
+    ``cells.csv`` row): its class with ``dead`` folded in, probabilities by class name and its
+    box in tile pixels."""
 
     cell_id: str
     tile_index: int
@@ -52,7 +62,7 @@ def cell_box(
     return (box[0].start, box[1].start, box[0].stop, box[1].stop)
 
 
-def cell_confidence(cell: CellRow) -> float:
+def cell_confidence(cell: DisplayCell) -> float:
     """The probability of the class the cell was given (dead cells: of being dead)."""
     p = cell.probabilities.get(cell.cls)
     if p is None:
@@ -61,18 +71,20 @@ def cell_confidence(cell: CellRow) -> float:
 
 
 @dataclass
-class TileResult:
-    """The analysis of one tile: the stained tile, the instance labels and the cells kept."""
+class DisplayTile:
+    """One analysed tile as the mosaic's layers and the gallery draw it: the stained tile (the
+    gray tile where no stainer ran), the instance labels and the counted cells."""
 
     tile_index: int
     stained: np.ndarray  #: (H, W, 3) uint8 virtual Giemsa stain
     labels: np.ndarray  #: (H, W) int instance labels
-    cells: list[CellRow] = field(default_factory=list)
+    cells: list[DisplayCell] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class Differential:
-    """Counts, percentages and 95 % confidence intervals per WBC class."""
+class DisplayDifferential:
+    """A differential as its table shows it: counts, percentages and 95 % confidence
+    intervals by WBC class name (from the analysis's ``Differential`` rows)."""
 
     counts: Mapping[str, int]
     percentages: Mapping[str, float]
@@ -88,27 +100,45 @@ class Differential:
         inside = sum(int(self.preclasses.get(c, 0)) for c in IN_DIFFERENTIAL)
         return int(sum(self.counts.values())) + inside
 
+    @classmethod
+    def from_rows(
+        cls,
+        classes: Iterable[ClassCount],
+        preclasses: Iterable[ClassCount] = (),
+        dead: int = 0,
+    ) -> DisplayDifferential:
+        """The view of a differential's ``ClassCount`` rows: the five parts (a class without
+        a row reads 0) and the pre-classes that have a cell."""
+        rows = {r.name: r for r in classes}
+        none = ClassCount("", 0, 0.0, 0.0, 0.0)
+        kept = {name: rows.get(name, none) for name in WBC_CLASSES}
+        return cls(
+            counts={name: int(r.count) for name, r in kept.items()},
+            percentages={name: float(r.percent) for name, r in kept.items()},
+            ci95={
+                name: (float(r.ci_low_percent), float(r.ci_high_percent))
+                for name, r in kept.items()
+            },
+            dead=int(dead),
+            preclasses={r.name: int(r.count) for r in preclasses if r.count},
+        )
 
-def differential_from_labels(
-    labels: Iterable[str], classes: Iterable[str] = WBC_CLASSES
-) -> Differential:
-    """The differential of a list of per-cell class names (used after a reviewer's changes):
-    percentages of the 100 % that holds the pre-classes counted in it, as the report's."""
-    classes = tuple(classes)
-    labels = list(labels)
-    counts = {c: sum(1 for lab in labels if lab == c) for c in classes}
-    pre = {c: k for c in PRECLASSES if (k := sum(1 for lab in labels if lab == c))}
-    n = sum(counts.values()) + sum(pre.get(c, 0) for c in IN_DIFFERENTIAL)
-    pct = {c: (100.0 * counts[c] / n if n else 0.0) for c in classes}
-    ci = {c: _percent(wilson_interval(counts[c], n)) for c in classes}
-    dead = sum(1 for lab in labels if lab == DEAD)
-    return Differential(counts=counts, percentages=pct, ci95=ci, dead=dead, preclasses=pre)
+
+def differential_from_labels(labels: Iterable[str]) -> DisplayDifferential:
+    """The differential of a list of per-cell class names (used after a reviewer's changes),
+    counted by the analysis's ``DifferentialCounter``: percentages of the 100 % that holds the
+    pre-classes counted in it, as the report's. Labels in no count (artefact, unidentified)
+    are skipped; nucleated red and smudge cells are listed with the pre-classes."""
+    counter = DifferentialCounter()
+    for lab in labels:
+        if lab == DEAD or lab in COUNTABLE:
+            counter.add(lab, dead=lab == DEAD)
+    d = counter.snapshot()
+    view = DisplayDifferential.from_rows(d.classes, (), d.dead)
+    pre = {c: k for c in PRECLASSES if (k := counter.precounts[c])}
+    return replace(view, preclasses=pre)
 
 
 def set_aside(labels: Iterable[str]) -> int:
     """Cells a reviewer set aside as artefact or unidentified (in no count)."""
     return sum(1 for lab in labels if lab in REVIEW_ONLY_CLASSES)
-
-
-def _percent(interval: tuple[float, float]) -> tuple[float, float]:
-    return (100.0 * interval[0], 100.0 * interval[1])

@@ -32,7 +32,12 @@ from uvscope.gui.differential_view import DifferentialView
 from uvscope.gui.flags_banner import FlagsBanner
 from uvscope.gui.gallery import CellGallery, CellThumb
 from uvscope.gui.report_viewer import ReportViewer, browser_available
-from uvscope.gui.results import CellRow, Differential, differential_from_labels, set_aside
+from uvscope.gui.results import (
+    DisplayCell,
+    DisplayDifferential,
+    differential_from_labels,
+    set_aside,
+)
 from uvscope.gui.review import ReviewStore
 from uvscope.localtime import local_text
 
@@ -55,9 +60,9 @@ class ResultsPanel(QWidget):
         self.differential = DifferentialView()
         self.gallery = CellGallery()
         self.review = ReviewStore()
-        self.cells: dict[str, CellRow] = {}
+        self.cells: dict[str, DisplayCell] = {}
         self.scan_dir: Path | None = None
-        self._analysis_diff: Differential | None = None
+        self._analysis_diff: DisplayDifferential | None = None
         self._signed_text = ""
         self._restoring = False  #: taking up a stored review: nothing to save
         self._replaying = False  #: an undo or redo: not a new step
@@ -286,7 +291,7 @@ class ResultsPanel(QWidget):
         if len(self.review):
             self._show_reviewed()
 
-    def show_analysis_differential(self, diff: Differential) -> None:
+    def show_analysis_differential(self, diff: DisplayDifferential) -> None:
         self._analysis_diff = diff
         if len(self.review):
             self._show_reviewed()
@@ -323,7 +328,7 @@ class ResultsPanel(QWidget):
         self.differential.show_reference(self.reference_result, self.reference.source)
         self.flags_banner.show_flags(self.reference_result.flags)
 
-    def _on_reclassified(self, cell: CellRow, new_cls: str) -> None:
+    def _on_reclassified(self, cell: DisplayCell, new_cls: str) -> None:
         before = self.review.label_of(cell)
         self.review.set(cell, new_cls)
         if self._restoring:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from uvscope.analysis.review import REVIEWED_CSV, REVIEWED_FIELDS, load_reviewed_labels
 from uvscope.errors import StorageError
-from uvscope.gui.results import CellRow
+from uvscope.gui.results import DisplayCell
 
 
 @dataclass
 class Review:
-    cell: CellRow
+    cell: DisplayCell
     reviewed: str
 
 
@@ -49,7 +49,7 @@ class ReviewStore:
         row = self._kept.get(cell_id)
         return row[REVIEWED_FIELDS.index("reviewed")] if row else None
 
-    def set(self, cell: CellRow, reviewed: str) -> None:
+    def set(self, cell: DisplayCell, reviewed: str) -> None:
         """Record that ``cell`` is really ``reviewed``; setting it back to the prediction undoes."""
         self._kept.pop(cell.cell_id, None)
         if reviewed == cell.cls:
@@ -57,7 +57,7 @@ class ReviewStore:
         else:
             self._reviews[cell.cell_id] = Review(cell, reviewed)
 
-    def label_of(self, cell: CellRow) -> str:
+    def label_of(self, cell: DisplayCell) -> str:
         review = self._reviews.get(cell.cell_id)
         return review.reviewed if review else cell.cls
 
@@ -79,7 +79,7 @@ class ReviewStore:
             return path
         return self._write(path)
 
-    def export_training_labels(self, path: Path, cells: list[CellRow]) -> Path:
+    def export_training_labels(self, path: Path, cells: list[DisplayCell]) -> Path:
         """Every cell with its final (reviewed or predicted) label, for ``uvscope train``."""
         path = Path(path)
         try:

@@ -21,12 +21,13 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from scipy import ndimage
 
-from uvscope.classes import CLASSES, DEAD
+from uvscope.analysis.differential import ClassCount
+from uvscope.classes import DEAD
 from uvscope.config import SampleConfig
 from uvscope.errors import StorageError
 from uvscope.gui.gallery import CellThumb
 from uvscope.gui.priority import lower_current_thread
-from uvscope.gui.results import CellRow, Differential, TileResult, cell_box
+from uvscope.gui.results import DisplayCell, DisplayDifferential, DisplayTile, cell_box
 from uvscope.gui.tile_prep import MosaicTile, crop_thumb, pyramid, result_images, to_gray_u8
 from uvscope.io.plan_record import PlanRecord
 
@@ -43,7 +44,7 @@ class StoredScan:
     fov_mm: tuple[float, float]
     positions_mm: list[tuple[float, float]]
     display_nm: int
-    differential: Differential | None
+    differential: DisplayDifferential | None
     tiles: list[dict[str, Any]] = field(default_factory=list)  #: journal lines, tile order
 
 
@@ -62,23 +63,23 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def differential_of(doc: dict[str, Any]) -> Differential:
-    """The GUI Differential of ``differential.json``'s ``differential`` section."""
-    rows = {c["name"]: c for c in doc.get("classes", [])}
-    return Differential(
-        counts={k: int(rows.get(k, {}).get("count", 0)) for k in CLASSES},
-        percentages={k: float(rows.get(k, {}).get("percent", 0.0)) for k in CLASSES},
-        ci95={
-            k: (
-                float(rows.get(k, {}).get("ci_low_percent", 0.0)),
-                float(rows.get(k, {}).get("ci_high_percent", 0.0)),
-            )
-            for k in CLASSES
-        },
-        dead=int(doc.get("dead", 0)),
-        preclasses={
-            str(c["name"]): int(c["count"]) for c in doc.get("preclasses") or [] if c["count"]
-        },
+def _class_count(row: dict[str, Any]) -> ClassCount:
+    return ClassCount(
+        str(row["name"]),
+        int(row.get("count", 0)),
+        float(row.get("percent", 0.0)),
+        float(row.get("ci_low_percent", 0.0)),
+        float(row.get("ci_high_percent", 0.0)),
+    )
+
+
+def differential_of(doc: dict[str, Any]) -> DisplayDifferential:
+    """The view of ``differential.json``'s ``differential`` section (the analysis's
+    ``Differential.to_dict``: its ``ClassCount`` rows)."""
+    return DisplayDifferential.from_rows(
+        [_class_count(c) for c in doc.get("classes", [])],
+        [_class_count(c) for c in doc.get("preclasses") or []],
+        int(doc.get("dead", 0)),
     )
 
 
@@ -146,13 +147,14 @@ def read_cells(folder: Path) -> dict[int, list[dict[str, str]]]:
     return out
 
 
-def cell_row(row: dict[str, str], boxes: list[Any]) -> CellRow:
-    """A GUI CellRow of one cells.csv row; the box from the tile's label image."""
+def cell_row(row: dict[str, str], boxes: list[Any]) -> DisplayCell:
+    """The view of one cells.csv row (a ``CellRecord`` as written); the box from the tile's
+    label image."""
     label = int(row.get("label") or 0)
     bbox = cell_box(boxes, label, float(row["row"]), float(row["col"]))
     probs = {k[2:]: float(v) for k, v in row.items() if k.startswith("p_") and v not in ("", None)}
     cls = DEAD if _truthy(row.get("dead", "False")) else row["cell_class"]
-    return CellRow(
+    return DisplayCell(
         row["cell_id"],
         int(row["tile"]),
         cls,
@@ -194,7 +196,7 @@ def read_tile(
         labels = labels[0]
     boxes = ndimage.find_objects(labels.astype(np.int64))
     rows = [cell_row(c, boxes) for c in cells]
-    images = result_images(gray, TileResult(index, stained, labels, rows))
+    images = result_images(gray, DisplayTile(index, stained, labels, rows))
     thumbs = [CellThumb(c, crop_thumb(stained, gray, c.bbox)) for c in rows]
     return tile, images, thumbs
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from uvscope.gui.results import CellRow, TileResult
+from uvscope.gui.results import DisplayCell, DisplayTile
 from uvscope.gui.style import class_color
 from uvscope.imaging import block_mean
 
@@ -56,7 +56,9 @@ def label_overlay(gray: np.ndarray, labels: np.ndarray, alpha: float = 0.45) -> 
     return rgb.astype(np.uint8)
 
 
-def class_outlines(base_rgb: np.ndarray, labels: np.ndarray, cells: list[CellRow]) -> np.ndarray:
+def class_outlines(
+    base_rgb: np.ndarray, labels: np.ndarray, cells: list[DisplayCell]
+) -> np.ndarray:
     """``base_rgb`` with each classified cell's boundary drawn in its class colour."""
     out = base_rgb.copy()
     lab = labels.astype(np.int64)
@@ -104,7 +106,7 @@ def crop_thumb(
 
 
 def result_images(
-    gray_full: np.ndarray, result: TileResult, levels: tuple[int, ...] = LEVELS
+    gray_full: np.ndarray, result: DisplayTile, levels: tuple[int, ...] = LEVELS
 ) -> dict[str, dict[int, np.ndarray]]:
     """The stained, masks and outlines pyramids of an analysed tile.
 

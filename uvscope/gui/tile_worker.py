@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from uvscope.acquisition.tiles import Tile
-from uvscope.gui.analysis_adapter import snapshot, to_tile_result
+from uvscope.gui.analysis_adapter import display_tile, snapshot
 from uvscope.gui.gallery import CellThumb
 from uvscope.gui.priority import lower_current_thread
-from uvscope.gui.results import TileResult
+from uvscope.gui.results import DisplayTile
 from uvscope.gui.tile_prep import MosaicTile, crop_thumb, pyramid, result_images, to_gray_u8
+
+if TYPE_CHECKING:
+    from uvscope.analysis.pipeline import TileResult
 
 #: full-resolution gray tiles kept for crops while the analysis catches up
 _GRAY_CACHE = 256
@@ -38,7 +42,7 @@ class TileWorker(QObject):
         )
         self._gray: OrderedDict[int, np.ndarray] = OrderedDict()
         #: results that arrived before their tile (sinks see a tile before the event fires)
-        self._early: dict[int, TileResult] = {}
+        self._early: dict[int, DisplayTile] = {}
 
     def put_tile(self, tile: Tile) -> None:
         """Called from the engine thread: queue the tile, return at once."""
@@ -76,8 +80,8 @@ class TileWorker(QObject):
         if early is not None:
             self._prep_result(early)
 
-    def _prep_result(self, res: object) -> None:
-        result = to_tile_result(res)
+    def _prep_result(self, res: TileResult | DisplayTile) -> None:
+        result = display_tile(res)
         if result is None:
             return
         gray = self._gray.get(result.tile_index)
