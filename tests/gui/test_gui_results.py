@@ -196,7 +196,7 @@ def test_results_panel_updates_the_report_with_the_review(qtbot, tmp_path):
         panel.report_button.click()
     page = (tmp_path / "analysis" / "report.html").read_text()
     assert sig.args[0].endswith("report.html") and "after review" in page
-    assert "<td>1</td><td>0</td><td>neutrophil</td><td>&rarr;</td><td>monocyte</td>" in page
+    assert 'class="rc">1 (tile 0): neutrophil &rarr; monocyte</span>' in page  # cell 1, tile 0
     assert panel.report_button.isEnabled()
 
 
