@@ -356,8 +356,8 @@ def session_for_scan(
     a = scan.analysis
     settings = load_settings(a.settings)
     counting = settings.counting.model_dump()
-    if a.stop_after_wbc is not None:
-        counting["stop_after_wbc"] = a.stop_after_wbc
+    if scan.stop_after_wbc is not None:  # [target] wbc, else [analysis] stop_after_wbc
+        counting["stop_after_wbc"] = scan.stop_after_wbc
     settings = settings.replace(
         counting=counting, inference={**settings.inference.model_dump(), "device": a.device}
     )

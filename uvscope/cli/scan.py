@@ -166,6 +166,24 @@ def _analysis_overrides(
     return scan.replace(analysis=a)
 
 
+def _target_overrides(scan: ScanConfig, target: dict[str, Any] | None) -> ScanConfig:
+    """The scan config with the command line's target-count options applied (``wbc``,
+    ``start_mm``, ``max_area_mm2``; a target count turns the analysis on unless the command
+    line turned it off, which the config then refuses)."""
+    opts = dict(target or {})
+    analysis_off = bool(opts.pop("analysis_off", False))
+    given = {k: v for k, v in opts.items() if v is not None}
+    if not given:
+        return scan
+    if "wbc" not in given and scan.target is None:
+        raise click.UsageError("--start and --max-area go with --target-wbc (or a [target])")
+    base = scan.target.model_dump() if scan.target is not None else {}
+    analysis = scan.analysis.model_dump()
+    if "wbc" in given and not analysis_off:
+        analysis["enabled"] = True
+    return scan.replace(target={**base, **given}, analysis=analysis)
+
+
 def run_one(
     scan_path: Path | None,
     rig_path: Path | None,
@@ -176,6 +194,7 @@ def run_one(
     accept_rig_change: str | None = None,
     models: str | None = None,
     allow_model_mismatch: bool = False,
+    target: dict[str, Any] | None = None,
 ) -> int:
     """Run one scan with a progress bar; returns the process exit code.
 
@@ -185,6 +204,7 @@ def run_one(
 
     scan, rig_cfg, out_dir = _configs(scan_path, rig_path, out, resume)
     scan = _analysis_overrides(scan, analysis, models, allow_model_mismatch)
+    scan = _target_overrides(scan, target)
     rig = build_rig(rig_cfg)
     engine = ScanEngine(
         rig, scan, out_dir, resume=resume is not None, accept_rig_change=accept_rig_change
@@ -198,7 +218,9 @@ def run_one(
             from uvscope.analysis.session import session_for_scan
 
             # modality and pixel size checked here, before the first tile is acquired
-            sink = session_for_scan(scan, out_dir, pixel_size_um=rig.pixel_size_um)
+            # a target-count scan's analysis gets every tile it may reach (overlap rule)
+            reach = list(engine.plan.tiles) if engine.rings and engine.plan else None
+            sink = session_for_scan(scan, out_dir, reach, pixel_size_um=rig.pixel_size_um)
             for why in sink.models.provenance.get("mismatch_overridden", []):
                 console.print(f"[bold yellow]warning:[/] model mismatch overridden: {why}")
             engine.user_sinks.append(sink)
@@ -319,6 +341,30 @@ def run_one(
     help="Run such weights anyway (sets [analysis] allow_model_mismatch; the manifest and "
     "the analysis provenance record it).",
 )
+@click.option(
+    "--target-wbc",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    metavar="N",
+    help="Count N WBCs: scan outward from the start point, ring after ring of tiles, until "
+    "N healthy WBCs are counted (sets [target] wbc; implies --analysis).",
+)
+@click.option(
+    "--start",
+    "start_mm",
+    type=(float, float),
+    default=None,
+    metavar="X Y",
+    help="With a target count: stage x y (mm) of the first tile (default: the centre of [region]).",
+)
+@click.option(
+    "--max-area",
+    "max_area_mm2",
+    type=float,
+    default=None,
+    metavar="MM2",
+    help="With a target count: most slide area to scan, mm^2 (default 25).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
     "--json",
@@ -337,6 +383,9 @@ def scan(
     allow_model_mismatch: bool,
     quiet: bool,
     as_json: bool = False,
+    target_wbc: int | None = None,
+    start_mm: tuple[float, float] | None = None,
+    max_area_mm2: float | None = None,
 ) -> None:
     """Scan a slide region into overlapping, background-normalised OME-TIFF tiles.
 
@@ -366,7 +415,11 @@ def scan(
         raise click.UsageError("--models sets the analysis's networks; drop --no-analysis")
     if models is not None:
         analysis = True
-    extra = (accept_rig_change, models, allow_model_mismatch)
+    target = {"wbc": target_wbc, "start_mm": start_mm, "max_area_mm2": max_area_mm2}
+    if resume is not None and any(v is not None for v in target.values()):
+        raise click.UsageError("--resume takes the folder's own target; drop --target-wbc")
+    target["analysis_off"] = analysis is False
+    extra = (accept_rig_change, models, allow_model_mismatch, target)
     if as_json:
         sys.exit(_run_json(scan_path, rig_path, out, resume, quiet, analysis, *extra))
     code = run_one(scan_path, rig_path, out, resume, quiet, analysis, *extra)
@@ -384,6 +437,7 @@ def _run_json(
     accept_rig_change: str | None = None,
     models: str | None = None,
     allow_model_mismatch: bool = False,
+    target: dict[str, Any] | None = None,
 ) -> int:
     """run_one with its terminal output on stderr, then the folder's results as JSON."""
     import contextlib
@@ -401,6 +455,7 @@ def _run_json(
             accept_rig_change,
             models,
             allow_model_mismatch,
+            target,
         )
     mpath = folder / "manifest.json"
     manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
