@@ -11,7 +11,6 @@ import pytest
 from uvscope.acquisition.autofocus import DEPTH_OF_FIELD_UM
 from uvscope.acquisition.engine import ScanEngine
 from uvscope.acquisition.grow import GrowingPlan, ring_offsets, ring_plan
-from uvscope.acquisition.plan import fov_mm
 from uvscope.analysis.dedup import CoreRegions
 from uvscope.config import CameraConfig, RigConfig, ScanConfig, StageConfig, WavelengthConfig
 from uvscope.errors import LimitError

@@ -324,8 +324,9 @@ class ScanEngine:
         base = ProgressBase(len(done), len(plan.tiles), t0_s, self.rig.clock.now())
         if self.rings is not None and self.plan_source is None:  # grows ring by ring
             saved = folder.read_manifest()["plan"]["tiles"] if self.resume_existing else 0
-            self.plan_source = GrowingPlan(self.rings, self._record_grown, saved, list(done))
-            base = replace(base, total=len(done))
+            growing = GrowingPlan(self.rings, self._record_grown, saved, list(done))
+            base = replace(base, total=len(done) + growing.first_count())
+            self.plan_source = growing
         todo = [t for t in plan.tiles if t.index not in done]
         self._done = done
         self.runner = ScanLoop(parts, self.plan_source or FixedPlan(todo), self._open_sinks, base)

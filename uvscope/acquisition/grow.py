@@ -184,6 +184,12 @@ class GrowingPlan:
         """Tiles handed out so far (the manifest's plan holds as many)."""
         return self._handed
 
+    def first_count(self) -> int:
+        """How many tiles the first ``next_tiles`` hands out (the loop's progress counts
+        them as the plan; each later ring is added as it is handed out)."""
+        first = self._ends[0] - self._handed if self._ends else 0
+        return len(self._again) + first
+
     def next_tiles(self) -> Sequence[TileSpec]:
         """The next ring (after a resume's recorded tiles not yet done); empty when the
         area is used up."""

@@ -264,9 +264,11 @@ class ScanLoop:
         todo = self.plan.next_tiles()
         if not todo:
             return False
-        base = self.progress  # a plan that grows: progress counts the new tiles too
-        total = max(base.total, base.done_before + self._planned + len(todo))
-        self.progress = ProgressBase(base.done_before, total, base.t0_s, base.device_t0_s)
+        if self._planned:  # the plan grew: progress counts the new tiles too
+            base = self.progress
+            self.progress = ProgressBase(
+                base.done_before, base.total + len(todo), base.t0_s, base.device_t0_s
+            )
         self._planned += len(todo)
         self.keeper.check_schedule()  # a resumed scan may find a background due already
         if self.keeper.due is not None:
