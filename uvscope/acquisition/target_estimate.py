@@ -1,0 +1,80 @@
+"""How long a target-count scan will take: tiles, time and disk from the density measured.
+
+Before a scan only a textbook density is known (and real smears vary several-fold), so once
+the analysis has seen the first tiles the estimate uses the white cells per tile counted
+there, the seconds per tile the scan has taken so far (acquisition and analysis together,
+whichever sets the pace) and the bytes per tile written so far. It is a projection of the
+first tiles: a smear thinner or thicker further out moves it, so it is recomputed as tiles
+arrive. No counting, no estimate (``estimate_target`` returns None).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: analysed tiles before a density is trusted (a healthy smear has ~0.3 WBC per tile)
+MIN_TILES = 10
+
+
+@dataclass(frozen=True)
+class TargetEstimate:
+    """The projection from the first tiles to the target."""
+
+    target: int
+    tiles: int  #: tiles expected in all (at most the reachable ones)
+    reachable: bool  #: the target is expected within the maximum area
+    wbc_per_tile: float
+    total_s: float  #: the tiles' time from the first tile to the last
+    remaining_s: float
+    disk_bytes: int
+
+    def text(self) -> str:
+        """One line, as the CLI and the GUI show it."""
+        end = "" if self.reachable else f"; the area ends first (~{self.expected_count()} WBCs)"
+        return (
+            f"{self.wbc_per_tile:.2f} WBC per tile: ~{self.tiles} tiles for {self.target} "
+            f"WBCs, ~{_duration(self.remaining_s)} to go ({_duration(self.total_s)} in all), "
+            f"{self.disk_bytes / 1e9:.1f} GB{end}"
+        )
+
+    def expected_count(self) -> int:
+        return int(self.tiles * self.wbc_per_tile)
+
+
+def _duration(s: float) -> str:
+    m, sec = divmod(max(0, int(round(s))), 60)
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min" if h else (f"{m} min {sec:02d} s" if m else f"{sec} s")
+
+
+def estimate_target(
+    target: int,
+    wbc_counted: int,
+    tiles_analysed: int,
+    tiles_done: int,
+    elapsed_s: float,
+    disk_bytes_done: int,
+    reach_tiles: int,
+) -> TargetEstimate | None:
+    """Tiles, time and disk for ``target`` healthy WBCs from ``wbc_counted`` in the first
+    ``tiles_analysed`` tiles, ``tiles_done`` of which took ``elapsed_s`` and wrote
+    ``disk_bytes_done``; None before ``MIN_TILES`` tiles are analysed or a cell is counted."""
+    if tiles_analysed < MIN_TILES or wbc_counted <= 0 or tiles_done <= 0:
+        return None
+    per_tile = wbc_counted / tiles_analysed
+    need = math.ceil(target / per_tile)
+    # the scan sees the count only as the analysis catches up: tiles taken but not yet
+    # analysed now will be taken past the target too
+    lag = max(0, tiles_done - tiles_analysed)
+    tiles = max(tiles_done, min(need + lag, reach_tiles))
+    s_per_tile = elapsed_s / tiles_done
+    return TargetEstimate(
+        target=target,
+        tiles=tiles,
+        reachable=need <= reach_tiles,
+        wbc_per_tile=per_tile,
+        total_s=s_per_tile * tiles,
+        remaining_s=s_per_tile * (tiles - tiles_done),
+        disk_bytes=int(disk_bytes_done / tiles_done * tiles),
+    )
