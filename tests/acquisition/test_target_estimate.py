@@ -1,0 +1,28 @@
+"""The target estimate: a projection of the counts, seconds and bytes of the first tiles."""
+
+import pytest
+
+from uvscope.acquisition.target_estimate import MIN_TILES, estimate_target
+
+
+def test_projection_from_the_first_tiles():
+    # 20 tiles analysed held 6 WBCs (0.3 a tile), 22 taken in 44 s writing 22 MB
+    est = estimate_target(200, 6, 20, 22, 44.0, 22_000_000, reach_tiles=1000)
+    assert est is not None and est.reachable
+    assert est.wbc_per_tile == pytest.approx(0.3)
+    assert est.tiles == 667 + 2  # 200 / 0.3, and the 2 tiles the analysis is behind
+    assert est.total_s == pytest.approx(2.0 * 669)
+    assert est.remaining_s == pytest.approx(2.0 * (669 - 22))
+    assert est.disk_bytes == 669_000_000
+    assert "669 tiles for 200 WBCs" in est.text()
+
+
+def test_the_area_ends_first():
+    est = estimate_target(200, 6, 20, 20, 40.0, 0, reach_tiles=300)
+    assert est is not None and not est.reachable and est.tiles == 300
+    assert "the area ends first (~90 WBCs)" in est.text()
+
+
+def test_no_estimate_before_a_density_is_measured():
+    assert estimate_target(200, 3, MIN_TILES - 1, 12, 10.0, 0, 100) is None
+    assert estimate_target(200, 0, 50, 50, 10.0, 0, 100) is None
