@@ -3,6 +3,7 @@ naming the field, exit 2, nothing written; a good one scans rings until the area
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,41 @@ def test_target_scan_from_the_command_line_grows_until_the_area_is_used(tmp_path
     assert summary["status"] == "complete" and summary["tiles_done"] == plan["tiles"] > 9
     assert plan["positions"][0][3:] == [40.0, 30.0]
     assert (tmp_path / "o" / "analysis" / "differential.json").exists()
+
+
+@pytest.mark.slow  # loads the shipped models twice: ~30 s
+def test_resumed_target_scan_counts_the_tiles_taken_before(tmp_path):
+    """Interrupted after 5 tiles, --resume analyses those first (its count goes on from
+    them) and grows on until the area is used; every tile is analysed once."""
+    from uvscope.acquisition.engine import ScanEngine
+    from uvscope.config import load_rig, load_scan
+    from uvscope.drivers.rig import build_rig
+
+    (tmp_path / "rig.toml").write_text(SMALL_RIG)
+    (tmp_path / "scan.toml").write_text(SCAN)
+    scan = load_scan(tmp_path / "scan.toml").replace(
+        target={"wbc": 50, "start_mm": [40.0, 30.0], "max_area_mm2": 0.06},
+        analysis={"enabled": True},
+    )
+    rig = build_rig(load_rig(tmp_path / "rig.toml"))
+    engine = ScanEngine(rig, scan, tmp_path / "o")
+    taken: list[int] = []
+
+    def on_tile(tile):
+        taken.append(tile.index)
+        if len(taken) == 5:
+            engine.interrupt("test")
+
+    engine.events.tile_acquired.connect(on_tile)
+    assert engine.run().status == "interrupted"
+    rig.close()
+    r = CliRunner().invoke(main, ["scan", "--resume", str(tmp_path / "o"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    queued = re.search(r"(\d+) tiles queued for the analysis", r.output)
+    assert queued is not None and int(queued.group(1)) >= 5, r.output
+    manifest = ScanFolder.open(tmp_path / "o").read_manifest()
+    assert manifest["summary"]["status"] == "complete"
+    import json
+
+    doc = json.loads((tmp_path / "o" / "analysis" / "differential.json").read_text())
+    assert doc["differential"]["tiles_analysed"] == manifest["plan"]["tiles"]

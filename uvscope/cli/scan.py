@@ -184,6 +184,25 @@ def _target_overrides(scan: ScanConfig, target: dict[str, Any] | None) -> ScanCo
     return scan.replace(target={**base, **given}, analysis=analysis)
 
 
+def _add_analysis(engine: ScanEngine, resumed: bool) -> None:
+    """The analysis sink, its models checked (modality, pixel size) before the first tile;
+    a target-count scan's gets every tile the scan may reach (the overlap rule needs them)
+    and, resumed, first counts the tiles taken before."""
+    from uvscope.analysis.session import session_for_scan
+
+    scan = engine.scan
+    console.print(f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})")
+    reach = list(engine.plan.tiles) if engine.rings and engine.plan else None
+    px = engine.rig.pixel_size_um
+    sink = session_for_scan(scan, engine.out_dir, reach, pixel_size_um=px)
+    for why in sink.models.provenance.get("mismatch_overridden", []):
+        console.print(f"[bold yellow]warning:[/] model mismatch overridden: {why}")
+    engine.user_sinks.append(sink)
+    if resumed and scan.target is not None:  # the count goes on from here
+        console.print("counting the cells of the tiles taken before the interrupt")
+        console.print(f"{sink.catch_up()} tiles queued for the analysis")
+
+
 def run_one(
     scan_path: Path | None,
     rig_path: Path | None,
@@ -212,18 +231,7 @@ def run_one(
     try:
         engine.check()  # lock and every check first: a refused scan changes nothing
         if scan.analysis.enabled:
-            console.print(
-                f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})"
-            )
-            from uvscope.analysis.session import session_for_scan
-
-            # modality and pixel size checked here, before the first tile is acquired
-            # a target-count scan's analysis gets every tile it may reach (overlap rule)
-            reach = list(engine.plan.tiles) if engine.rings and engine.plan else None
-            sink = session_for_scan(scan, out_dir, reach, pixel_size_um=rig.pixel_size_um)
-            for why in sink.models.provenance.get("mismatch_overridden", []):
-                console.print(f"[bold yellow]warning:[/] model mismatch overridden: {why}")
-            engine.user_sinks.append(sink)
+            _add_analysis(engine, resume is not None)
     except BaseException:
         engine.release()
         rig.close()
