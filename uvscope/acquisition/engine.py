@@ -25,7 +25,13 @@ from uvscope.acquisition.drift import DriftMonitor
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
 from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.folder_setup import manifest_base, reopen_folder
-from uvscope.acquisition.grow import GrowingPlan, RingPlan, grown_plan_entry, ring_plan
+from uvscope.acquisition.grow import (
+    GrowingPlan,
+    RingPlan,
+    grown_plan_entry,
+    ring_plan,
+    smear_mm,
+)
 from uvscope.acquisition.outcome import Outcome, crash_text, failure_text, resume_hint
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
 from uvscope.acquisition.preflight import check_scan_on_rig
@@ -209,7 +215,7 @@ class ScanEngine:
         cam = self.rig.camera
         fov = fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um)
         if self.scan.target is not None:
-            self.rings = ring_plan(self.scan, fov, self.rig.config.stage, smear_mm(self.rig))
+            self.rings = ring_plan(self.scan, fov, self.rig.config.stage, smear_mm(self.rig.config))
             self.plan = self.rings.grid
         else:
             self.plan = plan_tiles(self.scan, fov, self.rig.config.stage)
@@ -472,16 +478,6 @@ class ScanEngine:
         if self.folder is not None:
             self.folder.log_event(kind, message, **extra)
         self.events.log.emit(message)
-
-
-def smear_mm(rig: Rig) -> tuple[float, float, float, float] | None:
-    """Where the smear lies on the stage (x0, y0, x1, y1), when known: the simulated slide's
-    on a simulated stage; None on a real rig (the stage limits bound a growing scan)."""
-    cfg = rig.config
-    if cfg.stage.backend != "sim":
-        return None
-    (x0, y0), (w, h) = cfg.sim.slide_origin_mm, cfg.sim.slide_size_mm
-    return (x0, y0, x0 + w, y0 + h)
 
 
 def run_scan(

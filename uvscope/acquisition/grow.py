@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from uvscope.acquisition.plan import GridPlan
+from uvscope.acquisition.plan import GridPlan, plan_tiles
 from uvscope.acquisition.tiles import TileSpec
-from uvscope.config import ScanConfig, StageConfig, TargetConfig
+from uvscope.config import RigConfig, ScanConfig, StageConfig, TargetConfig
 from uvscope.errors import LimitError
 
 #: a stage or area this large would plan more rings than any slide holds: a typo
@@ -43,6 +43,23 @@ class RingPlan:
         """For each ring, the count of tiles up to and including it."""
         ends = [i for i in range(1, len(self.rings)) if self.rings[i] != self.rings[i - 1]]
         return [*ends, len(self.rings)]
+
+
+def smear_mm(rig: RigConfig) -> Rect | None:
+    """Where the smear lies on the stage (x0, y0, x1, y1), when known: the simulated slide's
+    on a simulated stage; None on a real rig (the stage limits bound a growing scan)."""
+    if rig.stage.backend != "sim":
+        return None
+    (x0, y0), (w, h) = rig.sim.slide_origin_mm, rig.sim.slide_size_mm
+    return (x0, y0, x0 + w, y0 + h)
+
+
+def scan_plan(scan: ScanConfig, fov_mm: tuple[float, float], rig: RigConfig) -> GridPlan:
+    """Every tile a scan may take: a target-count scan's rings, else the fixed grid (both
+    checked against the soft limits; LimitError names what is wrong)."""
+    if scan.target is not None:
+        return ring_plan(scan, fov_mm, rig.stage, smear_mm(rig)).grid
+    return plan_tiles(scan, fov_mm, rig.stage)
 
 
 def ring_offsets(ring: int) -> list[tuple[int, int]]:

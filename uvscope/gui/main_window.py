@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from uvscope.acquisition.events import RunState, ScanProgress, ScanSummary
-from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.grow import scan_plan
+from uvscope.acquisition.plan import GridPlan, fov_mm
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, ModelError, UvscopeError
@@ -156,7 +157,7 @@ class MainWindow(QMainWindow):
             self.form,
             # the map's field (the camera's where it answers, else its configuration): a rig
             # not connected yet still shows the set-up's region
-            lambda cfg: plan_tiles(cfg, self.overview.fov_mm, rig.config.stage),
+            lambda cfg: scan_plan(cfg, self.overview.fov_mm, rig.config),
             lambda: self._worklist_folder,
             self,
         )
