@@ -347,7 +347,7 @@ class ScanEngine:
         ring = rings.rings[len(specs) - 1]
         self._log(
             "grow",
-            f"ring {ring}: {len(specs)} tiles planned "
+            f"ring {ring}: {len(specs)} tile{'s' if len(specs) != 1 else ''} planned "
             f"({len(specs) * rings.tile_area_mm2:.2f} mm2) towards {self.scan.stop_after_wbc} "
             "healthy WBCs",
             tiles=len(specs),

@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -203,6 +203,38 @@ def _add_analysis(engine: ScanEngine, resumed: bool) -> None:
         console.print(f"{sink.catch_up()} tiles queued for the analysis")
 
 
+def _target_estimates(engine: ScanEngine, say: Callable[[str], None]) -> Any:
+    """A target-count scan: its estimate (``target_estimate``) from the density the first
+    tiles show, said when it first exists and again when its tile count moves by a tenth."""
+    from uvscope.acquisition.target_estimate import estimate_target
+
+    sink = next((s for s in engine.user_sinks if hasattr(s, "differential")), None)
+    target, shown, first = engine.scan.stop_after_wbc, [0], [0.0, 0]
+
+    def on_progress(p: ScanProgress) -> None:
+        diff = sink.differential() if sink is not None else None
+        if diff is None or target is None or engine.plan is None:
+            return
+        if not first[1]:
+            first[0], first[1] = time.monotonic(), p.done
+            return
+        # seconds a tile since the first one (the preparation left out)
+        elapsed_s = (time.monotonic() - first[0]) / max(p.done - first[1], 1) * p.done
+        counts = (diff.healthy, diff.tiles_analysed, p.done, elapsed_s)
+        est = estimate_target(target, *counts, 0, len(engine.plan.tiles))
+        if est is not None and abs(est.tiles - shown[0]) > shown[0] / 10:
+            shown[0] = est.tiles  # the folder is measured only when the estimate is said
+            disk = _folder_bytes(engine.out_dir)
+            est = estimate_target(target, *counts, disk, len(engine.plan.tiles))
+            say(f"estimate: {est.text() if est is not None else '-'}")
+
+    return on_progress
+
+
+def _folder_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
 def run_one(
     scan_path: Path | None,
     rig_path: Path | None,
@@ -267,6 +299,9 @@ def run_one(
         engine.events.preparing.connect(_prep_bar(progress))
         engine.events.state_changed.connect(on_state)
         engine.events.progress.connect(on_progress)
+        if scan.target is not None:
+            say = progress.console.print
+            engine.events.progress.connect(_target_estimates(engine, lambda m: say(m)))
         end_products.step.connect(on_end_product)
         engine.events.log.connect(lambda msg: progress.console.print(f"[yellow]{msg}[/]"))
         with SignalStop(engine, lambda m: progress.console.print(f"[yellow]{m}[/]")) as stop:
