@@ -2,7 +2,7 @@
 
 import pytest
 
-from uvscope.acquisition.target_estimate import MIN_TILES, estimate_target
+from uvscope.acquisition.target_estimate import MIN_TILES, TargetWatch, estimate_target
 
 
 def test_projection_from_the_first_tiles():
@@ -26,3 +26,21 @@ def test_the_area_ends_first():
 def test_no_estimate_before_a_density_is_measured():
     assert estimate_target(200, 3, MIN_TILES - 1, 12, 10.0, 0, 100) is None
     assert estimate_target(200, 0, 50, 50, 10.0, 0, 100) is None
+
+
+def test_the_watch_counts_time_from_the_first_tile_and_speaks_when_the_estimate_moves():
+    reads: list[int] = []
+
+    def size() -> int:
+        reads.append(1)
+        return 1_000 * 20
+
+    watch = TargetWatch(100, reach_tiles=1000, folder_bytes=size)
+    assert watch.update(0, 0, 5, now_s=100.0) is None  # the first tile seen: the clock starts
+    assert watch.update(1, 5, 6, 102.0) is None  # too few tiles analysed
+    est = watch.update(5, 20, 25, 140.0)  # 20 tiles in 40 s since the first: 2 s a tile
+    assert est is not None and est.tiles == 400 + 5
+    assert est.total_s == pytest.approx(2.0 * 405) and est.disk_bytes == 405 * 800
+    assert watch.update(5, 21, 26, 142.0) is None  # moved less than a tenth: not said again
+    assert len(reads) == 1  # the folder is measured only when an estimate is said
+    assert watch.update(10, 22, 27, 144.0).tiles == 220 + 5  # the density doubled

@@ -82,6 +82,8 @@ def test_a_target_count_scan_from_the_gui_stops_at_n(qtbot, flat_rig, tmp_path):
     assert win.form.target_n.currentText() == "6"
     assert win.overview.start_mm == (40.0, 30.0)  # the start point is on the map
     win.scan_view.start_button.click()
+    label = win.scan_view.target_label
+    qtbot.waitUntil(lambda: label.text().startswith("Counting 6 WBCs"), timeout=10_000)
     qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=30_000)
     qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)
     manifest = ScanFolder.open(tmp_path / "scan").read_manifest()

@@ -11,7 +11,9 @@ arrive. No counting, no estimate (``estimate_target`` returns None).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 #: analysed tiles before a density is trusted (a healthy smear has ~0.3 WBC per tile)
 MIN_TILES = 10
@@ -78,3 +80,39 @@ def estimate_target(
         remaining_s=s_per_tile * (tiles - tiles_done),
         disk_bytes=int(disk_bytes_done / tiles_done * tiles),
     )
+
+
+def folder_bytes(root: Path) -> int:
+    """Bytes of every file under ``root`` (what the scan wrote so far)."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+class TargetWatch:
+    """Follows a running target-count scan (the CLI's lines, the GUI's label): the estimate
+    recomputed as tiles arrive, handed on when it first exists and again when its tile count
+    moves by a tenth; the folder's size (``folder_bytes``) is read only then. Time counts from
+    the first tile seen, so the preparation (darks, focus map) is left out."""
+
+    def __init__(self, target: int, reach_tiles: int, folder_bytes: Callable[[], int]) -> None:
+        self.target, self.reach_tiles = target, reach_tiles
+        self._folder_bytes = folder_bytes
+        self._first: tuple[float, int] | None = None
+        self._shown = 0
+        self.latest: TargetEstimate | None = None
+
+    def update(
+        self, wbc_counted: int, tiles_analysed: int, tiles_done: int, now_s: float
+    ) -> TargetEstimate | None:
+        """The new estimate to show, or None when the last one shown still holds."""
+        if self._first is None:
+            self._first = (now_s, tiles_done)
+            return None
+        t0, n0 = self._first
+        elapsed_s = (now_s - t0) / max(tiles_done - n0, 1) * tiles_done
+        counts = (wbc_counted, tiles_analysed, tiles_done, elapsed_s)
+        est = estimate_target(self.target, *counts, 0, self.reach_tiles)
+        if est is None or abs(est.tiles - self._shown) <= self._shown / 10:
+            return None
+        self._shown = est.tiles
+        self.latest = estimate_target(self.target, *counts, self._folder_bytes(), self.reach_tiles)
+        return self.latest

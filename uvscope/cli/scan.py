@@ -204,35 +204,25 @@ def _add_analysis(engine: ScanEngine, resumed: bool) -> None:
 
 
 def _target_estimates(engine: ScanEngine, say: Callable[[str], None]) -> Any:
-    """A target-count scan: its estimate (``target_estimate``) from the density the first
-    tiles show, said when it first exists and again when its tile count moves by a tenth."""
-    from uvscope.acquisition.target_estimate import estimate_target
+    """A target-count scan: its estimate from the density the first tiles show
+    (``target_estimate.TargetWatch``), said when it first exists and when it moves."""
+    from uvscope.acquisition.target_estimate import TargetWatch, folder_bytes
 
     sink = next((s for s in engine.user_sinks if hasattr(s, "differential")), None)
-    target, shown, first = engine.scan.stop_after_wbc, [0], [0.0, 0]
+    target, plan = engine.scan.stop_after_wbc, engine.plan
+    if sink is None or target is None or plan is None:
+        return lambda _p: None
+    watch = TargetWatch(target, len(plan.tiles), lambda: folder_bytes(engine.out_dir))
 
     def on_progress(p: ScanProgress) -> None:
-        diff = sink.differential() if sink is not None else None
-        if diff is None or target is None or engine.plan is None:
+        diff = sink.differential()
+        if diff is None:
             return
-        if not first[1]:
-            first[0], first[1] = time.monotonic(), p.done
-            return
-        # seconds a tile since the first one (the preparation left out)
-        elapsed_s = (time.monotonic() - first[0]) / max(p.done - first[1], 1) * p.done
-        counts = (diff.healthy, diff.tiles_analysed, p.done, elapsed_s)
-        est = estimate_target(target, *counts, 0, len(engine.plan.tiles))
-        if est is not None and abs(est.tiles - shown[0]) > shown[0] / 10:
-            shown[0] = est.tiles  # the folder is measured only when the estimate is said
-            disk = _folder_bytes(engine.out_dir)
-            est = estimate_target(target, *counts, disk, len(engine.plan.tiles))
-            say(f"estimate: {est.text() if est is not None else '-'}")
+        est = watch.update(diff.healthy, diff.tiles_analysed, p.done, time.monotonic())
+        if est is not None:
+            say(f"estimate: {est.text()}")
 
     return on_progress
-
-
-def _folder_bytes(root: Path) -> int:
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
 def run_one(
