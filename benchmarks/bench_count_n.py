@@ -89,7 +89,7 @@ def main() -> None:
                 diff.healthy,
                 diff.tiles_analysed,
                 len(done),
-                now - first_tile[0],
+                now - first_tile[0],  # seconds since the first tile
                 _disk_bytes(out),
                 len(reach or []),
             )

@@ -6,13 +6,14 @@ from uvscope.acquisition.target_estimate import MIN_TILES, TargetWatch, estimate
 
 
 def test_projection_from_the_first_tiles():
-    # 20 tiles analysed held 6 WBCs (0.3 a tile), 22 taken in 44 s writing 22 MB
+    # 20 tiles analysed held 6 WBCs (0.3 a tile) 44 s after the first tile, 22 taken, 22 MB
     est = estimate_target(200, 6, 20, 22, 44.0, 22_000_000, reach_tiles=1000)
     assert est is not None and est.reachable
     assert est.wbc_per_tile == pytest.approx(0.3)
     assert est.tiles == 667 + 2  # 200 / 0.3, and the 2 tiles the analysis is behind
-    assert est.total_s == pytest.approx(2.0 * 669)
-    assert est.remaining_s == pytest.approx(2.0 * (669 - 22))
+    # the analysis's pace (2.2 s a tile) sets the time: the scan ends when it reaches 667
+    assert est.total_s == pytest.approx(2.2 * 667)
+    assert est.remaining_s == pytest.approx(2.2 * 667 - 44.0)
     assert est.disk_bytes == 669_000_000
     assert "669 tiles for 200 WBCs" in est.text()
 
@@ -38,9 +39,9 @@ def test_the_watch_counts_time_from_the_first_tile_and_speaks_when_the_estimate_
     watch = TargetWatch(100, reach_tiles=1000, folder_bytes=size)
     assert watch.update(0, 0, 5, now_s=100.0) is None  # the first tile seen: the clock starts
     assert watch.update(1, 5, 6, 102.0) is None  # too few tiles analysed
-    est = watch.update(5, 20, 25, 140.0)  # 20 tiles in 40 s since the first: 2 s a tile
+    est = watch.update(5, 20, 25, 140.0)  # 20 tiles analysed 40 s after the first: 2 s each
     assert est is not None and est.tiles == 400 + 5
-    assert est.total_s == pytest.approx(2.0 * 405) and est.disk_bytes == 405 * 800
+    assert est.total_s == pytest.approx(2.0 * 400) and est.disk_bytes == 405 * 800
     assert watch.update(5, 21, 26, 142.0) is None  # moved less than a tenth: not said again
     assert len(reads) == 1  # the folder is measured only when an estimate is said
     assert watch.update(10, 22, 27, 144.0).tiles == 220 + 5  # the density doubled

@@ -21,7 +21,7 @@ MIN_TILES = 10
 
 @dataclass(frozen=True)
 class TargetEstimate:
-    """The projection from the first tiles to the target."""
+    """The projection from the first tiles to the target (times from the first tile)."""
 
     target: int
     tiles: int  #: tiles expected in all (at most the reachable ones)
@@ -60,8 +60,14 @@ def estimate_target(
     reach_tiles: int,
 ) -> TargetEstimate | None:
     """Tiles, time and disk for ``target`` healthy WBCs from ``wbc_counted`` in the first
-    ``tiles_analysed`` tiles, ``tiles_done`` of which took ``elapsed_s`` and wrote
-    ``disk_bytes_done``; None before ``MIN_TILES`` tiles are analysed or a cell is counted."""
+    ``tiles_analysed`` tiles, ``elapsed_s`` after the first tile was taken, ``tiles_done``
+    taken writing ``disk_bytes_done``; None before ``MIN_TILES`` tiles are analysed or a
+    cell is counted.
+
+    The pace is the analysis's (seconds per analysed tile): it cannot run ahead of the
+    acquisition, and where it is the slower side the acquisition runs ahead only by the
+    analysis's queue, so the scan ends when the analysis reaches the tile that completes
+    the count (taking the tiles it is behind by too)."""
     if tiles_analysed < MIN_TILES or wbc_counted <= 0 or tiles_done <= 0:
         return None
     per_tile = wbc_counted / tiles_analysed
@@ -70,14 +76,14 @@ def estimate_target(
     # analysed now will be taken past the target too
     lag = max(0, tiles_done - tiles_analysed)
     tiles = max(tiles_done, min(need + lag, reach_tiles))
-    s_per_tile = elapsed_s / tiles_done
+    total_s = elapsed_s / tiles_analysed * min(need, reach_tiles)
     return TargetEstimate(
         target=target,
         tiles=tiles,
         reachable=need <= reach_tiles,
         wbc_per_tile=per_tile,
-        total_s=s_per_tile * tiles,
-        remaining_s=s_per_tile * (tiles - tiles_done),
+        total_s=max(total_s, elapsed_s),
+        remaining_s=max(0.0, total_s - elapsed_s),
         disk_bytes=int(disk_bytes_done / tiles_done * tiles),
     )
 
@@ -107,8 +113,7 @@ class TargetWatch:
         if self._first is None:
             self._first = (now_s, tiles_done)
             return None
-        t0, n0 = self._first
-        elapsed_s = (now_s - t0) / max(tiles_done - n0, 1) * tiles_done
+        elapsed_s = now_s - self._first[0]
         counts = (wbc_counted, tiles_analysed, tiles_done, elapsed_s)
         est = estimate_target(self.target, *counts, 0, self.reach_tiles)
         if est is None or abs(est.tiles - self._shown) <= self._shown / 10:
