@@ -588,6 +588,25 @@ class SampleConfig(Model):
     )
 
 
+class TargetConfig(Model):
+    """Count N WBCs: scan outward from a start point, ring after ring of tiles, until the
+    analysis has counted ``wbc`` healthy white cells or ``max_area_mm2`` is scanned."""
+
+    wbc: int = Field(
+        gt=0, le=10_000, description="Healthy WBCs to count (100 or 200 for a differential)"
+    )
+    start_mm: tuple[float, float] | None = Field(
+        None, description="Stage x, y (mm) of the first tile; default: the centre of [region]"
+    )
+    max_area_mm2: float = Field(
+        25.0,
+        gt=0,
+        le=5_000,
+        description="Most new slide area to scan (tiles x tile step area); a normal smear "
+        "needs about 8 mm2 per 100 WBCs",
+    )
+
+
 class RetryConfig(Model):
     """How many device errors a scan rides out by reopening the devices and retaking tiles."""
 
@@ -610,6 +629,11 @@ class ScanConfig(Model):
     name: str = "scan"
     sample: SampleConfig = Field(SampleConfig(), description="Sample id, slide id, operator")
     region: RegionConfig = RegionConfig(center_mm=(42.5, 32.5), rows=3, columns=4)
+    target: TargetConfig | None = Field(
+        None,
+        description="Count N WBCs: scan outward from a start point until the target is "
+        "counted (needs [analysis] enabled); none: scan [region] as a fixed grid",
+    )
     overlap_percent: float = Field(15.0, ge=0, lt=50, description="Tile overlap")
     order: Literal["serpentine", "raster"] = "serpentine"
     wavelengths: tuple[WavelengthConfig, ...] = (WavelengthConfig(nm=260, exposure_ms=50.0),)
@@ -628,6 +652,27 @@ class ScanConfig(Model):
         if len(set(nms)) != len(nms):
             raise ValueError(f"wavelengths: {nms} lists a wavelength twice")
         return self
+
+    @model_validator(mode="after")
+    def _target(self) -> ScanConfig:
+        t, a = self.target, self.analysis
+        if t is None:
+            return self
+        if not a.enabled:
+            raise ValueError(
+                "target.wbc needs the analysis to count the cells: set [analysis] enabled = true"
+            )
+        if a.stop_after_wbc is not None and a.stop_after_wbc != t.wbc:
+            raise ValueError(
+                f"target.wbc = {t.wbc} and analysis.stop_after_wbc = {a.stop_after_wbc} "
+                "disagree: give one of them"
+            )
+        return self
+
+    @property
+    def stop_after_wbc(self) -> int | None:
+        """The healthy-WBC count that ends the scan: the target's, else the analysis's."""
+        return self.target.wbc if self.target is not None else self.analysis.stop_after_wbc
 
 
 class BatchEntry(Model):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from uvscope.acquisition.acquirer import FocusSource
@@ -24,6 +25,13 @@ from uvscope.acquisition.drift import DriftMonitor
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
 from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.folder_setup import manifest_base, reopen_folder
+from uvscope.acquisition.grow import (
+    GrowingPlan,
+    RingPlan,
+    grown_plan_entry,
+    ring_plan,
+    smear_mm,
+)
 from uvscope.acquisition.outcome import Outcome, crash_text, failure_text, resume_hint
 from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
 from uvscope.acquisition.preflight import check_scan_on_rig
@@ -41,7 +49,7 @@ from uvscope.acquisition.steps import (
     PlanSource,
     ScanStep,
 )
-from uvscope.acquisition.tiles import TileSink
+from uvscope.acquisition.tiles import TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
@@ -96,6 +104,8 @@ class ScanEngine:
         self.events = ScanEvents()
         self.control = RunControl(self.events)
         self.plan: GridPlan | None = None
+        #: a target-count scan's rings (``grow``): ``plan`` is then every tile it may reach
+        self.rings: RingPlan | None = None
         self.folder: ScanFolder | None = None
         self.keeper: BackgroundKeeper | None = None
         #: the hardware side of the run (darks, backgrounds, focus, tiles)
@@ -204,11 +214,12 @@ class ScanEngine:
             return
         self.rig.connect()  # the plan needs the camera's image geometry as it runs (binning)
         cam = self.rig.camera
-        self.plan = plan_tiles(
-            self.scan,
-            fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um),
-            self.rig.config.stage,
-        )
+        fov = fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um)
+        if self.scan.target is not None:
+            self.rings = ring_plan(self.scan, fov, self.rig.config.stage, smear_mm(self.rig.config))
+            self.plan = self.rings.grid
+        else:
+            self.plan = plan_tiles(self.scan, fov, self.rig.config.stage)
         check_scan_on_rig(self.scan, self.rig)  # before the folder is made or locked
         if not self.resume_existing:
             self._claimed, self._leftovers = claim_for_new_scan(self.out_dir)
@@ -217,7 +228,7 @@ class ScanEngine:
         try:
             self._resume_point = check_resume(
                 folder,
-                self.plan,
+                self._saved_part(folder, self.plan),
                 self.rig.config,
                 [w.nm for w in self.scan.wavelengths],
                 self._tile_shape(),
@@ -227,6 +238,21 @@ class ScanEngine:
             folder.release()
             raise
         self._claimed = folder
+
+    def _saved_part(self, folder: ScanFolder, plan: GridPlan) -> GridPlan:
+        """The part of the plan an interrupted scan recorded: all of a fixed grid, the
+        rings a target-count scan handed out (checked tile for tile by ``check_resume``)."""
+        if self.rings is None:
+            return plan
+        saved = folder.manifest_section("plan")
+        n = saved.get("tiles") if isinstance(saved, dict) else None
+        if not isinstance(n, int) or not 0 <= n <= len(plan.tiles):
+            raise ScanError(
+                f"{folder.root}: the saved target-count scan's plan records {n!r} tiles, "
+                f"this configuration reaches {len(plan.tiles)}; resume with the scan's own "
+                "configuration and rig"
+            )
+        return replace(plan, tiles=plan.tiles[:n])
 
     def release(self) -> None:
         """Give up the folder's writer lock (``run`` does at its end)."""
@@ -302,11 +328,31 @@ class ScanEngine:
         self.rig_engine = engine
         control, events, clock = self.control, self.events, self.rig.clock
         parts = LoopParts(engine, engine.focus, keeper, recovery, control, events, folder, clock)
-        todo = [t for t in plan.tiles if t.index not in done]
         base = ProgressBase(len(done), len(plan.tiles), t0_s, self.rig.clock.now())
+        if self.rings is not None and self.plan_source is None:  # grows ring by ring
+            saved = folder.read_manifest()["plan"]["tiles"] if self.resume_existing else 0
+            growing = GrowingPlan(self.rings, self._record_grown, saved, list(done))
+            base = replace(base, total=len(done) + growing.first_count())
+            self.plan_source = growing
+        todo = [t for t in plan.tiles if t.index not in done]
         self._done = done
         self.runner = ScanLoop(parts, self.plan_source or FixedPlan(todo), self._open_sinks, base)
         return self.runner
+
+    def _record_grown(self, specs: Sequence[TileSpec]) -> None:
+        """A target-count scan grew: its manifest's plan holds every tile handed out."""
+        folder, rings = self.folder, self.rings
+        if folder is None or rings is None:
+            raise ScanError("the scan folder was not opened")
+        folder.update_manifest(plan=grown_plan_entry(folder.read_manifest()["plan"], specs))
+        ring = rings.rings[len(specs) - 1]
+        self._log(
+            "grow",
+            f"ring {ring}: {len(specs)} tile{'s' if len(specs) != 1 else ''} planned "
+            f"({len(specs) * rings.tile_area_mm2:.2f} mm2) towards {self.scan.stop_after_wbc} "
+            "healthy WBCs",
+            tiles=len(specs),
+        )
 
     def _first_steps(self) -> list[ScanStep]:
         """The preparation: darks and background (or a resume's), the focus, the tiles begin."""
@@ -336,6 +382,8 @@ class ScanEngine:
         """The checked folder, now written: a new manifest, or a resume's repairs."""
         if not self.resume_existing:
             manifest = manifest_base(self.scan, self.rig, plan, self._tile_shape())
+            if self.rings is not None:  # a target-count scan records its tiles as it grows
+                manifest["plan"] = grown_plan_entry(manifest["plan"], [])
             remove_startup_files(claimed, self._leftovers)
             self.folder = ScanFolder.create(self.out_dir, manifest, claimed=claimed)
             if self._leftovers:

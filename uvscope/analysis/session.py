@@ -126,6 +126,21 @@ class AnalysisSession:
             self.worker.error.connect(lambda index, _msg: self.outputs.tile_failed(index))
         return self.worker
 
+    def catch_up(self) -> int:
+        """Analyse the tiles a resumed scan saved before, now (not at the end), so its stop
+        rule counts their cells: a target-count scan goes on from its count, not from 0.
+        Returns how many tiles were queued (they are analysed as the scan runs)."""
+        folder = ScanFolder.open(self.scan_dir)
+        saved = folder.verified_tiles()
+        if not saved:
+            return 0
+        worker = self._start()
+        if not self._smear_configured:
+            self._configure_smear(worker)
+        for tile in read_tiles(folder, sorted(saved), saved):
+            worker.put(tile)
+        return len(saved)
+
     # ---------------------------------------------------------------- TileSink
     def put(self, tile: Tile) -> None:
         worker = self._start()
@@ -355,8 +370,8 @@ def session_for_scan(
     a = scan.analysis
     settings = load_settings(a.settings)
     counting = settings.counting.model_dump()
-    if a.stop_after_wbc is not None:
-        counting["stop_after_wbc"] = a.stop_after_wbc
+    if scan.stop_after_wbc is not None:  # [target] wbc, else [analysis] stop_after_wbc
+        counting["stop_after_wbc"] = scan.stop_after_wbc
     settings = settings.replace(
         counting=counting, inference={**settings.inference.model_dump(), "device": a.device}
     )

@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -170,17 +170,71 @@ def _analysis_overrides(
     return scan.replace(analysis=a)
 
 
-def _analysis_sink(scan: ScanConfig, rig: Rig, out_dir: Path, _plan: GridPlan) -> TileSink:
+def _analysis_sink(scan: ScanConfig, rig: Rig, out_dir: Path, plan: GridPlan) -> TileSink:
     """The analysis of ``uvscope scan``: models loaded (and their modality and pixel size
-    checked) before the first tile is acquired; the report written at its end."""
+    checked) before the first tile is acquired; the report written at its end. A
+    target-count scan's gets every tile the scan may reach."""
     from uvscope.analysis.session import session_for_scan
     from uvscope.report.page import write_report
 
     console.print(f"loading analysis models ({scan.analysis.models}, {scan.analysis.device})")
-    sink = session_for_scan(scan, out_dir, pixel_size_um=rig.pixel_size_um, report=write_report)
+    reach = list(plan.tiles) if scan.target is not None else None  # the overlap rule needs them
+    px = rig.pixel_size_um
+    sink = session_for_scan(scan, out_dir, reach, pixel_size_um=px, report=write_report)
     for why in sink.models.provenance.get("mismatch_overridden", []):
         console.print(f"[bold yellow]warning:[/] model mismatch overridden: {why}")
     return sink
+
+
+def _target_overrides(scan: ScanConfig, target: dict[str, Any] | None) -> ScanConfig:
+    """The scan config with the command line's target-count options applied (``wbc``,
+    ``start_mm``, ``max_area_mm2``; a target count turns the analysis on unless the command
+    line turned it off, which the config then refuses)."""
+    opts = dict(target or {})
+    analysis_off = bool(opts.pop("analysis_off", False))
+    given = {k: v for k, v in opts.items() if v is not None}
+    if not given:
+        return scan
+    if "wbc" not in given and scan.target is None:
+        raise click.UsageError("--start and --max-area go with --target-wbc (or a [target])")
+    base = scan.target.model_dump() if scan.target is not None else {}
+    analysis = scan.analysis.model_dump()
+    if "wbc" in given and not analysis_off:
+        analysis["enabled"] = True
+    return scan.replace(target={**base, **given}, analysis=analysis)
+
+
+def _catch_up(engine: ScanEngine, resumed: bool) -> None:
+    """A resumed target-count scan first counts the tiles taken before, so its count goes on
+    from them instead of starting at 0."""
+    if not resumed or engine.scan.target is None:
+        return
+    sink = next((s for s in engine.user_sinks if hasattr(s, "catch_up")), None)
+    if sink is not None:
+        console.print("counting the cells of the tiles taken before the interrupt")
+        console.print(f"{sink.catch_up()} tiles queued for the analysis")
+
+
+def _target_estimates(engine: ScanEngine, say: Callable[[str], None]) -> Any:
+    """A target-count scan: its estimate from the density the first tiles show
+    (``target_estimate.TargetWatch``), said when it first exists and when it moves."""
+    from uvscope.acquisition.target_estimate import TargetWatch, folder_bytes
+
+    sink = next((s for s in engine.user_sinks if hasattr(s, "differential")), None)
+    target, plan = engine.scan.stop_after_wbc, engine.plan
+    if sink is None or target is None or plan is None:
+        return lambda _p: None
+    watch = TargetWatch(target, len(plan.tiles), lambda: folder_bytes(engine.out_dir))
+
+    def on_progress(p: ScanProgress) -> None:
+        diff = sink.differential()
+        if diff is None:
+            return
+        est = watch.update(diff.healthy, diff.tiles_analysed, p.done, time.monotonic())
+        if est is not None:
+            say(f"estimate: {est.text()}")
+
+    return on_progress
 
 
 def run_one(
@@ -193,6 +247,7 @@ def run_one(
     accept_rig_change: str | None = None,
     models: str | None = None,
     allow_model_mismatch: bool = False,
+    target: dict[str, Any] | None = None,
 ) -> int:
     """Run one scan with a progress bar; returns the process exit code.
 
@@ -202,6 +257,7 @@ def run_one(
 
     scan, rig_cfg, out_dir = _configs(scan_path, rig_path, out, resume)
     scan = _analysis_overrides(scan, analysis, models, allow_model_mismatch)
+    scan = _target_overrides(scan, target)
     rig = build_rig(rig_cfg)
     try:
         engine = prepare_scan(
@@ -213,6 +269,12 @@ def run_one(
             accept_rig_change=accept_rig_change,
         )
     except BaseException:
+        rig.close()
+        raise
+    try:
+        _catch_up(engine, resume is not None)
+    except BaseException:
+        engine.release()
         rig.close()
         raise
     sinks = engine.user_sinks
@@ -246,6 +308,9 @@ def run_one(
         engine.events.preparing.connect(_prep_bar(progress))
         engine.events.state_changed.connect(on_state)
         engine.events.progress.connect(on_progress)
+        if scan.target is not None:
+            say = progress.console.print
+            engine.events.progress.connect(_target_estimates(engine, lambda m: say(m)))
         end_products.step.connect(on_end_product)
         engine.events.log.connect(lambda msg: progress.console.print(f"[yellow]{msg}[/]"))
         with SignalStop(engine, lambda m: progress.console.print(f"[yellow]{m}[/]")) as stop:
@@ -328,6 +393,30 @@ def run_one(
     help="Run such weights anyway (sets [analysis] allow_model_mismatch; the manifest and "
     "the analysis provenance record it).",
 )
+@click.option(
+    "--target-wbc",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    metavar="N",
+    help="Count N WBCs: scan outward from the start point, ring after ring of tiles, until "
+    "N healthy WBCs are counted (sets [target] wbc; implies --analysis).",
+)
+@click.option(
+    "--start",
+    "start_mm",
+    type=(float, float),
+    default=None,
+    metavar="X Y",
+    help="With a target count: stage x y (mm) of the first tile (default: the centre of [region]).",
+)
+@click.option(
+    "--max-area",
+    "max_area_mm2",
+    type=float,
+    default=None,
+    metavar="MM2",
+    help="With a target count: most slide area to scan, mm^2 (default 25).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
     "--json",
@@ -346,6 +435,9 @@ def scan(
     allow_model_mismatch: bool,
     quiet: bool,
     as_json: bool = False,
+    target_wbc: int | None = None,
+    start_mm: tuple[float, float] | None = None,
+    max_area_mm2: float | None = None,
 ) -> None:
     """Scan a slide region into overlapping, background-normalised OME-TIFF tiles.
 
@@ -375,7 +467,11 @@ def scan(
         raise click.UsageError("--models sets the analysis's networks; drop --no-analysis")
     if models is not None:
         analysis = True
-    extra = (accept_rig_change, models, allow_model_mismatch)
+    target = {"wbc": target_wbc, "start_mm": start_mm, "max_area_mm2": max_area_mm2}
+    if resume is not None and any(v is not None for v in target.values()):
+        raise click.UsageError("--resume takes the folder's own target; drop --target-wbc")
+    target["analysis_off"] = analysis is False
+    extra = (accept_rig_change, models, allow_model_mismatch, target)
     if as_json:
         sys.exit(_run_json(scan_path, rig_path, out, resume, quiet, analysis, *extra))
     code = run_one(scan_path, rig_path, out, resume, quiet, analysis, *extra)
@@ -393,6 +489,7 @@ def _run_json(
     accept_rig_change: str | None = None,
     models: str | None = None,
     allow_model_mismatch: bool = False,
+    target: dict[str, Any] | None = None,
 ) -> int:
     """run_one with its terminal output on stderr, then the folder's results as JSON."""
     import contextlib
@@ -410,6 +507,7 @@ def _run_json(
             accept_rig_change,
             models,
             allow_model_mismatch,
+            target,
         )
     mpath = folder / "manifest.json"
     manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}

@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from uvscope.acquisition.plan import fov_mm, plan_tiles
+from uvscope.acquisition.grow import scan_plan
+from uvscope.acquisition.plan import fov_mm
 from uvscope.config import RigConfig, ScanConfig
 
 ANALYSIS_S_PER_TILE = 4.5
@@ -43,9 +44,14 @@ class ScanEstimate:
     expected_wbc: float
     #: tiles the stop rule needs at WBC_PER_MM2 (None without a stop rule)
     tiles_for_stop: int | None
+    #: a target-count scan: healthy WBCs to count, and the most tiles its area allows
+    target_wbc: int | None = None
+    reach_tiles: int = 0
 
     def text(self) -> str:
         """The estimate in one paragraph, as the form shows it."""
+        if self.target_wbc is not None:
+            return self._target_text()
         parts = [
             f"{self.tiles} tiles ({self.rows} x {self.columns}), {self.area_mm2:.2f} mm²",
             f"about {_duration(self.total_s)}",
@@ -62,6 +68,20 @@ class ScanEstimate:
             else:
                 text += f". The stop rule is likely reached after ~{self.tiles_for_stop} tiles"
         return text + "."
+
+    def _target_text(self) -> str:
+        """A target-count scan: the tiles the target needs at a normal smear's density."""
+        text = (
+            f"Count {self.target_wbc} WBCs: ~{self.tiles} tiles, {self.area_mm2:.1f} mm² at "
+            f"{WBC_PER_MM2:g} WBC/mm² (a normal smear), about {_duration(self.total_s)}, "
+            f"{self.disk_bytes / 1e9:.2f} GB on disk"
+        )
+        if self.tiles_for_stop is not None and self.tiles_for_stop > self.reach_tiles:
+            text += (
+                f". The maximum area ({self.reach_tiles} tiles) holds only "
+                f"~{self.expected_wbc:.0f} WBCs at that density"
+            )
+        return text + ". Refined from the density the first tiles show once scanning."
 
 
 def _duration(s: float) -> str:
@@ -86,8 +106,13 @@ def estimate_scan(
     """Estimate ``scan`` on ``rig`` (raises LimitError as planning does for a bad region)."""
     cam, stage = rig.camera, rig.stage
     fov = fov_mm(cam.width_px, cam.height_px, cam.pixel_size_um)
-    plan = plan_tiles(scan, fov, stage)
-    n, nw = len(plan.tiles), len(scan.wavelengths)
+    plan = scan_plan(scan, fov, rig)
+    step_area = (plan.step_mm[0] * plan.step_mm[1]) or fov[0] * fov[1]
+    stop = scan.stop_after_wbc if scan.analysis.enabled else None
+    tiles_for_stop = math.ceil(stop / (WBC_PER_MM2 * step_area)) if stop else None
+    reach = len(plan.tiles)
+    n = reach if tiles_for_stop is None or scan.target is None else min(tiles_for_stop, reach)
+    nw = len(scan.wavelengths)
     step = max(plan.step_mm)
     move = _move_s(step, stage.velocity_mm_s, stage.acceleration_mm_s2) + stage.settle_ms / 1e3
     frames = sum(w.exposure_ms + cam.readout_ms for w in scan.wavelengths) / 1e3
@@ -107,9 +132,7 @@ def estimate_scan(
     if analysed:
         per_px += ANALYSIS_BYTES_PER_PX
     x0, y0, x1, y1 = plan.bounds_mm
-    area = (x1 - x0) * (y1 - y0)
-    stop = scan.analysis.stop_after_wbc if analysed else None
-    tile_area = (plan.step_mm[0] * plan.step_mm[1]) or fov[0] * fov[1]
+    area = (x1 - x0) * (y1 - y0) if scan.target is None else n * step_area
     return ScanEstimate(
         tiles=n,
         rows=plan.rows,
@@ -119,5 +142,7 @@ def estimate_scan(
         total_s=total,
         disk_bytes=int(n * px * per_px),
         expected_wbc=area * WBC_PER_MM2,
-        tiles_for_stop=math.ceil(stop / (WBC_PER_MM2 * tile_area)) if stop else None,
+        tiles_for_stop=tiles_for_stop,
+        target_wbc=scan.target.wbc if scan.target is not None else None,
+        reach_tiles=reach,
     )

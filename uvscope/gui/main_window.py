@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from uvscope.acquisition.events import RunState, ScanProgress, ScanSummary
-from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.grow import scan_plan
+from uvscope.acquisition.plan import GridPlan, fov_mm
 from uvscope.acquisition.prepare import AnalysisFactory
+from uvscope.acquisition.target_estimate import TargetWatch, folder_bytes
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
 from uvscope.errors import ConfigError, ModelError, UvscopeError
@@ -157,7 +159,7 @@ class MainWindow(QMainWindow):
             self.form,
             # the map's field (the camera's where it answers, else its configuration): a rig
             # not connected yet still shows the set-up's region
-            lambda cfg: plan_tiles(cfg, self.overview.fov_mm, rig.config.stage),
+            lambda cfg: scan_plan(cfg, self.overview.fov_mm, rig.config),
             lambda: self._worklist_folder,
             self,
         )
@@ -705,6 +707,7 @@ class MainWindow(QMainWindow):
         self.results.set_scanning(True)
 
         self.red_cells.reset(out, analysed=analysis is not None)
+        self._watch_target(cfg, out)
         if analysis is not None:
             self.statusBar().showMessage("analysis models loaded", 5000)
             lower_analysis_threads()  # the window wins the CPU from the networks
@@ -738,6 +741,21 @@ class MainWindow(QMainWindow):
 
     def _on_progress(self, p: ScanProgress) -> None:
         self.scan_view.set_progress(p)
+        self._done_now = p.done
+
+    def _watch_target(self, cfg: ScanConfig, out: Path) -> None:
+        """A target-count scan: its projection to the target under the progress (updated
+        as the counts arrive); any other scan: none."""
+        self.scan_view.target_label.setText(
+            f"Counting {cfg.target.wbc} WBCs: an estimate follows once 10 tiles are analysed."
+            if cfg.target is not None
+            else ""
+        )
+        self._done_now = 0
+        self._target_watch: TargetWatch | None = None
+        if cfg.target is not None:
+            reach = len(self.controller.plan(cfg).tiles)
+            self._target_watch = TargetWatch(cfg.target.wbc, reach, lambda: folder_bytes(out))
 
     def _on_result(self, index: int, images: dict[str, Any], thumbs: list[Any]) -> None:
         self.scan_view.mosaic.update_tile(index, images)
@@ -747,6 +765,12 @@ class MainWindow(QMainWindow):
     def _on_differential(self, diff: Any) -> None:
         self.results.show_analysis_differential(diff)
         self.scan_view.set_counted(diff.total)
+        watch = getattr(self, "_target_watch", None)
+        if watch is not None:
+            analysed = self.scan_view.run.analysed
+            est = watch.update(diff.total, analysed, self._done_now, self.scan_view.clock())
+            if est is not None:
+                self.scan_view.target_label.setText(f"Estimate: {est.text()}")
 
     def _on_device_error(self, text: str) -> None:
         self.banner.show_message(f"Device error, scan paused: {text}")

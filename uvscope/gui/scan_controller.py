@@ -15,7 +15,8 @@ from PySide6.QtCore import QObject, Signal
 
 from uvscope.acquisition.engine import ScanEngine
 from uvscope.acquisition.events import RunState
-from uvscope.acquisition.plan import GridPlan, fov_mm, plan_tiles
+from uvscope.acquisition.grow import scan_plan
+from uvscope.acquisition.plan import GridPlan, fov_mm
 from uvscope.acquisition.prepare import AnalysisFactory, prepare_scan
 from uvscope.acquisition.tiles import TileSink
 from uvscope.config import ScanConfig
@@ -83,11 +84,8 @@ class ScanController(QObject):
     def plan(self, scan: ScanConfig) -> GridPlan:
         """The engine's plan: from the camera's image geometry as it runs (binning, ROI)."""
         cam = self.rig.camera
-        return plan_tiles(
-            scan,
-            fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um),
-            self.rig.config.stage,
-        )
+        fov = fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um)
+        return scan_plan(scan, fov, self.rig.config)
 
     def make_analysis(self, scan: ScanConfig, out_dir: Path) -> TileSink | None:
         """The scan's analysis sink (loads models: call it off the GUI thread), or None."""

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from uvscope.acquisition.grow import start_point
 from uvscope.config import (
     WAVELENGTHS_NM,
     AnalysisConfig,
@@ -46,6 +47,7 @@ from uvscope.config import (
     RigConfig,
     SampleConfig,
     ScanConfig,
+    TargetConfig,
     dump_toml,
     load_toml,
     parse_model,
@@ -288,6 +290,8 @@ class ScanForm(QWidget):
         general.addRow("Name", self._with_error(self.name, "name"))
         lay.addLayout(general)
 
+        lay.addWidget(self._target_box())
+
         # region
         box = QGroupBox("Region")
         g = QGridLayout(box)
@@ -469,6 +473,77 @@ class ScanForm(QWidget):
         self._watch_inputs()
 
         self.set_config(ScanConfig())
+
+    # ------------------------------------------------------------------ what to scan
+    def _target_box(self) -> QGroupBox:
+        """Count N WBCs (scan outward from a start point until counted) or a fixed region."""
+        box = QGroupBox("Scan until")
+        g = QGridLayout(box)
+        self.by_target = QRadioButton("Count")
+        self.by_region = QRadioButton("Fixed region (below)")
+        grp = QButtonGroup(self)
+        grp.addButton(self.by_target)
+        grp.addButton(self.by_region)
+        self.target_n = QComboBox()
+        self.target_n.addItems(["200", "100"])
+        self.target_n.setToolTip("Healthy WBCs to count: 100 or 200 for a differential")
+        row = QHBoxLayout()
+        row.addWidget(self.by_target)
+        row.addWidget(self.target_n)
+        row.addWidget(QLabel("healthy WBCs"))
+        row.addStretch(1)
+        g.addLayout(row, 0, 0, 1, 4)
+        self.start = [_dspin(-1000, 1000, 3, "mm"), _dspin(-1000, 1000, 3, "mm")]
+        self.start_here = QPushButton("Here")
+        self.start_here.setToolTip("Start at the current stage position")
+        self.start_here.clicked.connect(lambda: self._set_here(self.start))
+        g.addWidget(QLabel("Start x / y"), 1, 0)
+        g.addWidget(self.start[0], 1, 1)
+        g.addWidget(self.start[1], 1, 2)
+        g.addWidget(self.start_here, 1, 3)
+        self.max_area = _dspin(0, 5000, 1, "mm²")
+        g.addWidget(QLabel("At most"), 2, 0)
+        g.addWidget(self.max_area, 2, 1)
+        g.addWidget(self._error_label("target"), 3, 0, 1, 4)
+        g.addWidget(self.by_region, 4, 0, 1, 4)
+        for mode in (self.by_target, self.by_region):
+            mode.toggled.connect(self._target_mode)
+        return box
+
+    def _target_mode(self) -> None:
+        """A target count needs the analysis (it counts the cells) and replaces the stop
+        rule; its start and area apply only to it."""
+        on = self.by_target.isChecked()
+        for w in (self.target_n, *self.start, self.start_here, self.max_area):
+            w.setEnabled(on)
+        if on:
+            self.analysis_on.setChecked(True)
+        self.stop_on.setEnabled(not on)
+        self.stop_n.setEnabled(not on)
+
+    def _set_target(self, cfg: ScanConfig) -> None:
+        t = cfg.target
+        (self.by_target if t is not None else self.by_region).setChecked(True)
+        if t is not None:
+            if self.target_n.findText(str(t.wbc)) < 0:
+                self.target_n.addItem(str(t.wbc))  # a scan file's own count is kept
+            self.target_n.setCurrentText(str(t.wbc))
+        start = t.start_mm if t is not None and t.start_mm is not None else None
+        if start is None:  # the region's centre, as a scan file without start_mm means
+            start = start_point(cfg, t or TargetConfig(wbc=1))
+        self.start[0].setValue(start[0])
+        self.start[1].setValue(start[1])
+        self.max_area.setValue(t.max_area_mm2 if t is not None else 25.0)
+        self._target_mode()
+
+    def _target_data(self) -> dict[str, Any] | None:
+        if not self.by_target.isChecked():
+            return None
+        return {
+            "wbc": int(self.target_n.currentText()),
+            "start_mm": [s.value() for s in self.start],
+            "max_area_mm2": self.max_area.value(),
+        }
 
     # ------------------------------------------------------------------ sample identity
     def _sample_box(self) -> QGroupBox:
@@ -721,6 +796,7 @@ class ScanForm(QWidget):
         self.stop_n.setValue(a.stop_after_wbc or 200)
         self.models.set_value(a.models)
         self.analysis_extra.set(a)
+        self._set_target(cfg)
         self.focus_extra.set(cfg.focus)
         self.background_extra.set(bg)
         self.show_errors(None)
@@ -752,7 +828,8 @@ class ScanForm(QWidget):
             "enabled": self.analysis_on.isChecked(),
             "models": self.models.value(),
         }
-        if self.stop_on.isChecked():
+        target = self._target_data()
+        if self.stop_on.isChecked() and target is None:
             analysis["stop_after_wbc"] = self.stop_n.value()
         analysis.update(self.analysis_extra.data())
         data: dict[str, Any] = {
@@ -774,6 +851,8 @@ class ScanForm(QWidget):
             "analysis": analysis,
             "save_raw": self.save_raw.isChecked(),
         }
+        if target is not None:
+            data["target"] = target
         if self._retries != RetryConfig():
             data["retries"] = self._retries.model_dump()
         if self.output_dir.text().strip():

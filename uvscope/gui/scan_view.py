@@ -53,6 +53,9 @@ class ScanView(QWidget):
         self.progress_bar.setValue(0)
         self.state_label = QLabel("idle")
         self.rate_label = QLabel("")
+        #: a target-count scan's projection to its target (empty otherwise)
+        self.target_label = QLabel("")
+        self.target_label.setWordWrap(True)
         self.mosaic = MosaicView()
         self.mode_buttons: dict[str, QRadioButton] = {}
         group = QButtonGroup(self)
@@ -104,6 +107,7 @@ class ScanView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
         lay.addLayout(info)
+        lay.addWidget(self.target_label)
         lay.addLayout(modes)
         lay.addWidget(split, 1)
         #: the analysis runs with this scan (set by the window before it starts)

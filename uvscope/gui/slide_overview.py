@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from uvscope.acquisition.grow import smear_mm
 from uvscope.config import RigConfig
 
 #: a drag shorter than this (mm) on either side is a click, not a region
@@ -119,11 +120,9 @@ def earlier_scans(root: Path, slide_id: str, exclude: Path | None = None) -> lis
 
 
 def smear_rect_mm(rig: RigConfig) -> tuple[float, float, float, float] | None:
-    """The smear's outline (x0, y0, x1, y1) where the rig knows it: the simulated slide."""
-    if rig.stage.backend != "sim":
-        return None
-    (x0, y0), (w, h) = rig.sim.slide_origin_mm, rig.sim.slide_size_mm
-    return (x0, y0, x0 + w, y0 + h)
+    """The smear's outline (x0, y0, x1, y1) where the rig knows it: the simulated slide
+    (the same outline a target-count scan grows inside)."""
+    return smear_mm(rig)
 
 
 class _StageBox(pg.ViewBox):  # type: ignore[misc]

@@ -1,0 +1,241 @@
+"""Count N WBCs: the ring planner, the growing plan source, and target-count scans on the
+simulated rig stopped by the simulator's own white cells (not by the planner's arithmetic)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from uvscope.acquisition.autofocus import DEPTH_OF_FIELD_UM
+from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.grow import GrowingPlan, ring_offsets, ring_plan
+from uvscope.analysis.dedup import CoreRegions
+from uvscope.config import CameraConfig, RigConfig, ScanConfig, StageConfig, WavelengthConfig
+from uvscope.errors import LimitError
+from uvscope.io.scanfolder import ScanFolder
+
+FOV = (0.2, 0.15)
+
+
+def target_scan(wbc=5, start=(42.5, 32.5), area=1.0, **kw) -> ScanConfig:
+    kw.setdefault("focus", {"mode": "fixed", "refocus_threshold": 0.0})
+    return ScanConfig(
+        target={"wbc": wbc, "start_mm": start, "max_area_mm2": area},
+        analysis={"enabled": True},
+        wavelengths=(WavelengthConfig(nm=260, exposure_ms=50.0),),
+        save_raw=False,
+        **kw,
+    )
+
+
+# ---------------------------------------------------------------------- the ring planner
+def test_rings_go_outward_each_tile_next_to_the_one_before():
+    rings = ring_plan(target_scan(area=2.0), FOV, StageConfig())
+    tiles, ring_of = rings.grid.tiles, rings.rings
+    assert [t.index for t in tiles] == list(range(len(tiles)))
+    assert (tiles[0].x_mm, tiles[0].y_mm) == (42.5, 32.5)
+    assert list(ring_of) == sorted(ring_of)  # never back inwards
+    sx, sy = rings.grid.step_mm
+    for a, b in zip(tiles, tiles[1:], strict=False):
+        cols, rows = abs(a.col - b.col), abs(a.row - b.row)
+        assert max(cols, rows) == 1  # a neighbour (diagonal only between rings)
+        assert abs(a.x_mm - b.x_mm) == pytest.approx(cols * sx)
+        assert abs(a.y_mm - b.y_mm) == pytest.approx(rows * sy)
+    for r in range(1, 4):
+        assert len(ring_offsets(r)) == 8 * r
+        assert len(set(ring_offsets(r))) == 8 * r
+
+
+def test_neighbours_overlap_by_the_scan_overlap():
+    rings = ring_plan(target_scan(overlap_percent=20.0), FOV, StageConfig())
+    assert rings.grid.step_mm == pytest.approx((FOV[0] * 0.8, FOV[1] * 0.8))
+    assert min(t.row for t in rings.grid.tiles) == 0 and min(t.col for t in rings.grid.tiles) == 0
+
+
+def test_area_cap_counts_the_new_area_each_tile_adds():
+    scan = target_scan(area=1.0)
+    rings = ring_plan(scan, FOV, StageConfig())
+    step_area = rings.grid.step_mm[0] * rings.grid.step_mm[1]
+    assert len(rings.grid.tiles) == math.floor(1.0 / step_area)
+    assert len(rings.grid.tiles) * rings.tile_area_mm2 <= 1.0
+
+
+def test_rings_stay_inside_the_soft_limits_and_the_smear():
+    stage = StageConfig(x_limits_mm=(42.4, 60.0), y_limits_mm=(0.0, 75.0))
+    rings = ring_plan(target_scan(area=1.0), FOV, stage)
+    assert all(t.x_mm >= 42.4 for t in rings.grid.tiles)
+    assert len(rings.grid.tiles) == math.floor(1.0 / rings.tile_area_mm2)  # grows elsewhere
+    smear = (42.3, 32.3, 42.9, 32.8)
+    small = ring_plan(target_scan(area=10.0), FOV, StageConfig(), smear_mm=smear)
+    assert 0 < len(small.grid.tiles) < 30  # the smear is used up before the area
+    for t in small.grid.tiles:
+        assert smear[0] <= t.x_mm <= smear[2] and smear[1] <= t.y_mm <= smear[3]
+
+
+def test_a_start_off_the_stage_is_refused_naming_the_field():
+    with pytest.raises(LimitError, match=r"target\.start_mm .* soft limits"):
+        ring_plan(target_scan(start=(200.0, 30.0)), FOV, StageConfig())
+    with pytest.raises(LimitError, match=r"target\.start_mm .* smear"):
+        ring_plan(target_scan(start=(10.0, 10.0)), FOV, StageConfig(), (30, 20, 55, 45))
+
+
+def test_default_start_is_the_region_centre():
+    scan = target_scan(start=None).replace(region={"corners_mm": [[40, 30], [41, 31]]})
+    assert ring_plan(scan, FOV, StageConfig()).start_mm == (40.5, 30.5)
+
+
+def test_growing_plan_hands_out_ring_after_ring_and_records_them():
+    rings = ring_plan(target_scan(area=2.0), FOV, StageConfig())
+    recorded: list[int] = []
+    source = GrowingPlan(rings, lambda specs: recorded.append(len(specs)))
+    got = [len(source.next_tiles()) for _ in range(4)]
+    assert got == [1, 8, 16, 24] and recorded == [1, 9, 25, 49]
+    # a resume: 9 recorded, tiles 0-6 done -> 7 and 8 again first, then ring 2
+    again = GrowingPlan(rings, lambda s: None, handed=9, done=range(7))
+    assert [t.index for t in again.next_tiles()] == [7, 8, *range(9, 25)]
+    total = len(rings.grid.tiles)
+    drained = GrowingPlan(rings, lambda s: None)
+    while drained.next_tiles():
+        pass
+    assert drained.handed == total and drained.next_tiles() == []
+
+
+# ---------------------------------------------------------------------- on the simulated rig
+class TruthCounter:
+    """A stop rule from the simulator's truth: healthy WBCs whose centre lies in a taken
+    tile's core (each counted once across overlaps), stopping at ``target``."""
+
+    lossless = True
+
+    def __init__(self, world, specs, shape, px_um, target):
+        self.world, self.target = world, target
+        self.cores = CoreRegions(specs, shape, px_um, keep_outer_border_cells=True)
+        self.counted: list[int] = []  # the count after each tile
+        self.seen: set[int] = set()
+
+    def put(self, tile):
+        hx, hy = self.cores.half_mm
+        for c in self.world.cells_in_region(
+            tile.x_mm - hx, tile.y_mm - hy, tile.x_mm + hx, tile.y_mm + hy
+        ):
+            if c.dead or c.id in self.seen or self.cores.owner(*c.centroid_mm) != tile.index:
+                continue
+            self.seen.add(c.id)
+        self.counted.append(len(self.seen))
+
+    def should_stop(self):
+        return len(self.seen) >= self.target
+
+    def close(self):
+        pass
+
+
+def sim_rig(width_px=256, height_px=192, **sim):
+    from uvscope.sim.devices import build_sim_rig
+
+    cam = CameraConfig(width_px=width_px, height_px=height_px, pixel_size_um=0.5)
+    return build_sim_rig(RigConfig(camera=cam, sim=sim))
+
+
+def _counter(engine, rig, target):
+    engine.check()
+    cam = rig.camera
+    return TruthCounter(
+        rig.world,
+        engine.plan.tiles,
+        (cam.height_px, cam.width_px),
+        rig.pixel_size_um,
+        target,
+    )
+
+
+def test_target_scan_stops_at_n_white_cells_with_its_tiles_in_the_manifest(tmp_path: Path):
+    rig = sim_rig()
+    out = tmp_path / "scan"
+    engine = ScanEngine(rig, target_scan(wbc=5, area=3.0), out)
+    counter = _counter(engine, rig, 5)
+    engine.user_sinks.append(counter)
+    summary = engine.run()
+    assert summary.status == "stopped-early"
+    reached = next(i for i, n in enumerate(counter.counted) if n >= 5)
+    # the counter gets tiles once written (the writer's queue of two, one in its hands, one
+    # being read out): the scan ends within those few tiles of the count being reached
+    assert len(counter.counted) - 1 - reached <= 5
+    assert counter.counted[-1] >= 5
+    manifest = ScanFolder.open(out).read_manifest()
+    plan = manifest["plan"]
+    done = ScanFolder.open(out).verified_tiles()
+    handed = engine.plan.tiles[: plan["tiles"]]
+    # the same format as a fixed grid's plan, holding exactly the tiles handed out
+    assert plan["positions"] == [[t.index, t.row, t.col, t.x_mm, t.y_mm] for t in handed]
+    assert set(done) <= {t.index for t in handed}
+    assert sorted(done) == list(range(len(done)))  # taken in ring order
+    assert plan["tiles"] in [1 + 4 * r * (r + 1) for r in range(20)]  # whole rings
+    assert plan["tiles"] < len(engine.plan.tiles)  # it stopped before the area ran out
+    assert summary.tiles_total == plan["tiles"]
+    x0, y0, x1, y1 = plan["bounds_mm"]
+    assert all(x0 < t.x_mm < x1 and y0 < t.y_mm < y1 for t in handed)
+
+
+def test_target_scan_ends_when_the_area_is_used_up(tmp_path: Path):
+    rig = sim_rig(128, 96)
+    engine = ScanEngine(rig, target_scan(wbc=1000, area=0.1), tmp_path / "scan")
+    counter = _counter(engine, rig, 1000)
+    engine.user_sinks.append(counter)
+    summary = engine.run()
+    assert summary.status == "complete"
+    n = len(engine.plan.tiles)
+    assert summary.tiles_done == n == math.floor(0.1 / engine.rings.tile_area_mm2)
+    assert ScanFolder.open(tmp_path / "scan").read_manifest()["plan"]["tiles"] == n
+
+
+def test_interrupted_target_scan_resumes_and_grows_on(tmp_path: Path):
+    out = tmp_path / "scan"
+    rig = sim_rig(128, 96)
+    engine = ScanEngine(rig, target_scan(wbc=1000, area=0.15), out)
+    taken: list[int] = []
+
+    def on_tile(tile):
+        taken.append(tile.index)
+        if len(taken) == 12:
+            engine.interrupt("test")
+
+    engine.events.tile_acquired.connect(on_tile)
+    assert engine.run().status == "interrupted"
+    saved = ScanFolder.open(out).read_manifest()["plan"]["tiles"]
+    assert saved == 25  # rings 0-2 handed out, stopped inside ring 2
+    rig2 = sim_rig(128, 96)
+    again = ScanEngine(rig2, target_scan(wbc=1000, area=0.15), out, resume=True)
+    retaken: list[int] = []
+    again.events.tile_acquired.connect(lambda t: retaken.append(t.index))
+    summary = again.run()
+    assert summary.status == "complete"
+    n = len(again.plan.tiles)
+    assert not set(retaken) & set(taken[:-1])  # finished tiles are not taken again
+    assert summary.tiles_done == n
+    plan = ScanFolder.open(out).read_manifest()["plan"]
+    assert plan["tiles"] == n
+    assert [p[0] for p in plan["positions"]] == list(range(n))
+
+
+@pytest.mark.slow
+def test_growing_scan_keeps_a_tilted_slide_in_focus(tmp_path: Path):
+    """The focus map covers every ring the scan may reach: on a steeply tilted, bowed slide
+    each tile is within half a depth of field of the simulator's best focus."""
+    rig = sim_rig(512, 384, tilt_um_per_mm=(4.0, 3.0))
+    scan = target_scan(wbc=1000, area=1.5, focus={"mode": "map"})
+    engine = ScanEngine(rig, scan, tmp_path / "scan")
+    engine.check()
+    span = engine.plan.bounds_mm
+    world = rig.world
+    tilt = abs(world.best_focus_um(span[0], span[1]) - world.best_focus_um(span[2], span[3]))
+    assert tilt > DEPTH_OF_FIELD_UM  # one focus could not hold this area
+    summary = engine.run()
+    assert summary.tiles_done == len(engine.plan.tiles)
+    off = [
+        abs(rec.z_um - world.best_focus_um(rec.x_mm, rec.y_mm))
+        for rec in ScanFolder.open(tmp_path / "scan").verified_tiles().values()
+    ]
+    assert max(off) <= DEPTH_OF_FIELD_UM / 2
