@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -107,3 +109,15 @@ def review(scan: Path, rows: list[tuple[str, str, str]]) -> None:
         w.writerow(REVIEWED_FIELDS)
         for cell_id, predicted, reviewed in rows:
             w.writerow([cell_id, int(cell_id[1:6]), "1.0", "2.0", predicted, reviewed])
+
+
+def printed_pages(report: Path) -> int:
+    """The A4 pages headless Chromium (Debian's ``chromium``) prints ``report`` on; the PDF is
+    left beside it."""
+    pdf = report.with_suffix(".pdf")
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", report.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf.read_bytes()))
