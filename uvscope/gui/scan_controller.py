@@ -128,8 +128,9 @@ class ScanController(QObject):
         for old in self._relays:  # the previous scan's engine can now be freed
             old.detach()
             old.deleteLater()
-        engine = ScanEngine(
-            self.rig, scan, out_dir, sinks=sinks, on_device_error="pause", resume=resume
+        # wired and checked as `uvscope scan` wires it; a refusal raises here, nothing acquired
+        engine = prepare_scan(
+            self.rig, scan, out_dir, sinks=sinks, resume=resume, on_device_error="pause"
         )
         attach_scan_log(engine, out_dir)  # OUT/uvscope.log, as for `uvscope scan`
         relay = QtRelay(engine.events, self)
