@@ -24,7 +24,7 @@ import numpy as np
 from uvscope.analysis.differential import wilson_interval
 from uvscope.analysis.rbc import Shapes
 from uvscope.analysis.rbc_morphology import classify
-from uvscope.analysis.review import REVIEWED_RBC_CSV, read_review_csv
+from uvscope.analysis.review import REVIEWED_RBC_CSV, read_reviewed_rows
 from uvscope.analysis.settings import CbcSettings
 from uvscope.classes import RBC_CLASSES
 from uvscope.errors import StorageError
@@ -234,28 +234,10 @@ def load_cbc(scan_dir: str | Path) -> dict[str, Any] | None:
 def load_reviewed_rbc(scan_dir: str | Path) -> dict[str, ReviewedObject]:
     """object id -> reviewed label from a scan folder; empty when it was never reviewed."""
     path = Path(scan_dir) / REVIEWED_RBC_CSV
-    out: dict[str, ReviewedObject] = {}
-    rows = read_review_csv(path, REVIEWED_RBC_FIELDS, "reviewed red-cell")
-    for n, row in enumerate(rows, start=2):
-        try:
-            label = ReviewedObject(
-                object_id=row["object_id"],
-                tile=int(row["tile"]),
-                predicted=row["predicted"],
-                reviewed=row["reviewed"],
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise StorageError(
-                f"{path} line {n} is not a reviewed label ({err}); its columns must be "
-                f"{', '.join(REVIEWED_RBC_FIELDS)}: fix or delete the file and review again"
-            ) from err
-        if label.reviewed not in RBC_REVIEW_CLASSES:
-            raise StorageError(
-                f"{path} line {n}: unknown class {label.reviewed!r}; expected one of "
-                f"{', '.join(RBC_REVIEW_CLASSES)}"
-            )
-        out[label.object_id] = label
-    return out
+    rows = read_reviewed_rows(
+        path, REVIEWED_RBC_FIELDS, "reviewed red-cell", "object_id", RBC_REVIEW_CLASSES
+    )
+    return {r[0]: ReviewedObject(*r) for r in rows}
 
 
 def save_reviewed_rbc(scan_dir: str | Path, reviews: Iterable[tuple[SmearObject, str]]) -> Path:

@@ -86,28 +86,31 @@ def read_review_csv(path: Path, fields: Sequence[str], what: str) -> list[dict[s
 
 def load_reviewed_labels(scan_dir: str | Path) -> dict[str, ReviewedLabel]:
     """cell id -> reviewed label from a scan folder; empty when it was never reviewed."""
-    path = Path(scan_dir) / REVIEWED_CSV
-    rows = read_review_csv(path, REVIEWED_FIELDS, "reviewed-labels")
-    out: dict[str, ReviewedLabel] = {}
-    for n, row in enumerate(rows, start=2):
+    rows = read_reviewed_rows(
+        Path(scan_dir) / REVIEWED_CSV, REVIEWED_FIELDS, "reviewed-labels", "cell_id", REVIEW_CLASSES
+    )
+    return {r[0]: ReviewedLabel(*r) for r in rows}
+
+
+def read_reviewed_rows(
+    path: Path, fields: Sequence[str], what: str, id_field: str, classes: Sequence[str]
+) -> list[tuple[str, int, str, str]]:
+    """(id, tile, predicted, reviewed) of each row of a review file (the WBC and the red-cell
+    review alike), a bad row or an unknown class named by its line."""
+    out: list[tuple[str, int, str, str]] = []
+    for n, row in enumerate(read_review_csv(path, fields, what), start=2):
         try:
-            label = ReviewedLabel(
-                cell_id=row["cell_id"],
-                tile=int(row["tile"]),
-                predicted=row["predicted"],
-                reviewed=row["reviewed"],
-            )
+            item = (row[id_field], int(row["tile"]), row["predicted"], row["reviewed"])
         except (KeyError, TypeError, ValueError) as err:
             raise StorageError(
                 f"{path} line {n} is not a reviewed label ({err}); its columns must be "
-                f"{', '.join(REVIEWED_FIELDS)}: fix or delete the file and review again"
+                f"{', '.join(fields)}: fix or delete the file and review again"
             ) from err
-        if label.reviewed not in REVIEW_CLASSES:
+        if item[3] not in classes:
             raise StorageError(
-                f"{path} line {n}: unknown class {label.reviewed!r}; expected one of "
-                f"{', '.join(REVIEW_CLASSES)}"
+                f"{path} line {n}: unknown class {item[3]!r}; expected one of {', '.join(classes)}"
             )
-        out[label.cell_id] = label
+        out.append(item)
     return out
 
 
