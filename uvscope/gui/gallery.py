@@ -10,6 +10,7 @@ smudge, artefact, unidentified) are review-only: the analysis never gives them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,28 @@ SELECTION_STYLE = (
     "QListWidget::item:hover { background: transparent; }"
 )
 _PLAIN = Qt.KeyboardModifier.KeypadModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+def move_item(src: QListWidget, dst: QListWidget, item: QListWidgetItem) -> QListWidgetItem:
+    """``item`` taken out of ``src`` into ``dst``, kept in order (a gallery's reclassify)."""
+    moved = src.takeItem(src.row(item))
+    dst.addItem(moved)
+    dst.sortItems()
+    return moved
+
+
+def reclassify_selection(lw: QListWidget, reclassify: Callable[[QListWidgetItem], None]) -> None:
+    """``reclassify`` each selected item of ``lw``, then select the one after them, so a
+    reviewer goes on with the keys."""
+    items = lw.selectedItems()
+    if not items:
+        return
+    next_row = min(lw.row(i) for i in items)
+    for item in list(items):
+        reclassify(item)
+    if lw.count():
+        lw.setCurrentRow(min(next_row, lw.count() - 1))
+    lw.setFocus()
 
 
 @dataclass
@@ -346,11 +369,7 @@ class CellGallery(QWidget):
         old = self._class_of[cell_id]
         if old == new_cls:
             return
-        src = self.lists[old]
-        item = src.takeItem(src.row(self._items[cell_id]))
-        dst = self.lists[new_cls]
-        dst.addItem(item)
-        dst.sortItems()
+        item = move_item(self.lists[old], self.lists[new_cls], self._items[cell_id])
         self._class_of[cell_id] = new_cls
         cell: DisplayCell = item.data(_CELL_ROLE)
         item.setToolTip(self._tooltip(cell, new_cls))
@@ -361,15 +380,7 @@ class CellGallery(QWidget):
     def reclassify_selected(self, new_cls: str) -> None:
         """Reclassify the selection of the shown class, then select the cell after it."""
         lw = self.lists[self.current_class()]
-        items = lw.selectedItems()
-        if not items:
-            return
-        next_row = min(lw.row(i) for i in items)
-        for item in list(items):
-            self.reclassify(item.data(_CELL_ROLE).cell_id, new_cls)
-        if lw.count():
-            lw.setCurrentRow(min(next_row, lw.count() - 1))
-        lw.setFocus()
+        reclassify_selection(lw, lambda i: self.reclassify(i.data(_CELL_ROLE).cell_id, new_cls))
 
     def _context_menu(self, lw: QListWidget, pos: QPoint) -> None:
         item = lw.itemAt(pos)

@@ -33,7 +33,7 @@ from uvscope.analysis.rbc_review import (
     shown_objects,
 )
 from uvscope.classes import RBC_CLASSES
-from uvscope.gui.gallery import LOW_MARK_RGB
+from uvscope.gui.gallery import LOW_MARK_RGB, move_item, reclassify_selection
 from uvscope.gui.qimage import rgb_to_pixmap
 
 _OBJ_ROLE = Qt.ItemDataRole.UserRole
@@ -242,11 +242,7 @@ class RbcGallery(QWidget):
         old = self._class_of[object_id]
         if old == new_cls:
             return
-        src = self.lists[old]
-        item = src.takeItem(src.row(self._items[object_id]))
-        dst = self.lists[new_cls]
-        dst.addItem(item)
-        dst.sortItems()
+        item = move_item(self.lists[old], self.lists[new_cls], self._items[object_id])
         self._class_of[object_id] = new_cls
         self._totals[old] -= 1
         self._totals[new_cls] += 1
@@ -258,15 +254,7 @@ class RbcGallery(QWidget):
     def reclassify_selected(self, new_cls: str) -> None:
         """Reclassify the selection of the shown class, then select the object after it."""
         lw = self.lists[self.current_class()]
-        items = lw.selectedItems()
-        if not items:
-            return
-        next_row = min(lw.row(i) for i in items)
-        for item in list(items):
-            self.reclassify(item.data(_OBJ_ROLE).object_id, new_cls)
-        if lw.count():
-            lw.setCurrentRow(min(next_row, lw.count() - 1))
-        lw.setFocus()
+        reclassify_selection(lw, lambda i: self.reclassify(i.data(_OBJ_ROLE).object_id, new_cls))
 
     def _on_class_changed(self, row: int) -> None:
         if row < 0:
