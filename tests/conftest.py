@@ -103,3 +103,19 @@ def pytest_runtest_protocol(item, nextitem):
         return (yield)
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """An analysis worker left running by a test can crash the interpreter at exit (its
+    daemon thread inside torch while Python tears down): fail the run and say so, so the
+    test that leaked it gets a close()/abort() rather than a flaky CI."""
+    import sys
+    import threading
+
+    left = [t for t in threading.enumerate() if t.name == "uvscope-analysis" and t.is_alive()]
+    if left and session.exitstatus == 0:
+        sys.stderr.write(
+            f"\n{len(left)} analysis worker thread(s) still running after the tests: a test "
+            "created an AnalysisSession/AnalysisWorker and never closed or aborted it\n"
+        )
+        session.exitstatus = 1

@@ -78,5 +78,8 @@ def test_override_loads_the_models_and_records_the_mismatch(flat_rig, tmp_path, 
         session_factory(cfg, flat_rig, tmp_path / "scan", plan)
     allowed = cfg.replace(analysis={**cfg.analysis.model_dump(), "allow_model_mismatch": True})
     sink = session_factory(allowed, flat_rig, tmp_path / "scan", plan)
-    assert sink.models.provenance["allow_mismatch"] is True
-    assert "rgb-stained" in sink.models.provenance["mismatch_overridden"][0]
+    try:
+        assert sink.models.provenance["allow_mismatch"] is True
+        assert "rgb-stained" in sink.models.provenance["mismatch_overridden"][0]
+    finally:
+        sink.abort()  # its worker thread must not outlive the test (interpreter-exit crash)
