@@ -49,7 +49,7 @@ def catch_up_resumed(
             on_tile(tile)
 
     try:
-        queued = int(sink.catch_up(before_tile))  # type: ignore[attr-defined]
+        queued = int(sink.catch_up(before_tile))
     except _Interrupted:
         return None
     if queued:
