@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -50,6 +51,9 @@ class DifferentialView(QWidget):
         )
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumHeight(160)
+        # the chart takes what the class list above and the table leave (its own size hint
+        # would squeeze the list into a scroll box)
+        self.plot.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
         self.plot.setLabel("left", "% of WBCs")
         self.plot.setYRange(0, 100)
         self.plot.setMouseEnabled(False, False)
