@@ -158,7 +158,7 @@ def test_a_resumed_target_count_scan_counts_the_earlier_tiles_first(qtbot, flat_
 
     win.controller.plan_ready.connect(interrupt_at_10)
     win.scan_view.start_button.click()
-    qtbot.waitUntil(lambda: win.scan_view.state == RunState.INTERRUPTED, timeout=30_000)
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.INTERRUPTED, timeout=60_000)
     win.controller.plan_ready.disconnect(interrupt_at_10)
     qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)
     folder = tmp_path / "scan"
@@ -174,7 +174,7 @@ def test_a_resumed_target_count_scan_counts_the_earlier_tiles_first(qtbot, flat_
         )
     )
     win.resume_scan(folder)
-    qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=30_000)
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=60_000)
     qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)
 
     resumed = sinks[-1]
