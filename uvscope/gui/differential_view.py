@@ -132,7 +132,8 @@ class DifferentialView(QWidget):
         parts = [self.summary.heightForWidth(w), self.table.height(), self.plot.minimumHeight()]
         if not self.bands_label.isHidden():
             parts.append(self.bands_label.heightForWidth(w))
-        spacing = max(0, self.layout().spacing())
+        lay = self.layout()
+        spacing = max(0, lay.spacing()) if lay is not None else 0
         self.setMinimumHeight(sum(max(0, h) for h in parts) + spacing * (len(parts) - 1))
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
