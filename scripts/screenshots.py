@@ -237,7 +237,7 @@ def main() -> None:
         wait(app, lambda: all("stained" in t.images for t in tiles.values()), 300)
         win.scan_view.mode_buttons["stained"].setChecked(True)
         grab(app, win, args.out / "scan-mosaic-stained.png")
-        win.tabs.setCurrentIndex(2)
+        win.tabs.setCurrentWidget(win.results)
         # review: the least confident neutrophil selected (enlarged, located), then signed off
         gallery = win.results.gallery
         cls = max(("neutrophil", "lymphocyte", "monocyte"), key=gallery.count)

@@ -63,6 +63,32 @@ def test_every_class_is_listed_and_visible_with_no_scrolling(qtbot) -> None:
         assert g.class_list.visualItemRect(g.class_list.item(i)).bottom() <= view_h
 
 
+@pytest.mark.parametrize(("size", "rows"), [((1500, 930), 17), ((1340, 585), 8)])
+def test_the_review_panel_shows_the_classes_before_the_chart(qtbot, size, rows) -> None:
+    """In the window, the chart under the table took the height and squeezed the class list
+    into a scroll box of 9 rows at 1920 x 1080 and 4 at 1366 x 768 (seen in the Xvfb
+    screenshots): every class now shows where the screen allows, 8 at least on a laptop,
+    and the chart keeps its 160 px."""
+    from uvscope.gui.results import differential_from_labels
+
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(*size)
+    panel.show()
+    qtbot.waitExposed(panel)
+    d = panel.differential  # a summary of two or three lines, as after a review
+    d.show_differential(differential_from_labels(["neutrophil"] * 3), reviewed=1, outside=2)
+    qtbot.wait(50)
+    cl = panel.gallery.class_list
+    view_h = cl.viewport().height()
+    shown = [cl.visualItemRect(cl.item(i)).bottom() <= view_h for i in range(cl.count())]
+    assert sum(shown) >= rows
+    assert d.plot.height() >= 160
+    summary, table, plot = d.summary.geometry(), d.table.geometry(), d.plot.geometry()
+    assert summary.bottom() < table.top() and table.bottom() < plot.top()  # nothing overlaps
+    assert d.summary.height() >= d.summary.heightForWidth(d.summary.width())  # every line
+
+
 def test_hotkeys_reclassify_and_move_to_the_next_cell(qtbot) -> None:
     cells = [_cell(f"c{i}", "neutrophil", 0.5 + i / 10) for i in range(4)]
     g = _gallery(qtbot, cells)

@@ -175,3 +175,20 @@ def test_scan_view_shows_a_preparation_step_then_the_tiles(qtbot) -> None:
     view.set_progress(ScanProgress(1, 9, 1.0, 1.0, 8.0, 1.0))
     assert view.state_label.text() == "Scan running"
     assert view.progress_bar.value() == 1
+
+
+def test_a_growing_count_n_scan_counts_both_bars_against_the_same_tiles(qtbot) -> None:
+    """A count-N scan's plan is every tile it may reach (933 here); the tiles handed out
+    grow ring by ring (25): the analysis bar says "11 / 25", as the line beside it does,
+    not "11 / 933" (seen in the Xvfb screenshot of a running count-200 scan)."""
+    view = ScanView()
+    qtbot.addWidget(view)
+    view.analysis_on = True
+    view.set_total(933)
+    view.set_state(RunState.RUNNING)
+    view.set_progress(ScanProgress(24, 25, 24.0, 1.0, 1.0, 24.0))
+    for _ in range(11):
+        view.tile_analysed()
+    assert (view.analysis_bar.value(), view.analysis_bar.maximum()) == (11, 25)
+    assert (view.progress_bar.value(), view.progress_bar.maximum()) == (24, 25)
+    assert "acquired 24 of 25, analysed 11 of 25" in view.rate_label.text()

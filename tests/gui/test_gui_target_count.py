@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from tests.gui.fake_analysis import FakeAnalysisSink
 from tests.gui.identity import IDENTIFIED
-from uvscope.acquisition.events import RunState
+from uvscope.acquisition.events import PrepStep, RunState
+from uvscope.analysis.session import read_tiles
 from uvscope.config import RegionConfig, ScanConfig
 from uvscope.gui.main_window import MainWindow
 from uvscope.io.scanfolder import ScanFolder
@@ -20,6 +21,29 @@ class CountingSink(FakeAnalysisSink):
 
     def should_stop(self) -> bool:
         return len(self.labels) >= self.target
+
+
+class ResumableCountingSink(CountingSink):
+    """The counting stand-in with the analysis session's ``catch_up`` (same reader, same
+    call-back): a resumed scan hands it the tiles saved before the interrupt."""
+
+    def __init__(self, target: int, scan_dir) -> None:
+        super().__init__(target)
+        self.scan_dir = scan_dir
+        self.seen: list[int] = []
+
+    def put(self, tile) -> None:
+        self.seen.append(tile.index)
+        super().put(tile)
+
+    def catch_up(self, before_tile=None) -> int:
+        folder = ScanFolder.open(self.scan_dir)
+        saved = folder.verified_tiles()
+        for queued, tile in enumerate(read_tiles(folder, sorted(saved), saved)):
+            if before_tile is not None:
+                before_tile(tile, queued, len(saved))
+            self.put(tile)
+        return len(saved)
 
 
 def _target_scan(tmp_path, wbc=6) -> ScanConfig:
@@ -96,4 +120,73 @@ def test_a_target_count_scan_from_the_gui_stops_at_n(qtbot, flat_rig, tmp_path):
     assert plan["positions"][0][3:] == [40.0, 30.0] and plan["tiles"] in (9, 25)
     assert win.overview.start_mm == (40.0, 30.0)
     qtbot.waitUntil(lambda: len(win.scan_view.mosaic.tiles) == done, timeout=5000)
+    win.close()
+
+
+def test_a_resumed_target_count_scan_counts_the_earlier_tiles_first(qtbot, flat_rig, tmp_path):
+    """Interrupted after 10 tiles of a 40-WBC scan (two cells a tile), Resume in the GUI
+    counts those 20 cells first (progress on the scan tab, tiles on the mosaic) and stops
+    near 20 tiles in all; a count from 0 would have taken 20 new tiles."""
+    sinks: list[ResumableCountingSink] = []
+
+    def factory(scan, rig, out, plan):
+        sinks.append(ResumableCountingSink(scan.stop_after_wbc, out))
+        return sinks[-1]
+
+    win = MainWindow(
+        flat_rig,
+        analysis_factory=factory,
+        ask=lambda *a: True,
+        live_on_connect=False,
+        scan=_target_scan(tmp_path, wbc=40),
+    )
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitUntil(lambda: set(win.panel.state.values()) == {"connected"}, timeout=5000)
+
+    def interrupt_at_10(_plan) -> None:  # in the engine thread, at its 10th tile
+        engine = win.controller.engine
+        taken: list[int] = []
+
+        def on_tile(tile) -> None:
+            taken.append(tile.index)
+            if len(taken) == 10:
+                engine.interrupt("test interrupt")
+
+        engine.events.tile_acquired.connect(on_tile)
+
+    win.controller.plan_ready.connect(interrupt_at_10)
+    win.scan_view.start_button.click()
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.INTERRUPTED, timeout=60_000)
+    win.controller.plan_ready.disconnect(interrupt_at_10)
+    qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)
+    folder = tmp_path / "scan"
+    before = ScanFolder.open(folder).read_manifest()["summary"]["tiles_done"]
+    assert 10 <= before < 20
+
+    shown: list[tuple[int, int, str]] = []
+    win.controller.preparing.connect(
+        lambda p: (
+            shown.append((p.done, p.total, win.scan_view.state_label.text()))
+            if p.step == PrepStep.CATCH_UP
+            else None
+        )
+    )
+    win.resume_scan(folder)
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=60_000)
+    qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)
+
+    resumed = sinks[-1]
+    assert sorted(resumed.seen[:before]) == list(range(before))  # the earlier tiles first
+    assert [(d, t) for d, t, _ in shown] == [(k, before) for k in range(before + 1)]
+    assert shown[0][2].startswith(f"Scan preparing: Counting the earlier tiles: tile 1 of {before}")
+    summary = ScanFolder.open(folder).read_manifest()["summary"]
+    assert summary["status"] == "stopped-early"
+    counted = len(resumed.labels)
+    assert counted >= 40 and counted == 2 * summary["tiles_done"]
+    new = summary["tiles_acquired_now"]
+    assert new == summary["tiles_done"] - before
+    assert new < 20  # from 0 it takes 20 new tiles or more (the queue adds a few)
+    qtbot.waitUntil(lambda: len(win.scan_view.mosaic.tiles) == summary["tiles_done"], timeout=5000)
     win.close()

@@ -20,6 +20,7 @@ from pathlib import Path
 from uvscope.acquisition.acquirer import FocusSource
 from uvscope.acquisition.background import Backgrounds
 from uvscope.acquisition.background_steps import BackgroundKeeper
+from uvscope.acquisition.catch_up import catch_up_resumed
 from uvscope.acquisition.control import RunControl
 from uvscope.acquisition.drift import DriftMonitor
 from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
@@ -49,7 +50,7 @@ from uvscope.acquisition.steps import (
     PlanSource,
     ScanStep,
 )
-from uvscope.acquisition.tiles import TileSink, TileSpec
+from uvscope.acquisition.tiles import Tile, TileSink, TileSpec
 from uvscope.acquisition.writer import TileWriter
 from uvscope.config import ScanConfig
 from uvscope.drivers.rig import Rig
@@ -125,6 +126,9 @@ class ScanEngine:
         self.sink_errors: list[str] = []  # non-writer sinks that failed (scan still complete)
         #: called with each path before the scan folder writes it (tests inject a full disk)
         self.storage_hook: Callable[[Path], None] | None = None
+        #: a resumed target-count scan's earlier tiles, each as it is counted again (the
+        #: GUI's mosaic shows them; ``catch_up``)
+        self.catch_up_display: Callable[[Tile], None] | None = None
         self._claimed: ScanFolder | None = None  # checked and locked by ``check``
         #: start-up files of an earlier start that acquired nothing, replaced by this one
         self._leftovers: list[Path] = []
@@ -286,6 +290,7 @@ class ScanEngine:
         device_t0_s = self.rig.clock.now()
         try:
             loop = self._prepare(t0_s)
+            self._catch_up()
             outcome.status, outcome.message = loop.run(self._first_steps())
             self._end_sinks(outcome.status)
         except ScanAborted as err:
@@ -338,6 +343,22 @@ class ScanEngine:
         self._done = done
         self.runner = ScanLoop(parts, self.plan_source or FixedPlan(todo), self._open_sinks, base)
         return self.runner
+
+    def _catch_up(self) -> None:
+        """A resumed target-count scan counts the tiles taken before first, so its count
+        goes on from them instead of starting at 0 (``catch_up``)."""
+        if not self.resume_existing or self.scan.target is None:
+            return
+        queued = catch_up_resumed(
+            self.user_sinks, self.events.preparing.emit, self.control, self.catch_up_display
+        )
+        if queued is not None:
+            self._log(
+                "catch-up",
+                f"{queued} tiles queued for the analysis: the cells of the tiles taken "
+                "before the interrupt are counted first",
+                tiles=queued,
+            )
 
     def _record_grown(self, specs: Sequence[TileSpec]) -> None:
         """A target-count scan grew: its manifest's plan holds every tile handed out."""

@@ -38,6 +38,8 @@ class PrepStep(Enum):
     BACKGROUND = "Background"
     FOCUS = "Autofocus"
     FOCUS_MAP = "Focus map"
+    #: a resumed target-count scan analyses the tiles taken before the interrupt first
+    CATCH_UP = "Counting the earlier tiles"
 
 
 _UNIT = {
@@ -45,6 +47,7 @@ _UNIT = {
     PrepStep.BACKGROUND: "wavelength",
     PrepStep.FOCUS: "point",
     PrepStep.FOCUS_MAP: "point",
+    PrepStep.CATCH_UP: "tile",
 }
 
 

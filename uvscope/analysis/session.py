@@ -126,10 +126,14 @@ class AnalysisSession:
             self.worker.error.connect(lambda index, _msg: self.outputs.tile_failed(index))
         return self.worker
 
-    def catch_up(self) -> int:
+    def catch_up(self, before_tile: Callable[[Tile, int, int], None] | None = None) -> int:
         """Analyse the tiles a resumed scan saved before, now (not at the end), so its stop
         rule counts their cells: a target-count scan goes on from its count, not from 0.
-        Returns how many tiles were queued (they are analysed as the scan runs)."""
+        Returns how many tiles were queued (they are analysed as the scan runs).
+
+        ``before_tile(tile, queued, total)`` is called before each tile is queued (for
+        progress and display; ``put`` blocks while the worker is behind); an exception it
+        raises stops the catch-up there."""
         folder = ScanFolder.open(self.scan_dir)
         saved = folder.verified_tiles()
         if not saved:
@@ -137,7 +141,9 @@ class AnalysisSession:
         worker = self._start()
         if not self._smear_configured:
             self._configure_smear(worker)
-        for tile in read_tiles(folder, sorted(saved), saved):
+        for queued, tile in enumerate(read_tiles(folder, sorted(saved), saved)):
+            if before_tile is not None:
+                before_tile(tile, queued, len(saved))
             worker.put(tile)
         return len(saved)
 

@@ -204,17 +204,6 @@ def _target_overrides(scan: ScanConfig, target: dict[str, Any] | None) -> ScanCo
     return scan.replace(target={**base, **given}, analysis=analysis)
 
 
-def _catch_up(engine: ScanEngine, resumed: bool) -> None:
-    """A resumed target-count scan first counts the tiles taken before, so its count goes on
-    from them instead of starting at 0."""
-    if not resumed or engine.scan.target is None:
-        return
-    sink = next((s for s in engine.user_sinks if hasattr(s, "catch_up")), None)
-    if sink is not None:
-        console.print("counting the cells of the tiles taken before the interrupt")
-        console.print(f"{sink.catch_up()} tiles queued for the analysis")
-
-
 def _target_estimates(engine: ScanEngine, say: Callable[[str], None]) -> Any:
     """A target-count scan: its estimate from the density the first tiles show
     (``target_estimate.TargetWatch``), said when it first exists and when it moves."""
@@ -269,12 +258,6 @@ def run_one(
             accept_rig_change=accept_rig_change,
         )
     except BaseException:
-        rig.close()
-        raise
-    try:
-        _catch_up(engine, resume is not None)
-    except BaseException:
-        engine.release()
         rig.close()
         raise
     sinks = engine.user_sinks

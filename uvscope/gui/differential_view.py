@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -50,6 +51,9 @@ class DifferentialView(QWidget):
         )
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMinimumHeight(160)
+        # the chart takes what the class list above and the table leave (its own size hint
+        # would squeeze the list into a scroll box)
+        self.plot.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
         self.plot.setLabel("left", "% of WBCs")
         self.plot.setYRange(0, 100)
         self.plot.setMouseEnabled(False, False)
@@ -118,6 +122,23 @@ class DifferentialView(QWidget):
         if outside:
             text += f"; {outside} set aside (artefact, unidentified)"
         self.summary.setText(text)
+        self._hold_height()
+
+    def _hold_height(self) -> None:
+        """The summary, the whole table, the bands line and 160 px of chart stay clear of
+        each other: the class list above gives up height first (the chart alone would
+        have taken the list's; a layout may squeeze a wrapped text's lines otherwise)."""
+        w = max(1, self.width())
+        parts = [self.summary.heightForWidth(w), self.table.height(), self.plot.minimumHeight()]
+        if not self.bands_label.isHidden():
+            parts.append(self.bands_label.heightForWidth(w))
+        lay = self.layout()
+        spacing = max(0, lay.spacing()) if lay is not None else 0
+        self.setMinimumHeight(sum(max(0, h) for h in parts) + spacing * (len(parts) - 1))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._hold_height()  # the wrapped lines follow the width
 
     def _fit_width(self) -> None:
         """Wide enough for every column (the splitter then gives the table its room: no
@@ -147,6 +168,7 @@ class DifferentialView(QWidget):
         self.plot.setYRange(0, 100)
         self.show_reference(None)
         self.summary.setText("No cells counted yet")
+        self._hold_height()
 
     def show_reference(self, result: ReferenceResult | None, source: str = "") -> None:
         """The reference interval and H/L mark of each class (absolute counts when the WBC
@@ -180,3 +202,4 @@ class DifferentialView(QWidget):
                 f"{', ' + bands.mark if bands.mark else ''}), counted with the neutrophils for "
                 f"the reference check: neutrophils {neut.percent:.1f} % {neut.mark}".rstrip()
             )
+        self._hold_height()

@@ -107,6 +107,25 @@ class CellThumb:
     image: np.ndarray
 
 
+class _ClassList(QListWidget):
+    """The classes, each in view where the screen allows (a reviewer moves between classes by
+    this list), at least 8 on a laptop; the panel's table and chart below get the rest.
+    Sized from the rows as shown (a row's height is known only once the style is applied)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+
+    def _rows_px(self, rows: int) -> int:
+        return self.sizeHintForRow(0) * rows + 2 * self.frameWidth() + 4
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(super().sizeHint().width(), self._rows_px(self.count()))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(super().minimumSizeHint().width(), self._rows_px(min(8, self.count())))
+
+
 class _CellItem(QListWidgetItem):
     """Sorts by confidence (least sure first), then by id, so the order is stable."""
 
@@ -173,7 +192,7 @@ class CellGallery(QWidget):
     ) -> None:
         super().__init__(parent)
         self.classes = classes
-        self.class_list = QListWidget()
+        self.class_list = _ClassList()
         self.class_list.setMinimumWidth(140)
         self.stack = QStackedWidget()
         self.lists: dict[str, QListWidget] = {}
@@ -201,9 +220,6 @@ class CellGallery(QWidget):
         self.left_layout = QVBoxLayout(self.left)
         self.left_layout.setContentsMargins(0, 0, 0, 0)
         self.left_layout.addWidget(self.class_list)
-        self.class_list.setMaximumHeight(
-            self.class_list.sizeHintForRow(0) * len(classes) + 2 * self.class_list.frameWidth() + 4
-        )
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.left)
         split.addWidget(self.stack)

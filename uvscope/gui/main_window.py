@@ -631,6 +631,7 @@ class MainWindow(QMainWindow):
             self.controller.make_analysis,
             cfg,
             Path(str(cfg.output_dir)),
+            resume,
             on_done=lambda sink: self._start_engine(cfg, sink),
             on_error=self._analysis_refused,
         )

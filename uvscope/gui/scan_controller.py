@@ -87,14 +87,17 @@ class ScanController(QObject):
         fov = fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um)
         return scan_plan(scan, fov, self.rig.config)
 
-    def make_analysis(self, scan: ScanConfig, out_dir: Path) -> TileSink | None:
-        """The scan's analysis sink (loads models: call it off the GUI thread), or None."""
+    def make_analysis(
+        self, scan: ScanConfig, out_dir: Path, resume: bool = False
+    ) -> TileSink | None:
+        """The scan's analysis sink (loads models: call it off the GUI thread), or None.
+        ``resume``: for the interrupted scan in ``out_dir`` (checked as a resume)."""
         if not scan.analysis.enabled:
             return None
         # the folder's checks first (``prepare_scan``, as for `uvscope scan`): the analysis
         # sink prepares DIR/analysis, and a refused scan (a finished scan there, another
         # writer) must leave it as it was; the scan itself starts from ``start``
-        probe = prepare_scan(self.rig, scan, out_dir, analysis=self.analysis_factory)
+        probe = prepare_scan(self.rig, scan, out_dir, analysis=self.analysis_factory, resume=resume)
         probe.release()
         if self.analysis_factory is None:
             raise ScanError(
@@ -118,7 +121,7 @@ class ScanController(QObject):
             raise ScanError("a scan is running; pause or abort it first")
         plan = self.plan(scan)  # validates the region against the soft limits up front
         if scan.analysis.enabled and analysis is None:
-            analysis = self.make_analysis(scan, out_dir)
+            analysis = self.make_analysis(scan, out_dir, resume)
         sinks: list[TileSink] = []
         self._analysis = analysis
         if analysis is not None:
@@ -133,6 +136,7 @@ class ScanController(QObject):
             self.rig, scan, out_dir, sinks=sinks, resume=resume, on_device_error="pause"
         )
         attach_scan_log(engine, out_dir)  # OUT/uvscope.log, as for `uvscope scan`
+        engine.catch_up_display = tiles.put_tile  # a resumed count-N scan's earlier tiles
         relay = QtRelay(engine.events, self)
         relay.on("state_changed", self.state_changed.emit)
         relay.on("progress", self.progress.emit)

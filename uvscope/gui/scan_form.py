@@ -291,6 +291,13 @@ class ScanForm(QWidget):
         lay.addLayout(general)
 
         lay.addWidget(self._target_box())
+        # the estimate before start, beside the target it is for (no scrolling to see it)
+        box = QGroupBox("Estimate")
+        v = QVBoxLayout(box)
+        self.estimate_label = QLabel("")
+        self.estimate_label.setWordWrap(True)
+        v.addWidget(self.estimate_label)
+        lay.addWidget(box)
 
         # region
         box = QGroupBox("Region")
@@ -454,13 +461,6 @@ class ScanForm(QWidget):
             AnalysisConfig, _ANALYSIS_OWN, form, "analysis", self._with_error
         )
         form.addRow(self._error_label("analysis"))
-        lay.addWidget(box)
-        # estimate before start
-        box = QGroupBox("Estimate")
-        v = QVBoxLayout(box)
-        self.estimate_label = QLabel("")
-        self.estimate_label.setWordWrap(True)
-        v.addWidget(self.estimate_label)
         lay.addWidget(box)
         lay.addStretch(1)
         #: the rig the estimate is for (set by the window); None: no estimate

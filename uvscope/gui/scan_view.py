@@ -172,6 +172,8 @@ class ScanView(QWidget):
         self.progress_bar.setFormat("%v / %m acquired")
         self.progress_bar.setRange(0, max(1, p.total))
         self.progress_bar.setValue(p.done)
+        # a count-N scan's total grows ring by ring: both bars count against the same tiles
+        self.analysis_bar.setRange(0, max(1, p.total))
         self.run.total = p.total
         self.run.tile_acquired(p.done, self.clock())
         self._refresh()
