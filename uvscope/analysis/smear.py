@@ -29,6 +29,7 @@ from uvscope.analysis.rbc import (
     RbcRecord,
     Shapes,
     axis_ratio,
+    distance_to_edge,
     holds_two,
     measure,
     measure_solidity,
@@ -232,7 +233,7 @@ class SmearAnalyser:
         is_rbc[0] = False
         pieces = None
         if is_rbc.any():
-            dist = ndi.distance_transform_edt(f.labels > 0).astype(np.float32)
+            dist = distance_to_edge(f.labels > 0)
             pieces, origin, split = split_touching(
                 f.labels, is_rbc, dist, s.split_radius_um / f.px_um
             )
