@@ -21,7 +21,7 @@ from functools import cached_property
 import edt
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.measure import regionprops
+from skimage.morphology import convex_hull_image
 from skimage.segmentation import watershed
 
 #: touching cells share a boundary shorter than this share of the smaller one's diameter (the
@@ -94,9 +94,12 @@ def split_touching(
     """
     n = keep.size - 1
     size = 2 * int(round(radius_px)) + 1
-    depth = _max_per_label(dist, labels, n)
-    peaks = (dist == ndi.maximum_filter(dist, size=size)) & (dist >= radius_px)
-    peaks &= dist >= 0.5 * depth[labels]
+    px = _labelled(labels)
+    depth = _max_per_label(dist, labels, n, px)
+    peaks = dist >= radius_px
+    deep = np.flatnonzero(peaks)  # a few % of the pixels: the rest are no seed anyway
+    peaks.ravel()[deep] = dist.ravel()[deep] >= 0.5 * depth[labels.ravel()[deep]]
+    peaks &= dist == ndi.maximum_filter(dist, size=size)
     plateau, m = ndi.label(peaks)
     owner = np.zeros(m + 1, np.int64)
     owner[plateau[peaks]] = labels[peaks]
@@ -106,10 +109,11 @@ def split_touching(
     split = multi.copy()
     if not multi.any():
         return pieces, np.arange(n + 1), split
-    # one watershed over every object with two or more seeds, each plateau a seed
+    # one watershed over every object with two or more seeds, each plateau a seed (the types
+    # the watershed works in, so it converts nothing)
     mask = multi[labels]
-    seeds = np.where(mask, plateau, 0)
-    parts = watershed(-dist, seeds, mask=mask)
+    seeds = np.where(mask, plateau, 0).astype(np.int32, copy=False)
+    parts = watershed(np.negative(dist, dtype=np.float64), seeds, mask=mask)
     used = np.nonzero(multi[owner])[0]  # plateau ids that seed a split object
     order = used[np.argsort(owner[used], kind="stable")]
     first = np.ones(order.size, bool)
@@ -207,21 +211,32 @@ class Shapes:
         return c
 
 
-def _max_per_label(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+#: the labelled pixels of a label map: their flat indices and their labels (raster order)
+Pixels = tuple[np.ndarray, np.ndarray]
+
+
+def _labelled(labels: np.ndarray) -> Pixels:
+    """The labelled pixels of ``labels``, found once for the measures that sum over them."""
+    flat = np.flatnonzero(labels)
+    return flat, labels.ravel()[flat]
+
+
+def _max_per_label(
+    values: np.ndarray, labels: np.ndarray, n: int, px: Pixels | None = None
+) -> np.ndarray:
     """The largest value under each label (0 for the background and absent labels; values
     are distances, never negative): one unbuffered maximum over the labelled pixels."""
     out = np.zeros(n + 1, np.float32)
-    flat = np.flatnonzero(labels)
-    np.maximum.at(out, labels.ravel()[flat], values.ravel()[flat])
+    flat, lab = px if px is not None else _labelled(labels)
+    np.maximum.at(out, lab, values.ravel()[flat])
     out[0] = 0.0
     return out
 
 
-def _moments(pieces: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+def _moments(pieces: np.ndarray, n: int, px: Pixels | None = None) -> tuple[np.ndarray, ...]:
     """Pixel count, centroid and the eigenvalues of the second central moments per label
-    (sums over the labelled pixels only)."""
-    flat = np.flatnonzero(pieces)
-    lab = pieces.ravel()[flat]
+    (sums over the labelled pixels only, or over ``px``, a subset of them in raster order)."""
+    flat, lab = px if px is not None else _labelled(pieces)
     rows, cols = np.divmod(flat, pieces.shape[1])
     rows, cols = rows.astype(np.float64), cols.astype(np.float64)
 
@@ -240,9 +255,10 @@ def _moments(pieces: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     return cnt, mr, mc, l1, l2
 
 
-def axis_ratio(labels: np.ndarray, n: int) -> np.ndarray:
-    """Major over minor axis of every label (second moments; 1 for a disc)."""
-    _, _, _, l1, l2 = _moments(labels, n)
+def axis_ratio(labels: np.ndarray, n: int, px: Pixels | None = None) -> np.ndarray:
+    """Major over minor axis of every label (second moments; 1 for a disc); with ``px`` (some
+    labels' pixels, as ``_labelled`` lists them), of those labels only (0 for the others)."""
+    _, _, _, l1, l2 = _moments(labels, n, px)
     out: np.ndarray = np.sqrt(l1 / np.maximum(l2, 1e-6))
     return out
 
@@ -259,13 +275,14 @@ def _edge_counts(pieces: np.ndarray, n: int) -> np.ndarray:
 
 def measure(pieces: np.ndarray, n: int, od: np.ndarray, dist: np.ndarray, px_um: float) -> Shapes:
     """Area, centroid, axes, eccentricity, solidity, perimeter and pallor of every piece."""
-    cnt, mr, mc, l1, l2 = _moments(pieces, n)
+    px = _labelled(pieces)
+    cnt, mr, mc, l1, l2 = _moments(pieces, n, px)
     area = cnt * px_um * px_um
     major, minor = 4.0 * np.sqrt(l1) * px_um, 4.0 * np.sqrt(l2) * px_um
     ecc = np.sqrt(np.clip(1.0 - l2 / np.maximum(l1, 1e-12), 0.0, 1.0))
     perim = _edge_counts(pieces, n) * (math.pi / 4.0) * px_um
     solidity = np.ones(n + 1)
-    pallor, centre = _pallor(pieces, n, od, dist)
+    pallor, centre = _pallor(pieces, n, od, dist, px)
     return Shapes(area, mr, mc, major, minor, ecc, solidity, perim, pallor, centre)
 
 
@@ -285,18 +302,18 @@ def measure_solidity(
     for k in np.nonzero(which & read & (fill < CONVEX_FILL))[0]:
         if k and k - 1 < len(slices) and slices[k - 1] is not None:
             mask = pieces[slices[k - 1]] == k
-            if mask.sum() >= 3:
-                shapes.solidity[k] = float(regionprops(mask.astype(np.uint8))[0].solidity)
+            area = int(mask.sum())
+            if area >= 3:  # regionprops' solidity, without building the region's other props
+                shapes.solidity[k] = area / int(convex_hull_image(mask).sum())
 
 
 def _pallor(
-    pieces: np.ndarray, n: int, od: np.ndarray, dist: np.ndarray
+    pieces: np.ndarray, n: int, od: np.ndarray, dist: np.ndarray, px: Pixels
 ) -> tuple[np.ndarray, np.ndarray]:
     """(centre / whole, very centre / ring) mean OD per piece; the centre is where the distance
     to the edge exceeds half the piece's depth, the very centre 0.8 of it."""
-    depth = _max_per_label(dist, pieces, n)
-    flat = np.flatnonzero(pieces)
-    lab = pieces.ravel()[flat]
+    depth = _max_per_label(dist, pieces, n, px)
+    flat, lab = px
     rel = dist.ravel()[flat] / np.maximum(depth[lab], 1e-6)
     v = od.ravel()[flat].astype(np.float64)
 

@@ -287,10 +287,11 @@ class SmearAnalyser:
         if ok.any():  # debris of a platelet's size: not a platelet's density, centre or shape
             idx = np.nonzero(ok)[0]
             sel = np.flatnonzero(ok[labels])  # the candidates' pixels only
+            lab = labels.ravel()[sel]
             peak = np.zeros(n + 1)
-            np.maximum.at(peak, labels.ravel()[sel], f.smooth.ravel()[sel])
+            np.maximum.at(peak, lab, f.smooth.ravel()[sel])
             ok[idx] = platelet_like(
-                od_sum[idx], mean_od[idx], peak[idx], axis_ratio(labels, n)[idx]
+                od_sum[idx], mean_od[idx], peak[idx], axis_ratio(labels, n, (sel, lab))[idx]
             )
         slices = ndi.find_objects(labels)
         for k in np.nonzero(ok)[0]:
