@@ -9,6 +9,7 @@ on the default rig), which keeps integrals and costs a quarter of the pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -135,6 +136,42 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 def _bbox(sl: tuple[slice, slice]) -> tuple[int, int, int, int]:
     return (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
+
+
+def _rbc_columns(
+    f: _Frame,
+    shapes: Shapes,
+    morph: np.ndarray,
+    hb: np.ndarray | None,
+    over: np.ndarray,
+    clipped: np.ndarray,
+) -> dict[str, list[Any]]:
+    """Every piece's record fields but its id, tile and count, as lists indexed by label:
+    converted to Python values once per tile rather than field by field per record."""
+    t = f.tile
+    x, y = pixel_to_stage_mm(
+        2 * shapes.row + 0.5, 2 * shapes.col + 0.5, (t.x_mm, t.y_mm), t.shape, t.pixel_size_um
+    )
+    whole = ~(over | clipped)
+    nan = np.full(over.shape, np.nan)
+    return {
+        "x_um": (np.asarray(x) * 1e3).tolist(),
+        "y_um": (np.asarray(y) * 1e3).tolist(),
+        "area_um2": shapes.area_um2.tolist(),
+        "equivalent_diameter_um": shapes.diameter_um.tolist(),
+        "major_axis_um": shapes.major_um.tolist(),
+        "minor_axis_um": shapes.minor_um.tolist(),
+        "eccentricity": shapes.eccentricity.tolist(),
+        "solidity": shapes.solidity.tolist(),
+        "circularity": shapes.circularity.tolist(),
+        "pallor_ratio": shapes.pallor_ratio.tolist(),
+        "centre_ratio": shapes.centre_ratio.tolist(),
+        "hb_pg": (nan if hb is None else np.where(whole, hb, np.nan)).tolist(),
+        "hb_share_pg": (nan if hb is None else np.where(clipped, np.nan, hb)).tolist(),
+        "overlapped": over.tolist(),
+        "saturated": clipped.tolist(),
+        "morph": [str(m) for m in np.where(whole, morph, "")],
+    }
 
 
 class SmearAnalyser:
@@ -329,10 +366,11 @@ class SmearAnalyser:
         whole = ~(over | clipped)
         measure_solidity(pieces, shapes, whole, slices)
         morph = self.morphology(f.od, pieces, shapes, whole, f.px_um)
+        columns = _rbc_columns(f, shapes, morph, hb, over, clipped)
         for k, sl in enumerate(slices, start=1):
             if sl is None:
                 continue
-            rec = self._record(f, k, sl, shapes, morph, hb, bool(over[k]), bool(clipped[k]), cores)
+            rec = self._record(f, k, sl, columns, cores)
             out.rbcs.append(rec)
             if rec.counted and rec.morph not in ("", "normal"):
                 self._keep_crop(out, rec.morph, rec.rbc_id, f.od, _bbox(sl))
@@ -342,37 +380,15 @@ class SmearAnalyser:
         f: _Frame,
         k: int,
         sl: tuple[slice, slice],
-        shapes: Shapes,
-        morph: np.ndarray,
-        hb: np.ndarray | None,
-        overlapped: bool,
-        saturated: bool,
+        columns: dict[str, list[Any]],
         cores: CoreRegions | None,
     ) -> RbcRecord:
-        x_um, y_um = f.stage_um(float(shapes.row[k]), float(shapes.col[k]))
-        bbox = _bbox(sl)
-        whole = not overlapped and not saturated
-        cls = str(morph[k]) if whole else ""
+        values = {name: column[k] for name, column in columns.items()}
         return RbcRecord(
             rbc_id=f"t{f.tile.index:05d}r{k:05d}",
             tile=f.tile.index,
-            x_um=x_um,
-            y_um=y_um,
-            area_um2=float(shapes.area_um2[k]),
-            equivalent_diameter_um=float(shapes.diameter_um[k]),
-            major_axis_um=float(shapes.major_um[k]),
-            minor_axis_um=float(shapes.minor_um[k]),
-            eccentricity=float(shapes.eccentricity[k]),
-            solidity=float(shapes.solidity[k]),
-            circularity=float(shapes.circularity[k]),
-            pallor_ratio=float(shapes.pallor_ratio[k]),
-            centre_ratio=float(shapes.centre_ratio[k]),
-            hb_pg=float(hb[k]) if hb is not None and whole else float("nan"),
-            hb_share_pg=float(hb[k]) if hb is not None and not saturated else float("nan"),
-            overlapped=overlapped,
-            saturated=saturated,
-            morph=cls,
-            counted=self._counts_here(f, cores, x_um, y_um, bbox),
+            **values,
+            counted=self._counts_here(f, cores, values["x_um"], values["y_um"], _bbox(sl)),
         )
 
     def _hb_pg(
