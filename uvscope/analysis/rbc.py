@@ -24,6 +24,8 @@ from scipy import ndimage as ndi
 from skimage.morphology import convex_hull_image
 from skimage.segmentation import watershed
 
+from uvscope.analysis.window_max import window_max
+
 #: touching cells share a boundary shorter than this share of the smaller one's diameter (the
 #: blur and the threshold widen a contact point into a short neck; set on simulated truth)
 NECK_SHARE = 0.95
@@ -99,7 +101,7 @@ def split_touching(
     peaks = dist >= radius_px
     deep = np.flatnonzero(peaks)  # a few % of the pixels: the rest are no seed anyway
     peaks.ravel()[deep] = dist.ravel()[deep] >= 0.5 * depth[labels.ravel()[deep]]
-    peaks &= dist == ndi.maximum_filter(dist, size=size)
+    peaks &= dist == window_max(dist, size)
     plateau, m = ndi.label(peaks)
     owner = np.zeros(m + 1, np.int64)
     owner[plateau[peaks]] = labels[peaks]

@@ -39,6 +39,7 @@ from uvscope.analysis.rbc import (
 )
 from uvscope.analysis.rbc_classify import MorphologyFn, choose_morphology
 from uvscope.analysis.settings import CbcSettings
+from uvscope.analysis.window_max import window_max
 from uvscope.geometry import pixel_to_stage_mm
 
 #: binned pixels of margin around a red cell for its haemoglobin integral (halo and blur)
@@ -117,9 +118,8 @@ class _Frame:
 
 
 def _grow(mask: np.ndarray, radius_px: int) -> np.ndarray:
-    """``mask`` grown by a square of ``radius_px`` (a separable maximum filter: cheap)."""
-    grown: np.ndarray = ndi.maximum_filter(mask.view(np.uint8), size=2 * radius_px + 1) > 0
-    return grown
+    """``mask`` grown by a square of ``radius_px`` (a separable maximum: cheap)."""
+    return window_max(mask, 2 * radius_px + 1)
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -404,7 +404,7 @@ class SmearAnalyser:
         r = int(round(INTEGRAL_MARGIN_UM / f.px_um))
         # the margin: each empty pixel within r goes to a red cell there (the larger label where
         # two are that near: such cells are split pieces, whose haemoglobin is not measured)
-        grown = np.where(pieces > 0, pieces, ndi.maximum_filter(pieces, size=2 * r + 1))
+        grown = np.where(pieces > 0, pieces, window_max(pieces, 2 * r + 1))
         grown[rest] = 0  # a platelet or debris beside the cell is not its haemoglobin
         total = np.bincount(grown.ravel(), f.od_hb.ravel(), minlength=m + 1) * (f.px_um * f.px_um)
         edge = self.haemoglobin.edge_od_um(self.hb_nm) * perimeter_um
