@@ -85,18 +85,21 @@ class RbcRecord:
 
 
 def split_touching(
-    labels: np.ndarray, keep: np.ndarray, dist: np.ndarray, radius_px: float
+    labels: np.ndarray,
+    keep: np.ndarray,
+    dist: np.ndarray,
+    radius_px: float,
+    px: Pixels | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Red-cell pieces: each object in ``keep`` (by label), touching cells split.
 
     Returns the piece label map, the object each piece came from and whether it was split
     (overlapped). Seeds are the distance map's local maxima (at least ``radius_px`` deep and
     half the object's depth) more than ``2 * radius_px`` apart; only objects with two or more
-    seeds are watershed (in one call).
+    seeds are watershed (in one call). ``px``: the labelled pixels, when the caller has them.
     """
     n = keep.size - 1
     size = 2 * int(round(radius_px)) + 1
-    px = _labelled(labels)
     depth = _max_per_label(dist, labels, n, px)
     peaks = dist >= radius_px
     deep = np.flatnonzero(peaks)  # a few % of the pixels: the rest are no seed anyway
@@ -139,8 +142,22 @@ def distance_to_edge(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def neighbour_pairs(pieces: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The labels on either side of every pixel side where the label changes (rows, then
+    columns; 0 is the background): found once for the perimeters and the necks."""
+    out = []
+    for a, b in ((pieces[1:, :], pieces[:-1, :]), (pieces[:, 1:], pieces[:, :-1])):
+        diff = a != b
+        out.append((a[diff], b[diff]))
+    return out
+
+
 def overlapping(
-    pieces: np.ndarray, split: np.ndarray, area_um2: np.ndarray, px_um: float
+    pieces: np.ndarray,
+    split: np.ndarray,
+    area_um2: np.ndarray,
+    px_um: float,
+    sides: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Which pieces overlap another (True) rather than merely touch it, or hold two cells.
 
@@ -148,13 +165,14 @@ def overlapping(
     a good part of the smaller one's diameter. A piece is overlapped when its shared boundary
     with a neighbour exceeds ``NECK_SHARE`` of the smaller one's equivalent diameter, and an
     unsplit piece larger than ``MERGED_AREA`` times the tile's median red cell holds two.
+    ``sides``: ``neighbour_pairs(pieces)``, when the caller has them.
     """
     n = split.size - 1
     over = np.zeros(n + 1, bool)
     diameter = 2.0 * np.sqrt(area_um2 / math.pi)
     pairs = []
-    for a, b in ((pieces[1:, :], pieces[:-1, :]), (pieces[:, 1:], pieces[:, :-1])):
-        sel = (a != b) & (a > 0) & (b > 0)
+    for a, b in sides if sides is not None else neighbour_pairs(pieces):
+        sel = (a > 0) & (b > 0)
         pairs.append(np.stack([np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])], axis=1))
     both = np.concatenate(pairs)
     if both.size:
@@ -217,7 +235,7 @@ class Shapes:
 Pixels = tuple[np.ndarray, np.ndarray]
 
 
-def _labelled(labels: np.ndarray) -> Pixels:
+def labelled_pixels(labels: np.ndarray) -> Pixels:
     """The labelled pixels of ``labels``, found once for the measures that sum over them."""
     flat = np.flatnonzero(labels)
     return flat, labels.ravel()[flat]
@@ -229,7 +247,7 @@ def _max_per_label(
     """The largest value under each label (0 for the background and absent labels; values
     are distances, never negative): one unbuffered maximum over the labelled pixels."""
     out = np.zeros(n + 1, np.float32)
-    flat, lab = px if px is not None else _labelled(labels)
+    flat, lab = px if px is not None else labelled_pixels(labels)
     np.maximum.at(out, lab, values.ravel()[flat])
     out[0] = 0.0
     return out
@@ -238,7 +256,7 @@ def _max_per_label(
 def _moments(pieces: np.ndarray, n: int, px: Pixels | None = None) -> tuple[np.ndarray, ...]:
     """Pixel count, centroid and the eigenvalues of the second central moments per label
     (sums over the labelled pixels only, or over ``px``, a subset of them in raster order)."""
-    flat, lab = px if px is not None else _labelled(pieces)
+    flat, lab = px if px is not None else labelled_pixels(pieces)
     rows, cols = np.divmod(flat, pieces.shape[1])
     rows, cols = rows.astype(np.float64), cols.astype(np.float64)
 
@@ -259,30 +277,38 @@ def _moments(pieces: np.ndarray, n: int, px: Pixels | None = None) -> tuple[np.n
 
 def axis_ratio(labels: np.ndarray, n: int, px: Pixels | None = None) -> np.ndarray:
     """Major over minor axis of every label (second moments; 1 for a disc); with ``px`` (some
-    labels' pixels, as ``_labelled`` lists them), of those labels only (0 for the others)."""
+    labels' pixels, as ``labelled_pixels`` lists them), of those labels only (0 for the others)."""
     _, _, _, l1, l2 = _moments(labels, n, px)
     out: np.ndarray = np.sqrt(l1 / np.maximum(l2, 1e-6))
     return out
 
 
-def _edge_counts(pieces: np.ndarray, n: int) -> np.ndarray:
+def _edge_counts(sides: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
     """Pixel sides a label shares with another label or the background (x pi/4 = perimeter)."""
     out = np.zeros(n + 1, np.float64)
-    for a, b in ((pieces[1:, :], pieces[:-1, :]), (pieces[:, 1:], pieces[:, :-1])):
-        diff = a != b
-        out += np.bincount(a[diff], minlength=n + 1)
-        out += np.bincount(b[diff], minlength=n + 1)
+    for a, b in sides:
+        out += np.bincount(a, minlength=n + 1)
+        out += np.bincount(b, minlength=n + 1)
     return out
 
 
-def measure(pieces: np.ndarray, n: int, od: np.ndarray, dist: np.ndarray, px_um: float) -> Shapes:
-    """Area, centroid, axes, eccentricity, solidity, perimeter and pallor of every piece."""
-    px = _labelled(pieces)
+def measure(
+    pieces: np.ndarray,
+    n: int,
+    od: np.ndarray,
+    dist: np.ndarray,
+    px_um: float,
+    sides: list[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> Shapes:
+    """Area, centroid, axes, eccentricity, solidity, perimeter and pallor of every piece
+    (``sides``: ``neighbour_pairs(pieces)``, when the caller has them)."""
+    px = labelled_pixels(pieces)
     cnt, mr, mc, l1, l2 = _moments(pieces, n, px)
     area = cnt * px_um * px_um
     major, minor = 4.0 * np.sqrt(l1) * px_um, 4.0 * np.sqrt(l2) * px_um
     ecc = np.sqrt(np.clip(1.0 - l2 / np.maximum(l1, 1e-12), 0.0, 1.0))
-    perim = _edge_counts(pieces, n) * (math.pi / 4.0) * px_um
+    sides = sides if sides is not None else neighbour_pairs(pieces)
+    perim = _edge_counts(sides, n) * (math.pi / 4.0) * px_um
     solidity = np.ones(n + 1)
     pallor, centre = _pallor(pieces, n, od, dist, px)
     return Shapes(area, mr, mc, major, minor, ecc, solidity, perim, pallor, centre)

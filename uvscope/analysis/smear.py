@@ -32,8 +32,10 @@ from uvscope.analysis.rbc import (
     axis_ratio,
     distance_to_edge,
     holds_two,
+    labelled_pixels,
     measure,
     measure_solidity,
+    neighbour_pairs,
     overlapping,
     split_touching,
 )
@@ -260,8 +262,9 @@ class SmearAnalyser:
         s = self.settings
         n = f.count
         a_px = f.px_um * f.px_um
-        area = np.bincount(f.labels.ravel(), minlength=n + 1) * a_px
-        od_sum = np.bincount(f.labels.ravel(), f.od.ravel(), minlength=n + 1) * a_px
+        px = labelled_pixels(f.labels)  # sums over the objects' pixels only (a third)
+        area = np.bincount(px[1], minlength=n + 1) * a_px
+        od_sum = np.bincount(px[1], f.od.ravel()[px[0]], minlength=n + 1) * a_px
         mean_od = od_sum / np.maximum(area, 1e-9)
         # dense enough, or larger than any platelet clump (a pale, large red cell)
         is_rbc = (area >= s.rbc_min_area_um2) & (
@@ -272,7 +275,7 @@ class SmearAnalyser:
         if is_rbc.any():
             dist = distance_to_edge(f.labels > 0)
             pieces, origin, split = split_touching(
-                f.labels, is_rbc, dist, s.split_radius_um / f.px_um
+                f.labels, is_rbc, dist, s.split_radius_um / f.px_um, px
             )
         rest, hidden = self._rest(f, pieces, out)
         if pieces is not None:
@@ -352,8 +355,9 @@ class SmearAnalyser:
     ) -> None:
         """Records of every red-cell piece: shape, class, haemoglobin, counted or not."""
         m = len(split) - 1
-        shapes = measure(pieces, m, f.od, dist, f.px_um)
-        over = overlapping(pieces, split, shapes.area_um2, f.px_um)
+        sides = neighbour_pairs(pieces)
+        shapes = measure(pieces, m, f.od, dist, f.px_um, sides)
+        over = overlapping(pieces, split, shapes.area_um2, f.px_um, sides)
         hb = self._hb_pg(f, pieces, rest, m, shapes.perimeter_um)
         if hb is not None:
             over |= holds_two(hb, split | over)
