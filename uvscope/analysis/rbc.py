@@ -100,24 +100,32 @@ def split_touching(
     """
     n = keep.size - 1
     size = 2 * int(round(radius_px)) + 1
-    depth = _max_per_label(dist, labels, n, px)
+    flat, lab = px if px is not None else labelled_pixels(labels)
+    depth = _max_per_label(dist, labels, n, (flat, lab))
     peaks = dist >= radius_px
     deep = np.flatnonzero(peaks)  # a few % of the pixels: the rest are no seed anyway
     peaks.ravel()[deep] = dist.ravel()[deep] >= 0.5 * depth[labels.ravel()[deep]]
     peaks &= dist == window_max(dist, size)
     plateau, m = ndi.label(peaks)
+    at = np.flatnonzero(peaks)  # (flat indices: a tile's maps are indexed by its pixel lists)
     owner = np.zeros(m + 1, np.int64)
-    owner[plateau[peaks]] = labels[peaks]
+    owner[plateau.ravel()[at]] = labels.ravel()[at]
     seeds_of = np.bincount(owner[1:], minlength=n + 1)
-    pieces = np.where(keep[labels], labels, 0).astype(np.int32)
+    pieces = np.zeros(labels.shape, np.int32)
+    kept = keep[lab]
+    pieces.ravel()[flat[kept]] = lab[kept]
     multi = keep & (seeds_of >= 2)
     split = multi.copy()
     if not multi.any():
         return pieces, np.arange(n + 1), split
     # one watershed over every object with two or more seeds, each plateau a seed (the types
     # the watershed works in, so it converts nothing)
-    mask = multi[labels]
-    seeds = np.where(mask, plateau, 0).astype(np.int32, copy=False)
+    inside = flat[multi[lab]]
+    mask = np.zeros(labels.shape, bool)
+    mask.ravel()[inside] = True
+    seeds = np.zeros(labels.shape, np.int32)
+    at = at[multi[labels.ravel()[at]]]
+    seeds.ravel()[at] = plateau.ravel()[at]
     parts = watershed(np.negative(dist, dtype=np.float64), seeds, mask=mask)
     used = np.nonzero(multi[owner])[0]  # plateau ids that seed a split object
     order = used[np.argsort(owner[used], kind="stable")]
@@ -127,7 +135,7 @@ def split_touching(
     ids[order[first]] = owner[order[first]]  # the object's first piece keeps its label
     extra = order[~first]
     ids[extra] = n + 1 + np.arange(extra.size, dtype=np.int32)
-    pieces[mask] = ids[parts[mask]]
+    pieces.ravel()[inside] = ids[parts.ravel()[inside]]
     origin = np.concatenate([np.arange(n + 1), owner[extra]])
     split = np.concatenate([split, np.ones(extra.size, bool)])
     return pieces, origin, split

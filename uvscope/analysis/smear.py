@@ -313,8 +313,9 @@ class SmearAnalyser:
         if n == 0:
             return
         a_px = f.px_um * f.px_um
-        area = np.bincount(labels.ravel(), minlength=n + 1) * a_px
-        od_sum = np.bincount(labels.ravel(), f.od.ravel(), minlength=n + 1) * a_px
+        flat, lab = labelled_pixels(labels)  # sums over the objects' pixels only
+        area = np.bincount(lab, minlength=n + 1) * a_px
+        od_sum = np.bincount(lab, f.od.ravel()[flat], minlength=n + 1) * a_px
         mean_od = od_sum / np.maximum(area, 1e-9)
         ok = (
             (area >= s.platelet_min_area_um2)
