@@ -20,7 +20,8 @@ from functools import cached_property
 
 import edt
 import numpy as np
-from scipy import ndimage as ndi
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from skimage.morphology import convex_hull_image
 from skimage.segmentation import watershed
 
@@ -106,10 +107,9 @@ def split_touching(
     deep = np.flatnonzero(peaks)  # a few % of the pixels: the rest are no seed anyway
     peaks.ravel()[deep] = dist.ravel()[deep] >= 0.5 * depth[labels.ravel()[deep]]
     peaks &= dist == window_max(dist, size)
-    plateau, m = ndi.label(peaks)
-    at = np.flatnonzero(peaks)  # (flat indices: a tile's maps are indexed by its pixel lists)
+    at, plateau, m = _label_sparse(peaks)  # flat indices of the seed pixels and their plateau
     owner = np.zeros(m + 1, np.int64)
-    owner[plateau.ravel()[at]] = labels.ravel()[at]
+    owner[plateau] = labels.ravel()[at]
     seeds_of = np.bincount(owner[1:], minlength=n + 1)
     pieces = np.zeros(labels.shape, np.int32)
     kept = keep[lab]
@@ -124,8 +124,8 @@ def split_touching(
     mask = np.zeros(labels.shape, bool)
     mask.ravel()[inside] = True
     seeds = np.zeros(labels.shape, np.int32)
-    at = at[multi[labels.ravel()[at]]]
-    seeds.ravel()[at] = plateau.ravel()[at]
+    sel = multi[labels.ravel()[at]]
+    seeds.ravel()[at[sel]] = plateau[sel]
     parts = watershed(np.negative(dist, dtype=np.float64), seeds, mask=mask)
     used = np.nonzero(multi[owner])[0]  # plateau ids that seed a split object
     order = used[np.argsort(owner[used], kind="stable")]
@@ -139,6 +139,29 @@ def split_touching(
     origin = np.concatenate([np.arange(n + 1), owner[extra]])
     split = np.concatenate([split, np.ones(extra.size, bool)])
     return pieces, origin, split
+
+
+def _label_sparse(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """``scipy.ndimage.label(mask)`` (4-connected, numbered in raster order) for a mask of a
+    few pixels, as the flat indices of its pixels, their labels and the count: components of
+    the graph of horizontally and vertically adjacent pixels, without a whole-tile pass."""
+    at = np.flatnonzero(mask)
+    k, w = at.size, mask.shape[1]
+    if k == 0:
+        return at, np.zeros(0, np.int32), 0
+    nxt = np.minimum(np.searchsorted(at, at + 1), k - 1)
+    right = (at[nxt] == at + 1) & ((at + 1) % w != 0)
+    below = np.minimum(np.searchsorted(at, at + w), k - 1)
+    down = at[below] == at + w
+    i = np.concatenate([np.nonzero(right)[0], np.nonzero(down)[0]])
+    j = np.concatenate([nxt[right], below[down]])
+    graph = coo_matrix((np.ones(i.size, np.int8), (i, j)), shape=(k, k))
+    m, comp = connected_components(graph, directed=False)
+    first = np.full(m, k)
+    np.minimum.at(first, comp, np.arange(k))  # each component's first pixel in raster order
+    rank = np.empty(m, np.int32)
+    rank[np.argsort(first)] = np.arange(1, m + 1, dtype=np.int32)
+    return at, rank[comp], int(m)
 
 
 def distance_to_edge(mask: np.ndarray) -> np.ndarray:
