@@ -330,10 +330,12 @@ def measure(
     dist: np.ndarray,
     px_um: float,
     sides: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    px: Pixels | None = None,
 ) -> Shapes:
     """Area, centroid, axes, eccentricity, solidity, perimeter and pallor of every piece
-    (``sides``: ``neighbour_pairs(pieces)``, when the caller has them)."""
-    px = labelled_pixels(pieces)
+    (``sides``: ``neighbour_pairs(pieces)``, ``px``: ``labelled_pixels(pieces)``, when the
+    caller has them)."""
+    px = px if px is not None else labelled_pixels(pieces)
     cnt, mr, mc, l1, l2 = _moments(pieces, n, px)
     area = cnt * px_um * px_um
     major, minor = 4.0 * np.sqrt(l1) * px_um, 4.0 * np.sqrt(l2) * px_um

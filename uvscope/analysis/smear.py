@@ -19,10 +19,9 @@ from uvscope.analysis.absorbance import (
     ClearGlass,
     HbCalibration,
     bin2_any,
-    bin2_mean,
     bin2_pick,
+    binned_optical_density,
     clear_glass,
-    optical_density,
 )
 from uvscope.analysis.dedup import CoreRegions, touched_sides
 from uvscope.analysis.platelets import PlateletRecord, platelet_like, platelets_in
@@ -110,6 +109,8 @@ class _Frame:
     objects: np.ndarray  # bool: every absorbing object but the white cells
     smooth: np.ndarray  # the smoothed OD the objects are thresholded on
     wbc: np.ndarray | None  # bool: white cells and their margin
+    #: the red-cell pieces' pixels (flat indices, piece labels), once they are split
+    piece_px: tuple[np.ndarray, np.ndarray] | None = None
 
     def stage_um(self, row: float, col: float) -> tuple[float, float]:
         t = self.tile
@@ -215,7 +216,7 @@ class SmearAnalyser:
         out.background_ok = (
             self.background_usable and abs(clear.level - 1.0) <= s.max_clear_deviation
         )
-        od = bin2_mean(optical_density(t, clear))
+        od = binned_optical_density(t, clear)
         px = 2.0 * tile.pixel_size_um
         smooth = ndi.gaussian_filter(od, SMOOTH_UM / px)
         objects = smooth > s.od_threshold
@@ -254,7 +255,7 @@ class SmearAnalyser:
         if nm != self.analysis_nm:
             t = np.asarray(tile.normalised[nm], dtype=np.float32)
             clear = clear_glass(t)
-            od = bin2_mean(optical_density(t, clear))
+            od = binned_optical_density(t, clear)
         clipped = bin2_any(t >= clear.clip_value) if clear.saturated else None
         return od, clipped
 
@@ -279,6 +280,8 @@ class SmearAnalyser:
             )
         rest, hidden = self._rest(f, pieces, out)
         if pieces is not None:
+            kept = px[0][is_rbc[px[1]]]  # the pieces' pixels: the red cells' objects' pixels
+            f.piece_px = (kept, pieces.ravel()[kept])
             self._rbcs(f, pieces, split, dist, rest, cores, out)
         self._platelets(f, rest, hidden, cores, out)
 
@@ -357,7 +360,7 @@ class SmearAnalyser:
         """Records of every red-cell piece: shape, class, haemoglobin, counted or not."""
         m = len(split) - 1
         sides = neighbour_pairs(pieces)
-        shapes = measure(pieces, m, f.od, dist, f.px_um, sides)
+        shapes = measure(pieces, m, f.od, dist, f.px_um, sides, f.piece_px)
         over = overlapping(pieces, split, shapes.area_um2, f.px_um, sides)
         hb = self._hb_pg(f, pieces, rest, m, shapes.perimeter_um)
         if hb is not None:
