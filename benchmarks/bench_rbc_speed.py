@@ -17,7 +17,8 @@ the same white-cell masks) and once with this code's. Printed per donor:
 - the red-cell step alone, CPU milliseconds per tile (best of 3 per tile, base and new
   alternating): the figure the machine's load disturbs least;
 - every difference between the base and the new per-cell records (all fields), platelet
-  records and visible fractions (none: "identical").
+  records and visible fractions (none: "identical"), and whether the cbc.json document built
+  from each set of records is the same.
 
 ``--memory 50,200`` analyses that many tiles (the rendered ones in turn, records kept as a scan
 keeps them) in a fresh process each and prints the peak RSS: flat in tiles but for the records.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import math
 import resource
 import subprocess
@@ -41,6 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from uvscope.acquisition.tiles import Tile, TileSpec  # noqa: E402
+from uvscope.analysis.cbc import CbcAccumulator  # noqa: E402
 from uvscope.analysis.evaluate import SimCamera  # noqa: E402
 from uvscope.analysis.models import load_models  # noqa: E402
 from uvscope.analysis.pipeline import StageTimer, TilePipeline  # noqa: E402
@@ -127,6 +130,14 @@ def differences(old: list[Any], new: list[SmearTile]) -> list[str]:
     return out
 
 
+def cbc_json(tiles: list[Any]) -> str:
+    """The cbc.json document of these tiles' records (this code's accumulator for both)."""
+    acc = CbcAccumulator()
+    for t in tiles:
+        acc.add(t)
+    return json.dumps(acc.document(None, None), sort_keys=True, default=str)
+
+
 def side_by_side(donor: str, n: int, rounds: int, pipe: TilePipeline, base: Any) -> None:
     tiles = render(donor, n)
     ours = SmearAnalyser()
@@ -156,7 +167,11 @@ def side_by_side(donor: str, n: int, rounds: int, pipe: TilePipeline, base: Any)
     n_rbc = sum(len(s.rbcs) for s in smears["new"])
     n_plt = sum(len(s.platelets) for s in smears["new"])
     verdict = "identical" if not diff else f"{len(diff)} differing records"
-    line.append(f"  records: {n_rbc} red-cell, {n_plt} platelet records; {verdict}")
+    same_cbc = cbc_json(smears["base"]) == cbc_json(smears["new"])
+    line.append(
+        f"  records: {n_rbc} red-cell, {n_plt} platelet records; {verdict}; cbc.json "
+        + ("identical" if same_cbc else "differs")
+    )
     line += [f"    {d}" for d in diff[:20]]
     print("\n".join(line), flush=True)
 
