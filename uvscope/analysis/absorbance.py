@@ -81,13 +81,28 @@ def clear_glass(t: np.ndarray) -> ClearGlass:
     return ClearGlass(level, saturated, vmax if saturated else float("inf"))
 
 
-def optical_density(t: np.ndarray, clear: ClearGlass) -> np.ndarray:
-    """OD = -log10(T / T_clear) per pixel (float32)."""
+def _log_transmission(t: np.ndarray, clear: ClearGlass) -> np.ndarray:
+    """log10(T / T_clear) per pixel (float32; the floor keeps it finite): -OD."""
     rel = np.asarray(t, dtype=np.float32) / np.float32(max(clear.level, 1e-6))
     np.maximum(rel, np.float32(T_FLOOR), out=rel)
     np.log10(rel, out=rel)
+    return rel
+
+
+def optical_density(t: np.ndarray, clear: ClearGlass) -> np.ndarray:
+    """OD = -log10(T / T_clear) per pixel (float32)."""
+    rel = _log_transmission(t, clear)
     np.negative(rel, out=rel)
     return rel
+
+
+def binned_optical_density(t: np.ndarray, clear: ClearGlass) -> np.ndarray:
+    """``bin2_mean(optical_density(t, clear))`` to the bit, the sign taken on the binned image
+    (a quarter of the pixels): rounding to nearest is symmetric, so the mean of negated values
+    is the negated mean."""
+    out = bin2_mean(_log_transmission(t, clear))
+    np.negative(out, out=out)
+    return out
 
 
 def bin2_mean(a: np.ndarray) -> np.ndarray:

@@ -18,10 +18,14 @@ import math
 from dataclasses import asdict, dataclass, fields
 from functools import cached_property
 
+import edt
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.measure import regionprops
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from skimage.morphology import convex_hull_image
 from skimage.segmentation import watershed
+
+from uvscope.analysis.window_max import window_max
 
 #: touching cells share a boundary shorter than this share of the smaller one's diameter (the
 #: blur and the threshold widen a contact point into a short neck; set on simulated truth)
@@ -82,33 +86,47 @@ class RbcRecord:
 
 
 def split_touching(
-    labels: np.ndarray, keep: np.ndarray, dist: np.ndarray, radius_px: float
+    labels: np.ndarray,
+    keep: np.ndarray,
+    dist: np.ndarray,
+    radius_px: float,
+    px: Pixels | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Red-cell pieces: each object in ``keep`` (by label), touching cells split.
 
     Returns the piece label map, the object each piece came from and whether it was split
     (overlapped). Seeds are the distance map's local maxima (at least ``radius_px`` deep and
     half the object's depth) more than ``2 * radius_px`` apart; only objects with two or more
-    seeds are watershed (in one call).
+    seeds are watershed (in one call). ``px``: the labelled pixels, when the caller has them.
     """
     n = keep.size - 1
     size = 2 * int(round(radius_px)) + 1
-    depth = _max_per_label(dist, labels, n)
-    peaks = (dist == ndi.maximum_filter(dist, size=size)) & (dist >= radius_px)
-    peaks &= dist >= 0.5 * depth[labels]
-    plateau, m = ndi.label(peaks)
+    flat, lab = px if px is not None else labelled_pixels(labels)
+    depth = _max_per_label(dist, labels, n, (flat, lab))
+    peaks = dist >= radius_px
+    deep = np.flatnonzero(peaks)  # a few % of the pixels: the rest are no seed anyway
+    peaks.ravel()[deep] = dist.ravel()[deep] >= 0.5 * depth[labels.ravel()[deep]]
+    peaks &= dist == window_max(dist, size)
+    at, plateau, m = _label_sparse(peaks)  # flat indices of the seed pixels and their plateau
     owner = np.zeros(m + 1, np.int64)
-    owner[plateau[peaks]] = labels[peaks]
+    owner[plateau] = labels.ravel()[at]
     seeds_of = np.bincount(owner[1:], minlength=n + 1)
-    pieces = np.where(keep[labels], labels, 0).astype(np.int32)
+    pieces = np.zeros(labels.shape, np.int32)
+    kept = keep[lab]
+    pieces.ravel()[flat[kept]] = lab[kept]
     multi = keep & (seeds_of >= 2)
     split = multi.copy()
     if not multi.any():
         return pieces, np.arange(n + 1), split
-    # one watershed over every object with two or more seeds, each plateau a seed
-    mask = multi[labels]
-    seeds = np.where(mask, plateau, 0)
-    parts = watershed(-dist, seeds, mask=mask)
+    # one watershed over every object with two or more seeds, each plateau a seed (the types
+    # the watershed works in, so it converts nothing)
+    inside = flat[multi[lab]]
+    mask = np.zeros(labels.shape, bool)
+    mask.ravel()[inside] = True
+    seeds = np.zeros(labels.shape, np.int32)
+    sel = multi[labels.ravel()[at]]
+    seeds.ravel()[at[sel]] = plateau[sel]
+    parts = watershed(np.negative(dist, dtype=np.float64), seeds, mask=mask)
     used = np.nonzero(multi[owner])[0]  # plateau ids that seed a split object
     order = used[np.argsort(owner[used], kind="stable")]
     first = np.ones(order.size, bool)
@@ -117,14 +135,60 @@ def split_touching(
     ids[order[first]] = owner[order[first]]  # the object's first piece keeps its label
     extra = order[~first]
     ids[extra] = n + 1 + np.arange(extra.size, dtype=np.int32)
-    pieces[mask] = ids[parts[mask]]
+    pieces.ravel()[inside] = ids[parts.ravel()[inside]]
     origin = np.concatenate([np.arange(n + 1), owner[extra]])
     split = np.concatenate([split, np.ones(extra.size, bool)])
     return pieces, origin, split
 
 
+def _label_sparse(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """``scipy.ndimage.label(mask)`` (4-connected, numbered in raster order) for a mask of a
+    few pixels, as the flat indices of its pixels, their labels and the count: components of
+    the graph of horizontally and vertically adjacent pixels, without a whole-tile pass."""
+    at = np.flatnonzero(mask)
+    k, w = at.size, mask.shape[1]
+    if k == 0:
+        return at, np.zeros(0, np.int32), 0
+    nxt = np.minimum(np.searchsorted(at, at + 1), k - 1)
+    right = (at[nxt] == at + 1) & ((at + 1) % w != 0)
+    below = np.minimum(np.searchsorted(at, at + w), k - 1)
+    down = at[below] == at + w
+    i = np.concatenate([np.nonzero(right)[0], np.nonzero(down)[0]])
+    j = np.concatenate([nxt[right], below[down]])
+    graph = coo_matrix((np.ones(i.size, np.int8), (i, j)), shape=(k, k))
+    m, comp = connected_components(graph, directed=False)
+    first = np.full(m, k)
+    np.minimum.at(first, comp, np.arange(k))  # each component's first pixel in raster order
+    rank = np.empty(m, np.int32)
+    rank[np.argsort(first)] = np.arange(1, m + 1, dtype=np.int32)
+    return at, rank[comp], int(m)
+
+
+def distance_to_edge(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (pixels, float32) of every pixel of ``mask`` to the nearest pixel
+    outside it, the image border not counting as outside: the result of
+    ``scipy.ndimage.distance_transform_edt`` to the bit, by the ``edt`` package's separable
+    transform (a third of the time on a tile)."""
+    out: np.ndarray = edt.edt(mask.view(np.uint8), black_border=False, parallel=1)
+    return out
+
+
+def neighbour_pairs(pieces: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The labels on either side of every pixel side where the label changes (rows, then
+    columns; 0 is the background): found once for the perimeters and the necks."""
+    out = []
+    for a, b in ((pieces[1:, :], pieces[:-1, :]), (pieces[:, 1:], pieces[:, :-1])):
+        diff = a != b
+        out.append((a[diff], b[diff]))
+    return out
+
+
 def overlapping(
-    pieces: np.ndarray, split: np.ndarray, area_um2: np.ndarray, px_um: float
+    pieces: np.ndarray,
+    split: np.ndarray,
+    area_um2: np.ndarray,
+    px_um: float,
+    sides: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Which pieces overlap another (True) rather than merely touch it, or hold two cells.
 
@@ -132,13 +196,14 @@ def overlapping(
     a good part of the smaller one's diameter. A piece is overlapped when its shared boundary
     with a neighbour exceeds ``NECK_SHARE`` of the smaller one's equivalent diameter, and an
     unsplit piece larger than ``MERGED_AREA`` times the tile's median red cell holds two.
+    ``sides``: ``neighbour_pairs(pieces)``, when the caller has them.
     """
     n = split.size - 1
     over = np.zeros(n + 1, bool)
     diameter = 2.0 * np.sqrt(area_um2 / math.pi)
     pairs = []
-    for a, b in ((pieces[1:, :], pieces[:-1, :]), (pieces[:, 1:], pieces[:, :-1])):
-        sel = (a != b) & (a > 0) & (b > 0)
+    for a, b in sides if sides is not None else neighbour_pairs(pieces):
+        sel = (a > 0) & (b > 0)
         pairs.append(np.stack([np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])], axis=1))
     both = np.concatenate(pairs)
     if both.size:
@@ -197,21 +262,32 @@ class Shapes:
         return c
 
 
-def _max_per_label(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+#: the labelled pixels of a label map: their flat indices and their labels (raster order)
+Pixels = tuple[np.ndarray, np.ndarray]
+
+
+def labelled_pixels(labels: np.ndarray) -> Pixels:
+    """The labelled pixels of ``labels``, found once for the measures that sum over them."""
+    flat = np.flatnonzero(labels)
+    return flat, labels.ravel()[flat]
+
+
+def _max_per_label(
+    values: np.ndarray, labels: np.ndarray, n: int, px: Pixels | None = None
+) -> np.ndarray:
     """The largest value under each label (0 for the background and absent labels; values
     are distances, never negative): one unbuffered maximum over the labelled pixels."""
     out = np.zeros(n + 1, np.float32)
-    flat = np.flatnonzero(labels)
-    np.maximum.at(out, labels.ravel()[flat], values.ravel()[flat])
+    flat, lab = px if px is not None else labelled_pixels(labels)
+    np.maximum.at(out, lab, values.ravel()[flat])
     out[0] = 0.0
     return out
 
 
-def _moments(pieces: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+def _moments(pieces: np.ndarray, n: int, px: Pixels | None = None) -> tuple[np.ndarray, ...]:
     """Pixel count, centroid and the eigenvalues of the second central moments per label
-    (sums over the labelled pixels only)."""
-    flat = np.flatnonzero(pieces)
-    lab = pieces.ravel()[flat]
+    (sums over the labelled pixels only, or over ``px``, a subset of them in raster order)."""
+    flat, lab = px if px is not None else labelled_pixels(pieces)
     rows, cols = np.divmod(flat, pieces.shape[1])
     rows, cols = rows.astype(np.float64), cols.astype(np.float64)
 
@@ -230,32 +306,44 @@ def _moments(pieces: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     return cnt, mr, mc, l1, l2
 
 
-def axis_ratio(labels: np.ndarray, n: int) -> np.ndarray:
-    """Major over minor axis of every label (second moments; 1 for a disc)."""
-    _, _, _, l1, l2 = _moments(labels, n)
+def axis_ratio(labels: np.ndarray, n: int, px: Pixels | None = None) -> np.ndarray:
+    """Major over minor axis of every label (second moments; 1 for a disc); with ``px`` (some
+    labels' pixels, as ``labelled_pixels`` lists them), of those labels only (0 for the others)."""
+    _, _, _, l1, l2 = _moments(labels, n, px)
     out: np.ndarray = np.sqrt(l1 / np.maximum(l2, 1e-6))
     return out
 
 
-def _edge_counts(pieces: np.ndarray, n: int) -> np.ndarray:
+def _edge_counts(sides: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
     """Pixel sides a label shares with another label or the background (x pi/4 = perimeter)."""
     out = np.zeros(n + 1, np.float64)
-    for a, b in ((pieces[1:, :], pieces[:-1, :]), (pieces[:, 1:], pieces[:, :-1])):
-        diff = a != b
-        out += np.bincount(a[diff], minlength=n + 1)
-        out += np.bincount(b[diff], minlength=n + 1)
+    for a, b in sides:
+        out += np.bincount(a, minlength=n + 1)
+        out += np.bincount(b, minlength=n + 1)
     return out
 
 
-def measure(pieces: np.ndarray, n: int, od: np.ndarray, dist: np.ndarray, px_um: float) -> Shapes:
-    """Area, centroid, axes, eccentricity, solidity, perimeter and pallor of every piece."""
-    cnt, mr, mc, l1, l2 = _moments(pieces, n)
+def measure(
+    pieces: np.ndarray,
+    n: int,
+    od: np.ndarray,
+    dist: np.ndarray,
+    px_um: float,
+    sides: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    px: Pixels | None = None,
+) -> Shapes:
+    """Area, centroid, axes, eccentricity, solidity, perimeter and pallor of every piece
+    (``sides``: ``neighbour_pairs(pieces)``, ``px``: ``labelled_pixels(pieces)``, when the
+    caller has them)."""
+    px = px if px is not None else labelled_pixels(pieces)
+    cnt, mr, mc, l1, l2 = _moments(pieces, n, px)
     area = cnt * px_um * px_um
     major, minor = 4.0 * np.sqrt(l1) * px_um, 4.0 * np.sqrt(l2) * px_um
     ecc = np.sqrt(np.clip(1.0 - l2 / np.maximum(l1, 1e-12), 0.0, 1.0))
-    perim = _edge_counts(pieces, n) * (math.pi / 4.0) * px_um
+    sides = sides if sides is not None else neighbour_pairs(pieces)
+    perim = _edge_counts(sides, n) * (math.pi / 4.0) * px_um
     solidity = np.ones(n + 1)
-    pallor, centre = _pallor(pieces, n, od, dist)
+    pallor, centre = _pallor(pieces, n, od, dist, px)
     return Shapes(area, mr, mc, major, minor, ecc, solidity, perim, pallor, centre)
 
 
@@ -275,18 +363,18 @@ def measure_solidity(
     for k in np.nonzero(which & read & (fill < CONVEX_FILL))[0]:
         if k and k - 1 < len(slices) and slices[k - 1] is not None:
             mask = pieces[slices[k - 1]] == k
-            if mask.sum() >= 3:
-                shapes.solidity[k] = float(regionprops(mask.astype(np.uint8))[0].solidity)
+            area = int(mask.sum())
+            if area >= 3:  # regionprops' solidity, without building the region's other props
+                shapes.solidity[k] = area / int(convex_hull_image(mask).sum())
 
 
 def _pallor(
-    pieces: np.ndarray, n: int, od: np.ndarray, dist: np.ndarray
+    pieces: np.ndarray, n: int, od: np.ndarray, dist: np.ndarray, px: Pixels
 ) -> tuple[np.ndarray, np.ndarray]:
     """(centre / whole, very centre / ring) mean OD per piece; the centre is where the distance
     to the edge exceeds half the piece's depth, the very centre 0.8 of it."""
-    depth = _max_per_label(dist, pieces, n)
-    flat = np.flatnonzero(pieces)
-    lab = pieces.ravel()[flat]
+    depth = _max_per_label(dist, pieces, n, px)
+    flat, lab = px
     rel = dist.ravel()[flat] / np.maximum(depth[lab], 1e-6)
     v = od.ravel()[flat].astype(np.float64)
 

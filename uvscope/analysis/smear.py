@@ -9,6 +9,7 @@ on the default rig), which keeps integrals and costs a quarter of the pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -18,10 +19,9 @@ from uvscope.analysis.absorbance import (
     ClearGlass,
     HbCalibration,
     bin2_any,
-    bin2_mean,
     bin2_pick,
+    binned_optical_density,
     clear_glass,
-    optical_density,
 )
 from uvscope.analysis.dedup import CoreRegions, touched_sides
 from uvscope.analysis.platelets import PlateletRecord, platelet_like, platelets_in
@@ -29,14 +29,18 @@ from uvscope.analysis.rbc import (
     RbcRecord,
     Shapes,
     axis_ratio,
+    distance_to_edge,
     holds_two,
+    labelled_pixels,
     measure,
     measure_solidity,
+    neighbour_pairs,
     overlapping,
     split_touching,
 )
 from uvscope.analysis.rbc_classify import MorphologyFn, choose_morphology
 from uvscope.analysis.settings import CbcSettings
+from uvscope.analysis.window_max import window_max
 from uvscope.geometry import pixel_to_stage_mm
 
 #: binned pixels of margin around a red cell for its haemoglobin integral (halo and blur)
@@ -105,6 +109,8 @@ class _Frame:
     objects: np.ndarray  # bool: every absorbing object but the white cells
     smooth: np.ndarray  # the smoothed OD the objects are thresholded on
     wbc: np.ndarray | None  # bool: white cells and their margin
+    #: the red-cell pieces' pixels (flat indices, piece labels), once they are split
+    piece_px: tuple[np.ndarray, np.ndarray] | None = None
 
     def stage_um(self, row: float, col: float) -> tuple[float, float]:
         t = self.tile
@@ -115,9 +121,8 @@ class _Frame:
 
 
 def _grow(mask: np.ndarray, radius_px: int) -> np.ndarray:
-    """``mask`` grown by a square of ``radius_px`` (a separable maximum filter: cheap)."""
-    grown: np.ndarray = ndi.maximum_filter(mask.view(np.uint8), size=2 * radius_px + 1) > 0
-    return grown
+    """``mask`` grown by a square of ``radius_px`` (a separable maximum: cheap)."""
+    return window_max(mask, 2 * radius_px + 1)
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -134,6 +139,42 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 def _bbox(sl: tuple[slice, slice]) -> tuple[int, int, int, int]:
     return (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
+
+
+def _rbc_columns(
+    f: _Frame,
+    shapes: Shapes,
+    morph: np.ndarray,
+    hb: np.ndarray | None,
+    over: np.ndarray,
+    clipped: np.ndarray,
+) -> dict[str, list[Any]]:
+    """Every piece's record fields but its id, tile and count, as lists indexed by label:
+    converted to Python values once per tile rather than field by field per record."""
+    t = f.tile
+    x, y = pixel_to_stage_mm(
+        2 * shapes.row + 0.5, 2 * shapes.col + 0.5, (t.x_mm, t.y_mm), t.shape, t.pixel_size_um
+    )
+    whole = ~(over | clipped)
+    nan = np.full(over.shape, np.nan)
+    return {
+        "x_um": (np.asarray(x) * 1e3).tolist(),
+        "y_um": (np.asarray(y) * 1e3).tolist(),
+        "area_um2": shapes.area_um2.tolist(),
+        "equivalent_diameter_um": shapes.diameter_um.tolist(),
+        "major_axis_um": shapes.major_um.tolist(),
+        "minor_axis_um": shapes.minor_um.tolist(),
+        "eccentricity": shapes.eccentricity.tolist(),
+        "solidity": shapes.solidity.tolist(),
+        "circularity": shapes.circularity.tolist(),
+        "pallor_ratio": shapes.pallor_ratio.tolist(),
+        "centre_ratio": shapes.centre_ratio.tolist(),
+        "hb_pg": (nan if hb is None else np.where(whole, hb, np.nan)).tolist(),
+        "hb_share_pg": (nan if hb is None else np.where(clipped, np.nan, hb)).tolist(),
+        "overlapped": over.tolist(),
+        "saturated": clipped.tolist(),
+        "morph": [str(m) for m in np.where(whole, morph, "")],
+    }
 
 
 class SmearAnalyser:
@@ -175,7 +216,7 @@ class SmearAnalyser:
         out.background_ok = (
             self.background_usable and abs(clear.level - 1.0) <= s.max_clear_deviation
         )
-        od = bin2_mean(optical_density(t, clear))
+        od = binned_optical_density(t, clear)
         px = 2.0 * tile.pixel_size_um
         smooth = ndi.gaussian_filter(od, SMOOTH_UM / px)
         objects = smooth > s.od_threshold
@@ -214,7 +255,7 @@ class SmearAnalyser:
         if nm != self.analysis_nm:
             t = np.asarray(tile.normalised[nm], dtype=np.float32)
             clear = clear_glass(t)
-            od = bin2_mean(optical_density(t, clear))
+            od = binned_optical_density(t, clear)
         clipped = bin2_any(t >= clear.clip_value) if clear.saturated else None
         return od, clipped
 
@@ -222,8 +263,9 @@ class SmearAnalyser:
         s = self.settings
         n = f.count
         a_px = f.px_um * f.px_um
-        area = np.bincount(f.labels.ravel(), minlength=n + 1) * a_px
-        od_sum = np.bincount(f.labels.ravel(), f.od.ravel(), minlength=n + 1) * a_px
+        px = labelled_pixels(f.labels)  # sums over the objects' pixels only (a third)
+        area = np.bincount(px[1], minlength=n + 1) * a_px
+        od_sum = np.bincount(px[1], f.od.ravel()[px[0]], minlength=n + 1) * a_px
         mean_od = od_sum / np.maximum(area, 1e-9)
         # dense enough, or larger than any platelet clump (a pale, large red cell)
         is_rbc = (area >= s.rbc_min_area_um2) & (
@@ -232,12 +274,14 @@ class SmearAnalyser:
         is_rbc[0] = False
         pieces = None
         if is_rbc.any():
-            dist = ndi.distance_transform_edt(f.labels > 0).astype(np.float32)
+            dist = distance_to_edge(f.labels > 0)
             pieces, origin, split = split_touching(
-                f.labels, is_rbc, dist, s.split_radius_um / f.px_um
+                f.labels, is_rbc, dist, s.split_radius_um / f.px_um, px
             )
         rest, hidden = self._rest(f, pieces, out)
         if pieces is not None:
+            kept = px[0][is_rbc[px[1]]]  # the pieces' pixels: the red cells' objects' pixels
+            f.piece_px = (kept, pieces.ravel()[kept])
             self._rbcs(f, pieces, split, dist, rest, cores, out)
         self._platelets(f, rest, hidden, cores, out)
 
@@ -272,8 +316,9 @@ class SmearAnalyser:
         if n == 0:
             return
         a_px = f.px_um * f.px_um
-        area = np.bincount(labels.ravel(), minlength=n + 1) * a_px
-        od_sum = np.bincount(labels.ravel(), f.od.ravel(), minlength=n + 1) * a_px
+        flat, lab = labelled_pixels(labels)  # sums over the objects' pixels only
+        area = np.bincount(lab, minlength=n + 1) * a_px
+        od_sum = np.bincount(lab, f.od.ravel()[flat], minlength=n + 1) * a_px
         mean_od = od_sum / np.maximum(area, 1e-9)
         ok = (
             (area >= s.platelet_min_area_um2)
@@ -286,10 +331,11 @@ class SmearAnalyser:
         if ok.any():  # debris of a platelet's size: not a platelet's density, centre or shape
             idx = np.nonzero(ok)[0]
             sel = np.flatnonzero(ok[labels])  # the candidates' pixels only
+            lab = labels.ravel()[sel]
             peak = np.zeros(n + 1)
-            np.maximum.at(peak, labels.ravel()[sel], f.smooth.ravel()[sel])
+            np.maximum.at(peak, lab, f.smooth.ravel()[sel])
             ok[idx] = platelet_like(
-                od_sum[idx], mean_od[idx], peak[idx], axis_ratio(labels, n)[idx]
+                od_sum[idx], mean_od[idx], peak[idx], axis_ratio(labels, n, (sel, lab))[idx]
             )
         slices = ndi.find_objects(labels)
         for k in np.nonzero(ok)[0]:
@@ -313,8 +359,9 @@ class SmearAnalyser:
     ) -> None:
         """Records of every red-cell piece: shape, class, haemoglobin, counted or not."""
         m = len(split) - 1
-        shapes = measure(pieces, m, f.od, dist, f.px_um)
-        over = overlapping(pieces, split, shapes.area_um2, f.px_um)
+        sides = neighbour_pairs(pieces)
+        shapes = measure(pieces, m, f.od, dist, f.px_um, sides, f.piece_px)
+        over = overlapping(pieces, split, shapes.area_um2, f.px_um, sides)
         hb = self._hb_pg(f, pieces, rest, m, shapes.perimeter_um)
         if hb is not None:
             over |= holds_two(hb, split | over)
@@ -327,10 +374,11 @@ class SmearAnalyser:
         whole = ~(over | clipped)
         measure_solidity(pieces, shapes, whole, slices)
         morph = self.morphology(f.od, pieces, shapes, whole, f.px_um)
+        columns = _rbc_columns(f, shapes, morph, hb, over, clipped)
         for k, sl in enumerate(slices, start=1):
             if sl is None:
                 continue
-            rec = self._record(f, k, sl, shapes, morph, hb, bool(over[k]), bool(clipped[k]), cores)
+            rec = self._record(f, k, sl, columns, cores)
             out.rbcs.append(rec)
             if rec.counted and rec.morph not in ("", "normal"):
                 self._keep_crop(out, rec.morph, rec.rbc_id, f.od, _bbox(sl))
@@ -340,37 +388,15 @@ class SmearAnalyser:
         f: _Frame,
         k: int,
         sl: tuple[slice, slice],
-        shapes: Shapes,
-        morph: np.ndarray,
-        hb: np.ndarray | None,
-        overlapped: bool,
-        saturated: bool,
+        columns: dict[str, list[Any]],
         cores: CoreRegions | None,
     ) -> RbcRecord:
-        x_um, y_um = f.stage_um(float(shapes.row[k]), float(shapes.col[k]))
-        bbox = _bbox(sl)
-        whole = not overlapped and not saturated
-        cls = str(morph[k]) if whole else ""
+        values = {name: column[k] for name, column in columns.items()}
         return RbcRecord(
             rbc_id=f"t{f.tile.index:05d}r{k:05d}",
             tile=f.tile.index,
-            x_um=x_um,
-            y_um=y_um,
-            area_um2=float(shapes.area_um2[k]),
-            equivalent_diameter_um=float(shapes.diameter_um[k]),
-            major_axis_um=float(shapes.major_um[k]),
-            minor_axis_um=float(shapes.minor_um[k]),
-            eccentricity=float(shapes.eccentricity[k]),
-            solidity=float(shapes.solidity[k]),
-            circularity=float(shapes.circularity[k]),
-            pallor_ratio=float(shapes.pallor_ratio[k]),
-            centre_ratio=float(shapes.centre_ratio[k]),
-            hb_pg=float(hb[k]) if hb is not None and whole else float("nan"),
-            hb_share_pg=float(hb[k]) if hb is not None and not saturated else float("nan"),
-            overlapped=overlapped,
-            saturated=saturated,
-            morph=cls,
-            counted=self._counts_here(f, cores, x_um, y_um, bbox),
+            **values,
+            counted=self._counts_here(f, cores, values["x_um"], values["y_um"], _bbox(sl)),
         )
 
     def _hb_pg(
@@ -386,7 +412,7 @@ class SmearAnalyser:
         r = int(round(INTEGRAL_MARGIN_UM / f.px_um))
         # the margin: each empty pixel within r goes to a red cell there (the larger label where
         # two are that near: such cells are split pieces, whose haemoglobin is not measured)
-        grown = np.where(pieces > 0, pieces, ndi.maximum_filter(pieces, size=2 * r + 1))
+        grown = np.where(pieces > 0, pieces, window_max(pieces, 2 * r + 1))
         grown[rest] = 0  # a platelet or debris beside the cell is not its haemoglobin
         total = np.bincount(grown.ravel(), f.od_hb.ravel(), minlength=m + 1) * (f.px_um * f.px_um)
         edge = self.haemoglobin.edge_od_um(self.hb_nm) * perimeter_um
