@@ -70,9 +70,9 @@ def run_scan(
     resume: bool = False,
     on_progress: Callable[[ScanProgress], None] | None = None,
 ) -> ScanSummary:
-    """Convenience: a scan wired as `uvscope scan` wires it (no analysis built), run to
-    completion in this thread."""
-    engine = prepare_scan(rig, scan, out_dir, sinks=sinks, resume=resume)
+    """Convenience: a scan with its stage mosaics, as `uvscope scan --no-analysis` wires it,
+    run to completion in this thread; a refusal is raised by ``run``, as a ScanError."""
+    engine = ScanEngine(rig, scan, out_dir, [*sinks, StageMosaicSink()], resume=resume)
     if on_progress is not None:
         engine.events.progress.connect(on_progress)
     return engine.run()
