@@ -32,12 +32,12 @@ def test_start_and_resume_with_analysis_each_prepare_the_scan_once(
     qtbot.waitUntil(lambda: len(win.scan_view.mosaic.tiles) >= 2, timeout=20_000)
     assert resumes == [False] and len(sinks) == 1  # one engine, one analysis
     win.scan_view.abort_button.click()
-    qtbot.waitUntil(lambda: win.scan_view.state == RunState.ABORTED, timeout=10_000)
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.ABORTED, timeout=30_000)
     out = tmp_path / "scan"
     assert not list((out / "mosaic").glob("*.tif"))  # an aborted scan writes no mosaic
 
     win.start_scan()  # asked, and answered: resume the interrupted scan
-    qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=30_000)
+    qtbot.waitUntil(lambda: win.scan_view.state == RunState.FINISHED, timeout=60_000)
     qtbot.waitUntil(win.panel.goto_button.isEnabled, timeout=20_000)
     assert resumes == [False, True] and len(sinks) == 2 and sinks[1].closed
     manifest = json.loads((out / "manifest.json").read_text())
