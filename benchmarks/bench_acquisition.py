@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from uvscope.acquisition.engine import ScanEngine  # noqa: E402
 from uvscope.acquisition.events import RunState  # noqa: E402
 from uvscope.acquisition.plan import fov_mm, plan_tiles  # noqa: E402
+from uvscope.acquisition.prepare import prepare_scan  # noqa: E402
 from uvscope.config import RegionConfig, RigConfig, ScanConfig, WavelengthConfig  # noqa: E402
 from uvscope.sim.devices import SimFilterWheel, SimXYStage, build_sim_rig, trapezoid_time_s  # noqa: E402
 
@@ -115,7 +115,7 @@ def efficiency(
         save_raw=False,
     )
     out = Path(tempfile.mkdtemp()) / "scan"
-    engine = ScanEngine(rig, scan, out)
+    engine = prepare_scan(rig, scan, out)  # as `uvscope scan` wires it: stage mosaics too
     start = {}
 
     def on_state(s):
@@ -141,7 +141,7 @@ def memory(tiles: int) -> tuple[float, float]:
     )
     out = Path(tempfile.mkdtemp()) / "scan"
     t0 = time.monotonic()
-    ScanEngine(rig, scan, out).run()
+    prepare_scan(rig, scan, out).run()
     wall = time.monotonic() - t0
     shutil.rmtree(out.parent)
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, wall

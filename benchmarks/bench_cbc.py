@@ -50,6 +50,7 @@ from uvscope.analysis.settings import AnalysisSettings  # noqa: E402
 from uvscope.classes import RBC_CLASSES  # noqa: E402
 from uvscope.config import load_rig, load_scan  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
+from uvscope.io.stage_sink import StageMosaicSink  # noqa: E402
 from uvscope.report.page import write_report  # noqa: E402
 from uvscope.sim.world import SimWorld  # noqa: E402
 
@@ -132,7 +133,7 @@ def run_one(donor: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         session = session_for_scan(scan, out, stain=not args.no_stain, report=write_report)
-        summary = ScanEngine(rig, scan, out, sinks=[session]).run()
+        summary = ScanEngine(rig, scan, out, sinks=[session, StageMosaicSink()]).run()
     finally:
         rig.close()
     wall = time.perf_counter() - t0

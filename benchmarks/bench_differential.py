@@ -43,6 +43,7 @@ from uvscope.analysis.session import session_for_scan  # noqa: E402
 from uvscope.analysis.settings import CLASSES  # noqa: E402
 from uvscope.config import load_rig, load_scan  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
+from uvscope.io.stage_sink import StageMosaicSink  # noqa: E402
 from uvscope.report.page import write_report  # noqa: E402
 
 #: slide seeds of the named donor profiles here (training used 11-13: uvscope.models.simgen)
@@ -103,7 +104,7 @@ def run_one(donor: str, tilt: tuple[float, float], args: argparse.Namespace, out
     t0 = time.perf_counter()
     try:
         session = session_for_scan(scan, out, stain=not args.no_stain, report=write_report)
-        engine = ScanEngine(rig, scan, out, sinks=[session])
+        engine = ScanEngine(rig, scan, out, sinks=[session, StageMosaicSink()])
         summary = engine.run()
     finally:
         rig.close()

@@ -23,6 +23,7 @@ from uvscope.acquisition.autofocus import DEPTH_OF_FIELD_UM, METRICS, Autofocus,
 from uvscope.acquisition.background import acquire_backgrounds, acquire_darks
 from uvscope.acquisition.engine import ScanEngine
 from uvscope.config import CameraConfig, FocusPlanConfig, RegionConfig, RigConfig, ScanConfig
+from uvscope.io.stage_sink import StageMosaicSink
 from uvscope.sim.devices import build_sim_rig
 
 DOF = DEPTH_OF_FIELD_UM
@@ -100,7 +101,7 @@ def strip_scan(
         save_raw=False,
     )
     t0, dev0 = time.monotonic(), rig.clock.now()
-    eng = ScanEngine(rig, scan, out)
+    eng = ScanEngine(rig, scan, out, sinks=[StageMosaicSink()])
     summary = eng.run()
     wall = time.monotonic() - t0
     setup_s = rig.clock.now() - dev0 - summary.device_time_s  # backgrounds, map points

@@ -17,6 +17,7 @@ from uvscope.acquisition.engine import ScanEngine
 from uvscope.acquisition.tiles import Tile
 from uvscope.config import load_rig, load_scan
 from uvscope.drivers.rig import build_rig
+from uvscope.io.stage_sink import StageMosaicSink
 
 
 class NullAnalysis:
@@ -38,7 +39,7 @@ def one(columns: int, sinks: list[NullAnalysis]) -> float:
     )
     with tempfile.TemporaryDirectory() as tmp:
         rig = build_rig(load_rig(None))
-        engine = ScanEngine(rig, scan, Path(tmp) / "s", sinks=sinks)
+        engine = ScanEngine(rig, scan, Path(tmp) / "s", sinks=[*sinks, StageMosaicSink()])
         times: list[float] = []
         engine.events.tile_acquired.connect(lambda tile: times.append(time.monotonic()))
         summary = engine.run()

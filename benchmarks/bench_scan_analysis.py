@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from uvscope.acquisition.engine import ScanEngine  # noqa: E402
 from uvscope.analysis.session import session_for_scan  # noqa: E402
 from uvscope.config import load_rig, load_scan  # noqa: E402
+from uvscope.io.stage_sink import StageMosaicSink  # noqa: E402
 from uvscope.report.page import write_report  # noqa: E402
 from uvscope.sim.devices import build_sim_rig  # noqa: E402
 
@@ -59,7 +60,7 @@ def run(
     out = tmp / "scan"
     sinks = [session_for_scan(scan, out, report=write_report)] if analysis else []
     rig = build_sim_rig(rig_cfg)
-    engine_ = ScanEngine(rig, scan, out, sinks=sinks)
+    engine_ = ScanEngine(rig, scan, out, sinks=[*sinks, StageMosaicSink()])
     last = {}
     engine_.events.tile_acquired.connect(lambda t: last.__setitem__("t", time.monotonic()))
     t0 = time.monotonic()
@@ -105,7 +106,9 @@ def hardware_limited_s(rows: int, cols: int, n_tiles: int) -> float:
     tmp = Path(tempfile.mkdtemp())
     cfg = load_rig(None)
     rig = build_sim_rig(cfg, renderer=CheapWorld(cfg.camera.width_px, cfg.camera.height_px))
-    summary = ScanEngine(rig, scan, tmp / "scan", sinks=[_StopAfter(n_tiles)]).run()
+    summary = ScanEngine(
+        rig, scan, tmp / "scan", sinks=[_StopAfter(n_tiles), StageMosaicSink()]
+    ).run()
     shutil.rmtree(tmp)
     return summary.device_time_s
 

@@ -24,6 +24,7 @@ from uvscope.config import CameraConfig, RegionConfig, RigConfig, ScanConfig, Wa
 from uvscope.errors import ScanError, StorageError
 from uvscope.io.ome import read_ome_tiff
 from uvscope.io.scanfolder import ScanFolder
+from uvscope.io.stage_sink import StageMosaicSink
 from uvscope.sim.devices import build_sim_rig
 from uvscope.sim.faults import FaultInjector
 
@@ -112,7 +113,9 @@ def main() -> None:
         resume, runs, status, device_s = False, 0, "", 0.0
         while runs < 100:
             runs += 1
-            eng = ScanEngine(rig, scan, out, sinks=[sink], resume=resume, tile_retries=2)
+            eng = ScanEngine(
+                rig, scan, out, sinks=[sink, StageMosaicSink()], resume=resume, tile_retries=2
+            )
             eng.storage_hook = faults.storage_hook()
             try:
                 summary = eng.run()

@@ -61,6 +61,7 @@ def one(
     from uvscope.analysis.session import AnalysisSession
     from uvscope.analysis.settings import AnalysisSettings
     from uvscope.config import load_rig, load_scan
+    from uvscope.io.stage_sink import StageMosaicSink
     from uvscope.report.page import write_report
     from uvscope.sim.devices import build_sim_rig
 
@@ -85,7 +86,7 @@ def one(
     shutil.rmtree(out, ignore_errors=True)
     session = AnalysisSession(out, models, AnalysisSettings(), report=write_report)
     rig = build_sim_rig(load_rig(None))
-    engine = ScanEngine(rig, scan, out, sinks=[session])
+    engine = ScanEngine(rig, scan, out, sinks=[session, StageMosaicSink()])
     marks: dict[str, float] = {}
     peaks = {"scan": 0.0, "end": 0.0}
     stop = threading.Event()

@@ -2,9 +2,11 @@
 
 Scans on the virtual clock: a map scan with a focus step the map cannot know (re-focus and
 retake), a dimming lamp (background retaken on drift), a background schedule, three transient
-device faults and a spent retry budget. For each it writes the tile records, the events (less
-their wall time and CRC), the manifest's status, backgrounds and focus, the summary (with the
-device time) and the order and z of the delivered tiles. Run it on two trees and diff::
+device faults and a spent retry budget. Each scan is wired by ``prepare_scan``, as `uvscope
+scan` wires it (the stage mosaics included). For each it writes the tile records, the events
+(less their wall time and CRC), the manifest's status, backgrounds and focus, the summary (with
+the device time), the order and z of the delivered tiles, the folder's file listing and a
+digest of each stage mosaic's pixels. Run it on two trees and diff::
 
     PYTHONPATH=/path/to/old python benchmarks/scan_behaviour_dump.py /tmp/old.json
     PYTHONPATH=$PWD python benchmarks/scan_behaviour_dump.py /tmp/new.json
@@ -17,15 +19,20 @@ device time) and the order and z of the delivered tiles. Run it on two trees and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import tifffile
+
 from tests.acquisition._focus_world import small_rig, small_scan
 from tests.acquisition.test_drift import DimAfter
 from tests.acquisition.test_focus_map import BumpedWorld
 from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.prepare import prepare_scan
 from uvscope.errors import UvscopeError
 from uvscope.sim.faults import FaultInjector
 
@@ -80,7 +87,15 @@ def _dump(out: Path, engine: ScanEngine, order: list[Any], ignore: set[str]) -> 
         "manifest": {k: manifest.get(k) for k in ("status", "backgrounds", "focus")},
         "summary": summary,
         "delivered": order,
+        "files": sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()),
+        "stage_mosaics": {p.name: _pixels(p) for p in sorted((out / "mosaic").glob("*.tif"))},
     }
+
+
+def _pixels(path: Path) -> str:
+    """The mosaic's shape, dtype and a digest of its full-resolution pixels."""
+    img = np.ascontiguousarray(tifffile.imread(path))
+    return f"{img.shape} {img.dtype} {hashlib.sha256(img.tobytes()).hexdigest()[:16]}"
 
 
 def _run(engine: ScanEngine, out: Path, ignore: set[str]) -> dict[str, Any]:
@@ -106,14 +121,14 @@ def main() -> None:
         d = Path(tmp)
         rig, _ = small_rig(BumpedWorld(128, 96, 0.5))
         scan = small_scan(center=(44.0, 33.0), columns=9, mode="map", map_points=3)
-        res["refocus"] = _run(ScanEngine(rig, scan, d / "a"), d / "a", ignore)
+        res["refocus"] = _run(prepare_scan(rig, scan, d / "a"), d / "a", ignore)
         rig, world = small_rig()
-        eng = ScanEngine(rig, small_scan(columns=14), d / "b", sinks=[DimAfter(world, 5, 0.85)])
+        eng = prepare_scan(rig, small_scan(columns=14), d / "b", sinks=[DimAfter(world, 5, 0.85)])
         res["drift"] = _run(eng, d / "b", ignore)
         sched = small_scan(columns=8)
         bg = sched.background.model_copy(update={"repeat_every_tiles": 3})
         rig, _ = small_rig()
-        eng = ScanEngine(rig, sched.model_copy(update={"background": bg}), d / "c")
+        eng = prepare_scan(rig, sched.model_copy(update={"background": bg}), d / "c")
         res["schedule"] = _run(eng, d / "c", ignore)
         for i, (dev, op, fault, after) in enumerate(FAULTS):
             faults = FaultInjector()
@@ -121,25 +136,25 @@ def main() -> None:
             rig, _ = small_rig(faults=faults)
             out = d / f"f{i}"
             res[f"fault {dev} {op}"] = _run(
-                ScanEngine(rig, small_scan(rows=2, columns=4), out), out, ignore
+                prepare_scan(rig, small_scan(rows=2, columns=4), out), out, ignore
             )
         faults = FaultInjector()
         faults.add("camera", "read", "frame_timeout", after=6, count=50)
         rig, _ = small_rig(faults=faults)
         res["budget spent"] = _run(
-            ScanEngine(rig, small_scan(rows=2, columns=4), d / "e"), d / "e", ignore
+            prepare_scan(rig, small_scan(rows=2, columns=4), d / "e"), d / "e", ignore
         )
         rig, _ = small_rig()
         res["stop rule"] = _run(
-            ScanEngine(rig, small_scan(columns=8), d / "g", sinks=[StopAfter(3)]), d / "g", ignore
+            prepare_scan(rig, small_scan(columns=8), d / "g", sinks=[StopAfter(3)]), d / "g", ignore
         )
         rig, _ = small_rig()
-        eng = ScanEngine(rig, small_scan(columns=8), d / "h")
+        eng = prepare_scan(rig, small_scan(columns=8), d / "h")
         eng.user_sinks.append(StopAfter(3, interrupt=eng))
         res["interrupted"] = _run(eng, d / "h", ignore)
         rig, _ = small_rig()
         res["resumed"] = _run(
-            ScanEngine(rig, small_scan(columns=8), d / "h", resume=True), d / "h", ignore
+            prepare_scan(rig, small_scan(columns=8), d / "h", resume=True), d / "h", ignore
         )
         text = json.dumps(res, indent=1, sort_keys=True).replace(tmp, "<tmp>")
     args.out.write_text(text)

@@ -198,3 +198,11 @@ def test_rooms_below_the_gui_never_import_qt(room_name: str) -> None:
         if n.split(".")[0] in {"PySide6", "pyqtgraph", "qtpy"}
     ]
     assert not qt, "\n".join(qt)
+
+
+def test_the_engine_leaves_the_stage_mosaics_to_the_output_side() -> None:
+    """The stage mosaics are a sink ``prepare_scan`` wires; the engine never makes them."""
+    graph = import_graph()
+    assert "uvscope.io.stage_sink" not in graph["uvscope.acquisition.engine"]
+    wiring = {m for m, targets in graph.items() if "uvscope.io.stage_sink" in targets}
+    assert wiring == {"uvscope.acquisition.prepare"}

@@ -4,8 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from uvscope.acquisition.engine import ScanEngine, run_scan
+from uvscope.acquisition.engine import ScanEngine
 from uvscope.acquisition.events import RunState
+from uvscope.acquisition.prepare import prepare_scan, run_scan
 from uvscope.acquisition.writer import LatestTile
 from uvscope.config import RegionConfig, ScanConfig, WavelengthConfig
 from uvscope.errors import ScanAborted, ScanError
@@ -30,7 +31,7 @@ def small_scan(rows=2, columns=3, nms=(260,), **kw) -> ScanConfig:
 def test_scan_writes_every_tile_with_metadata(flat_rig, tmp_path: Path):
     out = tmp_path / "scan"
     states, tiles = [], []
-    engine = ScanEngine(flat_rig, small_scan(nms=(260, 280)), out)
+    engine = prepare_scan(flat_rig, small_scan(nms=(260, 280)), out)  # the stage mosaics too
     engine.events.state_changed.connect(states.append)
     engine.events.tile_acquired.connect(tiles.append)
     summary = engine.run()

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FlatWorld
-from uvscope.acquisition.engine import ScanEngine, run_scan
+from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.prepare import run_scan
 from uvscope.config import RegionConfig, ScanConfig, WavelengthConfig
 from uvscope.errors import ConfigError, LimitError, ScanError
 from uvscope.io.scanfolder import ScanFolder

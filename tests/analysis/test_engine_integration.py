@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.analysis.synth import FakeSegmenter, fake_models
-from uvscope.acquisition.engine import run_scan
+from uvscope.acquisition.prepare import run_scan
 from uvscope.analysis.session import AnalysisSession, analyse_scan_folder
 from uvscope.analysis.settings import AnalysisSettings
 from uvscope.config import load_rig, load_scan

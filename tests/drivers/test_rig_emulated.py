@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from tests.conftest import FlatWorld
 from tests.drivers.conftest import SCALE
 from tests.drivers.fake_pco import make_module
-from uvscope.acquisition.engine import run_scan
+from uvscope.acquisition.prepare import run_scan
 from uvscope.cli import main
 from uvscope.config import RegionConfig, RigConfig, ScanConfig, WavelengthConfig, dump_toml
 from uvscope.drivers.factory import build_hardware_rig

@@ -69,7 +69,7 @@ def test_3_soft_limits_hold(rig):
 
 
 def test_4_a_three_tile_scan(rig, tmp_path):
-    from uvscope.acquisition.engine import run_scan
+    from uvscope.acquisition.prepare import run_scan
 
     (x0, x1), (y0, y1) = rig.stage.x_limits_mm, rig.stage.y_limits_mm
     centre = ((x0 + x1) / 2, (y0 + y1) / 2)

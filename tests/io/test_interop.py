@@ -11,7 +11,7 @@ import tifffile
 
 from tests.acquisition._focus_world import small_rig, small_scan
 from tests.analysis.synth import fake_models
-from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.prepare import prepare_scan
 from uvscope.analysis.session import session_for_scan
 
 ome_types = pytest.importorskip("ome_types")
@@ -32,7 +32,8 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         sink = session_for_scan(scan, out)
     finally:
         models_mod.load_models = real
-    assert ScanEngine(rig, scan, out, sinks=[sink]).run().status == "complete"
+    # wired as `uvscope scan` wires it: the stage mosaics after the analysis
+    assert prepare_scan(rig, scan, out, sinks=[sink]).run().status == "complete"
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from tests.acquisition._focus_world import small_rig, small_scan
-from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.prepare import prepare_scan
 from uvscope.io.scanfolder import ScanFolder
 
 
@@ -17,7 +17,8 @@ def _scan(tmp_path: Path, save_raw: bool):
     rig, _ = small_rig()
     out = tmp_path / ("raw" if save_raw else "noraw")
     tiles = []
-    engine = ScanEngine(rig, small_scan(rows=1, columns=3).replace(save_raw=save_raw), out)
+    # wired as `uvscope scan` wires it: the stage mosaics too
+    engine = prepare_scan(rig, small_scan(rows=1, columns=3).replace(save_raw=save_raw), out)
     engine.events.tile_acquired.connect(tiles.append)
     assert engine.run().status == "complete"
     return ScanFolder.open(out), tiles

@@ -23,7 +23,7 @@ from uvscope.acquisition.background_steps import BackgroundKeeper
 from uvscope.acquisition.catch_up import catch_up_resumed
 from uvscope.acquisition.control import RunControl
 from uvscope.acquisition.drift import DriftMonitor
-from uvscope.acquisition.events import RunState, ScanEvents, ScanProgress, ScanSummary
+from uvscope.acquisition.events import RunState, ScanEvents, ScanSummary
 from uvscope.acquisition.focus_control import FocusController
 from uvscope.acquisition.folder_setup import manifest_base, reopen_folder
 from uvscope.acquisition.grow import (
@@ -63,9 +63,8 @@ from uvscope.errors import (
     UvscopeError,
 )
 from uvscope.io.scanfolder import ScanFolder, TileRecord
-from uvscope.io.stage_sink import StageMosaicSink
 
-__all__ = ["FocusSource", "ScanEngine", "run_scan"]
+__all__ = ["FocusSource", "ScanEngine"]
 
 
 class ScanEngine:
@@ -134,7 +133,6 @@ class ScanEngine:
         self._leftovers: list[Path] = []
         self._resume_point: ResumePoint | None = None
         self._sinks: SinkSet | None = None
-        self._stage_mosaics: StageMosaicSink | None = None
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ what others read
@@ -382,19 +380,20 @@ class ScanEngine:
         return [*self.keeper.first_steps(), FocusStep(), BeginTilesStep()]
 
     def _open_sinks(self) -> SinkSet:
-        """At the first tile: the drift monitor starts, the writer and the sinks open."""
+        """At the first tile: the drift monitor starts, the writer and the sinks open (the
+        folder products, e.g. the stage mosaics, on the folder)."""
         folder, keeper = self.folder, self.keeper
         if folder is None or keeper is None:
             raise ScanError("the scan folder was not opened")
         keeper.start_drift_monitor(self._done.values())
-        self._stage_mosaics = StageMosaicSink(folder)  # closed last: after the analysis
         self._sinks = SinkSet(
             TileWriter(folder, save_raw=self.scan.save_raw),
-            [*self.user_sinks, self._stage_mosaics],
+            self.user_sinks,
             self.out_dir,
             self._log,
             self.sink_errors,
         )
+        self._sinks.open(folder)
         return self._sinks
 
     def _open_folder(
@@ -423,30 +422,16 @@ class ScanEngine:
     # ------------------------------------------------------------------ the end
     def _end_sinks(self, status: str) -> None:
         """Every acquired tile on disk, "interrupted" said before a slow analysis finishes,
-        the analysis, then (unless interrupted) the stage mosaics."""
+        the analysis, then the folder products (the stage mosaics): written, or dropped for
+        an interrupted scan (``--resume`` writes them at its end)."""
         sinks, folder = self._sinks, self.folder
         if sinks is None or folder is None:
             raise ScanError("the scan ended before its sinks were opened")
         sinks.close_writer()
         if status == "interrupted":
             self._record_interrupt(folder, sinks.writer.written)
-        stage = self._detach_stage_mosaics()
         sinks.close_others(self.control.leave_sinks)
-        if stage is not None:
-            if status == "interrupted":
-                stage.abort()  # drawn by --resume at its end
-            else:
-                stage.close()  # a mosaic that cannot be written fails the scan, as before
-
-    def _detach_stage_mosaics(self) -> StageMosaicSink | None:
-        """The stage-mosaic sink, taken out of the sinks the set closes: the engine closes it
-        after the analysis, and only for a scan that was not interrupted."""
-        stage, sinks = self._stage_mosaics, self._sinks
-        self._stage_mosaics = None
-        if stage is not None and sinks is not None:
-            sinks.others = [s for s in sinks.others if s is not stage]
-            sinks.unclosed = [s for s in sinks.unclosed if s is not stage]
-        return stage
+        sinks.end_products(write=status != "interrupted")  # a failure fails the scan
 
     def _record_interrupt(self, folder: ScanFolder, written_now: int) -> None:
         """Tiles are on disk: say so in manifest and events before the analysis finishes."""
@@ -464,10 +449,7 @@ class ScanEngine:
     def _close_unclosed_sinks(self, outcome: Outcome) -> None:
         if self._sinks is None:
             return
-        stage = self._detach_stage_mosaics()
-        if stage is not None:
-            stage.abort()  # a scan that ended early writes no mosaic
-        try:
+        try:  # the folder products dropped first: a scan that ended early writes none
             self._sinks.close_unclosed(self.control.leave_sinks)
         except Exception as err:  # noqa: BLE001
             outcome.errors.append(str(err))
@@ -517,18 +499,3 @@ class ScanEngine:
         if self.folder is not None:
             self.folder.log_event(kind, message, **extra)
         self.events.log.emit(message)
-
-
-def run_scan(
-    rig: Rig,
-    scan: ScanConfig,
-    out_dir: str | Path,
-    sinks: Sequence[TileSink] = (),
-    resume: bool = False,
-    on_progress: Callable[[ScanProgress], None] | None = None,
-) -> ScanSummary:
-    """Convenience: run a scan to completion in this thread."""
-    engine = ScanEngine(rig, scan, out_dir, sinks, resume=resume)
-    if on_progress is not None:
-        engine.events.progress.connect(on_progress)
-    return engine.run()

@@ -3,6 +3,9 @@
 The writer is lossless and must succeed: a tile it cannot write is a scan that cannot go on.
 Another sink (the analysis, a display) that fails costs its own result, not the scan: the
 failure is logged and kept, every tile is saved, and `uvscope analyze DIR` can finish it.
+A folder product (``tiles.FolderProduct``: the stage mosaics) is one of these sinks with a
+firmer end: opened on the folder at the first tile, ended after all the others, its file
+written only for a scan that was not cut short, a failure to write it failing the scan.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from uvscope.acquisition.tiles import StopRule, Tile, TileSink
+from uvscope.acquisition.tiles import FolderProduct, StopRule, Tile, TileSink
 from uvscope.acquisition.writer import TileWriter
+from uvscope.io.scanfolder import ScanFolder
 
 Log = Callable[..., None]
 
@@ -28,16 +32,27 @@ class SinkSet:
         errors: list[str],
     ) -> None:
         self.writer = writer
-        self.others = list(others)
+        #: the folder's own products (the stage mosaics), ended after every other sink
+        self.products = [s for s in others if isinstance(s, FolderProduct)]
+        self.others = [s for s in others if s not in self.products]
         self.out_dir, self.log = out_dir, log
         #: what the non-writer sinks lost (the scan is still complete)
         self.errors = errors
         #: sinks still to close if the scan ends here (the writer first: it feeds the rest)
         self.unclosed: list[TileSink] = [writer, *self.others]
-        self._lossless = [s for s in self.others if getattr(s, "lossless", True)]
+        self._unended: list[FolderProduct] = list(self.products)
+        self._lossless = [
+            *(s for s in self.others if getattr(s, "lossless", True)),
+            *self.products,
+        ]
         self._lossy = [s for s in self.others if s not in self._lossless]
         self._stop_rules = [s for s in (writer, *self.others) if isinstance(s, StopRule)]
         writer.on_saved = self._saved
+
+    def open(self, folder: ScanFolder) -> None:
+        """The scan's folder now exists: the products write into it."""
+        for product in self.products:
+            product.open(folder)
 
     def put(self, tile: Tile) -> None:
         """The tile to the writer and the lossy sinks (displays); the lossless ones (the
@@ -67,8 +82,24 @@ class SinkSet:
         self._close(self.others, leave)
         self.unclosed = []
 
+    def end_products(self, write: bool) -> None:
+        """After every other sink: the products write their files (``write``; an error is
+        raised, the scan fails) or drop them (a scan cut short; ``--resume`` makes them)."""
+        products, self._unended = self._unended, []
+        for i, product in enumerate(products):
+            if not write:
+                product.abort()
+                continue
+            try:
+                product.close()
+            except BaseException:
+                self._unended = products[i + 1 :]  # dropped by ``close_unclosed``
+                raise
+
     def close_unclosed(self, leave: bool) -> None:
-        """The scan ended early (an error, an abort): close what is still open."""
+        """The scan ended early (an error, an abort): the products dropped, then what is
+        still open closed."""
+        self.end_products(write=False)
         self._close(self.unclosed, leave)
 
     def _put_or_log(self, sink: TileSink, tile: Tile) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from uvscope.drivers.base import FrameMeta
-from uvscope.io.scanfolder import TileRecord
+from uvscope.io.scanfolder import ScanFolder, TileRecord
 
 
 @dataclass(frozen=True)
@@ -156,3 +156,24 @@ class StopRule(Protocol):
     growing plan is not extended."""
 
     def should_stop(self) -> bool: ...
+
+
+@runtime_checkable
+class FolderProduct(Protocol):
+    """A sink that makes one of the scan folder's own files from its saved tiles (the stage
+    mosaics, ``uvscope.io.stage_sink``), handed in like any other sink by whoever wires the
+    scan (``prepare.prepare_scan``). The folder exists only once the scan runs: ``open`` gives
+    it at the first tile. Its end comes after every other sink's (the analysis drained):
+    ``close`` writes the file for a scan that was not cut short, and a file it cannot write
+    fails the scan; ``abort`` drops it for one interrupted, failed or aborted (``--resume``
+    makes it then). It is never left for `uvscope analyze`."""
+
+    lossless: bool
+
+    def open(self, folder: ScanFolder) -> None: ...
+
+    def put(self, tile: Tile) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...

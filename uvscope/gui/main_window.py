@@ -48,7 +48,11 @@ from uvscope.gui.overview_feed import OverviewFeed
 from uvscope.gui.priority import lower_analysis_threads
 from uvscope.gui.red_cells_panel import RedCellsPanel
 from uvscope.gui.results_panel import ResultsPanel
-from uvscope.gui.scan_controller import ScanController, default_analysis_factory
+from uvscope.gui.scan_controller import (
+    PreparedScan,
+    ScanController,
+    default_analysis_factory,
+)
 from uvscope.gui.scan_form import ScanForm
 from uvscope.gui.scan_view import ScanView
 from uvscope.gui.slide_overview import SlideOverview
@@ -625,20 +629,22 @@ class MainWindow(QMainWindow):
         self.live_session.stop()
         if cfg.analysis.enabled:
             self.statusBar().showMessage("loading the analysis models...")
-        # in the device worker, after live view has stopped: model loading never blocks the GUI
+        # in the device worker, after live view has stopped: the folder's checks and model
+        # loading (``prepare_scan``, once) never block the GUI
         self.worker.submit(
-            "load the analysis models",
-            self.controller.make_analysis,
+            "load the analysis models" if cfg.analysis.enabled else "start the scan",
+            self.controller.prepare,
             cfg,
             Path(str(cfg.output_dir)),
             resume,
-            on_done=lambda sink: self._start_engine(cfg, sink),
+            on_done=lambda prepared: self._start_engine(cfg, prepared),
             on_error=self._analysis_refused,
         )
 
     def _analysis_refused(self, err: BaseException) -> None:
-        """The models did not load or do not fit the scan: nothing was acquired; the reason
-        goes beside the Models field (the banner says it too) and the scan does not start."""
+        """The folder was refused, or the models did not load or do not fit the scan: nothing
+        was acquired; a model's reason goes beside the Models field (the banner says it too)
+        and the scan does not start."""
         self.statusBar().clearMessage()
         if isinstance(err, ModelError):
             self.left_tabs.setCurrentIndex(1)
@@ -691,9 +697,8 @@ class MainWindow(QMainWindow):
         if path:
             self.resume_scan(Path(path))
 
-    def _start_engine(self, cfg: ScanConfig, analysis: Any = None) -> None:
-        assert cfg.output_dir is not None
-        out = Path(cfg.output_dir)
+    def _start_engine(self, cfg: ScanConfig, prepared: PreparedScan) -> None:
+        out, analysis = prepared.engine.out_dir, prepared.analysis
         self.loader.generation += 1  # a stored scan still being read: its tiles are dropped
         self.stored = None
         self.setWindowTitle(f"uvscope - {self.rig.config.name}")
@@ -724,7 +729,7 @@ class MainWindow(QMainWindow):
         tw.failed.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.tile_worker = tw
         try:
-            self.controller.start(cfg, out, tw, analysis, resume=self._resume_folder)
+            self.controller.start(prepared, tw)
         except UvscopeError as err:
             self.banner.show_error("start the scan", err)
             self._scan_over()

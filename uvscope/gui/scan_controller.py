@@ -8,6 +8,7 @@ thread directly.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,21 @@ def default_analysis_factory() -> AnalysisFactory | None:
     from uvscope.gui.analysis_adapter import session_factory
 
     return session_factory
+
+
+@dataclass(frozen=True)
+class PreparedScan:
+    """A scan checked and wired off the GUI thread (``ScanController.prepare``): its engine
+    holds the folder's lock until ``ScanController.start`` runs it or ``release``."""
+
+    engine: ScanEngine
+    #: the analysis sink ``prepare_scan`` built (None: analysis off); its signals feed the
+    #: mosaic and the results
+    analysis: TileSink | None
+
+    def release(self) -> None:
+        """Give the folder up unscanned (the window closed, or the start was refused)."""
+        self.engine.release()
 
 
 class ScanController(QObject):
@@ -87,55 +103,53 @@ class ScanController(QObject):
         fov = fov_mm(cam.width_px, cam.height_px, self.rig.pixel_size_um)
         return scan_plan(scan, fov, self.rig.config)
 
-    def make_analysis(
-        self, scan: ScanConfig, out_dir: Path, resume: bool = False
-    ) -> TileSink | None:
-        """The scan's analysis sink (loads models: call it off the GUI thread), or None.
-        ``resume``: for the interrupted scan in ``out_dir`` (checked as a resume)."""
-        if not scan.analysis.enabled:
-            return None
-        # the folder's checks first (``prepare_scan``, as for `uvscope scan`): the analysis
-        # sink prepares DIR/analysis, and a refused scan (a finished scan there, another
-        # writer) must leave it as it was; the scan itself starts from ``start``
-        probe = prepare_scan(self.rig, scan, out_dir, analysis=self.analysis_factory, resume=resume)
-        probe.release()
-        if self.analysis_factory is None:
-            raise ScanError(
-                "analysis is on but the analysis pipeline is not available in "
-                "this installation; turn analysis off to scan without it"
-            )
-        return probe.user_sinks[-1]
+    def prepare(self, scan: ScanConfig, out_dir: Path, resume: bool = False) -> PreparedScan:
+        """The scan checked and wired by ``prepare_scan``, as `uvscope scan` wires it: the
+        folder's checks first (a refused scan leaves the folder as it was), then the analysis
+        sink (it loads models: call this off the GUI thread). ``start`` runs what it returns;
+        ``PreparedScan.release`` gives it up instead."""
+        factory = self.analysis_factory
+        built: list[TileSink] = []
 
-    def start(
-        self,
-        scan: ScanConfig,
-        out_dir: Path,
-        tiles: TileWorker,
-        analysis: TileSink | None = None,
-        resume: bool = False,
-    ) -> None:
-        """Start a scan in the engine thread; raises ScanError if one is running already.
+        def analysis(*args: Any) -> TileSink:  # called once the checks have passed
+            if factory is None:
+                raise ScanError(
+                    "analysis is on but the analysis pipeline is not available in "
+                    "this installation; turn analysis off to scan without it"
+                )
+            built.append(factory(*args))
+            return built[-1]
 
-        ``resume``: finish the interrupted scan in ``out_dir`` (its finished tiles are kept)."""
-        if self.running:
-            raise ScanError("a scan is running; pause or abort it first")
-        plan = self.plan(scan)  # validates the region against the soft limits up front
-        if scan.analysis.enabled and analysis is None:
-            analysis = self.make_analysis(scan, out_dir, resume)
-        sinks: list[TileSink] = []
+        engine = prepare_scan(
+            self.rig,
+            scan,
+            out_dir,
+            analysis=analysis,
+            resume=resume,
+            on_device_error="pause",
+        )
+        return PreparedScan(engine, built[0] if built else None)
+
+    def start(self, prepared: PreparedScan, tiles: TileWorker) -> None:
+        """Start a prepared scan in the engine thread; raises ScanError if one is running
+        already (the prepared scan's folder is then given up)."""
+        engine, analysis = prepared.engine, prepared.analysis
+        try:
+            if self.running:
+                raise ScanError("a scan is running; pause or abort it first")
+            if engine.plan is None:
+                raise ScanError("the scan was prepared but has no plan")
+        except BaseException:
+            prepared.release()
+            raise
+        plan = engine.plan
         self._analysis = analysis
-        if analysis is not None:
-            sinks.append(analysis)
-        self.out_dir = out_dir
+        self.out_dir = engine.out_dir
         self.tiles = tiles
         for old in self._relays:  # the previous scan's engine can now be freed
             old.detach()
             old.deleteLater()
-        # wired and checked as `uvscope scan` wires it; a refusal raises here, nothing acquired
-        engine = prepare_scan(
-            self.rig, scan, out_dir, sinks=sinks, resume=resume, on_device_error="pause"
-        )
-        attach_scan_log(engine, out_dir)  # OUT/uvscope.log, as for `uvscope scan`
+        attach_scan_log(engine, engine.out_dir)  # OUT/uvscope.log, as for `uvscope scan`
         engine.catch_up_display = tiles.put_tile  # a resumed count-N scan's earlier tiles
         relay = QtRelay(engine.events, self)
         relay.on("state_changed", self.state_changed.emit)

@@ -1,10 +1,12 @@
 """The scan's stage mosaics as a tile sink: drawn in as each tile is saved, finished at close.
 
-One of the scan's lossless sinks (``uvscope.acquisition.sinks``): it gets each tile from the
-writer's thread once the tile is on disk and draws it into the per-wavelength stage mosaics
-(``StageMosaics``), so ``close()`` has only the last bands and the file copies left
-(``write_stage_mosaics``). The folder only stores files; it no longer renders pictures.
-An interrupted or failed scan ``abort()``s it: ``--resume`` draws the mosaics at its end.
+One of the scan's lossless sinks (a ``FolderProduct`` of ``uvscope.acquisition.tiles``),
+made by whoever wires the scan (``prepare_scan``), never by the folder or the engine. The
+engine opens it on the scan folder at the first tile; it gets each tile from the writer's
+thread once the tile is on disk and draws it into the per-wavelength stage mosaics
+(``StageMosaics``), so ``close()``, after the analysis has drained, has only the last bands
+and the file copies left (``write_stage_mosaics``). An interrupted or failed scan
+``abort()``s it: ``--resume`` draws the mosaics at its end.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from uvscope.errors import ScanError
 from uvscope.io.mosaic import StageMosaics, write_stage_mosaics
 from uvscope.io.scanfolder import ScanFolder
 
@@ -38,12 +41,22 @@ class StageMosaicSink:
     #: tiles come from the writer's thread once on disk, never one the scan did not save
     lossless = True
 
-    def __init__(self, folder: ScanFolder) -> None:
+    def __init__(self, folder: ScanFolder | None = None) -> None:
+        #: the scan folder (given by ``open`` when the scan has made it)
         self.folder = folder
         #: the mosaics being drawn (made at the first tile from the manifest's plan)
         self.live: StageMosaics | None = None
         self._started = False
         self._aborted = False
+
+    def open(self, folder: ScanFolder) -> None:
+        """The scan's folder, once the scan has made it (at its first tile)."""
+        self.folder = folder
+
+    def _opened(self) -> ScanFolder:
+        if self.folder is None:
+            raise ScanError("the stage-mosaic sink was given a tile before its scan folder")
+        return self.folder
 
     def put(self, tile: SavedTile) -> None:
         for nm, image in tile.normalised.items():
@@ -54,10 +67,11 @@ class StageMosaicSink:
         (the tile itself is saved)."""
         if self._aborted:
             return
+        folder = self._opened()
         try:
             if self.live is None and not self._started:
                 self._started = True
-                self.live = StageMosaics.for_folder(self.folder, image.shape[:2])
+                self.live = StageMosaics.for_folder(folder, image.shape[:2])
             if self.live is not None:
                 self.live.push(index, nm, image, x_mm, y_mm)
         except Exception as err:  # noqa: BLE001 - the tile is saved; the mosaic comes at the end
@@ -65,19 +79,18 @@ class StageMosaicSink:
                 self.live.abort()
             self.live = None
             with contextlib.suppress(Exception):
-                self.folder.log_event(
-                    "stage-mosaic", f"stage mosaic left to the end of the scan: {err}"
-                )
+                folder.log_event("stage-mosaic", f"stage mosaic left to the end of the scan: {err}")
 
     def close(self) -> None:
         """Finish the mosaic files (tiles never drawn in, e.g. a resumed scan's earlier ones,
         are read back); nothing after ``abort``."""
         if self._aborted:
             return
+        folder = self._opened()
         self._aborted = True  # a tile saved from now on is not drawn
-        self.folder.update_manifest(status="writing-mosaic")
+        folder.update_manifest(status="writing-mosaic")
         live, self.live = self.live, None
-        write_stage_mosaics(self.folder, live=live)
+        write_stage_mosaics(folder, live=live)
 
     def abort(self) -> None:
         """Drop the drawing: the scan ended early and writes no mosaic now."""
