@@ -85,6 +85,8 @@ class CbcAccumulator:
         default_factory=lambda: np.zeros(len(DIAMETER_EDGES_UM) - 1, np.int64)
     )
     morph: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RBC_CLASSES, 0))
+    #: sickle cells read in groups of touching or overlapping cells
+    sickle_in_groups: int = 0
     platelet_objects: int = 0
     platelets: int = 0
     clumps: int = 0
@@ -116,6 +118,7 @@ class CbcAccumulator:
         for r in whole:
             if r.morph in self.morph:
                 self.morph[r.morph] += 1
+        self.sickle_in_groups += st.sickle_in_groups
         for p in st.counted_platelets:
             self.platelet_objects += 1
             self.platelets += p.platelets_estimated
@@ -225,18 +228,41 @@ class CbcAccumulator:
             },
         }
 
+    def cells_in_groups(self) -> float:
+        """Red cells in the groups of touching or overlapping cells: their haemoglobin over
+        the mean cell's (a piece of a group can hold two cells lying on each other), or the
+        pieces' count where haemoglobin is not measured."""
+        whole_hb = self.hb.total
+        if self.hb.n >= 2 and self.hb.mean > 0 and self.hb_all.n > self.hb.n:
+            return max((self.hb_all.total - whole_hb) / self.hb.mean, 0.0)
+        return float(self.overlapped)
+
     def _morphology(self, confidence: float) -> dict[str, Any]:
+        """Shares of the classes among the red cells: the whole cells by their class, plus the
+        sickle cells read in groups among the cells the groups hold (the other classes'
+        shares of the rest follow the whole cells')."""
         n = self.classified
+        groups = self.cells_in_groups() if n else 0.0
+        in_groups = min(float(self.sickle_in_groups), groups)
+        total = n + groups
+        sickle = self.morph["sickle"] + in_groups
+        rest = n - self.morph["sickle"]
         shares = {}
         for name in RBC_CLASSES:
-            k = self.morph[name]
-            lo, hi = wilson_interval(k, n, confidence)
+            k = sickle if name == "sickle" else self.morph[name] * (total - sickle) / max(rest, 1)
+            lo, hi = wilson_interval(int(round(k)), int(round(total)), confidence)
             shares[name] = {
-                "count": k,
-                "percent": 100.0 * k / n if n else None,
+                "count": self.morph[name],
+                "percent": 100.0 * k / total if total else None,
                 "ci_percent": [100.0 * lo, 100.0 * hi],
             }
-        return {"classified": n, "classes": shares, "method": morphology_method(self.settings)}
+        return {
+            "classified": n,
+            "classes": shares,
+            "method": morphology_method(self.settings),
+            "sickle_in_groups": self.sickle_in_groups,
+            "cells_in_groups": groups,
+        }
 
     def _platelets(self, rbc_per_ul: float, confidence: float) -> dict[str, Any]:
         per = self.platelets_per_1000_rbc()
@@ -276,13 +302,16 @@ class CbcAccumulator:
         per_ul = doc["platelets"].get("per_ul")
         if per_ul is None:
             return out
-        if self.platelets and self.clumped_platelets > s.clump_share_max * self.platelets:
+        # the share's lower 95 % bound: a few platelets seen in one clump is no finding
+        low_share = wilson_interval(self.clumped_platelets, self.platelets, 0.95)[0]
+        if self.platelets and low_share > s.clump_share_max:
             out.append(
                 Flag(
                     "platelet_clumps",
                     f"Platelet clumps: {self.clumps} clumps hold {self.clumped_platelets} of "
                     f"{self.platelets} platelets seen; the platelet estimate is unreliable",
-                    f"platelets in clumps above {100 * s.clump_share_max:.0f} % of those seen",
+                    f"platelets in clumps above {100 * s.clump_share_max:.0f} % of those seen "
+                    "(the lower bound of its 95 % interval)",
                 )
             )
         if per_ul < s.platelets_low_per_ul:
@@ -312,7 +341,8 @@ class CbcAccumulator:
             out.append(
                 Flag(
                     "sickle_cells",
-                    f"Sickle cells seen: {classes['sickle']['count']} "
+                    f"Sickle cells seen: {classes['sickle']['count']} whole and "
+                    f"{doc['morphology']['sickle_in_groups']} in groups of cells "
                     f"({sickle:.1f} % of red cells)",
                     f"sickle cells at or above {s.sickle_min_percent:g} % of classified red cells",
                 )
