@@ -238,30 +238,35 @@ class CbcAccumulator:
         return float(self.overlapped)
 
     def _morphology(self, confidence: float) -> dict[str, Any]:
-        """Shares of the classes among the red cells: the whole cells by their class, plus the
-        sickle cells read in groups among the cells the groups hold (the other classes'
-        shares of the rest follow the whole cells')."""
+        """Shares of the classes among the whole cells (what a reviewer recounts), and the
+        sickle cells' share among all red cells: the whole sickle cells and those read in
+        groups, over the whole cells and the cells the groups hold."""
         n = self.classified
-        groups = self.cells_in_groups() if n else 0.0
-        in_groups = min(float(self.sickle_in_groups), groups)
-        total = n + groups
-        sickle = self.morph["sickle"] + in_groups
-        rest = n - self.morph["sickle"]
         shares = {}
         for name in RBC_CLASSES:
-            k = sickle if name == "sickle" else self.morph[name] * (total - sickle) / max(rest, 1)
-            lo, hi = wilson_interval(int(round(k)), int(round(total)), confidence)
+            k = self.morph[name]
+            lo, hi = wilson_interval(k, n, confidence)
             shares[name] = {
-                "count": self.morph[name],
-                "percent": 100.0 * k / total if total else None,
+                "count": k,
+                "percent": 100.0 * k / n if n else None,
                 "ci_percent": [100.0 * lo, 100.0 * hi],
             }
+        groups = self.cells_in_groups() if n else 0.0
+        total = int(round(n + groups))
+        sickle = min(self.morph["sickle"] + self.sickle_in_groups, total)
+        lo, hi = wilson_interval(sickle, total, confidence)
+        all_cells = {
+            "percent": 100.0 * sickle / total if total else None,
+            "ci_percent": [100.0 * lo, 100.0 * hi],
+            "whole": self.morph["sickle"],
+            "in_groups": self.sickle_in_groups,
+            "cells_in_groups": groups,
+        }
         return {
             "classified": n,
             "classes": shares,
             "method": morphology_method(self.settings),
-            "sickle_in_groups": self.sickle_in_groups,
-            "cells_in_groups": groups,
+            "sickle_all_cells": all_cells,
         }
 
     def _platelets(self, rbc_per_ul: float, confidence: float) -> dict[str, Any]:
@@ -336,15 +341,15 @@ class CbcAccumulator:
         s = self.settings
         out: list[Flag] = []
         classes = doc["morphology"]["classes"]
-        sickle = classes["sickle"]["percent"]
+        everyone = doc["morphology"]["sickle_all_cells"]
+        sickle = everyone["percent"]
         if sickle is not None and sickle >= s.sickle_min_percent:
             out.append(
                 Flag(
                     "sickle_cells",
-                    f"Sickle cells seen: {classes['sickle']['count']} whole and "
-                    f"{doc['morphology']['sickle_in_groups']} in groups of cells "
-                    f"({sickle:.1f} % of red cells)",
-                    f"sickle cells at or above {s.sickle_min_percent:g} % of classified red cells",
+                    f"Sickle cells seen: {everyone['whole']} whole and {everyone['in_groups']} "
+                    f"in groups of touching cells ({sickle:.1f} % of red cells)",
+                    f"sickle cells at or above {s.sickle_min_percent:g} % of red cells",
                 )
             )
         schisto = classes["schistocyte"]["percent"]
