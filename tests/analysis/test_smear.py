@@ -312,7 +312,8 @@ def test_fill_holes_matches_scipy() -> None:
 def test_platelet_sized_debris_is_not_counted_as_platelets() -> None:
     """Thrombocytopenic slides carry as much platelet-sized debris as platelets: counted
     platelet objects must be platelets of the truth (before the debris rule, a third to a
-    half of them were debris: 9 of 20 on these tiles), while the platelets are still found."""
+    half of them were debris: 9 of 20 on these tiles), while the platelets are still found.
+    Seeds 31 are not among those the discriminant was fitted on (51-56)."""
     found = debris = 0
     for donor in ("thrombocytopenia", "ttp-like"):
         cam = SimCamera(donor, 31)
@@ -330,7 +331,9 @@ def test_platelet_sized_debris_is_not_counted_as_platelets() -> None:
                 found += near
                 debris += not near
     assert found >= 8, (found, debris)  # 9 on these tiles (11 objects near a platelet before)
-    assert debris <= 0.15 * (found + debris), (found, debris)
+    # 9 platelets and no debris with the full-resolution profile (1 debris object with the
+    # rule of before, 9 before any debris rule)
+    assert debris <= 0.1 * (found + debris), (found, debris)
 
 
 @pytest.mark.parametrize(
@@ -354,7 +357,7 @@ def test_mch_against_the_truth_on_every_donor(donor: str, tolerance: float) -> N
 def test_haemoglobin_width_on_the_sickle_donor() -> None:
     """Cells lying on each other as one outline carry twice a cell's haemoglobin; split
     pieces are tested for it too, so the width of the haemoglobin mass follows the truth's
-    (before: 25.9 % against 12.2 % on 6 full tiles of seed 61, the outliers' doing)."""
+    (before: 18.1 % against 12.2 % on 6 full tiles of seed 61, the outliers' doing)."""
     tiles, true_rbcs, _, _ = scan("sickle", 2, 3)
     acc = CbcAccumulator()
     for t in tiles:
