@@ -313,7 +313,7 @@ def test_platelet_sized_debris_is_not_counted_as_platelets() -> None:
     """Thrombocytopenic slides carry as much platelet-sized debris as platelets: counted
     platelet objects must be platelets of the truth (before the debris rule, a third to a
     half of them were debris: 9 of 20 on these tiles), while the platelets are still found.
-    Seeds 31 are not among those the discriminant was fitted on (51-56)."""
+    Seed 31 is not among those the discriminant was fitted on (51-56)."""
     found = debris = 0
     for donor in ("thrombocytopenia", "ttp-like"):
         cam = SimCamera(donor, 31)
