@@ -203,6 +203,12 @@ def report(r: dict[str, Any], timing: bool) -> dict[str, Any]:
              f"{s.true_share(name):.2f} / {s.true_share(name, whole=True):.2f}", f"{got:.2f}",
              f"{got - s.true_share(name):+.2f} / {got - s.true_share(name, whole=True):+.2f} pt")
         )  # fmt: skip
+    everyone = d["morphology"].get("sickle_all_cells", {}).get("percent")
+    if everyone is not None:
+        rows.append(
+            ("sickle % over all cells (groups read)", f"{s.true_share('sickle'):.2f}",
+             f"{everyone:.2f}", f"{everyone - s.true_share('sickle'):+.2f} pt")
+        )  # fmt: skip
     print("| figure | truth | measured | error |\n|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -312,7 +312,8 @@ def test_fill_holes_matches_scipy() -> None:
 def test_platelet_sized_debris_is_not_counted_as_platelets() -> None:
     """Thrombocytopenic slides carry as much platelet-sized debris as platelets: counted
     platelet objects must be platelets of the truth (before the debris rule, a third to a
-    half of them were debris: 9 of 20 on these tiles), while the platelets are still found."""
+    half of them were debris: 9 of 20 on these tiles), while the platelets are still found.
+    Seed 31 is not among those the discriminant was fitted on (51-56)."""
     found = debris = 0
     for donor in ("thrombocytopenia", "ttp-like"):
         cam = SimCamera(donor, 31)
@@ -330,7 +331,9 @@ def test_platelet_sized_debris_is_not_counted_as_platelets() -> None:
                 found += near
                 debris += not near
     assert found >= 8, (found, debris)  # 9 on these tiles (11 objects near a platelet before)
-    assert debris <= 0.15 * (found + debris), (found, debris)
+    # 9 platelets and no debris with the full-resolution profile (1 debris object with the
+    # rule of before, 9 before any debris rule)
+    assert debris <= 0.1 * (found + debris), (found, debris)
 
 
 @pytest.mark.parametrize(
@@ -349,3 +352,77 @@ def test_mch_against_the_truth_on_every_donor(donor: str, tolerance: float) -> N
     mch = acc.document(None, None)["haemoglobin"]["mch_pg"]
     true_mch = float(np.mean([r.hb_pg for r in true_rbcs]))
     assert abs(mch - true_mch) < tolerance * true_mch, (mch, true_mch)
+
+
+def test_haemoglobin_width_on_the_sickle_donor() -> None:
+    """Cells lying on each other as one outline carry twice a cell's haemoglobin; split
+    pieces are tested for it too, so the width of the haemoglobin mass follows the truth's
+    (before: 18.1 % against 12.2 % on 6 full tiles of seed 61, the outliers' doing)."""
+    tiles, true_rbcs, _, _ = scan("sickle", 2, 3)
+    acc = CbcAccumulator()
+    for t in tiles:
+        acc.add(t)
+    width = acc.document(None, None)["haemoglobin"]["hb_width_cv_percent"]
+    hb = np.array([r.hb_pg for r in true_rbcs])
+    true_width = 100.0 * hb.std(ddof=1) / hb.mean()
+    assert abs(width - true_width) < 2.0, (width, true_width)
+
+
+def test_sickle_share_counts_the_sickle_cells_in_groups() -> None:
+    """Sickle cells, long and thin, touch other cells more often than round ones: over the
+    whole cells alone their share read 7 points low on these six small tiles (11.8 % against
+    18.9 %). Read in the groups too, it reads 17.0 %; healthy slides gain none."""
+    tiles, true_rbcs, _, _ = scan("sickle", 2, 3)
+    acc = CbcAccumulator()
+    for t in tiles:
+        acc.add(t)
+    morph = acc.document(None, None)["morphology"]
+    true_share = 100.0 * np.mean([r.morph == "sickle" for r in true_rbcs])
+    whole_share = morph["classes"]["sickle"]["percent"]
+    share = morph["sickle_all_cells"]["percent"]
+    assert morph["sickle_all_cells"]["in_groups"] >= 10
+    assert abs(share - true_share) < 2.5, (share, whole_share, true_share)
+    assert abs(share - true_share) < 0.5 * abs(whole_share - true_share)
+    assert sum(t.sickle_in_groups for t in scan("healthy")[0]) <= 1
+
+
+def test_sickle_members_are_read_from_a_group_and_round_cells_are_not() -> None:
+    from uvscope.analysis.rbc_morphology import sickle_members
+
+    px = 0.32
+    y, x = np.mgrid[0:80, 0:120] * px
+    disc = (x - 10) ** 2 + (y - 12) ** 2 <= 3.7**2
+    two_discs = disc | ((x - 17) ** 2 + (y - 12) ** 2 <= 3.7**2)
+    assert sickle_members(two_discs, px) == []
+    # a crescent 14 um long and 2.6 um wide lying against the first disc
+    crescent = (np.abs(y - 12 - 0.04 * (x - 20.5) ** 2) <= 1.3) & (np.abs(x - 20.5) <= 7)
+    members = sickle_members(disc | crescent, px)
+    assert len(members) == 1
+    row, col, _ = members[0]
+    assert abs(col * px - 20.5) < 2.0
+
+
+def test_platelet_clumps_flag_only_where_platelets_clump(monkeypatch) -> None:
+    """A single platelet counts one whatever its size (1.5-3 um: its OD spans four-fold), so
+    large single platelets no longer read as clumps of two and raised the flag on every
+    donor; a donor whose platelets clump (60 % of placements) raises it."""
+    from uvscope.sim import donors
+
+    flags = {}
+    for donor in ("healthy", "thrombocytopenia"):
+        acc = CbcAccumulator()
+        for t in scan(donor, 2, 3)[0]:
+            acc.add(t)
+        flags[donor] = {f["code"] for f in acc.document(None, None)["flags"]}
+    clumping = dataclasses.replace(donors._healthy(), name="clumping", platelet_clump_prob=0.6)
+    monkeypatch.setitem(donors.DONORS, "clumping", lambda: clumping)
+    cam = SimCamera("clumping", 21, shape=SHAPE)
+    specs = grid(cam, 2, 3)
+    cores = CoreRegions(specs, SHAPE, cam.px)
+    an, acc = SmearAnalyser(), CbcAccumulator()
+    for spec in specs:
+        wbc = cam.world.ground_truth(spec.x_mm, spec.y_mm).cell_labels
+        acc.add(an.analyse(cam.tile(spec), wbc, cores))
+    flags["clumping"] = {f["code"] for f in acc.document(None, None)["flags"]}
+    assert "platelet_clumps" not in flags["healthy"] | flags["thrombocytopenia"], flags
+    assert "platelet_clumps" in flags["clumping"], (flags, acc.clumped_platelets, acc.platelets)

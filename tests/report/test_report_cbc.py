@@ -114,3 +114,19 @@ def test_report_with_the_section_prints_on_at_most_two_pages(tmp_path: Path) -> 
     report = write_report(scan)
     pages = printed_pages(report)
     assert pages == 2, f"the report prints on {pages} pages"
+
+
+def test_sickle_cells_read_in_groups_are_shown_beside_the_whole_cells(tmp_path: Path) -> None:
+    scan = make_scan(tmp_path, HEALTHY)
+    st = smear_tile()
+    st.sickle_in_groups = 50
+    acc = CbcAccumulator()
+    acc.add(st)
+    doc = acc.document(None, None)
+    (scan / "analysis" / "cbc.json").write_text(json.dumps(doc))
+    everyone = doc["morphology"]["sickle_all_cells"]
+    whole = doc["morphology"]["classes"]["sickle"]
+    assert everyone["in_groups"] == 50 and everyone["whole"] == whole["count"]
+    assert everyone["percent"] > whole["percent"]
+    page = write_report(scan).read_text()
+    assert f"{everyone['percent']:.1f} %" in page and "50 read in groups" in page

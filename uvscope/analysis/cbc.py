@@ -85,6 +85,8 @@ class CbcAccumulator:
         default_factory=lambda: np.zeros(len(DIAMETER_EDGES_UM) - 1, np.int64)
     )
     morph: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RBC_CLASSES, 0))
+    #: sickle cells read in groups of touching or overlapping cells
+    sickle_in_groups: int = 0
     platelet_objects: int = 0
     platelets: int = 0
     clumps: int = 0
@@ -116,6 +118,7 @@ class CbcAccumulator:
         for r in whole:
             if r.morph in self.morph:
                 self.morph[r.morph] += 1
+        self.sickle_in_groups += st.sickle_in_groups
         for p in st.counted_platelets:
             self.platelet_objects += 1
             self.platelets += p.platelets_estimated
@@ -225,7 +228,19 @@ class CbcAccumulator:
             },
         }
 
+    def cells_in_groups(self) -> float:
+        """Red cells in the groups of touching or overlapping cells: their haemoglobin over
+        the mean cell's (a piece of a group can hold two cells lying on each other), or the
+        pieces' count where haemoglobin is not measured."""
+        whole_hb = self.hb.total
+        if self.hb.n >= 2 and self.hb.mean > 0 and self.hb_all.n > self.hb.n:
+            return max((self.hb_all.total - whole_hb) / self.hb.mean, 0.0)
+        return float(self.overlapped)
+
     def _morphology(self, confidence: float) -> dict[str, Any]:
+        """Shares of the classes among the whole cells (what a reviewer recounts), and the
+        sickle cells' share among all red cells: the whole sickle cells and those read in
+        groups, over the whole cells and the cells the groups hold."""
         n = self.classified
         shares = {}
         for name in RBC_CLASSES:
@@ -236,7 +251,23 @@ class CbcAccumulator:
                 "percent": 100.0 * k / n if n else None,
                 "ci_percent": [100.0 * lo, 100.0 * hi],
             }
-        return {"classified": n, "classes": shares, "method": morphology_method(self.settings)}
+        groups = self.cells_in_groups() if n else 0.0
+        total = int(round(n + groups))
+        sickle = min(self.morph["sickle"] + self.sickle_in_groups, total)
+        lo, hi = wilson_interval(sickle, total, confidence)
+        all_cells = {
+            "percent": 100.0 * sickle / total if total else None,
+            "ci_percent": [100.0 * lo, 100.0 * hi],
+            "whole": self.morph["sickle"],
+            "in_groups": self.sickle_in_groups,
+            "cells_in_groups": groups,
+        }
+        return {
+            "classified": n,
+            "classes": shares,
+            "method": morphology_method(self.settings),
+            "sickle_all_cells": all_cells,
+        }
 
     def _platelets(self, rbc_per_ul: float, confidence: float) -> dict[str, Any]:
         per = self.platelets_per_1000_rbc()
@@ -276,13 +307,16 @@ class CbcAccumulator:
         per_ul = doc["platelets"].get("per_ul")
         if per_ul is None:
             return out
-        if self.platelets and self.clumped_platelets > s.clump_share_max * self.platelets:
+        # the share's lower 95 % bound: a few platelets seen in one clump is no finding
+        low_share = wilson_interval(self.clumped_platelets, self.platelets, 0.95)[0]
+        if self.platelets and low_share > s.clump_share_max:
             out.append(
                 Flag(
                     "platelet_clumps",
                     f"Platelet clumps: {self.clumps} clumps hold {self.clumped_platelets} of "
                     f"{self.platelets} platelets seen; the platelet estimate is unreliable",
-                    f"platelets in clumps above {100 * s.clump_share_max:.0f} % of those seen",
+                    f"platelets in clumps above {100 * s.clump_share_max:.0f} % of those seen "
+                    "(the lower bound of its 95 % interval)",
                 )
             )
         if per_ul < s.platelets_low_per_ul:
@@ -307,14 +341,15 @@ class CbcAccumulator:
         s = self.settings
         out: list[Flag] = []
         classes = doc["morphology"]["classes"]
-        sickle = classes["sickle"]["percent"]
+        everyone = doc["morphology"]["sickle_all_cells"]
+        sickle = everyone["percent"]
         if sickle is not None and sickle >= s.sickle_min_percent:
             out.append(
                 Flag(
                     "sickle_cells",
-                    f"Sickle cells seen: {classes['sickle']['count']} "
-                    f"({sickle:.1f} % of red cells)",
-                    f"sickle cells at or above {s.sickle_min_percent:g} % of classified red cells",
+                    f"Sickle cells seen: {everyone['whole']} whole and {everyone['in_groups']} "
+                    f"in groups of touching cells ({sickle:.1f} % of red cells)",
+                    f"sickle cells at or above {s.sickle_min_percent:g} % of red cells",
                 )
             )
         schisto = classes["schistocyte"]["percent"]

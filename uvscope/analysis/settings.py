@@ -340,7 +340,7 @@ class CbcSettings(Model):
     platelets_low_per_ul: float = Field(150e3, gt=0, description="Thrombocytopenia below this")
     platelets_high_per_ul: float = Field(450e3, gt=0, description="Thrombocytosis above this")
     clump_share_max: float = Field(
-        0.1, gt=0, le=1, description="Clumped platelets above this share: estimate unreliable"
+        0.2, gt=0, le=1, description="Clumped platelets above this share: estimate unreliable"
     )
     sickle_min_percent: float = Field(1.0, ge=0, description="Sickle cells seen at or above this")
     schistocyte_min_percent: float = Field(1.0, ge=0, description="Schistocytes above this")

@@ -22,9 +22,16 @@ from uvscope.analysis.absorbance import (
     bin2_pick,
     binned_optical_density,
     clear_glass,
+    optical_density,
 )
 from uvscope.analysis.dedup import CoreRegions, touched_sides
-from uvscope.analysis.platelets import PlateletRecord, platelet_like, platelets_in
+from uvscope.analysis.platelets import (
+    Candidates,
+    PlateletRecord,
+    features,
+    platelet_counts,
+    profile,
+)
 from uvscope.analysis.rbc import (
     RbcRecord,
     Shapes,
@@ -39,6 +46,7 @@ from uvscope.analysis.rbc import (
     split_touching,
 )
 from uvscope.analysis.rbc_classify import MorphologyFn, choose_morphology
+from uvscope.analysis.rbc_morphology import sickle_members
 from uvscope.analysis.settings import CbcSettings
 from uvscope.analysis.window_max import window_max
 from uvscope.geometry import pixel_to_stage_mm
@@ -83,6 +91,9 @@ class SmearTile:
     #: share of the tile where a platelet would be seen (not under or against a red or white
     #: cell): platelet counts are divided by it, platelets being placed independently of cells
     platelet_visible_fraction: float = 1.0
+    #: sickle cells read in groups of touching or overlapping cells (counted here, not whole:
+    #: ``rbc_morphology.sickle_members``)
+    sickle_in_groups: int = 0
     gallery: list[GalleryCrop] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -101,6 +112,10 @@ class _Frame:
 
     tile: Tile
     od: np.ndarray  # OD at the analysis wavelength (binned)
+    #: the transmission at full resolution and its clear glass: the platelet candidates' OD is
+    #: read from them at full resolution, window by window (the whole tile's is never needed)
+    transmission: np.ndarray
+    clear: ClearGlass
     od_hb: np.ndarray | None  # OD at the haemoglobin wavelength (binned), None: not measured
     clipped: np.ndarray | None  # binned pixels at the clear glass's clip value
     labels: np.ndarray
@@ -229,7 +244,7 @@ class SmearAnalyser:
         dense = fill_holes(objects & (smooth > s.rbc_od_threshold))
         labels, n = ndi.label(dense)
         od_hb, clipped = self._hb_image(tile, od, t, clear, out)
-        return _Frame(tile, od, od_hb, clipped, labels, n, px, objects, smooth, wbc)
+        return _Frame(tile, od, t, clear, od_hb, clipped, labels, n, px, objects, smooth, wbc)
 
     def _hb_image(
         self, tile: Tile, od: np.ndarray, t: np.ndarray, clear: ClearGlass, out: SmearTile
@@ -311,10 +326,24 @@ class SmearAnalyser:
         """Weak objects that are no red cell, single or clumped, whose centre lies where a
         platelet can be seen (the count is scaled by that area's share: an unbiased estimate
         when platelets lie independently of red cells)."""
+        cand = self._candidates(f, rest, hidden)
+        if cand is None:
+            return
+        counts = platelet_counts(cand.features, cand.od_um2, self.settings.platelet_single_od_um2)
+        for i in np.nonzero(counts)[0]:
+            k = int(cand.ids[i])
+            self._platelet(
+                f, cand.labels, k, cand.slices[k - 1], float(cand.area_um2[i]),
+                float(cand.od_um2[i]), int(counts[i]), cores, out,
+            )  # fmt: skip
+
+    def _candidates(self, f: _Frame, rest: np.ndarray, hidden: np.ndarray) -> Candidates | None:
+        """Objects beside the red cells with a platelet's size and density range, centred
+        where a platelet can be seen, with what tells a platelet from debris."""
         s = self.settings
         labels, n = ndi.label(rest)
         if n == 0:
-            return
+            return None
         a_px = f.px_um * f.px_um
         flat, lab = labelled_pixels(labels)  # sums over the objects' pixels only
         area = np.bincount(lab, minlength=n + 1) * a_px
@@ -328,24 +357,27 @@ class SmearAnalyser:
             & (mean_od <= s.platelet_max_mean_od)
         )
         ok[0] = False
-        if ok.any():  # debris of a platelet's size: not a platelet's density, centre or shape
-            idx = np.nonzero(ok)[0]
-            sel = np.flatnonzero(ok[labels])  # the candidates' pixels only
-            lab = labels.ravel()[sel]
-            peak = np.zeros(n + 1)
-            np.maximum.at(peak, lab, f.smooth.ravel()[sel])
-            ok[idx] = platelet_like(
-                od_sum[idx], mean_od[idx], peak[idx], axis_ratio(labels, n, (sel, lab))[idx]
-            )
         slices = ndi.find_objects(labels)
+        ids, profiles = [], []
         for k in np.nonzero(ok)[0]:
             sl = slices[k - 1]
-            rr, cc = np.nonzero(labels[sl] == k)
+            mask = labels[sl] == k
+            rr, cc = np.nonzero(mask)
             if hidden[sl[0].start + int(round(rr.mean())), sl[1].start + int(round(cc.mean()))]:
                 continue  # centred where a platelet could not be seen: not in the estimate
-            self._platelet(
-                f, labels, int(k), slices[k - 1], float(area[k]), float(od_sum[k]), cores, out
-            )
+            full = (slice(2 * sl[0].start, 2 * sl[0].stop), slice(2 * sl[1].start, 2 * sl[1].stop))
+            ids.append(int(k))
+            profiles.append(profile(optical_density(f.transmission[full], f.clear), mask))
+        if not ids:
+            return None
+        idx = np.array(ids)
+        prof = np.array(profiles, np.float64)
+        keep = np.zeros(n + 1, bool)
+        keep[idx] = True
+        sel = np.flatnonzero(keep[labels])  # the candidates' pixels only
+        ratio = axis_ratio(labels, n, (sel, labels.ravel()[sel]))
+        feats = features(mean_od[idx], ratio[idx], area[idx], prof)
+        return Candidates(labels, slices, idx, area[idx], od_sum[idx], feats)
 
     def _rbcs(
         self,
@@ -364,7 +396,7 @@ class SmearAnalyser:
         over = overlapping(pieces, split, shapes.area_um2, f.px_um, sides)
         hb = self._hb_pg(f, pieces, rest, m, shapes.perimeter_um)
         if hb is not None:
-            over |= holds_two(hb, split | over)
+            over |= holds_two(hb, over)
         clipped = (
             np.bincount(pieces[f.clipped], minlength=m + 1) > 0
             if f.clipped is not None
@@ -382,6 +414,20 @@ class SmearAnalyser:
             out.rbcs.append(rec)
             if rec.counted and rec.morph not in ("", "normal"):
                 self._keep_crop(out, rec.morph, rec.rbc_id, f.od, _bbox(sl))
+        self._grouped_sickles(f, over[pieces], cores, out)
+
+    def _grouped_sickles(
+        self, f: _Frame, grouped: np.ndarray, cores: CoreRegions | None, out: SmearTile
+    ) -> None:
+        """Count the sickle cells that lie in groups of touching or overlapping cells (each
+        by the tile whose core holds its centre), which the whole-cell shares cannot see."""
+        groups, n = ndi.label(grouped)
+        for k, sl in enumerate(ndi.find_objects(groups)[:n], start=1):
+            for row, col, box in sickle_members(groups[sl] == k, f.px_um):
+                r0, c0 = sl[0].start, sl[1].start
+                x_um, y_um = f.stage_um(r0 + row, c0 + col)
+                bbox = (r0 + box[0], c0 + box[1], r0 + box[2], c0 + box[3])
+                out.sickle_in_groups += self._counts_here(f, cores, x_um, y_um, bbox)
 
     def _record(
         self,
@@ -442,6 +488,7 @@ class SmearAnalyser:
         sl: tuple[slice, slice],
         area_um2: float,
         od_um2: float,
+        count: int,
         cores: CoreRegions | None,
         out: SmearTile,
     ) -> None:
@@ -449,7 +496,6 @@ class SmearAnalyser:
         row, col = sl[0].start + float(rr.mean()), sl[1].start + float(cc.mean())
         x_um, y_um = f.stage_um(row, col)
         bbox = (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
-        count = platelets_in(od_um2, self.settings.platelet_single_od_um2)
         rec = PlateletRecord(
             platelet_id=f"t{f.tile.index:05d}p{k:05d}",
             tile=f.tile.index,

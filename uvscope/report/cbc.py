@@ -171,6 +171,17 @@ def _morphology(doc: dict[str, Any], reviewed: ReviewedSmear | None) -> str:
     return (
         f'<table class="morph"><tr><th>class ({m["classified"]:,} whole cells, {how})</th>'
         f"<th>n</th><th>% (95 % CI)</th></tr>{''.join(rows)}</table>"
+    ) + _sickle_all_cells(doc)
+
+
+def _sickle_all_cells(doc: dict[str, Any]) -> str:
+    """Sickle cells among all red cells, those lying in groups of cells included."""
+    a = doc["morphology"].get("sickle_all_cells") or {}
+    if not a.get("in_groups") or a.get("percent") is None:
+        return ""
+    return (
+        f'<p class="muted">Sickle cells among all red cells, {a["in_groups"]:,} read in groups '
+        f"of touching cells included: {a['percent']:.1f} %{_ci(a['ci_percent'], '.1f')}.</p>"
     )
 
 
