@@ -204,8 +204,12 @@ class GrowingPlan:
     def first_count(self) -> int:
         """How many tiles the first ``next_tiles`` hands out (the loop's progress counts
         them as the plan; each later ring is added as it is handed out)."""
-        first = self._ends[0] - self._handed if self._ends else 0
-        return len(self._again) + first
+        return len(self.first_tiles())
+
+    def first_tiles(self) -> list[TileSpec]:
+        """The tiles the first ``next_tiles`` hands out (the focus map covers them)."""
+        end = self._ends[0] if self._ends else self._handed
+        return [*self._again, *self.rings.grid.tiles[self._handed : end]]
 
     def next_tiles(self) -> Sequence[TileSpec]:
         """The next ring (after a resume's recorded tiles not yet done); empty when the
