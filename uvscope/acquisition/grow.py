@@ -5,9 +5,10 @@ takes ring after ring of overlapping tiles around the start until the analysis's
 (``target.wbc`` healthy WBCs) fires or ``target.max_area_mm2`` is used up. Every ring the
 scan may ever reach is planned up front (``ring_plan``), numbered in the order it is taken,
 so tile indices and the analysis's overlap rule (which needs every tile's planned centre)
-are the same as for a fixed grid; the focus map grows with the rings (``map_lattice``). The loop gets the tiles ring by ring
-(``GrowingPlan``), and each ring is written to the manifest's plan before its first tile is
-taken, in the plan's usual format, so a reader sees exactly the tiles handed out so far.
+are the same as for a fixed grid; the focus map grows with the rings (``map_lattice``). The
+loop gets the tiles ring by ring (``GrowingPlan``), and each ring is written to the
+manifest's plan before its first tile is taken, in the plan's usual format, so a reader sees
+exactly the tiles handed out so far.
 """
 
 from __future__ import annotations
