@@ -11,7 +11,8 @@ pace on the virtual clock and ends where a perfect analysis would. Prints the ma
 measured before the first tile and in all, the preparation's device time (the virtual
 clock, darks to the first tile) and every tile's distance from the best focus (the truth),
 and what the points measured before the first tile alone would have given the tiles. Runs
-on any version of uvscope (compare a tree before the growing map). Prints; never asserts.
+on any version of uvscope (compare a tree before the growing map; ``--until-first-tile``
+measures the preparation only). Prints; never asserts.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def main() -> None:
     ap.add_argument("--tilt", type=float, nargs=2, default=None)
     ap.add_argument("--curvature", type=float, default=None)
     ap.add_argument("--out", default="/tmp/bench-grow-focus")
+    ap.add_argument(
+        "--until-first-tile",
+        action="store_true",
+        help="interrupt at the first tile (the preparation's cost only)",
+    )
     args = ap.parse_args()
     out = Path(args.out)
     if out.exists():
@@ -76,6 +82,8 @@ def main() -> None:
                 source = getattr(engine.rig_engine.focus, "source", None)
                 n = len(getattr(source, "points", []))
                 first.append((time.perf_counter() - t0, rig.clock.now() - device_t0, n))
+                if args.until_first_tile:
+                    engine.interrupt("the preparation measured")
 
         engine.events.tile_acquired.connect(on_tile)
         summary = engine.run()
