@@ -256,39 +256,56 @@ def test_the_focus_map_grows_with_the_rings_and_keeps_every_tile_in_focus(
     tmp_path: Path, monkeypatch
 ):
     """The map is first measured around the start (3 x 3 points), then grown as the rings
-    leave it. On a steeply tilted slide that also bends beyond the first rings, every tile is
-    within half a depth of field of the simulator's best focus, where the first map alone
-    would have put tiles out of focus. Map points 0.4 mm apart (2 mm on a real scan) so that
-    a few rings of small tiles grow it twice; the per-tile focus check is off, so the
-    tiles' focus is the map's."""
+    leave it, also after a resume. On a steeply tilted slide that also bends beyond the
+    first rings, every tile is within half a depth of field of the simulator's best focus,
+    where the first map alone would have put tiles out of focus. Map points 0.4 mm apart
+    (2 mm on a real scan) so that a few rings of small tiles grow it twice; the per-tile
+    focus check is off, so the tiles' focus is the map's."""
     monkeypatch.setattr(focus_control, "AUTO_POINT_SPACING_MM", 0.4)
-    rig = sim_rig(512, 384, tilt_um_per_mm=(4.0, 3.0))
-    sagging(rig.world, 0.45, 25.0)
     scan = target_scan(wbc=1000, area=1.5, focus={"mode": "map", "refocus_threshold": 0.0})
     out = tmp_path / "scan"
-    engine = ScanEngine(rig, scan, out)
+
+    def rig_and_engine(resume):
+        rig = sim_rig(512, 384, tilt_um_per_mm=(4.0, 3.0))
+        sagging(rig.world, 0.45, 25.0)
+        engine = ScanEngine(rig, scan, out, resume=resume)
+        points: list[int] = []  # map points when each tile was taken
+        engine.events.tile_acquired.connect(
+            lambda t: points.append(len(engine.rig_engine.focus.source.points))
+        )
+        return rig, engine, points
+
+    rig, engine, points = rig_and_engine(False)
     engine.check()
-    span = engine.plan.bounds_mm
-    world = rig.world
+    span, world = engine.plan.bounds_mm, rig.world
     tilt = abs(world.best_focus_um(span[0], span[1]) - world.best_focus_um(span[2], span[3]))
     assert tilt > 4 * DEPTH_OF_FIELD_UM  # one focus could not hold this area
-    taken: list[tuple[int, int]] = []  # (tile, map points when it was taken)
-    engine.events.tile_acquired.connect(
-        lambda t: taken.append((t.index, len(engine.rig_engine.focus.source.points)))
-    )
+    engine.events.tile_acquired.connect(lambda t: t.index == 4 and engine.interrupt("test"))
+    assert engine.run().status == "interrupted"
+    assert points[0] == 9  # the first tile after the 3 x 3 points around the start
+    assert ScanFolder.open(out).read_manifest()["focus"]["lattice_box"] == [-1, -1, 1, 1]
+    rig, engine, points = rig_and_engine(True)  # ring 2 leaves the box: grown on resume
     summary = engine.run()
-    assert summary.tiles_done == len(engine.plan.tiles)
+    assert summary.status == "complete" and summary.tiles_done == len(engine.plan.tiles)
     records = ScanFolder.open(out).verified_tiles().values()
     off = {r.index: abs(r.z_um - world.best_focus_um(r.x_mm, r.y_mm)) for r in records}
     assert max(off.values()) <= DEPTH_OF_FIELD_UM / 2
-    # the first tile was taken after the 3 x 3 points around the start, the map grew later
     focus = ScanFolder.open(out).read_manifest()["focus"]
-    points = [FocusPoint(*p) for p in focus["map"]["points"]]
-    assert taken[0] == (0, 9) and len(points) > 9 and taken[-1][1] == len(points)
-    grown = [e for e in _events(out) if e["message"].startswith("map grown")]
-    assert len(grown) >= 1 and focus["lattice_box"] != [-1, -1, 1, 1]
+    map_points = [FocusPoint(*p) for p in focus["map"]["points"]]
+    assert (
+        points[0] > 9
+        and points[-1] == len(map_points)
+        and focus["lattice_box"]
+        != [
+            -1,
+            -1,
+            1,
+            1,
+        ]
+    )
+    assert len([e for e in _events(out) if e["message"].startswith("map grown")]) >= 2
     # the first map alone extrapolates to the outer rings: tiles there would be soft
-    first = FocusMap.fit(points[:9], "quadratic")
+    first = FocusMap.fit(map_points[:9], "quadratic")
     first_off = [
         abs(first.z_at(r.x_mm, r.y_mm) - world.best_focus_um(r.x_mm, r.y_mm)) for r in records
     ]
