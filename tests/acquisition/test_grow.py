@@ -3,14 +3,19 @@ simulated rig stopped by the simulator's own white cells (not by the planner's a
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 
+from uvscope.acquisition import focus_control
 from uvscope.acquisition.autofocus import DEPTH_OF_FIELD_UM
 from uvscope.acquisition.engine import ScanEngine
+from uvscope.acquisition.focus_map import FocusMap, FocusPoint
 from uvscope.acquisition.grow import GrowingPlan, ring_offsets, ring_plan
+from uvscope.acquisition.map_lattice import MapLattice
+from uvscope.acquisition.tiles import TileSpec
 from uvscope.analysis.dedup import CoreRegions
 from uvscope.config import CameraConfig, RigConfig, ScanConfig, StageConfig, WavelengthConfig
 from uvscope.errors import LimitError
@@ -220,22 +225,83 @@ def test_interrupted_target_scan_resumes_and_grows_on(tmp_path: Path):
     assert [p[0] for p in plan["positions"]] == list(range(n))
 
 
+def test_the_map_lattice_grows_a_box_of_nodes_around_the_start():
+    lattice = MapLattice((10.0, 20.0), 0.5)
+    first = lattice.box_for([])
+    assert first == (-1, -1, 1, 1)  # 3 x 3 around the start
+    assert len(lattice.new_nodes(first, None)) == 9
+    near = [TileSpec(0, 0, 0, 10.4, 19.6)]  # inside the first box: nothing new
+    assert lattice.box_for(near, first) == first
+    out = [TileSpec(1, 0, 0, 10.7, 20.2), TileSpec(2, 0, 0, 9.9, 21.1)]
+    grown = lattice.box_for(out, first)
+    assert grown == (-1, -1, 2, 3)  # x 0.7 -> node 2 (1.0 mm), y 1.1 -> node 3
+    new = lattice.new_nodes(grown, first)
+    assert len(new) == 4 * 5 - 9 and (11.0, 21.5) in new and (10.0, 20.0) not in new
+
+
+def sagging(world, from_start_mm, sag_um_per_mm2):
+    """The simulated slide (tilted and bowed) bent further down beyond ``from_start_mm`` of
+    the start in x: a slide a map measured only around the start mispredicts there."""
+    base = world.surface_z_um
+
+    def surface_z_um(x_mm, y_mm):
+        d = max(0.0, abs(x_mm - 42.5) - from_start_mm)
+        return base(x_mm, y_mm) + sag_um_per_mm2 * d * d
+
+    world.surface_z_um = surface_z_um
+
+
 @pytest.mark.slow
-def test_growing_scan_keeps_a_tilted_slide_in_focus(tmp_path: Path):
-    """The focus map covers every ring the scan may reach: on a steeply tilted, bowed slide
-    each tile is within half a depth of field of the simulator's best focus."""
-    rig = sim_rig(512, 384, tilt_um_per_mm=(4.0, 3.0))
-    scan = target_scan(wbc=1000, area=1.5, focus={"mode": "map"})
-    engine = ScanEngine(rig, scan, tmp_path / "scan")
+def test_the_focus_map_grows_with_the_rings_and_keeps_every_tile_in_focus(
+    tmp_path: Path, monkeypatch
+):
+    """The map is first measured around the start (3 x 3 points), then grown as the rings
+    leave it, also after a resume. On a steeply tilted slide that also bends beyond the
+    first rings, every tile is within half a depth of field of the simulator's best focus,
+    where the first map alone would have put tiles out of focus. Map points 0.4 mm apart
+    (2 mm on a real scan) so that a few rings of small tiles grow it twice; the per-tile
+    focus check is off, so the tiles' focus is the map's."""
+    monkeypatch.setattr(focus_control, "AUTO_POINT_SPACING_MM", 0.4)
+    scan = target_scan(wbc=1000, area=1.5, focus={"mode": "map", "refocus_threshold": 0.0})
+    out = tmp_path / "scan"
+
+    def rig_and_engine(resume):
+        rig = sim_rig(512, 384, tilt_um_per_mm=(4.0, 3.0))
+        sagging(rig.world, 0.45, 25.0)
+        engine = ScanEngine(rig, scan, out, resume=resume)
+        points: list[int] = []  # map points when each tile was taken
+        engine.events.tile_acquired.connect(
+            lambda t: points.append(len(engine.rig_engine.focus.source.points))
+        )
+        return rig, engine, points
+
+    rig, engine, points = rig_and_engine(False)
     engine.check()
-    span = engine.plan.bounds_mm
-    world = rig.world
+    span, world = engine.plan.bounds_mm, rig.world
     tilt = abs(world.best_focus_um(span[0], span[1]) - world.best_focus_um(span[2], span[3]))
-    assert tilt > DEPTH_OF_FIELD_UM  # one focus could not hold this area
+    assert tilt > 4 * DEPTH_OF_FIELD_UM  # one focus could not hold this area
+    engine.events.tile_acquired.connect(lambda t: t.index == 4 and engine.interrupt("test"))
+    assert engine.run().status == "interrupted"
+    assert points[0] == 9  # the first tile after the 3 x 3 points around the start
+    assert ScanFolder.open(out).read_manifest()["focus"]["lattice_box"] == [-1, -1, 1, 1]
+    rig, engine, points = rig_and_engine(True)  # ring 2 leaves the box: grown on resume
     summary = engine.run()
-    assert summary.tiles_done == len(engine.plan.tiles)
-    off = [
-        abs(rec.z_um - world.best_focus_um(rec.x_mm, rec.y_mm))
-        for rec in ScanFolder.open(tmp_path / "scan").verified_tiles().values()
+    assert summary.status == "complete" and summary.tiles_done == len(engine.plan.tiles)
+    records = ScanFolder.open(out).verified_tiles().values()
+    off = {r.index: abs(r.z_um - world.best_focus_um(r.x_mm, r.y_mm)) for r in records}
+    assert max(off.values()) <= DEPTH_OF_FIELD_UM / 2
+    focus = ScanFolder.open(out).read_manifest()["focus"]
+    map_points = [FocusPoint(*p) for p in focus["map"]["points"]]
+    assert points[0] > 9 and points[-1] == len(map_points)  # grown before the resumed tiles
+    assert focus["lattice_box"] != [-1, -1, 1, 1]
+    assert len([e for e in _events(out) if e["message"].startswith("map grown")]) >= 2
+    # the first map alone extrapolates to the outer rings: tiles there would be soft
+    first = FocusMap.fit(map_points[:9], "quadratic")
+    first_off = [
+        abs(first.z_at(r.x_mm, r.y_mm) - world.best_focus_um(r.x_mm, r.y_mm)) for r in records
     ]
-    assert max(off) <= DEPTH_OF_FIELD_UM / 2
+    assert sum(o > DEPTH_OF_FIELD_UM / 2 for o in first_off) >= 3
+
+
+def _events(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]

@@ -58,8 +58,8 @@ class FakeEngine:
     def reload_background(self, step):
         self.calls.append("reload")
 
-    def prepare_focus(self):
-        self.calls.append("focus")
+    def prepare_focus(self, step):
+        self.calls.append(f"focus {len(step.tiles)}" if step.tiles else "focus")
 
     def begin_tiles(self):
         self.calls.append("begin")
@@ -369,6 +369,22 @@ def test_a_growing_plan_is_asked_for_more_tiles_until_it_has_none():
     assert h.run() == ("complete", "")
     assert plan.asked == 3 and h.sinks.tiles == list(range(9))
     assert h.loop.progress.total == 4 + 6  # the first ring counted in the plan, two more grown
+
+
+def test_each_grown_ring_is_preceded_by_a_focus_step_over_its_tiles():
+    h = Harness(GrowingPlan(ring=3, rings=3))
+    h.run()
+    # the first ring is covered by the focus built before the tiles; each later ring gets a
+    # focus step over its tiles, with every frame of the ring before it read out
+    calls = [c for c in h.calls("focus", "exec", "flush") if c != "flush"]
+    assert calls == ["focus", *[f"exec {i}" for i in range(3)]] + [
+        c for ring in (1, 2) for c in ["focus 3", *[f"exec {3 * ring + i}" for i in range(3)]]
+    ]
+    before_focus = h.engine.calls[h.engine.calls.index("focus 3") - 1]
+    assert before_focus == "flush"  # nothing in flight while the map grows
+    fixed = Harness()
+    fixed.run()
+    assert fixed.calls("focus") == ["focus"]  # a fixed plan: the one focus step, as ever
 
 
 def test_a_growing_plan_stops_growing_once_the_stop_rule_fires():

@@ -33,6 +33,17 @@ def test_eta_includes_the_analysis_and_keeps_moving_while_waiting() -> None:
     assert no_analysis.eta_s(5.0) == pytest.approx(5.0)
 
 
+def test_a_target_count_scan_counts_down_to_its_projected_end() -> None:
+    run = RunProgress()
+    run.start(9, analysis=True, now_s=0.0)  # ring 0 and 1 handed out: more will come
+    run.tile_acquired(9, 9.0)
+    run.projected_end_s = 600.0  # the target estimate's (``TargetWatch.projected_end_s``)
+    assert run.eta_s(100.0) == pytest.approx(500.0)
+    assert "ETA 8:20" in run.text(100.0)
+    run.start(4, analysis=True, now_s=700.0)  # a new scan forgets it
+    assert run.projected_end_s is None
+
+
 def test_scan_view_says_it_waits_for_the_analysis(qtbot) -> None:
     view = ScanView()
     qtbot.addWidget(view)

@@ -320,11 +320,12 @@ class ScanEngine:
         keeper = BackgroundKeeper(self.rig, self.scan, folder, self.events, self._log, point)
         self.keeper = keeper
         saved = folder.read_manifest().get("focus") if self.resume_existing else None
+        growing = self._growing_plan(folder, done)
         engine = RigEngine(
             self.rig,
             self.scan,
             keeper,
-            FocusSetup(plan, saved, self.focus_source),
+            FocusSetup(plan, saved, self.focus_source, *_grow_focus(growing)),
             lambda: self.control.aborted,
             self._log,
         )
@@ -332,9 +333,7 @@ class ScanEngine:
         control, events, clock = self.control, self.events, self.rig.clock
         parts = LoopParts(engine, engine.focus, keeper, recovery, control, events, folder, clock)
         base = ProgressBase(len(done), len(plan.tiles), t0_s, self.rig.clock.now())
-        if self.rings is not None and self.plan_source is None:  # grows ring by ring
-            saved = folder.read_manifest()["plan"]["tiles"] if self.resume_existing else 0
-            growing = GrowingPlan(self.rings, self._record_grown, saved, list(done))
+        if growing is not None:
             base = replace(base, total=len(done) + growing.first_count())
             self.plan_source = growing
         todo = [t for t in plan.tiles if t.index not in done]
@@ -357,6 +356,14 @@ class ScanEngine:
                 "before the interrupt are counted first",
                 tiles=queued,
             )
+
+    def _growing_plan(self, folder: ScanFolder, done: dict[int, TileRecord]) -> GrowingPlan | None:
+        """A target-count scan's plan source, ring by ring (None: a fixed grid, or a plan
+        source given by the caller)."""
+        if self.rings is None or self.plan_source is not None:
+            return None
+        saved = folder.read_manifest()["plan"]["tiles"] if self.resume_existing else 0
+        return GrowingPlan(self.rings, self._record_grown, saved, list(done))
 
     def _record_grown(self, specs: Sequence[TileSpec]) -> None:
         """A target-count scan grew: its manifest's plan holds every tile handed out."""
@@ -499,3 +506,13 @@ class ScanEngine:
         if self.folder is not None:
             self.folder.log_event(kind, message, **extra)
         self.events.log.emit(message)
+
+
+def _grow_focus(
+    growing: GrowingPlan | None,
+) -> tuple[tuple[float, float] | None, tuple[TileSpec, ...]]:
+    """A growing scan's focus map starts at its start tile and first covers the tiles it
+    takes first (``FocusSetup.grow_from_mm``, ``first_tiles``)."""
+    if growing is None:
+        return None, ()
+    return growing.rings.start_mm, tuple(growing.first_tiles())

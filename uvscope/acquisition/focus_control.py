@@ -13,7 +13,7 @@ flagged ``tile.focus.out_of_focus`` so the analysis can leave it out of the coun
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -31,6 +31,7 @@ from uvscope.acquisition.autofocus import (
 )
 from uvscope.acquisition.events import PrepStep
 from uvscope.acquisition.focus_map import (
+    AUTO_POINT_SPACING_MM,
     FixedFocus,
     FocusMap,
     FocusPoint,
@@ -40,6 +41,7 @@ from uvscope.acquisition.focus_map import (
     grid_map_points,
     nearest_neighbour_order,
 )
+from uvscope.acquisition.map_lattice import Box, MapLattice, nearest_tiles
 from uvscope.acquisition.plan import GridPlan
 from uvscope.acquisition.prep_progress import PrepReporter
 from uvscope.acquisition.tiles import FocusVerdict, Tile, TileSpec
@@ -159,6 +161,17 @@ class FocusController:
         self.mode: str = self.cfg.mode
         #: focus found at tiles during the scan, spread to their neighbours
         self.corrections = LocalCorrections()
+        #: a growing scan's map points (``grow_from``): the lattice, the box of nodes measured
+        self.lattice: MapLattice | None = None
+        self.box: Box | None = None
+        self._plan: GridPlan | None = None
+        self._map_tiles: set[int] = set()  # tiles the map points were measured at
+
+    def grow_from(self, start_mm: tuple[float, float]) -> None:
+        """A growing scan (count N WBCs): its map (``map_points = "auto"``) is measured
+        around ``start_mm`` first and grows with the rings (``extend``)."""
+        if self.cfg.map_points == "auto":
+            self.lattice = MapLattice(start_mm, AUTO_POINT_SPACING_MM)
 
     # ------------------------------------------------------------------ before the tiles
     def prepare(
@@ -171,6 +184,7 @@ class FocusController:
         the focus back where the user left it.
         """
         self.mode = effective_mode(self.cfg.mode, len(plan.tiles))
+        self._plan = plan
         mode = self.mode
         limits = self.rig.focus.limits_um
         if saved and saved.get("mode") == mode and mode != "fixed":
@@ -178,6 +192,7 @@ class FocusController:
             self.reference_ratio = saved.get("reference_ratio")
             if mode == "map":
                 self.source = FocusMap.from_dict(saved["map"], limits)
+                self._reload_lattice(saved, self.source, plan)
             else:
                 self.source = FixedFocus(float(saved["z_um"]), self.reference)
             for x, y, dz in saved.get("corrections", []):
@@ -300,32 +315,13 @@ class FocusController:
         return None
 
     def _build_map(self, plan: GridPlan) -> FocusMap | None:
-        chosen = self._map_candidates(plan)
+        if self.lattice is not None:  # a growing scan: the nodes around the start first
+            self.box = self.lattice.box_for([])
+            chosen = nearest_tiles(self.lattice.new_nodes(self.box, None), plan.tiles, set())
+        else:
+            chosen = self._map_candidates(plan)
         order = nearest_neighbour_order(chosen, self.rig.stage.position_mm())
-        points: list[FocusPoint] = []
-        found: list[AutofocusResult] = []
-        partial: FocusMap | None = None
-        taken = {s.index for s in chosen}
-        self.prep.begin(PrepStep.FOCUS_MAP, len(order))
-        for planned in order:
-            spec = self._structured(planned, plan, taken - {planned.index})
-            if spec is None:
-                self.prep.advance()
-                continue
-            taken.add(spec.index)
-            centre = partial.z_at(spec.x_mm, spec.y_mm) if partial is not None else None
-            res = self._focus_point(spec.x_mm, spec.y_mm, centre)
-            self.prep.advance()
-            if not res.found:
-                self.log(
-                    "focus-point",
-                    f"no focus at ({spec.x_mm:.3f}, {spec.y_mm:.3f}) mm: "
-                    f"{res.message}; point left out of the map",
-                )
-                continue
-            points.append(FocusPoint(spec.x_mm, spec.y_mm, res.z_um, res.score))
-            found.append(res)
-            partial = FocusMap.fit(points, "plane", self.rig.focus.limits_um)
+        points, found = self._measure_points(order, plan, {s.index for s in chosen}, None)
         if not points:
             self._no_map_points(len(order))
             return None
@@ -345,6 +341,89 @@ class FocusController:
             f"{fmap.rms_residual_um:.3f} um (max {fmap.max_residual_um:.3f} um)",
         )
         return fmap
+
+    def _measure_points(
+        self,
+        order: Sequence[TileSpec],
+        plan: GridPlan,
+        taken: set[int],
+        grown: FocusMap | None,
+    ) -> tuple[list[FocusPoint], list[AutofocusResult]]:
+        """Autofocus at each planned point (or the nearest tile there with structure),
+        each sweep centred where the points so far put the surface: a plane through them
+        while a map is built, the map (``grown``) fitted again with them while it grows.
+        The points with a focus found, and their results."""
+        points: list[FocusPoint] = []
+        found: list[AutofocusResult] = []
+        partial = grown
+        self.prep.begin(PrepStep.FOCUS_MAP, len(order))
+        for planned in order:
+            spec = self._structured(planned, plan, taken - {planned.index})
+            if spec is None:
+                self.prep.advance()
+                continue
+            taken.add(spec.index)
+            self._map_tiles.add(spec.index)
+            centre = partial.z_at(spec.x_mm, spec.y_mm) if partial is not None else None
+            res = self._focus_point(spec.x_mm, spec.y_mm, centre)
+            self.prep.advance()
+            if not res.found:
+                self.log(
+                    "focus-point",
+                    f"no focus at ({spec.x_mm:.3f}, {spec.y_mm:.3f}) mm: "
+                    f"{res.message}; point left out of the map",
+                )
+                continue
+            point = FocusPoint(spec.x_mm, spec.y_mm, res.z_um, res.score)
+            points.append(point)
+            found.append(res)
+            if grown is not None:
+                partial = self._grown_map(grown, points)
+            else:
+                partial = FocusMap.fit(points, "plane", self.rig.focus.limits_um)
+        return points, found
+
+    def _grown_map(self, fmap: FocusMap, points: Sequence[FocusPoint]) -> FocusMap:
+        """``fmap`` fitted again with ``points`` added (the requested surface, or the one
+        its points allow)."""
+        return FocusMap.fit([*fmap.points, *points], self.cfg.surface, fmap.limits_um)
+
+    def extend(self, tiles: Sequence[TileSpec]) -> bool:
+        """A growing scan handed out ``tiles`` (a new ring): where they leave the box of map
+        points measured, the points of the box that holds them are measured and the surface
+        fitted again through every point, so no tile's focus is extrapolated. True when the
+        map grew (the stage left the tile path)."""
+        fmap, lattice, plan, old = self.source, self.lattice, self._plan, self.box
+        if not isinstance(fmap, FocusMap) or lattice is None or plan is None or old is None:
+            return False
+        box = lattice.box_for(tiles, old)
+        if box == old:
+            return False
+        chosen = nearest_tiles(lattice.new_nodes(box, old), plan.tiles, set(self._map_tiles))
+        order = nearest_neighbour_order(chosen, self.rig.stage.position_mm())
+        taken = self._map_tiles | {s.index for s in chosen}
+        points, _found = self._measure_points(order, plan, taken, fmap)
+        self.box = box
+        self.source = fmap = self._grown_map(fmap, points)
+        self.log(
+            "focus-map",
+            f"map grown with the scan: {len(points)} of {len(order)} new points found, "
+            f"{fmap.surface} through {len(fmap.points)} points, residual rms "
+            f"{fmap.rms_residual_um:.3f} um (max {fmap.max_residual_um:.3f} um)",
+            points=len(fmap.points),
+        )
+        return True
+
+    def _reload_lattice(self, saved: dict[str, Any], fmap: FocusMap, plan: GridPlan) -> None:
+        """A resumed growing scan: the box of map points it measured (a map saved without
+        one was measured over the whole reachable area and never grows)."""
+        box = saved.get("lattice_box")
+        if self.lattice is None or not isinstance(box, list) or len(box) != 4:
+            self.lattice = None
+            return
+        self.box = (int(box[0]), int(box[1]), int(box[2]), int(box[3]))
+        nodes = [(p.x_mm, p.y_mm) for p in fmap.points]
+        self._map_tiles = {t.index for t in nearest_tiles(nodes, plan.tiles, set())}
 
     def _no_map_points(self, n_points: int) -> None:
         """No map point found focus: an error for an explicit map; with ``auto`` the scan
@@ -391,6 +470,9 @@ class FocusController:
         }
         if isinstance(self.source, FocusMap):
             entry["map"] = self.source.to_dict()
+            if self.lattice is not None and self.box is not None:
+                entry["lattice_box"] = list(self.box)
+                entry["lattice_spacing_mm"] = self.lattice.spacing_mm
         elif isinstance(self.source, FixedFocus):
             entry["z_um"] = self.source.z_um
         return entry

@@ -4,11 +4,11 @@ A target-count scan (``[target]`` in a scan file) does not know its region in ad
 takes ring after ring of overlapping tiles around the start until the analysis's stop rule
 (``target.wbc`` healthy WBCs) fires or ``target.max_area_mm2`` is used up. Every ring the
 scan may ever reach is planned up front (``ring_plan``), numbered in the order it is taken,
-so tile indices, the focus map (built over the whole reachable area, so a growing scan never
-leaves the mapped surface) and the analysis's overlap rule (which needs every tile's planned
-centre) are the same as for a fixed grid. The loop gets the tiles ring by ring
-(``GrowingPlan``), and each ring is written to the manifest's plan before its first tile is
-taken, in the plan's usual format, so a reader sees exactly the tiles handed out so far.
+so tile indices and the analysis's overlap rule (which needs every tile's planned centre)
+are the same as for a fixed grid; the focus map grows with the rings (``map_lattice``). The
+loop gets the tiles ring by ring (``GrowingPlan``), and each ring is written to the
+manifest's plan before its first tile is taken, in the plan's usual format, so a reader sees
+exactly the tiles handed out so far.
 """
 
 from __future__ import annotations
@@ -204,8 +204,12 @@ class GrowingPlan:
     def first_count(self) -> int:
         """How many tiles the first ``next_tiles`` hands out (the loop's progress counts
         them as the plan; each later ring is added as it is handed out)."""
-        first = self._ends[0] - self._handed if self._ends else 0
-        return len(self._again) + first
+        return len(self.first_tiles())
+
+    def first_tiles(self) -> list[TileSpec]:
+        """The tiles the first ``next_tiles`` hands out (the focus map covers them)."""
+        end = self._ends[0] if self._ends else self._handed
+        return [*self._again, *self.rings.grid.tiles[self._handed : end]]
 
     def next_tiles(self) -> Sequence[TileSpec]:
         """The next ring (after a resume's recorded tiles not yet done); empty when the

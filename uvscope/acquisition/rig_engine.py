@@ -19,6 +19,7 @@ from uvscope.acquisition.plan import GridPlan
 from uvscope.acquisition.steps import (
     BackgroundStep,
     DarkStep,
+    FocusStep,
     ReloadBackgroundStep,
     TileStep,
 )
@@ -33,11 +34,15 @@ Log = Callable[..., None]
 @dataclass(frozen=True)
 class FocusSetup:
     """What the focus source is built from: the plan, the manifest's saved focus (a resume),
-    and a focus source given by the caller (then no autofocus or map is made)."""
+    and a focus source given by the caller (then no autofocus or map is made). A growing
+    scan: ``grow_from_mm``, its start (the map grows from there with the rings), and
+    ``first_tiles``, the tiles it takes first (a resume's may reach past the saved map)."""
 
     plan: GridPlan
     saved: dict[str, Any] | None
     given: FocusSource | None
+    grow_from_mm: tuple[float, float] | None = None
+    first_tiles: tuple[TileSpec, ...] = ()
 
 
 class RigEngine:
@@ -85,11 +90,19 @@ class RigEngine:
     def reload_background(self, step: ReloadBackgroundStep) -> None:
         self.keeper.reload(step)
 
-    def prepare_focus(self) -> None:
-        """The focus source (autofocus or map), unless the caller gave one."""
+    def prepare_focus(self, step: FocusStep) -> None:
+        """The focus source (autofocus or map), unless the caller gave one; a grown ring
+        (``step.tiles``): the map extended over it."""
         ctl, setup = self.focus, self.focus_setup
+        if step.tiles:
+            if self.focus_source is ctl and ctl.extend(step.tiles) and self._acquirer:
+                self._acquirer.forget_move()  # the stage left the tile path
+            return
+        if setup.grow_from_mm is not None:
+            ctl.grow_from(setup.grow_from_mm)
         if self.focus_source is None and ctl.prepare(setup.plan, setup.saved) is not None:
             self.focus_source = ctl
+            ctl.extend(setup.first_tiles)
 
     def begin_tiles(self) -> None:
         self._acquirer = TileAcquirer(

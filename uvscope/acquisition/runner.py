@@ -6,7 +6,8 @@ Read this first. In pseudo-code::
     loop:
         if queue is empty:                               # the tile steps ran dry
             stop rule met or plan has no more tiles: end "complete"
-            queue += a tile step per tile the plan gives (a growing plan gives more)
+            queue += a tile step per tile the plan gives (a growing plan gives more, each
+                     new ring after a focus step that extends the focus map over it)
         step = queue.pop_first()
         if step is a tile step:                          # a tile boundary
             stop rule met: read frames in flight, end "stopped-early"
@@ -148,7 +149,7 @@ class ScanLoop:
             case ReloadBackgroundStep():
                 engine.reload_background(step)
             case FocusStep():
-                recovery.retrying("focus map", engine.prepare_focus)
+                recovery.retrying("focus map", lambda: engine.prepare_focus(step))
                 self.folder.update_manifest(focus=self.focus.manifest_entry())
             case BeginTilesStep():
                 self._begin_tiles()
@@ -269,6 +270,8 @@ class ScanLoop:
             self.progress = ProgressBase(
                 base.done_before, base.total + len(todo), base.t0_s, base.device_t0_s
             )
+        if self._planned:  # a grown ring: the focus source covers it before its tiles
+            queue.append(FocusStep(tuple(todo)))
         self._planned += len(todo)
         self.keeper.check_schedule()  # a resumed scan may find a background due already
         if self.keeper.due is not None:

@@ -55,7 +55,12 @@ class ReloadBackgroundStep:
 
 @dataclass(frozen=True)
 class FocusStep:
-    """Build the focus source for the tiles (fixed, one autofocus, or a focus map)."""
+    """Build the focus source for the tiles (fixed, one autofocus, or a focus map).
+
+    ``tiles``: a growing plan's new ring, queued before its tiles: the focus source is
+    extended to cover them (a growing scan's map measures the points they need)."""
+
+    tiles: tuple[TileSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,8 +146,9 @@ class TileEngine(Protocol):
     def reload_background(self, step: ReloadBackgroundStep) -> None:
         """A resume's checked background, from disk."""
 
-    def prepare_focus(self) -> None:
-        """The focus source for the tiles (autofocus or focus map)."""
+    def prepare_focus(self, step: FocusStep) -> None:
+        """The focus source for the tiles (autofocus or focus map), or its extension over
+        a grown ring's tiles (``step.tiles``; nothing is in flight then)."""
 
     def begin_tiles(self) -> None:
         """Ready to take tiles (after the focus source is known)."""

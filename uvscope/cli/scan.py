@@ -6,14 +6,22 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from pydantic import BaseModel
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from uvscope.acquisition.engine import ScanEngine
 from uvscope.acquisition.events import PrepProgress, ScanProgress, ScanSummary
@@ -135,7 +143,7 @@ def _end_product_bars(progress: Progress) -> Any:
 
     def on_step(_scan: str, what: str, done: int, total: int) -> None:
         if what not in bars:
-            bars[what] = progress.add_task(f"  {what}", total=total, rate="")
+            bars[what] = progress.add_task(f"  {what}", total=total, rate="", eta="")
         progress.update(bars[what], completed=done, total=total)
 
     return on_step
@@ -148,7 +156,7 @@ def _prep_bar(progress: Progress) -> Any:
 
     def on_prep(p: PrepProgress) -> None:
         if not bar:
-            bar.append(progress.add_task("", total=p.total, rate=""))
+            bar.append(progress.add_task("", total=p.total, rate="", eta=""))
         progress.update(
             bar[0], description=f"  preparing: {p.text()}", completed=p.done, total=p.total
         )
@@ -204,15 +212,25 @@ def _target_overrides(scan: ScanConfig, target: dict[str, Any] | None) -> ScanCo
     return scan.replace(target={**base, **given}, analysis=analysis)
 
 
-def _target_estimates(engine: ScanEngine, say: Callable[[str], None]) -> Any:
+def _time_left_column(scan: ScanConfig) -> ProgressColumn:
+    """The progress bar's time left: a target-count scan's plan grows ring by ring, so its
+    time left is the target estimate's (``_target_estimates``), not the bar's."""
+    if scan.target is not None:
+        return TextColumn("{task.fields[eta]}")
+    return TimeRemainingColumn()
+
+
+def _target_estimates(engine: ScanEngine, progress: Progress, task: TaskID) -> Any:
     """A target-count scan: its estimate from the density the first tiles show
-    (``target_estimate.TargetWatch``), said when it first exists and when it moves."""
-    from uvscope.acquisition.target_estimate import TargetWatch, folder_bytes
+    (``target_estimate.TargetWatch``), printed when it first exists and when it moves, and
+    the time it leaves to the count in the progress bar at every tile."""
+    from uvscope.acquisition.target_estimate import TargetWatch, duration_text, folder_bytes
 
     sink = next((s for s in engine.user_sinks if hasattr(s, "differential")), None)
     target, plan = engine.scan.stop_after_wbc, engine.plan
-    if sink is None or target is None or plan is None:
+    if engine.scan.target is None or sink is None or target is None or plan is None:
         return lambda _p: None
+    say = progress.console.print
     watch = TargetWatch(target, len(plan.tiles), lambda: folder_bytes(engine.out_dir))
 
     def on_progress(p: ScanProgress) -> None:
@@ -222,6 +240,8 @@ def _target_estimates(engine: ScanEngine, say: Callable[[str], None]) -> Any:
         est = watch.update(diff.healthy, diff.tiles_analysed, p.done, time.monotonic())
         if est is not None:
             say(f"estimate: {est.text()}")
+        if watch.latest is not None:
+            progress.update(task, eta=f"~{duration_text(watch.latest.remaining_s)} to go")
 
     return on_progress
 
@@ -270,11 +290,11 @@ def run_one(
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
+        _time_left_column(scan),
         console=console,
         disable=quiet,
     ) as progress:
-        task = progress.add_task("preparing", total=None, rate="")
+        task = progress.add_task("preparing", total=None, rate="", eta="")
 
         def on_state(state: object) -> None:
             progress.update(task, description=str(getattr(state, "value", state)))
@@ -291,9 +311,7 @@ def run_one(
         engine.events.preparing.connect(_prep_bar(progress))
         engine.events.state_changed.connect(on_state)
         engine.events.progress.connect(on_progress)
-        if scan.target is not None:
-            say = progress.console.print
-            engine.events.progress.connect(_target_estimates(engine, lambda m: say(m)))
+        engine.events.progress.connect(_target_estimates(engine, progress, task))
         end_products.step.connect(on_end_product)
         engine.events.log.connect(lambda msg: progress.console.print(f"[yellow]{msg}[/]"))
         with SignalStop(engine, lambda m: progress.console.print(f"[yellow]{m}[/]")) as stop:

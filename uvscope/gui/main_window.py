@@ -775,6 +775,7 @@ class MainWindow(QMainWindow):
         if watch is not None:
             analysed = self.scan_view.run.analysed
             est = watch.update(diff.total, analysed, self._done_now, self.scan_view.clock())
+            self.scan_view.run.projected_end_s = watch.projected_end_s
             if est is not None:
                 self.scan_view.target_label.setText(f"Estimate: {est.text()}")
 

@@ -33,6 +33,9 @@ class RunProgress:
     _acq_times: list[tuple[float, int]] = field(default_factory=list)
     _ana_times: list[tuple[float, int]] = field(default_factory=list)
     _done_at_start: int = 0
+    #: a target-count scan: when its estimate expects the count complete (its plan grows
+    #: ring by ring, so tiles left over a rate say nothing); the ETA counts down to it
+    projected_end_s: float | None = None
 
     def start(self, total: int, analysis: bool, now_s: float, done: int = 0) -> None:
         """A new run of ``total`` tiles (``done`` already finished: a resumed scan)."""
@@ -40,6 +43,7 @@ class RunProgress:
         self.acquired = self.analysed = self._done_at_start = done
         self.counted_wbc = 0
         self._acq_times, self._ana_times = [], []
+        self.projected_end_s = None
 
     def tile_acquired(self, done: int, now_s: float) -> None:
         if done > self.acquired:
@@ -63,6 +67,8 @@ class RunProgress:
 
     def eta_s(self, now_s: float) -> float | None:
         """Seconds until the acquisition and (when on) the analysis are both done."""
+        if self.projected_end_s is not None:
+            return max(0.0, self.projected_end_s - now_s)
         if self.total == 0:
             return None
         etas = []
