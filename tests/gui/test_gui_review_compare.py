@@ -125,3 +125,49 @@ def test_compare_shows_each_cells_own_picture(qtbot, tmp_path):
     assert view is not None
     shades = [c.image.pixmap().toImage().pixelColor(40, 40).red() for c in view.columns]
     assert sorted(shades) == [40, 190]
+
+
+def test_reference_cells_of_the_class_shown_and_a_lab_folder_first(qtbot, tmp_path):
+    from PIL import Image
+
+    from uvscope.models.reference_cells import choose_reference_cells
+
+    lab = tmp_path / "refs"
+    (lab / "lymphocytes").mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.full((60, 60, 3), 200, np.uint8)).save(lab / "lymphocytes" / f"{i}.png")
+    panel = _mixed_panel(qtbot, tmp_path)
+    g = panel.gallery
+    g.set_references(choose_reference_cells(lab))
+    strip = g.references
+    g.show_class("neutrophil")
+    assert len(strip.pictures) == 3 and "built-in" in strip.title.text()
+    assert strip.pictures[0].pixmap().height() == strip.thumb_px
+    g.show_class("lymphocyte")
+    assert len(strip.pictures) == 2 and str(lab) in strip.title.text()
+    assert strip.pictures[0].pixmap().toImage().pixelColor(5, 5).red() == 200
+    g.show_class("artefact")  # no simulated artefacts, none from the lab
+    assert not strip.pictures and "No reference cells" in strip.title.text()
+    g.references_button.click()
+    assert not strip.isVisible()
+
+
+def test_a_malformed_lab_reference_folder_is_said_in_the_strip(qtbot, tmp_path):
+    from uvscope.models.reference_cells import choose_reference_cells
+
+    (tmp_path / "refs" / "granulocytes").mkdir(parents=True)
+    panel = _mixed_panel(qtbot, tmp_path)
+    g = panel.gallery
+    g.set_references(choose_reference_cells(tmp_path / "refs"))
+    g.show_class("monocyte")
+    assert g.references.problem.isVisible()
+    assert "'granulocytes'" in g.references.problem.text()
+    assert len(g.references.pictures) == 3  # the built-in ones stay
+
+
+def test_the_lab_settings_name_the_reference_folder_relative_to_the_file(tmp_path):
+    from uvscope.gui.lab_settings import load_lab_settings
+
+    path = tmp_path / "lab.toml"
+    path.write_text('reference_cells = "our cells"\n')
+    assert load_lab_settings(path).reference_cells == tmp_path / "our cells"

@@ -38,6 +38,7 @@ from uvscope.gui.all_classes import AllClassesPage
 from uvscope.gui.cell_detail import CellDetail
 from uvscope.gui.compare import MAX_COMPARED, ComparedCell, CompareView
 from uvscope.gui.qimage import rgb_to_pixmap
+from uvscope.gui.reference_cells import ReferenceStrip
 from uvscope.gui.results import (
     DEAD,
     LOW_CONFIDENCE_P,
@@ -46,6 +47,7 @@ from uvscope.gui.results import (
     DisplayCell,
     cell_confidence,
 )
+from uvscope.models.reference_cells import ReferenceCells
 
 _CELL_ROLE = Qt.ItemDataRole.UserRole
 #: one key per class: digits in the report's order, D for dead
@@ -243,17 +245,36 @@ class CellGallery(QWidget):
         self.middle = QStackedWidget()
         self.middle.addWidget(self.stack)
         self.middle.addWidget(self.overview)
+        self.references = ReferenceStrip()
+        self.references_button = QToolButton()
+        self.references_button.setText("Reference cells")
+        self.references_button.setCheckable(True)
+        self.references_button.setChecked(True)
+        self.references_button.setToolTip(
+            "Typical cells of the class shown, under the gallery: the lab's own (lab settings, "
+            "reference_cells) or the built-in simulated ones"
+        )
+        self.references_button.toggled.connect(self.references.setVisible)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         #: the left column: the class list, and below it what the panel adds (the differential)
         self.left = QWidget()
         self.left_layout = QVBoxLayout(self.left)
         self.left_layout.setContentsMargins(0, 0, 0, 0)
-        self.left_layout.addWidget(self.overview_button)
+        toggles = QHBoxLayout()
+        toggles.addWidget(self.overview_button)
+        toggles.addWidget(self.references_button)
+        self.left_layout.addLayout(toggles)
         self.left_layout.addWidget(self.class_list)
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.setSpacing(0)
+        centre_layout.addWidget(self.middle, 1)
+        centre_layout.addWidget(self.references)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.left)
-        split.addWidget(self.middle)
+        split.addWidget(centre)
         detail = self._detail_column()
         detail.setMaximumWidth(260)
         split.addWidget(detail)
@@ -501,6 +522,10 @@ class CellGallery(QWidget):
         view.show()
         return view
 
+    def set_references(self, refs: ReferenceCells) -> None:
+        """The reference cells to show beside each class (see ``choose_reference_cells``)."""
+        self.references.set_references(refs)
+
     def _cell(self, cell_id: str) -> DisplayCell:
         cell: DisplayCell = self._items[cell_id].data(_CELL_ROLE)
         return cell
@@ -511,6 +536,7 @@ class CellGallery(QWidget):
         if self.overview_button.isChecked():
             self.show_overview(False)
         self.stack.setCurrentIndex(row)
+        self.references.show_class(self.classes[row])
         self._on_current(self.lists[self.classes[row]].currentItem())
 
     def _on_current(self, item: QListWidgetItem | None, _previous: object = None) -> None:
