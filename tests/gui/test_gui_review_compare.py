@@ -146,6 +146,10 @@ def test_reference_cells_of_the_class_shown_and_a_lab_folder_first(qtbot, tmp_pa
     g.show_class("lymphocyte")
     assert len(strip.pictures) == 2 and str(lab) in strip.title.text()
     assert strip.pictures[0].pixmap().toImage().pixelColor(5, 5).red() == 200
+    g.show_overview(True)  # the references are of one class: not over all the rows
+    assert not strip.isVisible()
+    g.show_overview(False)
+    assert strip.isVisible()
     g.show_class("artefact")  # no simulated artefacts, none from the lab
     assert not strip.pictures and "No reference cells" in strip.title.text()
     g.references_button.click()

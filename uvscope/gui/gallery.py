@@ -482,6 +482,8 @@ class CellGallery(QWidget):
         if on:
             self._fill_overview()
         self.middle.setCurrentWidget(self.overview if on else self.stack)
+        # the references are of one class: not beside every class's row
+        self.references.setVisible(not on and self.references_button.isChecked())
         if self.overview_button.isChecked() != on:
             self.overview_button.setChecked(on)
 
