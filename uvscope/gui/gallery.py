@@ -361,6 +361,8 @@ class CellGallery(QWidget):
         for cls in touched:
             self.lists[cls].sortItems()
         self._update_titles()
+        if self.overview_button.isChecked():
+            self._fill_overview()  # a live scan's cells join their rows
 
     def _make_item(self, cell: DisplayCell, image: np.ndarray) -> _CellItem:
         p = cell_confidence(cell)
