@@ -32,6 +32,14 @@ def test_all_classes_page_has_a_row_per_class_with_counts_and_a_click_opens_the_
     assert list(page.rows) == ["neutrophil", "lymphocyte", "monocyte", "blast"]
     assert "(10)" in page.titles["neutrophil"].text() and "(3)" in page.titles["lymphocyte"].text()
     assert page.rows["neutrophil"].count() == 8  # a few of the ten, least sure first
+    g.resize(950, 520)  # a narrow page shows only whole thumbnails, fewer of them
+    qtbot.waitUntil(lambda: page.rows["neutrophil"].shown() < 8)
+    n = page.rows["neutrophil"].shown()
+    assert n >= 1 and n * page.rows["neutrophil"].gridSize().width() <= (
+        page.rows["neutrophil"].viewport().width()
+    )
+    g.resize(1600, 520)
+    qtbot.waitUntil(lambda: page.rows["neutrophil"].shown() == 8)
     assert page.rows["lymphocyte"].cell_ids() == g.order("lymphocyte")
     # the reviewed mark shows on the page too: the gallery's own icon
     mono = page.rows["monocyte"].item(0).icon().pixmap(192, 96).toImage()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QResizeEvent
 from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
@@ -40,8 +40,19 @@ class ClassRow(QListWidget):
         self.setIconSize(QSize(2 * thumb_px, thumb_px))
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setGridSize(QSize(2 * thumb_px + 8, thumb_px + 8))
         self.setFixedHeight(thumb_px + 14)
         self.setFrameShape(QListWidget.Shape.NoFrame)
+
+    def shown(self) -> int:
+        """How many cells are in view: only whole thumbnails, never one cut by the edge."""
+        return sum(not self.isRowHidden(i) for i in range(self.count()))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        fits = max(1, self.viewport().width() // self.gridSize().width())
+        for i in range(self.count()):
+            self.setRowHidden(i, i >= fits)
 
     def cell_ids(self) -> list[str]:
         return [self.item(i).data(_ID_ROLE) for i in range(self.count())]
