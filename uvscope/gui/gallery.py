@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QPushButton,
     QSizePolicy,
     QSlider,
     QSplitter,
@@ -225,7 +224,8 @@ class CellGallery(QWidget):
         #: the pixel size of the scan's tiles, for cell sizes in µm (None: sizes in pixels)
         self.pixel_size_um: float | None = None
         self.compare_view: CompareView | None = None
-        self.compare_button = QPushButton("Compare selected (Ctrl+Shift+C)")
+        self.compare_button = QToolButton()
+        self.compare_button.setText("Compare selected (Ctrl+Shift+C)")
         self.compare_button.setToolTip(
             f"Select 2 to {MAX_COMPARED} cells (Ctrl- or Shift-click), then compare them "
             "large, side by side"
@@ -261,15 +261,19 @@ class CellGallery(QWidget):
         self.left = QWidget()
         self.left_layout = QVBoxLayout(self.left)
         self.left_layout.setContentsMargins(0, 0, 0, 0)
+        self.left_layout.addWidget(self.class_list)
+        # the views' buttons over the cells: the side columns have no height to spare on a laptop
         toggles = QHBoxLayout()
+        toggles.setContentsMargins(0, 0, 0, 2)
         toggles.addWidget(self.overview_button)
         toggles.addWidget(self.references_button)
-        self.left_layout.addLayout(toggles)
-        self.left_layout.addWidget(self.class_list)
+        toggles.addWidget(self.compare_button)
+        toggles.addStretch(1)
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.setSpacing(0)
+        centre_layout.addLayout(toggles)
         centre_layout.addWidget(self.middle, 1)
         centre_layout.addWidget(self.references)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -328,7 +332,6 @@ class CellGallery(QWidget):
         lay = QVBoxLayout(col)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.detail, 1)
-        lay.addWidget(self.compare_button)
         lay.addWidget(QLabel("Reclassify selected (key):"))
         lay.addLayout(grid)
         lay.addLayout(size_row)
