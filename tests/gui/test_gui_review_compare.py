@@ -183,3 +183,21 @@ def test_the_lab_settings_name_the_reference_folder_relative_to_the_file(tmp_pat
     path = tmp_path / "lab.toml"
     path.write_text('reference_cells = "our cells"\n')
     assert load_lab_settings(path).reference_cells == tmp_path / "our cells"
+
+
+def test_the_window_takes_the_labs_reference_folder_and_the_rigs_pixel_size(
+    qtbot, flat_rig, tmp_path
+):
+    from PIL import Image
+
+    from tests.gui.test_gui_window import _window
+    from uvscope.gui.lab_settings import LabSettings
+
+    (tmp_path / "refs" / "basophil").mkdir(parents=True)
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(tmp_path / "refs" / "basophil" / "a.png")
+    win, _ = _window(qtbot, flat_rig, tmp_path, lab=LabSettings(reference_cells=tmp_path / "refs"))
+    refs = win.results.gallery.references.refs
+    assert str(tmp_path / "refs") in refs.source["basophil"]
+    assert refs.source["neutrophil"].startswith("built-in")
+    assert win.results.gallery.pixel_size_um == flat_rig.config.camera.pixel_size_um
+    win.close()
