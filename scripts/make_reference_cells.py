@@ -1,7 +1,7 @@
 """Write the built-in reference cells (uvscope/models/reference_images/<class>/*.jpg).
 
 Typical simulated cells of each class with their true class, as the gallery shows a cell
-(stained crop beside the 260 nm crop), a few KB each; see uvscope.models.reference_cells.
+(stained crop beside the 260 nm crop), a few KB each; see uvscope.models.reference_render.
 
     PYTHONPATH=. python scripts/make_reference_cells.py [--per-class 4] [--out DIR]
 """
@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from uvscope.models.reference_cells import (  # noqa: E402
     BUILTIN_DIR,
     PER_CLASS,
-    render_reference_cells,
     write_reference_folder,
 )
+from uvscope.models.reference_render import render_reference_cells  # noqa: E402
 
 
 def main() -> None:

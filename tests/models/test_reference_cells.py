@@ -12,12 +12,11 @@ from uvscope.classes import CLASSES, DEAD, PRECLASSES
 from uvscope.errors import ModelError
 from uvscope.models.reference_cells import (
     BUILTIN_DIR,
-    CROP_PX,
     PER_CLASS,
-    _Renderer,
     choose_reference_cells,
     load_reference_folder,
 )
+from uvscope.models.reference_render import CROP_PX, _Renderer
 from uvscope.models.userdata import load_crop_folder
 
 
