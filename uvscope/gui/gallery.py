@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QKeyEvent
+from PySide6.QtGui import QIcon, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -33,8 +33,11 @@ from PySide6.QtWidgets import (
 )
 
 from uvscope.analysis.review import class_label
+from uvscope.gui.all_classes import AllClassesPage
 from uvscope.gui.cell_detail import CellDetail
+from uvscope.gui.compare import MAX_COMPARED, ComparedCell, CompareView
 from uvscope.gui.qimage import rgb_to_pixmap
+from uvscope.gui.reference_cells import ReferenceStrip
 from uvscope.gui.results import (
     DEAD,
     LOW_CONFIDENCE_P,
@@ -43,6 +46,7 @@ from uvscope.gui.results import (
     DisplayCell,
     cell_confidence,
 )
+from uvscope.models.reference_cells import ReferenceCells
 
 _CELL_ROLE = Qt.ItemDataRole.UserRole
 #: one key per class: digits in the report's order, D for dead
@@ -179,10 +183,13 @@ def thumb_icon(image: np.ndarray) -> QIcon:
 
 
 class CellGallery(QWidget):
-    """Emits ``cell_activated`` to show a cell in the mosaic, ``reclassified(cell, class)``."""
+    """Emits ``cell_activated`` to show a cell in the mosaic, ``reclassified(cell, class)``,
+    and ``undo_requested``/``redo_requested`` for Ctrl+Z/Ctrl+Shift+Z in a comparison."""
 
     cell_activated = Signal(object)
     reclassified = Signal(object, str)
+    undo_requested = Signal()
+    redo_requested = Signal()
 
     def __init__(
         self,
@@ -205,6 +212,7 @@ class CellGallery(QWidget):
             self.class_list.addItem(QListWidgetItem(class_label(c).capitalize()))
             self.stack.addWidget(self._make_list(c, thumb_px))
         self.class_list.currentRowChanged.connect(self._on_class_changed)
+        self.class_list.itemClicked.connect(lambda _item: self.show_overview(False))
         self.detail = CellDetail()
         self.detail.locate.connect(self.cell_activated.emit)
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
@@ -213,6 +221,40 @@ class CellGallery(QWidget):
         self.size_slider.setToolTip("Thumbnail size")
         self.size_slider.valueChanged.connect(self.set_thumb_px)
         self.buttons: dict[str, QToolButton] = {}
+        #: the pixel size of the scan's tiles, for cell sizes in µm (None: sizes in pixels)
+        self.pixel_size_um: float | None = None
+        self.compare_view: CompareView | None = None
+        self.compare_button = QToolButton()
+        self.compare_button.setText("Compare selected (Ctrl+Shift+C)")
+        self.compare_button.setToolTip(
+            f"Select 2 to {MAX_COMPARED} cells (Ctrl- or Shift-click), then compare them "
+            "large, side by side"
+        )
+        self.compare_button.setEnabled(False)
+        self.compare_button.clicked.connect(self.compare_selected)
+        compare_key = QShortcut(QKeySequence("Ctrl+Shift+C"), self)
+        compare_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        compare_key.activated.connect(self.compare_selected)
+        self.overview = AllClassesPage()
+        self.overview.cell_chosen.connect(self._open_from_overview)
+        self.overview_button = QToolButton()
+        self.overview_button.setText("All classes")
+        self.overview_button.setCheckable(True)
+        self.overview_button.setToolTip("A row of cells per class: click a cell to open its class")
+        self.overview_button.toggled.connect(self.show_overview)
+        self.middle = QStackedWidget()
+        self.middle.addWidget(self.stack)
+        self.middle.addWidget(self.overview)
+        self.references = ReferenceStrip()
+        self.references_button = QToolButton()
+        self.references_button.setText("Reference cells")
+        self.references_button.setCheckable(True)
+        self.references_button.setChecked(True)
+        self.references_button.setToolTip(
+            "Typical cells of the class shown, under the gallery: the lab's own (lab settings, "
+            "reference_cells) or the built-in simulated ones"
+        )
+        self.references_button.toggled.connect(self.references.setVisible)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         #: the left column: the class list, and below it what the panel adds (the differential)
@@ -220,9 +262,23 @@ class CellGallery(QWidget):
         self.left_layout = QVBoxLayout(self.left)
         self.left_layout.setContentsMargins(0, 0, 0, 0)
         self.left_layout.addWidget(self.class_list)
+        # the views' buttons over the cells: the side columns have no height to spare on a laptop
+        toggles = QHBoxLayout()
+        toggles.setContentsMargins(0, 0, 0, 2)
+        toggles.addWidget(self.overview_button)
+        toggles.addWidget(self.references_button)
+        toggles.addWidget(self.compare_button)
+        toggles.addStretch(1)
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.setSpacing(0)
+        centre_layout.addLayout(toggles)
+        centre_layout.addWidget(self.middle, 1)
+        centre_layout.addWidget(self.references)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.left)
-        split.addWidget(self.stack)
+        split.addWidget(centre)
         detail = self._detail_column()
         detail.setMaximumWidth(260)
         split.addWidget(detail)
@@ -238,6 +294,7 @@ class CellGallery(QWidget):
             lw.installEventFilter(self)
         self._update_titles()
         self.class_list.setCurrentRow(0)
+        self._update_compare_button()
 
     def _make_list(self, cls: str, thumb_px: int) -> QListWidget:
         lw = QListWidget()
@@ -249,6 +306,7 @@ class CellGallery(QWidget):
         lw.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         lw.setStyleSheet(SELECTION_STYLE)
         lw.currentItemChanged.connect(self._on_current)
+        lw.itemSelectionChanged.connect(self._update_compare_button)
         lw.itemDoubleClicked.connect(lambda item: self.cell_activated.emit(item.data(_CELL_ROLE)))
         lw.customContextMenuRequested.connect(lambda pos, lw=lw: self._context_menu(lw, pos))
         self.lists[cls] = lw
@@ -306,6 +364,8 @@ class CellGallery(QWidget):
         for cls in touched:
             self.lists[cls].sortItems()
         self._update_titles()
+        if self.overview_button.isChecked():
+            self._fill_overview()  # a live scan's cells join their rows
 
     def _make_item(self, cell: DisplayCell, image: np.ndarray) -> _CellItem:
         p = cell_confidence(cell)
@@ -338,6 +398,9 @@ class CellGallery(QWidget):
         # forget the items before the lists delete them: deleting the current one signals
         # currentItemChanged, whose slot must not reach a deleted item
         self._reviewed_ids.clear()
+        if self.compare_view is not None:
+            self.compare_view.close()
+            self.compare_view = None
         self._items.clear()
         self._class_of.clear()
         self._thumbs.clear()
@@ -392,6 +455,10 @@ class CellGallery(QWidget):
         self.mark_reviewed(cell_id, new_cls != cell.cls)
         self._update_titles()
         self.reclassified.emit(cell, new_cls)
+        if self.compare_view is not None:
+            self.compare_view.set_label(cell_id, new_cls)
+        if self.overview_button.isChecked():
+            self._fill_overview()
 
     def reclassify_selected(self, new_cls: str) -> None:
         """Reclassify the selection of the shown class, then select the cell after it."""
@@ -414,10 +481,69 @@ class CellGallery(QWidget):
         menu.addAction("Show in mosaic", lambda: self.cell_activated.emit(cell))
         menu.exec(lw.viewport().mapToGlobal(pos))
 
+    # ------------------------------------------------------------------ overview, compare
+    def show_overview(self, on: bool = True) -> None:
+        """Show the all-classes page (``on``) or the cells of the chosen class."""
+        if on:
+            self._fill_overview()
+        self.middle.setCurrentWidget(self.overview if on else self.stack)
+        # the references are of one class: not beside every class's row
+        self.references.setVisible(not on and self.references_button.isChecked())
+        if self.overview_button.isChecked() != on:
+            self.overview_button.setChecked(on)
+
+    def _fill_overview(self) -> None:
+        icons = {cid: item.icon() for cid, item in self._items.items()}
+        self.overview.show_classes(self.classes, {c: self.order(c) for c in self.classes}, icons)
+
+    def _open_from_overview(self, cell_id: str) -> None:
+        self.show_overview(False)
+        self.lists[self._class_of[cell_id]].clearSelection()
+        self.select(cell_id)
+        self.lists[self._class_of[cell_id]].setFocus()
+
+    def selected_ids(self) -> list[str]:
+        """The cells selected in the class shown, in the order shown."""
+        lw = self.lists[self.current_class()]
+        items = sorted(lw.selectedItems(), key=lw.row)
+        return [i.data(_CELL_ROLE).cell_id for i in items]
+
+    def _update_compare_button(self) -> None:
+        n = len(self.selected_ids())
+        self.compare_button.setEnabled(2 <= n <= MAX_COMPARED)
+
+    def compare_selected(self) -> CompareView | None:
+        """Open the selected cells (2 to 4) side by side; None when the selection does not fit."""
+        ids = self.selected_ids()
+        if not 2 <= len(ids) <= MAX_COMPARED:
+            return None
+        shown = [ComparedCell(self._cell(i), self._thumbs[i], self._class_of[i]) for i in ids]
+        if self.compare_view is not None:
+            self.compare_view.close()
+        keys = {k: c for k, c in HOTKEYS.items() if c in self.lists}
+        view = CompareView(shown, keys, self.pixel_size_um, self)
+        view.reclassify_requested.connect(self.reclassify)
+        view.undo_requested.connect(self.undo_requested.emit)
+        view.redo_requested.connect(self.redo_requested.emit)
+        self.compare_view = view
+        view.show()
+        return view
+
+    def set_references(self, refs: ReferenceCells) -> None:
+        """The reference cells to show beside each class (see ``choose_reference_cells``)."""
+        self.references.set_references(refs)
+
+    def _cell(self, cell_id: str) -> DisplayCell:
+        cell: DisplayCell = self._items[cell_id].data(_CELL_ROLE)
+        return cell
+
     def _on_class_changed(self, row: int) -> None:
         if row < 0:
             return
+        if self.overview_button.isChecked():
+            self.show_overview(False)
         self.stack.setCurrentIndex(row)
+        self.references.show_class(self.classes[row])
         self._on_current(self.lists[self.classes[row]].currentItem())
 
     def _on_current(self, item: QListWidgetItem | None, _previous: object = None) -> None:

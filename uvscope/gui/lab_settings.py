@@ -1,10 +1,10 @@
 """The lab's own settings for the operator's window, from a TOML file the lab keeps.
 
 What a lab decides once for every slide, not per scan: whether a scan may start without the
-sample's identity, and the reference intervals the differential is marked against
-(``[reference]``, see ``uvscope.analysis.reference``). ``uvscope gui --lab FILE`` names the
-file; without it the window looks for ``lab.toml`` in the user's uvscope config folder and
-otherwise uses the defaults below.
+sample's identity, the reference intervals the differential is marked against
+(``[reference]``, see ``uvscope.analysis.reference``) and the lab's own reference cells.
+``uvscope gui --lab FILE`` names the file; without it the window looks for ``lab.toml`` in the
+user's uvscope config folder and otherwise uses the defaults below.
 """
 
 from __future__ import annotations
@@ -34,6 +34,12 @@ class LabSettings(Model):
         description="Reference intervals of the differential (H/L marks, critical cells); "
         "the defaults are textbook adult ranges",
     )
+    reference_cells: Path | None = Field(
+        None,
+        description="A folder of the lab's own typical cells, one folder per class (the "
+        "layout `uvscope train classify --data` takes), shown under the review's gallery "
+        "instead of the built-in simulated ones; relative to this file",
+    )
 
 
 def default_lab_path() -> Path:
@@ -49,4 +55,7 @@ def load_lab_settings(path: str | Path | None = None) -> LabSettings:
         path = Path(env) if env else default_lab_path()
         if not env and not path.exists():
             return LabSettings()
-    return load_toml(LabSettings, path)
+    lab = load_toml(LabSettings, path)
+    if lab.reference_cells is not None and not lab.reference_cells.is_absolute():
+        lab = lab.model_copy(update={"reference_cells": Path(path).parent / lab.reference_cells})
+    return lab

@@ -59,6 +59,7 @@ from uvscope.gui.slide_overview import SlideOverview
 from uvscope.gui.stored_scan import StoredScan, StoredScanLoader, open_stored_scan
 from uvscope.gui.tile_worker import TileWorker
 from uvscope.gui.worklist import WorklistDialog
+from uvscope.models.reference_cells import choose_reference_cells
 
 Ask = Callable[[str, str], bool]
 #: below this window width the set-up column folds away while reviewing
@@ -154,6 +155,8 @@ class MainWindow(QMainWindow):
         self.scan_view = ScanView()
         self.results = ResultsPanel()
         self.results.reference = self.lab.reference
+        self.results.gallery.set_references(choose_reference_cells(self.lab.reference_cells))
+        self.results.gallery.pixel_size_um = rig.config.camera.pixel_size_um
 
         self.red_cells = RedCellsPanel()
         self.overview = SlideOverview()
@@ -543,6 +546,7 @@ class MainWindow(QMainWindow):
         try:
             scan = open_stored_scan(folder)
             self.results.open_stored(scan.folder, scan.sample, scan.analysed)
+            self.results.gallery.pixel_size_um = scan.pixel_size_um
         except UvscopeError as err:
             self.banner.show_error(f"open {folder}", err)
             return False
@@ -709,6 +713,7 @@ class MainWindow(QMainWindow):
             + (" with analysis" if analysis is not None else " (no analysis)")
         )
         self.results.reset(out, analysed=analysis is not None, operator=cfg.sample.operator)
+        self.results.gallery.pixel_size_um = self.rig.config.camera.pixel_size_um
         self.results.set_identity(cfg.sample, out)
         self.results.set_scanning(True)
 

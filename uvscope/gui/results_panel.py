@@ -103,6 +103,8 @@ class ResultsPanel(QWidget):
         self.wbc_count.valueChanged.connect(lambda _v: self._refresh_reference())
         self.gallery.cell_activated.connect(self.cell_activated.emit)
         self.gallery.reclassified.connect(self._on_reclassified)
+        self.gallery.undo_requested.connect(self.undo)
+        self.gallery.redo_requested.connect(self.redo)
         self.export_button = QPushButton("Export training labels...")
         self.export_button.clicked.connect(self._export_dialog)
         self.report_button = QPushButton("Update report")

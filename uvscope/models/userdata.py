@@ -45,7 +45,7 @@ def class_index(folder_name: str) -> int | None:
     return None
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     """RGB float 0..1; a file that is not an image is a ModelError naming it."""
     try:
         return _decode_image(path)
@@ -109,7 +109,7 @@ def load_crop_folder(root: str | Path, crop_size: int) -> CropSet:
             )
         for f in sorted(sub.iterdir()):
             if f.suffix.lower() in IMAGE_EXT:
-                xs.append(_resize(_read_image(f), crop_size))
+                xs.append(_resize(read_image(f), crop_size))
                 labels.append(idx)
                 dead.append(1 if idx == -1 else 0)
                 paths.append(str(f))
@@ -140,7 +140,7 @@ def load_mask_folder(root: str | Path) -> list[MaskedImage]:
         if not cf.exists() or not nf.exists():
             raise ModelError(f"{f.name} has no matching mask in {cell_dir} and {nuc_dir}")
         gray = (
-            _read_image(f).mean(axis=-1)
+            read_image(f).mean(axis=-1)
             if f.suffix.lower() not in {".tif", ".tiff"}
             else tifffile.imread(f).astype(np.float32)
         )
