@@ -167,10 +167,12 @@ def side_by_side(donor: str, n: int, rounds: int, pipe: TilePipeline, base: Any)
     n_rbc = sum(len(s.rbcs) for s in smears["new"])
     n_plt = sum(len(s.platelets) for s in smears["new"])
     verdict = "identical" if not diff else f"{len(diff)} differing records"
-    same_cbc = cbc_json(smears["base"]) == cbc_json(smears["new"])
+    try:
+        same_cbc = "identical" if cbc_json(smears["base"]) == cbc_json(smears["new"]) else "differs"
+    except AttributeError as err:  # the base's tiles lack a field this accumulator reads
+        same_cbc = f"not comparable ({err})"
     line.append(
-        f"  records: {n_rbc} red-cell, {n_plt} platelet records; {verdict}; cbc.json "
-        + ("identical" if same_cbc else "differs")
+        f"  records: {n_rbc} red-cell, {n_plt} platelet records; {verdict}; cbc.json {same_cbc}"
     )
     line += [f"    {d}" for d in diff[:20]]
     print("\n".join(line), flush=True)
