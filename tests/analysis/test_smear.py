@@ -25,8 +25,9 @@ from uvscope.analysis.smear import SmearAnalyser, SmearTile
 SHAPE = (520, 696)
 
 
-@cache
 def camera(donor: str, seed: int = 21) -> SimCamera:
+    """A new camera each time: its noise generator moves on with every tile it renders, so a
+    shared one would give each test other pixels depending on which tests ran before."""
     return SimCamera(donor, seed, shape=SHAPE)
 
 
