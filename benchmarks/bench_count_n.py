@@ -37,6 +37,7 @@ from uvscope.analysis.evaluate import evaluate_scan_folder  # noqa: E402
 from uvscope.analysis.session import session_for_scan  # noqa: E402
 from uvscope.config import load_rig, load_scan  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
+from uvscope.io.stage_sink import StageMosaicSink  # noqa: E402
 
 
 def _disk_bytes(root: Path) -> int:
@@ -80,6 +81,7 @@ def main() -> None:
             scan, out, reach, pixel_size_um=rig.pixel_size_um, stain=not args.no_stain
         )
         engine.user_sinks.append(session)
+        engine.user_sinks.append(StageMosaicSink())  # after the analysis, as prepare_scan wires it
         watch = TargetWatch(args.target, len(reach), lambda: _disk_bytes(out))
 
         def follow(now: float) -> None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from uvscope.config import RegionConfig, ScanConfig, load_rig
+from uvscope.io.stage_sink import StageMosaicSink
 
 
 def _bytes(folder: Path) -> int:
@@ -41,7 +42,8 @@ def scan_vs_estimate(rows: int, columns: int, analysis: bool) -> None:
         sinks.append(session_for_scan(scan, out, report=write_report))
     rig = build_rig(rig_cfg)
     try:
-        summary = ScanEngine(rig, scan, out, sinks=sinks).run()
+        # the stage mosaics last, after the analysis, as prepare_scan wires them
+        summary = ScanEngine(rig, scan, out, sinks=[*sinks, StageMosaicSink()]).run()
     finally:
         rig.close()
     wall = time.monotonic() - t0  # includes loading the models, as an operator waits for it
