@@ -6,7 +6,9 @@ cells drawn as often as common ones, plus some random fields, with donors split 
 val and test (test donors: profiles and seeds never used in training). A donor written
 ``name@seed`` is the named profile on another slide seed: the pre-class donors (left shift,
 blasts, variant lymphocytes, nucleated red cells) are held out that way, since their profile
-is what carries the pre-classes.
+is what carries the pre-classes. A ``clutter-<base>`` donor (``CLUTTER_BASES``) is the base
+donor's red cells piled up with debris and platelet clumps and no WBC: every field of it is a
+hard negative for the segmentation (``--clutter-tiles`` fields per slide).
 
     PYTHONPATH=. python -m uvscope.models.simgen --out data/sim --tiles-per-kind 6
 """
