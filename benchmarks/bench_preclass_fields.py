@@ -2,7 +2,8 @@
 the classifier call it, against the simulator's truth, with the shipped (or given) networks.
 
     PYTHONPATH=. python benchmarks/bench_preclass_fields.py [--fields 8] [--shape 512x640]
-        [--segmenter default] [--classifier default] [--kinds blast,nrbc,...] [--settings thresholds.toml]
+        [--segmenter default] [--classifier default] [--kinds blast,nrbc,...]
+        [--settings thresholds.toml]
 
 Each kind is looked for on a donor that carries it, at a slide seed no training export used
 (uvscope.models.simgen trained on the pre-class donors at their own seeds, validated at @52
