@@ -2,7 +2,8 @@
 the classifier call it, against the simulator's truth, with the shipped (or given) networks.
 
     PYTHONPATH=. python benchmarks/bench_preclass_fields.py [--fields 8] [--shape 512x640]
-        [--classifier default] [--kinds blast,nrbc,...] [--settings thresholds.toml]
+        [--segmenter default] [--classifier default] [--kinds blast,nrbc,...]
+        [--settings thresholds.toml]
 
 Each kind is looked for on a donor that carries it, at a slide seed no training export used
 (uvscope.models.simgen trained on the pre-class donors at their own seeds, validated at @52
@@ -45,12 +46,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fields", type=int, default=8)
     ap.add_argument("--shape", default="512x640")
+    ap.add_argument("--segmenter", default="default", help="segment weights (a candidate)")
     ap.add_argument("--classifier", default="default")
     ap.add_argument("--kinds", default=",".join(PRECLASSES))
     ap.add_argument("--settings", default=None, help="analysis settings TOML (thresholds)")
     args = ap.parse_args()
     h, w = (int(v) for v in args.shape.split("x"))
-    models = load_models("default", None, args.classifier, device="cpu")
+    models = load_models(args.segmenter, None, args.classifier, device="cpu")
     pipe = TilePipeline(models, load_settings(args.settings))
     print(f"classifier outputs: {getattr(models.classifier, 'classes', None)}")
     print("| kind | donor | true cells | detected | recall | called right | called as |")

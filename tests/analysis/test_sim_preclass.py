@@ -2,10 +2,9 @@
 found and named. Slide seed 401 was never used to train, validate or test them (training:
 uvscope.models.simgen, the pre-class donors at their own seeds, @52, @101).
 
-Blasts, smudge cells, variant lymphocytes and plasma cells are left out: the shipped
-segmentation (trained before the pre-classes) does not mask the first two and masks only the
-nucleus and a rim of the other two, which then look like small lymphocytes
-(docs/preclassification.md); the classifier names all of them on whole-cell crops
+Blasts, smudge cells, variant lymphocytes and plasma cells are left out here: blasts are
+masked whole in test_preclass_segmented.py, smudge cells are still mostly missed by the
+segmentation (docs/preclassification.md); the classifier names all of them on whole-cell crops
 (tests/models, the model card).
 """
 

@@ -6,7 +6,9 @@ cells drawn as often as common ones, plus some random fields, with donors split 
 val and test (test donors: profiles and seeds never used in training). A donor written
 ``name@seed`` is the named profile on another slide seed: the pre-class donors (left shift,
 blasts, variant lymphocytes, nucleated red cells) are held out that way, since their profile
-is what carries the pre-classes.
+is what carries the pre-classes. A ``clutter-<base>`` donor (``CLUTTER_BASES``) is the base
+donor's red cells piled up with debris and platelet clumps and no WBC: every field of it is a
+hard negative for the segmentation (``--clutter-tiles`` fields per slide).
 
     PYTHONPATH=. python -m uvscope.models.simgen --out data/sim --tiles-per-kind 6
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import zlib
 from pathlib import Path
@@ -23,6 +26,7 @@ import numpy as np
 import tifffile
 
 from uvscope.config import CameraConfig, SimConfig
+from uvscope.sim.donors import DonorProfile, get_donor
 from uvscope.sim.world import CellRecord, SimWorld
 
 #: the donors that carry the pre-classes (bands, immature granulocytes, blasts, ...)
@@ -33,6 +37,13 @@ PRECLASS_DONORS = (
     "viral",
     "thalassaemia-like",
 )
+
+#: hard negatives: red cells of these donors piled up (stacked, overlapping), with debris and
+#: platelet clumps. A network fine-tuned on the pre-class donors alone took such piles for
+#: white cells (NRBC, basophils) on healthy slides; these fields teach it "no WBC" there.
+CLUTTER_BASES = ("healthy", "sickle", "thalassaemia-like")
+CLUTTER = "clutter-"
+
 
 SPLIT = {
     "train": [
@@ -45,21 +56,45 @@ SPLIT = {
         "random-4",
         "random-5",
         *PRECLASS_DONORS,
+        *(f"{CLUTTER}{b}" for b in CLUTTER_BASES),
     ],
-    "val": ["random-51", "random-52", *(f"{d}@52" for d in PRECLASS_DONORS)],
+    "val": [
+        "random-51",
+        "random-52",
+        *(f"{d}@52" for d in PRECLASS_DONORS),
+        *(f"{CLUTTER}{b}@52" for b in CLUTTER_BASES),
+    ],
     "test": [
         "random-101",
         "random-102",
         "random-103",
         "random-104",
         *(f"{d}@101" for d in PRECLASS_DONORS),
+        *(f"{CLUTTER}{b}@101" for b in CLUTTER_BASES),
     ],
 }
 
 
+def clutter_profile(base: str, overlap: float = 0.6, coverage: float = 0.45) -> DonorProfile:
+    """``base``'s red cells and platelets, stacked and crowded, with heavy debris and no WBC
+    (the clutter of tests/analysis/test_detection_kinds.py)."""
+    return dataclasses.replace(
+        get_donor(base),
+        name=f"{CLUTTER}{base}",
+        wbc_per_mm2=0.0,
+        debris_per_mm2=1500.0,
+        dust_per_mm2=0.0,
+        platelets_per_rbc=0.15,
+        platelet_clump_prob=0.6,
+        rbc_overlap_prob=overlap,
+        rbc_coverage=coverage,
+    )
+
+
 def _profile(donor: str) -> str:
-    """The donor profile of a split entry (``name@seed`` -> ``name``)."""
-    return donor.split("@", 1)[0]
+    """The donor profile of a split entry (``name@seed`` -> ``name``; ``clutter-<base>`` ->
+    ``base``, whose clutter_profile the export then draws)."""
+    return donor.split("@", 1)[0].removeprefix(CLUTTER)
 
 
 def _seed(donor: str) -> int:
@@ -76,9 +111,14 @@ def _seed(donor: str) -> int:
 def export_donor(
     out: Path, donor: str, size_px: int, per_kind: int, n_random: int, rng: np.random.Generator
 ) -> int:
+    """Write WBC-centred fields (``per_kind`` of each kind and of dead cells) and ``n_random``
+    random ones of one donor; a ``clutter-<base>`` donor has no WBC, so all of its fields are
+    random and every pixel is background."""
+    base = _profile(donor)
     world = SimWorld(
-        SimConfig(seed=_seed(donor), donor=_profile(donor)),
+        SimConfig(seed=_seed(donor), donor=base),
         CameraConfig(width_px=size_px, height_px=size_px),
+        donor=clutter_profile(base) if donor.startswith(CLUTTER) else None,
     )
     cx, cy = world.smear_centre_mm()
     cells = world.cells_in_region(cx - 4, cy - 4, cx + 4, cy + 4)
@@ -126,6 +166,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=384, help="field size in camera pixels (0.16 um)")
     ap.add_argument("--tiles-per-kind", type=int, default=15)
     ap.add_argument("--random-tiles", type=int, default=4)
+    ap.add_argument(
+        "--clutter-tiles", type=int, default=30, help="fields of each clutter-<base> donor"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--val", default=",".join(SPLIT["val"]), help="comma-separated val donors")
     ap.add_argument("--test", default=",".join(SPLIT["test"]), help="comma-separated test donors")
@@ -135,8 +178,9 @@ def main() -> None:
     counts = {}
     for split, donors in split_map.items():
         for donor in donors:
+            n_random = args.clutter_tiles if donor.startswith(CLUTTER) else args.random_tiles
             counts[donor] = export_donor(
-                args.out, donor, args.size, args.tiles_per_kind, args.random_tiles, rng
+                args.out, donor, args.size, args.tiles_per_kind, n_random, rng
             )
             print(f"{split:5s} {donor:14s} {counts[donor]} tiles", flush=True)
     meta = {
