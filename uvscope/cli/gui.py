@@ -17,7 +17,8 @@ from uvscope.errors import DeviceNotFound
     "--scan",
     "scan_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Scan TOML to load into the set-up form.",
+    help="Scan TOML to load into the set-up form (default: the demo scan set to count 200 "
+    "healthy WBCs from the region's centre).",
 )
 @click.option(
     "--lab",
@@ -41,6 +42,8 @@ def gui(
         real_time = True if rig_path is None else rig.sim.real_time
     rig = rig.replace(sim=rig.sim.replace(real_time=real_time))
     scan = load_scan(scan_path)  # the demo scan (analysis on) when none is given, as `scan`
+    if scan_path is None:  # the bench's way to scan: count 200 healthy WBCs from the centre
+        scan = scan.replace(target={"wbc": 200})
     try:
         from uvscope.gui.app import run
         from uvscope.gui.lab_settings import load_lab_settings
