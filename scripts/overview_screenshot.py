@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PySide6.QtCore import QRectF  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from screenshots import grab, on_x_server, settle, wait  # noqa: E402
+from screenshots import grab, settle, show_window, wait  # noqa: E402
 
 from uvscope.acquisition.events import RunState  # noqa: E402
 from uvscope.config import RegionConfig, SampleConfig, ScanConfig, load_rig  # noqa: E402
@@ -68,12 +68,7 @@ def main() -> None:
     rig = build_rig(load_rig(None))
     root = Path(tempfile.mkdtemp(prefix="uvscope-overview-"))
     win = MainWindow(rig, live_on_connect=False, ask=lambda *a: True)
-    if on_x_server(app):
-        win.show_on_start_screen()
-    else:
-        win.resize(*(int(v) for v in args.size.lower().split("x")))
-        win.show()
-    wait(app, lambda: win.panel.position is not None, 30)
+    show_window(app, win, args.size)
     x, y, _ = win.panel.position
     # the first scan of the slide: its stage mosaic is what the second one is drawn beside
     win.form.set_config(_scan(root / "slide-001", (x, y), 3, 4))

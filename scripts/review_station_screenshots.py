@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from screenshots import grab, on_x_server, settle, wait  # noqa: E402
+from screenshots import grab, settle, show_window, wait  # noqa: E402
 
 from uvscope.config import load_rig  # noqa: E402
 from uvscope.drivers.rig import build_rig  # noqa: E402
@@ -40,12 +40,7 @@ def main() -> None:
 
     prepare_application(app)
     win = MainWindow(build_rig(load_rig(None)), live_on_connect=False, ask=lambda *a: True)
-    if on_x_server(app):
-        win.show_on_start_screen()
-    else:
-        win.resize(*(int(v) for v in args.size.split("x")))
-        win.show()
-    wait(app, lambda: win.panel.position is not None, 30)
+    show_window(app, win, args.size)
     if not win.open_scan(args.scan):
         raise SystemExit(f"could not open {args.scan}: see the window's banner")
     g = win.results.gallery

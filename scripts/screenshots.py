@@ -59,6 +59,17 @@ def on_x_server(app: QApplication) -> bool:
     return app.platformName() in ("xcb", "wayland")
 
 
+def show_window(app: QApplication, win: QWidget, size: str) -> None:
+    """Open ``win`` as `uvscope gui` does (maximised on its screen) under an X server, else
+    offscreen at ``size`` ("WIDTHxHEIGHT"); return once the stage has reported where it is."""
+    if on_x_server(app):
+        win.show_on_start_screen()  # type: ignore[attr-defined]
+    else:
+        win.resize(*(int(v) for v in size.lower().split("x")))
+        win.show()
+    wait(app, lambda: win.panel.position is not None, 30)  # type: ignore[attr-defined]
+
+
 def grab(app: QApplication, widget: QWidget, path: Path) -> None:
     """The window as the display server shows it, or Qt's rendering offscreen."""
     settle(app)
@@ -158,7 +169,6 @@ def main() -> None:
             priority.lower_analysis_threads, args.analysis_nice
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    size = tuple(int(v) for v in args.size.lower().split("x"))
     app = QApplication.instance() or QApplication([])
     from uvscope.gui.app import prepare_application
 
@@ -167,12 +177,7 @@ def main() -> None:
     rig = build_rig(load_rig(None))
     scan_dir = Path(tempfile.mkdtemp(prefix="uvscope-shots-")) / "slide-001"
     win = MainWindow(rig, live_on_connect=True, ask=lambda *a: True)
-    if on_x_server(app):
-        win.show_on_start_screen()  # maximised, as `uvscope gui` opens
-    else:
-        win.resize(*size)
-        win.show()
-    wait(app, lambda: win.panel.position is not None, 30)
+    show_window(app, win, args.size)
     print(f"window {win.width()} x {win.height()}")
 
     # live view

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PySide6.QtCore import QRectF  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from screenshots import grab, on_x_server, settle, wait  # noqa: E402
+from screenshots import grab, settle, show_window, wait  # noqa: E402
 
 from uvscope.acquisition.events import RunState  # noqa: E402
 from uvscope.config import SampleConfig, ScanConfig, load_rig  # noqa: E402
@@ -65,12 +65,7 @@ def main() -> None:
     rig = build_rig(load_rig(None))
     out_dir = Path(tempfile.mkdtemp(prefix="uvscope-target-")) / "slide-001"
     win = MainWindow(rig, live_on_connect=False, ask=lambda *a: True)
-    if on_x_server(app):
-        win.show_on_start_screen()
-    else:
-        win.resize(*(int(v) for v in args.size.lower().split("x")))
-        win.show()
-    wait(app, lambda: win.panel.position is not None, 30)
+    show_window(app, win, args.size)
     setup(app, win, out_dir)
     grab(app, win, args.out / "target-setup.png")
     print(f"estimate before start: {win.form.estimate_label.text()}")
