@@ -118,15 +118,15 @@ def split_touching(
     split = multi.copy()
     if not multi.any():
         return pieces, np.arange(n + 1), split
-    # one watershed over every object with two or more seeds, each plateau a seed (the types
-    # the watershed works in, so it converts nothing)
+    # one watershed over every object with two or more seeds, each plateau a seed (the image
+    # goes in as float32: the watershed copies it to float64 anyway, the same values)
     inside = flat[multi[lab]]
     mask = np.zeros(labels.shape, bool)
     mask.ravel()[inside] = True
     seeds = np.zeros(labels.shape, np.int32)
     sel = multi[labels.ravel()[at]]
     seeds.ravel()[at[sel]] = plateau[sel]
-    parts = watershed(np.negative(dist, dtype=np.float64), seeds, mask=mask)
+    parts = watershed(np.negative(dist), seeds, mask=mask)
     used = np.nonzero(multi[owner])[0]  # plateau ids that seed a split object
     order = used[np.argsort(owner[used], kind="stable")]
     first = np.ones(order.size, bool)
