@@ -357,17 +357,16 @@ def measure(
 
 
 def outline_diameter_um(
-    margin: np.ndarray, n: int, smooth: np.ndarray, dist: np.ndarray, px_um: float, px: Pixels
+    margin: Pixels, n: int, smooth: np.ndarray, dist: np.ndarray, px_um: float, px: Pixels
 ) -> np.ndarray:
     """Equivalent diameter of every piece's outline at ``SIZE_PEAK_SHARE`` of its peak
-    smoothed OD: the pixels of the piece and of its margin (``margin``: the piece labels grown
-    into the pixels no other object claims) at or above that level, and every pixel at least
-    ``SIZE_INNER_UM`` inside the piece. ``px``: the pieces' labelled pixels."""
+    smoothed OD: the pixels of the piece and of its margin (``margin``: the labelled pixels of
+    the pieces grown into the pixels no other object claims) at or above that level, and
+    every pixel at least ``SIZE_INNER_UM`` inside the piece. ``px``: the pieces' own."""
     flat, lab = px
     peak = np.zeros(n + 1, np.float32)
     np.maximum.at(peak, lab, smooth.ravel()[flat])
-    at = np.flatnonzero(margin)
-    own = margin.ravel()[at]
+    at, own = margin
     keep = smooth.ravel()[at] >= np.float32(SIZE_PEAK_SHARE) * peak[own]
     keep |= dist.ravel()[at] >= SIZE_INNER_UM / px_um
     area = np.bincount(own[keep], minlength=n + 1) * (px_um * px_um)

@@ -397,7 +397,7 @@ class SmearAnalyser:
         sides = neighbour_pairs(pieces)
         shapes = measure(pieces, m, f.od, dist, f.px_um, sides, f.piece_px)
         over = overlapping(pieces, split, shapes.area_um2, f.px_um, sides)
-        margin = self._margins(f, pieces, rest)
+        margin = labelled_pixels(self._margins(f, pieces, rest))  # a third of the tile
         assert f.piece_px is not None
         diameter = outline_diameter_um(margin, m, f.smooth, dist, f.px_um, f.piece_px)
         hb = self._hb_pg(f, margin, m, shapes.perimeter_um)
@@ -463,16 +463,18 @@ class SmearAnalyser:
         return grown
 
     def _hb_pg(
-        self, f: _Frame, margin: np.ndarray, m: int, perimeter_um: np.ndarray
+        self, f: _Frame, margin: tuple[np.ndarray, np.ndarray], m: int, perimeter_um: np.ndarray
     ) -> np.ndarray | None:
         """Haemoglobin mass of every piece: integrated OD at the haemoglobin wavelength over
-        the piece and its margin (``_margins``), less the edge scattering, over haemoglobin's
-        absorptivity."""
+        the piece and its margin (the labelled pixels of ``_margins``: each label's sum adds
+        the same values in the same order as over the whole tile), less the edge scattering,
+        over haemoglobin's absorptivity."""
         if f.od_hb is None:
             return None
         eps = self.haemoglobin.od_per_pg_um2(self.hb_nm)
         assert eps is not None
-        total = np.bincount(margin.ravel(), f.od_hb.ravel(), minlength=m + 1) * (f.px_um * f.px_um)
+        at, own = margin
+        total = np.bincount(own, f.od_hb.ravel()[at], minlength=m + 1) * (f.px_um * f.px_um)
         edge = self.haemoglobin.edge_od_um(self.hb_nm) * perimeter_um
         hb: np.ndarray = (total - edge) / eps
         return hb
