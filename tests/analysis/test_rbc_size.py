@@ -43,7 +43,9 @@ def test_a_pale_and_a_dense_cell_of_one_size_read_one_diameter() -> None:
     assert threshold_d[1] - threshold_d[0] > 0.3  # the fixed threshold: dense reads larger
     margin = np.where(pieces > 0, pieces, window_max(pieces, 7))
     dist = distance_to_edge(pieces > 0)
-    d = outline_diameter_um(margin, n, smooth, dist, PX_UM, labelled_pixels(pieces))[1:]
+    d = outline_diameter_um(
+        labelled_pixels(margin), n, smooth, dist, PX_UM, labelled_pixels(pieces)
+    )[1:]
     assert abs(d[1] - d[0]) < 0.15
     assert np.all(np.abs(d - 2 * RADIUS_UM) < 0.35)
 
@@ -58,7 +60,9 @@ def test_a_pale_centre_counts_to_the_size() -> None:
     pieces, n = _left_right(ndi.binary_fill_holes(smooth > THRESHOLD_OD))
     margin = np.where(pieces > 0, pieces, window_max(pieces, 7))
     dist = distance_to_edge(pieces > 0)
-    d = outline_diameter_um(margin, n, smooth, dist, PX_UM, labelled_pixels(pieces))[1:]
+    d = outline_diameter_um(
+        labelled_pixels(margin), n, smooth, dist, PX_UM, labelled_pixels(pieces)
+    )[1:]
     # without the deep pixels the first would lose its centre (about 5.6 um); its narrow rim
     # peaks a little lower once blurred, so its outline sits a little further out
     assert -0.1 < d[0] - d[1] < 0.4
