@@ -38,6 +38,14 @@ MERGED_HB = 1.6
 #: pallor ratio (fragments: 1.2), less 20 % (uvscope.analysis.rbc_review's widest margin step)
 SOLIDITY_READ_ELONGATION = 1.6
 SOLIDITY_READ_PALLOR = 0.96
+#: a red cell's size is read on its outline at this share of its peak (smoothed) OD: the
+#: segmentation's fixed threshold on a blurred edge puts a dense cell's outline further out
+#: than a pale one's (diameter error +0.6 um per pg/um^2 of haemoglobin density, which narrowed
+#: the diameter CV by 3 pt on sickle and iron-deficiency smears); at a share of the cell's
+#: own peak the blur moves every edge alike (set on simulated truth, benchmarks/RESULTS.md)
+SIZE_PEAK_SHARE = 0.4
+#: pixels at least this deep inside a piece count to its size whatever their OD (pale centres)
+SIZE_INNER_UM = 1.0
 #: shapes that fill at least this share of their moment ellipse are convex enough that their
 #: solidity is taken as 1 (the convex hull is computed only for the others)
 CONVEX_FILL = 0.93
@@ -51,7 +59,8 @@ class RbcRecord:
     tile: int
     x_um: float
     y_um: float
-    area_um2: float
+    area_um2: float  # of the segmented outline (what the morphology rules read)
+    #: of the outline at ``SIZE_PEAK_SHARE`` of the cell's peak OD (the size indices read it)
     equivalent_diameter_um: float
     major_axis_um: float
     minor_axis_um: float
@@ -118,15 +127,15 @@ def split_touching(
     split = multi.copy()
     if not multi.any():
         return pieces, np.arange(n + 1), split
-    # one watershed over every object with two or more seeds, each plateau a seed (the types
-    # the watershed works in, so it converts nothing)
+    # one watershed over every object with two or more seeds, each plateau a seed (the image
+    # goes in as float32: the watershed copies it to float64 anyway, the same values)
     inside = flat[multi[lab]]
     mask = np.zeros(labels.shape, bool)
     mask.ravel()[inside] = True
     seeds = np.zeros(labels.shape, np.int32)
     sel = multi[labels.ravel()[at]]
     seeds.ravel()[at[sel]] = plateau[sel]
-    parts = watershed(np.negative(dist, dtype=np.float64), seeds, mask=mask)
+    parts = watershed(np.negative(dist), seeds, mask=mask)
     used = np.nonzero(multi[owner])[0]  # plateau ids that seed a split object
     order = used[np.argsort(owner[used], kind="stable")]
     first = np.ones(order.size, bool)
@@ -345,6 +354,24 @@ def measure(
     solidity = np.ones(n + 1)
     pallor, centre = _pallor(pieces, n, od, dist, px)
     return Shapes(area, mr, mc, major, minor, ecc, solidity, perim, pallor, centre)
+
+
+def outline_diameter_um(
+    margin: Pixels, n: int, smooth: np.ndarray, dist: np.ndarray, px_um: float, px: Pixels
+) -> np.ndarray:
+    """Equivalent diameter of every piece's outline at ``SIZE_PEAK_SHARE`` of its peak
+    smoothed OD: the pixels of the piece and of its margin (``margin``: the labelled pixels of
+    the pieces grown into the pixels no other object claims) at or above that level, and
+    every pixel at least ``SIZE_INNER_UM`` inside the piece. ``px``: the pieces' own."""
+    flat, lab = px
+    peak = np.zeros(n + 1, np.float32)
+    np.maximum.at(peak, lab, smooth.ravel()[flat])
+    at, own = margin
+    keep = smooth.ravel()[at] >= np.float32(SIZE_PEAK_SHARE) * peak[own]
+    keep |= dist.ravel()[at] >= SIZE_INNER_UM / px_um
+    area = np.bincount(own[keep], minlength=n + 1) * (px_um * px_um)
+    d: np.ndarray = 2.0 * np.sqrt(area / math.pi)
+    return d
 
 
 def measure_solidity(

@@ -42,6 +42,7 @@ from uvscope.analysis.rbc import (
     measure,
     measure_solidity,
     neighbour_pairs,
+    outline_diameter_um,
     overlapping,
     split_touching,
 )
@@ -159,6 +160,7 @@ def _bbox(sl: tuple[slice, slice]) -> tuple[int, int, int, int]:
 def _rbc_columns(
     f: _Frame,
     shapes: Shapes,
+    diameter_um: np.ndarray,
     morph: np.ndarray,
     hb: np.ndarray | None,
     over: np.ndarray,
@@ -176,7 +178,7 @@ def _rbc_columns(
         "x_um": (np.asarray(x) * 1e3).tolist(),
         "y_um": (np.asarray(y) * 1e3).tolist(),
         "area_um2": shapes.area_um2.tolist(),
-        "equivalent_diameter_um": shapes.diameter_um.tolist(),
+        "equivalent_diameter_um": diameter_um.tolist(),
         "major_axis_um": shapes.major_um.tolist(),
         "minor_axis_um": shapes.minor_um.tolist(),
         "eccentricity": shapes.eccentricity.tolist(),
@@ -309,9 +311,10 @@ class SmearAnalyser:
         rest = f.objects
         hidden = f.wbc if f.wbc is not None else np.zeros(rest.shape, bool)
         if pieces is not None:
-            near = _grow(pieces > 0, PLATELET_GAP_PX)
-            rest = rest & ~near
-            hidden = hidden | _grow(near, PLATELET_HIDDEN_PX)
+            cells = pieces > 0
+            rest = rest & ~_grow(cells, PLATELET_GAP_PX)
+            # grown by the gap, then by the hidden zone: one square of both (the same pixels)
+            hidden = hidden | _grow(cells, PLATELET_GAP_PX + PLATELET_HIDDEN_PX)
         out.platelet_visible_fraction = float(1.0 - hidden.mean())
         return rest, hidden
 
@@ -394,7 +397,10 @@ class SmearAnalyser:
         sides = neighbour_pairs(pieces)
         shapes = measure(pieces, m, f.od, dist, f.px_um, sides, f.piece_px)
         over = overlapping(pieces, split, shapes.area_um2, f.px_um, sides)
-        hb = self._hb_pg(f, pieces, rest, m, shapes.perimeter_um)
+        margin = labelled_pixels(self._margins(f, pieces, rest))  # a third of the tile
+        assert f.piece_px is not None
+        diameter = outline_diameter_um(margin, m, f.smooth, dist, f.px_um, f.piece_px)
+        hb = self._hb_pg(f, margin, m, shapes.perimeter_um)
         if hb is not None:
             over |= holds_two(hb, over)
         clipped = (
@@ -406,7 +412,7 @@ class SmearAnalyser:
         whole = ~(over | clipped)
         measure_solidity(pieces, shapes, whole, slices)
         morph = self.morphology(f.od, pieces, shapes, whole, f.px_um)
-        columns = _rbc_columns(f, shapes, morph, hb, over, clipped)
+        columns = _rbc_columns(f, shapes, diameter, morph, hb, over, clipped)
         for k, sl in enumerate(slices, start=1):
             if sl is None:
                 continue
@@ -420,14 +426,15 @@ class SmearAnalyser:
         self, f: _Frame, grouped: np.ndarray, cores: CoreRegions | None, out: SmearTile
     ) -> None:
         """Count the sickle cells that lie in groups of touching or overlapping cells (each
-        by the tile whose core holds its centre), which the whole-cell shares cannot see."""
-        groups, n = ndi.label(grouped)
-        for k, sl in enumerate(ndi.find_objects(groups)[:n], start=1):
-            for row, col, box in sickle_members(groups[sl] == k, f.px_um):
-                r0, c0 = sl[0].start, sl[1].start
-                x_um, y_um = f.stage_um(r0 + row, c0 + col)
-                bbox = (r0 + box[0], c0 + box[1], r0 + box[2], c0 + box[3])
-                out.sickle_in_groups += self._counts_here(f, cores, x_um, y_um, bbox)
+        by the tile whose core holds its centre), which the whole-cell shares cannot see. The
+        opening runs once over the whole tile's groups: a disc that fits in them fits in one
+        group, so it reads each group as alone, at a fraction of the cost of one call per
+        group (a fifth of the step on the sickle donor)."""
+        if not grouped.any():
+            return
+        for row, col, bbox in sickle_members(grouped, f.px_um):
+            x_um, y_um = f.stage_um(row, col)
+            out.sickle_in_groups += self._counts_here(f, cores, x_um, y_um, bbox)
 
     def _record(
         self,
@@ -445,22 +452,29 @@ class SmearAnalyser:
             counted=self._counts_here(f, cores, values["x_um"], values["y_um"], _bbox(sl)),
         )
 
+    def _margins(self, f: _Frame, pieces: np.ndarray, rest: np.ndarray) -> np.ndarray:
+        """The pieces grown by ``INTEGRAL_MARGIN_UM`` into the pixels no other object claims
+        (the blurred edge and the scattering halo): each empty pixel that near goes to a red
+        cell there (the larger label where two are that near: such cells are split pieces,
+        whose haemoglobin is not measured); a platelet or debris beside a cell is not its."""
+        r = int(round(INTEGRAL_MARGIN_UM / f.px_um))
+        grown = np.where(pieces > 0, pieces, window_max(pieces, 2 * r + 1))
+        grown[rest] = 0
+        return grown
+
     def _hb_pg(
-        self, f: _Frame, pieces: np.ndarray, rest: np.ndarray, m: int, perimeter_um: np.ndarray
+        self, f: _Frame, margin: tuple[np.ndarray, np.ndarray], m: int, perimeter_um: np.ndarray
     ) -> np.ndarray | None:
         """Haemoglobin mass of every piece: integrated OD at the haemoglobin wavelength over
-        the piece and a margin no other object claims (the blurred edge and the scattering
-        halo), less the edge scattering, over haemoglobin's absorptivity."""
+        the piece and its margin (the labelled pixels of ``_margins``: each label's sum adds
+        the same values in the same order as over the whole tile), less the edge scattering,
+        over haemoglobin's absorptivity."""
         if f.od_hb is None:
             return None
         eps = self.haemoglobin.od_per_pg_um2(self.hb_nm)
         assert eps is not None
-        r = int(round(INTEGRAL_MARGIN_UM / f.px_um))
-        # the margin: each empty pixel within r goes to a red cell there (the larger label where
-        # two are that near: such cells are split pieces, whose haemoglobin is not measured)
-        grown = np.where(pieces > 0, pieces, window_max(pieces, 2 * r + 1))
-        grown[rest] = 0  # a platelet or debris beside the cell is not its haemoglobin
-        total = np.bincount(grown.ravel(), f.od_hb.ravel(), minlength=m + 1) * (f.px_um * f.px_um)
+        at, own = margin
+        total = np.bincount(own, f.od_hb.ravel()[at], minlength=m + 1) * (f.px_um * f.px_um)
         edge = self.haemoglobin.edge_od_um(self.hb_nm) * perimeter_um
         hb: np.ndarray = (total - edge) / eps
         return hb
