@@ -26,13 +26,16 @@ from uvscope.analysis.absorbance import (
 )
 from uvscope.analysis.dedup import CoreRegions, touched_sides
 from uvscope.analysis.platelets import (
+    DENSE_CLUMP_MAX_OD_UM2,
     Candidates,
     PlateletRecord,
+    dense_clumps,
     features,
     platelet_counts,
     profile,
 )
 from uvscope.analysis.rbc import (
+    Pixels,
     RbcRecord,
     Shapes,
     axis_ratio,
@@ -62,6 +65,9 @@ PLATELET_GAP_PX = 2
 #: edge touches a red cell joins that cell's mask and widens the zone around itself: 1 binned
 #: pixel left such platelets hidden where the area counted them visible (the count read low)
 PLATELET_HIDDEN_PX = 2
+#: binned pixels from a single platelet's centroid to its farthest pixel (typical): a clump
+#: reaching further is seen on less of the tile (``SmearAnalyser._visible_share``)
+PLATELET_REACH_PX = 4.0
 #: WBC masks grow by this much before objects touching them are set aside
 WBC_MARGIN_UM = 1.0
 
@@ -126,6 +132,11 @@ class _Frame:
     wbc: np.ndarray | None  # bool: white cells and their margin
     #: the red-cell pieces' pixels (flat indices, piece labels), once they are split
     piece_px: tuple[np.ndarray, np.ndarray] | None = None
+    #: bool: the red cells grown by PLATELET_GAP_PX and the white cells: what a platelet
+    #: touching it is lost against (set by ``_rest``)
+    obstacles: np.ndarray | None = None
+    #: binned pixels' distance to ``obstacles``, computed once a tile holds a clump
+    obstacle_distance: np.ndarray | None = None
 
     def stage_um(self, row: float, col: float) -> tuple[float, float]:
         t = self.tile
@@ -287,6 +298,7 @@ class SmearAnalyser:
             (mean_od >= s.rbc_min_mean_od) | (area > s.platelet_max_area_um2)
         )
         is_rbc[0] = False
+        is_rbc &= ~self._dense_clumps(f, px, is_rbc, od_sum, mean_od)
         pieces = None
         if is_rbc.any():
             dist = distance_to_edge(f.labels > 0)
@@ -300,6 +312,19 @@ class SmearAnalyser:
             self._rbcs(f, pieces, split, dist, rest, cores, out)
         self._platelets(f, rest, hidden, cores, out)
 
+    def _dense_clumps(
+        self, f: _Frame, px: Pixels, is_rbc: np.ndarray, od_sum: np.ndarray, mean_od: np.ndarray
+    ) -> np.ndarray:
+        """The would-be red cells that are platelet clumps (``platelets.dense_clumps``): their
+        overlapping members pass the red-cell threshold; the platelets see them instead."""
+        small = is_rbc & (od_sum < DENSE_CLUMP_MAX_OD_UM2)
+        if not small.any():
+            return small
+        sel = small[px[1]]
+        peak = np.zeros(len(small), np.float32)
+        np.maximum.at(peak, px[1][sel], f.smooth.ravel()[px[0][sel]])
+        return dense_clumps(od_sum, mean_od, peak, small)
+
     def _rest(
         self, f: _Frame, pieces: np.ndarray | None, out: SmearTile
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -308,12 +333,30 @@ class SmearAnalyser:
         tile where it is not."""
         rest = f.objects
         hidden = f.wbc if f.wbc is not None else np.zeros(rest.shape, bool)
+        f.obstacles = hidden
         if pieces is not None:
             near = _grow(pieces > 0, PLATELET_GAP_PX)
             rest = rest & ~near
+            f.obstacles = hidden | near
             hidden = hidden | _grow(near, PLATELET_HIDDEN_PX)
         out.platelet_visible_fraction = float(1.0 - hidden.mean())
         return rest, hidden
+
+    def _visible_share(self, f: _Frame, reach_px: float, out: SmearTile) -> float:
+        """Share of the tile where an object reaching ``reach_px`` (binned pixels, centroid to
+        its farthest pixel) further than a single platelet is seen clear of the cells: the
+        single platelets' share times how much less of the tile stays clear of the cells when
+        the margin grows by that much (platelets and clumps lie independently of the cells,
+        and one that touches a red cell is lost in its mask)."""
+        extra = reach_px - PLATELET_REACH_PX
+        if extra <= 0 or f.obstacles is None or not f.obstacles.any():
+            return out.platelet_visible_fraction
+        if f.obstacle_distance is None:
+            f.obstacle_distance = ndi.distance_transform_edt(~f.obstacles)
+        dist = f.obstacle_distance
+        base = float((dist > PLATELET_HIDDEN_PX).mean())
+        grown = float((dist > PLATELET_HIDDEN_PX + extra).mean())
+        return out.platelet_visible_fraction * grown / max(base, 1e-9)
 
     def _platelets(
         self,
@@ -494,6 +537,8 @@ class SmearAnalyser:
     ) -> None:
         rr, cc = np.nonzero(labels[sl] == k)
         row, col = sl[0].start + float(rr.mean()), sl[1].start + float(cc.mean())
+        reach = float(np.sqrt(((rr - rr.mean()) ** 2 + (cc - cc.mean()) ** 2).max()))
+        share = self._visible_share(f, reach, out) if count >= 2 else out.platelet_visible_fraction
         x_um, y_um = f.stage_um(row, col)
         bbox = (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
         rec = PlateletRecord(
@@ -506,6 +551,7 @@ class SmearAnalyser:
             clump=count >= 2,
             platelets_estimated=count,
             counted=self._counts_here(f, cores, x_um, y_um, bbox),
+            visible_share=share,
         )
         out.platelets.append(rec)
         if rec.counted and rec.clump:
