@@ -8,6 +8,7 @@ on the default rig), which keeps integrals and costs a quarter of the pixels.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,8 @@ PLATELET_HIDDEN_PX = 2
 #: binned pixels from a single platelet's centroid to its farthest pixel (typical): a clump
 #: reaching further is seen on less of the tile (``SmearAnalyser._visible_share``)
 PLATELET_REACH_PX = 4.0
+#: half-width of the square with a disc's area, per radius
+SQUARE_PER_DISC = math.sqrt(math.pi) / 2
 #: WBC masks grow by this much before objects touching them are set aside
 WBC_MARGIN_UM = 1.0
 
@@ -135,8 +138,8 @@ class _Frame:
     #: bool: the red cells grown by PLATELET_GAP_PX and the white cells: what a platelet
     #: touching it is lost against (set by ``_rest``)
     obstacles: np.ndarray | None = None
-    #: binned pixels' distance to ``obstacles``, computed once a tile holds a clump
-    obstacle_distance: np.ndarray | None = None
+    #: share of the tile clear of ``obstacles`` grown by n binned pixels, by n (as needed)
+    clear_shares: dict[int, float] = field(default_factory=dict)
 
     def stage_um(self, row: float, col: float) -> tuple[float, float]:
         t = self.tile
@@ -346,17 +349,27 @@ class SmearAnalyser:
         """Share of the tile where an object reaching ``reach_px`` (binned pixels, centroid to
         its farthest pixel) further than a single platelet is seen clear of the cells: the
         single platelets' share times how much less of the tile stays clear of the cells when
-        the margin grows by that much (platelets and clumps lie independently of the cells,
-        and one that touches a red cell is lost in its mask)."""
+        the guard zone grows by that much (platelets and clumps lie independently of the
+        cells, and one that touches a red cell is lost in its mask)."""
         extra = reach_px - PLATELET_REACH_PX
         if extra <= 0 or f.obstacles is None or not f.obstacles.any():
             return out.platelet_visible_fraction
-        if f.obstacle_distance is None:
-            f.obstacle_distance = ndi.distance_transform_edt(~f.obstacles)
-        dist = f.obstacle_distance
-        base = float((dist > PLATELET_HIDDEN_PX).mean())
-        grown = float((dist > PLATELET_HIDDEN_PX + extra).mean())
+        base, grown = (self._clear_share(f, PLATELET_HIDDEN_PX + e) for e in (0.0, extra))
         return out.platelet_visible_fraction * grown / max(base, 1e-9)
+
+    @staticmethod
+    def _clear_share(f: _Frame, radius_px: float) -> float:
+        """Share of the tile farther than ``radius_px`` from the obstacles: grown by squares
+        of a disc's area (half-width sqrt(pi) / 2 of the radius: cheap where a distance
+        transform is not), interpolated between whole pixels; cached per tile."""
+        half = SQUARE_PER_DISC * radius_px
+        lo = int(half)
+        for n in (lo, lo + 1):
+            if n not in f.clear_shares:
+                assert f.obstacles is not None
+                f.clear_shares[n] = float(1.0 - _grow(f.obstacles, n).mean())
+        t = half - lo
+        return (1.0 - t) * f.clear_shares[lo] + t * f.clear_shares[lo + 1]
 
     def _platelets(
         self,
