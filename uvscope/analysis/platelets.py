@@ -48,19 +48,6 @@ CLUMP_MIN_AREA_UM2 = 8.0
 #: over mean OD, full resolution) and the members' density
 CLUMP_MIN_PEAK_RATIO = 2.6
 CLUMP_MEAN_OD = (0.05, 0.1)
-#: a clump of overlapping platelets absorbs above the red-cell threshold where they overlap and
-#: can be read as a small red cell; such an object holds less integrated OD (binned, in the
-#: red-cell mask, um^2) than a red cell of its size, is less dense on average, and peaks in
-#: its members' RNA centres (the smoothed OD's maximum over its mean): on 12 full tiles of
-#: seven training slides (seeds 55, 61, 62) 21 of 26 clumps read as red cells met all three,
-#: none of 483 small red-cell objects did (at 1.7 um^2, 5 of TTP-like's 80 fragments did)
-DENSE_CLUMP_MAX_OD_UM2 = 1.35
-DENSE_CLUMP_MAX_MEAN_OD = 0.165
-DENSE_CLUMP_MIN_PEAK_RATIO = 1.45
-#: and is compact (major over minor axis): on 16 full tiles each of training sickle seeds 51
-#: and 62, the 15 pieces of sickle cells that met the three above lay at 1.7-3.4, while 11 of
-#: the 25 clumps of healthy seed 55 (60 % of placements clumped) lay below 1.65
-DENSE_CLUMP_MAX_AXIS_RATIO = 1.65
 
 
 @dataclass
@@ -138,21 +125,6 @@ class Candidates:
     od_um2: np.ndarray
     #: (n, len(FEATURES)) rows of ``features``
     features: np.ndarray
-
-
-def dense_clumps(
-    od_um2: np.ndarray, mean_od: np.ndarray, peak_od: np.ndarray, candidate: np.ndarray
-) -> np.ndarray:
-    """Which dense objects (red-cell candidates, per label) are platelet clumps: those among
-    ``candidate`` with a clump's integrated OD, mean OD and peak (``peak_od``: the smoothed
-    OD's maximum over the object)."""
-    out: np.ndarray = (
-        candidate
-        & (od_um2 < DENSE_CLUMP_MAX_OD_UM2)
-        & (mean_od < DENSE_CLUMP_MAX_MEAN_OD)
-        & (peak_od >= DENSE_CLUMP_MIN_PEAK_RATIO * mean_od)
-    )
-    return out
 
 
 def platelet_counts(feats: np.ndarray, od_um2: np.ndarray, single_od_um2: float) -> np.ndarray:

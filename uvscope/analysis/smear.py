@@ -27,17 +27,13 @@ from uvscope.analysis.absorbance import (
 )
 from uvscope.analysis.dedup import CoreRegions, touched_sides
 from uvscope.analysis.platelets import (
-    DENSE_CLUMP_MAX_AXIS_RATIO,
-    DENSE_CLUMP_MAX_OD_UM2,
     Candidates,
     PlateletRecord,
-    dense_clumps,
     features,
     platelet_counts,
     profile,
 )
 from uvscope.analysis.rbc import (
-    Pixels,
     RbcRecord,
     Shapes,
     axis_ratio,
@@ -302,7 +298,6 @@ class SmearAnalyser:
             (mean_od >= s.rbc_min_mean_od) | (area > s.platelet_max_area_um2)
         )
         is_rbc[0] = False
-        is_rbc &= ~self._dense_clumps(f, px, is_rbc, od_sum, mean_od)
         pieces = None
         if is_rbc.any():
             dist = distance_to_edge(f.labels > 0)
@@ -315,26 +310,6 @@ class SmearAnalyser:
             f.piece_px = (kept, pieces.ravel()[kept])
             self._rbcs(f, pieces, split, dist, rest, cores, out)
         self._platelets(f, rest, hidden, cores, out)
-
-    def _dense_clumps(
-        self, f: _Frame, px: Pixels, is_rbc: np.ndarray, od_sum: np.ndarray, mean_od: np.ndarray
-    ) -> np.ndarray:
-        """The would-be red cells that are platelet clumps (``platelets.dense_clumps``) and
-        compact (a sickle cell's tip cut off by its neighbours is as light and peaked, but
-        elongated): their overlapping members pass the red-cell threshold; the platelets see
-        them instead."""
-        small = is_rbc & (od_sum < DENSE_CLUMP_MAX_OD_UM2)
-        if not small.any():
-            return small
-        sel = small[px[1]]
-        peak = np.zeros(len(small), np.float32)
-        np.maximum.at(peak, px[1][sel], f.smooth.ravel()[px[0][sel]])
-        clumps = dense_clumps(od_sum, mean_od, peak, small)
-        if clumps.any():
-            sel = clumps[px[1]]
-            ratio = axis_ratio(f.labels, len(clumps) - 1, (px[0][sel], px[1][sel]))
-            clumps &= ratio < DENSE_CLUMP_MAX_AXIS_RATIO
-        return clumps
 
     def _rest(
         self, f: _Frame, pieces: np.ndarray | None, out: SmearTile
