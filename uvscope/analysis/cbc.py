@@ -6,6 +6,9 @@ them into the indices with their intervals and the flags, each with the rule tha
 
 Platelets are counted where they can be seen (not under or against a red or white cell) and
 scaled by the share of the smear where they can: ``SmearTile.platelet_visible_fraction``.
+A clump reaches further than a single platelet, so fewer places leave it clear of the cells:
+each object weighs the tile's share over its own (``PlateletRecord.visible_share``), the
+Horvitz-Thompson estimate for objects placed independently of the cells.
 """
 
 from __future__ import annotations
@@ -91,6 +94,9 @@ class CbcAccumulator:
     platelets: int = 0
     clumps: int = 0
     clumped_platelets: int = 0
+    #: platelets seen, each object weighted by the tile's single-platelet visible share over
+    #: its own (a clump, reaching further, is seen clear of the cells on less of the tile)
+    platelets_weighted: float = 0.0
     visible_sum: float = 0.0
     hb_problems: dict[str, int] = field(default_factory=dict)
     gallery: list[GalleryCrop] = field(default_factory=list)
@@ -122,6 +128,8 @@ class CbcAccumulator:
         for p in st.counted_platelets:
             self.platelet_objects += 1
             self.platelets += p.platelets_estimated
+            share = st.platelet_visible_fraction / max(p.visible_share, 1e-6)
+            self.platelets_weighted += p.platelets_estimated * share
             if p.clump:
                 self.clumps += 1
                 self.clumped_platelets += p.platelets_estimated
@@ -146,7 +154,7 @@ class CbcAccumulator:
     def platelets_per_1000_rbc(self) -> float | None:
         if self.rbcs == 0:
             return None
-        return 1000.0 * self.platelets / max(self.visible_fraction, 1e-6) / self.rbcs
+        return 1000.0 * self.platelets_weighted / max(self.visible_fraction, 1e-6) / self.rbcs
 
     def document(
         self,
@@ -277,13 +285,15 @@ class CbcAccumulator:
             "clumps": self.clumps,
             "platelets_in_clumps": self.clumped_platelets,
             "visible_fraction": self.visible_fraction,
+            "platelets_weighted_by_reach": self.platelets_weighted,
             "per_1000_rbc": per,
         }
         if per is None:
             out["per_ul"] = None
             return out
         lo, hi = _poisson_interval(self.platelets, confidence)
-        scale = 1000.0 / max(self.visible_fraction, 1e-6) / self.rbcs
+        weight = self.platelets_weighted / self.platelets if self.platelets else 1.0
+        scale = 1000.0 * weight / max(self.visible_fraction, 1e-6) / self.rbcs
         out["per_1000_rbc_ci"] = [lo * scale, hi * scale]
         out["per_ul"] = per * rbc_per_ul / 1000.0
         out["per_ul_ci"] = [lo * scale * rbc_per_ul / 1000.0, hi * scale * rbc_per_ul / 1000.0]

@@ -64,6 +64,10 @@ class PlateletRecord:
     #: platelets in the object (1 for a single one)
     platelets_estimated: int
     counted: bool
+    #: share of the tile where an object of this one's reach would be seen clear of the cells
+    #: (a clump reaches further than a single platelet, so fewer places leave it clear); the
+    #: estimate weighs the object by the tile's single-platelet share over this
+    visible_share: float = 1.0
 
     @staticmethod
     def columns() -> list[str]:

@@ -8,6 +8,7 @@ on the default rig), which keeps integrals and costs a quarter of the pixels.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,11 @@ PLATELET_GAP_PX = 2
 #: edge touches a red cell joins that cell's mask and widens the zone around itself: 1 binned
 #: pixel left such platelets hidden where the area counted them visible (the count read low)
 PLATELET_HIDDEN_PX = 2
+#: binned pixels from a single platelet's centroid to its farthest pixel (typical): a clump
+#: reaching further is seen on less of the tile (``SmearAnalyser._visible_share``)
+PLATELET_REACH_PX = 4.0
+#: half-width of the square with a disc's area, per radius
+SQUARE_PER_DISC = math.sqrt(math.pi) / 2
 #: WBC masks grow by this much before objects touching them are set aside
 WBC_MARGIN_UM = 1.0
 
@@ -127,6 +133,11 @@ class _Frame:
     wbc: np.ndarray | None  # bool: white cells and their margin
     #: the red-cell pieces' pixels (flat indices, piece labels), once they are split
     piece_px: tuple[np.ndarray, np.ndarray] | None = None
+    #: bool: the red cells grown by PLATELET_GAP_PX and the white cells: what a platelet
+    #: touching it is lost against (set by ``_rest``)
+    obstacles: np.ndarray | None = None
+    #: share of the tile clear of ``obstacles`` grown by n binned pixels, by n (as needed)
+    clear_shares: dict[int, float] = field(default_factory=dict)
 
     def stage_um(self, row: float, col: float) -> tuple[float, float]:
         t = self.tile
@@ -310,13 +321,42 @@ class SmearAnalyser:
         tile where it is not."""
         rest = f.objects
         hidden = f.wbc if f.wbc is not None else np.zeros(rest.shape, bool)
+        f.obstacles = hidden
         if pieces is not None:
             cells = pieces > 0
-            rest = rest & ~_grow(cells, PLATELET_GAP_PX)
+            near = _grow(cells, PLATELET_GAP_PX)
+            rest = rest & ~near
+            f.obstacles = hidden | near
             # grown by the gap, then by the hidden zone: one square of both (the same pixels)
             hidden = hidden | _grow(cells, PLATELET_GAP_PX + PLATELET_HIDDEN_PX)
         out.platelet_visible_fraction = float(1.0 - hidden.mean())
         return rest, hidden
+
+    def _visible_share(self, f: _Frame, reach_px: float, out: SmearTile) -> float:
+        """Share of the tile where an object reaching ``reach_px`` (binned pixels, centroid to
+        its farthest pixel) further than a single platelet is seen clear of the cells: the
+        single platelets' share times how much less of the tile stays clear of the cells when
+        the guard zone grows by that much (platelets and clumps lie independently of the
+        cells, and one that touches a red cell is lost in its mask)."""
+        extra = reach_px - PLATELET_REACH_PX
+        if extra <= 0 or f.obstacles is None or not f.obstacles.any():
+            return out.platelet_visible_fraction
+        base, grown = (self._clear_share(f, PLATELET_HIDDEN_PX + e) for e in (0.0, extra))
+        return out.platelet_visible_fraction * grown / max(base, 1e-9)
+
+    @staticmethod
+    def _clear_share(f: _Frame, radius_px: float) -> float:
+        """Share of the tile farther than ``radius_px`` from the obstacles: grown by squares
+        of a disc's area (half-width sqrt(pi) / 2 of the radius: cheap where a distance
+        transform is not), interpolated between whole pixels; cached per tile."""
+        half = SQUARE_PER_DISC * radius_px
+        lo = int(half)
+        for n in (lo, lo + 1):
+            if n not in f.clear_shares:
+                assert f.obstacles is not None
+                f.clear_shares[n] = float(1.0 - _grow(f.obstacles, n).mean())
+        t = half - lo
+        return (1.0 - t) * f.clear_shares[lo] + t * f.clear_shares[lo + 1]
 
     def _platelets(
         self,
@@ -508,6 +548,8 @@ class SmearAnalyser:
     ) -> None:
         rr, cc = np.nonzero(labels[sl] == k)
         row, col = sl[0].start + float(rr.mean()), sl[1].start + float(cc.mean())
+        reach = float(np.sqrt(((rr - rr.mean()) ** 2 + (cc - cc.mean()) ** 2).max()))
+        share = self._visible_share(f, reach, out) if count >= 2 else out.platelet_visible_fraction
         x_um, y_um = f.stage_um(row, col)
         bbox = (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop)
         rec = PlateletRecord(
@@ -520,6 +562,7 @@ class SmearAnalyser:
             clump=count >= 2,
             platelets_estimated=count,
             counted=self._counts_here(f, cores, x_um, y_um, bbox),
+            visible_share=share,
         )
         out.platelets.append(rec)
         if rec.counted and rec.clump:
