@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import json
 import zlib
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -109,11 +110,18 @@ def _seed(donor: str) -> int:
 
 
 def export_donor(
-    out: Path, donor: str, size_px: int, per_kind: int, n_random: int, rng: np.random.Generator
+    out: Path,
+    donor: str,
+    size_px: int,
+    per_kind: int,
+    n_random: int,
+    rng: np.random.Generator,
+    kinds: Collection[str] | None = None,
 ) -> int:
     """Write WBC-centred fields (``per_kind`` of each kind and of dead cells) and ``n_random``
     random ones of one donor; a ``clutter-<base>`` donor has no WBC, so all of its fields are
-    random and every pixel is background."""
+    random and every pixel is background. ``kinds`` (e.g. ``{"smudge", "dead"}``) centres
+    fields on those kinds only: extra fields of the rare cells a network misses."""
     base = _profile(donor)
     world = SimWorld(
         SimConfig(seed=_seed(donor), donor=base),
@@ -127,6 +135,8 @@ def export_donor(
         groups.setdefault("dead" if c.dead else c.kind, []).append(c)
     targets = []
     for g in sorted(groups):
+        if kinds is not None and g not in kinds:
+            continue
         pick = rng.permutation(len(groups[g]))[:per_kind]
         targets += [groups[g][i].centroid_mm for i in pick]
     targets += [(cx + rng.uniform(-3, 3), cy + rng.uniform(-3, 3)) for _ in range(n_random)]
