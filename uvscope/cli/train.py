@@ -122,6 +122,13 @@ _modality_option = click.option(
     help="Learning rate (segment: default 3e-3; classify: default 1e-3).",
 )
 @click.option(
+    "--class-weight",
+    "class_weight",
+    multiple=True,
+    help="Classify: draw a class this many times as often as the balanced sampler would, "
+    "NAME=FACTOR, repeatable (e.g. neutrophil=3: fewer neutrophils called bands).",
+)
+@click.option(
     "--crops",
     type=click.Choice(["truth", "segmented"]),
     default="truth",
@@ -153,6 +160,7 @@ def train(
     lr: float | None,
     nucleus_weight: float,
     crops: str,
+    class_weight: tuple[str, ...],
     pixel_size_um: float | None,
     modality: str | None,
     folds: int,
@@ -198,7 +206,23 @@ def train(
         ),
         scan_crops=_scan_crops(scans) if scans else None,
         sim_crops=_segmented_crops(device) if crops == "segmented" else None,
+        class_weights=_parse_weights(class_weight),
     )
+
+
+def _parse_weights(items: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for it in items:
+        name, sep, value = it.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise click.BadParameter(
+                f"{it!r}: give NAME=FACTOR, e.g. neutrophil=3", param_hint="--class-weight"
+            )
+    return out
 
 
 def _train_rbc(

@@ -201,6 +201,7 @@ def run_training(
     own: OwnOptions | None = None,
     scan_crops: Callable[[int, float], Any] | None = None,
     sim_crops: Callable[[list[Any], float], CropArrays] | None = None,
+    class_weights: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Train one model kind; writes out/<kind>.safetensors + out/<kind>.json, returns the card.
 
@@ -218,6 +219,7 @@ def run_training(
     and tested on them.
     """
     _check_run_numbers(epochs, lr, nucleus_weight, steps_per_epoch, seed, own)
+    kw = _run_kwargs(kind, resume, nucleus_weight, lr, steps_per_epoch, class_weights)
     if nucleus_weight != 1.0 and kind != "segment":
         raise ModelError("--nucleus-weight applies to segment only")
     cfg = _config(kind, size, overrides, backbone)
@@ -243,13 +245,8 @@ def run_training(
             raise ModelError("--init applies to segment and classify only")
         trainer = _sim_trainer(kind, data, cfg, card, init, log, sim_crops)
     stage = _stage(out, kind, resume)
-    kw: dict[str, Any] = {"resume": resume}
-    if kind == "segment":
-        kw["nucleus_weight"] = nucleus_weight
-    if lr is not None and kind in ("segment", "classify"):
-        kw["lr"] = lr
-    if steps_per_epoch and kind in ("segment", "stain"):
-        kw["patches_per_epoch"] = steps_per_epoch * 8
+    if class_weights:
+        card["class_weights"] = dict(class_weights)
     net, hist, cfg = trainer(epochs, stage / "work", device, seed, log, kw)
     cfg = _taught_config(kind, cfg, net)
     # training time over all (resumed) runs, plus this run's wall time including data loading
@@ -283,6 +280,42 @@ def _taught_config(kind: str, cfg: Any, net: torch.nn.Module) -> Any:
     if kind != "classify":
         return cfg
     return dataclasses.replace(cfg, classes=tuple(getattr(net, "classes", cfg.classes)))
+
+
+def _run_kwargs(
+    kind: str,
+    resume: bool,
+    nucleus_weight: float,
+    lr: float | None,
+    steps_per_epoch: int | None,
+    class_weights: dict[str, float] | None,
+) -> dict[str, Any]:
+    """The trainer's keyword arguments that apply to ``kind``."""
+    kw: dict[str, Any] = {"resume": resume}
+    if kind == "segment":
+        kw["nucleus_weight"] = nucleus_weight
+    if lr is not None and kind in ("segment", "classify"):
+        kw["lr"] = lr
+    if class_weights:
+        _check_class_weights(kind, class_weights)
+        kw["class_weights"] = dict(class_weights)
+    if steps_per_epoch and kind in ("segment", "stain"):
+        kw["patches_per_epoch"] = steps_per_epoch * 8
+    return kw
+
+
+def _check_class_weights(kind: str, weights: dict[str, float]) -> None:
+    """Sampling factors name classes the classifier knows and are above 0."""
+    if kind != "classify":
+        raise ModelError("--class-weight applies to classify only")
+    for name, factor in weights.items():
+        if name not in CLASS_NAMES:
+            raise ModelError(
+                f"--class-weight {name}={factor}: unknown class; use one of "
+                + ", ".join(CLASS_NAMES)
+            )
+        if not (math.isfinite(factor) and factor > 0):
+            raise ModelError(f"--class-weight {name}={factor}: the factor must be above 0")
 
 
 Trainer = Any  # (epochs, work, device, seed, log, kw) -> (net, history, final cfg)
