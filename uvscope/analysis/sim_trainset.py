@@ -10,6 +10,7 @@ truth's mask), so a classifier can be trained or checked on the crops it will re
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -77,8 +78,7 @@ def tile_pipeline_crops(
 
 
 def _rows(path: Path) -> dict[int, tuple[str, bool]]:
-    import csv
-
+    """cells.csv: cell id -> (kind, dead)."""
     if not path.exists():
         return {}
     with open(path, newline="") as f:
