@@ -2,9 +2,11 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from uvscope.cli import main
+from uvscope.models.registry import read_card, resolve
 
 
 def test_train_and_evaluate_on_uvscope_simulate_export(tmp_path):
@@ -107,3 +109,35 @@ def test_train_and_evaluate_on_uvscope_simulate_export(tmp_path):
         ],
     )
     assert res.exit_code == 2 and "unknown segment architecture fields" in res.output
+
+
+@pytest.mark.slow
+def test_classify_fine_tunes_on_crops_the_segmentation_cuts(tmp_path):
+    """--crops segmented: the cells the shipped segmentation finds join training, validation
+    and a test metric of their own; --init default starts from the shipped weights."""
+    runner = CliRunner()
+    data = tmp_path / "sim"
+    res = runner.invoke(
+        main,
+        [
+            "simulate", "--out", str(data), "--tiles", "3", "--donors",
+            "healthy,neutropenia,lymphocytosis", "--size", "384x384", "--wavelengths", "260",
+            "--wbc-fraction", "1",
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "w"
+    res = runner.invoke(
+        main,
+        [
+            "train", "classify", "--data", str(data), "--out", str(out), "--epochs", "1",
+            "--device", "cpu", "--crops", "segmented", "--init", "default", "--lr", "1e-5",
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "classify.json").read_text())
+    seg = card["data"]["segmented_crops"]["n_cells"]
+    assert seg["train"] >= 1 and seg["val"] >= 1
+    assert card["data"]["n_cells"]["train"] > seg["train"]  # the truth-mask crops as well
+    assert card["init"]["sha256"] == read_card(resolve("default", "classify"))["sha256"]
+    assert "test_heldout_donors_segmented_crops" in card["metrics"]

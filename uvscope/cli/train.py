@@ -115,7 +115,28 @@ _modality_option = click.option(
     "validation improves. Own images with masks fine-tune the shipped weights by default "
     "where the architecture matches.",
 )
-@click.option("--lr", type=float, default=None, help="Learning rate (segment; default 3e-3).")
+@click.option(
+    "--lr",
+    type=float,
+    default=None,
+    help="Learning rate (segment: default 3e-3; classify: default 1e-3).",
+)
+@click.option(
+    "--class-weight",
+    "class_weight",
+    multiple=True,
+    help="Classify: draw a class this many times as often as the balanced sampler would, "
+    "NAME=FACTOR, repeatable (e.g. neutrophil=3: fewer neutrophils called bands).",
+)
+@click.option(
+    "--crops",
+    type=click.Choice(["truth", "segmented"]),
+    default="truth",
+    show_default=True,
+    help="Classify on a simulator export: crops from the simulator's masks only (truth), or "
+    "also every cell cut with the shipped segmentation's masks as the analysis cuts them "
+    "(segmented: validated on those, so it learns the crops it will see on a scan).",
+)
 @click.option(
     "--nucleus-weight",
     type=float,
@@ -138,6 +159,8 @@ def train(
     init: str | None,
     lr: float | None,
     nucleus_weight: float,
+    crops: str,
+    class_weight: tuple[str, ...],
     pixel_size_um: float | None,
     modality: str | None,
     folds: int,
@@ -182,7 +205,24 @@ def train(
             pixel_size_um, modality, folds, fold, classifier_input, colour_norm=colour_norm
         ),
         scan_crops=_scan_crops(scans) if scans else None,
+        sim_crops=_segmented_crops(device) if crops == "segmented" else None,
+        class_weights=_parse_weights(class_weight),
     )
+
+
+def _parse_weights(items: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for it in items:
+        name, sep, value = it.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise click.BadParameter(
+                f"{it!r}: give NAME=FACTOR, e.g. neutrophil=3", param_hint="--class-weight"
+            )
+    return out
 
 
 def _train_rbc(
@@ -222,6 +262,17 @@ def _scan_crops(scans: list[Path]):  # type: ignore[no-untyped-def]
     from uvscope.analysis.trainset import reviewed_crops
 
     return lambda size, px: reviewed_crops(scans, size, px)
+
+
+def _segmented_crops(device: str):  # type: ignore[no-untyped-def]
+    """An export's cells cut with the shipped segmentation's masks (analysis room)."""
+    from uvscope.analysis.models import load_models
+    from uvscope.analysis.pipeline import TilePipeline
+    from uvscope.analysis.settings import load_settings
+    from uvscope.analysis.sim_trainset import pipeline_crops
+
+    pipe = TilePipeline(load_models("default", None, "default", device), load_settings(None))
+    return lambda tiles, px: pipeline_crops(pipe, tiles, px)
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict[str, object]:

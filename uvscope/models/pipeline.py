@@ -200,6 +200,8 @@ def run_training(
     nucleus_weight: float = 1.0,
     own: OwnOptions | None = None,
     scan_crops: Callable[[int, float], Any] | None = None,
+    sim_crops: Callable[[list[Any], float], CropArrays] | None = None,
+    class_weights: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Train one model kind; writes out/<kind>.safetensors + out/<kind>.json, returns the card.
 
@@ -211,8 +213,13 @@ def run_training(
     a lab's own images with masks (images/ + masks/), where fine-tuning the shipped weights is
     the default. ``scan_crops(crop_size, pixel_size_um)``: the reviewed cells of analysed scans
     (uvscope.analysis.trainset.reviewed_crops, passed in by the CLI), split by slide.
+    ``sim_crops(tiles, pixel_size_um)``: a simulator export's cells cut with the shipped
+    segmentation's masks as the analysis cuts them (uvscope.analysis.sim_trainset, passed in
+    by the CLI): the classifier trains on these beside the truth-mask crops and is validated
+    and tested on them.
     """
     _check_run_numbers(epochs, lr, nucleus_weight, steps_per_epoch, seed, own)
+    kw = _run_kwargs(kind, resume, nucleus_weight, lr, steps_per_epoch, class_weights)
     if nucleus_weight != 1.0 and kind != "segment":
         raise ModelError("--nucleus-weight applies to segment only")
     cfg = _config(kind, size, overrides, backbone)
@@ -234,17 +241,12 @@ def run_training(
             raise ModelError("--init does not apply to crop folders (whole colour crops)")
         trainer = _crop_trainer(data, cfg, seed, card, own or OwnOptions())
     else:
-        if init is not None and kind != "segment":
-            raise ModelError("--init applies to segment (and to own-data classify) only")
-        trainer = _sim_trainer(kind, data, cfg, card, init, log)
+        if init is not None and kind not in ("segment", "classify"):
+            raise ModelError("--init applies to segment and classify only")
+        trainer = _sim_trainer(kind, data, cfg, card, init, log, sim_crops)
     stage = _stage(out, kind, resume)
-    kw: dict[str, Any] = {"resume": resume}
-    if kind == "segment":
-        kw["nucleus_weight"] = nucleus_weight
-        if lr is not None:
-            kw["lr"] = lr
-    if steps_per_epoch and kind in ("segment", "stain"):
-        kw["patches_per_epoch"] = steps_per_epoch * 8
+    if class_weights:
+        card["class_weights"] = dict(class_weights)
     net, hist, cfg = trainer(epochs, stage / "work", device, seed, log, kw)
     cfg = _taught_config(kind, cfg, net)
     # training time over all (resumed) runs, plus this run's wall time including data loading
@@ -278,6 +280,42 @@ def _taught_config(kind: str, cfg: Any, net: torch.nn.Module) -> Any:
     if kind != "classify":
         return cfg
     return dataclasses.replace(cfg, classes=tuple(getattr(net, "classes", cfg.classes)))
+
+
+def _run_kwargs(
+    kind: str,
+    resume: bool,
+    nucleus_weight: float,
+    lr: float | None,
+    steps_per_epoch: int | None,
+    class_weights: dict[str, float] | None,
+) -> dict[str, Any]:
+    """The trainer's keyword arguments that apply to ``kind``."""
+    kw: dict[str, Any] = {"resume": resume}
+    if kind == "segment":
+        kw["nucleus_weight"] = nucleus_weight
+    if lr is not None and kind in ("segment", "classify"):
+        kw["lr"] = lr
+    if class_weights:
+        _check_class_weights(kind, class_weights)
+        kw["class_weights"] = dict(class_weights)
+    if steps_per_epoch and kind in ("segment", "stain"):
+        kw["patches_per_epoch"] = steps_per_epoch * 8
+    return kw
+
+
+def _check_class_weights(kind: str, weights: dict[str, float]) -> None:
+    """Sampling factors name classes the classifier knows and are above 0."""
+    if kind != "classify":
+        raise ModelError("--class-weight applies to classify only")
+    for name, factor in weights.items():
+        if name not in CLASS_NAMES:
+            raise ModelError(
+                f"--class-weight {name}={factor}: unknown class; use one of "
+                + ", ".join(CLASS_NAMES)
+            )
+        if not (math.isfinite(factor) and factor > 0):
+            raise ModelError(f"--class-weight {name}={factor}: the factor must be above 0")
 
 
 Trainer = Any  # (epochs, work, device, seed, log, kw) -> (net, history, final cfg)
@@ -558,7 +596,13 @@ def _crop_trainer(
 
 
 def _sim_trainer(
-    kind: str, data: Path, cfg: Any, card: dict[str, Any], init: str | Path | None, log: Log
+    kind: str,
+    data: Path,
+    cfg: Any,
+    card: dict[str, Any],
+    init: str | Path | None,
+    log: Log,
+    sim_crops: Callable[[list[Any], float], CropArrays] | None = None,
 ) -> Trainer:
     """A `uvscope simulate` dataset, split by donor (the shipped weights' path)."""
     ds = open_dataset(data)
@@ -614,34 +658,84 @@ def _sim_trainer(
             card["metrics"] = {"test_heldout_donors": stain_metrics(net, te, c)}
         else:
             assert isinstance(c, ClassifyConfig)
-            tr_c, va_c, te_c = (_crop_arrays(ds, split[s], c) for s in ("train", "val", "test"))
-            if not len(tr_c.x) or not len(va_c.x):
-                raise ModelError(
-                    f"the training or validation donors of {data} hold no labelled cells "
-                    "(cells.csv rows whose kind is a class or dead); label more tiles"
-                )
-            card["data"]["n_cells"] = {
-                "train": len(tr_c.x),
-                "val": len(va_c.x),
-                "test": len(te_c.x),
-            }
-            net, hist, extra = train_classifier(
-                tr_c, va_c, c, epochs, work, device, seed, log=log, **kw
+            net, hist = _train_sim_classifier(
+                ds, split, c, card, init_path, sim_crops, (epochs, work, device, seed, log, kw)
             )
-            card.update(extra)
-            shipped = CellClassifier(net, c, card, device="cpu")  # as the analysis loads it
-            card["metrics"] = {
-                "test_heldout_donors": _cls_summary(
-                    evaluate_arrays(*_predict_cls(net, te_c.x), te_c)
-                ),
-                # with the orientation averaging and dead-cell checkpoint of inference
-                "test_heldout_donors_as_shipped": _cls_summary(
-                    evaluate_arrays(*shipped.predict(te_c.x), te_c)
-                ),
-            }
         return net, hist, c
 
     return run
+
+
+def _train_sim_classifier(
+    ds: Dataset,
+    split: dict[str, list[str]],
+    c: ClassifyConfig,
+    card: dict[str, Any],
+    init_path: Path | None,
+    sim_crops: Callable[[list[Any], float], CropArrays] | None,
+    run_args: tuple[int, Path, str, int, Log, dict[str, Any]],
+) -> tuple[torch.nn.Module, Any]:
+    """The classifier on a simulator export (split by donor); its test metrics into ``card``."""
+    epochs, work, device, seed, log, kw = run_args
+    tr_c, va_c, te_c = (_crop_arrays(ds, split[s], c) for s in ("train", "val", "test"))
+    seg = _segmented_crops(ds, split, sim_crops, card, log, c.crop_size)
+    if seg is not None:
+        tr_c, va_c = concat_crops([tr_c, seg["train"]], c.crop_size), seg["val"]
+    if not len(tr_c.x) or not len(va_c.x):
+        raise ModelError(
+            f"the training or validation donors of {card['data']['path']} hold no labelled "
+            "cells (cells.csv rows whose kind is a class or dead); label more tiles"
+        )
+    card["data"]["n_cells"] = {"train": len(tr_c.x), "val": len(va_c.x), "test": len(te_c.x)}
+    net, hist, extra = train_classifier(
+        tr_c, va_c, c, epochs, work, device, seed, log=log, init=init_path, **kw
+    )
+    card.update(extra)
+    shipped = CellClassifier(net, c, card, device="cpu")  # as the analysis loads it
+    card["metrics"] = {
+        "test_heldout_donors": _cls_summary(evaluate_arrays(*_predict_cls(net, te_c.x), te_c)),
+        # with the orientation averaging and dead-cell checkpoint of inference
+        "test_heldout_donors_as_shipped": _cls_summary(
+            evaluate_arrays(*shipped.predict(te_c.x), te_c)
+        ),
+    }
+    if seg is not None:
+        card["metrics"]["test_heldout_donors_segmented_crops"] = _cls_summary(
+            evaluate_arrays(*shipped.predict(seg["test"].x), seg["test"])
+        )
+    return net, hist
+
+
+def _segmented_crops(
+    ds: Dataset,
+    split: dict[str, list[str]],
+    sim_crops: Callable[[list[Any], float], CropArrays] | None,
+    card: dict[str, Any],
+    log: Log,
+    crop_size: int,
+) -> dict[str, CropArrays] | None:
+    """Each split's cells cut with the segmentation's masks (``run_training``'s
+    ``sim_crops``), counted in the card; None without ``sim_crops``."""
+    if sim_crops is None:
+        return None
+    out = {
+        s: sim_crops([t for t in ds.tiles if t.donor in set(split[s])], ds.pixel_size_um)
+        for s in ("train", "val", "test")
+    }
+    size = next((v.x.shape[-1] for v in out.values() if len(v.x)), crop_size)
+    if size != crop_size:
+        raise ModelError(
+            f"segmented crops are {size} px (the shipped classifier's crops) but this network "
+            f"takes {crop_size} px: train it with --crops truth, or with the shipped size"
+        )
+    card["data"]["segmented_crops"] = {
+        "what": "the cells the shipped segmentation finds, labelled by the truth cell they "
+        "overlap (IoU >= 0.4), cut as the analysis cuts them; training uses them beside the "
+        "truth-mask crops, validation and the segmented test metrics use them alone",
+        "n_cells": {s: len(v.x) for s, v in out.items()},
+    }
+    log(f"segmented crops: {card['data']['segmented_crops']['n_cells']}")
+    return out
 
 
 def _predict_cls(net: torch.nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

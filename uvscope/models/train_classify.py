@@ -93,12 +93,20 @@ class CropArrays:
 
 
 def balanced_indices(
-    label: np.ndarray, dead: np.ndarray, n: int, rng: np.random.Generator
+    label: np.ndarray,
+    dead: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    class_weights: dict[str, float] | None = None,
 ) -> np.ndarray:
-    """n indices drawn so every group (each class, and dead cells) is equally likely."""
+    """n indices drawn so every group (each class, and dead cells) is equally likely, times
+    ``class_weights`` (class name -> factor, e.g. neutrophil 3 to move the neutrophil / band
+    boundary towards the neutrophils that outnumber bands on a real slide)."""
     group = np.where(dead > 0, len(CLASS_NAMES), label)
     groups, counts = np.unique(group, return_counts=True)
     w = 1.0 / counts[np.searchsorted(groups, group)]
+    for name, factor in (class_weights or {}).items():
+        w = np.where((group == CLASS_NAMES.index(name)) & (dead == 0), w * factor, w)
     return rng.choice(len(label), size=n, p=w / w.sum())
 
 
@@ -171,12 +179,14 @@ def train_classifier(
     log: Log = print,
     augment: str = "dihedral",
     init: Path | None = None,
+    class_weights: dict[str, float] | None = None,
 ) -> tuple[TwoStageClassifier, History, dict[str, Any]]:
     """Train; the best epoch on ``val`` is kept. Returns (best net on CPU, history, card extras).
 
     ``augment``: "dihedral" (the paper's flips and rotations), "composite" or "rgb" (also
     scale jitter and intensity jitter fitted to composite or colour crops). ``init``: a classify
-    .safetensors of the same architecture to fine-tune from. Without dead cells in ``train``
+    .safetensors of the same architecture to fine-tune from. ``class_weights``: sampling
+    factors per class name (``balanced_indices``). Without dead cells in ``train``
     the dead/healthy head is not trained, and the card says it is absent (p_dead is then 0).
     """
     dev = setup(seed, device)
@@ -204,7 +214,7 @@ def train_classifier(
     xt = torch.from_numpy(train.x)
     for epoch in range(start, epochs):
         net.train()
-        idx = balanced_indices(train.label, train.dead, n_per, rng)
+        idx = balanced_indices(train.label, train.dead, n_per, rng, class_weights)
         losses = []
         for b in range(n_per // batch_size):
             j = idx[b * batch_size : (b + 1) * batch_size]
