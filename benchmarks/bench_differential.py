@@ -189,8 +189,11 @@ def rescore_one(scan_dir: Path) -> dict:
     rig = json.loads((scan_dir / "manifest.json").read_text()).get("rig", {})
     sim = rig.get("sim") or {}
     summary = argparse.Namespace(status="re-analysed", device_time_s=0.0)
+    card = diff.get("models", {}).get("classifier_card", {})
+    classifier = str(card.get("sha256"))[:12]
     return {
-        "donor": f"{sim.get('donor', '?')}@{sim.get('seed', '?')} ({scan_dir})",
+        "donor": f"{sim.get('donor', '?')}@{sim.get('seed', '?')} ({scan_dir})"
+        f" classifier {classifier}",
         "tilt": tuple(sim.get("tilt_um_per_mm") or ()),
         "summary": summary,
         "eval": evaluate_scan_folder(str(scan_dir)),
