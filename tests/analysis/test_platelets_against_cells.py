@@ -14,15 +14,12 @@ from functools import cache
 import numpy as np
 import pytest
 
-from uvscope.acquisition.tiles import TileSpec
 from uvscope.analysis.cbc import CbcAccumulator
-from uvscope.analysis.dedup import CoreRegions
 from uvscope.analysis.evaluate import SimCamera
-from uvscope.analysis.evaluate_cbc import truth_in_box
-from uvscope.analysis.smear import SmearAnalyser, SmearTile
+from uvscope.analysis.smear import SmearTile
 from uvscope.sim import donors
 
-SHAPE = (520, 696)
+from .smear_grid import SHAPE, analyse_grid, grid
 
 
 @cache
@@ -35,23 +32,7 @@ def clumping_scan() -> tuple[list[SmearTile], list, list]:
         cam = SimCamera("clumping", 23, shape=SHAPE)
     finally:
         mp.undo()
-    cx, cy = cam.world.smear_centre_mm()
-    h, w = SHAPE
-    step_x, step_y = w * cam.px * 0.85e-3, h * cam.px * 0.85e-3
-    specs = [
-        TileSpec(r * 4 + c, r, c, cx + c * step_x, cy + r * step_y)
-        for r in range(4)
-        for c in range(4)
-    ]
-    cores = CoreRegions(specs, SHAPE, cam.px)
-    an = SmearAnalyser()
-    tiles = []
-    for spec in specs:
-        wbc = cam.world.ground_truth(spec.x_mm, spec.y_mm).cell_labels
-        tiles.append(an.analyse(cam.tile(spec), wbc, cores))
-    hx, hy = cam.half_um()
-    xs, ys = [s.x_mm * 1e3 for s in specs], [s.y_mm * 1e3 for s in specs]
-    rbcs, plts = truth_in_box(cam.world, (min(xs) - hx, min(ys) - hy, max(xs) + hx, max(ys) + hy))
+    tiles, rbcs, plts, _ = analyse_grid(cam, grid(cam, 4, 4))
     return tiles, rbcs, plts
 
 

@@ -23,7 +23,8 @@ from uvscope.analysis.smear import SmearAnalyser
 from uvscope.classes import RBC_CLASSES
 from uvscope.errors import ModelError
 
-from .test_smear import camera, counted, grid
+from .smear_grid import grid
+from .test_smear import camera, counted
 
 pytestmark = pytest.mark.skipif(
     not network_available(), reason="no shipped red-cell morphology weights (rbc.safetensors)"

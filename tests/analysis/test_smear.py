@@ -22,7 +22,7 @@ from uvscope.analysis.evaluate import SimCamera
 from uvscope.analysis.evaluate_cbc import score, truth_in_box
 from uvscope.analysis.smear import SmearAnalyser, SmearTile
 
-SHAPE = (520, 696)
+from .smear_grid import SHAPE, analyse_grid, cbc_document, grid
 
 
 def camera(donor: str, seed: int = 21) -> SimCamera:
@@ -31,35 +31,11 @@ def camera(donor: str, seed: int = 21) -> SimCamera:
     return SimCamera(donor, seed, shape=SHAPE)
 
 
-def grid(cam: SimCamera, rows: int, cols: int, overlap: float = 0.15) -> list[TileSpec]:
-    cx, cy = cam.world.smear_centre_mm()
-    h, w = SHAPE
-    step_x = w * cam.px * (1 - overlap) * 1e-3
-    step_y = h * cam.px * (1 - overlap) * 1e-3
-    return [
-        TileSpec(r * cols + c, r, c, cx + c * step_x, cy + r * step_y)
-        for r in range(rows)
-        for c in range(cols)
-    ]
-
-
 @cache
 def scan(donor: str, rows: int = 2, cols: int = 2) -> tuple[list[SmearTile], list, list, tuple]:
     """The smear analysis of a small overlapping grid, with the truth of its area."""
     cam = camera(donor)
-    specs = grid(cam, rows, cols)
-    cores = CoreRegions(specs, SHAPE, cam.px)
-    an = SmearAnalyser()
-    out = []
-    for spec in specs:
-        wbc = cam.world.ground_truth(spec.x_mm, spec.y_mm).cell_labels
-        out.append(an.analyse(cam.tile(spec), wbc, cores))
-    hx, hy = cam.half_um()
-    xs = [s.x_mm * 1e3 for s in specs]
-    ys = [s.y_mm * 1e3 for s in specs]
-    box = (min(xs) - hx, min(ys) - hy, max(xs) + hx, max(ys) + hy)
-    rbcs, plts = truth_in_box(cam.world, box)
-    return out, rbcs, plts, box
+    return analyse_grid(cam, grid(cam, rows, cols))
 
 
 def inner(records: list, box: tuple, margin_um: float = 8.0) -> list:
@@ -135,10 +111,7 @@ def test_platelets_estimate_and_thrombocytopenia_flag() -> None:
     est = {}
     for donor in ("healthy", "thrombocytopenia"):
         tiles, true_rbcs, true_plts, _ = scan(donor, 2, 3)
-        acc = CbcAccumulator()
-        for t in tiles:
-            acc.add(t)
-        doc = acc.document(None, None)
+        doc = cbc_document(tiles)
         per = doc["platelets"]["per_1000_rbc"]
         true_per = 1000.0 * len(true_plts) / len(true_rbcs)
         est[donor] = (per, true_per, {f["code"] for f in doc["flags"]})
