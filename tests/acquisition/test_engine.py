@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.faults import full_disk_at_tile
 from uvscope.acquisition.engine import ScanEngine
 from uvscope.acquisition.events import RunState
 from uvscope.acquisition.prepare import prepare_scan, run_scan
@@ -269,11 +270,7 @@ def test_a_lossless_sink_gets_only_the_tiles_the_writer_saved(flat_rig, tmp_path
     out = tmp_path / "s"
     engine = ScanEngine(flat_rig, small_scan(rows=2, columns=3), out, sinks=[sink])
 
-    def full_disk(path: Path) -> None:
-        if path.name.startswith("tile_00002"):
-            raise OSError(28, "No space left on device")
-
-    engine.storage_hook = full_disk
+    engine.storage_hook = full_disk_at_tile(2)
     with pytest.raises(ScanError, match="No space left on device"):
         engine.run()
     assert sink.seen == [0, 1] == sorted(ScanFolder(out).verified_tiles())

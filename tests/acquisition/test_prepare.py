@@ -9,6 +9,7 @@ import pytest
 import tifffile
 
 from tests.acquisition.test_engine import small_scan
+from tests.faults import full_disk_at_tile
 from uvscope.acquisition.engine import ScanEngine
 from uvscope.acquisition.prepare import prepare_scan, run_scan
 from uvscope.errors import ScanError, StorageError, UvscopeError
@@ -150,11 +151,7 @@ def test_a_stage_mosaic_that_cannot_be_written_fails_the_scan(
 def test_a_failed_scan_writes_no_stage_mosaic(flat_rig, tmp_path: Path) -> None:
     engine = prepare_scan(flat_rig, small_scan(rows=2, columns=3), tmp_path / "s")
 
-    def full_disk(path: Path) -> None:
-        if path.name.startswith("tile_00002"):
-            raise OSError(28, "No space left on device")
-
-    engine.storage_hook = full_disk
+    engine.storage_hook = full_disk_at_tile(2)
     with pytest.raises(ScanError, match="No space left on device"):
         engine.run()
     assert _mosaics(tmp_path / "s") == {}

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.analysis.synth import FakeSegmenter, fake_models
+from tests.faults import full_disk_at_tile
 from uvscope.acquisition.prepare import run_scan
 from uvscope.analysis.session import AnalysisSession, analyse_scan_folder
 from uvscope.analysis.settings import AnalysisSettings
@@ -72,11 +73,7 @@ def test_a_tile_the_writer_failed_on_is_never_analysed(
     session = AnalysisSession(out, fake_models(), settings)
     engine = ScanEngine(build_rig(rig_cfg), scan, out, sinks=[session])
 
-    def full_disk(path: Path) -> None:
-        if path.name.startswith("tile_00000"):
-            raise OSError(28, "No space left on device")
-
-    engine.storage_hook = full_disk
+    engine.storage_hook = full_disk_at_tile(0)
     with pytest.raises(ScanError, match="No space left on device"):
         engine.run()
     assert session.worker is None or not session.worker.results  # nothing analysed
