@@ -19,8 +19,7 @@ import tifffile
 
 from uvscope.analysis.pipeline import TilePipeline
 from uvscope.analysis.postprocess import instances
-from uvscope.models.arch import CLASS_NAMES
-from uvscope.models.simdata import TileFiles, _truthy, concat_crops
+from uvscope.models.simdata import TileFiles, concat_crops, row_target
 from uvscope.models.train_classify import CropArrays
 
 #: an instance takes a true cell's label when their masks overlap at least this much (IoU)
@@ -57,38 +56,31 @@ def tile_pipeline_crops(
     (cp, nuc) = pipe.segment([gray], px_um)[0]
     inst = instances(cp, nuc, gray, px_um, pipe.settings.postprocess)
     crops, ids = pipe.crops(gray, inst, px_um)
-    rows = _rows(tf.path / "cells.csv")
+    targets = _targets(tf.path / "cells.csv")
     best = match_labels(inst.cells, truth)
     keep, labels, dead = [], [], []
     for k, i in enumerate(ids):
         t, iou = best.get(i, (0, 0.0))
-        row = rows.get(t)
-        if row is None or iou < min_iou:
-            continue
-        kind, is_dead = row
-        if kind not in CLASS_NAMES and not is_dead:
+        target = targets.get(t)
+        if target is None or iou < min_iou:
             continue
         keep.append(k)
-        labels.append(CLASS_NAMES.index(kind) if kind in CLASS_NAMES and not is_dead else -1)
-        dead.append(int(is_dead))
+        labels.append(target[0])
+        dead.append(target[1])
     size = crops.shape[-1] if crops.ndim == 4 else pipe.models.classifier.crop_size
     if not keep:
         return concat_crops([], size)
     return CropArrays(crops[keep], np.array(labels), np.array(dead))
 
 
-def _rows(path: Path) -> dict[int, tuple[str, bool]]:
-    """cells.csv: cell id -> (kind, dead)."""
+def _targets(path: Path) -> dict[int, tuple[int, int]]:
+    """cells.csv: cell id -> (class index or -1 for a dead cell, dead 0/1), for the rows a
+    classifier learns from (``simdata.row_target``)."""
     if not path.exists():
         return {}
     with open(path, newline="") as f:
-        return {
-            int(r.get("id", r.get("cell_id", 0)) or 0): (
-                str(r.get("kind", "")).strip().lower(),
-                _truthy(r.get("dead")),
-            )
-            for r in csv.DictReader(f)
-        }
+        found = (row_target(r) for r in csv.DictReader(f))
+        return {t[0]: (t[1], t[2]) for t in found if t is not None}
 
 
 def pipeline_crops(

@@ -189,30 +189,39 @@ def _truthy(v: str | None) -> bool:
     return str(v).strip().lower() in {"1", "true", "yes", "dead"}
 
 
+def row_target(row: dict[str, str]) -> tuple[int, int, int] | None:
+    """A ``cells.csv`` row -> (cell id, class index or -1 for a dead cell, dead 0/1); None for
+    a row no classifier learns from (a kind outside the classes that is not dead)."""
+    cid = int(row.get("id", row.get("cell_id", 0)) or 0)
+    kind = str(row.get("kind", "")).strip().lower()
+    is_dead = _truthy(row.get("dead"))
+    if kind not in CLASS_NAMES and not is_dead:
+        return None
+    label = CLASS_NAMES.index(kind) if kind in CLASS_NAMES and not is_dead else -1
+    return cid, label, int(is_dead)
+
+
 def tile_crops(lt: LoadedTile, crop_size: int) -> CropArrays:
     """Composite crops of every labelled cell whose mask does not touch the tile border."""
     xs, labels, dead = [], [], []
     cl, nl = lt.cell_labels, lt.nucleus_labels
     h, w = cl.shape
     for row in lt.cells:
-        cid = int(row.get("id", row.get("cell_id", 0)) or 0)
+        target = row_target(row)
+        if target is None:
+            continue
+        cid, label, is_dead = target
         m = cl == cid
         if cid <= 0 or not m.any():
             continue
         rr, cc = np.nonzero(m)
         if rr.min() == 0 or cc.min() == 0 or rr.max() == h - 1 or cc.max() == w - 1:
             continue
-        kind = str(row.get("kind", "")).strip().lower()
-        is_dead = _truthy(row.get("dead"))
-        if kind not in CLASS_NAMES and not is_dead:
-            continue
         xs.append(composite_crop(lt.tile.gray, m, m & (nl > 0), (rr.mean(), cc.mean()), crop_size))
-        labels.append(CLASS_NAMES.index(kind) if kind in CLASS_NAMES and not is_dead else -1)
-        dead.append(int(is_dead))
+        labels.append(label)
+        dead.append(is_dead)
     if not xs:
-        return CropArrays(
-            np.zeros((0, 3, crop_size, crop_size), np.float32), np.zeros(0, int), np.zeros(0, int)
-        )
+        return concat_crops([], crop_size)
     return CropArrays(np.stack(xs), np.array(labels), np.array(dead))
 
 
